@@ -1,0 +1,115 @@
+# Ember build: `make` -> build/ember, build/libember.a, build/libember.so.
+#   make test | test-asan | demo | bench | install PREFIX=... | clean
+#   make ARCH=aarch64 | ARCH=armv7      cross-compile (Debian cross gcc); `make test ARCH=...` runs under qemu-user
+#   make CC=clang BUILD=build/clang     another compiler into its own folder;  V=1 shows commands
+ARCH ?= native
+PREFIX ?= /usr/local
+
+ifeq ($(ARCH),native)
+  BUILD ?= build
+  HOST := $(shell uname -m)
+else ifeq ($(ARCH),aarch64)
+  CC := aarch64-linux-gnu-gcc
+  BUILD ?= build/aarch64
+  RUNNER ?= qemu-aarch64
+  HOST := aarch64
+  STATIC := -static
+else ifeq ($(ARCH),armv7)
+  CC := arm-linux-gnueabihf-gcc
+  BUILD ?= build/armv7
+  RUNNER ?= qemu-arm
+  HOST := armv7l
+  STATIC := -static
+  ARCH_CFLAGS := -march=armv7-a -mfpu=vfpv3-d16 -mfloat-abi=hard
+else
+  $(error ARCH must be native, aarch64 or armv7)
+endif
+
+ifneq ($(filter x86_64 amd64,$(HOST)),)
+  ISA := x86
+else ifneq ($(filter aarch64 arm64 armv7l armv7 armhf,$(HOST)),)
+  ISA := arm
+else
+  ISA := generic
+endif
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+EMBER_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Iinclude -Isrc $(ARCH_CFLAGS)
+LDLIBS := -lz -lm -lpthread
+
+# Library sources: every .c of these modules; per-ISA kernels only for their architecture.
+MODULES := core io kernels ops graph text llm
+LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)) $(wildcard src/kernels/$(ISA)/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+# Kernel files named for an instruction set get that set's flags; CPU detection picks them at run time.
+$(BUILD)/obj/%_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
+$(BUILD)/obj/%_avx512.o: ISA_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
+$(BUILD)/obj/%_vnni.o: ISA_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c
+ifeq ($(ARCH),armv7)
+$(BUILD)/obj/%_neon.o: ISA_FLAGS := -mfpu=neon-vfpv4
+else ifeq ($(ISA),arm)
+$(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
+$(BUILD)/obj/%_fp16.o: ISA_FLAGS := -march=armv8.2-a+fp16
+endif
+
+.PHONY: all test test-asan demo bench install clean
+all: $(BUILD)/ember $(BUILD)/libember.a $(BUILD)/libember.so
+
+Q := $(if $(V),,@)
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  CC  $<")
+	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(ISA_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libember.a: $(LIB_OBJ)
+	@rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
+$(BUILD)/libember.so: $(LIB_OBJ)
+	$(Q)$(CC) -shared -Wl,-soname,libember.so.0 $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/ember: $(CLI_OBJ) $(BUILD)/libember.a
+	@$(if $(V),,echo "  LD  $@")
+	$(Q)$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $(CLI_OBJ) $(BUILD)/libember.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libember.a
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  CC  $<")
+	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -MMD -MP -o $@ $< $(BUILD)/libember.a $(LDLIBS)
+
+test: all $(TESTS)
+	@scripts/run-tests $(BUILD) $(RUNNER)
+
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+test-asan:
+	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g" EXTRA_CFLAGS="$(SAN)" test
+
+demo:
+	scripts/setup
+	$(MAKE) all
+	scripts/demo $(BUILD)
+
+bench: all
+	bench/run $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/ember
+	install -m 755 $(BUILD)/ember $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libember.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libember.so $(DESTDIR)$(PREFIX)/lib/libember.so.0
+	ln -sf libember.so.0 $(DESTDIR)$(PREFIX)/lib/libember.so
+	install -m 644 include/ember/*.h $(DESTDIR)$(PREFIX)/include/ember/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell scripts/version)|' ember.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ember.pc
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
