@@ -4,6 +4,7 @@
 #include "core/mapfile.h"
 #include "core/pbwire.h"
 #include "core/tensorproto.h"
+#include "tensorcheck.h"
 
 #include <dirent.h>
 #include <stdint.h>
@@ -12,18 +13,6 @@
 #include <unistd.h>
 
 /* --- helpers ------------------------------------------------------------------------------------------ */
-static bool tensors_equal(const ember_tensor *a, const ember_tensor *b) {
-    if (a->dtype != b->dtype || a->ndim != b->ndim) return false;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->shape[i] != b->shape[i]) return false;
-    if ((a->name == NULL) != (b->name == NULL) || (a->name && strcmp(a->name, b->name))) return false;
-    if (a->dtype != EMBER_DTYPE_STRING) return a->nbytes == b->nbytes && !memcmp(a->data, b->data, a->nbytes);
-    char *const *sa = a->data, *const *sb = b->data;
-    for (int64_t i = 0; i < ember_tensor_count(a); i++)
-        if (strcmp(sa[i], sb[i])) return false;
-    return true;
-}
-
 static ember_status decode(const uint8_t *data, size_t size, ember_tensor **t) {
     ember_tp tp;
     ember_status s = ember_tp_parse(data, size, &tp);
