@@ -5,6 +5,7 @@
 #include "tensorcheck.h"
 #include "tensorio_vectors.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -467,6 +468,100 @@ static void test_numpy_reads_ember_files(void) {
     CHECK_MSG(system(cmd) == 0, "NumPy disagrees with what Ember wrote");
 }
 
+/* --- values as numbers and text ---------------------------------------------------------------------- */
+static ember_tensor *bytes_tensor(ember_dtype dt, int64_t n, const void *data, size_t len) {
+    ember_tensor *t = NULL;
+    ember_tensor_create(dt, 1, &n, &t);
+    memcpy(t->data, data, len);
+    return t;
+}
+
+static bool text_is(const ember_tensor *t, int64_t i, bool json, const char *want) {
+    char buf[64];
+    ember_tensor_value_text(t, i, json, buf, sizeof buf);
+    if (strcmp(buf, want)) printf("  got '%s', want '%s'\n", buf, want);
+    return !strcmp(buf, want);
+}
+
+static void test_small_float_values(void) {
+    static const struct {
+        ember_dtype dt;
+        uint8_t bits;
+        double want; /* NAN: is NaN */
+    } cases[] = {
+        {EMBER_DTYPE_F8E4M3FN, 0x7E, 448},       {EMBER_DTYPE_F8E4M3FN, 0x7F, NAN},
+        {EMBER_DTYPE_F8E4M3FN, 0x01, 1.0 / 512}, {EMBER_DTYPE_F8E4M3FN, 0xB8, -1},
+        {EMBER_DTYPE_F8E4M3FNUZ, 0x80, NAN},     {EMBER_DTYPE_F8E4M3FNUZ, 0x7F, 240},
+        {EMBER_DTYPE_F8E5M2, 0x7C, INFINITY},    {EMBER_DTYPE_F8E5M2, 0x7B, 57344},
+        {EMBER_DTYPE_F8E5M2, 0x7E, NAN},         {EMBER_DTYPE_F8E5M2FNUZ, 0x80, NAN},
+        {EMBER_DTYPE_F8E5M2FNUZ, 0x7F, 57344},   {EMBER_DTYPE_F8E5M2FNUZ, 0x01, 1.0 / 65536 / 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ember_tensor *t = bytes_tensor(cases[i].dt, 1, &cases[i].bits, 1);
+        double v = ember_tensor_value_f64(t, 0);
+        CHECK_MSG(isnan(cases[i].want) ? isnan(v) : v == cases[i].want, "%s 0x%02x: %g", ember_dtype_name(cases[i].dt),
+                  cases[i].bits, v);
+        ember_tensor_destroy(t);
+    }
+    const uint8_t f4[2] = {0x71, 0x0F}; /* 0.5, 6, -6, 0 */
+    ember_tensor *t = bytes_tensor(EMBER_DTYPE_F4E2M1, 4, f4, 2);
+    CHECK(ember_tensor_value_f64(t, 0) == 0.5 && ember_tensor_value_f64(t, 1) == 6);
+    CHECK(ember_tensor_value_f64(t, 2) == -6 && ember_tensor_value_f64(t, 3) == 0);
+    ember_tensor_destroy(t);
+    const uint8_t i4[2] = {0xF8, 0x07}; /* -8, -1, 7, 0 */
+    t = bytes_tensor(EMBER_DTYPE_I4, 3, i4, 2);
+    CHECK(ember_tensor_value_f64(t, 0) == -8 && ember_tensor_value_f64(t, 1) == -1 && ember_tensor_value_f64(t, 2) == 7);
+    CHECK(text_is(t, 0, false, "-8"));
+    ember_tensor_destroy(t);
+    t = bytes_tensor(EMBER_DTYPE_U4, 2, i4, 1);
+    CHECK(ember_tensor_value_f64(t, 0) == 8 && ember_tensor_value_f64(t, 1) == 15);
+    ember_tensor_destroy(t);
+}
+
+static void test_value_text(void) {
+    const float f[3] = {0.1f, NAN, -INFINITY};
+    ember_tensor *t = bytes_tensor(EMBER_DTYPE_F32, 3, f, sizeof f);
+    CHECK(text_is(t, 0, false, "0.1") && text_is(t, 1, false, "nan") && text_is(t, 2, false, "-inf"));
+    CHECK(text_is(t, 1, true, "null") && text_is(t, 2, true, "null"));
+    ember_tensor_summary s;
+    CHECK(ember_tensor_summarize(t, &s) == EMBER_OK && s.count == 2 && s.nans == 1 && s.min == -INFINITY);
+    ember_tensor_destroy(t);
+    const double d[2] = {0.1, 1e300};
+    t = bytes_tensor(EMBER_DTYPE_F64, 2, d, sizeof d);
+    CHECK(text_is(t, 0, false, "0.1") && text_is(t, 1, true, "1e+300"));
+    ember_tensor_destroy(t);
+    const uint16_t h[2] = {0x2E66, 0x3DCD}; /* 0.1 as float16 and as bfloat16 */
+    t = bytes_tensor(EMBER_DTYPE_F16, 1, h, 2);
+    CHECK(text_is(t, 0, false, "0.1"));
+    ember_tensor_destroy(t);
+    t = bytes_tensor(EMBER_DTYPE_BF16, 1, h + 1, 2);
+    CHECK(text_is(t, 0, false, "0.1"));
+    ember_tensor_destroy(t);
+    const float c[2] = {1, -2};
+    t = bytes_tensor(EMBER_DTYPE_C64, 1, c, sizeof c);
+    CHECK(text_is(t, 0, false, "1-2j") && text_is(t, 0, true, "[1, -2]"));
+    CHECK(ember_tensor_summarize(t, &s) == EMBER_ERR_ARG);
+    ember_tensor_destroy(t);
+    const uint64_t u = UINT64_MAX;
+    t = bytes_tensor(EMBER_DTYPE_U64, 1, &u, 8);
+    CHECK(text_is(t, 0, true, "18446744073709551615"));
+    ember_tensor_destroy(t);
+    const int64_t one = 1;
+    ember_tensor_create(EMBER_DTYPE_STRING, 1, &one, &t);
+    ember_tensor_set_string(t, 0, "a\"b\n\x01", 5);
+    CHECK(text_is(t, 0, true, "\"a\\\"b\\n\\u0001\""));
+    CHECK(ember_tensor_summarize(t, &s) == EMBER_ERR_ARG);
+    char tiny[4];
+    CHECK_EQ(ember_tensor_value_text(t, 0, false, tiny, sizeof tiny), 14); /* the length it wanted */
+    CHECK_STR(tiny, "\"a\\");
+    ember_tensor_destroy(t);
+    const uint8_t b[2] = {1, 0};
+    t = bytes_tensor(EMBER_DTYPE_BOOL, 2, b, 2);
+    CHECK(text_is(t, 0, true, "true") && text_is(t, 1, false, "false"));
+    CHECK(ember_tensor_summarize(t, &s) == EMBER_OK && s.mean == 0.5);
+    ember_tensor_destroy(t);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ember_tensorio_XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
@@ -480,6 +575,8 @@ int main(void) {
     RUN(test_npz_corrupt);
     RUN(test_file_formats);
     RUN(test_onnx_pb_conversions);
+    RUN(test_small_float_values);
+    RUN(test_value_text);
     RUN(test_numpy_reads_ember_files);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

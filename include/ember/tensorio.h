@@ -87,6 +87,26 @@ EMBER_API ember_status ember_tensorproto_read(const char *path, ember_tensor **o
 /* t (borrowed) as a TensorProto file (raw_data for numbers, string_data for strings). */
 EMBER_API ember_status ember_tensorproto_write(const char *path, const ember_tensor *t);
 
+/* --- looking at values (what `ember show` prints) ------------------------------------------------------ */
+/* Element i of any numeric or bool tensor as a double: float8, float4 and 4-bit integers decoded, the real
+ * part of a complex number; NaN for strings. */
+EMBER_API double ember_tensor_value_f64(const ember_tensor *t, int64_t i);
+
+/* Element i as text into buf, like snprintf (returns the length it wanted). Floats are the shortest decimal
+ * that reads back as the same value of their type ("0.1", "-inf", "nan"), integers exact, bools
+ * "true"/"false", complex "1+2j", strings double-quoted with JSON escapes. json=true makes it valid JSON:
+ * NaN and infinities become null, complex numbers [re, im]. */
+EMBER_API int ember_tensor_value_text(const ember_tensor *t, int64_t i, bool json, char *buf, size_t cap);
+
+typedef struct ember_tensor_summary {
+    int64_t count; /* elements that are numbers (NaNs excluded) */
+    int64_t nans;
+    double min, max, mean; /* over the non-NaN elements; 0 when there are none */
+} ember_tensor_summary;
+
+/* Min, max and mean of a numeric or bool tensor. EMBER_ERR_ARG for strings and complex numbers. */
+EMBER_API ember_status ember_tensor_summarize(const ember_tensor *t, ember_tensor_summary *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,154 @@
+/* Tensor values as numbers and text for people and JSON: every element type, float8/float4 and 4-bit
+ * integers included (decoded here per the ONNX type definitions), plus min/max/mean summaries. */
+#include "ember/tensorio.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- small floats: sign, exponent, mantissa; how each type spells NaN and infinity --------------------- */
+typedef struct minifloat {
+    int ebits, mbits, bias;
+    char special; /* 'I' IEEE (all-ones exponent: inf/NaN), 'F' only S.1111.111 is NaN, 'U' only 0x80 is NaN,
+                     'N' no NaN or infinity */
+} minifloat;
+
+static double decode_minifloat(unsigned bits, const minifloat *f) {
+    unsigned top = 1u << (f->ebits + f->mbits);
+    unsigned e = (bits >> f->mbits) & ((1u << f->ebits) - 1), m = bits & ((1u << f->mbits) - 1);
+    bool neg = bits & top, e_full = e == (1u << f->ebits) - 1, m_full = m == (1u << f->mbits) - 1;
+    if (f->special == 'U' && bits == top) return NAN;
+    if (f->special == 'F' && e_full && m_full) return NAN;
+    if (f->special == 'I' && e_full) return m ? NAN : neg ? -INFINITY : INFINITY;
+    double frac = (double)m / (double)(1u << f->mbits);
+    double v = e ? ldexp(1.0 + frac, (int)e - f->bias) : ldexp(frac, 1 - f->bias);
+    return neg ? -v : v;
+}
+
+static const minifloat *minifloat_of(ember_dtype t) {
+    static const minifloat e4m3fn = {4, 3, 7, 'F'}, e4m3fnuz = {4, 3, 8, 'U'}, e5m2 = {5, 2, 15, 'I'},
+                           e5m2fnuz = {5, 2, 16, 'U'}, e2m1 = {2, 1, 1, 'N'};
+    switch (t) {
+    case EMBER_DTYPE_F8E4M3FN: return &e4m3fn;
+    case EMBER_DTYPE_F8E4M3FNUZ: return &e4m3fnuz;
+    case EMBER_DTYPE_F8E5M2: return &e5m2;
+    case EMBER_DTYPE_F8E5M2FNUZ: return &e5m2fnuz;
+    case EMBER_DTYPE_F4E2M1: return &e2m1;
+    default: return NULL;
+    }
+}
+
+/* Element i of a packed 4-bit tensor (the low nibble holds the even element). */
+static unsigned nibble(const ember_tensor *t, int64_t i) {
+    uint8_t b = ((const uint8_t *)t->data)[i / 2];
+    return i & 1 ? b >> 4 : b & 15u;
+}
+
+double ember_tensor_value_f64(const ember_tensor *t, int64_t i) {
+    const minifloat *mf = minifloat_of(t->dtype);
+    if (mf) return decode_minifloat(t->dtype == EMBER_DTYPE_F4E2M1 ? nibble(t, i) : ((const uint8_t *)t->data)[i], mf);
+    switch (t->dtype) {
+    case EMBER_DTYPE_U4: return nibble(t, i);
+    case EMBER_DTYPE_I4: return (double)((int)(nibble(t, i) ^ 8u) - 8);
+    case EMBER_DTYPE_C64: return ((const float *)t->data)[2 * i];
+    case EMBER_DTYPE_C128: return ((const double *)t->data)[2 * i];
+    case EMBER_DTYPE_STRING: return NAN;
+    default: return ember_tensor_get_f64(t, i);
+    }
+}
+
+/* --- text --------------------------------------------------------------------------------------------- */
+static bool same_value(ember_dtype t, double a, double b) {
+    switch (t) {
+    case EMBER_DTYPE_F64: case EMBER_DTYPE_C128: return a == b;
+    case EMBER_DTYPE_F16: return ember_f32_to_f16((float)a) == ember_f32_to_f16((float)b);
+    case EMBER_DTYPE_BF16: return ember_f32_to_bf16((float)a) == ember_f32_to_bf16((float)b);
+    default: return (float)a == (float)b;
+    }
+}
+
+/* The shortest %g that reads back as the same value of type t (float8: 3 digits, float4: 2, which tell
+ * every value of those types apart). */
+static int format_real(char *buf, size_t cap, ember_dtype t, double v, bool json) {
+    if (isnan(v)) return snprintf(buf, cap, "%s", json ? "null" : "nan");
+    if (isinf(v)) return snprintf(buf, cap, "%s", json ? "null" : v < 0 ? "-inf" : "inf");
+    int fixed = t == EMBER_DTYPE_F4E2M1 ? 2 : minifloat_of(t) ? 3 : 0;
+    char tmp[40];
+    for (int p = fixed ? fixed : 1; p <= 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*g", p, v);
+        if (fixed || same_value(t, strtod(tmp, NULL), v)) break;
+    }
+    return snprintf(buf, cap, "%s", tmp);
+}
+
+/* s double-quoted with JSON escapes (bytes >= 0x80 pass through). */
+static int format_string(char *buf, size_t cap, const char *s) {
+    size_t n = 0;
+#define EMIT(c)                                                                                              \
+    do {                                                                                                     \
+        if (n + 1 < cap) buf[n] = (c);                                                                       \
+        n++;                                                                                                 \
+    } while (0)
+    EMIT('"');
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        const char *esc = *c == '"' ? "\\\"" : *c == '\\' ? "\\\\" : *c == '\n' ? "\\n" : *c == '\t' ? "\\t"
+                        : *c == '\r' ? "\\r" : NULL;
+        char hex[8];
+        if (!esc && *c < 0x20) snprintf(hex, sizeof hex, "\\u%04x", *c), esc = hex;
+        if (!esc) EMIT((char)*c);
+        else
+            for (; *esc; esc++) EMIT(*esc);
+    }
+    EMIT('"');
+#undef EMIT
+    if (cap) buf[n < cap ? n : cap - 1] = 0;
+    return (int)n;
+}
+
+static int format_complex(char *buf, size_t cap, const ember_tensor *t, int64_t i, bool json) {
+    double re = t->dtype == EMBER_DTYPE_C64 ? ((const float *)t->data)[2 * i] : ((const double *)t->data)[2 * i];
+    double im = t->dtype == EMBER_DTYPE_C64 ? ((const float *)t->data)[2 * i + 1] : ((const double *)t->data)[2 * i + 1];
+    char a[40], b[40];
+    format_real(a, sizeof a, t->dtype, re, json);
+    format_real(b, sizeof b, t->dtype, im, json);
+    if (json) return snprintf(buf, cap, "[%s, %s]", a, b);
+    return snprintf(buf, cap, "%s%s%sj", a, b[0] == '-' ? "" : "+", b);
+}
+
+int ember_tensor_value_text(const ember_tensor *t, int64_t i, bool json, char *buf, size_t cap) {
+    switch (t->dtype) {
+    case EMBER_DTYPE_STRING: return format_string(buf, cap, ((char *const *)t->data)[i]);
+    case EMBER_DTYPE_BOOL: return snprintf(buf, cap, "%s", ((const uint8_t *)t->data)[i] ? "true" : "false");
+    case EMBER_DTYPE_I64: return snprintf(buf, cap, "%lld", (long long)((const int64_t *)t->data)[i]);
+    case EMBER_DTYPE_U64: return snprintf(buf, cap, "%llu", (unsigned long long)((const uint64_t *)t->data)[i]);
+    case EMBER_DTYPE_C64: case EMBER_DTYPE_C128: return format_complex(buf, cap, t, i, json);
+    default: break;
+    }
+    double v = ember_tensor_value_f64(t, i);
+    if (ember_dtype_is_int(t->dtype)) return snprintf(buf, cap, "%lld", (long long)v); /* exact up to 32 bits */
+    return format_real(buf, cap, t->dtype, v, json);
+}
+
+/* --- summaries ---------------------------------------------------------------------------------------- */
+ember_status ember_tensor_summarize(const ember_tensor *t, ember_tensor_summary *out) {
+    memset(out, 0, sizeof *out);
+    if (t->dtype == EMBER_DTYPE_STRING || t->dtype == EMBER_DTYPE_C64 || t->dtype == EMBER_DTYPE_C128 ||
+        !ember_dtype_bits(t->dtype))
+        return ember_fail(EMBER_ERR_ARG, "no numeric summary for %s tensors", ember_dtype_name(t->dtype));
+    double sum = 0;
+    int64_t n = ember_tensor_count(t);
+    for (int64_t i = 0; i < n; i++) {
+        double v = ember_tensor_value_f64(t, i);
+        if (isnan(v)) {
+            out->nans++;
+            continue;
+        }
+        if (!out->count || v < out->min) out->min = v;
+        if (!out->count || v > out->max) out->max = v;
+        out->count++;
+        sum += v;
+    }
+    out->mean = out->count ? sum / (double)out->count : 0;
+    return EMBER_OK;
+}
