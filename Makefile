@@ -14,12 +14,14 @@ else ifeq ($(ARCH),aarch64)
   RUNNER ?= qemu-aarch64
   HOST := aarch64
   STATIC := -static
+  SYSROOT ?= .cache/sysroot/aarch64
 else ifeq ($(ARCH),armv7)
   CC := arm-linux-gnueabihf-gcc
   BUILD ?= build/armv7
   RUNNER ?= qemu-arm
   HOST := armv7l
   STATIC := -static
+  SYSROOT ?= .cache/sysroot/armv7
   ARCH_CFLAGS := -march=armv7-a -mfpu=vfpv3-d16 -mfloat-abi=hard
 else
   $(error ARCH must be native, aarch64 or armv7)
@@ -37,6 +39,11 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 EMBER_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Iinclude -Isrc $(ARCH_CFLAGS)
 LDLIBS := -lz -lm -lpthread
+# Cross builds take the target's static libraries from a folder `scripts/setup --cross` unpacks.
+ifdef SYSROOT
+  ARCH_CFLAGS += -isystem $(SYSROOT)/usr/include
+  LDLIBS := -L$(SYSROOT)/lib $(LDLIBS)
+endif
 
 # Library sources: every .c of these modules; per-ISA kernels only for their architecture.
 MODULES := core io kernels ops graph text llm
