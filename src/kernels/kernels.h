@@ -218,11 +218,10 @@ void ember_vbinary_scalar(ember_binop op, float *y, const float *a, float s, int
 void ember_vbinary_channel(ember_pool *pool, ember_binop op, float *y, const float *x, const float *v,
                            int64_t outer, int64_t channels, int64_t inner);
 
-/* IEEE half <-> float (round to nearest even; NaN/Inf/subnormals preserved). */
-void ember_f16_to_f32(float *y, const uint16_t *x, int64_t n);
-void ember_f32_to_f16(uint16_t *y, const float *x, int64_t n);
-float ember_half_to_float(uint16_t h);
-uint16_t ember_float_to_half(float f);
+/* IEEE half <-> float arrays (F16C / NEON), bit-identical to the scalar ember_f16_to_f32 /
+ * ember_f32_to_f16 of ember/tensor.h (round to nearest even; NaN/Inf/subnormals preserved). */
+void ember_vf16_to_f32(float *y, const uint16_t *x, int64_t n);
+void ember_vf32_to_f16(uint16_t *y, const float *x, int64_t n);
 
 /* Name of the implementation chosen for this CPU ("avx2", "neon", "neon-armv7", "generic"). */
 const char *ember_kernels_isa(void);
