@@ -66,7 +66,7 @@ $(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
 $(BUILD)/obj/%_fp16.o: ISA_FLAGS := -march=armv8.2-a+fp16
 endif
 
-.PHONY: all test test-asan demo bench install clean
+.PHONY: all test test-asan demo bench bench-gemm install clean
 all: $(BUILD)/ember $(BUILD)/libember.a $(BUILD)/libember.so
 
 Q := $(if $(V),,@)
@@ -105,6 +105,12 @@ demo:
 
 bench: all
 	bench/run $(BUILD)
+
+# Kernel micro-benchmarks (src/kernels): build/bench/gemm prints GFLOP/s and % of peak.
+bench-gemm: $(BUILD)/bench/gemm
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libember.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libember.a $(LDLIBS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/ember
