@@ -48,10 +48,14 @@ endif
 # Library sources: every .c of these modules; per-ISA kernels only for their architecture.
 MODULES := core io kernels ops graph text llm
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)) $(wildcard src/kernels/$(ISA)/*.c)
+# Applications (face, llm apps) sit on the public API and may use system libraries the core must not.
+APP_SRC := $(wildcard src/apps/*/*.c)
+APP_LDLIBS := $(if $(APP_SRC),-lsqlite3 -lpng -ljpeg)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+APP_OBJ := $(APP_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -82,14 +86,19 @@ $(BUILD)/libember.a: $(LIB_OBJ)
 $(BUILD)/libember.so: $(LIB_OBJ)
 	$(Q)$(CC) -shared -Wl,-soname,libember.so.0 $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/ember: $(CLI_OBJ) $(BUILD)/libember.a
-	@$(if $(V),,echo "  LD  $@")
-	$(Q)$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $(CLI_OBJ) $(BUILD)/libember.a $(LDLIBS)
+$(BUILD)/libember-apps.a: $(APP_OBJ)
+	@rm -f $@
+	$(Q)$(AR) rcs $@ $^
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libember.a
+$(BUILD)/ember: $(CLI_OBJ) $(BUILD)/libember-apps.a $(BUILD)/libember.a
+	@$(if $(V),,echo "  LD  $@")
+	$(Q)$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $(CLI_OBJ) $(BUILD)/libember-apps.a $(BUILD)/libember.a $(APP_LDLIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libember-apps.a $(BUILD)/libember.a
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  CC  $<")
-	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -MMD -MP -o $@ $< $(BUILD)/libember.a $(LDLIBS)
+	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -MMD -MP -o $@ $< $(BUILD)/libember-apps.a \
+		$(BUILD)/libember.a $(APP_LDLIBS) $(LDLIBS)
 
 test: all $(TESTS)
 	@scripts/run-tests $(BUILD) $(RUNNER)
