@@ -1,5 +1,6 @@
 /* ONNX TensorProto decoding and encoding: every tensor file of the ONNX node tests, hand-made messages for
  * each storage field, malformed messages, external data, and a truncation / bit-flip sweep. */
+#define _FILE_OFFSET_BITS 64 /* readdir on 32-bit targets with 64-bit inode numbers */
 #include "check.h"
 #include "core/mapfile.h"
 #include "core/pbwire.h"
