@@ -196,6 +196,8 @@ static void test_npy_malformed(void) {
     expect_npy_error(b, n, EMBER_ERR_UNSUPPORTED, "'<f16' is not supported");
     n = make_npy(b, "{'descr': '<M8[ns]', 'fortran_order': False, 'shape': (2,), }", four, 16);
     expect_npy_error(b, n, EMBER_ERR_UNSUPPORTED, "not supported");
+    n = make_npy(b, "{'descr': '<U0', 'fortran_order': False, 'shape': (4611686018427387904,), }", four, 0);
+    expect_npy_error(b, n, EMBER_ERR_FORMAT, "zero-width string type");
     const uint32_t surrogate[2] = {0x41, 0xD800};
     n = make_npy(b, "{'descr': '<U2', 'fortran_order': False, 'shape': (1,), }", surrogate, 8);
     expect_npy_error(b, n, EMBER_ERR_FORMAT, "U+D800");

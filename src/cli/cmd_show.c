@@ -36,6 +36,12 @@ static void print_value(const ember_tensor *t, int64_t i, bool json) {
 static void print_all(const ember_tensor *t) {
     int64_t n = ember_tensor_count(t), row = t->ndim ? t->shape[t->ndim - 1] : 1;
     int64_t idx[EMBER_MAX_DIMS] = {0};
+    if (t->ndim == 0 && n == 1) {
+        printf("    ");
+        print_value(t, 0, false);
+        putchar('\n');
+        return;
+    }
     for (int64_t start = 0; start < n && row > 0; start += row) {
         printf("    [");
         for (int k = 0; k + 1 < t->ndim; k++) printf("%s%lld", k ? ", " : "", (long long)idx[k]);
@@ -128,11 +134,13 @@ int cmd_show(int argc, char **argv) {
     for (int f = 0; f < p.npos && !s; f++) s = ember_tensor_file_read(p.pos[f], &lists[f], &counts[f]);
     bool first = true;
     if (!s && p.json) printf("[");
-    for (int f = 0; f < p.npos && !s; f++)
+    for (int f = 0; f < p.npos && !s; f++) {
+        if (!counts[f] && !p.json) printf("%s: no tensors\n", p.pos[f]);
         for (size_t i = 0; i < counts[f]; i++, first = false) {
             if (p.json) print_json(p.pos[f], lists[f][i], first);
             else print_text(p.pos[f], lists[f][i], all, limit);
         }
+    }
     if (!s && p.json) printf("\n]\n");
     for (int f = 0; lists && counts && f < p.npos; f++) ember_tensor_list_free(lists[f], counts[f]);
     ember_free(lists);

@@ -124,6 +124,8 @@ static ember_status parse_descr(const char *d, npy_header *h) {
     if (h->kind == 'O')
         return ember_fail(EMBER_ERR_UNSUPPORTED, "npy: object arrays (descr '%s', pickled Python objects) cannot "
                           "be read; save a numeric or string array", d);
+    if (digits && (h->kind == 'U' || h->kind == 'S') && !n)
+        return npy_bad("zero-width string type '%s'", d);
     if (digits && (h->kind == 'U' || h->kind == 'S')) {
         h->itemsize = h->kind == 'U' ? n * 4 : n;
         h->dtype = EMBER_DTYPE_STRING;

@@ -90,6 +90,10 @@ static ember_status sniff(const char *path, ember_tensor_format *f) {
     else if (n >= 4 && b[0] == 'P' && b[1] == 'K' && ((b[2] == 3 && b[3] == 4) || (b[2] == 5 && b[3] == 6)))
         *f = EMBER_TENSOR_FORMAT_NPZ;
     else *f = EMBER_TENSOR_FORMAT_PB;
+    const char *dot = strrchr(path, '.');
+    if (*f == EMBER_TENSOR_FORMAT_PB && dot && !strcasecmp(dot, ".onnx"))
+        return ember_fail(EMBER_ERR_FORMAT, "%s: an ONNX model, not a tensor file (expected .npy, .npz or a "
+                          "TensorProto .pb)", path);
     ember_tensor_format by_name = ember_tensor_format_from_path(path);
     if (by_name != EMBER_TENSOR_FORMAT_AUTO && by_name != EMBER_TENSOR_FORMAT_PB && by_name != *f)
         return ember_fail(EMBER_ERR_FORMAT, "%s: not a .%s file (%s)", path, ember_tensor_format_name(by_name),

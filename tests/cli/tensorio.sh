@@ -68,6 +68,8 @@ if [ -d "$node" ]; then
             expect_ok "show $t/$(basename "$f")" ember show --all "$f"
         done
     done
+    expect_fail_out 2 "a model is not a tensor file" 'model\.onnx: an ONNX model, not a tensor file' \
+        ember show "$node/test_abs/model.onnx"
     pb="$node/test_abs/test_data_set_0/input_0.pb"
     expect_ok "convert onnx pb to npz" ember convert -z "$pb" "$TMP/abs.npz"
     expect_ok "and back to pb" ember convert "$TMP/abs.npz" "$TMP/abs.pb"
