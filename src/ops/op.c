@@ -469,3 +469,67 @@ ember_status eo_infer_bcast_bool(eo_ctx *c) {
     if (s) return s;
     return eo_set_out(c, 0, EMBER_DTYPE_BOOL, ndim, shape);
 }
+
+/* --- strided copy ------------------------------------------------------------------------------------- */
+typedef struct strided_job {
+    char *dst;
+    const char *src;
+    size_t es;
+    int ndim;
+    const int64_t *shape, *st;
+    int64_t off, inner;
+} strided_job;
+
+static void strided_rows(void *arg, int64_t begin, int64_t end, int thread) {
+    const strided_job *j = arg;
+    int last = j->ndim - 1;
+    int64_t inner = j->inner, sin = j->st[last];
+    for (int64_t row = begin; row < end; row++) {
+        int64_t r = row, o = j->off;
+        for (int d = last - 1; d >= 0; d--) {
+            o += (r % j->shape[d]) * j->st[d];
+            r /= j->shape[d];
+        }
+        char *dst = j->dst + row * inner * (int64_t)j->es;
+        const char *src = j->src;
+        switch (j->es) {
+        case 1: for (int64_t i = 0; i < inner; i++) ((uint8_t *)dst)[i] = ((const uint8_t *)src)[o + i * sin]; break;
+        case 2: for (int64_t i = 0; i < inner; i++) ((uint16_t *)dst)[i] = ((const uint16_t *)src)[o + i * sin]; break;
+        case 4: for (int64_t i = 0; i < inner; i++) ((uint32_t *)dst)[i] = ((const uint32_t *)src)[o + i * sin]; break;
+        case 8: for (int64_t i = 0; i < inner; i++) ((uint64_t *)dst)[i] = ((const uint64_t *)src)[o + i * sin]; break;
+        default:
+            for (int64_t i = 0; i < inner; i++) memcpy(dst + i * (int64_t)j->es, src + (o + i * sin) * (int64_t)j->es, j->es);
+        }
+    }
+    (void)thread;
+}
+
+ember_status eo_strided_copy(ember_tensor *dst, const ember_tensor *src, const int64_t *st, int64_t off, ember_pool *pool) {
+    int64_t n = ember_tensor_count(dst);
+    if (n == 0) return EMBER_OK;
+    if (dst->ndim == 0) {
+        int64_t zero = 0;
+        ember_tensor d1 = *dst, s1 = *src;
+        d1.ndim = 1;
+        d1.shape[0] = 1;
+        return eo_strided_copy(&d1, &s1, &zero, off, pool);
+    }
+    if (dst->dtype == EMBER_DTYPE_STRING) {
+        int64_t idx[EMBER_MAX_DIMS] = {0};
+        for (int64_t i = 0; i < n; i++) {
+            int64_t o = off;
+            for (int d = 0; d < dst->ndim; d++) o += idx[d] * st[d];
+            const char *s = ((char *const *)src->data)[o];
+            ember_status e = ember_tensor_set_string(dst, i, s, strlen(s));
+            if (e) return e;
+            for (int d = dst->ndim - 1; d >= 0 && ++idx[d] == dst->shape[d]; d--) idx[d] = 0;
+        }
+        return EMBER_OK;
+    }
+    size_t es = eo_esize(dst->dtype);
+    if (!es) return ember_fail(EMBER_ERR_UNSUPPORTED, "copy of %s elements", ember_dtype_name(dst->dtype));
+    strided_job j = {dst->data, src->data, es, dst->ndim, dst->shape, st, off, dst->shape[dst->ndim - 1]};
+    int64_t rows = n / j.inner;
+    ember_pool_for(n > 65536 ? pool : NULL, rows, 1, strided_rows, &j);
+    return EMBER_OK;
+}

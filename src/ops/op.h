@@ -145,6 +145,12 @@ void eo_bcast_run(const eo_bcast *b, ember_pool *pool, eo_row_fn fn, void *ctx);
 /* Output shape of broadcasting inputs [first, first+n). */
 ember_status eo_bcast_shape(const eo_ctx *c, int first, int n, int *ndim, int64_t *shape);
 
+/* Copy src into dst (dst's dtype and shape) reading element (i0, i1, ...) of dst from
+ * src_offset + sum(i_d * src_strides[d]) of src (strides in elements, may be 0 or negative).
+ * Transpose, Slice, Expand and Tile are this with different strides. Strings are deep-copied. */
+ember_status eo_strided_copy(ember_tensor *dst, const ember_tensor *src, const int64_t *src_strides, int64_t src_offset,
+                             ember_pool *pool);
+
 /* Convert between element types (numeric, bool, f16/bf16, f8; strings <-> numbers per ONNX Cast). */
 ember_status eo_convert(const ember_tensor *src, ember_tensor *dst);
 /* Element i of a numeric tensor as double, and store a double into element i (with C cast semantics). */
