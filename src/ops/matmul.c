@@ -1,0 +1,199 @@
+/* Matrix products: ONNX MatMul (numpy batching and 1-D promotion, opsets 1-13) and Gemm (opsets 1-13).
+ * The f32 path is a scalar reference GEMM (i-k-j loops, rows in parallel); src/kernels/ takes over the
+ * fast path once it lands. Other types compute in double. */
+#include "ops/op.h"
+
+/* --- scalar reference GEMM: C[M,N] = alpha * op(A) * op(B) + beta * C -------------------------------- */
+typedef struct gemm_job {
+    bool ta, tb;
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} gemm_job;
+
+static void gemm_rows(void *ctx, int64_t begin, int64_t end, int thread) {
+    const gemm_job *j = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        float *c = j->C + i * j->ldc;
+        if (j->beta == 0) memset(c, 0, sizeof(float) * (size_t)j->N);
+        else if (j->beta != 1) for (int64_t n = 0; n < j->N; n++) c[n] *= j->beta;
+        for (int64_t k = 0; k < j->K; k++) {
+            float a = j->alpha * (j->ta ? j->A[k * j->lda + i] : j->A[i * j->lda + k]);
+            if (a == 0) continue;
+            if (!j->tb) {
+                const float *b = j->B + k * j->ldb;
+                for (int64_t n = 0; n < j->N; n++) c[n] += a * b[n];
+            } else {
+                const float *b = j->B + k;
+                for (int64_t n = 0; n < j->N; n++) c[n] += a * b[n * j->ldb];
+            }
+        }
+    }
+    (void)thread;
+}
+
+static void sgemm(ember_pool *pool, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    gemm_job j = {ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
+    if (tb && K > 0 && N > 1) { /* B^T: transposed access is slow in the inner loop: do it per row with dots */
+        for (int64_t i = 0; i < M; i++) {
+            float *c = C + i * ldc;
+            for (int64_t n = 0; n < N; n++) {
+                float acc = 0;
+                const float *b = B + n * ldb;
+                if (ta) for (int64_t k = 0; k < K; k++) acc += A[k * lda + i] * b[k];
+                else for (int64_t k = 0; k < K; k++) acc += A[i * lda + k] * b[k];
+                c[n] = alpha * acc + (beta == 0 ? 0 : beta * c[n]);
+            }
+        }
+        return;
+    }
+    ember_pool_for(M * N * K > 65536 ? pool : NULL, M, 1, gemm_rows, &j);
+}
+
+/* Double-precision generic GEMM over any numeric type (via eo_get/eo_put). */
+static void gemm_generic(const ember_tensor *A, int64_t aoff, const ember_tensor *B, int64_t boff, ember_tensor *C,
+                         int64_t coff, int64_t M, int64_t N, int64_t K) {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t n = 0; n < N; n++) {
+            double acc = 0;
+            for (int64_t k = 0; k < K; k++) acc += eo_get(A, aoff + i * K + k) * eo_get(B, boff + k * N + n);
+            eo_put(C, coff + i * N + n, acc);
+        }
+}
+
+/* --- MatMul ------------------------------------------------------------------------------------------- */
+typedef struct mm_shape {
+    int64_t M, N, K;
+    int nb;                         /* batch rank of the output */
+    int64_t batch[EMBER_MAX_DIMS];  /* output batch dims */
+    int64_t ast[EMBER_MAX_DIMS], bst[EMBER_MAX_DIMS]; /* batch strides in matrices (0 = broadcast) */
+    int ndim;
+    int64_t shape[EMBER_MAX_DIMS];
+} mm_shape;
+
+static ember_status mm_plan(const ember_tensor *a, const ember_tensor *b, mm_shape *p) {
+    if (a->ndim < 1 || b->ndim < 1) return ember_fail(EMBER_ERR_SHAPE, "MatMul: scalar operands");
+    int64_t as[EMBER_MAX_DIMS + 1], bs[EMBER_MAX_DIMS + 1];
+    int an = a->ndim, bn = b->ndim;
+    memcpy(as, a->shape, sizeof(int64_t) * (size_t)an);
+    memcpy(bs, b->shape, sizeof(int64_t) * (size_t)bn);
+    bool a1 = an == 1, b1 = bn == 1;
+    if (a1) as[1] = as[0], as[0] = 1, an = 2;
+    if (b1) bs[1] = 1, bn = 2;
+    p->M = as[an - 2];
+    p->K = as[an - 1];
+    p->N = bs[bn - 1];
+    if (bs[bn - 2] != p->K) {
+        char x[128], y[128];
+        ember_shape_format(x, sizeof x, a->ndim, a->shape);
+        ember_shape_format(y, sizeof y, b->ndim, b->shape);
+        return ember_fail(EMBER_ERR_SHAPE, "MatMul: inner dimensions differ (%s times %s)", x, y);
+    }
+    ember_status s = ember_shape_broadcast(an - 2, as, bn - 2, bs, &p->nb, p->batch);
+    if (s) return s;
+    int64_t sa = p->M * p->K, sb = p->K * p->N;
+    for (int d = p->nb - 1; d >= 0; d--) {
+        int ia = d - (p->nb - (an - 2)), ib = d - (p->nb - (bn - 2));
+        int64_t da = ia >= 0 ? as[ia] : 1, db = ib >= 0 ? bs[ib] : 1;
+        p->ast[d] = da == 1 ? 0 : sa;
+        p->bst[d] = db == 1 ? 0 : sb;
+        sa *= da;
+        sb *= db;
+    }
+    p->ndim = 0;
+    for (int d = 0; d < p->nb; d++) p->shape[p->ndim++] = p->batch[d];
+    if (!a1) p->shape[p->ndim++] = p->M;
+    if (!b1) p->shape[p->ndim++] = p->N;
+    if (p->ndim > EMBER_MAX_DIMS) return ember_fail(EMBER_ERR_UNSUPPORTED, "MatMul: rank too large");
+    return EMBER_OK;
+}
+
+ember_status matmul_infer(eo_ctx *c) {
+    mm_shape p;
+    ember_status s = mm_plan(eo_in(c, 0), eo_in(c, 1), &p);
+    if (s) return s;
+    return eo_set_out(c, 0, eo_dtype(c, 0), p.ndim, p.shape);
+}
+
+ember_status matmul_run(eo_ctx *c) {
+    const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1);
+    ember_tensor *y = eo_out(c, 0);
+    if (a->dtype != b->dtype) return ember_fail(EMBER_ERR_SHAPE, "MatMul: operand types differ");
+    if (eo_is_half(a->dtype)) return eo_run_as_f32(c, matmul_run);
+    mm_shape p;
+    ember_status s = mm_plan(a, b, &p);
+    if (s) return s;
+    int64_t batches = 1, idx[EMBER_MAX_DIMS] = {0};
+    for (int d = 0; d < p.nb; d++) batches *= p.batch[d];
+    for (int64_t bi = 0; bi < batches; bi++) {
+        int64_t ao = 0, bo = 0, co = bi * p.M * p.N;
+        for (int d = 0; d < p.nb; d++) ao += idx[d] * p.ast[d], bo += idx[d] * p.bst[d];
+        if (a->dtype == EMBER_DTYPE_F32)
+            sgemm(c->pool, false, false, p.M, p.N, p.K, 1.0f, (const float *)a->data + ao, p.K, (const float *)b->data + bo,
+                  p.N, 0.0f, (float *)y->data + co, p.N);
+        else
+            gemm_generic(a, ao, b, bo, y, co, p.M, p.N, p.K);
+        for (int d = p.nb - 1; d >= 0 && ++idx[d] == p.batch[d]; d--) idx[d] = 0;
+    }
+    return EMBER_OK;
+}
+
+/* --- Gemm: Y = alpha * A' * B' + beta * C ------------------------------------------------------------- */
+static ember_status gemm_dims(eo_ctx *c, int64_t *M, int64_t *N, int64_t *K) {
+    const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1);
+    if (a->ndim != 2 || b->ndim != 2) return ember_fail(EMBER_ERR_SHAPE, "Gemm: A and B must be 2-D");
+    bool ta = eo_attr_int(c, "transA", 0), tb = eo_attr_int(c, "transB", 0);
+    *M = ta ? a->shape[1] : a->shape[0];
+    *K = ta ? a->shape[0] : a->shape[1];
+    *N = tb ? b->shape[0] : b->shape[1];
+    int64_t kb = tb ? b->shape[1] : b->shape[0];
+    if (kb != *K) return ember_fail(EMBER_ERR_SHAPE, "Gemm: inner dimensions %lld and %lld differ", (long long)*K, (long long)kb);
+    return EMBER_OK;
+}
+
+ember_status gemm_infer(eo_ctx *c) {
+    int64_t shape[2], K;
+    ember_status s = gemm_dims(c, &shape[0], &shape[1], &K);
+    if (s) return s;
+    return eo_set_out(c, 0, eo_dtype(c, 0), 2, shape);
+}
+
+ember_status gemm_run(eo_ctx *c) {
+    const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1), *bias = eo_in(c, 2);
+    ember_tensor *y = eo_out(c, 0);
+    if (eo_is_half(a->dtype)) return eo_run_as_f32(c, gemm_run);
+    int64_t M, N, K;
+    ember_status s = gemm_dims(c, &M, &N, &K);
+    if (s) return s;
+    bool ta = eo_attr_int(c, "transA", 0), tb = eo_attr_int(c, "transB", 0);
+    float alpha = eo_attr_float(c, "alpha", 1.0f), beta = eo_attr_float(c, "beta", 1.0f);
+    if (bias && beta != 0) { /* Y = broadcast(C) first, then accumulate */
+        int64_t st[EMBER_MAX_DIMS] = {0, 0};
+        int off = 2 - bias->ndim;
+        if (off < 0) return ember_fail(EMBER_ERR_SHAPE, "Gemm: C has rank %d", bias->ndim);
+        int64_t bs[EMBER_MAX_DIMS];
+        ember_shape_strides(bias->ndim, bias->shape, bs);
+        for (int d = 0; d < 2; d++) {
+            int64_t dim = d >= off ? bias->shape[d - off] : 1;
+            if (dim != 1 && dim != y->shape[d]) return ember_fail(EMBER_ERR_SHAPE, "Gemm: C does not broadcast to the output");
+            st[d] = d >= off && dim != 1 ? bs[d - off] : 0;
+        }
+        if ((s = eo_strided_copy(y, bias, st, 0, c->pool))) return s;
+    } else {
+        beta = 0;
+    }
+    if (a->dtype == EMBER_DTYPE_F32) {
+        sgemm(c->pool, ta, tb, M, N, K, alpha, a->data, a->shape[1], b->data, b->shape[1], beta, y->data, N);
+        return EMBER_OK;
+    }
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t n = 0; n < N; n++) {
+            double acc = 0;
+            for (int64_t k = 0; k < K; k++)
+                acc += eo_get(a, ta ? k * M + i : i * K + k) * eo_get(b, tb ? n * K + k : k * N + n);
+            eo_put(y, i * N + n, alpha * acc + (beta != 0 ? beta * eo_get(y, i * N + n) : 0));
+        }
+    return EMBER_OK;
+}
