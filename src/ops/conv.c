@@ -1,5 +1,6 @@
 /* Convolution and pooling over N spatial dims: ONNX Conv, ConvTranspose, MaxPool, AveragePool, LpPool,
  * GlobalAveragePool, GlobalMaxPool, GlobalLpPool (opsets 1-22). Conv is im2col + the reference GEMM. */
+#include "kernels/kernels.h"
 #include "ops/op.h"
 
 typedef struct geom {
@@ -111,26 +112,6 @@ static void im2col(const float *x, int64_t cin, const geom *g, float *col) {
         }
 }
 
-typedef struct gemm_rows_job {
-    const float *W, *col;
-    float *Y;
-    int64_t N, K;
-} gemm_rows_job;
-
-static void conv_rows(void *ctx, int64_t begin, int64_t end, int thread) {
-    const gemm_rows_job *j = ctx;
-    for (int64_t m = begin; m < end; m++) {
-        float *y = j->Y + m * j->N;
-        for (int64_t k = 0; k < j->K; k++) {
-            float w = j->W[m * j->K + k];
-            if (w == 0) continue;
-            const float *b = j->col + k * j->N;
-            for (int64_t n = 0; n < j->N; n++) y[n] += w * b[n];
-        }
-    }
-    (void)thread;
-}
-
 ember_status conv_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2);
     ember_tensor *y = eo_out(c, 0);
@@ -153,8 +134,7 @@ ember_status conv_run(eo_ctx *c) {
                 float bias = b ? ((const float *)b->data)[gi * mg + m] : 0;
                 for (int64_t p = 0; p < on; p++) yg[m * on + p] = bias;
             }
-            gemm_rows_job j = {W + gi * mg * cg * kn, col, yg, on, cg * kn};
-            ember_pool_for(mg * on * cg * kn > 65536 ? c->pool : NULL, mg, 1, conv_rows, &j);
+            ember_sgemm(c->pool, false, false, mg, on, cg * kn, 1.0f, W + gi * mg * cg * kn, cg * kn, col, on, 1.0f, yg, on, NULL);
         }
     return EMBER_OK;
 }

@@ -1,55 +1,11 @@
 /* Matrix products: ONNX MatMul (numpy batching and 1-D promotion, opsets 1-13) and Gemm (opsets 1-13).
- * The f32 path is a scalar reference GEMM (i-k-j loops, rows in parallel); src/kernels/ takes over the
- * fast path once it lands. Other types compute in double. */
+ * f32 runs on the kernels' GEMM (ember_sgemm); other types compute in double. */
+#include "kernels/kernels.h"
 #include "ops/op.h"
-
-/* --- scalar reference GEMM: C[M,N] = alpha * op(A) * op(B) + beta * C -------------------------------- */
-typedef struct gemm_job {
-    bool ta, tb;
-    int64_t M, N, K, lda, ldb, ldc;
-    float alpha, beta;
-    const float *A, *B;
-    float *C;
-} gemm_job;
-
-static void gemm_rows(void *ctx, int64_t begin, int64_t end, int thread) {
-    const gemm_job *j = ctx;
-    for (int64_t i = begin; i < end; i++) {
-        float *c = j->C + i * j->ldc;
-        if (j->beta == 0) memset(c, 0, sizeof(float) * (size_t)j->N);
-        else if (j->beta != 1) for (int64_t n = 0; n < j->N; n++) c[n] *= j->beta;
-        for (int64_t k = 0; k < j->K; k++) {
-            float a = j->alpha * (j->ta ? j->A[k * j->lda + i] : j->A[i * j->lda + k]);
-            if (a == 0) continue;
-            if (!j->tb) {
-                const float *b = j->B + k * j->ldb;
-                for (int64_t n = 0; n < j->N; n++) c[n] += a * b[n];
-            } else {
-                const float *b = j->B + k;
-                for (int64_t n = 0; n < j->N; n++) c[n] += a * b[n * j->ldb];
-            }
-        }
-    }
-    (void)thread;
-}
 
 static void sgemm(ember_pool *pool, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    gemm_job j = {ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
-    if (tb && K > 0 && N > 1) { /* B^T: transposed access is slow in the inner loop: do it per row with dots */
-        for (int64_t i = 0; i < M; i++) {
-            float *c = C + i * ldc;
-            for (int64_t n = 0; n < N; n++) {
-                float acc = 0;
-                const float *b = B + n * ldb;
-                if (ta) for (int64_t k = 0; k < K; k++) acc += A[k * lda + i] * b[k];
-                else for (int64_t k = 0; k < K; k++) acc += A[i * lda + k] * b[k];
-                c[n] = alpha * acc + (beta == 0 ? 0 : beta * c[n]);
-            }
-        }
-        return;
-    }
-    ember_pool_for(M * N * K > 65536 ? pool : NULL, M, 1, gemm_rows, &j);
+    ember_sgemm(pool, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
 /* Double-precision generic GEMM over any numeric type (via eo_get/eo_put). */
