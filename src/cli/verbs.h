@@ -2,4 +2,6 @@
  * To add one: write src/cli/cmd_<name>.c and add a line here. */
 #define EMBER_VERBS(X)                                                                                       \
     X(version, "print the version and what this CPU supports")                                              \
+    X(run, "run an ONNX model on input files or random inputs")                                           \
+    X(dump, "describe an ONNX model: inputs, outputs, ops, parameters, FLOPs, per-op time")                \
     X(test, "run ONNX test directories (model.onnx + test_data_set_N) and compare outputs")
