@@ -24,6 +24,7 @@
 #include "ember/tensor.h"
 #include "ember/threadpool.h"
 #include "ember/cpu.h"
+#include "ember/onnx.h"
 
 #define EMBER_VERSION_MAJOR 0
 #define EMBER_VERSION_MINOR 1

@@ -1,6 +1,10 @@
 /* The verbs of `ember`, in the order `ember --help` lists them. Each is int cmd_<name>(int argc, char **argv).
- * To add one: write src/cli/cmd_<name>.c and add a line here. */
+ * To add one: write src/cli/cmd_<name>.c and add a line here (every line ends with a backslash). */
 #define EMBER_VERBS(X)                                                                                       \
-    X(version, "print the version and what this CPU supports")                                              \
+    X(run, "run an ONNX model on input files or random inputs")                                              \
+    X(dump, "describe an ONNX model: inputs, outputs, ops, parameters, FLOPs, per-op time")                  \
+    X(test, "run ONNX test directories (model.onnx + test_data_set_N) and compare outputs")                  \
     X(show, "print the tensors in .npy, .npz and .pb files")                                                 \
-    X(convert, "convert tensor files between .npy, .npz and .pb")
+    X(convert, "convert tensor files between .npy, .npz and .pb")                                            \
+    X(version, "print the version and what this CPU supports")                                               \
+    /* end of list */

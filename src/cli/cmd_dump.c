@@ -1,0 +1,167 @@
+/* `ember dump MODEL`: inputs, outputs, operator histogram, parameters, plan, FLOPs and per-op timing. */
+#include "cli/model_io.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_COST = 256, OPT_PROFILE, OPT_SHAPE };
+
+static const cli_opt opts[] = {
+    {"cost", OPT_COST, NULL, "estimate FLOPs per operator (plans with the input shapes)"},
+    {"profile", OPT_PROFILE, NULL, "run a few times on random inputs and report time per operator"},
+    {"shape", OPT_SHAPE, "[NAME=]DIMS", "input shape for planning, e.g. input=1x3x224x224"},
+    {0},
+};
+static const cli_help help = {
+    "dump", "MODEL [options]", "Describe an ONNX model.", opts, CLI_THREADS | CLI_JSON,
+    "Symbolic input dimensions are taken as 1 unless --shape sets them.",
+};
+
+typedef struct op_stat {
+    const char *op;
+    int count;
+    int64_t flops;
+    double ns;
+} op_stat;
+
+static void print_io(const char *what, const ember_onnx_io *io, bool json, bool first) {
+    char dims[256] = "";
+    size_t n = 0;
+    for (int d = 0; d < io->ndim && n < sizeof dims; d++) {
+        if (io->dim_names[d]) n += (size_t)snprintf(dims + n, sizeof dims - n, "%s%s", d ? "x" : "", io->dim_names[d]);
+        else if (io->dims[d] < 0) n += (size_t)snprintf(dims + n, sizeof dims - n, "%s?", d ? "x" : "");
+        else n += (size_t)snprintf(dims + n, sizeof dims - n, "%s%lld", d ? "x" : "", (long long)io->dims[d]);
+    }
+    const char *kind = io->kind == EMBER_VALUE_SEQUENCE ? "sequence of " : io->kind == EMBER_VALUE_NONE ? "optional " : "";
+    if (json) {
+        printf("%s{\"name\": ", first ? "" : ", ");
+        cli_json_string(stdout, io->name);
+        printf(", \"kind\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\"}", io->kind == EMBER_VALUE_SEQUENCE ? "sequence" : io->kind == EMBER_VALUE_NONE ? "optional" : "tensor",
+               ember_dtype_name(io->dtype), io->ndim < 0 ? "?" : dims);
+    } else {
+        printf("%-7s %s: %s%s[%s]\n", what, io->name, kind, ember_dtype_name(io->dtype), io->ndim < 0 ? "?" : dims);
+    }
+}
+
+static op_stat *stat_for(op_stat *st, int *n, const char *op) {
+    for (int i = 0; i < *n; i++)
+        if (!strcmp(st[i].op, op)) return &st[i];
+    st[*n] = (op_stat){op, 0, 0, 0};
+    return &st[(*n)++];
+}
+
+static int by_count(const void *a, const void *b) {
+    const op_stat *x = a, *y = b;
+    return x->ns != y->ns ? (x->ns < y->ns ? 1 : -1) : y->count - x->count;
+}
+
+int cmd_dump(int argc, char **argv) {
+    cli_parser p;
+    cli_begin(&p, &help, argc, argv);
+    model_shapes shapes = {0};
+    bool cost = false, profile = false;
+    int k;
+    while ((k = cli_next(&p)) > 0) {
+        if (k == OPT_COST) cost = true;
+        else if (k == OPT_PROFILE) profile = cost = true;
+        else if (k == OPT_SHAPE && model_shapes_add(&shapes, p.arg)) return cli_usage(&p, "%s", ember_last_error());
+    }
+    if (k < 0) return cli_stop(k);
+    if (p.npos != 1) return cli_usage(&p, "expected one MODEL");
+    ember_onnx_model *m = NULL;
+    ember_status st = ember_onnx_open(p.pos[0], &m);
+    if (st) return cli_fail(st);
+    ember_onnx_info info;
+    ember_onnx_get_info(m, &info);
+    int nin = ember_onnx_input_count(m), nout = ember_onnx_output_count(m);
+    if (p.json) {
+        printf("{\"ir_version\": %lld, \"opset\": %lld, \"producer\": ", (long long)info.ir_version, (long long)info.opset);
+        cli_json_string(stdout, info.producer);
+        printf(", \"nodes\": %d, \"parameters\": %lld, \"parameter_bytes\": %lld,\n \"inputs\": [", info.nodes,
+               (long long)info.parameters, (long long)info.parameter_bytes);
+    } else {
+        printf("model   %s (IR %lld, opset %lld, producer '%s')\n", p.pos[0], (long long)info.ir_version, (long long)info.opset, info.producer);
+    }
+    for (int i = 0; i < nin; i++) {
+        ember_onnx_io io;
+        ember_onnx_input(m, i, &io);
+        print_io("input", &io, p.json, i == 0);
+    }
+    if (p.json) printf("],\n \"outputs\": [");
+    for (int i = 0; i < nout; i++) {
+        ember_onnx_io io;
+        ember_onnx_output(m, i, &io);
+        print_io("output", &io, p.json, i == 0);
+    }
+    if (p.json) printf("]");
+    else printf("params  %lld (%.2f MB), %d nodes\n", (long long)info.parameters, (double)info.parameter_bytes / 1e6, info.nodes);
+    /* plan (and optionally run) to get per-step facts */
+    ember_onnx_session *s = NULL;
+    ember_tensor *ins[64] = {0}, **outs = calloc((size_t)nout + 1, sizeof *outs);
+    int nplan = nin > 64 ? 64 : nin, nd[64];
+    int64_t (*sh)[EMBER_MAX_DIMS] = calloc(64, sizeof *sh);
+    st = ember_onnx_session_create(m, &(ember_onnx_options){.threads = p.threads, .profile = profile}, &s);
+    for (int i = 0; i < nplan; i++) model_input_shape(m, &shapes, i, &nd[i], sh[i]);
+    if (!st) st = ember_onnx_plan(s, nd, (const int64_t(*)[EMBER_MAX_DIMS])sh);
+    for (int i = 0; i < nplan && !st && profile; i++) st = model_random_input(m, &shapes, i, &ins[i]);
+    for (int r = 0; r < 5 && !st && profile; r++) {
+        st = ember_onnx_run_tensors(s, ins, outs);
+        for (int i = 0; i < nout; i++) ember_tensor_destroy(outs[i]), outs[i] = NULL;
+    }
+    if (!st) {
+        ember_onnx_plan_info pi;
+        ember_onnx_get_plan_info(s, &pi);
+        op_stat *stats = calloc((size_t)pi.steps + 1, sizeof *stats);
+        int nst = 0;
+        int64_t flops = 0;
+        double total_ns = 0;
+        for (int i = 0; i < pi.steps; i++) {
+            ember_onnx_node node;
+            ember_onnx_step(s, i, &node);
+            op_stat *o = stat_for(stats, &nst, node.op_type);
+            o->count++;
+            o->flops += node.flops;
+            o->ns += node.time_ns / 5;
+            flops += node.flops;
+            total_ns += node.time_ns / 5;
+        }
+        qsort(stats, (size_t)nst, sizeof *stats, by_count);
+        if (p.json) {
+            printf(",\n \"plan\": {\"steps\": %d, \"folded\": %d, \"dynamic\": %d, \"removed\": %d, \"arena_bytes\": %zu, \"activation_bytes\": %zu},\n \"ops\": [",
+                   pi.steps, pi.folded, pi.dynamic_steps, pi.removed, pi.arena_bytes, pi.activation_bytes);
+            for (int i = 0; i < nst; i++) {
+                printf("%s{\"op\": ", i ? ", " : "");
+                cli_json_string(stdout, stats[i].op);
+                printf(", \"count\": %d", stats[i].count);
+                if (cost) printf(", \"flops\": %lld", (long long)stats[i].flops);
+                if (profile) printf(", \"ms\": %.4f", stats[i].ns / 1e6);
+                printf("}");
+            }
+            printf("]");
+            if (cost) printf(", \"flops\": %lld", (long long)flops);
+            if (profile) printf(", \"run_ms\": %.4f", total_ns / 1e6);
+            printf("}\n");
+        } else {
+            printf("plan    %d steps (%d folded, %d dynamic, %d unused removed), arena %.2f MB for %.2f MB of activations\n",
+                   pi.steps, pi.folded, pi.dynamic_steps, pi.removed, (double)pi.arena_bytes / 1e6, (double)pi.activation_bytes / 1e6);
+            printf("ops    %s%s\n", cost ? "         count      MFLOPs" : "   count", profile ? "        ms      %" : "");
+            for (int i = 0; i < nst; i++) {
+                printf("  %-22s %6d", stats[i].op, stats[i].count);
+                if (cost) printf(" %11.2f", (double)stats[i].flops / 1e6);
+                if (profile) printf(" %9.3f %6.1f", stats[i].ns / 1e6, total_ns > 0 ? 100 * stats[i].ns / total_ns : 0);
+                printf("\n");
+            }
+            if (cost) printf("total   %.2f MFLOPs\n", (double)flops / 1e6);
+            if (profile) printf("time    %.3f ms per run (average of 5)\n", total_ns / 1e6);
+        }
+        free(stats);
+    } else if (p.json) {
+        printf("}\n");
+    }
+    for (int i = 0; i < nplan; i++) ember_tensor_destroy(ins[i]);
+    free(outs);
+    free(sh);
+    ember_onnx_session_destroy(s);
+    ember_onnx_close(m);
+    return st ? cli_fail(st) : CLI_OK;
+}

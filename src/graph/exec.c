@@ -1,0 +1,520 @@
+/* Graph planning (inference, folding, dead-node removal, memory plan) and the run loop. */
+#include "graph/exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct eg_exec {
+    const eg_graph *g;
+    eg_exec *parent;
+    ember_pool *pool;
+    ev *vals;       /* local storage, one per graph value */
+    ev **slot;      /* slot[v]: &vals[v], or the parent's slot for captured values */
+    bool *is_const; /* initializer or folded: has data across runs */
+    ev *meta;       /* planned metadata of static values (kind TENSOR, shape) */
+    int64_t *offset;/* arena offset of static values, -1 otherwise */
+    int *last_use;  /* last step reading the value; nsteps for graph outputs; -1 never */
+    int *steps;     /* node index per step */
+    bool *dynamic;  /* per step: infer at run time */
+    int nsteps, nfolded, ndynamic, nremoved;
+    uint8_t *arena;
+    size_t arena_size, act_bytes;
+    bool planned;
+    ev plan_in_meta[64]; /* input metadata the plan was made for */
+    int nplan_in;
+    eg_profile *profile;
+};
+
+static ember_status nomem(void) { return ember_fail(EMBER_ERR_NOMEM, "out of memory while planning"); }
+
+ember_status eg_exec_create(const eg_graph *g, eg_exec *parent, ember_pool *pool, eg_exec **out) {
+    *out = NULL;
+    eg_exec *x = ember_calloc(1, sizeof *x);
+    if (!x) return nomem();
+    int n = g->nvalues ? g->nvalues : 1, nn = g->nnodes ? g->nnodes : 1;
+    x->g = g;
+    x->parent = parent;
+    x->pool = pool;
+    x->vals = ember_calloc((size_t)n, sizeof *x->vals);
+    x->slot = ember_calloc((size_t)n, sizeof *x->slot);
+    x->is_const = ember_calloc((size_t)n, sizeof *x->is_const);
+    x->meta = ember_calloc((size_t)n, sizeof *x->meta);
+    x->offset = ember_calloc((size_t)n, sizeof *x->offset);
+    x->last_use = ember_calloc((size_t)n, sizeof *x->last_use);
+    x->steps = ember_calloc((size_t)nn, sizeof *x->steps);
+    x->dynamic = ember_calloc((size_t)nn, sizeof *x->dynamic);
+    if (!x->vals || !x->slot || !x->is_const || !x->meta || !x->offset || !x->last_use || !x->steps || !x->dynamic) {
+        eg_exec_destroy(x);
+        return nomem();
+    }
+    for (int v = 0; v < g->nvalues; v++) {
+        const eg_value *val = &g->values[v];
+        if (val->outer >= 0) {
+            if (!parent) {
+                eg_exec_destroy(x);
+                return ember_fail(EMBER_ERR_INTERNAL, "captured value '%s' without an enclosing graph", val->name);
+            }
+            x->slot[v] = parent->slot[val->outer];
+        } else {
+            x->slot[v] = &x->vals[v];
+        }
+        if (val->init) { /* borrow the initializer */
+            x->vals[v].kind = EV_TENSOR;
+            x->vals[v].t = *val->init;
+            x->vals[v].t.flags = 0;
+            x->vals[v].t.name = NULL;
+            x->is_const[v] = true;
+        }
+    }
+    *out = x;
+    return EMBER_OK;
+}
+
+static void clear_runtime(eg_exec *x, bool keep_consts) {
+    for (int v = 0; v < x->g->nvalues; v++) {
+        if (x->g->values[v].init) continue;
+        if (keep_consts && x->is_const[v]) continue;
+        ev_clear(&x->vals[v]);
+        if (!keep_consts) x->is_const[v] = false;
+    }
+}
+
+void eg_exec_destroy(eg_exec *x) {
+    if (!x) return;
+    if (x->vals) clear_runtime(x, false);
+    for (int v = 0; x->meta && v < x->g->nvalues; v++) ev_clear(&x->meta[v]);
+    for (int i = 0; i < x->nplan_in; i++) ev_clear(&x->plan_in_meta[i]);
+    ember_free(x->vals);
+    ember_free(x->slot);
+    ember_free(x->is_const);
+    ember_free(x->meta);
+    ember_free(x->offset);
+    ember_free(x->last_use);
+    ember_free(x->steps);
+    ember_free(x->dynamic);
+    ember_free_aligned(x->arena);
+    ember_free(x);
+}
+
+void eg_exec_set_profile(eg_exec *x, eg_profile *p) { x->profile = p; }
+const ev *eg_exec_value(const eg_exec *x, int v) {
+    return x->meta[v].kind == EV_TENSOR && x->slot[v]->kind == EV_ABSENT ? &x->meta[v] : x->slot[v];
+}
+bool eg_exec_is_const(const eg_exec *x, int v) { return x->is_const[v]; }
+int eg_exec_step_node(const eg_exec *x, int i) { return x->steps[i]; }
+
+void eg_exec_stats(const eg_exec *x, eg_plan_stats *st) {
+    st->steps = x->nsteps;
+    st->folded = x->nfolded;
+    st->dynamic_steps = x->ndynamic;
+    st->removed = x->nremoved;
+    st->arena_bytes = x->arena_size;
+    st->activation_bytes = x->act_bytes;
+}
+
+/* --- ordering and dead-node removal ------------------------------------------------------------------- */
+static int node_ninputs(const eg_node *n) { return n->nin + n->nimplicit; }
+static int node_input(const eg_node *n, int i) { return i < n->nin ? n->in[i] : n->implicit[i - n->nin]; }
+
+/* Topological order of the nodes the graph outputs need. */
+static ember_status order_nodes(eg_exec *x) {
+    const eg_graph *g = x->g;
+    int nn = g->nnodes;
+    if (!nn) {
+        x->nsteps = 0;
+        return EMBER_OK;
+    }
+    bool *needed = ember_calloc((size_t)nn, 1);
+    int *state = ember_calloc((size_t)nn, sizeof(int)), *stack = ember_malloc(sizeof(int) * (size_t)nn * 2);
+    if (!needed || !state || !stack) {
+        ember_free(needed), ember_free(state), ember_free(stack);
+        return nomem();
+    }
+    /* depth-first from the outputs; post-order gives a topological order */
+    int sp = 0;
+    x->nsteps = 0;
+    ember_status s = EMBER_OK;
+    for (int o = 0; o < g->noutputs && !s; o++) {
+        int p = g->values[g->outputs[o]].producer;
+        if (p < 0 || state[p]) continue;
+        stack[sp++] = p;
+        state[p] = 1;
+        while (sp && !s) {
+            int nidx = stack[sp - 1];
+            const eg_node *n = &g->nodes[nidx];
+            bool pushed = false;
+            for (int i = 0; i < node_ninputs(n) && !pushed; i++) {
+                int v = node_input(n, i);
+                int q = v >= 0 ? g->values[v].producer : -1;
+                if (q < 0 || state[q] == 2) continue;
+                if (state[q] == 1) {
+                    s = ember_fail(EMBER_ERR_FORMAT, "the graph has a cycle through node '%s' (%s)", n->name, n->op_type);
+                    break;
+                }
+                state[q] = 1;
+                stack[sp++] = q;
+                pushed = true;
+            }
+            if (!pushed && !s) {
+                state[nidx] = 2;
+                x->steps[x->nsteps++] = nidx;
+                sp--;
+            }
+        }
+    }
+    x->nremoved = nn - x->nsteps;
+    ember_free(needed), ember_free(state), ember_free(stack);
+    return s;
+}
+
+/* --- planning ----------------------------------------------------------------------------------------- */
+static void ctx_init(eg_exec *x, const eg_node *n, eo_ctx *c, ev **in, ev **out) {
+    memset(c, 0, sizeof *c);
+    c->node = n;
+    c->opset = n->opset;
+    c->nin = n->nin;
+    c->nout = n->nout;
+    c->in = in;
+    c->out = out;
+    c->pool = x->pool;
+    c->exec = x;
+    for (int i = 0; i < n->nin; i++) in[i] = n->in[i] >= 0 ? x->slot[n->in[i]] : NULL;
+    for (int i = 0; i < n->nout; i++) out[i] = n->out[i] >= 0 ? x->slot[n->out[i]] : NULL;
+}
+
+static void ctx_done(eo_ctx *c) {
+    for (int k = 0; k < c->nscratch; k++) ember_free_aligned(c->scratch[k]);
+    c->nscratch = 0;
+}
+
+static ember_status node_error(const eg_node *n, ember_status s) {
+    return ember_fail_context(s, "node '%s' (%s): ", n->name[0] ? n->name : "(unnamed)", n->op_type);
+}
+
+enum { MAX_IO = 4096 };
+#define FOLD_MAX_ELEMS ((int64_t)1 << 24)
+
+/* Inputs all have data (constants), or the op needs shapes only and they are known. */
+static bool can_fold(eg_exec *x, const eg_node *n, ev **in) {
+    if (n->op->flags & EO_NO_FOLD || n->nimplicit) return false;
+    for (int i = 0; i < n->nin; i++) {
+        if (!in[i]) continue;
+        if (in[i]->kind != EV_TENSOR) return false;
+        if (n->op->flags & EO_SHAPE_ONLY) continue;
+        if (!in[i]->t.data) return false;
+    }
+    (void)x;
+    return true;
+}
+
+static ember_status alloc_outputs(eo_ctx *c) {
+    for (int i = 0; i < c->nout; i++) {
+        ev *o = c->out[i];
+        if (!o || o->kind != EV_TENSOR || o->t.data) continue;
+        ember_tensor t = o->t;
+        ember_status s = ev_alloc_tensor(o, t.dtype, t.ndim, t.shape);
+        if (s) return s;
+    }
+    return EMBER_OK;
+}
+
+static ember_status fold_node(eg_exec *x, const eg_node *n, eo_ctx *c) {
+    ember_status s = alloc_outputs(c);
+    c->inferring = false;
+    if (!s) s = n->op->run(c);
+    ctx_done(c);
+    if (s) return s;
+    for (int i = 0; i < n->nout; i++)
+        if (n->out[i] >= 0) x->is_const[n->out[i]] = true;
+    return EMBER_OK;
+}
+
+static bool output_small(const eo_ctx *c) {
+    for (int i = 0; i < c->nout; i++)
+        if (c->out[i] && c->out[i]->kind == EV_TENSOR && ember_tensor_count(&c->out[i]->t) > FOLD_MAX_ELEMS) return false;
+    return true;
+}
+
+/* Infer one node at planning time; fold it when possible. *keep: the node stays a step. */
+static ember_status plan_node(eg_exec *x, const eg_node *n, bool *keep, bool *dyn) {
+    ev *in[MAX_IO], *out[MAX_IO];
+    if (n->nin > MAX_IO || n->nout > MAX_IO) return ember_fail(EMBER_ERR_UNSUPPORTED, "too many inputs/outputs");
+    eo_ctx c;
+    ctx_init(x, n, &c, in, out);
+    *keep = true;
+    *dyn = false;
+    for (int i = 0; i < n->nin; i++)
+        if (in[i] && in[i]->kind != EV_TENSOR) *dyn = true;
+    for (int i = 0; i < n->nimplicit; i++) {
+        const ev *v = x->slot[n->implicit[i]];
+        if (v->kind != EV_TENSOR || !v->t.data) *dyn = true; /* subgraph bodies need run-time values */
+    }
+    if (*dyn) return EMBER_OK;
+    c.inferring = true;
+    ember_status s = n->op->infer(&c);
+    ctx_done(&c);
+    if (s == EO_DYNAMIC) {
+        for (int i = 0; i < n->nout; i++)
+            if (out[i]) ev_clear(out[i]);
+        *dyn = true;
+        return EMBER_OK;
+    }
+    if (s) return node_error(n, s);
+    if (can_fold(x, n, in) && output_small(&c)) {
+        if ((s = fold_node(x, n, &c))) return node_error(n, s);
+        *keep = false;
+    }
+    return EMBER_OK;
+}
+
+typedef struct interval {
+    int v;
+    size_t size;
+    int start, end;
+    int64_t off;
+} interval;
+
+static int by_size_desc(const void *a, const void *b) {
+    const interval *x = a, *y = b;
+    return x->size < y->size ? 1 : x->size > y->size ? -1 : x->v - y->v;
+}
+
+/* Greedy offset assignment: biggest first, lowest offset that no time-overlapping placed tensor uses. */
+static ember_status assign_offsets(eg_exec *x, interval *iv, int n) {
+    qsort(iv, (size_t)n, sizeof *iv, by_size_desc);
+    size_t total = 0;
+    interval **placed = ember_malloc(sizeof *placed * (size_t)(n ? n : 1));
+    if (!placed) return nomem();
+    for (int i = 0; i < n; i++) {
+        int np = 0;
+        for (int j = 0; j < i; j++)
+            if (iv[j].start <= iv[i].end && iv[i].start <= iv[j].end) placed[np++] = &iv[j];
+        /* sort the overlapping ones by offset (insertion sort: lists are short) */
+        for (int a = 1; a < np; a++)
+            for (int b = a; b > 0 && placed[b]->off < placed[b - 1]->off; b--) {
+                interval *t = placed[b];
+                placed[b] = placed[b - 1];
+                placed[b - 1] = t;
+            }
+        size_t off = 0;
+        for (int a = 0; a < np; a++) {
+            if ((size_t)placed[a]->off >= off + iv[i].size) break;
+            size_t end = (size_t)placed[a]->off + placed[a]->size;
+            if (end > off) off = end;
+        }
+        iv[i].off = (int64_t)off;
+        x->offset[iv[i].v] = (int64_t)off;
+        if (off + iv[i].size > total) total = off + iv[i].size;
+    }
+    ember_free(placed);
+    ember_free_aligned(x->arena);
+    x->arena = ember_malloc_aligned(total ? total : 64);
+    x->arena_size = total;
+    if (!x->arena) return nomem();
+    return EMBER_OK;
+}
+
+static ember_status plan_memory(eg_exec *x) {
+    const eg_graph *g = x->g;
+    for (int v = 0; v < g->nvalues; v++) {
+        x->last_use[v] = -1;
+        x->offset[v] = -1;
+    }
+    for (int s = 0; s < x->nsteps; s++) {
+        const eg_node *n = &g->nodes[x->steps[s]];
+        for (int i = 0; i < node_ninputs(n); i++) {
+            int v = node_input(n, i);
+            if (v >= 0) x->last_use[v] = s;
+        }
+    }
+    for (int o = 0; o < g->noutputs; o++) x->last_use[g->outputs[o]] = x->nsteps;
+    interval *iv = ember_malloc(sizeof *iv * (size_t)(g->nvalues ? g->nvalues : 1));
+    if (!iv) return nomem();
+    int n = 0;
+    x->act_bytes = 0;
+    for (int s = 0; s < x->nsteps; s++) {
+        if (x->dynamic[s]) continue;
+        const eg_node *nd = &g->nodes[x->steps[s]];
+        for (int i = 0; i < nd->nout; i++) {
+            int v = nd->out[i];
+            if (v < 0) continue;
+            ev *val = &x->vals[v];
+            ev_clear(&x->meta[v]);
+            if (val->kind != EV_TENSOR) continue;
+            x->meta[v] = *val; /* metadata only: data is NULL during planning */
+            if (val->t.dtype == EMBER_DTYPE_STRING) continue; /* strings own their elements: heap */
+            size_t bytes;
+            if (!ember_dtype_bytes(val->t.dtype, ember_tensor_count(&val->t), &bytes)) {
+                ember_free(iv);
+                return ember_fail(EMBER_ERR_SHAPE, "value '%s' is too large", g->values[v].name);
+            }
+            x->meta[v].t.nbytes = bytes;
+            size_t aligned = (bytes + 63) & ~(size_t)63;
+            int end = x->last_use[v] < s ? s : x->last_use[v];
+            iv[n++] = (interval){v, aligned ? aligned : 64, s, end, 0};
+            x->act_bytes += aligned;
+        }
+    }
+    ember_status st = assign_offsets(x, iv, n);
+    ember_free(iv);
+    return st;
+}
+
+static bool same_meta(const ev *a, const ev *b) {
+    if (a->kind != b->kind) return false;
+    if (a->kind != EV_TENSOR) return true;
+    return a->t.dtype == b->t.dtype && a->t.ndim == b->t.ndim &&
+           !memcmp(a->t.shape, b->t.shape, sizeof(int64_t) * (size_t)a->t.ndim);
+}
+
+static ember_status set_input_meta(eg_exec *x, ev *const *inputs) {
+    const eg_graph *g = x->g;
+    for (int i = 0; i < g->ninputs; i++) {
+        ev *v = &x->vals[g->inputs[i]];
+        ev_clear(v);
+        if (!inputs[i]) return ember_fail(EMBER_ERR_ARG, "input '%s' was not given", g->values[g->inputs[i]].name);
+        if (inputs[i]->kind == EV_TENSOR) {
+            v->kind = EV_TENSOR;
+            v->t = inputs[i]->t;
+            v->t.data = NULL;
+            v->t.flags = 0;
+            v->t.name = NULL;
+        }
+    }
+    return EMBER_OK;
+}
+
+ember_status eg_exec_plan(eg_exec *x, ev *const *inputs) {
+    const eg_graph *g = x->g;
+    x->planned = false;
+    clear_runtime(x, false);
+    if (g->ninputs > (int)(sizeof x->plan_in_meta / sizeof x->plan_in_meta[0]))
+        return ember_fail(EMBER_ERR_UNSUPPORTED, "more than 64 graph inputs");
+    ember_status s = order_nodes(x);
+    if (!s) s = set_input_meta(x, inputs);
+    if (s) return s;
+    int kept = 0;
+    x->nfolded = x->ndynamic = 0;
+    for (int i = 0; i < x->nsteps; i++) {
+        const eg_node *n = &g->nodes[x->steps[i]];
+        bool keep, dyn;
+        if ((s = plan_node(x, n, &keep, &dyn))) return s;
+        if (!keep) {
+            x->nfolded++;
+            continue;
+        }
+        x->dynamic[kept] = dyn;
+        x->ndynamic += dyn;
+        x->steps[kept++] = x->steps[i];
+    }
+    x->nsteps = kept;
+    if ((s = plan_memory(x))) return s;
+    /* forget inferred metadata of non-constant values: runs set them from the plan or at run time */
+    for (int v = 0; v < g->nvalues; v++)
+        if (!x->is_const[v]) ev_clear(&x->vals[v]);
+    for (int i = 0; i < x->nplan_in; i++) ev_clear(&x->plan_in_meta[i]);
+    for (int i = 0; i < g->ninputs; i++) {
+        x->plan_in_meta[i] = (ev){.kind = inputs[i]->kind};
+        if (inputs[i]->kind == EV_TENSOR) {
+            x->plan_in_meta[i].t = inputs[i]->t;
+            x->plan_in_meta[i].t.data = NULL;
+            x->plan_in_meta[i].t.flags = 0;
+            x->plan_in_meta[i].t.name = NULL;
+        }
+    }
+    x->nplan_in = g->ninputs;
+    x->planned = true;
+    return EMBER_OK;
+}
+
+/* --- running ------------------------------------------------------------------------------------------ */
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static ember_status run_step(eg_exec *x, int step) {
+    const eg_graph *g = x->g;
+    const eg_node *n = &g->nodes[x->steps[step]];
+    ev *in[MAX_IO], *out[MAX_IO];
+    eo_ctx c;
+    ctx_init(x, n, &c, in, out);
+    ember_status s = EMBER_OK;
+    if (x->dynamic[step]) {
+        for (int i = 0; i < n->nout; i++)
+            if (out[i]) ev_clear(out[i]);
+        c.inferring = false;
+        s = n->op->infer(&c);
+        if (s == EO_DYNAMIC) s = EMBER_OK; /* run() produces the outputs */
+        else if (!s) s = alloc_outputs(&c);
+    } else {
+        for (int i = 0; i < n->nout; i++) {
+            int v = n->out[i];
+            if (v < 0) continue;
+            ev *o = x->slot[v];
+            *o = x->meta[v];
+            if (x->offset[v] >= 0) o->t.data = x->arena + x->offset[v];
+        }
+        s = alloc_outputs(&c); /* string outputs and others outside the arena */
+    }
+    double t0 = x->profile ? now_ns() : 0;
+    if (!s) s = n->op->run(&c);
+    if (x->profile) x->profile->node_ns[x->steps[step]] += now_ns() - t0;
+    ctx_done(&c);
+    if (s) return node_error(n, s);
+    /* release values whose last reader was this step */
+    for (int i = 0; i < node_ninputs(n); i++) {
+        int v = node_input(n, i);
+        if (v >= 0 && x->last_use[v] == step && !x->is_const[v] && g->values[v].outer < 0 && !g->values[v].is_input)
+            ev_clear(&x->vals[v]);
+    }
+    return EMBER_OK;
+}
+
+static bool inputs_match_plan(const eg_exec *x, ev *const *inputs) {
+    if (!x->planned || x->nplan_in != x->g->ninputs) return false;
+    for (int i = 0; i < x->g->ninputs; i++)
+        if (!inputs[i] || !same_meta(&x->plan_in_meta[i], inputs[i])) return false;
+    return true;
+}
+
+ember_status eg_exec_run(eg_exec *x, ev *const *inputs, ev *outputs) {
+    const eg_graph *g = x->g;
+    ember_status s = EMBER_OK;
+    if (!inputs_match_plan(x, inputs) && (s = eg_exec_plan(x, inputs))) return s;
+    for (int i = 0; i < g->ninputs; i++) { /* borrow the caller's inputs */
+        ev *v = &x->vals[g->inputs[i]];
+        ev_clear(v);
+        if (inputs[i]->kind == EV_TENSOR) {
+            v->kind = EV_TENSOR;
+            v->t = inputs[i]->t;
+            v->t.flags = 0;
+            v->t.name = NULL;
+        } else if ((s = ev_copy(v, inputs[i]))) {
+            return s;
+        }
+    }
+    for (int step = 0; step < x->nsteps && !s; step++) s = run_step(x, step);
+    for (int o = 0; o < g->noutputs && !s; o++) {
+        const ev *v = x->slot[g->outputs[o]];
+        if (v->kind == EV_ABSENT)
+            s = ember_fail(EMBER_ERR_INTERNAL, "output '%s' was not computed", g->values[g->outputs[o]].name);
+        else
+            s = ev_copy(&outputs[o], v);
+    }
+    clear_runtime(x, true);
+    for (int i = 0; i < g->ninputs; i++) x->vals[g->inputs[i]] = (ev){0}; /* borrowed */
+    return s;
+}
+
+ember_status eg_subgraph_run(eo_ctx *c, const eg_graph *g, int nin, ev *const *inputs, ev *outputs) {
+    if (nin != g->ninputs)
+        return ember_fail(EMBER_ERR_SHAPE, "subgraph '%s' takes %d inputs, %d given", g->name, g->ninputs, nin);
+    eg_exec *x = NULL;
+    ember_status s = eg_exec_create(g, c->exec, c->pool, &x);
+    if (!s) s = eg_exec_run(x, inputs, outputs);
+    eg_exec_destroy(x);
+    return s;
+}

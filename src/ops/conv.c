@@ -1,0 +1,315 @@
+/* Convolution and pooling over N spatial dims: ONNX Conv, ConvTranspose, MaxPool, AveragePool, LpPool,
+ * GlobalAveragePool, GlobalMaxPool, GlobalLpPool (opsets 1-22). Conv is im2col + the reference GEMM. */
+#include "kernels/kernels.h"
+#include "ops/op.h"
+
+typedef struct geom {
+    int nsp;                                  /* spatial dims */
+    int64_t in[EMBER_MAX_DIMS], out[EMBER_MAX_DIMS], k[EMBER_MAX_DIMS];
+    int64_t stride[EMBER_MAX_DIMS], dil[EMBER_MAX_DIMS], pb[EMBER_MAX_DIMS], pe[EMBER_MAX_DIMS];
+} geom;
+
+/* Output geometry from the attributes; kernel from `kshape` (NULL: attribute kernel_shape). */
+static ember_status geom_make(eo_ctx *c, const ember_tensor *x, const int64_t *kshape, bool transpose, geom *g) {
+    if (x->ndim < 3) return ember_fail(EMBER_ERR_SHAPE, "%s: input must have rank >= 3, has %d", c->node->op_type, x->ndim);
+    g->nsp = x->ndim - 2;
+    const int64_t *ks, *st, *dl, *pads;
+    int nk = kshape ? g->nsp : eo_attr_ints(c, "kernel_shape", &ks);
+    if (kshape) ks = kshape;
+    if (nk != g->nsp) return ember_fail(EMBER_ERR_SHAPE, "%s: kernel_shape has %d dims, input has %d spatial dims", c->node->op_type, nk, g->nsp);
+    int ns = eo_attr_ints(c, "strides", &st), nd = eo_attr_ints(c, "dilations", &dl), np = eo_attr_ints(c, "pads", &pads);
+    if ((ns >= 0 && ns != g->nsp) || (nd >= 0 && nd != g->nsp) || (np >= 0 && np != 2 * g->nsp))
+        return ember_fail(EMBER_ERR_SHAPE, "%s: strides/dilations/pads do not match the spatial rank", c->node->op_type);
+    const char *ap = eo_attr_str(c, "auto_pad", "NOTSET");
+    bool ceil_mode = eo_attr_int(c, "ceil_mode", 0);
+    for (int i = 0; i < g->nsp; i++) {
+        g->in[i] = x->shape[i + 2];
+        g->k[i] = ks[i];
+        g->stride[i] = ns > 0 ? st[i] : 1;
+        g->dil[i] = nd > 0 ? dl[i] : 1;
+        g->pb[i] = np > 0 ? pads[i] : 0;
+        g->pe[i] = np > 0 ? pads[i + g->nsp] : 0;
+        if (g->k[i] < 1 || g->stride[i] < 1 || g->dil[i] < 1) return ember_fail(EMBER_ERR_SHAPE, "%s: invalid kernel, stride or dilation", c->node->op_type);
+        int64_t ext = (g->k[i] - 1) * g->dil[i] + 1;
+        if (transpose) continue;
+        if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+            int64_t out = (g->in[i] + g->stride[i] - 1) / g->stride[i];
+            int64_t total = (out - 1) * g->stride[i] + ext - g->in[i];
+            if (total < 0) total = 0;
+            g->pb[i] = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+            g->pe[i] = total - g->pb[i];
+        } else if (!strcmp(ap, "VALID")) {
+            g->pb[i] = g->pe[i] = 0;
+        }
+        int64_t span = g->in[i] + g->pb[i] + g->pe[i] - ext;
+        if (span < 0) return ember_fail(EMBER_ERR_SHAPE, "%s: kernel larger than the padded input", c->node->op_type);
+        int64_t out = (ceil_mode ? (span + g->stride[i] - 1) / g->stride[i] : span / g->stride[i]) + 1;
+        if (ceil_mode && (out - 1) * g->stride[i] >= g->in[i] + g->pb[i]) out--;
+        g->out[i] = out;
+    }
+    return EMBER_OK;
+}
+
+static int64_t prod(const int64_t *v, int n) {
+    int64_t p = 1;
+    for (int i = 0; i < n; i++) p *= v[i];
+    return p;
+}
+
+/* --- Conv ------------------------------------------------------------------------------------------- */
+ember_status conv_infer(eo_ctx *c) {
+    const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1);
+    if (w->ndim != x->ndim) return ember_fail(EMBER_ERR_SHAPE, "Conv: weight rank %d differs from input rank %d", w->ndim, x->ndim);
+    geom g;
+    ember_status s = geom_make(c, x, w->shape + 2, false, &g);
+    if (s) return s;
+    int64_t group = eo_attr_int(c, "group", 1);
+    if (group < 1 || x->shape[1] != w->shape[1] * group || w->shape[0] % group)
+        return ember_fail(EMBER_ERR_SHAPE, "Conv: %lld input channels do not fit weights %lldx%lld with group %lld", (long long)x->shape[1],
+                          (long long)w->shape[0], (long long)w->shape[1], (long long)group);
+    int64_t shape[EMBER_MAX_DIMS] = {x->shape[0], w->shape[0]};
+    memcpy(shape + 2, g.out, sizeof(int64_t) * (size_t)g.nsp);
+    return eo_set_out(c, 0, x->dtype, x->ndim, shape);
+}
+
+/* col[(ci, kpos), opos] for one image's channel group. */
+static void im2col(const float *x, int64_t cin, const geom *g, float *col) {
+    int64_t kn = prod(g->k, g->nsp), on = prod(g->out, g->nsp), in_n = prod(g->in, g->nsp);
+    for (int64_t ci = 0; ci < cin; ci++)
+        for (int64_t kp = 0; kp < kn; kp++) {
+            int64_t kidx[EMBER_MAX_DIMS], r = kp;
+            for (int d = g->nsp - 1; d >= 0; d--) kidx[d] = r % g->k[d], r /= g->k[d];
+            float *dst = col + (ci * kn + kp) * on;
+            const float *src = x + ci * in_n;
+            if (g->nsp == 2) { /* the common case without per-element index decomposition */
+                for (int64_t oh = 0; oh < g->out[0]; oh++) {
+                    int64_t ih = oh * g->stride[0] - g->pb[0] + kidx[0] * g->dil[0];
+                    float *d = dst + oh * g->out[1];
+                    if (ih < 0 || ih >= g->in[0]) {
+                        memset(d, 0, sizeof(float) * (size_t)g->out[1]);
+                        continue;
+                    }
+                    for (int64_t ow = 0; ow < g->out[1]; ow++) {
+                        int64_t iw = ow * g->stride[1] - g->pb[1] + kidx[1] * g->dil[1];
+                        d[ow] = iw < 0 || iw >= g->in[1] ? 0 : src[ih * g->in[1] + iw];
+                    }
+                }
+                continue;
+            }
+            for (int64_t op = 0; op < on; op++) {
+                int64_t o = op, off = 0, mul = 1;
+                bool inside = true;
+                for (int d = g->nsp - 1; d >= 0; d--) {
+                    int64_t od = o % g->out[d];
+                    o /= g->out[d];
+                    int64_t id = od * g->stride[d] - g->pb[d] + kidx[d] * g->dil[d];
+                    if (id < 0 || id >= g->in[d]) inside = false;
+                    off += id * mul;
+                    mul *= g->in[d];
+                }
+                dst[op] = inside ? src[off] : 0;
+            }
+        }
+}
+
+ember_status conv_run(eo_ctx *c) {
+    const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2);
+    ember_tensor *y = eo_out(c, 0);
+    if (eo_is_half(x->dtype)) return eo_run_as_f32(c, conv_run);
+    if (x->dtype != EMBER_DTYPE_F32) return ember_fail(EMBER_ERR_UNSUPPORTED, "Conv of %s", ember_dtype_name(x->dtype));
+    geom g;
+    ember_status s = geom_make(c, x, w->shape + 2, false, &g);
+    if (s) return s;
+    int64_t group = eo_attr_int(c, "group", 1), N = x->shape[0], C = x->shape[1], M = w->shape[0];
+    int64_t cg = C / group, mg = M / group, kn = prod(g.k, g.nsp), on = prod(g.out, g.nsp), in_n = prod(g.in, g.nsp);
+    float *col = eo_scratch(c, sizeof(float) * (size_t)(cg * kn * on));
+    if (!col) return ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory for %lld x %lld columns", (long long)(cg * kn), (long long)on);
+    float *Y = y->data;
+    const float *X = x->data, *W = w->data;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t gi = 0; gi < group; gi++) {
+            im2col(X + (n * C + gi * cg) * in_n, cg, &g, col);
+            float *yg = Y + (n * M + gi * mg) * on;
+            for (int64_t m = 0; m < mg; m++) {
+                float bias = b ? ((const float *)b->data)[gi * mg + m] : 0;
+                for (int64_t p = 0; p < on; p++) yg[m * on + p] = bias;
+            }
+            ember_sgemm(c->pool, false, false, mg, on, cg * kn, 1.0f, W + gi * mg * cg * kn, cg * kn, col, on, 1.0f, yg, on, NULL);
+        }
+    return EMBER_OK;
+}
+
+/* --- ConvTranspose ------------------------------------------------------------------------------------ */
+static ember_status convt_geom(eo_ctx *c, const ember_tensor *x, const ember_tensor *w, geom *g, int64_t *outshape) {
+    ember_status s = geom_make(c, x, w->shape + 2, true, g);
+    if (s) return s;
+    const int64_t *os, *op;
+    int nos = eo_attr_ints(c, "output_shape", &os), nop = eo_attr_ints(c, "output_padding", &op);
+    const char *ap = eo_attr_str(c, "auto_pad", "NOTSET");
+    for (int i = 0; i < g->nsp; i++) {
+        int64_t ext = (g->k[i] - 1) * g->dil[i] + 1, opad = nop > 0 ? op[i] : 0;
+        int64_t full = g->stride[i] * (g->in[i] - 1) + opad + ext;
+        if (nos > 0) {
+            int64_t want = os[nos - g->nsp + i], total = full - want;
+            bool lower = !strcmp(ap, "SAME_LOWER");
+            g->pb[i] = total < 0 ? 0 : lower ? total - total / 2 : total / 2; /* negative: extra output padding */
+            g->pe[i] = total - g->pb[i];
+        } else if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+            int64_t want = g->in[i] * g->stride[i], total = full - want;
+            if (total < 0) total = 0;
+            g->pb[i] = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+            g->pe[i] = total - g->pb[i];
+        }
+        g->out[i] = full - g->pb[i] - g->pe[i];
+    }
+    int64_t group = eo_attr_int(c, "group", 1);
+    outshape[0] = x->shape[0];
+    outshape[1] = w->shape[1] * group;
+    memcpy(outshape + 2, g->out, sizeof(int64_t) * (size_t)g->nsp);
+    return EMBER_OK;
+}
+
+ember_status conv_transpose_infer(eo_ctx *c) {
+    geom g;
+    int64_t shape[EMBER_MAX_DIMS];
+    ember_status s = convt_geom(c, eo_in(c, 0), eo_in(c, 1), &g, shape);
+    if (s) return s;
+    return eo_set_out(c, 0, eo_dtype(c, 0), eo_in(c, 0)->ndim, shape);
+}
+
+ember_status conv_transpose_run(eo_ctx *c) {
+    const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2);
+    ember_tensor *y = eo_out(c, 0);
+    if (eo_is_half(x->dtype)) return eo_run_as_f32(c, conv_transpose_run);
+    if (x->dtype != EMBER_DTYPE_F32) return ember_fail(EMBER_ERR_UNSUPPORTED, "ConvTranspose of %s", ember_dtype_name(x->dtype));
+    geom g;
+    int64_t shape[EMBER_MAX_DIMS];
+    ember_status s = convt_geom(c, x, w, &g, shape);
+    if (s) return s;
+    int64_t group = eo_attr_int(c, "group", 1), N = x->shape[0], C = x->shape[1], M = shape[1];
+    int64_t cg = C / group, mg = M / group, kn = prod(g.k, g.nsp), on = prod(g.out, g.nsp), in_n = prod(g.in, g.nsp);
+    const float *X = x->data, *W = w->data;
+    float *Y = y->data;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t p = 0; p < on; p++) Y[(n * M + m) * on + p] = b ? ((const float *)b->data)[m] : 0;
+    /* scatter: each input position adds w * x into the output window */
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t ci = 0; ci < C; ci++) {
+            int64_t gi = ci / cg;
+            for (int64_t ip = 0; ip < in_n; ip++) {
+                float xv = X[(n * C + ci) * in_n + ip];
+                int64_t iidx[EMBER_MAX_DIMS], r = ip;
+                for (int d = g.nsp - 1; d >= 0; d--) iidx[d] = r % g.in[d], r /= g.in[d];
+                for (int64_t kp = 0; kp < kn; kp++) {
+                    int64_t k = kp, off = 0, mul = 1;
+                    bool inside = true;
+                    for (int d = g.nsp - 1; d >= 0; d--) {
+                        int64_t kd = k % g.k[d];
+                        k /= g.k[d];
+                        int64_t od = iidx[d] * g.stride[d] + kd * g.dil[d] - g.pb[d];
+                        if (od < 0 || od >= g.out[d]) inside = false;
+                        off += od * mul;
+                        mul *= g.out[d];
+                    }
+                    if (!inside) continue;
+                    for (int64_t mo = 0; mo < mg; mo++)
+                        Y[(n * M + gi * mg + mo) * on + off] += xv * W[((ci * mg) + mo) * kn + kp];
+                }
+            }
+        }
+    return EMBER_OK;
+}
+
+/* --- pooling ------------------------------------------------------------------------------------------ */
+typedef enum { P_MAX, P_AVG, P_LP } poolop;
+
+static ember_status pool_geom(eo_ctx *c, const ember_tensor *x, bool global, geom *g) {
+    if (!global) return geom_make(c, x, NULL, false, g);
+    if (x->ndim < 3) return ember_fail(EMBER_ERR_SHAPE, "%s: input must have rank >= 3", c->node->op_type);
+    g->nsp = x->ndim - 2;
+    for (int i = 0; i < g->nsp; i++) {
+        g->in[i] = g->k[i] = x->shape[i + 2];
+        g->out[i] = g->stride[i] = g->dil[i] = 1;
+        g->pb[i] = g->pe[i] = 0;
+    }
+    return EMBER_OK;
+}
+
+static bool is_global(const eo_ctx *c) { return !strncmp(c->node->op_type, "Global", 6); }
+
+ember_status pool_infer(eo_ctx *c) {
+    const ember_tensor *x = eo_in(c, 0);
+    geom g;
+    ember_status s = pool_geom(c, x, is_global(c), &g);
+    if (s) return s;
+    int64_t shape[EMBER_MAX_DIMS] = {x->shape[0], x->shape[1]};
+    memcpy(shape + 2, g.out, sizeof(int64_t) * (size_t)g.nsp);
+    s = eo_set_out(c, 0, x->dtype, x->ndim, shape);
+    if (!s && c->nout > 1) s = eo_set_out(c, 1, EMBER_DTYPE_I64, x->ndim, shape);
+    return s;
+}
+
+static ember_status pool_run(eo_ctx *c, poolop op) {
+    const ember_tensor *x = eo_in(c, 0);
+    ember_tensor *y = eo_out(c, 0), *ind = eo_out(c, 1);
+    if (eo_is_half(x->dtype)) return eo_run_as_f32(c, op == P_MAX ? maxpool_run : op == P_AVG ? avgpool_run : lppool_run);
+    geom g;
+    ember_status s = pool_geom(c, x, is_global(c), &g);
+    if (s) return s;
+    bool include_pad = eo_attr_int(c, "count_include_pad", 0), col_major = eo_attr_int(c, "storage_order", 0);
+    double p = (double)eo_attr_int(c, "p", 2);
+    int64_t planes = x->shape[0] * x->shape[1], in_n = prod(g.in, g.nsp), on = prod(g.out, g.nsp);
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t o = 0; o < on; o++) {
+            int64_t oidx[EMBER_MAX_DIMS], r = o, lo[EMBER_MAX_DIMS], cnt[EMBER_MAX_DIMS];
+            for (int d = g.nsp - 1; d >= 0; d--) oidx[d] = r % g.out[d], r /= g.out[d];
+            int64_t padded_n = 1, kn = 1;
+            for (int d = 0; d < g.nsp; d++) {
+                lo[d] = oidx[d] * g.stride[d] - g.pb[d];
+                int64_t hi = lo[d] + (g.k[d] - 1) * g.dil[d] + 1, hi_pad = g.in[d] + g.pe[d];
+                int64_t hp = hi < hi_pad ? hi : hi_pad;
+                padded_n *= (hp - lo[d] + g.dil[d] - 1) / g.dil[d];
+                cnt[d] = g.k[d];
+                kn *= g.k[d];
+            }
+            double acc = op == P_MAX ? -INFINITY : 0;
+            int64_t valid = 0, best = -1;
+            for (int64_t kp = 0; kp < kn; kp++) {
+                int64_t k = kp, off = 0, mul = 1, coff = 0, cmul = 1;
+                bool inside = true;
+                for (int d = g.nsp - 1; d >= 0; d--) {
+                    int64_t kd = k % cnt[d];
+                    k /= cnt[d];
+                    int64_t id = lo[d] + kd * g.dil[d];
+                    if (id < 0 || id >= g.in[d]) inside = false;
+                    off += id * mul;
+                    mul *= g.in[d];
+                }
+                if (!inside) continue;
+                if (col_major) {
+                    int64_t rr = off;
+                    int64_t idx[EMBER_MAX_DIMS];
+                    for (int d = g.nsp - 1; d >= 0; d--) idx[d] = rr % g.in[d], rr /= g.in[d];
+                    for (int d = 0; d < g.nsp; d++) coff += idx[d] * cmul, cmul *= g.in[d];
+                }
+                double v = eo_get(x, pl * in_n + off);
+                valid++;
+                if (op == P_MAX) {
+                    if (v > acc || best < 0) acc = v, best = col_major ? coff : off;
+                } else if (op == P_AVG) {
+                    acc += v;
+                } else {
+                    acc += pow(fabs(v), p);
+                }
+            }
+            double res = op == P_MAX ? acc : op == P_AVG ? acc / (double)(include_pad ? padded_n : valid) : pow(acc, 1 / p);
+            eo_put(y, pl * on + o, res);
+            if (ind) ((int64_t *)ind->data)[pl * on + o] = pl * in_n + (best < 0 ? 0 : best);
+        }
+    return EMBER_OK;
+}
+
+ember_status maxpool_run(eo_ctx *c) { return pool_run(c, P_MAX); }
+ember_status avgpool_run(eo_ctx *c) { return pool_run(c, P_AVG); }
+ember_status lppool_run(eo_ctx *c) { return pool_run(c, P_LP); }

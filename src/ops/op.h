@@ -1,0 +1,180 @@
+/* The operator interface: what every op file under src/ops/ implements, and the helpers they share.
+ *
+ * An op is one line in src/ops/ops.def and two functions in its family's file:
+ *
+ *     // ops.def:   OP("", Relu, 6, unary_infer, relu_run, 0)
+ *     static ember_status relu_run(eo_ctx *c) {
+ *         const ember_tensor *x = eo_in(c, 0);            // inputs: tensors with data
+ *         ember_tensor *y = eo_out(c, 0);                 // outputs: already allocated by infer's shape
+ *         ...
+ *     }
+ *
+ * infer(c) sets each output's kind/dtype/shape from the inputs' types and shapes (eo_set_out). It runs at
+ * planning time, when only constants have data (eo_in_data(c, i) is NULL otherwise), and again at run
+ * time for nodes whose shapes could not be known in advance. When it needs an input's data that is not
+ * there yet it returns EO_DYNAMIC. An op whose output shapes depend on the values it computes (NonZero,
+ * Unique) sets EO_RUN_ALLOCATES and calls eo_alloc_out from run instead.
+ * run(c) computes. It never allocates outputs itself unless EO_RUN_ALLOCATES; scratch memory comes from
+ * eo_scratch (freed after the node). Errors: return ember_fail(EMBER_ERR_SHAPE, "...") naming what was
+ * wrong; the executor adds the node's name and op.
+ * See docs/ops.md for the full guide.
+ */
+#ifndef EMBER_OPS_OP_H
+#define EMBER_OPS_OP_H
+
+#include "ember/threadpool.h"
+#include "graph/graph.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Returned by infer when output shapes depend on input data that is not known yet (not an error). */
+#define EO_DYNAMIC ((ember_status)1)
+
+/* Op flags */
+enum {
+    EO_NO_FOLD = 1u,        /* never constant-fold (random ops) */
+    EO_RUN_ALLOCATES = 2u,  /* run() allocates its outputs with eo_alloc_out (data-dependent shapes) */
+    EO_SHAPE_ONLY = 4u,     /* reads only input shapes (Shape, Size): folds as soon as shapes are static */
+};
+
+/* --- run-time values ---------------------------------------------------------------------------------- */
+typedef enum ev_kind { EV_ABSENT = 0, EV_TENSOR = 1, EV_SEQUENCE = 2, EV_NONE = 3 /* empty optional */ } ev_kind;
+
+typedef struct ev {
+    ev_kind kind;
+    ember_tensor t;    /* EV_TENSOR: t.data NULL while only the type is known; OWNS_DATA when heap-allocated */
+    int nitems, cap;   /* EV_SEQUENCE */
+    struct ev **items; /* owned EV_TENSOR values */
+    ember_dtype elem;  /* EV_SEQUENCE element type (also for empty sequences) */
+    eg_kind opt_of;    /* EV_NONE: what the optional would hold (EG_KIND_TENSOR / EG_KIND_SEQUENCE) */
+} ev;
+
+/* Release what v owns and reset it to EV_ABSENT. */
+void ev_clear(ev *v);
+/* Deep copy src into dst (dst cleared first); data always owned by dst. */
+ember_status ev_copy(ev *dst, const ev *src);
+/* Make v an owned tensor of this type and shape (zero-filled). */
+ember_status ev_alloc_tensor(ev *v, ember_dtype dtype, int ndim, const int64_t *shape);
+/* Append a deep copy of tensor t to sequence seq (position pos, -1 = end). */
+ember_status ev_seq_insert(ev *seq, const ember_tensor *t, int pos);
+
+/* --- the op context ----------------------------------------------------------------------------------- */
+struct eg_exec;
+
+typedef struct eo_ctx {
+    const eg_node *node;
+    int opset;
+    int nin, nout;
+    ev **in;   /* in[i] NULL when the optional input is absent */
+    ev **out;  /* out[i] NULL when the output is not used ("" in the model) */
+    ember_pool *pool;
+    bool inferring;        /* true inside infer */
+    struct eg_exec *exec;  /* for ops that run subgraphs (If, Loop, Scan) */
+    void *scratch[4];      /* eo_scratch allocations, freed after the node runs */
+    int nscratch;
+} eo_ctx;
+
+typedef struct eo_def {
+    const char *domain; /* "" (ai.onnx), "ai.onnx.ml", ... */
+    const char *name;
+    int since; /* oldest opset version implemented */
+    ember_status (*infer)(eo_ctx *c);
+    ember_status (*run)(eo_ctx *c);
+    unsigned flags;
+} eo_def;
+
+/* Find an op (NULL: not implemented, or the model's opset is older than `since`). */
+const eo_def *eo_find(const char *domain, const char *name, int opset);
+/* Every registered op, for listings. */
+const eo_def *eo_all(int *count);
+
+/* --- inputs and outputs ------------------------------------------------------------------------------- */
+static inline bool eo_has(const eo_ctx *c, int i) { return i < c->nin && c->in[i] && c->in[i]->kind != EV_ABSENT; }
+/* Tensor input i (NULL if absent). At run time data is always present. */
+static inline ember_tensor *eo_in(const eo_ctx *c, int i) { return eo_has(c, i) ? &c->in[i]->t : NULL; }
+/* Data of input i when known (always at run time; constants only while inferring). */
+static inline const void *eo_in_data(const eo_ctx *c, int i) { return eo_has(c, i) ? c->in[i]->t.data : NULL; }
+static inline ember_tensor *eo_out(const eo_ctx *c, int i) { return i < c->nout && c->out[i] ? &c->out[i]->t : NULL; }
+
+/* Set output i to a tensor of this type and shape (infer). Ignored for unused outputs. */
+ember_status eo_set_out(eo_ctx *c, int i, ember_dtype dtype, int ndim, const int64_t *shape);
+/* Output i gets input j's type and shape. */
+ember_status eo_set_out_like(eo_ctx *c, int i, int j);
+/* For EO_RUN_ALLOCATES ops: allocate output i now (returns NULL for unused outputs; check the status). */
+ember_status eo_alloc_out(eo_ctx *c, int i, ember_dtype dtype, int ndim, const int64_t *shape, ember_tensor **t);
+/* Scratch memory for the duration of the node (64-byte aligned, zeroed); NULL when out of memory. */
+void *eo_scratch(eo_ctx *c, size_t bytes);
+
+/* Integer input values as int64 (int32/int64 tensors): returns EO_DYNAMIC when the data is not known yet,
+ * EMBER_ERR_SHAPE if not an integer tensor or more than cap values. */
+ember_status eo_in_ints(const eo_ctx *c, int i, int64_t *vals, int cap, int *n);
+/* Scalar input as double / int64 (first element). */
+ember_status eo_in_scalar(const eo_ctx *c, int i, double *v);
+
+/* --- attributes --------------------------------------------------------------------------------------- */
+int64_t eo_attr_int(const eo_ctx *c, const char *name, int64_t dflt);
+float eo_attr_float(const eo_ctx *c, const char *name, float dflt);
+const char *eo_attr_str(const eo_ctx *c, const char *name, const char *dflt);
+/* List attribute: returns count (-1 if absent), *v points into the model. */
+int eo_attr_ints(const eo_ctx *c, const char *name, const int64_t **v);
+int eo_attr_floats(const eo_ctx *c, const char *name, const float **v);
+const eg_attr *eo_attr(const eo_ctx *c, const char *name);
+
+/* --- helpers ------------------------------------------------------------------------------------------ */
+/* Normalise axis into [0, rank) (accepting [-rank, rank)); EMBER_ERR_SHAPE otherwise. */
+ember_status eo_axis(int64_t axis, int rank, int *out);
+/* Fail with "expected type X" when input i is not one of the listed dtypes (0-terminated list). */
+ember_status eo_check_dtype(const eo_ctx *c, int i, const ember_dtype *allowed);
+/* Element type of input i (UNDEFINED if absent). */
+static inline ember_dtype eo_dtype(const eo_ctx *c, int i) { return eo_has(c, i) ? c->in[i]->t.dtype : EMBER_DTYPE_UNDEFINED; }
+static inline size_t eo_esize(ember_dtype t) { return (size_t)ember_dtype_bits(t) / 8; }
+
+/* Numpy broadcasting over up to 3 inputs: calls fn for each innermost row with element offsets and steps
+ * (0 = broadcast, 1 = contiguous). ndim/shape are the output's. */
+typedef struct eo_bcast {
+    int nin;
+    int ndim;                        /* collapsed rank */
+    int64_t shape[EMBER_MAX_DIMS];   /* collapsed output shape */
+    int64_t stride[3][EMBER_MAX_DIMS]; /* per input, in elements (0 where broadcast) */
+} eo_bcast;
+ember_status eo_bcast_init(eo_bcast *b, int nin, const ember_tensor *const *ins, int out_ndim, const int64_t *out_shape);
+typedef void (*eo_row_fn)(void *ctx, int64_t out_off, const int64_t *in_off, const int64_t *in_step, int64_t n);
+/* Run fn over all rows, in parallel over the pool when the tensor is large. */
+void eo_bcast_run(const eo_bcast *b, ember_pool *pool, eo_row_fn fn, void *ctx);
+/* Output shape of broadcasting inputs [first, first+n). */
+ember_status eo_bcast_shape(const eo_ctx *c, int first, int n, int *ndim, int64_t *shape);
+
+/* Copy src into dst (dst's dtype and shape) reading element (i0, i1, ...) of dst from
+ * src_offset + sum(i_d * src_strides[d]) of src (strides in elements, may be 0 or negative).
+ * Transpose, Slice, Expand and Tile are this with different strides. Strings are deep-copied. */
+ember_status eo_strided_copy(ember_tensor *dst, const ember_tensor *src, const int64_t *src_strides, int64_t src_offset,
+                             ember_pool *pool);
+
+/* Convert between element types (numeric, bool, f16/bf16, f8; strings <-> numbers per ONNX Cast). */
+ember_status eo_convert(const ember_tensor *src, ember_tensor *dst);
+/* Element i of a numeric tensor as double, and store a double into element i (with C cast semantics). */
+double eo_get(const ember_tensor *t, int64_t i);
+void eo_put(ember_tensor *t, int64_t i, double v);
+
+/* Run a float-only op on f16/bf16 inputs: converts the float inputs to f32, runs `run`, converts outputs
+ * back. Use as: if (needs_f32(c)) return eo_run_as_f32(c, my_run); */
+bool eo_is_half(ember_dtype t);
+ember_status eo_run_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c));
+
+/* Parallel for over [0, n) with a grain; a thin wrapper over ember_pool_for. */
+static inline void eo_parallel(eo_ctx *c, int64_t n, int64_t grain, ember_range_fn fn, void *ctx) {
+    ember_pool_for(n * grain > 32768 ? c->pool : NULL, n, 1, fn, ctx);
+}
+
+/* Common infer functions shared by many ops. */
+ember_status eo_infer_same(eo_ctx *c);      /* output 0 = input 0 */
+ember_status eo_infer_bcast(eo_ctx *c);     /* output 0 = broadcast of all inputs, dtype of input 0 */
+ember_status eo_infer_bcast_bool(eo_ctx *c);/* same shape, dtype bool (comparisons) */
+
+/* Op families declare their functions here through ops.def; see registry.c. */
+#define OP(domain, name, since, infer, run, flags) ember_status infer(eo_ctx *c); ember_status run(eo_ctx *c);
+#include "ops/ops.def"
+#undef OP
+
+#endif
