@@ -36,7 +36,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 EMBER_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Iinclude -Isrc $(ARCH_CFLAGS)
-LDLIBS := -lz -lm -lpthread
+LDLIBS := -lz -lutf8proc -lm -lpthread
 
 # Library sources: every .c of these modules; per-ISA kernels only for their architecture.
 MODULES := core io kernels ops graph text llm
