@@ -484,8 +484,8 @@ static ember_status load_decoders(loader *L, const ember_json *root) {
         else if (!strcmp(t, "Fuse")) d->kind = DEC_FUSE;
         else if (!strcmp(t, "Metaspace")) {
             d->kind = DEC_METASPACE;
-            uint32_t r;
-            int scheme;
+            uint32_t r = 0x2581;
+            int scheme = PREPEND_ALWAYS;
             s = replacement_char(L, v, "replacement", 0x2581, &r);
             if (!s) s = metaspace_scheme(L, v, &scheme);
             char buf[4];
