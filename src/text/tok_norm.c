@@ -36,16 +36,17 @@ static ember_status unicode_normalize(tk_ctx *c, const tk_text *in, tk_build *b,
     while (i < in->n) {
         uint32_t cp;
         size_t l = next_char(in, i, &cp);
-        if (cp < 0x80) {
-            if (!put_from(b, in, i, 1, in->s + i, 1)) return nomem();
-            i++;
-            continue;
-        }
         size_t j = i + l;
+        uint32_t first = cp;
         while (j < in->n) {
             size_t k = next_char(in, j, &cp);
             if (safe_starter(cp)) break;
             j += k;
+        }
+        if (j == i + l && (first < 0x80 || (kind != NORM_NFKC && kind != NORM_NFKD && first < 0xC0))) {
+            if (!put_from(b, in, i, l, in->s + i, l)) return nomem(); /* a lone character that is already normal */
+            i = j;
+            continue;
         }
         size_t cap = (j - i) * 4 + 16; /* code points; grown when utf8proc asks for more */
         for (;;) {
