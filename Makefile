@@ -14,12 +14,14 @@ else ifeq ($(ARCH),aarch64)
   RUNNER ?= qemu-aarch64
   HOST := aarch64
   STATIC := -static
+  SYSROOT ?= .cache/sysroot/aarch64
 else ifeq ($(ARCH),armv7)
   CC := arm-linux-gnueabihf-gcc
   BUILD ?= build/armv7
   RUNNER ?= qemu-arm
   HOST := armv7l
   STATIC := -static
+  SYSROOT ?= .cache/sysroot/armv7
   ARCH_CFLAGS := -march=armv7-a -mfpu=vfpv3-d16 -mfloat-abi=hard
 else
   $(error ARCH must be native, aarch64 or armv7)
@@ -37,14 +39,23 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 EMBER_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Iinclude -Isrc $(ARCH_CFLAGS)
 LDLIBS := -lz -lutf8proc -lm -lpthread
+# Cross builds take the target's static libraries from a folder `scripts/setup --cross` unpacks.
+ifdef SYSROOT
+  ARCH_CFLAGS += -isystem $(SYSROOT)/usr/include
+  LDLIBS := -L$(SYSROOT)/lib $(LDLIBS)
+endif
 
 # Library sources: every .c of these modules; per-ISA kernels only for their architecture.
 MODULES := core io kernels ops graph text llm
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)) $(wildcard src/kernels/$(ISA)/*.c)
+# Applications (face, llm apps) sit on the public API and may use system libraries the core must not.
+APP_SRC := $(wildcard src/apps/*/*.c)
+APP_LDLIBS := $(if $(APP_SRC),-lsqlite3 -lpng -ljpeg)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+APP_OBJ := $(APP_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -59,7 +70,7 @@ $(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
 $(BUILD)/obj/%_fp16.o: ISA_FLAGS := -march=armv8.2-a+fp16
 endif
 
-.PHONY: all test test-asan demo bench install clean
+.PHONY: all test test-asan demo bench bench-gemm install clean
 all: $(BUILD)/ember $(BUILD)/libember.a $(BUILD)/libember.so
 
 Q := $(if $(V),,@)
@@ -75,21 +86,26 @@ $(BUILD)/libember.a: $(LIB_OBJ)
 $(BUILD)/libember.so: $(LIB_OBJ)
 	$(Q)$(CC) -shared -Wl,-soname,libember.so.0 $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/ember: $(CLI_OBJ) $(BUILD)/libember.a
-	@$(if $(V),,echo "  LD  $@")
-	$(Q)$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $(CLI_OBJ) $(BUILD)/libember.a $(LDLIBS)
+$(BUILD)/libember-apps.a: $(APP_OBJ)
+	@rm -f $@
+	$(Q)$(AR) rcs $@ $^
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libember.a
+$(BUILD)/ember: $(CLI_OBJ) $(BUILD)/libember-apps.a $(BUILD)/libember.a
+	@$(if $(V),,echo "  LD  $@")
+	$(Q)$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $(CLI_OBJ) $(BUILD)/libember-apps.a $(BUILD)/libember.a $(APP_LDLIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libember-apps.a $(BUILD)/libember.a
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  CC  $<")
-	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -MMD -MP -o $@ $< $(BUILD)/libember.a $(LDLIBS)
+	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -MMD -MP -o $@ $< $(BUILD)/libember-apps.a \
+		$(BUILD)/libember.a $(APP_LDLIBS) $(LDLIBS)
 
 test: all $(TESTS)
 	@scripts/run-tests $(BUILD) $(RUNNER)
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 test-asan:
-	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g" EXTRA_CFLAGS="$(SAN)" test
+	EMBER_SANITIZE=1 $(MAKE) BUILD=build/asan CFLAGS="-O1 -g" EXTRA_CFLAGS="$(SAN)" test
 
 demo:
 	scripts/setup
@@ -98,6 +114,12 @@ demo:
 
 bench: all
 	bench/run $(BUILD)
+
+# Kernel micro-benchmarks (src/kernels): build/bench/gemm prints GFLOP/s and % of peak.
+bench-gemm: $(BUILD)/bench/gemm
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libember.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libember.a $(LDLIBS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/ember

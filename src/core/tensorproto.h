@@ -31,6 +31,7 @@ typedef struct ember_tp {
     size_t raw_len;
     bool external;     /* data_location == EXTERNAL: see ember_tp_external */
     bool has_segment;  /* a `segment` field is present (unsupported for loading) */
+    uint32_t data_field; /* field number holding the elements: 9 raw_data, 4/5/6/7/10/11 typed; 0 none */
 } ember_tp;
 
 /* Parse the TensorProto in [data, data+size). Checks dims (rank <= EMBER_MAX_DIMS, non-negative, count

@@ -1,8 +1,12 @@
-/* The persistent thread pool: workers wait on a generation counter, take chunks from an atomic cursor. */
+/* The persistent thread pool. A job is published by bumping a generation number; workers claim chunks by
+ * compare-and-swap on a cursor that carries the job's sequence number in its high bits, so a worker that
+ * wakes late can never take a chunk of a later job by mistake, and the caller waits only for chunks in
+ * flight — not for sleeping workers to wake up. */
 #include "ember/threadpool.h"
 #include "ember/cpu.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -15,21 +19,27 @@
 #define cpu_relax() ((void)0)
 #endif
 
-enum { SPIN_LIMIT = 1 << 15 }; /* roughly 100 microseconds of pause before sleeping */
+enum {
+    SPIN_PAUSES = 1 << 12, /* busy-wait this many pauses first (a few microseconds)... */
+    SPIN_YIELDS = 64,      /* ...then yield the core this many times, then sleep */
+};
+#define SEQ_SHIFT 40 /* cursor = sequence << 40 | next index; jobs are limited to 2^40 indices */
+#define INDEX_MASK ((UINT64_C(1) << SEQ_SHIFT) - 1)
 
 struct ember_pool {
     int nthreads;
     pthread_t *workers;
     pthread_mutex_t mu, submit;
-    pthread_cond_t wake, done;
-    atomic_uint_fast64_t generation;
+    pthread_cond_t wake;
+    atomic_uint_fast64_t generation; /* bumped once per job (and on stop) */
+    atomic_int sleepers;
     atomic_bool stop;
-    /* the current job */
-    ember_range_fn fn;
-    void *ctx;
-    int64_t count, chunk;
-    atomic_int_fast64_t next;
-    atomic_int pending;
+    /* the current job; written only while no chunk of the previous job can still be claimed */
+    _Atomic(ember_range_fn) fn;
+    _Atomic(void *) ctx;
+    atomic_int_fast64_t count, chunk;
+    atomic_uint_fast64_t cursor;
+    atomic_int_fast64_t done; /* indices finished */
 };
 
 typedef struct {
@@ -39,24 +49,46 @@ typedef struct {
 
 static _Thread_local bool inside_task;
 
-static void run_chunks(ember_pool *p, int thread) {
+static uint64_t seq_bits(uint64_t seq) { return seq & ((UINT64_C(1) << (64 - SEQ_SHIFT)) - 1); }
+
+/* Claim and run chunks of job `seq` until none is left. The job description is read between two looks at
+ * the cursor (a seqlock): if the cursor still belongs to `seq` afterwards, the description was that job's. */
+static void run_chunks(ember_pool *p, uint64_t seq, int thread) {
+    uint64_t cur = atomic_load_explicit(&p->cursor, memory_order_acquire);
+    if (cur >> SEQ_SHIFT != seq_bits(seq)) return;
+    ember_range_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+    void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
+    int64_t count = atomic_load_explicit(&p->count, memory_order_relaxed);
+    int64_t chunk = atomic_load_explicit(&p->chunk, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    cur = atomic_load_explicit(&p->cursor, memory_order_relaxed);
     for (;;) {
-        int64_t b = atomic_fetch_add(&p->next, p->chunk);
-        if (b >= p->count) return;
-        int64_t e = b + p->chunk < p->count ? b + p->chunk : p->count;
-        p->fn(p->ctx, b, e, thread);
+        if (cur >> SEQ_SHIFT != seq_bits(seq)) return; /* a later job has started */
+        int64_t b = (int64_t)(cur & INDEX_MASK);
+        if (b >= count) return;
+        int64_t e = b + chunk < count ? b + chunk : count;
+        if (!atomic_compare_exchange_weak(&p->cursor, &cur, (cur & ~INDEX_MASK) | (uint64_t)e)) continue;
+        fn(ctx, b, e, thread);
+        atomic_fetch_add_explicit(&p->done, e - b, memory_order_release);
+        cur = atomic_load(&p->cursor);
     }
 }
 
+static bool spin_wait(int i) {
+    if (i < SPIN_PAUSES) cpu_relax();
+    else if (i < SPIN_PAUSES + SPIN_YIELDS) sched_yield();
+    else return false;
+    return true;
+}
+
 static uint64_t wait_generation(ember_pool *p, uint64_t seen) {
-    for (int i = 0; i < SPIN_LIMIT; i++) {
-        uint64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
-        if (g != seen) return g;
-        cpu_relax();
-    }
-    pthread_mutex_lock(&p->mu);
     uint64_t g;
+    for (int i = 0; spin_wait(i); i++)
+        if ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) != seen) return g;
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->sleepers, 1);
     while ((g = atomic_load(&p->generation)) == seen) pthread_cond_wait(&p->wake, &p->mu);
+    atomic_fetch_sub(&p->sleepers, 1);
     pthread_mutex_unlock(&p->mu);
     return g;
 }
@@ -70,20 +102,17 @@ static void *worker_main(void *arg) {
     for (;;) {
         seen = wait_generation(p, seen);
         if (atomic_load(&p->stop)) return NULL;
-        run_chunks(p, a.thread);
-        if (atomic_fetch_sub(&p->pending, 1) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        run_chunks(p, seen, a.thread);
     }
 }
 
 static void publish(ember_pool *p) {
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
+    atomic_fetch_add(&p->generation, 1);
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
 ember_status ember_pool_create(int nthreads, ember_pool **out) {
@@ -96,11 +125,6 @@ ember_status ember_pool_create(int nthreads, ember_pool **out) {
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->submit, NULL);
     pthread_cond_init(&p->wake, NULL);
-    pthread_cond_init(&p->done, NULL);
-    atomic_init(&p->generation, 0);
-    atomic_init(&p->stop, false);
-    atomic_init(&p->next, 0);
-    atomic_init(&p->pending, 0);
     p->workers = ember_calloc((size_t)nthreads, sizeof(pthread_t));
     if (!p->workers) {
         ember_pool_destroy(p);
@@ -131,7 +155,6 @@ void ember_pool_destroy(ember_pool *p) {
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->submit);
     pthread_cond_destroy(&p->wake);
-    pthread_cond_destroy(&p->done);
     ember_free(p);
 }
 
@@ -140,7 +163,7 @@ int ember_pool_threads(const ember_pool *p) { return p ? p->nthreads : 1; }
 void ember_pool_for(ember_pool *p, int64_t count, int64_t grain, ember_range_fn fn, void *ctx) {
     if (count <= 0) return;
     if (grain <= 0) grain = 1;
-    if (!p || p->nthreads == 1 || inside_task || count <= grain) {
+    if (!p || p->nthreads == 1 || inside_task || count <= grain || (uint64_t)count > INDEX_MASK) {
         fn(ctx, 0, count, 0);
         return;
     }
@@ -149,23 +172,23 @@ void ember_pool_for(ember_pool *p, int64_t count, int64_t grain, ember_range_fn 
     if (chunk < grain) chunk = grain;
 
     pthread_mutex_lock(&p->submit);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->count = count;
-    p->chunk = chunk;
-    atomic_store(&p->next, 0);
-    atomic_store(&p->pending, p->nthreads - 1);
+    uint64_t seq = atomic_load(&p->generation) + 1;
+    /* Close the cursor to every job before rewriting the description, then open it for this one. */
+    atomic_store(&p->cursor, seq_bits(seq) << SEQ_SHIFT | INDEX_MASK);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&p->count, count, memory_order_relaxed);
+    atomic_store_explicit(&p->chunk, chunk, memory_order_relaxed);
+    atomic_store(&p->done, 0);
+    atomic_store_explicit(&p->cursor, seq_bits(seq) << SEQ_SHIFT, memory_order_release);
     publish(p);
 
     inside_task = true;
-    run_chunks(p, 0);
+    run_chunks(p, seq, 0);
     inside_task = false;
-
-    for (int i = 0; i < SPIN_LIMIT && atomic_load_explicit(&p->pending, memory_order_acquire); i++) cpu_relax();
-    if (atomic_load(&p->pending)) {
-        pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->pending)) pthread_cond_wait(&p->done, &p->mu);
-        pthread_mutex_unlock(&p->mu);
-    }
+    /* Only chunks other threads are running remain; wait for them without sleeping. */
+    for (int i = 0; atomic_load_explicit(&p->done, memory_order_acquire) < count; i++)
+        if (!spin_wait(i)) sched_yield();
     pthread_mutex_unlock(&p->submit);
 }

@@ -1,0 +1,346 @@
+/* f32 GEMM driver: whole-operand packing into register-block slivers, L1/L2 cache blocking, 2-D tiling
+ * over the thread pool, fused epilogue per micro-tile; plus the scalar micro-kernel and the reference. */
+#include "kernels/isa.h"
+
+#include <pthread.h>
+#include <string.h>
+
+enum { KC_TARGET = 256, MC_TARGET = 120, NC_TARGET = 256 };
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* --- per-thread scratch (grow-only, freed when the thread exits) ------------------------------------- */
+
+typedef struct {
+    void *p;
+    size_t cap;
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *s) {
+    if (!s) return;
+    ember_free_aligned(((scratch *)s)->p);
+    ember_free(s);
+}
+
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+/* A 64-byte aligned buffer of at least `bytes` owned by the calling thread, valid until its next call. */
+static float *scratch_get(size_t bytes) {
+    pthread_once(&scratch_once, scratch_init);
+    scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = ember_calloc(1, sizeof *s);
+        if (!s || pthread_setspecific(scratch_key, s)) {
+            ember_free(s);
+            return NULL;
+        }
+    }
+    if (s->cap < bytes) {
+        ember_free_aligned(s->p);
+        s->cap = 0;
+        s->p = ember_malloc_aligned(bytes);
+        if (!s->p) return NULL;
+        s->cap = bytes;
+    }
+    return s->p;
+}
+
+/* --- packing ------------------------------------------------------------------------------------------ */
+
+/* Copies n <= r floats to d and zero-fills up to r; fixed sizes become inline vector moves. */
+static inline void copy_run(float *d, const float *src, int64_t n, int r) {
+    if (n == 16) {
+        memcpy(d, src, 16 * sizeof *d);
+        return;
+    }
+    if (n == 12) {
+        memcpy(d, src, 12 * sizeof *d);
+        return;
+    }
+    if (n == 8) {
+        memcpy(d, src, 8 * sizeof *d);
+        return;
+    }
+    int64_t i = 0;
+    for (; i < n; i++) d[i] = src[i];
+    for (; i < r; i++) d[i] = 0.0f;
+}
+
+/* Rows [r0, r0+n) of a matrix whose element (row, k) is at p[row*rs + k*ks], into dst[K][r]. */
+static void pack_strided(const float *p, int64_t rs, int64_t ks, int64_t r0, int64_t n, int64_t K, int r,
+                         float *dst) {
+    if (rs == 1) { /* each k is a contiguous run of rows */
+        for (int64_t k = 0; k < K; k++) copy_run(dst + k * r, p + k * ks + r0, n, r);
+        return;
+    }
+    const float *rows[EMBER_NR_MAX];
+    for (int64_t i = 0; i < n; i++) rows[i] = p + (r0 + i) * rs;
+    for (int64_t k = 0; k < K; k++, dst += r) { /* gather one element of each row */
+        int64_t i = 0;
+        for (; i < n; i++) dst[i] = rows[i][k * ks];
+        for (; i < r; i++) dst[i] = 0.0f;
+    }
+}
+
+void ember_pack_operand_a(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst) {
+    const ember_gemm_operand *o = src; /* op(A)[i,k] = trans ? A[k*ld + i] : A[i*ld + k] */
+    pack_strided(o->data, o->trans ? 1 : o->ld, o->trans ? o->ld : 1, r0, n, K, r, dst);
+}
+
+void ember_pack_operand_b(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst) {
+    const ember_gemm_operand *o = src; /* op(B)[k,j] = trans ? B[j*ld + k] : B[k*ld + j] */
+    pack_strided(o->data, o->trans ? o->ld : 1, o->trans ? 1 : o->ld, r0, n, K, r, dst);
+}
+
+int64_t ember_packed_floats(const ember_kernel_table *k, bool is_b, int64_t rows, int64_t K) {
+    int64_t r = is_b ? k->nr : k->mr;
+    return round_up(rows, r) * K;
+}
+
+typedef struct {
+    const ember_gemm_src *s;
+    int64_t rows, K;
+    int r;
+    float *dst;
+} pack_job;
+
+static void pack_slivers(void *ctx, int64_t begin, int64_t end, int thread) {
+    const pack_job *j = ctx;
+    for (int64_t s = begin; s < end; s++) {
+        int64_t r0 = s * j->r;
+        j->s->pack(j->s->src, r0, min64(j->r, j->rows - r0), j->K, j->r, j->dst + r0 * j->K);
+    }
+}
+
+void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, const ember_gemm_src *s,
+                      int64_t rows, int64_t K, float *dst) {
+    pack_job j = {s, rows, K, is_b ? k->nr : k->mr, dst};
+    int64_t grain = ceil_div(16384, K * j.r + 1);
+    ember_pool_for(pool, ceil_div(rows, j.r), grain, pack_slivers, &j);
+}
+
+/* --- the blocked, tiled product --------------------------------------------------------------------- */
+
+typedef struct {
+    const ember_kernel_table *k;
+    int64_t M, N, K, mc, nc, kc, tiles_n;
+    float alpha, beta;
+    const float *pa, *pb;
+    float *C;
+    int64_t ldc;
+    const ember_epilogue *ep;
+} gemm_job;
+
+/* One mr x nr block at (i, j) for k-range [p, p+kc). Edge blocks go through a small buffer. */
+static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc) {
+    const ember_kernel_table *k = g->k;
+    const float *a = g->pa + i * g->K + p * k->mr, *b = g->pb + j * g->K + p * k->nr;
+    float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
+    int64_t m = min64(k->mr, g->M - i), n = min64(k->nr, g->N - j);
+    if (m == k->mr && n == k->nr) {
+        k->ukernel(kc, a, b, c, g->ldc, g->alpha, beta);
+    } else {
+        float tmp[EMBER_MR_MAX * EMBER_NR_MAX];
+        k->ukernel(kc, a, b, tmp, k->nr, g->alpha, 0.0f);
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t s = 0; s < n; s++) {
+                float *o = c + r * g->ldc + s;
+                *o = tmp[r * k->nr + s] + (beta != 0.0f ? beta * *o : 0.0f);
+            }
+    }
+    if (p + kc == g->K && g->ep) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
+}
+
+static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
+    const gemm_job *g = ctx;
+    int mr = g->k->mr, nr = g->k->nr;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t i0 = (t / g->tiles_n) * g->mc, j0 = (t % g->tiles_n) * g->nc;
+        int64_t i1 = min64(i0 + g->mc, g->M), j1 = min64(j0 + g->nc, g->N);
+        for (int64_t p = 0; p < g->K; p += g->kc) {
+            int64_t kc = min64(g->kc, g->K - p);
+            for (int64_t j = j0; j < j1; j += nr)     /* B sliver stays in L1 ... */
+                for (int64_t i = i0; i < i1; i += mr) /* ... while A block streams from L2 */
+                    micro_tile(g, i, j, p, kc);
+        }
+    }
+}
+
+/* Block sizes: equal-sized blocks near the targets, split further until every thread has work. */
+static void choose_blocks(gemm_job *g, int threads) {
+    int mr = g->k->mr, nr = g->k->nr;
+    int64_t nk = ceil_div(g->K, KC_TARGET);
+    g->kc = ceil_div(g->K, nk);
+    int64_t bm = ceil_div(g->M, MC_TARGET), bn = ceil_div(g->N, NC_TARGET);
+    for (;;) {
+        g->mc = round_up(ceil_div(g->M, bm), mr);
+        g->nc = round_up(ceil_div(g->N, bn), nr);
+        int64_t tiles = ceil_div(g->M, g->mc) * ceil_div(g->N, g->nc);
+        if (tiles >= 2 * threads || threads == 1 || (g->mc <= mr && g->nc <= nr)) break;
+        if (g->nc / nr >= g->mc / mr && g->nc > nr) bn++;
+        else bm++;
+    }
+    g->tiles_n = ceil_div(g->N, g->nc);
+}
+
+static void scale_c(float *C, int64_t ldc, int64_t M, int64_t N, float beta) {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+}
+
+void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, int64_t N, int64_t K, float alpha,
+                     const ember_gemm_src *A, const ember_gemm_src *B, float beta, float *C, int64_t ldc,
+                     const ember_epilogue *ep) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(C, ldc, M, N, beta);
+        ember_epilogue_apply_k(k, ep, C, ldc, 0, 0, M, N);
+        return;
+    }
+    int64_t fa = A->packed ? 0 : ember_packed_floats(k, false, M, K);
+    int64_t fb = B->packed ? 0 : ember_packed_floats(k, true, N, K);
+    float *buf = fa + fb ? scratch_get((size_t)(fa + fb) * sizeof(float)) : NULL;
+    if (fa + fb && !buf) { /* out of memory for packing: fall back to the unblocked reference */
+        ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory for %lld packing floats", (long long)(fa + fb));
+        return;
+    }
+    gemm_job g = {.k = k, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .C = C, .ldc = ldc, .ep = ep};
+    g.pa = A->packed ? A->packed : buf;
+    g.pb = B->packed ? B->packed : buf + fa;
+    if (!A->packed) ember_pack_whole(k, pool, false, A, M, K, buf);
+    if (!B->packed) ember_pack_whole(k, pool, true, B, N, K, buf + fa);
+    choose_blocks(&g, ember_pool_threads(pool));
+    ember_pool_for(pool, ceil_div(M, g.mc) * g.tiles_n, 1, gemm_tiles, &g);
+}
+
+/* --- public GEMM entry points ------------------------------------------------------------------------- */
+
+static ember_gemm_src operand_src(const ember_gemm_operand *o, bool is_b) {
+    if (o->packed) return (ember_gemm_src){.packed = o->packed};
+    return (ember_gemm_src){.pack = is_b ? ember_pack_operand_b : ember_pack_operand_a, .src = o};
+}
+
+void ember_sgemm_packed(ember_pool *pool, int64_t M, int64_t N, int64_t K, float alpha,
+                        const ember_gemm_operand *A, const ember_gemm_operand *B, float beta, float *C,
+                        int64_t ldc, const ember_epilogue *ep) {
+    ember_gemm_src a = operand_src(A, false), b = operand_src(B, true);
+    ember_sgemm_run(ember_kernels(), pool, M, N, K, alpha, &a, &b, beta, C, ldc, ep);
+}
+
+void ember_sgemm(ember_pool *pool, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+                 const ember_epilogue *ep) {
+    ember_gemm_operand a = {.data = A, .ld = lda, .trans = transA}, b = {.data = B, .ld = ldb, .trans = transB};
+    ember_sgemm_packed(pool, M, N, K, alpha, &a, &b, beta, C, ldc, ep);
+}
+
+static size_t packed_bytes(int64_t floats) { return (size_t)round_up(floats * (int64_t)sizeof(float), 64); }
+
+size_t ember_sgemm_pack_b_size(int64_t K, int64_t N) {
+    return packed_bytes(ember_packed_floats(ember_kernels(), true, N, K));
+}
+
+size_t ember_sgemm_pack_a_size(int64_t M, int64_t K) {
+    return packed_bytes(ember_packed_floats(ember_kernels(), false, M, K));
+}
+
+void ember_sgemm_pack_b(bool transB, int64_t K, int64_t N, const float *B, int64_t ldb, void *packed) {
+    ember_gemm_operand o = {.data = B, .ld = ldb, .trans = transB};
+    ember_gemm_src s = operand_src(&o, true);
+    ember_pack_whole(ember_kernels(), NULL, true, &s, N, K, packed);
+}
+
+void ember_sgemm_pack_a(bool transA, int64_t M, int64_t K, const float *A, int64_t lda, void *packed) {
+    ember_gemm_operand o = {.data = A, .ld = lda, .trans = transA};
+    ember_gemm_src s = operand_src(&o, false);
+    ember_pack_whole(ember_kernels(), NULL, false, &s, M, K, packed);
+}
+
+typedef struct {
+    int64_t M, N, K, lda, strideA, ldb, strideB, ldc, strideC, strideR;
+    bool transA, transB;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    const ember_epilogue *ep;
+    ember_pool *inner;
+} batch_job;
+
+static void batch_items(void *ctx, int64_t begin, int64_t end, int thread) {
+    const batch_job *j = ctx;
+    for (int64_t b = begin; b < end; b++) {
+        ember_epilogue ep;
+        if (j->ep) {
+            ep = *j->ep;
+            if (ep.residual) ep.residual += b * j->strideR;
+        }
+        ember_sgemm(j->inner, j->transA, j->transB, j->M, j->N, j->K, j->alpha, j->A + b * j->strideA, j->lda,
+                    j->B + b * j->strideB, j->ldb, j->beta, j->C + b * j->strideC, j->ldc, j->ep ? &ep : NULL);
+    }
+}
+
+void ember_sgemm_batched(ember_pool *pool, int64_t batch, bool transA, bool transB, int64_t M, int64_t N,
+                         int64_t K, float alpha, const float *A, int64_t lda, int64_t strideA, const float *B,
+                         int64_t ldb, int64_t strideB, float beta, float *C, int64_t ldc, int64_t strideC,
+                         const ember_epilogue *ep, int64_t strideR) {
+    batch_job j = {M, N, K, lda, strideA, ldb, strideB, ldc, strideC, strideR, transA, transB,
+                   alpha, beta, A, B, C, ep, NULL};
+    /* Many small products: one per thread at a time. Few large ones: threads inside each product. */
+    bool across = batch >= 2 * ember_pool_threads(pool) || M * N * K < (int64_t)1 << 18;
+    if (across) {
+        ember_pool_for(pool, batch, 1, batch_items, &j);
+    } else {
+        j.inner = pool;
+        batch_items(&j, 0, batch, 0);
+    }
+}
+
+/* --- scalar micro-kernel and reference ------------------------------------------------------------ */
+
+enum { GEN_MR = 4, GEN_NR = 8 };
+
+static void ukernel_generic(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+                            float beta) {
+    float acc[GEN_MR][GEN_NR] = {{0}};
+    for (int64_t p = 0; p < k; p++, a += GEN_MR, b += GEN_NR)
+        for (int i = 0; i < GEN_MR; i++)
+            for (int j = 0; j < GEN_NR; j++) acc[i][j] += a[i] * b[j];
+    for (int i = 0; i < GEN_MR; i++)
+        for (int j = 0; j < GEN_NR; j++) {
+            float *o = c + i * ldc + j;
+            *o = alpha * acc[i][j] + (beta != 0.0f ? beta * *o : 0.0f);
+        }
+}
+
+void ember_kernels_gemm_generic(ember_kernel_table *t);
+void ember_kernels_gemm_generic(ember_kernel_table *t) {
+    t->mr = GEN_MR;
+    t->nr = GEN_NR;
+    t->ukernel = ukernel_generic;
+}
+
+void ember_sgemm_ref(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                     int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+                     const ember_epilogue *ep) {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int64_t p = 0; p < K; p++)
+                acc += (double)(transA ? A[p * lda + i] : A[i * lda + p]) *
+                       (double)(transB ? B[j * ldb + p] : B[p * ldb + j]);
+            float *o = C + i * ldc + j;
+            float v = alpha * (float)acc + (beta != 0.0f ? beta * *o : 0.0f);
+            if (ep && ep->bias && ep->bias_kind == EMBER_BIAS_COL) v += ep->bias[j];
+            if (ep && ep->bias && ep->bias_kind == EMBER_BIAS_ROW) v += ep->bias[i];
+            const float *r = ep && ep->residual ? ep->residual + i * ep->ldr + j : NULL;
+            if (r && !ep->residual_after_act) v += *r;
+            if (ep) v = ember_scalar_act(ep->act, v);
+            if (r && ep->residual_after_act) v += *r;
+            *o = v;
+        }
+}

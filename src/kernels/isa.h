@@ -1,0 +1,87 @@
+/* Per-instruction-set kernel table behind kernels.h: the generic entries are filled first, then the best
+ * ISA the CPU has overrides the ones it implements. Only src/kernels/ includes this. */
+#ifndef EMBER_KERNELS_ISA_H
+#define EMBER_KERNELS_ISA_H
+
+#include "kernels/kernels.h"
+
+enum { EMBER_MR_MAX = 8, EMBER_NR_MAX = 16 };
+
+/* C[mr x nr] = alpha * (packed A sliver [k][mr]) x (packed B sliver [k][nr]) + beta * C; beta == 0: C is
+ * not read. Both slivers are contiguous and zero-padded to mr / nr. */
+typedef void (*ember_ukernel_fn)(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+                                 float beta);
+typedef void (*ember_unary_fn)(float *y, const float *x, int64_t n);
+
+typedef struct ember_kernel_table {
+    const char *name;
+    int mr, nr;                 /* GEMM register block */
+    ember_ukernel_fn ukernel;
+    ember_unary_fn exp, tanh, sigmoid, erf, silu, gelu_erf, gelu_tanh;
+    /* y[i] = x[i] + b[i] (b may be NULL: y = x + s) for the epilogue and binary ops */
+    void (*binary)(ember_binop op, float *y, const float *a, const float *b, float s, int64_t n);
+    /* Depthwise conv, one output row of one channel, interior columns [x0, x1) where the whole kernel
+     * window is inside the input row range given by `rows` (kh pointers to input rows, already offset by
+     * the kernel row's dilation). out[x] = sum_ky,kx rows[ky][x*sw + kx*dw - pad_l] * w[ky*kw + kx]. */
+    void (*dw_row)(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
+                   int64_t x1, int64_t sw, int64_t dw, int64_t pad_l);
+    void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
+    void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
+    /* sum and max of x[0..n) (for softmax / norms / pooling) */
+    float (*sum)(const float *x, int64_t n);
+    float (*max)(const float *x, int64_t n);
+} ember_kernel_table;
+
+/* The table for this CPU, chosen once (thread-safe). */
+const ember_kernel_table *ember_kernels(void);
+/* The scalar reference table (tests compare against it). */
+const ember_kernel_table *ember_kernels_generic(void);
+
+/* Fill `t` with the scalar implementations. */
+void ember_kernels_init_generic(ember_kernel_table *t);
+#if defined(__x86_64__)
+void ember_kernels_init_avx2(ember_kernel_table *t); /* needs avx2 + fma + f16c */
+void ember_vmath_init_avx2(ember_kernel_table *t);
+#elif defined(__aarch64__) || defined(__arm__)
+void ember_kernels_init_neon(ember_kernel_table *t);
+void ember_vmath_init_neon(ember_kernel_table *t);
+#endif
+
+/* --- the GEMM driver, shared by ember_sgemm*, conv and tests ---------------------------------------- */
+
+/* Packs rows [r0, r0 + n) of an operand (n <= r; rows n..r-1 zero) over all K into dst[K][r]. For A the
+ * "rows" are rows of op(A); for B they are columns of op(B). */
+typedef void (*ember_pack_fn)(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst);
+
+/* A GEMM operand as the driver sees it: already packed (whole matrix, [ceil(rows/r)][K][r]) or packed on
+ * the fly by `pack` from `src`. */
+typedef struct ember_gemm_src {
+    const float *packed;
+    ember_pack_fn pack;
+    const void *src;
+} ember_gemm_src;
+
+/* Packer for plain matrices: src is an ember_gemm_operand; is_b selects op(B) columns vs op(A) rows. */
+void ember_pack_operand_a(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst);
+void ember_pack_operand_b(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst);
+
+/* C[M,N] = alpha op(A) op(B) + beta C, then ep, with the kernels of table k. */
+void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, int64_t N, int64_t K, float alpha,
+                     const ember_gemm_src *A, const ember_gemm_src *B, float beta, float *C, int64_t ldc,
+                     const ember_epilogue *ep);
+/* Packed sizes (floats) for table k. */
+int64_t ember_packed_floats(const ember_kernel_table *k, bool is_b, int64_t rows, int64_t K);
+/* Packs a whole operand with table k's register block. */
+void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, const ember_gemm_src *s,
+                      int64_t rows, int64_t K, float *dst);
+
+/* Epilogue / activation with the kernels of table k. */
+void ember_epilogue_apply_k(const ember_kernel_table *k, const ember_epilogue *ep, float *c, int64_t ldc,
+                            int64_t row0, int64_t col0, int64_t m, int64_t n);
+void ember_act_apply_k(const ember_kernel_table *k, ember_act act, float *y, const float *x, int64_t n);
+
+/* Scalar helpers shared by the generic table and the tails of the ISA versions. */
+float ember_scalar_binop(ember_binop op, float a, float b);
+float ember_scalar_act(ember_act act, float x);
+
+#endif

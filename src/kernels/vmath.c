@@ -1,0 +1,213 @@
+/* Vector math: scalar reference twins (libm), activations, the fused epilogue, binary ops and f16<->f32.
+ * The public ember_v* functions dispatch to the table chosen for this CPU. */
+#include "kernels/isa.h"
+
+#include "ember/tensor.h"
+
+#include <math.h>
+#include <string.h>
+
+/* --- scalar element functions ---------------------------------------------------------------------------- */
+
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static float gelu_erff(float x) { return 0.5f * x * erfcf(-x * 0.70710678118654752f); }
+static float gelu_tanhf(float x) {
+    /* 0.5 (1 + tanh(u)) == sigmoid(2u): no cancellation for negative x */
+    float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    return x * sigmoidf(2.0f * u);
+}
+
+float ember_scalar_act(ember_act act, float x) {
+    switch (act.kind) {
+    case EMBER_ACT_NONE: return x;
+    case EMBER_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case EMBER_ACT_CLIP: return x < act.p0 ? act.p0 : x > act.p1 ? act.p1 : x;
+    case EMBER_ACT_LEAKY_RELU: return x >= 0.0f ? x : act.p0 * x;
+    case EMBER_ACT_SILU: return x * sigmoidf(x);
+    case EMBER_ACT_GELU_ERF: return gelu_erff(x);
+    case EMBER_ACT_GELU_TANH: return gelu_tanhf(x);
+    case EMBER_ACT_SIGMOID: return sigmoidf(x);
+    case EMBER_ACT_TANH: return tanhf(x);
+    case EMBER_ACT_HARD_SIGMOID: return fmaxf(0.0f, fminf(1.0f, act.p0 * x + act.p1));
+    case EMBER_ACT_HARD_SWISH: return x * fmaxf(0.0f, fminf(1.0f, x * (1.0f / 6.0f) + 0.5f));
+    case EMBER_ACT_COUNT: break;
+    }
+    return x;
+}
+
+float ember_scalar_binop(ember_binop op, float a, float b) {
+    switch (op) {
+    case EMBER_BINOP_ADD: return a + b;
+    case EMBER_BINOP_SUB: return a - b;
+    case EMBER_BINOP_MUL: return a * b;
+    case EMBER_BINOP_DIV: return a / b;
+    }
+    return a;
+}
+
+#define SCALAR_UNARY(name, expr)                                                                             \
+    static void name(float *y, const float *x, int64_t n) {                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                                    \
+            float v = x[i];                                                                                  \
+            y[i] = (expr);                                                                                   \
+        }                                                                                                    \
+    }
+SCALAR_UNARY(exp_ref, expf(v))
+SCALAR_UNARY(tanh_ref, tanhf(v))
+SCALAR_UNARY(sigmoid_ref, sigmoidf(v))
+SCALAR_UNARY(erf_ref, erff(v))
+SCALAR_UNARY(silu_ref, v *sigmoidf(v))
+SCALAR_UNARY(gelu_erf_ref, gelu_erff(v))
+SCALAR_UNARY(gelu_tanh_ref, gelu_tanhf(v))
+
+static void binary_ref(ember_binop op, float *y, const float *a, const float *b, float s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = ember_scalar_binop(op, a[i], b ? b[i] : s);
+}
+
+static float sum_ref(const float *x, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += x[i];
+    return (float)s;
+}
+
+static float max_ref(const float *x, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) m = x[i] > m || isnan(x[i]) ? x[i] : m;
+    return m;
+}
+
+/* --- f16 <-> f32 (scalar conversions live in core/tensor.c) --------------------------------------- */
+
+static void f16_to_f32_ref(float *y, const uint16_t *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = ember_f16_to_f32(x[i]);
+}
+
+static void f32_to_f16_ref(uint16_t *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = ember_f32_to_f16(x[i]);
+}
+
+/* --- direct depthwise row (generic) ---------------------------------------------------------------------- */
+
+static void dw_row_ref(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
+                       int64_t x1, int64_t sw, int64_t dw, int64_t pad_l) {
+    for (int64_t x = x0; x < x1; x++) {
+        float acc = 0.0f;
+        int64_t ix = x * sw - pad_l;
+        for (int64_t ky = 0; ky < kh; ky++)
+            for (int64_t kx = 0; kx < kw; kx++) acc += rows[ky][ix + kx * dw] * w[ky * kw + kx];
+        out[x] = acc;
+    }
+}
+
+void ember_kernels_gemm_generic(ember_kernel_table *t); /* gemm.c */
+
+void ember_kernels_init_generic(ember_kernel_table *t) {
+    *t = (ember_kernel_table){
+        .name = "generic",
+        .exp = exp_ref,
+        .tanh = tanh_ref,
+        .sigmoid = sigmoid_ref,
+        .erf = erf_ref,
+        .silu = silu_ref,
+        .gelu_erf = gelu_erf_ref,
+        .gelu_tanh = gelu_tanh_ref,
+        .binary = binary_ref,
+        .dw_row = dw_row_ref,
+        .f16_to_f32 = f16_to_f32_ref,
+        .f32_to_f16 = f32_to_f16_ref,
+        .sum = sum_ref,
+        .max = max_ref,
+    };
+    ember_kernels_gemm_generic(t);
+}
+
+/* --- public entry points ----------------------------------------------------------------------------- */
+
+void ember_vexp(float *y, const float *x, int64_t n) { ember_kernels()->exp(y, x, n); }
+void ember_vtanh(float *y, const float *x, int64_t n) { ember_kernels()->tanh(y, x, n); }
+void ember_vsigmoid(float *y, const float *x, int64_t n) { ember_kernels()->sigmoid(y, x, n); }
+void ember_verf(float *y, const float *x, int64_t n) { ember_kernels()->erf(y, x, n); }
+void ember_vsilu(float *y, const float *x, int64_t n) { ember_kernels()->silu(y, x, n); }
+void ember_vgelu(float *y, const float *x, int64_t n, bool tanh_approx) {
+    const ember_kernel_table *k = ember_kernels();
+    (tanh_approx ? k->gelu_tanh : k->gelu_erf)(y, x, n);
+}
+void ember_vf16_to_f32(float *y, const uint16_t *x, int64_t n) { ember_kernels()->f16_to_f32(y, x, n); }
+void ember_vf32_to_f16(uint16_t *y, const float *x, int64_t n) { ember_kernels()->f32_to_f16(y, x, n); }
+
+static void clamp_range(float *y, const float *x, int64_t n, float lo, float hi) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+}
+
+/* Piecewise-linear activations: plain loops the compiler vectorises; transcendental ones use the table. */
+void ember_act_apply_k(const ember_kernel_table *k, ember_act act, float *y, const float *x, int64_t n) {
+    switch (act.kind) {
+    case EMBER_ACT_NONE:
+        if (y != x) memmove(y, x, (size_t)n * sizeof *y);
+        return;
+    case EMBER_ACT_RELU: clamp_range(y, x, n, 0.0f, INFINITY); return;
+    case EMBER_ACT_CLIP: clamp_range(y, x, n, act.p0, act.p1); return;
+    case EMBER_ACT_SILU: k->silu(y, x, n); return;
+    case EMBER_ACT_GELU_ERF: k->gelu_erf(y, x, n); return;
+    case EMBER_ACT_GELU_TANH: k->gelu_tanh(y, x, n); return;
+    case EMBER_ACT_SIGMOID: k->sigmoid(y, x, n); return;
+    case EMBER_ACT_TANH: k->tanh(y, x, n); return;
+    default:
+        for (int64_t i = 0; i < n; i++) y[i] = ember_scalar_act(act, x[i]);
+        return;
+    }
+}
+
+void ember_act_apply(ember_act act, float *y, const float *x, int64_t n) {
+    ember_act_apply_k(ember_kernels(), act, y, x, n);
+}
+
+void ember_epilogue_apply_k(const ember_kernel_table *k, const ember_epilogue *ep, float *c, int64_t ldc,
+                            int64_t row0, int64_t col0, int64_t m, int64_t n) {
+    if (!ep) return;
+    const float *colbias = ep->bias && ep->bias_kind == EMBER_BIAS_COL ? ep->bias + col0 : NULL;
+    for (int64_t i = 0; i < m; i++) {
+        float *row = c + i * ldc;
+        const float *res = ep->residual ? ep->residual + (row0 + i) * ep->ldr + col0 : NULL;
+        if (colbias) k->binary(EMBER_BINOP_ADD, row, row, colbias, 0, n);
+        if (ep->bias && ep->bias_kind == EMBER_BIAS_ROW)
+            k->binary(EMBER_BINOP_ADD, row, row, NULL, ep->bias[row0 + i], n);
+        if (res && !ep->residual_after_act) k->binary(EMBER_BINOP_ADD, row, row, res, 0, n);
+        if (ep->act.kind != EMBER_ACT_NONE) ember_act_apply_k(k, ep->act, row, row, n);
+        if (res && ep->residual_after_act) k->binary(EMBER_BINOP_ADD, row, row, res, 0, n);
+    }
+}
+
+void ember_epilogue_apply(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0,
+                          int64_t m, int64_t n) {
+    ember_epilogue_apply_k(ember_kernels(), ep, c, ldc, row0, col0, m, n);
+}
+
+void ember_vbinary(ember_binop op, float *y, const float *a, const float *b, int64_t n) {
+    ember_kernels()->binary(op, y, a, b, 0.0f, n);
+}
+
+void ember_vbinary_scalar(ember_binop op, float *y, const float *a, float s, int64_t n) {
+    ember_kernels()->binary(op, y, a, NULL, s, n);
+}
+
+typedef struct {
+    ember_binop op;
+    float *y;
+    const float *x, *v;
+    int64_t channels, inner;
+} channel_job;
+
+static void channel_rows(void *ctx, int64_t begin, int64_t end, int thread) {
+    const channel_job *j = ctx;
+    const ember_kernel_table *k = ember_kernels();
+    for (int64_t r = begin; r < end; r++)
+        k->binary(j->op, j->y + r * j->inner, j->x + r * j->inner, NULL, j->v[r % j->channels], j->inner);
+}
+
+void ember_vbinary_channel(ember_pool *pool, ember_binop op, float *y, const float *x, const float *v,
+                           int64_t outer, int64_t channels, int64_t inner) {
+    channel_job j = {op, y, x, v, channels, inner};
+    int64_t grain = inner >= 4096 ? 1 : 4096 / (inner > 0 ? inner : 1);
+    ember_pool_for(pool, outer * channels, grain, channel_rows, &j);
+}

@@ -1,0 +1,73 @@
+/* AVX2+FMA GEMM micro-kernel: 6 x 16 register block (12 ymm accumulators, 2 B loads, 1 A broadcast). */
+#include "kernels/isa.h"
+
+#include <immintrin.h>
+
+#define MR 6
+#define NR 16
+
+static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 alpha, __m256 beta, int read) {
+    if (read) {
+        lo = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c), _mm256_mul_ps(alpha, lo));
+        hi = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c + 8), _mm256_mul_ps(alpha, hi));
+    } else {
+        lo = _mm256_mul_ps(alpha, lo);
+        hi = _mm256_mul_ps(alpha, hi);
+    }
+    _mm256_storeu_ps(c, lo);
+    _mm256_storeu_ps(c + 8, hi);
+}
+
+#define STEP(a, b)                                                                                            \
+    do {                                                                                                      \
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps((b) + 8), av;                                    \
+        av = _mm256_broadcast_ss((a) + 0);                                                                    \
+        c00 = _mm256_fmadd_ps(av, b0, c00);                                                                   \
+        c01 = _mm256_fmadd_ps(av, b1, c01);                                                                   \
+        av = _mm256_broadcast_ss((a) + 1);                                                                    \
+        c10 = _mm256_fmadd_ps(av, b0, c10);                                                                   \
+        c11 = _mm256_fmadd_ps(av, b1, c11);                                                                   \
+        av = _mm256_broadcast_ss((a) + 2);                                                                    \
+        c20 = _mm256_fmadd_ps(av, b0, c20);                                                                   \
+        c21 = _mm256_fmadd_ps(av, b1, c21);                                                                   \
+        av = _mm256_broadcast_ss((a) + 3);                                                                    \
+        c30 = _mm256_fmadd_ps(av, b0, c30);                                                                   \
+        c31 = _mm256_fmadd_ps(av, b1, c31);                                                                   \
+        av = _mm256_broadcast_ss((a) + 4);                                                                    \
+        c40 = _mm256_fmadd_ps(av, b0, c40);                                                                   \
+        c41 = _mm256_fmadd_ps(av, b1, c41);                                                                   \
+        av = _mm256_broadcast_ss((a) + 5);                                                                    \
+        c50 = _mm256_fmadd_ps(av, b0, c50);                                                                   \
+        c51 = _mm256_fmadd_ps(av, b1, c51);                                                                   \
+    } while (0)
+
+static void ukernel_6x16(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+                         float beta) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+           c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+    int64_t p = 0;
+    for (; p + 4 <= k; p += 4, a += 4 * MR, b += 4 * NR) {
+        STEP(a, b);
+        STEP(a + MR, b + NR);
+        STEP(a + 2 * MR, b + 2 * NR);
+        STEP(a + 3 * MR, b + 3 * NR);
+    }
+    for (; p < k; p++, a += MR, b += NR) STEP(a, b);
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    int read = beta != 0.0f;
+    store_row(c + 0 * ldc, c00, c01, va, vb, read);
+    store_row(c + 1 * ldc, c10, c11, va, vb, read);
+    store_row(c + 2 * ldc, c20, c21, va, vb, read);
+    store_row(c + 3 * ldc, c30, c31, va, vb, read);
+    store_row(c + 4 * ldc, c40, c41, va, vb, read);
+    store_row(c + 5 * ldc, c50, c51, va, vb, read);
+}
+
+void ember_kernels_init_avx2(ember_kernel_table *t) {
+    t->name = "avx2";
+    t->mr = MR;
+    t->nr = NR;
+    t->ukernel = ukernel_6x16;
+    ember_vmath_init_avx2(t);
+}

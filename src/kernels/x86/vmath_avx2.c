@@ -1,0 +1,230 @@
+/* AVX2+FMA vector math: exp/tanh/sigmoid/erf/SiLU/GELU by range reduction and polynomials, binary ops,
+ * reductions, F16C conversion and the depthwise-conv row kernel. Tails use masked loads/stores. */
+#include "kernels/isa.h"
+
+#include "ember/tensor.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+static inline __m256i tail_mask(int64_t n) {
+    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
+}
+
+#define C8(v) _mm256_set1_ps(v)
+
+/* exp: x = n ln2 + r, |r| <= ln2/2; e^r by its degree-7 Taylor polynomial (error < 1e-8); 2^n in the
+ * exponent bits. Results below FLT_MIN flush to 0, above FLT_MAX give +inf, NaN stays NaN. */
+static inline __m256 exp8(__m256 x) {
+    const __m256 hi = C8(88.3762626647949f), lo = C8(-87.3365478515625f);
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, C8(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, C8(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(n, C8(-2.12194440e-4f), r);
+    __m256 p = C8(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, C8(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, C8(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, C8(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, C8(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, C8(0.5f));
+    p = _mm256_fmadd_ps(p, r, C8(1.0f));
+    p = _mm256_fmadd_ps(p, r, C8(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+    y = _mm256_blendv_ps(y, C8(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+static inline __m256 sigmoid8(__m256 x) {
+    return _mm256_div_ps(C8(1.0f), _mm256_add_ps(C8(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+static inline __m256 abs8(__m256 x) { return _mm256_andnot_ps(C8(-0.0f), x); }
+static inline __m256 copysign8(__m256 mag, __m256 sgn) {
+    return _mm256_or_ps(abs8(mag), _mm256_and_ps(C8(-0.0f), sgn));
+}
+
+/* tanh: odd Taylor series below 0.4 (7 terms), 1 - 2 / (e^2|x| + 1) above. */
+static inline __m256 tanh8(__m256 x) {
+    __m256 ax = abs8(x), x2 = _mm256_mul_ps(x, x);
+    __m256 p = C8(21844.0f / 6081075);
+    p = _mm256_fmadd_ps(p, x2, C8(-1382.0f / 155925));
+    p = _mm256_fmadd_ps(p, x2, C8(62.0f / 2835));
+    p = _mm256_fmadd_ps(p, x2, C8(-17.0f / 315));
+    p = _mm256_fmadd_ps(p, x2, C8(2.0f / 15));
+    p = _mm256_fmadd_ps(p, x2, C8(-1.0f / 3));
+    __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, x2), x, x);
+    __m256 e = exp8(_mm256_add_ps(ax, ax));
+    __m256 big = _mm256_sub_ps(C8(1.0f), _mm256_div_ps(C8(2.0f), _mm256_add_ps(e, C8(1.0f))));
+    big = copysign8(big, x);
+    big = _mm256_blendv_ps(big, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, C8(0.4f), _CMP_LT_OQ));
+}
+
+/* erf: Taylor series in x^2 below 1 (11 terms), Abramowitz-Stegun 7.1.26 above (|error| < 2e-7). */
+static inline __m256 erf8(__m256 x) {
+    static const float taylor[11] = {1.1283791670955126f,   -0.37612638903183754f, 0.11283791670955126f,
+                                     -0.026866170645131252f, 0.0052239776254421878f, -8.5483270234508529e-4f,
+                                     1.2055332981789664e-4f, -1.4925650358406251e-5f, 1.6462114365889247e-6f,
+                                     -1.6365844691234924e-7f, 1.4807192815879218e-8f};
+    __m256 ax = abs8(x), x2 = _mm256_mul_ps(x, x);
+    __m256 p = C8(taylor[10]);
+    for (int i = 9; i >= 0; i--) p = _mm256_fmadd_ps(p, x2, C8(taylor[i]));
+    __m256 small = _mm256_mul_ps(p, x);
+    __m256 t = _mm256_div_ps(C8(1.0f), _mm256_fmadd_ps(C8(0.3275911f), ax, C8(1.0f)));
+    __m256 q = C8(1.061405429f);
+    q = _mm256_fmadd_ps(q, t, C8(-1.453152027f));
+    q = _mm256_fmadd_ps(q, t, C8(1.421413741f));
+    q = _mm256_fmadd_ps(q, t, C8(-0.284496736f));
+    q = _mm256_fmadd_ps(q, t, C8(0.254829592f));
+    q = _mm256_mul_ps(q, t);
+    __m256 big = _mm256_fnmadd_ps(q, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x2)), C8(1.0f));
+    big = copysign8(big, x);
+    big = _mm256_blendv_ps(big, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, C8(1.0f), _CMP_LT_OQ));
+}
+
+static inline __m256 silu8(__m256 x) { return _mm256_mul_ps(x, sigmoid8(x)); }
+
+static inline __m256 gelu_erf8(__m256 x) {
+    __m256 e = erf8(_mm256_mul_ps(x, C8(0.70710678118654752f)));
+    return _mm256_mul_ps(_mm256_mul_ps(C8(0.5f), x), _mm256_add_ps(C8(1.0f), e));
+}
+
+static inline __m256 gelu_tanh8(__m256 x) {
+    __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+    __m256 u = _mm256_mul_ps(C8(2.0f * 0.7978845608028654f), _mm256_fmadd_ps(C8(0.044715f), x3, x));
+    return _mm256_mul_ps(x, sigmoid8(u));
+}
+
+#define AVX2_UNARY(name, f)                                                                                  \
+    static void name(float *y, const float *x, int64_t n) {                                                  \
+        int64_t i = 0;                                                                                       \
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i)));                       \
+        if (i < n) {                                                                                         \
+            __m256i m = tail_mask(n - i);                                                                    \
+            _mm256_maskstore_ps(y + i, m, f(_mm256_maskload_ps(x + i, m)));                                  \
+        }                                                                                                    \
+    }
+AVX2_UNARY(exp_avx2, exp8)
+AVX2_UNARY(tanh_avx2, tanh8)
+AVX2_UNARY(sigmoid_avx2, sigmoid8)
+AVX2_UNARY(erf_avx2, erf8)
+AVX2_UNARY(silu_avx2, silu8)
+AVX2_UNARY(gelu_erf_avx2, gelu_erf8)
+AVX2_UNARY(gelu_tanh_avx2, gelu_tanh8)
+
+static inline __m256 binop8(ember_binop op, __m256 a, __m256 b) {
+    switch (op) {
+    case EMBER_BINOP_ADD: return _mm256_add_ps(a, b);
+    case EMBER_BINOP_SUB: return _mm256_sub_ps(a, b);
+    case EMBER_BINOP_MUL: return _mm256_mul_ps(a, b);
+    case EMBER_BINOP_DIV: return _mm256_div_ps(a, b);
+    }
+    return a;
+}
+
+static void binary_avx2(ember_binop op, float *y, const float *a, const float *b, float s, int64_t n) {
+    int64_t i = 0;
+    __m256 vs = _mm256_set1_ps(s);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, binop8(op, _mm256_loadu_ps(a + i), b ? _mm256_loadu_ps(b + i) : vs));
+    for (; i < n; i++) y[i] = ember_scalar_binop(op, a[i], b ? b[i] : s);
+}
+
+static float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static float sum_avx2(const float *x, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(x + i + 8));
+    }
+    float s = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+static float max_avx2(const float *x, int64_t n) {
+    __m256 m = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        m = _mm256_max_ps(m, v);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    float r[8], out = -INFINITY;
+    _mm256_storeu_ps(r, m);
+    for (int j = 0; j < 8; j++) out = r[j] > out ? r[j] : out;
+    for (; i < n; i++) out = x[i] > out || isnan(x[i]) ? x[i] : out;
+    return _mm256_movemask_ps(nan) ? NAN : out;
+}
+
+static void f16_to_f32_avx2(float *y, const uint16_t *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++) y[i] = ember_f16_to_f32(x[i]);
+}
+
+static void f32_to_f16_avx2(uint16_t *y, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = ember_f32_to_f16(x[i]);
+}
+
+/* Eight consecutive outputs of a depthwise row: stride 1 loads directly, stride 2 de-interleaves. */
+static inline __m256 load_strided(const float *p, int64_t sw) {
+    if (sw == 1) return _mm256_loadu_ps(p);
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    __m256 even = _mm256_shuffle_ps(a, b, 0x88); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xd8));
+}
+
+static void dw_row_avx2(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
+                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l) {
+    int64_t x = x0;
+    if (sw <= 2 && kh * kw <= 25) {
+        for (; x + 8 <= x1; x += 8) {
+            __m256 acc = _mm256_setzero_ps();
+            int64_t ix = x * sw - pad_l;
+            for (int64_t ky = 0; ky < kh; ky++)
+                for (int64_t kx = 0; kx < kw; kx++)
+                    acc = _mm256_fmadd_ps(load_strided(rows[ky] + ix + kx * dw, sw),
+                                          _mm256_broadcast_ss(w + ky * kw + kx), acc);
+            _mm256_storeu_ps(out + x, acc);
+        }
+    }
+    for (; x < x1; x++) {
+        float acc = 0.0f;
+        int64_t ix = x * sw - pad_l;
+        for (int64_t ky = 0; ky < kh; ky++)
+            for (int64_t kx = 0; kx < kw; kx++) acc += rows[ky][ix + kx * dw] * w[ky * kw + kx];
+        out[x] = acc;
+    }
+}
+
+void ember_vmath_init_avx2(ember_kernel_table *t) {
+    t->exp = exp_avx2;
+    t->tanh = tanh_avx2;
+    t->sigmoid = sigmoid_avx2;
+    t->erf = erf_avx2;
+    t->silu = silu_avx2;
+    t->gelu_erf = gelu_erf_avx2;
+    t->gelu_tanh = gelu_tanh_avx2;
+    t->binary = binary_avx2;
+    t->sum = sum_avx2;
+    t->max = max_avx2;
+    t->f16_to_f32 = f16_to_f32_avx2;
+    t->f32_to_f16 = f32_to_f16_avx2;
+    t->dw_row = dw_row_avx2;
+}

@@ -1,0 +1,176 @@
+/* Differential tests of the f32 GEMM: every kernel table (this CPU's and the scalar one) against the
+ * naive triple loop, on random shapes with tails, transposes, alpha/beta, packed operands, epilogues. */
+#include "check.h"
+
+#include "ember/threadpool.h"
+#include "kernels/isa.h"
+
+static ember_pool *pool2;
+
+static float *rand_buf(int64_t n) {
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    for (int64_t i = 0; i < n; i++) p[i] = check_randf(-1.0f, 1.0f);
+    return p;
+}
+
+typedef struct {
+    int64_t M, N, K;
+    bool ta, tb;
+    float alpha, beta;
+    bool pack_a, pack_b;
+    ember_epilogue ep;
+} gemm_case;
+
+/* Runs one case with table k (and pool) and with the reference; returns the largest scaled error. */
+static double run_case(const ember_kernel_table *k, ember_pool *pool, const gemm_case *c) {
+    int64_t lda = (c->ta ? c->M : c->K) + 3, ldb = (c->tb ? c->K : c->N) + 1, ldc = c->N + 5;
+    float *A = rand_buf((c->ta ? c->K : c->M) * lda), *B = rand_buf((c->tb ? c->N : c->K) * ldb);
+    float *C = rand_buf(c->M * ldc), *R = malloc((size_t)(c->M * ldc) * sizeof *R);
+    memcpy(R, C, (size_t)(c->M * ldc) * sizeof *R);
+    if (c->beta == 0.0f) /* C must not be read when beta == 0 */
+        for (int64_t i = 0; i < c->M * ldc; i++) C[i] = NAN;
+    ember_gemm_operand oa = {.data = A, .ld = lda, .trans = c->ta}, ob = {.data = B, .ld = ldb, .trans = c->tb};
+    ember_gemm_src sa = {.pack = ember_pack_operand_a, .src = &oa}, sb = {.pack = ember_pack_operand_b, .src = &ob};
+    float *pa = NULL, *pb = NULL;
+    if (c->pack_a) {
+        pa = ember_malloc_aligned((size_t)ember_packed_floats(k, false, c->M, c->K) * 4 + 64);
+        ember_pack_whole(k, NULL, false, &sa, c->M, c->K, pa);
+        sa = (ember_gemm_src){.packed = pa};
+    }
+    if (c->pack_b) {
+        pb = ember_malloc_aligned((size_t)ember_packed_floats(k, true, c->N, c->K) * 4 + 64);
+        ember_pack_whole(k, NULL, true, &sb, c->N, c->K, pb);
+        sb = (ember_gemm_src){.packed = pb};
+    }
+    ember_sgemm_run(k, pool, c->M, c->N, c->K, c->alpha, &sa, &sb, c->beta, C, ldc, &c->ep);
+    ember_sgemm_ref(c->ta, c->tb, c->M, c->N, c->K, c->alpha, A, lda, B, ldb, c->beta, R, ldc, &c->ep);
+    double worst = 0.0, tol = 1e-6 * (double)(c->K + 4);
+    for (int64_t i = 0; i < c->M; i++)
+        for (int64_t j = 0; j < c->N; j++) {
+            double d = fabs((double)C[i * ldc + j] - (double)R[i * ldc + j]) / tol;
+            if (!(d <= worst)) worst = d; /* NaN counts as worst */
+        }
+    ember_free_aligned(pa);
+    ember_free_aligned(pb);
+    free(A), free(B), free(C), free(R);
+    return worst;
+}
+
+static int64_t rand_dim(int64_t max) { return 1 + (int64_t)(check_rand() % (unsigned long long)max); }
+
+static void check_tables(const gemm_case *c) {
+    const ember_kernel_table *tables[2] = {ember_kernels(), ember_kernels_generic()};
+    for (int t = 0; t < 2; t++)
+        for (int p = 0; p < 2; p++) {
+            double e = run_case(tables[t], p ? pool2 : NULL, c);
+            CHECK_MSG(e <= 1.0, "%s M=%lld N=%lld K=%lld ta=%d tb=%d a=%g b=%g pa=%d pb=%d act=%d: err %.3g tol",
+                      tables[t]->name, (long long)c->M, (long long)c->N, (long long)c->K, c->ta, c->tb,
+                      (double)c->alpha, (double)c->beta, c->pack_a, c->pack_b, c->ep.act.kind, e);
+        }
+}
+
+static void test_random_shapes(void) {
+    for (int it = 0; it < 60; it++) {
+        gemm_case c = {.M = rand_dim(it < 40 ? 40 : 200), .N = rand_dim(it < 40 ? 50 : 300),
+                       .K = rand_dim(it < 40 ? 40 : 600), .ta = check_rand() & 1, .tb = check_rand() & 1,
+                       .alpha = (it % 3) ? 1.0f : -0.75f, .beta = (it % 4 == 1) ? 0.5f : (it % 4 == 2) ? 1.0f : 0.0f,
+                       .pack_a = it % 5 == 3, .pack_b = it % 5 == 4};
+        check_tables(&c);
+    }
+}
+
+static void test_exact_blocks(void) {
+    int64_t dims[][3] = {{6, 16, 1}, {12, 32, 256}, {8, 24, 257}, {120, 256, 512}, {1, 1, 1}, {1, 1000, 64},
+                         {1000, 1, 64}, {7, 17, 3}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        gemm_case c = {.M = dims[i][0], .N = dims[i][1], .K = dims[i][2], .alpha = 1.0f};
+        check_tables(&c);
+    }
+}
+
+static void test_epilogues(void) {
+    float *bias = rand_buf(300), *res = rand_buf(300 * 301);
+    for (int a = 0; a < EMBER_ACT_COUNT; a++)
+        for (int v = 0; v < 3; v++) {
+            gemm_case c = {.M = rand_dim(70), .N = rand_dim(90), .K = rand_dim(50), .alpha = 1.0f,
+                           .beta = v == 2 ? 1.0f : 0.0f, .pack_a = v == 1};
+            c.ep.act = (ember_act){(ember_act_kind)a, a == EMBER_ACT_CLIP ? -0.5f : 0.2f,
+                                   a == EMBER_ACT_CLIP ? 0.7f : 0.5f};
+            c.ep.bias = bias;
+            c.ep.bias_kind = v == 0 ? EMBER_BIAS_COL : v == 1 ? EMBER_BIAS_ROW : EMBER_BIAS_NONE;
+            if (v) {
+                c.ep.residual = res;
+                c.ep.ldr = 301;
+                c.ep.residual_after_act = v == 2;
+            }
+            check_tables(&c);
+        }
+    free(bias);
+    free(res);
+}
+
+static void test_k_zero(void) {
+    float C[6] = {1, 2, 3, 4, 5, 6}, bias[3] = {1, 1, 1};
+    ember_epilogue ep = {.bias = bias, .bias_kind = EMBER_BIAS_COL, .act = {EMBER_ACT_RELU, 0, 0}};
+    ember_sgemm(NULL, false, false, 2, 3, 0, 1.0f, NULL, 1, NULL, 3, -1.0f, C, 3, &ep);
+    CHECK_NEAR(C[0], 0.0f, 0); /* relu(-1 + 1) */
+    CHECK_NEAR(C[5], 0.0f, 0);
+    float D[2] = {NAN, NAN};
+    ember_sgemm(NULL, false, false, 1, 2, 0, 1.0f, NULL, 1, NULL, 2, 0.0f, D, 2, NULL);
+    CHECK(D[0] == 0.0f && D[1] == 0.0f);
+}
+
+/* The public entry points: plain, pre-packed B (weights), pre-packed A (conv weights), batched. */
+static void test_public_api(void) {
+    int64_t M = 37, N = 45, K = 29;
+    float *A = rand_buf(M * K), *B = rand_buf(K * N), *C = rand_buf(M * N), *R = rand_buf(M * N);
+    ember_sgemm(pool2, false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N, NULL);
+    ember_sgemm_ref(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, R, N, NULL);
+    for (int64_t i = 0; i < M * N; i++) CHECK_NEAR(C[i], R[i], 1e-4);
+
+    void *pb = ember_malloc_aligned(ember_sgemm_pack_b_size(K, N)), *pa = ember_malloc_aligned(ember_sgemm_pack_a_size(M, K));
+    CHECK(ember_sgemm_pack_b_size(K, N) % 64 == 0);
+    ember_sgemm_pack_b(false, K, N, B, N, pb);
+    ember_sgemm_pack_a(false, M, K, A, K, pa);
+    ember_gemm_operand oa = {.data = A, .ld = K}, pka = {.packed = pa}, pkb = {.packed = pb};
+    memset(C, 0, (size_t)(M * N) * sizeof *C);
+    ember_sgemm_packed(pool2, M, N, K, 1.0f, &oa, &pkb, 0.0f, C, N, NULL);
+    for (int64_t i = 0; i < M * N; i++) CHECK_NEAR(C[i], R[i], 1e-4);
+    memset(C, 0, (size_t)(M * N) * sizeof *C);
+    ember_sgemm_packed(pool2, M, N, K, 1.0f, &pka, &pkb, 0.0f, C, N, NULL);
+    for (int64_t i = 0; i < M * N; i++) CHECK_NEAR(C[i], R[i], 1e-4);
+    ember_free_aligned(pa);
+    ember_free_aligned(pb);
+    free(A), free(B), free(C), free(R);
+}
+
+static void test_batched(void) {
+    int64_t batch = 5, M = 13, N = 21, K = 17;
+    float *A = rand_buf(batch * M * K), *B = rand_buf(K * N), *C = rand_buf(batch * M * N), *R = rand_buf(batch * M * N);
+    float *bias = rand_buf(N), *res = rand_buf(batch * M * N);
+    ember_epilogue ep = {.bias = bias, .bias_kind = EMBER_BIAS_COL, .residual = res, .ldr = N};
+    for (int across = 0; across < 2; across++) {
+        int64_t nb = across ? batch : 1;
+        ember_sgemm_batched(pool2, nb, false, false, M, N, K, 1.0f, A, K, M * K, B, N, 0, 0.0f, C, N, M * N, &ep, M * N);
+        for (int64_t b = 0; b < nb; b++) {
+            ember_epilogue e = ep;
+            e.residual = res + b * M * N;
+            ember_sgemm_ref(false, false, M, N, K, 1.0f, A + b * M * K, K, B, N, 0.0f, R + b * M * N, N, &e);
+        }
+        for (int64_t i = 0; i < nb * M * N; i++) CHECK_NEAR(C[i], R[i], 1e-4);
+    }
+    free(A), free(B), free(C), free(R), free(bias), free(res);
+}
+
+int main(void) {
+    ember_pool_create(2, &pool2);
+    printf("kernels: %s\n", ember_kernels_isa());
+    RUN(test_random_shapes);
+    RUN(test_exact_blocks);
+    RUN(test_epilogues);
+    RUN(test_k_zero);
+    RUN(test_public_api);
+    RUN(test_batched);
+    ember_pool_destroy(pool2);
+    return check_done();
+}
