@@ -47,6 +47,7 @@ static void run_hf_vectors(const char *name) {
     snprintf(vec, sizeof vec, TOKDIR "hf/%s/vectors.jsonl", name);
     SKIP_IF(access(vec, R_OK), "../shared/conformance/tokenizers is absent");
     ember_tokenizer *tok = NULL;
+    shown = 0;
     CHECK_MSG(ember_tokenizer_open(path, &tok) == EMBER_OK, "%s", ember_last_error());
     if (!tok) return;
     ember_map m;
@@ -103,6 +104,7 @@ static void run_llamacpp(const char *vocab, const char *tokenizer) {
     snprintf(path, sizeof path, TOKDIR "%s", tokenizer);
     SKIP_IF(access(inp, R_OK) || access(path, R_OK), "../shared/conformance/tokenizers is absent");
     ember_tokenizer *tok = NULL;
+    shown = 0;
     ember_status s = ember_tokenizer_open(path, &tok);
     SKIP_IF(s == EMBER_ERR_UNSUPPORTED, ember_last_error());
     CHECK_MSG(s == EMBER_OK, "%s", ember_last_error());

@@ -241,6 +241,7 @@ int tk_cp_to_byte(uint32_t cp);
 
 /* Loaders */
 ember_status tk_load_json(ember_tokenizer *tok, const char *json, size_t len, const char *name);
+ember_status tk_load_gguf(ember_tokenizer *tok, const ember_gguf *g);
 ember_status tk_load_llama2c(ember_tokenizer *tok, const uint8_t *data, size_t size, const char *name);
 /* After a loader filled the model and added tokens: builds the maps and derived tables. */
 ember_status tk_finish(ember_tokenizer *tok);

@@ -92,9 +92,7 @@ static bool is_punct(const tk_pre *pre, uint32_t cp) {
     if (cp < 0x80) return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) || (cp >= 0x5B && cp <= 0x60) || (cp >= 0x7B && cp <= 0x7E);
     return (UNI_MASK_P >> ember_uni_category(cp)) & 1;
 }
-static bool is_digit(const tk_pre *pre, uint32_t cp) {
-    return cp < 0x80 ? cp >= '0' && cp <= '9' : (UNI_MASK_N >> ember_uni_category(cp)) & 1;
-}
+static bool is_digit(const tk_pre *pre, uint32_t cp) { return cp >= '0' && cp <= '9'; } /* HF: ASCII digits only */
 static bool is_delim(const tk_pre *pre, uint32_t cp) { return cp == pre->replacement; }
 
 /* Finds the pieces of split [b, e) for one pre-tokenizer. */

@@ -3,6 +3,7 @@
 #include "text/tok.h"
 
 #include "core/mapfile.h"
+#include "ember/gguf.h"
 #include "text/utf8.h"
 
 #include <stdio.h>
@@ -52,6 +53,14 @@ ember_status ember_tokenizer_from_json(const char *json, size_t len, const char 
     return finish_or_close(tok, tk_load_json(tok, json, len, name ? name : "tokenizer.json"), out);
 }
 
+ember_status ember_tokenizer_from_gguf(const ember_gguf *gguf, ember_tokenizer **out) {
+    if (!out || !gguf) return ember_fail(EMBER_ERR_ARG, "ember_tokenizer_from_gguf: NULL argument");
+    *out = NULL;
+    ember_tokenizer *tok = tok_new();
+    if (!tok) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
+    return finish_or_close(tok, tk_load_gguf(tok, gguf), out);
+}
+
 ember_status ember_tokenizer_open(const char *path, ember_tokenizer **out) {
     if (!out || !path) return ember_fail(EMBER_ERR_ARG, "ember_tokenizer_open: NULL argument");
     *out = NULL;
@@ -63,7 +72,10 @@ ember_status ember_tokenizer_open(const char *path, ember_tokenizer **out) {
     if (n >= 3 && !memcmp(d, "\xEF\xBB\xBF", 3)) i = 3;
     while (i < n && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t')) i++;
     if (n >= 4 && !memcmp(d, "GGUF", 4)) {
-        s = ember_fail(EMBER_ERR_UNSUPPORTED, "%s: GGUF vocabularies need the GGUF reader (not in this build yet)", path);
+        ember_gguf *g = NULL;
+        s = ember_gguf_open_memory(d, n, path, &g);
+        if (!s) s = ember_tokenizer_from_gguf(g, out);
+        ember_gguf_close(g);
     } else if (i < n && d[i] == '{') {
         s = ember_tokenizer_from_json((const char *)d, n, path, out);
     } else {
