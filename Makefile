@@ -38,7 +38,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 EMBER_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Iinclude -Isrc $(ARCH_CFLAGS)
-LDLIBS := -lz -lm -lpthread
+LDLIBS := -lz -lutf8proc -lm -lpthread
 # Cross builds take the target's static libraries from a folder `scripts/setup --cross` unpacks.
 ifdef SYSROOT
   ARCH_CFLAGS += -isystem $(SYSROOT)/usr/include

@@ -65,6 +65,7 @@ static int common_option(cli_parser *p, int key, const char *value) {
         ember_log_set_level(p->verbose >= 2 ? EMBER_LOG_DEBUG : EMBER_LOG_INFO);
         return 1;
     case 't':
+        if (!(p->help->common & CLI_THREADS)) return 0; /* a verb without threads may use -t for itself */
         if (!cli_int(p, value, 0, 1024, &n)) return CLI_BAD_USAGE;
         p->threads = (int)n;
         return 1;

@@ -1,4 +1,5 @@
-/* The verbs of `ember`, in the order `ember --help` lists them. Each is int cmd_<name>(int argc, char **argv).
+/* The verbs of `ember`, in the order `ember --help` lists them. Each is int cmd_<name>(int argc, char **argv);
+ * on the command line '_' in a name is written '-' (llm_bench is `ember llm-bench`).
  * To add one: write src/cli/cmd_<name>.c and add a line here (every line ends with a backslash). */
 #define EMBER_VERBS(X)                                                                                       \
     X(run, "run an ONNX model on input files or random inputs")                                              \
@@ -6,5 +7,7 @@
     X(test, "run ONNX test directories (model.onnx + test_data_set_N) and compare outputs")                  \
     X(show, "print the tensors in .npy, .npz and .pb files")                                                 \
     X(convert, "convert tensor files between .npy, .npz and .pb")                                            \
+    X(tokenize, "encode text to token ids (tokenizer.json, GGUF, tokenizer.bin)")                            \
+    X(detokenize, "decode token ids to text")                                                                \
     X(version, "print the version and what this CPU supports")                                               \
     /* end of list */

@@ -1,0 +1,236 @@
+/* Normalizers (NFC/NFD/NFKC/NFKD, Lowercase, StripAccents, Strip, Replace, Prepend, BertNormalizer),
+ * each keeping every output byte aligned to the input characters it came from. */
+#include "text/tok.h"
+
+#include "text/utf8.h"
+
+#include <utf8proc.h>
+
+static ember_status nomem(void) { return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory while normalizing"); }
+
+/* Copies the character in[i, i+l) as `bytes`, aligned to it. */
+static bool put_from(tk_build *b, const tk_text *in, size_t i, size_t l, const char *bytes, size_t k) {
+    return tk_build_put(b, bytes, k, tk_orig_lo(in, i), tk_orig_hi(in, i + l - 1));
+}
+
+static bool put_cp(tk_build *b, const tk_text *in, size_t i, size_t l, uint32_t cp) {
+    char u[4];
+    return put_from(b, in, i, l, u, (size_t)utf8_encode(cp, u));
+}
+
+static inline size_t next_char(const tk_text *t, size_t i, uint32_t *cp) {
+    return (size_t)utf8_decode((const uint8_t *)t->s + i, t->n - i, cp);
+}
+
+/* A character before which Unicode normalization of the text can be cut: a starter that never composes
+ * with what precedes it. Normalizing the pieces between such points separately gives the same result. */
+static bool safe_starter(uint32_t cp) {
+    return cp < 0x300 || (cp >= 0x370 && cp < 0x483) || (cp >= 0x3040 && cp < 0x3099) || (cp >= 0x30A0 && cp < 0x3100) ||
+           (cp >= 0x4E00 && cp < 0xA000) || (cp >= 0xAC00 && cp < 0xD7A4);
+}
+
+static ember_status unicode_normalize(tk_ctx *c, const tk_text *in, tk_build *b, tk_norm_kind kind) {
+    utf8proc_option_t opt = UTF8PROC_STABLE | (kind == NORM_NFC || kind == NORM_NFKC ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE) |
+                            (kind == NORM_NFKC || kind == NORM_NFKD ? UTF8PROC_COMPAT : 0);
+    size_t i = 0;
+    while (i < in->n) {
+        uint32_t cp;
+        size_t l = next_char(in, i, &cp);
+        size_t j = i + l;
+        uint32_t first = cp;
+        while (j < in->n) {
+            size_t k = next_char(in, j, &cp);
+            if (safe_starter(cp)) break;
+            j += k;
+        }
+        if (j == i + l && (first < 0x80 || (kind != NORM_NFKC && kind != NORM_NFKD && first < 0xC0))) {
+            if (!put_from(b, in, i, l, in->s + i, l)) return nomem(); /* a lone character that is already normal */
+            i = j;
+            continue;
+        }
+        size_t cap = (j - i) * 4 + 16; /* code points; grown when utf8proc asks for more */
+        for (;;) {
+            int32_t *buf = tk_scratch(c, cap * sizeof(int32_t));
+            if (!buf) return c->err;
+            utf8proc_ssize_t got = utf8proc_decompose((const utf8proc_uint8_t *)in->s + i, (utf8proc_ssize_t)(j - i), buf,
+                                                      (utf8proc_ssize_t)cap, opt);
+            if (got < 0) return ember_fail(EMBER_ERR_INTERNAL, "tokenizer: utf8proc: %s", utf8proc_errmsg(got));
+            if ((size_t)got > cap) {
+                cap = (size_t)got;
+                continue;
+            }
+            got = utf8proc_normalize_utf32(buf, got, opt);
+            if (got < 0) return ember_fail(EMBER_ERR_INTERNAL, "tokenizer: utf8proc: %s", utf8proc_errmsg(got));
+            /* one input character: exact alignment; several: each output char spans the whole piece */
+            for (utf8proc_ssize_t k = 0; k < got; k++)
+                if (!put_cp(b, in, i, j - i, (uint32_t)buf[k])) return nomem();
+            break;
+        }
+        i = j;
+    }
+    return EMBER_OK;
+}
+
+static bool is_bert_control(uint32_t cp) {
+    if (cp == '\t' || cp == '\n' || cp == '\r') return false;
+    int cat = ember_uni_category(cp);
+    return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_CN ||
+           cat == UTF8PROC_CATEGORY_CO;
+}
+
+static bool is_bert_space(uint32_t cp) {
+    return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || ember_uni_category(cp) == UTF8PROC_CATEGORY_ZS;
+}
+
+static bool is_chinese(uint32_t cp) {
+    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x20000 && cp <= 0x2A6DF) ||
+           (cp >= 0x2A700 && cp <= 0x2B73F) || (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B920 && cp <= 0x2CEAF) ||
+           (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
+}
+
+static uint32_t lower(uint32_t cp) { return cp < 0x80 ? (cp >= 'A' && cp <= 'Z' ? cp + 32 : cp) : (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp); }
+
+/* Per-character normalizers: Lowercase, StripAccents, BertNormalizer's steps. */
+static ember_status map_chars(const tk_text *in, tk_build *b, const tk_norm *nz, int step) {
+    for (size_t i = 0; i < in->n;) {
+        uint32_t cp;
+        size_t l = next_char(in, i, &cp);
+        bool ok = true;
+        switch (step) {
+        case 0: /* Lowercase */ ok = put_cp(b, in, i, l, lower(cp)); break;
+        case 1: /* strip accents: drop nonspacing marks */
+            if (ember_uni_category(cp) != UTF8PROC_CATEGORY_MN) ok = put_from(b, in, i, l, in->s + i, l);
+            break;
+        case 2: /* Bert: clean text and Chinese characters */
+            if (nz->clean_text && (cp == 0 || cp == 0xFFFD || is_bert_control(cp))) break;
+            if (nz->clean_text && is_bert_space(cp)) {
+                ok = put_from(b, in, i, l, " ", 1);
+                break;
+            }
+            if (nz->chinese && is_chinese(cp))
+                ok = put_from(b, in, i, l, " ", 1) && put_from(b, in, i, l, in->s + i, l) && put_from(b, in, i, l, " ", 1);
+            else
+                ok = put_from(b, in, i, l, in->s + i, l);
+            break;
+        }
+        if (!ok) return nomem();
+        i += l;
+    }
+    return EMBER_OK;
+}
+
+static ember_status strip(const tk_text *in, tk_build *b, bool left, bool right) {
+    size_t s = 0, e = in->n;
+    uint32_t cp;
+    while (left && s < e && (next_char(in, s, &cp), ember_uni_is_space(cp))) s += (size_t)utf8_len((uint8_t)in->s[s]);
+    while (right && e > s) {
+        size_t p = e - 1;
+        while (p > s && ((uint8_t)in->s[p] & 0xC0) == 0x80) p--;
+        next_char(in, p, &cp);
+        if (!ember_uni_is_space(cp)) break;
+        e = p;
+    }
+    for (size_t i = s; i < e;) {
+        size_t l = next_char(in, i, &cp);
+        if (!put_from(b, in, i, l, in->s + i, l)) return nomem();
+        i += l;
+    }
+    return EMBER_OK;
+}
+
+/* Replace every match of the pattern by `content`, aligned to what it replaced. */
+static ember_status replace(const tk_text *in, tk_build *b, const tk_norm *nz) {
+    size_t i = 0;
+    while (i < in->n) {
+        size_t mb = in->n, me = in->n;
+        if (nz->re) {
+            if (!ember_regex_find(nz->re, in->s, in->n, i, &mb, &me)) mb = me = in->n;
+        } else if (nz->pattern_len) {
+            const char *f = memmem(in->s + i, in->n - i, nz->pattern, nz->pattern_len);
+            if (f) mb = (size_t)(f - in->s), me = mb + nz->pattern_len;
+        }
+        for (size_t k = i; k < mb;) { /* copy up to the match */
+            uint32_t cp;
+            size_t l = next_char(in, k, &cp);
+            if (!put_from(b, in, k, l, in->s + k, l)) return nomem();
+            k += l;
+        }
+        if (mb >= in->n) break;
+        if (me == mb) { /* an empty match replaces nothing; move on one character */
+            if (!put_from(b, in, mb, (size_t)utf8_len((uint8_t)in->s[mb]), in->s + mb, (size_t)utf8_len((uint8_t)in->s[mb])))
+                return nomem();
+            i = mb + (size_t)utf8_len((uint8_t)in->s[mb]);
+            continue;
+        }
+        if (nz->content_len && !tk_build_put(b, nz->content, nz->content_len, tk_orig_lo(in, mb), tk_orig_hi(in, me - 1)))
+            return nomem();
+        i = me;
+    }
+    return EMBER_OK;
+}
+
+static ember_status prepend(const tk_text *in, tk_build *b, const tk_norm *nz) {
+    if (!in->n) return EMBER_OK;
+    size_t l = (size_t)utf8_len((uint8_t)in->s[0]);
+    if (!put_from(b, in, 0, l, nz->content, nz->content_len)) return nomem();
+    for (size_t i = 0; i < in->n;) {
+        uint32_t cp;
+        size_t k = next_char(in, i, &cp);
+        if (!put_from(b, in, i, k, in->s + i, k)) return nomem();
+        i += k;
+    }
+    return EMBER_OK;
+}
+
+static ember_status apply_one(tk_ctx *c, const tk_norm *nz, const tk_text *in, tk_build *b) {
+    switch (nz->kind) {
+    case NORM_NFC: case NORM_NFD: case NORM_NFKC: case NORM_NFKD: return unicode_normalize(c, in, b, nz->kind);
+    case NORM_LOWER: return map_chars(in, b, nz, 0);
+    case NORM_STRIP_ACCENTS: return map_chars(in, b, nz, 1);
+    case NORM_STRIP: return strip(in, b, nz->left, nz->right);
+    case NORM_REPLACE: return replace(in, b, nz);
+    case NORM_PREPEND: return prepend(in, b, nz);
+    case NORM_BERT: break;
+    }
+    return ember_fail(EMBER_ERR_INTERNAL, "tokenizer: normalizer %d applied alone", (int)nz->kind);
+}
+
+static bool all_ascii(const tk_text *t) {
+    for (size_t i = 0; i < t->n; i++)
+        if ((uint8_t)t->s[i] >= 0x80) return false;
+    return true;
+}
+
+ember_status tk_normalize(tk_ctx *c, const tk_norm *norms, int n, const tk_text *in, tk_text *out) {
+    *out = *in;
+    int which = 0;
+    for (int k = 0; k < n; k++) {
+        const tk_norm *nz = &norms[k];
+        bool unicode = nz->kind == NORM_NFC || nz->kind == NORM_NFD || nz->kind == NORM_NFKC || nz->kind == NORM_NFKD;
+        if (unicode && all_ascii(out)) continue; /* ASCII is invariant under every normalization form */
+        if (nz->kind == NORM_BERT) {
+            /* clean text + Chinese chars, then (NFD + strip accents), then lowercase */
+            tk_norm steps[4];
+            int ns = 0;
+            steps[ns++] = (tk_norm){.kind = NORM_BERT};
+            if (nz->strip_accents) steps[ns++] = (tk_norm){.kind = NORM_NFD}, steps[ns++] = (tk_norm){.kind = NORM_STRIP_ACCENTS};
+            if (nz->lowercase) steps[ns++] = (tk_norm){.kind = NORM_LOWER};
+            for (int s = 0; s < ns; s++) {
+                tk_build *b = &c->nb[which];
+                b->n = 0;
+                ember_status st = s == 0 ? map_chars(out, b, nz, 2) : apply_one(c, &steps[s], out, b);
+                if (st) return st;
+                *out = tk_build_text(b);
+                which ^= 1;
+            }
+            continue;
+        }
+        tk_build *b = &c->nb[which];
+        b->n = 0;
+        ember_status st = apply_one(c, nz, out, b);
+        if (st) return st;
+        *out = tk_build_text(b);
+        which ^= 1;
+    }
+    return EMBER_OK;
+}
