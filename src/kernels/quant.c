@@ -704,9 +704,9 @@ static void axpy_q8_0(int64_t n, float a, const void *x, float *y) {
 /* --- the table and CPU selection ------------------------------------------------------------------------- */
 #define T(TYPE, name, blk, nb, actk)                                                                         \
     [EMBER_GGML_##TYPE] = {EMBER_GGML_##TYPE, nb, sizeof(blk), actk, deq_##name, qnt_##name, dot_##name##_ref, \
-                           dot_##name##_ref}
+                           dot_##name##_ref, NULL}
 static quant_type types[EMBER_GGML_TYPE_COUNT] = {
-    [EMBER_GGML_F32] = {EMBER_GGML_F32, 1, 4, ACT_F32, deq_f32, qnt_f32, quant_dot_f32_ref, quant_dot_f32_ref},
+    [EMBER_GGML_F32] = {EMBER_GGML_F32, 1, 4, ACT_F32, deq_f32, qnt_f32, quant_dot_f32_ref, quant_dot_f32_ref, NULL},
     T(F16, f16, uint16_t, 1, ACT_F32),
     T(BF16, bf16, uint16_t, 1, ACT_F32),
     T(Q4_0, q4_0, blk_q4_0, QK, ACT_Q8),
