@@ -286,7 +286,7 @@ static void qnt_q8_0(const float *x, void *y, int64_t n) {
     for (int64_t i = 0; i < n / QK; i++, b++, x += QK) {
         float amax = fabsf(signed_absmax(x, QK)), d = amax / 127, id = d ? 1 / d : 0;
         b->d = f2h(d);
-        for (int j = 0; j < QK; j++) b->qs[j] = (int8_t)nearest(x[j] * id);
+        for (int j = 0; j < QK; j++) b->qs[j] = (int8_t)roundf(x[j] * id) /* ggml rounds halves away from zero here */;
     }
 }
 
