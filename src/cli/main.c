@@ -16,10 +16,23 @@ static const struct {
 };
 enum { NVERBS = sizeof verbs / sizeof verbs[0] };
 
+/* Verb names are C identifiers; on the command line '-' stands for '_' (llm-bench). */
+static bool same_verb(const char *typed, const char *name) {
+    for (; *typed && *name; typed++, name++)
+        if (*typed != *name && !(*typed == '-' && *name == '_')) return false;
+    return *typed == *name;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: ember <verb> [options]\n\nEmber %s runs ONNX models and GGUF language models on small CPUs.\n\n"
                "verbs:\n", ember_version());
-    for (int i = 0; i < NVERBS; i++) fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].summary);
+    for (int i = 0; i < NVERBS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s", verbs[i].name);
+        for (char *c = name; *c; c++)
+            if (*c == '_') *c = '-';
+        fprintf(f, "  %-12s %s\n", name, verbs[i].summary);
+    }
     fprintf(f, "\n'ember <verb> --help' tells more. Common options: -t/--threads N, -v/--verbose, --json.\n"
                "Exit codes: 0 ok, 1 usage error, 2 bad input, 3 internal error.\n");
 }
@@ -36,7 +49,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(verb, "--version")) verb = "version";
     for (int i = 0; i < NVERBS; i++)
-        if (!strcmp(verb, verbs[i].name)) return verbs[i].run(argc - 1, argv + 1);
+        if (same_verb(verb, verbs[i].name)) return verbs[i].run(argc - 1, argv + 1);
     fprintf(stderr, "ember: unknown verb '%s' (see 'ember --help')\n", verb);
     return CLI_EXIT_USAGE;
 }

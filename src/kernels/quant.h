@@ -1,0 +1,80 @@
+/* Quantized weight formats of GGUF (ggml block layouts), their scalar reference dequantizers, quantizers and
+ * dot products, and the per-CPU selection of optimised dot kernels (AVX2 in kernels/x86, NEON in kernels/arm).
+ *
+ *     const quant_type *qt = quant_type_get(EMBER_GGML_Q4_K);            // NULL: Ember cannot compute with it
+ *     qt->dequant(row_bytes, floats, n);                                  // exact ggml dequantization
+ *     uint8_t act[...]; quant_act(qt->act, x, act, n);                   // activations in the dot's format
+ *     float y = qt->dot(n, row_bytes, act);                               // best kernel for this CPU
+ *
+ * Activations are quantized to 8 bits (as llama.cpp does) for the integer dots: 32-element blocks
+ * (act_q8: float scale, float scale*sum, int8[32]) for Q4_0..Q8_0, 256-element blocks (act_q8k) for the
+ * k-quants. F32/F16/BF16 weights take float activations.
+ */
+#ifndef EMBER_KERNELS_QUANT_H
+#define EMBER_KERNELS_QUANT_H
+
+#include "ember/gguf.h"
+
+#include <stdint.h>
+
+#define QK 32
+#define QK_K 256
+
+/* ggml block layouts (half-precision fields kept as raw uint16_t). */
+typedef struct { uint16_t d; uint8_t qs[QK / 2]; } blk_q4_0;
+typedef struct { uint16_t d, m; uint8_t qs[QK / 2]; } blk_q4_1;
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK / 2]; } blk_q5_0;
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK / 2]; } blk_q5_1;
+typedef struct { uint16_t d; int8_t qs[QK]; } blk_q8_0;
+typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; uint16_t d, dmin; } blk_q2_K;
+typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; uint16_t d; } blk_q3_K;
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; } blk_q4_K;
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } blk_q5_K;
+typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } blk_q6_K;
+
+/* Activation blocks (Ember's own, never stored in files). */
+typedef struct { float d, s; int8_t qs[QK]; } act_q8;                       /* s = d * sum(qs) */
+typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } act_q8k; /* bsums: sums of 16 */
+
+typedef enum { ACT_F32, ACT_Q8, ACT_Q8K } act_kind;
+
+/* Dot of one weight row (n elements, ggml layout) with one activation row (act format). */
+typedef float (*quant_dot_fn)(int64_t n, const void *w, const void *a);
+/* Same for `nr` weight rows `stride` bytes apart: out[r] = dot(row r, a). Lets kernels share activation loads. */
+typedef void (*quant_dotn_fn)(int64_t n, const void *w, size_t stride, int nr, const void *a, float *out);
+
+typedef struct quant_type {
+    ember_ggml_type type;
+    int64_t block;       /* elements per block */
+    size_t bytes;        /* bytes per block */
+    act_kind act;
+    void (*dequant)(const void *x, float *y, int64_t n);   /* n multiple of block */
+    void (*quantize)(const float *x, void *y, int64_t n);  /* reference quantizer (scale search for k-quants) */
+    quant_dot_fn dot;                                        /* selected for this CPU */
+    quant_dot_fn dot_ref;                                    /* scalar reference */
+    /* y[i] += a * x[i] over n elements of x in this format (F32, F16, Q8_0 only: the KV cache types) */
+    void (*axpy)(int64_t n, float a, const void *x, float *y);
+} quant_type;
+
+/* The type's operations with kernels picked for this CPU (ember_cpu_get), or NULL when unsupported. */
+const quant_type *quant_type_get(ember_ggml_type t);
+/* Bytes of n activations in a format (n a multiple of its block; F32: 4n). */
+size_t quant_act_bytes(act_kind k, int64_t n);
+/* Quantize n floats to activation format k (F32 copies). Uses the CPU's best routine. */
+void quant_act(act_kind k, const float *x, void *y, int64_t n);
+void quant_act_ref(act_kind k, const float *x, void *y, int64_t n);
+
+/* Scalar references (also used by tests). */
+float quant_dot_f32_ref(int64_t n, const void *w, const void *a);
+
+/* Optimised kernels (defined in kernels/x86 and kernels/arm; NULL-checked by the selector). */
+typedef struct quant_isa {
+    quant_dot_fn dot[EMBER_GGML_TYPE_COUNT];
+    void (*act[3])(const float *x, void *y, int64_t n);
+    void (*axpy[EMBER_GGML_TYPE_COUNT])(int64_t n, float a, const void *x, float *y);
+} quant_isa;
+void quant_isa_avx2(quant_isa *isa);
+void quant_isa_neon(quant_isa *isa);
+void quant_isa_dotprod(quant_isa *isa);
+
+#endif
