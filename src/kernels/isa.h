@@ -20,11 +20,11 @@ typedef struct ember_kernel_table {
     ember_unary_fn exp, tanh, sigmoid, erf, silu, gelu_erf, gelu_tanh;
     /* y[i] = x[i] + b[i] (b may be NULL: y = x + s) for the epilogue and binary ops */
     void (*binary)(ember_binop op, float *y, const float *a, const float *b, float s, int64_t n);
-    /* Depthwise conv, one output row of one channel, interior columns [x0, x1) where the whole kernel
-     * window is inside the input row range given by `rows` (kh pointers to input rows, already offset by
-     * the kernel row's dilation). out[x] = sum_ky,kx rows[ky][x*sw + kx*dw - pad_l] * w[ky*kw + kx]. */
+    /* Depthwise conv, one output row of one channel, for columns [x0, x1) whose whole window lies inside
+     * the input row (width iw): out[x] = sum_ky,kx rows[ky][x*sw + kx*dw - pad_l] * w[ky*kw + kx], where
+     * rows[ky] are the kh input rows the kernel rows fall on. Reads no column >= iw. */
     void (*dw_row)(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                   int64_t x1, int64_t sw, int64_t dw, int64_t pad_l);
+                   int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw);
     void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
     void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
     /* sum and max of x[0..n) (for softmax / norms / pooling) */

@@ -89,7 +89,7 @@ static void f32_to_f16_ref(uint16_t *y, const float *x, int64_t n) {
 /* --- direct depthwise row (generic) ---------------------------------------------------------------------- */
 
 static void dw_row_ref(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                       int64_t x1, int64_t sw, int64_t dw, int64_t pad_l) {
+                       int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw) {
     for (int64_t x = x0; x < x1; x++) {
         float acc = 0.0f;
         int64_t ix = x * sw - pad_l;

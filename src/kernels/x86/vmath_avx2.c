@@ -191,10 +191,11 @@ static inline __m256 load_strided(const float *p, int64_t sw) {
 }
 
 static void dw_row_avx2(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l) {
+                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw) {
     int64_t x = x0;
     if (sw <= 2 && kh * kw <= 25) {
-        for (; x + 8 <= x1; x += 8) {
+        int64_t reach = (kw - 1) * dw + sw - 1 - pad_l; /* last input column read, past 8 * sw * x */
+        for (; x + 8 <= x1 && (x + 7) * sw + reach < iw; x += 8) {
             __m256 acc = _mm256_setzero_ps();
             int64_t ix = x * sw - pad_l;
             for (int64_t ky = 0; ky < kh; ky++)
