@@ -75,6 +75,10 @@ int64_t ember_packed_floats(const ember_kernel_table *k, bool is_b, int64_t rows
 void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, const ember_gemm_src *s,
                       int64_t rows, int64_t K, float *dst);
 
+/* Conv weights packed for table k (ember_conv2d then runs with k's kernels). */
+ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k, const ember_conv2d_shape *g,
+                                                    const float *W);
+
 /* Epilogue / activation with the kernels of table k. */
 void ember_epilogue_apply_k(const ember_kernel_table *k, const ember_epilogue *ep, float *c, int64_t ldc,
                             int64_t row0, int64_t col0, int64_t m, int64_t n);
