@@ -96,32 +96,39 @@ static inline float32x4_t tanh4(float32x4_t x) {
     return select4(vcltq_f32(ax, C4(0.4f)), small, big);
 }
 
-static inline float32x4_t erf4(float32x4_t x) {
+static inline float32x4_t erfc_pos4(float32x4_t z) {
+    static const float c[10] = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
+                                0.27886807f,  -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
+    float32x4_t t = div4(C4(1.0f), fma4(C4(1.0f), C4(0.5f), z));
+    float32x4_t p = C4(c[9]);
+    for (int i = 8; i >= 0; i--) p = fma4(C4(c[i]), p, t);
+    return vmulq_f32(t, exp4(vmlsq_f32(p, z, z)));
+}
+
+static inline float32x4_t erf_small4(float32x4_t x) {
     static const float taylor[11] = {1.1283791670955126f,   -0.37612638903183754f, 0.11283791670955126f,
                                      -0.026866170645131252f, 0.0052239776254421878f, -8.5483270234508529e-4f,
                                      1.2055332981789664e-4f, -1.4925650358406251e-5f, 1.6462114365889247e-6f,
                                      -1.6365844691234924e-7f, 1.4807192815879218e-8f};
-    float32x4_t ax = vabsq_f32(x), x2 = vmulq_f32(x, x);
-    float32x4_t p = C4(taylor[10]);
+    float32x4_t x2 = vmulq_f32(x, x), p = C4(taylor[10]);
     for (int i = 9; i >= 0; i--) p = fma4(C4(taylor[i]), p, x2);
-    float32x4_t small = vmulq_f32(p, x);
-    float32x4_t t = div4(C4(1.0f), fma4(C4(1.0f), C4(0.3275911f), ax));
-    float32x4_t q = C4(1.061405429f);
-    q = fma4(C4(-1.453152027f), q, t);
-    q = fma4(C4(1.421413741f), q, t);
-    q = fma4(C4(-0.284496736f), q, t);
-    q = fma4(C4(0.254829592f), q, t);
-    q = vmulq_f32(q, t);
-    float32x4_t big = vmlsq_f32(C4(1.0f), q, exp4(vnegq_f32(x2)));
-    big = select4(isnan4(x), x, copysign4(big, x));
-    return select4(vcltq_f32(ax, C4(1.0f)), small, big);
+    return vmulq_f32(p, x);
+}
+
+static inline float32x4_t erf4(float32x4_t x) {
+    float32x4_t ax = vabsq_f32(x);
+    float32x4_t big = copysign4(vsubq_f32(C4(1.0f), erfc_pos4(ax)), x);
+    big = select4(isnan4(x), x, big);
+    return select4(vcltq_f32(ax, C4(1.0f)), erf_small4(x), big);
 }
 
 static inline float32x4_t silu4(float32x4_t x) { return vmulq_f32(x, sigmoid4(x)); }
 
 static inline float32x4_t gelu_erf4(float32x4_t x) {
-    float32x4_t e = erf4(vmulq_f32(x, C4(0.70710678118654752f)));
-    return vmulq_f32(vmulq_f32(C4(0.5f), x), vaddq_f32(C4(1.0f), e));
+    float32x4_t z = vmulq_f32(x, C4(0.70710678118654752f)), az = vabsq_f32(z), e = erfc_pos4(az);
+    float32x4_t big = select4(vcltq_f32(z, C4(0.0f)), e, vsubq_f32(C4(2.0f), e));
+    float32x4_t small = vaddq_f32(C4(1.0f), erf_small4(z));
+    return vmulq_f32(vmulq_f32(C4(0.5f), x), select4(vcltq_f32(az, C4(1.0f)), small, big));
 }
 
 static inline float32x4_t gelu_tanh4(float32x4_t x) {

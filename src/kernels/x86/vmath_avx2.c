@@ -1,4 +1,5 @@
-/* AVX2+FMA vector math: exp/tanh/sigmoid/erf/SiLU/GELU by range reduction and polynomials, binary ops,
+/* AVX2+FMA vector math: exp/tanh/sigmoid/erf/SiLU/GELU by range reduction, polynomials and
+ * rational approximations, binary ops,
  * reductions, F16C conversion and the depthwise-conv row kernel. Tails use masked loads/stores. */
 #include "kernels/isa.h"
 
@@ -64,34 +65,44 @@ static inline __m256 tanh8(__m256 x) {
     return _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, C8(0.4f), _CMP_LT_OQ));
 }
 
-/* erf: Taylor series in x^2 below 1 (11 terms), Abramowitz-Stegun 7.1.26 above (|error| < 2e-7). */
-static inline __m256 erf8(__m256 x) {
+/* erfc for z >= 0: t exp(-z^2 + P(t)), t = 1 / (1 + z/2) (Numerical Recipes' erfcc, relative error
+ * below 1.2e-7 everywhere, so it stays accurate deep in the tail). */
+static inline __m256 erfc_pos8(__m256 z) {
+    static const float c[10] = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
+                                0.27886807f,  -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
+    __m256 t = _mm256_div_ps(C8(1.0f), _mm256_fmadd_ps(C8(0.5f), z, C8(1.0f)));
+    __m256 p = C8(c[9]);
+    for (int i = 8; i >= 0; i--) p = _mm256_fmadd_ps(p, t, C8(c[i]));
+    return _mm256_mul_ps(t, exp8(_mm256_fnmadd_ps(z, z, p)));
+}
+
+/* erf(x) for |x| < 1: odd Taylor series (11 terms, error < 1e-8). */
+static inline __m256 erf_small8(__m256 x) {
     static const float taylor[11] = {1.1283791670955126f,   -0.37612638903183754f, 0.11283791670955126f,
                                      -0.026866170645131252f, 0.0052239776254421878f, -8.5483270234508529e-4f,
                                      1.2055332981789664e-4f, -1.4925650358406251e-5f, 1.6462114365889247e-6f,
                                      -1.6365844691234924e-7f, 1.4807192815879218e-8f};
-    __m256 ax = abs8(x), x2 = _mm256_mul_ps(x, x);
-    __m256 p = C8(taylor[10]);
+    __m256 x2 = _mm256_mul_ps(x, x), p = C8(taylor[10]);
     for (int i = 9; i >= 0; i--) p = _mm256_fmadd_ps(p, x2, C8(taylor[i]));
-    __m256 small = _mm256_mul_ps(p, x);
-    __m256 t = _mm256_div_ps(C8(1.0f), _mm256_fmadd_ps(C8(0.3275911f), ax, C8(1.0f)));
-    __m256 q = C8(1.061405429f);
-    q = _mm256_fmadd_ps(q, t, C8(-1.453152027f));
-    q = _mm256_fmadd_ps(q, t, C8(1.421413741f));
-    q = _mm256_fmadd_ps(q, t, C8(-0.284496736f));
-    q = _mm256_fmadd_ps(q, t, C8(0.254829592f));
-    q = _mm256_mul_ps(q, t);
-    __m256 big = _mm256_fnmadd_ps(q, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x2)), C8(1.0f));
-    big = copysign8(big, x);
+    return _mm256_mul_ps(p, x);
+}
+
+static inline __m256 erf8(__m256 x) {
+    __m256 ax = abs8(x);
+    __m256 big = copysign8(_mm256_sub_ps(C8(1.0f), erfc_pos8(ax)), x);
     big = _mm256_blendv_ps(big, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, C8(1.0f), _CMP_LT_OQ));
+    return _mm256_blendv_ps(big, erf_small8(x), _mm256_cmp_ps(ax, C8(1.0f), _CMP_LT_OQ));
 }
 
 static inline __m256 silu8(__m256 x) { return _mm256_mul_ps(x, sigmoid8(x)); }
 
+/* 0.5 x (1 + erf(z)), z = x / sqrt 2; for z <= -1 the bracket is erfc(|z|), computed without cancellation. */
 static inline __m256 gelu_erf8(__m256 x) {
-    __m256 e = erf8(_mm256_mul_ps(x, C8(0.70710678118654752f)));
-    return _mm256_mul_ps(_mm256_mul_ps(C8(0.5f), x), _mm256_add_ps(C8(1.0f), e));
+    __m256 z = _mm256_mul_ps(x, C8(0.70710678118654752f)), az = abs8(z), e = erfc_pos8(az);
+    __m256 big = _mm256_blendv_ps(_mm256_sub_ps(C8(2.0f), e), e, z); /* sign bit of z selects */
+    __m256 small = _mm256_add_ps(C8(1.0f), erf_small8(z));
+    __m256 bracket = _mm256_blendv_ps(big, small, _mm256_cmp_ps(az, C8(1.0f), _CMP_LT_OQ));
+    return _mm256_mul_ps(_mm256_mul_ps(C8(0.5f), x), bracket);
 }
 
 static inline __m256 gelu_tanh8(__m256 x) {
