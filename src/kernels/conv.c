@@ -105,67 +105,61 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t K, int r
 
 /* --- depthwise direct kernel ------------------------------------------------------------------------- */
 
+/* Each plane is copied into a zero-bordered scratch plane, so every output uses the vector row kernel with
+ * no bounds checks; the epilogue then runs once over the contiguous output plane. */
 typedef struct {
     const ember_kernel_table *k;
     const ember_conv2d_shape *g;
     const float *w, *in, *bias;
     float *out;
     const ember_epilogue *ep;
+    int64_t ph, pw; /* padded plane */
+    float *scratch; /* one padded plane per pool thread */
 } dw_job;
 
-/* Output columns whose kernel window crosses the left/right border, with bounds checks. */
-static void dw_border(float *out, const float *const *rows, const float *w, int64_t kh, const ember_conv2d_shape *g,
-                      int64_t x0, int64_t x1) {
-    for (int64_t x = x0; x < x1; x++) {
-        float acc = 0.0f;
-        for (int64_t ky = 0; ky < kh; ky++)
-            for (int64_t kx = 0; kx < g->kw; kx++) {
-                int64_t ix = x * g->stride_w - g->pad_l + kx * g->dil_w;
-                if (ix >= 0 && ix < g->w) acc += rows[ky][ix] * w[ky * g->kw + kx];
-            }
-        out[x] = acc;
+static void dw_plane(const dw_job *j, const float *padded, const float *w, float *out) {
+    const ember_conv2d_shape *g = j->g;
+    const float *rows[DW_MAX_KH];
+    for (int64_t oy = 0; oy < g->oh; oy++, out += g->ow) {
+        for (int64_t ky = 0; ky < g->kh; ky++) rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
+        j->k->dw_row(out, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw);
     }
-}
-
-/* First output column whose window starts inside the row, and one past the last that ends inside it. */
-static void dw_interior(const ember_conv2d_shape *g, int64_t *x0, int64_t *x1) {
-    int64_t lo = (g->pad_l + g->stride_w - 1) / g->stride_w;
-    int64_t last = g->w - 1 - (g->kw - 1) * g->dil_w + g->pad_l; /* x*sw <= last */
-    int64_t hi = last < 0 ? 0 : last / g->stride_w + 1;
-    if (hi > g->ow) hi = g->ow;
-    if (lo > hi) lo = hi;
-    *x0 = lo;
-    *x1 = hi;
 }
 
 static void dw_planes(void *ctx, int64_t begin, int64_t end, int thread) {
     const dw_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
-    int64_t mult = g->cout / g->cin, x0, x1;
-    dw_interior(g, &x0, &x1);
+    int64_t mult = g->cout / g->cin, hw = g->oh * g->ow;
+    float *padded = j->scratch + thread * j->ph * j->pw;
+    memset(padded, 0, (size_t)(j->ph * j->pw) * sizeof(float));
     for (int64_t pl = begin; pl < end; pl++) {
         int64_t b = pl / g->cout, oc = pl % g->cout;
-        const float *plane = j->in + (b * g->cin + oc / mult) * g->h * g->w, *w = j->w + oc * g->kh * g->kw;
-        float *out = j->out + pl * g->oh * g->ow;
-        for (int64_t oy = 0; oy < g->oh; oy++, out += g->ow) {
-            const float *rows[DW_MAX_KH];
-            int64_t iy0 = oy * g->stride_h - g->pad_t, ky0 = 0, kh = 0;
-            while (ky0 < g->kh && iy0 + ky0 * g->dil_h < 0) ky0++;
-            for (int64_t ky = ky0; ky < g->kh && iy0 + ky * g->dil_h < g->h; ky++)
-                rows[kh++] = plane + (iy0 + ky * g->dil_h) * g->w;
-            const float *wk = w + ky0 * g->kw;
-            dw_border(out, rows, wk, kh, g, 0, x0);
-            j->k->dw_row(out, rows, wk, kh, g->kw, x0, x1, g->stride_w, g->dil_w, g->pad_l, g->w);
-            dw_border(out, rows, wk, kh, g, x1, g->ow);
-            ember_epilogue ep = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
-            if (j->ep) {
-                ep.act = j->ep->act;
-                ep.residual_after_act = j->ep->residual_after_act;
-                ep.residual = j->ep->residual ? j->ep->residual + pl * g->oh * g->ow + oy * g->ow : NULL;
-            }
-            ember_epilogue_apply_k(j->k, &ep, out, g->ow, oc, 0, 1, g->ow);
+        const float *plane = j->in + (b * g->cin + oc / mult) * g->h * g->w;
+        for (int64_t y = 0; y < g->h; y++) /* the border stays zero from the memset */
+            memcpy(padded + (y + g->pad_t) * j->pw + g->pad_l, plane + y * g->w, (size_t)g->w * sizeof(float));
+        float *out = j->out + pl * hw;
+        dw_plane(j, padded, j->w + oc * g->kh * g->kw, out);
+        ember_epilogue ep = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
+        if (j->ep) {
+            ep.act = j->ep->act;
+            ep.residual_after_act = j->ep->residual_after_act;
+            ep.residual = j->ep->residual ? j->ep->residual + pl * hw : NULL;
         }
+        ember_epilogue_apply_k(j->k, &ep, out, hw, oc, 0, 1, hw);
     }
+}
+
+static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *w,
+                      const float *in, const float *bias, float *out, const ember_epilogue *ep) {
+    dw_job j = {k, g, w, in, bias, out, ep, 0, 0, NULL};
+    j.ph = (g->oh - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+    j.pw = (g->ow - 1) * g->stride_w + (g->kw - 1) * g->dil_w + 1;
+    if (j.ph < g->pad_t + g->h) j.ph = g->pad_t + g->h; /* room for the copied rows (extra ones unused) */
+    if (j.pw < g->pad_l + g->w) j.pw = g->pad_l + g->w;
+    j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(ember_pool_threads(pool) * j.ph * j.pw) * sizeof(float));
+    if (!j.scratch) return false;
+    ember_pool_for(pool, g->batch * g->cout, 1, dw_planes, &j);
+    return true;
 }
 
 /* --- entry points ---------------------------------------------------------------------------------------- */
@@ -200,8 +194,9 @@ void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_con
                   const float *in, const float *bias, float *out, const ember_epilogue *ep) {
     if (g->oh <= 0 || g->ow <= 0 || g->batch <= 0 || g->cout <= 0) return;
     if (w->depthwise) {
-        dw_job j = {w->kt, g, w->data, in, bias, out, ep};
-        ember_pool_for(pool, g->batch * g->cout, 1, dw_planes, &j);
+        if (!depthwise(w->kt, pool, g, w->data, in, bias, out, ep))
+            ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for a %lldx%lld padded plane", (long long)g->h,
+                       (long long)g->w);
         return;
     }
     conv_gemm(w->kt, pool, g, w, in, bias, out, ep);

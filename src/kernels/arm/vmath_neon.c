@@ -156,6 +156,61 @@ NEON_UNARY(silu_neon, silu4)
 NEON_UNARY(gelu_erf_neon, gelu_erf4)
 NEON_UNARY(gelu_tanh_neon, gelu_tanh4)
 
+/* One activation on 4 lanes (loop-invariant switch). ReLU/Clip propagate NaN like the scalar definitions. */
+static inline float32x4_t act4(const ember_act *a, float32x4_t v) {
+    float32x4_t zero = vdupq_n_f32(0.0f);
+    switch (a->kind) {
+    case EMBER_ACT_NONE: return v;
+    case EMBER_ACT_RELU: return select4(vcltq_f32(v, zero), zero, v);
+    case EMBER_ACT_CLIP: {
+        v = select4(vcltq_f32(v, C4(a->p0)), C4(a->p0), v);
+        return select4(vcgtq_f32(v, C4(a->p1)), C4(a->p1), v);
+    }
+    case EMBER_ACT_LEAKY_RELU: return select4(vcltq_f32(v, zero), vmulq_f32(v, C4(a->p0)), v);
+    case EMBER_ACT_SILU: return silu4(v);
+    case EMBER_ACT_GELU_ERF: return gelu_erf4(v);
+    case EMBER_ACT_GELU_TANH: return gelu_tanh4(v);
+    case EMBER_ACT_SIGMOID: return sigmoid4(v);
+    case EMBER_ACT_TANH: return tanh4(v);
+    case EMBER_ACT_HARD_SIGMOID:
+        return vminq_f32(C4(1.0f), vmaxq_f32(zero, fma4(C4(a->p1), v, C4(a->p0))));
+    case EMBER_ACT_HARD_SWISH:
+        return vmulq_f32(v, vminq_f32(C4(1.0f), vmaxq_f32(zero, fma4(C4(0.5f), v, C4(1.0f / 6.0f)))));
+    case EMBER_ACT_COUNT: break;
+    }
+    return v;
+}
+
+static inline float32x4_t epi4(const ember_epilogue *ep, float32x4_t v, float32x4_t bias, float32x4_t res) {
+    if (!ep->residual_after_act) v = vaddq_f32(v, res);
+    v = act4(&ep->act, vaddq_f32(v, bias));
+    return ep->residual_after_act ? vaddq_f32(v, res) : v;
+}
+
+static void epilogue_neon(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,
+                          int64_t n) {
+    const float *cb = ep->bias && ep->bias_kind == EMBER_BIAS_COL ? ep->bias + col0 : NULL;
+    float32x4_t zero = vdupq_n_f32(0.0f);
+    for (int64_t i = 0; i < m; i++) {
+        float *row = c + i * ldc;
+        const float *res = ep->residual ? ep->residual + (row0 + i) * ep->ldr + col0 : NULL;
+        float32x4_t rb = vdupq_n_f32(ep->bias && ep->bias_kind == EMBER_BIAS_ROW ? ep->bias[row0 + i] : 0.0f);
+        int64_t j = 0;
+        for (; j + 4 <= n; j += 4)
+            vst1q_f32(row + j, epi4(ep, vld1q_f32(row + j), cb ? vld1q_f32(cb + j) : rb, res ? vld1q_f32(res + j) : zero));
+        if (j < n) { /* tail through a small buffer */
+            float t[3][4] = {{0}};
+            for (int64_t q = j; q < n; q++) {
+                t[0][q - j] = row[q];
+                t[1][q - j] = cb ? cb[q] : vgetq_lane_f32(rb, 0);
+                t[2][q - j] = res ? res[q] : 0.0f;
+            }
+            vst1q_f32(t[0], epi4(ep, vld1q_f32(t[0]), vld1q_f32(t[1]), vld1q_f32(t[2])));
+            for (int64_t q = j; q < n; q++) row[q] = t[0][q - j];
+        }
+    }
+}
+
 static inline float32x4_t binop4(ember_binop op, float32x4_t a, float32x4_t b) {
     switch (op) {
     case EMBER_BINOP_ADD: return vaddq_f32(a, b);
@@ -218,22 +273,34 @@ static void f32_to_f16_neon(uint16_t *y, const float *x, int64_t n) {
 }
 #endif
 
+/* Four consecutive outputs of a depthwise row: stride 1 loads directly; stride 2 takes the even elements
+ * of p[0..6] from two overlapping loads (never touching p[7], which may lie past the row). */
 static inline float32x4_t load_strided(const float *p, int64_t sw) {
-    return sw == 1 ? vld1q_f32(p) : vld2q_f32(p).val[0];
+    if (sw == 1) return vld1q_f32(p);
+    float32x4x2_t u = vuzpq_f32(vld1q_f32(p), vld1q_f32(p + 3)); /* evens: p0 p2 p3 p5, odds: p1 p3 p4 p6 */
+    return vcombine_f32(vget_low_f32(u.val[0]), vget_high_f32(u.val[1]));
 }
 
+static inline float32x4_t dw4(const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t ix,
+                              int64_t sw, int64_t dw) {
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    for (int64_t ky = 0; ky < kh; ky++)
+        for (int64_t kx = 0; kx < kw; kx++)
+            acc = fma4(acc, load_strided(rows[ky] + ix + kx * dw, sw), vdupq_n_f32(w[ky * kw + kx]));
+    return acc;
+}
+
+/* Vector blocks of 4 over [x0, x1); a ragged end is covered by one more block ending at x1. */
 static void dw_row_neon(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
                         int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw) {
     int64_t x = x0;
-    if (sw <= 2) {
-        int64_t reach = (kw - 1) * dw + sw - 1 - pad_l; /* last input column read, past 4 * sw * x */
-        for (; x + 4 <= x1 && (x + 3) * sw + reach < iw; x += 4) {
-            float32x4_t acc = vdupq_n_f32(0.0f);
+    if (sw <= 2 && x1 - x0 >= 4) {
+        for (;; x += 4) {
+            if (x + 4 > x1) x = x1 - 4;
             int64_t ix = x * sw - pad_l;
-            for (int64_t ky = 0; ky < kh; ky++)
-                for (int64_t kx = 0; kx < kw; kx++)
-                    acc = fma4(acc, load_strided(rows[ky] + ix + kx * dw, sw), vdupq_n_f32(w[ky * kw + kx]));
-            vst1q_f32(out + x, acc);
+            vst1q_f32(out + x, kh == 3 && kw == 3 ? (sw == 1 ? dw4(rows, w, 3, 3, ix, 1, dw) : dw4(rows, w, 3, 3, ix, 2, dw))
+                                                  : dw4(rows, w, kh, kw, ix, sw, dw));
+            if (x + 4 >= x1) return;
         }
     }
     for (; x < x1; x++) {
@@ -243,6 +310,7 @@ static void dw_row_neon(float *out, const float *const *rows, const float *w, in
             for (int64_t kx = 0; kx < kw; kx++) acc += rows[ky][ix + kx * dw] * w[ky * kw + kx];
         out[x] = acc;
     }
+    (void)iw;
 }
 
 void ember_vmath_init_neon(ember_kernel_table *t) {
@@ -254,6 +322,7 @@ void ember_vmath_init_neon(ember_kernel_table *t) {
     t->gelu_erf = gelu_erf_neon;
     t->gelu_tanh = gelu_tanh_neon;
     t->binary = binary_neon;
+    t->epilogue = epilogue_neon;
     t->sum = sum_neon;
     t->max = max_neon;
 #if HAVE_F16_CONVERT
