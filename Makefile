@@ -115,8 +115,9 @@ demo:
 bench: all
 	bench/run $(BUILD)
 
-# Kernel micro-benchmarks (src/kernels): build/bench/gemm prints GFLOP/s and % of peak.
-bench-gemm: $(BUILD)/bench/gemm
+# Kernel micro-benchmarks (src/kernels): build/bench/gemm prints GFLOP/s and % of peak, build/bench/convnet
+# times the convolutions of MobileNetV2 and SqueezeNet 1.1.
+bench-gemm: $(BUILD)/bench/gemm $(BUILD)/bench/convnet
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libember.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libember.a $(LDLIBS)

@@ -5,7 +5,8 @@
 #include <pthread.h>
 #include <string.h>
 
-enum { KC_TARGET = 256, MC_TARGET = 120, NC_TARGET = 256 };
+/* KC x 16 B sliver fits L1 (16 KB); MC x KC A block (120 KB) and NC-wide C and B tiles fit L2 together. */
+enum { KC_TARGET = 256, MC_TARGET = 120, NC_TARGET = 128 };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -13,24 +14,26 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* --- per-thread scratch (grow-only, freed when the thread exits) ------------------------------------- */
 
+enum { SCRATCH_SLOTS = 2 };
+
 typedef struct {
-    void *p;
-    size_t cap;
+    void *p[SCRATCH_SLOTS];
+    size_t cap[SCRATCH_SLOTS];
 } scratch;
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
-static void scratch_free(void *s) {
+static void scratch_free(void *p) {
+    scratch *s = p;
     if (!s) return;
-    ember_free_aligned(((scratch *)s)->p);
+    for (int i = 0; i < SCRATCH_SLOTS; i++) ember_free_aligned(s->p[i]);
     ember_free(s);
 }
 
 static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
 
-/* A 64-byte aligned buffer of at least `bytes` owned by the calling thread, valid until its next call. */
-static float *scratch_get(size_t bytes) {
+float *ember_scratch(int slot, size_t bytes) {
     pthread_once(&scratch_once, scratch_init);
     scratch *s = pthread_getspecific(scratch_key);
     if (!s) {
@@ -40,14 +43,14 @@ static float *scratch_get(size_t bytes) {
             return NULL;
         }
     }
-    if (s->cap < bytes) {
-        ember_free_aligned(s->p);
-        s->cap = 0;
-        s->p = ember_malloc_aligned(bytes);
-        if (!s->p) return NULL;
-        s->cap = bytes;
+    if (s->cap[slot] < bytes) {
+        ember_free_aligned(s->p[slot]);
+        s->cap[slot] = 0;
+        s->p[slot] = ember_malloc_aligned(bytes);
+        if (!s->p[slot]) return NULL;
+        s->cap[slot] = bytes;
     }
-    return s->p;
+    return s->p[slot];
 }
 
 /* --- packing ------------------------------------------------------------------------------------------ */
@@ -204,7 +207,7 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
     }
     int64_t fa = A->packed ? 0 : ember_packed_floats(k, false, M, K);
     int64_t fb = B->packed ? 0 : ember_packed_floats(k, true, N, K);
-    float *buf = fa + fb ? scratch_get((size_t)(fa + fb) * sizeof(float)) : NULL;
+    float *buf = fa + fb ? ember_scratch(EMBER_SCRATCH_GEMM, (size_t)(fa + fb) * sizeof(float)) : NULL;
     if (fa + fb && !buf) { /* out of memory for packing: fall back to the unblocked reference */
         ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory for %lld packing floats", (long long)(fa + fb));
         return;

@@ -18,13 +18,16 @@ typedef struct ember_kernel_table {
     int mr, nr;                 /* GEMM register block */
     ember_ukernel_fn ukernel;
     ember_unary_fn exp, tanh, sigmoid, erf, silu, gelu_erf, gelu_tanh;
-    /* y[i] = x[i] + b[i] (b may be NULL: y = x + s) for the epilogue and binary ops */
+    /* The fused epilogue (see ember_epilogue) over an m x n block of C in one pass; ep is non-NULL. */
+    void (*epilogue)(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,
+                     int64_t n);
+    /* y[i] = a[i] op b[i] (b may be NULL: y = a op s) */
     void (*binary)(ember_binop op, float *y, const float *a, const float *b, float s, int64_t n);
-    /* Depthwise conv, one output row of one channel, interior columns [x0, x1) where the whole kernel
-     * window is inside the input row range given by `rows` (kh pointers to input rows, already offset by
-     * the kernel row's dilation). out[x] = sum_ky,kx rows[ky][x*sw + kx*dw - pad_l] * w[ky*kw + kx]. */
+    /* Depthwise conv, one output row of one channel, for columns [x0, x1) whose whole window lies inside
+     * the input row (width iw): out[x] = sum_ky,kx rows[ky][x*sw + kx*dw - pad_l] * w[ky*kw + kx], where
+     * rows[ky] are the kh input rows the kernel rows fall on. Reads no column >= iw. */
     void (*dw_row)(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                   int64_t x1, int64_t sw, int64_t dw, int64_t pad_l);
+                   int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw);
     void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
     void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
     /* sum and max of x[0..n) (for softmax / norms / pooling) */
@@ -74,6 +77,15 @@ int64_t ember_packed_floats(const ember_kernel_table *k, bool is_b, int64_t rows
 /* Packs a whole operand with table k's register block. */
 void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, const ember_gemm_src *s,
                       int64_t rows, int64_t K, float *dst);
+
+/* A 64-byte aligned buffer of at least `bytes` owned by the calling thread (grow-only, freed when the
+ * thread exits), valid until the thread's next call with the same slot; NULL when out of memory. */
+enum { EMBER_SCRATCH_GEMM = 0, EMBER_SCRATCH_CONV = 1 };
+float *ember_scratch(int slot, size_t bytes);
+
+/* Conv weights packed for table k (ember_conv2d then runs with k's kernels). */
+ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k, const ember_conv2d_shape *g,
+                                                    const float *W);
 
 /* Epilogue / activation with the kernels of table k. */
 void ember_epilogue_apply_k(const ember_kernel_table *k, const ember_epilogue *ep, float *c, int64_t ldc,

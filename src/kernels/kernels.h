@@ -174,10 +174,14 @@ void ember_conv2d_ref(const ember_conv2d_shape *g, const float *W, const float *
 
 /* --- pooling (NCHW) ------------------------------------------------------------------------------------ */
 
+/* Geometry of MaxPool / AveragePool. oh/ow are computed by the caller (floor or ceil_mode); windows
+ * are clipped to the input. */
 typedef struct ember_pooling2d {
     int64_t batch, c, h, w, oh, ow;
-    int64_t kh, kw, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
-    bool count_include_pad; /* AveragePool: divide by the full window instead of the valid part */
+    int64_t kh, kw, stride_h, stride_w, dil_h, dil_w; /* strides and dilations >= 1 */
+    int64_t pad_t, pad_l, pad_b, pad_r;
+    bool count_include_pad; /* AveragePool: divide by the window's part inside the padded input instead of
+                               the part inside the input */
 } ember_pooling2d;
 
 void ember_maxpool2d(ember_pool *pool, const ember_pooling2d *g, const float *in, float *out);

@@ -20,7 +20,7 @@ static float gelu_tanhf(float x) {
 float ember_scalar_act(ember_act act, float x) {
     switch (act.kind) {
     case EMBER_ACT_NONE: return x;
-    case EMBER_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case EMBER_ACT_RELU: return x < 0.0f ? 0.0f : x; /* NaN stays NaN */
     case EMBER_ACT_CLIP: return x < act.p0 ? act.p0 : x > act.p1 ? act.p1 : x;
     case EMBER_ACT_LEAKY_RELU: return x >= 0.0f ? x : act.p0 * x;
     case EMBER_ACT_SILU: return x * sigmoidf(x);
@@ -89,7 +89,7 @@ static void f32_to_f16_ref(uint16_t *y, const float *x, int64_t n) {
 /* --- direct depthwise row (generic) ---------------------------------------------------------------------- */
 
 static void dw_row_ref(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                       int64_t x1, int64_t sw, int64_t dw, int64_t pad_l) {
+                       int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw) {
     for (int64_t x = x0; x < x1; x++) {
         float acc = 0.0f;
         int64_t ix = x * sw - pad_l;
@@ -100,6 +100,8 @@ static void dw_row_ref(float *out, const float *const *rows, const float *w, int
 }
 
 void ember_kernels_gemm_generic(ember_kernel_table *t); /* gemm.c */
+static void epilogue_ref(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,
+                         int64_t n);
 
 void ember_kernels_init_generic(ember_kernel_table *t) {
     *t = (ember_kernel_table){
@@ -111,6 +113,7 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .silu = silu_ref,
         .gelu_erf = gelu_erf_ref,
         .gelu_tanh = gelu_tanh_ref,
+        .epilogue = epilogue_ref,
         .binary = binary_ref,
         .dw_row = dw_row_ref,
         .f16_to_f32 = f16_to_f32_ref,
@@ -135,27 +138,29 @@ void ember_vgelu(float *y, const float *x, int64_t n, bool tanh_approx) {
 void ember_vf16_to_f32(float *y, const uint16_t *x, int64_t n) { ember_kernels()->f16_to_f32(y, x, n); }
 void ember_vf32_to_f16(uint16_t *y, const float *x, int64_t n) { ember_kernels()->f32_to_f16(y, x, n); }
 
-static void clamp_range(float *y, const float *x, int64_t n, float lo, float hi) {
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+/* Generic epilogue: the scalar definition, element by element. */
+static void epilogue_ref(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,
+                         int64_t n) {
+    for (int64_t i = 0; i < m; i++) {
+        float *row = c + i * ldc;
+        const float *res = ep->residual ? ep->residual + (row0 + i) * ep->ldr + col0 : NULL;
+        float rb = ep->bias && ep->bias_kind == EMBER_BIAS_ROW ? ep->bias[row0 + i] : 0.0f;
+        const float *cb = ep->bias && ep->bias_kind == EMBER_BIAS_COL ? ep->bias + col0 : NULL;
+        for (int64_t j = 0; j < n; j++) {
+            float v = row[j] + (cb ? cb[j] : rb);
+            if (res && !ep->residual_after_act) v += res[j];
+            v = ember_scalar_act(ep->act, v);
+            if (res && ep->residual_after_act) v += res[j];
+            row[j] = v;
+        }
+    }
 }
 
-/* Piecewise-linear activations: plain loops the compiler vectorises; transcendental ones use the table. */
 void ember_act_apply_k(const ember_kernel_table *k, ember_act act, float *y, const float *x, int64_t n) {
-    switch (act.kind) {
-    case EMBER_ACT_NONE:
-        if (y != x) memmove(y, x, (size_t)n * sizeof *y);
-        return;
-    case EMBER_ACT_RELU: clamp_range(y, x, n, 0.0f, INFINITY); return;
-    case EMBER_ACT_CLIP: clamp_range(y, x, n, act.p0, act.p1); return;
-    case EMBER_ACT_SILU: k->silu(y, x, n); return;
-    case EMBER_ACT_GELU_ERF: k->gelu_erf(y, x, n); return;
-    case EMBER_ACT_GELU_TANH: k->gelu_tanh(y, x, n); return;
-    case EMBER_ACT_SIGMOID: k->sigmoid(y, x, n); return;
-    case EMBER_ACT_TANH: k->tanh(y, x, n); return;
-    default:
-        for (int64_t i = 0; i < n; i++) y[i] = ember_scalar_act(act, x[i]);
-        return;
-    }
+    if (y != x) memmove(y, x, (size_t)n * sizeof *y);
+    if (act.kind == EMBER_ACT_NONE) return;
+    ember_epilogue ep = {.act = act};
+    k->epilogue(&ep, y, n, 0, 0, 1, n);
 }
 
 void ember_act_apply(ember_act act, float *y, const float *x, int64_t n) {
@@ -164,18 +169,8 @@ void ember_act_apply(ember_act act, float *y, const float *x, int64_t n) {
 
 void ember_epilogue_apply_k(const ember_kernel_table *k, const ember_epilogue *ep, float *c, int64_t ldc,
                             int64_t row0, int64_t col0, int64_t m, int64_t n) {
-    if (!ep) return;
-    const float *colbias = ep->bias && ep->bias_kind == EMBER_BIAS_COL ? ep->bias + col0 : NULL;
-    for (int64_t i = 0; i < m; i++) {
-        float *row = c + i * ldc;
-        const float *res = ep->residual ? ep->residual + (row0 + i) * ep->ldr + col0 : NULL;
-        if (colbias) k->binary(EMBER_BINOP_ADD, row, row, colbias, 0, n);
-        if (ep->bias && ep->bias_kind == EMBER_BIAS_ROW)
-            k->binary(EMBER_BINOP_ADD, row, row, NULL, ep->bias[row0 + i], n);
-        if (res && !ep->residual_after_act) k->binary(EMBER_BINOP_ADD, row, row, res, 0, n);
-        if (ep->act.kind != EMBER_ACT_NONE) ember_act_apply_k(k, ep->act, row, row, n);
-        if (res && ep->residual_after_act) k->binary(EMBER_BINOP_ADD, row, row, res, 0, n);
-    }
+    if (!ep || (!ep->bias && !ep->residual && ep->act.kind == EMBER_ACT_NONE)) return;
+    k->epilogue(ep, c, ldc, row0, col0, m, n);
 }
 
 void ember_epilogue_apply(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0,

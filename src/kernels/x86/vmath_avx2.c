@@ -1,4 +1,5 @@
-/* AVX2+FMA vector math: exp/tanh/sigmoid/erf/SiLU/GELU by range reduction and polynomials, binary ops,
+/* AVX2+FMA vector math: exp/tanh/sigmoid/erf/SiLU/GELU by range reduction, polynomials and
+ * rational approximations, binary ops,
  * reductions, F16C conversion and the depthwise-conv row kernel. Tails use masked loads/stores. */
 #include "kernels/isa.h"
 
@@ -64,34 +65,44 @@ static inline __m256 tanh8(__m256 x) {
     return _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, C8(0.4f), _CMP_LT_OQ));
 }
 
-/* erf: Taylor series in x^2 below 1 (11 terms), Abramowitz-Stegun 7.1.26 above (|error| < 2e-7). */
-static inline __m256 erf8(__m256 x) {
+/* erfc for z >= 0: t exp(-z^2 + P(t)), t = 1 / (1 + z/2) (Numerical Recipes' erfcc, relative error
+ * below 1.2e-7 everywhere, so it stays accurate deep in the tail). */
+static inline __m256 erfc_pos8(__m256 z) {
+    static const float c[10] = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
+                                0.27886807f,  -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
+    __m256 t = _mm256_div_ps(C8(1.0f), _mm256_fmadd_ps(C8(0.5f), z, C8(1.0f)));
+    __m256 p = C8(c[9]);
+    for (int i = 8; i >= 0; i--) p = _mm256_fmadd_ps(p, t, C8(c[i]));
+    return _mm256_mul_ps(t, exp8(_mm256_fnmadd_ps(z, z, p)));
+}
+
+/* erf(x) for |x| < 1: odd Taylor series (11 terms, error < 1e-8). */
+static inline __m256 erf_small8(__m256 x) {
     static const float taylor[11] = {1.1283791670955126f,   -0.37612638903183754f, 0.11283791670955126f,
                                      -0.026866170645131252f, 0.0052239776254421878f, -8.5483270234508529e-4f,
                                      1.2055332981789664e-4f, -1.4925650358406251e-5f, 1.6462114365889247e-6f,
                                      -1.6365844691234924e-7f, 1.4807192815879218e-8f};
-    __m256 ax = abs8(x), x2 = _mm256_mul_ps(x, x);
-    __m256 p = C8(taylor[10]);
+    __m256 x2 = _mm256_mul_ps(x, x), p = C8(taylor[10]);
     for (int i = 9; i >= 0; i--) p = _mm256_fmadd_ps(p, x2, C8(taylor[i]));
-    __m256 small = _mm256_mul_ps(p, x);
-    __m256 t = _mm256_div_ps(C8(1.0f), _mm256_fmadd_ps(C8(0.3275911f), ax, C8(1.0f)));
-    __m256 q = C8(1.061405429f);
-    q = _mm256_fmadd_ps(q, t, C8(-1.453152027f));
-    q = _mm256_fmadd_ps(q, t, C8(1.421413741f));
-    q = _mm256_fmadd_ps(q, t, C8(-0.284496736f));
-    q = _mm256_fmadd_ps(q, t, C8(0.254829592f));
-    q = _mm256_mul_ps(q, t);
-    __m256 big = _mm256_fnmadd_ps(q, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x2)), C8(1.0f));
-    big = copysign8(big, x);
+    return _mm256_mul_ps(p, x);
+}
+
+static inline __m256 erf8(__m256 x) {
+    __m256 ax = abs8(x);
+    __m256 big = copysign8(_mm256_sub_ps(C8(1.0f), erfc_pos8(ax)), x);
     big = _mm256_blendv_ps(big, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, C8(1.0f), _CMP_LT_OQ));
+    return _mm256_blendv_ps(big, erf_small8(x), _mm256_cmp_ps(ax, C8(1.0f), _CMP_LT_OQ));
 }
 
 static inline __m256 silu8(__m256 x) { return _mm256_mul_ps(x, sigmoid8(x)); }
 
+/* 0.5 x (1 + erf(z)), z = x / sqrt 2; for z <= -1 the bracket is erfc(|z|), computed without cancellation. */
 static inline __m256 gelu_erf8(__m256 x) {
-    __m256 e = erf8(_mm256_mul_ps(x, C8(0.70710678118654752f)));
-    return _mm256_mul_ps(_mm256_mul_ps(C8(0.5f), x), _mm256_add_ps(C8(1.0f), e));
+    __m256 z = _mm256_mul_ps(x, C8(0.70710678118654752f)), az = abs8(z), e = erfc_pos8(az);
+    __m256 big = _mm256_blendv_ps(_mm256_sub_ps(C8(2.0f), e), e, z); /* sign bit of z selects */
+    __m256 small = _mm256_add_ps(C8(1.0f), erf_small8(z));
+    __m256 bracket = _mm256_blendv_ps(big, small, _mm256_cmp_ps(az, C8(1.0f), _CMP_LT_OQ));
+    return _mm256_mul_ps(_mm256_mul_ps(C8(0.5f), x), bracket);
 }
 
 static inline __m256 gelu_tanh8(__m256 x) {
@@ -116,6 +127,61 @@ AVX2_UNARY(erf_avx2, erf8)
 AVX2_UNARY(silu_avx2, silu8)
 AVX2_UNARY(gelu_erf_avx2, gelu_erf8)
 AVX2_UNARY(gelu_tanh_avx2, gelu_tanh8)
+
+/* One activation on 8 lanes; the switch is on a loop-invariant value, so it predicts perfectly. NaN
+ * propagates through ReLU/Clip like the scalar definitions (the input is the second max/min operand). */
+static inline __m256 act8(const ember_act *a, __m256 v) {
+    switch (a->kind) {
+    case EMBER_ACT_NONE: return v;
+    case EMBER_ACT_RELU: return _mm256_max_ps(_mm256_setzero_ps(), v);
+    case EMBER_ACT_CLIP: return _mm256_min_ps(C8(a->p1), _mm256_max_ps(C8(a->p0), v));
+    case EMBER_ACT_LEAKY_RELU:
+        return _mm256_blendv_ps(v, _mm256_mul_ps(v, C8(a->p0)), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+    case EMBER_ACT_SILU: return silu8(v);
+    case EMBER_ACT_GELU_ERF: return gelu_erf8(v);
+    case EMBER_ACT_GELU_TANH: return gelu_tanh8(v);
+    case EMBER_ACT_SIGMOID: return sigmoid8(v);
+    case EMBER_ACT_TANH: return tanh8(v);
+    case EMBER_ACT_HARD_SIGMOID:
+        return _mm256_min_ps(C8(1.0f), _mm256_max_ps(_mm256_setzero_ps(), _mm256_fmadd_ps(v, C8(a->p0), C8(a->p1))));
+    case EMBER_ACT_HARD_SWISH: {
+        __m256 h = _mm256_fmadd_ps(v, C8(1.0f / 6.0f), C8(0.5f));
+        return _mm256_mul_ps(v, _mm256_min_ps(C8(1.0f), _mm256_max_ps(_mm256_setzero_ps(), h)));
+    }
+    case EMBER_ACT_COUNT: break;
+    }
+    return v;
+}
+
+static inline __m256 epi8(const ember_epilogue *ep, __m256 v, __m256 bias, __m256 res) {
+    if (!ep->residual_after_act) v = _mm256_add_ps(v, res);
+    v = act8(&ep->act, _mm256_add_ps(v, bias));
+    return ep->residual_after_act ? _mm256_add_ps(v, res) : v;
+}
+
+/* bias, residual, activation, residual: one load and one store per element (masked only in the tail). */
+static void epilogue_avx2(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,
+                          int64_t n) {
+    const float *cb = ep->bias && ep->bias_kind == EMBER_BIAS_COL ? ep->bias + col0 : NULL;
+    __m256 zero = _mm256_setzero_ps();
+    for (int64_t i = 0; i < m; i++) {
+        float *row = c + i * ldc;
+        const float *res = ep->residual ? ep->residual + (row0 + i) * ep->ldr + col0 : NULL;
+        __m256 rb = _mm256_set1_ps(ep->bias && ep->bias_kind == EMBER_BIAS_ROW ? ep->bias[row0 + i] : 0.0f);
+        int64_t j = 0;
+        for (; j + 8 <= n; j += 8) {
+            __m256 v = epi8(ep, _mm256_loadu_ps(row + j), cb ? _mm256_loadu_ps(cb + j) : rb,
+                            res ? _mm256_loadu_ps(res + j) : zero);
+            _mm256_storeu_ps(row + j, v);
+        }
+        if (j < n) {
+            __m256i mask = tail_mask(n - j);
+            __m256 v = epi8(ep, _mm256_maskload_ps(row + j, mask), cb ? _mm256_maskload_ps(cb + j, mask) : rb,
+                            res ? _mm256_maskload_ps(res + j, mask) : zero);
+            _mm256_maskstore_ps(row + j, mask, v);
+        }
+    }
+}
 
 static inline __m256 binop8(ember_binop op, __m256 a, __m256 b) {
     switch (op) {
@@ -182,26 +248,49 @@ static void f32_to_f16_avx2(uint16_t *y, const float *x, int64_t n) {
     for (; i < n; i++) y[i] = ember_f32_to_f16(x[i]);
 }
 
-/* Eight consecutive outputs of a depthwise row: stride 1 loads directly, stride 2 de-interleaves. */
+/* Eight consecutive outputs of a depthwise row: stride 1 loads directly; stride 2 takes the even elements
+ * of p[0..14] from two overlapping loads (never touching p[15], which may lie past the row). */
 static inline __m256 load_strided(const float *p, int64_t sw) {
     if (sw == 1) return _mm256_loadu_ps(p);
-    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
-    __m256 even = _mm256_shuffle_ps(a, b, 0x88); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 7);
+    __m256 even = _mm256_shuffle_ps(a, b, 0xd8); /* p0 p2 p8 p10 | p4 p6 p12 p14 */
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xd8));
 }
 
+/* Eight outputs at x of a 3x3 window with the nine weights held in registers. */
+static inline __m256 dw8_3x3(const float *const *rows, const __m256 *wv, int64_t ix, int64_t sw, int64_t dw) {
+    __m256 acc = _mm256_mul_ps(load_strided(rows[0] + ix, sw), wv[0]);
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = ky == 0; kx < 3; kx++)
+            acc = _mm256_fmadd_ps(load_strided(rows[ky] + ix + kx * dw, sw), wv[ky * 3 + kx], acc);
+    return acc;
+}
+
+/* Eight outputs at x of any window (up to 25 taps). */
+static inline __m256 dw8_any(const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t ix,
+                             int64_t sw, int64_t dw) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t ky = 0; ky < kh; ky++)
+        for (int64_t kx = 0; kx < kw; kx++)
+            acc = _mm256_fmadd_ps(load_strided(rows[ky] + ix + kx * dw, sw), _mm256_broadcast_ss(w + ky * kw + kx), acc);
+    return acc;
+}
+
+/* Vector blocks of 8 over [x0, x1); a ragged end is covered by one more block ending at x1 (recomputing a
+ * few outputs), so only rows narrower than 8 take the scalar loop. */
 static void dw_row_avx2(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l) {
+                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw) {
     int64_t x = x0;
-    if (sw <= 2 && kh * kw <= 25) {
-        for (; x + 8 <= x1; x += 8) {
-            __m256 acc = _mm256_setzero_ps();
+    if (sw <= 2 && x1 - x0 >= 8) {
+        bool k3 = kh == 3 && kw == 3;
+        __m256 wv[9];
+        for (int i = 0; k3 && i < 9; i++) wv[i] = _mm256_broadcast_ss(w + i);
+        for (;; x += 8) {
+            if (x + 8 > x1) x = x1 - 8;
             int64_t ix = x * sw - pad_l;
-            for (int64_t ky = 0; ky < kh; ky++)
-                for (int64_t kx = 0; kx < kw; kx++)
-                    acc = _mm256_fmadd_ps(load_strided(rows[ky] + ix + kx * dw, sw),
-                                          _mm256_broadcast_ss(w + ky * kw + kx), acc);
-            _mm256_storeu_ps(out + x, acc);
+            _mm256_storeu_ps(out + x, k3 ? (sw == 1 ? dw8_3x3(rows, wv, ix, 1, dw) : dw8_3x3(rows, wv, ix, 2, dw))
+                                         : dw8_any(rows, w, kh, kw, ix, sw, dw));
+            if (x + 8 >= x1) return;
         }
     }
     for (; x < x1; x++) {
@@ -211,6 +300,7 @@ static void dw_row_avx2(float *out, const float *const *rows, const float *w, in
             for (int64_t kx = 0; kx < kw; kx++) acc += rows[ky][ix + kx * dw] * w[ky * kw + kx];
         out[x] = acc;
     }
+    (void)iw;
 }
 
 void ember_vmath_init_avx2(ember_kernel_table *t) {
@@ -222,6 +312,7 @@ void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->gelu_erf = gelu_erf_avx2;
     t->gelu_tanh = gelu_tanh_avx2;
     t->binary = binary_avx2;
+    t->epilogue = epilogue_avx2;
     t->sum = sum_avx2;
     t->max = max_avx2;
     t->f16_to_f32 = f16_to_f32_avx2;

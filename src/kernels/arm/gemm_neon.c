@@ -1,0 +1,79 @@
+/* NEON GEMM micro-kernels: aarch64 8 x 12 (24 q accumulators, lane FMAs), armv7 6 x 8 (12 accumulators). */
+#include "kernels/isa.h"
+
+#include <arm_neon.h>
+
+static inline float32x4_t scale_acc(float32x4_t acc, float *c, float32x4_t va, float32x4_t vb, int read) {
+    float32x4_t v = vmulq_f32(acc, va);
+    return read ? vmlaq_f32(v, vld1q_f32(c), vb) : v;
+}
+
+#if defined(__aarch64__)
+#define MR 8
+#define NR 12
+
+#define ROW(r, av, lane)                                                                                     \
+    c##r##0 = vfmaq_laneq_f32(c##r##0, b0, av, lane);                                                        \
+    c##r##1 = vfmaq_laneq_f32(c##r##1, b1, av, lane);                                                        \
+    c##r##2 = vfmaq_laneq_f32(c##r##2, b2, av, lane);
+
+#define STORE_ROW(r)                                                                                         \
+    vst1q_f32(c + r * ldc, scale_acc(c##r##0, c + r * ldc, va, vb, read));                                   \
+    vst1q_f32(c + r * ldc + 4, scale_acc(c##r##1, c + r * ldc + 4, va, vb, read));                           \
+    vst1q_f32(c + r * ldc + 8, scale_acc(c##r##2, c + r * ldc + 8, va, vb, read));
+
+static void ukernel_neon(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+                         float beta) {
+    float32x4_t z = vdupq_n_f32(0.0f);
+    float32x4_t c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z, c30 = z,
+                c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z, c60 = z, c61 = z,
+                c62 = z, c70 = z, c71 = z, c72 = z;
+    for (int64_t p = 0; p < k; p++, a += MR, b += NR) {
+        float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
+        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
+        ROW(0, a0, 0) ROW(1, a0, 1) ROW(2, a0, 2) ROW(3, a0, 3)
+        ROW(4, a1, 0) ROW(5, a1, 1) ROW(6, a1, 2) ROW(7, a1, 3)
+    }
+    float32x4_t va = vdupq_n_f32(alpha), vb = vdupq_n_f32(beta);
+    int read = beta != 0.0f;
+    STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5) STORE_ROW(6) STORE_ROW(7)
+}
+#else /* armv7 NEON: 16 q registers */
+#define MR 6
+#define NR 8
+
+#define ROW(r, av, lane)                                                                                     \
+    c##r##0 = vmlaq_lane_f32(c##r##0, b0, av, lane);                                                         \
+    c##r##1 = vmlaq_lane_f32(c##r##1, b1, av, lane);
+
+#define STORE_ROW(r)                                                                                         \
+    vst1q_f32(c + r * ldc, scale_acc(c##r##0, c + r * ldc, va, vb, read));                                   \
+    vst1q_f32(c + r * ldc + 4, scale_acc(c##r##1, c + r * ldc + 4, va, vb, read));
+
+static void ukernel_neon(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+                         float beta) {
+    float32x4_t z = vdupq_n_f32(0.0f);
+    float32x4_t c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z,
+                c50 = z, c51 = z;
+    for (int64_t p = 0; p < k; p++, a += MR, b += NR) {
+        float32x2_t a0 = vld1_f32(a), a1 = vld1_f32(a + 2), a2 = vld1_f32(a + 4);
+        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4);
+        ROW(0, a0, 0) ROW(1, a0, 1) ROW(2, a1, 0) ROW(3, a1, 1) ROW(4, a2, 0) ROW(5, a2, 1)
+    }
+    float32x4_t va = vdupq_n_f32(alpha), vb = vdupq_n_f32(beta);
+    int read = beta != 0.0f;
+    STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5)
+}
+#endif
+
+void ember_kernels_init_neon(ember_kernel_table *t) {
+#if defined(__aarch64__)
+    t->name = "neon";
+#else
+    t->name = "neon-armv7";
+#endif
+    t->mr = MR;
+    t->nr = NR;
+    t->ukernel = ukernel_neon;
+    ember_vmath_init_neon(t);
+}

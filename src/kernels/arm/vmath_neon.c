@@ -1,0 +1,333 @@
+/* NEON vector math (aarch64 and armv7): the same range reductions and polynomials as the AVX2 twins
+ * (see x86/vmath_avx2.c), binary ops, reductions, f16 conversion and the depthwise-conv row kernel. */
+#include "kernels/isa.h"
+
+#include "ember/tensor.h"
+
+#include <arm_neon.h>
+#include <math.h>
+
+#define C4(v) vdupq_n_f32(v)
+
+/* --- helpers that differ between aarch64 and armv7 ------------------------------------------------ */
+
+static inline float32x4_t fma4(float32x4_t acc, float32x4_t a, float32x4_t b) { /* acc + a*b */
+#if defined(__aarch64__) || defined(__ARM_FEATURE_FMA)
+    return vfmaq_f32(acc, a, b);
+#else
+    return vmlaq_f32(acc, a, b);
+#endif
+}
+
+static inline float32x4_t div4(float32x4_t a, float32x4_t b) {
+#if defined(__aarch64__)
+    return vdivq_f32(a, b);
+#else /* reciprocal estimate + two Newton steps (about 1 ulp) */
+    float32x4_t r = vrecpeq_f32(b);
+    r = vmulq_f32(r, vrecpsq_f32(b, r));
+    r = vmulq_f32(r, vrecpsq_f32(b, r));
+    return vmulq_f32(a, r);
+#endif
+}
+
+static inline float32x4_t round4(float32x4_t x) { /* to nearest, |x| < 2^22 */
+#if defined(__aarch64__)
+    return vrndnq_f32(x);
+#else
+    float32x4_t magic = C4(12582912.0f); /* 1.5 * 2^23 */
+    return vsubq_f32(vaddq_f32(x, magic), magic);
+#endif
+}
+
+static inline float hsum4(float32x4_t v) {
+#if defined(__aarch64__)
+    return vaddvq_f32(v);
+#else
+    float32x2_t s = vadd_f32(vget_low_f32(v), vget_high_f32(v));
+    return vget_lane_f32(vpadd_f32(s, s), 0);
+#endif
+}
+
+static inline float32x4_t select4(uint32x4_t m, float32x4_t a, float32x4_t b) { return vbslq_f32(m, a, b); }
+static inline uint32x4_t isnan4(float32x4_t x) { return vmvnq_u32(vceqq_f32(x, x)); }
+static inline float32x4_t copysign4(float32x4_t mag, float32x4_t sgn) {
+    return vbslq_f32(vdupq_n_u32(0x80000000u), sgn, vabsq_f32(mag));
+}
+
+/* --- element functions ------------------------------------------------------------------------------ */
+
+static inline float32x4_t exp4(float32x4_t x) {
+    const float32x4_t hi = C4(88.3762626647949f), lo = C4(-87.3365478515625f);
+    float32x4_t xc = vminq_f32(vmaxq_f32(x, lo), hi);
+    float32x4_t n = round4(vmulq_f32(xc, C4(1.44269504088896341f)));
+    float32x4_t r = vmlsq_f32(xc, n, C4(0.693359375f));
+    r = vmlsq_f32(r, n, C4(-2.12194440e-4f));
+    float32x4_t p = C4(1.0f / 5040);
+    p = fma4(C4(1.0f / 720), p, r);
+    p = fma4(C4(1.0f / 120), p, r);
+    p = fma4(C4(1.0f / 24), p, r);
+    p = fma4(C4(1.0f / 6), p, r);
+    p = fma4(C4(0.5f), p, r);
+    p = fma4(C4(1.0f), p, r);
+    p = fma4(C4(1.0f), p, r);
+    int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    float32x4_t y = vmulq_f32(p, vreinterpretq_f32_s32(e));
+    y = select4(vcltq_f32(x, lo), C4(0.0f), y);
+    y = select4(vcgtq_f32(x, hi), C4(INFINITY), y);
+    return select4(isnan4(x), x, y);
+}
+
+static inline float32x4_t sigmoid4(float32x4_t x) {
+    return div4(C4(1.0f), vaddq_f32(C4(1.0f), exp4(vnegq_f32(x))));
+}
+
+static inline float32x4_t tanh4(float32x4_t x) {
+    float32x4_t ax = vabsq_f32(x), x2 = vmulq_f32(x, x);
+    float32x4_t p = C4(21844.0f / 6081075);
+    p = fma4(C4(-1382.0f / 155925), p, x2);
+    p = fma4(C4(62.0f / 2835), p, x2);
+    p = fma4(C4(-17.0f / 315), p, x2);
+    p = fma4(C4(2.0f / 15), p, x2);
+    p = fma4(C4(-1.0f / 3), p, x2);
+    float32x4_t small = fma4(x, vmulq_f32(p, x2), x);
+    float32x4_t e = exp4(vaddq_f32(ax, ax));
+    float32x4_t big = vsubq_f32(C4(1.0f), div4(C4(2.0f), vaddq_f32(e, C4(1.0f))));
+    big = select4(isnan4(x), x, copysign4(big, x));
+    return select4(vcltq_f32(ax, C4(0.4f)), small, big);
+}
+
+static inline float32x4_t erfc_pos4(float32x4_t z) {
+    static const float c[10] = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
+                                0.27886807f,  -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
+    float32x4_t t = div4(C4(1.0f), fma4(C4(1.0f), C4(0.5f), z));
+    float32x4_t p = C4(c[9]);
+    for (int i = 8; i >= 0; i--) p = fma4(C4(c[i]), p, t);
+    return vmulq_f32(t, exp4(vmlsq_f32(p, z, z)));
+}
+
+static inline float32x4_t erf_small4(float32x4_t x) {
+    static const float taylor[11] = {1.1283791670955126f,   -0.37612638903183754f, 0.11283791670955126f,
+                                     -0.026866170645131252f, 0.0052239776254421878f, -8.5483270234508529e-4f,
+                                     1.2055332981789664e-4f, -1.4925650358406251e-5f, 1.6462114365889247e-6f,
+                                     -1.6365844691234924e-7f, 1.4807192815879218e-8f};
+    float32x4_t x2 = vmulq_f32(x, x), p = C4(taylor[10]);
+    for (int i = 9; i >= 0; i--) p = fma4(C4(taylor[i]), p, x2);
+    return vmulq_f32(p, x);
+}
+
+static inline float32x4_t erf4(float32x4_t x) {
+    float32x4_t ax = vabsq_f32(x);
+    float32x4_t big = copysign4(vsubq_f32(C4(1.0f), erfc_pos4(ax)), x);
+    big = select4(isnan4(x), x, big);
+    return select4(vcltq_f32(ax, C4(1.0f)), erf_small4(x), big);
+}
+
+static inline float32x4_t silu4(float32x4_t x) { return vmulq_f32(x, sigmoid4(x)); }
+
+static inline float32x4_t gelu_erf4(float32x4_t x) {
+    float32x4_t z = vmulq_f32(x, C4(0.70710678118654752f)), az = vabsq_f32(z), e = erfc_pos4(az);
+    float32x4_t big = select4(vcltq_f32(z, C4(0.0f)), e, vsubq_f32(C4(2.0f), e));
+    float32x4_t small = vaddq_f32(C4(1.0f), erf_small4(z));
+    return vmulq_f32(vmulq_f32(C4(0.5f), x), select4(vcltq_f32(az, C4(1.0f)), small, big));
+}
+
+static inline float32x4_t gelu_tanh4(float32x4_t x) {
+    float32x4_t x3 = vmulq_f32(vmulq_f32(x, x), x);
+    float32x4_t u = vmulq_f32(C4(2.0f * 0.7978845608028654f), fma4(x, C4(0.044715f), x3));
+    return vmulq_f32(x, sigmoid4(u));
+}
+
+#define NEON_UNARY(name, f)                                                                                  \
+    static void name(float *y, const float *x, int64_t n) {                                                  \
+        int64_t i = 0;                                                                                       \
+        for (; i + 4 <= n; i += 4) vst1q_f32(y + i, f(vld1q_f32(x + i)));                                    \
+        if (i < n) {                                                                                         \
+            float t[4] = {0, 0, 0, 0};                                                                       \
+            for (int64_t j = i; j < n; j++) t[j - i] = x[j];                                                 \
+            vst1q_f32(t, f(vld1q_f32(t)));                                                                   \
+            for (int64_t j = i; j < n; j++) y[j] = t[j - i];                                                 \
+        }                                                                                                    \
+    }
+NEON_UNARY(exp_neon, exp4)
+NEON_UNARY(tanh_neon, tanh4)
+NEON_UNARY(sigmoid_neon, sigmoid4)
+NEON_UNARY(erf_neon, erf4)
+NEON_UNARY(silu_neon, silu4)
+NEON_UNARY(gelu_erf_neon, gelu_erf4)
+NEON_UNARY(gelu_tanh_neon, gelu_tanh4)
+
+/* One activation on 4 lanes (loop-invariant switch). ReLU/Clip propagate NaN like the scalar definitions. */
+static inline float32x4_t act4(const ember_act *a, float32x4_t v) {
+    float32x4_t zero = vdupq_n_f32(0.0f);
+    switch (a->kind) {
+    case EMBER_ACT_NONE: return v;
+    case EMBER_ACT_RELU: return select4(vcltq_f32(v, zero), zero, v);
+    case EMBER_ACT_CLIP: {
+        v = select4(vcltq_f32(v, C4(a->p0)), C4(a->p0), v);
+        return select4(vcgtq_f32(v, C4(a->p1)), C4(a->p1), v);
+    }
+    case EMBER_ACT_LEAKY_RELU: return select4(vcltq_f32(v, zero), vmulq_f32(v, C4(a->p0)), v);
+    case EMBER_ACT_SILU: return silu4(v);
+    case EMBER_ACT_GELU_ERF: return gelu_erf4(v);
+    case EMBER_ACT_GELU_TANH: return gelu_tanh4(v);
+    case EMBER_ACT_SIGMOID: return sigmoid4(v);
+    case EMBER_ACT_TANH: return tanh4(v);
+    case EMBER_ACT_HARD_SIGMOID:
+        return vminq_f32(C4(1.0f), vmaxq_f32(zero, fma4(C4(a->p1), v, C4(a->p0))));
+    case EMBER_ACT_HARD_SWISH:
+        return vmulq_f32(v, vminq_f32(C4(1.0f), vmaxq_f32(zero, fma4(C4(0.5f), v, C4(1.0f / 6.0f)))));
+    case EMBER_ACT_COUNT: break;
+    }
+    return v;
+}
+
+static inline float32x4_t epi4(const ember_epilogue *ep, float32x4_t v, float32x4_t bias, float32x4_t res) {
+    if (!ep->residual_after_act) v = vaddq_f32(v, res);
+    v = act4(&ep->act, vaddq_f32(v, bias));
+    return ep->residual_after_act ? vaddq_f32(v, res) : v;
+}
+
+static void epilogue_neon(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,
+                          int64_t n) {
+    const float *cb = ep->bias && ep->bias_kind == EMBER_BIAS_COL ? ep->bias + col0 : NULL;
+    float32x4_t zero = vdupq_n_f32(0.0f);
+    for (int64_t i = 0; i < m; i++) {
+        float *row = c + i * ldc;
+        const float *res = ep->residual ? ep->residual + (row0 + i) * ep->ldr + col0 : NULL;
+        float32x4_t rb = vdupq_n_f32(ep->bias && ep->bias_kind == EMBER_BIAS_ROW ? ep->bias[row0 + i] : 0.0f);
+        int64_t j = 0;
+        for (; j + 4 <= n; j += 4)
+            vst1q_f32(row + j, epi4(ep, vld1q_f32(row + j), cb ? vld1q_f32(cb + j) : rb, res ? vld1q_f32(res + j) : zero));
+        if (j < n) { /* tail through a small buffer */
+            float t[3][4] = {{0}};
+            for (int64_t q = j; q < n; q++) {
+                t[0][q - j] = row[q];
+                t[1][q - j] = cb ? cb[q] : vgetq_lane_f32(rb, 0);
+                t[2][q - j] = res ? res[q] : 0.0f;
+            }
+            vst1q_f32(t[0], epi4(ep, vld1q_f32(t[0]), vld1q_f32(t[1]), vld1q_f32(t[2])));
+            for (int64_t q = j; q < n; q++) row[q] = t[0][q - j];
+        }
+    }
+}
+
+static inline float32x4_t binop4(ember_binop op, float32x4_t a, float32x4_t b) {
+    switch (op) {
+    case EMBER_BINOP_ADD: return vaddq_f32(a, b);
+    case EMBER_BINOP_SUB: return vsubq_f32(a, b);
+    case EMBER_BINOP_MUL: return vmulq_f32(a, b);
+    case EMBER_BINOP_DIV: break;
+    }
+    return a;
+}
+
+static void binary_neon(ember_binop op, float *y, const float *a, const float *b, float s, int64_t n) {
+    int64_t i = 0;
+    float32x4_t vs = vdupq_n_f32(s);
+    if (op != EMBER_BINOP_DIV) {
+        for (; i + 4 <= n; i += 4) vst1q_f32(y + i, binop4(op, vld1q_f32(a + i), b ? vld1q_f32(b + i) : vs));
+    } else { /* armv7 has no exact vector divide: it takes the scalar loop */
+#if defined(__aarch64__)
+        for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vdivq_f32(vld1q_f32(a + i), b ? vld1q_f32(b + i) : vs));
+#endif
+    }
+    for (; i < n; i++) y[i] = ember_scalar_binop(op, a[i], b ? b[i] : s);
+}
+
+static float sum_neon(const float *x, int64_t n) {
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 = vaddq_f32(s0, vld1q_f32(x + i));
+        s1 = vaddq_f32(s1, vld1q_f32(x + i + 4));
+    }
+    float s = hsum4(vaddq_f32(s0, s1));
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+static float max_neon(const float *x, int64_t n) {
+    float32x4_t m = vdupq_n_f32(-INFINITY); /* vmaxq propagates NaN */
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) m = vmaxq_f32(m, vld1q_f32(x + i));
+    float r[4], out = -INFINITY;
+    vst1q_f32(r, m);
+    for (int j = 0; j < 4; j++) out = r[j] > out || isnan(r[j]) ? r[j] : out;
+    for (; i < n; i++)
+        if (x[i] > out || isnan(x[i])) out = x[i];
+    return out;
+}
+
+#if defined(__aarch64__) || (defined(__ARM_FP16_FORMAT_IEEE) && defined(__ARM_FP) && (__ARM_FP & 2))
+#define HAVE_F16_CONVERT 1
+static void f16_to_f32_neon(float *y, const uint16_t *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i))));
+    for (; i < n; i++) y[i] = ember_f16_to_f32(x[i]);
+}
+
+static void f32_to_f16_neon(uint16_t *y, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1_u16(y + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
+    for (; i < n; i++) y[i] = ember_f32_to_f16(x[i]);
+}
+#endif
+
+/* Four consecutive outputs of a depthwise row: stride 1 loads directly; stride 2 takes the even elements
+ * of p[0..6] from two overlapping loads (never touching p[7], which may lie past the row). */
+static inline float32x4_t load_strided(const float *p, int64_t sw) {
+    if (sw == 1) return vld1q_f32(p);
+    float32x4x2_t u = vuzpq_f32(vld1q_f32(p), vld1q_f32(p + 3)); /* evens: p0 p2 p3 p5, odds: p1 p3 p4 p6 */
+    return vcombine_f32(vget_low_f32(u.val[0]), vget_high_f32(u.val[1]));
+}
+
+static inline float32x4_t dw4(const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t ix,
+                              int64_t sw, int64_t dw) {
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    for (int64_t ky = 0; ky < kh; ky++)
+        for (int64_t kx = 0; kx < kw; kx++)
+            acc = fma4(acc, load_strided(rows[ky] + ix + kx * dw, sw), vdupq_n_f32(w[ky * kw + kx]));
+    return acc;
+}
+
+/* Vector blocks of 4 over [x0, x1); a ragged end is covered by one more block ending at x1. */
+static void dw_row_neon(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
+                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw) {
+    int64_t x = x0;
+    if (sw <= 2 && x1 - x0 >= 4) {
+        for (;; x += 4) {
+            if (x + 4 > x1) x = x1 - 4;
+            int64_t ix = x * sw - pad_l;
+            vst1q_f32(out + x, kh == 3 && kw == 3 ? (sw == 1 ? dw4(rows, w, 3, 3, ix, 1, dw) : dw4(rows, w, 3, 3, ix, 2, dw))
+                                                  : dw4(rows, w, kh, kw, ix, sw, dw));
+            if (x + 4 >= x1) return;
+        }
+    }
+    for (; x < x1; x++) {
+        float acc = 0.0f;
+        int64_t ix = x * sw - pad_l;
+        for (int64_t ky = 0; ky < kh; ky++)
+            for (int64_t kx = 0; kx < kw; kx++) acc += rows[ky][ix + kx * dw] * w[ky * kw + kx];
+        out[x] = acc;
+    }
+    (void)iw;
+}
+
+void ember_vmath_init_neon(ember_kernel_table *t) {
+    t->exp = exp_neon;
+    t->tanh = tanh_neon;
+    t->sigmoid = sigmoid_neon;
+    t->erf = erf_neon;
+    t->silu = silu_neon;
+    t->gelu_erf = gelu_erf_neon;
+    t->gelu_tanh = gelu_tanh_neon;
+    t->binary = binary_neon;
+    t->epilogue = epilogue_neon;
+    t->sum = sum_neon;
+    t->max = max_neon;
+#if HAVE_F16_CONVERT
+    t->f16_to_f32 = f16_to_f32_neon;
+    t->f32_to_f16 = f32_to_f16_neon;
+#endif
+    t->dw_row = dw_row_neon;
+}

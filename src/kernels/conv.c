@@ -1,0 +1,231 @@
+/* 2-D convolution (NCHW f32): depthwise direct kernels, 1x1 as a plain GEMM, everything else as GEMM with
+ * implicit im2col (input patches are packed straight into the GEMM's B panels). */
+#include "kernels/isa.h"
+
+#include <string.h>
+
+int64_t ember_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pad_begin,
+                            int64_t pad_end) {
+    int64_t span = dil * (k - 1) + 1, room = in + pad_begin + pad_end - span;
+    return room < 0 ? 0 : room / stride + 1;
+}
+
+struct ember_conv2d_weights {
+    const ember_kernel_table *kt; /* the table the weights were packed for */
+    bool depthwise;  /* one input channel per group: direct kernel */
+    int64_t k;       /* GEMM depth per group: cin/groups * kh * kw */
+    int64_t gstride; /* floats between groups in `data` */
+    float *data;     /* depthwise: W as given; otherwise packed A per group */
+};
+
+enum { DW_MAX_KH = 64 };
+
+static bool is_depthwise(const ember_conv2d_shape *g) {
+    return g->groups == g->cin && g->groups > 1 && g->kh <= DW_MAX_KH;
+}
+
+ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k, const ember_conv2d_shape *g,
+                                                    const float *W) {
+    ember_conv2d_weights *w = ember_calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->kt = k;
+    int64_t cout_g = g->cout / g->groups;
+    w->depthwise = is_depthwise(g);
+    w->k = g->cin / g->groups * g->kh * g->kw;
+    w->gstride = w->depthwise ? cout_g * w->k : ember_packed_floats(k, false, cout_g, w->k);
+    w->data = ember_malloc_aligned((size_t)(w->gstride * g->groups) * sizeof(float));
+    if (!w->data) {
+        ember_free(w);
+        return NULL;
+    }
+    if (w->depthwise) {
+        memcpy(w->data, W, (size_t)(g->cout * w->k) * sizeof(float));
+        return w;
+    }
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+        ember_gemm_operand o = {.data = W + grp * cout_g * w->k, .ld = w->k};
+        ember_gemm_src s = {.pack = ember_pack_operand_a, .src = &o};
+        ember_pack_whole(k, NULL, false, &s, cout_g, w->k, w->data + grp * w->gstride);
+    }
+    return w;
+}
+
+ember_conv2d_weights *ember_conv2d_weights_create(const ember_conv2d_shape *g, const float *W) {
+    return ember_conv2d_weights_create_k(ember_kernels(), g, W);
+}
+
+void ember_conv2d_weights_free(ember_conv2d_weights *w) {
+    if (!w) return;
+    ember_free_aligned(w->data);
+    ember_free(w);
+}
+
+/* --- implicit im2col ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    const ember_conv2d_shape *g;
+    const float *x; /* this group's first input channel */
+} im2col_src;
+
+/* Packs output pixels [p0, p0+n) x all (c, ky, kx) into dst[K][r]. The pixels are split into runs on one
+ * output row; a run whose input span is inside the row and has stride 1 is a straight copy. */
+static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t K, int r, float *dst) {
+    const im2col_src *s = src;
+    const ember_conv2d_shape *g = s->g;
+    struct { int64_t oy, ox, len, at; } runs[EMBER_NR_MAX];
+    int nruns = 0;
+    for (int64_t at = 0; at < n;) {
+        int64_t p = p0 + at, oy = p / g->ow, ox = p % g->ow, len = g->ow - ox < n - at ? g->ow - ox : n - at;
+        runs[nruns].oy = oy, runs[nruns].ox = ox, runs[nruns].len = len, runs[nruns].at = at;
+        nruns++;
+        at += len;
+    }
+    int64_t kk = g->kh * g->kw;
+    for (int64_t k = 0; k < K; k++, dst += r) {
+        int64_t c = k / kk, ky = k % kk / g->kw, kx = k % g->kw;
+        const float *plane = s->x + c * g->h * g->w;
+        for (int i = 0; i < nruns; i++) {
+            float *d = dst + runs[i].at;
+            int64_t iy = runs[i].oy * g->stride_h - g->pad_t + ky * g->dil_h, len = runs[i].len;
+            int64_t ix0 = runs[i].ox * g->stride_w - g->pad_l + kx * g->dil_w;
+            if (iy < 0 || iy >= g->h) {
+                memset(d, 0, (size_t)len * sizeof *d);
+                continue;
+            }
+            const float *row = plane + iy * g->w;
+            if (g->stride_w == 1 && ix0 >= 0 && ix0 + len <= g->w) {
+                memcpy(d, row + ix0, (size_t)len * sizeof *d);
+                continue;
+            }
+            for (int64_t j = 0, ix = ix0; j < len; j++, ix += g->stride_w) d[j] = ix >= 0 && ix < g->w ? row[ix] : 0.0f;
+        }
+        for (int64_t j = n; j < r; j++) dst[j] = 0.0f;
+    }
+}
+
+/* --- depthwise direct kernel ------------------------------------------------------------------------- */
+
+/* Each plane is copied into a zero-bordered scratch plane, so every output uses the vector row kernel with
+ * no bounds checks; the epilogue then runs once over the contiguous output plane. */
+typedef struct {
+    const ember_kernel_table *k;
+    const ember_conv2d_shape *g;
+    const float *w, *in, *bias;
+    float *out;
+    const ember_epilogue *ep;
+    int64_t ph, pw; /* padded plane */
+    float *scratch; /* one padded plane per pool thread */
+} dw_job;
+
+static void dw_plane(const dw_job *j, const float *padded, const float *w, float *out) {
+    const ember_conv2d_shape *g = j->g;
+    const float *rows[DW_MAX_KH];
+    for (int64_t oy = 0; oy < g->oh; oy++, out += g->ow) {
+        for (int64_t ky = 0; ky < g->kh; ky++) rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
+        j->k->dw_row(out, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw);
+    }
+}
+
+static void dw_planes(void *ctx, int64_t begin, int64_t end, int thread) {
+    const dw_job *j = ctx;
+    const ember_conv2d_shape *g = j->g;
+    int64_t mult = g->cout / g->cin, hw = g->oh * g->ow;
+    float *padded = j->scratch + thread * j->ph * j->pw;
+    memset(padded, 0, (size_t)(j->ph * j->pw) * sizeof(float));
+    for (int64_t pl = begin; pl < end; pl++) {
+        int64_t b = pl / g->cout, oc = pl % g->cout;
+        const float *plane = j->in + (b * g->cin + oc / mult) * g->h * g->w;
+        for (int64_t y = 0; y < g->h; y++) /* the border stays zero from the memset */
+            memcpy(padded + (y + g->pad_t) * j->pw + g->pad_l, plane + y * g->w, (size_t)g->w * sizeof(float));
+        float *out = j->out + pl * hw;
+        dw_plane(j, padded, j->w + oc * g->kh * g->kw, out);
+        ember_epilogue ep = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
+        if (j->ep) {
+            ep.act = j->ep->act;
+            ep.residual_after_act = j->ep->residual_after_act;
+            ep.residual = j->ep->residual ? j->ep->residual + pl * hw : NULL;
+        }
+        ember_epilogue_apply_k(j->k, &ep, out, hw, oc, 0, 1, hw);
+    }
+}
+
+static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *w,
+                      const float *in, const float *bias, float *out, const ember_epilogue *ep) {
+    dw_job j = {k, g, w, in, bias, out, ep, 0, 0, NULL};
+    j.ph = (g->oh - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+    j.pw = (g->ow - 1) * g->stride_w + (g->kw - 1) * g->dil_w + 1;
+    if (j.ph < g->pad_t + g->h) j.ph = g->pad_t + g->h; /* room for the copied rows (extra ones unused) */
+    if (j.pw < g->pad_l + g->w) j.pw = g->pad_l + g->w;
+    j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(ember_pool_threads(pool) * j.ph * j.pw) * sizeof(float));
+    if (!j.scratch) return false;
+    ember_pool_for(pool, g->batch * g->cout, 1, dw_planes, &j);
+    return true;
+}
+
+/* --- entry points ---------------------------------------------------------------------------------------- */
+
+static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
+                      const ember_conv2d_weights *w, const float *in, const float *bias, float *out,
+                      const ember_epilogue *ep) {
+    int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, ohw = g->oh * g->ow;
+    bool plain = g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_t == 0 &&
+                 g->pad_l == 0 && g->oh == g->h && g->ow == g->w;
+    for (int64_t b = 0; b < g->batch; b++)
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            const float *x = in + (b * g->cin + grp * cin_g) * g->h * g->w;
+            float *c = out + (b * g->cout + grp * cout_g) * ohw;
+            ember_gemm_operand xo = {.data = x, .ld = ohw};
+            im2col_src is = {g, x};
+            ember_gemm_src A = {.packed = w->data + grp * w->gstride};
+            ember_gemm_src B = plain ? (ember_gemm_src){.pack = ember_pack_operand_b, .src = &xo}
+                                     : (ember_gemm_src){.pack = pack_im2col, .src = &is};
+            ember_epilogue e = {.bias = bias ? bias + grp * cout_g : NULL, .bias_kind = EMBER_BIAS_ROW};
+            if (ep) {
+                e.act = ep->act;
+                e.residual_after_act = ep->residual_after_act;
+                e.residual = ep->residual ? ep->residual + (b * g->cout + grp * cout_g) * ohw : NULL;
+                e.ldr = ohw;
+            }
+            ember_sgemm_run(k, pool, cout_g, ohw, w->k, 1.0f, &A, &B, 0.0f, c, ohw, &e);
+        }
+}
+
+void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_conv2d_weights *w,
+                  const float *in, const float *bias, float *out, const ember_epilogue *ep) {
+    if (g->oh <= 0 || g->ow <= 0 || g->batch <= 0 || g->cout <= 0) return;
+    if (w->depthwise) {
+        if (!depthwise(w->kt, pool, g, w->data, in, bias, out, ep))
+            ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for a %lldx%lld padded plane", (long long)g->h,
+                       (long long)g->w);
+        return;
+    }
+    conv_gemm(w->kt, pool, g, w, in, bias, out, ep);
+}
+
+void ember_conv2d_ref(const ember_conv2d_shape *g, const float *W, const float *in, const float *bias,
+                      float *out, const ember_epilogue *ep) {
+    int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups;
+    for (int64_t b = 0; b < g->batch; b++)
+        for (int64_t oc = 0; oc < g->cout; oc++)
+            for (int64_t oy = 0; oy < g->oh; oy++)
+                for (int64_t ox = 0; ox < g->ow; ox++) {
+                    double acc = bias ? bias[oc] : 0.0;
+                    for (int64_t c = 0; c < cin_g; c++)
+                        for (int64_t ky = 0; ky < g->kh; ky++)
+                            for (int64_t kx = 0; kx < g->kw; kx++) {
+                                int64_t iy = oy * g->stride_h - g->pad_t + ky * g->dil_h;
+                                int64_t ix = ox * g->stride_w - g->pad_l + kx * g->dil_w;
+                                if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) continue;
+                                int64_t ic = oc / cout_g * cin_g + c;
+                                acc += (double)in[((b * g->cin + ic) * g->h + iy) * g->w + ix] *
+                                       W[((oc * cin_g + c) * g->kh + ky) * g->kw + kx];
+                            }
+                    int64_t o = ((b * g->cout + oc) * g->oh + oy) * g->ow + ox;
+                    float v = (float)acc;
+                    const float *r = ep && ep->residual ? ep->residual + o : NULL;
+                    if (r && !ep->residual_after_act) v += *r;
+                    if (ep) v = ember_scalar_act(ep->act, v);
+                    if (r && ep->residual_after_act) v += *r;
+                    out[o] = v;
+                }
+}

@@ -1,0 +1,104 @@
+/* Row-wise softmax / log-softmax, LayerNormalization and RMSNorm, split over rows on the pool. */
+#include "kernels/isa.h"
+
+#include <math.h>
+
+typedef struct {
+    const ember_kernel_table *k;
+    float *y;
+    const float *x, *scale, *bias;
+    int64_t cols, ld;
+    float eps;
+    bool log;
+    float *mean, *invstd;
+} row_job;
+
+static int64_t row_grain(int64_t cols) { return cols >= 4096 ? 1 : 4096 / (cols > 0 ? cols : 1); }
+
+enum { CHUNK = 256 };
+
+static void softmax_rows(void *ctx, int64_t begin, int64_t end, int thread) {
+    const row_job *j = ctx;
+    const ember_kernel_table *k = j->k;
+    for (int64_t r = begin; r < end; r++) {
+        const float *x = j->x + r * j->ld;
+        float *y = j->y + r * j->ld;
+        float m = k->max(x, j->cols);
+        if (m == -INFINITY) m = 0.0f; /* all -inf: exp gives zeros, 0/0 below makes the row NaN */
+        if (!j->log) {
+            k->binary(EMBER_BINOP_SUB, y, x, NULL, m, j->cols);
+            k->exp(y, y, j->cols);
+            k->binary(EMBER_BINOP_MUL, y, y, NULL, 1.0f / k->sum(y, j->cols), j->cols);
+            continue;
+        }
+        /* log-softmax: y may alias x, so sum exp(x - m) in chunks through a small buffer */
+        float buf[CHUNK], s = 0.0f;
+        for (int64_t c = 0; c < j->cols; c += CHUNK) {
+            int64_t n = j->cols - c < CHUNK ? j->cols - c : CHUNK;
+            k->binary(EMBER_BINOP_SUB, buf, x + c, NULL, m, n);
+            k->exp(buf, buf, n);
+            s += k->sum(buf, n);
+        }
+        k->binary(EMBER_BINOP_SUB, y, x, NULL, m + logf(s), j->cols);
+    }
+}
+
+void ember_softmax(ember_pool *pool, float *y, const float *x, int64_t rows, int64_t cols, int64_t ld, bool log) {
+    row_job j = {.k = ember_kernels(), .y = y, .x = x, .cols = cols, .ld = ld, .log = log};
+    ember_pool_for(pool, rows, row_grain(cols), softmax_rows, &j);
+}
+
+/* y = (x - shift) * mul * scale + bias, scale/bias optional */
+static void normalize_row(float *y, const float *x, const float *scale, const float *bias, int64_t n, float shift,
+                          float mul) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = (x[i] - shift) * mul;
+        if (scale) v *= scale[i];
+        y[i] = bias ? v + bias[i] : v;
+    }
+}
+
+static float sum_sq_dev(const float *x, int64_t n, float mean) {
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += (x[i + l] - mean) * (x[i + l] - mean);
+    float s = 0.0f;
+    for (; i < n; i++) s += (x[i] - mean) * (x[i] - mean);
+    for (int l = 0; l < 8; l++) s += acc[l];
+    return s;
+}
+
+static void layernorm_rows(void *ctx, int64_t begin, int64_t end, int thread) {
+    const row_job *j = ctx;
+    for (int64_t r = begin; r < end; r++) {
+        const float *x = j->x + r * j->cols;
+        float mean = j->k->sum(x, j->cols) / (float)j->cols;
+        float invstd = 1.0f / sqrtf(sum_sq_dev(x, j->cols, mean) / (float)j->cols + j->eps);
+        normalize_row(j->y + r * j->cols, x, j->scale, j->bias, j->cols, mean, invstd);
+        if (j->mean) j->mean[r] = mean;
+        if (j->invstd) j->invstd[r] = invstd;
+    }
+}
+
+void ember_layernorm(ember_pool *pool, float *y, const float *x, const float *scale, const float *bias,
+                     int64_t rows, int64_t cols, float eps, float *mean_out, float *invstd_out) {
+    row_job j = {.k = ember_kernels(), .y = y, .x = x, .scale = scale, .bias = bias, .cols = cols, .eps = eps,
+                 .mean = mean_out, .invstd = invstd_out};
+    ember_pool_for(pool, rows, row_grain(cols), layernorm_rows, &j);
+}
+
+static void rmsnorm_rows(void *ctx, int64_t begin, int64_t end, int thread) {
+    const row_job *j = ctx;
+    for (int64_t r = begin; r < end; r++) {
+        const float *x = j->x + r * j->cols;
+        float inv = 1.0f / sqrtf(sum_sq_dev(x, j->cols, 0.0f) / (float)j->cols + j->eps);
+        normalize_row(j->y + r * j->cols, x, j->scale, NULL, j->cols, 0.0f, inv);
+    }
+}
+
+void ember_rmsnorm(ember_pool *pool, float *y, const float *x, const float *scale, int64_t rows, int64_t cols,
+                   float eps) {
+    row_job j = {.k = ember_kernels(), .y = y, .x = x, .scale = scale, .cols = cols, .eps = eps};
+    ember_pool_for(pool, rows, row_grain(cols), rmsnorm_rows, &j);
+}

@@ -1,0 +1,97 @@
+/* Differential tests of the conv kernels (depthwise direct, 1x1 GEMM, implicit-im2col GEMM) for every
+ * kernel table against the direct 7-loop reference, on random geometries with fused bias/act/residual. */
+#include "check.h"
+
+#include "ember/threadpool.h"
+#include "kernels/isa.h"
+
+static ember_pool *pool2;
+
+static float *rand_buf(int64_t n) {
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    for (int64_t i = 0; i < n; i++) p[i] = check_randf(-1.0f, 1.0f);
+    return p;
+}
+
+static int64_t pick(int64_t lo, int64_t hi) { return lo + (int64_t)(check_rand() % (unsigned long long)(hi - lo + 1)); }
+
+/* Runs g (oh/ow computed here from pad_b/pad_r) with both tables; returns false on a mismatch. */
+static void check_conv(ember_conv2d_shape g, int64_t pad_b, int64_t pad_r, ember_act act, bool residual) {
+    g.oh = ember_conv_out_size(g.h, g.kh, g.stride_h, g.dil_h, g.pad_t, pad_b);
+    g.ow = ember_conv_out_size(g.w, g.kw, g.stride_w, g.dil_w, g.pad_l, pad_r);
+    if (g.oh <= 0 || g.ow <= 0) return;
+    int64_t nin = g.batch * g.cin * g.h * g.w, nout = g.batch * g.cout * g.oh * g.ow;
+    int64_t nw = g.cout * (g.cin / g.groups) * g.kh * g.kw;
+    float *in = rand_buf(nin), *W = rand_buf(nw), *bias = rand_buf(g.cout), *res = rand_buf(nout);
+    float *out = malloc((size_t)nout * sizeof *out), *ref = malloc((size_t)nout * sizeof *ref);
+    ember_epilogue ep = {.act = act, .residual = residual ? res : NULL, .residual_after_act = check_rand() & 1};
+    ember_conv2d_ref(&g, W, in, bias, ref, &ep);
+    const ember_kernel_table *tables[2] = {ember_kernels(), ember_kernels_generic()};
+    double tol = 1e-5 * (double)(nw / g.cout + 4);
+    for (int t = 0; t < 2; t++) {
+        ember_conv2d_weights *w = ember_conv2d_weights_create_k(tables[t], &g, W);
+        CHECK(w != NULL);
+        for (int64_t i = 0; i < nout; i++) out[i] = NAN;
+        ember_conv2d(t ? NULL : pool2, &g, w, in, bias, out, &ep);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < nout && bad < 0; i++)
+            if (!(fabs(out[i] - ref[i]) <= tol)) bad = i;
+        CHECK_MSG(bad < 0, "%s: b%lld c%lld->%lld %lldx%lld k%lldx%lld s%lld,%lld d%lld,%lld p%lld,%lld,%lld,%lld g%lld act %d"
+                  " at %lld: %g vs %g", tables[t]->name, (long long)g.batch, (long long)g.cin, (long long)g.cout,
+                  (long long)g.h, (long long)g.w, (long long)g.kh, (long long)g.kw, (long long)g.stride_h,
+                  (long long)g.stride_w, (long long)g.dil_h, (long long)g.dil_w, (long long)g.pad_t, (long long)g.pad_l,
+                  (long long)pad_b, (long long)pad_r, (long long)g.groups, act.kind, (long long)bad,
+                  bad >= 0 ? out[bad] : 0.0, bad >= 0 ? ref[bad] : 0.0);
+        ember_conv2d_weights_free(w);
+    }
+    free(in), free(W), free(bias), free(res), free(out), free(ref);
+}
+
+static void test_random_convs(void) {
+    for (int it = 0; it < 60; it++) {
+        int64_t groups = it % 3 == 0 ? 1 : pick(1, 3);
+        ember_conv2d_shape g = {.batch = pick(1, 2), .cin = groups * pick(1, 5), .cout = groups * pick(1, 9),
+                                .h = pick(1, 13), .w = pick(1, 21), .kh = pick(1, 4), .kw = pick(1, 4),
+                                .stride_h = pick(1, 3), .stride_w = pick(1, 3), .dil_h = pick(1, 2),
+                                .dil_w = pick(1, 2), .pad_t = pick(0, 2), .pad_l = pick(0, 2), .groups = groups};
+        check_conv(g, pick(0, 2), pick(0, 2), (ember_act){(ember_act_kind)(it % EMBER_ACT_COUNT), 0.1f, 0.6f},
+                   it % 4 == 1);
+    }
+}
+
+static void test_pointwise(void) {
+    ember_conv2d_shape g = {.batch = 2, .cin = 17, .cout = 33, .h = 9, .w = 11, .kh = 1, .kw = 1, .stride_h = 1,
+                            .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
+    check_conv(g, 0, 0, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, false);
+    check_conv(g, 0, 0, (ember_act){EMBER_ACT_NONE, 0, 0}, true);
+}
+
+/* MobileNet-style depthwise 3x3 (stride 1 and 2, pad 1), a multiplier-2 depthwise and a 5x5 one. */
+static void test_depthwise(void) {
+    for (int s = 1; s <= 2; s++)
+        for (int wdt = 5; wdt <= 37; wdt += 16) {
+            ember_conv2d_shape g = {.batch = 1, .cin = 6, .cout = 6, .h = 13, .w = wdt, .kh = 3, .kw = 3,
+                                    .stride_h = s, .stride_w = s, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1,
+                                    .groups = 6};
+            check_conv(g, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, s == 1);
+        }
+    ember_conv2d_shape m = {.batch = 2, .cin = 3, .cout = 6, .h = 10, .w = 19, .kh = 5, .kw = 5, .stride_h = 1,
+                            .stride_w = 2, .dil_h = 2, .dil_w = 1, .pad_t = 2, .pad_l = 3, .groups = 3};
+    check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
+}
+
+static void test_out_size(void) {
+    CHECK_EQ(ember_conv_out_size(224, 3, 2, 1, 1, 1), 112);
+    CHECK_EQ(ember_conv_out_size(5, 3, 1, 2, 0, 0), 1);
+    CHECK_EQ(ember_conv_out_size(2, 5, 1, 1, 0, 0), 0);
+}
+
+int main(void) {
+    ember_pool_create(2, &pool2);
+    RUN(test_random_convs);
+    RUN(test_pointwise);
+    RUN(test_depthwise);
+    RUN(test_out_size);
+    ember_pool_destroy(pool2);
+    return check_done();
+}

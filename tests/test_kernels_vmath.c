@@ -1,0 +1,280 @@
+/* Vector math against libm and scalar references, for every kernel table: exp/tanh/sigmoid/erf accuracy,
+ * activations, softmax, norms, pooling, broadcasting binary ops, f16 <-> f32 bit-exactness. */
+#include "check.h"
+
+#include "ember/tensor.h"
+#include "ember/threadpool.h"
+#include "kernels/isa.h"
+
+#include <stdint.h>
+
+static ember_pool *pool2;
+static const ember_kernel_table *tables[2];
+
+static int64_t ulp_diff(float a, float b) {
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    if (ia < 0) ia = (int32_t)(0x80000000u - (uint32_t)ia);
+    if (ib < 0) ib = (int32_t)(0x80000000u - (uint32_t)ib);
+    return llabs((long long)ia - (long long)ib);
+}
+
+enum { NPTS = 20001 };
+
+/* Evenly spaced points over [lo, hi] plus specials, through f; worst ulp and worst mixed error vs ref. */
+static void measure(ember_unary_fn f, double (*ref)(double), float lo, float hi, int64_t *worst_ulp,
+                    double *worst_rel) {
+    static float x[NPTS], y[NPTS];
+    for (int i = 0; i < NPTS; i++) x[i] = lo + (hi - lo) * (float)i / (NPTS - 1);
+    f(y, x, NPTS - 3); /* odd length: exercises the tail */
+    f(y + NPTS - 3, x + NPTS - 3, 3);
+    *worst_ulp = 0;
+    *worst_rel = 0;
+    for (int i = 0; i < NPTS; i++) {
+        float r = (float)ref(x[i]);
+        int64_t u = ulp_diff(y[i], r);
+        double rel = fabs((double)y[i] - (double)r) / fmax(fabs((double)r), 1e-1);
+        if (u > *worst_ulp) *worst_ulp = u;
+        if (!(rel <= *worst_rel)) *worst_rel = rel;
+    }
+}
+
+static double sigmoid_d(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double silu_d(double x) { return x / (1.0 + exp(-x)); }
+static double gelu_erf_d(double x) { return 0.5 * x * erfc(-x / sqrt(2.0)); }
+static double gelu_tanh_d(double x) {
+    return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+
+static void test_exp(void) {
+    for (int t = 0; t < 2; t++) {
+        int64_t u;
+        double rel;
+        measure(tables[t]->exp, exp, -87.0f, 88.0f, &u, &rel);
+        CHECK_MSG(u <= 2, "%s exp: %lld ulp", tables[t]->name, (long long)u);
+        printf("  %s exp: max %lld ulp over [-87, 88]\n", tables[t]->name, (long long)u);
+        measure(tables[t]->exp, exp, -2.0f, 2.0f, &u, &rel);
+        CHECK_MSG(u <= 2, "%s exp near 0: %lld ulp", tables[t]->name, (long long)u);
+        float sp[6] = {-INFINITY, INFINITY, NAN, 100.0f, -200.0f, 0.0f}, y[6];
+        tables[t]->exp(y, sp, 6);
+        CHECK(y[0] == 0.0f && y[1] == INFINITY && isnan(y[2]) && y[3] == INFINITY && y[4] == 0.0f && y[5] == 1.0f);
+    }
+}
+
+/* tanh / sigmoid / erf: relative error 1e-6 (measured against max(|ref|, 0.1), i.e. 1e-7 absolute near 0). */
+static void test_transcendentals(void) {
+    struct {
+        const char *name;
+        size_t off;
+        double (*ref)(double);
+        float lo, hi;
+    } fns[] = {
+        {"tanh", offsetof(ember_kernel_table, tanh), tanh, -12.0f, 12.0f},
+        {"sigmoid", offsetof(ember_kernel_table, sigmoid), sigmoid_d, -30.0f, 30.0f},
+        {"erf", offsetof(ember_kernel_table, erf), erf, -6.0f, 6.0f},
+        {"silu", offsetof(ember_kernel_table, silu), silu_d, -30.0f, 30.0f},
+        {"gelu_erf", offsetof(ember_kernel_table, gelu_erf), gelu_erf_d, -12.0f, 12.0f},
+        {"gelu_tanh", offsetof(ember_kernel_table, gelu_tanh), gelu_tanh_d, -12.0f, 12.0f},
+    };
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+            ember_unary_fn f = *(const ember_unary_fn *)((const char *)tables[t] + fns[i].off);
+            int64_t u;
+            double rel, rel_small;
+            measure(f, fns[i].ref, fns[i].lo, fns[i].hi, &u, &rel);
+            measure(f, fns[i].ref, -0.9f, 0.9f, &u, &rel_small);
+            printf("  %s %s: max rel err %.2g (%.2g on [-0.9, 0.9])\n", tables[t]->name, fns[i].name, rel, rel_small);
+            CHECK_MSG(rel <= 1e-6 && rel_small <= 1e-6, "%s %s: rel err %.3g / %.3g near 0", tables[t]->name,
+                      fns[i].name, rel, rel_small);
+            float sp[3] = {NAN, INFINITY, -INFINITY}, y[3];
+            f(y, sp, 3);
+            CHECK_MSG(isnan(y[0]), "%s %s(NaN) = %g", tables[t]->name, fns[i].name, y[0]);
+            if (f == tables[t]->tanh || f == tables[t]->erf) CHECK(y[1] == 1.0f && y[2] == -1.0f);
+            if (f == tables[t]->sigmoid) CHECK(y[1] == 1.0f && y[2] == 0.0f);
+        }
+}
+
+static void test_activations(void) {
+    float x[37], y[37];
+    for (int i = 0; i < 37; i++) x[i] = -9.0f + 0.5f * (float)i;
+    for (int t = 0; t < 2; t++)
+        for (int a = 0; a < EMBER_ACT_COUNT; a++) {
+            ember_act act = {(ember_act_kind)a, a == EMBER_ACT_CLIP ? -1.0f : 0.2f, a == EMBER_ACT_CLIP ? 6.0f : 0.5f};
+            ember_act_apply_k(tables[t], act, y, x, 37);
+            for (int i = 0; i < 37; i++) {
+                float r = ember_scalar_act(act, x[i]);
+                CHECK_MSG(fabsf(y[i] - r) <= 1e-6f * fmaxf(1.0f, fabsf(r)), "%s act %d x=%g: %g vs %g",
+                          tables[t]->name, a, x[i], y[i], r);
+            }
+        }
+    ember_act clip = {EMBER_ACT_CLIP, 0.0f, 6.0f};
+    CHECK(ember_scalar_act(clip, 7.0f) == 6.0f && ember_scalar_act(clip, -1.0f) == 0.0f);
+    ember_act hs = {EMBER_ACT_HARD_SWISH, 0, 0};
+    CHECK_NEAR(ember_scalar_act(hs, 1.0f), 1.0f * (1.0f / 6 + 0.5f), 1e-7);
+}
+
+static void test_softmax(void) {
+    enum { R = 5, C = 300 };
+    static float x[R * C], y[R * C];
+    for (int i = 0; i < R * C; i++) x[i] = check_randf(-20.0f, 20.0f) + (i % C == 7 ? 80.0f : 0.0f);
+    for (int lg = 0; lg < 2; lg++) {
+        ember_softmax(pool2, y, x, R, C, C, lg);
+        for (int r = 0; r < R; r++) {
+            double m = -INFINITY, s = 0.0;
+            for (int c = 0; c < C; c++) /* (an fmax reduction here crashes aarch64 gcc 12's vectoriser) */
+                if (x[r * C + c] > m) m = x[r * C + c];
+            for (int c = 0; c < C; c++) s += exp(x[r * C + c] - m);
+            for (int c = 0; c < C; c++) {
+                double ref = lg ? x[r * C + c] - m - log(s) : exp(x[r * C + c] - m) / s;
+                CHECK_NEAR(y[r * C + c], ref, lg ? 1e-4 : 1e-6);
+            }
+        }
+    }
+    memcpy(y, x, sizeof x); /* in place */
+    ember_softmax(NULL, y, y, R, C, C, false);
+    double s = 0;
+    for (int c = 0; c < C; c++) s += y[c];
+    CHECK_NEAR(s, 1.0, 1e-5);
+}
+
+static void test_norms(void) {
+    enum { R = 4, C = 97 };
+    float x[R * C], y[R * C], scale[C], bias[C], mean[R], inv[R];
+    for (int i = 0; i < R * C; i++) x[i] = check_randf(-3.0f, 5.0f);
+    for (int i = 0; i < C; i++) scale[i] = check_randf(0.5f, 1.5f), bias[i] = check_randf(-1, 1);
+    ember_layernorm(pool2, y, x, scale, bias, R, C, 1e-5f, mean, inv);
+    for (int r = 0; r < R; r++) {
+        double m = 0, v = 0;
+        for (int c = 0; c < C; c++) m += x[r * C + c];
+        m /= C;
+        for (int c = 0; c < C; c++) v += (x[r * C + c] - m) * (x[r * C + c] - m);
+        double is = 1.0 / sqrt(v / C + 1e-5);
+        CHECK_NEAR(mean[r], m, 1e-5);
+        CHECK_NEAR(inv[r], is, 1e-5);
+        for (int c = 0; c < C; c++) CHECK_NEAR(y[r * C + c], (x[r * C + c] - m) * is * scale[c] + bias[c], 1e-5);
+    }
+    ember_rmsnorm(pool2, y, x, scale, R, C, 1e-6f);
+    for (int r = 0; r < R; r++) {
+        double ss = 0;
+        for (int c = 0; c < C; c++) ss += (double)x[r * C + c] * x[r * C + c];
+        double is = 1.0 / sqrt(ss / C + 1e-6);
+        for (int c = 0; c < C; c++) CHECK_NEAR(y[r * C + c], x[r * C + c] * is * scale[c], 1e-5);
+    }
+}
+
+static void test_pooling(void) {
+    float in[2 * 4 * 5], out[2 * 3 * 3];
+    for (int i = 0; i < 40; i++) in[i] = (float)i;
+    /* 4x5 planes, 2x2 window, stride 2, pads t0 l0 b1 r1 (ceil-mode-like): outputs 2x3 */
+    ember_pooling2d g = {.batch = 1, .c = 2, .h = 4, .w = 5, .oh = 2, .ow = 3, .kh = 2, .kw = 2, .stride_h = 2,
+                         .stride_w = 2, .dil_h = 1, .dil_w = 1, .pad_b = 0, .pad_r = 1};
+    ember_maxpool2d(pool2, &g, in, out);
+    float want_max[12] = {6, 8, 9, 16, 18, 19, 26, 28, 29, 36, 38, 39};
+    for (int i = 0; i < 12; i++) CHECK_NEAR(out[i], want_max[i], 0);
+    ember_avgpool2d(pool2, &g, in, out);
+    CHECK_NEAR(out[0], (0 + 1 + 5 + 6) / 4.0, 1e-6);
+    CHECK_NEAR(out[2], (4 + 9) / 2.0, 1e-6); /* clipped window, pad excluded */
+    g.count_include_pad = true;
+    ember_avgpool2d(NULL, &g, in, out);
+    CHECK_NEAR(out[2], (4 + 9) / 4.0, 1e-6); /* pad column counted */
+    g.pad_r = 0;                             /* window past the padded edge: not counted */
+    ember_avgpool2d(NULL, &g, in, out);
+    CHECK_NEAR(out[2], (4 + 9) / 2.0, 1e-6);
+    float gin[3 * 50], gout[3];
+    for (int i = 0; i < 150; i++) gin[i] = (float)(i % 50) - (i / 50 == 1 ? 100.0f : 0.0f);
+    ember_global_avgpool(pool2, 3, 50, gin, gout);
+    CHECK_NEAR(gout[0], 24.5, 1e-5);
+    CHECK_NEAR(gout[1], -75.5, 1e-5);
+    ember_global_maxpool(pool2, 3, 50, gin, gout);
+    CHECK_NEAR(gout[2], 49, 0);
+    CHECK_NEAR(gout[1], -51, 0);
+}
+
+static void test_binary(void) {
+    enum { O = 2, C = 3, I = 19 };
+    float x[O * C * I], y[O * C * I], v[C] = {1.5f, -2.0f, 4.0f}, b[O * C * I];
+    for (int i = 0; i < O * C * I; i++) x[i] = check_randf(-1, 1), b[i] = check_randf(0.5f, 2.0f);
+    for (int op = 0; op < 4; op++) {
+        ember_vbinary_channel(pool2, (ember_binop)op, y, x, v, O, C, I);
+        for (int i = 0; i < O * C * I; i++) CHECK_NEAR(y[i], ember_scalar_binop((ember_binop)op, x[i], v[i / I % C]), 1e-6);
+        for (int t = 0; t < 2; t++) {
+            tables[t]->binary((ember_binop)op, y, x, b, 0, O * C * I);
+            for (int i = 0; i < O * C * I; i++) CHECK_NEAR(y[i], ember_scalar_binop((ember_binop)op, x[i], b[i]), 1e-6);
+        }
+    }
+    ember_vbinary_scalar(EMBER_BINOP_MUL, y, x, 3.0f, 7);
+    CHECK_NEAR(y[6], x[6] * 3.0f, 0);
+}
+
+static void test_reductions(void) {
+    float x[133];
+    for (int i = 0; i < 133; i++) x[i] = (float)(i % 17) - 8.0f;
+    x[100] = 42.0f;
+    for (int t = 0; t < 2; t++) {
+        double s = 0;
+        for (int n = 0; n < 133; n += 11) {
+            s = 0;
+            for (int i = 0; i < n; i++) s += x[i];
+            CHECK_NEAR(tables[t]->sum(x, n), s, 1e-4);
+        }
+        CHECK_NEAR(tables[t]->max(x, 133), 42.0f, 0);
+        CHECK(tables[t]->max(x, 0) == -INFINITY);
+        x[131] = NAN;
+        CHECK(isnan(tables[t]->max(x, 133)));
+        x[131] = 0;
+        x[3] = NAN;
+        CHECK(isnan(tables[t]->max(x, 133)));
+        x[3] = 0;
+    }
+}
+
+/* Vector conversions must match the scalar ones in core bit for bit (all 65536 halves, and edge floats). */
+static void test_f16(void) {
+    static uint16_t h[65536], h2[65536];
+    static float f[65536];
+    for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    for (int t = 0; t < 2; t++) {
+        tables[t]->f16_to_f32(f, h, 65536);
+        int bad = 0;
+        for (int i = 0; i < 65536; i++) {
+            float r = ember_f16_to_f32(h[i]);
+            if (memcmp(&r, &f[i], 4) && !(isnan(r) && isnan(f[i]))) bad++;
+        }
+        CHECK_MSG(bad == 0, "%s f16->f32: %d mismatches", tables[t]->name, bad);
+        tables[t]->f32_to_f16(h2, f, 65536); /* round trip */
+        bad = 0;
+        for (int i = 0; i < 65536; i++)
+            if (h2[i] != h[i] && !isnan(f[i])) bad++;
+        CHECK_MSG(bad == 0, "%s f16 round trip: %d mismatches", tables[t]->name, bad);
+        float edge[10] = {65504.0f, 65520.0f, 65519.99f, 1e-8f, 2.98e-8f, 5.96e-8f, -6.1e-5f, 1.00048828125f,
+                          1.000732421875f, 3.0e38f};
+        uint16_t he[10];
+        tables[t]->f32_to_f16(he, edge, 10);
+        for (int i = 0; i < 10; i++) CHECK_MSG(he[i] == ember_f32_to_f16(edge[i]), "%s %g", tables[t]->name, edge[i]);
+        float rnd[1000];
+        uint16_t hr[1000];
+        for (int i = 0; i < 1000; i++) rnd[i] = check_randf(-70000.0f, 70000.0f) * (i % 3 ? 1.0f : 1e-6f);
+        tables[t]->f32_to_f16(hr, rnd, 1000);
+        bad = 0;
+        for (int i = 0; i < 1000; i++) bad += hr[i] != ember_f32_to_f16(rnd[i]);
+        CHECK_MSG(bad == 0, "%s f32->f16 random: %d mismatches", tables[t]->name, bad);
+    }
+}
+
+int main(void) {
+    ember_pool_create(2, &pool2);
+    tables[0] = ember_kernels();
+    tables[1] = ember_kernels_generic();
+    RUN(test_exp);
+    RUN(test_transcendentals);
+    RUN(test_activations);
+    RUN(test_softmax);
+    RUN(test_norms);
+    RUN(test_pooling);
+    RUN(test_binary);
+    RUN(test_reductions);
+    RUN(test_f16);
+    ember_pool_destroy(pool2);
+    return check_done();
+}
