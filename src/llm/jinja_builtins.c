@@ -1077,6 +1077,7 @@ static jv *f_tojson(jctx *c, const jnode *at, jv *v, jargs *a) {
     return jx_take(c, at, &b);
 }
 
+/* Jinja's indent: lines of str(v) + "\n" (so a trailing newline survives), all but the first indented. */
 static jv *f_indent(jctx *c, const jnode *at, jv *v, jargs *a) {
     jv *s = as_str(c, at, v), *w = arg(a, 0, "width");
     if (!s) return NULL;
@@ -1084,14 +1085,15 @@ static jv *f_indent(jctx *c, const jnode *at, jv *v, jargs *a) {
     if (w && w->kind == JV_STR) jbuf_put(&pad, w->u.str.s, w->u.str.len);
     else for (int64_t k = 0, n = w ? ival_of(w) : 4; k < n && k < 256; k++) jbuf_putc(&pad, ' ');
     bool first = arg_bool(a, 1, "first"), blank = arg_bool(a, 2, "blank");
-    const char *p = s->u.str.s, *end = p + s->u.str.len;
-    for (size_t line = 0; p < end; line++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    const char *p = s->u.str.s;
+    size_t len = s->u.str.len;
+    for (size_t line = 0, i = 0; i <= len; line++) {
+        const char *nl = memchr(p + i, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - (p + i)) : len - i;
         if (line) jbuf_putc(&b, '\n');
         if ((line || first) && (n || blank)) jbuf_put(&b, pad.p, pad.n);
-        jbuf_put(&b, p, n);
-        p += n + (nl != NULL);
+        jbuf_put(&b, p + i, n);
+        i += n + 1;
     }
     jbuf_free(&pad);
     jv_unref(s);
