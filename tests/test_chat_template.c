@@ -329,7 +329,7 @@ static void test_filters(void) {
       NULL, "a+b+c|42|43|2.5|3|3|2.57|3|31");
     R("{{ {'b': 1, 'a': 2} | items | list }}|{{ {'b': 1, 'a': 2} | dictsort }}|{{ [1, 2, 1] | unique | list }}"
       "|{{ [1, 2] | reverse | list }}|{{ 'abc' | reverse }}",
-      NULL, "[['b', 1], ['a', 2]]|[['a', 2], ['b', 1]]|[1, 2]|[2, 1]|cba");
+      NULL, "[('b', 1), ('a', 2)]|[('a', 2), ('b', 1)]|[1, 2]|[2, 1]|cba");
     R("{{ xs | selectattr('role', 'equalto', 'user') | map(attribute='c') | join }}"
       "|{{ xs | rejectattr('role', 'eq', 'user') | map(attribute='c') | list }}"
       "|{{ [0, 1, 2] | select | list }}{{ [0, 1, 2] | reject('odd') | list }}|{{ ['a', 'b'] | map('upper') | join }}",
@@ -340,6 +340,10 @@ static void test_filters(void) {
     R("{{ {'a': [1, {}], 'b': []} | tojson(indent=2) }}", NULL, "{\n  \"a\": [\n    1,\n    {}\n  ],\n  \"b\": []\n}");
     R("{{ {'b': '\\u00fc', 'a': 1} | tojson(ensure_ascii=true, sort_keys=true) }}", NULL, "{\"a\": 1, \"b\": \"\\u00fc\"}");
     R("{{ {'a': 1, 'b': 2} | tojson(separators=(',', ':')) }}", NULL, "{\"a\":1,\"b\":2}");
+    R("{{ 2.45 | round(1) }}|{{ 2.5 | round }}|{{ 7 | round }}|{{ 1234.5 | round(-2) }}|{{ 'a b-c' | wordcount }}", NULL,
+      "2.5|2.0|7|1200.0|3");
+    R("{{ (1, 2) }}{{ (1,) }}{{ () }}{{ [x, 1] }}{{ (1, 2) == [1, 2] }}", NULL, "(1, 2)(1,)()[Undefined, 1]False");
+    R("{{ '{\\n' | indent(4, first=true) }}|", NULL, "    {\n|");
     R("{{ 'a\\nb\\n\\nc' | indent(2) }}|{{ 'a\\nb' | indent(2, true) }}", NULL, "a\n  b\n\n  c|  a\n  b");
 }
 
@@ -354,7 +358,11 @@ static void test_methods(void) {
       "|{{ 'abcb'.find('b') }}{{ 'abcb'.count('b') }}|{{ '-'.join(['a', 'b']) }}|{{ '\\u00fc'.upper() }}",
       NULL, "Hello World|ABab|bba|12|a-b|\xc3\x9c");
     R("{{ d.items() | list }}|{{ d.keys() | list }}|{{ d.values() | list }}|{{ d.get('x') }}",
-      "{\"d\": {\"a\": 1}}", "[['a', 1]]|['a']|[1]|None");
+      "{\"d\": {\"a\": 1}}", "[('a', 1)]|['a']|[1]|None");
+    R("{{ '  a  b  '.split(None, 1) }}|{{ '  a  b  '.rsplit(None, 1) }}|{{ 'a\\u00a0b'.split() }}", NULL,
+      "['a', 'b  ']|['  a', 'b']|['a', 'b']");
+    R("{{ 'stra\\u00dfe'.upper() }}|{{ '\\u00dfx'.title() }}|{{ '\\u00dfx' | title }}", NULL,
+      "STRASSE|Ssx|SSx");
 }
 
 static void test_errors(void) {

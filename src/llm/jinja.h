@@ -34,7 +34,7 @@ typedef enum jnode_kind {
     JN_AND,     /* a and b */
     JN_OR,      /* a or b */
     JN_COND,    /* a if b else c (c may be NULL) */
-    JN_LIST,    /* [kids] or (kids,) */
+    JN_LIST,    /* [kids], or (kids,) when op = 1 */
     JN_DICT,    /* {kids[0]: kids[1], ...} */
 } jnode_kind;
 

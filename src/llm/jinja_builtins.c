@@ -93,7 +93,7 @@ static uint32_t cp_lower(uint32_t c) {
     return c;
 }
 
-static bool cp_cased(uint32_t c) { return cp_upper(c) != c || cp_lower(c) != c; }
+static bool cp_cased(uint32_t c) { return c == 0xdf || cp_upper(c) != c || cp_lower(c) != c; }
 
 typedef enum casemode { CASE_UPPER, CASE_LOWER, CASE_TITLE, CASE_CAPITALIZE, CASE_TITLE_JINJA } casemode;
 
@@ -103,17 +103,14 @@ static jv *change_case(jctx *c, const jnode *at, const jv *s, casemode mode) {
     for (size_t i = 0, k; i < s->u.str.len; i += k) {
         uint32_t cp;
         k = decode(s->u.str.s + i, s->u.str.len - i, &cp);
-        uint32_t out = cp;
-        switch (mode) {
-        case CASE_UPPER: out = cp_upper(cp); break;
-        case CASE_LOWER: out = cp_lower(cp); break;
-        case CASE_CAPITALIZE: out = i == 0 ? cp_upper(cp) : cp_lower(cp); break;
-        case CASE_TITLE: out = prev_cased ? cp_lower(cp) : cp_upper(cp); break;
-        case CASE_TITLE_JINJA: out = word_start ? cp_upper(cp) : cp_lower(cp); break;
-        }
+        bool up = mode == CASE_UPPER || (mode == CASE_CAPITALIZE && i == 0) || (mode == CASE_TITLE && !prev_cased) ||
+                  (mode == CASE_TITLE_JINJA && word_start);
+        uint32_t out = up ? cp_upper(cp) : cp_lower(cp);
         prev_cased = cp_cased(cp);
         word_start = cp_space(cp) || (cp < 0x80 && strchr("-({[<", (int)cp));
-        if (out == cp) {
+        if (cp == 0xdf && up) { /* German sharp s: upper "SS", title case "Ss" */
+            jbuf_puts(&b, mode == CASE_UPPER || mode == CASE_TITLE_JINJA ? "SS" : "Ss");
+        } else if (out == cp) {
             jbuf_put(&b, s->u.str.s + i, k);
         } else {
             char enc[4];
@@ -160,55 +157,93 @@ static jv *strip_method(jctx *c, const jnode *at, const jv *s, const jargs *a, i
     return strip(c, at, s, given(chars) ? chars : NULL, which);
 }
 
-/* Python str.split / rsplit. sep NULL: runs of whitespace, no empty strings. */
+/* Length of the whitespace character at p (ws_at) or ending at p[j] (ws_before); 0 when there is none. */
+static size_t ws_at(const char *p, size_t n) {
+    uint32_t cp;
+    size_t k = decode(p, n, &cp);
+    return cp_space(cp) ? k : 0;
+}
+
+static size_t ws_before(const char *p, size_t j) {
+    size_t b = j - 1;
+    while (b > 0 && ((unsigned char)p[b] & 0xc0) == 0x80 && j - b < 4) b--;
+    return ws_at(p + b, j - b) == j - b ? j - b : 0;
+}
+
+/* Byte offset of the last occurrence of sep in p[0, n), or -1. */
+static ptrdiff_t rfind_bytes(const char *p, size_t n, const jv *sep) {
+    size_t m = sep->u.str.len;
+    for (size_t i = n >= m ? n - m + 1 : 0; i-- > 0;)
+        if (!memcmp(p + i, sep->u.str.s, m)) return (ptrdiff_t)i;
+    return -1;
+}
+
+static bool push_piece(jctx *c, const jnode *at, jv *list, const char *p, size_t from, size_t to) {
+    return push(c, at, list, jv_str(p + from, to - from));
+}
+
+/* Python str.split: sep NULL splits on runs of whitespace; the unsplit remainder keeps its trailing blanks. */
+static bool split_left(jctx *c, const jnode *at, jv *list, const char *p, size_t n, const jv *sep, int64_t max) {
+    size_t i = 0;
+    for (int64_t count = 0; max < 0 || count < max; count++) {
+        if (sep) {
+            const char *hit = memmem(p + i, n - i, sep->u.str.s, sep->u.str.len);
+            if (!hit) break;
+            if (!push_piece(c, at, list, p, i, (size_t)(hit - p))) return false;
+            i = (size_t)(hit - p) + sep->u.str.len;
+            continue;
+        }
+        for (size_t k; i < n && (k = ws_at(p + i, n - i));) i += k;
+        size_t j = i;
+        while (j < n && !ws_at(p + j, n - j)) j += utf8_offset(p + j, n - j, 1);
+        if (j == i) return true;
+        if (!push_piece(c, at, list, p, i, j)) return false;
+        i = j;
+    }
+    if (!sep)
+        for (size_t k; i < n && (k = ws_at(p + i, n - i));) i += k;
+    return (!sep && i >= n) || push_piece(c, at, list, p, i, n);
+}
+
+/* Python str.rsplit: pieces come out right to left (the caller reverses them). */
+static bool split_right(jctx *c, const jnode *at, jv *list, const char *p, size_t n, const jv *sep, int64_t max) {
+    size_t j = n;
+    for (int64_t count = 0; max < 0 || count < max; count++) {
+        if (sep) {
+            ptrdiff_t hit = rfind_bytes(p, j, sep);
+            if (hit < 0) break;
+            if (!push_piece(c, at, list, p, (size_t)hit + sep->u.str.len, j)) return false;
+            j = (size_t)hit;
+            continue;
+        }
+        for (size_t k; j > 0 && (k = ws_before(p, j));) j -= k;
+        size_t i = j;
+        while (i > 0 && !ws_before(p, i)) {
+            i--;
+            while (i > 0 && ((unsigned char)p[i] & 0xc0) == 0x80) i--;
+        }
+        if (i == j) return true;
+        if (!push_piece(c, at, list, p, i, j)) return false;
+        j = i;
+    }
+    if (!sep)
+        for (size_t k; j > 0 && (k = ws_before(p, j));) j -= k;
+    return (!sep && j == 0) || push_piece(c, at, list, p, 0, j);
+}
+
 static jv *split(jctx *c, const jnode *at, const jv *s, const jv *sep, int64_t maxsplit, bool from_right) {
+    if (sep && !sep->u.str.len) return jx_fail(c, at, "empty separator");
     jv *list = new_list(c, at);
     if (!list) return NULL;
     const char *p = s->u.str.s;
     size_t n = s->u.str.len;
-    if (sep && !sep->u.str.len) return jv_unref(list), jx_fail(c, at, "empty separator");
-    /* collect piece boundaries left to right, then merge the surplus for maxsplit */
-    size_t cap = 16, count = 0;
-    size_t *bounds = ember_malloc(cap * 2 * sizeof *bounds);
-    if (!bounds) return jv_unref(list), jx_oom(c, at);
-    size_t i = 0;
-    while (i <= n) {
-        size_t start = i, end;
-        if (!sep) {
-            while (start < n && cp_space((unsigned char)p[start])) start++;
-            if (start >= n) break;
-            end = start;
-            while (end < n && !cp_space((unsigned char)p[end])) end++;
-            i = end + 1;
-        } else {
-            const char *hit = memmem(p + start, n - start, sep->u.str.s, sep->u.str.len);
-            end = hit ? (size_t)(hit - p) : n;
-            i = hit ? end + sep->u.str.len : n + 1;
-        }
-        if (count == cap) {
-            size_t *nb = ember_realloc(bounds, cap * 4 * sizeof *bounds);
-            if (!nb) return ember_free(bounds), jv_unref(list), jx_oom(c, at);
-            bounds = nb, cap *= 2;
-        }
-        bounds[2 * count] = start, bounds[2 * count + 1] = end, count++;
-    }
-    size_t pieces = maxsplit >= 0 && (uint64_t)maxsplit + 1 < count ? (size_t)maxsplit + 1 : count;
-    bool ok = true;
-    for (size_t k = 0; k < pieces && ok; k++) {
-        size_t first = from_right ? count - pieces + k : k, last = first;
-        if (!from_right && k == pieces - 1) last = count - 1;
-        if (from_right && k == 0) first = 0;
-        size_t b0 = bounds[2 * first], b1 = bounds[2 * last + 1];
-        if (!sep && ((from_right && k == 0) || (!from_right && k == pieces - 1)) && pieces < count) {
-            /* the unsplit remainder keeps its inner whitespace but not the outer */
-            if (from_right) b0 = bounds[0];
-            else b1 = n;
-            while (b1 > b0 && cp_space((unsigned char)p[b1 - 1])) b1--;
-        }
-        ok = push(c, at, list, jv_str(p + b0, b1 - b0));
-    }
-    ember_free(bounds);
+    bool ok = from_right ? split_right(c, at, list, p, n, sep, maxsplit) : split_left(c, at, list, p, n, sep, maxsplit);
     if (!ok) return jv_unref(list), NULL;
+    for (size_t i = 0, k = list->u.list.n; from_right && i < k / 2; i++) {
+        jv *t = list->u.list.items[i];
+        list->u.list.items[i] = list->u.list.items[k - 1 - i];
+        list->u.list.items[k - 1 - i] = t;
+    }
     return list;
 }
 
@@ -384,6 +419,7 @@ static jv *pairs(jctx *c, const jnode *at, const jv *d, int which) { /* 0 items,
         else if (which == 2) x = jv_ref(d->u.dict.vals[i]);
         else {
             x = jv_new(JV_LIST);
+            if (x) x->u.list.tuple = true;
             if (x && (!jv_append(x, jv_ref(d->u.dict.keys[i])) || !jv_append(x, jv_ref(d->u.dict.vals[i]))))
                 jv_unref(x), x = NULL;
         }
@@ -760,16 +796,44 @@ static jv *f_abs(jctx *c, const jnode *at, jv *v, jargs *a) {
     return jx_fail(c, at, "bad operand type for abs(): '%s'", jv_type_name(v));
 }
 
+/* Python's round(x, n): correctly rounded decimal, ties to even (printf rounds the exact binary value). */
 static jv *f_round(jctx *c, const jnode *at, jv *v, jargs *a) {
     if (!jv_is_number(v)) return jx_fail(c, at, "round: a number expected, got '%s'", jv_type_name(v));
     jv *p = arg(a, 0, "precision"), *m = arg(a, 1, "method");
-    double scale = pow(10, p && jv_is_number(p) ? (double)ival_of(p) : 0), x = jv_num(v) * scale;
+    int64_t prec = p && jv_is_number(p) ? ival_of(p) : 0;
     const char *method = m && m->kind == JV_STR ? m->u.str.s : "common";
-    if (!strcmp(method, "ceil")) x = ceil(x);
-    else if (!strcmp(method, "floor")) x = floor(x);
-    else if (!strcmp(method, "common")) x = nearbyint(x);
-    else return jx_fail(c, at, "method must be common, ceil or floor");
-    return jx_float(c, at, x / scale);
+    bool common = !strcmp(method, "common");
+    if (!common && strcmp(method, "ceil") && strcmp(method, "floor"))
+        return jx_fail(c, at, "method must be common, ceil or floor");
+    if (v->kind != JV_FLOAT && common && prec >= 0) return jx_int(c, at, ival_of(v));
+    if (prec > 300 || prec < -300) return jx_float(c, at, jv_num(v));
+    double x = jv_num(v);
+    if (common && prec >= 0) {
+        char tmp[400];
+        snprintf(tmp, sizeof tmp, "%.*f", (int)prec, x);
+        return jx_float(c, at, strtod(tmp, NULL));
+    }
+    double scale = pow(10, (double)prec), y = x * scale;
+    y = !strcmp(method, "ceil") ? ceil(y) : !strcmp(method, "floor") ? floor(y) : nearbyint(y);
+    return jx_float(c, at, y / scale);
+}
+
+/* Words: runs of letters, digits and underscores (like Jinja's \w+). */
+static jv *f_wordcount(jctx *c, const jnode *at, jv *v, jargs *a) {
+    jv *s = as_str(c, at, v);
+    if (!s) return NULL;
+    int64_t words = 0;
+    bool in_word = false;
+    for (size_t i = 0, k; i < s->u.str.len; i += k) {
+        uint32_t cp;
+        k = decode(s->u.str.s + i, s->u.str.len - i, &cp);
+        bool w = cp == '_' || (cp >= '0' && cp <= '9') || ((cp | 32) >= 'a' && (cp | 32) <= 'z') ||
+                 (cp >= 0x80 && !cp_space(cp));
+        words += w && !in_word;
+        in_word = w;
+    }
+    jv_unref(s);
+    return jx_int(c, at, words);
 }
 
 static jv *f_items(jctx *c, const jnode *at, jv *v, jargs *a) {
@@ -1120,6 +1184,7 @@ static const struct {
     {"round", f_round},     {"safe", f_string},         {"select", f_select},         {"selectattr", f_selectattr},
     {"sort", f_sort},       {"string", f_string},       {"sum", f_sum},               {"title", f_title},
     {"tojson", f_tojson},   {"trim", f_trim},           {"unique", f_unique},         {"upper", f_upper},
+    {"wordcount", f_wordcount},
 };
 
 static filter_fn find_filter(const char *name) {

@@ -443,6 +443,7 @@ static jv *eval_test(jctx *c, const jnode *n) {
 static jv *eval_collection(jctx *c, const jnode *n) {
     jv *coll = jv_new(n->kind == JN_LIST ? JV_LIST : JV_DICT);
     if (!coll) return jx_oom(c, n);
+    if (n->kind == JN_LIST) coll->u.list.tuple = n->op == 1;
     for (size_t i = 0; i < n->n; i++) {
         jv *x = eval(c, n->kids[i]);
         bool ok = x != NULL;
@@ -744,7 +745,7 @@ static bool exec_inner(jctx *c, const jnode *n) {
     case JN_SET: return assign(c, n->a, n->b ? eval(c, n->b) : capture(c, n->body));
     case JN_MACRO: {
         jv *m = jv_new(JV_MACRO);
-        if (m) m->u.macro.node = n;
+        if (m) m->u.macro.node = n, m->u.macro.name = n->name;
         return set_var(c, n, n->name, m ? m : jx_oom(c, n));
     }
     case JN_FILTERBLOCK: return exec_filter_block(c, n);

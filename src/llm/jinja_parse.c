@@ -818,13 +818,18 @@ static bool tuple_end(parser *P) {
 /* Comma-separated expressions: one without a comma is itself, otherwise a tuple (a list here). */
 static jnode *parse_tuple(parser *P, bool condexpr, bool explicit_parens) {
     tok *t = cur(P);
-    if (explicit_parens && is_op(P, ")")) return mk(P, JN_LIST, t);
+    if (explicit_parens && is_op(P, ")")) {
+        jnode *empty = mk(P, JN_LIST, t);
+        if (empty) empty->op = 1;
+        return empty;
+    }
     jnode *first = parse_expr(P, condexpr);
     if (!first || !is_op(P, ",")) return first;
     nvec items = {0};
     nvec_push(&items, first, NULL);
     while (!P->failed && accept_op(P, ",") && !tuple_end(P)) nvec_push(&items, parse_expr(P, condexpr), NULL);
     jnode *n = mk(P, JN_LIST, t);
+    if (n) n->op = 1; /* a tuple */
     return n && finish_kids(P, n, &items) ? n : NULL;
 }
 

@@ -240,7 +240,7 @@ bool jv_equal(const jv *a, const jv *b) {
     case JV_NONE: return true;
     case JV_STR: return a->u.str.len == b->u.str.len && !memcmp(a->u.str.s, b->u.str.s, a->u.str.len);
     case JV_LIST:
-        if (a->u.list.n != b->u.list.n) return false;
+        if (a->u.list.n != b->u.list.n || a->u.list.tuple != b->u.list.tuple) return false;
         for (size_t i = 0; i < a->u.list.n; i++)
             if (!jv_equal(a->u.list.items[i], b->u.list.items[i])) return false;
         return true;
@@ -358,9 +358,9 @@ static void repr_string(jbuf *b, const char *s, size_t n) {
 static bool repr_depth(jbuf *b, const jv *v, int depth);
 
 static bool repr_items(jbuf *b, const jv *v, int depth) {
-    bool list = v->kind == JV_LIST;
+    bool list = v->kind == JV_LIST, tuple = list && v->u.list.tuple;
     size_t n = list ? v->u.list.n : v->u.dict.n;
-    jbuf_putc(b, list ? '[' : '{');
+    jbuf_putc(b, tuple ? '(' : list ? '[' : '{');
     for (size_t i = 0; i < n; i++) {
         if (i) jbuf_puts(b, ", ");
         if (!list) {
@@ -369,14 +369,17 @@ static bool repr_items(jbuf *b, const jv *v, int depth) {
         }
         if (!repr_depth(b, list ? v->u.list.items[i] : v->u.dict.vals[i], depth + 1)) return false;
     }
-    jbuf_putc(b, list ? ']' : '}');
+    if (tuple && n == 1) jbuf_putc(b, ',');
+    jbuf_putc(b, tuple ? ')' : list ? ']' : '}');
     return true;
 }
 
 static bool repr_depth(jbuf *b, const jv *v, int depth) {
     if (depth > JV_MAX_DEPTH) return false;
     switch (v->kind) {
-    case JV_UNDEF: return true;
+    case JV_UNDEF:
+        if (depth) jbuf_puts(b, "Undefined"); /* str() of a bare undefined is "" */
+        return true;
     case JV_NONE: jbuf_puts(b, "None"); return true;
     case JV_BOOL: jbuf_puts(b, v->u.b ? "True" : "False"); return true;
     case JV_INT: jbuf_printf(b, "%lld", (long long)v->u.i); return true;
@@ -393,7 +396,7 @@ static bool repr_depth(jbuf *b, const jv *v, int depth) {
         return ok;
     }
     case JV_FUNC: jbuf_printf(b, "<built-in method %s>", v->u.func.name); return true;
-    case JV_MACRO: jbuf_puts(b, "<Macro>"); return true;
+    case JV_MACRO: jbuf_printf(b, "<Macro '%s'>", v->u.macro.name); return true;
     }
     return true;
 }

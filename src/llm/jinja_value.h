@@ -32,10 +32,10 @@ struct ember_value {
         int64_t i;
         double f;
         struct { char *s; size_t len; } str;          /* NUL-terminated; for JV_UNDEF: the reason */
-        struct { jv **items; size_t n, cap; } list;    /* JV_LIST */
+        struct { jv **items; size_t n, cap; bool tuple; } list; /* JV_LIST (tuple: Python tuple) */
         struct { jv **keys, **vals; size_t n, cap; } dict; /* JV_DICT, JV_NS */
         struct { const char *name; jv *self; } func;  /* JV_FUNC: name is static */
-        struct { const void *node; } macro;           /* JV_MACRO */
+        struct { const void *node; const char *name; } macro; /* JV_MACRO */
     } u;
 };
 
