@@ -105,6 +105,8 @@ jv *jx_iter_list(jctx *c, const jnode *at, jv *v) {
     return list;
 }
 
+static jv *loop_attribute(jctx *c, const jnode *at, const jv *l, const char *name);
+
 /* --- attribute and item access -------------------------------------------------------------------- */
 static jv *no_attribute(jctx *c, const jnode *at, const jv *obj, const char *what, const char *key) {
     jv *u = obj->kind == JV_NONE ? jv_undef("'None' has no %s '%s'", what, key)
@@ -114,6 +116,10 @@ static jv *no_attribute(jctx *c, const jnode *at, const jv *obj, const char *wha
 
 static jv *getattr_name(jctx *c, const jnode *at, jv *obj, const char *name) {
     if (obj->kind == JV_UNDEF) return jx_undefined_error(c, at, obj);
+    if (obj->kind == JV_LOOP) {
+        jv *v = loop_attribute(c, at, obj, name);
+        if (v || c->failed) return v;
+    }
     jv *m = jinja_attribute(c, obj, name);
     if (m || c->failed) return m;
     if (obj->kind == JV_DICT || obj->kind == JV_NS) {
@@ -138,7 +144,7 @@ static jv *index_sequence(jctx *c, const jnode *at, jv *obj, int64_t i) {
 }
 
 jv *jinja_getattr(jctx *c, const jnode *at, jv *obj, jv *key, bool is_attr) {
-    if (is_attr && key->kind == JV_STR) return getattr_name(c, at, obj, key->u.str.s);
+    if ((is_attr || obj->kind == JV_LOOP) && key->kind == JV_STR) return getattr_name(c, at, obj, key->u.str.s);
     if (obj->kind == JV_UNDEF) return jx_undefined_error(c, at, obj);
     if (obj->kind == JV_DICT || obj->kind == JV_NS) {
         jv *v = jv_dict_find(obj, key);
@@ -633,31 +639,30 @@ static bool exec_if(jctx *c, const jnode *n) {
     return n ? exec(c, n) : true;
 }
 
-static bool put_int(jctx *c, const jnode *at, jv *d, const char *key, int64_t i) {
-    jv *v = jv_new(JV_INT);
-    if (v) v->u.i = i;
-    return jv_dict_put(d, jv_str(key, strlen(key)), v) || (jx_oom(c, at), false);
-}
-
-static bool put_val(jctx *c, const jnode *at, jv *d, const char *key, jv *v) {
-    return jv_dict_put(d, jv_str(key, strlen(key)), v) || (jx_oom(c, at), false);
-}
-
-/* The `loop` variable of one iteration. */
 static jv *loop_object(jctx *c, const jnode *at, jv *items, size_t i) {
-    size_t n = items->u.list.n;
-    jv *d = jv_new(JV_DICT);
-    if (!d) return jx_oom(c, at);
-    bool ok = put_int(c, at, d, "index", (int64_t)i + 1) && put_int(c, at, d, "index0", (int64_t)i) &&
-              put_int(c, at, d, "revindex", (int64_t)(n - i)) && put_int(c, at, d, "revindex0", (int64_t)(n - i - 1)) &&
-              put_val(c, at, d, "first", jx_bool(c, at, i == 0)) &&
-              put_val(c, at, d, "last", jx_bool(c, at, i + 1 == n)) && put_int(c, at, d, "length", (int64_t)n) &&
-              put_int(c, at, d, "depth", 1) && put_int(c, at, d, "depth0", 0) &&
-              put_val(c, at, d, "cycle", jv_func("loop.cycle", jx_int(c, at, (int64_t)i)));
-    if (ok && i > 0) ok = put_val(c, at, d, "previtem", jv_ref(items->u.list.items[i - 1]));
-    if (ok && i + 1 < n) ok = put_val(c, at, d, "nextitem", jv_ref(items->u.list.items[i + 1]));
-    if (!ok) return jv_unref(d), NULL;
-    return d;
+    jv *l = jv_new(JV_LOOP);
+    if (!l) return jx_oom(c, at);
+    l->u.loop.items = jv_ref(items);
+    l->u.loop.i = i;
+    return l;
+}
+
+/* loop.index, loop.first, ... computed when asked for; NULL when `name` is not a loop attribute. */
+static jv *loop_attribute(jctx *c, const jnode *at, const jv *l, const char *name) {
+    size_t i = l->u.loop.i, n = l->u.loop.items->u.list.n;
+    static const char *const ints[] = {"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", NULL};
+    const int64_t vals[] = {(int64_t)i + 1, (int64_t)i, (int64_t)(n - i), (int64_t)(n - i - 1), (int64_t)n, 1, 0};
+    for (size_t k = 0; ints[k]; k++)
+        if (!strcmp(name, ints[k])) return jx_int(c, at, vals[k]);
+    if (!strcmp(name, "first")) return jx_bool(c, at, i == 0);
+    if (!strcmp(name, "last")) return jx_bool(c, at, i + 1 == n);
+    if (!strcmp(name, "previtem") && i > 0) return jv_ref(l->u.loop.items->u.list.items[i - 1]);
+    if (!strcmp(name, "nextitem") && i + 1 < n) return jv_ref(l->u.loop.items->u.list.items[i + 1]);
+    if (!strcmp(name, "cycle")) {
+        jv *f = jv_func("loop.cycle", jx_int(c, at, (int64_t)i));
+        return f ? f : jx_oom(c, at);
+    }
+    return NULL;
 }
 
 /* The items a for loop visits: iterable items that pass the loop's `if` filter. */

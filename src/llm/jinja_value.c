@@ -134,6 +134,7 @@ void jv_unref(jv *v) {
         ember_free(v->u.dict.vals);
         break;
     case JV_FUNC: jv_unref(v->u.func.self); break;
+    case JV_LOOP: jv_unref(v->u.loop.items); break;
     default: break;
     }
     ember_free(v);
@@ -291,6 +292,7 @@ const char *jv_type_name(const jv *v) {
     case JV_NS: return "Namespace";
     case JV_FUNC: return "builtin_function_or_method";
     case JV_MACRO: return "Macro";
+    case JV_LOOP: return "LoopContext";
     }
     return "object";
 }
@@ -397,6 +399,7 @@ static bool repr_depth(jbuf *b, const jv *v, int depth) {
     }
     case JV_FUNC: jbuf_printf(b, "<built-in method %s>", v->u.func.name); return true;
     case JV_MACRO: jbuf_printf(b, "<Macro '%s'>", v->u.macro.name); return true;
+    case JV_LOOP: jbuf_printf(b, "<LoopContext %zu/%zu>", v->u.loop.i + 1, v->u.loop.items->u.list.n); return true;
     }
     return true;
 }

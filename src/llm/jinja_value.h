@@ -20,6 +20,7 @@ typedef enum jv_kind {
     JV_NS = 100, /* namespace(): a dict whose attributes templates may assign */
     JV_FUNC,     /* a global function or a bound method (self + name) */
     JV_MACRO,    /* a {% macro %} (node points into the compiled template) */
+    JV_LOOP,     /* the `loop` variable of a for loop: its items and the current position */
 } jv_kind;
 
 typedef struct ember_value jv;
@@ -36,6 +37,7 @@ struct ember_value {
         struct { jv **keys, **vals; size_t n, cap; } dict; /* JV_DICT, JV_NS */
         struct { const char *name; jv *self; } func;  /* JV_FUNC: name is static */
         struct { const void *node; const char *name; } macro; /* JV_MACRO */
+        struct { jv *items; size_t i; } loop;         /* JV_LOOP */
     } u;
 };
 
