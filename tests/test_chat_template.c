@@ -4,6 +4,7 @@
 
 #include "check.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
 #define FIXTURES "models/llm/fixtures/chat"
@@ -185,6 +186,97 @@ static void test_builtins_match_fixtures(void) {
         ember_chat_template_destroy(t);
     }
     ember_value_release(index);
+}
+
+/* The chat_template of the shared tokenizer_config.json files renders like the fixture template files. */
+static void test_hf_config(void) {
+    ember_value *index = load_index();
+    SKIP_IF(!index, "../shared/models/llm/fixtures/chat is absent");
+    const char *names[] = {"qwen3", "llama3"};
+    for (size_t k = 0; k < 2; k++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "conformance/tokenizers/hf/%s/tokenizer_config.json", names[k]);
+        size_t len;
+        char *config = read_shared(rel, &len);
+        CHECK(config != NULL);
+        ember_chat_template *t = NULL;
+        CHECK(config && ember_chat_template_from_hf_config(config, len, NULL, &t) == EMBER_OK);
+        if (t) run_fixture_template(ember_value_get(index, names[k]), names[k], t);
+        ember_chat_template_destroy(t);
+        free(config);
+    }
+    const char *named = "{\"chat_template\": [{\"name\": \"default\", \"template\": \"D{{ 1 }}\"},"
+                        "{\"name\": \"tool_use\", \"template\": \"T\"}]}";
+    ember_chat_template *t = NULL;
+    char *out = NULL;
+    ember_value *msgs = ember_value_list();
+    ember_chat_params p = {.messages = msgs};
+    CHECK(ember_chat_template_from_hf_config(named, (size_t)-1, "tool_use", &t) == EMBER_OK);
+    CHECK(t && ember_chat_template_render(t, &p, &out) == EMBER_OK);
+    CHECK_STR(out, "T");
+    ember_free(out);
+    ember_chat_template_destroy(t);
+    CHECK(ember_chat_template_from_hf_config(named, (size_t)-1, NULL, &t) == EMBER_OK);
+    CHECK(t && ember_chat_template_render(t, &p, &out) == EMBER_OK);
+    CHECK_STR(out, "D1");
+    ember_free(out);
+    ember_chat_template_destroy(t);
+    CHECK(ember_chat_template_from_hf_config("{\"bos_token\": \"<s>\"}", (size_t)-1, NULL, &t) == EMBER_ERR_FORMAT);
+    CHECK(strstr(ember_last_error(), "no chat_template") != NULL);
+    CHECK(ember_chat_template_from_hf_config("{\"chat_template\": \"{% if %}\"}", (size_t)-1, NULL, &t) ==
+          EMBER_ERR_FORMAT);
+    CHECK(strstr(ember_last_error(), "tokenizer_config.json: chat template 1:7") != NULL);
+    ember_value_release(msgs);
+    ember_value_release(index);
+}
+
+/* One compiled template rendered from several threads at once gives the same text everywhere. */
+typedef struct render_job {
+    const ember_chat_template *t;
+    const ember_chat_params *p;
+    const char *want;
+    int mismatches;
+} render_job;
+
+static void *render_worker(void *arg) {
+    render_job *job = arg;
+    for (int i = 0; i < 50; i++) {
+        char *out = NULL;
+        if (ember_chat_template_render(job->t, job->p, &out) != EMBER_OK || strcmp(out, job->want)) job->mismatches++;
+        ember_free(out);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    size_t len;
+    char *src = read_shared(FIXTURES "/templates/qwen3.jinja", &len);
+    char *text = read_shared(FIXTURES "/cases/tools_parallel.json", NULL);
+    char *want = read_shared(FIXTURES "/rendered/qwen3/tools_parallel.txt", NULL);
+    if (!src || !text || !want) {
+        free(src), free(text), free(want);
+        SKIP_IF(1, "../shared/models/llm/fixtures/chat is absent");
+    }
+    ember_value *c = json(text);
+    ember_chat_template *t = NULL;
+    CHECK(ember_chat_template_create(src, len, &t) == EMBER_OK);
+    ember_chat_params p = {.messages = ember_value_get(c, "messages"), .tools = ember_value_get(c, "tools"),
+                           .add_generation_prompt = 1};
+    render_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (render_job){t, &p, want, 0};
+        CHECK(pthread_create(&th[i], NULL, render_worker, &jobs[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(jobs[i].mismatches, 0);
+    }
+    ember_chat_template_destroy(t);
+    ember_value_release(c);
+    free(src);
+    free(text);
+    free(want);
 }
 
 /* --- ollama vectors through the built-ins -------------------------------------------------------------- */
@@ -523,6 +615,8 @@ static void test_fuzz_mutations(void) {
 int main(void) {
     RUN(test_fixtures);
     RUN(test_builtins_match_fixtures);
+    RUN(test_hf_config);
+    RUN(test_threads);
     RUN(test_ollama_vectors);
     RUN(test_whitespace);
     RUN(test_expressions);

@@ -91,6 +91,12 @@ EMBER_API ember_status ember_chat_template_create(const char *source, size_t len
  * ([INST] <<SYS>> format). The caller destroys *out. */
 EMBER_API ember_status ember_chat_template_builtin(const char *name, ember_chat_template **out);
 
+/* The template of a Hugging Face tokenizer_config.json (its text, `len` bytes or up to the NUL): the string
+ * "chat_template", or from a list of {"name", "template"} the one called `name` (NULL: "default").
+ * The caller destroys *out. */
+EMBER_API ember_status ember_chat_template_from_hf_config(const char *config_json, size_t len, const char *name,
+                                                          ember_chat_template **out);
+
 EMBER_API void ember_chat_template_destroy(ember_chat_template *t);
 
 typedef struct ember_chat_params {

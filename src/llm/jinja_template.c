@@ -58,6 +58,38 @@ ember_status ember_chat_template_builtin(const char *name, ember_chat_template *
     return ember_fail(EMBER_ERR_ARG, "chat template: no built-in template '%s' (chatml, llama3, llama2)", name);
 }
 
+/* chat_template is a string, or a list of named templates (Command-R: default, tool_use, rag). */
+static const jv *pick_template(const jv *entry, const char *name) {
+    if (!entry || entry->kind == JV_STR) return entry;
+    if (entry->kind != JV_LIST) return NULL;
+    for (size_t i = 0; i < entry->u.list.n; i++) {
+        const jv *e = entry->u.list.items[i];
+        const jv *n = e->kind == JV_DICT ? jv_dict_findz(e, "name") : NULL;
+        if (n && n->kind == JV_STR && !strcmp(n->u.str.s, name)) return jv_dict_findz(e, "template");
+    }
+    return NULL;
+}
+
+ember_status ember_chat_template_from_hf_config(const char *config_json, size_t len, const char *name,
+                                                ember_chat_template **out) {
+    if (!config_json || !out) return ember_fail(EMBER_ERR_ARG, "ember_chat_template_from_hf_config: NULL argument");
+    *out = NULL;
+    ember_value *config = NULL;
+    ember_status s = ember_value_from_json(config_json, len, &config);
+    if (s != EMBER_OK) return ember_fail_context(s, "tokenizer_config.json: ");
+    const jv *entry = config->kind == JV_DICT ? jv_dict_findz(config, "chat_template") : NULL;
+    const jv *source = pick_template(entry, name ? name : "default");
+    if (!source || source->kind != JV_STR) {
+        s = ember_fail(EMBER_ERR_FORMAT, "tokenizer_config.json: no chat_template%s%s%s", name ? " named '" : "",
+                       name ? name : "", name ? "'" : "");
+    } else {
+        s = ember_chat_template_create(source->u.str.s, source->u.str.len, out);
+        if (s != EMBER_OK) ember_fail_context(s, "tokenizer_config.json: ");
+    }
+    jv_unref(config);
+    return s;
+}
+
 void ember_chat_template_destroy(ember_chat_template *t) {
     if (!t) return;
     for (size_t i = 0; i < t->n_literals; i++) jv_unref(t->literals[i]);
