@@ -195,7 +195,7 @@ typedef struct ember_face_rgb {
 void ember_face_draw_rect(ember_face_image *img, int x0, int y0, int x1, int y1, int thick, ember_face_rgb c);
 void ember_face_fill_rect(ember_face_image *img, int x0, int y0, int x1, int y1, ember_face_rgb c);
 void ember_face_draw_dot(ember_face_image *img, int x, int y, int radius, ember_face_rgb c);
-/* Text in the built-in 5x7 font (printable ASCII; other bytes draw as '?'), each dot `scale` pixels square;
+/* Text in the built-in 5x7 font (printable ASCII; any other character, UTF-8 included, draws as one ?), each dot `scale` pixels square;
  * (x, y) is the top-left corner. Returns the width drawn. */
 int ember_face_draw_text(ember_face_image *img, int x, int y, int scale, const char *text, ember_face_rgb c);
 int ember_face_text_width(const char *text, int scale);
