@@ -1,0 +1,205 @@
+/* Face recognition app: images, detection decoders, alignment, embeddings, an SQLite gallery, drawing.
+ *
+ * Usage (the whole pipeline, as `ember face identify` does it):
+ *
+ *     ember_face_image img = {0};
+ *     if (ember_face_image_load("group.jpg", &img) != EMBER_OK) { puts(ember_last_error()); return 2; }
+ *     ember_face_gallery *g = NULL;
+ *     ember_face_gallery_open("people.db", EMBER_FACE_GALLERY_CREATE, &g);
+ *     // ... detect faces (ember_face_detector), align each to 112x112 (ember_face_align),
+ *     // embed it (ember_face_embedder), then look the embedding up:
+ *     ember_face_match m[3];
+ *     int n = 0;
+ *     ember_face_gallery_search(g, "mobilefacenet", emb, 128, m, 3, &n);
+ *     ember_face_gallery_close(g);
+ *     ember_face_image_free(&img);
+ *
+ * Built on Ember's public API only (the headers in include/ember/) plus libjpeg, libpng and SQLite. Nothing here opens a
+ * socket. Fallible calls return ember_status and leave a message in ember_last_error().
+ */
+#ifndef EMBER_APPS_FACE_H
+#define EMBER_APPS_FACE_H
+
+#include "ember/ember.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* --- images: 8-bit RGB, row-major, no padding ------------------------------------------------------------ */
+typedef struct ember_face_image {
+    int w, h;
+    uint8_t *rgb; /* w*h*3 bytes, owned (free with ember_face_image_free) */
+} ember_face_image;
+
+/* Largest image accepted, in pixels (guards against decompression bombs). */
+#define EMBER_FACE_MAX_PIXELS (1 << 27)
+
+/* Allocate a w x h image filled with zero (black). Free with ember_face_image_free. */
+ember_status ember_face_image_alloc(int w, int h, ember_face_image *out);
+void ember_face_image_free(ember_face_image *img);
+/* Decode JPEG or PNG (chosen by the first bytes) from memory; `name` labels error messages. JPEGs are turned
+ * upright by their EXIF orientation. *out is allocated (free with ember_face_image_free). */
+ember_status ember_face_image_decode(const uint8_t *data, size_t size, const char *name, ember_face_image *out);
+/* Read and decode a file. */
+ember_status ember_face_image_load(const char *path, ember_face_image *out);
+/* Encode to JPEG (quality 1..100) or PNG. *out is allocated with ember_malloc; the caller frees it. */
+ember_status ember_face_image_encode_jpeg(const ember_face_image *img, int quality, uint8_t **out, size_t *size);
+ember_status ember_face_image_encode_png(const ember_face_image *img, uint8_t **out, size_t *size);
+/* Read a whole file into memory. *out is ember_malloc'd (the caller frees it). */
+ember_status ember_face_file_read(const char *path, uint8_t **out, size_t *size);
+/* Write PNG when the path ends in .png, JPEG (quality 90) otherwise. */
+ember_status ember_face_image_save(const char *path, const ember_face_image *img);
+
+/* EXIF orientation (1..8) of a JPEG's APP1 Exif IFD0; 1 when absent or unreadable. */
+int ember_face_exif_orientation(const uint8_t *jpeg, size_t size);
+/* Turn pixels stored with EXIF orientation `o` upright (in place: the buffer is replaced). */
+ember_status ember_face_image_orient(ember_face_image *img, int o);
+
+/* Bilinear resampling through an affine map from destination to source pixel coordinates:
+ * src = (m[0]*x + m[1]*y + m[2], m[3]*x + m[4]*y + m[5]). Pixels that fall outside are `border` (0..255).
+ * dst must be allocated (its size is the output size). */
+void ember_face_warp(const ember_face_image *src, const float m[6], uint8_t border, ember_face_image *dst);
+/* Resize to w x h (no aspect keep), pixel centres aligned like OpenCV's INTER_LINEAR; area-averages first
+ * when shrinking by 2x or more. *out is allocated. */
+ember_status ember_face_image_resize(const ember_face_image *src, int w, int h, ember_face_image *out);
+
+/* Image -> NCHW float32 planes: out[c][y][x] = (pixel[c'] - mean[c]) / std[c], where c' is c for RGB order
+ * and 2-c for BGR. out holds 3*w*h floats. */
+void ember_face_image_to_planes(const ember_face_image *img, bool bgr, const float mean[3], const float std[3],
+                                float *out);
+
+/* --- geometry ------------------------------------------------------------------------------------------- */
+/* Least-squares similarity transform (rotation, uniform scale, translation; Umeyama 1991) taking the n points
+ * src[2i],src[2i+1] onto dst. m is the 2x3 matrix: dst ~ (m[0]x + m[1]y + m[2], m[3]x + m[4]y + m[5]).
+ * EMBER_ERR_ARG when the source points are degenerate (all equal). */
+ember_status ember_face_similarity(const float *src, const float *dst, int n, float m[6]);
+/* Inverse of a 2x3 affine map. EMBER_ERR_ARG when singular. */
+ember_status ember_face_affine_invert(const float m[6], float inv[6]);
+
+/* The ArcFace 112x112 template: left eye, right eye, nose tip, left and right mouth corners (x, y). */
+extern const float ember_face_arcface_template[10];
+/* Crop the face with five landmarks (image coordinates) to size x size aligned on the ArcFace template (scaled
+ * by size/112). *out is allocated. */
+ember_status ember_face_align(const ember_face_image *img, const float landmarks[10], int size,
+                              ember_face_image *out);
+
+/* --- detections ----------------------------------------------------------------------------------------- */
+typedef struct ember_face_det {
+    float x0, y0, x1, y1; /* box corners, image pixels */
+    float score;          /* 0..1 */
+    float lm[10];         /* eyes, nose, mouth corners (x, y) when has_lm */
+    bool has_lm;
+} ember_face_det;
+
+/* A growable list of detections. */
+typedef struct ember_face_dets {
+    ember_face_det *v; /* owned */
+    int n, cap;
+} ember_face_dets;
+ember_status ember_face_dets_push(ember_face_dets *d, const ember_face_det *x);
+void ember_face_dets_free(ember_face_dets *d);
+
+/* Intersection over union of two boxes. */
+float ember_face_iou(const ember_face_det *a, const ember_face_det *b);
+/* Sort by score (highest first) and drop every box overlapping a better one by more than `iou`; keep at most
+ * `top_k` (0 = all). */
+void ember_face_nms(ember_face_dets *d, float iou, int top_k);
+
+/* A view of one raw model output: float32 data and its shape. */
+typedef struct ember_face_blob {
+    const float *data;
+    int64_t count; /* elements */
+} ember_face_blob;
+
+/* YuNet (libfacedetection 2023): outputs cls/obj/bbox/kps at strides 8, 16, 32, in that order in each array
+ * (cls[i], obj[i]: rows*cols values, bbox[i]: 4 per cell, kps[i]: 10 per cell). The network saw an in_w x in_h
+ * input; sx, sy scale network pixels back to image pixels. Adds the faces scoring >= thr to *out. */
+ember_status ember_face_decode_yunet(const ember_face_blob cls[3], const ember_face_blob obj[3],
+                                     const ember_face_blob bbox[3], const ember_face_blob kps[3], int in_w,
+                                     int in_h, float sx, float sy, float thr, ember_face_dets *out);
+
+/* UltraFace (and faceplugin fr_detect, the same network family): scores [N,2] (softmaxed; column 1 = face),
+ * boxes [N,4]. `raw` boxes are SSD regressions against UltraFace's priors (the `_simplified` exports);
+ * otherwise they are corners normalised to 0..1. The input was in_w x in_h; the image is img_w x img_h. */
+ember_status ember_face_decode_ultraface(const ember_face_blob *scores, const ember_face_blob *boxes, bool raw,
+                                         int in_w, int in_h, int img_w, int img_h, float thr,
+                                         ember_face_dets *out);
+/* Number of UltraFace priors for an input size (4420 for 320x240). */
+int64_t ember_face_ultraface_priors(int in_w, int in_h);
+
+/* Landmarks from faceplugin fr_landmark's 68 points (x, y normalised to the crop box) -> five points in image
+ * coordinates for the crop box (x0, y0, w, h). */
+void ember_face_landmarks68_to5(const float *pts68, float x0, float y0, float w, float h, float lm[10]);
+
+/* --- embeddings ----------------------------------------------------------------------------------------- */
+/* Scale v to unit length (left as is when it is all zero). */
+void ember_face_l2_normalize(float *v, int n);
+/* Cosine similarity of two vectors. */
+float ember_face_cosine(const float *a, const float *b, int n);
+
+/* --- SHA-256 -------------------------------------------------------------------------------------------- */
+void ember_face_sha256(const void *data, size_t size, uint8_t digest[32]);
+/* Lower-case hex of a digest into hex[65]. */
+void ember_face_sha256_hex(const uint8_t digest[32], char hex[65]);
+
+/* --- gallery: people and their embeddings in SQLite ----------------------------------------------------- */
+typedef struct ember_face_gallery ember_face_gallery;
+
+enum { EMBER_FACE_GALLERY_CREATE = 1 }; /* create the file (mode 0600) when it does not exist */
+
+/* Open a gallery file (WAL mode). Close with ember_face_gallery_close. */
+ember_status ember_face_gallery_open(const char *path, int flags, ember_face_gallery **out);
+void ember_face_gallery_close(ember_face_gallery *g);
+
+/* One embedding to enroll. */
+typedef struct ember_face_sample {
+    const float *emb;     /* dim floats, L2-normalised */
+    const char *source;   /* file it came from (may be NULL) */
+    const uint8_t *sha256; /* 32 bytes: hash of that file (may be NULL) */
+} ember_face_sample;
+
+/* Add a person (created if new) with n embeddings from `embedder` (dim floats each), all in one transaction:
+ * either everything is stored or nothing. Refuses (EMBER_ERR_ARG) an embedder other than the one the gallery
+ * already holds. Samples whose source hash is already stored for this person are skipped; *added counts the
+ * others (may be NULL). */
+ember_status ember_face_gallery_enroll(ember_face_gallery *g, const char *name, const char *embedder, int dim,
+                                       const ember_face_sample *s, int n, int *added);
+/* The embedder the gallery holds (NULL when empty). Owned by g, valid until the next call on g. */
+const char *ember_face_gallery_embedder(ember_face_gallery *g);
+
+/* One person as listed. */
+typedef struct ember_face_person {
+    char name[128];
+    int embeddings;
+    int64_t created, updated; /* Unix seconds */
+} ember_face_person;
+/* All people, sorted by name. *out is allocated (ember_free); *n counts them. */
+ember_status ember_face_gallery_list(ember_face_gallery *g, ember_face_person **out, int *n);
+/* Delete a person and their embeddings, then vacuum so nothing remains in the file. EMBER_ERR_ARG when absent. */
+ember_status ember_face_gallery_remove(ember_face_gallery *g, const char *name);
+
+typedef struct ember_face_match {
+    char name[128];
+    float score; /* best cosine similarity among the person's embeddings */
+} ember_face_match;
+/* The k people most similar to emb (best first; one entry per person). Refuses an embedder or dim other than
+ * the gallery's. *n is how many were found (<= k). */
+ember_status ember_face_gallery_search(ember_face_gallery *g, const char *embedder, const float *emb, int dim,
+                                       ember_face_match *out, int k, int *n);
+
+/* --- drawing -------------------------------------------------------------------------------------------- */
+typedef struct ember_face_rgb {
+    uint8_t r, g, b;
+} ember_face_rgb;
+void ember_face_draw_rect(ember_face_image *img, int x0, int y0, int x1, int y1, int thick, ember_face_rgb c);
+void ember_face_fill_rect(ember_face_image *img, int x0, int y0, int x1, int y1, ember_face_rgb c);
+void ember_face_draw_dot(ember_face_image *img, int x, int y, int radius, ember_face_rgb c);
+/* Text in the built-in 5x7 font (printable ASCII; any other character, UTF-8 included, draws as one ?), each dot `scale` pixels square;
+ * (x, y) is the top-left corner. Returns the width drawn. */
+int ember_face_draw_text(ember_face_image *img, int x, int y, int scale, const char *text, ember_face_rgb c);
+int ember_face_text_width(const char *text, int scale);
+/* A face: box, landmarks, and a label on a filled tag above the box (or inside when at the top edge). */
+void ember_face_draw_face(ember_face_image *img, const ember_face_det *d, const char *label, ember_face_rgb c);
+
+#endif

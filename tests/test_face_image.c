@@ -1,0 +1,277 @@
+/* Face app images and geometry: JPEG/PNG decode and encode, EXIF orientation, corrupt and truncated files,
+ * resizing and warps, the similarity transform and ArcFace alignment. */
+#include "apps/face/face.h"
+#include "check.h"
+
+#include <math.h>
+
+static const uint8_t RED[3] = {220, 30, 30}, GREEN[3] = {30, 200, 40}, BLUE[3] = {20, 40, 210},
+                     WHITE[3] = {240, 240, 240};
+
+/* w x h image with four coloured quadrants: top-left red, top-right green, bottom-left blue, bottom-right white. */
+static ember_face_image quadrants(int w, int h) {
+    ember_face_image img;
+    CHECK(ember_face_image_alloc(w, h, &img) == EMBER_OK);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const uint8_t *c = y < h / 2 ? (x < w / 2 ? RED : GREEN) : (x < w / 2 ? BLUE : WHITE);
+            memcpy(img.rgb + ((size_t)y * w + x) * 3, c, 3);
+        }
+    return img;
+}
+
+static bool near_color(const uint8_t *p, const uint8_t *c, int tol) {
+    for (int k = 0; k < 3; k++)
+        if (abs((int)p[k] - (int)c[k]) > tol) return false;
+    return true;
+}
+
+static const uint8_t *px(const ember_face_image *img, int x, int y) { return img->rgb + ((size_t)y * img->w + x) * 3; }
+
+static void test_png_roundtrip(void) {
+    ember_face_image img;
+    CHECK(ember_face_image_alloc(37, 19, &img) == EMBER_OK);
+    for (size_t i = 0; i < (size_t)37 * 19 * 3; i++) img.rgb[i] = (uint8_t)(check_rand() & 255);
+    uint8_t *png;
+    size_t n;
+    CHECK(ember_face_image_encode_png(&img, &png, &n) == EMBER_OK);
+    ember_face_image back;
+    CHECK(ember_face_image_decode(png, n, "t.png", &back) == EMBER_OK);
+    CHECK_EQ(back.w, 37);
+    CHECK_EQ(back.h, 19);
+    CHECK(back.rgb && !memcmp(back.rgb, img.rgb, (size_t)37 * 19 * 3));
+    /* Every truncation is refused with a message, never a crash. */
+    for (size_t cut = 0; cut < n; cut += 1 + cut / 8) {
+        ember_face_image t;
+        CHECK(ember_face_image_decode(png, cut, "cut.png", &t) == EMBER_ERR_FORMAT);
+        CHECK(t.rgb == NULL);
+    }
+    CHECK(strstr(ember_last_error(), "cut.png") != NULL);
+    ember_free(png);
+    ember_face_image_free(&back);
+    ember_face_image_free(&img);
+}
+
+static void test_jpeg_roundtrip(void) {
+    ember_face_image img = quadrants(48, 32);
+    uint8_t *jpg;
+    size_t n;
+    CHECK(ember_face_image_encode_jpeg(&img, 95, &jpg, &n) == EMBER_OK);
+    ember_face_image back;
+    CHECK(ember_face_image_decode(jpg, n, "t.jpg", &back) == EMBER_OK);
+    CHECK_EQ(back.w, 48);
+    CHECK_EQ(back.h, 32);
+    CHECK(near_color(px(&back, 5, 5), RED, 12));
+    CHECK(near_color(px(&back, 42, 28), WHITE, 12));
+    ember_face_image_free(&back);
+    /* Truncated in the headers or in the scan: refused as truncated (libjpeg would pad the scan with grey). */
+    for (size_t cut = 4; cut < n - 1; cut += 1 + cut / 16) {
+        CHECK(ember_face_image_decode(jpg, cut, "cut.jpg", &back) == EMBER_ERR_FORMAT);
+        CHECK_MSG(strstr(ember_last_error(), "truncated") != NULL, "%zu of %zu: %s", cut, n, ember_last_error());
+    }
+    CHECK(ember_face_image_decode(jpg, 40, "head.jpg", &back) == EMBER_ERR_FORMAT);
+    /* Random corruption anywhere: an error or an image, never a crash. */
+    uint8_t *bad = ember_malloc(n);
+    for (int trial = 0; trial < 200; trial++) {
+        memcpy(bad, jpg, n);
+        for (int k = 0; k < 4; k++) bad[2 + check_rand() % (n - 2)] = (uint8_t)check_rand();
+        ember_status s = ember_face_image_decode(bad, n, "bad.jpg", &back);
+        CHECK(s == EMBER_OK || s == EMBER_ERR_FORMAT || s == EMBER_ERR_ARG);
+        ember_face_image_free(&back);
+    }
+    ember_free(bad);
+    ember_free(jpg);
+    ember_face_image_free(&img);
+}
+
+static void test_not_an_image(void) {
+    ember_face_image img;
+    const uint8_t text[] = "hello, world";
+    CHECK(ember_face_image_decode(text, sizeof text, "x.txt", &img) == EMBER_ERR_FORMAT);
+    CHECK(strstr(ember_last_error(), "not a JPEG or PNG") != NULL);
+    CHECK(ember_face_image_load("/nonexistent/x.jpg", &img) == EMBER_ERR_IO);
+}
+
+/* A JPEG with an APP1 Exif segment (IFD0 holding only the orientation) right after SOI. */
+static uint8_t *with_exif(const uint8_t *jpg, size_t n, int orientation, bool little, size_t *out_n) {
+    uint8_t tiff[26] = {0};
+    if (little) {
+        memcpy(tiff, "II\x2a\x00\x08\x00\x00\x00", 8);
+        uint8_t ifd[18] = {1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, (uint8_t)orientation, 0, 0, 0, 0, 0, 0, 0};
+        memcpy(tiff + 8, ifd, 18);
+    } else {
+        memcpy(tiff, "MM\x00\x2a\x00\x00\x00\x08", 8);
+        uint8_t ifd[18] = {0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, (uint8_t)orientation, 0, 0, 0, 0, 0, 0};
+        memcpy(tiff + 8, ifd, 18);
+    }
+    size_t seg = 2 + 6 + sizeof tiff;
+    uint8_t *out = ember_malloc(n + 2 + seg);
+    out[0] = 0xFF, out[1] = 0xD8, out[2] = 0xFF, out[3] = 0xE1;
+    out[4] = (uint8_t)(seg >> 8), out[5] = (uint8_t)seg;
+    memcpy(out + 6, "Exif\0\0", 6);
+    memcpy(out + 12, tiff, sizeof tiff);
+    memcpy(out + 12 + sizeof tiff, jpg + 2, n - 2);
+    *out_n = n + 2 + seg;
+    return out;
+}
+
+static void test_exif_orientation(void) {
+    ember_face_image img = quadrants(48, 32);
+    uint8_t *jpg;
+    size_t n;
+    CHECK(ember_face_image_encode_jpeg(&img, 95, &jpg, &n) == EMBER_OK);
+    CHECK_EQ(ember_face_exif_orientation(jpg, n), 1);
+    /* Expected colour of the output's top-left and top-right corners for orientations 1..8. */
+    const uint8_t *tl[9] = {0, RED, GREEN, WHITE, BLUE, RED, BLUE, WHITE, GREEN};
+    const uint8_t *tr[9] = {0, GREEN, RED, BLUE, WHITE, BLUE, RED, GREEN, WHITE};
+    for (int o = 1; o <= 8; o++)
+        for (int le = 0; le < 2; le++) {
+            size_t m;
+            uint8_t *e = with_exif(jpg, n, o, le, &m);
+            CHECK_EQ(ember_face_exif_orientation(e, m), o);
+            ember_face_image out;
+            CHECK(ember_face_image_decode(e, m, "exif.jpg", &out) == EMBER_OK);
+            CHECK_EQ(out.w, o >= 5 ? 32 : 48);
+            CHECK_EQ(out.h, o >= 5 ? 48 : 32);
+            CHECK_MSG(near_color(px(&out, 2, 2), tl[o], 14), "orientation %d top-left", o);
+            CHECK_MSG(near_color(px(&out, out.w - 3, 2), tr[o], 14), "orientation %d top-right", o);
+            ember_face_image_free(&out);
+            /* A truncated Exif segment is ignored, not trusted. */
+            CHECK_EQ(ember_face_exif_orientation(e, 20), 1);
+            ember_free(e);
+        }
+    ember_free(jpg);
+    ember_face_image_free(&img);
+}
+
+static void test_real_files(void) {
+    char buf[512];
+    SKIP_IF(!check_shared("data/faces/faceapi_bbt/bbt1.jpg", buf, sizeof buf), "../shared is absent");
+    ember_face_image img;
+    CHECK(ember_face_image_load(buf, &img) == EMBER_OK);
+    CHECK(img.w > 100 && img.h > 100);
+    ember_face_image_free(&img);
+    CHECK(check_shared("data/faces/faceapi_bbt/amy/amy1.png", buf, sizeof buf) != NULL);
+    CHECK(ember_face_image_load(buf, &img) == EMBER_OK);
+    CHECK(img.w > 20 && img.h > 20);
+    ember_face_image_free(&img);
+}
+
+static void test_resize(void) {
+    ember_face_image img = quadrants(64, 48), out;
+    CHECK(ember_face_image_resize(&img, 16, 12, &out) == EMBER_OK);
+    CHECK(near_color(px(&out, 0, 0), RED, 0));
+    CHECK(near_color(px(&out, 15, 11), WHITE, 0));
+    CHECK(near_color(px(&out, 15, 0), GREEN, 0));
+    ember_face_image_free(&out);
+    CHECK(ember_face_image_resize(&img, 200, 150, &out) == EMBER_OK);
+    CHECK(near_color(px(&out, 0, 0), RED, 0));
+    CHECK(near_color(px(&out, 199, 149), WHITE, 0));
+    ember_face_image_free(&out);
+    /* A uniform image stays uniform through any resize (edges replicate, no dark border). */
+    memset(img.rgb, 77, (size_t)64 * 48 * 3);
+    CHECK(ember_face_image_resize(&img, 23, 31, &out) == EMBER_OK);
+    bool uniform = true;
+    for (size_t i = 0; i < (size_t)23 * 31 * 3; i++) uniform &= out.rgb[i] == 77;
+    CHECK(uniform);
+    ember_face_image_free(&out);
+    ember_face_image_free(&img);
+    CHECK(ember_face_image_alloc(0, 10, &out) == EMBER_ERR_ARG);
+    CHECK(ember_face_image_alloc(1 << 16, 1 << 16, &out) == EMBER_ERR_ARG);
+}
+
+static void test_planes(void) {
+    ember_face_image img;
+    CHECK(ember_face_image_alloc(2, 1, &img) == EMBER_OK);
+    uint8_t v[6] = {10, 20, 30, 40, 50, 60};
+    memcpy(img.rgb, v, 6);
+    float out[6], mean[3] = {0, 10, 20}, sd[3] = {1, 2, 4};
+    ember_face_image_to_planes(&img, false, mean, sd, out);
+    CHECK_NEAR(out[0], 10, 1e-6);
+    CHECK_NEAR(out[1], 40, 1e-6);
+    CHECK_NEAR(out[2], 5, 1e-6);
+    CHECK_NEAR(out[5], 10, 1e-6);
+    ember_face_image_to_planes(&img, true, mean, sd, out); /* BGR: plane 0 is blue */
+    CHECK_NEAR(out[0], 30, 1e-6);
+    CHECK_NEAR(out[4], -2.5, 1e-6); /* red plane, (10 - 20) / 4 */
+    ember_face_image_free(&img);
+}
+
+static void apply(const float m[6], float x, float y, float *ox, float *oy) {
+    *ox = m[0] * x + m[1] * y + m[2];
+    *oy = m[3] * x + m[4] * y + m[5];
+}
+
+static void test_similarity(void) {
+    /* A known similarity is recovered exactly from five points. */
+    float th = 0.5f, sc = 1.7f, tx = 12.5f, ty = -3.25f;
+    float truth[6] = {sc * cosf(th), -sc * sinf(th), tx, sc * sinf(th), sc * cosf(th), ty};
+    float src[10] = {30, 40, 70, 41, 50, 60, 35, 80, 66, 79}, dst[10], m[6];
+    for (int i = 0; i < 5; i++) apply(truth, src[2 * i], src[2 * i + 1], &dst[2 * i], &dst[2 * i + 1]);
+    CHECK(ember_face_similarity(src, dst, 5, m) == EMBER_OK);
+    for (int k = 0; k < 6; k++) CHECK_NEAR(m[k], truth[k], 1e-4);
+    /* Least squares with noise: the residual is no larger than the true map's. */
+    float noisy[10];
+    for (int i = 0; i < 10; i++) noisy[i] = dst[i] + check_randf(-2, 2);
+    CHECK(ember_face_similarity(src, noisy, 5, m) == EMBER_OK);
+    double r_fit = 0, r_true = 0;
+    for (int i = 0; i < 5; i++) {
+        float a, b;
+        apply(m, src[2 * i], src[2 * i + 1], &a, &b);
+        r_fit += (a - noisy[2 * i]) * (a - noisy[2 * i]) + (b - noisy[2 * i + 1]) * (b - noisy[2 * i + 1]);
+        apply(truth, src[2 * i], src[2 * i + 1], &a, &b);
+        r_true += (a - noisy[2 * i]) * (a - noisy[2 * i]) + (b - noisy[2 * i + 1]) * (b - noisy[2 * i + 1]);
+    }
+    CHECK(r_fit <= r_true + 1e-6);
+    /* Inverse round trip. */
+    float inv[6];
+    CHECK(ember_face_affine_invert(truth, inv) == EMBER_OK);
+    float a, b, c, d;
+    apply(truth, 3, 4, &a, &b);
+    apply(inv, a, b, &c, &d);
+    CHECK_NEAR(c, 3, 1e-4);
+    CHECK_NEAR(d, 4, 1e-4);
+    float same[10] = {5, 5, 5, 5, 5, 5, 5, 5, 5, 5};
+    CHECK(ember_face_similarity(same, dst, 5, m) == EMBER_ERR_ARG);
+    float zero[6] = {0};
+    CHECK(ember_face_affine_invert(zero, inv) == EMBER_ERR_ARG);
+}
+
+/* Landmarks that are the template scaled by 2 and shifted: the aligned crop is the image resampled at half size. */
+static void test_align(void) {
+    ember_face_image img;
+    CHECK(ember_face_image_alloc(300, 300, &img) == EMBER_OK);
+    for (int y = 0; y < 300; y++)
+        for (int x = 0; x < 300; x++) {
+            uint8_t *p = img.rgb + ((size_t)y * 300 + x) * 3;
+            p[0] = (uint8_t)x, p[1] = (uint8_t)y, p[2] = 100;
+        }
+    float lm[10];
+    for (int i = 0; i < 5; i++) {
+        lm[2 * i] = 2 * ember_face_arcface_template[2 * i] + 20;
+        lm[2 * i + 1] = 2 * ember_face_arcface_template[2 * i + 1] + 10;
+    }
+    ember_face_image out;
+    CHECK(ember_face_align(&img, lm, 112, &out) == EMBER_OK);
+    CHECK_EQ(out.w, 112);
+    /* Output (x, y) samples source (2x + 20, 2y + 10). */
+    CHECK_NEAR(px(&out, 0, 0)[0], 20, 1);
+    CHECK_NEAR(px(&out, 0, 0)[1], 10, 1);
+    CHECK_NEAR(px(&out, 100, 50)[0], 220, 1);
+    CHECK_NEAR(px(&out, 100, 50)[1], 110, 1);
+    ember_face_image_free(&out);
+    ember_face_image_free(&img);
+}
+
+int main(void) {
+    RUN(test_png_roundtrip);
+    RUN(test_jpeg_roundtrip);
+    RUN(test_not_an_image);
+    RUN(test_exif_orientation);
+    RUN(test_real_files);
+    RUN(test_resize);
+    RUN(test_planes);
+    RUN(test_similarity);
+    RUN(test_align);
+    return check_done();
+}
