@@ -285,41 +285,43 @@ static ember_status load_tensor(eg_model *m, const uint8_t *data, size_t len, em
 static ember_status parse_graph(importer *im, const ember_pb *outer, const ember_pb_field *gf, eg_graph *parent,
                                 eg_graph **out);
 
-static ember_status collect_floats(eg_model *m, const ember_pb_field *f, eg_attr *a, int *cap) {
+static ember_status collect_floats(eg_model *m, const ember_pb_field *f, eg_attr *a, int *count, int *cap) {
     /* packed (LEN) or one fixed32 per field */
     size_t n = f->wire == EMBER_PB_LEN ? f->len / 4 : 1;
-    if (a->n + (int)n > *cap) {
-        int nc = (a->n + (int)n) * 2;
+    if (n > (size_t)(1 << 28) || *count + (int)n > *cap) {
+        if (n > (size_t)(1 << 28)) return ember_fail(EMBER_ERR_FORMAT, "attribute with too many floats at byte %zu", f->offset);
+        int nc = (*count + (int)n) * 2;
         float *nf = aalloc(m, sizeof(float) * (size_t)nc);
         if (!nf) return nomem();
-        if (a->n) memcpy(nf, a->floats, sizeof(float) * (size_t)a->n);
+        if (*count) memcpy(nf, a->floats, sizeof(float) * (size_t)*count);
         a->floats = nf;
         *cap = nc;
     }
-    float *dst = (float *)a->floats + a->n;
+    float *dst = (float *)a->floats + *count;
     if (f->wire == EMBER_PB_LEN) memcpy(dst, f->data, n * 4);
     else {
         uint32_t b = (uint32_t)f->value;
         memcpy(dst, &b, 4);
     }
-    a->n += (int)n;
+    *count += (int)n;
     return EMBER_OK;
 }
 
-static ember_status collect_ints(eg_model *m, const ember_pb_field *f, eg_attr *a, int *cap) {
+static ember_status collect_ints(eg_model *m, const ember_pb_field *f, eg_attr *a, int *count, int *cap) {
     size_t pos = 0;
     uint64_t v;
     bool bad;
     while (ember_pb_packed_varint(f, &pos, &v, &bad)) {
-        if (a->n == *cap) {
+        if (*count == *cap) {
+            if (*cap > (1 << 28)) return ember_fail(EMBER_ERR_FORMAT, "attribute with too many ints at byte %zu", f->offset);
             int nc = *cap ? *cap * 2 : 8;
             int64_t *ni = aalloc(m, sizeof(int64_t) * (size_t)nc);
             if (!ni) return nomem();
-            if (a->n) memcpy(ni, a->ints, sizeof(int64_t) * (size_t)a->n);
+            if (*count) memcpy(ni, a->ints, sizeof(int64_t) * (size_t)*count);
             a->ints = ni;
             *cap = nc;
         }
-        ((int64_t *)a->ints)[a->n++] = (int64_t)v;
+        ((int64_t *)a->ints)[(*count)++] = (int64_t)v;
     }
     if (bad) return ember_fail(EMBER_ERR_FORMAT, "malformed ints in attribute at byte %zu", f->offset);
     return EMBER_OK;
@@ -345,6 +347,7 @@ static ember_status parse_attr(importer *im, const ember_pb *outer, const ember_
     ember_pb r = ember_pb_sub(outer, af);
     ember_pb_field f;
     int rc = 0, fcap = 0, icap = 0, scap = 0, tcap = 0, gcap = 0, lcap = 0;
+    int nf = 0, ni = 0, ns = 0, nt = 0, ng = 0; /* per-list counts: a damaged attribute may mix lists */
     ember_status s = EMBER_OK;
     void **lens = NULL; /* string lengths, as pointer-sized integers until the end */
     int nlens = 0;
@@ -365,25 +368,25 @@ static ember_status parse_attr(importer *im, const ember_pb *outer, const ember_
             a->slen = f.len;
             break;
         case ATTR_REF: if (!(a->ref = adup(m, f.data, f.len))) s = nomem(); break;
-        case ATTR_FLOATS: s = collect_floats(m, &f, a, &fcap); break;
-        case ATTR_INTS: s = collect_ints(m, &f, a, &icap); break;
+        case ATTR_FLOATS: s = collect_floats(m, &f, a, &nf, &fcap); break;
+        case ATTR_INTS: s = collect_ints(m, &f, a, &ni, &icap); break;
         case ATTR_STRINGS: {
             char *str = adup(m, f.data, f.len);
             if (!str) s = nomem();
-            else if (!(s = push_ptr(m, (void ***)&a->strs, &a->n, &scap, str)))
+            else if (!(s = push_ptr(m, (void ***)&a->strs, &ns, &scap, str)))
                 s = push_ptr(m, &lens, &nlens, &lcap, (void *)(uintptr_t)f.len);
             break;
         }
         case ATTR_T: s = load_tensor(m, f.data, f.len, &a->t); break;
         case ATTR_TENSORS: {
             ember_tensor *t = NULL;
-            if (!(s = load_tensor(m, f.data, f.len, &t))) s = push_ptr(m, (void ***)&a->ts, &a->n, &tcap, t);
+            if (!(s = load_tensor(m, f.data, f.len, &t))) s = push_ptr(m, (void ***)&a->ts, &nt, &tcap, t);
             break;
         }
         case ATTR_G: s = parse_graph(im, &r, &f, g, &a->g); break;
         case ATTR_GRAPHS: {
             eg_graph *sg = NULL;
-            if (!(s = parse_graph(im, &r, &f, g, &sg))) s = push_ptr(m, (void ***)&a->gs, &a->n, &gcap, sg);
+            if (!(s = parse_graph(im, &r, &f, g, &sg))) s = push_ptr(m, (void ***)&a->gs, &ng, &gcap, sg);
             break;
         }
         case ATTR_TP: {
@@ -399,6 +402,18 @@ static ember_status parse_attr(importer *im, const ember_pb *outer, const ember_
     if (s) return s;
     if (rc < 0) return pb_error(&r, "AttributeProto");
     if (!a->name) return ember_fail(EMBER_ERR_FORMAT, "attribute without a name at byte %zu", af->offset);
+    switch (a->type) {
+    case EG_ATTR_FLOATS: a->n = nf; break;
+    case EG_ATTR_INTS: a->n = ni; break;
+    case EG_ATTR_STRINGS: a->n = ns; break;
+    case EG_ATTR_TENSORS: a->n = nt; break;
+    case EG_ATTR_GRAPHS: a->n = ng; break;
+    default: a->n = 0; break;
+    }
+    if ((a->type == EG_ATTR_FLOATS && !a->floats && nf) || (a->type == EG_ATTR_INTS && !a->ints && ni))
+        return ember_fail(EMBER_ERR_FORMAT, "attribute '%s' is malformed", a->name);
+    if ((a->type == EG_ATTR_TENSOR && !a->t) || (a->type == EG_ATTR_GRAPH && !a->g))
+        return ember_fail(EMBER_ERR_FORMAT, "attribute '%s' has type %d but no value", a->name, a->type);
     if (nlens) {
         size_t *sl = aalloc(m, sizeof(size_t) * (size_t)nlens);
         if (!sl) return nomem();

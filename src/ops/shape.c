@@ -21,7 +21,10 @@ ember_status constant_infer(eo_ctx *c) {
     if (n->nattr != 1) return ember_fail(EMBER_ERR_FORMAT, "Constant needs exactly one value attribute");
     const eg_attr *a = &n->attr[0];
     int64_t len = a->n;
-    if (!strcmp(a->name, "value")) return eo_set_out(c, 0, a->t->dtype, a->t->ndim, a->t->shape);
+    if (!strcmp(a->name, "value")) {
+        if (!a->t) return ember_fail(EMBER_ERR_FORMAT, "Constant: attribute 'value' is not a tensor");
+        return eo_set_out(c, 0, a->t->dtype, a->t->ndim, a->t->shape);
+    }
     if (!strcmp(a->name, "value_float")) return eo_set_out(c, 0, EMBER_DTYPE_F32, 0, NULL);
     if (!strcmp(a->name, "value_int")) return eo_set_out(c, 0, EMBER_DTYPE_I64, 0, NULL);
     if (!strcmp(a->name, "value_string")) return eo_set_out(c, 0, EMBER_DTYPE_STRING, 0, NULL);

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# ONNX end to end: the node conformance suite against tests/onnx/expected_failures.txt, the real models in
+# ../shared/models, ember run/dump/test options, and damaged model files (clear errors, no crashes).
+. "$(dirname "$0")/lib.sh"
+
+SUITE=$SHARED/conformance/onnx-node
+LIST=tests/onnx/expected_failures.txt
+
+# --- conformance: the list of expected failures only shrinks -------------------------------------------
+if [ -d "$SUITE" ]; then
+    ember test "$SUITE" >"$TMP/suite.txt" 2>&1
+    cut -f1 "$LIST" | grep -v '^#' | sort >"$TMP/expected"
+    grep -E '^(FAIL|SKIP) ' "$TMP/suite.txt" | sed -E 's/^(FAIL|SKIP) ([^:]+):.*/\2/' | sort >"$TMP/failed"
+    grep -E '^PASS ' "$TMP/suite.txt" | sed -E 's/^PASS //' | sort >"$TMP/passed"
+    new_fail=$(comm -13 "$TMP/expected" "$TMP/failed")
+    now_pass=$(comm -12 "$TMP/expected" "$TMP/passed")
+    counts=$(tail -n 1 "$TMP/suite.txt")
+    if [ -n "$new_fail" ]; then
+        echo "$new_fail" | head -n 20 | while read -r t; do grep -E "^FAIL $t:" "$TMP/suite.txt"; done >"$TMP/.out"
+        _fail "onnx-node: no test off the list fails ($counts)" "$(echo "$new_fail" | wc -l) unexpected failures"
+    else
+        echo "PASS onnx-node: no test off the list fails ($counts)"; _passed=$((_passed + 1))
+    fi
+    if [ -n "$now_pass" ]; then
+        echo "$now_pass" >"$TMP/.out"
+        _fail "onnx-node: every listed test still fails" "these pass now: remove them from $LIST"
+    else
+        echo "PASS onnx-node: every listed test still fails"; _passed=$((_passed + 1))
+    fi
+    expect_out "ember test --json on one test" '"result": "PASS"' ember test --json "$SUITE/test_add"
+    expect_exit 2 "ember test exits 2 when a test fails" ember test "$SUITE/test_adagrad"
+else
+    skip "onnx-node conformance" "$SUITE is absent"
+fi
+
+# --- real models: load, plan, run ----------------------------------------------------------------------
+MODELS="bench/mobilenet_v2.onnx bench/squeezenet1_1.onnx bench/minilm_l6_h384_v8k.onnx face/mobilefacenet/mobilefacenet.onnx
+        face/ultraface/version-RFB-320.onnx face/ultraface/version-slim-320_simplified.onnx face/faceplugin/fr_feature.onnx
+        face/faceplugin/fr_landmark.onnx face/faceplugin/fr_detect.onnx"
+for m in $MODELS; do
+    if [ -f "$SHARED/models/$m" ]; then
+        expect_out "run $m" 'first run' ember run -t 2 "$SHARED/models/$m"
+    else
+        skip "run $m" "$SHARED/models/$m is absent"
+    fi
+done
+if [ -f "$SHARED/models/bench/mobilenet_v2.onnx" ]; then
+    MB=$SHARED/models/bench/mobilenet_v2.onnx
+    expect_out "dump shows the op histogram" '^  Conv +52' ember dump "$MB"
+    expect_out "dump --cost counts FLOPs" '^total +6[0-9][0-9]\.[0-9]+ MFLOPs' ember dump --cost "$MB"
+    expect_out "dump --json" '"ops": \[\{"op": "Conv", "count": 52' ember dump --json "$MB"
+    expect_out "run -o writes an .npz" 'first run' ember run "$MB" -o "$TMP/out.npz"
+    [ -s "$TMP/out.npz" ] && _pass "run -o file exists" || _fail "run -o file exists" "missing $TMP/out.npz"
+    expect_fail_out 2 "wrong input shape is a clear error" "dimension 2 is 100, the model expects 224" ember run "$MB" --shape input=1x3x100x100
+fi
+if [ -f "$SHARED/models/face/yunet/yunet_s_dynamic.onnx" ]; then
+    expect_out "symbolic dims shown by dump" "input +input: float32\\[batchx3xheightxwidth\\]" ember dump --shape input=1x3x320x320 "$SHARED/models/face/yunet/yunet_n_dynamic.onnx"
+    expect_out "dynamic model runs at a given shape" "first run" ember run --shape input=1x3x256x320 "$SHARED/models/face/yunet/yunet_n_dynamic.onnx"
+    expect_out "yunet runs" "first run" ember run "$SHARED/models/face/yunet/face_detection_yunet_2023mar.onnx"
+fi
+
+# --- bad input -----------------------------------------------------------------------------------------
+expect_fail_out 2 "missing model file" "no-such.onnx" ember run "$TMP/no-such.onnx"
+printf 'not a model' >"$TMP/text.onnx"
+expect_fail_out 2 "a text file is not a model" "text.onnx: " ember run "$TMP/text.onnx"
+if [ -f "$SUITE/test_conv_with_strides_padding/model.onnx" ]; then
+    src=$SUITE/test_conv_with_strides_padding/model.onnx
+    size=$(wc -c <"$src")
+    crashed=0
+    for cut in 1 7 20 50 90 150 $((size / 2)) $((size - 3)); do
+        head -c "$cut" "$src" >"$TMP/cut.onnx"
+        ember dump "$TMP/cut.onnx" >"$TMP/.out" 2>&1
+        rc=$?
+        [ $rc -eq 2 ] || { crashed=1; echo "truncated at $cut: exit $rc" >>"$TMP/bad"; }
+    done
+    [ $crashed -eq 0 ] && _pass "truncated models fail with exit 2" || { cp "$TMP/bad" "$TMP/.out"; _fail "truncated models fail with exit 2" "see above"; }
+fi
+finish
