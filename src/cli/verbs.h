@@ -5,6 +5,7 @@
     X(run, "run an ONNX model on input files or random inputs")                                              \
     X(dump, "describe an ONNX model: inputs, outputs, ops, parameters, FLOPs, per-op time")                  \
     X(test, "run ONNX test directories (model.onnx + test_data_set_N) and compare outputs")                  \
+    X(bench, "time an ONNX model: median/min/max ms, load time, peak memory")                                \
     X(show, "print the tensors in .npy, .npz and .pb files")                                                 \
     X(convert, "convert tensor files between .npy, .npz and .pb")                                            \
     X(tokenize, "encode text to token ids (tokenizer.json, GGUF, tokenizer.bin)")                            \

@@ -1,0 +1,133 @@
+/* `ember bench MODEL`: latency of an ONNX model (median, min, max over timed runs), load time and peak RSS. */
+#include "cli/model_io.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+enum { OPT_SHAPE = 256, OPT_RUNS, OPT_WARMUP };
+
+static const cli_opt opts[] = {
+    {"runs", OPT_RUNS, "R", "timed runs (default 20)"},
+    {"warmup", OPT_WARMUP, "W", "untimed runs first (default 3)"},
+    {"shape", OPT_SHAPE, "[NAME=]DIMS", "shape of a random input, e.g. input=1x3x224x224"},
+    {0},
+};
+static const cli_help help = {
+    "bench", "MODEL [options]", "Time an ONNX model on random inputs.", opts, CLI_THREADS | CLI_JSON,
+    "Prints the median, min and max time per run in ms, the load time (open + plan), and the process's\n"
+    "peak resident memory. With --json: {\"median_ms\", \"min_ms\", \"max_ms\", \"load_ms\", \"peak_rss_mb\", ...}.",
+};
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
+}
+
+typedef struct bench_state {
+    ember_onnx_model *model;
+    ember_onnx_session *session;
+    ember_tensor *in[64], *out[64];
+    int nin, nout;
+} bench_state;
+
+static void bench_free(bench_state *b) {
+    for (int i = 0; i < b->nin; i++) ember_tensor_destroy(b->in[i]);
+    for (int i = 0; i < b->nout; i++) ember_tensor_destroy(b->out[i]);
+    ember_onnx_session_destroy(b->session);
+    ember_onnx_close(b->model);
+}
+
+/* One run; outputs of the previous run are freed first so memory stays flat. */
+static ember_status bench_run(bench_state *b) {
+    for (int i = 0; i < b->nout; i++) {
+        ember_tensor_destroy(b->out[i]);
+        b->out[i] = NULL;
+    }
+    return ember_onnx_run_tensors(b->session, b->in, b->out);
+}
+
+/* Open the model, make inputs, create the session and plan it (what "load" means for the peers too). */
+static ember_status bench_load(const char *path, int threads, const model_shapes *shapes, bench_state *b) {
+    ember_status s = ember_onnx_open(path, &b->model);
+    if (s) return s;
+    b->nin = ember_onnx_input_count(b->model);
+    b->nout = ember_onnx_output_count(b->model);
+    if (b->nin > 64 || b->nout > 64) return ember_fail(EMBER_ERR_UNSUPPORTED, "%s: more than 64 inputs or outputs", path);
+    int ndims[64];
+    int64_t dims[64][EMBER_MAX_DIMS];
+    for (int i = 0; i < b->nin && !s; i++) {
+        s = model_random_input(b->model, shapes, i, &b->in[i]);
+        if (!s) {
+            ndims[i] = b->in[i]->ndim;
+            memcpy(dims[i], b->in[i]->shape, sizeof dims[i]);
+        }
+    }
+    ember_onnx_options opt = {.threads = threads};
+    if (!s) s = ember_onnx_session_create(b->model, &opt, &b->session);
+    if (!s) s = ember_onnx_plan(b->session, ndims, (const int64_t(*)[EMBER_MAX_DIMS])dims);
+    return s;
+}
+
+int cmd_bench(int argc, char **argv) {
+    cli_parser p;
+    cli_begin(&p, &help, argc, argv);
+    long runs = 20, warmup = 3;
+    model_shapes shapes = {0};
+    int k;
+    while ((k = cli_next(&p)) > 0) {
+        if (k == OPT_RUNS && !cli_int(&p, p.arg, 1, 100000, &runs)) return CLI_EXIT_USAGE;
+        if (k == OPT_WARMUP && !cli_int(&p, p.arg, 0, 100000, &warmup)) return CLI_EXIT_USAGE;
+        if (k == OPT_SHAPE && model_shapes_add(&shapes, p.arg)) return cli_usage(&p, "%s", ember_last_error());
+    }
+    if (k < 0) return cli_stop(k);
+    if (p.npos != 1) return cli_usage(&p, "expected one MODEL");
+    const char *path = p.pos[0];
+
+    bench_state b = {0};
+    double t0 = now_ms();
+    ember_status s = bench_load(path, p.threads, &shapes, &b);
+    double load_ms = now_ms() - t0;
+    double *times = calloc((size_t)runs, sizeof *times);
+    if (!times && !s) s = ember_fail(EMBER_ERR_NOMEM, "out of memory");
+    for (long i = 0; i < warmup && !s; i++) s = bench_run(&b);
+    for (long i = 0; i < runs && !s; i++) {
+        double r0 = now_ms();
+        s = bench_run(&b);
+        times[i] = now_ms() - r0;
+    }
+    int threads = s ? 0 : p.threads ? p.threads : ember_cpu_count();
+    bench_free(&b);
+    if (s) {
+        free(times);
+        return cli_fail(s);
+    }
+    qsort(times, (size_t)runs, sizeof *times, cmp_double);
+    double median = runs % 2 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
+    if (p.json) {
+        printf("{\"model\": ");
+        cli_json_string(stdout, path);
+        printf(", \"threads\": %d, \"runs\": %ld, \"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
+               "\"load_ms\": %.3f, \"peak_rss_mb\": %.1f}\n",
+               threads, runs, median, times[0], times[runs - 1], load_ms, peak_rss_mb());
+    } else {
+        printf("%s: %d thread%s, %ld runs: median %.3f ms, min %.3f, max %.3f; load %.1f ms; peak RSS %.1f MB\n",
+               path, threads, threads == 1 ? "" : "s", runs, median, times[0], times[runs - 1], load_ms,
+               peak_rss_mb());
+    }
+    free(times);
+    return CLI_OK;
+}
