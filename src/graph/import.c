@@ -36,7 +36,7 @@ static ember_status pb_error(const ember_pb *r, const char *what) {
 }
 
 static char *adup(eg_model *m, const uint8_t *s, size_t n) {
-    return ember_arena_strdup(&m->arena, (const char *)s, n);
+    return ember_arena_strdup(&m->arena, n ? (const char *)s : "", n); /* s is NULL for a non-LEN field */
 }
 
 static void *aalloc(eg_model *m, size_t n) { return ember_arena_alloc(&m->arena, n ? n : 1, 16); }

@@ -201,14 +201,16 @@ static int list_datasets(const char *dir, char names[][64], int cap) {
     if (!d) return 0;
     int n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && n < cap)
-        if (!strncmp(e->d_name, "test_data_set_", 14) && strlen(e->d_name) < 64) snprintf(names[n++], 64, "%s", e->d_name);
+    while ((e = readdir(d)) && n < cap) {
+        size_t len = strlen(e->d_name);
+        if (!strncmp(e->d_name, "test_data_set_", 14) && len < 64) memcpy(names[n++], e->d_name, len + 1);
+    }
     closedir(d);
     char *ptrs[64];
     for (int i = 0; i < n; i++) ptrs[i] = names[i];
     qsort(ptrs, (size_t)n, sizeof *ptrs, cmp_str);
     char sorted[64][64];
-    for (int i = 0; i < n; i++) snprintf(sorted[i], 64, "%s", ptrs[i]);
+    for (int i = 0; i < n; i++) memcpy(sorted[i], ptrs[i], strlen(ptrs[i]) + 1);
     memcpy(names, sorted, sizeof(sorted[0]) * (size_t)n);
     return n;
 }
