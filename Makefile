@@ -15,6 +15,7 @@ else ifeq ($(ARCH),aarch64)
   HOST := aarch64
   STATIC := -static
   SYSROOT ?= .cache/sysroot/aarch64
+  TRIPLET := aarch64-linux-gnu
 else ifeq ($(ARCH),armv7)
   CC := arm-linux-gnueabihf-gcc
   BUILD ?= build/armv7
@@ -22,6 +23,7 @@ else ifeq ($(ARCH),armv7)
   HOST := armv7l
   STATIC := -static
   SYSROOT ?= .cache/sysroot/armv7
+  TRIPLET := arm-linux-gnueabihf
   ARCH_CFLAGS := -march=armv7-a -mfpu=vfpv3-d16 -mfloat-abi=hard
 else
   $(error ARCH must be native, aarch64 or armv7)
@@ -35,15 +37,16 @@ else
   ISA := generic
 endif
 
+# Cross builds take the target's headers and static libraries from a folder `scripts/setup --cross` unpacks
+# (before the host's /usr/include, which Debian's cross compilers also search).
+ifdef SYSROOT
+  ARCH_CFLAGS += -isystem $(SYSROOT)/usr/include -isystem $(SYSROOT)/usr/include/$(TRIPLET)
+  SYSROOT_LIBS := -L$(SYSROOT)/lib
+endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 EMBER_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Iinclude -Isrc $(ARCH_CFLAGS)
-LDLIBS := -lz -lutf8proc -lm -lpthread
-# Cross builds take the target's static libraries from a folder `scripts/setup --cross` unpacks.
-ifdef SYSROOT
-  ARCH_CFLAGS += -isystem $(SYSROOT)/usr/include
-  LDLIBS := -L$(SYSROOT)/lib $(LDLIBS)
-endif
+LDLIBS := $(SYSROOT_LIBS) -lz -lutf8proc -lm -lpthread
 
 # Library sources: every .c of these modules; per-ISA kernels only for their architecture.
 MODULES := core io kernels ops graph text llm
