@@ -3,13 +3,28 @@
 
 #include "text/utf8.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <utf8proc.h>
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Unicode properties */
 
-int ember_uni_category(uint32_t cp) { return cp > 0x10FFFF ? 0 : (int)utf8proc_category((utf8proc_int32_t)cp); }
+/* General categories of the Basic Multilingual Plane, looked up once (64 KiB) for speed. */
+static uint8_t bmp_category[0x10000];
+static pthread_once_t bmp_once = PTHREAD_ONCE_INIT;
+
+static void bmp_init(void) {
+    for (uint32_t cp = 0; cp < 0x10000; cp++) bmp_category[cp] = (uint8_t)utf8proc_category((utf8proc_int32_t)cp);
+}
+
+int ember_uni_category(uint32_t cp) {
+    if (cp < 0x10000) {
+        pthread_once(&bmp_once, bmp_init);
+        return bmp_category[cp];
+    }
+    return cp > 0x10FFFF ? 0 : (int)utf8proc_category((utf8proc_int32_t)cp);
+}
 
 bool ember_uni_is_space(uint32_t cp) {
     if (cp <= 0x20) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
