@@ -154,6 +154,7 @@ typedef struct tk_added {
     size_t len;
     int32_t id;
     bool special, lstrip, rstrip, normalized, single_word;
+    bool unmatched; /* a control token that is never recognised in text (llama2.c <s>, </s>, <unk>) */
 } tk_added;
 
 typedef enum {

@@ -107,7 +107,7 @@ static bool find_added(const ember_tokenizer *tok, int set, const char *s, size_
         size_t best_len = 0;
         for (int k = 0; k < tok->nadded; k++) {
             const tk_added *a = &tok->added[k];
-            if ((a->normalized ? 2 : 1) != set || a->len <= best_len || a->len > n - i) continue;
+            if ((a->normalized ? 2 : 1) != set || a->unmatched || a->len <= best_len || a->len > n - i) continue;
             if ((uint8_t)a->content[0] != (uint8_t)s[i] || memcmp(a->content, s + i, a->len)) continue;
             best = k, best_len = a->len;
         }
@@ -615,7 +615,7 @@ ember_status tk_finish(ember_tokenizer *tok) {
         if (a->id < 0) return ember_fail(EMBER_ERR_FORMAT, "tokenizer: added token \"%s\" has a negative id", a->content);
         tok->is_special[a->id] |= (uint8_t)(2 | (a->special ? 1 : 0));
         tok->added_keys[k] = a->content, tok->added_lens[k] = (uint32_t)a->len;
-        if (a->len) tok->added_first[(uint8_t)a->content[0]] |= a->normalized ? 2 : 1;
+        if (a->len && !a->unmatched) tok->added_first[(uint8_t)a->content[0]] |= a->normalized ? 2 : 1;
         if (a->len > tok->added_max_len) tok->added_max_len = a->len;
     }
     if ((s = tk_strmap_build(&tok->added_map, tok->added_keys, tok->added_lens, tok->nadded))) return s;
