@@ -73,7 +73,7 @@ $(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
 $(BUILD)/obj/%_fp16.o: ISA_FLAGS := -march=armv8.2-a+fp16
 endif
 
-.PHONY: all test test-asan demo bench bench-gemm install clean
+.PHONY: all test test-asan demo bench bench-gemm install clean fuzz-tokenizer
 all: $(BUILD)/ember $(BUILD)/libember.a $(BUILD)/libember.so
 
 Q := $(if $(V),,@)
@@ -134,6 +134,13 @@ install: all
 	install -m 644 include/ember/*.h $(DESTDIR)$(PREFIX)/include/ember/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell scripts/version)|' ember.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ember.pc
+
+# libFuzzer target for the tokenizers (clang): build/fuzz/fuzz_tokenizer -max_total_time=60
+FUZZ_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+fuzz-tokenizer:
+	$(MAKE) CC=clang BUILD=build/fuzz CFLAGS="-O1 -g" EXTRA_CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" build/fuzz/libember.a
+	clang -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer tests/fuzz/fuzz_tokenizer.c \
+		build/fuzz/libember.a $(LDLIBS) -o build/fuzz/fuzz_tokenizer
 
 clean:
 	rm -rf build

@@ -41,11 +41,18 @@ static size_t json_ids(const ember_json *arr, int32_t *out, size_t cap) {
     return n;
 }
 
+/* Vectors in the vectors.jsonl format from `vec`, checked with the tokenizer at `path`. */
+static void run_vectors(const char *path, const char *vec, const char *name);
+
 static void run_hf_vectors(const char *name) {
     char path[256], vec[256];
     snprintf(path, sizeof path, TOKDIR "hf/%s/tokenizer.json", name);
     snprintf(vec, sizeof vec, TOKDIR "hf/%s/vectors.jsonl", name);
     SKIP_IF(access(vec, R_OK), "../shared/conformance/tokenizers is absent");
+    run_vectors(path, vec, name);
+}
+
+static void run_vectors(const char *path, const char *vec, const char *name) {
     ember_tokenizer *tok = NULL;
     shown = 0;
     CHECK_MSG(ember_tokenizer_open(path, &tok) == EMBER_OK, "%s", ember_last_error());
@@ -85,7 +92,7 @@ static void run_hf_vectors(const char *name) {
         cases++, good += ok;
         ember_json_free(doc);
     }
-    printf("  hf/%s: %d/%d cases match\n", name, good, cases);
+    printf("  %s: %d/%d cases match\n", name, good, cases);
     CHECK(cases > 0);
     CHECK_EQ(good, cases);
     ember_map_close(&m);
@@ -149,7 +156,22 @@ static void test_llamacpp_phi3(void) { run_llamacpp("phi-3", "llamacpp-vectors/g
 static void test_llamacpp_deepseek(void) { run_llamacpp("deepseek-llm", "llamacpp-vectors/ggml-vocab-deepseek-llm.gguf"); }
 static void test_llamacpp_falcon(void) { run_llamacpp("falcon", "llamacpp-vectors/ggml-vocab-falcon.gguf"); }
 
+/* EMBER_TOK_VECTORS="tokenizer.json=vectors.jsonl,...": extra vectors (e.g. generated with HF). */
+static void test_extra_vectors(void) {
+    const char *env = getenv("EMBER_TOK_VECTORS");
+    SKIP_IF(!env || !*env, "EMBER_TOK_VECTORS not set");
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", env);
+    for (char *item = strtok(buf, ","); item; item = strtok(NULL, ",")) {
+        char *eq = strchr(item, '=');
+        if (!eq) continue;
+        *eq = 0;
+        run_vectors(item, eq + 1, eq + 1);
+    }
+}
+
 int main(void) {
+    RUN(test_extra_vectors);
     RUN(test_hf_qwen3);
     RUN(test_hf_llama3);
     RUN(test_hf_mistral);

@@ -3,13 +3,28 @@
 
 #include "text/utf8.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <utf8proc.h>
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Unicode properties */
 
-int ember_uni_category(uint32_t cp) { return cp > 0x10FFFF ? 0 : (int)utf8proc_category((utf8proc_int32_t)cp); }
+/* General categories of the Basic Multilingual Plane, looked up once (64 KiB) for speed. */
+static uint8_t bmp_category[0x10000];
+static pthread_once_t bmp_once = PTHREAD_ONCE_INIT;
+
+static void bmp_init(void) {
+    for (uint32_t cp = 0; cp < 0x10000; cp++) bmp_category[cp] = (uint8_t)utf8proc_category((utf8proc_int32_t)cp);
+}
+
+int ember_uni_category(uint32_t cp) {
+    if (cp < 0x10000) {
+        pthread_once(&bmp_once, bmp_init);
+        return bmp_category[cp];
+    }
+    return cp > 0x10FFFF ? 0 : (int)utf8proc_category((utf8proc_int32_t)cp);
+}
 
 bool ember_uni_is_space(uint32_t cp) {
     if (cp <= 0x20) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
@@ -81,6 +96,9 @@ struct rx_node {
     const rx_class *cls;     /* N_CHAR */
     rx_node **kids;
     int nkids;
+    /* what a match can start with: ASCII characters, any non-ASCII one; nullable: may match empty */
+    uint64_t first[2];
+    bool first_high, nullable;
 };
 
 struct ember_regex {
@@ -474,6 +492,59 @@ static rx_node *parse_alt(rparser *P, bool icase) {
     return n == 1 ? list[0] : finish_list(P, N_ALT, list, n);
 }
 
+static bool class_has_high(const rx_class *c) {
+    if (c->neg) return true;
+    for (int i = 0; i < c->n; i++)
+        if (c->items[i].kind != IT_RANGE || c->items[i].neg || c->items[i].hi >= 128) return true;
+    return false;
+}
+
+/* Fills first/first_high/nullable bottom-up (lookarounds and anchors are treated as empty). */
+static void compute_first(rx_node *n) {
+    for (int i = 0; i < n->nkids; i++) compute_first(n->kids[i]);
+    n->first[0] = n->first[1] = 0;
+    n->first_high = false;
+    switch (n->kind) {
+    case N_CHAR:
+        n->first[0] = n->cls->ascii[0], n->first[1] = n->cls->ascii[1];
+        n->first_high = class_has_high(n->cls);
+        n->nullable = false;
+        return;
+    case N_SEQ:
+        n->nullable = true;
+        for (int i = 0; i < n->nkids && n->nullable; i++) {
+            rx_node *k = n->kids[i];
+            if (k->kind == N_LOOK) continue;
+            n->first[0] |= k->first[0], n->first[1] |= k->first[1], n->first_high |= k->first_high;
+            n->nullable = k->nullable;
+        }
+        return;
+    case N_ALT:
+        n->nullable = false;
+        for (int i = 0; i < n->nkids; i++) {
+            rx_node *k = n->kids[i];
+            n->first[0] |= k->first[0], n->first[1] |= k->first[1], n->first_high |= k->first_high;
+            n->nullable |= k->nullable;
+        }
+        return;
+    case N_REP: case N_ATOMIC:
+        n->first[0] = n->kids[0]->first[0], n->first[1] = n->kids[0]->first[1], n->first_high = n->kids[0]->first_high;
+        n->nullable = n->kids[0]->nullable || (n->kind == N_REP && n->min == 0);
+        return;
+    default: /* lookaround, anchors: zero width */
+        n->nullable = true;
+        return;
+    }
+}
+
+/* Whether a match of n can start with the character at pos (true when n may match empty). */
+static inline bool may_start(const rx_node *n, const uint8_t *s, size_t len, size_t pos) {
+    if (n->nullable) return true;
+    if (pos >= len) return false;
+    uint8_t c = s[pos];
+    return c < 0x80 ? (n->first[c >> 6] >> (c & 63)) & 1 : n->first_high;
+}
+
 void ember_regex_free(ember_regex *re) {
     if (!re) return;
     for (size_t i = 0; i < re->nallocs; i++) ember_free(re->allocs[i]);
@@ -493,6 +564,7 @@ ember_status ember_regex_compile(const char *pattern, size_t len, ember_regex **
         ember_regex_free(re);
         return P.err ? P.err : ember_fail(EMBER_ERR_INTERNAL, "regex: no tree built");
     }
+    compute_first(re->root);
     *out = re;
     return EMBER_OK;
 }
@@ -605,7 +677,7 @@ static bool match_node(matcher *m, const rx_node *n, size_t pos, const kont *k) 
     }
     case N_ALT:
         for (int i = 0; i < n->nkids; i++)
-            if (match(m, n->kids[i], pos, k)) return true;
+            if (may_start(n->kids[i], m->s, m->n, pos) && match(m, n->kids[i], pos, k)) return true;
         return false;
     case N_REP:
         if (n->kids[0]->kind == N_CHAR) return rep_chars(m, n, pos, k);
@@ -665,7 +737,7 @@ bool ember_regex_find(const ember_regex *re, const char *s, size_t n, size_t fro
     matcher m = {(const uint8_t *)s, n, 0, 0, 0};
     for (size_t pos = from; pos <= n;) {
         m.budget = 1000000;
-        if (match(&m, re->root, pos, NULL)) {
+        if (may_start(re->root, m.s, n, pos) && match(&m, re->root, pos, NULL)) {
             *begin = pos;
             *end = m.end;
             return true;

@@ -7,6 +7,7 @@
 #include "ember/tokenizer.h"
 #include "text/regex.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -72,7 +73,13 @@ typedef struct tk_build {
     size_t n, cap;
 } tk_build;
 
-bool tk_build_put(tk_build *b, const char *bytes, size_t k, uint32_t lo, uint32_t hi);
+bool tk_build_grow(tk_build *b, size_t need);
+static inline bool tk_build_put(tk_build *b, const char *bytes, size_t k, uint32_t lo, uint32_t hi) {
+    if (b->n + k > b->cap && !tk_build_grow(b, b->n + k)) return false;
+    for (size_t i = 0; i < k; i++) b->s[b->n + i] = bytes[i], b->lo[b->n + i] = lo, b->hi[b->n + i] = hi;
+    b->n += k;
+    return true;
+}
 void tk_build_free(tk_build *b);
 static inline tk_text tk_build_text(const tk_build *b) { return (tk_text){b->s, b->n, b->lo, b->hi, 0}; }
 
@@ -147,6 +154,7 @@ typedef struct tk_added {
     size_t len;
     int32_t id;
     bool special, lstrip, rstrip, normalized, single_word;
+    bool unmatched; /* a control token that is never recognised in text (llama2.c <s>, </s>, <unk>) */
 } tk_added;
 
 typedef enum {
@@ -193,8 +201,10 @@ struct ember_tokenizer {
     int32_t specials[EMBER_TOKEN_KINDS];
     uint8_t *is_special; /* per id */
     bool byte_level_offsets;
-    /* llama.cpp SentencePiece-style handling for GGUF "llama" vocabularies */
-    bool spm_add_space;
+    /* working contexts kept between calls (their word caches stay warm); guarded by ctx_lock */
+    pthread_mutex_t ctx_lock;
+    struct tk_ctx *free_ctx[8];
+    int nfree_ctx;
 };
 
 /* ---------------------------------------------------------------------------------------------------- */

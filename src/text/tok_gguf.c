@@ -155,9 +155,9 @@ static ember_status load_gpt2(gguf_vocab *V) {
     if (ember_gguf_find_key(V->g, "tokenizer.ggml.pre") >= 0) s = ember_gguf_get_str(V->g, "tokenizer.ggml.pre", &pre);
     if (!s) s = bpe_pretokenizer(V, pre);
     if (!s) s = tk_vocab_ready(tok);
-    const char *const *merges;
-    const size_t *lens;
-    uint64_t n;
+    const char *const *merges = NULL;
+    const size_t *lens = NULL;
+    uint64_t n = 0;
     if (!s) s = ember_gguf_get_strs(V->g, "tokenizer.ggml.merges", &merges, &lens, &n);
     for (uint64_t i = 0; i < n && !s; i++) {
         const char *sp = memchr(merges[i], ' ', lens[i]);

@@ -29,6 +29,31 @@ static bool safe_starter(uint32_t cp) {
            (cp >= 0x4E00 && cp < 0xA000) || (cp >= 0xAC00 && cp < 0xD7A4);
 }
 
+/* True when the character is unchanged by `kind` on its own (it has no decomposition of that kind). */
+static bool stable_char(uint32_t cp, tk_norm_kind kind) {
+    if (cp < 0xC0) return cp < 0xA0 || kind == NORM_NFC || kind == NORM_NFD;
+    if (cp >= 0xAC00 && cp <= 0xD7A3) return kind == NORM_NFC || kind == NORM_NFKC; /* Hangul syllables */
+    const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)cp);
+    if (p->decomp_seqindex == UINT16_MAX) return true;
+    return p->decomp_type != 0 && (kind == NORM_NFC || kind == NORM_NFD); /* compatibility-only mapping */
+}
+
+/* True when normalizing would not change the text: every character is a safe starter that is stable,
+ * so no composition, decomposition or reordering can happen. Most text takes this path. */
+static bool already_normal(const tk_text *in, tk_norm_kind kind) {
+    for (size_t i = 0; i < in->n;) {
+        uint8_t c = (uint8_t)in->s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        i += next_char(in, i, &cp);
+        if (!safe_starter(cp) || !stable_char(cp, kind)) return false;
+    }
+    return true;
+}
+
 static ember_status unicode_normalize(tk_ctx *c, const tk_text *in, tk_build *b, tk_norm_kind kind) {
     utf8proc_option_t opt = UTF8PROC_STABLE | (kind == NORM_NFC || kind == NORM_NFKC ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE) |
                             (kind == NORM_NFKC || kind == NORM_NFKD ? UTF8PROC_COMPAT : 0);
@@ -43,7 +68,7 @@ static ember_status unicode_normalize(tk_ctx *c, const tk_text *in, tk_build *b,
             if (safe_starter(cp)) break;
             j += k;
         }
-        if (j == i + l && (first < 0x80 || (kind != NORM_NFKC && kind != NORM_NFKD && first < 0xC0))) {
+        if (j == i + l && stable_char(first, kind)) {
             if (!put_from(b, in, i, l, in->s + i, l)) return nomem(); /* a lone character that is already normal */
             i = j;
             continue;
@@ -90,6 +115,34 @@ static bool is_chinese(uint32_t cp) {
 
 static uint32_t lower(uint32_t cp) { return cp < 0x80 ? (cp >= 'A' && cp <= 'Z' ? cp + 32 : cp) : (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp); }
 
+static bool bert_char(tk_build *b, const tk_text *in, size_t i, size_t l, uint32_t cp, const tk_norm *nz) {
+    if (cp < 0x80) {
+        if (nz->clean_text && (cp == 0 || cp == 0x7F || (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r'))) return true;
+        if (nz->clean_text && (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r')) cp = ' ';
+        else if (nz->lowercase && cp >= 'A' && cp <= 'Z') cp += 32;
+        char c = (char)cp;
+        return put_from(b, in, i, l, &c, 1);
+    }
+    if (nz->clean_text && (cp == 0xFFFD || is_bert_control(cp))) return true;
+    if (nz->clean_text && is_bert_space(cp)) return put_from(b, in, i, l, " ", 1);
+    if (nz->chinese && is_chinese(cp))
+        return put_from(b, in, i, l, " ", 1) && put_from(b, in, i, l, in->s + i, l) && put_from(b, in, i, l, " ", 1);
+    utf8proc_int32_t parts[16];
+    int last = 0;
+    utf8proc_ssize_t np = 1;
+    parts[0] = (utf8proc_int32_t)cp;
+    if (nz->strip_accents) { /* NFD, then drop nonspacing marks */
+        np = utf8proc_decompose_char((utf8proc_int32_t)cp, parts, 16, UTF8PROC_DECOMPOSE, &last);
+        if (np < 0 || np > 16) np = 1, parts[0] = (utf8proc_int32_t)cp;
+    }
+    for (utf8proc_ssize_t k = 0; k < np; k++) {
+        uint32_t c = (uint32_t)parts[k];
+        if (nz->strip_accents && ember_uni_category(c) == UTF8PROC_CATEGORY_MN) continue;
+        if (!put_cp(b, in, i, l, nz->lowercase ? lower(c) : c)) return false;
+    }
+    return true;
+}
+
 /* Per-character normalizers: Lowercase, StripAccents, BertNormalizer's steps. */
 static ember_status map_chars(const tk_text *in, tk_build *b, const tk_norm *nz, int step) {
     for (size_t i = 0; i < in->n;) {
@@ -101,16 +154,8 @@ static ember_status map_chars(const tk_text *in, tk_build *b, const tk_norm *nz,
         case 1: /* strip accents: drop nonspacing marks */
             if (ember_uni_category(cp) != UTF8PROC_CATEGORY_MN) ok = put_from(b, in, i, l, in->s + i, l);
             break;
-        case 2: /* Bert: clean text and Chinese characters */
-            if (nz->clean_text && (cp == 0 || cp == 0xFFFD || is_bert_control(cp))) break;
-            if (nz->clean_text && is_bert_space(cp)) {
-                ok = put_from(b, in, i, l, " ", 1);
-                break;
-            }
-            if (nz->chinese && is_chinese(cp))
-                ok = put_from(b, in, i, l, " ", 1) && put_from(b, in, i, l, in->s + i, l) && put_from(b, in, i, l, " ", 1);
-            else
-                ok = put_from(b, in, i, l, in->s + i, l);
+        case 3: /* BertNormalizer in one pass: clean text, Chinese characters, strip accents, lowercase */
+            ok = bert_char(b, in, i, l, cp, nz);
             break;
         }
         if (!ok) return nomem();
@@ -190,15 +235,9 @@ static ember_status apply_one(tk_ctx *c, const tk_norm *nz, const tk_text *in, t
     case NORM_STRIP: return strip(in, b, nz->left, nz->right);
     case NORM_REPLACE: return replace(in, b, nz);
     case NORM_PREPEND: return prepend(in, b, nz);
-    case NORM_BERT: break;
+    case NORM_BERT: return map_chars(in, b, nz, 3);
     }
     return ember_fail(EMBER_ERR_INTERNAL, "tokenizer: normalizer %d applied alone", (int)nz->kind);
-}
-
-static bool all_ascii(const tk_text *t) {
-    for (size_t i = 0; i < t->n; i++)
-        if ((uint8_t)t->s[i] >= 0x80) return false;
-    return true;
 }
 
 ember_status tk_normalize(tk_ctx *c, const tk_norm *norms, int n, const tk_text *in, tk_text *out) {
@@ -207,24 +246,7 @@ ember_status tk_normalize(tk_ctx *c, const tk_norm *norms, int n, const tk_text 
     for (int k = 0; k < n; k++) {
         const tk_norm *nz = &norms[k];
         bool unicode = nz->kind == NORM_NFC || nz->kind == NORM_NFD || nz->kind == NORM_NFKC || nz->kind == NORM_NFKD;
-        if (unicode && all_ascii(out)) continue; /* ASCII is invariant under every normalization form */
-        if (nz->kind == NORM_BERT) {
-            /* clean text + Chinese chars, then (NFD + strip accents), then lowercase */
-            tk_norm steps[4];
-            int ns = 0;
-            steps[ns++] = (tk_norm){.kind = NORM_BERT};
-            if (nz->strip_accents) steps[ns++] = (tk_norm){.kind = NORM_NFD}, steps[ns++] = (tk_norm){.kind = NORM_STRIP_ACCENTS};
-            if (nz->lowercase) steps[ns++] = (tk_norm){.kind = NORM_LOWER};
-            for (int s = 0; s < ns; s++) {
-                tk_build *b = &c->nb[which];
-                b->n = 0;
-                ember_status st = s == 0 ? map_chars(out, b, nz, 2) : apply_one(c, &steps[s], out, b);
-                if (st) return st;
-                *out = tk_build_text(b);
-                which ^= 1;
-            }
-            continue;
-        }
+        if (unicode && already_normal(out, nz->kind)) continue;
         tk_build *b = &c->nb[which];
         b->n = 0;
         ember_status st = apply_one(c, nz, out, b);

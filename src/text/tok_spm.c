@@ -103,6 +103,10 @@ ember_status tk_load_llama2c(ember_tokenizer *tok, const uint8_t *data, size_t s
     tok->decs[2] = (tk_dec){.kind = DEC_STRIP, .ch = ' ', .start = 1};
     tok->ndecs = 3, tok->has_decoder = true;
     tok->post.before[0] = 1, tok->post.nbefore = 1;
+    /* <unk>, <s>, </s> are control tokens: skipped by decode(skip_special), never matched in text */
+    if (!(tok->added = ember_arena_alloc(&tok->arena, 3 * sizeof(tk_added), 8))) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
+    for (int32_t id = 0; id < 3; id++)
+        tok->added[tok->nadded++] = (tk_added){.content = m->piece[id], .len = m->piece_len[id], .id = id, .special = true, .unmatched = true};
     tok->specials[EMBER_TOKEN_UNK] = 0, tok->specials[EMBER_TOKEN_BOS] = 1, tok->specials[EMBER_TOKEN_EOS] = 2;
     return EMBER_OK;
 }

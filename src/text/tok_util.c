@@ -3,6 +3,8 @@
 
 #include "text/utf8.h"
 
+#include <pthread.h>
+
 /* ---------------------------------------------------------------------------------------------------- */
 /* String map */
 
@@ -113,21 +115,16 @@ void tk_u64map_free(tk_u64map *m) {
 /* ---------------------------------------------------------------------------------------------------- */
 /* Aligned text buffers */
 
-bool tk_build_put(tk_build *b, const char *bytes, size_t k, uint32_t lo, uint32_t hi) {
-    if (b->n + k > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + k) cap *= 2;
-        char *s = ember_realloc(b->s, cap + 1);
-        if (s) b->s = s;
-        uint32_t *l = s ? ember_realloc(b->lo, cap * sizeof *l) : NULL;
-        if (l) b->lo = l;
-        uint32_t *h = l ? ember_realloc(b->hi, cap * sizeof *h) : NULL;
-        if (!h) return false;
-        b->hi = h, b->cap = cap;
-    }
-    memcpy(b->s + b->n, bytes, k);
-    for (size_t i = 0; i < k; i++) b->lo[b->n + i] = lo, b->hi[b->n + i] = hi;
-    b->n += k;
+bool tk_build_grow(tk_build *b, size_t need) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) cap *= 2;
+    char *s = ember_realloc(b->s, cap + 1);
+    if (s) b->s = s;
+    uint32_t *l = s ? ember_realloc(b->lo, cap * sizeof *l) : NULL;
+    if (l) b->lo = l;
+    uint32_t *h = l ? ember_realloc(b->hi, cap * sizeof *h) : NULL;
+    if (!h) return false;
+    b->hi = h, b->cap = cap;
     return true;
 }
 
@@ -141,21 +138,27 @@ void tk_build_free(tk_build *b) {
 
 static bool byte_is_printable(int b) { return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF); }
 
-uint32_t tk_byte_to_cp(uint8_t b) {
-    if (byte_is_printable(b)) return b;
+static uint16_t byte_cp[256];
+static uint16_t cp_byte[256 + 68]; /* code point < 324 -> byte + 1 (0: none) */
+static pthread_once_t byte_once = PTHREAD_ONCE_INIT;
+
+static void byte_tables(void) {
     uint32_t n = 0;
-    for (int x = 0; x < b; x++)
-        if (!byte_is_printable(x)) n++;
-    return 256 + n;
+    for (int b = 0; b < 256; b++) {
+        byte_cp[b] = (uint16_t)(byte_is_printable(b) ? (uint32_t)b : 256 + n++);
+        cp_byte[byte_cp[b]] = (uint16_t)(b + 1);
+    }
+}
+
+uint32_t tk_byte_to_cp(uint8_t b) {
+    pthread_once(&byte_once, byte_tables);
+    return byte_cp[b];
 }
 
 int tk_cp_to_byte(uint32_t cp) {
-    if (cp < 256) return byte_is_printable((int)cp) ? (int)cp : -1;
-    if (cp >= 256 + 68) return -1; /* 68 bytes are not printable */
-    uint32_t n = 0;
-    for (int x = 0; x < 256; x++)
-        if (!byte_is_printable(x) && n++ == cp - 256) return x;
-    return -1;
+    pthread_once(&byte_once, byte_tables);
+    if (cp >= 256 + 68) return -1;
+    return cp_byte[cp] ? cp_byte[cp] - 1 : -1;
 }
 
 /* ---------------------------------------------------------------------------------------------------- */

@@ -20,8 +20,11 @@ static ember_tokenizer *tok_new(void) {
     for (int k = 0; k < EMBER_TOKEN_KINDS; k++) tok->specials[k] = -1;
     tok->model.unk = -1;
     for (int b = 0; b < 256; b++) tok->model.byte_id[b] = -1;
+    pthread_mutex_init(&tok->ctx_lock, NULL);
     return tok;
 }
+
+static void ctx_free(tk_ctx *c);
 
 void ember_tokenizer_close(ember_tokenizer *tok) {
     if (!tok) return;
@@ -30,6 +33,11 @@ void ember_tokenizer_close(ember_tokenizer *tok) {
     tk_model_free(&tok->model);
     tk_strmap_free(&tok->added_map);
     ember_free(tok->is_special);
+    for (int i = 0; i < tok->nfree_ctx; i++) {
+        ctx_free(tok->free_ctx[i]);
+        ember_free(tok->free_ctx[i]);
+    }
+    pthread_mutex_destroy(&tok->ctx_lock);
     ember_arena_free(&tok->arena);
     ember_free(tok);
 }
@@ -99,7 +107,7 @@ static bool find_added(const ember_tokenizer *tok, int set, const char *s, size_
         size_t best_len = 0;
         for (int k = 0; k < tok->nadded; k++) {
             const tk_added *a = &tok->added[k];
-            if ((a->normalized ? 2 : 1) != set || a->len <= best_len || a->len > n - i) continue;
+            if ((a->normalized ? 2 : 1) != set || a->unmatched || a->len <= best_len || a->len > n - i) continue;
             if ((uint8_t)a->content[0] != (uint8_t)s[i] || memcmp(a->content, s + i, a->len)) continue;
             best = k, best_len = a->len;
         }
@@ -279,24 +287,62 @@ static void ctx_free(tk_ctx *c) {
     memset(c, 0, sizeof *c);
 }
 
+/* A working context from the tokenizer's pool (or a new one). The tokenizer is logically immutable; the
+ * pool only keeps scratch memory and word caches warm between calls. */
+static tk_ctx *ctx_get(const ember_tokenizer *tok) {
+    ember_tokenizer *t = (ember_tokenizer *)tok;
+    tk_ctx *c = NULL;
+    pthread_mutex_lock(&t->ctx_lock);
+    if (t->nfree_ctx) c = t->free_ctx[--t->nfree_ctx];
+    pthread_mutex_unlock(&t->ctx_lock);
+    if (!c && (c = ember_calloc(1, sizeof *c))) c->tok = tok;
+    return c;
+}
+
+static void ctx_put(const ember_tokenizer *tok, tk_ctx *c) {
+    ember_tokenizer *t = (ember_tokenizer *)tok;
+    c->err = EMBER_OK;
+    if (c->cap > (1u << 20)) { /* do not keep huge output buffers around */
+        ember_free(c->ids), ember_free(c->spans);
+        c->ids = NULL, c->spans = NULL, c->cap = 0;
+    }
+    pthread_mutex_lock(&t->ctx_lock);
+    bool kept = t->nfree_ctx < (int)(sizeof t->free_ctx / sizeof t->free_ctx[0]);
+    if (kept) t->free_ctx[t->nfree_ctx++] = c;
+    pthread_mutex_unlock(&t->ctx_lock);
+    if (!kept) {
+        ctx_free(c);
+        ember_free(c);
+    }
+}
+
+/* Copies n entries of src into a new array. */
+static void *dup_array(const void *src, size_t n, size_t elem) {
+    void *p = ember_malloc(n * elem);
+    if (p) memcpy(p, src, n * elem);
+    return p;
+}
+
 ember_status ember_tokenizer_encode_spans(const ember_tokenizer *tok, const char *text, size_t len, bool add_special,
                                           int32_t **ids, ember_token_span **spans, size_t *n) {
     if (!tok || (!text && len) || !ids || !n) return ember_fail(EMBER_ERR_ARG, "ember_tokenizer_encode: NULL argument");
     *ids = NULL, *n = 0;
     if (spans) *spans = NULL;
-    tk_ctx c = {.tok = tok};
-    ember_status s = encode_ctx(&c, text ? text : "", len, add_special);
-    if (s) {
-        ctx_free(&c);
-        return s;
+    tk_ctx *c = ctx_get(tok);
+    if (!c) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
+    ember_status s = encode_ctx(c, text ? text : "", len, add_special);
+    if (!s && c->n) {
+        *ids = dup_array(c->ids, c->n, sizeof **ids);
+        if (spans) *spans = dup_array(c->spans, c->n, sizeof **spans);
+        if (!*ids || (spans && !*spans)) {
+            ember_free(*ids), *ids = NULL;
+            if (spans) ember_free(*spans), *spans = NULL;
+            s = ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory for the output");
+        }
     }
-    if (c.n) {
-        *ids = c.ids, c.ids = NULL;
-        if (spans) *spans = c.spans, c.spans = NULL;
-    }
-    *n = c.n;
-    ctx_free(&c);
-    return EMBER_OK;
+    if (!s) *n = c->n;
+    ctx_put(tok, c);
+    return s;
 }
 
 ember_status ember_tokenizer_encode(const ember_tokenizer *tok, const char *text, size_t len, bool add_special, int32_t **ids,
@@ -569,7 +615,7 @@ ember_status tk_finish(ember_tokenizer *tok) {
         if (a->id < 0) return ember_fail(EMBER_ERR_FORMAT, "tokenizer: added token \"%s\" has a negative id", a->content);
         tok->is_special[a->id] |= (uint8_t)(2 | (a->special ? 1 : 0));
         tok->added_keys[k] = a->content, tok->added_lens[k] = (uint32_t)a->len;
-        if (a->len) tok->added_first[(uint8_t)a->content[0]] |= a->normalized ? 2 : 1;
+        if (a->len && !a->unmatched) tok->added_first[(uint8_t)a->content[0]] |= a->normalized ? 2 : 1;
         if (a->len > tok->added_max_len) tok->added_max_len = a->len;
     }
     if ((s = tk_strmap_build(&tok->added_map, tok->added_keys, tok->added_lens, tok->nadded))) return s;
