@@ -69,10 +69,11 @@ static void test_enroll_search_remove(void) {
     for (int p = 0; p < PEOPLE; p++) {
         uint8_t hash[2][32];
         ember_face_sample smp[2];
+        char srcs[2][64]; /* outlive the samples that point at them */
         for (int j = 0; j < 2; j++) {
             random_unit(emb[p][j], DIM);
-            char src[64];
-            snprintf(src, sizeof src, "%s%d.png", names[p], j);
+            char *src = srcs[j];
+            snprintf(src, sizeof srcs[j], "%s%d.png", names[p], j);
             ember_face_sha256(src, strlen(src), hash[j]);
             smp[j] = (ember_face_sample){emb[p][j], src, hash[j]};
         }

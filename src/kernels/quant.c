@@ -734,9 +734,6 @@ static void select_kernels(void) {
 #elif defined(__aarch64__) || defined(__arm__)
     const ember_cpu *cpu = ember_cpu_get();
     if (cpu->neon) quant_isa_neon(&isa);
-#if defined(__aarch64__)
-    if (cpu->neon && cpu->dotprod) quant_isa_dotprod(&isa);
-#endif
 #endif
     types[EMBER_GGML_F32].axpy = axpy_f32;
     types[EMBER_GGML_F16].axpy = axpy_f16;

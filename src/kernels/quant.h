@@ -75,6 +75,5 @@ typedef struct quant_isa {
 } quant_isa;
 void quant_isa_avx2(quant_isa *isa);
 void quant_isa_neon(quant_isa *isa);
-void quant_isa_dotprod(quant_isa *isa);
 
 #endif
