@@ -45,7 +45,7 @@ ifdef SYSROOT
 endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS ?= -O2 -g
-EMBER_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Iinclude -Isrc $(ARCH_CFLAGS)
+EMBER_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -fPIC -fvisibility=hidden $(WARN) -Iinclude -Isrc $(ARCH_CFLAGS)
 LDLIBS := $(SYSROOT_LIBS) -lz -lutf8proc -lm -lpthread
 
 # Library sources: every .c of these modules; per-ISA kernels only for their architecture.
@@ -83,6 +83,7 @@ $(BUILD)/obj/%.o: %.c
 	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(ISA_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libember.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
 	@rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
@@ -90,6 +91,7 @@ $(BUILD)/libember.so: $(LIB_OBJ)
 	$(Q)$(CC) -shared -Wl,-soname,libember.so.0 $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/libember-apps.a: $(APP_OBJ)
+	@mkdir -p $(@D)
 	@rm -f $@
 	$(Q)$(AR) rcs $@ $^
 

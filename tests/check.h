@@ -118,6 +118,17 @@ static inline float check_randf(float lo, float hi) {
     return lo + (hi - lo) * (float)((check_rand() >> 40) / (double)(1ull << 24));
 }
 
+/* Largest |a[i] - b[i]|; a NaN anywhere counts as infinitely far. (Written as a plain loop: an fmax reduction
+ * crashes Debian's aarch64 gcc 12 vectorizer.) */
+static inline double check_max_abs_diff(const float *a, const float *b, long long n) {
+    double d = 0;
+    for (long long i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - (double)b[i]);
+        if (!(e <= d)) d = e != e ? INFINITY : e;
+    }
+    return d;
+}
+
 /* Path of a file under ../shared, or NULL when ../shared is absent (tests then skip). */
 static inline const char *check_shared(const char *rel, char *buf, size_t cap) {
     const char *root = getenv("EMBER_SHARED");

@@ -115,8 +115,7 @@ static void test_axpy(void) {
         for (int j = 0; j < n; j++) y[j] = ref[j] = (float)j;
         qt->axpy(n, 0.75f, q, y);
         for (int j = 0; j < n; j++) ref[j] += 0.75f * deq[j];
-        double d = 0;
-        for (int j = 0; j < n; j++) d = fmax(d, fabs(y[j] - ref[j]));
+        double d = check_max_abs_diff(y, ref, n);
         CHECK_MSG(d < 1e-5, "%s axpy off by %g", ember_ggml_type_name(kv[i]), d);
     }
 }
@@ -198,8 +197,7 @@ static void test_quantize_file(void) {
         FILE *f = fopen(refp, "rb");
         CHECK(f && fread(ref, 4, 512, f) == 512);
         if (f) fclose(f);
-        double d = 0;
-        for (int i = 0; lg && i < 512; i++) d = fmax(d, fabs(lg[i] - ref[i]));
+        double d = lg ? check_max_abs_diff(lg, ref, 512) : INFINITY;
         CHECK_MSG(lg && d < 1e-3, "quantized file's logits differ from llama.cpp's Q8_0 by %g", d);
         ember_llm_session_destroy(s);
         ember_llm_close(m);

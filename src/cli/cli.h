@@ -85,6 +85,8 @@ typedef struct cli_progress {
 } cli_progress;
 void cli_progress_begin(cli_progress *pr, const char *label, int64_t total);
 void cli_progress_step(cli_progress *pr, int64_t done);
+/* Erase the bar so a line can be printed to the terminal (flush stdout after it); the next step redraws. */
+void cli_progress_clear(cli_progress *pr);
 void cli_progress_end(cli_progress *pr);
 
 /* JSON string output (escapes quotes, control characters; bytes >= 0x80 pass through). */

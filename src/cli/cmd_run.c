@@ -48,8 +48,10 @@ static ember_status load_inputs(const ember_onnx_model *m, char **args, int narg
                 for (int i = 0; i < nin && slot < 0; i++)
                     if (!in->t[i]) slot = i;
             if (slot < 0) {
-                ember_tensor_list_free(ts, n);
-                return ember_fail(EMBER_ERR_ARG, "%s: tensor '%s' matches no model input", file, ts[k]->name ? ts[k]->name : "");
+                s = ember_fail(EMBER_ERR_ARG, "%s: tensor '%s' matches no model input", file,
+                               ts[k]->name ? ts[k]->name : "");
+                ember_tensor_list_free(ts, n); /* after the message: it names a tensor of the list */
+                return s;
             }
             ember_tensor_destroy(in->t[slot]);
             in->t[slot] = ts[k];

@@ -31,6 +31,7 @@ typedef struct runner {
     bool isolate, json, first;
     long timeout;
     int passed, failed, skipped;
+    cli_progress *progress; /* while a folder runs */
 } runner;
 
 static bool is_dir(const char *p) {
@@ -92,6 +93,7 @@ static void report(runner *r, const char *dir, const ember_onnx_test_result *res
     snprintf(name, sizeof name, "%s", base_name(dir));
     char *slash = strchr(name, '/');
     if (slash) *slash = 0;
+    if (r->progress) cli_progress_clear(r->progress);
     if (res->verdict == EMBER_TEST_PASS) r->passed++;
     else if (res->verdict == EMBER_TEST_FAIL) r->failed++;
     else r->skipped++;
@@ -111,6 +113,7 @@ static void report(runner *r, const char *dir, const ember_onnx_test_result *res
         if (*p == '\n' || *p == '\t') *p = ' ';
     if (res->verdict == EMBER_TEST_PASS) printf("PASS %s\n", name);
     else printf("%s %s: %s\n", word[res->verdict], name, reason);
+    fflush(stdout);
 }
 
 static void run_one(runner *r, const char *dir) {
@@ -141,13 +144,28 @@ static int run_folder(runner *r, const char *path) {
     }
     closedir(d);
     qsort(names, n, sizeof *names, cmp_str);
+    size_t tests = 0; /* keep only the test directories */
     for (size_t i = 0; i < n; i++) {
         char sub[4400];
         snprintf(sub, sizeof sub, "%.3800s/%.255s", path, names[i]);
-        if (is_dir(sub) && has_model(sub)) run_one(r, sub);
+        if (is_dir(sub) && has_model(sub)) names[tests++] = names[i];
+        else free(names[i]);
+    }
+    cli_progress bar;
+    cli_progress_begin(&bar, "testing", (int64_t)tests);
+    r->progress = &bar;
+    for (size_t i = 0; i < tests; i++) {
+        char sub[4400];
+        snprintf(sub, sizeof sub, "%.3800s/%.255s", path, names[i]);
+        run_one(r, sub);
+        cli_progress_step(&bar, (int64_t)i + 1);
         free(names[i]);
     }
+    cli_progress_end(&bar);
+    r->progress = NULL;
     free(names);
+    if (!tests) return ember_fail(EMBER_ERR_IO, "%s: no ONNX test directories (model.onnx) here", path),
+                       cli_fail(EMBER_ERR_IO);
     return 0;
 }
 
@@ -173,7 +191,7 @@ int cmd_test(int argc, char **argv) {
             return cli_fail(EMBER_ERR_IO);
         }
         if (has_model(path)) run_one(&r, path);
-        else run_folder(&r, path);
+        else if (run_folder(&r, path)) return CLI_EXIT_INPUT;
     }
     if (r.json) printf("\n  ],\n  \"passed\": %d, \"failed\": %d, \"skipped\": %d}\n", r.passed, r.failed, r.skipped);
     else printf("%d passed, %d failed, %d skipped\n", r.passed, r.failed, r.skipped);

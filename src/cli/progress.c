@@ -22,6 +22,12 @@ void cli_progress_step(cli_progress *pr, int64_t done) {
     fflush(stderr);
 }
 
+void cli_progress_clear(cli_progress *pr) {
+    if (!pr->active) return;
+    fprintf(stderr, "\r\033[K");
+    pr->last_width = -1; /* the next step draws the bar again */
+}
+
 void cli_progress_end(cli_progress *pr) {
     if (pr->active) fprintf(stderr, "\r\033[K");
     pr->active = false;

@@ -5,33 +5,48 @@
 
 SUITE=$SHARED/conformance/onnx-node
 LIST=tests/onnx/expected_failures.txt
+DEBIAN_SUITE=/usr/share/libonnx-testdata/data/node # Debian's libonnx-testdata (an older ONNX release's node tests)
 
-# --- conformance: the list of expected failures only shrinks -------------------------------------------
-if [ -d "$SUITE" ]; then
-    ember test "$SUITE" >"$TMP/suite.txt" 2>&1
-    cut -f1 "$LIST" | grep -v '^#' | sort >"$TMP/expected"
-    grep -E '^(FAIL|SKIP) ' "$TMP/suite.txt" | sed -E 's/^(FAIL|SKIP) ([^:]+):.*/\2/' | sort >"$TMP/failed"
-    grep -E '^PASS ' "$TMP/suite.txt" | sed -E 's/^PASS //' | sort >"$TMP/passed"
+# --- conformance: the lists of expected failures only shrink -------------------------------------------
+# conformance LABEL SUITE LIST: no test off LIST fails, and every test on LIST still fails.
+conformance() {
+    local label=$1 suite=$2 list=$3 out=$TMP/$1.txt
+    ember test "$suite" >"$out" 2>&1
+    cut -f1 "$list" | grep -v '^#' | sort >"$TMP/expected"
+    grep -E '^(FAIL|SKIP) ' "$out" | sed -E 's/^(FAIL|SKIP) ([^:]+):.*/\2/' | sort >"$TMP/failed"
+    grep -E '^PASS ' "$out" | sed -E 's/^PASS //' | sort >"$TMP/passed"
+    local new_fail now_pass counts
     new_fail=$(comm -13 "$TMP/expected" "$TMP/failed")
     now_pass=$(comm -12 "$TMP/expected" "$TMP/passed")
-    counts=$(tail -n 1 "$TMP/suite.txt")
+    counts=$(tail -n 1 "$out")
     if [ -n "$new_fail" ]; then
-        echo "$new_fail" | head -n 20 | while read -r t; do grep -E "^FAIL $t:" "$TMP/suite.txt"; done >"$TMP/.out"
-        _fail "onnx-node: no test off the list fails ($counts)" "$(echo "$new_fail" | wc -l) unexpected failures"
+        echo "$new_fail" | head -n 20 | while read -r t; do grep -E "^FAIL $t:" "$out"; done >"$TMP/.out"
+        _fail "$label: no test off the list fails ($counts)" "$(echo "$new_fail" | wc -l) unexpected failures"
     else
-        echo "PASS onnx-node: no test off the list fails ($counts)"; _passed=$((_passed + 1))
+        _pass "$label: no test off the list fails ($counts)"
     fi
     if [ -n "$now_pass" ]; then
         echo "$now_pass" >"$TMP/.out"
-        _fail "onnx-node: every listed test still fails" "these pass now: remove them from $LIST"
+        _fail "$label: every listed test still fails" "these pass now: remove them from $list"
     else
-        echo "PASS onnx-node: every listed test still fails"; _passed=$((_passed + 1))
+        _pass "$label: every listed test still fails"
     fi
+}
+
+if [ -d "$SUITE" ]; then
+    conformance onnx-node "$SUITE" "$LIST"
     expect_out "ember test --json on one test" '"result": "PASS"' ember test --json "$SUITE/test_add"
     expect_exit 2 "ember test exits 2 when a test fails" ember test "$SUITE/test_adagrad"
 else
     skip "onnx-node conformance" "$SUITE is absent"
 fi
+if [ -d "$DEBIAN_SUITE" ]; then
+    conformance libonnx-testdata "$DEBIAN_SUITE" tests/onnx/expected_failures_debian.txt
+else
+    skip "libonnx-testdata conformance" "$DEBIAN_SUITE is absent (apt-get install libonnx-testdata)"
+fi
+mkdir -p "$TMP/empty"
+expect_fail_out 2 "ember test on a folder without tests" 'no ONNX test directories' ember test "$TMP/empty"
 
 # --- real models: load, plan, run ----------------------------------------------------------------------
 MODELS="bench/mobilenet_v2.onnx bench/squeezenet1_1.onnx bench/minilm_l6_h384_v8k.onnx face/mobilefacenet/mobilefacenet.onnx
