@@ -54,6 +54,43 @@ static bool already_normal(const tk_text *in, tk_norm_kind kind) {
     return true;
 }
 
+/* Number of code points `cp` decomposes to with the decomposition options of `opt`. */
+static int decomposed_len(uint32_t cp, utf8proc_option_t opt) {
+    utf8proc_int32_t tmp[32];
+    int last = 0;
+    utf8proc_ssize_t n = utf8proc_decompose_char((utf8proc_int32_t)cp, tmp, 32, (opt & ~UTF8PROC_COMPOSE) | UTF8PROC_DECOMPOSE, &last);
+    return n > 0 ? (int)n : 1;
+}
+
+/* Emits the normalized piece out[0..got) of in[i, j) with each output character aligned as HF's
+ * alignments do: to the original character its (first) decomposed code point came from. */
+static bool align_piece(tk_build *b, const tk_text *in, size_t i, size_t j, const int32_t *out, utf8proc_ssize_t got,
+                       utf8proc_option_t opt) {
+    enum { MAXD = 512 };
+    uint32_t owner_pos[MAXD], owner_len[MAXD];
+    size_t total = 0;
+    for (size_t p = i; p < j;) {
+        uint32_t cp;
+        size_t l = next_char(in, p, &cp);
+        int d = decomposed_len(cp, opt);
+        for (int k = 0; k < d; k++, total++)
+            if (total < MAXD) owner_pos[total] = (uint32_t)p, owner_len[total] = (uint32_t)l;
+        p += l;
+    }
+    if (total > MAXD) { /* very long run of combining marks: each output char spans the whole piece */
+        for (utf8proc_ssize_t k = 0; k < got; k++)
+            if (!put_cp(b, in, i, j - i, (uint32_t)out[k])) return false;
+        return true;
+    }
+    size_t at = 0;
+    for (utf8proc_ssize_t k = 0; k < got; k++) {
+        size_t o = at < total ? at : total - 1;
+        if (!put_cp(b, in, owner_pos[o], owner_len[o], (uint32_t)out[k])) return false;
+        at += (size_t)decomposed_len((uint32_t)out[k], opt);
+    }
+    return true;
+}
+
 static ember_status unicode_normalize(tk_ctx *c, const tk_text *in, tk_build *b, tk_norm_kind kind) {
     utf8proc_option_t opt = UTF8PROC_STABLE | (kind == NORM_NFC || kind == NORM_NFKC ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE) |
                             (kind == NORM_NFKC || kind == NORM_NFKD ? UTF8PROC_COMPAT : 0);
@@ -86,9 +123,7 @@ static ember_status unicode_normalize(tk_ctx *c, const tk_text *in, tk_build *b,
             }
             got = utf8proc_normalize_utf32(buf, got, opt);
             if (got < 0) return ember_fail(EMBER_ERR_INTERNAL, "tokenizer: utf8proc: %s", utf8proc_errmsg(got));
-            /* one input character: exact alignment; several: each output char spans the whole piece */
-            for (utf8proc_ssize_t k = 0; k < got; k++)
-                if (!put_cp(b, in, i, j - i, (uint32_t)buf[k])) return nomem();
+            if (!align_piece(b, in, i, j, buf, got, opt)) return nomem();
             break;
         }
         i = j;
