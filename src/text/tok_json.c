@@ -375,22 +375,51 @@ static ember_status load_model(loader *L, const ember_json *root) {
 
 /* ---------------------------------------------------------------------------------------------------- */
 
+/* The model's id of a piece written as in the vocabulary (byte-level: "Ġworld"), or -1. */
+static int32_t model_piece_id(ember_tokenizer *tok, const char *p, size_t n) {
+    const tk_model *m = &tok->model;
+    if (!m->byte_level) return tk_strmap_get(&m->map, p, n);
+    char buf[512];
+    size_t o = 0;
+    for (size_t j = 0; j < n;) {
+        uint32_t cp;
+        j += (size_t)utf8_decode((const uint8_t *)p + j, n - j, &cp);
+        int b = cp == UTF8_INVALID ? -1 : tk_cp_to_byte(cp);
+        if (b < 0 || o == sizeof buf) return -1;
+        buf[o++] = (char)b;
+    }
+    return tk_strmap_get(&m->map, buf, o);
+}
+
+/* Added tokens get their ids as HF assigns them on loading (the "id" fields are only checked there): in
+ * list order, the id of the same content already known (model vocabulary or an earlier added token, whose
+ * settings the later entry replaces), else the next id after the vocabulary and the added tokens. */
 static ember_status load_added(loader *L, const ember_json *root) {
     const ember_json *arr = ember_json_get(root, "added_tokens");
     if (!arr || arr->type == EMBER_JSON_NULL) return EMBER_OK;
     if (!ember_json_is(arr, EMBER_JSON_ARRAY)) return bad(L, "added_tokens must be an array", NULL);
     ember_tokenizer *tok = L->tok;
+    ember_status s = tk_vocab_ready(tok);
+    if (s) return s;
     tok->added = ember_arena_alloc(&tok->arena, (arr->len + 1) * sizeof(tk_added), 8);
     if (!tok->added) return nomem();
+    int32_t max_added = -1;
     for (size_t i = 0; i < arr->len; i++) {
         const ember_json *v = arr->items[i], *c = ember_json_get(v, "content");
         double id = ember_json_num(v, "id", -1);
         if (!ember_json_is(c, EMBER_JSON_STRING) || id < 0 || id > 16777216 || id != (double)(int32_t)id)
             return bad(L, "added token needs a content string and an integer id", NULL);
         if (!c->len) return bad(L, "added token with empty content", NULL);
-        tk_added *a = &tok->added[tok->nadded++];
-        if (!(a->content = dup_str(L, c, &a->len))) return nomem();
-        a->id = (int32_t)id;
+        tk_added *a = NULL;
+        for (int k = 0; k < tok->nadded && !a; k++)
+            if (tok->added[k].len == c->len && !memcmp(tok->added[k].content, c->str, c->len)) a = &tok->added[k];
+        if (!a) {
+            a = &tok->added[tok->nadded++];
+            if (!(a->content = dup_str(L, c, &a->len))) return nomem();
+            a->id = model_piece_id(tok, c->str, c->len);
+            if (a->id < 0) a->id = max_added < 0 ? tok->model.n : max_added >= tok->model.n ? max_added + 1 : tok->model.n;
+            if (a->id > max_added) max_added = a->id;
+        }
         a->special = flag(v, "special", false);
         a->lstrip = flag(v, "lstrip", false), a->rstrip = flag(v, "rstrip", false);
         a->single_word = flag(v, "single_word", false);
