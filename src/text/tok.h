@@ -152,6 +152,8 @@ typedef struct tk_model {
 typedef struct tk_added {
     char *content;
     size_t len;
+    const char *key; /* what is matched: the content, normalized for a normalized token (as HF) */
+    size_t key_len;
     int32_t id;
     bool special, lstrip, rstrip, normalized, single_word;
     bool unmatched; /* a control token that is never recognised in text (llama2.c <s>, </s>, <unk>) */

@@ -150,6 +150,12 @@ static bool is_chinese(uint32_t cp) {
 
 static uint32_t lower(uint32_t cp) { return cp < 0x80 ? (cp >= 'A' && cp <= 'Z' ? cp + 32 : cp) : (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp); }
 
+/* Lowercase as Rust's char::to_lowercase: the one mapping to two characters is U+0130 -> "i\u0307". */
+static bool put_lower(tk_build *b, const tk_text *in, size_t i, size_t l, uint32_t cp) {
+    if (cp == 0x130) return put_from(b, in, i, l, "i\xCC\x87", 3);
+    return put_cp(b, in, i, l, lower(cp));
+}
+
 static bool bert_char(tk_build *b, const tk_text *in, size_t i, size_t l, uint32_t cp, const tk_norm *nz) {
     if (cp < 0x80) {
         if (nz->clean_text && (cp == 0 || cp == 0x7F || (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r'))) return true;
@@ -173,7 +179,7 @@ static bool bert_char(tk_build *b, const tk_text *in, size_t i, size_t l, uint32
     for (utf8proc_ssize_t k = 0; k < np; k++) {
         uint32_t c = (uint32_t)parts[k];
         if (nz->strip_accents && ember_uni_category(c) == UTF8PROC_CATEGORY_MN) continue;
-        if (!put_cp(b, in, i, l, nz->lowercase ? lower(c) : c)) return false;
+        if (!(nz->lowercase ? put_lower(b, in, i, l, c) : put_cp(b, in, i, l, c))) return false;
     }
     return true;
 }
@@ -185,7 +191,7 @@ static ember_status map_chars(const tk_text *in, tk_build *b, const tk_norm *nz,
         size_t l = next_char(in, i, &cp);
         bool ok = true;
         switch (step) {
-        case 0: /* Lowercase */ ok = put_cp(b, in, i, l, lower(cp)); break;
+        case 0: /* Lowercase */ ok = put_lower(b, in, i, l, cp); break;
         case 1: /* strip accents: drop nonspacing marks */
             if (ember_uni_category(cp) != UTF8PROC_CATEGORY_MN) ok = put_from(b, in, i, l, in->s + i, l);
             break;

@@ -107,9 +107,9 @@ static bool find_added(const ember_tokenizer *tok, int set, const char *s, size_
         size_t best_len = 0;
         for (int k = 0; k < tok->nadded; k++) {
             const tk_added *a = &tok->added[k];
-            if ((a->normalized ? 2 : 1) != set || a->unmatched || a->len <= best_len || a->len > n - i) continue;
-            if ((uint8_t)a->content[0] != (uint8_t)s[i] || memcmp(a->content, s + i, a->len)) continue;
-            best = k, best_len = a->len;
+            if ((a->normalized ? 2 : 1) != set || a->unmatched || a->key_len <= best_len || a->key_len > n - i) continue;
+            if ((uint8_t)a->key[0] != (uint8_t)s[i] || memcmp(a->key, s + i, a->key_len)) continue;
+            best = k, best_len = a->key_len;
         }
         if (best >= 0) {
             *mb = i, *me = i + best_len, *which = best;
@@ -693,6 +693,22 @@ int32_t tk_piece_id(const ember_tokenizer *tok, const char *p, size_t n) {
     return tk_strmap_get(&m->map, buf, o);
 }
 
+/* The text an added token is matched as: a normalized token's content goes through the normalizers. */
+static ember_status added_key(ember_tokenizer *tok, tk_added *a) {
+    a->key = a->content, a->key_len = a->len;
+    if (!a->normalized || !tok->nnorms) return EMBER_OK;
+    tk_ctx c = {.tok = tok};
+    tk_text in = {a->content, a->len, NULL, NULL, 0}, out;
+    ember_status s = tk_normalize(&c, tok->norms, tok->nnorms, &in, &out);
+    if (!s && out.n) {
+        char *k = tk_strdup(tok, out.s, out.n);
+        if (!k) s = ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
+        else a->key = k, a->key_len = out.n;
+    }
+    ctx_free(&c);
+    return s;
+}
+
 ember_status tk_finish(ember_tokenizer *tok) {
     tk_model *m = &tok->model;
     ember_status s = tk_vocab_ready(tok);
@@ -719,12 +735,14 @@ ember_status tk_finish(ember_tokenizer *tok) {
     tok->added_keys = ember_arena_alloc(&tok->arena, ((size_t)tok->nadded + 1) * sizeof(char *), 8);
     tok->added_lens = ember_arena_alloc(&tok->arena, ((size_t)tok->nadded + 1) * sizeof(uint32_t), 8);
     if (!tok->is_special || !tok->added_keys || !tok->added_lens) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
+    for (int k = 0; k < tok->nadded; k++)
+        if ((s = added_key(tok, &tok->added[k]))) return s;
     for (int k = 0; k < tok->nadded; k++) {
         tk_added *a = &tok->added[k];
         if (a->id < 0) return ember_fail(EMBER_ERR_FORMAT, "tokenizer: added token \"%s\" has a negative id", a->content);
         tok->is_special[a->id] |= (uint8_t)(2 | (a->special ? 1 : 0));
         tok->added_keys[k] = a->content, tok->added_lens[k] = (uint32_t)a->len;
-        if (a->len && !a->unmatched) tok->added_first[(uint8_t)a->content[0]] |= a->normalized ? 2 : 1;
+        if (a->key_len && !a->unmatched) tok->added_first[(uint8_t)a->key[0]] |= a->normalized ? 2 : 1;
         if (a->len > tok->added_max_len) tok->added_max_len = a->len;
     }
     if ((s = tk_strmap_build(&tok->added_map, tok->added_keys, tok->added_lens, tok->nadded))) return s;

@@ -186,7 +186,7 @@ const addedTok = (id, content, o) => ({ id, content, single_word: false, lstrip:
     ['trunc_left', { direction: 'Left', max_length: 7, strategy: 'LongestFirst', stride: 0 }, null],
     ['trunc_of', { direction: 'Right', max_length: 10, strategy: 'OnlyFirst', stride: 0 }, null],
     ['trunc_os', { direction: 'Right', max_length: 10, strategy: 'OnlySecond', stride: 0 }, null],
-    ['trunc_tiny', { direction: 'Right', max_length: 2, strategy: 'LongestFirst', stride: 0 }, null],
+    ['trunc_tiny', { direction: 'Right', max_length: 4, strategy: 'LongestFirst', stride: 0 }, null],
     ['pad_fixed', null, { strategy: { Fixed: 24 }, direction: 'Right', pad_to_multiple_of: null, pad_id: 0, pad_type_id: 0, pad_token: '[PAD]' }],
     ['pad_left_mult', { direction: 'Right', max_length: 20, strategy: 'LongestFirst', stride: 0 }, { strategy: 'BatchLongest', direction: 'Left', pad_to_multiple_of: 8, pad_id: 0, pad_type_id: 3, pad_token: '[PAD]' }],
   ];
