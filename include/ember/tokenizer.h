@@ -87,10 +87,40 @@ EMBER_API ember_status ember_tokenizer_encode_spans(const ember_tokenizer *tok, 
 
 /* Encode `count` texts, spread over the pool's threads (pool may be NULL: serial). The caller passes two
  * arrays of `count` entries: on success ids[i] is a new array of n[i] ids (freed with ember_free each).
- * On failure nothing is left allocated. */
+ * On failure nothing is left allocated. Padding to the longest pads to the longest of the batch. */
 EMBER_API ember_status ember_tokenizer_encode_batch(const ember_tokenizer *tok, ember_pool *pool,
                                                     const char *const *texts, const size_t *lens, size_t count,
                                                     bool add_special, int32_t **ids, size_t *n);
+
+/* Everything Hugging Face's Encoding holds, for one text or a pair of texts. All arrays have n entries;
+ * one allocation owns them all: free with ember_encoding_free. */
+typedef struct ember_encoding {
+    int32_t *ids;
+    uint32_t *type_ids;      /* segment ids the post-processor assigns (BERT: 0 first text, 1 the pair) */
+    ember_token_span *spans; /* byte offsets into the text the token came from (the first text or the pair) */
+    uint8_t *special_mask;   /* 1: added by post-processing (BOS, [CLS], [SEP] ...) or padding */
+    uint8_t *attention_mask; /* 0: padding */
+    int8_t *sequence;        /* 0: first text, 1: the pair, -1: added by post-processing or padding */
+    size_t n;
+} ember_encoding;
+
+/* Encode a text, or a pair of texts (pair != NULL, e.g. question and passage for a cross-encoder), with
+ * everything the tokenizer.json configures: truncation, the post-processor's template (add_special), and
+ * padding. The plain encode functions above apply the same truncation and padding (as HF's encode does).
+ * On success *out holds a new encoding (ember_encoding_free); on failure it is zeroed. */
+EMBER_API ember_status ember_tokenizer_encode_full(const ember_tokenizer *tok, const char *text, size_t len, const char *pair,
+                                                   size_t pair_len, bool add_special, ember_encoding *out);
+
+/* The same for `count` inputs over the pool's threads (pool may be NULL). pairs and pair_lens may be NULL
+ * (no pairs), or hold NULL entries. Padding to the longest (BatchLongest) pads to the longest of the batch.
+ * out[i] are freed with ember_encoding_free each; on failure none is left allocated. */
+EMBER_API ember_status ember_tokenizer_encode_batch_full(const ember_tokenizer *tok, ember_pool *pool,
+                                                         const char *const *texts, const size_t *lens,
+                                                         const char *const *pairs, const size_t *pair_lens, size_t count,
+                                                         bool add_special, ember_encoding *out);
+
+/* Frees the arrays of an encoding and zeroes it. NULL is allowed. */
+EMBER_API void ember_encoding_free(ember_encoding *e);
 
 /* Decode ids to UTF-8 text as Hugging Face's decode() does (the decoder chain, then invalid byte
  * sequences as U+FFFD). skip_special: leave special tokens out. *text is a new NUL-terminated string

@@ -58,9 +58,11 @@ static bool item_has(const cls_item *it, uint32_t cp) {
     case IT_RANGE: r = cp >= it->lo && cp <= it->hi; break;
     case IT_CATS: r = (it->mask >> ember_uni_category(cp)) & 1; break;
     case IT_SPACE: r = ember_uni_is_space(cp); break;
-    default: { /* \w: letters, marks, decimal digits, connector punctuation */
+    default: { /* \w as Rust's regex: Alphabetic (letters, letter numbers, marks), decimal digits, connector
+                * punctuation, joiners */
         int c = ember_uni_category(cp);
-        r = ((UNI_MASK_L | UNI_MASK_M | (1u << UTF8PROC_CATEGORY_ND) | (1u << UTF8PROC_CATEGORY_PC)) >> c) & 1;
+        r = ((UNI_MASK_L | UNI_MASK_M | (1u << UTF8PROC_CATEGORY_ND) | (1u << UTF8PROC_CATEGORY_NL) | (1u << UTF8PROC_CATEGORY_PC)) >> c) & 1;
+        r = r || cp == 0x200C || cp == 0x200D;
     }
     }
     return r != it->neg;

@@ -152,6 +152,8 @@ typedef struct tk_model {
 typedef struct tk_added {
     char *content;
     size_t len;
+    const char *key; /* what is matched: the content, normalized for a normalized token (as HF) */
+    size_t key_len;
     int32_t id;
     bool special, lstrip, rstrip, normalized, single_word;
     bool unmatched; /* a control token that is never recognised in text (llama2.c <s>, </s>, <unk>) */
@@ -171,13 +173,46 @@ typedef struct tk_dec {
     bool flag;   /* WordPiece cleanup; Metaspace: strip the first space (prepend_scheme != never) */
 } tk_dec;
 
-/* Post-processing template: ids added before and after the sequence (TemplateProcessing single,
- * BertProcessing, RobertaProcessing). */
+/* Post-processing (TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel): a template for one
+ * sequence and one for a pair. Each item is either special ids to insert or one of the sequences, with the
+ * type id its tokens get. */
+typedef struct tk_tpl_item {
+    int seq;            /* -1: the ids below; 0: the first sequence; 1: the pair */
+    const int32_t *ids; /* seq == -1 */
+    int nids;
+    uint32_t type_id;
+} tk_tpl_item;
+
 typedef struct tk_post {
-    int32_t *before, *after;
-    int nbefore, nafter;
-    bool trim_offsets; /* ByteLevel / Roberta trim_offsets */
+    tk_tpl_item *single, *pair; /* NULL: no template (the sequences as they are, the pair's type id 1) */
+    int nsingle, npair;
+    int nadd_single, nadd_pair; /* special ids each template adds (truncation leaves room for them) */
+    bool trim_offsets;          /* ByteLevel / RobertaProcessing: offsets leave out surrounding spaces */
+    bool trim_prefix_space;     /* their add_prefix_space: a single leading space of a first token stays */
+    bool plain_without_special; /* Bert/Roberta: without special tokens the sequences as they are */
 } tk_post;
+
+enum { TRUNC_LONGEST_FIRST, TRUNC_ONLY_FIRST, TRUNC_ONLY_SECOND };
+
+typedef struct tk_trunc {
+    bool on;
+    bool left; /* direction Left: keep the end */
+    int strategy;
+    size_t max_len, stride;
+} tk_trunc;
+
+typedef struct tk_pad {
+    bool on;
+    bool left;
+    size_t fixed;    /* 0: BatchLongest */
+    size_t multiple; /* pad_to_multiple_of, 0: none */
+    int32_t id;
+    uint32_t type_id;
+} tk_pad;
+
+/* Sets a simple template: `before` ids, the sequence, `after` ids (a pair: the same around each, the
+ * pair's tokens with type id 1). Ids are copied into the tokenizer's arena. */
+ember_status tk_post_simple(ember_tokenizer *tok, const int32_t *before, int nbefore, const int32_t *after, int nafter);
 
 struct ember_tokenizer {
     ember_arena arena; /* strings and arrays that live as long as the tokenizer */
@@ -194,6 +229,8 @@ struct ember_tokenizer {
     uint8_t added_first[256]; /* bytes that begin an added token: 1 raw, 2 normalized */
     size_t added_max_len;
     tk_post post;
+    tk_trunc trunc;
+    tk_pad pad;
     tk_dec *decs;
     int ndecs;
     bool has_decoder;
@@ -226,6 +263,17 @@ typedef struct tk_ctx {
     size_t scratch_cap;
     tk_cache *cache;
     ember_status err;
+    /* the finished encoding (after truncation, post-processing and padding): either the arrays above
+     * (o_ids == ids; type ids 0, no special tokens, no padding) or these */
+    int32_t *o_ids;
+    ember_token_span *o_spans;
+    uint32_t *o_type;
+    uint8_t *o_special, *o_attn;
+    int8_t *o_seq;
+    size_t o_n, o_cap;
+    bool o_direct;
+    int32_t *own_ids; /* the o_* arrays when they are not ids/spans */
+    ember_token_span *own_spans;
 } tk_ctx;
 
 bool tk_emit(tk_ctx *c, int32_t id, uint32_t b, uint32_t e);
@@ -239,6 +287,12 @@ ember_status tk_pretokenize(tk_ctx *c, const tk_pre *pres, int n, const tk_text 
 /* The model: tokenize one word (bytes w[0..n), a span of `t`) and emit tokens with original offsets. */
 ember_status tk_model_encode(tk_ctx *c, const tk_model *m, const tk_text *t, size_t b, size_t e);
 void tk_model_free(tk_model *m);
+/* Truncation, post-processing and (per-encoding) padding of the tokens in c->ids: the first `na` are the
+ * first sequence, the next `nb` the pair (has_pair). Sets c->o_*. */
+ember_status tk_post_process(tk_ctx *c, size_t na, size_t nb, bool has_pair, bool add_special);
+/* Pads the finished encoding in c to `target` tokens (padding configured; no-op when already longer). */
+ember_status tk_pad_to(tk_ctx *c, size_t target);
+void tk_post_ctx_free(tk_ctx *c);
 /* Decoders: turn pieces into text. */
 ember_status tk_decode_pieces(const ember_tokenizer *tok, char **pieces, size_t *lens, size_t n, char **text,
                               size_t *len);

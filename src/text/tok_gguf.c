@@ -267,13 +267,7 @@ static ember_status set_post(gguf_vocab *V, const char *model) {
     bool bos = opt_bool(g, "tokenizer.ggml.add_bos_token", bert || !strcmp(model, "llama"));
     bool eos = opt_bool(g, "tokenizer.ggml.add_eos_token", bert);
     int32_t b = bert ? s[EMBER_TOKEN_CLS] : s[EMBER_TOKEN_BOS], e = bert ? s[EMBER_TOKEN_SEP] : s[EMBER_TOKEN_EOS];
-    tk_post *p = &tok->post;
-    p->before = ember_arena_alloc(&tok->arena, sizeof(int32_t), 4);
-    p->after = ember_arena_alloc(&tok->arena, sizeof(int32_t), 4);
-    if (!p->before || !p->after) return nomem();
-    if (bos && b >= 0) p->before[p->nbefore++] = b;
-    if (eos && e >= 0) p->after[p->nafter++] = e;
-    return EMBER_OK;
+    return tk_post_simple(tok, &b, bos && b >= 0, &e, eos && e >= 0);
 }
 
 ember_status tk_load_gguf(ember_tokenizer *tok, const ember_gguf *g) {

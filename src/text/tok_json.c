@@ -375,22 +375,51 @@ static ember_status load_model(loader *L, const ember_json *root) {
 
 /* ---------------------------------------------------------------------------------------------------- */
 
+/* The model's id of a piece written as in the vocabulary (byte-level: "Ġworld"), or -1. */
+static int32_t model_piece_id(ember_tokenizer *tok, const char *p, size_t n) {
+    const tk_model *m = &tok->model;
+    if (!m->byte_level) return tk_strmap_get(&m->map, p, n);
+    char buf[512];
+    size_t o = 0;
+    for (size_t j = 0; j < n;) {
+        uint32_t cp;
+        j += (size_t)utf8_decode((const uint8_t *)p + j, n - j, &cp);
+        int b = cp == UTF8_INVALID ? -1 : tk_cp_to_byte(cp);
+        if (b < 0 || o == sizeof buf) return -1;
+        buf[o++] = (char)b;
+    }
+    return tk_strmap_get(&m->map, buf, o);
+}
+
+/* Added tokens get their ids as HF assigns them on loading (the "id" fields are only checked there): in
+ * list order, the id of the same content already known (model vocabulary or an earlier added token, whose
+ * settings the later entry replaces), else the next id after the vocabulary and the added tokens. */
 static ember_status load_added(loader *L, const ember_json *root) {
     const ember_json *arr = ember_json_get(root, "added_tokens");
     if (!arr || arr->type == EMBER_JSON_NULL) return EMBER_OK;
     if (!ember_json_is(arr, EMBER_JSON_ARRAY)) return bad(L, "added_tokens must be an array", NULL);
     ember_tokenizer *tok = L->tok;
+    ember_status s = tk_vocab_ready(tok);
+    if (s) return s;
     tok->added = ember_arena_alloc(&tok->arena, (arr->len + 1) * sizeof(tk_added), 8);
     if (!tok->added) return nomem();
+    int32_t max_added = -1;
     for (size_t i = 0; i < arr->len; i++) {
         const ember_json *v = arr->items[i], *c = ember_json_get(v, "content");
         double id = ember_json_num(v, "id", -1);
         if (!ember_json_is(c, EMBER_JSON_STRING) || id < 0 || id > 16777216 || id != (double)(int32_t)id)
             return bad(L, "added token needs a content string and an integer id", NULL);
         if (!c->len) return bad(L, "added token with empty content", NULL);
-        tk_added *a = &tok->added[tok->nadded++];
-        if (!(a->content = dup_str(L, c, &a->len))) return nomem();
-        a->id = (int32_t)id;
+        tk_added *a = NULL;
+        for (int k = 0; k < tok->nadded && !a; k++)
+            if (tok->added[k].len == c->len && !memcmp(tok->added[k].content, c->str, c->len)) a = &tok->added[k];
+        if (!a) {
+            a = &tok->added[tok->nadded++];
+            if (!(a->content = dup_str(L, c, &a->len))) return nomem();
+            a->id = model_piece_id(tok, c->str, c->len);
+            if (a->id < 0) a->id = max_added < 0 ? tok->model.n : max_added >= tok->model.n ? max_added + 1 : tok->model.n;
+            if (a->id > max_added) max_added = a->id;
+        }
         a->special = flag(v, "special", false);
         a->lstrip = flag(v, "lstrip", false), a->rstrip = flag(v, "rstrip", false);
         a->single_word = flag(v, "single_word", false);
@@ -406,65 +435,156 @@ static int32_t name_id(loader *L, const char *name) {
     return tk_piece_id(L->tok, name, strlen(name));
 }
 
-static ember_status push_ids(loader *L, int32_t **arr, int *n, const int32_t *ids, int k) {
-    int32_t *a = ember_arena_alloc(&L->tok->arena, (size_t)(*n + k) * sizeof *a, 4);
-    if (!a) return nomem();
-    if (*n) memcpy(a, *arr, (size_t)*n * sizeof *a);
-    memcpy(a + *n, ids, (size_t)k * sizeof *a);
-    *arr = a, *n += k;
-    return EMBER_OK;
-}
-
-static ember_status load_template(loader *L, const ember_json *v) {
-    const ember_json *single = ember_json_get(v, "single"), *sp = ember_json_get(v, "special_tokens");
-    if (!ember_json_is(single, EMBER_JSON_ARRAY)) return bad(L, "TemplateProcessing without a \"single\" template", NULL);
-    tk_post *p = &L->tok->post;
-    bool seen_seq = false;
-    for (size_t i = 0; i < single->len; i++) {
-        const ember_json *it = single->items[i], *st = ember_json_get(it, "SpecialToken");
-        if (ember_json_get(it, "Sequence")) {
-            seen_seq = true;
+/* One template ("single" or "pair") of TemplateProcessing. */
+static ember_status load_template_list(loader *L, const ember_json *list, const ember_json *specials, tk_tpl_item **out, int *nout,
+                                       int *nadd) {
+    if (!ember_json_is(list, EMBER_JSON_ARRAY)) return bad(L, "TemplateProcessing template must be an array", NULL);
+    tk_tpl_item *t = ember_arena_alloc(&L->tok->arena, (list->len + 1) * sizeof *t, 8);
+    if (!t) return nomem();
+    *nout = 0, *nadd = 0;
+    for (size_t i = 0; i < list->len; i++) {
+        const ember_json *it = list->items[i], *st = ember_json_get(it, "SpecialToken"), *sq = ember_json_get(it, "Sequence");
+        tk_tpl_item *x = &t[(*nout)++];
+        memset(x, 0, sizeof *x);
+        double type = ember_json_num(sq ? sq : st, "type_id", 0);
+        if (type < 0 || type > 1e9) return bad(L, "template type_id out of range", NULL);
+        x->type_id = (uint32_t)type;
+        if (sq) {
+            const char *id = ember_json_str(sq, "id", "A");
+            if (strcmp(id, "A") && strcmp(id, "B")) return bad(L, "template sequence must be A or B", id);
+            x->seq = id[0] == 'B';
             continue;
         }
         const char *name = ember_json_str(st, "id", NULL);
         if (!name) return bad(L, "template item is neither SpecialToken nor Sequence", NULL);
-        const ember_json *ids = ember_json_get(ember_json_get(sp, name), "ids");
-        int32_t buf[16];
-        int k = 0;
-        for (size_t j = 0; j < ember_json_len(ids) && k < 16; j++) buf[k++] = (int32_t)ids->items[j]->num;
-        if (!ids) buf[k++] = name_id(L, name);
-        if (k == 1 && buf[0] < 0) return bad(L, "template special token is not in the vocabulary", name);
-        ember_status s = seen_seq ? push_ids(L, &p->after, &p->nafter, buf, k) : push_ids(L, &p->before, &p->nbefore, buf, k);
-        if (s) return s;
+        x->seq = -1;
+        const ember_json *ids = ember_json_get(ember_json_get(specials, name), "ids");
+        size_t k = ids ? ember_json_len(ids) : 1;
+        int32_t *v = ember_arena_alloc(&L->tok->arena, (k + 1) * sizeof *v, 4);
+        if (!v) return nomem();
+        if (!ids) {
+            v[0] = name_id(L, name);
+            if (v[0] < 0) return bad(L, "template special token is not in the vocabulary", name);
+        }
+        for (size_t j = 0; ids && j < k; j++) {
+            const ember_json *n = ids->items[j];
+            if (n->type != EMBER_JSON_NUMBER || n->num < 0 || n->num > 16777216) return bad(L, "template special token id", name);
+            v[j] = (int32_t)n->num;
+        }
+        x->ids = v, x->nids = (int)k, *nadd += (int)k;
+    }
+    *out = t;
+    return EMBER_OK;
+}
+
+static ember_status load_template(loader *L, const ember_json *v) {
+    tk_post *p = &L->tok->post;
+    const ember_json *sp = ember_json_get(v, "special_tokens");
+    ember_status s = load_template_list(L, ember_json_get(v, "single"), sp, &p->single, &p->nsingle, &p->nadd_single);
+    const ember_json *pair = ember_json_get(v, "pair");
+    if (!s && pair && pair->type != EMBER_JSON_NULL) s = load_template_list(L, pair, sp, &p->pair, &p->npair, &p->nadd_pair);
+    else if (!s) p->pair = NULL, p->npair = 0; /* HF errors on a pair then; we give the sequences one after the other */
+    return s;
+}
+
+static ember_status pair_token(loader *L, const ember_json *v, const char *key, int32_t *id) {
+    const ember_json *t = ember_json_get(v, key);
+    if (!ember_json_is(t, EMBER_JSON_ARRAY) || t->len != 2 || t->items[1]->type != EMBER_JSON_NUMBER || t->items[1]->num < 0)
+        return bad(L, "post-processor token must be [\"text\", id]", key);
+    *id = (int32_t)t->items[1]->num;
+    return EMBER_OK;
+}
+
+/* BertProcessing: [CLS] A [SEP] and [CLS] A [SEP] B [SEP] (B and its [SEP] type 1); RobertaProcessing:
+ * <s> A </s> and <s> A </s> </s> B </s> (all type 0). */
+static ember_status load_bert_roberta(loader *L, const ember_json *v, bool roberta) {
+    ember_tokenizer *tok = L->tok;
+    tk_post *p = &tok->post;
+    int32_t *ids = ember_arena_alloc(&tok->arena, 2 * sizeof *ids, 4);
+    p->single = ember_arena_alloc(&tok->arena, 3 * sizeof *p->single, 8);
+    p->pair = ember_arena_alloc(&tok->arena, 6 * sizeof *p->pair, 8);
+    if (!ids || !p->single || !p->pair) return nomem();
+    ember_status s = pair_token(L, v, "cls", &ids[0]);
+    if (!s) s = pair_token(L, v, "sep", &ids[1]);
+    if (s) return s;
+    const int32_t *cls = ids, *sep = ids + 1;
+    uint32_t bt = roberta ? 0 : 1;
+    p->nsingle = 3, p->nadd_single = 2;
+    p->single[0] = (tk_tpl_item){-1, cls, 1, 0}, p->single[1] = (tk_tpl_item){0, NULL, 0, 0}, p->single[2] = (tk_tpl_item){-1, sep, 1, 0};
+    int n = 0;
+    p->pair[n++] = (tk_tpl_item){-1, cls, 1, 0};
+    p->pair[n++] = (tk_tpl_item){0, NULL, 0, 0};
+    p->pair[n++] = (tk_tpl_item){-1, sep, 1, 0};
+    if (roberta) p->pair[n++] = (tk_tpl_item){-1, sep, 1, 0};
+    p->pair[n++] = (tk_tpl_item){1, NULL, 0, bt};
+    p->pair[n++] = (tk_tpl_item){-1, sep, 1, bt};
+    p->npair = n, p->nadd_pair = n - 2;
+    p->plain_without_special = true;
+    if (roberta) {
+        p->trim_offsets = flag(v, "trim_offsets", true);
+        p->trim_prefix_space = flag(v, "add_prefix_space", true);
     }
     return EMBER_OK;
 }
 
-static ember_status pair_token(loader *L, const ember_json *v, const char *key, int32_t **arr, int *n) {
-    const ember_json *t = ember_json_get(v, key);
-    if (!ember_json_is(t, EMBER_JSON_ARRAY) || t->len != 2 || t->items[1]->type != EMBER_JSON_NUMBER)
-        return bad(L, "post-processor token must be [\"text\", id]", key);
-    int32_t id = (int32_t)t->items[1]->num;
-    return push_ids(L, arr, n, &id, 1);
-}
-
 static ember_status load_post(loader *L, const ember_json *root) {
     const ember_json **list = NULL;
-    int n = 0, cap = 0;
+    int n = 0, cap = 0, templates = 0;
     ember_status s = flatten(L, ember_json_get(root, "post_processor"), "processors", &list, &n, &cap, 0);
     tk_post *p = &L->tok->post;
     for (int i = 0; i < n && !s; i++) {
         const char *t = ember_json_str(list[i], "type", "");
-        if (!strcmp(t, "TemplateProcessing")) s = load_template(L, list[i]);
-        else if (!strcmp(t, "BertProcessing") || !strcmp(t, "RobertaProcessing")) {
-            s = pair_token(L, list[i], "cls", &p->before, &p->nbefore);
-            if (!s) s = pair_token(L, list[i], "sep", &p->after, &p->nafter);
-            if (t[0] == 'R') p->trim_offsets = flag(list[i], "trim_offsets", true);
-        } else if (!strcmp(t, "ByteLevel")) p->trim_offsets = flag(list[i], "trim_offsets", true);
-        else s = unsupported(L, "post-processor", t);
+        bool tpl = !strcmp(t, "TemplateProcessing") || !strcmp(t, "BertProcessing") || !strcmp(t, "RobertaProcessing");
+        if (tpl && templates++) s = unsupported(L, "post-processor", "Sequence with more than one template");
+        else if (!strcmp(t, "TemplateProcessing")) s = load_template(L, list[i]);
+        else if (!strcmp(t, "BertProcessing") || !strcmp(t, "RobertaProcessing")) s = load_bert_roberta(L, list[i], t[0] == 'R');
+        else if (!strcmp(t, "ByteLevel")) {
+            p->trim_offsets = flag(list[i], "trim_offsets", true);
+            p->trim_prefix_space = flag(list[i], "add_prefix_space", true);
+        } else s = unsupported(L, "post-processor", t);
     }
     ember_free(list);
     return s;
+}
+
+/* "truncation": {"direction", "max_length", "strategy", "stride"} and "padding": {"strategy", "direction",
+ * "pad_to_multiple_of", "pad_id", "pad_type_id", "pad_token"}, applied to every encoding as HF does. */
+static ember_status load_trunc_pad(loader *L, const ember_json *root) {
+    ember_tokenizer *tok = L->tok;
+    const ember_json *t = ember_json_get(root, "truncation"), *p = ember_json_get(root, "padding");
+    if (ember_json_is(t, EMBER_JSON_OBJECT)) {
+        tk_trunc *tr = &tok->trunc;
+        double max = ember_json_num(t, "max_length", 512), stride = ember_json_num(t, "stride", 0);
+        if (max < 0 || max > 1e9 || stride < 0 || stride > 1e9) return bad(L, "truncation max_length/stride out of range", NULL);
+        tr->on = true, tr->max_len = (size_t)max, tr->stride = (size_t)stride;
+        const char *dir = ember_json_str(t, "direction", "Right"), *st = ember_json_str(t, "strategy", "LongestFirst");
+        if (strcmp(dir, "Right") && strcmp(dir, "Left")) return bad(L, "truncation direction must be Left or Right", dir);
+        tr->left = dir[0] == 'L';
+        if (!strcmp(st, "LongestFirst")) tr->strategy = TRUNC_LONGEST_FIRST;
+        else if (!strcmp(st, "OnlyFirst")) tr->strategy = TRUNC_ONLY_FIRST;
+        else if (!strcmp(st, "OnlySecond")) tr->strategy = TRUNC_ONLY_SECOND;
+        else return bad(L, "unknown truncation strategy", st);
+    }
+    if (ember_json_is(p, EMBER_JSON_OBJECT)) {
+        tk_pad *pd = &tok->pad;
+        pd->on = true;
+        const ember_json *st = ember_json_get(p, "strategy");
+        if (ember_json_is(st, EMBER_JSON_OBJECT)) {
+            double f = ember_json_num(st, "Fixed", -1);
+            if (f < 0 || f > 1e9) return bad(L, "padding strategy must be BatchLongest or {\"Fixed\": n}", NULL);
+            pd->fixed = (size_t)f;
+            if (!pd->fixed) pd->on = false; /* Fixed(0) pads nothing */
+        } else if (st && !(ember_json_is(st, EMBER_JSON_STRING) && !strcmp(st->str, "BatchLongest"))) {
+            return bad(L, "padding strategy must be BatchLongest or {\"Fixed\": n}", NULL);
+        }
+        const char *dir = ember_json_str(p, "direction", "Right");
+        if (strcmp(dir, "Right") && strcmp(dir, "Left")) return bad(L, "padding direction must be Left or Right", dir);
+        pd->left = dir[0] == 'L';
+        double m = ember_json_num(p, "pad_to_multiple_of", 0), id = ember_json_num(p, "pad_id", 0), type = ember_json_num(p, "pad_type_id", 0);
+        if (m < 0 || m > 1e9 || id < 0 || id > 16777216 || type < 0 || type > 1e9) return bad(L, "padding values out of range", NULL);
+        pd->multiple = (size_t)m, pd->id = (int32_t)id, pd->type_id = (uint32_t)type;
+    }
+    return EMBER_OK;
 }
 
 static ember_status load_decoders(loader *L, const ember_json *root) {
@@ -540,6 +660,7 @@ ember_status tk_load_json(ember_tokenizer *tok, const char *json, size_t len, co
     if (!s) s = load_model(&L, root);
     if (!s) s = load_added(&L, root);
     if (!s) s = load_post(&L, root);
+    if (!s) s = load_trunc_pad(&L, root);
     if (!s) s = load_decoders(&L, root);
     ember_json_free(doc);
     return s;

@@ -54,6 +54,43 @@ static bool already_normal(const tk_text *in, tk_norm_kind kind) {
     return true;
 }
 
+/* Number of code points `cp` decomposes to with the decomposition options of `opt`. */
+static int decomposed_len(uint32_t cp, utf8proc_option_t opt) {
+    utf8proc_int32_t tmp[32];
+    int last = 0;
+    utf8proc_ssize_t n = utf8proc_decompose_char((utf8proc_int32_t)cp, tmp, 32, (opt & ~UTF8PROC_COMPOSE) | UTF8PROC_DECOMPOSE, &last);
+    return n > 0 ? (int)n : 1;
+}
+
+/* Emits the normalized piece out[0..got) of in[i, j) with each output character aligned as HF's
+ * alignments do: to the original character its (first) decomposed code point came from. */
+static bool align_piece(tk_build *b, const tk_text *in, size_t i, size_t j, const int32_t *out, utf8proc_ssize_t got,
+                       utf8proc_option_t opt) {
+    enum { MAXD = 512 };
+    uint32_t owner_pos[MAXD], owner_len[MAXD];
+    size_t total = 0;
+    for (size_t p = i; p < j;) {
+        uint32_t cp;
+        size_t l = next_char(in, p, &cp);
+        int d = decomposed_len(cp, opt);
+        for (int k = 0; k < d; k++, total++)
+            if (total < MAXD) owner_pos[total] = (uint32_t)p, owner_len[total] = (uint32_t)l;
+        p += l;
+    }
+    if (total > MAXD) { /* very long run of combining marks: each output char spans the whole piece */
+        for (utf8proc_ssize_t k = 0; k < got; k++)
+            if (!put_cp(b, in, i, j - i, (uint32_t)out[k])) return false;
+        return true;
+    }
+    size_t at = 0;
+    for (utf8proc_ssize_t k = 0; k < got; k++) {
+        size_t o = at < total ? at : total - 1;
+        if (!put_cp(b, in, owner_pos[o], owner_len[o], (uint32_t)out[k])) return false;
+        at += (size_t)decomposed_len((uint32_t)out[k], opt);
+    }
+    return true;
+}
+
 static ember_status unicode_normalize(tk_ctx *c, const tk_text *in, tk_build *b, tk_norm_kind kind) {
     utf8proc_option_t opt = UTF8PROC_STABLE | (kind == NORM_NFC || kind == NORM_NFKC ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE) |
                             (kind == NORM_NFKC || kind == NORM_NFKD ? UTF8PROC_COMPAT : 0);
@@ -86,9 +123,7 @@ static ember_status unicode_normalize(tk_ctx *c, const tk_text *in, tk_build *b,
             }
             got = utf8proc_normalize_utf32(buf, got, opt);
             if (got < 0) return ember_fail(EMBER_ERR_INTERNAL, "tokenizer: utf8proc: %s", utf8proc_errmsg(got));
-            /* one input character: exact alignment; several: each output char spans the whole piece */
-            for (utf8proc_ssize_t k = 0; k < got; k++)
-                if (!put_cp(b, in, i, j - i, (uint32_t)buf[k])) return nomem();
+            if (!align_piece(b, in, i, j, buf, got, opt)) return nomem();
             break;
         }
         i = j;
@@ -115,6 +150,12 @@ static bool is_chinese(uint32_t cp) {
 
 static uint32_t lower(uint32_t cp) { return cp < 0x80 ? (cp >= 'A' && cp <= 'Z' ? cp + 32 : cp) : (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp); }
 
+/* Lowercase as Rust's char::to_lowercase: the one mapping to two characters is U+0130 -> "i\u0307". */
+static bool put_lower(tk_build *b, const tk_text *in, size_t i, size_t l, uint32_t cp) {
+    if (cp == 0x130) return put_from(b, in, i, l, "i\xCC\x87", 3);
+    return put_cp(b, in, i, l, lower(cp));
+}
+
 static bool bert_char(tk_build *b, const tk_text *in, size_t i, size_t l, uint32_t cp, const tk_norm *nz) {
     if (cp < 0x80) {
         if (nz->clean_text && (cp == 0 || cp == 0x7F || (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r'))) return true;
@@ -138,7 +179,7 @@ static bool bert_char(tk_build *b, const tk_text *in, size_t i, size_t l, uint32
     for (utf8proc_ssize_t k = 0; k < np; k++) {
         uint32_t c = (uint32_t)parts[k];
         if (nz->strip_accents && ember_uni_category(c) == UTF8PROC_CATEGORY_MN) continue;
-        if (!put_cp(b, in, i, l, nz->lowercase ? lower(c) : c)) return false;
+        if (!(nz->lowercase ? put_lower(b, in, i, l, c) : put_cp(b, in, i, l, c))) return false;
     }
     return true;
 }
@@ -150,7 +191,7 @@ static ember_status map_chars(const tk_text *in, tk_build *b, const tk_norm *nz,
         size_t l = next_char(in, i, &cp);
         bool ok = true;
         switch (step) {
-        case 0: /* Lowercase */ ok = put_cp(b, in, i, l, lower(cp)); break;
+        case 0: /* Lowercase */ ok = put_lower(b, in, i, l, cp); break;
         case 1: /* strip accents: drop nonspacing marks */
             if (ember_uni_category(cp) != UTF8PROC_CATEGORY_MN) ok = put_from(b, in, i, l, in->s + i, l);
             break;

@@ -94,15 +94,15 @@ ember_status tk_load_llama2c(ember_tokenizer *tok, const uint8_t *data, size_t s
     /* llama2.c prepends a space to non-empty text, adds BOS (id 1), and drops the space after BOS */
     tok->norms = ember_arena_alloc(&tok->arena, sizeof(tk_norm), 8);
     tok->decs = ember_arena_alloc(&tok->arena, 3 * sizeof(tk_dec), 8);
-    tok->post.before = ember_arena_alloc(&tok->arena, sizeof(int32_t), 4);
-    if (!tok->norms || !tok->decs || !tok->post.before) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
+    if (!tok->norms || !tok->decs) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
     tok->norms[0] = (tk_norm){.kind = NORM_PREPEND, .content = " ", .content_len = 1};
     tok->nnorms = 1;
     tok->decs[0] = (tk_dec){.kind = DEC_BYTEFALLBACK};
     tok->decs[1] = (tk_dec){.kind = DEC_FUSE};
     tok->decs[2] = (tk_dec){.kind = DEC_STRIP, .ch = ' ', .start = 1};
     tok->ndecs = 3, tok->has_decoder = true;
-    tok->post.before[0] = 1, tok->post.nbefore = 1;
+    static const int32_t bos = 1;
+    if ((s = tk_post_simple(tok, &bos, 1, NULL, 0))) return s;
     /* <unk>, <s>, </s> are control tokens: skipped by decode(skip_special), never matched in text */
     if (!(tok->added = ember_arena_alloc(&tok->arena, 3 * sizeof(tk_added), 8))) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
     for (int32_t id = 0; id < 3; id++)

@@ -107,9 +107,9 @@ static bool find_added(const ember_tokenizer *tok, int set, const char *s, size_
         size_t best_len = 0;
         for (int k = 0; k < tok->nadded; k++) {
             const tk_added *a = &tok->added[k];
-            if ((a->normalized ? 2 : 1) != set || a->unmatched || a->len <= best_len || a->len > n - i) continue;
-            if ((uint8_t)a->content[0] != (uint8_t)s[i] || memcmp(a->content, s + i, a->len)) continue;
-            best = k, best_len = a->len;
+            if ((a->normalized ? 2 : 1) != set || a->unmatched || a->key_len <= best_len || a->key_len > n - i) continue;
+            if ((uint8_t)a->key[0] != (uint8_t)s[i] || memcmp(a->key, s + i, a->key_len)) continue;
+            best = k, best_len = a->key_len;
         }
         if (best >= 0) {
             *mb = i, *me = i + best_len, *which = best;
@@ -238,23 +238,10 @@ static uint32_t map_end(const uint32_t *m, uint32_t e, size_t n) {
     return e >= n ? m[n] : m[e];
 }
 
-static ember_status post_process(tk_ctx *c, bool add_special) {
-    const tk_post *p = &c->tok->post;
-    if (!add_special || (!p->nbefore && !p->nafter)) return EMBER_OK;
-    size_t n = c->n;
-    for (int k = 0; k < p->nbefore + p->nafter; k++)
-        if (!tk_emit(c, 0, 0, 0)) return c->err;
-    memmove(c->ids + p->nbefore, c->ids, n * sizeof *c->ids);
-    memmove(c->spans + p->nbefore, c->spans, n * sizeof *c->spans);
-    for (int k = 0; k < p->nbefore; k++) c->ids[k] = p->before[k], c->spans[k] = (ember_token_span){0, 0};
-    for (int k = 0; k < p->nafter; k++)
-        c->ids[p->nbefore + n + k] = p->after[k], c->spans[p->nbefore + n + k] = (ember_token_span){0, 0};
-    return EMBER_OK;
-}
-
-static ember_status encode_ctx(tk_ctx *c, const char *text, size_t len, bool add_special) {
-    c->n = 0;
+/* Encodes one text, appending its tokens (offsets into that text) to c->ids. */
+static ember_status encode_text(tk_ctx *c, const char *text, size_t len) {
     if (len > 0xFFFFFFF0u / 4) return ember_fail(EMBER_ERR_ARG, "tokenizer: text of %zu bytes is too long (limit 1 GiB)", len);
+    size_t start = c->n;
     char *clean = NULL;
     uint32_t *map = NULL;
     size_t n = len;
@@ -267,14 +254,22 @@ static ember_status encode_ctx(tk_ctx *c, const char *text, size_t len, bool add
     tk_text t = {s, n, NULL, NULL, 0};
     ember_status st = split_added(c, 1, &t, raw_segment);
     if (!st && map)
-        for (size_t i = 0; i < c->n; i++) {
+        for (size_t i = start; i < c->n; i++) {
             ember_token_span *sp = &c->spans[i];
             sp->end = sp->end > sp->begin ? map_end(map, sp->end, n) : map[sp->begin];
             sp->begin = map[sp->begin];
         }
     ember_free(clean), ember_free(map);
-    if (!st) st = post_process(c, add_special);
     return st;
+}
+
+/* The whole encoding of a text (and a pair when `pair` is not NULL) into c->o_*. */
+static ember_status encode_ctx(tk_ctx *c, const char *text, size_t len, const char *pair, size_t pair_len, bool add_special) {
+    c->n = 0;
+    ember_status st = encode_text(c, text, len);
+    size_t na = c->n;
+    if (!st && pair) st = encode_text(c, pair, pair_len);
+    return st ? st : tk_post_process(c, na, c->n - na, pair != NULL, add_special);
 }
 
 static void ctx_free(tk_ctx *c) {
@@ -284,6 +279,7 @@ static void ctx_free(tk_ctx *c) {
         ember_free(c->splits[k]);
     }
     tk_cache_free(c->cache);
+    tk_post_ctx_free(c);
     memset(c, 0, sizeof *c);
 }
 
@@ -306,6 +302,7 @@ static void ctx_put(const ember_tokenizer *tok, tk_ctx *c) {
         ember_free(c->ids), ember_free(c->spans);
         c->ids = NULL, c->spans = NULL, c->cap = 0;
     }
+    if (c->o_cap > (1u << 20)) tk_post_ctx_free(c);
     pthread_mutex_lock(&t->ctx_lock);
     bool kept = t->nfree_ctx < (int)(sizeof t->free_ctx / sizeof t->free_ctx[0]);
     if (kept) t->free_ctx[t->nfree_ctx++] = c;
@@ -330,17 +327,17 @@ ember_status ember_tokenizer_encode_spans(const ember_tokenizer *tok, const char
     if (spans) *spans = NULL;
     tk_ctx *c = ctx_get(tok);
     if (!c) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
-    ember_status s = encode_ctx(c, text ? text : "", len, add_special);
-    if (!s && c->n) {
-        *ids = dup_array(c->ids, c->n, sizeof **ids);
-        if (spans) *spans = dup_array(c->spans, c->n, sizeof **spans);
+    ember_status s = encode_ctx(c, text ? text : "", len, NULL, 0, add_special);
+    if (!s && c->o_n) {
+        *ids = dup_array(c->o_ids, c->o_n, sizeof **ids);
+        if (spans) *spans = dup_array(c->o_spans, c->o_n, sizeof **spans);
         if (!*ids || (spans && !*spans)) {
             ember_free(*ids), *ids = NULL;
             if (spans) ember_free(*spans), *spans = NULL;
             s = ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory for the output");
         }
     }
-    if (!s) *n = c->n;
+    if (!s) *n = c->o_n;
     ctx_put(tok, c);
     return s;
 }
@@ -350,51 +347,163 @@ ember_status ember_tokenizer_encode(const ember_tokenizer *tok, const char *text
     return ember_tokenizer_encode_spans(tok, text, len, add_special, ids, NULL, n);
 }
 
+/* Copies the finished encoding of c into a new ember_encoding (one allocation). */
+static ember_status take_encoding(const tk_ctx *c, ember_encoding *e) {
+    size_t n = c->o_n;
+    memset(e, 0, sizeof *e);
+    size_t per = sizeof(int32_t) + sizeof(uint32_t) + sizeof(ember_token_span) + 3;
+    char *mem = ember_malloc(n * per + 1);
+    if (!mem) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory for the output");
+    e->ids = (int32_t *)mem;
+    e->spans = (ember_token_span *)(mem + n * sizeof(int32_t));
+    e->type_ids = (uint32_t *)(mem + n * (sizeof(int32_t) + sizeof(ember_token_span)));
+    e->special_mask = (uint8_t *)(mem + n * (sizeof(int32_t) + sizeof(ember_token_span) + sizeof(uint32_t)));
+    e->attention_mask = e->special_mask + n;
+    e->sequence = (int8_t *)(e->attention_mask + n);
+    e->n = n;
+    if (!n) return EMBER_OK;
+    memcpy(e->ids, c->o_ids, n * sizeof *e->ids);
+    memcpy(e->spans, c->o_spans, n * sizeof *e->spans);
+    if (c->o_direct) {
+        memset(e->type_ids, 0, n * sizeof *e->type_ids);
+        memset(e->special_mask, 0, n), memset(e->attention_mask, 1, n), memset(e->sequence, 0, n);
+    } else {
+        memcpy(e->type_ids, c->o_type, n * sizeof *e->type_ids);
+        memcpy(e->special_mask, c->o_special, n), memcpy(e->attention_mask, c->o_attn, n), memcpy(e->sequence, c->o_seq, n);
+    }
+    return EMBER_OK;
+}
+
+void ember_encoding_free(ember_encoding *e) {
+    if (!e) return;
+    ember_free(e->ids);
+    memset(e, 0, sizeof *e);
+}
+
+ember_status ember_tokenizer_encode_full(const ember_tokenizer *tok, const char *text, size_t len, const char *pair,
+                                         size_t pair_len, bool add_special, ember_encoding *out) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!tok || (!text && len) || (!pair && pair_len) || !out) return ember_fail(EMBER_ERR_ARG, "ember_tokenizer_encode_full: NULL argument");
+    tk_ctx *c = ctx_get(tok);
+    if (!c) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
+    ember_status s = encode_ctx(c, text ? text : "", len, pair, pair_len, add_special);
+    if (!s) s = take_encoding(c, out);
+    ctx_put(tok, c);
+    return s;
+}
+
 typedef struct batch {
     const ember_tokenizer *tok;
-    const char *const *texts;
-    const size_t *lens;
-    bool add_special;
-    int32_t **ids;
+    const char *const *texts, *const *pairs;
+    const size_t *lens, *pair_lens;
+    bool add_special, padded; /* padded: a second pass pads every item to `target` */
+    size_t target;
+    int32_t **ids; /* the ids-only API */
     size_t *n;
+    ember_encoding *enc; /* the full API */
     tk_ctx *ctx; /* one per pool thread */
     ember_status *status;
 } batch;
 
+static ember_status batch_item(batch *b, tk_ctx *c, int64_t i) {
+    const char *pair = b->pairs ? b->pairs[i] : NULL;
+    ember_status s;
+    if (b->padded) { /* pass 2: pad a finished encoding */
+        if (b->enc[i].n >= b->target) return EMBER_OK;
+        ember_encoding *e = &b->enc[i];
+        size_t n = e->n;
+        /* reload it into the context and pad there */
+        c->o_direct = true, c->o_n = 0;
+        c->n = 0;
+        for (size_t k = 0; k < n; k++)
+            if (!tk_emit(c, e->ids[k], e->spans[k].begin, e->spans[k].end)) return c->err;
+        c->o_ids = c->ids, c->o_spans = c->spans, c->o_n = n;
+        if ((s = tk_pad_to(c, b->target))) return s;
+        size_t off = c->tok->pad.left ? b->target - n : 0;
+        memcpy(c->o_type + off, e->type_ids, n * sizeof *e->type_ids);
+        memcpy(c->o_special + off, e->special_mask, n), memcpy(c->o_attn + off, e->attention_mask, n);
+        memcpy(c->o_seq + off, e->sequence, n);
+        ember_encoding_free(e);
+        return take_encoding(c, e);
+    }
+    s = encode_ctx(c, b->texts[i] ? b->texts[i] : "", b->lens[i], pair, pair ? b->pair_lens[i] : 0, b->add_special);
+    if (s) return s;
+    if (b->enc) return take_encoding(c, &b->enc[i]);
+    b->n[i] = c->o_n;
+    b->ids[i] = NULL;
+    if (!c->o_n) return EMBER_OK;
+    if (!(b->ids[i] = dup_array(c->o_ids, c->o_n, sizeof(int32_t))))
+        return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory for the output");
+    return EMBER_OK;
+}
+
 static void batch_range(void *p, int64_t begin, int64_t end, int thread) {
     batch *b = p;
-    tk_ctx *c = &b->ctx[thread];
-    for (int64_t i = begin; i < end; i++) {
-        ember_status s = encode_ctx(c, b->texts[i] ? b->texts[i] : "", b->lens[i], b->add_special);
-        b->status[i] = s;
-        if (s) continue;
-        b->n[i] = c->n;
-        b->ids[i] = NULL;
-        if (!c->n) continue;
-        b->ids[i] = ember_malloc(c->n * sizeof(int32_t));
-        if (!b->ids[i]) b->status[i] = EMBER_ERR_NOMEM;
-        else memcpy(b->ids[i], c->ids, c->n * sizeof(int32_t));
+    for (int64_t i = begin; i < end; i++) b->status[i] = batch_item(b, &b->ctx[thread], i);
+}
+
+static ember_status run_batch(batch *b, ember_pool *pool, size_t count) {
+    const ember_tokenizer *tok = b->tok;
+    int nt = pool ? ember_pool_threads(pool) : 1;
+    b->ctx = ember_calloc((size_t)nt, sizeof(tk_ctx));
+    b->status = ember_calloc(count + 1, sizeof(ember_status));
+    ember_status s = EMBER_OK;
+    if (!b->ctx || !b->status) s = ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory for a batch");
+    for (int t = 0; !s && t < nt; t++) b->ctx[t].tok = tok;
+    for (int pass = 0; pass < 2 && !s; pass++) {
+        ember_pool_for(pool, (int64_t)count, 1, batch_range, b);
+        for (size_t i = 0; i < count && !s; i++)
+            if (b->status[i]) s = ember_fail(b->status[i], "tokenizer: batch item %zu failed (%s)", i, ember_status_str(b->status[i]));
+        if (s || !tok->pad.on || tok->pad.fixed) break;
+        /* BatchLongest: everything to the longest of the batch */
+        size_t longest = 0;
+        for (size_t i = 0; i < count; i++) {
+            size_t n = b->enc ? b->enc[i].n : b->n[i];
+            if (n > longest) longest = n;
+        }
+        b->padded = true, b->target = longest;
+        if (!b->enc) { /* ids only: pad in place */
+            for (size_t i = 0; i < count && !s; i++) {
+                if (b->n[i] >= longest) continue;
+                int32_t *q = ember_realloc(b->ids[i], longest * sizeof *q);
+                if (!q) {
+                    s = ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory for a batch");
+                    break;
+                }
+                size_t k = longest - b->n[i];
+                if (tok->pad.left) memmove(q + k, q, b->n[i] * sizeof *q);
+                for (size_t j = 0; j < k; j++) q[tok->pad.left ? j : b->n[i] + j] = tok->pad.id;
+                b->ids[i] = q, b->n[i] = longest;
+            }
+            break;
+        }
     }
+    for (int t = 0; b->ctx && t < nt; t++) ctx_free(&b->ctx[t]);
+    ember_free(b->ctx), ember_free(b->status);
+    return s;
 }
 
 ember_status ember_tokenizer_encode_batch(const ember_tokenizer *tok, ember_pool *pool, const char *const *texts,
                                           const size_t *lens, size_t count, bool add_special, int32_t **ids, size_t *n) {
     if (!tok || (count && (!texts || !lens || !ids || !n))) return ember_fail(EMBER_ERR_ARG, "ember_tokenizer_encode_batch: NULL argument");
-    int nt = pool ? ember_pool_threads(pool) : 1;
-    batch b = {tok, texts, lens, add_special, ids, n, ember_calloc((size_t)nt, sizeof(tk_ctx)), ember_calloc(count + 1, sizeof(ember_status))};
-    ember_status s = EMBER_OK;
-    if (!b.ctx || !b.status) s = ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory for a batch");
-    if (!s) {
-        for (int t = 0; t < nt; t++) b.ctx[t].tok = tok;
-        for (size_t i = 0; i < count; i++) ids[i] = NULL, n[i] = 0;
-        ember_pool_for(pool, (int64_t)count, 1, batch_range, &b);
-        for (size_t i = 0; i < count && !s; i++)
-            if (b.status[i]) s = ember_fail(b.status[i], "tokenizer: batch item %zu failed (%s)", i, ember_status_str(b.status[i]));
-        if (s)
-            for (size_t i = 0; i < count; i++) ember_free(ids[i]), ids[i] = NULL, n[i] = 0;
-    }
-    for (int t = 0; b.ctx && t < nt; t++) ctx_free(&b.ctx[t]);
-    ember_free(b.ctx), ember_free(b.status);
+    for (size_t i = 0; i < count; i++) ids[i] = NULL, n[i] = 0;
+    batch b = {.tok = tok, .texts = texts, .lens = lens, .add_special = add_special, .ids = ids, .n = n};
+    ember_status s = run_batch(&b, pool, count);
+    if (s)
+        for (size_t i = 0; i < count; i++) ember_free(ids[i]), ids[i] = NULL, n[i] = 0;
+    return s;
+}
+
+ember_status ember_tokenizer_encode_batch_full(const ember_tokenizer *tok, ember_pool *pool, const char *const *texts,
+                                               const size_t *lens, const char *const *pairs, const size_t *pair_lens,
+                                               size_t count, bool add_special, ember_encoding *out) {
+    if (!tok || (count && (!texts || !lens || !out || (pairs && !pair_lens))))
+        return ember_fail(EMBER_ERR_ARG, "ember_tokenizer_encode_batch_full: NULL argument");
+    memset(out, 0, count * sizeof *out);
+    batch b = {.tok = tok, .texts = texts, .lens = lens, .pairs = pairs, .pair_lens = pair_lens, .add_special = add_special, .enc = out};
+    ember_status s = run_batch(&b, pool, count);
+    if (s)
+        for (size_t i = 0; i < count; i++) ember_encoding_free(&out[i]);
     return s;
 }
 
@@ -584,6 +693,22 @@ int32_t tk_piece_id(const ember_tokenizer *tok, const char *p, size_t n) {
     return tk_strmap_get(&m->map, buf, o);
 }
 
+/* The text an added token is matched as: a normalized token's content goes through the normalizers. */
+static ember_status added_key(ember_tokenizer *tok, tk_added *a) {
+    a->key = a->content, a->key_len = a->len;
+    if (!a->normalized || !tok->nnorms) return EMBER_OK;
+    tk_ctx c = {.tok = tok};
+    tk_text in = {a->content, a->len, NULL, NULL, 0}, out;
+    ember_status s = tk_normalize(&c, tok->norms, tok->nnorms, &in, &out);
+    if (!s && out.n) {
+        char *k = tk_strdup(tok, out.s, out.n);
+        if (!k) s = ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
+        else a->key = k, a->key_len = out.n;
+    }
+    ctx_free(&c);
+    return s;
+}
+
 ember_status tk_finish(ember_tokenizer *tok) {
     tk_model *m = &tok->model;
     ember_status s = tk_vocab_ready(tok);
@@ -610,12 +735,14 @@ ember_status tk_finish(ember_tokenizer *tok) {
     tok->added_keys = ember_arena_alloc(&tok->arena, ((size_t)tok->nadded + 1) * sizeof(char *), 8);
     tok->added_lens = ember_arena_alloc(&tok->arena, ((size_t)tok->nadded + 1) * sizeof(uint32_t), 8);
     if (!tok->is_special || !tok->added_keys || !tok->added_lens) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
+    for (int k = 0; k < tok->nadded; k++)
+        if ((s = added_key(tok, &tok->added[k]))) return s;
     for (int k = 0; k < tok->nadded; k++) {
         tk_added *a = &tok->added[k];
         if (a->id < 0) return ember_fail(EMBER_ERR_FORMAT, "tokenizer: added token \"%s\" has a negative id", a->content);
         tok->is_special[a->id] |= (uint8_t)(2 | (a->special ? 1 : 0));
         tok->added_keys[k] = a->content, tok->added_lens[k] = (uint32_t)a->len;
-        if (a->len && !a->unmatched) tok->added_first[(uint8_t)a->content[0]] |= a->normalized ? 2 : 1;
+        if (a->key_len && !a->unmatched) tok->added_first[(uint8_t)a->key[0]] |= a->normalized ? 2 : 1;
         if (a->len > tok->added_max_len) tok->added_max_len = a->len;
     }
     if ((s = tk_strmap_build(&tok->added_map, tok->added_keys, tok->added_lens, tok->nadded))) return s;
