@@ -162,9 +162,27 @@ static void test_batched(void) {
     free(A), free(B), free(C), free(R), free(bias), free(res);
 }
 
+/* The transposing packer of this CPU's table against the scalar one, for both register-block widths,
+ * partial slivers and k tails. */
+static void test_pack_rows(void) {
+    const ember_kernel_table *k = ember_kernels(), *g = ember_kernels_generic();
+    for (int it = 0; it < 40; it++) {
+        int r = it & 1 ? k->nr : k->mr;
+        int64_t n = rand_dim(r), K = rand_dim(it < 20 ? 20 : 300), rs = K + (int64_t)(check_rand() % 5);
+        float *src = rand_buf(n * rs), *d1 = malloc((size_t)(K * r) * sizeof *d1), *d2 = malloc((size_t)(K * r) * sizeof *d2);
+        for (int64_t i = 0; i < K * r; i++) d1[i] = d2[i] = NAN;
+        k->pack_rows(d1, src, rs, n, K, r);
+        g->pack_rows(d2, src, rs, n, K, r);
+        CHECK_MSG(memcmp(d1, d2, (size_t)(K * r) * sizeof *d1) == 0, "%s pack_rows n=%lld K=%lld r=%d", k->name,
+                  (long long)n, (long long)K, r);
+        free(src), free(d1), free(d2);
+    }
+}
+
 int main(void) {
     ember_pool_create(2, &pool2);
     printf("kernels: %s\n", ember_kernels_isa());
+    RUN(test_pack_rows);
     RUN(test_random_shapes);
     RUN(test_exact_blocks);
     RUN(test_epilogues);

@@ -81,11 +81,13 @@ static void pack_strided(const float *p, int64_t rs, int64_t ks, int64_t r0, int
         for (int64_t k = 0; k < K; k++) copy_run(dst + k * r, p + k * ks + r0, n, r);
         return;
     }
-    const float *rows[EMBER_NR_MAX];
-    for (int64_t i = 0; i < n; i++) rows[i] = p + (r0 + i) * rs;
+    if (ks == 1) { /* each row is contiguous along k: a transpose */
+        ember_kernels()->pack_rows(dst, p + r0 * rs, rs, n, K, r);
+        return;
+    }
     for (int64_t k = 0; k < K; k++, dst += r) { /* gather one element of each row */
         int64_t i = 0;
-        for (; i < n; i++) dst[i] = rows[i][k * ks];
+        for (; i < n; i++) dst[i] = p[(r0 + i) * rs + k * ks];
         for (; i < r; i++) dst[i] = 0.0f;
     }
 }
@@ -120,11 +122,31 @@ static void pack_slivers(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
+/* A plain operand whose packed rows are contiguous in memory (op(B) with B not transposed, op(A) with A
+ * transposed): packing sliver by sliver would walk K memory rows per sliver, a page each for wide
+ * matrices; instead go down the memory rows a few at a time and fill every sliver of the range. */
+enum { PACK_K_STEP = 16 };
+
+static void pack_slivers_rowwise(void *ctx, int64_t begin, int64_t end, int thread) {
+    const pack_job *j = ctx;
+    const ember_gemm_operand *o = j->s->src;
+    for (int64_t k0 = 0; k0 < j->K; k0 += PACK_K_STEP) {
+        int64_t k1 = min64(k0 + PACK_K_STEP, j->K);
+        for (int64_t s = begin; s < end; s++) {
+            int64_t r0 = s * j->r, n = min64(j->r, j->rows - r0);
+            float *d = j->dst + r0 * j->K;
+            for (int64_t k = k0; k < k1; k++) copy_run(d + k * j->r, o->data + k * o->ld + r0, n, j->r);
+        }
+    }
+}
+
 void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, const ember_gemm_src *s,
                       int64_t rows, int64_t K, float *dst) {
     pack_job j = {s, rows, K, is_b ? k->nr : k->mr, dst};
     int64_t grain = ceil_div(16384, K * j.r + 1);
-    ember_pool_for(pool, ceil_div(rows, j.r), grain, pack_slivers, &j);
+    bool rowwise = (s->pack == ember_pack_operand_b && !((const ember_gemm_operand *)s->src)->trans) ||
+                   (s->pack == ember_pack_operand_a && ((const ember_gemm_operand *)s->src)->trans);
+    ember_pool_for(pool, ceil_div(rows, j.r), grain, rowwise ? pack_slivers_rowwise : pack_slivers, &j);
 }
 
 /* --- the blocked, tiled product --------------------------------------------------------------------- */
@@ -320,11 +342,20 @@ static void ukernel_generic(int64_t k, const float *a, const float *b, float *c,
         }
 }
 
+static void pack_rows_generic(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r) {
+    for (int64_t k = 0; k < K; k++, dst += r) {
+        int64_t i = 0;
+        for (; i < n; i++) dst[i] = p[i * rs + k];
+        for (; i < r; i++) dst[i] = 0.0f;
+    }
+}
+
 void ember_kernels_gemm_generic(ember_kernel_table *t);
 void ember_kernels_gemm_generic(ember_kernel_table *t) {
     t->mr = GEN_MR;
     t->nr = GEN_NR;
     t->ukernel = ukernel_generic;
+    t->pack_rows = pack_rows_generic;
 }
 
 void ember_sgemm_ref(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,

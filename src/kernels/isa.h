@@ -17,6 +17,9 @@ typedef struct ember_kernel_table {
     const char *name;
     int mr, nr;                 /* GEMM register block */
     ember_ukernel_fn ukernel;
+    /* GEMM packing of a transposed source: dst[k*r + i] = p[i*rs + k] for i < n, 0 for n <= i < r, k < K
+     * (n <= r <= EMBER_NR_MAX). Rows are contiguous along k; this is the gather half of packing. */
+    void (*pack_rows)(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r);
     ember_unary_fn exp, tanh, sigmoid, erf, silu, gelu_erf, gelu_tanh;
     /* The fused epilogue (see ember_epilogue) over an m x n block of C in one pass; ep is non-NULL. */
     void (*epilogue)(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,

@@ -66,6 +66,41 @@ static void ukernel_neon(int64_t k, const float *a, const float *b, float *c, in
 }
 #endif
 
+/* pack_rows (see isa.h) by 4 x 4 transposes (two zip stages, same on aarch64 and armv7): 4 k at a time
+ * from 4 rows, then the k tail one by one. */
+static void pack_rows_neon(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r) {
+    int64_t k = 0;
+    float32x4_t z = vdupq_n_f32(0.0f);
+    for (; k + 4 <= K; k += 4)
+        for (int i0 = 0; i0 < r; i0 += 4) {
+            float32x4_t r0 = i0 < n ? vld1q_f32(p + i0 * rs + k) : z;
+            float32x4_t r1 = i0 + 1 < n ? vld1q_f32(p + (i0 + 1) * rs + k) : z;
+            float32x4_t r2 = i0 + 2 < n ? vld1q_f32(p + (i0 + 2) * rs + k) : z;
+            float32x4_t r3 = i0 + 3 < n ? vld1q_f32(p + (i0 + 3) * rs + k) : z;
+            float32x4x2_t t0 = vzipq_f32(r0, r2), t1 = vzipq_f32(r1, r3);
+            float32x4x2_t u0 = vzipq_f32(t0.val[0], t1.val[0]), u1 = vzipq_f32(t0.val[1], t1.val[1]);
+            float32x4_t col[4] = {u0.val[0], u0.val[1], u1.val[0], u1.val[1]};
+            int w = r - i0 < 4 ? r - i0 : 4;
+            for (int j = 0; j < 4; j++) {
+                float *d = dst + (k + j) * r + i0;
+                if (w == 4) {
+                    vst1q_f32(d, col[j]);
+                } else if (w == 2) {
+                    vst1_f32(d, vget_low_f32(col[j]));
+                } else {
+                    float t[4];
+                    vst1q_f32(t, col[j]);
+                    for (int i = 0; i < w; i++) d[i] = t[i];
+                }
+            }
+        }
+    for (; k < K; k++) {
+        int64_t i = 0;
+        for (; i < n; i++) dst[k * r + i] = p[i * rs + k];
+        for (; i < r; i++) dst[k * r + i] = 0.0f;
+    }
+}
+
 void ember_kernels_init_neon(ember_kernel_table *t) {
 #if defined(__aarch64__)
     t->name = "neon";
@@ -75,5 +110,6 @@ void ember_kernels_init_neon(ember_kernel_table *t) {
     t->mr = MR;
     t->nr = NR;
     t->ukernel = ukernel_neon;
+    t->pack_rows = pack_rows_neon;
     ember_vmath_init_neon(t);
 }
