@@ -33,6 +33,11 @@ typedef struct ember_kernel_table {
                    int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw);
     void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
     void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
+    /* Winograd F(4x4, 3x3) transforms over L lanes (tiles), lanes innermost (winograd.h):
+     * wino_in: v[(a*6+b)*vs + l] = (B^T d B)[a][b], d[(i*6+j)*L + l] the 6x6 input patch of lane l;
+     * wino_out: y[(a*4+b)*L + l] = (A^T m A)[a][b], m[(i*6+j)*ms + l] the 6x6 products of lane l. */
+    void (*wino_in)(float *v, int64_t vs, const float *d, int64_t L);
+    void (*wino_out)(float *y, const float *m, int64_t ms, int64_t L);
     /* sum and max of x[0..n) (for softmax / norms / pooling) */
     float (*sum)(const float *x, int64_t n);
     float (*max)(const float *x, int64_t n);
@@ -48,9 +53,11 @@ void ember_kernels_init_generic(ember_kernel_table *t);
 #if defined(__x86_64__)
 void ember_kernels_init_avx2(ember_kernel_table *t); /* needs avx2 + fma + f16c */
 void ember_vmath_init_avx2(ember_kernel_table *t);
+void ember_winograd_init_avx2(ember_kernel_table *t);
 #elif defined(__aarch64__) || defined(__arm__)
 void ember_kernels_init_neon(ember_kernel_table *t);
 void ember_vmath_init_neon(ember_kernel_table *t);
+void ember_winograd_init_neon(ember_kernel_table *t);
 #endif
 
 /* --- the GEMM driver, shared by ember_sgemm*, conv and tests ---------------------------------------- */
@@ -85,6 +92,19 @@ void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, 
  * thread exits), valid until the thread's next call with the same slot; NULL when out of memory. */
 enum { EMBER_SCRATCH_GEMM = 0, EMBER_SCRATCH_CONV = 1 };
 float *ember_scratch(int slot, size_t bytes);
+
+/* Winograd F(4x4, 3x3) convolution (winograd.c), for 3x3 stride-1 dilation-1 ungrouped convs where it
+ * beats implicit im2col (ember_wino_suits). Weights: 36 transformed [cout x cin] matrices, GEMM-packed as
+ * A operands, ember_wino_weights_floats(k, g) floats. ember_wino_conv returns false when out of memory
+ * (nothing reported yet). */
+bool ember_wino_suits(const ember_conv2d_shape *g);
+int64_t ember_wino_weights_floats(const ember_kernel_table *k, const ember_conv2d_shape *g);
+bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W, float *dst);
+bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *U,
+                     const float *in, const float *bias, float *out, const ember_epilogue *ep);
+/* The scalar transforms (the generic table's, and the ISA versions' lane tails). */
+void ember_wino_in_ref(float *v, int64_t vs, const float *d, int64_t L);
+void ember_wino_out_ref(float *y, const float *m, int64_t ms, int64_t L);
 
 /* Conv weights packed for table k (ember_conv2d then runs with k's kernels). */
 ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k, const ember_conv2d_shape *g,

@@ -112,4 +112,5 @@ void ember_kernels_init_neon(ember_kernel_table *t) {
     t->ukernel = ukernel_neon;
     t->pack_rows = pack_rows_neon;
     ember_vmath_init_neon(t);
+    ember_winograd_init_neon(t);
 }

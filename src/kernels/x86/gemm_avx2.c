@@ -124,4 +124,5 @@ void ember_kernels_init_avx2(ember_kernel_table *t) {
     t->ukernel = ukernel_6x16;
     t->pack_rows = pack_rows_avx2;
     ember_vmath_init_avx2(t);
+    ember_winograd_init_avx2(t);
 }
