@@ -91,14 +91,15 @@ static void test_exact_blocks(void) {
 static void test_epilogues(void) {
     float *bias = rand_buf(300), *res = rand_buf(300 * 301);
     for (int a = 0; a < EMBER_ACT_COUNT; a++)
-        for (int v = 0; v < 3; v++) {
+        for (int v = 0; v < 4; v++) { /* v == 0 and 3 (no residual) may be fused into the micro-kernel */
             gemm_case c = {.M = rand_dim(70), .N = rand_dim(90), .K = rand_dim(50), .alpha = 1.0f,
                            .beta = v == 2 ? 1.0f : 0.0f, .pack_a = v == 1};
             c.ep.act = (ember_act){(ember_act_kind)a, a == EMBER_ACT_CLIP ? -0.5f : 0.2f,
                                    a == EMBER_ACT_CLIP ? 0.7f : 0.5f};
             c.ep.bias = bias;
-            c.ep.bias_kind = v == 0 ? EMBER_BIAS_COL : v == 1 ? EMBER_BIAS_ROW : EMBER_BIAS_NONE;
-            if (v) {
+            c.ep.bias_kind = v == 0 ? EMBER_BIAS_COL : v == 1 || v == 3 ? EMBER_BIAS_ROW : EMBER_BIAS_NONE;
+            if (v == 3) c.M = 6 * rand_dim(12), c.N = 48 * rand_dim(2); /* whole tiles for every table */
+            if (v == 1 || v == 2) {
                 c.ep.residual = res;
                 c.ep.ldr = 301;
                 c.ep.residual_after_act = v == 2;
@@ -179,6 +180,20 @@ static void test_pack_rows(void) {
     }
 }
 
+/* Eight threads on two cores: the M/N block split and the parallel packing must stay exact. */
+static void test_eight_threads(void) {
+    ember_pool *pool8 = NULL;
+    CHECK(ember_pool_create(8, &pool8) == EMBER_OK);
+    for (int it = 0; it < 8; it++) {
+        gemm_case c = {.M = rand_dim(200), .N = rand_dim(200), .K = rand_dim(100), .ta = it & 1, .tb = it & 2,
+                       .alpha = 1.0f, .beta = it & 4 ? 1.0f : 0.0f, .pack_b = it == 5};
+        double e = run_case(ember_kernels(), pool8, &c);
+        CHECK_MSG(e <= 1.0, "8 threads M=%lld N=%lld K=%lld: err %.3g tol", (long long)c.M, (long long)c.N,
+                  (long long)c.K, e);
+    }
+    ember_pool_destroy(pool8);
+}
+
 int main(void) {
     ember_pool_create(2, &pool2);
     printf("kernels: %s\n", ember_kernels_isa());
@@ -189,6 +204,7 @@ int main(void) {
     RUN(test_k_zero);
     RUN(test_public_api);
     RUN(test_batched);
+    RUN(test_eight_threads);
     ember_pool_destroy(pool2);
     return check_done();
 }

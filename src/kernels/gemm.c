@@ -2,6 +2,7 @@
  * over the thread pool, fused epilogue per micro-tile; plus the scalar micro-kernel and the reference. */
 #include "kernels/isa.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -159,7 +160,21 @@ typedef struct {
     float *C;
     int64_t ldc;
     const ember_epilogue *ep;
+    bool fused; /* the epilogue is bias + ReLU/Clip/none: full tiles apply it in the micro-kernel */
+    ember_ukernel_post post;
 } gemm_job;
+
+/* Whether ep can go into the micro-kernel's store; if so fills the clamp bounds of p. */
+static bool fusable(const ember_epilogue *ep, ember_ukernel_post *p) {
+    if (!ep || ep->residual) return false;
+    p->lo = -INFINITY, p->hi = INFINITY;
+    switch (ep->act.kind) {
+    case EMBER_ACT_NONE: return true;
+    case EMBER_ACT_RELU: p->lo = 0.0f; return true;
+    case EMBER_ACT_CLIP: p->lo = ep->act.p0, p->hi = ep->act.p1; return true;
+    default: return false;
+    }
+}
 
 /* One mr x nr block at (i, j) for k-range [p, p+kc). Edge blocks go through a small buffer. */
 static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc) {
@@ -167,18 +182,27 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
     const float *a = g->pa + i * g->K + p * k->mr, *b = g->pb + j * g->K + p * k->nr;
     float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
     int64_t m = min64(k->mr, g->M - i), n = min64(k->nr, g->N - j);
+    bool last = p + kc == g->K;
     if (m == k->mr && n == k->nr) {
-        k->ukernel(kc, a, b, c, g->ldc, g->alpha, beta);
+        if (last && g->fused) {
+            ember_ukernel_post post = g->post;
+            const float *bias = g->ep->bias;
+            post.rbias = bias && g->ep->bias_kind == EMBER_BIAS_ROW ? bias + i : NULL;
+            post.cbias = bias && g->ep->bias_kind == EMBER_BIAS_COL ? bias + j : NULL;
+            k->ukernel(kc, a, b, c, g->ldc, g->alpha, beta, &post);
+            return;
+        }
+        k->ukernel(kc, a, b, c, g->ldc, g->alpha, beta, NULL);
     } else {
         float tmp[EMBER_MR_MAX * EMBER_NR_MAX];
-        k->ukernel(kc, a, b, tmp, k->nr, g->alpha, 0.0f);
+        k->ukernel(kc, a, b, tmp, k->nr, g->alpha, 0.0f, NULL);
         for (int64_t r = 0; r < m; r++)
             for (int64_t s = 0; s < n; s++) {
                 float *o = c + r * g->ldc + s;
                 *o = tmp[r * k->nr + s] + (beta != 0.0f ? beta * *o : 0.0f);
             }
     }
-    if (p + kc == g->K && g->ep) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
+    if (last && g->ep) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
 }
 
 static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -196,7 +220,8 @@ static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
-/* Block sizes: equal-sized blocks near the targets, split further until every thread has work. */
+/* Block sizes: equal-sized blocks near the targets, split further until there are 3 per thread (threads
+ * claim tiles dynamically, so the last tile a thread takes is at most a third of its share). */
 static void choose_blocks(gemm_job *g, int threads) {
     int mr = g->k->mr, nr = g->k->nr;
     int64_t nk = ceil_div(g->K, KC_TARGET);
@@ -206,7 +231,7 @@ static void choose_blocks(gemm_job *g, int threads) {
         g->mc = round_up(ceil_div(g->M, bm), mr);
         g->nc = round_up(ceil_div(g->N, bn), nr);
         int64_t tiles = ceil_div(g->M, g->mc) * ceil_div(g->N, g->nc);
-        if (tiles >= 2 * threads || threads == 1 || (g->mc <= mr && g->nc <= nr)) break;
+        if (tiles >= 3 * threads || threads == 1 || (g->mc <= mr && g->nc <= nr)) break;
         if (g->nc / nr >= g->mc / mr && g->nc > nr) bn++;
         else bm++;
     }
@@ -235,6 +260,7 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
         return;
     }
     gemm_job g = {.k = k, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .C = C, .ldc = ldc, .ep = ep};
+    g.fused = fusable(ep, &g.post);
     g.pa = A->packed ? A->packed : buf;
     g.pb = B->packed ? B->packed : buf + fa;
     if (!A->packed) ember_pack_whole(k, pool, false, A, M, K, buf);
@@ -330,15 +356,20 @@ void ember_sgemm_batched(ember_pool *pool, int64_t batch, bool transA, bool tran
 enum { GEN_MR = 4, GEN_NR = 8 };
 
 static void ukernel_generic(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                            float beta) {
+                            float beta, const ember_ukernel_post *post) {
     float acc[GEN_MR][GEN_NR] = {{0}};
     for (int64_t p = 0; p < k; p++, a += GEN_MR, b += GEN_NR)
         for (int i = 0; i < GEN_MR; i++)
             for (int j = 0; j < GEN_NR; j++) acc[i][j] += a[i] * b[j];
     for (int i = 0; i < GEN_MR; i++)
         for (int j = 0; j < GEN_NR; j++) {
-            float *o = c + i * ldc + j;
-            *o = alpha * acc[i][j] + (beta != 0.0f ? beta * *o : 0.0f);
+            float *o = c + i * ldc + j, v = alpha * acc[i][j] + (beta != 0.0f ? beta * *o : 0.0f);
+            if (post) {
+                v += (post->rbias ? post->rbias[i] : 0.0f) + (post->cbias ? post->cbias[j] : 0.0f);
+                v = v < post->lo ? post->lo : v; /* NaN compares false both times and stays */
+                v = v > post->hi ? post->hi : v;
+            }
+            *o = v;
         }
 }
 

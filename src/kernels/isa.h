@@ -7,10 +7,19 @@
 
 enum { EMBER_MR_MAX = 8, EMBER_NR_MAX = 16 };
 
-/* C[mr x nr] = alpha * (packed A sliver [k][mr]) x (packed B sliver [k][nr]) + beta * C; beta == 0: C is
- * not read. Both slivers are contiguous and zero-padded to mr / nr. */
+/* The part of an epilogue a micro-kernel fuses into its store (the GEMM driver passes it on the last k
+ * block of full tiles when the epilogue is only bias + ReLU/Clip): v += rbias[i] + cbias[j], then
+ * v = min(max(v, lo), hi) (ReLU: 0, +inf; Clip: p0, p1; none: -inf, +inf; NaN stays NaN). */
+typedef struct ember_ukernel_post {
+    const float *rbias; /* mr entries, or NULL */
+    const float *cbias; /* nr entries, or NULL */
+    float lo, hi;
+} ember_ukernel_post;
+
+/* C[mr x nr] = alpha * (packed A sliver [k][mr]) x (packed B sliver [k][nr]) + beta * C, then `post`
+ * (NULL = none); beta == 0: C is not read. Both slivers are contiguous and zero-padded to mr / nr. */
 typedef void (*ember_ukernel_fn)(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                                 float beta);
+                                 float beta, const ember_ukernel_post *post);
 typedef void (*ember_unary_fn)(float *y, const float *x, int64_t n);
 
 typedef struct ember_kernel_table {

@@ -6,13 +6,28 @@
 #define MR 6
 #define NR 16
 
-static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 alpha, __m256 beta, int read) {
-    if (read) {
-        lo = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c), _mm256_mul_ps(alpha, lo));
-        hi = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c + 8), _mm256_mul_ps(alpha, hi));
+/* alpha * acc (+ beta * C) for one row of 16, then the fused bias / clamp when pv says so. */
+typedef struct {
+    __m256 alpha, beta, cb0, cb1, lo, hi;
+    int read, post;
+    const float *rbias;
+} finish;
+
+static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, int row) {
+    if (f->read) {
+        lo = _mm256_fmadd_ps(f->beta, _mm256_loadu_ps(c), _mm256_mul_ps(f->alpha, lo));
+        hi = _mm256_fmadd_ps(f->beta, _mm256_loadu_ps(c + 8), _mm256_mul_ps(f->alpha, hi));
     } else {
-        lo = _mm256_mul_ps(alpha, lo);
-        hi = _mm256_mul_ps(alpha, hi);
+        lo = _mm256_mul_ps(f->alpha, lo);
+        hi = _mm256_mul_ps(f->alpha, hi);
+    }
+    if (f->post) {
+        __m256 rb = f->rbias ? _mm256_broadcast_ss(f->rbias + row) : _mm256_setzero_ps();
+        lo = _mm256_add_ps(lo, _mm256_add_ps(rb, f->cb0));
+        hi = _mm256_add_ps(hi, _mm256_add_ps(rb, f->cb1));
+        /* max(bound, v) / min(bound, v) return v when it is NaN */
+        lo = _mm256_min_ps(f->hi, _mm256_max_ps(f->lo, lo));
+        hi = _mm256_min_ps(f->hi, _mm256_max_ps(f->lo, hi));
     }
     _mm256_storeu_ps(c, lo);
     _mm256_storeu_ps(c + 8, hi);
@@ -42,7 +57,7 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 alpha, __m25
     } while (0)
 
 static void ukernel_6x16(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                         float beta) {
+                         float beta, const ember_ukernel_post *post) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
            c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
@@ -56,14 +71,21 @@ static void ukernel_6x16(int64_t k, const float *a, const float *b, float *c, in
         STEP(a + 3 * MR, b + 3 * NR);
     }
     for (; p < k; p++, a += MR, b += NR) STEP(a, b);
-    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-    int read = beta != 0.0f;
-    store_row(c + 0 * ldc, c00, c01, va, vb, read);
-    store_row(c + 1 * ldc, c10, c11, va, vb, read);
-    store_row(c + 2 * ldc, c20, c21, va, vb, read);
-    store_row(c + 3 * ldc, c30, c31, va, vb, read);
-    store_row(c + 4 * ldc, c40, c41, va, vb, read);
-    store_row(c + 5 * ldc, c50, c51, va, vb, read);
+    finish f = {.alpha = _mm256_set1_ps(alpha), .beta = _mm256_set1_ps(beta), .read = beta != 0.0f,
+                .post = post != NULL};
+    if (post) {
+        f.cb0 = post->cbias ? _mm256_loadu_ps(post->cbias) : _mm256_setzero_ps();
+        f.cb1 = post->cbias ? _mm256_loadu_ps(post->cbias + 8) : _mm256_setzero_ps();
+        f.lo = _mm256_set1_ps(post->lo);
+        f.hi = _mm256_set1_ps(post->hi);
+        f.rbias = post->rbias;
+    }
+    store_row(c + 0 * ldc, c00, c01, &f, 0);
+    store_row(c + 1 * ldc, c10, c11, &f, 1);
+    store_row(c + 2 * ldc, c20, c21, &f, 2);
+    store_row(c + 3 * ldc, c30, c31, &f, 3);
+    store_row(c + 4 * ldc, c40, c41, &f, 4);
+    store_row(c + 5 * ldc, c50, c51, &f, 5);
 }
 
 /* In-register 8 x 8 transpose: v[i][k] -> v[k][i]. */
