@@ -120,9 +120,11 @@ demo:
 bench: all
 	bench/run $(BUILD)
 
-# Kernel micro-benchmarks (src/kernels): build/bench/gemm prints GFLOP/s and % of peak, build/bench/convnet
-# times the convolutions of MobileNetV2 and SqueezeNet 1.1.
+# Kernel micro-benchmarks (src/kernels): `make bench-gemm` runs build/bench/gemm (GFLOP/s and % of peak for
+# 512/1024/2048 at 1 and 2 threads) and builds build/bench/convnet (the convolutions of MobileNetV2 and
+# SqueezeNet 1.1).
 bench-gemm: $(BUILD)/bench/gemm $(BUILD)/bench/convnet
+	$(BUILD)/bench/gemm --sizes 512,1024,2048 --threads 1,2
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libember.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libember.a $(LDLIBS)

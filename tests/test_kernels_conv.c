@@ -1,4 +1,4 @@
-/* Differential tests of the conv kernels (depthwise direct, 1x1 GEMM, implicit-im2col GEMM) for every
+/* Differential tests of the conv kernels (depthwise direct, 1x1 GEMM, implicit-im2col GEMM, Winograd) for every
  * kernel table against the direct 7-loop reference, on random geometries with fused bias/act/residual. */
 #include "check.h"
 
@@ -80,6 +80,36 @@ static void test_depthwise(void) {
     check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
 }
 
+/* Winograd F(4x4, 3x3): 3x3 stride-1 convs with enough channels, odd sizes (partial tiles), every padding,
+ * batch 2, and a residual. */
+static void test_winograd(void) {
+    for (int it = 0; it < 10; it++) {
+        ember_conv2d_shape g = {.batch = it % 4 == 0 ? 2 : 1, .cin = pick(16, 21), .cout = pick(16, 26),
+                                .h = pick(1, 14), .w = pick(1, 19), .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1,
+                                .dil_h = 1, .dil_w = 1, .pad_t = pick(0, 2), .pad_l = pick(0, 2), .groups = 1};
+        CHECK(ember_wino_suits(&g));
+        check_conv(g, pick(0, 2), pick(0, 2), (ember_act){it & 1 ? EMBER_ACT_RELU : EMBER_ACT_NONE, 0, 0}, it % 3 == 1);
+    }
+}
+
+/* The vector transforms of this CPU's table against the scalar ones, for lane counts with tails. */
+static void test_winograd_transforms(void) {
+    const ember_kernel_table *k = ember_kernels();
+    for (int64_t L = 1; L <= 20; L += 3) {
+        int64_t vs = L + 2;
+        float *d = rand_buf(36 * L), *v1 = rand_buf(36 * vs), *v2 = malloc((size_t)(36 * vs) * sizeof *v2);
+        memcpy(v2, v1, (size_t)(36 * vs) * sizeof *v2);
+        k->wino_in(v1, vs, d, L);
+        ember_wino_in_ref(v2, vs, d, L);
+        for (int64_t i = 0; i < 36 * vs; i++) CHECK_NEAR(v1[i], v2[i], 1e-5);
+        float *y1 = malloc((size_t)(16 * L) * sizeof *y1), *y2 = malloc((size_t)(16 * L) * sizeof *y2);
+        k->wino_out(y1, v1, vs, L);
+        ember_wino_out_ref(y2, v1, vs, L);
+        for (int64_t i = 0; i < 16 * L; i++) CHECK_NEAR(y1[i], y2[i], 1e-4);
+        free(d), free(v1), free(v2), free(y1), free(y2);
+    }
+}
+
 static void test_out_size(void) {
     CHECK_EQ(ember_conv_out_size(224, 3, 2, 1, 1, 1), 112);
     CHECK_EQ(ember_conv_out_size(5, 3, 1, 2, 0, 0), 1);
@@ -91,6 +121,8 @@ int main(void) {
     RUN(test_random_convs);
     RUN(test_pointwise);
     RUN(test_depthwise);
+    RUN(test_winograd);
+    RUN(test_winograd_transforms);
     RUN(test_out_size);
     ember_pool_destroy(pool2);
     return check_done();

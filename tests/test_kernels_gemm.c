@@ -91,14 +91,15 @@ static void test_exact_blocks(void) {
 static void test_epilogues(void) {
     float *bias = rand_buf(300), *res = rand_buf(300 * 301);
     for (int a = 0; a < EMBER_ACT_COUNT; a++)
-        for (int v = 0; v < 3; v++) {
+        for (int v = 0; v < 4; v++) { /* v == 0 and 3 (no residual) may be fused into the micro-kernel */
             gemm_case c = {.M = rand_dim(70), .N = rand_dim(90), .K = rand_dim(50), .alpha = 1.0f,
                            .beta = v == 2 ? 1.0f : 0.0f, .pack_a = v == 1};
             c.ep.act = (ember_act){(ember_act_kind)a, a == EMBER_ACT_CLIP ? -0.5f : 0.2f,
                                    a == EMBER_ACT_CLIP ? 0.7f : 0.5f};
             c.ep.bias = bias;
-            c.ep.bias_kind = v == 0 ? EMBER_BIAS_COL : v == 1 ? EMBER_BIAS_ROW : EMBER_BIAS_NONE;
-            if (v) {
+            c.ep.bias_kind = v == 0 ? EMBER_BIAS_COL : v == 1 || v == 3 ? EMBER_BIAS_ROW : EMBER_BIAS_NONE;
+            if (v == 3) c.M = 6 * rand_dim(12), c.N = 48 * rand_dim(2); /* whole tiles for every table */
+            if (v == 1 || v == 2) {
                 c.ep.residual = res;
                 c.ep.ldr = 301;
                 c.ep.residual_after_act = v == 2;
@@ -162,15 +163,48 @@ static void test_batched(void) {
     free(A), free(B), free(C), free(R), free(bias), free(res);
 }
 
+/* The transposing packer of this CPU's table against the scalar one, for both register-block widths,
+ * partial slivers and k tails. */
+static void test_pack_rows(void) {
+    const ember_kernel_table *k = ember_kernels(), *g = ember_kernels_generic();
+    for (int it = 0; it < 40; it++) {
+        int r = it & 1 ? k->nr : k->mr;
+        int64_t n = rand_dim(r), K = rand_dim(it < 20 ? 20 : 300), rs = K + (int64_t)(check_rand() % 5);
+        float *src = rand_buf(n * rs), *d1 = malloc((size_t)(K * r) * sizeof *d1), *d2 = malloc((size_t)(K * r) * sizeof *d2);
+        for (int64_t i = 0; i < K * r; i++) d1[i] = d2[i] = NAN;
+        k->pack_rows(d1, src, rs, n, K, r);
+        g->pack_rows(d2, src, rs, n, K, r);
+        CHECK_MSG(memcmp(d1, d2, (size_t)(K * r) * sizeof *d1) == 0, "%s pack_rows n=%lld K=%lld r=%d", k->name,
+                  (long long)n, (long long)K, r);
+        free(src), free(d1), free(d2);
+    }
+}
+
+/* Eight threads on two cores: the M/N block split and the parallel packing must stay exact. */
+static void test_eight_threads(void) {
+    ember_pool *pool8 = NULL;
+    CHECK(ember_pool_create(8, &pool8) == EMBER_OK);
+    for (int it = 0; it < 8; it++) {
+        gemm_case c = {.M = rand_dim(200), .N = rand_dim(200), .K = rand_dim(100), .ta = it & 1, .tb = it & 2,
+                       .alpha = 1.0f, .beta = it & 4 ? 1.0f : 0.0f, .pack_b = it == 5};
+        double e = run_case(ember_kernels(), pool8, &c);
+        CHECK_MSG(e <= 1.0, "8 threads M=%lld N=%lld K=%lld: err %.3g tol", (long long)c.M, (long long)c.N,
+                  (long long)c.K, e);
+    }
+    ember_pool_destroy(pool8);
+}
+
 int main(void) {
     ember_pool_create(2, &pool2);
     printf("kernels: %s\n", ember_kernels_isa());
+    RUN(test_pack_rows);
     RUN(test_random_shapes);
     RUN(test_exact_blocks);
     RUN(test_epilogues);
     RUN(test_k_zero);
     RUN(test_public_api);
     RUN(test_batched);
+    RUN(test_eight_threads);
     ember_pool_destroy(pool2);
     return check_done();
 }

@@ -13,6 +13,7 @@ int64_t ember_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t dil, 
 struct ember_conv2d_weights {
     const ember_kernel_table *kt; /* the table the weights were packed for */
     bool depthwise;  /* one input channel per group: direct kernel */
+    bool wino;       /* Winograd F(4x4, 3x3): data holds the 36 packed transformed matrices */
     int64_t k;       /* GEMM depth per group: cin/groups * kh * kw */
     int64_t gstride; /* floats between groups in `data` */
     float *data;     /* depthwise: W as given; otherwise packed A per group */
@@ -31,8 +32,11 @@ ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k,
     w->kt = k;
     int64_t cout_g = g->cout / g->groups;
     w->depthwise = is_depthwise(g);
+    w->wino = !w->depthwise && ember_wino_suits(g);
     w->k = g->cin / g->groups * g->kh * g->kw;
-    w->gstride = w->depthwise ? cout_g * w->k : ember_packed_floats(k, false, cout_g, w->k);
+    w->gstride = w->depthwise ? cout_g * w->k
+                 : w->wino    ? ember_wino_weights_floats(k, g)
+                              : ember_packed_floats(k, false, cout_g, w->k);
     w->data = ember_malloc_aligned((size_t)(w->gstride * g->groups) * sizeof(float));
     if (!w->data) {
         ember_free(w);
@@ -41,6 +45,11 @@ ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k,
     if (w->depthwise) {
         memcpy(w->data, W, (size_t)(g->cout * w->k) * sizeof(float));
         return w;
+    }
+    if (w->wino) {
+        if (ember_wino_pack_weights(k, g, W, w->data)) return w;
+        ember_conv2d_weights_free(w);
+        return NULL;
     }
     for (int64_t grp = 0; grp < g->groups; grp++) {
         ember_gemm_operand o = {.data = W + grp * cout_g * w->k, .ld = w->k};
@@ -197,6 +206,12 @@ void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_con
         if (!depthwise(w->kt, pool, g, w->data, in, bias, out, ep))
             ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for a %lldx%lld padded plane", (long long)g->h,
                        (long long)g->w);
+        return;
+    }
+    if (w->wino) {
+        if (!ember_wino_conv(w->kt, pool, g, w->data, in, bias, out, ep))
+            ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for Winograd tiles of a %lld->%lld conv",
+                       (long long)g->cin, (long long)g->cout);
         return;
     }
     conv_gemm(w->kt, pool, g, w, in, bias, out, ep);

@@ -2,6 +2,7 @@
  * over the thread pool, fused epilogue per micro-tile; plus the scalar micro-kernel and the reference. */
 #include "kernels/isa.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -81,11 +82,13 @@ static void pack_strided(const float *p, int64_t rs, int64_t ks, int64_t r0, int
         for (int64_t k = 0; k < K; k++) copy_run(dst + k * r, p + k * ks + r0, n, r);
         return;
     }
-    const float *rows[EMBER_NR_MAX];
-    for (int64_t i = 0; i < n; i++) rows[i] = p + (r0 + i) * rs;
+    if (ks == 1) { /* each row is contiguous along k: a transpose */
+        ember_kernels()->pack_rows(dst, p + r0 * rs, rs, n, K, r);
+        return;
+    }
     for (int64_t k = 0; k < K; k++, dst += r) { /* gather one element of each row */
         int64_t i = 0;
-        for (; i < n; i++) dst[i] = rows[i][k * ks];
+        for (; i < n; i++) dst[i] = p[(r0 + i) * rs + k * ks];
         for (; i < r; i++) dst[i] = 0.0f;
     }
 }
@@ -120,11 +123,31 @@ static void pack_slivers(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
+/* A plain operand whose packed rows are contiguous in memory (op(B) with B not transposed, op(A) with A
+ * transposed): packing sliver by sliver would walk K memory rows per sliver, a page each for wide
+ * matrices; instead go down the memory rows a few at a time and fill every sliver of the range. */
+enum { PACK_K_STEP = 16 };
+
+static void pack_slivers_rowwise(void *ctx, int64_t begin, int64_t end, int thread) {
+    const pack_job *j = ctx;
+    const ember_gemm_operand *o = j->s->src;
+    for (int64_t k0 = 0; k0 < j->K; k0 += PACK_K_STEP) {
+        int64_t k1 = min64(k0 + PACK_K_STEP, j->K);
+        for (int64_t s = begin; s < end; s++) {
+            int64_t r0 = s * j->r, n = min64(j->r, j->rows - r0);
+            float *d = j->dst + r0 * j->K;
+            for (int64_t k = k0; k < k1; k++) copy_run(d + k * j->r, o->data + k * o->ld + r0, n, j->r);
+        }
+    }
+}
+
 void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, const ember_gemm_src *s,
                       int64_t rows, int64_t K, float *dst) {
     pack_job j = {s, rows, K, is_b ? k->nr : k->mr, dst};
     int64_t grain = ceil_div(16384, K * j.r + 1);
-    ember_pool_for(pool, ceil_div(rows, j.r), grain, pack_slivers, &j);
+    bool rowwise = (s->pack == ember_pack_operand_b && !((const ember_gemm_operand *)s->src)->trans) ||
+                   (s->pack == ember_pack_operand_a && ((const ember_gemm_operand *)s->src)->trans);
+    ember_pool_for(pool, ceil_div(rows, j.r), grain, rowwise ? pack_slivers_rowwise : pack_slivers, &j);
 }
 
 /* --- the blocked, tiled product --------------------------------------------------------------------- */
@@ -137,7 +160,21 @@ typedef struct {
     float *C;
     int64_t ldc;
     const ember_epilogue *ep;
+    bool fused; /* the epilogue is bias + ReLU/Clip/none: full tiles apply it in the micro-kernel */
+    ember_ukernel_post post;
 } gemm_job;
+
+/* Whether ep can go into the micro-kernel's store; if so fills the clamp bounds of p. */
+static bool fusable(const ember_epilogue *ep, ember_ukernel_post *p) {
+    if (!ep || ep->residual) return false;
+    p->lo = -INFINITY, p->hi = INFINITY;
+    switch (ep->act.kind) {
+    case EMBER_ACT_NONE: return true;
+    case EMBER_ACT_RELU: p->lo = 0.0f; return true;
+    case EMBER_ACT_CLIP: p->lo = ep->act.p0, p->hi = ep->act.p1; return true;
+    default: return false;
+    }
+}
 
 /* One mr x nr block at (i, j) for k-range [p, p+kc). Edge blocks go through a small buffer. */
 static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc) {
@@ -145,18 +182,27 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
     const float *a = g->pa + i * g->K + p * k->mr, *b = g->pb + j * g->K + p * k->nr;
     float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
     int64_t m = min64(k->mr, g->M - i), n = min64(k->nr, g->N - j);
+    bool last = p + kc == g->K;
     if (m == k->mr && n == k->nr) {
-        k->ukernel(kc, a, b, c, g->ldc, g->alpha, beta);
+        if (last && g->fused) {
+            ember_ukernel_post post = g->post;
+            const float *bias = g->ep->bias;
+            post.rbias = bias && g->ep->bias_kind == EMBER_BIAS_ROW ? bias + i : NULL;
+            post.cbias = bias && g->ep->bias_kind == EMBER_BIAS_COL ? bias + j : NULL;
+            k->ukernel(kc, a, b, c, g->ldc, g->alpha, beta, &post);
+            return;
+        }
+        k->ukernel(kc, a, b, c, g->ldc, g->alpha, beta, NULL);
     } else {
         float tmp[EMBER_MR_MAX * EMBER_NR_MAX];
-        k->ukernel(kc, a, b, tmp, k->nr, g->alpha, 0.0f);
+        k->ukernel(kc, a, b, tmp, k->nr, g->alpha, 0.0f, NULL);
         for (int64_t r = 0; r < m; r++)
             for (int64_t s = 0; s < n; s++) {
                 float *o = c + r * g->ldc + s;
                 *o = tmp[r * k->nr + s] + (beta != 0.0f ? beta * *o : 0.0f);
             }
     }
-    if (p + kc == g->K && g->ep) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
+    if (last && g->ep) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
 }
 
 static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -174,7 +220,8 @@ static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
-/* Block sizes: equal-sized blocks near the targets, split further until every thread has work. */
+/* Block sizes: equal-sized blocks near the targets, split further until there are 3 per thread (threads
+ * claim tiles dynamically, so the last tile a thread takes is at most a third of its share). */
 static void choose_blocks(gemm_job *g, int threads) {
     int mr = g->k->mr, nr = g->k->nr;
     int64_t nk = ceil_div(g->K, KC_TARGET);
@@ -184,7 +231,7 @@ static void choose_blocks(gemm_job *g, int threads) {
         g->mc = round_up(ceil_div(g->M, bm), mr);
         g->nc = round_up(ceil_div(g->N, bn), nr);
         int64_t tiles = ceil_div(g->M, g->mc) * ceil_div(g->N, g->nc);
-        if (tiles >= 2 * threads || threads == 1 || (g->mc <= mr && g->nc <= nr)) break;
+        if (tiles >= 3 * threads || threads == 1 || (g->mc <= mr && g->nc <= nr)) break;
         if (g->nc / nr >= g->mc / mr && g->nc > nr) bn++;
         else bm++;
     }
@@ -213,6 +260,7 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
         return;
     }
     gemm_job g = {.k = k, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .C = C, .ldc = ldc, .ep = ep};
+    g.fused = fusable(ep, &g.post);
     g.pa = A->packed ? A->packed : buf;
     g.pb = B->packed ? B->packed : buf + fa;
     if (!A->packed) ember_pack_whole(k, pool, false, A, M, K, buf);
@@ -308,16 +356,29 @@ void ember_sgemm_batched(ember_pool *pool, int64_t batch, bool transA, bool tran
 enum { GEN_MR = 4, GEN_NR = 8 };
 
 static void ukernel_generic(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                            float beta) {
+                            float beta, const ember_ukernel_post *post) {
     float acc[GEN_MR][GEN_NR] = {{0}};
     for (int64_t p = 0; p < k; p++, a += GEN_MR, b += GEN_NR)
         for (int i = 0; i < GEN_MR; i++)
             for (int j = 0; j < GEN_NR; j++) acc[i][j] += a[i] * b[j];
     for (int i = 0; i < GEN_MR; i++)
         for (int j = 0; j < GEN_NR; j++) {
-            float *o = c + i * ldc + j;
-            *o = alpha * acc[i][j] + (beta != 0.0f ? beta * *o : 0.0f);
+            float *o = c + i * ldc + j, v = alpha * acc[i][j] + (beta != 0.0f ? beta * *o : 0.0f);
+            if (post) {
+                v += (post->rbias ? post->rbias[i] : 0.0f) + (post->cbias ? post->cbias[j] : 0.0f);
+                v = v < post->lo ? post->lo : v; /* NaN compares false both times and stays */
+                v = v > post->hi ? post->hi : v;
+            }
+            *o = v;
         }
+}
+
+static void pack_rows_generic(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r) {
+    for (int64_t k = 0; k < K; k++, dst += r) {
+        int64_t i = 0;
+        for (; i < n; i++) dst[i] = p[i * rs + k];
+        for (; i < r; i++) dst[i] = 0.0f;
+    }
 }
 
 void ember_kernels_gemm_generic(ember_kernel_table *t);
@@ -325,6 +386,9 @@ void ember_kernels_gemm_generic(ember_kernel_table *t) {
     t->mr = GEN_MR;
     t->nr = GEN_NR;
     t->ukernel = ukernel_generic;
+    t->pack_rows = pack_rows_generic;
+    t->wino_in = ember_wino_in_ref;
+    t->wino_out = ember_wino_out_ref;
 }
 
 void ember_sgemm_ref(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,

@@ -7,16 +7,28 @@
 
 enum { EMBER_MR_MAX = 8, EMBER_NR_MAX = 16 };
 
-/* C[mr x nr] = alpha * (packed A sliver [k][mr]) x (packed B sliver [k][nr]) + beta * C; beta == 0: C is
- * not read. Both slivers are contiguous and zero-padded to mr / nr. */
+/* The part of an epilogue a micro-kernel fuses into its store (the GEMM driver passes it on the last k
+ * block of full tiles when the epilogue is only bias + ReLU/Clip): v += rbias[i] + cbias[j], then
+ * v = min(max(v, lo), hi) (ReLU: 0, +inf; Clip: p0, p1; none: -inf, +inf; NaN stays NaN). */
+typedef struct ember_ukernel_post {
+    const float *rbias; /* mr entries, or NULL */
+    const float *cbias; /* nr entries, or NULL */
+    float lo, hi;
+} ember_ukernel_post;
+
+/* C[mr x nr] = alpha * (packed A sliver [k][mr]) x (packed B sliver [k][nr]) + beta * C, then `post`
+ * (NULL = none); beta == 0: C is not read. Both slivers are contiguous and zero-padded to mr / nr. */
 typedef void (*ember_ukernel_fn)(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                                 float beta);
+                                 float beta, const ember_ukernel_post *post);
 typedef void (*ember_unary_fn)(float *y, const float *x, int64_t n);
 
 typedef struct ember_kernel_table {
     const char *name;
     int mr, nr;                 /* GEMM register block */
     ember_ukernel_fn ukernel;
+    /* GEMM packing of a transposed source: dst[k*r + i] = p[i*rs + k] for i < n, 0 for n <= i < r, k < K
+     * (n <= r <= EMBER_NR_MAX). Rows are contiguous along k; this is the gather half of packing. */
+    void (*pack_rows)(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r);
     ember_unary_fn exp, tanh, sigmoid, erf, silu, gelu_erf, gelu_tanh;
     /* The fused epilogue (see ember_epilogue) over an m x n block of C in one pass; ep is non-NULL. */
     void (*epilogue)(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,
@@ -30,6 +42,11 @@ typedef struct ember_kernel_table {
                    int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw);
     void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
     void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
+    /* Winograd F(4x4, 3x3) transforms over L lanes (tiles), lanes innermost (winograd.h):
+     * wino_in: v[(a*6+b)*vs + l] = (B^T d B)[a][b], d[(i*6+j)*L + l] the 6x6 input patch of lane l;
+     * wino_out: y[(a*4+b)*L + l] = (A^T m A)[a][b], m[(i*6+j)*ms + l] the 6x6 products of lane l. */
+    void (*wino_in)(float *v, int64_t vs, const float *d, int64_t L);
+    void (*wino_out)(float *y, const float *m, int64_t ms, int64_t L);
     /* sum and max of x[0..n) (for softmax / norms / pooling) */
     float (*sum)(const float *x, int64_t n);
     float (*max)(const float *x, int64_t n);
@@ -45,9 +62,11 @@ void ember_kernels_init_generic(ember_kernel_table *t);
 #if defined(__x86_64__)
 void ember_kernels_init_avx2(ember_kernel_table *t); /* needs avx2 + fma + f16c */
 void ember_vmath_init_avx2(ember_kernel_table *t);
+void ember_winograd_init_avx2(ember_kernel_table *t);
 #elif defined(__aarch64__) || defined(__arm__)
 void ember_kernels_init_neon(ember_kernel_table *t);
 void ember_vmath_init_neon(ember_kernel_table *t);
+void ember_winograd_init_neon(ember_kernel_table *t);
 #endif
 
 /* --- the GEMM driver, shared by ember_sgemm*, conv and tests ---------------------------------------- */
@@ -82,6 +101,19 @@ void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, 
  * thread exits), valid until the thread's next call with the same slot; NULL when out of memory. */
 enum { EMBER_SCRATCH_GEMM = 0, EMBER_SCRATCH_CONV = 1 };
 float *ember_scratch(int slot, size_t bytes);
+
+/* Winograd F(4x4, 3x3) convolution (winograd.c), for 3x3 stride-1 dilation-1 ungrouped convs where it
+ * beats implicit im2col (ember_wino_suits). Weights: 36 transformed [cout x cin] matrices, GEMM-packed as
+ * A operands, ember_wino_weights_floats(k, g) floats. ember_wino_conv returns false when out of memory
+ * (nothing reported yet). */
+bool ember_wino_suits(const ember_conv2d_shape *g);
+int64_t ember_wino_weights_floats(const ember_kernel_table *k, const ember_conv2d_shape *g);
+bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W, float *dst);
+bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *U,
+                     const float *in, const float *bias, float *out, const ember_epilogue *ep);
+/* The scalar transforms (the generic table's, and the ISA versions' lane tails). */
+void ember_wino_in_ref(float *v, int64_t vs, const float *d, int64_t L);
+void ember_wino_out_ref(float *y, const float *m, int64_t ms, int64_t L);
 
 /* Conv weights packed for table k (ember_conv2d then runs with k's kernels). */
 ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k, const ember_conv2d_shape *g,

@@ -3,9 +3,35 @@
 
 #include <arm_neon.h>
 
-static inline float32x4_t scale_acc(float32x4_t acc, float *c, float32x4_t va, float32x4_t vb, int read) {
-    float32x4_t v = vmulq_f32(acc, va);
-    return read ? vmlaq_f32(v, vld1q_f32(c), vb) : v;
+/* alpha * acc (+ beta * C), then the fused bias / clamp (isa.h) when `post` is set. */
+typedef struct {
+    float32x4_t alpha, beta, lo, hi;
+    int read, post;
+    const float *rbias, *cbias;
+} finish;
+
+static inline float32x4_t scale_acc(float32x4_t acc, float *c, const finish *f, int row, int col) {
+    float32x4_t v = vmulq_f32(acc, f->alpha);
+    v = f->read ? vmlaq_f32(v, vld1q_f32(c), f->beta) : v;
+    if (f->post) {
+        if (f->rbias) v = vaddq_f32(v, vdupq_n_f32(f->rbias[row]));
+        if (f->cbias) v = vaddq_f32(v, vld1q_f32(f->cbias + col));
+        /* NaN must stay NaN: keep v where the comparison fails */
+        v = vbslq_f32(vcltq_f32(v, f->lo), f->lo, v);
+        v = vbslq_f32(vcgtq_f32(v, f->hi), f->hi, v);
+    }
+    return v;
+}
+
+static inline finish make_finish(float alpha, float beta, const ember_ukernel_post *post) {
+    finish f = {.alpha = vdupq_n_f32(alpha), .beta = vdupq_n_f32(beta), .read = beta != 0.0f, .post = post != NULL};
+    if (post) {
+        f.lo = vdupq_n_f32(post->lo);
+        f.hi = vdupq_n_f32(post->hi);
+        f.rbias = post->rbias;
+        f.cbias = post->cbias;
+    }
+    return f;
 }
 
 #if defined(__aarch64__)
@@ -18,12 +44,12 @@ static inline float32x4_t scale_acc(float32x4_t acc, float *c, float32x4_t va, f
     c##r##2 = vfmaq_laneq_f32(c##r##2, b2, av, lane);
 
 #define STORE_ROW(r)                                                                                         \
-    vst1q_f32(c + r * ldc, scale_acc(c##r##0, c + r * ldc, va, vb, read));                                   \
-    vst1q_f32(c + r * ldc + 4, scale_acc(c##r##1, c + r * ldc + 4, va, vb, read));                           \
-    vst1q_f32(c + r * ldc + 8, scale_acc(c##r##2, c + r * ldc + 8, va, vb, read));
+    vst1q_f32(c + r * ldc, scale_acc(c##r##0, c + r * ldc, &f, r, 0));                                      \
+    vst1q_f32(c + r * ldc + 4, scale_acc(c##r##1, c + r * ldc + 4, &f, r, 4));                              \
+    vst1q_f32(c + r * ldc + 8, scale_acc(c##r##2, c + r * ldc + 8, &f, r, 8));
 
 static void ukernel_neon(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                         float beta) {
+                         float beta, const ember_ukernel_post *post) {
     float32x4_t z = vdupq_n_f32(0.0f);
     float32x4_t c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z, c30 = z,
                 c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z, c60 = z, c61 = z,
@@ -34,8 +60,7 @@ static void ukernel_neon(int64_t k, const float *a, const float *b, float *c, in
         ROW(0, a0, 0) ROW(1, a0, 1) ROW(2, a0, 2) ROW(3, a0, 3)
         ROW(4, a1, 0) ROW(5, a1, 1) ROW(6, a1, 2) ROW(7, a1, 3)
     }
-    float32x4_t va = vdupq_n_f32(alpha), vb = vdupq_n_f32(beta);
-    int read = beta != 0.0f;
+    finish f = make_finish(alpha, beta, post);
     STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5) STORE_ROW(6) STORE_ROW(7)
 }
 #else /* armv7 NEON: 16 q registers */
@@ -47,11 +72,11 @@ static void ukernel_neon(int64_t k, const float *a, const float *b, float *c, in
     c##r##1 = vmlaq_lane_f32(c##r##1, b1, av, lane);
 
 #define STORE_ROW(r)                                                                                         \
-    vst1q_f32(c + r * ldc, scale_acc(c##r##0, c + r * ldc, va, vb, read));                                   \
-    vst1q_f32(c + r * ldc + 4, scale_acc(c##r##1, c + r * ldc + 4, va, vb, read));
+    vst1q_f32(c + r * ldc, scale_acc(c##r##0, c + r * ldc, &f, r, 0));                                      \
+    vst1q_f32(c + r * ldc + 4, scale_acc(c##r##1, c + r * ldc + 4, &f, r, 4));
 
 static void ukernel_neon(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                         float beta) {
+                         float beta, const ember_ukernel_post *post) {
     float32x4_t z = vdupq_n_f32(0.0f);
     float32x4_t c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z,
                 c50 = z, c51 = z;
@@ -60,11 +85,45 @@ static void ukernel_neon(int64_t k, const float *a, const float *b, float *c, in
         float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4);
         ROW(0, a0, 0) ROW(1, a0, 1) ROW(2, a1, 0) ROW(3, a1, 1) ROW(4, a2, 0) ROW(5, a2, 1)
     }
-    float32x4_t va = vdupq_n_f32(alpha), vb = vdupq_n_f32(beta);
-    int read = beta != 0.0f;
+    finish f = make_finish(alpha, beta, post);
     STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5)
 }
 #endif
+
+/* pack_rows (see isa.h) by 4 x 4 transposes (two zip stages, same on aarch64 and armv7): 4 k at a time
+ * from 4 rows, then the k tail one by one. */
+static void pack_rows_neon(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r) {
+    int64_t k = 0;
+    float32x4_t z = vdupq_n_f32(0.0f);
+    for (; k + 4 <= K; k += 4)
+        for (int i0 = 0; i0 < r; i0 += 4) {
+            float32x4_t r0 = i0 < n ? vld1q_f32(p + i0 * rs + k) : z;
+            float32x4_t r1 = i0 + 1 < n ? vld1q_f32(p + (i0 + 1) * rs + k) : z;
+            float32x4_t r2 = i0 + 2 < n ? vld1q_f32(p + (i0 + 2) * rs + k) : z;
+            float32x4_t r3 = i0 + 3 < n ? vld1q_f32(p + (i0 + 3) * rs + k) : z;
+            float32x4x2_t t0 = vzipq_f32(r0, r2), t1 = vzipq_f32(r1, r3);
+            float32x4x2_t u0 = vzipq_f32(t0.val[0], t1.val[0]), u1 = vzipq_f32(t0.val[1], t1.val[1]);
+            float32x4_t col[4] = {u0.val[0], u0.val[1], u1.val[0], u1.val[1]};
+            int w = r - i0 < 4 ? r - i0 : 4;
+            for (int j = 0; j < 4; j++) {
+                float *d = dst + (k + j) * r + i0;
+                if (w == 4) {
+                    vst1q_f32(d, col[j]);
+                } else if (w == 2) {
+                    vst1_f32(d, vget_low_f32(col[j]));
+                } else {
+                    float t[4];
+                    vst1q_f32(t, col[j]);
+                    for (int i = 0; i < w; i++) d[i] = t[i];
+                }
+            }
+        }
+    for (; k < K; k++) {
+        int64_t i = 0;
+        for (; i < n; i++) dst[k * r + i] = p[i * rs + k];
+        for (; i < r; i++) dst[k * r + i] = 0.0f;
+    }
+}
 
 void ember_kernels_init_neon(ember_kernel_table *t) {
 #if defined(__aarch64__)
@@ -75,5 +134,7 @@ void ember_kernels_init_neon(ember_kernel_table *t) {
     t->mr = MR;
     t->nr = NR;
     t->ukernel = ukernel_neon;
+    t->pack_rows = pack_rows_neon;
     ember_vmath_init_neon(t);
+    ember_winograd_init_neon(t);
 }

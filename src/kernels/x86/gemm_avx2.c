@@ -6,13 +6,28 @@
 #define MR 6
 #define NR 16
 
-static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 alpha, __m256 beta, int read) {
-    if (read) {
-        lo = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c), _mm256_mul_ps(alpha, lo));
-        hi = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c + 8), _mm256_mul_ps(alpha, hi));
+/* alpha * acc (+ beta * C) for one row of 16, then the fused bias / clamp when pv says so. */
+typedef struct {
+    __m256 alpha, beta, cb0, cb1, lo, hi;
+    int read, post;
+    const float *rbias;
+} finish;
+
+static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, int row) {
+    if (f->read) {
+        lo = _mm256_fmadd_ps(f->beta, _mm256_loadu_ps(c), _mm256_mul_ps(f->alpha, lo));
+        hi = _mm256_fmadd_ps(f->beta, _mm256_loadu_ps(c + 8), _mm256_mul_ps(f->alpha, hi));
     } else {
-        lo = _mm256_mul_ps(alpha, lo);
-        hi = _mm256_mul_ps(alpha, hi);
+        lo = _mm256_mul_ps(f->alpha, lo);
+        hi = _mm256_mul_ps(f->alpha, hi);
+    }
+    if (f->post) {
+        __m256 rb = f->rbias ? _mm256_broadcast_ss(f->rbias + row) : _mm256_setzero_ps();
+        lo = _mm256_add_ps(lo, _mm256_add_ps(rb, f->cb0));
+        hi = _mm256_add_ps(hi, _mm256_add_ps(rb, f->cb1));
+        /* max(bound, v) / min(bound, v) return v when it is NaN */
+        lo = _mm256_min_ps(f->hi, _mm256_max_ps(f->lo, lo));
+        hi = _mm256_min_ps(f->hi, _mm256_max_ps(f->lo, hi));
     }
     _mm256_storeu_ps(c, lo);
     _mm256_storeu_ps(c + 8, hi);
@@ -42,26 +57,86 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 alpha, __m25
     } while (0)
 
 static void ukernel_6x16(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                         float beta) {
+                         float beta, const ember_ukernel_post *post) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
            c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
     int64_t p = 0;
     for (; p + 4 <= k; p += 4, a += 4 * MR, b += 4 * NR) {
+        /* A streams from L2 (the B sliver sits in L1): fetch 32 steps ahead, one line per 1.5 used */
+        _mm_prefetch((const char *)(a + 32 * MR), _MM_HINT_T0);
         STEP(a, b);
         STEP(a + MR, b + NR);
         STEP(a + 2 * MR, b + 2 * NR);
         STEP(a + 3 * MR, b + 3 * NR);
     }
     for (; p < k; p++, a += MR, b += NR) STEP(a, b);
-    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-    int read = beta != 0.0f;
-    store_row(c + 0 * ldc, c00, c01, va, vb, read);
-    store_row(c + 1 * ldc, c10, c11, va, vb, read);
-    store_row(c + 2 * ldc, c20, c21, va, vb, read);
-    store_row(c + 3 * ldc, c30, c31, va, vb, read);
-    store_row(c + 4 * ldc, c40, c41, va, vb, read);
-    store_row(c + 5 * ldc, c50, c51, va, vb, read);
+    finish f = {.alpha = _mm256_set1_ps(alpha), .beta = _mm256_set1_ps(beta), .read = beta != 0.0f,
+                .post = post != NULL};
+    if (post) {
+        f.cb0 = post->cbias ? _mm256_loadu_ps(post->cbias) : _mm256_setzero_ps();
+        f.cb1 = post->cbias ? _mm256_loadu_ps(post->cbias + 8) : _mm256_setzero_ps();
+        f.lo = _mm256_set1_ps(post->lo);
+        f.hi = _mm256_set1_ps(post->hi);
+        f.rbias = post->rbias;
+    }
+    store_row(c + 0 * ldc, c00, c01, &f, 0);
+    store_row(c + 1 * ldc, c10, c11, &f, 1);
+    store_row(c + 2 * ldc, c20, c21, &f, 2);
+    store_row(c + 3 * ldc, c30, c31, &f, 3);
+    store_row(c + 4 * ldc, c40, c41, &f, 4);
+    store_row(c + 5 * ldc, c50, c51, &f, 5);
+}
+
+/* In-register 8 x 8 transpose: v[i][k] -> v[k][i]. */
+static inline void transpose8(__m256 v[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+    __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+    __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+    __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    v[0] = _mm256_permute2f128_ps(s0, s4, 0x20), v[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    v[1] = _mm256_permute2f128_ps(s1, s5, 0x20), v[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    v[2] = _mm256_permute2f128_ps(s2, s6, 0x20), v[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    v[3] = _mm256_permute2f128_ps(s3, s7, 0x20), v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* Stores the first w (1..8) lanes of v. */
+static inline void store_first(float *d, __m256 v, int w) {
+    if (w == 8) {
+        _mm256_storeu_ps(d, v);
+    } else if (w == 6) {
+        _mm_storeu_ps(d, _mm256_castps256_ps128(v));
+        _mm_storel_pi((__m64 *)(d + 4), _mm256_extractf128_ps(v, 1));
+    } else if (w == 4) {
+        _mm_storeu_ps(d, _mm256_castps256_ps128(v));
+    } else {
+        float t[8];
+        _mm256_storeu_ps(t, v);
+        for (int i = 0; i < w; i++) d[i] = t[i];
+    }
+}
+
+/* pack_rows (see isa.h) by 8 x 8 transposes: 8 k at a time from 8 rows, then the k tail one by one. */
+static void pack_rows_avx2(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r) {
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8)
+        for (int i0 = 0; i0 < r; i0 += 8) {
+            __m256 v[8];
+            for (int i = 0; i < 8; i++)
+                v[i] = i0 + i < n ? _mm256_loadu_ps(p + (i0 + i) * rs + k) : _mm256_setzero_ps();
+            transpose8(v);
+            int w = r - i0 < 8 ? r - i0 : 8;
+            for (int j = 0; j < 8; j++) store_first(dst + (k + j) * r + i0, v[j], w);
+        }
+    for (; k < K; k++) {
+        int64_t i = 0;
+        for (; i < n; i++) dst[k * r + i] = p[i * rs + k];
+        for (; i < r; i++) dst[k * r + i] = 0.0f;
+    }
 }
 
 void ember_kernels_init_avx2(ember_kernel_table *t) {
@@ -69,5 +144,7 @@ void ember_kernels_init_avx2(ember_kernel_table *t) {
     t->mr = MR;
     t->nr = NR;
     t->ukernel = ukernel_6x16;
+    t->pack_rows = pack_rows_avx2;
     ember_vmath_init_avx2(t);
+    ember_winograd_init_avx2(t);
 }

@@ -1,0 +1,48 @@
+/* NEON twins (aarch64 and armv7) of the Winograd F(4x4, 3x3) transforms (winograd.h): 4 tiles per vector,
+ * scalar lane tail. */
+#include "kernels/isa.h"
+
+#include "kernels/winograd.h"
+
+#include <arm_neon.h>
+
+#define W_T float32x4_t
+#define W_ADD(a, b) vaddq_f32(a, b)
+#define W_SUB(a, b) vsubq_f32(a, b)
+#define W_MUL(c, a) vmulq_f32(c, a)
+#define W_K(x) vdupq_n_f32(x)
+#define W_LOAD(p) vld1q_f32(p)
+#define W_STORE(p, x) vst1q_f32(p, x)
+
+static void wino_in_neon(float *v, int64_t vs, const float *d, int64_t L) {
+    int64_t l = 0;
+    for (; l + 4 <= L; l += 4) EMBER_WINO_IN(v, vs, d, L, l);
+    if (l < L) { /* lanes left: the scalar version on a copy with L - l lanes */
+        float dt[36 * 4], vt[36 * 4];
+        int64_t n = L - l;
+        for (int e = 0; e < 36; e++)
+            for (int64_t i = 0; i < n; i++) dt[e * n + i] = d[e * L + l + i];
+        ember_wino_in_ref(vt, n, dt, n);
+        for (int e = 0; e < 36; e++)
+            for (int64_t i = 0; i < n; i++) v[e * vs + l + i] = vt[e * n + i];
+    }
+}
+
+static void wino_out_neon(float *y, const float *m, int64_t ms, int64_t L) {
+    int64_t l = 0;
+    for (; l + 4 <= L; l += 4) EMBER_WINO_OUT(y, m, ms, L, l);
+    if (l < L) {
+        float mt[36 * 4], yt[16 * 4];
+        int64_t n = L - l;
+        for (int e = 0; e < 36; e++)
+            for (int64_t i = 0; i < n; i++) mt[e * n + i] = m[e * ms + l + i];
+        ember_wino_out_ref(yt, mt, n, n);
+        for (int e = 0; e < 16; e++)
+            for (int64_t i = 0; i < n; i++) y[e * L + l + i] = yt[e * n + i];
+    }
+}
+
+void ember_winograd_init_neon(ember_kernel_table *t) {
+    t->wino_in = wino_in_neon;
+    t->wino_out = wino_out_neon;
+}

@@ -1,0 +1,209 @@
+/* Winograd F(4x4, 3x3) convolution for 3x3 stride-1 convs: every 4x4 output tile comes from a 6x6 input
+ * patch with 36 multiplies per (input, output) channel pair instead of 144. The products are 36 GEMMs
+ *     M[xi] (cout x tiles) = U[xi] (cout x cin) x V[xi] (cin x tiles)
+ * with the transformed weights U pre-packed at load and the transformed input V written straight into
+ * packed B panels, so the GEMM micro-kernels (AVX2 / NEON / scalar) do the multiplies. Tiles are processed
+ * in chunks small enough that V and M of one chunk stay in L2; threads take chunks. */
+#include "kernels/isa.h"
+
+#include "kernels/winograd.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+enum { TILE = 4, PATCH = 6, NXI = PATCH * PATCH, CHUNK_FLOATS = 64 * 1024 };
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Winograd pays for its transforms when there are enough channels on both sides to amortise them
+ * (bench/convnet, SqueezeNet 1.1 fire expand 3x3 layers, 1 thread: 16->64 at 55x55 1.11 ms vs 1.36 ms by
+ * implicit im2col, 64->256 at 13x13 0.55 vs 0.88 ms). */
+bool ember_wino_suits(const ember_conv2d_shape *g) {
+    return g->kh == 3 && g->kw == 3 && g->stride_h == 1 && g->stride_w == 1 && g->dil_h == 1 && g->dil_w == 1 &&
+           g->groups == 1 && g->cin >= 16 && g->cout >= 16;
+}
+
+int64_t ember_wino_weights_floats(const ember_kernel_table *k, const ember_conv2d_shape *g) {
+    return NXI * ember_packed_floats(k, false, g->cout, g->cin);
+}
+
+/* --- scalar transforms ---------------------------------------------------------------------------------- */
+
+#define W_T float
+#define W_ADD(a, b) ((a) + (b))
+#define W_SUB(a, b) ((a) - (b))
+#define W_MUL(c, a) ((c) * (a))
+#define W_K(x) (x)
+#define W_LOAD(p) (*(p))
+#define W_STORE(p, x) (*(p) = (x))
+
+void ember_wino_in_ref(float *v, int64_t vs, const float *d, int64_t L) {
+    for (int64_t l = 0; l < L; l++) EMBER_WINO_IN(v, vs, d, L, l);
+}
+
+void ember_wino_out_ref(float *y, const float *m, int64_t ms, int64_t L) {
+    for (int64_t l = 0; l < L; l++) EMBER_WINO_OUT(y, m, ms, L, l);
+}
+
+/* --- weights: U = G g G^T per (cout, cin) pair, then each of the 36 [cout x cin] matrices packed ---------- */
+
+/* u[0..5] = G (g0, g1, g2) with G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6;
+ * 1/24 -1/12 1/6; 0 0 1]. */
+static void g_transform(double g0, double g1, double g2, double u[6]) {
+    u[0] = g0 / 4;
+    u[1] = -(g0 + g1 + g2) / 6;
+    u[2] = -(g0 - g1 + g2) / 6;
+    u[3] = g0 / 24 + g1 / 12 + g2 / 6;
+    u[4] = g0 / 24 - g1 / 12 + g2 / 6;
+    u[5] = g2;
+}
+
+bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W, float *dst) {
+    int64_t pairs = g->cout * g->cin, ps = ember_packed_floats(k, false, g->cout, g->cin);
+    float *u = ember_malloc_aligned((size_t)(NXI * pairs) * sizeof *u); /* u[xi][co][ci] */
+    if (!u) return false;
+    for (int64_t pr = 0; pr < pairs; pr++) {
+        const float *w = W + pr * 9;
+        double t[3][6], r[6]; /* t = G g (6 x 3), then U = t G^T (6 x 6) */
+        for (int c = 0; c < 3; c++) {
+            g_transform(w[c], w[3 + c], w[6 + c], r);
+            for (int a = 0; a < 6; a++) t[c][a] = r[a];
+        }
+        for (int a = 0; a < 6; a++) {
+            g_transform(t[0][a], t[1][a], t[2][a], r);
+            for (int b = 0; b < 6; b++) u[(a * 6 + b) * pairs + pr] = (float)r[b];
+        }
+    }
+    for (int xi = 0; xi < NXI; xi++) {
+        ember_gemm_operand o = {.data = u + xi * pairs, .ld = g->cin};
+        ember_gemm_src s = {.pack = ember_pack_operand_a, .src = &o};
+        ember_pack_whole(k, NULL, false, &s, g->cout, g->cin, dst + xi * ps);
+    }
+    ember_free_aligned(u);
+    return true;
+}
+
+/* --- the convolution -------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const ember_kernel_table *k;
+    const ember_conv2d_shape *g;
+    const float *U, *in, *bias;
+    float *out;
+    int64_t th, tw, tiles, tc, chunks; /* tiles per image, tiles per chunk, chunks per image */
+    atomic_bool failed;
+} wino_job;
+
+/* d[(i*6 + j)*nr + l] = the 6x6 input patch of tile t0 + l of one channel (zero outside the input). */
+static void gather(const wino_job *j, const float *plane, int64_t t0, int64_t n, int nr, float *d) {
+    const ember_conv2d_shape *g = j->g;
+    for (int l = 0; l < nr; l++) {
+        if (l >= n) {
+            for (int e = 0; e < NXI; e++) d[e * nr + l] = 0.0f;
+            continue;
+        }
+        int64_t t = t0 + l, y0 = t / j->tw * TILE - g->pad_t, x0 = t % j->tw * TILE - g->pad_l;
+        bool inside = y0 >= 0 && x0 >= 0 && y0 + PATCH <= g->h && x0 + PATCH <= g->w;
+        for (int i = 0; i < PATCH; i++) {
+            int64_t y = y0 + i;
+            const float *row = plane + y * g->w;
+            if (inside) {
+                for (int x = 0; x < PATCH; x++) d[(i * PATCH + x) * nr + l] = row[x0 + x];
+            } else {
+                for (int x = 0; x < PATCH; x++) {
+                    int64_t xx = x0 + x;
+                    d[(i * PATCH + x) * nr + l] = y >= 0 && y < g->h && xx >= 0 && xx < g->w ? row[xx] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* One chunk: tiles [t0, t0 + n) of image b. V: NXI packed [cin x nb] panels; M: NXI [cout x nb] blocks. */
+static void wino_chunk(const wino_job *j, int64_t b, int64_t t0, int64_t n, float *V, float *M, float *d) {
+    const ember_kernel_table *k = j->k;
+    const ember_conv2d_shape *g = j->g;
+    int nr = k->nr;
+    int64_t ns = ceil_div(n, nr), nb = ns * nr, vs = g->cin * nb, ms = g->cout * nb;
+    int64_t ps = ember_packed_floats(k, false, g->cout, g->cin), ohw = g->oh * g->ow;
+    const float *x = j->in + b * g->cin * g->h * g->w;
+    for (int64_t s = 0; s < ns; s++)
+        for (int64_t c = 0; c < g->cin; c++) {
+            gather(j, x + c * g->h * g->w, t0 + s * nr, n - s * nr, nr, d);
+            k->wino_in(V + (s * g->cin + c) * nr, vs, d, nr);
+        }
+    for (int xi = 0; xi < NXI; xi++) {
+        ember_gemm_src A = {.packed = j->U + xi * ps}, B = {.packed = V + xi * vs};
+        ember_sgemm_run(k, NULL, g->cout, n, g->cin, 1.0f, &A, &B, 0.0f, M + xi * ms, nb, NULL);
+    }
+    float *y = d; /* 16 x nr outputs per sliver */
+    for (int64_t co = 0; co < g->cout; co++) {
+        float bias = j->bias ? j->bias[co] : 0.0f, *o = j->out + (b * g->cout + co) * ohw;
+        for (int64_t s = 0; s < ns; s++) {
+            k->wino_out(y, M + co * nb + s * nr, ms, nr);
+            for (int64_t l = 0; l < nr && s * nr + l < n; l++) {
+                int64_t t = t0 + s * nr + l, oy0 = t / j->tw * TILE, ox0 = t % j->tw * TILE;
+                int64_t h = min64(TILE, g->oh - oy0), w = min64(TILE, g->ow - ox0);
+                for (int64_t a = 0; a < h; a++)
+                    for (int64_t c = 0; c < w; c++) o[(oy0 + a) * g->ow + ox0 + c] = y[(a * TILE + c) * nr + l] + bias;
+            }
+        }
+    }
+}
+
+static void wino_chunks(void *ctx, int64_t begin, int64_t end, int thread) {
+    wino_job *j = ctx;
+    const ember_conv2d_shape *g = j->g;
+    int nr = j->k->nr;
+    int64_t nb = ceil_div(j->tc, nr) * nr, vf = NXI * g->cin * nb, mf = NXI * g->cout * nb;
+    float *V = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(vf + mf + NXI * nr) * sizeof(float));
+    if (!V) {
+        atomic_store(&j->failed, true);
+        return;
+    }
+    for (int64_t ch = begin; ch < end; ch++) {
+        int64_t b = ch / j->chunks, t0 = ch % j->chunks * j->tc;
+        wino_chunk(j, b, t0, min64(j->tc, j->tiles - t0), V, V + vf, V + vf + mf);
+    }
+}
+
+typedef struct {
+    const ember_kernel_table *k;
+    const ember_conv2d_shape *g;
+    float *out;
+    const ember_epilogue *ep;
+} act_job;
+
+static void act_planes(void *ctx, int64_t begin, int64_t end, int thread) {
+    const act_job *j = ctx;
+    int64_t hw = j->g->oh * j->g->ow;
+    for (int64_t pl = begin; pl < end; pl++) {
+        ember_epilogue e = {.act = j->ep->act, .residual_after_act = j->ep->residual_after_act, .ldr = hw};
+        e.residual = j->ep->residual ? j->ep->residual + pl * hw : NULL;
+        ember_epilogue_apply_k(j->k, &e, j->out + pl * hw, hw, 0, 0, 1, hw);
+    }
+}
+
+bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *U,
+                     const float *in, const float *bias, float *out, const ember_epilogue *ep) {
+    wino_job j = {.k = k, .g = g, .U = U, .in = in, .bias = bias, .out = out};
+    j.th = ceil_div(g->oh, TILE);
+    j.tw = ceil_div(g->ow, TILE);
+    j.tiles = j.th * j.tw;
+    /* tiles per chunk: V and M of a chunk within CHUNK_FLOATS, whole slivers, and enough chunks to share */
+    int64_t nr = k->nr, per = CHUNK_FLOATS / (NXI * (g->cin + g->cout));
+    j.tc = per / nr * nr < nr ? nr : per / nr * nr;
+    int64_t threads = ember_pool_threads(pool);
+    while (j.tc > nr && g->batch * ceil_div(j.tiles, j.tc) < 2 * threads) j.tc -= nr;
+    if (j.tc > j.tiles) j.tc = j.tiles;
+    j.chunks = ceil_div(j.tiles, j.tc);
+    atomic_init(&j.failed, false);
+    ember_pool_for(pool, g->batch * j.chunks, 1, wino_chunks, &j);
+    if (atomic_load(&j.failed)) return false;
+    if (ep && (ep->act.kind != EMBER_ACT_NONE || ep->residual)) {
+        act_job a = {k, g, out, ep};
+        ember_pool_for(pool, g->batch * g->cout, 1, act_planes, &a);
+    }
+    return true;
+}

@@ -1,0 +1,47 @@
+/* AVX2 twins of the Winograd F(4x4, 3x3) transforms (winograd.h): 8 tiles per vector, scalar lane tail. */
+#include "kernels/isa.h"
+
+#include "kernels/winograd.h"
+
+#include <immintrin.h>
+
+#define W_T __m256
+#define W_ADD(a, b) _mm256_add_ps(a, b)
+#define W_SUB(a, b) _mm256_sub_ps(a, b)
+#define W_MUL(c, a) _mm256_mul_ps(c, a)
+#define W_K(x) _mm256_set1_ps(x)
+#define W_LOAD(p) _mm256_loadu_ps(p)
+#define W_STORE(p, x) _mm256_storeu_ps(p, x)
+
+static void wino_in_avx2(float *v, int64_t vs, const float *d, int64_t L) {
+    int64_t l = 0;
+    for (; l + 8 <= L; l += 8) EMBER_WINO_IN(v, vs, d, L, l);
+    if (l < L) { /* lanes left: the scalar version on a copy with L - l lanes */
+        float dt[36 * 8], vt[36 * 8];
+        int64_t n = L - l;
+        for (int e = 0; e < 36; e++)
+            for (int64_t i = 0; i < n; i++) dt[e * n + i] = d[e * L + l + i];
+        ember_wino_in_ref(vt, n, dt, n);
+        for (int e = 0; e < 36; e++)
+            for (int64_t i = 0; i < n; i++) v[e * vs + l + i] = vt[e * n + i];
+    }
+}
+
+static void wino_out_avx2(float *y, const float *m, int64_t ms, int64_t L) {
+    int64_t l = 0;
+    for (; l + 8 <= L; l += 8) EMBER_WINO_OUT(y, m, ms, L, l);
+    if (l < L) {
+        float mt[36 * 8], yt[16 * 8];
+        int64_t n = L - l;
+        for (int e = 0; e < 36; e++)
+            for (int64_t i = 0; i < n; i++) mt[e * n + i] = m[e * ms + l + i];
+        ember_wino_out_ref(yt, mt, n, n);
+        for (int e = 0; e < 16; e++)
+            for (int64_t i = 0; i < n; i++) y[e * L + l + i] = yt[e * n + i];
+    }
+}
+
+void ember_winograd_init_avx2(ember_kernel_table *t) {
+    t->wino_in = wino_in_avx2;
+    t->wino_out = wino_out_avx2;
+}
