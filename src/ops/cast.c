@@ -156,6 +156,7 @@ ember_status eo_cast_small(const ember_tensor *src, ember_tensor *dst, bool satu
         return ember_fail(EMBER_ERR_FORMAT, "Cast: round_mode '%s' (expected up, down or nearest)", round_mode);
     const minifloat *mf = minifloat_of(dt);
     int bits = ember_dtype_bits(dt);
+    if (bits < 8) memset(dst->data, 0, dst->nbytes); /* outputs may live in the arena: clear the padding bits */
     for (int64_t i = 0; i < n; i++) {
         double v = eo_get_any(src, i);
         if (mf) {
