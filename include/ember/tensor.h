@@ -52,12 +52,15 @@ typedef enum ember_dtype {
     EMBER_DTYPE_U4 = 21,
     EMBER_DTYPE_I4 = 22,
     EMBER_DTYPE_F4E2M1 = 23,
+    EMBER_DTYPE_F8E8M0 = 24, /* exponent only: 2^(e-127), 0xFF is NaN */
+    EMBER_DTYPE_U2 = 25,
+    EMBER_DTYPE_I2 = 26,
     EMBER_DTYPE_COUNT
 } ember_dtype;
 
-/* Bits per element (4 for U4/I4/F4E2M1, 8*sizeof(char*) for STRING); 0 for UNDEFINED or unknown codes. */
+/* Bits per element (4 for U4/I4/F4E2M1, 2 for U2/I2, 8*sizeof(char*) for STRING); 0 for UNDEFINED or unknown codes. */
 EMBER_API int ember_dtype_bits(ember_dtype t);
-/* Bytes for n elements, rounding packed 4-bit types up. Returns false on overflow or unknown type. */
+/* Bytes for n elements, rounding packed 4-bit and 2-bit types up. Returns false on overflow or unknown type. */
 EMBER_API bool ember_dtype_bytes(ember_dtype t, int64_t n, size_t *bytes);
 /* numpy-style name: "float32", "int64", "bool", "float16", "bfloat16", "string", ... ("?" if unknown). */
 EMBER_API const char *ember_dtype_name(ember_dtype t);

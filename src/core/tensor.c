@@ -36,6 +36,9 @@ static const struct {
     [EMBER_DTYPE_U4] = {"uint4", NULL, 4},
     [EMBER_DTYPE_I4] = {"int4", NULL, 4},
     [EMBER_DTYPE_F4E2M1] = {"float4e2m1", NULL, 4},
+    [EMBER_DTYPE_F8E8M0] = {"float8e8m0", NULL, 8},
+    [EMBER_DTYPE_U2] = {"uint2", NULL, 2},
+    [EMBER_DTYPE_I2] = {"int2", NULL, 2},
 };
 
 static bool dtype_known(ember_dtype t) { return t > EMBER_DTYPE_UNDEFINED && t < EMBER_DTYPE_COUNT; }
@@ -46,7 +49,7 @@ bool ember_dtype_bytes(ember_dtype t, int64_t n, size_t *bytes) {
     int bits = ember_dtype_bits(t);
     if (!bits || n < 0) return false;
     if ((uint64_t)n > (uint64_t)(SIZE_MAX / 16)) return false;
-    *bytes = bits == 4 ? ((size_t)n + 1) / 2 : (size_t)n * (size_t)(bits / 8);
+    *bytes = bits == 4 ? ((size_t)n + 1) / 2 : bits == 2 ? ((size_t)n + 3) / 4 : (size_t)n * (size_t)(bits / 8);
     return true;
 }
 
@@ -64,7 +67,7 @@ bool ember_dtype_is_float(ember_dtype t) {
     switch (t) {
     case EMBER_DTYPE_F32: case EMBER_DTYPE_F64: case EMBER_DTYPE_F16: case EMBER_DTYPE_BF16:
     case EMBER_DTYPE_F8E4M3FN: case EMBER_DTYPE_F8E4M3FNUZ: case EMBER_DTYPE_F8E5M2:
-    case EMBER_DTYPE_F8E5M2FNUZ: case EMBER_DTYPE_F4E2M1:
+    case EMBER_DTYPE_F8E5M2FNUZ: case EMBER_DTYPE_F4E2M1: case EMBER_DTYPE_F8E8M0:
         return true;
     default:
         return false;
@@ -75,7 +78,7 @@ bool ember_dtype_is_int(ember_dtype t) {
     switch (t) {
     case EMBER_DTYPE_U8: case EMBER_DTYPE_I8: case EMBER_DTYPE_U16: case EMBER_DTYPE_I16:
     case EMBER_DTYPE_U32: case EMBER_DTYPE_I32: case EMBER_DTYPE_U64: case EMBER_DTYPE_I64:
-    case EMBER_DTYPE_U4: case EMBER_DTYPE_I4:
+    case EMBER_DTYPE_U4: case EMBER_DTYPE_I4: case EMBER_DTYPE_U2: case EMBER_DTYPE_I2:
         return true;
     default:
         return false;

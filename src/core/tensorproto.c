@@ -348,7 +348,7 @@ static ember_status fill_string(filler *fl, const ember_pb_field *f) {
 static ember_status walk_typed(const ember_tp *tp, ember_tensor *t) {
     filler fl = {t, tp->count, 0};
     if (tp->dtype == EMBER_DTYPE_C64 || tp->dtype == EMBER_DTYPE_C128) fl.want = tp->count * 2;
-    if (ember_dtype_bits(tp->dtype) == 4) fl.want = (tp->count + 1) / 2;
+    if (ember_dtype_bits(tp->dtype) < 8) fl.want = (tp->count * ember_dtype_bits(tp->dtype) + 7) / 8;
     ember_pb r = ember_pb_reader(tp->msg, tp->msg_len);
     ember_pb_field f;
     int k;

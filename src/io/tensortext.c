@@ -51,6 +51,12 @@ double ember_tensor_value_f64(const ember_tensor *t, int64_t i) {
     switch (t->dtype) {
     case EMBER_DTYPE_U4: return nibble(t, i);
     case EMBER_DTYPE_I4: return (double)((int)(nibble(t, i) ^ 8u) - 8);
+    case EMBER_DTYPE_U2: return (((const uint8_t *)t->data)[i / 4] >> (2 * (i % 4))) & 3u;
+    case EMBER_DTYPE_I2: return (double)((int)(((((const uint8_t *)t->data)[i / 4] >> (2 * (i % 4))) & 3u) ^ 2u) - 2);
+    case EMBER_DTYPE_F8E8M0: {
+        uint8_t b = ((const uint8_t *)t->data)[i];
+        return b == 0xFF ? NAN : ldexp(1.0, (int)b - 127);
+    }
     case EMBER_DTYPE_C64: return ((const float *)t->data)[2 * i];
     case EMBER_DTYPE_C128: return ((const double *)t->data)[2 * i];
     case EMBER_DTYPE_STRING: return NAN;

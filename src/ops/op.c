@@ -366,10 +366,8 @@ ember_status eo_convert(const ember_tensor *src, ember_tensor *dst) {
         return ember_fail(EMBER_ERR_UNSUPPORTED, "conversion between string and %s",
                           ember_dtype_name(src->dtype == EMBER_DTYPE_STRING ? dst->dtype : src->dtype));
     }
-    if (ember_dtype_bits(src->dtype) < 8 || ember_dtype_bits(dst->dtype) < 8 ||
-        (src->dtype >= EMBER_DTYPE_F8E4M3FN && src->dtype <= EMBER_DTYPE_F8E5M2FNUZ) ||
-        (dst->dtype >= EMBER_DTYPE_F8E4M3FN && dst->dtype <= EMBER_DTYPE_F8E5M2FNUZ) ||
-        src->dtype == EMBER_DTYPE_C64 || src->dtype == EMBER_DTYPE_C128 || dst->dtype == EMBER_DTYPE_C64 ||
+    if (eo_dtype_is_small(src->dtype) || eo_dtype_is_small(dst->dtype)) return eo_cast_small(src, dst, true, "up");
+    if (src->dtype == EMBER_DTYPE_C64 || src->dtype == EMBER_DTYPE_C128 || dst->dtype == EMBER_DTYPE_C64 ||
         dst->dtype == EMBER_DTYPE_C128)
         return ember_fail(EMBER_ERR_UNSUPPORTED, "conversion from %s to %s", ember_dtype_name(src->dtype),
                           ember_dtype_name(dst->dtype));

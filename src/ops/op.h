@@ -153,6 +153,12 @@ ember_status eo_strided_copy(ember_tensor *dst, const ember_tensor *src, const i
 
 /* Convert between element types (numeric, bool, f16/bf16, f8; strings <-> numbers per ONNX Cast). */
 ember_status eo_convert(const ember_tensor *src, ember_tensor *dst);
+/* Casts involving the small types (float8, float8e8m0, float4, 4/2-bit integers) per ONNX Cast: saturate and
+ * round_mode ("up", "down", "nearest"; e8m0 only) as the attributes say (cast.c). */
+ember_status eo_cast_small(const ember_tensor *src, ember_tensor *dst, bool saturate, const char *round_mode);
+bool eo_dtype_is_small(ember_dtype t);
+/* Element i of any numeric tensor (small types decoded) as double. */
+double eo_get_any(const ember_tensor *t, int64_t i);
 /* Element i of a numeric tensor as double, and store a double into element i (with C cast semantics). */
 double eo_get(const ember_tensor *t, int64_t i);
 void eo_put(ember_tensor *t, int64_t i, double v);

@@ -1,6 +1,7 @@
 /* ONNX Resize (opsets 10-19) and Upsample (7-9): nearest, linear and cubic over any axes, every
  * coordinate_transformation_mode and nearest_mode, exclude_outside, extrapolation. Separable: each output
- * coordinate gets a list of (input index, weight) taps per axis. Antialiasing is not implemented. */
+ * coordinate gets a list of (input index, weight) taps per axis. Antialias (opset 18, linear/cubic when
+ * downsampling) stretches the filter by 1/scale, as the ONNX reference does. */
 #include "ops/op.h"
 
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 typedef struct rs_params {
     const char *mode, *ctm, *nearest;
     double cubic_a, extrap;
-    bool exclude_outside;
+    bool exclude_outside, antialias;
     double scale[EMBER_MAX_DIMS], roi_start[EMBER_MAX_DIMS], roi_end[EMBER_MAX_DIMS];
     int64_t out[EMBER_MAX_DIMS];
     double out_f[EMBER_MAX_DIMS]; /* resized length before rounding (align_corners uses it) */
@@ -35,7 +36,7 @@ static ember_status rs_params_get(eo_ctx *c, const ember_tensor *x, rs_params *p
     p->cubic_a = eo_attr_float(c, "cubic_coeff_a", -0.75f);
     p->extrap = eo_attr_float(c, "extrapolation_value", 0);
     p->exclude_outside = eo_attr_int(c, "exclude_outside", 0);
-    if (eo_attr_int(c, "antialias", 0)) return ember_fail(EMBER_ERR_UNSUPPORTED, "Resize: antialias");
+    p->antialias = eo_attr_int(c, "antialias", 0) != 0 && (!strcmp(p->mode, "linear") || !strcmp(p->mode, "cubic"));
     int r = x->ndim;
     const int64_t *axes_a;
     int naxes = eo_attr_ints(c, "axes", &axes_a);
@@ -146,7 +147,7 @@ static double cubic_w(double t, double a) {
     return 0;
 }
 
-enum { MAX_TAPS = 4 };
+enum { MAX_TAPS = 32 }; /* 4 without antialias; antialias needs about 4/scale */
 typedef struct taps {
     int n;
     int64_t idx[MAX_TAPS];
@@ -159,6 +160,26 @@ static void rs_taps(const rs_params *p, int d, int64_t o, int64_t in, int64_t ou
     t->outside = !strcmp(p->ctm, "tf_crop_and_resize") && (x < 0 || x > (double)(in - 1));
     if (p->scale[d] == 1 && out == in && strcmp(p->ctm, "tf_crop_and_resize")) {
         t->n = 1, t->idx[0] = o, t->w[0] = 1;
+        return;
+    }
+    if (p->antialias && p->scale[d] < 1) { /* filter support widened by 1/scale, weights normalised */
+        double sc = p->scale[d], xf = floor(x), ratio = x == xf ? 1 : x - xf;
+        bool lin = !strcmp(p->mode, "linear");
+        int start = (int)floor((lin ? -1.0 : -2.0) / sc) + 1, n = 2 - 2 * start;
+        if (n > MAX_TAPS) n = MAX_TAPS, start = 1 - n / 2; /* extreme downscales: a truncated filter */
+        int64_t base = (int64_t)xf - (x == xf ? 1 : 0);
+        double sum = 0;
+        t->n = n;
+        for (int k = 0; k < n; k++) {
+            int i = start + k;
+            double a = ((double)i - ratio) * sc, w = lin ? fmax(0.0, 1 - fabs(a)) : cubic_w(a, p->cubic_a);
+            int64_t idx = base + i;
+            if (p->exclude_outside && (idx < 0 || idx >= in)) w = 0;
+            t->idx[k] = idx < 0 ? 0 : idx >= in ? in - 1 : idx;
+            t->w[k] = w;
+            sum += w;
+        }
+        for (int k = 0; k < n && sum != 0; k++) t->w[k] /= sum;
         return;
     }
     if (!strcmp(p->mode, "nearest")) {

@@ -144,6 +144,8 @@ ember_status cast_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0);
     ember_tensor *y = eo_out(c, 0);
     if ((x->dtype == EMBER_DTYPE_STRING) != (y->dtype == EMBER_DTYPE_STRING)) return cast_strings(x, y);
+    if (eo_dtype_is_small(x->dtype) || eo_dtype_is_small(y->dtype)) /* cast.c */
+        return eo_cast_small(x, y, eo_attr_int(c, "saturate", 1) != 0, eo_attr_str(c, "round_mode", "up"));
     return eo_convert(x, y);
 }
 

@@ -87,7 +87,7 @@ static void class_finish(rx_class *c) {
 /* ---------------------------------------------------------------------------------------------------- */
 /* Syntax tree */
 
-enum { N_CHAR, N_SEQ, N_ALT, N_REP, N_LOOK, N_ATOMIC, N_BOL, N_EOL, N_BOS, N_EOS, N_EOSNL };
+enum { N_CHAR, N_SEQ, N_ALT, N_REP, N_LOOK, N_ATOMIC, N_BOL, N_EOL, N_BOS, N_EOS, N_EOSNL, N_WORDB, N_NWORDB };
 
 typedef struct rx_node rx_node;
 struct rx_node {
@@ -390,7 +390,8 @@ static rx_node *parse_atom(rparser *P, bool icase) {
         P->i++;
         char e = peek(P);
         if (e == 'A' || e == 'z' || e == 'Z') return P->i++, new_node(P, e == 'A' ? N_BOS : e == 'z' ? N_EOS : N_EOSNL);
-        if (e == 'b' || e == 'B' || e == 'G' || e == 'k' || e == 'K') return rfail(P, EMBER_ERR_UNSUPPORTED, "unsupported escape");
+        if (e == 'b' || e == 'B') return P->i++, new_node(P, e == 'b' ? N_WORDB : N_NWORDB);
+        if (e == 'G' || e == 'k' || e == 'K') return rfail(P, EMBER_ERR_UNSUPPORTED, "unsupported escape");
         uint32_t single;
         if (!parse_escape_into(P, cls, &single, icase)) return NULL;
         return char_node(P, cls);
@@ -704,6 +705,13 @@ static bool match_node(matcher *m, const rx_node *n, size_t pos, const kont *k) 
     case N_BOS: return pos == 0 && cont(m, k, pos);
     case N_EOS: return pos == m->n && cont(m, k, pos);
     case N_EOSNL: return (pos == m->n || (pos + 1 == m->n && m->s[pos] == '\n')) && cont(m, k, pos);
+    case N_WORDB: case N_NWORDB: { /* \b: a word character on exactly one side */
+        static const cls_item word = {.kind = IT_WORD};
+        uint32_t cp;
+        bool before = pos > 0 && (char_at(m, prev_char(m, pos), &cp), item_has(&word, cp));
+        bool after = pos < m->n && (char_at(m, pos, &cp), item_has(&word, cp));
+        return ((before != after) == (n->kind == N_WORDB)) && cont(m, k, pos);
+    }
     }
     return false;
 }
