@@ -4,6 +4,7 @@
  * models, against the golden outputs in ../shared/data/golden. */
 #include "check.h"
 #include "graph/exec.h"
+#include "kernels/eltwise.h"
 #include "ops/op.h"
 
 #include <stdint.h>
@@ -16,14 +17,15 @@ static uint32_t rnd(void) {
 }
 static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() % 1000000) / 1e6f; }
 
-/* Largest |a - b| relative to (1 + |b|), over n floats. */
+/* Largest |a - b| over n floats, relative to the largest |b| (the tensor's scale). NaN anywhere fails. */
 static double max_rel(const float *a, const float *b, int64_t n) {
-    double m = 0;
+    double m = 0, scale = 0;
     for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]) / (1 + fabs((double)b[i]));
+        double d = fabs((double)a[i] - b[i]);
         if (!(d <= m)) m = d; /* NaN wins */
+        if (fabs((double)b[i]) > scale) scale = fabs((double)b[i]);
     }
-    return m;
+    return scale > 0 ? m / scale : m;
 }
 
 /* Run graph g on the inputs; fused = graph passes + fast ops, else node by node on the reference ops. */
@@ -239,6 +241,34 @@ static void check_random(bool conv, int count) {
 static void test_random_conv_graphs(void) { check_random(true, heavy_ok() ? 300 : 40); }
 static void test_random_matmul_graphs(void) { check_random(false, heavy_ok() ? 200 : 30); }
 
+/* ember_maxpool2d_rows against its reference twin ember_maxpool2d on random geometries (odd sizes, padding,
+ * dilation, ceil-mode-like extra rows, NaN). */
+static void test_maxpool_rows(void) {
+    int bad = 0;
+    for (int it = 0; it < 300; it++) {
+        ember_pooling2d g = {.batch = 1 + rnd() % 2, .c = 1 + rnd() % 5, .h = 1 + rnd() % 17, .w = 1 + rnd() % 17,
+                             .kh = 1 + rnd() % 4, .kw = 1 + rnd() % 4, .stride_h = 1 + rnd() % 3,
+                             .stride_w = 1 + rnd() % 3, .dil_h = 1 + rnd() % 2, .dil_w = 1 + rnd() % 2};
+        g.pad_t = rnd() % g.kh, g.pad_l = rnd() % g.kw, g.pad_b = rnd() % g.kh, g.pad_r = rnd() % g.kw;
+        int64_t eh = (g.kh - 1) * g.dil_h + 1, ew = (g.kw - 1) * g.dil_w + 1;
+        int64_t sh = g.h + g.pad_t + g.pad_b - eh, sw = g.w + g.pad_l + g.pad_r - ew;
+        if (sh < 0 || sw < 0) continue;
+        bool ceil_mode = rnd() % 2;
+        g.oh = (ceil_mode ? (sh + g.stride_h - 1) / g.stride_h : sh / g.stride_h) + 1;
+        g.ow = (ceil_mode ? (sw + g.stride_w - 1) / g.stride_w : sw / g.stride_w) + 1;
+        if (ceil_mode && (g.oh - 1) * g.stride_h >= g.h + g.pad_t) g.oh--;
+        if (ceil_mode && (g.ow - 1) * g.stride_w >= g.w + g.pad_l) g.ow--;
+        int64_t n = g.batch * g.c * g.h * g.w, m = g.batch * g.c * g.oh * g.ow;
+        float *x = malloc(sizeof(float) * (size_t)n), *a = malloc(sizeof(float) * (size_t)m), *b = malloc(sizeof(float) * (size_t)m);
+        for (int64_t i = 0; i < n; i++) x[i] = rnd() % 50 == 0 ? NAN : frand(-3, 3);
+        ember_maxpool2d(NULL, &g, x, a);
+        CHECK(ember_maxpool2d_rows(NULL, &g, x, b));
+        for (int64_t i = 0; i < m; i++) bad += !(a[i] == b[i] || (isnan(a[i]) && isnan(b[i])));
+        free(x), free(a), free(b);
+    }
+    CHECK_EQ(bad, 0);
+}
+
 /* --- real models ------------------------------------------------------------------------------------------ */
 static float *read_f32(const char *rel, int64_t *count) {
     char path[512];
@@ -348,6 +378,7 @@ static void test_bench_models(void) {
 int main(void) {
     RUN(test_random_conv_graphs);
     RUN(test_random_matmul_graphs);
+    RUN(test_maxpool_rows);
     RUN(test_yunet);
     RUN(test_ultraface);
     RUN(test_face_recognition);

@@ -2,6 +2,7 @@
  * GlobalAveragePool, GlobalMaxPool, GlobalLpPool (opsets 1-22). f32 1-D/2-D Conv runs on the kernels'
  * ember_conv2d (weights packed once per planned step, fused epilogue); other cases use im2col + GEMM, the
  * reference path. */
+#include "kernels/eltwise.h"
 #include "kernels/kernels.h"
 #include "ops/op.h"
 
@@ -355,7 +356,8 @@ static ember_status pool_run(eo_ctx *c, poolop op) {
                 .stride_w = g.stride[l], .dil_h = two ? g.dil[0] : 1, .dil_w = g.dil[l], .pad_t = two ? g.pb[0] : 0,
                 .pad_l = g.pb[l], .pad_b = two ? g.pe[0] : 0, .pad_r = g.pe[l], .count_include_pad = include_pad,
             };
-            (op == P_MAX ? ember_maxpool2d : ember_avgpool2d)(c->pool, &pg, x->data, y->data);
+            if (op == P_AVG) ember_avgpool2d(c->pool, &pg, x->data, y->data);
+            else if (!ember_maxpool2d_rows(c->pool, &pg, x->data, y->data)) ember_maxpool2d(c->pool, &pg, x->data, y->data);
             return EMBER_OK;
         }
     }
