@@ -7,6 +7,12 @@
 #include <math.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
+
 typedef struct {
     const ember_pooling2d *g;
     const float *in;
@@ -15,7 +21,27 @@ typedef struct {
     float *scratch; /* per thread: padded plane + one row */
 } mp_job;
 
-static inline float fmax_nan(float a, float b) { return a > b || a != a ? a : b; }
+/* max(a, b) where a NaN in either gives NaN; written as selects, not branches (the comparisons are
+ * unpredictable). */
+static inline float fmax_nan(float a, float b) {
+    float m = a > b ? a : b;
+    return a != a ? a : m;
+}
+
+/* row[x] = fmax_nan(r[x], row[x]) for x < n. */
+static void max_rows(float *row, const float *r, int64_t n) {
+    int64_t x = 0;
+#if defined(__SSE2__)
+    for (; x + 4 <= n; x += 4) {
+        __m128 a = _mm_loadu_ps(r + x), b = _mm_loadu_ps(row + x);
+        __m128 m = _mm_max_ps(a, b), nan = _mm_cmpunord_ps(a, a); /* max_ps gives b when unordered */
+        _mm_storeu_ps(row + x, _mm_or_ps(_mm_and_ps(nan, a), _mm_andnot_ps(nan, m)));
+    }
+#elif defined(__ARM_NEON)
+    for (; x + 4 <= n; x += 4) vst1q_f32(row + x, vmaxq_f32(vld1q_f32(r + x), vld1q_f32(row + x))); /* NaN wins */
+#endif
+    for (; x < n; x++) row[x] = fmax_nan(r[x], row[x]);
+}
 
 static void mp_planes(void *ctx, int64_t begin, int64_t end, int thread) {
     const mp_job *j = ctx;
@@ -32,7 +58,7 @@ static void mp_planes(void *ctx, int64_t begin, int64_t end, int thread) {
             memcpy(row, r0, (size_t)j->pw * sizeof(float));
             for (int64_t ky = 1; ky < g->kh; ky++) {
                 const float *r = r0 + ky * g->dil_h * j->pw;
-                for (int64_t x = 0; x < j->pw; x++) row[x] = fmax_nan(r[x], row[x]);
+                max_rows(row, r, j->pw);
             }
             for (int64_t ox = 0; ox < g->ow; ox++) {
                 const float *w = row + ox * g->stride_w;
