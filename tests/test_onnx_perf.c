@@ -292,6 +292,7 @@ typedef struct model_case {
     int64_t shape[4];
     const char *golden[12]; /* per output, in graph output order (NULL: no golden) */
     double tol_golden;
+    bool tokens; /* three int64 [1, 128] token inputs instead of one image */
 } model_case;
 
 static void check_model(const model_case *mc) {
@@ -303,9 +304,20 @@ static void check_model(const model_case *mc) {
     CHECK(eg_model_load(path, &m) == EMBER_OK);
     if (!m) return;
     const eg_graph *g = m->graph;
-    ev xin = {0};
+    ev xin = {0}, tok[3] = {{0}, {0}, {0}};
     int64_t n = 0;
+    ev *ins[3] = {&xin, NULL, NULL}, ref[16] = {{0}}, got[32] = {{0}};
+    if (mc->tokens) { /* BERT-style: input_ids, attention_mask, token_type_ids of shape [1, 128] */
+        int64_t ts[2] = {1, 128};
+        CHECK(g->ninputs == 3);
+        for (int i = 0; i < 3 && i < g->ninputs; i++) {
+            CHECK(ev_alloc_tensor(&tok[i], EMBER_DTYPE_I64, 2, ts) == EMBER_OK);
+            for (int64_t k = 0; k < 128; k++) ((int64_t *)tok[i].t.data)[k] = i == 0 ? rnd() % 8000 : i == 1 ? 1 : 0;
+            ins[i] = &tok[i];
+        }
+    } else {
     CHECK(ev_alloc_tensor(&xin, EMBER_DTYPE_F32, 4, mc->shape) == EMBER_OK);
+    CHECK(g->ninputs == 1);
     if (mc->input) {
         snprintf(rel, sizeof rel, "data/golden/%s", mc->input);
         float *d = read_f32(rel, &n);
@@ -315,9 +327,9 @@ static void check_model(const model_case *mc) {
     } else {
         for (int64_t i = 0; i < ember_tensor_count(&xin.t); i++) ((float *)xin.t.data)[i] = frand(0, 1);
     }
-    ev *ins[1] = {&xin}, ref[16] = {{0}}, got[32] = {{0}};
+    }
     int nf = 0;
-    CHECK(g->ninputs == 1 && g->noutputs <= 16);
+    CHECK(g->noutputs <= 16);
     ember_status s = run_graph(g, false, 1, ins, ref, NULL);
     CHECK_MSG(!s, "reference: %s", ember_last_error());
     if (!s) s = run_graph(g, true, 2, ins, got, &nf);
@@ -341,6 +353,7 @@ static void check_model(const model_case *mc) {
     for (int o = 0; o < 16; o++) ev_clear(&ref[o]);
     for (int o = 0; o < 32; o++) ev_clear(&got[o]);
     ev_clear(&xin);
+    for (int i = 0; i < 3; i++) ev_clear(&tok[i]);
     eg_model_free(m);
 }
 
@@ -349,30 +362,32 @@ static void test_yunet(void) {
                      {"yunet320_cls_8.f32", "yunet320_cls_16.f32", "yunet320_cls_32.f32", "yunet320_obj_8.f32",
                       "yunet320_obj_16.f32", "yunet320_obj_32.f32", "yunet320_bbox_8.f32", "yunet320_bbox_16.f32",
                       "yunet320_bbox_32.f32", "yunet320_kps_8.f32", "yunet320_kps_16.f32", "yunet320_kps_32.f32"},
-                     1e-3};
+                     1e-3, false};
     check_model(&mc);
 }
 static void test_ultraface(void) {
     model_case a = {"face/ultraface/version-RFB-320.onnx", "ultraface320_input.f32", {1, 3, 240, 320},
-                    {"version-RFB-320_scores.f32", "version-RFB-320_boxes.f32"}, 1e-3};
+                    {"version-RFB-320_scores.f32", "version-RFB-320_boxes.f32"}, 1e-3, false};
     check_model(&a);
     model_case b = {"face/ultraface/version-RFB-320_simplified.onnx", "ultraface320_input.f32", {1, 3, 240, 320},
-                    {"version-RFB-320_simplified_scores.f32", "version-RFB-320_simplified_boxes.f32"}, 1e-3};
+                    {"version-RFB-320_simplified_scores.f32", "version-RFB-320_simplified_boxes.f32"}, 1e-3, false};
     check_model(&b);
 }
 static void test_face_recognition(void) {
     model_case a = {"face/mobilefacenet/mobilefacenet.onnx", "face112_input.f32", {1, 3, 112, 112},
-                    {"mobilefacenet_output.f32"}, 1e-3};
+                    {"mobilefacenet_output.f32"}, 1e-3, false};
     check_model(&a);
     model_case b = {"face/faceplugin/fr_feature.onnx", "face112_input.f32", {1, 3, 112, 112},
-                    {"faceplugin_fr_feature_output.f32"}, 1e-3};
+                    {"faceplugin_fr_feature_output.f32"}, 1e-3, false};
     check_model(&b);
 }
 static void test_bench_models(void) {
-    model_case a = {"bench/mobilenet_v2.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0};
+    model_case a = {"bench/mobilenet_v2.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0, false};
     check_model(&a);
-    model_case b = {"bench/squeezenet1_1.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0};
+    model_case b = {"bench/squeezenet1_1.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0, false};
     check_model(&b);
+    model_case c = {"bench/minilm_l6_h384_v8k.onnx", NULL, {0}, {NULL}, 0, true};
+    check_model(&c);
 }
 
 int main(void) {
