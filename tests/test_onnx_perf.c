@@ -52,7 +52,7 @@ static ember_status run_graph(const eg_graph *g, bool fused, int threads, ev *co
 static bool heavy_ok(void) { return !getenv("EMBER_TEST_RUNNER"); }
 
 /* --- random small graphs built in memory ---------------------------------------------------------------- */
-enum { MAXV = 24, MAXN = 8 };
+enum { MAXV = 24, MAXN = 10 };
 typedef struct gbuild {
     eg_graph g;
     eg_value values[MAXV];
@@ -183,6 +183,31 @@ static void build_conv_graph(gbuild *b, int64_t *xshape) {
     b->gout[b->g.noutputs++] = cur;
 }
 
+static int const_scalar(gbuild *b, float v) {
+    int64_t one = 1;
+    int c = add_init(b, 0, &one, 0, 0);
+    b->data[c][0] = v;
+    return c;
+}
+
+/* GELU written out as exporters do: x / sqrt(2) (or x * 0.7071), Erf, + 1, * x, * 0.5 (in either order). */
+static int add_gelu(gbuild *b, int x) {
+    bool div = rnd() % 2, half_first = rnd() % 2;
+    int in[2] = {x, const_scalar(b, div ? 1.4142135f : 0.70710677f)};
+    int v = add_node(b, div ? "Div" : "Mul", 2, in)->out[0];
+    v = add_node(b, "Erf", 1, &v)->out[0];
+    int a[2] = {const_scalar(b, 1.0f), v};
+    v = add_node(b, "Add", 2, a)->out[0];
+    if (half_first) {
+        int h[2] = {x, const_scalar(b, 0.5f)};
+        int hv = add_node(b, "Mul", 2, h)->out[0], m[2] = {hv, v};
+        return add_node(b, "Mul", 2, m)->out[0];
+    }
+    int m[2] = {v, x};
+    int mv = add_node(b, "Mul", 2, m)->out[0], h[2] = {const_scalar(b, 0.5f), mv};
+    return add_node(b, "Mul", 2, h)->out[0];
+}
+
 /* X [B, M, K] -> MatMul W [K, N] -> [Add bias [N]] -> [act]. */
 static void build_matmul_graph(gbuild *b, int64_t *xshape) {
     memset(b, 0, sizeof *b);
@@ -199,7 +224,7 @@ static void build_matmul_graph(gbuild *b, int64_t *xshape) {
         int bin[2] = {cur, add_init(b, 1, &N, -1, 1)};
         cur = add_node(b, "Add", 2, bin)->out[0];
     }
-    cur = maybe_act(b, cur);
+    cur = rnd() % 3 ? maybe_act(b, cur) : add_gelu(b, cur);
     b->values[cur].is_output = true;
     b->gout[b->g.noutputs++] = cur;
 }

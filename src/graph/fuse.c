@@ -17,6 +17,7 @@ typedef struct fctx {
     const eg_graph *g;
     int *readers;     /* per value: reads by steps + graph outputs */
     int *reader_step; /* per value: the (last) step reading it */
+    int *rd_start, *rd_list; /* per value v: the steps reading it are rd_list[rd_start[v] .. rd_start[v + 1]) */
     int *stepof;      /* per node: its step, -1 when not a step */
     bool *removed;    /* per step: absorbed */
 } fctx;
@@ -90,6 +91,63 @@ static bool ready_before(const fctx *f, int v, int s) {
     return ps >= 0 && (ps < s || f->removed[ps]);
 }
 
+static const eg_node *step_node(const fctx *f, int s) { return &f->g->nodes[f->x->steps[s]]; }
+
+/* The one step reading v after step s (v no graph output, not dynamic, not yet absorbed), or -1. */
+static int sole_reader(const fctx *f, int v, int s) {
+    if (v < 0 || f->readers[v] != 1 || f->g->values[v].is_output) return -1;
+    int r = f->reader_step[v];
+    return r > s && !f->removed[r] && !f->x->dynamic[r] ? r : -1;
+}
+
+/* Node is the op `op` of the default domain with one output. */
+static bool is_op(const eg_node *n, const char *op) { return !n->domain[0] && !strcmp(n->op_type, op) && n->nout == 1; }
+
+/* Binary node n reads v and a constant scalar near `want`: the constant's side is returned in *side. */
+static bool with_const(const fctx *f, const eg_node *n, int v, double want, double tol) {
+    if (n->nin != 2) return false;
+    int o = n->in[0] == v ? n->in[1] : n->in[1] == v ? n->in[0] : -2;
+    if (o < 0 || !is_const_f32(f, o) || ember_tensor_count(&val(f, o)->t) != 1) return false;
+    return fabs(*(const float *)val(f, o)->t.data - want) <= tol;
+}
+
+/* GELU written out (BERT exports): a = x / sqrt(2) (or x * 0.7071), Erf, + 1, then * x and * 0.5 in either
+ * order. On a match the five steps are marked absorbed and *out is the result. */
+static bool match_gelu(fctx *f, int s, int cur, int *out) {
+    if (f->readers[cur] != 2 || f->g->values[cur].is_output) return false;
+    int r[2] = {f->rd_list[f->rd_start[cur]], f->rd_list[f->rd_start[cur] + 1]};
+    if (r[0] == r[1]) return false;
+    for (int k = 0; k < 2; k++) {
+        int sd = r[k], so = r[1 - k];
+        if (sd <= s || so <= s || f->removed[sd] || f->removed[so] || f->x->dynamic[sd] || f->x->dynamic[so]) return false;
+        const eg_node *nd = step_node(f, sd), *no = step_node(f, so);
+        bool scale = (is_op(nd, "Div") && nd->in[0] == cur && with_const(f, nd, cur, 1.41421356, 1e-4)) ||
+                     (is_op(nd, "Mul") && with_const(f, nd, cur, 0.70710678, 1e-4));
+        if (!scale) continue;
+        int se = sole_reader(f, nd->out[0], s);
+        if (se < 0 || !is_op(step_node(f, se), "Erf")) return false;
+        int sa = sole_reader(f, step_node(f, se)->out[0], s);
+        if (sa < 0 || !is_op(step_node(f, sa), "Add") || !with_const(f, step_node(f, sa), step_node(f, se)->out[0], 1, 1e-6))
+            return false;
+        int dv = step_node(f, sa)->out[0], sm = sole_reader(f, dv, s), last;
+        if (sm < 0 || !is_op(step_node(f, sm), "Mul")) return false;
+        if (sm == so) { /* (x * d) * 0.5 */
+            last = sole_reader(f, step_node(f, sm)->out[0], s);
+            if (last < 0 || !is_op(step_node(f, last), "Mul") || !with_const(f, step_node(f, last), step_node(f, sm)->out[0], 0.5, 1e-6))
+                return false;
+        } else { /* (x * 0.5) * d */
+            if (!is_op(no, "Mul") || !with_const(f, no, cur, 0.5, 1e-6) || sole_reader(f, no->out[0], s) != sm) return false;
+            last = sm;
+        }
+        const eg_node *nm = step_node(f, sm);
+        if ((nm->in[0] != dv && nm->in[1] != dv) || !same_shape(f, cur, step_node(f, last)->out[0])) return false;
+        f->removed[sd] = f->removed[so] = f->removed[se] = f->removed[sa] = f->removed[sm] = f->removed[last] = true;
+        *out = step_node(f, last)->out[0];
+        return true;
+    }
+    return false;
+}
+
 /* Per-channel scale/shift of an inference-mode BatchNormalization over `channels` channels. */
 static ember_status fold_bn(fctx *f, int s, const eg_node *bn, int64_t channels) {
     for (int i = 1; i < 5; i++) {
@@ -132,6 +190,14 @@ static ember_status fuse_from(fctx *f, int s) {
     eo_fuse *fu = &x->fuse[s];
     bool bn = false, bias = false, res = false, act = false;
     for (;;) {
+        int gl;
+        if (!act && !(res && fu->residual_after_act) && match_gelu(f, s, cur, &gl)) {
+            fu->act = (ember_act){EMBER_ACT_GELU_ERF, 0, 0};
+            act = true;
+            x->has_fuse[s] = true;
+            x->step_out0[s] = cur = gl;
+            continue;
+        }
         if (f->readers[cur] != 1 || g->values[cur].is_output) break;
         int cs = f->reader_step[cur];
         if (cs <= s || f->removed[cs] || x->dynamic[cs]) break;
@@ -179,7 +245,7 @@ ember_status eg_fuse_steps(eg_exec *x, int *absorbed) {
     const eg_graph *g = x->g;
     *absorbed = 0;
     if (!x->nsteps) return EMBER_OK;
-    fctx f = {x, g, NULL, NULL, NULL, NULL};
+    fctx f = {x, g, NULL, NULL, NULL, NULL, NULL, NULL};
     f.readers = ember_calloc((size_t)g->nvalues + 1, sizeof(int));
     f.reader_step = ember_calloc((size_t)g->nvalues + 1, sizeof(int));
     f.stepof = ember_malloc(sizeof(int) * (size_t)g->nnodes);
@@ -201,6 +267,29 @@ ember_status eg_fuse_steps(eg_exec *x, int *absorbed) {
         }
     }
     for (int o = 0; o < g->noutputs; o++) f.readers[g->outputs[o]]++;
+    f.rd_start = ember_calloc((size_t)g->nvalues + 2, sizeof(int));
+    int total = 0;
+    if (!f.rd_start) {
+        st = ember_fail(EMBER_ERR_NOMEM, "out of memory in the graph passes");
+        goto done;
+    }
+    for (int v = 0; v < g->nvalues; v++) f.rd_start[v] = total, total += f.readers[v];
+    f.rd_start[g->nvalues] = total;
+    f.rd_list = ember_malloc(sizeof(int) * (size_t)(total + 1));
+    int *fill = ember_calloc((size_t)g->nvalues + 1, sizeof(int));
+    if (!f.rd_list || !fill) {
+        ember_free(fill);
+        st = ember_fail(EMBER_ERR_NOMEM, "out of memory in the graph passes");
+        goto done;
+    }
+    for (int s = 0; s < x->nsteps; s++) {
+        const eg_node *n = &g->nodes[x->steps[s]];
+        for (int i = 0; i < eg_node_ninputs(n); i++) {
+            int v = eg_node_input(n, i);
+            if (v >= 0) f.rd_list[f.rd_start[v] + fill[v]++] = s;
+        }
+    }
+    ember_free(fill);
     for (int s = 0; s < x->nsteps && !st; s++)
         if (!f.removed[s]) st = fuse_from(&f, s);
     if (st) goto done;
@@ -231,5 +320,7 @@ done:
     ember_free(f.reader_step);
     ember_free(f.stepof);
     ember_free(f.removed);
+    ember_free(f.rd_start);
+    ember_free(f.rd_list);
     return st;
 }
