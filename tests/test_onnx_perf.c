@@ -229,13 +229,50 @@ static void build_matmul_graph(gbuild *b, int64_t *xshape) {
     b->gout[b->g.noutputs++] = cur;
 }
 
-static void check_random(bool conv, int count) {
+/* X [B, M, N] -> LayerNormalization written out over the last axis (ReduceMean, Sub, Pow, ReduceMean, Add,
+ * Sqrt, Div, [Mul gamma, [Add beta]]). */
+static void build_layernorm_graph(gbuild *b, int64_t *xshape) {
+    memset(b, 0, sizeof *b);
+    b->g = (eg_graph){.name = "random", .values = b->values, .nodes = b->nodes, .inputs = b->gin, .outputs = b->gout};
+    int64_t N = 1 + rnd() % 40, axes = -1;
+    xshape[0] = 1 + rnd() % 2, xshape[1] = 1 + rnd() % 9, xshape[2] = N;
+    int x = add_value(b, "x");
+    b->values[x].is_input = true;
+    b->gin[b->g.ninputs++] = x;
+    eg_node *m = add_node(b, "ReduceMean", 1, &x);
+    attr_ints(b, m, "axes", 1, &axes);
+    int sub[2] = {x, m->out[0]};
+    int d = add_node(b, "Sub", 2, sub)->out[0];
+    int pw[2] = {d, const_scalar(b, 2.0f)};
+    int p = add_node(b, "Pow", 2, pw)->out[0];
+    eg_node *v = add_node(b, "ReduceMean", 1, &p);
+    attr_ints(b, v, "axes", 1, &axes);
+    int ad[2] = {v->out[0], const_scalar(b, 1e-5f)};
+    int e = add_node(b, "Add", 2, ad)->out[0];
+    int sq = add_node(b, "Sqrt", 1, &e)->out[0];
+    int dv[2] = {d, sq};
+    int cur = add_node(b, "Div", 2, dv)->out[0];
+    if (rnd() % 3) {
+        int ml[2] = {cur, add_init(b, 1, &N, 0.5f, 1.5f)};
+        cur = add_node(b, "Mul", 2, ml)->out[0];
+        if (rnd() % 2) {
+            int bs[2] = {add_init(b, 1, &N, -1, 1), cur};
+            cur = add_node(b, "Add", 2, bs)->out[0];
+        }
+    }
+    b->values[cur].is_output = true;
+    b->gout[b->g.noutputs++] = cur;
+}
+
+static void check_random(int kind, int count) {
     int bad = 0, fused_total = 0;
     for (int it = 0; it < count; it++) {
         gbuild *b = calloc(1, sizeof *b);
         int64_t xs[4];
-        if (conv) build_conv_graph(b, xs);
-        else build_matmul_graph(b, xs);
+        bool conv = kind == 0;
+        if (kind == 0) build_conv_graph(b, xs);
+        else if (kind == 1) build_matmul_graph(b, xs);
+        else build_layernorm_graph(b, xs);
         ev xin = {0};
         CHECK(ev_alloc_tensor(&xin, EMBER_DTYPE_F32, conv ? 4 : 3, xs) == EMBER_OK);
         float *xd = xin.t.data;
@@ -250,7 +287,7 @@ static void check_random(bool conv, int count) {
             double d0 = max_rel(got[0].t.data, ref[0].t.data, n), d1 = max_rel(got[1].t.data, ref[0].t.data, n);
             if (!(d0 <= 1e-4 && d1 <= 1e-4)) {
                 printf("  graph %d (%s, %d nodes, %d fused): max relative difference %g / %g\n", it,
-                       conv ? "conv" : "matmul", b->g.nnodes, nf, d0, d1);
+                       kind == 0 ? "conv" : kind == 1 ? "matmul" : "layernorm", b->g.nnodes, nf, d0, d1);
                 bad++;
             }
         }
@@ -263,8 +300,9 @@ static void check_random(bool conv, int count) {
     CHECK(fused_total > count / 3); /* the passes did fuse something */
 }
 
-static void test_random_conv_graphs(void) { check_random(true, heavy_ok() ? 300 : 40); }
-static void test_random_matmul_graphs(void) { check_random(false, heavy_ok() ? 200 : 30); }
+static void test_random_conv_graphs(void) { check_random(0, heavy_ok() ? 300 : 40); }
+static void test_random_matmul_graphs(void) { check_random(1, heavy_ok() ? 200 : 30); }
+static void test_random_layernorm_graphs(void) { check_random(2, heavy_ok() ? 100 : 20); }
 
 /* ember_maxpool2d_rows against its reference twin ember_maxpool2d on random geometries (odd sizes, padding,
  * dilation, ceil-mode-like extra rows, NaN). */
@@ -418,6 +456,7 @@ static void test_bench_models(void) {
 int main(void) {
     RUN(test_random_conv_graphs);
     RUN(test_random_matmul_graphs);
+    RUN(test_random_layernorm_graphs);
     RUN(test_maxpool_rows);
     RUN(test_yunet);
     RUN(test_ultraface);

@@ -33,8 +33,9 @@ ember_status eg_exec_create(const eg_graph *g, eg_exec *parent, ember_pool *pool
     x->has_fuse = ember_calloc((size_t)nn, sizeof *x->has_fuse);
     x->fuse_mem = ember_calloc((size_t)nn, sizeof *x->fuse_mem);
     x->prep = ember_calloc((size_t)nn, sizeof *x->prep);
+    x->synth = ember_calloc((size_t)nn, sizeof *x->synth);
     if (!x->vals || !x->slot || !x->is_const || !x->meta || !x->offset || !x->last_use || !x->steps || !x->dynamic ||
-        !x->step_out0 || !x->step_extra || !x->fuse || !x->has_fuse || !x->fuse_mem || !x->prep) {
+        !x->step_out0 || !x->step_extra || !x->fuse || !x->has_fuse || !x->fuse_mem || !x->prep || !x->synth) {
         eg_exec_destroy(x);
         return nomem();
     }
@@ -81,7 +82,7 @@ void eg_exec_destroy(eg_exec *x) {
     ember_free(x->meta);
     ember_free(x->offset);
     ember_free(x->last_use);
-    if (x->prep && x->fuse_mem && x->step_out0 && x->step_extra && x->has_fuse && x->fuse) clear_steps(x);
+    if (x->prep && x->fuse_mem && x->step_out0 && x->step_extra && x->has_fuse && x->fuse && x->synth) clear_steps(x);
     ember_free(x->steps);
     ember_free(x->dynamic);
     ember_free(x->step_out0);
@@ -90,6 +91,7 @@ void eg_exec_destroy(eg_exec *x) {
     ember_free(x->has_fuse);
     ember_free(x->fuse_mem);
     ember_free(x->prep);
+    ember_free(x->synth);
     ember_free_aligned(x->arena);
     ember_free(x);
 }
@@ -120,15 +122,13 @@ void eg_exec_stats(const eg_exec *x, eg_plan_stats *st) {
 #define node_input eg_node_input
 
 /* Inputs and outputs of a step: its node's, plus a fused residual, with output 0 redirected by fusion. */
-static int step_ninputs(const eg_exec *x, int s) {
-    return node_ninputs(&x->g->nodes[x->steps[s]]) + (x->step_extra[s] >= 0);
-}
+static int step_ninputs(const eg_exec *x, int s) { return node_ninputs(eg_step_node(x, s)) + (x->step_extra[s] >= 0); }
 static int step_input(const eg_exec *x, int s, int i) {
-    const eg_node *n = &x->g->nodes[x->steps[s]];
+    const eg_node *n = eg_step_node(x, s);
     return i < node_ninputs(n) ? node_input(n, i) : x->step_extra[s];
 }
 static int step_output(const eg_exec *x, int s, int i) {
-    return i == 0 && x->step_out0[s] >= 0 ? x->step_out0[s] : x->g->nodes[x->steps[s]].out[i];
+    return i == 0 && x->step_out0[s] >= 0 ? x->step_out0[s] : eg_step_node(x, s)->out[i];
 }
 
 /* Forget what the graph passes and the ops kept for the previous plan. */
@@ -138,6 +138,8 @@ static void clear_steps(eg_exec *x) {
         x->prep[i] = (eo_prep){0};
         ember_free(x->fuse_mem[i]);
         x->fuse_mem[i] = NULL;
+        ember_free(x->synth[i]);
+        x->synth[i] = NULL;
         x->step_out0[i] = x->step_extra[i] = -1;
         x->has_fuse[i] = false;
         x->fuse[i] = (eo_fuse){.residual = -1};
@@ -360,7 +362,7 @@ static ember_status plan_memory(eg_exec *x) {
     x->act_bytes = 0;
     for (int s = 0; s < x->nsteps; s++) {
         if (x->dynamic[s]) continue;
-        const eg_node *nd = &g->nodes[x->steps[s]];
+        const eg_node *nd = eg_step_node(x, s);
         if (x->step_out0[s] >= 0 && nd->out[0] >= 0 && x->vals[nd->out[0]].kind == EV_TENSOR) {
             ev_clear(&x->meta[nd->out[0]]); /* absorbed: never computed, its type is kept for statistics */
             x->meta[nd->out[0]] = x->vals[nd->out[0]];
@@ -469,7 +471,7 @@ static double now_ns(void) {
 
 static ember_status run_step(eg_exec *x, int step) {
     const eg_graph *g = x->g;
-    const eg_node *n = &g->nodes[x->steps[step]];
+    const eg_node *n = eg_step_node(x, step);
     ev *in[MAX_IO + 1], *out[MAX_IO];
     eo_ctx c;
     ctx_init(x, n, &c, in, out);

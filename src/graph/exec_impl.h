@@ -5,6 +5,13 @@
 
 #include "graph/exec.h"
 
+/* A node made by the graph passes (owned by the executor), with room for its inputs and attributes. */
+typedef struct eg_synth {
+    eg_node node;
+    int in[4], out[1];
+    eg_attr attr[2];
+} eg_synth;
+
 struct eg_exec {
     const eg_graph *g;
     eg_exec *parent;
@@ -24,6 +31,7 @@ struct eg_exec {
     bool *has_fuse;
     float **fuse_mem;  /* buffers the passes allocated for the step (folded BatchNormalization) */
     eo_prep *prep;     /* op state kept across runs (pre-packed weights) */
+    eg_synth **synth;  /* a node the passes made to replace a pattern (LayerNormalization), NULL: the graph's */
     bool no_fuse;      /* eg_exec_set_fusion(x, false): run the graph as written */
     int nfused;        /* nodes absorbed into other steps by the last plan */
     int nsteps, nfolded, ndynamic, nremoved;
@@ -39,6 +47,11 @@ struct eg_exec {
  * BatchNormalization into Conv, fuse activations, residual Adds and MatMul biases into the step before
  * them, and drop the absorbed steps. Returns the number of nodes absorbed; fails only when out of memory. */
 ember_status eg_fuse_steps(eg_exec *x, int *absorbed);
+
+/* The node a step runs: the pass-made one, or the graph's. */
+static inline const eg_node *eg_step_node(const eg_exec *x, int s) {
+    return x->synth[s] ? &x->synth[s]->node : &x->g->nodes[x->steps[s]];
+}
 
 /* Inputs of a node including the implicit ones (values its subgraphs read). */
 static inline int eg_node_ninputs(const eg_node *n) { return n->nin + n->nimplicit; }

@@ -148,6 +148,99 @@ static bool match_gelu(fctx *f, int s, int cur, int *out) {
     return false;
 }
 
+/* ReduceMean node n reduces only the last axis with keepdims (rank from value x). */
+static bool mean_last_axis(const fctx *f, const eg_node *n, int x) {
+    if (!is_op(n, "ReduceMean") || n->in[0] != x) return false;
+    const eg_attr *kd = eg_attr_find(n, "keepdims");
+    if (kd && !kd->i) return false;
+    int rank = val(f, x)->t.ndim;
+    int64_t axis;
+    if (n->opset < 18) {
+        const eg_attr *ax = eg_attr_find(n, "axes");
+        if (!ax || ax->type != EG_ATTR_INTS || ax->n != 1) return false;
+        axis = ax->ints[0];
+    } else {
+        if (n->nin < 2 || n->in[1] < 0 || !f->x->is_const[n->in[1]]) return false;
+        const ember_tensor *t = &val(f, n->in[1])->t;
+        if (t->dtype != EMBER_DTYPE_I64 || ember_tensor_count(t) != 1) return false;
+        axis = *(const int64_t *)t->data;
+    }
+    return axis == -1 || axis == rank - 1;
+}
+
+/* A constant f32 parameter of `n` elements (the normalised row) for Mul/Add node nd reading v. */
+static int row_param(const fctx *f, const eg_node *nd, int v, int64_t n) {
+    if (nd->nin != 2) return -1;
+    int o = nd->in[0] == v ? nd->in[1] : nd->in[1] == v ? nd->in[0] : -1;
+    if (o < 0 || o == v || !is_const_f32(f, o)) return -1;
+    const ember_tensor *t = &val(f, o)->t;
+    return ember_tensor_count(t) == n && t->ndim >= 1 && t->shape[t->ndim - 1] == n ? o : -1;
+}
+
+/* LayerNormalization written out (BERT exports): m = ReduceMean(x); d = x - m; v = ReduceMean(d^2);
+ * y = d / Sqrt(v + eps) [* gamma] [+ beta], over the last axis. Replaces the root step s (the first
+ * ReduceMean) by one LayerNormalization node and marks the others absorbed. */
+static ember_status match_layernorm(fctx *f, int s) {
+    const eg_node *n = step_node(f, s);
+    int x = n->in[0];
+    if (!is_f32(f, x) || val(f, x)->t.ndim < 1 || !mean_last_axis(f, n, x)) return EMBER_OK;
+    int64_t cols = val(f, x)->t.shape[val(f, x)->t.ndim - 1];
+    int ssub = sole_reader(f, n->out[0], s);
+    if (ssub < 0) return EMBER_OK;
+    const eg_node *sub = step_node(f, ssub);
+    int d = sub->out[0];
+    if (!is_op(sub, "Sub") || sub->in[0] != x || sub->in[1] != n->out[0] || !same_shape(f, x, d)) return EMBER_OK;
+    if (f->readers[d] != 2 || f->g->values[d].is_output) return EMBER_OK;
+    int r0 = f->rd_list[f->rd_start[d]], r1 = f->rd_list[f->rd_start[d] + 1];
+    if (r0 == r1 || r0 <= s || r1 <= s || f->removed[r0] || f->removed[r1]) return EMBER_OK;
+    int spow = is_op(step_node(f, r0), "Pow") ? r0 : r1, sdiv = spow == r0 ? r1 : r0;
+    const eg_node *pw = step_node(f, spow), *dv = step_node(f, sdiv);
+    if (!is_op(pw, "Pow") || pw->in[0] != d || !is_const_f32(f, pw->in[1]) || ember_tensor_count(&val(f, pw->in[1])->t) != 1 ||
+        *(const float *)val(f, pw->in[1])->t.data != 2.0f)
+        return EMBER_OK;
+    int smean = sole_reader(f, pw->out[0], s);
+    if (smean < 0 || !mean_last_axis(f, step_node(f, smean), pw->out[0])) return EMBER_OK;
+    int seps = sole_reader(f, step_node(f, smean)->out[0], s);
+    if (seps < 0 || !is_op(step_node(f, seps), "Add")) return EMBER_OK;
+    const eg_node *ad = step_node(f, seps);
+    int ev_ = ad->in[0] == step_node(f, smean)->out[0] ? ad->in[1] : ad->in[0];
+    if (!is_const_f32(f, ev_) || ember_tensor_count(&val(f, ev_)->t) != 1) return EMBER_OK;
+    float eps = *(const float *)val(f, ev_)->t.data;
+    int ssq = sole_reader(f, ad->out[0], s);
+    if (ssq < 0 || !is_op(step_node(f, ssq), "Sqrt")) return EMBER_OK;
+    if (sole_reader(f, step_node(f, ssq)->out[0], s) != sdiv || !is_op(dv, "Div") || dv->in[0] != d ||
+        dv->in[1] != step_node(f, ssq)->out[0] || !same_shape(f, x, dv->out[0]))
+        return EMBER_OK;
+    int out = dv->out[0], gamma = -1, beta = -1, smul = sole_reader(f, out, s), sadd = -1;
+    if (smul >= 0 && is_op(step_node(f, smul), "Mul") && (gamma = row_param(f, step_node(f, smul), out, cols)) >= 0 &&
+        same_shape(f, x, step_node(f, smul)->out[0])) {
+        out = step_node(f, smul)->out[0];
+        sadd = sole_reader(f, out, s);
+        if (sadd >= 0 && is_op(step_node(f, sadd), "Add") && (beta = row_param(f, step_node(f, sadd), out, cols)) >= 0 &&
+            same_shape(f, x, step_node(f, sadd)->out[0]))
+            out = step_node(f, sadd)->out[0];
+        else
+            sadd = -1;
+    } else {
+        smul = -1;
+    }
+    const struct eo_def *op = eo_find("", "LayerNormalization", 17);
+    if (!op) return EMBER_OK;
+    eg_synth *sy = ember_calloc(1, sizeof *sy);
+    if (!sy) return ember_fail(EMBER_ERR_NOMEM, "out of memory fusing a LayerNormalization");
+    sy->in[0] = x, sy->in[1] = gamma, sy->in[2] = beta, sy->out[0] = out;
+    sy->attr[0] = (eg_attr){.name = "axis", .type = EG_ATTR_INT, .i = -1};
+    sy->attr[1] = (eg_attr){.name = "epsilon", .type = EG_ATTR_FLOAT, .f = eps};
+    sy->node = (eg_node){.name = n->name, .op_type = "LayerNormalization", .domain = "", .opset = 17,
+                         .nin = beta >= 0 ? 3 : gamma >= 0 ? 2 : 1, .nout = 1, .in = sy->in, .out = sy->out,
+                         .nattr = 2, .attr = sy->attr, .op = op};
+    f->x->synth[s] = sy;
+    int absorbed[] = {ssub, spow, sdiv, smean, seps, ssq, smul, sadd};
+    for (size_t i = 0; i < sizeof absorbed / sizeof absorbed[0]; i++)
+        if (absorbed[i] >= 0) f->removed[absorbed[i]] = true;
+    return EMBER_OK;
+}
+
 /* Per-channel scale/shift of an inference-mode BatchNormalization over `channels` channels. */
 static ember_status fold_bn(fctx *f, int s, const eg_node *bn, int64_t channels) {
     for (int i = 1; i < 5; i++) {
@@ -180,6 +273,7 @@ static ember_status fuse_from(fctx *f, int s) {
     const eg_graph *g = f->g;
     const eg_node *n = &g->nodes[x->steps[s]];
     if (x->dynamic[s] || n->domain[0] || n->nout < 1 || n->out[0] < 0) return EMBER_OK;
+    if (!strcmp(n->op_type, "ReduceMean")) return match_layernorm(f, s);
     bool conv = !strcmp(n->op_type, "Conv"), matmul = !strcmp(n->op_type, "MatMul");
     if (!conv && !matmul && strcmp(n->op_type, "Gemm")) return EMBER_OK;
     int cur = n->out[0];
@@ -305,6 +399,8 @@ ember_status eg_fuse_steps(eg_exec *x, int *absorbed) {
             x->has_fuse[k] = x->has_fuse[s];
             x->fuse_mem[k] = x->fuse_mem[s];
             x->fuse_mem[s] = NULL;
+            x->synth[k] = x->synth[s];
+            x->synth[s] = NULL;
         }
         k++;
     }
