@@ -14,8 +14,9 @@ function makeInput(spec) {
   const n = dims.reduce((a, b) => a * b, 1);
   switch (spec.dtype) {
     case 'float32': return new ort.Tensor('float32', Float32Array.from({ length: n }, () => Math.random()), dims);
-    case 'int64': return new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 100)), dims);
-    case 'int32': return new ort.Tensor('int32', Int32Array.from({ length: n }, (_, i) => i % 100), dims);
+    // integers in {0, 1} like `ember bench` (token ids, masks and token types are all valid then)
+    case 'int64': return new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 2)), dims);
+    case 'int32': return new ort.Tensor('int32', Int32Array.from({ length: n }, (_, i) => i % 2), dims);
     case 'bool': return new ort.Tensor('bool', new Uint8Array(n), dims);
     default: throw new Error(`ort_bench: input dtype ${spec.dtype} not handled`);
   }

@@ -94,6 +94,8 @@ typedef struct ember_onnx_options {
     int threads;      /* 0: one per core; 1: single-threaded. Ignored when pool is given. */
     ember_pool *pool; /* optional shared pool (borrowed: must outlive the session) */
     bool profile;     /* accumulate per-node time (ember_onnx_profile) */
+    bool no_fusion;   /* run the graph node by node as written (no BatchNormalization folding, no fused
+                         activations/residuals): a reference for checking the fused plan */
 } ember_onnx_options;
 
 /* opt may be NULL. The model must outlive the session. */
@@ -125,6 +127,7 @@ typedef struct ember_onnx_node {
 typedef struct ember_onnx_plan_info {
     int steps, folded, dynamic_steps, removed;
     size_t arena_bytes, activation_bytes;
+    int fused; /* nodes the graph passes merged into the step before them (BatchNormalization, activations...) */
 } ember_onnx_plan_info;
 
 EMBER_API void ember_onnx_get_plan_info(const ember_onnx_session *s, ember_onnx_plan_info *info);

@@ -1,30 +1,13 @@
 /* Graph planning (inference, folding, dead-node removal, memory plan) and the run loop. */
-#include "graph/exec.h"
+#include "graph/exec_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-struct eg_exec {
-    const eg_graph *g;
-    eg_exec *parent;
-    ember_pool *pool;
-    ev *vals;       /* local storage, one per graph value */
-    ev **slot;      /* slot[v]: &vals[v], or the parent's slot for captured values */
-    bool *is_const; /* initializer or folded: has data across runs */
-    ev *meta;       /* planned metadata of static values (kind TENSOR, shape) */
-    int64_t *offset;/* arena offset of static values, -1 otherwise */
-    int *last_use;  /* last step reading the value; nsteps for graph outputs; -1 never */
-    int *steps;     /* node index per step */
-    bool *dynamic;  /* per step: infer at run time */
-    int nsteps, nfolded, ndynamic, nremoved;
-    uint8_t *arena;
-    size_t arena_size, act_bytes;
-    bool planned;
-    ev plan_in_meta[64]; /* input metadata the plan was made for */
-    int nplan_in;
-    eg_profile *profile;
-};
+
+
+static void clear_steps(eg_exec *x);
 
 static ember_status nomem(void) { return ember_fail(EMBER_ERR_NOMEM, "out of memory while planning"); }
 
@@ -44,7 +27,15 @@ ember_status eg_exec_create(const eg_graph *g, eg_exec *parent, ember_pool *pool
     x->last_use = ember_calloc((size_t)n, sizeof *x->last_use);
     x->steps = ember_calloc((size_t)nn, sizeof *x->steps);
     x->dynamic = ember_calloc((size_t)nn, sizeof *x->dynamic);
-    if (!x->vals || !x->slot || !x->is_const || !x->meta || !x->offset || !x->last_use || !x->steps || !x->dynamic) {
+    x->step_out0 = ember_calloc((size_t)nn, sizeof *x->step_out0);
+    x->step_extra = ember_calloc((size_t)nn, sizeof *x->step_extra);
+    x->fuse = ember_calloc((size_t)nn, sizeof *x->fuse);
+    x->has_fuse = ember_calloc((size_t)nn, sizeof *x->has_fuse);
+    x->fuse_mem = ember_calloc((size_t)nn, sizeof *x->fuse_mem);
+    x->prep = ember_calloc((size_t)nn, sizeof *x->prep);
+    x->synth = ember_calloc((size_t)nn, sizeof *x->synth);
+    if (!x->vals || !x->slot || !x->is_const || !x->meta || !x->offset || !x->last_use || !x->steps || !x->dynamic ||
+        !x->step_out0 || !x->step_extra || !x->fuse || !x->has_fuse || !x->fuse_mem || !x->prep || !x->synth) {
         eg_exec_destroy(x);
         return nomem();
     }
@@ -91,13 +82,25 @@ void eg_exec_destroy(eg_exec *x) {
     ember_free(x->meta);
     ember_free(x->offset);
     ember_free(x->last_use);
+    if (x->prep && x->fuse_mem && x->step_out0 && x->step_extra && x->has_fuse && x->fuse && x->synth) clear_steps(x);
     ember_free(x->steps);
     ember_free(x->dynamic);
+    ember_free(x->step_out0);
+    ember_free(x->step_extra);
+    ember_free(x->fuse);
+    ember_free(x->has_fuse);
+    ember_free(x->fuse_mem);
+    ember_free(x->prep);
+    ember_free(x->synth);
     ember_free_aligned(x->arena);
     ember_free(x);
 }
 
 void eg_exec_set_profile(eg_exec *x, eg_profile *p) { x->profile = p; }
+void eg_exec_set_fusion(eg_exec *x, bool on) {
+    x->no_fuse = !on;
+    x->planned = false;
+}
 const ev *eg_exec_value(const eg_exec *x, int v) {
     return x->meta[v].kind == EV_TENSOR && x->slot[v]->kind == EV_ABSENT ? &x->meta[v] : x->slot[v];
 }
@@ -109,13 +112,39 @@ void eg_exec_stats(const eg_exec *x, eg_plan_stats *st) {
     st->folded = x->nfolded;
     st->dynamic_steps = x->ndynamic;
     st->removed = x->nremoved;
+    st->fused = x->nfused;
     st->arena_bytes = x->arena_size;
     st->activation_bytes = x->act_bytes;
 }
 
 /* --- ordering and dead-node removal ------------------------------------------------------------------- */
-static int node_ninputs(const eg_node *n) { return n->nin + n->nimplicit; }
-static int node_input(const eg_node *n, int i) { return i < n->nin ? n->in[i] : n->implicit[i - n->nin]; }
+#define node_ninputs eg_node_ninputs
+#define node_input eg_node_input
+
+/* Inputs and outputs of a step: its node's, plus a fused residual, with output 0 redirected by fusion. */
+static int step_ninputs(const eg_exec *x, int s) { return node_ninputs(eg_step_node(x, s)) + (x->step_extra[s] >= 0); }
+static int step_input(const eg_exec *x, int s, int i) {
+    const eg_node *n = eg_step_node(x, s);
+    return i < node_ninputs(n) ? node_input(n, i) : x->step_extra[s];
+}
+static int step_output(const eg_exec *x, int s, int i) {
+    return i == 0 && x->step_out0[s] >= 0 ? x->step_out0[s] : eg_step_node(x, s)->out[i];
+}
+
+/* Forget what the graph passes and the ops kept for the previous plan. */
+static void clear_steps(eg_exec *x) {
+    for (int i = 0; i < x->g->nnodes; i++) {
+        if (x->prep[i].free) x->prep[i].free(x->prep[i].p);
+        x->prep[i] = (eo_prep){0};
+        ember_free(x->fuse_mem[i]);
+        x->fuse_mem[i] = NULL;
+        ember_free(x->synth[i]);
+        x->synth[i] = NULL;
+        x->step_out0[i] = x->step_extra[i] = -1;
+        x->has_fuse[i] = false;
+        x->fuse[i] = (eo_fuse){.residual = -1};
+    }
+}
 
 /* Topological order of the nodes the graph outputs need. */
 static ember_status order_nodes(eg_exec *x) {
@@ -321,13 +350,11 @@ static ember_status plan_memory(eg_exec *x) {
         x->last_use[v] = -1;
         x->offset[v] = -1;
     }
-    for (int s = 0; s < x->nsteps; s++) {
-        const eg_node *n = &g->nodes[x->steps[s]];
-        for (int i = 0; i < node_ninputs(n); i++) {
-            int v = node_input(n, i);
+    for (int s = 0; s < x->nsteps; s++)
+        for (int i = 0; i < step_ninputs(x, s); i++) {
+            int v = step_input(x, s, i);
             if (v >= 0) x->last_use[v] = s;
         }
-    }
     for (int o = 0; o < g->noutputs; o++) x->last_use[g->outputs[o]] = x->nsteps;
     interval *iv = ember_malloc(sizeof *iv * (size_t)(g->nvalues ? g->nvalues : 1));
     if (!iv) return nomem();
@@ -335,9 +362,13 @@ static ember_status plan_memory(eg_exec *x) {
     x->act_bytes = 0;
     for (int s = 0; s < x->nsteps; s++) {
         if (x->dynamic[s]) continue;
-        const eg_node *nd = &g->nodes[x->steps[s]];
+        const eg_node *nd = eg_step_node(x, s);
+        if (x->step_out0[s] >= 0 && nd->out[0] >= 0 && x->vals[nd->out[0]].kind == EV_TENSOR) {
+            ev_clear(&x->meta[nd->out[0]]); /* absorbed: never computed, its type is kept for statistics */
+            x->meta[nd->out[0]] = x->vals[nd->out[0]];
+        }
         for (int i = 0; i < nd->nout; i++) {
-            int v = nd->out[i];
+            int v = step_output(x, s, i);
             if (v < 0) continue;
             ev *val = &x->vals[v];
             ev_clear(&x->meta[v]);
@@ -389,6 +420,7 @@ ember_status eg_exec_plan(eg_exec *x, ev *const *inputs) {
     const eg_graph *g = x->g;
     x->planned = false;
     clear_runtime(x, false);
+    clear_steps(x);
     if (g->ninputs > (int)(sizeof x->plan_in_meta / sizeof x->plan_in_meta[0]))
         return ember_fail(EMBER_ERR_UNSUPPORTED, "more than 64 graph inputs");
     ember_status s = order_nodes(x);
@@ -409,6 +441,8 @@ ember_status eg_exec_plan(eg_exec *x, ev *const *inputs) {
         x->steps[kept++] = x->steps[i];
     }
     x->nsteps = kept;
+    x->nfused = 0;
+    if (!x->no_fuse && (s = eg_fuse_steps(x, &x->nfused))) return s;
     if ((s = plan_memory(x))) return s;
     /* forget inferred metadata of non-constant values: runs set them from the plan or at run time */
     for (int v = 0; v < g->nvalues; v++)
@@ -437,10 +471,14 @@ static double now_ns(void) {
 
 static ember_status run_step(eg_exec *x, int step) {
     const eg_graph *g = x->g;
-    const eg_node *n = &g->nodes[x->steps[step]];
-    ev *in[MAX_IO], *out[MAX_IO];
+    const eg_node *n = eg_step_node(x, step);
+    ev *in[MAX_IO + 1], *out[MAX_IO];
     eo_ctx c;
     ctx_init(x, n, &c, in, out);
+    if (x->step_extra[step] >= 0) in[n->nin] = x->slot[x->step_extra[step]];
+    if (x->step_out0[step] >= 0) out[0] = x->slot[x->step_out0[step]];
+    if (x->has_fuse[step]) c.fuse = &x->fuse[step];
+    c.prep = &x->prep[step];
     ember_status s = EMBER_OK;
     if (x->dynamic[step]) {
         for (int i = 0; i < n->nout; i++)
@@ -451,7 +489,7 @@ static ember_status run_step(eg_exec *x, int step) {
         else if (!s) s = alloc_outputs(&c);
     } else {
         for (int i = 0; i < n->nout; i++) {
-            int v = n->out[i];
+            int v = step_output(x, step, i);
             if (v < 0) continue;
             ev *o = x->slot[v];
             *o = x->meta[v];
@@ -465,8 +503,8 @@ static ember_status run_step(eg_exec *x, int step) {
     ctx_done(&c);
     if (s) return node_error(n, s);
     /* release values whose last reader was this step */
-    for (int i = 0; i < node_ninputs(n); i++) {
-        int v = node_input(n, i);
+    for (int i = 0; i < step_ninputs(x, step); i++) {
+        int v = step_input(x, step, i);
         if (v >= 0 && x->last_use[v] == step && !x->is_const[v] && g->values[v].outer < 0 && !g->values[v].is_input)
             ev_clear(&x->vals[v]);
     }

@@ -27,13 +27,16 @@ ember_status eg_exec_run(eg_exec *x, ev *const *inputs, ev *outputs);
 /* Plan for these inputs without running (data is not needed; shapes are). */
 ember_status eg_exec_plan(eg_exec *x, ev *const *inputs);
 void eg_exec_set_profile(eg_exec *x, eg_profile *p);
+/* Graph passes on (default) or off (the graph runs node by node as written: the reference for tests).
+ * Takes effect at the next plan. */
+void eg_exec_set_fusion(eg_exec *x, bool on);
 
 /* After planning: the inferred value of graph value v (kind EV_ABSENT when only known at run time),
  * whether it is a folded constant, and statistics. */
 const ev *eg_exec_value(const eg_exec *x, int v);
 bool eg_exec_is_const(const eg_exec *x, int v);
 typedef struct eg_plan_stats {
-    int steps, folded, dynamic_steps, removed;
+    int steps, folded, dynamic_steps, removed, fused; /* fused: nodes absorbed into the step before them */
     size_t arena_bytes, activation_bytes; /* arena size vs. sum of the planned tensors */
 } eg_plan_stats;
 void eg_exec_stats(const eg_exec *x, eg_plan_stats *st);

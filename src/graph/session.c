@@ -189,6 +189,7 @@ ember_status ember_onnx_session_create(ember_onnx_model *m, const ember_onnx_opt
         s->own_pool = true;
     }
     if (!st) st = eg_exec_create(m->m->graph, NULL, s->pool, &s->x);
+    if (!st && opt && opt->no_fusion) eg_exec_set_fusion(s->x, false);
     if (!st && opt && opt->profile) {
         s->node_ns = ember_calloc((size_t)(m->m->graph->nnodes + 1), sizeof(double));
         if (!s->node_ns) st = ember_fail(EMBER_ERR_NOMEM, "out of memory");
@@ -314,6 +315,7 @@ void ember_onnx_get_plan_info(const ember_onnx_session *s, ember_onnx_plan_info 
     info->removed = st.removed;
     info->arena_bytes = st.arena_bytes;
     info->activation_bytes = st.activation_bytes;
+    info->fused = st.fused;
 }
 
 /* Rough FLOPs of a node from its planned shapes: 2 per multiply-add for the heavy ops, one per output

@@ -102,9 +102,26 @@ INT_ROW(u32, uint32_t)
 INT_ROW(i64, int64_t)
 INT_ROW(u64, uint64_t)
 
+/* f32 rows on the kernels' vector loops where one fits (contiguous, or one side a broadcast scalar). */
+static void row_f32_fast(void *ctx, int64_t o, const int64_t *off, const int64_t *st, int64_t n) {
+    const bin_job *j = ctx;
+    float *y = (float *)j->y + o;
+    const float *A = (const float *)j->a + off[0], *B = (const float *)j->b + off[1];
+    bool arith = j->op == B_ADD || j->op == B_SUB || j->op == B_MUL || j->op == B_DIV;
+    ember_binop kop = j->op == B_ADD ? EMBER_BINOP_ADD : j->op == B_SUB ? EMBER_BINOP_SUB
+                    : j->op == B_MUL ? EMBER_BINOP_MUL : EMBER_BINOP_DIV;
+    if (arith && st[0] == 1 && st[1] == 1) ember_vbinary(kop, y, A, B, n);
+    else if (arith && st[0] == 1 && st[1] == 0) ember_vbinary_scalar(kop, y, A, B[0], n);
+    else if ((j->op == B_ADD || j->op == B_MUL) && st[0] == 0 && st[1] == 1) ember_vbinary_scalar(kop, y, B, A[0], n);
+    else if (j->op == B_PRELU && st[0] == 1 && st[1] == 0) /* PRelu with one slope per row: LeakyRelu */
+        ember_act_apply((ember_act){EMBER_ACT_LEAKY_RELU, B[0], 0}, y, A, n);
+    else
+        row_f32(ctx, o, off, st, n);
+}
+
 static eo_row_fn row_for(ember_dtype t) {
     switch (t) {
-    case EMBER_DTYPE_F32: return row_f32;
+    case EMBER_DTYPE_F32: return eo_reference() ? row_f32 : row_f32_fast;
     case EMBER_DTYPE_F64: return row_f64;
     case EMBER_DTYPE_I8: return row_i8;
     case EMBER_DTYPE_U8: case EMBER_DTYPE_BOOL: return row_u8;
@@ -204,6 +221,19 @@ static void pow_row(void *ctx, int64_t o, const int64_t *off, const int64_t *st,
 ember_status pow_run(eo_ctx *c) {
     const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1);
     ember_tensor *y = eo_out(c, 0);
+    if (a->dtype == EMBER_DTYPE_F32 && ember_tensor_count(b) == 1 && ember_tensor_count(a) == ember_tensor_count(y) &&
+        !eo_reference()) { /* x^2 (variance in decomposed LayerNorm), x^1, x^0.5 in f32 */
+        double e = eo_get(b, 0);
+        int64_t n = ember_tensor_count(a);
+        const float *x = a->data;
+        float *o = y->data;
+        if (e == 2) return ember_vbinary(EMBER_BINOP_MUL, o, x, x, n), EMBER_OK;
+        if (e == 1) return memmove(o, x, sizeof(float) * (size_t)n), EMBER_OK;
+        if (e == 0.5) {
+            for (int64_t i = 0; i < n; i++) o[i] = sqrtf(x[i]);
+            return EMBER_OK;
+        }
+    }
     pow_job j = {a, b, y};
     eo_bcast bc;
     const ember_tensor *ins[2] = {a, b};

@@ -1,5 +1,8 @@
 /* Convolution and pooling over N spatial dims: ONNX Conv, ConvTranspose, MaxPool, AveragePool, LpPool,
- * GlobalAveragePool, GlobalMaxPool, GlobalLpPool (opsets 1-22). Conv is im2col + the reference GEMM. */
+ * GlobalAveragePool, GlobalMaxPool, GlobalLpPool (opsets 1-22). f32 1-D/2-D Conv runs on the kernels'
+ * ember_conv2d (weights packed once per planned step, fused epilogue); other cases use im2col + GEMM, the
+ * reference path. */
+#include "kernels/eltwise.h"
 #include "kernels/kernels.h"
 #include "ops/op.h"
 
@@ -112,6 +115,81 @@ static void im2col(const float *x, int64_t cin, const geom *g, float *col) {
         }
 }
 
+/* Weights prepared for ember_conv2d: packed once (BatchNormalization folded in) and kept in c->prep. */
+typedef struct conv_prep {
+    ember_conv2d_weights *w;
+    float *bias; /* cout entries, or NULL */
+} conv_prep;
+
+static void conv_prep_free(void *p) {
+    conv_prep *cp = p;
+    if (!cp) return;
+    ember_conv2d_weights_free(cp->w);
+    ember_free(cp->bias);
+    ember_free(cp);
+}
+
+static conv_prep *conv_prep_make(const eo_ctx *c, const ember_conv2d_shape *cs, const float *W, const float *b) {
+    const eo_fuse *f = c->fuse;
+    const float *sc = f ? f->bn_scale : NULL, *sh = f ? f->bn_shift : NULL;
+    conv_prep *cp = ember_calloc(1, sizeof *cp);
+    if (!cp) return NULL;
+    int64_t per = cs->cin / cs->groups * cs->kh * cs->kw;
+    float *tmp = NULL;
+    if (sc) { /* W' = W * scale[oc], b' = b * scale + shift */
+        tmp = ember_malloc(sizeof(float) * (size_t)(cs->cout * per));
+        if (!tmp) goto fail;
+        for (int64_t oc = 0; oc < cs->cout; oc++)
+            for (int64_t k = 0; k < per; k++) tmp[oc * per + k] = W[oc * per + k] * sc[oc];
+        W = tmp;
+    }
+    cp->w = ember_conv2d_weights_create(cs, W);
+    ember_free(tmp);
+    if (!cp->w) goto fail;
+    if (b || sc) {
+        if (!(cp->bias = ember_malloc(sizeof(float) * (size_t)cs->cout))) goto fail;
+        for (int64_t oc = 0; oc < cs->cout; oc++) {
+            float v = b ? b[oc] : 0.0f;
+            cp->bias[oc] = sc ? v * sc[oc] + sh[oc] : v;
+        }
+    }
+    return cp;
+fail:
+    conv_prep_free(cp);
+    return NULL;
+}
+
+/* f32 Conv with 1 or 2 spatial dims on ember_conv2d, with c->fuse in its epilogue. */
+static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
+    const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2);
+    ember_tensor *y = eo_out(c, 0);
+    bool two = g->nsp == 2;
+    ember_conv2d_shape cs = {
+        .batch = x->shape[0], .cin = x->shape[1], .h = two ? g->in[0] : 1, .w = g->in[g->nsp - 1],
+        .cout = w->shape[0], .oh = two ? g->out[0] : 1, .ow = g->out[g->nsp - 1],
+        .kh = two ? g->k[0] : 1, .kw = g->k[g->nsp - 1], .stride_h = two ? g->stride[0] : 1,
+        .stride_w = g->stride[g->nsp - 1], .dil_h = two ? g->dil[0] : 1, .dil_w = g->dil[g->nsp - 1],
+        .pad_t = two ? g->pb[0] : 0, .pad_l = g->pb[g->nsp - 1], .groups = group,
+    };
+    bool keep = c->prep && eo_in_const(c, 1) && (!b || eo_in_const(c, 2));
+    conv_prep *cp = keep ? c->prep->p : NULL;
+    if (!cp) {
+        cp = conv_prep_make(c, &cs, w->data, b ? b->data : NULL);
+        if (!cp) return ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory packing %lld weights", (long long)ember_tensor_count(w));
+        if (keep) *c->prep = (eo_prep){cp, conv_prep_free};
+    }
+    const eo_fuse *f = c->fuse;
+    ember_epilogue ep = {0};
+    if (f) {
+        ep.act = f->act;
+        ep.residual = f->residual >= 0 ? c->in[f->residual]->t.data : NULL;
+        ep.residual_after_act = f->residual_after_act;
+    }
+    ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep);
+    if (!keep) conv_prep_free(cp);
+    return EMBER_OK;
+}
+
 ember_status conv_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2);
     ember_tensor *y = eo_out(c, 0);
@@ -120,6 +198,9 @@ ember_status conv_run(eo_ctx *c) {
     geom g;
     ember_status s = geom_make(c, x, w->shape + 2, false, &g);
     if (s) return s;
+    if (w->dtype != x->dtype || (b && b->dtype != x->dtype))
+        return ember_fail(EMBER_ERR_SHAPE, "Conv: weights and bias must have the input's type");
+    if (g.nsp <= 2 && !eo_reference()) return conv_fast(c, &g, eo_attr_int(c, "group", 1));
     int64_t group = eo_attr_int(c, "group", 1), N = x->shape[0], C = x->shape[1], M = w->shape[0];
     int64_t cg = C / group, mg = M / group, kn = prod(g.k, g.nsp), on = prod(g.out, g.nsp), in_n = prod(g.in, g.nsp);
     float *col = eo_scratch(c, sizeof(float) * (size_t)(cg * kn * on));
@@ -136,6 +217,7 @@ ember_status conv_run(eo_ctx *c) {
             }
             ember_sgemm(c->pool, false, false, mg, on, cg * kn, 1.0f, W + gi * mg * cg * kn, cg * kn, col, on, 1.0f, yg, on, NULL);
         }
+    eo_fuse_apply(c, Y, N, M, on);
     return EMBER_OK;
 }
 
@@ -259,6 +341,26 @@ static ember_status pool_run(eo_ctx *c, poolop op) {
     if (s) return s;
     bool include_pad = eo_attr_int(c, "count_include_pad", 0), col_major = eo_attr_int(c, "storage_order", 0);
     double p = (double)eo_attr_int(c, "p", 2);
+    if (x->dtype == EMBER_DTYPE_F32 && op != P_LP && !ind && !eo_reference()) { /* the kernels' pooling */
+        int64_t rows = x->shape[0] * x->shape[1];
+        if (is_global(c)) {
+            (op == P_MAX ? ember_global_maxpool : ember_global_avgpool)(c->pool, rows, prod(g.in, g.nsp), x->data, y->data);
+            return EMBER_OK;
+        }
+        if (g.nsp <= 2) {
+            bool two = g.nsp == 2;
+            int l = g.nsp - 1;
+            ember_pooling2d pg = {
+                .batch = x->shape[0], .c = x->shape[1], .h = two ? g.in[0] : 1, .w = g.in[l], .oh = two ? g.out[0] : 1,
+                .ow = g.out[l], .kh = two ? g.k[0] : 1, .kw = g.k[l], .stride_h = two ? g.stride[0] : 1,
+                .stride_w = g.stride[l], .dil_h = two ? g.dil[0] : 1, .dil_w = g.dil[l], .pad_t = two ? g.pb[0] : 0,
+                .pad_l = g.pb[l], .pad_b = two ? g.pe[0] : 0, .pad_r = g.pe[l], .count_include_pad = include_pad,
+            };
+            if (op == P_AVG) ember_avgpool2d(c->pool, &pg, x->data, y->data);
+            else if (!ember_maxpool2d_rows(c->pool, &pg, x->data, y->data)) ember_maxpool2d(c->pool, &pg, x->data, y->data);
+            return EMBER_OK;
+        }
+    }
     int64_t planes = x->shape[0] * x->shape[1], in_n = prod(g.in, g.nsp), on = prod(g.out, g.nsp);
     for (int64_t pl = 0; pl < planes; pl++)
         for (int64_t o = 0; o < on; o++) {

@@ -66,6 +66,80 @@ static ember_status mm_plan(const ember_tensor *a, const ember_tensor *b, mm_sha
     return EMBER_OK;
 }
 
+/* --- f32 fast paths: packed constant operands, fused epilogue, batched GEMM ------------------------------ */
+static void free_aligned(void *p) { ember_free_aligned(p); }
+
+/* The epilogue of c->fuse for an output with rows of ldc floats. */
+static ember_epilogue fused_epilogue(const eo_ctx *c, int64_t ldc) {
+    ember_epilogue ep = {0};
+    const eo_fuse *f = c->fuse;
+    if (!f) return ep;
+    ep.act = f->act;
+    if (f->bias) ep.bias = f->bias, ep.bias_kind = EMBER_BIAS_COL;
+    if (f->residual >= 0) ep.residual = c->in[f->residual]->t.data, ep.ldr = ldc;
+    ep.residual_after_act = f->residual_after_act;
+    return ep;
+}
+
+/* B packed once for this step when it is a constant (NULL: use it as is). */
+static const void *packed_b(eo_ctx *c, int i, bool trans, int64_t K, int64_t N, const float *B, int64_t ldb) {
+    if (!c->prep || !eo_in_const(c, i)) return NULL;
+    if (c->prep->p) return c->prep->p;
+    void *pb = ember_malloc_aligned(ember_sgemm_pack_b_size(K, N));
+    if (!pb) return NULL; /* unpacked still works */
+    ember_sgemm_pack_b(trans, K, N, B, ldb, pb);
+    *c->prep = (eo_prep){pb, free_aligned};
+    return pb;
+}
+
+/* Every batch dim of one operand is either broadcast (stride 0) or dense: one stride per matrix. */
+static bool uniform_stride(const mm_shape *p, const int64_t *st, int64_t mat, int64_t *stride) {
+    bool all0 = true, dense = true;
+    for (int d = 0; d < p->nb; d++) {
+        if (p->batch[d] == 1) continue;
+        if (st[d]) all0 = false;
+        else dense = false;
+    }
+    if (all0) return *stride = 0, true;
+    if (!dense) return false;
+    *stride = mat;
+    return true;
+}
+
+static ember_status matmul_fast(eo_ctx *c, const mm_shape *p) {
+    const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1);
+    ember_tensor *y = eo_out(c, 0);
+    int64_t batches = 1, sa, sb;
+    for (int d = 0; d < p->nb; d++) batches *= p->batch[d];
+    ember_epilogue ep = fused_epilogue(c, p->N);
+    if (!uniform_stride(p, p->ast, p->M * p->K, &sa) || !uniform_stride(p, p->bst, p->K * p->N, &sb)) {
+        int64_t idx[EMBER_MAX_DIMS] = {0};
+        for (int64_t bi = 0; bi < batches; bi++) {
+            int64_t ao = 0, bo = 0, co = bi * p->M * p->N;
+            for (int d = 0; d < p->nb; d++) ao += idx[d] * p->ast[d], bo += idx[d] * p->bst[d];
+            ember_epilogue e = ep;
+            if (e.residual) e.residual += co;
+            ember_sgemm(c->pool, false, false, p->M, p->N, p->K, 1.0f, (const float *)a->data + ao, p->K,
+                        (const float *)b->data + bo, p->N, 0.0f, (float *)y->data + co, p->N, &e);
+            for (int d = p->nb - 1; d >= 0 && ++idx[d] == p->batch[d]; d--) idx[d] = 0;
+        }
+        return EMBER_OK;
+    }
+    if (sb == 0) { /* shared B (weights): one GEMM over all rows of A, or per batch when A is broadcast */
+        int64_t rows = sa ? batches * p->M : p->M;
+        const void *pb = packed_b(c, 1, false, p->K, p->N, b->data, p->N);
+        ember_gemm_operand A = {.data = a->data, .ld = p->K};
+        ember_gemm_operand B = pb ? (ember_gemm_operand){.packed = pb} : (ember_gemm_operand){.data = b->data, .ld = p->N};
+        ember_sgemm_packed(c->pool, rows, p->N, p->K, 1.0f, &A, &B, 0.0f, y->data, p->N, &ep);
+        for (int64_t bi = 1; !sa && bi < batches; bi++) /* A broadcast too: every batch is the same */
+            memcpy((float *)y->data + bi * p->M * p->N, y->data, sizeof(float) * (size_t)(p->M * p->N));
+        return EMBER_OK;
+    }
+    ember_sgemm_batched(c->pool, batches, false, false, p->M, p->N, p->K, 1.0f, a->data, p->K, sa, b->data, p->N, sb,
+                        0.0f, y->data, p->N, p->M * p->N, &ep, p->M * p->N);
+    return EMBER_OK;
+}
+
 ember_status matmul_infer(eo_ctx *c) {
     mm_shape p;
     ember_status s = mm_plan(eo_in(c, 0), eo_in(c, 1), &p);
@@ -81,6 +155,7 @@ ember_status matmul_run(eo_ctx *c) {
     mm_shape p;
     ember_status s = mm_plan(a, b, &p);
     if (s) return s;
+    if (a->dtype == EMBER_DTYPE_F32 && !eo_reference()) return matmul_fast(c, &p);
     int64_t batches = 1, idx[EMBER_MAX_DIMS] = {0};
     for (int d = 0; d < p.nb; d++) batches *= p.batch[d];
     for (int64_t bi = 0; bi < batches; bi++) {
@@ -93,6 +168,7 @@ ember_status matmul_run(eo_ctx *c) {
             gemm_generic(a, ao, b, bo, y, co, p.M, p.N, p.K);
         for (int d = p.nb - 1; d >= 0 && ++idx[d] == p.batch[d]; d--) idx[d] = 0;
     }
+    if (a->dtype == EMBER_DTYPE_F32) eo_fuse_apply(c, y->data, batches * p.M, p.N, 1);
     return EMBER_OK;
 }
 
@@ -140,8 +216,18 @@ ember_status gemm_run(eo_ctx *c) {
     } else {
         beta = 0;
     }
+    if (a->dtype == EMBER_DTYPE_F32 && !eo_reference()) {
+        const void *pb = packed_b(c, 1, tb, K, N, b->data, b->shape[1]);
+        ember_gemm_operand A = {.data = a->data, .ld = a->shape[1], .trans = ta};
+        ember_gemm_operand B = pb ? (ember_gemm_operand){.packed = pb}
+                                  : (ember_gemm_operand){.data = b->data, .ld = b->shape[1], .trans = tb};
+        ember_epilogue ep = fused_epilogue(c, N);
+        ember_sgemm_packed(c->pool, M, N, K, alpha, &A, &B, beta, y->data, N, &ep);
+        return EMBER_OK;
+    }
     if (a->dtype == EMBER_DTYPE_F32) {
         sgemm(c->pool, ta, tb, M, N, K, alpha, a->data, a->shape[1], b->data, b->shape[1], beta, y->data, N);
+        eo_fuse_apply(c, y->data, M, N, 1);
         return EMBER_OK;
     }
     for (int64_t i = 0; i < M; i++)

@@ -47,6 +47,18 @@ static ember_status rownorm_run(eo_ctx *c, bool rms) {
     for (int d = 0; d < x->ndim; d++) *(d < axis ? &rows : &n) *= x->shape[d];
     const int64_t *ns = x->shape + axis;
     int nd = x->ndim - axis;
+    bool f32 = x->dtype == EMBER_DTYPE_F32 && (!scale || (scale->dtype == x->dtype && ember_tensor_count(scale) == n)) &&
+               (!bias || (bias->dtype == x->dtype && ember_tensor_count(bias) == n)) &&
+               (!mean_out || mean_out->dtype == EMBER_DTYPE_F32) && (!inv_out || inv_out->dtype == EMBER_DTYPE_F32);
+    if (f32 && !eo_reference()) { /* the kernels' row norms: parameters cover the whole normalised block */
+        ember_pool *pool = rows * n > 32768 ? c->pool : NULL;
+        if (rms)
+            ember_rmsnorm(pool, y->data, x->data, scale ? scale->data : NULL, rows, n, (float)eps);
+        else
+            ember_layernorm(pool, y->data, x->data, scale ? scale->data : NULL, bias ? bias->data : NULL, rows, n,
+                            (float)eps, mean_out ? mean_out->data : NULL, inv_out ? inv_out->data : NULL);
+        return EMBER_OK;
+    }
     for (int64_t r = 0; r < rows; r++) {
         double mean = 0, var = 0;
         if (!rms) {

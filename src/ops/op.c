@@ -531,3 +531,42 @@ ember_status eo_strided_copy(ember_tensor *dst, const ember_tensor *src, const i
     ember_pool_for(n > 65536 ? pool : NULL, rows, 1, strided_rows, &j);
     return EMBER_OK;
 }
+
+/* --- fused epilogues ---------------------------------------------------------------------------------- */
+#include "graph/exec.h"
+
+static int reference_mode = -1;
+bool eo_reference(void) {
+    if (reference_mode < 0) {
+        const char *e = getenv("EMBER_OPS");
+        reference_mode = e && !strcmp(e, "reference");
+    }
+    return reference_mode;
+}
+void eo_set_reference(bool on) { reference_mode = on; }
+
+bool eo_in_const(const eo_ctx *c, int i) {
+    if (!eo_has(c, i) || !c->exec || i >= c->node->nin || c->node->in[i] < 0) return false;
+    return eg_exec_is_const(c->exec, c->node->in[i]);
+}
+
+void eo_fuse_apply(const eo_ctx *c, float *y, int64_t outer, int64_t channels, int64_t inner) {
+    const eo_fuse *f = c->fuse;
+    if (!f) return;
+    const float *r = f->residual >= 0 ? c->in[f->residual]->t.data : NULL;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t ch = 0; ch < channels; ch++) {
+            int64_t base = (o * channels + ch) * inner;
+            float *row = y + base;
+            for (int64_t i = 0; i < inner; i++) {
+                float v = row[i];
+                if (f->bn_scale) v = v * f->bn_scale[ch] + f->bn_shift[ch];
+                if (f->bias) v += f->bias[ch];
+                if (r && !f->residual_after_act) v += r[base + i];
+                row[i] = v;
+            }
+            ember_act_apply(f->act, row, row, inner);
+            if (r && f->residual_after_act)
+                for (int64_t i = 0; i < inner; i++) row[i] += r[base + i];
+        }
+}

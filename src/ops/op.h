@@ -24,6 +24,7 @@
 
 #include "ember/threadpool.h"
 #include "graph/graph.h"
+#include "kernels/kernels.h"
 
 #include <math.h>
 #include <string.h>
@@ -62,6 +63,25 @@ ember_status ev_seq_insert(ev *seq, const ember_tensor *t, int pos);
 /* --- the op context ----------------------------------------------------------------------------------- */
 struct eg_exec;
 
+/* State an op keeps across runs of one planned step (pre-packed weights): made by run() on first use when
+ * c->prep is non-NULL, freed by the executor with `free` when it re-plans or is destroyed. */
+typedef struct eo_prep {
+    void *p;
+    void (*free)(void *p);
+} eo_prep;
+
+/* Work the graph passes (graph/fuse.c) moved into a Conv/Gemm/MatMul step from the nodes after it:
+ *     y = op(...);  y = y * bn_scale[ch] + bn_shift[ch];  y += bias[ch];  y += residual (before act unless
+ *     residual_after_act);  y = act(y)
+ * where ch is the channel: axis 1 for Conv, the last axis for Gemm/MatMul. */
+typedef struct eo_fuse {
+    const float *bn_scale, *bn_shift; /* folded BatchNormalization (NULL: none) */
+    const float *bias;                /* MatMul: per-column bias of a following Add (NULL: none) */
+    int residual;                     /* index into c->in of a same-shaped tensor to add (-1: none) */
+    bool residual_after_act;
+    ember_act act;
+} eo_fuse;
+
 typedef struct eo_ctx {
     const eg_node *node;
     int opset;
@@ -73,6 +93,8 @@ typedef struct eo_ctx {
     struct eg_exec *exec;  /* for ops that run subgraphs (If, Loop, Scan) */
     void *scratch[4];      /* eo_scratch allocations, freed after the node runs */
     int nscratch;
+    const eo_fuse *fuse;   /* non-NULL: this step also does the fused work (only Conv, Gemm, MatMul) */
+    eo_prep *prep;         /* non-NULL on planned steps: state kept across runs */
 } eo_ctx;
 
 typedef struct eo_def {
@@ -105,6 +127,17 @@ ember_status eo_set_out_like(eo_ctx *c, int i, int j);
 ember_status eo_alloc_out(eo_ctx *c, int i, ember_dtype dtype, int ndim, const int64_t *shape, ember_tensor **t);
 /* Scratch memory for the duration of the node (64-byte aligned, zeroed); NULL when out of memory. */
 void *eo_scratch(eo_ctx *c, size_t bytes);
+
+/* Reference mode: ops take their plain scalar paths instead of the kernels' fast ones (the twin that
+ * differential tests compare against). Off by default; EMBER_OPS=reference in the environment turns it on. */
+bool eo_reference(void);
+void eo_set_reference(bool on);
+
+/* Input i is a constant (initializer or folded) that keeps its data across runs. */
+bool eo_in_const(const eo_ctx *c, int i);
+/* Apply c->fuse (when set) to the f32 output y laid out [outer, channels, inner], in place. The reference
+ * path for ops that compute first and fuse afterwards. */
+void eo_fuse_apply(const eo_ctx *c, float *y, int64_t outer, int64_t channels, int64_t inner);
 
 /* Integer input values as int64 (int32/int64 tensors): returns EO_DYNAMIC when the data is not known yet,
  * EMBER_ERR_SHAPE if not an integer tensor or more than cap values. */

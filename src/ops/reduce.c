@@ -135,6 +135,23 @@ static ember_status reduce_run(eo_ctx *c, redop op) {
         memcpy(y->data, ia, sizeof(int64_t) * (size_t)m);
         return EMBER_OK;
     }
+    if (x->dtype == EMBER_DTYPE_F32 && (op == R_MEAN || op == R_SUM || op == R_MAX) && count > 0 && !eo_reference()) {
+        int first = x->ndim; /* the reduced axes are a suffix: rows of `count` contiguous floats */
+        while (first > 0 && red[first - 1]) first--;
+        bool suffix = true;
+        for (int d = 0; d < first; d++) suffix &= !red[d];
+        if (suffix) {
+            float *yv = y->data;
+            ember_pool *pool = n > 32768 ? c->pool : NULL;
+            if (op == R_MAX) {
+                ember_global_maxpool(pool, m, count, x->data, yv);
+            } else {
+                ember_global_avgpool(pool, m, count, x->data, yv);
+                for (int64_t i = 0; op == R_SUM && i < m; i++) yv[i] *= (float)count;
+            }
+            return EMBER_OK;
+        }
+    }
     for (int64_t i = 0; i < m; i++) {
         acc[i] = init_f(op);
         if (mx) mx[i] = -INFINITY;

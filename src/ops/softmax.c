@@ -61,6 +61,10 @@ static ember_status sm_run(eo_ctx *c, smop op, ember_status (*self)(eo_ctx *)) {
     sm_job j = {op, x->data, eo_out(c, 0)->data, 0, 0};
     int64_t outer;
     sm_dims(c, x, axis, &outer, &j.dim, &j.inner);
+    if (op != SM_HARD && j.inner == 1 && !eo_reference()) { /* contiguous rows: the kernels' softmax */
+        ember_softmax(ember_tensor_count(x) > 32768 ? c->pool : NULL, j.y, j.x, outer, j.dim, j.dim, op == SM_LOG);
+        return EMBER_OK;
+    }
     ember_pool_for(ember_tensor_count(x) > 32768 ? c->pool : NULL, outer * j.inner, 1, sm_rows, &j);
     return EMBER_OK;
 }

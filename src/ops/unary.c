@@ -68,10 +68,28 @@ static inline double un_apply(const un_job *j, double x) {
     return x;
 }
 
+/* The kernels' vector math for the hot f32 ops (false: no kernel for this op). */
+static bool un_f32_fast(const un_job *j, float *y, const float *x, int64_t n) {
+    switch (j->op) {
+    case U_SIGMOID: ember_vsigmoid(y, x, n); return true;
+    case U_TANH: ember_vtanh(y, x, n); return true;
+    case U_EXP: ember_vexp(y, x, n); return true;
+    case U_ERF: ember_verf(y, x, n); return true;
+    case U_GELU: ember_vgelu(y, x, n, false); return true;
+    case U_GELU_TANH: ember_vgelu(y, x, n, true); return true;
+    case U_HSWISH: ember_act_apply((ember_act){EMBER_ACT_HARD_SWISH, 0, 0}, y, x, n); return true;
+    case U_HSIGMOID:
+        ember_act_apply((ember_act){EMBER_ACT_HARD_SIGMOID, (float)j->alpha, (float)j->beta}, y, x, n);
+        return true;
+    default: return false;
+    }
+}
+
 static void un_f32(void *ctx, int64_t begin, int64_t end, int thread) {
     const un_job *j = ctx;
     const float *x = j->x;
     float *y = j->y;
+    if (!eo_reference() && un_f32_fast(j, y + begin, x + begin, end - begin)) return;
     switch (j->op) { /* hot ones in f32 arithmetic */
     case U_RELU: for (int64_t i = begin; i < end; i++) y[i] = x[i] > 0 ? x[i] : (x[i] != x[i] ? x[i] : 0); return;
     case U_CLIP: {

@@ -1,0 +1,466 @@
+/* The ONNX fast path against its reference: graphs run with the graph passes and the kernels' fast ops must
+ * match the same graphs run node by node on the ops' scalar reference paths — on random small
+ * Conv/BatchNormalization/activation/Add and MatMul/Add graphs, on the bench models, and, for the face
+ * models, against the golden outputs in ../shared/data/golden. */
+#include "check.h"
+#include "graph/exec.h"
+#include "kernels/eltwise.h"
+#include "ops/op.h"
+
+#include <stdint.h>
+#include <unistd.h>
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() % 1000000) / 1e6f; }
+
+/* Largest |a - b| over n floats, relative to the largest |b| (the tensor's scale). NaN anywhere fails. */
+static double max_rel(const float *a, const float *b, int64_t n) {
+    double m = 0, scale = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= m)) m = d; /* NaN wins */
+        if (fabs((double)b[i]) > scale) scale = fabs((double)b[i]);
+    }
+    return scale > 0 ? m / scale : m;
+}
+
+/* Run graph g on the inputs; fused = graph passes + fast ops, else node by node on the reference ops. */
+static ember_status run_graph(const eg_graph *g, bool fused, int threads, ev *const *in, ev *out, int *nfused) {
+    ember_pool *pool = NULL;
+    if (threads > 1 && ember_pool_create(threads, &pool)) return EMBER_ERR_NOMEM;
+    eo_set_reference(!fused);
+    eg_exec *x = NULL;
+    ember_status s = eg_exec_create(g, NULL, pool, &x);
+    if (!s) {
+        eg_exec_set_fusion(x, fused);
+        s = eg_exec_run(x, in, out);
+        if (!s && fused) s = eg_exec_run(x, in, out + g->noutputs); /* second run: reuses pre-packed weights */
+        eg_plan_stats st;
+        eg_exec_stats(x, &st);
+        if (nfused) *nfused = st.fused;
+    }
+    eg_exec_destroy(x);
+    ember_pool_destroy(pool);
+    eo_set_reference(false);
+    return s;
+}
+
+static bool heavy_ok(void) { return !getenv("EMBER_TEST_RUNNER"); }
+
+/* --- random small graphs built in memory ---------------------------------------------------------------- */
+enum { MAXV = 24, MAXN = 10 };
+typedef struct gbuild {
+    eg_graph g;
+    eg_value values[MAXV];
+    eg_node nodes[MAXN];
+    int ins[MAXN][6], outs[MAXN][1];
+    eg_attr attrs[MAXN][6];
+    int64_t ints[MAXN][6][4];
+    ember_tensor inits[MAXV];
+    float *data[MAXV];
+    int gin[2], gout[1];
+} gbuild;
+
+static int add_value(gbuild *b, const char *name) {
+    int v = b->g.nvalues++;
+    b->values[v] = (eg_value){.name = name, .producer = -1, .outer = -1};
+    return v;
+}
+
+static int add_init(gbuild *b, int ndim, const int64_t *shape, float lo, float hi) {
+    int v = add_value(b, "w");
+    ember_tensor *t = &b->inits[v];
+    *t = (ember_tensor){.dtype = EMBER_DTYPE_F32, .ndim = ndim};
+    memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    int64_t n = ember_tensor_count(t);
+    b->data[v] = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) b->data[v][i] = frand(lo, hi);
+    t->data = b->data[v];
+    t->nbytes = sizeof(float) * (size_t)n;
+    b->values[v].init = t;
+    return v;
+}
+
+static eg_node *add_node(gbuild *b, const char *op, int nin, const int *in) {
+    int k = b->g.nnodes++;
+    eg_node *n = &b->nodes[k];
+    *n = (eg_node){.name = op, .op_type = op, .domain = "", .opset = 17, .nin = nin, .nout = 1};
+    memcpy(b->ins[k], in, sizeof(int) * (size_t)nin);
+    n->in = b->ins[k];
+    n->out = b->outs[k];
+    n->attr = b->attrs[k];
+    n->out[0] = add_value(b, op);
+    b->values[n->out[0]].producer = k;
+    n->op = eo_find("", op, 17);
+    return n;
+}
+
+static void attr_ints(gbuild *b, eg_node *n, const char *name, int cnt, const int64_t *v) {
+    int k = (int)(n - b->nodes), a = n->nattr++;
+    memcpy(b->ints[k][a], v, sizeof(int64_t) * (size_t)cnt);
+    n->attr[a] = (eg_attr){.name = name, .type = cnt ? EG_ATTR_INTS : EG_ATTR_INT, .n = cnt, .ints = b->ints[k][a]};
+    if (!cnt) n->attr[a].i = v[0];
+}
+
+static void attr_float(eg_node *n, const char *name, float f) {
+    n->attr[n->nattr++] = (eg_attr){.name = name, .type = EG_ATTR_FLOAT, .f = f};
+}
+
+static void free_build(gbuild *b) {
+    for (int v = 0; v < MAXV; v++) free(b->data[v]);
+}
+
+static const char *const acts[] = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "HardSigmoid", "Tanh"};
+
+/* Append an activation (or nothing) after value v; returns the new value. */
+static int maybe_act(gbuild *b, int v) {
+    int a = (int)(rnd() % 9);
+    if (a >= 7) return v;
+    int in[3] = {v, -1, -1};
+    int nin = 1;
+    if (a == 1) { /* Clip(0, 6) or Clip(-1, 1) */
+        int64_t one = 1;
+        in[1] = add_init(b, 0, &one, 0, 0);
+        in[2] = add_init(b, 0, &one, 0, 0);
+        bool six = rnd() % 2;
+        b->data[in[1]][0] = six ? 0.0f : -1.0f;
+        b->data[in[2]][0] = six ? 6.0f : 1.0f;
+        nin = 3;
+    }
+    eg_node *n = add_node(b, acts[a], nin, in);
+    if (a == 2) attr_float(n, "alpha", 0.1f);
+    return n->out[0];
+}
+
+/* X -> Conv -> [BatchNormalization] -> [Add residual] -> [act] (or the act before the Add). */
+static void build_conv_graph(gbuild *b, int64_t *xshape) {
+    memset(b, 0, sizeof *b);
+    b->g = (eg_graph){.name = "random", .values = b->values, .nodes = b->nodes, .inputs = b->gin, .outputs = b->gout};
+    int64_t groups = rnd() % 3 == 0 ? 0 : 1, cin = 1 + rnd() % 8, h = 3 + rnd() % 9, w = 3 + rnd() % 9;
+    int64_t k = 1 + rnd() % 3, stride = 1 + rnd() % 2, pad = rnd() % 2 ? k / 2 : 0, cout;
+    if (!groups) { /* depthwise */
+        groups = cin;
+        cout = cin * (1 + rnd() % 2);
+    } else {
+        cout = 1 + rnd() % 12;
+    }
+    int64_t oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
+    xshape[0] = 1 + rnd() % 2, xshape[1] = cin, xshape[2] = h, xshape[3] = w;
+    int x = add_value(b, "x");
+    b->values[x].is_input = true;
+    b->gin[b->g.ninputs++] = x;
+    int64_t ws[4] = {cout, cin / groups, k, k}, bs[1] = {cout};
+    int wv = add_init(b, 4, ws, -1, 1), bv = rnd() % 4 ? add_init(b, 1, bs, -1, 1) : -1;
+    int cin3[3] = {x, wv, bv};
+    eg_node *conv = add_node(b, "Conv", bv >= 0 ? 3 : 2, cin3);
+    int64_t kk[2] = {k, k}, st[2] = {stride, stride}, pads[4] = {pad, pad, pad, pad};
+    attr_ints(b, conv, "kernel_shape", 2, kk);
+    attr_ints(b, conv, "strides", 2, st);
+    attr_ints(b, conv, "pads", 4, pads);
+    attr_ints(b, conv, "group", 0, &groups);
+    int cur = conv->out[0];
+    if (rnd() % 2) {
+        int bn[5] = {cur, add_init(b, 1, bs, 0.5f, 1.5f), add_init(b, 1, bs, -1, 1), add_init(b, 1, bs, -1, 1),
+                     add_init(b, 1, bs, 0.1f, 2)};
+        eg_node *n = add_node(b, "BatchNormalization", 5, bn);
+        attr_float(n, "epsilon", 1e-3f);
+        cur = n->out[0];
+    }
+    bool act_first = rnd() % 3 == 0;
+    if (act_first) cur = maybe_act(b, cur);
+    if (rnd() % 2) { /* residual: a constant of the output's shape, on either side of the Add */
+        int64_t rs[4] = {xshape[0], cout, oh, ow};
+        int r = add_init(b, 4, rs, -1, 1), in[2] = {cur, r};
+        if (rnd() % 2) in[0] = r, in[1] = cur;
+        cur = add_node(b, "Add", 2, in)->out[0];
+    }
+    if (!act_first) cur = maybe_act(b, cur);
+    b->values[cur].is_output = true;
+    b->gout[b->g.noutputs++] = cur;
+}
+
+static int const_scalar(gbuild *b, float v) {
+    int64_t one = 1;
+    int c = add_init(b, 0, &one, 0, 0);
+    b->data[c][0] = v;
+    return c;
+}
+
+/* GELU written out as exporters do: x / sqrt(2) (or x * 0.7071), Erf, + 1, * x, * 0.5 (in either order). */
+static int add_gelu(gbuild *b, int x) {
+    bool div = rnd() % 2, half_first = rnd() % 2;
+    int in[2] = {x, const_scalar(b, div ? 1.4142135f : 0.70710677f)};
+    int v = add_node(b, div ? "Div" : "Mul", 2, in)->out[0];
+    v = add_node(b, "Erf", 1, &v)->out[0];
+    int a[2] = {const_scalar(b, 1.0f), v};
+    v = add_node(b, "Add", 2, a)->out[0];
+    if (half_first) {
+        int h[2] = {x, const_scalar(b, 0.5f)};
+        int hv = add_node(b, "Mul", 2, h)->out[0], m[2] = {hv, v};
+        return add_node(b, "Mul", 2, m)->out[0];
+    }
+    int m[2] = {v, x};
+    int mv = add_node(b, "Mul", 2, m)->out[0], h[2] = {const_scalar(b, 0.5f), mv};
+    return add_node(b, "Mul", 2, h)->out[0];
+}
+
+/* X [B, M, K] -> MatMul W [K, N] -> [Add bias [N]] -> [act]. */
+static void build_matmul_graph(gbuild *b, int64_t *xshape) {
+    memset(b, 0, sizeof *b);
+    b->g = (eg_graph){.name = "random", .values = b->values, .nodes = b->nodes, .inputs = b->gin, .outputs = b->gout};
+    int64_t M = 1 + rnd() % 20, K = 1 + rnd() % 40, N = 1 + rnd() % 40;
+    xshape[0] = 1 + rnd() % 3, xshape[1] = M, xshape[2] = K;
+    int x = add_value(b, "x");
+    b->values[x].is_input = true;
+    b->gin[b->g.ninputs++] = x;
+    int64_t ws[2] = {K, N};
+    int in[2] = {x, add_init(b, 2, ws, -1, 1)};
+    int cur = add_node(b, "MatMul", 2, in)->out[0];
+    if (rnd() % 3) {
+        int bin[2] = {cur, add_init(b, 1, &N, -1, 1)};
+        cur = add_node(b, "Add", 2, bin)->out[0];
+    }
+    cur = rnd() % 3 ? maybe_act(b, cur) : add_gelu(b, cur);
+    b->values[cur].is_output = true;
+    b->gout[b->g.noutputs++] = cur;
+}
+
+/* X [B, M, N] -> LayerNormalization written out over the last axis (ReduceMean, Sub, Pow, ReduceMean, Add,
+ * Sqrt, Div, [Mul gamma, [Add beta]]). */
+static void build_layernorm_graph(gbuild *b, int64_t *xshape) {
+    memset(b, 0, sizeof *b);
+    b->g = (eg_graph){.name = "random", .values = b->values, .nodes = b->nodes, .inputs = b->gin, .outputs = b->gout};
+    int64_t N = 1 + rnd() % 40, axes = -1;
+    xshape[0] = 1 + rnd() % 2, xshape[1] = 1 + rnd() % 9, xshape[2] = N;
+    int x = add_value(b, "x");
+    b->values[x].is_input = true;
+    b->gin[b->g.ninputs++] = x;
+    eg_node *m = add_node(b, "ReduceMean", 1, &x);
+    attr_ints(b, m, "axes", 1, &axes);
+    int sub[2] = {x, m->out[0]};
+    int d = add_node(b, "Sub", 2, sub)->out[0];
+    int pw[2] = {d, const_scalar(b, 2.0f)};
+    int p = add_node(b, "Pow", 2, pw)->out[0];
+    eg_node *v = add_node(b, "ReduceMean", 1, &p);
+    attr_ints(b, v, "axes", 1, &axes);
+    int ad[2] = {v->out[0], const_scalar(b, 1e-5f)};
+    int e = add_node(b, "Add", 2, ad)->out[0];
+    int sq = add_node(b, "Sqrt", 1, &e)->out[0];
+    int dv[2] = {d, sq};
+    int cur = add_node(b, "Div", 2, dv)->out[0];
+    if (rnd() % 3) {
+        int ml[2] = {cur, add_init(b, 1, &N, 0.5f, 1.5f)};
+        cur = add_node(b, "Mul", 2, ml)->out[0];
+        if (rnd() % 2) {
+            int bs[2] = {add_init(b, 1, &N, -1, 1), cur};
+            cur = add_node(b, "Add", 2, bs)->out[0];
+        }
+    }
+    b->values[cur].is_output = true;
+    b->gout[b->g.noutputs++] = cur;
+}
+
+static void check_random(int kind, int count) {
+    int bad = 0, fused_total = 0;
+    for (int it = 0; it < count; it++) {
+        gbuild *b = calloc(1, sizeof *b);
+        int64_t xs[4];
+        bool conv = kind == 0;
+        if (kind == 0) build_conv_graph(b, xs);
+        else if (kind == 1) build_matmul_graph(b, xs);
+        else build_layernorm_graph(b, xs);
+        ev xin = {0};
+        CHECK(ev_alloc_tensor(&xin, EMBER_DTYPE_F32, conv ? 4 : 3, xs) == EMBER_OK);
+        float *xd = xin.t.data;
+        for (int64_t i = 0; i < ember_tensor_count(&xin.t); i++) xd[i] = frand(-2, 2);
+        ev *ins[1] = {&xin}, ref[1] = {{0}}, got[2] = {{0}, {0}};
+        int nf = 0;
+        ember_status s1 = run_graph(&b->g, false, 1, ins, ref, NULL);
+        ember_status s2 = run_graph(&b->g, true, 1 + it % 2, ins, got, &nf);
+        CHECK_MSG(!s1 && !s2, "%s / %s", ember_status_str(s1), ember_last_error());
+        if (!s1 && !s2) {
+            int64_t n = ember_tensor_count(&ref[0].t);
+            double d0 = max_rel(got[0].t.data, ref[0].t.data, n), d1 = max_rel(got[1].t.data, ref[0].t.data, n);
+            if (!(d0 <= 1e-4 && d1 <= 1e-4)) {
+                printf("  graph %d (%s, %d nodes, %d fused): max relative difference %g / %g\n", it,
+                       kind == 0 ? "conv" : kind == 1 ? "matmul" : "layernorm", b->g.nnodes, nf, d0, d1);
+                bad++;
+            }
+        }
+        fused_total += nf;
+        ev_clear(&xin), ev_clear(&ref[0]), ev_clear(&got[0]), ev_clear(&got[1]);
+        free_build(b);
+        free(b);
+    }
+    CHECK_EQ(bad, 0);
+    CHECK(fused_total > count / 3); /* the passes did fuse something */
+}
+
+static void test_random_conv_graphs(void) { check_random(0, heavy_ok() ? 300 : 40); }
+static void test_random_matmul_graphs(void) { check_random(1, heavy_ok() ? 200 : 30); }
+static void test_random_layernorm_graphs(void) { check_random(2, heavy_ok() ? 100 : 20); }
+
+/* ember_maxpool2d_rows against its reference twin ember_maxpool2d on random geometries (odd sizes, padding,
+ * dilation, ceil-mode-like extra rows, NaN). */
+static void test_maxpool_rows(void) {
+    int bad = 0;
+    for (int it = 0; it < 300; it++) {
+        ember_pooling2d g = {.batch = 1 + rnd() % 2, .c = 1 + rnd() % 5, .h = 1 + rnd() % 17, .w = 1 + rnd() % 17,
+                             .kh = 1 + rnd() % 4, .kw = 1 + rnd() % 4, .stride_h = 1 + rnd() % 3,
+                             .stride_w = 1 + rnd() % 3, .dil_h = 1 + rnd() % 2, .dil_w = 1 + rnd() % 2};
+        g.pad_t = rnd() % g.kh, g.pad_l = rnd() % g.kw, g.pad_b = rnd() % g.kh, g.pad_r = rnd() % g.kw;
+        int64_t eh = (g.kh - 1) * g.dil_h + 1, ew = (g.kw - 1) * g.dil_w + 1;
+        int64_t sh = g.h + g.pad_t + g.pad_b - eh, sw = g.w + g.pad_l + g.pad_r - ew;
+        if (sh < 0 || sw < 0) continue;
+        bool ceil_mode = rnd() % 2;
+        g.oh = (ceil_mode ? (sh + g.stride_h - 1) / g.stride_h : sh / g.stride_h) + 1;
+        g.ow = (ceil_mode ? (sw + g.stride_w - 1) / g.stride_w : sw / g.stride_w) + 1;
+        if (ceil_mode && (g.oh - 1) * g.stride_h >= g.h + g.pad_t) g.oh--;
+        if (ceil_mode && (g.ow - 1) * g.stride_w >= g.w + g.pad_l) g.ow--;
+        int64_t n = g.batch * g.c * g.h * g.w, m = g.batch * g.c * g.oh * g.ow;
+        float *x = malloc(sizeof(float) * (size_t)n), *a = malloc(sizeof(float) * (size_t)m), *b = malloc(sizeof(float) * (size_t)m);
+        for (int64_t i = 0; i < n; i++) x[i] = rnd() % 50 == 0 ? NAN : frand(-3, 3);
+        ember_maxpool2d(NULL, &g, x, a);
+        CHECK(ember_maxpool2d_rows(NULL, &g, x, b));
+        for (int64_t i = 0; i < m; i++) bad += !(a[i] == b[i] || (isnan(a[i]) && isnan(b[i])));
+        free(x), free(a), free(b);
+    }
+    CHECK_EQ(bad, 0);
+}
+
+/* --- real models ------------------------------------------------------------------------------------------ */
+static float *read_f32(const char *rel, int64_t *count) {
+    char path[512];
+    if (!check_shared(rel, path, sizeof path)) return NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    float *d = malloc((size_t)sz);
+    if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) free(d), d = NULL;
+    fclose(f);
+    *count = sz / 4;
+    return d;
+}
+
+/* Load a model, make its one input (golden file, or seeded random of the given shape), run it fused and as
+ * the reference, compare each output with the golden file (when given) and fused with reference. */
+typedef struct model_case {
+    const char *model, *input; /* input: golden file name or NULL (random) */
+    int64_t shape[4];
+    const char *golden[12]; /* per output, in graph output order (NULL: no golden) */
+    double tol_golden;
+    bool tokens; /* three int64 [1, 128] token inputs instead of one image */
+} model_case;
+
+static void check_model(const model_case *mc) {
+    char path[512], rel[256];
+    snprintf(rel, sizeof rel, "models/%s", mc->model);
+    SKIP_IF(!check_shared(rel, path, sizeof path), "../shared/models is absent");
+    SKIP_IF(!heavy_ok(), "real models are too slow under an emulator or sanitizer runner");
+    eg_model *m = NULL;
+    CHECK(eg_model_load(path, &m) == EMBER_OK);
+    if (!m) return;
+    const eg_graph *g = m->graph;
+    ev xin = {0}, tok[3] = {{0}, {0}, {0}};
+    int64_t n = 0;
+    ev *ins[3] = {&xin, NULL, NULL}, ref[16] = {{0}}, got[32] = {{0}};
+    if (mc->tokens) { /* BERT-style: input_ids, attention_mask, token_type_ids of shape [1, 128] */
+        int64_t ts[2] = {1, 128};
+        CHECK(g->ninputs == 3);
+        for (int i = 0; i < 3 && i < g->ninputs; i++) {
+            CHECK(ev_alloc_tensor(&tok[i], EMBER_DTYPE_I64, 2, ts) == EMBER_OK);
+            for (int64_t k = 0; k < 128; k++) ((int64_t *)tok[i].t.data)[k] = i == 0 ? rnd() % 8000 : i == 1 ? 1 : 0;
+            ins[i] = &tok[i];
+        }
+    } else {
+    CHECK(ev_alloc_tensor(&xin, EMBER_DTYPE_F32, 4, mc->shape) == EMBER_OK);
+    CHECK(g->ninputs == 1);
+    if (mc->input) {
+        snprintf(rel, sizeof rel, "data/golden/%s", mc->input);
+        float *d = read_f32(rel, &n);
+        CHECK(d && n == ember_tensor_count(&xin.t));
+        if (d && n == ember_tensor_count(&xin.t)) memcpy(xin.t.data, d, sizeof(float) * (size_t)n);
+        free(d);
+    } else {
+        for (int64_t i = 0; i < ember_tensor_count(&xin.t); i++) ((float *)xin.t.data)[i] = frand(0, 1);
+    }
+    }
+    int nf = 0;
+    CHECK(g->noutputs <= 16);
+    ember_status s = run_graph(g, false, 1, ins, ref, NULL);
+    CHECK_MSG(!s, "reference: %s", ember_last_error());
+    if (!s) s = run_graph(g, true, 2, ins, got, &nf);
+    CHECK_MSG(!s, "fused: %s", ember_last_error());
+    for (int o = 0; o < g->noutputs && !s; o++) {
+        int64_t cnt = ember_tensor_count(&ref[o].t);
+        double d = max_rel(got[o].t.data, ref[o].t.data, cnt), d2 = max_rel(got[g->noutputs + o].t.data, ref[o].t.data, cnt);
+        CHECK_MSG(d <= 2e-3 && d2 <= 2e-3, "%s output %d: fused vs reference %g / %g", mc->model, o, d, d2);
+        if (!mc->golden[o]) continue;
+        snprintf(rel, sizeof rel, "data/golden/%s", mc->golden[o]);
+        float *want = read_f32(rel, &n);
+        CHECK(want && n == cnt);
+        if (want && n == cnt) {
+            double dg = max_rel(got[o].t.data, want, cnt), dr = max_rel(ref[o].t.data, want, cnt);
+            CHECK_MSG(dg <= mc->tol_golden && dr <= mc->tol_golden, "%s output %d vs golden: fused %g, reference %g",
+                      mc->model, o, dg, dr);
+        }
+        free(want);
+    }
+    printf("  %s: %d nodes fused away\n", mc->model, nf);
+    for (int o = 0; o < 16; o++) ev_clear(&ref[o]);
+    for (int o = 0; o < 32; o++) ev_clear(&got[o]);
+    ev_clear(&xin);
+    for (int i = 0; i < 3; i++) ev_clear(&tok[i]);
+    eg_model_free(m);
+}
+
+static void test_yunet(void) {
+    model_case mc = {"face/yunet/yunet_s_320_320.onnx", "yunet320_input.f32", {1, 3, 320, 320},
+                     {"yunet320_cls_8.f32", "yunet320_cls_16.f32", "yunet320_cls_32.f32", "yunet320_obj_8.f32",
+                      "yunet320_obj_16.f32", "yunet320_obj_32.f32", "yunet320_bbox_8.f32", "yunet320_bbox_16.f32",
+                      "yunet320_bbox_32.f32", "yunet320_kps_8.f32", "yunet320_kps_16.f32", "yunet320_kps_32.f32"},
+                     1e-3, false};
+    check_model(&mc);
+}
+static void test_ultraface(void) {
+    model_case a = {"face/ultraface/version-RFB-320.onnx", "ultraface320_input.f32", {1, 3, 240, 320},
+                    {"version-RFB-320_scores.f32", "version-RFB-320_boxes.f32"}, 1e-3, false};
+    check_model(&a);
+    model_case b = {"face/ultraface/version-RFB-320_simplified.onnx", "ultraface320_input.f32", {1, 3, 240, 320},
+                    {"version-RFB-320_simplified_scores.f32", "version-RFB-320_simplified_boxes.f32"}, 1e-3, false};
+    check_model(&b);
+}
+static void test_face_recognition(void) {
+    model_case a = {"face/mobilefacenet/mobilefacenet.onnx", "face112_input.f32", {1, 3, 112, 112},
+                    {"mobilefacenet_output.f32"}, 1e-3, false};
+    check_model(&a);
+    model_case b = {"face/faceplugin/fr_feature.onnx", "face112_input.f32", {1, 3, 112, 112},
+                    {"faceplugin_fr_feature_output.f32"}, 1e-3, false};
+    check_model(&b);
+}
+static void test_bench_models(void) {
+    model_case a = {"bench/mobilenet_v2.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0, false};
+    check_model(&a);
+    model_case b = {"bench/squeezenet1_1.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0, false};
+    check_model(&b);
+    model_case c = {"bench/minilm_l6_h384_v8k.onnx", NULL, {0}, {NULL}, 0, true};
+    check_model(&c);
+}
+
+int main(void) {
+    RUN(test_random_conv_graphs);
+    RUN(test_random_matmul_graphs);
+    RUN(test_random_layernorm_graphs);
+    RUN(test_maxpool_rows);
+    RUN(test_yunet);
+    RUN(test_ultraface);
+    RUN(test_face_recognition);
+    RUN(test_bench_models);
+    return check_done();
+}
