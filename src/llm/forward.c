@@ -63,23 +63,32 @@ typedef struct mm_job {
     int64_t rows_before[4];
 } mm_job;
 
-enum { MM_ROWS = 16 }; /* weight rows kept hot while looping over the batch */
+enum { MM_ROWS = 16, MM_COLS = 64 }; /* weight rows per task; activation rows per dotm call */
 
+/* Rows [begin, end) of the stacked weights: one token -> dotn (rows share the activation loads); a batch ->
+ * dotm per weight row (the row's blocks are decoded once for several tokens and stay in L1). */
 static void mm_task(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const mm_job *j = ctx;
     int wi = 0;
+    float tmp[MM_COLS];
     for (int64_t r = begin; r < end;) {
         while (r >= j->rows_before[wi + 1]) wi++;
         const lm_weight *w = j->w[wi];
         int64_t base = j->rows_before[wi], lo = r - base;
         int64_t hi = (end < j->rows_before[wi + 1] ? end : j->rows_before[wi + 1]) - base;
-        if (hi > lo + MM_ROWS) hi = lo + MM_ROWS;
-        for (int t = 0; t < j->T; t++) {
-            const uint8_t *a = j->act + (size_t)t * j->act_stride;
-            float *o = j->out[wi] + (size_t)t * w->rows;
-            for (int64_t k = lo; k < hi; k++) o[k] = w->qt->dot(w->cols, (const uint8_t *)w->data + k * w->row_bytes, a);
-        }
+        const uint8_t *wd = (const uint8_t *)w->data;
+        if (j->T == 1) w->qt->dotn(w->cols, wd + lo * w->row_bytes, w->row_bytes, (int)(hi - lo), j->act, j->out[wi] + lo);
+        else
+            for (int t0 = 0; t0 < j->T; t0 += MM_COLS) {
+                int nt = j->T - t0 < MM_COLS ? j->T - t0 : MM_COLS;
+                const uint8_t *a = j->act + (size_t)t0 * j->act_stride;
+                float *o = j->out[wi] + (size_t)t0 * w->rows;
+                for (int64_t k = lo; k < hi; k++) {
+                    w->qt->dotm(w->cols, wd + k * w->row_bytes, a, j->act_stride, nt, tmp);
+                    for (int t = 0; t < nt; t++) o[(size_t)t * w->rows + k] = tmp[t];
+                }
+            }
         r = base + hi;
     }
 }
