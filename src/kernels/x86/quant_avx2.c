@@ -229,7 +229,8 @@ INLINE void blk_q2_K_dot(const blk_q2_K *x, const act_q8k *y, __m256 *acc, float
 }
 
 /* --- dot, dotn (R weight rows, one activation row) and dotm (one weight row, R activation rows) ---------- */
-enum { R = 4 };
+enum { R = 4, PF = 768 }; /* rows per call; prefetch distance in bytes */
+/* Four explicit calls (not a loop over arrays) so the accumulators stay in registers. */
 #define DOTS(name, WT, AT, BLOCK)                                                                            \
     static float dot_##name(int64_t n, const void *w, const void *a) {                                       \
         const WT *x = w;                                                                                     \
@@ -243,17 +244,28 @@ enum { R = 4 };
         const AT *y = a;                                                                                     \
         int r = 0;                                                                                           \
         for (; r + R <= nr; r += R) {                                                                        \
-            const WT *x[R];                                                                                  \
-            __m256 acc[R];                                                                                   \
-            float corr[R];                                                                                   \
-            for (int k = 0; k < R; k++) {                                                                    \
-                x[k] = (const WT *)((const uint8_t *)w + (size_t)(r + k) * stride);                          \
-                acc[k] = _mm256_setzero_ps();                                                                \
-                corr[k] = 0;                                                                                 \
+            const WT *x0 = (const WT *)((const uint8_t *)w + (size_t)r * stride);                            \
+            const WT *x1 = (const WT *)((const uint8_t *)x0 + stride);                                       \
+            const WT *x2 = (const WT *)((const uint8_t *)x1 + stride);                                       \
+            const WT *x3 = (const WT *)((const uint8_t *)x2 + stride);                                       \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                      \
+            float c0 = 0, c1 = 0, c2 = 0, c3 = 0;                                                            \
+            for (int64_t i = 0; i < n / BLOCK; i++) {                                                        \
+                if (sizeof(WT) > 64 || i % (64 / sizeof(WT) + 1) == 0) {                                     \
+                    _mm_prefetch((const char *)(x0 + i) + PF, _MM_HINT_T0);                                  \
+                    _mm_prefetch((const char *)(x1 + i) + PF, _MM_HINT_T0);                                  \
+                    _mm_prefetch((const char *)(x2 + i) + PF, _MM_HINT_T0);                                  \
+                    _mm_prefetch((const char *)(x3 + i) + PF, _MM_HINT_T0);                                  \
+                }                                                                                            \
+                blk_##name##_dot(x0 + i, y + i, &a0, &c0);                                                   \
+                blk_##name##_dot(x1 + i, y + i, &a1, &c1);                                                   \
+                blk_##name##_dot(x2 + i, y + i, &a2, &c2);                                                   \
+                blk_##name##_dot(x3 + i, y + i, &a3, &c3);                                                   \
             }                                                                                                \
-            for (int64_t i = 0; i < n / BLOCK; i++)                                                          \
-                for (int k = 0; k < R; k++) blk_##name##_dot(x[k] + i, y + i, &acc[k], &corr[k]);            \
-            for (int k = 0; k < R; k++) out[r + k] = hsum(acc[k]) + corr[k];                                 \
+            out[r] = hsum(a0) + c0;                                                                          \
+            out[r + 1] = hsum(a1) + c1;                                                                      \
+            out[r + 2] = hsum(a2) + c2;                                                                      \
+            out[r + 3] = hsum(a3) + c3;                                                                      \
         }                                                                                                    \
         for (; r < nr; r++) out[r] = dot_##name(n, (const uint8_t *)w + (size_t)r * stride, a);              \
     }                                                                                                        \
@@ -261,17 +273,22 @@ enum { R = 4 };
         const WT *x = w;                                                                                     \
         int c = 0;                                                                                           \
         for (; c + R <= na; c += R) {                                                                        \
-            const AT *y[R];                                                                                  \
-            __m256 acc[R];                                                                                   \
-            float corr[R];                                                                                   \
-            for (int k = 0; k < R; k++) {                                                                    \
-                y[k] = (const AT *)((const uint8_t *)a + (size_t)(c + k) * astride);                         \
-                acc[k] = _mm256_setzero_ps();                                                                \
-                corr[k] = 0;                                                                                 \
+            const AT *y0 = (const AT *)((const uint8_t *)a + (size_t)c * astride);                           \
+            const AT *y1 = (const AT *)((const uint8_t *)y0 + astride);                                      \
+            const AT *y2 = (const AT *)((const uint8_t *)y1 + astride);                                      \
+            const AT *y3 = (const AT *)((const uint8_t *)y2 + astride);                                      \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                      \
+            float c0 = 0, c1 = 0, c2 = 0, c3 = 0;                                                            \
+            for (int64_t i = 0; i < n / BLOCK; i++) {                                                        \
+                blk_##name##_dot(x + i, y0 + i, &a0, &c0);                                                   \
+                blk_##name##_dot(x + i, y1 + i, &a1, &c1);                                                   \
+                blk_##name##_dot(x + i, y2 + i, &a2, &c2);                                                   \
+                blk_##name##_dot(x + i, y3 + i, &a3, &c3);                                                   \
             }                                                                                                \
-            for (int64_t i = 0; i < n / BLOCK; i++)                                                          \
-                for (int k = 0; k < R; k++) blk_##name##_dot(x + i, y[k] + i, &acc[k], &corr[k]);            \
-            for (int k = 0; k < R; k++) out[c + k] = hsum(acc[k]) + corr[k];                                 \
+            out[c] = hsum(a0) + c0;                                                                          \
+            out[c + 1] = hsum(a1) + c1;                                                                      \
+            out[c + 2] = hsum(a2) + c2;                                                                      \
+            out[c + 3] = hsum(a3) + c3;                                                                      \
         }                                                                                                    \
         for (; c < na; c++) out[c] = dot_##name(n, w, (const uint8_t *)a + (size_t)c * astride);             \
     }
