@@ -276,6 +276,37 @@ ember_status ember_llm_eval_all(ember_llm_session *s, const int32_t *tokens, int
     return EMBER_OK;
 }
 
+/* Context shift: drop cached tokens [keep, keep + discard), move the later ones down and re-rotate their keys by
+ * -discard positions (rope angles add, so a key rotated for p becomes the key for p - discard). */
+ember_status ember_llm_shift(ember_llm_session *s, int keep, int discard) {
+    if (keep < 0 || discard < 0 || keep + discard > s->pos)
+        return ember_fail(EMBER_ERR_ARG, "llm shift: keep %d + discard %d exceed the %d cached tokens", keep, discard,
+                          s->pos);
+    if (!discard) return EMBER_OK;
+    const ember_llm_info *in = &s->m->info;
+    int half = in->n_rot / 2, kvd = in->n_head_kv * in->head_dim, moved = s->pos - keep - discard;
+    float *c = s->cosv, *sn = s->sinv, *row = s->k; /* scratch: n_batch >= 1 rows of each */
+    for (int i = 0; i < half; i++) {
+        double f = pow(in->rope_theta, -2.0 * i / in->n_rot);
+        if (s->m->rope_freqs) f /= s->m->rope_freqs[i];
+        c[i] = (float)cos(-(double)discard / in->rope_scale * f);
+        sn[i] = (float)sin(-(double)discard / in->rope_scale * f);
+    }
+    for (int l = 0; l < in->n_layer; l++) {
+        uint8_t *k = s->k_cache[l], *v = s->v_cache[l];
+        memmove(k + (size_t)keep * s->kv_row, k + (size_t)(keep + discard) * s->kv_row, (size_t)moved * s->kv_row);
+        memmove(v + (size_t)keep * s->kv_row, v + (size_t)(keep + discard) * s->kv_row, (size_t)moved * s->kv_row);
+        for (int p = keep; p < keep + moved; p++) {
+            uint8_t *kr = k + (size_t)p * s->kv_row;
+            s->kv_qt->dequant(kr, row, kvd);
+            rope(in, row, in->n_head_kv, c, sn);
+            s->kv_qt->quantize(row, kr, kvd);
+        }
+    }
+    s->pos -= discard;
+    return EMBER_OK;
+}
+
 int ember_llm_pos(const ember_llm_session *s) { return s->pos; }
 int ember_llm_n_ctx(const ember_llm_session *s) { return s->n_ctx; }
 void ember_llm_rewind(ember_llm_session *s, int pos) {
