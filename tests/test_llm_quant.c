@@ -100,6 +100,63 @@ static void test_dot_kernels(void) {
     }
 }
 
+/* The multi-row forms (dotn: rows sharing one activation row, dotm: activation rows sharing one weight row)
+ * against the scalar reference, with row counts that leave remainders for the 4-row kernels. */
+static void test_multi_row(void) {
+    enum { ROWS = 7 };
+    for (int i = 0; i < NTYPES; i++) {
+        const quant_type *qt = quant_type_get(all_types[i]);
+        int64_t n = qt->block == 1 ? 100 : qt->block * 3;
+        size_t wb, ab = quant_act_bytes(qt->act, n);
+        ember_ggml_type_bytes(qt->type, n, &wb);
+        float *x = malloc((size_t)n * ROWS * sizeof *x), *a = malloc((size_t)n * ROWS * sizeof *a);
+        uint8_t *w = malloc(wb * ROWS), *act = malloc(ab * ROWS);
+        fill_random(x, n * ROWS, 0.5f);
+        fill_random(a, n * ROWS, 2.0f);
+        for (int r = 0; r < ROWS; r++) {
+            qt->quantize(x + r * n, w + r * wb, n);
+            quant_act_ref(qt->act, a + r * n, act + r * ab, n);
+        }
+        for (int nr = 1; nr <= ROWS; nr++) {
+            float outn[ROWS], outm[ROWS];
+            qt->dotn(n, w, wb, nr, act, outn);
+            qt->dotm(n, w, act, ab, nr, outm);
+            for (int r = 0; r < nr; r++) {
+                float refn = qt->dot_ref(n, w + r * wb, act), refm = qt->dot_ref(n, w, act + r * ab);
+                double mag = 0;
+                for (int64_t j = 0; j < n; j++) mag += fabs(x[j] * a[j]) + fabs(x[r * n + j] * a[j]) + fabs(x[j] * a[r * n + j]);
+                CHECK_MSG(fabs(outn[r] - refn) <= 1e-4 * mag + 1e-5, "%s dotn nr=%d row %d: %g vs %g",
+                          ember_ggml_type_name(qt->type), nr, r, outn[r], refn);
+                CHECK_MSG(fabs(outm[r] - refm) <= 1e-4 * mag + 1e-5, "%s dotm na=%d row %d: %g vs %g",
+                          ember_ggml_type_name(qt->type), nr, r, outm[r], refm);
+            }
+        }
+        free(x);
+        free(a);
+        free(w);
+        free(act);
+    }
+}
+
+/* The CPU's activation quantizers reproduce the references (same arithmetic, same rounding). */
+static void test_act_quant(void) {
+    int64_t n = 256 * 5;
+    float *x = malloc((size_t)n * sizeof *x);
+    fill_random(x, n, 3.0f);
+    for (int i = 0; i < 32; i++) x[i] = 0; /* an all-zero block */
+    act_kind kinds[] = {ACT_Q8, ACT_Q8K};
+    for (int k = 0; k < 2; k++) {
+        size_t b = quant_act_bytes(kinds[k], n);
+        uint8_t *got = calloc(1, b), *ref = calloc(1, b);
+        quant_act(kinds[k], x, got, n);
+        quant_act_ref(kinds[k], x, ref, n);
+        CHECK_MSG(memcmp(got, ref, b) == 0, "activation format %d differs from the reference", (int)kinds[k]);
+        free(got);
+        free(ref);
+    }
+    free(x);
+}
+
 /* The KV cache helpers: y += a * x. */
 static void test_axpy(void) {
     ember_ggml_type kv[] = {EMBER_GGML_F32, EMBER_GGML_F16, EMBER_GGML_Q8_0};
@@ -209,6 +266,8 @@ static void test_quantize_file(void) {
 int main(void) {
     RUN(test_roundtrip);
     RUN(test_dot_kernels);
+    RUN(test_multi_row);
+    RUN(test_act_quant);
     RUN(test_axpy);
     RUN(test_quantizers_vs_llamacpp);
     RUN(test_quantize_file);

@@ -96,6 +96,10 @@ EMBER_API int ember_llm_pos(const ember_llm_session *s);
 EMBER_API int ember_llm_n_ctx(const ember_llm_session *s);
 /* Forget everything after the first `pos` tokens (0 resets; e.g. to retry a reply). */
 EMBER_API void ember_llm_rewind(ember_llm_session *s, int pos);
+/* Context shift for when the cache is full: forget the `discard` tokens after the first `keep` (e.g. keep the
+ * BOS and drop the older half of the rest); later tokens move down and their keys are re-rotated, so the
+ * conversation continues without recomputing. EMBER_ERR_ARG when keep + discard exceed the cached tokens. */
+EMBER_API ember_status ember_llm_shift(ember_llm_session *s, int keep, int discard);
 
 /* --- sampling ------------------------------------------------------------------------------------------ */
 typedef struct ember_sampler_params {

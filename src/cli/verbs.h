@@ -10,6 +10,8 @@
     X(convert, "convert tensor files between .npy, .npz and .pb")                                            \
     X(tokenize, "encode text to token ids (tokenizer.json, GGUF, tokenizer.bin)")                            \
     X(detokenize, "decode token ids to text")                                                                \
+    X(generate, "continue a prompt with a language model (streamed text)")                                  \
+    X(chat, "chat with a language model (multi-turn, its chat template)")                                   \
     X(logits, "next-token logits of a language model for token ids")                                         \
     X(llm_bench, "prompt and generation speed of a language model (tokens/s)")                               \
     X(quantize, "convert a GGUF model's weights to another type (Q4_0, Q8_0, Q4_K, ...)")                    \

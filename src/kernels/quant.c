@@ -578,8 +578,8 @@ size_t quant_act_bytes(act_kind k, int64_t n) {
     }
 }
 
-/* As ggml's Q8_0/Q8_1 activations: the scale and the scaled sum are rounded to half precision (so the
- * results match llama.cpp's closely), the values are quantized with the unrounded scale. */
+/* As ggml's Q8_0/Q8_1 activations: the scale is rounded to half precision (so the results match llama.cpp's
+ * closely), the values are quantized with the unrounded scale; s is the rounded scale times the sum. */
 static void act_q8_ref(const float *x, void *y, int64_t n) {
     act_q8 *b = y;
     for (int64_t i = 0; i < n / QK; i++, b++, x += QK) {
@@ -590,7 +590,7 @@ static void act_q8_ref(const float *x, void *y, int64_t n) {
             sum += b->qs[j];
         }
         b->d = h2f(f2h(d));
-        b->s = h2f(f2h(d * sum));
+        b->s = b->d * (float)sum;
     }
 }
 
@@ -701,12 +701,21 @@ static void axpy_q8_0(int64_t n, float a, const void *x, float *y) {
     }
 }
 
+/* --- multi-row forms when a CPU has no kernel for them ----------------------------------------------- */
+#define LOOP_DOTS(name)                                                                                      \
+    static void dotn_##name(int64_t n, const void *w, size_t stride, int nr, const void *a, float *out) {    \
+        for (int r = 0; r < nr; r++) out[r] = types[EMBER_GGML_##name].dot(n, (const uint8_t *)w + r * stride, a); \
+    }                                                                                                        \
+    static void dotm_##name(int64_t n, const void *w, const void *a, size_t astride, int na, float *out) {   \
+        for (int c = 0; c < na; c++) out[c] = types[EMBER_GGML_##name].dot(n, w, (const uint8_t *)a + c * astride); \
+    }
+
 /* --- the table and CPU selection ------------------------------------------------------------------------- */
 #define T(TYPE, name, blk, nb, actk)                                                                         \
     [EMBER_GGML_##TYPE] = {EMBER_GGML_##TYPE, nb, sizeof(blk), actk, deq_##name, qnt_##name, dot_##name##_ref, \
-                           dot_##name##_ref, NULL}
+                           dot_##name##_ref, NULL, NULL, NULL}
 static quant_type types[EMBER_GGML_TYPE_COUNT] = {
-    [EMBER_GGML_F32] = {EMBER_GGML_F32, 1, 4, ACT_F32, deq_f32, qnt_f32, quant_dot_f32_ref, quant_dot_f32_ref, NULL},
+    [EMBER_GGML_F32] = {EMBER_GGML_F32, 1, 4, ACT_F32, deq_f32, qnt_f32, quant_dot_f32_ref, quant_dot_f32_ref, NULL, NULL, NULL},
     T(F16, f16, uint16_t, 1, ACT_F32),
     T(BF16, bf16, uint16_t, 1, ACT_F32),
     T(Q4_0, q4_0, blk_q4_0, QK, ACT_Q8),
@@ -722,6 +731,27 @@ static quant_type types[EMBER_GGML_TYPE_COUNT] = {
 };
 #undef T
 
+LOOP_DOTS(F32)
+LOOP_DOTS(F16)
+LOOP_DOTS(BF16)
+LOOP_DOTS(Q4_0)
+LOOP_DOTS(Q4_1)
+LOOP_DOTS(Q5_0)
+LOOP_DOTS(Q5_1)
+LOOP_DOTS(Q8_0)
+LOOP_DOTS(Q2_K)
+LOOP_DOTS(Q3_K)
+LOOP_DOTS(Q4_K)
+LOOP_DOTS(Q5_K)
+LOOP_DOTS(Q6_K)
+#define LOOP(T) [EMBER_GGML_##T] = {dotn_##T, dotm_##T}
+static const struct {
+    quant_dotn_fn n;
+    quant_dotm_fn m;
+} loops[EMBER_GGML_TYPE_COUNT] = {LOOP(F32),  LOOP(F16),  LOOP(BF16), LOOP(Q4_0), LOOP(Q4_1), LOOP(Q5_0), LOOP(Q5_1),
+                                  LOOP(Q8_0), LOOP(Q2_K), LOOP(Q3_K), LOOP(Q4_K), LOOP(Q5_K), LOOP(Q6_K)};
+#undef LOOP
+
 static void (*act_fns[3])(const float *, void *, int64_t);
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -734,12 +764,19 @@ static void select_kernels(void) {
 #elif defined(__aarch64__) || defined(__arm__)
     const ember_cpu *cpu = ember_cpu_get();
     if (cpu->neon) quant_isa_neon(&isa);
+#if defined(__aarch64__)
+    if (cpu->neon && cpu->dotprod) quant_isa_dotprod(&isa);
+#endif
 #endif
     types[EMBER_GGML_F32].axpy = axpy_f32;
     types[EMBER_GGML_F16].axpy = axpy_f16;
     types[EMBER_GGML_Q8_0].axpy = axpy_q8_0;
     for (int t = 0; t < EMBER_GGML_TYPE_COUNT; t++)
-        if (types[t].dequant && isa.dot[t]) types[t].dot = isa.dot[t];
+        if (types[t].dequant) {
+            if (isa.dot[t]) types[t].dot = isa.dot[t];
+            types[t].dotn = isa.dotn[t] ? isa.dotn[t] : loops[t].n;
+            types[t].dotm = isa.dotm[t] ? isa.dotm[t] : loops[t].m;
+        }
     for (int t = 0; t < EMBER_GGML_TYPE_COUNT; t++)
         if (isa.axpy[t] && types[t].dequant) types[t].axpy = isa.axpy[t];
     act_fns[ACT_Q8] = isa.act[ACT_Q8] ? isa.act[ACT_Q8] : act_q8_ref;

@@ -9,6 +9,9 @@
  * Activations are quantized to 8 bits (as llama.cpp does) for the integer dots: 32-element blocks
  * (act_q8: float scale, float scale*sum, int8[32]) for Q4_0..Q8_0, 256-element blocks (act_q8k) for the
  * k-quants. F32/F16/BF16 weights take float activations.
+ *
+ * Matrix products use the multi-row forms: qt->dotn (several weight rows, one activation row: generation)
+ * and qt->dotm (one weight row, several activation rows: prompt batches, the weight block is decoded once).
  */
 #ifndef EMBER_KERNELS_QUANT_H
 #define EMBER_KERNELS_QUANT_H
@@ -33,7 +36,7 @@ typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uin
 typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } blk_q6_K;
 
 /* Activation blocks (Ember's own, never stored in files). */
-typedef struct { float d, s; int8_t qs[QK]; } act_q8;                       /* s = d * sum(qs) */
+typedef struct { float d, s; int8_t qs[QK]; } act_q8; /* d rounded to half precision; s = d * sum(qs) */
 typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } act_q8k; /* bsums: sums of 16 */
 
 typedef enum { ACT_F32, ACT_Q8, ACT_Q8K } act_kind;
@@ -42,6 +45,8 @@ typedef enum { ACT_F32, ACT_Q8, ACT_Q8K } act_kind;
 typedef float (*quant_dot_fn)(int64_t n, const void *w, const void *a);
 /* Same for `nr` weight rows `stride` bytes apart: out[r] = dot(row r, a). Lets kernels share activation loads. */
 typedef void (*quant_dotn_fn)(int64_t n, const void *w, size_t stride, int nr, const void *a, float *out);
+/* One weight row with `na` activation rows `astride` bytes apart: out[c] = dot(w, activation row c). */
+typedef void (*quant_dotm_fn)(int64_t n, const void *w, const void *a, size_t astride, int na, float *out);
 
 typedef struct quant_type {
     ember_ggml_type type;
@@ -52,6 +57,8 @@ typedef struct quant_type {
     void (*quantize)(const float *x, void *y, int64_t n);  /* reference quantizer (scale search for k-quants) */
     quant_dot_fn dot;                                        /* selected for this CPU */
     quant_dot_fn dot_ref;                                    /* scalar reference */
+    quant_dotn_fn dotn;                                      /* multi-row forms (loops of dot when no kernel) */
+    quant_dotm_fn dotm;
     /* y[i] += a * x[i] over n elements of x in this format (F32, F16, Q8_0 only: the KV cache types) */
     void (*axpy)(int64_t n, float a, const void *x, float *y);
 } quant_type;
@@ -70,10 +77,13 @@ float quant_dot_f32_ref(int64_t n, const void *w, const void *a);
 /* Optimised kernels (defined in kernels/x86 and kernels/arm; NULL-checked by the selector). */
 typedef struct quant_isa {
     quant_dot_fn dot[EMBER_GGML_TYPE_COUNT];
+    quant_dotn_fn dotn[EMBER_GGML_TYPE_COUNT];
+    quant_dotm_fn dotm[EMBER_GGML_TYPE_COUNT];
     void (*act[3])(const float *x, void *y, int64_t n);
     void (*axpy[EMBER_GGML_TYPE_COUNT])(int64_t n, float a, const void *x, float *y);
 } quant_isa;
 void quant_isa_avx2(quant_isa *isa);
-void quant_isa_neon(quant_isa *isa);
+void quant_isa_neon(quant_isa *isa);    /* aarch64 and armv7 NEON */
+void quant_isa_dotprod(quant_isa *isa); /* aarch64 with the dot-product extension (after neon: overrides) */
 
 #endif

@@ -63,23 +63,32 @@ typedef struct mm_job {
     int64_t rows_before[4];
 } mm_job;
 
-enum { MM_ROWS = 16 }; /* weight rows kept hot while looping over the batch */
+enum { MM_ROWS = 16, MM_COLS = 64 }; /* weight rows per task; activation rows per dotm call */
 
+/* Rows [begin, end) of the stacked weights: one token -> dotn (rows share the activation loads); a batch ->
+ * dotm per weight row (the row's blocks are decoded once for several tokens and stay in L1). */
 static void mm_task(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const mm_job *j = ctx;
     int wi = 0;
+    float tmp[MM_COLS];
     for (int64_t r = begin; r < end;) {
         while (r >= j->rows_before[wi + 1]) wi++;
         const lm_weight *w = j->w[wi];
         int64_t base = j->rows_before[wi], lo = r - base;
         int64_t hi = (end < j->rows_before[wi + 1] ? end : j->rows_before[wi + 1]) - base;
-        if (hi > lo + MM_ROWS) hi = lo + MM_ROWS;
-        for (int t = 0; t < j->T; t++) {
-            const uint8_t *a = j->act + (size_t)t * j->act_stride;
-            float *o = j->out[wi] + (size_t)t * w->rows;
-            for (int64_t k = lo; k < hi; k++) o[k] = w->qt->dot(w->cols, (const uint8_t *)w->data + k * w->row_bytes, a);
-        }
+        const uint8_t *wd = (const uint8_t *)w->data;
+        if (j->T == 1) w->qt->dotn(w->cols, wd + lo * w->row_bytes, w->row_bytes, (int)(hi - lo), j->act, j->out[wi] + lo);
+        else
+            for (int t0 = 0; t0 < j->T; t0 += MM_COLS) {
+                int nt = j->T - t0 < MM_COLS ? j->T - t0 : MM_COLS;
+                const uint8_t *a = j->act + (size_t)t0 * j->act_stride;
+                float *o = j->out[wi] + (size_t)t0 * w->rows;
+                for (int64_t k = lo; k < hi; k++) {
+                    w->qt->dotm(w->cols, wd + k * w->row_bytes, a, j->act_stride, nt, tmp);
+                    for (int t = 0; t < nt; t++) o[(size_t)t * w->rows + k] = tmp[t];
+                }
+            }
         r = base + hi;
     }
 }
@@ -264,6 +273,37 @@ ember_status ember_llm_eval_all(ember_llm_session *s, const int32_t *tokens, int
     for (int i = 0; i < n; i += s->n_batch)
         forward(s, tokens + i, n - i < s->n_batch ? n - i : s->n_batch, out + (size_t)i * s->m->info.n_vocab);
     if (n) memcpy(s->logits, out + (size_t)(n - 1) * s->m->info.n_vocab, (size_t)s->m->info.n_vocab * sizeof(float));
+    return EMBER_OK;
+}
+
+/* Context shift: drop cached tokens [keep, keep + discard), move the later ones down and re-rotate their keys by
+ * -discard positions (rope angles add, so a key rotated for p becomes the key for p - discard). */
+ember_status ember_llm_shift(ember_llm_session *s, int keep, int discard) {
+    if (keep < 0 || discard < 0 || keep + discard > s->pos)
+        return ember_fail(EMBER_ERR_ARG, "llm shift: keep %d + discard %d exceed the %d cached tokens", keep, discard,
+                          s->pos);
+    if (!discard) return EMBER_OK;
+    const ember_llm_info *in = &s->m->info;
+    int half = in->n_rot / 2, kvd = in->n_head_kv * in->head_dim, moved = s->pos - keep - discard;
+    float *c = s->cosv, *sn = s->sinv, *row = s->k; /* scratch: n_batch >= 1 rows of each */
+    for (int i = 0; i < half; i++) {
+        double f = pow(in->rope_theta, -2.0 * i / in->n_rot);
+        if (s->m->rope_freqs) f /= s->m->rope_freqs[i];
+        c[i] = (float)cos(-(double)discard / in->rope_scale * f);
+        sn[i] = (float)sin(-(double)discard / in->rope_scale * f);
+    }
+    for (int l = 0; l < in->n_layer; l++) {
+        uint8_t *k = s->k_cache[l], *v = s->v_cache[l];
+        memmove(k + (size_t)keep * s->kv_row, k + (size_t)(keep + discard) * s->kv_row, (size_t)moved * s->kv_row);
+        memmove(v + (size_t)keep * s->kv_row, v + (size_t)(keep + discard) * s->kv_row, (size_t)moved * s->kv_row);
+        for (int p = keep; p < keep + moved; p++) {
+            uint8_t *kr = k + (size_t)p * s->kv_row;
+            s->kv_qt->dequant(kr, row, kvd);
+            rope(in, row, in->n_head_kv, c, sn);
+            s->kv_qt->quantize(row, kr, kvd);
+        }
+    }
+    s->pos -= discard;
     return EMBER_OK;
 }
 

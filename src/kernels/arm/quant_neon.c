@@ -1,31 +1,104 @@
 /* NEON dot kernels for the GGUF weight formats (the scalar references are in kernels/quant.c).
- * Built for aarch64 and for armv7 with -mfpu=neon-vfpv4; selected at run time when the CPU has NEON. */
-#include "kernels/quant.h"
-
+ * Built for aarch64 and for armv7 with -mfpu=neon-vfpv4; selected at run time when the CPU has NEON. The integer
+ * dots (quant_neon_impl.h) multiply bytes with vmull_s8 and add pairs with vpadalq_s16; quant_dotprod.c has
+ * the same kernels over the dot-product instructions. */
 #include <arm_neon.h>
 
-static inline float hsum(float32x4_t v) {
-#if defined(__aarch64__)
-    return vaddvq_f32(v);
-#else
-    float32x2_t s = vadd_f32(vget_low_f32(v), vget_high_f32(v));
-    return vget_lane_f32(vpadd_f32(s, s), 0);
-#endif
+static inline int32x4_t dot16_neon(int32x4_t acc, int8x16_t a, int8x16_t b) {
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+    return vpadalq_s16(acc, vmull_s8(vget_high_s8(a), vget_high_s8(b)));
 }
+#define DOT16(acc, a, b) dot16_neon(acc, a, b)
+#include "kernels/arm/quant_neon_impl.h"
 
 static float dot_f32(int64_t n, const void *w, const void *a) {
     const float *x = w, *y = a;
     float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        s0 = vfmaq_f32(s0, vld1q_f32(x + i), vld1q_f32(y + i));
-        s1 = vfmaq_f32(s1, vld1q_f32(x + i + 4), vld1q_f32(y + i + 4));
+        s0 = vmlaq_f32(s0, vld1q_f32(x + i), vld1q_f32(y + i));
+        s1 = vmlaq_f32(s1, vld1q_f32(x + i + 4), vld1q_f32(y + i + 4));
     }
-    float sum = hsum(vaddq_f32(s0, s1));
+    float sum = hsum_f32(vaddq_f32(s0, s1));
     for (; i < n; i++) sum += x[i] * y[i];
     return sum;
 }
 
+#if defined(__aarch64__)
+static float dot_f16(int64_t n, const void *w, const void *a) {
+    const uint16_t *x = w;
+    const float *y = a;
+    float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint16x8_t h = vld1q_u16(x + i);
+        s0 = vmlaq_f32(s0, vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h))), vld1q_f32(y + i));
+        s1 = vmlaq_f32(s1, vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(h))), vld1q_f32(y + i + 4));
+    }
+    float sum = hsum_f32(vaddq_f32(s0, s1));
+    for (; i < n; i++) sum += h2f(x[i]) * y[i];
+    return sum;
+}
+
+static void axpy_f16(int64_t n, float a, const void *x, float *y) {
+    const uint16_t *v = x;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(y + i, vmlaq_n_f32(vld1q_f32(y + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(v + i))), a));
+    for (; i < n; i++) y[i] += a * h2f(v[i]);
+}
+#endif
+
+#if defined(__aarch64__)
+/* Activation quantizers: the references' arithmetic (x * (1/d), round to nearest even). */
+static float absmax(const float *x, int n) {
+    float32x4_t m = vdupq_n_f32(0);
+    for (int j = 0; j < n; j += 4) m = vmaxq_f32(m, vabsq_f32(vld1q_f32(x + j)));
+    return vmaxvq_f32(m);
+}
+
+/* 16 floats times id, rounded, to 16 int8. */
+static inline int8x16_t quant16(const float *x, float id) {
+    int32x4_t i0 = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x), id)), i1 = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + 4), id));
+    int32x4_t i2 = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + 8), id)), i3 = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + 12), id));
+    int16x8_t a = vcombine_s16(vqmovn_s32(i0), vqmovn_s32(i1)), b = vcombine_s16(vqmovn_s32(i2), vqmovn_s32(i3));
+    return vcombine_s8(vqmovn_s16(a), vqmovn_s16(b));
+}
+
+static void quant_act_q8(const float *x, void *yv, int64_t n) {
+    act_q8 *b = yv;
+    for (int64_t i = 0; i < n / QK; i++, b++, x += QK) {
+        float d = absmax(x, QK) / 127, id = d ? 1 / d : 0;
+        int8x16_t q0 = quant16(x, id), q1 = quant16(x + 16, id);
+        vst1q_s8(b->qs, q0);
+        vst1q_s8(b->qs + 16, q1);
+        int sum = vaddlvq_s8(q0) + vaddlvq_s8(q1);
+        b->d = vgetq_lane_f32(vcvt_f32_f16(vcvt_f16_f32(vdupq_n_f32(d))), 0);
+        b->s = b->d * (float)sum;
+    }
+}
+
+static void quant_act_q8k(const float *x, void *yv, int64_t n) {
+    act_q8k *b = yv;
+    for (int64_t i = 0; i < n / QK_K; i++, b++, x += QK_K) {
+        float d = absmax(x, QK_K) / 127, id = d ? 1 / d : 0;
+        for (int g = 0; g < 16; g++) {
+            int8x16_t q = quant16(x + 16 * g, id);
+            vst1q_s8(b->qs + 16 * g, q);
+            b->bsums[g] = (int16_t)vaddlvq_s8(q);
+        }
+        b->d = d;
+    }
+}
+#endif
+
 void quant_isa_neon(quant_isa *isa) {
     isa->dot[EMBER_GGML_F32] = dot_f32;
+    set_int_dots(isa);
+#if defined(__aarch64__)
+    isa->dot[EMBER_GGML_F16] = dot_f16;
+    isa->axpy[EMBER_GGML_F16] = axpy_f16;
+    isa->act[ACT_Q8] = quant_act_q8;
+    isa->act[ACT_Q8K] = quant_act_q8k;
+#endif
 }

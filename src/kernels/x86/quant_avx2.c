@@ -1,15 +1,310 @@
-/* AVX2/FMA/F16C dot kernels for the GGUF weight formats (the scalar references are in kernels/quant.c). */
+/* AVX2/FMA/F16C dot kernels for the GGUF weight formats (the scalar references are in kernels/quant.c).
+ *
+ * Integer dots: weights are unpacked to bytes and multiplied with the 8-bit activations by maddubs (unsigned x
+ * signed bytes -> 16-bit pair sums), widened by madd, scaled in float per block. Symmetric 32-blocks use the
+ * sign trick (|w| x sign(a, w)) so the sums stay exact; k-quants take unsigned values and subtract the offset
+ * (or min) through the activation block's 16-element sums. Each format has one inlined block routine; the
+ * single, multi-row (dotn) and multi-activation (dotm) forms are made from it, so a weight block is decoded
+ * once per group of activation rows and an activation block is loaded once per group of weight rows. */
 #include "kernels/quant.h"
 
 #include <immintrin.h>
+#include <string.h>
 
-static inline float hsum(__m256 v) {
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
 
+INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+/* 16-bit pair products of unsigned u and signed s bytes, summed to 8 int32. */
+INLINE __m256i dot_us(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
+/* Same for signed w and signed a (|w| x sign(a, w)). */
+INLINE __m256i dot_ss(__m256i w, __m256i a) { return dot_us(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w)); }
+
+/* 32 4-bit values of 16 bytes: low nibbles first, then high nibbles (the Q4_0/Q4_1/Q5 layout). */
+INLINE __m256i nibbles32(const uint8_t *qs) {
+    __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+    return _mm256_and_si256(v, _mm256_set1_epi8(15));
+}
+
+/* The fifth bits of a Q5 block, as 0x10 in each byte whose bit is set. */
+INLINE __m256i q5_high(const uint8_t *qh8) {
+    uint32_t qh;
+    memcpy(&qh, qh8, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+INLINE __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* --- block routines: acc += block product (float vector), corr += scalar part --------------------------- */
+INLINE void blk_q4_0_dot(const blk_q4_0 *x, const act_q8 *y, __m256 *acc, float *corr) {
+    (void)corr;
+    __m256i w = _mm256_sub_epi8(nibbles32(x->qs), _mm256_set1_epi8(8));
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(dot_ss(w, load32(y->qs))), *acc);
+}
+
+INLINE void blk_q4_1_dot(const blk_q4_1 *x, const act_q8 *y, __m256 *acc, float *corr) {
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(dot_us(nibbles32(x->qs), load32(y->qs))),
+                           *acc);
+    *corr += h2f(x->m) * y->s;
+}
+
+INLINE void blk_q5_0_dot(const blk_q5_0 *x, const act_q8 *y, __m256 *acc, float *corr) {
+    (void)corr;
+    __m256i w = _mm256_sub_epi8(_mm256_or_si256(nibbles32(x->qs), q5_high(x->qh)), _mm256_set1_epi8(16));
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(dot_ss(w, load32(y->qs))), *acc);
+}
+
+INLINE void blk_q5_1_dot(const blk_q5_1 *x, const act_q8 *y, __m256 *acc, float *corr) {
+    __m256i w = _mm256_or_si256(nibbles32(x->qs), q5_high(x->qh));
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(dot_us(w, load32(y->qs))), *acc);
+    *corr += h2f(x->m) * y->s;
+}
+
+INLINE void blk_q8_0_dot(const blk_q8_0 *x, const act_q8 *y, __m256 *acc, float *corr) {
+    (void)corr;
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(dot_ss(load32(x->qs), load32(y->qs))),
+                           *acc);
+}
+
+/* Scales of the two 16-element groups of a 32-element chunk, as 16-bit lanes (8 of each). */
+INLINE __m256i sc2(int a, int b) { return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a)); }
+INLINE __m256i bsums(const act_q8k *y) { return load32(y->bsums); }
+INLINE int hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Q4_K / Q5_K scales and mins (6 bits each). */
+INLINE void k4_scales(const uint8_t *q, int16_t *sc, int16_t *m) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = q[j] & 63;
+        m[j] = q[j + 4] & 63;
+        sc[j + 4] = (int16_t)((q[j + 8] & 15) | ((q[j] >> 6) << 4));
+        m[j + 4] = (int16_t)((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
+    }
+}
+
+/* sum over the 8 chunks of 32 of m[j] * (bsums[2j] + bsums[2j+1]) */
+INLINE int k4_minsum(const int16_t *m, const act_q8k *y) {
+    __m256i mv = _mm256_set_epi16(m[7], m[7], m[6], m[6], m[5], m[5], m[4], m[4], m[3], m[3], m[2], m[2], m[1], m[1],
+                                  m[0], m[0]);
+    return hsum_i32(_mm256_madd_epi16(mv, bsums(y)));
+}
+
+INLINE void blk_q4_K_dot(const blk_q4_K *x, const act_q8k *y, __m256 *acc, float *corr) {
+    int16_t sc[8], m[8];
+    k4_scales(x->scales, sc, m);
+    __m256i isum = _mm256_setzero_si256();
+    const __m256i low = _mm256_set1_epi8(15);
+    for (int p = 0; p < 4; p++) {
+        __m256i q = load32(x->qs + 32 * p);
+        __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+        __m256i p0 = _mm256_maddubs_epi16(lo, load32(y->qs + 64 * p));
+        __m256i p1 = _mm256_maddubs_epi16(hi, load32(y->qs + 64 * p + 32));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * p])));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * p + 1])));
+    }
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(isum), *acc);
+    *corr -= h2f(x->dmin) * y->d * (float)k4_minsum(m, y);
+}
+
+INLINE void blk_q5_K_dot(const blk_q5_K *x, const act_q8k *y, __m256 *acc, float *corr) {
+    int16_t sc[8], m[8];
+    k4_scales(x->scales, sc, m);
+    __m256i isum = _mm256_setzero_si256(), hbits = load32(x->qh);
+    const __m256i low = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+    for (int p = 0; p < 4; p++) {
+        __m256i q = load32(x->qs + 32 * p);
+        __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(hbits, one), 4);
+        __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 1), one), 4);
+        hbits = _mm256_srli_epi16(hbits, 2);
+        __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low), h0);
+        __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low), h1);
+        __m256i p0 = _mm256_maddubs_epi16(lo, load32(y->qs + 64 * p));
+        __m256i p1 = _mm256_maddubs_epi16(hi, load32(y->qs + 64 * p + 32));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * p])));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * p + 1])));
+    }
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(isum), *acc);
+    *corr -= h2f(x->dmin) * y->d * (float)k4_minsum(m, y);
+}
+
+INLINE void blk_q6_K_dot(const blk_q6_K *x, const act_q8k *y, __m256 *acc, float *corr) {
+    (void)corr;
+    const __m256i low = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3);
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        __m256i l0 = load32(x->ql + 64 * h), l1 = load32(x->ql + 64 * h + 32), qh = load32(x->qh + 32 * h);
+        __m256i v[4];
+        v[0] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
+        v[1] = _mm256_or_si256(_mm256_and_si256(l1, low),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), three), 4));
+        v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), three), 4));
+        v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
+        for (int k = 0; k < 4; k++) {
+            int g = 8 * h + 2 * k;
+            __m256i p = _mm256_maddubs_epi16(v[k], load32(y->qs + 128 * h + 32 * k));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc2(x->scales[g], x->scales[g + 1])));
+        }
+    }
+    /* values are stored +32: subtract 32 * sum_g scale_g * bsum_g */
+    __m128i s8 = _mm_loadu_si128((const __m128i *)x->scales);
+    __m256i s16 = _mm256_cvtepi8_epi16(s8);
+    __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(s16, bsums(y)), 5);
+    isum = _mm256_sub_epi32(isum, off);
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(isum), *acc);
+}
+
+/* Q3_K's 16 signed 6-bit scales */
+INLINE __m256i q3k_scales16(const uint8_t *s) {
+    int16_t out[16];
+    for (int j = 0; j < 16; j++) {
+        int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
+        int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+        out[j] = (int16_t)((lo | (hi << 4)) - 32);
+    }
+    return load32(out);
+}
+
+INLINE void blk_q3_K_dot(const blk_q3_K *x, const act_q8k *y, __m256 *acc, float *corr) {
+    (void)corr;
+    int16_t sc[16];
+    __m256i scv = q3k_scales16(x->scales);
+    _mm256_storeu_si256((__m256i *)sc, scv);
+    const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256i hm = load32(x->hmask), isum = _mm256_setzero_si256();
+    for (int half = 0; half < 2; half++) {
+        __m256i q = load32(x->qs + 32 * half);
+        for (int k = 0; k < 4; k++) {
+            int c = 4 * half + k;
+            __m256i v = _mm256_and_si256(q, three);
+            q = _mm256_srli_epi16(q, 2);
+            v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(hm, one), 2));
+            hm = _mm256_srli_epi16(hm, 1);
+            __m256i p = _mm256_maddubs_epi16(v, load32(y->qs + 32 * c));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc2(sc[2 * c], sc[2 * c + 1])));
+        }
+    }
+    /* values are stored +4 */
+    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_madd_epi16(scv, bsums(y)), 2));
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(isum), *acc);
+}
+
+INLINE void blk_q2_K_dot(const blk_q2_K *x, const act_q8k *y, __m256 *acc, float *corr) {
+    __m128i s8 = _mm_loadu_si128((const __m128i *)x->scales);
+    __m256i s16 = _mm256_cvtepu8_epi16(s8);
+    __m256i scv = _mm256_and_si256(s16, _mm256_set1_epi16(15)), mv = _mm256_srli_epi16(s16, 4);
+    int16_t sc[16];
+    _mm256_storeu_si256((__m256i *)sc, scv);
+    const __m256i three = _mm256_set1_epi8(3);
+    __m256i isum = _mm256_setzero_si256();
+    for (int half = 0; half < 2; half++) {
+        __m256i q = load32(x->qs + 32 * half);
+        for (int k = 0; k < 4; k++) {
+            int c = 4 * half + k;
+            __m256i v = _mm256_and_si256(q, three);
+            q = _mm256_srli_epi16(q, 2);
+            __m256i p = _mm256_maddubs_epi16(v, load32(y->qs + 32 * c));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc2(sc[2 * c], sc[2 * c + 1])));
+        }
+    }
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(isum), *acc);
+    *corr -= h2f(x->dmin) * y->d * (float)hsum_i32(_mm256_madd_epi16(mv, bsums(y)));
+}
+
+/* --- dot, dotn (R weight rows, one activation row) and dotm (one weight row, R activation rows) ---------- */
+enum { R = 4, PF = 768 }; /* rows per call; prefetch distance in bytes */
+/* Four explicit calls (not a loop over arrays) so the accumulators stay in registers. */
+#define DOTS(name, WT, AT, BLOCK)                                                                            \
+    static float dot_##name(int64_t n, const void *w, const void *a) {                                       \
+        const WT *x = w;                                                                                     \
+        const AT *y = a;                                                                                     \
+        __m256 acc = _mm256_setzero_ps();                                                                    \
+        float corr = 0;                                                                                      \
+        for (int64_t i = 0; i < n / BLOCK; i++) blk_##name##_dot(x + i, y + i, &acc, &corr);                 \
+        return hsum(acc) + corr;                                                                             \
+    }                                                                                                        \
+    static void dotn_##name(int64_t n, const void *w, size_t stride, int nr, const void *a, float *out) {    \
+        const AT *y = a;                                                                                     \
+        int r = 0;                                                                                           \
+        for (; r + R <= nr; r += R) {                                                                        \
+            const WT *x0 = (const WT *)((const uint8_t *)w + (size_t)r * stride);                            \
+            const WT *x1 = (const WT *)((const uint8_t *)x0 + stride);                                       \
+            const WT *x2 = (const WT *)((const uint8_t *)x1 + stride);                                       \
+            const WT *x3 = (const WT *)((const uint8_t *)x2 + stride);                                       \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                      \
+            float c0 = 0, c1 = 0, c2 = 0, c3 = 0;                                                            \
+            for (int64_t i = 0; i < n / BLOCK; i++) {                                                        \
+                if (sizeof(WT) > 64 || i % (64 / sizeof(WT) + 1) == 0) {                                     \
+                    _mm_prefetch((const char *)(x0 + i) + PF, _MM_HINT_T0);                                  \
+                    _mm_prefetch((const char *)(x1 + i) + PF, _MM_HINT_T0);                                  \
+                    _mm_prefetch((const char *)(x2 + i) + PF, _MM_HINT_T0);                                  \
+                    _mm_prefetch((const char *)(x3 + i) + PF, _MM_HINT_T0);                                  \
+                }                                                                                            \
+                blk_##name##_dot(x0 + i, y + i, &a0, &c0);                                                   \
+                blk_##name##_dot(x1 + i, y + i, &a1, &c1);                                                   \
+                blk_##name##_dot(x2 + i, y + i, &a2, &c2);                                                   \
+                blk_##name##_dot(x3 + i, y + i, &a3, &c3);                                                   \
+            }                                                                                                \
+            out[r] = hsum(a0) + c0;                                                                          \
+            out[r + 1] = hsum(a1) + c1;                                                                      \
+            out[r + 2] = hsum(a2) + c2;                                                                      \
+            out[r + 3] = hsum(a3) + c3;                                                                      \
+        }                                                                                                    \
+        for (; r < nr; r++) out[r] = dot_##name(n, (const uint8_t *)w + (size_t)r * stride, a);              \
+    }                                                                                                        \
+    static void dotm_##name(int64_t n, const void *w, const void *a, size_t astride, int na, float *out) {   \
+        const WT *x = w;                                                                                     \
+        int c = 0;                                                                                           \
+        for (; c + R <= na; c += R) {                                                                        \
+            const AT *y0 = (const AT *)((const uint8_t *)a + (size_t)c * astride);                           \
+            const AT *y1 = (const AT *)((const uint8_t *)y0 + astride);                                      \
+            const AT *y2 = (const AT *)((const uint8_t *)y1 + astride);                                      \
+            const AT *y3 = (const AT *)((const uint8_t *)y2 + astride);                                      \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                      \
+            float c0 = 0, c1 = 0, c2 = 0, c3 = 0;                                                            \
+            for (int64_t i = 0; i < n / BLOCK; i++) {                                                        \
+                blk_##name##_dot(x + i, y0 + i, &a0, &c0);                                                   \
+                blk_##name##_dot(x + i, y1 + i, &a1, &c1);                                                   \
+                blk_##name##_dot(x + i, y2 + i, &a2, &c2);                                                   \
+                blk_##name##_dot(x + i, y3 + i, &a3, &c3);                                                   \
+            }                                                                                                \
+            out[c] = hsum(a0) + c0;                                                                          \
+            out[c + 1] = hsum(a1) + c1;                                                                      \
+            out[c + 2] = hsum(a2) + c2;                                                                      \
+            out[c + 3] = hsum(a3) + c3;                                                                      \
+        }                                                                                                    \
+        for (; c < na; c++) out[c] = dot_##name(n, w, (const uint8_t *)a + (size_t)c * astride);             \
+    }
+
+DOTS(q4_0, blk_q4_0, act_q8, QK)
+DOTS(q4_1, blk_q4_1, act_q8, QK)
+DOTS(q5_0, blk_q5_0, act_q8, QK)
+DOTS(q5_1, blk_q5_1, act_q8, QK)
+DOTS(q8_0, blk_q8_0, act_q8, QK)
+DOTS(q2_K, blk_q2_K, act_q8k, QK_K)
+DOTS(q3_K, blk_q3_K, act_q8k, QK_K)
+DOTS(q4_K, blk_q4_K, act_q8k, QK_K)
+DOTS(q5_K, blk_q5_K, act_q8k, QK_K)
+DOTS(q6_K, blk_q6_K, act_q8k, QK_K)
+
+/* --- float weights ----------------------------------------------------------------------------------------- */
 static float dot_f32(int64_t n, const void *w, const void *a) {
     const float *x = w, *y = a;
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
@@ -39,7 +334,118 @@ static float dot_f16(int64_t n, const void *w, const void *a) {
     return sum;
 }
 
+/* One F16 weight row against R float activation rows (prompt batches of F16 models). */
+static void dotm_f16(int64_t n, const void *w, const void *a, size_t astride, int na, float *out) {
+    const uint16_t *x = w;
+    int c = 0;
+    for (; c + R <= na; c += R) {
+        const float *y[R];
+        __m256 acc[R];
+        for (int k = 0; k < R; k++) {
+            y[k] = (const float *)((const uint8_t *)a + (size_t)(c + k) * astride);
+            acc[k] = _mm256_setzero_ps();
+        }
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+            for (int k = 0; k < R; k++) acc[k] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(y[k] + i), acc[k]);
+        }
+        for (int k = 0; k < R; k++) {
+            float s = hsum(acc[k]);
+            for (int64_t j = i; j < n; j++) s += _cvtsh_ss(x[j]) * y[k][j];
+            out[c + k] = s;
+        }
+    }
+    for (; c < na; c++) out[c] = dot_f16(n, w, (const uint8_t *)a + (size_t)c * astride);
+}
+
+static void axpy_f16(int64_t n, float a, const void *x, float *y) {
+    const uint16_t *v = x;
+    __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i))),
+                                                _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * _cvtsh_ss(v[i]);
+}
+
+/* --- activation quantizers (same arithmetic as the references: x * (1/d), rounded to nearest even) --------- */
+INLINE __m256 vabs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+INLINE float hmax(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+/* 32 floats times id, rounded, to 32 int8 (in order). */
+INLINE __m256i quant32(const float *x, __m256 id) {
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), id));
+    __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), id));
+    __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), id));
+    __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), id));
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+INLINE float absmax(const float *x, int n) {
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < n; j += 8) m = _mm256_max_ps(m, vabs(_mm256_loadu_ps(x + j)));
+    return hmax(m);
+}
+
+static void quant_act_q8(const float *x, void *yv, int64_t n) {
+    act_q8 *b = yv;
+    for (int64_t i = 0; i < n / QK; i++, b++, x += QK) {
+        float d = absmax(x, QK) / 127, id = d ? 1 / d : 0;
+        __m256i q = quant32(x, _mm256_set1_ps(id));
+        _mm256_storeu_si256((__m256i *)b->qs, q);
+        int sum = hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1)));
+        b->d = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+        b->s = b->d * (float)sum;
+    }
+}
+
+static void quant_act_q8k(const float *x, void *yv, int64_t n) {
+    act_q8k *b = yv;
+    for (int64_t i = 0; i < n / QK_K; i++, b++, x += QK_K) {
+        float d = absmax(x, QK_K) / 127, id = d ? 1 / d : 0;
+        __m256 idv = _mm256_set1_ps(id);
+        for (int c = 0; c < 8; c++) {
+            __m256i q = quant32(x + 32 * c, idv);
+            _mm256_storeu_si256((__m256i *)(b->qs + 32 * c), q);
+            /* sums of 16: byte pairs to 16-bit, then pairs of those; lanes 0-3 and 4-7 hold the two halves */
+            __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+            __m128i lo = _mm256_castsi256_si128(s), hi = _mm256_extracti128_si256(s, 1);
+            lo = _mm_hadd_epi32(lo, lo);
+            hi = _mm_hadd_epi32(hi, hi);
+            b->bsums[2 * c] = (int16_t)(_mm_extract_epi32(lo, 0) + _mm_extract_epi32(lo, 1));
+            b->bsums[2 * c + 1] = (int16_t)(_mm_extract_epi32(hi, 0) + _mm_extract_epi32(hi, 1));
+        }
+        b->d = d;
+    }
+}
+
 void quant_isa_avx2(quant_isa *isa) {
     isa->dot[EMBER_GGML_F32] = dot_f32;
     isa->dot[EMBER_GGML_F16] = dot_f16;
+    isa->dotm[EMBER_GGML_F16] = dotm_f16;
+    isa->axpy[EMBER_GGML_F16] = axpy_f16;
+#define SET(T, name)                                                                                         \
+    isa->dot[EMBER_GGML_##T] = dot_##name;                                                                   \
+    isa->dotn[EMBER_GGML_##T] = dotn_##name;                                                                 \
+    isa->dotm[EMBER_GGML_##T] = dotm_##name;
+    SET(Q4_0, q4_0)
+    SET(Q4_1, q4_1)
+    SET(Q5_0, q5_0)
+    SET(Q5_1, q5_1)
+    SET(Q8_0, q8_0)
+    SET(Q2_K, q2_K)
+    SET(Q3_K, q3_K)
+    SET(Q4_K, q4_K)
+    SET(Q5_K, q5_K)
+    SET(Q6_K, q6_K)
+#undef SET
+    isa->act[ACT_Q8] = quant_act_q8;
+    isa->act[ACT_Q8K] = quant_act_q8k;
 }
