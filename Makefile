@@ -121,6 +121,11 @@ bench: all
 # Kernel micro-benchmarks (src/kernels): build/bench/gemm prints GFLOP/s and % of peak, build/bench/convnet
 # times the convolutions of MobileNetV2 and SqueezeNet 1.1.
 bench-gemm: $(BUILD)/bench/gemm $(BUILD)/bench/convnet
+# The face pipeline's timing program for bench/face.sh (links the face app and its system libraries).
+$(BUILD)/bench/face: bench/face.c $(BUILD)/libember-apps.a $(BUILD)/libember.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libember-apps.a $(BUILD)/libember.a \
+		$(APP_LDLIBS) $(LDLIBS)
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libember.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libember.a $(LDLIBS)
