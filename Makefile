@@ -125,6 +125,12 @@ bench: all
 # SqueezeNet 1.1).
 bench-gemm: $(BUILD)/bench/gemm $(BUILD)/bench/convnet
 	$(BUILD)/bench/gemm --sizes 512,1024,2048 --threads 1,2
+
+# The face pipeline's timing program for bench/face.sh (links the face app and its system libraries).
+$(BUILD)/bench/face: bench/face.c $(BUILD)/libember-apps.a $(BUILD)/libember.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libember-apps.a $(BUILD)/libember.a \
+		$(APP_LDLIBS) $(LDLIBS)
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libember.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libember.a $(LDLIBS)

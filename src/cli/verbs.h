@@ -15,5 +15,6 @@
     X(logits, "next-token logits of a language model for token ids")                                         \
     X(llm_bench, "prompt and generation speed of a language model (tokens/s)")                               \
     X(quantize, "convert a GGUF model's weights to another type (Q4_0, Q8_0, Q4_K, ...)")                    \
+    X(face, "face recognition: detect, enroll, identify, verify, watch a camera (ember face --help)")        \
     X(version, "print the version and what this CPU supports")                                               \
     /* end of list */

@@ -202,4 +202,99 @@ int ember_face_text_width(const char *text, int scale);
 /* A face: box, landmarks, and a label on a filled tag above the box (or inside when at the top edge). */
 void ember_face_draw_face(ember_face_image *img, const ember_face_det *d, const char *label, ember_face_rgb c);
 
+/* --- models: detector, landmarker, embedder (ONNX through Ember's public API) ------------------------- */
+typedef enum ember_face_detector_kind {
+    EMBER_FACE_DET_YUNET = 1,     /* libfacedetection YuNet: boxes + five landmarks; fixed or dynamic input */
+    EMBER_FACE_DET_ULTRAFACE = 2, /* UltraFace RFB/slim and faceplugin fr_detect: boxes only */
+} ember_face_detector_kind;
+
+typedef struct ember_face_detector ember_face_detector;
+/* Open a detector model; its family is recognised from its outputs (cls_8... for YuNet; scores + boxes for
+ * UltraFace, whose boxes are prior regressions when the graph has no decoding step). `pool` (borrowed, may be
+ * NULL for one thread) runs the model. */
+ember_status ember_face_detector_open(const char *path, ember_pool *pool, ember_face_detector **out);
+void ember_face_detector_close(ember_face_detector *d);
+ember_face_detector_kind ember_face_detector_family(const ember_face_detector *d);
+/* The family's default score threshold (YuNet 0.6, UltraFace 0.7, fr_detect 0.65). */
+float ember_face_detector_default_threshold(const ember_face_detector *d);
+/* Largest side the image is scaled to for a dynamic-input model (default 640). */
+void ember_face_detector_set_max_side(ember_face_detector *d, int max_side);
+/* Detect faces scoring >= thr (a negative thr means the default), after NMS, best first, into *out (cleared
+ * first). Boxes and landmarks are in image pixels. */
+ember_status ember_face_detect(ember_face_detector *d, const ember_face_image *img, float thr, ember_face_dets *out);
+/* Run the model on a prepared NCHW input and return its raw outputs in model output order (for golden tests);
+ * outs[i] are new tensors the caller destroys. */
+ember_status ember_face_detector_run_raw(ember_face_detector *d, ember_tensor *input, ember_tensor **outs, int nouts);
+
+/* faceplugin fr_landmark: 68 points from a 64x64 grey crop of the box, reduced to the five alignment points. */
+typedef struct ember_face_landmarker ember_face_landmarker;
+ember_status ember_face_landmarker_open(const char *path, ember_pool *pool, ember_face_landmarker **out);
+void ember_face_landmarker_close(ember_face_landmarker *l);
+/* Fill d->lm (and set d->has_lm) from the box d. */
+ember_status ember_face_landmarks(ember_face_landmarker *l, const ember_face_image *img, ember_face_det *d);
+
+/* How an embedder wants its 112x112-style input: the aligned crop's size, per-channel mean and std, order. */
+typedef struct ember_face_embedder_desc {
+    char name[64]; /* stored with every embedding in a gallery: models differ, so must their names */
+    int size;      /* 0: from the model's input shape */
+    float mean[3], std[3];
+    bool bgr;
+} ember_face_embedder_desc;
+/* The descriptor for a model file: built in for mobilefacenet*.onnx and fr_feature*.onnx; otherwise an
+ * ArcFace-style default (RGB, (x-127.5)/127.5, name = file name without .onnx) which a sidecar text file
+ * MODEL.face (lines name=..., mean=R,G,B, std=R,G,B, order=rgb|bgr, size=N) overrides. */
+ember_status ember_face_embedder_describe(const char *path, ember_face_embedder_desc *desc);
+
+typedef struct ember_face_embedder ember_face_embedder;
+/* desc may be NULL (ember_face_embedder_describe is used). */
+ember_status ember_face_embedder_open(const char *path, const ember_face_embedder_desc *desc, ember_pool *pool,
+                                      ember_face_embedder **out);
+void ember_face_embedder_close(ember_face_embedder *e);
+const ember_face_embedder_desc *ember_face_embedder_info(const ember_face_embedder *e);
+int ember_face_embedder_dim(const ember_face_embedder *e);
+int ember_face_embedder_size(const ember_face_embedder *e); /* aligned crop side in pixels */
+/* Embed an aligned crop (size x size); emb receives dim floats, L2-normalised. */
+ember_status ember_face_embed(ember_face_embedder *e, const ember_face_image *aligned, float *emb);
+
+/* --- the pipeline: detect -> (landmarks) -> align -> embed ---------------------------------------------- */
+typedef struct ember_face_pipeline_config {
+    const char *detector, *landmarker, *embedder; /* model paths; landmarker only for detectors without
+                                                     landmarks; embedder may be NULL for detection only */
+    int threads;                                  /* 0: one per core */
+    float threshold;                              /* detection score; < 0: the detector's default */
+} ember_face_pipeline_config;
+
+typedef struct ember_face_pipeline ember_face_pipeline;
+ember_status ember_face_pipeline_open(const ember_face_pipeline_config *cfg, ember_face_pipeline **out);
+void ember_face_pipeline_close(ember_face_pipeline *p);
+ember_face_embedder *ember_face_pipeline_embedder(ember_face_pipeline *p); /* NULL when not opened with one */
+/* Faces with landmarks, best first. A photo that is all face (a tight crop, where detectors see no face) is
+ * tried again inside a border of a quarter of its size. */
+ember_status ember_face_pipeline_detect(ember_face_pipeline *p, const ember_face_image *img, ember_face_dets *out);
+/* Align face d and embed it into emb (ember_face_embedder_dim floats). */
+ember_status ember_face_pipeline_embed(ember_face_pipeline *p, const ember_face_image *img, const ember_face_det *d,
+                                       float *emb);
+
+/* --- model lookup ------------------------------------------------------------------------------------- */
+/* Resolve a model given by name ("yunet", "ultraface", "ultraface-slim", "fr_detect", "fr_landmark",
+ * "mobilefacenet", "fr_feature") or by path into out (cap bytes). Names are looked for in, in order:
+ * $EMBER_FACE_MODELS, `models/face` next to the executable, `../share/ember/models/face` from it, the
+ * repository's ../shared/models/face (from the executable's build folder, then from the current folder);
+ * in each directory both under the family's sub-folder and directly. EMBER_ERR_IO naming the places looked
+ * when it is nowhere. `exe` is argv[0]'s resolved path (may be NULL). */
+ember_status ember_face_model_find(const char *name_or_path, const char *exe, char *out, size_t cap);
+/* The first existing of a list of names (default choices), or EMBER_ERR_IO. */
+ember_status ember_face_model_find_first(const char *const *names, int n, const char *exe, char *out, size_t cap,
+                                         const char **chosen);
+
+/* --- V4L2 camera ---------------------------------------------------------------------------------------- */
+typedef struct ember_face_camera ember_face_camera;
+/* Open a V4L2 capture device, asking for MJPEG (else YUYV) at about w x h. */
+ember_status ember_face_camera_open(const char *dev, int w, int h, ember_face_camera **out);
+void ember_face_camera_close(ember_face_camera *c);
+/* Next frame as RGB (*out allocated; free with ember_face_image_free). */
+ember_status ember_face_camera_read(ember_face_camera *c, ember_face_image *out);
+/* YUYV (4:2:2) -> RGB8, BT.601 limited range. */
+void ember_face_yuyv_to_rgb(const uint8_t *yuyv, int w, int h, size_t stride, uint8_t *rgb);
+
 #endif
