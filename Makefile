@@ -131,6 +131,7 @@ $(BUILD)/bench/face: bench/face.c $(BUILD)/libember-apps.a $(BUILD)/libember.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libember-apps.a $(BUILD)/libember.a \
 		$(APP_LDLIBS) $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libember.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libember.a $(LDLIBS)
