@@ -143,7 +143,7 @@ static int run_folder(runner *r, const char *path) {
         names[n++] = strdup(e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n) qsort(names, n, sizeof *names, cmp_str);
     size_t tests = 0; /* keep only the test directories */
     for (size_t i = 0; i < n; i++) {
         char sub[4400];
