@@ -3,7 +3,6 @@
 #include "apps/face/face.h"
 #include "cli/cli.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -365,9 +364,8 @@ static int face_enroll(int argc, char **argv) {
     ember_face_sample *samples = calloc((size_t)files.n, sizeof *samples);
     int n = 0;
     if (!embs || !hashes || !samples) s = ember_fail(EMBER_ERR_NOMEM, "out of memory");
-    cli_progress pr;
-    cli_progress_begin(&pr, "enrolling", had_dir ? files.n : 0);
-    if (!had_dir) pr.active = false;
+    cli_progress pr = {0}; /* a bar only for folder enrollments (cli_progress_begin draws when on a terminal) */
+    if (had_dir) cli_progress_begin(&pr, "enrolling", files.n);
     for (int f = 0; f < files.n && !s; f++) {
         cli_progress_step(&pr, f);
         uint8_t *data = NULL;
