@@ -345,6 +345,9 @@ static int face_enroll(int argc, char **argv) {
     if (!c.db) return cli_usage(&c.p, "--db GALLERY is required");
     if (!c.name || !*c.name) return cli_usage(&c.p, "--name NAME is required");
     if (strlen(c.name) >= sizeof(((ember_face_person *)0)->name)) return cli_usage(&c.p, "--name is too long");
+    for (const unsigned char *ch = (const unsigned char *)c.name; *ch; ch++)
+        if (*ch < 0x20 || *ch == 0x7f) return cli_usage(&c.p, "--name must not hold control characters (tabs, newlines)");
+    if (!strcmp(c.name, "unknown")) return cli_usage(&c.p, "'unknown' is what unmatched faces are called; pick another name");
     if (c.p.npos < 1) return cli_usage(&c.p, "expected at least one image or folder");
     file_list files = {0};
     bool had_dir = false;
