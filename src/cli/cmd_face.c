@@ -66,7 +66,7 @@ static int parse_common(face_cli *c, int k) {
         else c->score = v;
         return 0;
     }
-    case OPT_MAX_FRAMES: return cli_int(&c->p, a, 1, 1L << 40, &c->max_frames) ? 0 : CLI_EXIT_USAGE;
+    case OPT_MAX_FRAMES: return cli_int(&c->p, a, 1, 2000000000L, &c->max_frames) ? 0 : CLI_EXIT_USAGE;
     case OPT_GONE: return cli_int(&c->p, a, 1, 100000, &c->gone) ? 0 : CLI_EXIT_USAGE;
     case OPT_SIZE:
         if (sscanf(a, "%dx%d", &c->cam_w, &c->cam_h) != 2 || c->cam_w < 16 || c->cam_h < 16)
