@@ -26,7 +26,9 @@ $py -c 'import cv2' 2>/dev/null && have_cv=1
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)   runs: $runs (median ms per image)"
-echo "shared models: yunet_s_640_640 + fr_feature; Ember default: yunet_s_dynamic + mobilefacenet (Ember only)"
+echo "shared models: yunet_s_640_640 + fr_feature; Ember default: yunet_s_dynamic + mobilefacenet (Ember only:"
+echo "OpenCV 4.6 cannot load yunet_*_dynamic.onnx (Shape on a dynamic input) nor mobilefacenet.onnx; its"
+echo "FaceDetectorYN rejects the 2023 YuNet exports, so OpenCV runs YuNet through cv2.dnn + the same decoding)"
 printf '%-12s %-7s %-5s %11s %11s %7s %15s\n' image threads faces "Ember ms" "OpenCV ms" ratio "Ember default"
 for img in "$one" "$six"; do
     for t in 1 2; do

@@ -3,7 +3,6 @@
 #include "apps/face/face.h"
 #include "cli/cli.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -17,8 +16,9 @@
 
 enum {
     OPT_DB = 256, OPT_NAME, OPT_ANNOTATE, OPT_THRESHOLD, OPT_DETECTOR, OPT_EMBEDDER, OPT_LANDMARKER, OPT_SCORE,
-    OPT_CAMERA, OPT_FRAMES, OPT_MAX_FRAMES, OPT_GONE, OPT_SIZE,
+    OPT_CAMERA, OPT_FRAMES, OPT_MAX_FRAMES, OPT_GONE, OPT_SIZE, OPT_TOP,
 };
+enum { MAX_TOP = 16 };
 
 #define O_MODELS                                                                                             \
     {"detector", OPT_DETECTOR, "NAME|FILE", "detector: yunet (default), ultraface, ultraface-slim, fr_detect"}, \
@@ -39,7 +39,7 @@ typedef struct face_cli {
     cli_parser p;
     const char *db, *name, *annotate, *detector, *embedder, *landmarker, *camera, *frames;
     float threshold, score;
-    long max_frames, gone;
+    long max_frames, gone, top;
     int cam_w, cam_h;
     char exe[1024];
     ember_face_pipeline *pipe;
@@ -67,8 +67,9 @@ static int parse_common(face_cli *c, int k) {
         else c->score = v;
         return 0;
     }
-    case OPT_MAX_FRAMES: return cli_int(&c->p, a, 1, 1L << 40, &c->max_frames) ? 0 : CLI_EXIT_USAGE;
+    case OPT_MAX_FRAMES: return cli_int(&c->p, a, 1, 2000000000L, &c->max_frames) ? 0 : CLI_EXIT_USAGE;
     case OPT_GONE: return cli_int(&c->p, a, 1, 100000, &c->gone) ? 0 : CLI_EXIT_USAGE;
+    case OPT_TOP: return cli_int(&c->p, a, 1, MAX_TOP, &c->top) ? 0 : CLI_EXIT_USAGE;
     case OPT_SIZE:
         if (sscanf(a, "%dx%d", &c->cam_w, &c->cam_h) != 2 || c->cam_w < 16 || c->cam_h < 16)
             return cli_usage(&c->p, "--size wants WxH, e.g. 640x480");
@@ -83,6 +84,7 @@ static int parse(face_cli *c, const cli_help *help, int argc, char **argv) {
     c->threshold = NAN;
     c->score = -1;
     c->cam_w = 640, c->cam_h = 480;
+    c->top = 1;
     ssize_t n = readlink("/proc/self/exe", c->exe, sizeof c->exe - 1);
     if (n > 0) c->exe[n] = 0;
     cli_begin(&c->p, help, argc, argv);
@@ -346,6 +348,9 @@ static int face_enroll(int argc, char **argv) {
     if (!c.db) return cli_usage(&c.p, "--db GALLERY is required");
     if (!c.name || !*c.name) return cli_usage(&c.p, "--name NAME is required");
     if (strlen(c.name) >= sizeof(((ember_face_person *)0)->name)) return cli_usage(&c.p, "--name is too long");
+    for (const unsigned char *ch = (const unsigned char *)c.name; *ch; ch++)
+        if (*ch < 0x20 || *ch == 0x7f) return cli_usage(&c.p, "--name must not hold control characters (tabs, newlines)");
+    if (!strcmp(c.name, "unknown")) return cli_usage(&c.p, "'unknown' is what unmatched faces are called; pick another name");
     if (c.p.npos < 1) return cli_usage(&c.p, "expected at least one image or folder");
     file_list files = {0};
     bool had_dir = false;
@@ -365,9 +370,8 @@ static int face_enroll(int argc, char **argv) {
     ember_face_sample *samples = calloc((size_t)files.n, sizeof *samples);
     int n = 0;
     if (!embs || !hashes || !samples) s = ember_fail(EMBER_ERR_NOMEM, "out of memory");
-    cli_progress pr;
-    cli_progress_begin(&pr, "enrolling", had_dir ? files.n : 0);
-    if (!had_dir) pr.active = false;
+    cli_progress pr = {0}; /* a bar only for folder enrollments (cli_progress_begin draws when on a terminal) */
+    if (had_dir) cli_progress_begin(&pr, "enrolling", files.n);
     for (int f = 0; f < files.n && !s; f++) {
         cli_progress_step(&pr, f);
         uint8_t *data = NULL;
@@ -415,7 +419,9 @@ static int face_enroll(int argc, char **argv) {
 }
 
 /* --- identify ------------------------------------------------------------------------------------------ */
-static const cli_opt identify_opts[] = {O_DB, O_THRESHOLD, O_ANNOTATE, O_MODELS, O_EMBEDDER, {0}};
+static const cli_opt identify_opts[] = {
+    O_DB, O_THRESHOLD, O_ANNOTATE, {"top", OPT_TOP, "K", "with --json: the K most similar people per face (default 1)"},
+    O_MODELS, O_EMBEDDER, {0}};
 static const cli_help identify_help = {
     "face identify", "--db GALLERY IMG|DIR...",
     "Name the faces in photos: one line per face — file, name (or unknown), similarity, box x0,y0,x1,y1.",
@@ -425,6 +431,8 @@ typedef struct identified {
     char name[128];
     float score; /* best similarity (also when below the threshold) */
     bool known;
+    ember_face_match top[MAX_TOP]; /* best first */
+    int ntop;
 } identified;
 
 static ember_status identify_face(face_cli *c, const ember_face_image *img, const ember_face_det *d, float *emb,
@@ -432,13 +440,14 @@ static ember_status identify_face(face_cli *c, const ember_face_image *img, cons
     ember_face_embedder *e = ember_face_pipeline_embedder(c->pipe);
     ember_status s = ember_face_pipeline_embed(c->pipe, img, d, emb);
     if (s) return s;
-    ember_face_match m;
-    int n = 0;
-    s = ember_face_gallery_search(c->gallery, ember_face_embedder_info(e)->name, emb, ember_face_embedder_dim(e), &m, 1, &n);
+    int n = 0, k = c->top > 1 ? (int)c->top : 1;
+    s = ember_face_gallery_search(c->gallery, ember_face_embedder_info(e)->name, emb, ember_face_embedder_dim(e), out->top,
+                                  k, &n);
     if (s) return s;
-    out->score = n ? m.score : 0;
-    out->known = n && m.score >= thr;
-    snprintf(out->name, sizeof out->name, "%s", out->known ? m.name : "unknown");
+    out->ntop = n;
+    out->score = n ? out->top[0].score : 0;
+    out->known = n && out->top[0].score >= thr;
+    snprintf(out->name, sizeof out->name, "%.127s", out->known ? out->top[0].name : "unknown");
     return EMBER_OK;
 }
 
@@ -496,6 +505,15 @@ static int face_identify(int argc, char **argv) {
                 cli_json_string(stdout, who.name);
                 printf(", \"similarity\": %.4f, ", who.score);
                 print_box_json(x);
+                if (c.top > 1) {
+                    printf(", \"candidates\": [");
+                    for (int t = 0; t < who.ntop; t++) {
+                        printf("%s{\"name\": ", t ? ", " : "");
+                        cli_json_string(stdout, who.top[t].name);
+                        printf(", \"similarity\": %.4f}", who.top[t].score);
+                    }
+                    printf("]");
+                }
                 printf("}");
             } else {
                 printf("%s\t%s\t%.3f\t%d,%d,%d,%d\n", files.v[f], who.name, who.score, (int)lroundf(x->x0),

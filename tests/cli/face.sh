@@ -71,6 +71,8 @@ if [ -z "$SLOW" ]; then
         ember face identify --db "$DB" --embedder fr_feature "$BBT/amy/amy2.png"
     expect_out "face identify --json" '"name": "penny", "similarity"' ember face identify --json --db "$DB" "$BBT/penny/penny2.png"
     STRANGER=$SHARED/data/faces/debian/grace_hopper_512x512.jpg
+    expect_out "face identify --json --top 3 lists candidates" '"candidates": \[\{"name": "penny".*\}, \{.*\}, \{.*\}\]' \
+        ember face identify --json --top 3 --db "$DB" "$BBT/penny/penny2.png"
     expect_out "a stranger is unknown" '	unknown	' ember face identify --db "$DB" "$STRANGER"
     expect_out "face verify: same person" '^same' ember face verify "$BBT/raj/raj2.png" "$BBT/raj/raj3.png"
     expect_out "face verify: different people" '^different' ember face verify "$BBT/raj/raj2.png" "$BBT/penny/penny3.png"

@@ -38,6 +38,7 @@ static int by_score(const void *pa, const void *pb) {
 }
 
 void ember_face_nms(ember_face_dets *d, float iou, int top_k) {
+    if (d->n == 0) return; /* qsort must not see the NULL of an empty list */
     qsort(d->v, (size_t)d->n, sizeof *d->v, by_score);
     int kept = 0;
     for (int i = 0; i < d->n && (top_k <= 0 || kept < top_k); i++) {

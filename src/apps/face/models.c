@@ -77,7 +77,7 @@ ember_status ember_face_model_find(const char *name, const char *exe, char *out,
         return EMBER_OK;
     }
     if (find_known(k, exe, out, cap)) return EMBER_OK;
-    char dirs[8][1024], list[2048] = "";
+    char dirs[8][1024], list[8 * 1030] = "";
     int nd = search_dirs(exe, dirs);
     for (int i = 0; i < nd; i++) {
         size_t l = strlen(list);

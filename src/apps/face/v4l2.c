@@ -1,5 +1,6 @@
-/* V4L2 camera capture: MJPEG (decoded with the JPEG path) or YUYV (converted here), memory-mapped buffers.
- * Every ioctl failure comes back as an error naming the device and the call. */
+/* V4L2 camera capture: MJPEG (decoded with the JPEG path) or YUYV (converted here), memory-mapped buffers;
+ * each read returns the newest frame (older queued ones are dropped, so a slow consumer sees no lag). Every
+ * ioctl failure comes back as an error naming the device and the call. */
 #include "apps/face/face.h"
 
 #include <errno.h>
@@ -173,6 +174,17 @@ ember_status ember_face_camera_read(ember_face_camera *c, ember_face_image *out)
         if (xioctl(c->fd, VIDIOC_DQBUF, &b) < 0) {
             if (errno == EAGAIN) continue;
             return cam_fail(c, "VIDIOC_DQBUF");
+        }
+        /* Frames that queued up while the caller was busy are stale: keep only the newest, hand the others
+         * back to the driver (the fd is non-blocking, so this stops at EAGAIN). */
+        for (int k = 0; k < c->nbuf; k++) {
+            struct v4l2_buffer newer;
+            memset(&newer, 0, sizeof newer);
+            newer.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+            newer.memory = V4L2_MEMORY_MMAP;
+            if (xioctl(c->fd, VIDIOC_DQBUF, &newer) < 0) break;
+            if (xioctl(c->fd, VIDIOC_QBUF, &b) < 0) return cam_fail(c, "VIDIOC_QBUF");
+            b = newer;
         }
         ember_status s;
         if (b.index >= (uint32_t)c->nbuf || b.bytesused > c->len[b.index]) {
