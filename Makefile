@@ -73,7 +73,7 @@ $(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
 $(BUILD)/obj/%_fp16.o: ISA_FLAGS := -march=armv8.2-a+fp16
 endif
 
-.PHONY: all test test-asan demo bench bench-gemm install clean fuzz-tokenizer
+.PHONY: all test test-asan demo bench bench-gemm install clean fuzz fuzz-tokenizer fuzz-smoke
 all: $(BUILD)/ember $(BUILD)/libember.a $(BUILD)/libember.so
 
 Q := $(if $(V),,@)
@@ -146,12 +146,21 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell scripts/version)|' ember.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ember.pc
 
-# libFuzzer target for the tokenizers (clang): build/fuzz/fuzz_tokenizer -max_total_time=60
+# libFuzzer targets (clang): every tests/fuzz/fuzz_NAME.c becomes build/fuzz/fuzz_NAME (run one with
+# -max_total_time=60 CORPUS_DIR). `make fuzz-smoke` runs each briefly (FUZZ_SECONDS) on a seed corpus from
+# ../shared; CI does that.
 FUZZ_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
-fuzz-tokenizer:
-	$(MAKE) CC=clang BUILD=build/fuzz CFLAGS="-O1 -g" EXTRA_CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" build/fuzz/libember.a
-	clang -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer tests/fuzz/fuzz_tokenizer.c \
-		build/fuzz/libember.a $(LDLIBS) -o build/fuzz/fuzz_tokenizer
+FUZZERS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 20
+fuzz:
+	$(MAKE) CC=clang BUILD=build/fuzz CFLAGS="-O1 -g" EXTRA_CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+		build/fuzz/libember.a $(FUZZERS)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libember.a
+	clang -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer $< build/fuzz/libember.a \
+		$(LDLIBS) -o $@
+fuzz-tokenizer: fuzz
+fuzz-smoke: fuzz
+	scripts/fuzz-smoke $(FUZZ_SECONDS) $(FUZZERS)
 
 clean:
 	rm -rf build
