@@ -1,0 +1,350 @@
+/* Ops of the indexing, layout, linear-algebra, spatial, signal and training families, run one node at a
+ * time through their infer/run functions: the tricky cases the ONNX node tests do not cover (duplicate
+ * scatter indices, stable ties, multi-bounce reflection, implicit einsum outputs, transform round trips,
+ * errors for bad attributes and shapes). */
+#include "check.h"
+#include "ops/op.h"
+
+#define MAXIO 6
+
+/* One node: up to MAXIO inputs and outputs, a few attributes. */
+typedef struct {
+    ev in[MAXIO], out[MAXIO];
+    ev *inp[MAXIO], *outp[MAXIO];
+    eg_attr attr[4];
+    eg_node node;
+    eo_ctx c;
+    const eo_def *def;
+} node_t;
+
+static void node_init(node_t *n, const char *op, int opset) {
+    memset(n, 0, sizeof *n);
+    n->node.op_type = op;
+    n->node.domain = "";
+    n->node.opset = opset;
+    n->node.attr = n->attr;
+    n->def = eo_find("", op, opset);
+    n->c.node = &n->node;
+    n->c.opset = opset;
+    n->c.in = n->inp;
+    n->c.out = n->outp;
+}
+
+/* Input i: a tensor of this dtype and shape holding vals (converted), or absent when ndim < 0. */
+static void node_in(node_t *n, int i, ember_dtype t, int ndim, const int64_t *shape, const double *vals) {
+    if (i >= n->c.nin) n->c.nin = i + 1;
+    if (ndim < 0) return;
+    ev_alloc_tensor(&n->in[i], t, ndim, shape);
+    for (int64_t k = 0; vals && k < ember_tensor_count(&n->in[i].t); k++) eo_put(&n->in[i].t, k, vals[k]);
+    n->inp[i] = &n->in[i];
+}
+
+static void attr_int(node_t *n, const char *name, int64_t v) { n->attr[n->node.nattr++] = (eg_attr){.name = name, .type = EG_ATTR_INT, .i = v}; }
+static void attr_str(node_t *n, const char *name, const char *s) {
+    n->attr[n->node.nattr++] = (eg_attr){.name = name, .type = EG_ATTR_STRING, .s = s, .slen = strlen(s)};
+}
+
+/* infer, allocate, run; returns the first error. */
+static ember_status node_run(node_t *n, int nout) {
+    n->c.nout = nout;
+    for (int i = 0; i < nout; i++) n->outp[i] = &n->out[i];
+    if (!n->def) return EMBER_ERR_UNSUPPORTED;
+    n->c.inferring = true;
+    ember_status s = n->def->infer(&n->c);
+    n->c.inferring = false;
+    if (s == EO_DYNAMIC) s = EMBER_OK;
+    else
+        for (int i = 0; !s && i < nout; i++) {
+            ember_tensor m = n->out[i].t;
+            s = ev_alloc_tensor(&n->out[i], m.dtype, m.ndim, m.shape);
+        }
+    if (!s) s = n->def->run(&n->c);
+    for (int i = 0; i < n->c.nscratch; i++) ember_free_aligned(n->c.scratch[i]);
+    n->c.nscratch = 0;
+    return s;
+}
+
+static void node_free(node_t *n) {
+    for (int i = 0; i < MAXIO; i++) ev_clear(&n->in[i]), ev_clear(&n->out[i]);
+}
+
+static bool out_is(const node_t *n, int i, int ndim, const int64_t *shape, const double *want, double tol) {
+    const ember_tensor *t = &n->out[i].t;
+    if (n->out[i].kind != EV_TENSOR || t->ndim != ndim || memcmp(t->shape, shape, sizeof(int64_t) * (size_t)ndim)) return false;
+    for (int64_t k = 0; k < ember_tensor_count(t); k++)
+        if (fabs(eo_get(t, k) - want[k]) > tol) {
+            printf("  element %lld: %g, expected %g\n", (long long)k, eo_get(t, k), want[k]);
+            return false;
+        }
+    return true;
+}
+
+/* Duplicate indices with reduction=add accumulate; with max they keep the largest. */
+static void test_scatter_nd_duplicates(void) {
+    node_t n;
+    node_init(&n, "ScatterND", 18);
+    attr_str(&n, "reduction", "add");
+    double data[4] = {1, 2, 3, 4}, idx[3] = {1, 1, -1}, upd[3] = {10, 20, 5};
+    node_in(&n, 0, EMBER_DTYPE_F32, 1, (int64_t[]){4}, data);
+    node_in(&n, 1, EMBER_DTYPE_I64, 2, (int64_t[]){3, 1}, idx);
+    node_in(&n, 2, EMBER_DTYPE_F32, 1, (int64_t[]){3}, upd);
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    CHECK(out_is(&n, 0, 1, (int64_t[]){4}, (double[]){1, 32, 3, 9}, 0));
+    node_free(&n);
+
+    node_init(&n, "ScatterElements", 18);
+    attr_str(&n, "reduction", "max");
+    attr_int(&n, "axis", 1);
+    double d2[4] = {1, 2, 3, 4}, i2[4] = {0, 0, -1, -1}, u2[4] = {5, 0, 1, 7};
+    node_in(&n, 0, EMBER_DTYPE_I32, 2, (int64_t[]){2, 2}, d2);
+    node_in(&n, 1, EMBER_DTYPE_I32, 2, (int64_t[]){2, 2}, i2);
+    node_in(&n, 2, EMBER_DTYPE_I32, 2, (int64_t[]){2, 2}, u2);
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    CHECK(out_is(&n, 0, 2, (int64_t[]){2, 2}, (double[]){5, 2, 3, 7}, 0));
+    node_free(&n);
+
+    node_init(&n, "ScatterND", 18);
+    node_in(&n, 0, EMBER_DTYPE_F32, 1, (int64_t[]){4}, data);
+    node_in(&n, 1, EMBER_DTYPE_I64, 2, (int64_t[]){1, 1}, (double[]){4});
+    node_in(&n, 2, EMBER_DTYPE_F32, 1, (int64_t[]){1}, upd);
+    CHECK(node_run(&n, 1) == EMBER_ERR_SHAPE); /* index out of range: an error, not a write */
+    CHECK(strstr(ember_last_error(), "out of range") != NULL);
+    node_free(&n);
+}
+
+/* GatherND with batch_dims = 1 picks per batch. */
+static void test_gather_nd_batch(void) {
+    node_t n;
+    node_init(&n, "GatherND", 13);
+    attr_int(&n, "batch_dims", 1);
+    double data[8] = {0, 1, 2, 3, 4, 5, 6, 7}, idx[2] = {1, 0};
+    node_in(&n, 0, EMBER_DTYPE_F64, 3, (int64_t[]){2, 2, 2}, data);
+    node_in(&n, 1, EMBER_DTYPE_I64, 2, (int64_t[]){2, 1}, idx);
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    CHECK(out_is(&n, 0, 2, (int64_t[]){2, 2}, (double[]){2, 3, 4, 5}, 0));
+    node_free(&n);
+}
+
+/* TopK: ties keep the lower index first, for largest and smallest. K larger than the axis is an error. */
+static void test_topk_ties(void) {
+    node_t n;
+    double x[6] = {3, 1, 3, 2, 1, 3};
+    for (int largest = 0; largest < 2; largest++) {
+        node_init(&n, "TopK", 11);
+        attr_int(&n, "largest", largest);
+        node_in(&n, 0, EMBER_DTYPE_F16, 1, (int64_t[]){6}, x);
+        node_in(&n, 1, EMBER_DTYPE_I64, 1, (int64_t[]){1}, (double[]){4});
+        CHECK(node_run(&n, 2) == EMBER_OK);
+        if (largest) {
+            CHECK(out_is(&n, 0, 1, (int64_t[]){4}, (double[]){3, 3, 3, 2}, 0));
+            CHECK(out_is(&n, 1, 1, (int64_t[]){4}, (double[]){0, 2, 5, 3}, 0));
+        } else {
+            CHECK(out_is(&n, 0, 1, (int64_t[]){4}, (double[]){1, 1, 2, 3}, 0));
+            CHECK(out_is(&n, 1, 1, (int64_t[]){4}, (double[]){1, 4, 3, 0}, 0));
+        }
+        node_free(&n);
+    }
+    node_init(&n, "TopK", 11);
+    node_in(&n, 0, EMBER_DTYPE_F32, 1, (int64_t[]){6}, x);
+    node_in(&n, 1, EMBER_DTYPE_I64, 1, (int64_t[]){1}, (double[]){7});
+    CHECK(node_run(&n, 2) == EMBER_ERR_SHAPE);
+    CHECK(strstr(ember_last_error(), "exceeds") != NULL);
+    node_free(&n);
+}
+
+/* Unique, unsorted, along an axis: slices in order of first occurrence. */
+static void test_unique_axis_unsorted(void) {
+    node_t n;
+    node_init(&n, "Unique", 11);
+    attr_int(&n, "sorted", 0);
+    attr_int(&n, "axis", 0);
+    double x[8] = {5, 6, 1, 2, 5, 6, 0, 0};
+    node_in(&n, 0, EMBER_DTYPE_I64, 2, (int64_t[]){4, 2}, x);
+    CHECK(node_run(&n, 4) == EMBER_OK);
+    CHECK(out_is(&n, 0, 2, (int64_t[]){3, 2}, (double[]){5, 6, 1, 2, 0, 0}, 0));
+    CHECK(out_is(&n, 1, 1, (int64_t[]){3}, (double[]){0, 1, 3}, 0));
+    CHECK(out_is(&n, 2, 1, (int64_t[]){4}, (double[]){0, 1, 0, 2}, 0));
+    CHECK(out_is(&n, 3, 1, (int64_t[]){3}, (double[]){2, 1, 1}, 0));
+    node_free(&n);
+}
+
+/* Pad: reflect bounces more than once when pads exceed the size; negative pads crop; bad modes fail. */
+static void test_pad_modes(void) {
+    node_t n;
+    node_init(&n, "Pad", 19);
+    attr_str(&n, "mode", "reflect");
+    node_in(&n, 0, EMBER_DTYPE_F32, 1, (int64_t[]){3}, (double[]){1, 2, 3});
+    node_in(&n, 1, EMBER_DTYPE_I64, 1, (int64_t[]){2}, (double[]){5, -1});
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    /* source indices -5..1 reflect with period 4: -5 -> 5 -> -1 -> 1 */
+    CHECK(out_is(&n, 0, 1, (int64_t[]){7}, (double[]){2, 1, 2, 3, 2, 1, 2}, 0));
+    node_free(&n);
+
+    node_init(&n, "Pad", 19);
+    attr_str(&n, "mode", "wrap");
+    node_in(&n, 0, EMBER_DTYPE_U8, 2, (int64_t[]){2, 2}, (double[]){1, 2, 3, 4});
+    node_in(&n, 1, EMBER_DTYPE_I64, 1, (int64_t[]){2}, (double[]){1, 2}); /* axes [1]: begin 1, end 2 */
+    node_in(&n, 2, EMBER_DTYPE_U8, -1, NULL, NULL);
+    node_in(&n, 3, EMBER_DTYPE_I64, 1, (int64_t[]){1}, (double[]){-1});
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    CHECK(out_is(&n, 0, 2, (int64_t[]){2, 5}, (double[]){2, 1, 2, 1, 2, 4, 3, 4, 3, 4}, 0));
+    node_free(&n);
+
+    node_init(&n, "Pad", 19);
+    attr_str(&n, "mode", "mirror");
+    node_in(&n, 0, EMBER_DTYPE_F32, 1, (int64_t[]){3}, (double[]){1, 2, 3});
+    node_in(&n, 1, EMBER_DTYPE_I64, 1, (int64_t[]){2}, (double[]){1, 1});
+    CHECK(node_run(&n, 1) == EMBER_ERR_FORMAT);
+    CHECK(strstr(ember_last_error(), "mirror") != NULL);
+    node_free(&n);
+}
+
+/* Einsum: implicit output with an ellipsis, a diagonal, broadcasting batch dims; mismatched sizes fail. */
+static void test_einsum_cases(void) {
+    node_t n;
+    node_init(&n, "Einsum", 12);
+    attr_str(&n, "equation", "ii->i");
+    node_in(&n, 0, EMBER_DTYPE_F32, 2, (int64_t[]){3, 3}, (double[]){1, 2, 3, 4, 5, 6, 7, 8, 9});
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    CHECK(out_is(&n, 0, 1, (int64_t[]){3}, (double[]){1, 5, 9}, 0));
+    node_free(&n);
+
+    node_init(&n, "Einsum", 12);
+    attr_str(&n, "equation", "...ij,jk"); /* implicit: ...ik */
+    double a[8] = {1, 2, 3, 4, 5, 6, 7, 8}, b[4] = {1, 0, 1, 1};
+    node_in(&n, 0, EMBER_DTYPE_F64, 3, (int64_t[]){2, 2, 2}, a);
+    node_in(&n, 1, EMBER_DTYPE_F64, 2, (int64_t[]){2, 2}, b);
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    CHECK(out_is(&n, 0, 3, (int64_t[]){2, 2, 2}, (double[]){3, 2, 7, 4, 11, 6, 15, 8}, 1e-12));
+    node_free(&n);
+
+    node_init(&n, "Einsum", 12);
+    attr_str(&n, "equation", "ij,jk->ik");
+    node_in(&n, 0, EMBER_DTYPE_F32, 2, (int64_t[]){2, 3}, NULL);
+    node_in(&n, 1, EMBER_DTYPE_F32, 2, (int64_t[]){2, 2}, NULL);
+    CHECK(node_run(&n, 1) == EMBER_ERR_SHAPE);
+    CHECK(strstr(ember_last_error(), "label 'j'") != NULL);
+    node_free(&n);
+}
+
+/* DFT of an odd-length real signal, onesided, then the inverse onesided transform gives it back. */
+static void test_dft_round_trip(void) {
+    node_t f, b;
+    double x[7] = {0.5, -1, 2, 3.25, 0, 1, -2};
+    node_init(&f, "DFT", 17);
+    attr_int(&f, "onesided", 1);
+    attr_int(&f, "axis", 1);
+    node_in(&f, 0, EMBER_DTYPE_F64, 3, (int64_t[]){1, 7, 1}, x);
+    CHECK(node_run(&f, 1) == EMBER_OK);
+    CHECK(f.out[0].t.ndim == 3 && f.out[0].t.shape[1] == 4 && f.out[0].t.shape[2] == 2);
+    node_init(&b, "DFT", 17);
+    attr_int(&b, "onesided", 1);
+    attr_int(&b, "inverse", 1);
+    attr_int(&b, "axis", 1);
+    b.c.nin = 2;
+    b.inp[0] = &f.out[0];
+    node_in(&b, 1, EMBER_DTYPE_I64, 0, NULL, (double[]){7});
+    CHECK(node_run(&b, 1) == EMBER_OK);
+    CHECK(out_is(&b, 0, 3, (int64_t[]){1, 7, 1}, x, 1e-12));
+    b.inp[0] = NULL;
+    node_free(&b);
+    node_free(&f);
+}
+
+/* Det: row swaps flip the sign; singular matrices give 0; batches. */
+static void test_det(void) {
+    node_t n;
+    node_init(&n, "Det", 11);
+    double m[18] = {0, 1, 0, 1, 0, 0, 0, 0, 1, /* permutation: -1 */ 1, 2, 3, 2, 4, 6, 1, 0, 1 /* singular */};
+    node_in(&n, 0, EMBER_DTYPE_F32, 3, (int64_t[]){2, 3, 3}, m);
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    CHECK(out_is(&n, 0, 1, (int64_t[]){2}, (double[]){-1, 0}, 1e-6));
+    node_free(&n);
+}
+
+/* CumSum on int64 is exact beyond 2^53; exclusive + reverse. */
+static void test_cumsum_int64(void) {
+    node_t n;
+    node_init(&n, "CumSum", 14);
+    attr_int(&n, "exclusive", 1);
+    attr_int(&n, "reverse", 1);
+    node_in(&n, 0, EMBER_DTYPE_I64, 1, (int64_t[]){3}, NULL);
+    int64_t *x = n.in[0].t.data;
+    x[0] = 1, x[1] = (int64_t)1 << 60, x[2] = 3;
+    node_in(&n, 1, EMBER_DTYPE_I32, 0, NULL, (double[]){0});
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    const int64_t *y = n.out[0].t.data;
+    CHECK(y[0] == ((int64_t)1 << 60) + 3 && y[1] == 3 && y[2] == 0);
+    node_free(&n);
+}
+
+/* GridSample with an identity grid (align_corners) reproduces the input in every mode. */
+static void test_grid_sample_identity(void) {
+    const char *modes[3] = {"linear", "nearest", "cubic"};
+    double x[12], g[24];
+    for (int i = 0; i < 12; i++) x[i] = i * 1.5 - 3;
+    for (int h = 0; h < 3; h++)
+        for (int w = 0; w < 4; w++) {
+            g[(h * 4 + w) * 2] = -1 + 2.0 * w / 3;
+            g[(h * 4 + w) * 2 + 1] = -1 + h;
+        }
+    for (int m = 0; m < 3; m++) {
+        node_t n;
+        node_init(&n, "GridSample", 20);
+        attr_str(&n, "mode", modes[m]);
+        attr_int(&n, "align_corners", 1);
+        attr_str(&n, "padding_mode", "border");
+        node_in(&n, 0, EMBER_DTYPE_F32, 4, (int64_t[]){1, 1, 3, 4}, x);
+        node_in(&n, 1, EMBER_DTYPE_F32, 4, (int64_t[]){1, 3, 4, 2}, g);
+        CHECK(node_run(&n, 1) == EMBER_OK);
+        CHECK_MSG(out_is(&n, 0, 4, (int64_t[]){1, 1, 3, 4}, x, 1e-5), "mode %s", modes[m]);
+        node_free(&n);
+    }
+}
+
+/* NonMaxSuppression: a box overlapping a better one is dropped; the cap per class holds. */
+static void test_nms(void) {
+    node_t n;
+    node_init(&n, "NonMaxSuppression", 11);
+    double boxes[12] = {0, 0, 1, 1, 0, 0.1, 1, 1.1, 0, 5, 1, 6}, scores[3] = {0.9, 0.95, 0.5};
+    node_in(&n, 0, EMBER_DTYPE_F32, 3, (int64_t[]){1, 3, 4}, boxes);
+    node_in(&n, 1, EMBER_DTYPE_F32, 3, (int64_t[]){1, 1, 3}, scores);
+    node_in(&n, 2, EMBER_DTYPE_I64, 1, (int64_t[]){1}, (double[]){5});
+    node_in(&n, 3, EMBER_DTYPE_F32, 1, (int64_t[]){1}, (double[]){0.5});
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    CHECK(out_is(&n, 0, 2, (int64_t[]){2, 3}, (double[]){0, 0, 1, 0, 0, 2}, 0));
+    node_free(&n);
+}
+
+/* Adam's first step (T = 0) uses the plain learning rate. */
+static void test_adam_step(void) {
+    node_t n;
+    node_init(&n, "Adam", 1);
+    n.node.domain = "ai.onnx.preview.training";
+    n.def = eo_find("ai.onnx.preview.training", "Adam", 1);
+    node_in(&n, 0, EMBER_DTYPE_F32, 0, NULL, (double[]){0.1});
+    node_in(&n, 1, EMBER_DTYPE_I64, 0, NULL, (double[]){0});
+    for (int i = 2; i < 6; i++) node_in(&n, i, EMBER_DTYPE_F64, 1, (int64_t[]){1}, (double[]){i == 2 ? 1.0 : i == 3 ? 0.5 : 0});
+    CHECK(node_run(&n, 3) == EMBER_OK);
+    double v = 0.1 * 0.5, h = 0.001 * 0.25;
+    CHECK(out_is(&n, 1, 1, (int64_t[]){1}, (double[]){v}, 1e-6)); /* attributes are float: 0.9f, 0.999f */
+    CHECK(out_is(&n, 2, 1, (int64_t[]){1}, (double[]){h}, 1e-6));
+    CHECK(out_is(&n, 0, 1, (int64_t[]){1}, (double[]){1 - 0.1 * v / (sqrt(h) + 1e-6)}, 1e-5));
+    node_free(&n);
+}
+
+int main(void) {
+    RUN(test_scatter_nd_duplicates);
+    RUN(test_gather_nd_batch);
+    RUN(test_topk_ties);
+    RUN(test_unique_axis_unsorted);
+    RUN(test_pad_modes);
+    RUN(test_einsum_cases);
+    RUN(test_dft_round_trip);
+    RUN(test_det);
+    RUN(test_cumsum_int64);
+    RUN(test_grid_sample_identity);
+    RUN(test_nms);
+    RUN(test_adam_step);
+    return check_done();
+}
