@@ -333,6 +333,33 @@ static void test_adam_step(void) {
     node_free(&n);
 }
 
+/* Hostile values: NaN sampling coordinates read as outside, a huge ROI is an error (not a hang), OneHot
+ * accepts -depth and ignores out-of-range indices. */
+static void test_hostile_values(void) {
+    node_t n;
+    node_init(&n, "GridSample", 20);
+    node_in(&n, 0, EMBER_DTYPE_F32, 4, (int64_t[]){1, 1, 2, 2}, (double[]){1, 2, 3, 4});
+    node_in(&n, 1, EMBER_DTYPE_F32, 4, (int64_t[]){1, 1, 2, 2}, (double[]){NAN, 0, 1e30, -1e30});
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    CHECK(out_is(&n, 0, 4, (int64_t[]){1, 1, 1, 2}, (double[]){0, 0}, 0));
+    node_free(&n);
+
+    node_init(&n, "RoiAlign", 16);
+    node_in(&n, 0, EMBER_DTYPE_F32, 4, (int64_t[]){1, 1, 2, 2}, (double[]){1, 2, 3, 4});
+    node_in(&n, 1, EMBER_DTYPE_F32, 2, (int64_t[]){1, 4}, (double[]){0, 0, 1e30, 1e30});
+    node_in(&n, 2, EMBER_DTYPE_I64, 1, (int64_t[]){1}, (double[]){0});
+    CHECK(node_run(&n, 1) == EMBER_ERR_SHAPE);
+    node_free(&n);
+
+    node_init(&n, "OneHot", 11);
+    node_in(&n, 0, EMBER_DTYPE_F32, 1, (int64_t[]){3}, (double[]){-3, 7, NAN});
+    node_in(&n, 1, EMBER_DTYPE_I64, 0, (int64_t[]){1}, (double[]){3});
+    node_in(&n, 2, EMBER_DTYPE_F32, 1, (int64_t[]){2}, (double[]){0, 1});
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    CHECK(out_is(&n, 0, 2, (int64_t[]){3, 3}, (double[]){1, 0, 0, 0, 0, 0, 0, 0, 0}, 0));
+    node_free(&n);
+}
+
 int main(void) {
     RUN(test_scatter_nd_duplicates);
     RUN(test_gather_nd_batch);
@@ -346,5 +373,6 @@ int main(void) {
     RUN(test_grid_sample_identity);
     RUN(test_nms);
     RUN(test_adam_step);
+    RUN(test_hostile_values);
     return check_done();
 }

@@ -285,6 +285,7 @@ static ember_status col2im_params(const eo_ctx *c, col2im_p *p) {
     for (int i = 0; i < n1; i++) {
         if (p->str[i] <= 0 || p->dil[i] <= 0 || p->blk[i] <= 0) return ember_fail(EMBER_ERR_SHAPE, "Col2Im: strides, dilations and block_shape must be positive");
         p->grid[i] = (p->img[i] + p->pb[i] + p->pe[i] - p->dil[i] * (p->blk[i] - 1) - 1) / p->str[i] + 1;
+        if (p->grid[i] < 1) return ember_fail(EMBER_ERR_SHAPE, "Col2Im: the blocks do not fit the padded image");
         p->kprod *= p->blk[i];
         p->L *= p->grid[i];
     }

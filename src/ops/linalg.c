@@ -108,6 +108,9 @@ static ember_status einsum_parse(const eo_ctx *c, einsum_eq *q) {
         }
     }
     if (q->nout > EMBER_MAX_DIMS) return ember_fail(EMBER_ERR_UNSUPPORTED, "Einsum: output rank too large");
+    for (int i = 0; i < q->nout; i++)
+        for (int j = 0; j < i; j++)
+            if (q->out[i] == q->out[j]) return ember_fail(EMBER_ERR_FORMAT, "Einsum: an output label appears twice");
     return EMBER_OK;
 }
 

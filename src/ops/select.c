@@ -138,6 +138,11 @@ static int slice_cmp_stable(const void *ctx, int64_t a, int64_t b) {
     return r ? r : (a > b) - (a < b);
 }
 
+static int first_cmp(const void *ctx, int64_t a, int64_t b) {
+    const int64_t *first = ctx;
+    return (first[a] > first[b]) - (first[a] < first[b]);
+}
+
 ember_status unique_infer(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0);
     const eg_attr *a = eo_attr(c, "axis");
@@ -179,13 +184,7 @@ ember_status unique_run(eo_ctx *c) {
     int64_t *gorder = eo_scratch(c, sizeof(int64_t) * (size_t)(2 * ngroups + 2));
     if (!gorder) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     for (int64_t g = 0; g < ngroups; g++) gorder[g] = g;
-    if (!sorted) { /* sort groups by first occurrence */
-        for (int64_t g = 1; g < ngroups; g++) {
-            int64_t v = gorder[g], j = g;
-            for (; j > 0 && first[gorder[j - 1]] > first[v]; j--) gorder[j] = gorder[j - 1];
-            gorder[j] = v;
-        }
-    }
+    if (!sorted) merge_sort(gorder, gorder + ngroups, ngroups, first_cmp, first); /* by first occurrence */
     for (int64_t p = 0; p < ngroups; p++) rank[gorder[p]] = p;
     int64_t shape[EMBER_MAX_DIMS];
     int ndim = 1;
@@ -333,7 +332,7 @@ ember_status onehot_run(eo_ctx *c) {
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             double v = eo_get(idx, o * inner + i);
-            int64_t k = (int64_t)v;
+            int64_t k = v >= -(double)depth && v < (double)depth ? (int64_t)v : depth; /* out of range (and NaN): all off */
             if (k < 0) k += depth;
             for (int64_t d = 0; d < depth; d++)
                 if ((s = copy_elem(y, (o * depth + d) * inner + i, vals, d == k ? 1 : 0))) return s;

@@ -201,7 +201,7 @@ ember_status window_infer(eo_ctx *c) {
     double size;
     ember_status s = out_dtype(c, &t);
     if (s || (s = eo_in_scalar(c, 0, &size))) return s;
-    if (size < 0) return ember_fail(EMBER_ERR_SHAPE, "%s: negative size", c->node->op_type);
+    if (!(size >= 0 && size < 1e12)) return ember_fail(EMBER_ERR_SHAPE, "%s: invalid size %g", c->node->op_type, size);
     int64_t n = (int64_t)size;
     return eo_set_out(c, 0, t, 1, &n);
 }
@@ -227,7 +227,7 @@ ember_status mel_weight_matrix_infer(eo_ctx *c) {
     double mel, dftl;
     ember_status s = out_dtype(c, &t);
     if (s || (s = eo_in_scalar(c, 0, &mel)) || (s = eo_in_scalar(c, 1, &dftl))) return s;
-    if (mel < 1 || dftl < 1) return ember_fail(EMBER_ERR_SHAPE, "MelWeightMatrix: num_mel_bins and dft_length must be positive");
+    if (!(mel >= 1 && dftl >= 1 && mel < 1e9 && dftl < 1e12)) return ember_fail(EMBER_ERR_SHAPE, "MelWeightMatrix: num_mel_bins and dft_length must be positive");
     int64_t shape[2] = {(int64_t)dftl / 2 + 1, (int64_t)mel};
     return eo_set_out(c, 0, t, 2, shape);
 }
@@ -239,14 +239,15 @@ ember_status mel_weight_matrix_run(eo_ctx *c) {
     if ((s = eo_in_scalar(c, 1, &dftl)) || (s = eo_in_scalar(c, 2, &rate)) || (s = eo_in_scalar(c, 3, &lo)) || (s = eo_in_scalar(c, 4, &hi)))
         return s;
     int64_t bins = y->shape[0], nmel = y->shape[1], dl = (int64_t)dftl;
-    if (rate <= 0 || lo < 0 || hi < lo) return ember_fail(EMBER_ERR_SHAPE, "MelWeightMatrix: need sample_rate > 0 and 0 <= lower <= upper");
+    if (!(rate > 0 && lo >= 0 && hi >= lo)) return ember_fail(EMBER_ERR_SHAPE, "MelWeightMatrix: need sample_rate > 0 and 0 <= lower <= upper");
     int64_t *fb = eo_scratch(c, sizeof(int64_t) * (size_t)(nmel + 2));
     double *w = eo_scratch(c, sizeof(double) * (size_t)(bins * nmel));
     if (!fb || !w) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     double lmel = 2595 * log10(1 + lo / 700), hmel = 2595 * log10(1 + hi / 700), step = (hmel - lmel) / (double)(nmel + 2);
     for (int64_t i = 0; i < nmel + 2; i++) {
         double hz = 700 * (pow(10, ((double)i * step + lmel) / 2595) - 1);
-        fb[i] = (int64_t)floor((double)(dl + 1) * hz / rate);
+        double f = floor((double)(dl + 1) * hz / rate);
+        fb[i] = f < 0 ? -1 : f > (double)bins ? bins : (int64_t)f; /* NaN -> bins: no weight */
     }
     for (int64_t m = 0; m < nmel; m++) {
         int64_t l = fb[m], ce = fb[m + 1], r = fb[m + 2];

@@ -102,6 +102,7 @@ ember_status grid_sample_run(eo_ctx *c) {
             for (int d = 0; d < k; d++) { /* grid's last axis lists coordinates innermost first */
                 double v = eo_get(g, (n * osz + o) * k + (k - 1 - d));
                 double u = align ? (v + 1) / 2 * (double)(dims[d] - 1) : ((v + 1) * (double)dims[d] - 1) / 2;
+                if (!(fabs(u) < 1e9)) u = u > 0 ? 1e9 : -1e9; /* NaN and huge coordinates: far outside */
                 if (m == GS_NEAREST) u = nearbyint(u); /* half to even, like the reference */
                 if (u < lo[d] || u > hi[d]) {
                     if (p == GS_BORDER) u = u < 0 ? 0 : u > (double)dims[d] - 1 ? (double)dims[d] - 1 : u;
@@ -230,7 +231,10 @@ ember_status roi_align_run(eo_ctx *c) {
             rh = fmax(rh, 1);
         }
         double bh = rh / (double)PH, bw = rw / (double)PW;
-        int64_t gh = ratio > 0 ? ratio : (int64_t)ceil(rh / (double)PH), gw = ratio > 0 ? ratio : (int64_t)ceil(rw / (double)PW);
+        double fgh = ratio > 0 ? (double)ratio : ceil(rh / (double)PH), fgw = ratio > 0 ? (double)ratio : ceil(rw / (double)PW);
+        if (!(fgh >= 0 && fgw >= 0 && fgh * fgw * (double)(PH * PW) < 1e9))
+            return ember_fail(EMBER_ERR_SHAPE, "RoiAlign: ROI %lld is invalid or too large to sample", (long long)r);
+        int64_t gh = (int64_t)fgh, gw = (int64_t)fgw;
         double count = (double)(gh * gw > 1 ? gh * gw : 1);
         for (int64_t ch = 0; ch < C; ch++) {
             int64_t base = (b * C + ch) * H * W;
@@ -294,7 +298,8 @@ ember_status max_unpool_infer(eo_ctx *c) {
     int64_t shape[EMBER_MAX_DIMS];
     ember_status s = unpool_default(c, shape);
     if (s) return s;
-    if (ind->ndim != x->ndim) return ember_fail(EMBER_ERR_SHAPE, "MaxUnpool: I must have X's shape");
+    if (ind->ndim != x->ndim || ember_tensor_count(ind) != ember_tensor_count(x) || ind->dtype != EMBER_DTYPE_I64)
+        return ember_fail(EMBER_ERR_SHAPE, "MaxUnpool: I must be int64 with X's shape");
     if (eo_has(c, 2)) {
         int n;
         if ((s = eo_in_ints(c, 2, shape, EMBER_MAX_DIMS, &n))) return s;
@@ -313,7 +318,7 @@ ember_status max_unpool_run(eo_ctx *c) {
     for (int64_t i = 0; i < n; i++) eo_put(y, i, 0);
     /* indices address the default-sized output; place them at the same coordinates of y */
     for (int64_t i = 0; i < ember_tensor_count(x); i++) {
-        int64_t k = (int64_t)eo_get(ind, i), off = 0, r = k, mul = 1;
+        int64_t k = ind->dtype == EMBER_DTYPE_I64 ? ((const int64_t *)ind->data)[i] : (int64_t)eo_get(ind, i), off = 0, r = k, mul = 1;
         if (k < 0 || k >= total) return ember_fail(EMBER_ERR_SHAPE, "MaxUnpool: index %lld out of range", (long long)k);
         for (int d = x->ndim - 1; d >= 0; d--) {
             int64_t cd = r % def[d];
@@ -375,7 +380,7 @@ ember_status deform_conv_infer(eo_ctx *c) {
 }
 
 static double bilinear_zero(const ember_tensor *x, int64_t base, int64_t H, int64_t W, double h, double w) {
-    if (h <= -1 || h >= (double)H || w <= -1 || w >= (double)W) return 0;
+    if (!(h > -1 && h < (double)H && w > -1 && w < (double)W)) return 0; /* also NaN */
     int64_t h0 = (int64_t)floor(h), w0 = (int64_t)floor(w);
     double lh = h - (double)h0, lw = w - (double)w0, v = 0;
     for (int a = 0; a < 2; a++)
@@ -480,8 +485,8 @@ ember_status nms_run(eo_ctx *c) {
     if (eo_has(c, 4) && ember_tensor_count(eo_in(c, 4)) && (s = eo_in_scalar(c, 4, &sthr))) return s;
     if (thr < 0 || thr > 1) return ember_fail(EMBER_ERR_SHAPE, "NonMaxSuppression: iou_threshold must be in [0, 1]");
     bool center = eo_attr_int(c, "center_point_box", 0) != 0;
-    int64_t B = boxes->shape[0], NB = boxes->shape[1], NC = scores->shape[1], cap = (int64_t)maxout;
-    if (cap > NB) cap = NB;
+    int64_t B = boxes->shape[0], NB = boxes->shape[1], NC = scores->shape[1];
+    int64_t cap = !(maxout > 0) ? 0 : maxout >= (double)NB ? NB : (int64_t)maxout;
     scored *cand = eo_scratch(c, sizeof(scored) * (size_t)(NB + 1));
     int64_t *sel = eo_scratch(c, sizeof(int64_t) * (size_t)(3 * B * NC * (cap > 0 ? cap : 1) + 3));
     double *corner = eo_scratch(c, sizeof(double) * (size_t)(4 * NB + 4));
