@@ -199,6 +199,34 @@ static void test_pad_modes(void) {
     node_free(&n);
 }
 
+/* Pad's row-copy fast path against a naive per-element loop (odd sizes, crops and pads mixed, edge mode). */
+static void test_pad_vs_naive(void) {
+    int64_t xs[3] = {3, 5, 7}, b[3] = {1, -2, 3}, e[3] = {2, 1, -1}, ys[3];
+    double x[105];
+    for (int i = 0; i < 105; i++) x[i] = i;
+    for (int d = 0; d < 3; d++) ys[d] = xs[d] + b[d] + e[d];
+    node_t n;
+    node_init(&n, "Pad", 19);
+    attr_str(&n, "mode", "edge");
+    node_in(&n, 0, EMBER_DTYPE_I16, 3, xs, x);
+    node_in(&n, 1, EMBER_DTYPE_I64, 1, (int64_t[]){6}, (double[]){1, -2, 3, 2, 1, -1});
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    double want[6 * 4 * 9];
+    int k = 0;
+    for (int64_t i = 0; i < ys[0]; i++)
+        for (int64_t j = 0; j < ys[1]; j++)
+            for (int64_t l = 0; l < ys[2]; l++) {
+                int64_t si = i - b[0], sj = j - b[1], sl = l - b[2];
+                si = si < 0 ? 0 : si >= xs[0] ? xs[0] - 1 : si;
+                sj = sj < 0 ? 0 : sj >= xs[1] ? xs[1] - 1 : sj;
+                sl = sl < 0 ? 0 : sl >= xs[2] ? xs[2] - 1 : sl;
+                want[k++] = x[(si * xs[1] + sj) * xs[2] + sl];
+            }
+    CHECK(k == 6 * 4 * 9);
+    CHECK(out_is(&n, 0, 3, ys, want, 0));
+    node_free(&n);
+}
+
 /* Einsum: implicit output with an ellipsis, a diagonal, broadcasting batch dims; mismatched sizes fail. */
 static void test_einsum_cases(void) {
     node_t n;
@@ -366,6 +394,7 @@ int main(void) {
     RUN(test_topk_ties);
     RUN(test_unique_axis_unsorted);
     RUN(test_pad_modes);
+    RUN(test_pad_vs_naive);
     RUN(test_einsum_cases);
     RUN(test_dft_round_trip);
     RUN(test_det);

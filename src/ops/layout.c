@@ -23,23 +23,40 @@ static ember_status zero_elem(ember_tensor *t, int64_t i) {
 }
 
 /* y[pos] = x[map(pos)] where map gives, per output dim d and coordinate o, the input coordinate (or -1:
- * fill with element 0 of `fill`, or zero when fill is NULL). */
+ * fill with element 0 of `fill`, or zero when fill is NULL). Rows of the innermost dim whose sources are
+ * consecutive are copied in one memcpy. */
 static ember_status gather_by_maps(ember_tensor *y, const ember_tensor *x, int64_t *const *map, const ember_tensor *fill) {
-    int64_t xs[EMBER_MAX_DIMS], pos[EMBER_MAX_DIMS] = {0}, n = ember_tensor_count(y);
+    int r = y->ndim;
+    if (r == 0) return ember_tensor_count(y) ? copy_elem(y, 0, x, 0) : EMBER_OK;
+    int64_t xs[EMBER_MAX_DIMS], pos[EMBER_MAX_DIMS] = {0}, W = y->shape[r - 1], rows = W ? ember_tensor_count(y) / W : 0;
     ember_shape_strides(x->ndim, x->shape, xs);
-    ember_status s = EMBER_OK;
-    for (int64_t i = 0; i < n && !s; i++) {
-        int64_t off = 0;
-        for (int d = 0; d < y->ndim && off >= 0; d++) {
-            int64_t m = map[d][pos[d]];
-            off = m < 0 ? -1 : off + m * xs[d];
+    size_t es = eo_esize(y->dtype);
+    bool bytes = y->dtype != EMBER_DTYPE_STRING && es;
+    const int64_t *last = map[r - 1];
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t base = 0;
+        for (int d = 0; d < r - 1 && base >= 0; d++) base = map[d][pos[d]] < 0 ? -1 : base + map[d][pos[d]] * xs[d];
+        for (int64_t o = 0; o < W;) {
+            int64_t i = row * W + o;
+            ember_status s;
+            if (base >= 0 && last[o] >= 0) {
+                int64_t n = 1;
+                while (bytes && o + n < W && last[o + n] == last[o] + n) n++;
+                if (bytes) {
+                    memcpy((char *)y->data + (size_t)i * es, (const char *)x->data + (size_t)(base + last[o] * xs[r - 1]) * es, (size_t)n * es);
+                    o += n;
+                    continue;
+                }
+                s = copy_elem(y, i, x, base + last[o] * xs[r - 1]);
+            } else {
+                s = fill ? copy_elem(y, i, fill, 0) : zero_elem(y, i);
+            }
+            if (s) return s;
+            o++;
         }
-        if (off >= 0) s = copy_elem(y, i, x, off);
-        else if (fill) s = copy_elem(y, i, fill, 0);
-        else s = zero_elem(y, i);
-        for (int d = y->ndim - 1; d >= 0 && ++pos[d] == y->shape[d]; d--) pos[d] = 0;
+        for (int d = r - 2; d >= 0 && ++pos[d] == y->shape[d]; d--) pos[d] = 0;
     }
-    return s;
+    return EMBER_OK;
 }
 
 /* --- Pad ---------------------------------------------------------------------------------------------- */
