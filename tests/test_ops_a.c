@@ -39,6 +39,10 @@ static void node_in(node_t *n, int i, ember_dtype t, int ndim, const int64_t *sh
     n->inp[i] = &n->in[i];
 }
 
+static void attr_ints(node_t *n, const char *name, const int64_t *v, int count) {
+    n->attr[n->node.nattr++] = (eg_attr){.name = name, .type = EG_ATTR_INTS, .ints = v, .n = count};
+}
+static void attr_float(node_t *n, const char *name, float v) { n->attr[n->node.nattr++] = (eg_attr){.name = name, .type = EG_ATTR_FLOAT, .f = v}; }
 static void attr_int(node_t *n, const char *name, int64_t v) { n->attr[n->node.nattr++] = (eg_attr){.name = name, .type = EG_ATTR_INT, .i = v}; }
 static void attr_str(node_t *n, const char *name, const char *s) {
     n->attr[n->node.nattr++] = (eg_attr){.name = name, .type = EG_ATTR_STRING, .s = s, .slen = strlen(s)};
@@ -196,6 +200,27 @@ static void test_pad_modes(void) {
     node_in(&n, 1, EMBER_DTYPE_I64, 1, (int64_t[]){2}, (double[]){1, 1});
     CHECK(node_run(&n, 1) == EMBER_ERR_FORMAT);
     CHECK(strstr(ember_last_error(), "mirror") != NULL);
+    node_free(&n);
+}
+
+/* Old opsets keep their attribute forms: Pad-2 (pads, value attributes), TopK-1 (k attribute). */
+static void test_old_opsets(void) {
+    node_t n;
+    node_init(&n, "Pad", 2);
+    static const int64_t pads[2] = {1, 2};
+    attr_ints(&n, "pads", pads, 2);
+    attr_float(&n, "value", 7.5f);
+    node_in(&n, 0, EMBER_DTYPE_F16, 1, (int64_t[]){2}, (double[]){1, 2});
+    CHECK(node_run(&n, 1) == EMBER_OK);
+    CHECK(out_is(&n, 0, 1, (int64_t[]){5}, (double[]){7.5, 1, 2, 7.5, 7.5}, 0));
+    node_free(&n);
+
+    node_init(&n, "TopK", 1);
+    attr_int(&n, "k", 2);
+    node_in(&n, 0, EMBER_DTYPE_F32, 2, (int64_t[]){2, 3}, (double[]){1, 9, 5, 4, 2, 8});
+    CHECK(node_run(&n, 2) == EMBER_OK);
+    CHECK(out_is(&n, 0, 2, (int64_t[]){2, 2}, (double[]){9, 5, 8, 4}, 0));
+    CHECK(out_is(&n, 1, 2, (int64_t[]){2, 2}, (double[]){1, 2, 2, 0}, 0));
     node_free(&n);
 }
 
@@ -395,6 +420,7 @@ int main(void) {
     RUN(test_unique_axis_unsorted);
     RUN(test_pad_modes);
     RUN(test_pad_vs_naive);
+    RUN(test_old_opsets);
     RUN(test_einsum_cases);
     RUN(test_dft_round_trip);
     RUN(test_det);

@@ -159,23 +159,45 @@ ember_status einsum_run(eo_ctx *c) {
     int64_t nouter = 1, ninner = 1;
     for (int k = 0; k < q.nout; k++) nouter *= size[k];
     for (int k = q.nout; k < nall; k++) ninner *= size[k];
+    /* inputs as doubles once; offsets move incrementally as the label counters advance */
+    const double *in[EIN_MAX_IN];
+    double *buf = NULL;
+    int64_t total = 0;
+    for (int i = 0; i < q.nin; i++) total += ember_tensor_count(eo_in(c, i));
+    if (eo_dtype(c, 0) != EMBER_DTYPE_F64 && !(buf = eo_scratch(c, sizeof(double) * (size_t)(total + 1))))
+        return ember_fail(EMBER_ERR_NOMEM, "out of memory");
+    int64_t at = 0;
+    for (int i = 0; i < q.nin; i++) {
+        const ember_tensor *t = eo_in(c, i);
+        int64_t n = ember_tensor_count(t);
+        if (!buf) {
+            in[i] = t->data;
+            continue;
+        }
+        for (int64_t e = 0; e < n; e++) buf[at + e] = eo_get(t, e);
+        in[i] = buf + at;
+        at += n;
+    }
     for (int64_t o = 0; o < nouter; o++) {
-        int64_t r = o;
+        int64_t r = o, off[EIN_MAX_IN] = {0};
         for (int k = q.nout - 1; k >= 0; k--) {
             val[k] = r % size[k];
             r /= size[k];
         }
+        for (int i = 0; i < q.nin; i++)
+            for (int k = 0; k < q.nout; k++) off[i] += val[k] * stride[i][k];
         double acc = 0;
         for (int k = q.nout; k < nall; k++) val[k] = 0;
-        for (int64_t in = 0; in < ninner; in++) {
-            double prod = 1;
-            for (int i = 0; i < q.nin; i++) {
-                int64_t off = 0;
-                for (int k = 0; k < nall; k++) off += val[k] * stride[i][k];
-                prod *= eo_get(eo_in(c, i), off);
-            }
+        for (int64_t it = 0; it < ninner; it++) {
+            double prod = in[0][off[0]];
+            for (int i = 1; i < q.nin; i++) prod *= in[i][off[i]];
             acc += prod;
-            for (int k = nall - 1; k >= q.nout && ++val[k] == size[k]; k--) val[k] = 0;
+            for (int k = nall - 1; k >= q.nout; k--) { /* advance the summed labels, odometer style */
+                for (int i = 0; i < q.nin; i++) off[i] += stride[i][k];
+                if (++val[k] < size[k]) break;
+                for (int i = 0; i < q.nin; i++) off[i] -= stride[i][k] * size[k];
+                val[k] = 0;
+            }
         }
         eo_put(y, o, acc);
     }
