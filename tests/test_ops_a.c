@@ -5,6 +5,9 @@
 #include "check.h"
 #include "ops/op.h"
 
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
 #define MAXIO 6
 
 /* One node: up to MAXIO inputs and outputs, a few attributes. */
@@ -304,6 +307,33 @@ static void test_dft_round_trip(void) {
     node_free(&f);
 }
 
+/* The radix-2 FFT path (power-of-two lengths) matches a naive DFT on a complex signal, forward and inverse. */
+static void test_fft_vs_naive(void) {
+    enum { N = 64 };
+    double x[2 * N];
+    for (int i = 0; i < 2 * N; i++) x[i] = sin(0.37 * i) + 0.25 * cos(1.9 * i * i);
+    for (int inv = 0; inv < 2; inv++) {
+        node_t n;
+        node_init(&n, "DFT", 20);
+        attr_int(&n, "inverse", inv);
+        node_in(&n, 0, EMBER_DTYPE_F64, 3, (int64_t[]){1, N, 2}, x);
+        CHECK(node_run(&n, 1) == EMBER_OK);
+        double want[2 * N], sign = inv ? 1 : -1;
+        for (int k = 0; k < N; k++) {
+            double sr = 0, si = 0;
+            for (int t = 0; t < N; t++) {
+                double a = sign * 2 * M_PI * k * t / N;
+                sr += x[2 * t] * cos(a) - x[2 * t + 1] * sin(a);
+                si += x[2 * t] * sin(a) + x[2 * t + 1] * cos(a);
+            }
+            want[2 * k] = inv ? sr / N : sr;
+            want[2 * k + 1] = inv ? si / N : si;
+        }
+        CHECK_MSG(out_is(&n, 0, 3, (int64_t[]){1, N, 2}, want, 1e-9), "inverse=%d", inv);
+        node_free(&n);
+    }
+}
+
 /* Det: row swaps flip the sign; singular matrices give 0; batches. */
 static void test_det(void) {
     node_t n;
@@ -423,6 +453,7 @@ int main(void) {
     RUN(test_old_opsets);
     RUN(test_einsum_cases);
     RUN(test_dft_round_trip);
+    RUN(test_fft_vs_naive);
     RUN(test_det);
     RUN(test_cumsum_int64);
     RUN(test_grid_sample_identity);

@@ -1,6 +1,6 @@
 /* Signal processing: ONNX DFT (17, 20), STFT (17), HannWindow, HammingWindow, BlackmanWindow (17),
- * MelWeightMatrix (17). Transforms are direct O(n^2) sums in double precision with a twiddle table (exact
- * for any length, no power-of-two restriction). Complex values are a trailing dimension of 2. */
+ * MelWeightMatrix (17). Transforms run in double precision: a radix-2 FFT for power-of-two lengths, the
+ * direct O(n^2) sum (the reference) for any other length. Complex values are a trailing dimension of 2. */
 #include "ops/op.h"
 
 #ifndef M_PI
@@ -23,6 +23,47 @@ static void dft_line(const double *re, const double *im, int64_t nin, int64_t n,
         ore[k] = sr;
         oim[k] = si;
     }
+}
+
+/* In-place radix-2 FFT for n a power of two (same sign convention and twiddle table as dft_line). */
+static void fft_pow2(double *re, double *im, int64_t n, double sign, const double *cs, const double *sn) {
+    for (int64_t i = 1, j = 0; i < n; i++) { /* bit-reversal permutation */
+        int64_t bit = n >> 1;
+        for (; j & bit; bit >>= 1) j ^= bit;
+        j ^= bit;
+        if (i < j) {
+            double t = re[i];
+            re[i] = re[j], re[j] = t;
+            t = im[i];
+            im[i] = im[j], im[j] = t;
+        }
+    }
+    for (int64_t len = 2; len <= n; len <<= 1) {
+        int64_t half = len / 2, step = n / len;
+        for (int64_t i = 0; i < n; i += len)
+            for (int64_t k = 0; k < half; k++) {
+                double wr = cs[k * step], wi = sign * sn[k * step];
+                int64_t a = i + k, b = a + half;
+                double tr = re[b] * wr - im[b] * wi, ti = re[b] * wi + im[b] * wr;
+                re[b] = re[a] - tr, im[b] = im[a] - ti;
+                re[a] += tr, im[a] += ti;
+            }
+    }
+}
+
+static bool is_pow2(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
+
+/* Transform re/im (nin values, zero beyond, buffers of n) into ore/oim[0, nout): FFT when n is a power of
+ * two (re/im are overwritten), the direct sum otherwise. */
+static void transform(double *re, double *im, int64_t nin, int64_t n, int64_t nout, double sign, const double *tw, double *ore, double *oim) {
+    if (is_pow2(n)) {
+        for (int64_t t = nin; t < n; t++) re[t] = im[t] = 0;
+        fft_pow2(re, im, n, sign, tw, tw + n);
+        memcpy(ore, re, sizeof(double) * (size_t)nout);
+        memcpy(oim, im, sizeof(double) * (size_t)nout);
+        return;
+    }
+    dft_line(re, im, nin, n, nout, sign, tw, tw + n, ore, oim);
 }
 
 static double *twiddles(eo_ctx *c, int64_t n) {
@@ -113,7 +154,7 @@ ember_status dft_run(eo_ctx *c) {
                     }
                 nin = n;
             }
-            dft_line(re, im, nin, n, p.out_len, p.inverse ? 1 : -1, tw, tw + n, ore, oim);
+            transform(re, im, nin, n, p.out_len, p.inverse ? 1 : -1, tw, ore, oim);
             for (int64_t k = 0; k < p.out_len; k++) {
                 int64_t e = ((o * p.out_len + k) * inner + i) * p.out_last;
                 double sc = p.inverse ? 1.0 / (double)n : 1.0;
@@ -177,7 +218,7 @@ ember_status stft_run(eo_ctx *c) {
                 re[t] = eo_get(x, e) * w;
                 im[t] = comp == 2 ? eo_get(x, e + 1) * w : 0;
             }
-            dft_line(re, im, nin, n, p.bins, -1, tw, tw + n, ore, oim);
+            transform(re, im, nin, n, p.bins, -1, tw, ore, oim);
             for (int64_t k = 0; k < p.bins; k++) {
                 int64_t e = ((b * p.frames + f) * p.bins + k) * 2;
                 eo_put(y, e, ore[k]);
