@@ -2,7 +2,19 @@
  * Floats accumulate in double, int64/uint64 in 64-bit integers (wrapping like the reference). */
 #include "ops/op.h"
 
+/* Inputs [0, required) present, and every present input a tensor (a malformed model fails cleanly). */
+static ember_status check_inputs(const eo_ctx *c, int required) {
+    for (int i = 0; i < c->nin || i < required; i++) {
+        bool has = eo_has(c, i);
+        if (!has && i < required) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
+        if (has && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
+    }
+    return EMBER_OK;
+}
+
 ember_status cumulative_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *ax = eo_in(c, 1);
     if (ember_tensor_count(ax) != 1) return ember_fail(EMBER_ERR_SHAPE, "%s: axis must be a scalar", c->node->op_type);
     if (ax->dtype != EMBER_DTYPE_I32 && ax->dtype != EMBER_DTYPE_I64) return ember_fail(EMBER_ERR_SHAPE, "%s: axis must be int32 or int64", c->node->op_type);

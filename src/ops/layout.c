@@ -3,6 +3,16 @@
  * Every element type moves as bytes (strings deep-copied). */
 #include "ops/op.h"
 
+/* Inputs [0, required) present, and every present input a tensor (a malformed model fails cleanly). */
+static ember_status check_inputs(const eo_ctx *c, int required) {
+    for (int i = 0; i < c->nin || i < required; i++) {
+        bool has = eo_has(c, i);
+        if (!has && i < required) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
+        if (has && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
+    }
+    return EMBER_OK;
+}
+
 static ember_status copy_elem(ember_tensor *dst, int64_t di, const ember_tensor *src, int64_t si) {
     if (dst->dtype == EMBER_DTYPE_STRING) {
         const char *s = ((char *const *)src->data)[si];
@@ -107,6 +117,8 @@ static ember_status pad_amounts(const eo_ctx *c, int64_t *begin, int64_t *end, p
 }
 
 ember_status pad_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, c->opset < 11 ? 1 : 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     int64_t b[EMBER_MAX_DIMS], e[EMBER_MAX_DIMS], shape[EMBER_MAX_DIMS];
     pad_mode mode;
@@ -192,6 +204,8 @@ static ember_status ccp_shape(const eo_ctx *c, int64_t *shape) {
 }
 
 ember_status center_crop_pad_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     int64_t shape[EMBER_MAX_DIMS];
     ember_status s = ccp_shape(c, shape);
@@ -226,6 +240,8 @@ static ember_status block_size(const eo_ctx *c, int64_t *b) {
 }
 
 ember_status space_to_depth_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 1);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     int64_t b;
     ember_status s = block_size(c, &b);
@@ -236,6 +252,8 @@ ember_status space_to_depth_infer(eo_ctx *c) {
 }
 
 ember_status depth_to_space_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 1);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     int64_t b;
     ember_status s = block_size(c, &b);
@@ -312,6 +330,8 @@ static ember_status col2im_params(const eo_ctx *c, col2im_p *p) {
 }
 
 ember_status col2im_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 3);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     col2im_p p;
     ember_status s = col2im_params(c, &p);
@@ -353,6 +373,8 @@ ember_status col2im_run(eo_ctx *c) {
 
 /* --- Trilu -------------------------------------------------------------------------------------------- */
 ember_status trilu_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 1);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     if (x->ndim < 2) return ember_fail(EMBER_ERR_SHAPE, "Trilu: input must have rank >= 2");
     if (eo_has(c, 1) && ember_tensor_count(eo_in(c, 1)) != 1) return ember_fail(EMBER_ERR_SHAPE, "Trilu: k must be a scalar");
@@ -381,6 +403,8 @@ ember_status trilu_run(eo_ctx *c) {
 
 /* --- ReverseSequence ---------------------------------------------------------------------------------- */
 ember_status reverse_sequence_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *lens = eo_in(c, 1);
     int ba, ta;
     ember_status s = eo_axis(eo_attr_int(c, "batch_axis", 1), x->ndim, &ba);

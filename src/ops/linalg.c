@@ -5,6 +5,16 @@
 
 #include <ctype.h>
 
+/* Inputs [0, required) present, and every present input a tensor (a malformed model fails cleanly). */
+static ember_status check_inputs(const eo_ctx *c, int required) {
+    for (int i = 0; i < c->nin || i < required; i++) {
+        bool has = eo_has(c, i);
+        if (!has && i < required) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
+        if (has && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
+    }
+    return EMBER_OK;
+}
+
 #define EIN_MAX_IN 8
 #define EIN_LABELS (52 + EMBER_MAX_DIMS) /* a-z, A-Z, then ellipsis dims */
 
@@ -115,6 +125,8 @@ static ember_status einsum_parse(const eo_ctx *c, einsum_eq *q) {
 }
 
 ember_status einsum_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, c->nin);
+    if (chk) return chk;
     einsum_eq q;
     ember_status s = einsum_parse(c, &q);
     if (s) return s;
@@ -206,6 +218,8 @@ ember_status einsum_run(eo_ctx *c) {
 
 /* --- Det ---------------------------------------------------------------------------------------------- */
 ember_status det_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 1);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     if (x->ndim < 2 || x->shape[x->ndim - 1] != x->shape[x->ndim - 2])
         return ember_fail(EMBER_ERR_SHAPE, "Det: input must be [*, M, M]");

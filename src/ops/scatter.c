@@ -3,6 +3,16 @@
  * (add, mul, max, min) compute through doubles on the numeric types. */
 #include "ops/op.h"
 
+/* Inputs [0, required) present, and every present input a tensor (a malformed model fails cleanly). */
+static ember_status check_inputs(const eo_ctx *c, int required) {
+    for (int i = 0; i < c->nin || i < required; i++) {
+        bool has = eo_has(c, i);
+        if (!has && i < required) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
+        if (has && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
+    }
+    return EMBER_OK;
+}
+
 /* Copy n elements src[so..] to dst[do..] (same dtype). */
 static ember_status copy_elems(ember_tensor *dst, int64_t d0, const ember_tensor *src, int64_t s0, int64_t n) {
     if (dst->dtype == EMBER_DTYPE_STRING) {
@@ -67,6 +77,8 @@ static ember_status check_index_type(const ember_tensor *t, const char *op) {
 
 /* --- ScatterND ---------------------------------------------------------------------------------------- */
 ember_status scatter_nd_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 3);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *idx = eo_in(c, 1), *upd = eo_in(c, 2);
     ember_status s = check_index_type(idx, "ScatterND");
     if (s) return s;
@@ -106,6 +118,8 @@ ember_status scatter_nd_run(eo_ctx *c) {
 
 /* --- ScatterElements, Scatter ------------------------------------------------------------------------- */
 ember_status scatter_elements_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 3);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *idx = eo_in(c, 1), *upd = eo_in(c, 2);
     ember_status s = check_index_type(idx, c->node->op_type);
     if (s) return s;
@@ -143,6 +157,8 @@ ember_status scatter_elements_run(eo_ctx *c) {
 
 /* --- GatherND ----------------------------------------------------------------------------------------- */
 ember_status gather_nd_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *idx = eo_in(c, 1);
     ember_status s = check_index_type(idx, "GatherND");
     if (s) return s;
@@ -190,6 +206,8 @@ ember_status gather_nd_run(eo_ctx *c) {
 
 /* --- TensorScatter ------------------------------------------------------------------------------------ */
 ember_status tensor_scatter_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *upd = eo_in(c, 1), *wi = eo_in(c, 2);
     int axis;
     ember_status s = eo_axis(eo_attr_int(c, "axis", -2), x->ndim, &axis);

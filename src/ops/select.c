@@ -3,6 +3,16 @@
  * is stable (ties keep the lower index first), like the reference implementation. */
 #include "ops/op.h"
 
+/* Inputs [0, required) present, and every present input a tensor (a malformed model fails cleanly). */
+static ember_status check_inputs(const eo_ctx *c, int required) {
+    for (int i = 0; i < c->nin || i < required; i++) {
+        bool has = eo_has(c, i);
+        if (!has && i < required) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
+        if (has && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
+    }
+    return EMBER_OK;
+}
+
 /* Compare element i of a with element j of b (same dtype): <0, 0, >0. NaN sorts after every number. */
 static int cmp_elem(const ember_tensor *a, int64_t i, const ember_tensor *b, int64_t j) {
     switch (a->dtype) {
@@ -63,6 +73,8 @@ static ember_status topk_k(const eo_ctx *c, int64_t *k) {
 }
 
 ember_status topk_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, c->opset < 10 ? 1 : 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     int axis;
     int64_t k;
@@ -144,6 +156,8 @@ static int first_cmp(const void *ctx, int64_t a, int64_t b) {
 }
 
 ember_status unique_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 1);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     const eg_attr *a = eo_attr(c, "axis");
     int axis;
@@ -222,6 +236,8 @@ static bool nonzero_at(const ember_tensor *x, int64_t i) {
 }
 
 ember_status nonzero_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 1);
+    if (chk) return chk;
     (void)c;
     return EO_DYNAMIC;
 }
@@ -247,6 +263,8 @@ ember_status nonzero_run(eo_ctx *c) {
 
 /* --- Compress ----------------------------------------------------------------------------------------- */
 ember_status compress_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *cond = eo_in(c, 1);
     const eg_attr *a = eo_attr(c, "axis");
     int axis = -1;
@@ -300,6 +318,8 @@ static ember_status onehot_depth(const eo_ctx *c, int64_t *depth) {
 }
 
 ember_status onehot_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 3);
+    if (chk) return chk;
     const ember_tensor *idx = eo_in(c, 0), *vals = eo_in(c, 2);
     if (ember_tensor_count(vals) != 2) return ember_fail(EMBER_ERR_SHAPE, "OneHot: values must have 2 elements [off, on]");
     int64_t axis = eo_attr_int(c, "axis", -1);

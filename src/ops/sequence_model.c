@@ -2,6 +2,16 @@
  * and CausalConvWithState (27). Scalar references in double (float16/bfloat16 via eo_get/eo_put). */
 #include "ops/op.h"
 
+/* Inputs [0, required) present, and every present input a tensor (a malformed model fails cleanly). */
+static ember_status check_inputs(const eo_ctx *c, int required) {
+    for (int i = 0; i < c->nin || i < required; i++) {
+        bool has = eo_has(c, i);
+        if (!has && i < required) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
+        if (has && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
+    }
+    return EMBER_OK;
+}
+
 /* --- RotaryEmbedding ---------------------------------------------------------------------------------- */
 typedef struct {
     int64_t B, S, H, D, rot;  /* batch, sequence, heads, head size, rotated dims */
@@ -36,6 +46,8 @@ static ember_status rope_params(const eo_ctx *c, rope_p *p) {
 }
 
 ember_status rotary_embedding_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 3);
+    if (chk) return chk;
     rope_p p;
     ember_status s = rope_params(c, &p);
     if (s) return s;
@@ -75,6 +87,12 @@ ember_status rotary_embedding_run(eo_ctx *c) {
 /* --- Swish, SwiGLU ------------------------------------------------------------------------------------ */
 static double swish(double x, double alpha) { return x / (1 + exp(-alpha * x)); }
 
+ember_status swish_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 1);
+    if (chk) return chk;
+    return eo_set_out_like(c, 0, 0);
+}
+
 ember_status swish_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0);
     ember_tensor *y = eo_out(c, 0);
@@ -85,6 +103,8 @@ ember_status swish_run(eo_ctx *c) {
 }
 
 ember_status swiglu_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1);
     if (a->dtype != b->dtype || !ember_dtype_is_float(a->dtype)) return ember_fail(EMBER_ERR_SHAPE, "SwiGLU: inputs must share one float type");
     return eo_infer_bcast(c);
@@ -114,6 +134,8 @@ ember_status swiglu_run(eo_ctx *c) {
 
 /* --- CausalConvWithState ------------------------------------------------------------------------------ */
 ember_status causal_conv_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2), *st = eo_in(c, 3);
     if (x->ndim != 3 || w->ndim != 3 || w->shape[0] != x->shape[1] || w->shape[1] != 1 || w->shape[2] < 1)
         return ember_fail(EMBER_ERR_SHAPE, "CausalConvWithState: input must be [B, C, L] and weight [C, 1, k]");
@@ -190,6 +212,8 @@ static ember_status la_params(const eo_ctx *c, la_p *p) {
 }
 
 ember_status linear_attention_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 3);
+    if (chk) return chk;
     la_p p;
     ember_status s = la_params(c, &p);
     if (s) return s;

@@ -7,6 +7,16 @@
 #define M_PI 3.14159265358979323846
 #endif
 
+/* Inputs [0, required) present, and every present input a tensor (a malformed model fails cleanly). */
+static ember_status check_inputs(const eo_ctx *c, int required) {
+    for (int i = 0; i < c->nin || i < required; i++) {
+        bool has = eo_has(c, i);
+        if (!has && i < required) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
+        if (has && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
+    }
+    return EMBER_OK;
+}
+
 /* out[k] = sum_t in[t] * exp(sign * 2*pi*i * k*t / n), k in [0, nout), t in [0, nin) (nin <= n). */
 static void dft_line(const double *re, const double *im, int64_t nin, int64_t n, int64_t nout, double sign,
                      const double *cs, const double *sn, double *ore, double *oim) {
@@ -114,6 +124,8 @@ static ember_status dft_params(const eo_ctx *c, dft_p *p) {
 }
 
 ember_status dft_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 1);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     dft_p p;
     ember_status s = dft_params(c, &p);
@@ -191,6 +203,8 @@ static ember_status stft_params(const eo_ctx *c, stft_p *p) {
 }
 
 ember_status stft_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     stft_p p;
     ember_status s = stft_params(c, &p);
@@ -238,6 +252,8 @@ static ember_status out_dtype(const eo_ctx *c, ember_dtype *t) {
 }
 
 ember_status window_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 1);
+    if (chk) return chk;
     ember_dtype t;
     double size;
     ember_status s = out_dtype(c, &t);
@@ -264,6 +280,8 @@ ember_status blackman_window_run(eo_ctx *c) { return window_run(c, 0.42, 0.5, 0.
 
 /* --- MelWeightMatrix ---------------------------------------------------------------------------------- */
 ember_status mel_weight_matrix_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 5);
+    if (chk) return chk;
     ember_dtype t;
     double mel, dftl;
     ember_status s = out_dtype(c, &t);

@@ -5,6 +5,16 @@
 
 #include <stdlib.h>
 
+/* Inputs [0, required) present, and every present input a tensor (a malformed model fails cleanly). */
+static ember_status check_inputs(const eo_ctx *c, int required) {
+    for (int i = 0; i < c->nin || i < required; i++) {
+        bool has = eo_has(c, i);
+        if (!has && i < required) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
+        if (has && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
+    }
+    return EMBER_OK;
+}
+
 /* --- GridSample --------------------------------------------------------------------------------------- */
 typedef enum { GS_LINEAR, GS_NEAREST, GS_CUBIC } gs_mode;
 typedef enum { GS_ZEROS, GS_BORDER, GS_REFLECTION } gs_pad;
@@ -24,6 +34,8 @@ static ember_status gs_params(const eo_ctx *c, gs_mode *m, gs_pad *p) {
 }
 
 ember_status grid_sample_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *g = eo_in(c, 1);
     gs_mode m;
     gs_pad p;
@@ -154,6 +166,8 @@ ember_status grid_sample_run(eo_ctx *c) {
 
 /* --- AffineGrid --------------------------------------------------------------------------------------- */
 ember_status affine_grid_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *th = eo_in(c, 0);
     int64_t sz[5];
     int n;
@@ -202,6 +216,8 @@ ember_status affine_grid_run(eo_ctx *c) {
 
 /* --- RoiAlign ----------------------------------------------------------------------------------------- */
 ember_status roi_align_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 3);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *rois = eo_in(c, 1), *bi = eo_in(c, 2);
     if (x->ndim != 4 || rois->ndim != 2 || rois->shape[1] != 4 || bi->ndim != 1 || bi->shape[0] != rois->shape[0])
         return ember_fail(EMBER_ERR_SHAPE, "RoiAlign: X must be [N, C, H, W], rois [R, 4], batch_indices [R]");
@@ -294,6 +310,8 @@ static ember_status unpool_default(const eo_ctx *c, int64_t *shape) {
 }
 
 ember_status max_unpool_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *ind = eo_in(c, 1);
     int64_t shape[EMBER_MAX_DIMS];
     ember_status s = unpool_default(c, shape);
@@ -371,6 +389,8 @@ static ember_status dconv_params(const eo_ctx *c, dconv_p *p) {
 }
 
 ember_status deform_conv_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 3);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1);
     dconv_p p;
     ember_status s = dconv_params(c, &p);
@@ -436,6 +456,8 @@ ember_status deform_conv_run(eo_ctx *c) {
 
 /* --- NonMaxSuppression -------------------------------------------------------------------------------- */
 ember_status nms_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *b = eo_in(c, 0), *sc = eo_in(c, 1);
     if (b->ndim != 3 || b->shape[2] != 4 || sc->ndim != 3 || sc->shape[0] != b->shape[0] || sc->shape[2] != b->shape[1])
         return ember_fail(EMBER_ERR_SHAPE, "NonMaxSuppression: boxes must be [B, N, 4] and scores [B, classes, N]");

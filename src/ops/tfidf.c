@@ -3,6 +3,16 @@
  * length): a reference implementation, fine for the vocabularies of the node tests. */
 #include "ops/op.h"
 
+/* Inputs [0, required) present, and every present input a tensor (a malformed model fails cleanly). */
+static ember_status check_inputs(const eo_ctx *c, int required) {
+    for (int i = 0; i < c->nin || i < required; i++) {
+        bool has = eo_has(c, i);
+        if (!has && i < required) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
+        if (has && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
+    }
+    return EMBER_OK;
+}
+
 typedef struct {
     int64_t minn, maxn, maxskip, mode; /* mode: 1 TF, 2 IDF, 3 TFIDF */
     const int64_t *counts, *indexes, *pool_i;
@@ -54,6 +64,8 @@ static ember_status tfidf_params(const eo_ctx *c, tfidf_p *p) {
 }
 
 ember_status tfidf_infer(eo_ctx *c) {
+    ember_status chk = check_inputs(c, 1);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     tfidf_p p;
     ember_status s = tfidf_params(c, &p);

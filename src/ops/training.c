@@ -3,6 +3,16 @@
  * outputs: the new X and the new states. Computed in double per element. */
 #include "ops/op.h"
 
+/* Inputs [0, required) present, and every present input a tensor (a malformed model fails cleanly). */
+static ember_status check_inputs(const eo_ctx *c, int required) {
+    for (int i = 0; i < c->nin || i < required; i++) {
+        bool has = eo_has(c, i);
+        if (!has && i < required) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
+        if (has && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
+    }
+    return EMBER_OK;
+}
+
 /* n = tensors per group: (nin - 2) / groups, with every group's shapes equal to X's. */
 static ember_status optim_check(eo_ctx *c, int groups, int *n) {
     if (c->nin < 2 + groups || (c->nin - 2) % groups)
@@ -25,6 +35,8 @@ static ember_status optim_check(eo_ctx *c, int groups, int *n) {
 }
 
 static ember_status optim_infer(eo_ctx *c, int groups) {
+    ember_status chk = check_inputs(c, c->nin);
+    if (chk) return chk;
     int n;
     ember_status s = optim_check(c, groups, &n);
     if (s) return s;
