@@ -14,7 +14,7 @@
 typedef struct {
     ev in[MAXIO], out[MAXIO];
     ev *inp[MAXIO], *outp[MAXIO];
-    eg_attr attr[4];
+    eg_attr attr[8];
     eg_node node;
     eo_ctx c;
     const eo_def *def;
@@ -443,6 +443,141 @@ static void test_hostile_values(void) {
     node_free(&n);
 }
 
+/* Random small shapes, types, values and attributes through every op of these families: each call ends
+ * with OK or an error message, never a crash (run under ASan: make test-asan; EMBER_OPS_FUZZ_ITERS=N
+ * runs N nodes instead of 20000). */
+static void test_random_inputs_never_crash(void) {
+    static const struct {
+        const char *op;
+        int opset, nin_min, nin_max, nout;
+    } ops[] = {
+        {"ScatterND", 18, 3, 3, 1}, {"ScatterElements", 18, 3, 3, 1}, {"GatherND", 13, 2, 2, 1}, {"TensorScatter", 24, 2, 3, 1},
+        {"TopK", 11, 2, 2, 2}, {"Unique", 11, 1, 1, 4}, {"NonZero", 13, 1, 1, 1}, {"Compress", 11, 2, 2, 1},
+        {"OneHot", 11, 3, 3, 1}, {"Pad", 19, 2, 4, 1}, {"CenterCropPad", 18, 2, 2, 1}, {"SpaceToDepth", 13, 1, 1, 1},
+        {"DepthToSpace", 13, 1, 1, 1}, {"Col2Im", 18, 3, 3, 1}, {"Trilu", 14, 1, 2, 1}, {"ReverseSequence", 10, 2, 2, 1},
+        {"CumSum", 14, 2, 2, 1}, {"CumProd", 26, 2, 2, 1}, {"Det", 11, 1, 1, 1}, {"GridSample", 20, 2, 2, 1},
+        {"AffineGrid", 20, 2, 2, 1}, {"RoiAlign", 16, 3, 3, 1}, {"MaxUnpool", 11, 2, 3, 1}, {"DeformConv", 19, 3, 5, 1},
+        {"NonMaxSuppression", 11, 2, 5, 1}, {"DFT", 20, 1, 3, 1}, {"STFT", 17, 2, 4, 1}, {"HannWindow", 17, 1, 1, 1},
+        {"MelWeightMatrix", 17, 5, 5, 1}, {"RotaryEmbedding", 23, 3, 4, 1}, {"SwiGLU", 24, 2, 2, 1}, {"Swish", 24, 1, 1, 1},
+        {"LinearAttention", 27, 3, 6, 2}, {"CausalConvWithState", 27, 2, 4, 2}, {"Einsum", 12, 1, 3, 1},
+        {"TfIdfVectorizer", 9, 1, 1, 1},
+    };
+    static const int64_t ks[2] = {2, 2}, pads4[4] = {1, 0, 0, 1}, ngc[2] = {0, 2}, ngi[4] = {0, 1, 2, 3}, pool[6] = {1, 2, 3, 1, 2, 3};
+    static const char *eqs[3] = {"i", "ij,jk", "...i,...i->..."};
+    const ember_dtype types[4] = {EMBER_DTYPE_F32, EMBER_DTYPE_I64, EMBER_DTYPE_I32, EMBER_DTYPE_F16};
+    int ok = 0, failed = 0;
+    int iters = getenv("EMBER_OPS_FUZZ_ITERS") ? atoi(getenv("EMBER_OPS_FUZZ_ITERS")) : 20000;
+    for (int iter = 0; iter < iters; iter++) {
+        int o = (int)(check_rand() % (sizeof ops / sizeof ops[0]));
+        node_t n;
+        node_init(&n, ops[o].op, ops[o].opset);
+        if (!n.def) n.def = eo_find("", ops[o].op, ops[o].opset);
+        int nin = ops[o].nin_min + (int)(check_rand() % (unsigned)(ops[o].nin_max - ops[o].nin_min + 1));
+        if (!strcmp(ops[o].op, "Einsum")) attr_str(&n, "equation", eqs[check_rand() % 3]);
+        if (check_rand() % 2) attr_int(&n, "axis", (int64_t)(check_rand() % 5) - 2);
+        if (check_rand() % 2) attr_int(&n, "blocksize", (int64_t)(check_rand() % 3));
+        if (!strcmp(ops[o].op, "MaxUnpool") || !strcmp(ops[o].op, "DeformConv")) attr_ints(&n, "kernel_shape", ks, 2);
+        if (!strcmp(ops[o].op, "Col2Im") && check_rand() % 2) attr_ints(&n, "pads", pads4, 4);
+        if (!strcmp(ops[o].op, "LinearAttention")) attr_int(&n, "q_num_heads", 1 + (int64_t)(check_rand() % 2)), attr_int(&n, "kv_num_heads", 1);
+        if (!strcmp(ops[o].op, "TfIdfVectorizer")) {
+            n.node.nattr = 0;
+            attr_int(&n, "min_gram_length", 1), attr_int(&n, "max_gram_length", 2), attr_str(&n, "mode", "TF");
+            attr_ints(&n, "ngram_counts", ngc, 2), attr_ints(&n, "ngram_indexes", ngi, 4), attr_ints(&n, "pool_int64s", pool, 6);
+        }
+        bool same_shape = check_rand() % 2;
+        for (int i = 0; i < nin; i++) {
+            if (i > 0 && check_rand() % 8 == 0) {
+                node_in(&n, i, EMBER_DTYPE_F32, -1, NULL, NULL); /* absent */
+                continue;
+            }
+            int ndim = (int)(check_rand() % 5);
+            int64_t shape[4];
+            for (int d = 0; d < ndim; d++) shape[d] = (int64_t)(check_rand() % 4);
+            if (i > 0 && same_shape && n.inp[0]) { /* often the shapes agree, to reach the compute paths */
+                ndim = n.in[0].t.ndim;
+                memcpy(shape, n.in[0].t.shape, sizeof(int64_t) * (size_t)ndim);
+                if (ndim && check_rand() % 2) ndim--;
+            }
+            ember_dtype t = types[check_rand() % 4];
+            double vals[256];
+            for (int k = 0; k < 256; k++) vals[k] = (double)((int)(check_rand() % 11) - 5) * (check_rand() % 3 ? 1 : 0.37);
+            node_in(&n, i, t, ndim, shape, vals);
+        }
+        ember_status s = node_run(&n, ops[o].nout);
+        if (s) {
+            failed++;
+            CHECK_MSG(ember_last_error()[0] != 0, "%s failed without a message", ops[o].op);
+        } else {
+            ok++;
+        }
+        node_free(&n);
+    }
+    printf("  random nodes: %d ran, %d rejected with a message\n", ok, failed);
+    CHECK(ok > 100);
+}
+
+/* Valid shapes, hostile values (NaN, infinities, huge and negative numbers; small ints for int inputs):
+ * every op returns OK or an error, without undefined behaviour (UBSan) or out-of-range reads (ASan). */
+static void test_hostile_values_fuzz(void) {
+    typedef struct {
+        ember_dtype t;
+        int ndim;
+        int64_t shape[5];
+    } in_t;
+    static const struct {
+        const char *op;
+        int opset, nin, nout;
+        in_t in[5];
+    } cases[] = {
+        {"RoiAlign", 16, 3, 1, {{EMBER_DTYPE_F32, 4, {1, 2, 4, 5}}, {EMBER_DTYPE_F32, 2, {3, 4}}, {EMBER_DTYPE_I64, 1, {3}}}},
+        {"NonMaxSuppression", 11, 5, 1, {{EMBER_DTYPE_F32, 3, {2, 5, 4}}, {EMBER_DTYPE_F32, 3, {2, 2, 5}}, {EMBER_DTYPE_I64, 1, {1}}, {EMBER_DTYPE_F32, 1, {1}}, {EMBER_DTYPE_F32, 1, {1}}}},
+        {"GridSample", 20, 2, 1, {{EMBER_DTYPE_F32, 4, {1, 2, 3, 4}}, {EMBER_DTYPE_F32, 4, {1, 2, 3, 2}}}},
+        {"GridSample", 20, 2, 1, {{EMBER_DTYPE_F32, 5, {1, 1, 2, 3, 2}}, {EMBER_DTYPE_F32, 5, {1, 2, 2, 2, 3}}}},
+        {"DeformConv", 19, 5, 1, {{EMBER_DTYPE_F32, 4, {1, 2, 4, 4}}, {EMBER_DTYPE_F32, 4, {2, 2, 2, 2}}, {EMBER_DTYPE_F32, 4, {1, 8, 3, 3}}, {EMBER_DTYPE_F32, 1, {2}}, {EMBER_DTYPE_F32, 4, {1, 4, 3, 3}}}},
+        {"AffineGrid", 20, 2, 1, {{EMBER_DTYPE_F32, 3, {2, 2, 3}}, {EMBER_DTYPE_I64, 1, {4}}}},
+        {"Col2Im", 18, 3, 1, {{EMBER_DTYPE_F32, 3, {1, 4, 9}}, {EMBER_DTYPE_I64, 1, {2}}, {EMBER_DTYPE_I64, 1, {2}}}},
+        {"LinearAttention", 27, 6, 2, {{EMBER_DTYPE_F32, 3, {1, 3, 4}}, {EMBER_DTYPE_F32, 3, {1, 3, 4}}, {EMBER_DTYPE_F32, 3, {1, 3, 4}}, {EMBER_DTYPE_F32, 4, {1, 1, 4, 4}}, {EMBER_DTYPE_F32, 3, {1, 3, 1}}}},
+        {"MelWeightMatrix", 17, 5, 1, {{EMBER_DTYPE_I64, 0, {0}}, {EMBER_DTYPE_I64, 0, {0}}, {EMBER_DTYPE_F32, 0, {0}}, {EMBER_DTYPE_F32, 0, {0}}, {EMBER_DTYPE_F32, 0, {0}}}},
+        {"HannWindow", 17, 1, 1, {{EMBER_DTYPE_F32, 0, {0}}}},
+        {"OneHot", 11, 3, 1, {{EMBER_DTYPE_F32, 2, {2, 3}}, {EMBER_DTYPE_F32, 0, {0}}, {EMBER_DTYPE_F32, 1, {2}}}},
+        {"TopK", 11, 2, 2, {{EMBER_DTYPE_F32, 2, {3, 5}}, {EMBER_DTYPE_I64, 1, {1}}}},
+        {"Unique", 11, 1, 4, {{EMBER_DTYPE_F32, 1, {9}}}},
+        {"STFT", 17, 4, 1, {{EMBER_DTYPE_F32, 3, {1, 16, 1}}, {EMBER_DTYPE_I64, 0, {0}}, {EMBER_DTYPE_F32, 1, {4}}, {EMBER_DTYPE_I64, 0, {0}}}},
+        {"DFT", 20, 3, 1, {{EMBER_DTYPE_F32, 3, {1, 8, 2}}, {EMBER_DTYPE_I64, 0, {0}}, {EMBER_DTYPE_I64, 0, {0}}}},
+        {"MaxUnpool", 11, 3, 1, {{EMBER_DTYPE_F32, 4, {1, 1, 2, 2}}, {EMBER_DTYPE_I64, 4, {1, 1, 2, 2}}, {EMBER_DTYPE_I64, 1, {4}}}},
+        {"TensorScatter", 24, 3, 1, {{EMBER_DTYPE_F32, 4, {2, 1, 5, 2}}, {EMBER_DTYPE_F32, 4, {2, 1, 2, 2}}, {EMBER_DTYPE_I64, 1, {2}}}},
+        {"ReverseSequence", 10, 2, 1, {{EMBER_DTYPE_F32, 2, {4, 3}}, {EMBER_DTYPE_I64, 1, {3}}}},
+        {"Pad", 19, 2, 1, {{EMBER_DTYPE_F32, 2, {2, 3}}, {EMBER_DTYPE_I64, 1, {4}}}},
+        {"CumProd", 26, 2, 1, {{EMBER_DTYPE_I32, 2, {2, 3}}, {EMBER_DTYPE_I64, 0, {0}}}},
+    };
+    static const int64_t ks[2] = {2, 2};
+    const double special[8] = {NAN, INFINITY, -INFINITY, 1e30, -1e30, 0, 0.5, -2.5};
+    int ok = 0, iters = getenv("EMBER_OPS_FUZZ_ITERS") ? atoi(getenv("EMBER_OPS_FUZZ_ITERS")) / 5 : 4000;
+    for (int iter = 0; iter < iters; iter++) {
+        int k = (int)(check_rand() % (sizeof cases / sizeof cases[0]));
+        node_t n;
+        node_init(&n, cases[k].op, cases[k].opset);
+        if (!strcmp(cases[k].op, "DeformConv")) attr_ints(&n, "kernel_shape", ks, 2);
+        if (!strcmp(cases[k].op, "MaxUnpool")) attr_ints(&n, "kernel_shape", ks, 2), attr_ints(&n, "strides", ks, 2);
+        if (!strcmp(cases[k].op, "LinearAttention")) attr_int(&n, "q_num_heads", 1), attr_int(&n, "kv_num_heads", 1), attr_str(&n, "update_rule", "delta");
+        if (!strcmp(cases[k].op, "TensorScatter") && check_rand() % 2) attr_str(&n, "mode", "circular");
+        if (!strcmp(cases[k].op, "RoiAlign") && check_rand() % 2) attr_str(&n, "mode", "max");
+        for (int i = 0; i < cases[k].nin; i++) {
+            const in_t *d = &cases[k].in[i];
+            double vals[256];
+            bool isint = d->t == EMBER_DTYPE_I64 || d->t == EMBER_DTYPE_I32;
+            for (int v = 0; v < 256; v++)
+                vals[v] = isint ? (double)((int)(check_rand() % 9) - 3) : check_rand() % 3 ? special[check_rand() % 8] : check_randf(-3, 3);
+            node_in(&n, i, d->t, d->ndim, d->shape, vals);
+        }
+        ember_status s = node_run(&n, cases[k].nout);
+        ok += s == EMBER_OK;
+        node_free(&n);
+    }
+    printf("  hostile values: %d of %d ran\n", ok, iters);
+    CHECK(ok > 100);
+}
+
 int main(void) {
     RUN(test_scatter_nd_duplicates);
     RUN(test_gather_nd_batch);
@@ -460,5 +595,7 @@ int main(void) {
     RUN(test_nms);
     RUN(test_adam_step);
     RUN(test_hostile_values);
+    RUN(test_random_inputs_never_crash);
+    RUN(test_hostile_values_fuzz);
     return check_done();
 }

@@ -34,8 +34,8 @@ static ember_status rope_params(const eo_ctx *c, rope_p *p) {
     if (p->rot == 0) p->rot = p->D;
     if (p->rot < 0 || p->rot > p->D || p->rot % 2) return ember_fail(EMBER_ERR_SHAPE, "RotaryEmbedding: rotary_embedding_dim must be even and at most the head size");
     int64_t half = p->rot / 2;
-    if (cs->ndim != sn->ndim || cs->shape[cs->ndim - 1] != half || sn->shape[sn->ndim - 1] != half)
-        return ember_fail(EMBER_ERR_SHAPE, "RotaryEmbedding: cos/sin caches must end in rotary_embedding_dim/2 = %lld", (long long)half);
+    if (cs->ndim < 1 || cs->ndim != sn->ndim || memcmp(cs->shape, sn->shape, sizeof(int64_t) * (size_t)cs->ndim) || cs->shape[cs->ndim - 1] != half)
+        return ember_fail(EMBER_ERR_SHAPE, "RotaryEmbedding: cos/sin caches must have one shape ending in rotary_embedding_dim/2 = %lld", (long long)half);
     if (pos) {
         if (cs->ndim != 2 || pos->ndim != 2 || pos->shape[0] != p->B || pos->shape[1] != p->S)
             return ember_fail(EMBER_ERR_SHAPE, "RotaryEmbedding: with position_ids [B, S] the caches must be [max_position, D/2]");
