@@ -45,8 +45,12 @@ static void node_in(node_t *n, int i, ember_dtype t, int ndim, const int64_t *sh
 static void attr_ints(node_t *n, const char *name, const int64_t *v, int count) {
     n->attr[n->node.nattr++] = (eg_attr){.name = name, .type = EG_ATTR_INTS, .ints = v, .n = count};
 }
-static void attr_float(node_t *n, const char *name, float v) { n->attr[n->node.nattr++] = (eg_attr){.name = name, .type = EG_ATTR_FLOAT, .f = v}; }
-static void attr_int(node_t *n, const char *name, int64_t v) { n->attr[n->node.nattr++] = (eg_attr){.name = name, .type = EG_ATTR_INT, .i = v}; }
+static void attr_float(node_t *n, const char *name, float v) {
+    n->attr[n->node.nattr++] = (eg_attr){.name = name, .type = EG_ATTR_FLOAT, .f = v};
+}
+static void attr_int(node_t *n, const char *name, int64_t v) {
+    n->attr[n->node.nattr++] = (eg_attr){.name = name, .type = EG_ATTR_INT, .i = v};
+}
 static void attr_str(node_t *n, const char *name, const char *s) {
     n->attr[n->node.nattr++] = (eg_attr){.name = name, .type = EG_ATTR_STRING, .s = s, .slen = strlen(s)};
 }
@@ -59,7 +63,8 @@ static ember_status node_run(node_t *n, int nout) {
     n->c.inferring = true;
     ember_status s = n->def->infer(&n->c);
     n->c.inferring = false;
-    if (s == EO_DYNAMIC) s = EMBER_OK;
+    if (s == EO_DYNAMIC)
+        s = EMBER_OK;
     else
         for (int i = 0; !s && i < nout; i++) {
             ember_tensor m = n->out[i].t;
@@ -77,7 +82,9 @@ static void node_free(node_t *n) {
 
 static bool out_is(const node_t *n, int i, int ndim, const int64_t *shape, const double *want, double tol) {
     const ember_tensor *t = &n->out[i].t;
-    if (n->out[i].kind != EV_TENSOR || t->ndim != ndim || memcmp(t->shape, shape, sizeof(int64_t) * (size_t)ndim)) return false;
+    if (n->out[i].kind != EV_TENSOR || t->ndim != ndim ||
+        memcmp(t->shape, shape, sizeof(int64_t) * (size_t)ndim))
+        return false;
     for (int64_t k = 0; k < ember_tensor_count(t); k++)
         if (fabs(eo_get(t, k) - want[k]) > tol) {
             printf("  element %lld: %g, expected %g\n", (long long)k, eo_get(t, k), want[k]);
@@ -307,7 +314,8 @@ static void test_dft_round_trip(void) {
     node_free(&f);
 }
 
-/* The radix-2 FFT path (power-of-two lengths) matches a naive DFT on a complex signal, forward and inverse. */
+/* The radix-2 FFT path (power-of-two lengths) matches a naive DFT on a complex signal, forward and inverse.
+ */
 static void test_fft_vs_naive(void) {
     enum { N = 64 };
     double x[2 * N];
@@ -338,7 +346,8 @@ static void test_fft_vs_naive(void) {
 static void test_det(void) {
     node_t n;
     node_init(&n, "Det", 11);
-    double m[18] = {0, 1, 0, 1, 0, 0, 0, 0, 1, /* permutation: -1 */ 1, 2, 3, 2, 4, 6, 1, 0, 1 /* singular */};
+    double m[18] = {0, 1, 0, 1, 0, 0, 0, 0, 1, /* permutation: -1 */ 1,
+                    2, 3, 2, 4, 6, 1, 0, 1 /* singular */};
     node_in(&n, 0, EMBER_DTYPE_F32, 3, (int64_t[]){2, 3, 3}, m);
     CHECK(node_run(&n, 1) == EMBER_OK);
     CHECK(out_is(&n, 0, 1, (int64_t[]){2}, (double[]){-1, 0}, 1e-6));
@@ -407,7 +416,8 @@ static void test_adam_step(void) {
     n.def = eo_find("ai.onnx.preview.training", "Adam", 1);
     node_in(&n, 0, EMBER_DTYPE_F32, 0, NULL, (double[]){0.1});
     node_in(&n, 1, EMBER_DTYPE_I64, 0, NULL, (double[]){0});
-    for (int i = 2; i < 6; i++) node_in(&n, i, EMBER_DTYPE_F64, 1, (int64_t[]){1}, (double[]){i == 2 ? 1.0 : i == 3 ? 0.5 : 0});
+    for (int i = 2; i < 6; i++)
+        node_in(&n, i, EMBER_DTYPE_F64, 1, (int64_t[]){1}, (double[]){i == 2 ? 1.0 : i == 3 ? 0.5 : 0});
     CHECK(node_run(&n, 3) == EMBER_OK);
     double v = 0.1 * 0.5, h = 0.001 * 0.25;
     CHECK(out_is(&n, 1, 1, (int64_t[]){1}, (double[]){v}, 1e-6)); /* attributes are float: 0.9f, 0.999f */
@@ -451,22 +461,51 @@ static void test_random_inputs_never_crash(void) {
         const char *op;
         int opset, nin_min, nin_max, nout;
     } ops[] = {
-        {"ScatterND", 18, 3, 3, 1}, {"ScatterElements", 18, 3, 3, 1}, {"GatherND", 13, 2, 2, 1}, {"TensorScatter", 24, 2, 3, 1},
-        {"TopK", 11, 2, 2, 2}, {"Unique", 11, 1, 1, 4}, {"NonZero", 13, 1, 1, 1}, {"Compress", 11, 2, 2, 1},
-        {"OneHot", 11, 3, 3, 1}, {"Pad", 19, 2, 4, 1}, {"CenterCropPad", 18, 2, 2, 1}, {"SpaceToDepth", 13, 1, 1, 1},
-        {"DepthToSpace", 13, 1, 1, 1}, {"Col2Im", 18, 3, 3, 1}, {"Trilu", 14, 1, 2, 1}, {"ReverseSequence", 10, 2, 2, 1},
-        {"CumSum", 14, 2, 2, 1}, {"CumProd", 26, 2, 2, 1}, {"Det", 11, 1, 1, 1}, {"GridSample", 20, 2, 2, 1},
-        {"AffineGrid", 20, 2, 2, 1}, {"RoiAlign", 16, 3, 3, 1}, {"MaxUnpool", 11, 2, 3, 1}, {"DeformConv", 19, 3, 5, 1},
-        {"NonMaxSuppression", 11, 2, 5, 1}, {"DFT", 20, 1, 3, 1}, {"STFT", 17, 2, 4, 1}, {"HannWindow", 17, 1, 1, 1},
-        {"MelWeightMatrix", 17, 5, 5, 1}, {"RotaryEmbedding", 23, 3, 4, 1}, {"SwiGLU", 24, 2, 2, 1}, {"Swish", 24, 1, 1, 1},
-        {"LinearAttention", 27, 3, 6, 2}, {"CausalConvWithState", 27, 2, 4, 2}, {"Einsum", 12, 1, 3, 1},
+        {"ScatterND", 18, 3, 3, 1},
+        {"ScatterElements", 18, 3, 3, 1},
+        {"GatherND", 13, 2, 2, 1},
+        {"TensorScatter", 24, 2, 3, 1},
+        {"TopK", 11, 2, 2, 2},
+        {"Unique", 11, 1, 1, 4},
+        {"NonZero", 13, 1, 1, 1},
+        {"Compress", 11, 2, 2, 1},
+        {"OneHot", 11, 3, 3, 1},
+        {"Pad", 19, 2, 4, 1},
+        {"CenterCropPad", 18, 2, 2, 1},
+        {"SpaceToDepth", 13, 1, 1, 1},
+        {"DepthToSpace", 13, 1, 1, 1},
+        {"Col2Im", 18, 3, 3, 1},
+        {"Trilu", 14, 1, 2, 1},
+        {"ReverseSequence", 10, 2, 2, 1},
+        {"CumSum", 14, 2, 2, 1},
+        {"CumProd", 26, 2, 2, 1},
+        {"Det", 11, 1, 1, 1},
+        {"GridSample", 20, 2, 2, 1},
+        {"AffineGrid", 20, 2, 2, 1},
+        {"RoiAlign", 16, 3, 3, 1},
+        {"MaxUnpool", 11, 2, 3, 1},
+        {"DeformConv", 19, 3, 5, 1},
+        {"NonMaxSuppression", 11, 2, 5, 1},
+        {"DFT", 20, 1, 3, 1},
+        {"STFT", 17, 2, 4, 1},
+        {"HannWindow", 17, 1, 1, 1},
+        {"MelWeightMatrix", 17, 5, 5, 1},
+        {"RotaryEmbedding", 23, 3, 4, 1},
+        {"SwiGLU", 24, 2, 2, 1},
+        {"Swish", 24, 1, 1, 1},
+        {"LinearAttention", 27, 3, 6, 2},
+        {"CausalConvWithState", 27, 2, 4, 2},
+        {"Einsum", 12, 1, 3, 1},
         {"TfIdfVectorizer", 9, 1, 1, 1},
     };
-    static const int64_t ks[2] = {2, 2}, pads4[4] = {1, 0, 0, 1}, ngc[2] = {0, 2}, ngi[4] = {0, 1, 2, 3}, pool[6] = {1, 2, 3, 1, 2, 3};
+    static const int64_t ks[2] = {2, 2}, pads4[4] = {1, 0, 0, 1}, ngc[2] = {0, 2}, ngi[4] = {0, 1, 2, 3},
+                         pool[6] = {1, 2, 3, 1, 2, 3};
     static const char *eqs[3] = {"i", "ij,jk", "...i,...i->..."};
     const ember_dtype types[4] = {EMBER_DTYPE_F32, EMBER_DTYPE_I64, EMBER_DTYPE_I32, EMBER_DTYPE_F16};
     int ok = 0, failed = 0;
-    int iters = getenv("EMBER_OPS_FUZZ_ITERS") ? atoi(getenv("EMBER_OPS_FUZZ_ITERS")) : getenv("EMBER_TEST_RUNNER") ? 2000 : 20000;
+    int iters = getenv("EMBER_OPS_FUZZ_ITERS") ? atoi(getenv("EMBER_OPS_FUZZ_ITERS"))
+                : getenv("EMBER_TEST_RUNNER")  ? 2000
+                                               : 20000;
     for (int iter = 0; iter < iters; iter++) {
         int o = (int)(check_rand() % (sizeof ops / sizeof ops[0]));
         node_t n;
@@ -476,13 +515,17 @@ static void test_random_inputs_never_crash(void) {
         if (!strcmp(ops[o].op, "Einsum")) attr_str(&n, "equation", eqs[check_rand() % 3]);
         if (check_rand() % 2) attr_int(&n, "axis", (int64_t)(check_rand() % 5) - 2);
         if (check_rand() % 2) attr_int(&n, "blocksize", (int64_t)(check_rand() % 3));
-        if (!strcmp(ops[o].op, "MaxUnpool") || !strcmp(ops[o].op, "DeformConv")) attr_ints(&n, "kernel_shape", ks, 2);
+        if (!strcmp(ops[o].op, "MaxUnpool") || !strcmp(ops[o].op, "DeformConv"))
+            attr_ints(&n, "kernel_shape", ks, 2);
         if (!strcmp(ops[o].op, "Col2Im") && check_rand() % 2) attr_ints(&n, "pads", pads4, 4);
-        if (!strcmp(ops[o].op, "LinearAttention")) attr_int(&n, "q_num_heads", 1 + (int64_t)(check_rand() % 2)), attr_int(&n, "kv_num_heads", 1);
+        if (!strcmp(ops[o].op, "LinearAttention"))
+            attr_int(&n, "q_num_heads", 1 + (int64_t)(check_rand() % 2)), attr_int(&n, "kv_num_heads", 1);
         if (!strcmp(ops[o].op, "TfIdfVectorizer")) {
             n.node.nattr = 0;
-            attr_int(&n, "min_gram_length", 1), attr_int(&n, "max_gram_length", 2), attr_str(&n, "mode", "TF");
-            attr_ints(&n, "ngram_counts", ngc, 2), attr_ints(&n, "ngram_indexes", ngi, 4), attr_ints(&n, "pool_int64s", pool, 6);
+            attr_int(&n, "min_gram_length", 1), attr_int(&n, "max_gram_length", 2),
+                attr_str(&n, "mode", "TF");
+            attr_ints(&n, "ngram_counts", ngc, 2), attr_ints(&n, "ngram_indexes", ngi, 4),
+                attr_ints(&n, "pool_int64s", pool, 6);
         }
         bool same_shape = check_rand() % 2;
         for (int i = 0; i < nin; i++) {
@@ -500,7 +543,8 @@ static void test_random_inputs_never_crash(void) {
             }
             ember_dtype t = types[check_rand() % 4];
             double vals[256];
-            for (int k = 0; k < 256; k++) vals[k] = (double)((int)(check_rand() % 11) - 5) * (check_rand() % 3 ? 1 : 0.37);
+            for (int k = 0; k < 256; k++)
+                vals[k] = (double)((int)(check_rand() % 11) - 5) * (check_rand() % 3 ? 1 : 0.37);
             node_in(&n, i, t, ndim, shape, vals);
         }
         ember_status s = node_run(&n, ops[o].nout);
@@ -529,37 +573,109 @@ static void test_hostile_values_fuzz(void) {
         int opset, nin, nout;
         in_t in[5];
     } cases[] = {
-        {"RoiAlign", 16, 3, 1, {{EMBER_DTYPE_F32, 4, {1, 2, 4, 5}}, {EMBER_DTYPE_F32, 2, {3, 4}}, {EMBER_DTYPE_I64, 1, {3}}}},
-        {"NonMaxSuppression", 11, 5, 1, {{EMBER_DTYPE_F32, 3, {2, 5, 4}}, {EMBER_DTYPE_F32, 3, {2, 2, 5}}, {EMBER_DTYPE_I64, 1, {1}}, {EMBER_DTYPE_F32, 1, {1}}, {EMBER_DTYPE_F32, 1, {1}}}},
+        {"RoiAlign",
+         16,
+         3,
+         1,
+         {{EMBER_DTYPE_F32, 4, {1, 2, 4, 5}}, {EMBER_DTYPE_F32, 2, {3, 4}}, {EMBER_DTYPE_I64, 1, {3}}}},
+        {"NonMaxSuppression",
+         11,
+         5,
+         1,
+         {{EMBER_DTYPE_F32, 3, {2, 5, 4}},
+          {EMBER_DTYPE_F32, 3, {2, 2, 5}},
+          {EMBER_DTYPE_I64, 1, {1}},
+          {EMBER_DTYPE_F32, 1, {1}},
+          {EMBER_DTYPE_F32, 1, {1}}}},
         {"GridSample", 20, 2, 1, {{EMBER_DTYPE_F32, 4, {1, 2, 3, 4}}, {EMBER_DTYPE_F32, 4, {1, 2, 3, 2}}}},
-        {"GridSample", 20, 2, 1, {{EMBER_DTYPE_F32, 5, {1, 1, 2, 3, 2}}, {EMBER_DTYPE_F32, 5, {1, 2, 2, 2, 3}}}},
-        {"DeformConv", 19, 5, 1, {{EMBER_DTYPE_F32, 4, {1, 2, 4, 4}}, {EMBER_DTYPE_F32, 4, {2, 2, 2, 2}}, {EMBER_DTYPE_F32, 4, {1, 8, 3, 3}}, {EMBER_DTYPE_F32, 1, {2}}, {EMBER_DTYPE_F32, 4, {1, 4, 3, 3}}}},
+        {"GridSample",
+         20,
+         2,
+         1,
+         {{EMBER_DTYPE_F32, 5, {1, 1, 2, 3, 2}}, {EMBER_DTYPE_F32, 5, {1, 2, 2, 2, 3}}}},
+        {"DeformConv",
+         19,
+         5,
+         1,
+         {{EMBER_DTYPE_F32, 4, {1, 2, 4, 4}},
+          {EMBER_DTYPE_F32, 4, {2, 2, 2, 2}},
+          {EMBER_DTYPE_F32, 4, {1, 8, 3, 3}},
+          {EMBER_DTYPE_F32, 1, {2}},
+          {EMBER_DTYPE_F32, 4, {1, 4, 3, 3}}}},
         {"AffineGrid", 20, 2, 1, {{EMBER_DTYPE_F32, 3, {2, 2, 3}}, {EMBER_DTYPE_I64, 1, {4}}}},
-        {"Col2Im", 18, 3, 1, {{EMBER_DTYPE_F32, 3, {1, 4, 9}}, {EMBER_DTYPE_I64, 1, {2}}, {EMBER_DTYPE_I64, 1, {2}}}},
-        {"LinearAttention", 27, 6, 2, {{EMBER_DTYPE_F32, 3, {1, 3, 4}}, {EMBER_DTYPE_F32, 3, {1, 3, 4}}, {EMBER_DTYPE_F32, 3, {1, 3, 4}}, {EMBER_DTYPE_F32, 4, {1, 1, 4, 4}}, {EMBER_DTYPE_F32, 3, {1, 3, 1}}}},
-        {"MelWeightMatrix", 17, 5, 1, {{EMBER_DTYPE_I64, 0, {0}}, {EMBER_DTYPE_I64, 0, {0}}, {EMBER_DTYPE_F32, 0, {0}}, {EMBER_DTYPE_F32, 0, {0}}, {EMBER_DTYPE_F32, 0, {0}}}},
+        {"Col2Im",
+         18,
+         3,
+         1,
+         {{EMBER_DTYPE_F32, 3, {1, 4, 9}}, {EMBER_DTYPE_I64, 1, {2}}, {EMBER_DTYPE_I64, 1, {2}}}},
+        {"LinearAttention",
+         27,
+         6,
+         2,
+         {{EMBER_DTYPE_F32, 3, {1, 3, 4}},
+          {EMBER_DTYPE_F32, 3, {1, 3, 4}},
+          {EMBER_DTYPE_F32, 3, {1, 3, 4}},
+          {EMBER_DTYPE_F32, 4, {1, 1, 4, 4}},
+          {EMBER_DTYPE_F32, 3, {1, 3, 1}}}},
+        {"MelWeightMatrix",
+         17,
+         5,
+         1,
+         {{EMBER_DTYPE_I64, 0, {0}},
+          {EMBER_DTYPE_I64, 0, {0}},
+          {EMBER_DTYPE_F32, 0, {0}},
+          {EMBER_DTYPE_F32, 0, {0}},
+          {EMBER_DTYPE_F32, 0, {0}}}},
         {"HannWindow", 17, 1, 1, {{EMBER_DTYPE_F32, 0, {0}}}},
-        {"OneHot", 11, 3, 1, {{EMBER_DTYPE_F32, 2, {2, 3}}, {EMBER_DTYPE_F32, 0, {0}}, {EMBER_DTYPE_F32, 1, {2}}}},
+        {"OneHot",
+         11,
+         3,
+         1,
+         {{EMBER_DTYPE_F32, 2, {2, 3}}, {EMBER_DTYPE_F32, 0, {0}}, {EMBER_DTYPE_F32, 1, {2}}}},
         {"TopK", 11, 2, 2, {{EMBER_DTYPE_F32, 2, {3, 5}}, {EMBER_DTYPE_I64, 1, {1}}}},
         {"Unique", 11, 1, 4, {{EMBER_DTYPE_F32, 1, {9}}}},
-        {"STFT", 17, 4, 1, {{EMBER_DTYPE_F32, 3, {1, 16, 1}}, {EMBER_DTYPE_I64, 0, {0}}, {EMBER_DTYPE_F32, 1, {4}}, {EMBER_DTYPE_I64, 0, {0}}}},
-        {"DFT", 20, 3, 1, {{EMBER_DTYPE_F32, 3, {1, 8, 2}}, {EMBER_DTYPE_I64, 0, {0}}, {EMBER_DTYPE_I64, 0, {0}}}},
-        {"MaxUnpool", 11, 3, 1, {{EMBER_DTYPE_F32, 4, {1, 1, 2, 2}}, {EMBER_DTYPE_I64, 4, {1, 1, 2, 2}}, {EMBER_DTYPE_I64, 1, {4}}}},
-        {"TensorScatter", 24, 3, 1, {{EMBER_DTYPE_F32, 4, {2, 1, 5, 2}}, {EMBER_DTYPE_F32, 4, {2, 1, 2, 2}}, {EMBER_DTYPE_I64, 1, {2}}}},
+        {"STFT",
+         17,
+         4,
+         1,
+         {{EMBER_DTYPE_F32, 3, {1, 16, 1}},
+          {EMBER_DTYPE_I64, 0, {0}},
+          {EMBER_DTYPE_F32, 1, {4}},
+          {EMBER_DTYPE_I64, 0, {0}}}},
+        {"DFT",
+         20,
+         3,
+         1,
+         {{EMBER_DTYPE_F32, 3, {1, 8, 2}}, {EMBER_DTYPE_I64, 0, {0}}, {EMBER_DTYPE_I64, 0, {0}}}},
+        {"MaxUnpool",
+         11,
+         3,
+         1,
+         {{EMBER_DTYPE_F32, 4, {1, 1, 2, 2}}, {EMBER_DTYPE_I64, 4, {1, 1, 2, 2}}, {EMBER_DTYPE_I64, 1, {4}}}},
+        {"TensorScatter",
+         24,
+         3,
+         1,
+         {{EMBER_DTYPE_F32, 4, {2, 1, 5, 2}}, {EMBER_DTYPE_F32, 4, {2, 1, 2, 2}}, {EMBER_DTYPE_I64, 1, {2}}}},
         {"ReverseSequence", 10, 2, 1, {{EMBER_DTYPE_F32, 2, {4, 3}}, {EMBER_DTYPE_I64, 1, {3}}}},
         {"Pad", 19, 2, 1, {{EMBER_DTYPE_F32, 2, {2, 3}}, {EMBER_DTYPE_I64, 1, {4}}}},
         {"CumProd", 26, 2, 1, {{EMBER_DTYPE_I32, 2, {2, 3}}, {EMBER_DTYPE_I64, 0, {0}}}},
     };
     static const int64_t ks[2] = {2, 2};
     const double special[8] = {NAN, INFINITY, -INFINITY, 1e30, -1e30, 0, 0.5, -2.5};
-    int ok = 0, iters = getenv("EMBER_OPS_FUZZ_ITERS") ? atoi(getenv("EMBER_OPS_FUZZ_ITERS")) / 5 : getenv("EMBER_TEST_RUNNER") ? 400 : 4000;
+    int ok = 0, iters = getenv("EMBER_OPS_FUZZ_ITERS") ? atoi(getenv("EMBER_OPS_FUZZ_ITERS")) / 5
+                        : getenv("EMBER_TEST_RUNNER")  ? 400
+                                                       : 4000;
     for (int iter = 0; iter < iters; iter++) {
         int k = (int)(check_rand() % (sizeof cases / sizeof cases[0]));
         node_t n;
         node_init(&n, cases[k].op, cases[k].opset);
         if (!strcmp(cases[k].op, "DeformConv")) attr_ints(&n, "kernel_shape", ks, 2);
-        if (!strcmp(cases[k].op, "MaxUnpool")) attr_ints(&n, "kernel_shape", ks, 2), attr_ints(&n, "strides", ks, 2);
-        if (!strcmp(cases[k].op, "LinearAttention")) attr_int(&n, "q_num_heads", 1), attr_int(&n, "kv_num_heads", 1), attr_str(&n, "update_rule", "delta");
+        if (!strcmp(cases[k].op, "MaxUnpool"))
+            attr_ints(&n, "kernel_shape", ks, 2), attr_ints(&n, "strides", ks, 2);
+        if (!strcmp(cases[k].op, "LinearAttention"))
+            attr_int(&n, "q_num_heads", 1), attr_int(&n, "kv_num_heads", 1),
+                attr_str(&n, "update_rule", "delta");
         if (!strcmp(cases[k].op, "TensorScatter") && check_rand() % 2) attr_str(&n, "mode", "circular");
         if (!strcmp(cases[k].op, "RoiAlign") && check_rand() % 2) attr_str(&n, "mode", "max");
         for (int i = 0; i < cases[k].nin; i++) {
@@ -567,7 +683,9 @@ static void test_hostile_values_fuzz(void) {
             double vals[256];
             bool isint = d->t == EMBER_DTYPE_I64 || d->t == EMBER_DTYPE_I32;
             for (int v = 0; v < 256; v++)
-                vals[v] = isint ? (double)((int)(check_rand() % 9) - 3) : check_rand() % 3 ? special[check_rand() % 8] : check_randf(-3, 3);
+                vals[v] = isint              ? (double)((int)(check_rand() % 9) - 3)
+                          : check_rand() % 3 ? special[check_rand() % 8]
+                                             : check_randf(-3, 3);
             node_in(&n, i, d->t, d->ndim, d->shape, vals);
         }
         ember_status s = node_run(&n, cases[k].nout);

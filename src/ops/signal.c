@@ -7,16 +7,6 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-/* Inputs [0, required) present, and every present input a tensor (a malformed model fails cleanly). */
-static ember_status check_inputs(const eo_ctx *c, int required) {
-    for (int i = 0; i < c->nin || i < required; i++) {
-        bool has = eo_has(c, i);
-        if (!has && i < required) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
-        if (has && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
-    }
-    return EMBER_OK;
-}
-
 /* out[k] = sum_t in[t] * exp(sign * 2*pi*i * k*t / n), k in [0, nout), t in [0, nin) (nin <= n). */
 static void dft_line(const double *re, const double *im, int64_t nin, int64_t n, int64_t nout, double sign,
                      const double *cs, const double *sn, double *ore, double *oim) {
@@ -61,11 +51,14 @@ static void fft_pow2(double *re, double *im, int64_t n, double sign, const doubl
     }
 }
 
-static bool is_pow2(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
+static bool is_pow2(int64_t n) {
+    return n > 0 && (n & (n - 1)) == 0;
+}
 
 /* Transform re/im (nin values, zero beyond, buffers of n) into ore/oim[0, nout): FFT when n is a power of
  * two (re/im are overwritten), the direct sum otherwise. */
-static void transform(double *re, double *im, int64_t nin, int64_t n, int64_t nout, double sign, const double *tw, double *ore, double *oim) {
+static void transform(double *re, double *im, int64_t nin, int64_t n, int64_t nout, double sign,
+                      const double *tw, double *ore, double *oim) {
     if (is_pow2(n)) {
         for (int64_t t = nin; t < n; t++) re[t] = im[t] = 0;
         fft_pow2(re, im, n, sign, tw, tw + n);
@@ -89,7 +82,7 @@ static double *twiddles(eo_ctx *c, int64_t n) {
 /* --- DFT ---------------------------------------------------------------------------------------------- */
 typedef struct {
     int axis;
-    int64_t n;      /* transform length */
+    int64_t n; /* transform length */
     bool inverse, onesided;
     int64_t out_len, out_last;
 } dft_p;
@@ -105,7 +98,9 @@ static ember_status dft_params(const eo_ctx *c, dft_p *p) {
         if ((s = eo_in_ints(c, 2, &axis, 1, &n))) return s;
     }
     if (axis < 0) axis += x->ndim;
-    if (axis < 0 || axis >= x->ndim - 1) return ember_fail(EMBER_ERR_SHAPE, "DFT: axis %lld out of range (not the complex dimension)", (long long)axis);
+    if (axis < 0 || axis >= x->ndim - 1)
+        return ember_fail(EMBER_ERR_SHAPE, "DFT: axis %lld out of range (not the complex dimension)",
+                          (long long)axis);
     p->axis = (int)axis;
     p->inverse = eo_attr_int(c, "inverse", 0) != 0;
     p->onesided = eo_attr_int(c, "onesided", 0) != 0;
@@ -124,7 +119,7 @@ static ember_status dft_params(const eo_ctx *c, dft_p *p) {
 }
 
 ember_status dft_infer(eo_ctx *c) {
-    ember_status chk = check_inputs(c, 1);
+    ember_status chk = eo_check_inputs(c, 1);
     if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     dft_p p;
@@ -194,16 +189,18 @@ static ember_status stft_params(const eo_ctx *c, stft_p *p) {
     if (eo_has(c, 3) && (s = eo_in_ints(c, 3, &p->flen, 1, &n))) return s;
     p->wlen = win ? win->shape[0] : p->flen;
     if (p->step < 1 || p->flen < 1 || p->wlen > x->shape[1])
-        return ember_fail(EMBER_ERR_SHAPE, "STFT: frame_step and frame_length must be positive and fit the signal");
+        return ember_fail(EMBER_ERR_SHAPE,
+                          "STFT: frame_step and frame_length must be positive and fit the signal");
     p->frames = 1 + (x->shape[1] - p->wlen) / p->step;
     bool onesided = eo_attr_int(c, "onesided", 1) != 0;
-    if (onesided && x->shape[2] == 2) return ember_fail(EMBER_ERR_SHAPE, "STFT: onesided output needs a real signal");
+    if (onesided && x->shape[2] == 2)
+        return ember_fail(EMBER_ERR_SHAPE, "STFT: onesided output needs a real signal");
     p->bins = onesided ? p->flen / 2 + 1 : p->flen;
     return EMBER_OK;
 }
 
 ember_status stft_infer(eo_ctx *c) {
-    ember_status chk = check_inputs(c, 2);
+    ember_status chk = eo_check_inputs(c, 2);
     if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     stft_p p;
@@ -245,20 +242,23 @@ ember_status stft_run(eo_ctx *c) {
 /* --- window functions --------------------------------------------------------------------------------- */
 static ember_status out_dtype(const eo_ctx *c, ember_dtype *t) {
     int64_t v = eo_attr_int(c, "output_datatype", EMBER_DTYPE_F32);
-    if (v <= 0 || v >= EMBER_DTYPE_COUNT || v == EMBER_DTYPE_STRING || v == EMBER_DTYPE_C64 || v == EMBER_DTYPE_C128)
-        return ember_fail(EMBER_ERR_FORMAT, "%s: unsupported output_datatype %lld", c->node->op_type, (long long)v);
+    if (v <= 0 || v >= EMBER_DTYPE_COUNT || v == EMBER_DTYPE_STRING || v == EMBER_DTYPE_C64 ||
+        v == EMBER_DTYPE_C128)
+        return ember_fail(EMBER_ERR_FORMAT, "%s: unsupported output_datatype %lld", c->node->op_type,
+                          (long long)v);
     *t = (ember_dtype)v;
     return EMBER_OK;
 }
 
 ember_status window_infer(eo_ctx *c) {
-    ember_status chk = check_inputs(c, 1);
+    ember_status chk = eo_check_inputs(c, 1);
     if (chk) return chk;
     ember_dtype t;
     double size;
     ember_status s = out_dtype(c, &t);
     if (s || (s = eo_in_scalar(c, 0, &size))) return s;
-    if (!(size >= 0 && size < 1e12)) return ember_fail(EMBER_ERR_SHAPE, "%s: invalid size %g", c->node->op_type, size);
+    if (!(size >= 0 && size < 1e12))
+        return ember_fail(EMBER_ERR_SHAPE, "%s: invalid size %g", c->node->op_type, size);
     int64_t n = (int64_t)size;
     return eo_set_out(c, 0, t, 1, &n);
 }
@@ -268,25 +268,33 @@ static ember_status window_run(eo_ctx *c, double a0, double a1, double a2) {
     int64_t size = y->shape[0];
     double N = eo_attr_int(c, "periodic", 1) ? (double)size : (double)size - 1;
     for (int64_t i = 0; i < size; i++) {
-        double v = N > 0 ? a0 - a1 * cos(2 * M_PI * (double)i / N) + a2 * cos(4 * M_PI * (double)i / N) : a0 - a1 + a2;
+        double v = N > 0 ? a0 - a1 * cos(2 * M_PI * (double)i / N) + a2 * cos(4 * M_PI * (double)i / N)
+                         : a0 - a1 + a2;
         eo_put(y, i, v);
     }
     return EMBER_OK;
 }
 
-ember_status hann_window_run(eo_ctx *c) { return window_run(c, 0.5, 0.5, 0); }
-ember_status hamming_window_run(eo_ctx *c) { return window_run(c, 25.0 / 46.0, 21.0 / 46.0, 0); }
-ember_status blackman_window_run(eo_ctx *c) { return window_run(c, 0.42, 0.5, 0.08); }
+ember_status hann_window_run(eo_ctx *c) {
+    return window_run(c, 0.5, 0.5, 0);
+}
+ember_status hamming_window_run(eo_ctx *c) {
+    return window_run(c, 25.0 / 46.0, 21.0 / 46.0, 0);
+}
+ember_status blackman_window_run(eo_ctx *c) {
+    return window_run(c, 0.42, 0.5, 0.08);
+}
 
 /* --- MelWeightMatrix ---------------------------------------------------------------------------------- */
 ember_status mel_weight_matrix_infer(eo_ctx *c) {
-    ember_status chk = check_inputs(c, 5);
+    ember_status chk = eo_check_inputs(c, 5);
     if (chk) return chk;
     ember_dtype t;
     double mel, dftl;
     ember_status s = out_dtype(c, &t);
     if (s || (s = eo_in_scalar(c, 0, &mel)) || (s = eo_in_scalar(c, 1, &dftl))) return s;
-    if (!(mel >= 1 && dftl >= 1 && mel < 1e9 && dftl < 1e12)) return ember_fail(EMBER_ERR_SHAPE, "MelWeightMatrix: num_mel_bins and dft_length must be positive");
+    if (!(mel >= 1 && dftl >= 1 && mel < 1e9 && dftl < 1e12))
+        return ember_fail(EMBER_ERR_SHAPE, "MelWeightMatrix: num_mel_bins and dft_length must be positive");
     int64_t shape[2] = {(int64_t)dftl / 2 + 1, (int64_t)mel};
     return eo_set_out(c, 0, t, 2, shape);
 }
@@ -295,14 +303,17 @@ ember_status mel_weight_matrix_run(eo_ctx *c) {
     ember_tensor *y = eo_out(c, 0);
     double rate, lo, hi, dftl;
     ember_status s;
-    if ((s = eo_in_scalar(c, 1, &dftl)) || (s = eo_in_scalar(c, 2, &rate)) || (s = eo_in_scalar(c, 3, &lo)) || (s = eo_in_scalar(c, 4, &hi)))
+    if ((s = eo_in_scalar(c, 1, &dftl)) || (s = eo_in_scalar(c, 2, &rate)) || (s = eo_in_scalar(c, 3, &lo)) ||
+        (s = eo_in_scalar(c, 4, &hi)))
         return s;
     int64_t bins = y->shape[0], nmel = y->shape[1], dl = (int64_t)dftl;
-    if (!(rate > 0 && lo >= 0 && hi >= lo)) return ember_fail(EMBER_ERR_SHAPE, "MelWeightMatrix: need sample_rate > 0 and 0 <= lower <= upper");
+    if (!(rate > 0 && lo >= 0 && hi >= lo))
+        return ember_fail(EMBER_ERR_SHAPE, "MelWeightMatrix: need sample_rate > 0 and 0 <= lower <= upper");
     int64_t *fb = eo_scratch(c, sizeof(int64_t) * (size_t)(nmel + 2));
     double *w = eo_scratch(c, sizeof(double) * (size_t)(bins * nmel));
     if (!fb || !w) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
-    double lmel = 2595 * log10(1 + lo / 700), hmel = 2595 * log10(1 + hi / 700), step = (hmel - lmel) / (double)(nmel + 2);
+    double lmel = 2595 * log10(1 + lo / 700), hmel = 2595 * log10(1 + hi / 700),
+           step = (hmel - lmel) / (double)(nmel + 2);
     for (int64_t i = 0; i < nmel + 2; i++) {
         double hz = 700 * (pow(10, ((double)i * step + lmel) / 2595) - 1);
         double f = floor((double)(dl + 1) * hz / rate);
@@ -314,7 +325,8 @@ ember_status mel_weight_matrix_run(eo_ctx *c) {
         if (ce == l) {
             if (ce < bins) w[ce * nmel + m] = 1;
         } else {
-            for (int64_t j = l; j <= ce && j < bins; j++) w[j * nmel + m] = (double)(j - l) / (double)(ce - l);
+            for (int64_t j = l; j <= ce && j < bins; j++)
+                w[j * nmel + m] = (double)(j - l) / (double)(ce - l);
         }
         for (int64_t j = ce; j < r && j < bins; j++) w[j * nmel + m] = (double)(r - j) / (double)(r - ce);
     }

@@ -3,16 +3,6 @@
  * length): a reference implementation, fine for the vocabularies of the node tests. */
 #include "ops/op.h"
 
-/* Inputs [0, required) present, and every present input a tensor (a malformed model fails cleanly). */
-static ember_status check_inputs(const eo_ctx *c, int required) {
-    for (int i = 0; i < c->nin || i < required; i++) {
-        bool has = eo_has(c, i);
-        if (!has && i < required) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
-        if (has && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
-    }
-    return EMBER_OK;
-}
-
 typedef struct {
     int64_t minn, maxn, maxskip, mode; /* mode: 1 TF, 2 IDF, 3 TFIDF */
     const int64_t *counts, *indexes, *pool_i;
@@ -32,12 +22,16 @@ static ember_status tfidf_params(const eo_ctx *c, tfidf_p *p) {
     p->maxskip = eo_attr_int(c, "max_skip_count", 0);
     const char *mode = eo_attr_str(c, "mode", "");
     p->mode = !strcmp(mode, "TF") ? 1 : !strcmp(mode, "IDF") ? 2 : !strcmp(mode, "TFIDF") ? 3 : 0;
-    if (!p->mode) return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: mode must be TF, IDF or TFIDF, not '%s'", mode);
+    if (!p->mode)
+        return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: mode must be TF, IDF or TFIDF, not '%s'", mode);
     if (p->minn < 1 || p->maxn < p->minn || p->maxskip < 0)
-        return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: need 1 <= min_gram_length <= max_gram_length and max_skip_count >= 0");
+        return ember_fail(
+            EMBER_ERR_FORMAT,
+            "TfIdfVectorizer: need 1 <= min_gram_length <= max_gram_length and max_skip_count >= 0");
     p->ncounts = eo_attr_ints(c, "ngram_counts", &p->counts);
     p->nindexes = eo_attr_ints(c, "ngram_indexes", &p->indexes);
-    if (p->ncounts < 1 || p->nindexes < 1) return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer needs ngram_counts and ngram_indexes");
+    if (p->ncounts < 1 || p->nindexes < 1)
+        return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer needs ngram_counts and ngram_indexes");
     const eg_attr *ps = eo_attr(c, "pool_strings");
     if (x->dtype == EMBER_DTYPE_STRING) {
         if (!ps) return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: string input needs pool_strings");
@@ -46,7 +40,8 @@ static ember_status tfidf_params(const eo_ctx *c, tfidf_p *p) {
         p->npool = ps->n;
     } else if (x->dtype == EMBER_DTYPE_I32 || x->dtype == EMBER_DTYPE_I64) {
         p->npool = eo_attr_ints(c, "pool_int64s", &p->pool_i);
-        if (p->npool < 0) return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: integer input needs pool_int64s");
+        if (p->npool < 0)
+            return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: integer input needs pool_int64s");
     } else {
         return ember_fail(EMBER_ERR_UNSUPPORTED, "TfIdfVectorizer of %s", ember_dtype_name(x->dtype));
     }
@@ -57,21 +52,24 @@ static ember_status tfidf_params(const eo_ctx *c, tfidf_p *p) {
     }
     for (int i = 0; i < p->ncounts; i++)
         if (p->counts[i] < 0 || p->counts[i] > p->npool || (i && p->counts[i] < p->counts[i - 1]))
-            return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: ngram_counts must be increasing offsets into the pool");
-    if (p->nweights >= 0 && p->nweights < p->out_size) return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: fewer weights than outputs");
+            return ember_fail(EMBER_ERR_FORMAT,
+                              "TfIdfVectorizer: ngram_counts must be increasing offsets into the pool");
+    if (p->nweights >= 0 && p->nweights < p->out_size)
+        return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: fewer weights than outputs");
     if (x->ndim > 2) return ember_fail(EMBER_ERR_SHAPE, "TfIdfVectorizer: input must be [C] or [B, C]");
     return EMBER_OK;
 }
 
 ember_status tfidf_infer(eo_ctx *c) {
-    ember_status chk = check_inputs(c, 1);
+    ember_status chk = eo_check_inputs(c, 1);
     if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     tfidf_p p;
     ember_status s = tfidf_params(c, &p);
     if (s) return s;
     int64_t shape[2] = {x->ndim == 2 ? x->shape[0] : p.out_size, p.out_size};
-    return x->ndim == 2 ? eo_set_out(c, 0, EMBER_DTYPE_F32, 2, shape) : eo_set_out(c, 0, EMBER_DTYPE_F32, 1, shape);
+    return x->ndim == 2 ? eo_set_out(c, 0, EMBER_DTYPE_F32, 2, shape)
+                        : eo_set_out(c, 0, EMBER_DTYPE_F32, 1, shape);
 }
 
 static bool item_eq(const ember_tensor *x, int64_t xi, const tfidf_p *p, int64_t pi) {
