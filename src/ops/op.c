@@ -181,7 +181,8 @@ ember_status eo_copy_elems(ember_tensor *dst, int64_t d0, const ember_tensor *sr
     }
     size_t es = eo_esize(dst->dtype);
     if (!es) return ember_fail(EMBER_ERR_UNSUPPORTED, "element type %s", ember_dtype_name(dst->dtype));
-    if (n) memmove((char *)dst->data + (size_t)d0 * es, (const char *)src->data + (size_t)s0 * es, (size_t)n * es);
+    if (n) memmove((char *)dst->data + (size_t)d0 * es, (const char *)src->data + (size_t)s0 * es,
+                   (size_t)n * es);
     return EMBER_OK;
 }
 
