@@ -394,6 +394,39 @@ static void test_grid_sample_identity(void) {
     }
 }
 
+/* DeformConv: the float32 path (ember_sgemm) matches the double reference loop; groups, offset groups,
+ * strides, dilation, padding, mask and bias, odd sizes. */
+static void test_deform_conv_f32_vs_f64(void) {
+    static const int64_t ks[2] = {3, 2}, st[2] = {2, 1}, dil[2] = {1, 2}, pads[4] = {1, 0, 2, 1};
+    int64_t xs[4] = {2, 4, 7, 6}, ws[4] = {6, 2, 3, 2};
+    /* out: H (7+1+2-3)/2+1 = 4, W (6+0+1-2-1)/1+1 = 5 */
+    int64_t os[4] = {2, 2 * 2 * 6, 4, 5}, ms[4] = {2, 2 * 6, 4, 5};
+    double x[2 * 4 * 7 * 6], w[6 * 2 * 3 * 2], off[2 * 24 * 20], m[2 * 12 * 20], b[6];
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = check_randf(-1, 1);
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++) w[i] = check_randf(-1, 1);
+    for (size_t i = 0; i < sizeof off / sizeof *off; i++) off[i] = check_randf(-2, 2);
+    for (size_t i = 0; i < sizeof m / sizeof *m; i++) m[i] = check_randf(0, 1);
+    for (int i = 0; i < 6; i++) b[i] = check_randf(-1, 1);
+    node_t n[2];
+    for (int k = 0; k < 2; k++) {
+        ember_dtype t = k ? EMBER_DTYPE_F64 : EMBER_DTYPE_F32;
+        node_init(&n[k], "DeformConv", 19);
+        attr_ints(&n[k], "kernel_shape", ks, 2), attr_ints(&n[k], "strides", st, 2);
+        attr_ints(&n[k], "dilations", dil, 2), attr_ints(&n[k], "pads", pads, 4);
+        attr_int(&n[k], "group", 2), attr_int(&n[k], "offset_group", 2);
+        node_in(&n[k], 0, t, 4, xs, x), node_in(&n[k], 1, t, 4, ws, w), node_in(&n[k], 2, t, 4, os, off);
+        node_in(&n[k], 3, t, 1, (int64_t[]){6}, b), node_in(&n[k], 4, t, 4, ms, m);
+        CHECK(node_run(&n[k], 1) == EMBER_OK);
+    }
+    double want[2 * 6 * 4 * 5];
+    CHECK(ember_tensor_count(&n[1].out[0].t) == 240);
+    double mag = 0;
+    for (int i = 0; i < 240; i++) want[i] = eo_get(&n[1].out[0].t, i), mag += fabs(want[i]);
+    CHECK(mag > 10); /* not a trivially zero result */
+    CHECK(out_is(&n[0], 0, 4, (int64_t[]){2, 6, 4, 5}, want, 1e-4));
+    node_free(&n[0]), node_free(&n[1]);
+}
+
 /* NonMaxSuppression: a box overlapping a better one is dropped; the cap per class holds. */
 static void test_nms(void) {
     node_t n;
@@ -710,6 +743,7 @@ int main(void) {
     RUN(test_det);
     RUN(test_cumsum_int64);
     RUN(test_grid_sample_identity);
+    RUN(test_deform_conv_f32_vs_f64);
     RUN(test_nms);
     RUN(test_adam_step);
     RUN(test_hostile_values);

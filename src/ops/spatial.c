@@ -1,6 +1,8 @@
 /* Spatial sampling and detection ops: ONNX GridSample (16, 20; 2-D and N-D), AffineGrid (20),
  * RoiAlign (10-22), MaxUnpool (9-22), DeformConv (19), NonMaxSuppression (10-11). Scalar references
- * computing in double; float16/bfloat16 through eo_get/eo_put. */
+ * computing in double; float16/bfloat16 through eo_get/eo_put. DeformConv on float32 multiplies its
+ * sampled columns with ember_sgemm (the double loop stays the reference for the other types). */
+#include "kernels/kernels.h"
 #include "ops/op.h"
 
 #include <stdlib.h>
@@ -451,9 +453,12 @@ ember_status deform_conv_run(eo_ctx *c) {
     if (s) return s;
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], OC = w->shape[0];
     int64_t cpg = C / p.group, ocpg = OC / p.group, cpog = C / p.og, K = p.kh * p.kw, P = p.oh * p.ow;
-    /* columns: sampled input per (channel, kernel tap, output position) */
-    double *col = eo_scratch(c, sizeof(double) * (size_t)(C * K * P + 1));
-    if (!col) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
+    /* columns: sampled input per (channel, kernel tap, output position); then per group
+     * Y[ocpg, P] = W[ocpg, cpg*K] x col[cpg*K, P]: ember_sgemm for float32, the scalar reference otherwise */
+    bool f32 = x->dtype == EMBER_DTYPE_F32 && w->dtype == EMBER_DTYPE_F32 && y->dtype == EMBER_DTYPE_F32;
+    double *col = f32 ? NULL : eo_scratch(c, sizeof(double) * (size_t)(C * K * P + 1));
+    float *colf = f32 ? eo_scratch(c, sizeof(float) * (size_t)(C * K * P + 1)) : NULL;
+    if (!col && !colf) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     for (int64_t n = 0; n < N; n++) {
         for (int64_t ch = 0; ch < C; ch++) {
             int64_t g = ch / cpog;
@@ -469,9 +474,22 @@ ember_status deform_conv_run(eo_ctx *c) {
                                    ww = (double)(ox * p.sw - p.pl + j * p.dw) + dx;
                             double v = bilinear_zero(x, (n * C + ch) * H * W, H, W, hh, ww);
                             if (mask) v *= eo_get(mask, ((n * p.og + g) * K + k) * P + q);
-                            col[(ch * K + k) * P + q] = v;
+                            if (f32)
+                                colf[(ch * K + k) * P + q] = (float)v;
+                            else
+                                col[(ch * K + k) * P + q] = v;
                         }
                 }
+        }
+        if (f32) {
+            float *yn = (float *)y->data + n * OC * P;
+            const float *wf = w->data;
+            for (int64_t g = 0; g < p.group; g++)
+                ember_sgemm(c->pool, false, false, ocpg, P, cpg * K, 1.0f, wf + g * ocpg * cpg * K, cpg * K,
+                            colf + g * cpg * K * P, P, 0.0f, yn + g * ocpg * P, P, NULL);
+            for (int64_t oc = 0; bias && oc < OC; oc++)
+                for (int64_t q = 0; q < P; q++) yn[oc * P + q] += (float)eo_get(bias, oc);
+            continue;
         }
         for (int64_t oc = 0; oc < OC; oc++) {
             int64_t g = oc / ocpg;
