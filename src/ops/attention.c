@@ -1,6 +1,7 @@
 /* ONNX Attention (opset 23): scaled dot-product attention with grouped-query heads, optional mask (bool
  * or additive), causal masking, softcap, past key/value concatenation and the QK debug output. 3-D inputs
- * (batch, seq, heads*size) use q_num_heads/kv_num_heads. Computed in double, stored as f32. */
+ * (batch, seq, heads*size) use q_num_heads/kv_num_heads. Computed in double, stored as f32. With softcap,
+ * qk_matmul_output_mode 1 reports the capped scores before the mask (as the reference does). */
 #include "ops/op.h"
 
 typedef struct att_dims {
@@ -98,6 +99,9 @@ ember_status attention_run(eo_ctx *c) {
     double *row = eo_scratch(c, sizeof(double) * (size_t)(d.total + 1));
     if (!row) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     for (int64_t b = 0; b < d.B; b++) {
+        /* causal masking is bottom-right aligned: query i sees keys j <= i + offset, where offset counts the
+         * valid keys before this block (past_key's length, or nonpad_kv_seqlen - Sq for a static cache) */
+        int64_t offset = pk ? d.past : nonpad ? nonpad[b] - d.Sq : 0;
         for (int64_t h = 0; h < d.kvh; h++)
             for (int64_t p = 0; p < d.total; p++) {
                 for (int64_t i = 0; ok && i < d.hs; i++) eo_put(ok, ((b * d.kvh + h) * d.total + p) * d.hs + i, kv_at(pk, k, &d, b, h, p, i, d.hs));
@@ -113,9 +117,10 @@ ember_status attention_run(eo_ctx *c) {
                     double sc = dot * scale;
                     if (oqk && mode == 0) eo_put(oqk, ((b * d.qh + h) * d.Sq + i) * d.total + j, sc);
                     if (softcap > 0) sc = softcap * tanh(sc / softcap);
+                    if (oqk && mode == 1 && softcap > 0) eo_put(oqk, ((b * d.qh + h) * d.Sq + i) * d.total + j, sc);
                     if (mask) sc += mask_at(mask, &d, b, h, i, j);
-                    if ((causal && j > i + d.past) || (nonpad && j >= nonpad[b])) sc = -INFINITY;
-                    if (oqk && mode == 1) eo_put(oqk, ((b * d.qh + h) * d.Sq + i) * d.total + j, sc);
+                    if ((causal && j > i + offset) || (nonpad && j >= nonpad[b])) sc = -INFINITY;
+                    if (oqk && mode == 1 && !(softcap > 0)) eo_put(oqk, ((b * d.qh + h) * d.Sq + i) * d.total + j, sc);
                     if (oqk && mode == 2) eo_put(oqk, ((b * d.qh + h) * d.Sq + i) * d.total + j, sc);
                     row[j] = sc;
                     if (sc > mx) mx = sc;

@@ -3,10 +3,15 @@
 #include "ops/op.h"
 
 ember_status cumulative_infer(eo_ctx *c) {
+    ember_status chk = eo_check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *ax = eo_in(c, 1);
-    if (ember_tensor_count(ax) != 1) return ember_fail(EMBER_ERR_SHAPE, "%s: axis must be a scalar", c->node->op_type);
-    if (ax->dtype != EMBER_DTYPE_I32 && ax->dtype != EMBER_DTYPE_I64) return ember_fail(EMBER_ERR_SHAPE, "%s: axis must be int32 or int64", c->node->op_type);
-    if (x->dtype == EMBER_DTYPE_STRING || x->dtype == EMBER_DTYPE_BOOL) return ember_fail(EMBER_ERR_UNSUPPORTED, "%s of %s", c->node->op_type, ember_dtype_name(x->dtype));
+    if (ember_tensor_count(ax) != 1)
+        return ember_fail(EMBER_ERR_SHAPE, "%s: axis must be a scalar", c->node->op_type);
+    if (ax->dtype != EMBER_DTYPE_I32 && ax->dtype != EMBER_DTYPE_I64)
+        return ember_fail(EMBER_ERR_SHAPE, "%s: axis must be int32 or int64", c->node->op_type);
+    if (x->dtype == EMBER_DTYPE_STRING || x->dtype == EMBER_DTYPE_BOOL)
+        return ember_fail(EMBER_ERR_UNSUPPORTED, "%s of %s", c->node->op_type, ember_dtype_name(x->dtype));
     return eo_set_out_like(c, 0, 0);
 }
 
@@ -44,5 +49,9 @@ static ember_status cumulative(eo_ctx *c, bool prod) {
     return EMBER_OK;
 }
 
-ember_status cumsum_run(eo_ctx *c) { return cumulative(c, false); }
-ember_status cumprod_run(eo_ctx *c) { return cumulative(c, true); }
+ember_status cumsum_run(eo_ctx *c) {
+    return cumulative(c, false);
+}
+ember_status cumprod_run(eo_ctx *c) {
+    return cumulative(c, true);
+}

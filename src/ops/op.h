@@ -144,6 +144,11 @@ void eo_fuse_apply(const eo_ctx *c, float *y, int64_t outer, int64_t channels, i
 ember_status eo_in_ints(const eo_ctx *c, int i, int64_t *vals, int cap, int *n);
 /* Scalar input as double / int64 (first element). */
 ember_status eo_in_scalar(const eo_ctx *c, int i, double *v);
+/* Inputs [0, required) present and every present input a tensor, else EMBER_ERR_SHAPE naming the op and
+ * the input (call first in infer, so malformed models fail cleanly). */
+ember_status eo_check_inputs(const eo_ctx *c, int required);
+/* Copy n elements src[s0..] to dst[d0..] (same dtype, byte-sized elements; strings deep-copied). */
+ember_status eo_copy_elems(ember_tensor *dst, int64_t d0, const ember_tensor *src, int64_t s0, int64_t n);
 
 /* --- attributes --------------------------------------------------------------------------------------- */
 int64_t eo_attr_int(const eo_ctx *c, const char *name, int64_t dflt);

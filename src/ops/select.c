@@ -6,7 +6,8 @@
 /* Compare element i of a with element j of b (same dtype): <0, 0, >0. NaN sorts after every number. */
 static int cmp_elem(const ember_tensor *a, int64_t i, const ember_tensor *b, int64_t j) {
     switch (a->dtype) {
-    case EMBER_DTYPE_STRING: return strcmp(((char *const *)a->data)[i], ((char *const *)b->data)[j]);
+    case EMBER_DTYPE_STRING:
+        return strcmp(((char *const *)a->data)[i], ((char *const *)b->data)[j]);
     case EMBER_DTYPE_I64: {
         int64_t x = ((const int64_t *)a->data)[i], y = ((const int64_t *)b->data)[j];
         return (x > y) - (x < y);
@@ -37,17 +38,6 @@ static void merge_sort(int64_t *idx, int64_t *tmp, int64_t n, idx_cmp cmp, const
     memcpy(idx, tmp, sizeof(int64_t) * (size_t)n);
 }
 
-static ember_status copy_elem(ember_tensor *dst, int64_t di, const ember_tensor *src, int64_t si) {
-    if (dst->dtype == EMBER_DTYPE_STRING) {
-        const char *s = ((char *const *)src->data)[si];
-        return ember_tensor_set_string(dst, di, s, strlen(s));
-    }
-    size_t es = eo_esize(dst->dtype);
-    if (!es) return ember_fail(EMBER_ERR_UNSUPPORTED, "element type %s", ember_dtype_name(dst->dtype));
-    memcpy((char *)dst->data + (size_t)di * es, (const char *)src->data + (size_t)si * es, es);
-    return EMBER_OK;
-}
-
 /* --- TopK --------------------------------------------------------------------------------------------- */
 static ember_status topk_k(const eo_ctx *c, int64_t *k) {
     if (c->opset < 10) {
@@ -63,12 +53,16 @@ static ember_status topk_k(const eo_ctx *c, int64_t *k) {
 }
 
 ember_status topk_infer(eo_ctx *c) {
+    ember_status chk = eo_check_inputs(c, c->opset < 10 ? 1 : 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     int axis;
     int64_t k;
     ember_status s = eo_axis(eo_attr_int(c, "axis", -1), x->ndim, &axis);
     if (s || (s = topk_k(c, &k))) return s;
-    if (k > x->shape[axis]) return ember_fail(EMBER_ERR_SHAPE, "TopK: K=%lld exceeds the axis size %lld", (long long)k, (long long)x->shape[axis]);
+    if (k > x->shape[axis])
+        return ember_fail(EMBER_ERR_SHAPE, "TopK: K=%lld exceeds the axis size %lld", (long long)k,
+                          (long long)x->shape[axis]);
     int64_t shape[EMBER_MAX_DIMS];
     memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
     shape[axis] = k;
@@ -109,7 +103,7 @@ ember_status topk_run(eo_ctx *c) {
             merge_sort(idx, idx + dim, dim, topk_cmp, &t);
             for (int64_t j = 0; j < k; j++) {
                 int64_t dst = (o * k + j) * inner + in;
-                if (y && (s = copy_elem(y, dst, x, t.base + idx[j] * inner))) return s;
+                if (y && (s = eo_copy_elems(y, dst, x, t.base + idx[j] * inner, 1))) return s;
                 if (yi) ((int64_t *)yi->data)[dst] = idx[j];
             }
         }
@@ -138,7 +132,14 @@ static int slice_cmp_stable(const void *ctx, int64_t a, int64_t b) {
     return r ? r : (a > b) - (a < b);
 }
 
+static int first_cmp(const void *ctx, int64_t a, int64_t b) {
+    const int64_t *first = ctx;
+    return (first[a] > first[b]) - (first[a] < first[b]);
+}
+
 ember_status unique_infer(eo_ctx *c) {
+    ember_status chk = eo_check_inputs(c, 1);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     const eg_attr *a = eo_attr(c, "axis");
     int axis;
@@ -179,13 +180,7 @@ ember_status unique_run(eo_ctx *c) {
     int64_t *gorder = eo_scratch(c, sizeof(int64_t) * (size_t)(2 * ngroups + 2));
     if (!gorder) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     for (int64_t g = 0; g < ngroups; g++) gorder[g] = g;
-    if (!sorted) { /* sort groups by first occurrence */
-        for (int64_t g = 1; g < ngroups; g++) {
-            int64_t v = gorder[g], j = g;
-            for (; j > 0 && first[gorder[j - 1]] > first[v]; j--) gorder[j] = gorder[j - 1];
-            gorder[j] = v;
-        }
-    }
+    if (!sorted) merge_sort(gorder, gorder + ngroups, ngroups, first_cmp, first); /* by first occurrence */
     for (int64_t p = 0; p < ngroups; p++) rank[gorder[p]] = p;
     int64_t shape[EMBER_MAX_DIMS];
     int ndim = 1;
@@ -205,7 +200,9 @@ ember_status unique_run(eo_ctx *c) {
         if (yi) ((int64_t *)yi->data)[p] = src;
         for (int64_t o = 0; y && o < u.outer; o++)
             for (int64_t i = 0; i < u.inner; i++)
-                if ((s = copy_elem(y, (o * ngroups + p) * u.inner + i, x, (o * u.dim + src) * u.inner + i))) return s;
+                if ((s = eo_copy_elems(y, (o * ngroups + p) * u.inner + i, x, (o * u.dim + src) * u.inner + i,
+                                       1)))
+                    return s;
     }
     for (int64_t i = 0; i < n; i++) {
         int64_t p = rank[inverse_grp[i]];
@@ -223,6 +220,8 @@ static bool nonzero_at(const ember_tensor *x, int64_t i) {
 }
 
 ember_status nonzero_infer(eo_ctx *c) {
+    ember_status chk = eo_check_inputs(c, 1);
+    if (chk) return chk;
     (void)c;
     return EO_DYNAMIC;
 }
@@ -248,6 +247,8 @@ ember_status nonzero_run(eo_ctx *c) {
 
 /* --- Compress ----------------------------------------------------------------------------------------- */
 ember_status compress_infer(eo_ctx *c) {
+    ember_status chk = eo_check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0), *cond = eo_in(c, 1);
     const eg_attr *a = eo_attr(c, "axis");
     int axis = -1;
@@ -255,7 +256,9 @@ ember_status compress_infer(eo_ctx *c) {
     if (a && (s = eo_axis(a->i, x->ndim, &axis))) return s;
     if (cond->ndim != 1) return ember_fail(EMBER_ERR_SHAPE, "Compress: condition must be 1-D");
     int64_t len = axis >= 0 ? x->shape[axis] : ember_tensor_count(x);
-    if (cond->shape[0] > len) return ember_fail(EMBER_ERR_SHAPE, "Compress: condition longer than the input (%lld > %lld)", (long long)cond->shape[0], (long long)len);
+    if (cond->shape[0] > len)
+        return ember_fail(EMBER_ERR_SHAPE, "Compress: condition longer than the input (%lld > %lld)",
+                          (long long)cond->shape[0], (long long)len);
     if (!cond->data) return EO_DYNAMIC;
     int64_t nsel = 0;
     for (int64_t i = 0; i < cond->shape[0]; i++) nsel += eo_get(cond, i) != 0;
@@ -284,7 +287,8 @@ ember_status compress_run(eo_ctx *c) {
         if (eo_get(cond, i) == 0) continue;
         for (int64_t o = 0; o < outer; o++)
             for (int64_t j = 0; j < inner; j++)
-                if ((s = copy_elem(y, (o * nsel + k) * inner + j, x, (o * dim + i) * inner + j))) return s;
+                if ((s = eo_copy_elems(y, (o * nsel + k) * inner + j, x, (o * dim + i) * inner + j, 1)))
+                    return s;
         k++;
     }
     return EMBER_OK;
@@ -295,18 +299,23 @@ static ember_status onehot_depth(const eo_ctx *c, int64_t *depth) {
     double d;
     ember_status s = eo_in_scalar(c, 1, &d);
     if (s) return s;
-    if (!(d >= 1) || d > 1e12) return ember_fail(EMBER_ERR_SHAPE, "OneHot: depth must be positive, got %g", d);
+    if (!(d >= 1) || d > 1e12)
+        return ember_fail(EMBER_ERR_SHAPE, "OneHot: depth must be positive, got %g", d);
     *depth = (int64_t)d;
     return EMBER_OK;
 }
 
 ember_status onehot_infer(eo_ctx *c) {
+    ember_status chk = eo_check_inputs(c, 3);
+    if (chk) return chk;
     const ember_tensor *idx = eo_in(c, 0), *vals = eo_in(c, 2);
-    if (ember_tensor_count(vals) != 2) return ember_fail(EMBER_ERR_SHAPE, "OneHot: values must have 2 elements [off, on]");
+    if (ember_tensor_count(vals) != 2)
+        return ember_fail(EMBER_ERR_SHAPE, "OneHot: values must have 2 elements [off, on]");
     int64_t axis = eo_attr_int(c, "axis", -1);
     if (axis < 0) axis += idx->ndim + 1;
     if (axis < 0 || axis > idx->ndim) return ember_fail(EMBER_ERR_SHAPE, "OneHot: axis out of range");
-    if (idx->ndim + 1 > EMBER_MAX_DIMS) return ember_fail(EMBER_ERR_UNSUPPORTED, "OneHot: output rank too large");
+    if (idx->ndim + 1 > EMBER_MAX_DIMS)
+        return ember_fail(EMBER_ERR_UNSUPPORTED, "OneHot: output rank too large");
     int64_t depth;
     ember_status s = onehot_depth(c, &depth);
     if (s) return s;
@@ -333,10 +342,12 @@ ember_status onehot_run(eo_ctx *c) {
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             double v = eo_get(idx, o * inner + i);
-            int64_t k = (int64_t)v;
+            int64_t k = v >= -(double)depth && v < (double)depth
+                            ? (int64_t)v
+                            : depth; /* out of range (and NaN): all off */
             if (k < 0) k += depth;
             for (int64_t d = 0; d < depth; d++)
-                if ((s = copy_elem(y, (o * depth + d) * inner + i, vals, d == k ? 1 : 0))) return s;
+                if ((s = eo_copy_elems(y, (o * depth + d) * inner + i, vals, d == k ? 1 : 0, 1))) return s;
         }
     return EMBER_OK;
 }

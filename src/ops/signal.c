@@ -1,6 +1,6 @@
 /* Signal processing: ONNX DFT (17, 20), STFT (17), HannWindow, HammingWindow, BlackmanWindow (17),
- * MelWeightMatrix (17). Transforms are direct O(n^2) sums in double precision with a twiddle table (exact
- * for any length, no power-of-two restriction). Complex values are a trailing dimension of 2. */
+ * MelWeightMatrix (17). Transforms run in double precision: a radix-2 FFT for power-of-two lengths, the
+ * direct O(n^2) sum (the reference) for any other length. Complex values are a trailing dimension of 2. */
 #include "ops/op.h"
 
 #ifndef M_PI
@@ -25,6 +25,50 @@ static void dft_line(const double *re, const double *im, int64_t nin, int64_t n,
     }
 }
 
+/* In-place radix-2 FFT for n a power of two (same sign convention and twiddle table as dft_line). */
+static void fft_pow2(double *re, double *im, int64_t n, double sign, const double *cs, const double *sn) {
+    for (int64_t i = 1, j = 0; i < n; i++) { /* bit-reversal permutation */
+        int64_t bit = n >> 1;
+        for (; j & bit; bit >>= 1) j ^= bit;
+        j ^= bit;
+        if (i < j) {
+            double t = re[i];
+            re[i] = re[j], re[j] = t;
+            t = im[i];
+            im[i] = im[j], im[j] = t;
+        }
+    }
+    for (int64_t len = 2; len <= n; len <<= 1) {
+        int64_t half = len / 2, step = n / len;
+        for (int64_t i = 0; i < n; i += len)
+            for (int64_t k = 0; k < half; k++) {
+                double wr = cs[k * step], wi = sign * sn[k * step];
+                int64_t a = i + k, b = a + half;
+                double tr = re[b] * wr - im[b] * wi, ti = re[b] * wi + im[b] * wr;
+                re[b] = re[a] - tr, im[b] = im[a] - ti;
+                re[a] += tr, im[a] += ti;
+            }
+    }
+}
+
+static bool is_pow2(int64_t n) {
+    return n > 0 && (n & (n - 1)) == 0;
+}
+
+/* Transform re/im (nin values, zero beyond, buffers of n) into ore/oim[0, nout): FFT when n is a power of
+ * two (re/im are overwritten), the direct sum otherwise. */
+static void transform(double *re, double *im, int64_t nin, int64_t n, int64_t nout, double sign,
+                      const double *tw, double *ore, double *oim) {
+    if (is_pow2(n)) {
+        for (int64_t t = nin; t < n; t++) re[t] = im[t] = 0;
+        fft_pow2(re, im, n, sign, tw, tw + n);
+        memcpy(ore, re, sizeof(double) * (size_t)nout);
+        memcpy(oim, im, sizeof(double) * (size_t)nout);
+        return;
+    }
+    dft_line(re, im, nin, n, nout, sign, tw, tw + n, ore, oim);
+}
+
 static double *twiddles(eo_ctx *c, int64_t n) {
     double *t = eo_scratch(c, sizeof(double) * (size_t)(2 * n + 2));
     if (!t) return NULL;
@@ -38,7 +82,7 @@ static double *twiddles(eo_ctx *c, int64_t n) {
 /* --- DFT ---------------------------------------------------------------------------------------------- */
 typedef struct {
     int axis;
-    int64_t n;      /* transform length */
+    int64_t n; /* transform length */
     bool inverse, onesided;
     int64_t out_len, out_last;
 } dft_p;
@@ -54,7 +98,9 @@ static ember_status dft_params(const eo_ctx *c, dft_p *p) {
         if ((s = eo_in_ints(c, 2, &axis, 1, &n))) return s;
     }
     if (axis < 0) axis += x->ndim;
-    if (axis < 0 || axis >= x->ndim - 1) return ember_fail(EMBER_ERR_SHAPE, "DFT: axis %lld out of range (not the complex dimension)", (long long)axis);
+    if (axis < 0 || axis >= x->ndim - 1)
+        return ember_fail(EMBER_ERR_SHAPE, "DFT: axis %lld out of range (not the complex dimension)",
+                          (long long)axis);
     p->axis = (int)axis;
     p->inverse = eo_attr_int(c, "inverse", 0) != 0;
     p->onesided = eo_attr_int(c, "onesided", 0) != 0;
@@ -73,6 +119,8 @@ static ember_status dft_params(const eo_ctx *c, dft_p *p) {
 }
 
 ember_status dft_infer(eo_ctx *c) {
+    ember_status chk = eo_check_inputs(c, 1);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     dft_p p;
     ember_status s = dft_params(c, &p);
@@ -113,7 +161,7 @@ ember_status dft_run(eo_ctx *c) {
                     }
                 nin = n;
             }
-            dft_line(re, im, nin, n, p.out_len, p.inverse ? 1 : -1, tw, tw + n, ore, oim);
+            transform(re, im, nin, n, p.out_len, p.inverse ? 1 : -1, tw, ore, oim);
             for (int64_t k = 0; k < p.out_len; k++) {
                 int64_t e = ((o * p.out_len + k) * inner + i) * p.out_last;
                 double sc = p.inverse ? 1.0 / (double)n : 1.0;
@@ -141,15 +189,19 @@ static ember_status stft_params(const eo_ctx *c, stft_p *p) {
     if (eo_has(c, 3) && (s = eo_in_ints(c, 3, &p->flen, 1, &n))) return s;
     p->wlen = win ? win->shape[0] : p->flen;
     if (p->step < 1 || p->flen < 1 || p->wlen > x->shape[1])
-        return ember_fail(EMBER_ERR_SHAPE, "STFT: frame_step and frame_length must be positive and fit the signal");
+        return ember_fail(EMBER_ERR_SHAPE,
+                          "STFT: frame_step and frame_length must be positive and fit the signal");
     p->frames = 1 + (x->shape[1] - p->wlen) / p->step;
     bool onesided = eo_attr_int(c, "onesided", 1) != 0;
-    if (onesided && x->shape[2] == 2) return ember_fail(EMBER_ERR_SHAPE, "STFT: onesided output needs a real signal");
+    if (onesided && x->shape[2] == 2)
+        return ember_fail(EMBER_ERR_SHAPE, "STFT: onesided output needs a real signal");
     p->bins = onesided ? p->flen / 2 + 1 : p->flen;
     return EMBER_OK;
 }
 
 ember_status stft_infer(eo_ctx *c) {
+    ember_status chk = eo_check_inputs(c, 2);
+    if (chk) return chk;
     const ember_tensor *x = eo_in(c, 0);
     stft_p p;
     ember_status s = stft_params(c, &p);
@@ -177,7 +229,7 @@ ember_status stft_run(eo_ctx *c) {
                 re[t] = eo_get(x, e) * w;
                 im[t] = comp == 2 ? eo_get(x, e + 1) * w : 0;
             }
-            dft_line(re, im, nin, n, p.bins, -1, tw, tw + n, ore, oim);
+            transform(re, im, nin, n, p.bins, -1, tw, ore, oim);
             for (int64_t k = 0; k < p.bins; k++) {
                 int64_t e = ((b * p.frames + f) * p.bins + k) * 2;
                 eo_put(y, e, ore[k]);
@@ -190,18 +242,23 @@ ember_status stft_run(eo_ctx *c) {
 /* --- window functions --------------------------------------------------------------------------------- */
 static ember_status out_dtype(const eo_ctx *c, ember_dtype *t) {
     int64_t v = eo_attr_int(c, "output_datatype", EMBER_DTYPE_F32);
-    if (v <= 0 || v >= EMBER_DTYPE_COUNT || v == EMBER_DTYPE_STRING || v == EMBER_DTYPE_C64 || v == EMBER_DTYPE_C128)
-        return ember_fail(EMBER_ERR_FORMAT, "%s: unsupported output_datatype %lld", c->node->op_type, (long long)v);
+    if (v <= 0 || v >= EMBER_DTYPE_COUNT || v == EMBER_DTYPE_STRING || v == EMBER_DTYPE_C64 ||
+        v == EMBER_DTYPE_C128)
+        return ember_fail(EMBER_ERR_FORMAT, "%s: unsupported output_datatype %lld", c->node->op_type,
+                          (long long)v);
     *t = (ember_dtype)v;
     return EMBER_OK;
 }
 
 ember_status window_infer(eo_ctx *c) {
+    ember_status chk = eo_check_inputs(c, 1);
+    if (chk) return chk;
     ember_dtype t;
     double size;
     ember_status s = out_dtype(c, &t);
     if (s || (s = eo_in_scalar(c, 0, &size))) return s;
-    if (size < 0) return ember_fail(EMBER_ERR_SHAPE, "%s: negative size", c->node->op_type);
+    if (!(size >= 0 && size < 1e12))
+        return ember_fail(EMBER_ERR_SHAPE, "%s: invalid size %g", c->node->op_type, size);
     int64_t n = (int64_t)size;
     return eo_set_out(c, 0, t, 1, &n);
 }
@@ -211,23 +268,33 @@ static ember_status window_run(eo_ctx *c, double a0, double a1, double a2) {
     int64_t size = y->shape[0];
     double N = eo_attr_int(c, "periodic", 1) ? (double)size : (double)size - 1;
     for (int64_t i = 0; i < size; i++) {
-        double v = N > 0 ? a0 - a1 * cos(2 * M_PI * (double)i / N) + a2 * cos(4 * M_PI * (double)i / N) : a0 - a1 + a2;
+        double v = N > 0 ? a0 - a1 * cos(2 * M_PI * (double)i / N) + a2 * cos(4 * M_PI * (double)i / N)
+                         : a0 - a1 + a2;
         eo_put(y, i, v);
     }
     return EMBER_OK;
 }
 
-ember_status hann_window_run(eo_ctx *c) { return window_run(c, 0.5, 0.5, 0); }
-ember_status hamming_window_run(eo_ctx *c) { return window_run(c, 25.0 / 46.0, 21.0 / 46.0, 0); }
-ember_status blackman_window_run(eo_ctx *c) { return window_run(c, 0.42, 0.5, 0.08); }
+ember_status hann_window_run(eo_ctx *c) {
+    return window_run(c, 0.5, 0.5, 0);
+}
+ember_status hamming_window_run(eo_ctx *c) {
+    return window_run(c, 25.0 / 46.0, 21.0 / 46.0, 0);
+}
+ember_status blackman_window_run(eo_ctx *c) {
+    return window_run(c, 0.42, 0.5, 0.08);
+}
 
 /* --- MelWeightMatrix ---------------------------------------------------------------------------------- */
 ember_status mel_weight_matrix_infer(eo_ctx *c) {
+    ember_status chk = eo_check_inputs(c, 5);
+    if (chk) return chk;
     ember_dtype t;
     double mel, dftl;
     ember_status s = out_dtype(c, &t);
     if (s || (s = eo_in_scalar(c, 0, &mel)) || (s = eo_in_scalar(c, 1, &dftl))) return s;
-    if (mel < 1 || dftl < 1) return ember_fail(EMBER_ERR_SHAPE, "MelWeightMatrix: num_mel_bins and dft_length must be positive");
+    if (!(mel >= 1 && dftl >= 1 && mel < 1e9 && dftl < 1e12))
+        return ember_fail(EMBER_ERR_SHAPE, "MelWeightMatrix: num_mel_bins and dft_length must be positive");
     int64_t shape[2] = {(int64_t)dftl / 2 + 1, (int64_t)mel};
     return eo_set_out(c, 0, t, 2, shape);
 }
@@ -236,17 +303,21 @@ ember_status mel_weight_matrix_run(eo_ctx *c) {
     ember_tensor *y = eo_out(c, 0);
     double rate, lo, hi, dftl;
     ember_status s;
-    if ((s = eo_in_scalar(c, 1, &dftl)) || (s = eo_in_scalar(c, 2, &rate)) || (s = eo_in_scalar(c, 3, &lo)) || (s = eo_in_scalar(c, 4, &hi)))
+    if ((s = eo_in_scalar(c, 1, &dftl)) || (s = eo_in_scalar(c, 2, &rate)) || (s = eo_in_scalar(c, 3, &lo)) ||
+        (s = eo_in_scalar(c, 4, &hi)))
         return s;
     int64_t bins = y->shape[0], nmel = y->shape[1], dl = (int64_t)dftl;
-    if (rate <= 0 || lo < 0 || hi < lo) return ember_fail(EMBER_ERR_SHAPE, "MelWeightMatrix: need sample_rate > 0 and 0 <= lower <= upper");
+    if (!(rate > 0 && lo >= 0 && hi >= lo))
+        return ember_fail(EMBER_ERR_SHAPE, "MelWeightMatrix: need sample_rate > 0 and 0 <= lower <= upper");
     int64_t *fb = eo_scratch(c, sizeof(int64_t) * (size_t)(nmel + 2));
     double *w = eo_scratch(c, sizeof(double) * (size_t)(bins * nmel));
     if (!fb || !w) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
-    double lmel = 2595 * log10(1 + lo / 700), hmel = 2595 * log10(1 + hi / 700), step = (hmel - lmel) / (double)(nmel + 2);
+    double lmel = 2595 * log10(1 + lo / 700), hmel = 2595 * log10(1 + hi / 700),
+           step = (hmel - lmel) / (double)(nmel + 2);
     for (int64_t i = 0; i < nmel + 2; i++) {
         double hz = 700 * (pow(10, ((double)i * step + lmel) / 2595) - 1);
-        fb[i] = (int64_t)floor((double)(dl + 1) * hz / rate);
+        double f = floor((double)(dl + 1) * hz / rate);
+        fb[i] = f < 0 ? -1 : f > (double)bins ? bins : (int64_t)f; /* NaN -> bins: no weight */
     }
     for (int64_t m = 0; m < nmel; m++) {
         int64_t l = fb[m], ce = fb[m + 1], r = fb[m + 2];
@@ -254,7 +325,8 @@ ember_status mel_weight_matrix_run(eo_ctx *c) {
         if (ce == l) {
             if (ce < bins) w[ce * nmel + m] = 1;
         } else {
-            for (int64_t j = l; j <= ce && j < bins; j++) w[j * nmel + m] = (double)(j - l) / (double)(ce - l);
+            for (int64_t j = l; j <= ce && j < bins; j++)
+                w[j * nmel + m] = (double)(j - l) / (double)(ce - l);
         }
         for (int64_t j = ce; j < r && j < bins; j++) w[j * nmel + m] = (double)(r - j) / (double)(r - ce);
     }
