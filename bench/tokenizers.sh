@@ -34,7 +34,7 @@ runs=${EMBER_BENCH_RUNS:-5}
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); text: $mb MB mixed prose/code/non-Latin; median of $runs runs"
 echo "the text's paragraphs encoded as one batch on 1 and on 2 threads"
 echo "(Ember: ember_tokenizer_encode_batch on a pool of that size; HF: encodeBatch with RAYON_NUM_THREADS set to it)"
-printf '%-14s %-8s %11s %11s %8s %10s %10s\n' tokenizer mode "ember MB/s" "HF MB/s" ratio "ember tok" "HF tok"
+printf '%-14s %-8s %11s %11s %8s %10s %10s\n' tokenizer threads "ember MB/s" "HF MB/s" ratio "ember tok" "HF tok"
 field() { sed -E "s/.*\"$1\": ?([0-9.]+).*/\1/"; }
 for t in qwen3 llama3 bert_uncased; do
     [ -f "$hf/$t/tokenizer.json" ] || continue

@@ -177,7 +177,9 @@ static void run_vectors(const char *path, const char *vec, const char *name) {
             CHECK_MSG(0, "%s", ember_last_error());
             continue;
         }
-        cases++, good += check_case(tok, doc->root);
+        bool ok = check_case(tok, doc->root);
+        if (!ok && getenv("EMBER_TOK_VERBOSE")) printf("  failing case: %.*s\n", (int)(len > 300 ? 300 : len), line);
+        cases++, good += ok;
         ember_json_free(doc);
     }
     printf("  %s: %d/%d cases match\n", name, good, cases);

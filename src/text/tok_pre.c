@@ -165,7 +165,9 @@ static ember_status rebuild(pstate *st, int buf, const char *prefix, size_t pref
                    (scheme == PREPEND_ALWAYS || (scheme == PREPEND_FIRST && tk_orig_lo(t, sp.b) == 0));
         if (add) {
             size_t l = (size_t)utf8_len((uint8_t)t->s[sp.b]);
-            if (!tk_build_put(out, prefix, prefix_len, tk_orig_lo(t, sp.b), tk_orig_hi(t, sp.b + l - 1))) return nomem();
+            /* ByteLevel's added space covers nothing of the input (HF: an empty range); Metaspace's the char */
+            uint32_t lo = tk_orig_lo(t, sp.b), hi = repl ? tk_orig_hi(t, sp.b + l - 1) : lo;
+            if (!tk_build_put(out, prefix, prefix_len, lo, hi)) return nomem();
         }
         for (uint32_t k = sp.b; k < sp.e;) {
             size_t l = (size_t)utf8_len((uint8_t)t->s[k]);

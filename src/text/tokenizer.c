@@ -520,7 +520,7 @@ const char *ember_tokenizer_token(const ember_tokenizer *tok, int32_t id) {
     if (!tok || id < 0 || id >= tok->vocab_size) return NULL;
     if (tok->is_special[id] & 2) {
         const tk_added *a = added_of(tok, id);
-        if (a) return a->content;
+        if (a) return a->key ? a->key : a->content; /* HF gives a normalized token as normalized */
     }
     return id < tok->model.n ? tok->model.piece[id] : NULL;
 }
