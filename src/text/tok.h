@@ -122,6 +122,7 @@ typedef struct tk_pre {
     size_t literal_len;
     bool add_prefix_space;  /* ByteLevel */
     bool individual_digits; /* Digits */
+    bool ascii_digits;      /* Digits after a ByteLevel step */
     uint32_t replacement;   /* Metaspace; CharDelimiterSplit delimiter */
     int prepend_scheme;     /* Metaspace */
     bool split;             /* Metaspace */

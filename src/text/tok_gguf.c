@@ -74,7 +74,7 @@ static ember_status bpe_pretokenizer(gguf_vocab *V, const char *pre) {
     if (!strcmp(pre, "falcon")) {
         add_pre(tok, PRE_PUNCT)->behavior = SPLIT_CONTIGUOUS;
         s = ember_regex_compile(re_gpt2, 0, &add_pre(tok, PRE_BYTELEVEL)->re);
-        add_pre(tok, PRE_DIGITS);
+        add_pre(tok, PRE_DIGITS)->ascii_digits = true;
         return s ? s : add_split(tok, "[0-9][0-9][0-9]");
     }
     if (!strcmp(pre, "llama3") || !strcmp(pre, "llama-bpe") || !strcmp(pre, "llama-v3") || !strcmp(pre, "dbrx") || !strcmp(pre, "smaug-bpe"))

@@ -186,7 +186,10 @@ static ember_status load_pretokenizers(loader *L, const ember_json *root) {
             p->split = flag(v, "split", true);
             s = replacement_char(L, v, "replacement", 0x2581, &p->replacement);
             if (!s) s = metaspace_scheme(L, v, &p->prepend_scheme);
-        } else if (!strcmp(t, "Digits")) p->kind = PRE_DIGITS, p->individual_digits = flag(v, "individual_digits", false);
+        } else if (!strcmp(t, "Digits")) {
+            p->kind = PRE_DIGITS, p->individual_digits = flag(v, "individual_digits", false);
+            for (int k = 0; k < L->tok->npres; k++) p->ascii_digits |= L->tok->pres[k].kind == PRE_BYTELEVEL;
+        }
         else if (!strcmp(t, "Punctuation")) {
             p->kind = PRE_PUNCT;
             int b = behavior_of(ember_json_str(v, "behavior", "Isolated"));
