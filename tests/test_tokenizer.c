@@ -268,6 +268,80 @@ static void test_normalizers_decoders(void) {
     ember_tokenizer_close(tok);
 }
 
+/* "ids | type ids | special mask | attention mask" of a full encoding */
+static const char *enc_full(const ember_tokenizer *tok, const char *a, const char *b, bool special) {
+    static char out[1024];
+    ember_encoding e;
+    if (ember_tokenizer_encode_full(tok, a, strlen(a), b, b ? strlen(b) : 0, special, &e)) return ember_last_error();
+    size_t o = 0;
+    for (int f = 0; f < 4; f++) {
+        if (f) o += (size_t)snprintf(out + o, sizeof out - o, " |");
+        for (size_t i = 0; i < e.n; i++) {
+            long v = f == 0 ? e.ids[i] : f == 1 ? (long)e.type_ids[i] : f == 2 ? e.special_mask[i] : e.attention_mask[i];
+            o += (size_t)snprintf(out + o, sizeof out - o, "%s%ld", i || f ? " " : "", v);
+        }
+    }
+    ember_encoding_free(&e);
+    return out;
+}
+
+#define PP_BASE "\"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}, \"model\": {\"type\": \"WordLevel\", \"unk_token\": \"[UNK]\"," \
+    " \"vocab\": {\"a\":0,\"b\":1,\"c\":2,\"d\":3,\"e\":4,\"f\":5,\"g\":6,\"h\":7,\"[UNK]\":8,\"[CLS]\":9,\"[SEP]\":10,\"[PAD]\":11}}"
+#define PP_BERT "\"post_processor\": {\"type\": \"BertProcessing\", \"sep\": [\"[SEP]\", 10], \"cls\": [\"[CLS]\", 9]}"
+
+/* Expected values are what HF tokenizers 0.23.2 gives for the same tokenizer.json. */
+static void test_post_processing(void) {
+    ember_tokenizer *tok = from_json("{" PP_BASE ", " PP_BERT "}");
+    if (!tok) return;
+    CHECK_STR(enc_full(tok, "a b c d e", "f g h", true),
+              "9 0 1 2 3 4 10 5 6 7 10 | 0 0 0 0 0 0 0 1 1 1 1 | 1 0 0 0 0 0 1 0 0 0 1 | 1 1 1 1 1 1 1 1 1 1 1");
+    CHECK_STR(enc_full(tok, "a b", "c", false), "0 1 2 | 0 0 1 | 0 0 0 | 1 1 1");
+    ember_encoding e;
+    CHECK(ember_tokenizer_encode_full(tok, "a b", 3, "c d", 3, true, &e) == EMBER_OK);
+    CHECK(e.n == 7 && e.spans[4].begin == 0 && e.spans[4].end == 1 && e.spans[5].end == 3 && e.sequence[0] == -1 && e.sequence[5] == 1 && e.sequence[6] == -1);
+    ember_encoding_free(&e);
+    ember_tokenizer_close(tok);
+
+    tok = from_json("{" PP_BASE ", \"post_processor\": {\"type\": \"RobertaProcessing\", \"sep\": [\"[SEP]\", 10],"
+                    " \"cls\": [\"[CLS]\", 9], \"trim_offsets\": true, \"add_prefix_space\": true}}");
+    if (!tok) return;
+    CHECK_STR(enc_full(tok, "a b c d e", "f g h", true),
+              "9 0 1 2 3 4 10 10 5 6 7 10 | 0 0 0 0 0 0 0 0 0 0 0 0 | 1 0 0 0 0 0 1 1 0 0 0 1 | 1 1 1 1 1 1 1 1 1 1 1 1");
+    ember_tokenizer_close(tok);
+
+    tok = from_json("{" PP_BASE ", " PP_BERT ", \"truncation\": {\"direction\": \"Right\", \"max_length\": 7,"
+                    " \"strategy\": \"LongestFirst\", \"stride\": 0}}");
+    if (!tok) return;
+    CHECK_STR(enc_full(tok, "a b c d e", "f g h", true), "9 0 1 10 5 6 10 | 0 0 0 0 1 1 1 | 1 0 0 1 0 0 1 | 1 1 1 1 1 1 1");
+    CHECK_STR(enc(tok, "a b c d e f g h", true), "9 0 1 2 3 4 10");
+    ember_tokenizer_close(tok);
+
+    tok = from_json("{" PP_BASE ", " PP_BERT ", \"padding\": {\"strategy\": {\"Fixed\": 8}, \"direction\": \"Left\","
+                    " \"pad_to_multiple_of\": null, \"pad_id\": 11, \"pad_type_id\": 2, \"pad_token\": \"[PAD]\"}}");
+    if (!tok) return;
+    CHECK_STR(enc_full(tok, "a b", NULL, true), "11 11 11 11 9 0 1 10 | 2 2 2 2 0 0 0 0 | 1 1 1 1 1 0 0 1 | 0 0 0 0 1 1 1 1");
+    const char *texts[2] = {"a b", "a b c d e f"};
+    size_t lens[2] = {3, 11}, ns[2];
+    int32_t *ids[2];
+    CHECK(ember_tokenizer_encode_batch(tok, NULL, texts, lens, 2, false, ids, ns) == EMBER_OK);
+    CHECK(ns[0] == 8 && ns[1] == 8 && ids[0][5] == 11 && ids[0][6] == 0 && ids[1][1] == 11 && ids[1][2] == 0);
+    ember_free(ids[0]), ember_free(ids[1]);
+    ember_tokenizer_close(tok);
+
+    tok = from_json("{" PP_BASE ", \"padding\": {\"strategy\": \"BatchLongest\", \"direction\": \"Right\","
+                    " \"pad_to_multiple_of\": 4, \"pad_id\": 11, \"pad_type_id\": 0, \"pad_token\": \"[PAD]\"}}");
+    if (!tok) return;
+    ember_encoding out[2];
+    ember_pool *pool = NULL;
+    CHECK(ember_pool_create(2, &pool) == EMBER_OK);
+    CHECK(ember_tokenizer_encode_batch_full(tok, pool, texts, lens, NULL, NULL, 2, false, out) == EMBER_OK);
+    CHECK(out[0].n == 8 && out[1].n == 8 && out[0].ids[2] == 11 && out[0].attention_mask[2] == 0 && out[1].ids[5] == 5 &&
+          out[1].ids[6] == 11 && out[1].special_mask[7] == 1);
+    ember_encoding_free(&out[0]), ember_encoding_free(&out[1]);
+    ember_pool_destroy(pool);
+    ember_tokenizer_close(tok);
+}
+
 static void test_bad_json_tokenizers(void) {
     struct {
         const char *json, *want;
@@ -477,6 +551,7 @@ int main(void) {
     RUN(test_added_tokens);
     RUN(test_wordpiece_unigram);
     RUN(test_normalizers_decoders);
+    RUN(test_post_processing);
     RUN(test_bad_json_tokenizers);
     RUN(test_offsets_and_invalid_utf8);
     RUN(test_long_inputs);
