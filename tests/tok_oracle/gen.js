@@ -233,9 +233,6 @@ const addedTok = (id, content, o) => ({ id, content, single_word: false, lstrip:
     const f = clone(bert);
     f.decoder = { type: 'Sequence', decoders: [{ type: 'Fuse' }, { type: 'Strip', content: '#', start: 2, stop: 0 }] };
     await V('decoders_fuse', f);
-    const c = clone(bert);
-    c.decoder = { type: 'CTC', pad_token: '[PAD]', word_delimiter_token: '|', cleanup: true };
-    await V('decoders_ctc', c);
   }
   console.log(`wrote ${total} cases`);
 })().catch((e) => { console.error(e); process.exit(2); });
