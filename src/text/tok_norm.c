@@ -248,7 +248,10 @@ static ember_status replace(const tk_text *in, tk_build *b, const tk_norm *nz) {
             i = mb + (size_t)utf8_len((uint8_t)in->s[mb]);
             continue;
         }
-        if (nz->content_len && !tk_build_put(b, nz->content, nz->content_len, tk_orig_lo(in, mb), tk_orig_hi(in, me - 1)))
+        /* HF aligns the replacement to the last character of what it replaces */
+        size_t last = me - 1;
+        while (last > mb && ((uint8_t)in->s[last] & 0xC0) == 0x80) last--;
+        if (nz->content_len && !tk_build_put(b, nz->content, nz->content_len, tk_orig_lo(in, last), tk_orig_hi(in, me - 1)))
             return nomem();
         i = me;
     }
