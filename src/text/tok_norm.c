@@ -192,8 +192,8 @@ static ember_status map_chars(const tk_text *in, tk_build *b, const tk_norm *nz,
         bool ok = true;
         switch (step) {
         case 0: /* Lowercase */ ok = put_lower(b, in, i, l, cp); break;
-        case 1: /* strip accents: drop nonspacing marks */
-            if (ember_uni_category(cp) != UTF8PROC_CATEGORY_MN) ok = put_from(b, in, i, l, in->s + i, l);
+        case 1: /* StripAccents: drop combining marks (Mn, Mc, Me; BertNormalizer drops Mn only) */
+            if (!((UNI_MASK_M >> ember_uni_category(cp)) & 1)) ok = put_from(b, in, i, l, in->s + i, l);
             break;
         case 3: /* BertNormalizer in one pass: clean text, Chinese characters, strip accents, lowercase */
             ok = bert_char(b, in, i, l, cp, nz);
