@@ -506,6 +506,62 @@ static void test_gguf_vocab(void) {
 }
 
 /* Truncated and corrupted files give clear errors, never crashes. */
+/* Every GGUF `pre` type Ember knows builds a working pipeline (a byte-level vocabulary of the 256 bytes
+ * plus one merge): text round-trips and the regexes compile. */
+static void test_gguf_pre_types(void) {
+    static const char *const pres[] = {"default", "gpt-2", "mpt", "olmo", "starcoder", "refact", "command-r", "smollm",
+                                       "llama3", "llama-bpe", "dbrx", "smaug-bpe", "qwen2", "stablelm2", "chatglm-bpe",
+                                       "seed-coder", "bailingmoe", "gpt-4o", "tekken", "deepseek-llm", "deepseek-coder",
+                                       "deepseek-v3", "falcon", NULL};
+    char pieces[257][16];
+    const char *ptrs[257];
+    for (int b = 0; b < 256; b++) { /* GPT-2's byte to character mapping */
+        uint32_t cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174) ? (uint32_t)b : 0;
+        if (!cp) {
+            int k = 0;
+            for (int x = 0; x < b; x++) k += !((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174));
+            cp = 256 + (uint32_t)k;
+        }
+        if (cp < 0x80) pieces[b][0] = (char)cp, pieces[b][1] = 0;
+        else pieces[b][0] = (char)(0xC0 | cp >> 6), pieces[b][1] = (char)(0x80 | (cp & 0x3F)), pieces[b][2] = 0;
+        ptrs[b] = pieces[b];
+    }
+    char gt[24];
+    snprintf(gt, sizeof gt, "%.8st", pieces[' ']);
+    ptrs[256] = gt;
+    char merge[40];
+    snprintf(merge, sizeof merge, "%.8s t", pieces[' ']);
+    const char *merges[1] = {merge};
+    static const char text[] = "Hello  world's 12345 ½ naïve 日本語 \r\n\tcode(x)+1; Ελληνικά!";
+    for (int i = 0; pres[i]; i++) {
+        ember_gguf_writer *w = NULL;
+        CHECK(ember_gguf_writer_create(&w) == EMBER_OK);
+        if (!w) return;
+        ember_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+        ember_gguf_writer_set_str(w, "tokenizer.ggml.pre", pres[i]);
+        ember_gguf_writer_set_strs(w, "tokenizer.ggml.tokens", ptrs, NULL, 257);
+        ember_gguf_writer_set_strs(w, "tokenizer.ggml.merges", merges, NULL, 1);
+        char path[256];
+        snprintf(path, sizeof path, "%s/ember-tok-pre-%d.gguf", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+        CHECK(ember_gguf_writer_write(w, path, NULL, NULL) == EMBER_OK);
+        ember_gguf_writer_destroy(w);
+        ember_tokenizer *tok = NULL;
+        ember_status st = ember_tokenizer_open(path, &tok);
+        remove(path);
+        CHECK_MSG(st == EMBER_OK, "pre \"%s\": %s", pres[i], ember_last_error());
+        if (!tok) continue;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        char *back = NULL;
+        size_t bl = 0;
+        CHECK(ember_tokenizer_encode(tok, text, sizeof text - 1, false, &ids, &n) == EMBER_OK);
+        CHECK(ember_tokenizer_decode(tok, ids, n, false, &back, &bl) == EMBER_OK);
+        CHECK_MSG(back && bl == sizeof text - 1 && !memcmp(back, text, bl), "pre \"%s\" does not round-trip", pres[i]);
+        ember_free(ids), ember_free(back);
+        ember_tokenizer_close(tok);
+    }
+}
+
 static void test_bad_files(void) {
     char path[] = "/tmp/ember_tok_XXXXXX";
     int fd = mkstemp(path);
@@ -558,6 +614,7 @@ int main(void) {
     RUN(test_batch);
     RUN(test_llama2c_tokenizer_bin);
     RUN(test_gguf_vocab);
+    RUN(test_gguf_pre_types);
     RUN(test_bad_files);
     return check_done();
 }
