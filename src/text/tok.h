@@ -214,6 +214,8 @@ typedef struct tk_pad {
 /* Sets a simple template: `before` ids, the sequence, `after` ids (a pair: the same around each, the
  * pair's tokens with type id 1). Ids are copied into the tokenizer's arena. */
 ember_status tk_post_simple(ember_tokenizer *tok, const int32_t *before, int nbefore, const int32_t *after, int nafter);
+/* BertProcessing (roberta false) or RobertaProcessing templates for these [CLS]/<s> and [SEP]/</s> ids. */
+ember_status tk_post_bert(ember_tokenizer *tok, int32_t cls, int32_t sep, bool roberta);
 
 struct ember_tokenizer {
     ember_arena arena; /* strings and arrays that live as long as the tokenizer */

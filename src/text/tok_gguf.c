@@ -306,6 +306,7 @@ static ember_status set_post(gguf_vocab *V, const char *model) {
     bool bos = opt_bool(g, "tokenizer.ggml.add_bos_token", bert || !strcmp(model, "llama"));
     bool eos = opt_bool(g, "tokenizer.ggml.add_eos_token", bert);
     int32_t b = bert ? s[EMBER_TOKEN_CLS] : s[EMBER_TOKEN_BOS], e = bert ? s[EMBER_TOKEN_SEP] : s[EMBER_TOKEN_EOS];
+    if (bert && bos && eos && b >= 0 && e >= 0) return tk_post_bert(tok, b, e, false); /* pairs as HF's BERT */
     return tk_post_simple(tok, &b, bos && b >= 0, &e, eos && e >= 0);
 }
 

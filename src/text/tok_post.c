@@ -28,6 +28,32 @@ ember_status tk_post_simple(ember_tokenizer *tok, const int32_t *before, int nbe
     return EMBER_OK;
 }
 
+/* BertProcessing: [CLS] A [SEP] and [CLS] A [SEP] B [SEP] (B and its [SEP] type 1); RobertaProcessing:
+ * <s> A </s> and <s> A </s> </s> B </s> (all type 0). Without special tokens both give the sequences as
+ * they are (the pair with type 1). */
+ember_status tk_post_bert(ember_tokenizer *tok, int32_t cls_id, int32_t sep_id, bool roberta) {
+    tk_post *p = &tok->post;
+    int32_t *ids = ember_arena_alloc(&tok->arena, 2 * sizeof *ids, 4);
+    p->single = ember_arena_alloc(&tok->arena, 3 * sizeof *p->single, 8);
+    p->pair = ember_arena_alloc(&tok->arena, 6 * sizeof *p->pair, 8);
+    if (!ids || !p->single || !p->pair) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
+    ids[0] = cls_id, ids[1] = sep_id;
+    const int32_t *cls = ids, *sep = ids + 1;
+    uint32_t bt = roberta ? 0 : 1;
+    p->nsingle = 3, p->nadd_single = 2;
+    p->single[0] = (tk_tpl_item){-1, cls, 1, 0}, p->single[1] = (tk_tpl_item){0, NULL, 0, 0}, p->single[2] = (tk_tpl_item){-1, sep, 1, 0};
+    int n = 0;
+    p->pair[n++] = (tk_tpl_item){-1, cls, 1, 0};
+    p->pair[n++] = (tk_tpl_item){0, NULL, 0, 0};
+    p->pair[n++] = (tk_tpl_item){-1, sep, 1, 0};
+    if (roberta) p->pair[n++] = (tk_tpl_item){-1, sep, 1, 0};
+    p->pair[n++] = (tk_tpl_item){1, NULL, 0, bt};
+    p->pair[n++] = (tk_tpl_item){-1, sep, 1, bt};
+    p->npair = n, p->nadd_pair = n - 2;
+    p->plain_without_special = true;
+    return EMBER_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------------- */
 /* Output arrays */
 
