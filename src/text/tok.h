@@ -168,6 +168,7 @@ typedef enum {
 typedef struct tk_dec {
     tk_dec_kind kind;
     char *a, *b; /* Replace: pattern, content; WordPiece: prefix; BPE: suffix; Metaspace: replacement */
+    ember_regex *re; /* Replace with a regex pattern */
     size_t a_len, b_len;
     uint32_t ch; /* Strip: the character */
     int start, stop;

@@ -612,12 +612,7 @@ static ember_status load_decoders(loader *L, const ember_json *root) {
             d->start = (int)ember_json_num(v, "start", 0), d->stop = (int)ember_json_num(v, "stop", 0);
         } else if (!strcmp(t, "Replace")) {
             d->kind = DEC_REPLACE;
-            ember_regex *re = NULL;
-            s = pattern_of(L, v, &d->a, &d->a_len, &re);
-            if (re) {
-                ember_regex_free(re);
-                s = unsupported(L, "decoder", "Replace with a Regex pattern");
-            }
+            s = pattern_of(L, v, &d->a, &d->a_len, &d->re);
             const ember_json *c = ember_json_get(v, "content");
             if (!s && !ember_json_is(c, EMBER_JSON_STRING)) s = bad(L, "Replace decoder without a content string", NULL);
             if (!s && !(d->b = dup_str(L, c, &d->b_len))) s = nomem();
@@ -625,6 +620,7 @@ static ember_status load_decoders(loader *L, const ember_json *root) {
             s = unsupported(L, "decoder", t);
         }
         if (!s) tok->ndecs++;
+        else if (d->re) ember_regex_free(d->re), d->re = NULL;
     }
     ember_free(list);
     return s;

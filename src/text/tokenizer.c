@@ -30,6 +30,7 @@ void ember_tokenizer_close(ember_tokenizer *tok) {
     if (!tok) return;
     for (int i = 0; i < tok->nnorms; i++) ember_regex_free(tok->norms[i].re);
     for (int i = 0; i < tok->npres; i++) ember_regex_free(tok->pres[i].re);
+    for (int i = 0; i < tok->ndecs; i++) ember_regex_free(tok->decs[i].re);
     tk_model_free(&tok->model);
     tk_strmap_free(&tok->added_map);
     ember_free(tok->is_special);

@@ -233,6 +233,9 @@ const addedTok = (id, content, o) => ({ id, content, single_word: false, lstrip:
     const f = clone(bert);
     f.decoder = { type: 'Sequence', decoders: [{ type: 'Fuse' }, { type: 'Strip', content: '#', start: 2, stop: 0 }] };
     await V('decoders_fuse', f);
+    const r = clone(bert);
+    r.decoder = { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { Regex: '[aeiou]+|##' }, content: '_' }, { type: 'Fuse' }] };
+    await V('decoders_replace_re', r);
   }
   console.log(`wrote ${total} cases`);
 })().catch((e) => { console.error(e); process.exit(2); });
