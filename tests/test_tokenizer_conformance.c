@@ -259,7 +259,7 @@ static void test_extra_vectors(void) {
         int nn = 0;
         while ((de = readdir(d)) && nn < 512) {
             size_t l = strlen(de->d_name);
-            if (l > 5 && l < 120 && !strcmp(de->d_name + l - 5, ".json")) snprintf(names[nn++], 128, "%s", de->d_name);
+            if (l > 5 && l < 120 && !strcmp(de->d_name + l - 5, ".json")) snprintf(names[nn++], 128, "%.120s", de->d_name);
         }
         closedir(d);
         qsort(names, (size_t)nn, sizeof names[0], (int (*)(const void *, const void *))strcmp);

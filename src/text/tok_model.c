@@ -159,9 +159,9 @@ static int32_t lookup_affixed(const tk_model *m, const char *s, size_t n, bool f
     char buf[64];
     size_t k = 0, need = n + m->prefix_len + m->suffix_len;
     if (need > sizeof buf) return -1;
-    if (!first) memcpy(buf, m->prefix, m->prefix_len), k = m->prefix_len;
+    if (!first && m->prefix_len) memcpy(buf, m->prefix, m->prefix_len), k = m->prefix_len;
     memcpy(buf + k, s, n), k += n;
-    if (last) memcpy(buf + k, m->suffix, m->suffix_len), k += m->suffix_len;
+    if (last && m->suffix_len) memcpy(buf + k, m->suffix, m->suffix_len), k += m->suffix_len;
     return tk_strmap_get(&m->map, buf, k);
 }
 
