@@ -1,6 +1,7 @@
 // Hugging Face tokenizers (Rust core via its Node binding) throughput on the same text as bench/tokenizers.c:
-// node tokenizers.js TOKENIZER.json TEXTFILE RUNS whole|para -> {"mbps", "tokens", "load_ms"} (median of runs).
-// "para" encodes paragraph after paragraph (split at blank lines), each call awaited before the next.
+// node tokenizers.js TOKENIZER.json TEXTFILE RUNS whole|para|batch -> {"mbps", "tokens", "load_ms"} (median of runs).
+// "para" encodes paragraph after paragraph (split at blank lines), each call awaited before the next; "batch"
+// encodes the paragraphs with one encodeBatch call (Rayon threads: set RAYON_NUM_THREADS).
 const path = require('path');
 const fs = require('fs');
 const { Tokenizer } = require(path.resolve(process.env.HF_MODULES || '.', 'node_modules', 'tokenizers'));
@@ -16,7 +17,7 @@ const { Tokenizer } = require(path.resolve(process.env.HF_MODULES || '.', 'node_
   const times = [];
   let n = 0;
   const parts = [];
-  if (mode === 'para') {
+  if (mode === 'para' || mode === 'batch') {
     for (let p = 0; p < text.length;) {
       const q = text.indexOf('\n\n', p);
       const e = q < 0 ? text.length : q + 2;
@@ -29,6 +30,12 @@ const { Tokenizer } = require(path.resolve(process.env.HF_MODULES || '.', 'node_
   for (let r = 0; r < runs; r++) {
     t0 = process.hrtime.bigint();
     n = 0;
+    if (mode === 'batch') {
+      const encs = await tok.encodeBatch(parts, { addSpecialTokens: false });
+      for (const e of encs) n += e.getIds().length;
+      times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+      continue;
+    }
     for (const part of parts) {
       const enc = await tok.encode(part, null, { addSpecialTokens: false });
       n += enc.getIds().length;

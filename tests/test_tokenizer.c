@@ -268,6 +268,80 @@ static void test_normalizers_decoders(void) {
     ember_tokenizer_close(tok);
 }
 
+/* "ids | type ids | special mask | attention mask" of a full encoding */
+static const char *enc_full(const ember_tokenizer *tok, const char *a, const char *b, bool special) {
+    static char out[1024];
+    ember_encoding e;
+    if (ember_tokenizer_encode_full(tok, a, strlen(a), b, b ? strlen(b) : 0, special, &e)) return ember_last_error();
+    size_t o = 0;
+    for (int f = 0; f < 4; f++) {
+        if (f) o += (size_t)snprintf(out + o, sizeof out - o, " |");
+        for (size_t i = 0; i < e.n; i++) {
+            long v = f == 0 ? e.ids[i] : f == 1 ? (long)e.type_ids[i] : f == 2 ? e.special_mask[i] : e.attention_mask[i];
+            o += (size_t)snprintf(out + o, sizeof out - o, "%s%ld", i || f ? " " : "", v);
+        }
+    }
+    ember_encoding_free(&e);
+    return out;
+}
+
+#define PP_BASE "\"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}, \"model\": {\"type\": \"WordLevel\", \"unk_token\": \"[UNK]\"," \
+    " \"vocab\": {\"a\":0,\"b\":1,\"c\":2,\"d\":3,\"e\":4,\"f\":5,\"g\":6,\"h\":7,\"[UNK]\":8,\"[CLS]\":9,\"[SEP]\":10,\"[PAD]\":11}}"
+#define PP_BERT "\"post_processor\": {\"type\": \"BertProcessing\", \"sep\": [\"[SEP]\", 10], \"cls\": [\"[CLS]\", 9]}"
+
+/* Expected values are what HF tokenizers 0.23.2 gives for the same tokenizer.json. */
+static void test_post_processing(void) {
+    ember_tokenizer *tok = from_json("{" PP_BASE ", " PP_BERT "}");
+    if (!tok) return;
+    CHECK_STR(enc_full(tok, "a b c d e", "f g h", true),
+              "9 0 1 2 3 4 10 5 6 7 10 | 0 0 0 0 0 0 0 1 1 1 1 | 1 0 0 0 0 0 1 0 0 0 1 | 1 1 1 1 1 1 1 1 1 1 1");
+    CHECK_STR(enc_full(tok, "a b", "c", false), "0 1 2 | 0 0 1 | 0 0 0 | 1 1 1");
+    ember_encoding e;
+    CHECK(ember_tokenizer_encode_full(tok, "a b", 3, "c d", 3, true, &e) == EMBER_OK);
+    CHECK(e.n == 7 && e.spans[4].begin == 0 && e.spans[4].end == 1 && e.spans[5].end == 3 && e.sequence[0] == -1 && e.sequence[5] == 1 && e.sequence[6] == -1);
+    ember_encoding_free(&e);
+    ember_tokenizer_close(tok);
+
+    tok = from_json("{" PP_BASE ", \"post_processor\": {\"type\": \"RobertaProcessing\", \"sep\": [\"[SEP]\", 10],"
+                    " \"cls\": [\"[CLS]\", 9], \"trim_offsets\": true, \"add_prefix_space\": true}}");
+    if (!tok) return;
+    CHECK_STR(enc_full(tok, "a b c d e", "f g h", true),
+              "9 0 1 2 3 4 10 10 5 6 7 10 | 0 0 0 0 0 0 0 0 0 0 0 0 | 1 0 0 0 0 0 1 1 0 0 0 1 | 1 1 1 1 1 1 1 1 1 1 1 1");
+    ember_tokenizer_close(tok);
+
+    tok = from_json("{" PP_BASE ", " PP_BERT ", \"truncation\": {\"direction\": \"Right\", \"max_length\": 7,"
+                    " \"strategy\": \"LongestFirst\", \"stride\": 0}}");
+    if (!tok) return;
+    CHECK_STR(enc_full(tok, "a b c d e", "f g h", true), "9 0 1 10 5 6 10 | 0 0 0 0 1 1 1 | 1 0 0 1 0 0 1 | 1 1 1 1 1 1 1");
+    CHECK_STR(enc(tok, "a b c d e f g h", true), "9 0 1 2 3 4 10");
+    ember_tokenizer_close(tok);
+
+    tok = from_json("{" PP_BASE ", " PP_BERT ", \"padding\": {\"strategy\": {\"Fixed\": 8}, \"direction\": \"Left\","
+                    " \"pad_to_multiple_of\": null, \"pad_id\": 11, \"pad_type_id\": 2, \"pad_token\": \"[PAD]\"}}");
+    if (!tok) return;
+    CHECK_STR(enc_full(tok, "a b", NULL, true), "11 11 11 11 9 0 1 10 | 2 2 2 2 0 0 0 0 | 1 1 1 1 1 0 0 1 | 0 0 0 0 1 1 1 1");
+    const char *texts[2] = {"a b", "a b c d e f"};
+    size_t lens[2] = {3, 11}, ns[2];
+    int32_t *ids[2];
+    CHECK(ember_tokenizer_encode_batch(tok, NULL, texts, lens, 2, false, ids, ns) == EMBER_OK);
+    CHECK(ns[0] == 8 && ns[1] == 8 && ids[0][5] == 11 && ids[0][6] == 0 && ids[1][1] == 11 && ids[1][2] == 0);
+    ember_free(ids[0]), ember_free(ids[1]);
+    ember_tokenizer_close(tok);
+
+    tok = from_json("{" PP_BASE ", \"padding\": {\"strategy\": \"BatchLongest\", \"direction\": \"Right\","
+                    " \"pad_to_multiple_of\": 4, \"pad_id\": 11, \"pad_type_id\": 0, \"pad_token\": \"[PAD]\"}}");
+    if (!tok) return;
+    ember_encoding out[2];
+    ember_pool *pool = NULL;
+    CHECK(ember_pool_create(2, &pool) == EMBER_OK);
+    CHECK(ember_tokenizer_encode_batch_full(tok, pool, texts, lens, NULL, NULL, 2, false, out) == EMBER_OK);
+    CHECK(out[0].n == 8 && out[1].n == 8 && out[0].ids[2] == 11 && out[0].attention_mask[2] == 0 && out[1].ids[5] == 5 &&
+          out[1].ids[6] == 11 && out[1].special_mask[7] == 1);
+    ember_encoding_free(&out[0]), ember_encoding_free(&out[1]);
+    ember_pool_destroy(pool);
+    ember_tokenizer_close(tok);
+}
+
 static void test_bad_json_tokenizers(void) {
     struct {
         const char *json, *want;
@@ -432,6 +506,62 @@ static void test_gguf_vocab(void) {
 }
 
 /* Truncated and corrupted files give clear errors, never crashes. */
+/* Every GGUF `pre` type Ember knows builds a working pipeline (a byte-level vocabulary of the 256 bytes
+ * plus one merge): text round-trips and the regexes compile. */
+static void test_gguf_pre_types(void) {
+    static const char *const pres[] = {"default", "gpt-2", "mpt", "olmo", "starcoder", "refact", "command-r", "smollm",
+                                       "llama3", "llama-bpe", "dbrx", "smaug-bpe", "qwen2", "stablelm2", "chatglm-bpe",
+                                       "seed-coder", "bailingmoe", "gpt-4o", "tekken", "deepseek-llm", "deepseek-coder",
+                                       "deepseek-v3", "falcon", NULL};
+    char pieces[257][16];
+    const char *ptrs[257];
+    for (int b = 0; b < 256; b++) { /* GPT-2's byte to character mapping */
+        uint32_t cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174) ? (uint32_t)b : 0;
+        if (!cp) {
+            int k = 0;
+            for (int x = 0; x < b; x++) k += !((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174));
+            cp = 256 + (uint32_t)k;
+        }
+        if (cp < 0x80) pieces[b][0] = (char)cp, pieces[b][1] = 0;
+        else pieces[b][0] = (char)(0xC0 | cp >> 6), pieces[b][1] = (char)(0x80 | (cp & 0x3F)), pieces[b][2] = 0;
+        ptrs[b] = pieces[b];
+    }
+    char gt[24];
+    snprintf(gt, sizeof gt, "%.8st", pieces[' ']);
+    ptrs[256] = gt;
+    char merge[40];
+    snprintf(merge, sizeof merge, "%.8s t", pieces[' ']);
+    const char *merges[1] = {merge};
+    static const char text[] = "Hello  world's 12345 ½ naïve 日本語 \r\n\tcode(x)+1; Ελληνικά!";
+    for (int i = 0; pres[i]; i++) {
+        ember_gguf_writer *w = NULL;
+        CHECK(ember_gguf_writer_create(&w) == EMBER_OK);
+        if (!w) return;
+        ember_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+        ember_gguf_writer_set_str(w, "tokenizer.ggml.pre", pres[i]);
+        ember_gguf_writer_set_strs(w, "tokenizer.ggml.tokens", ptrs, NULL, 257);
+        ember_gguf_writer_set_strs(w, "tokenizer.ggml.merges", merges, NULL, 1);
+        char path[256];
+        snprintf(path, sizeof path, "%s/ember-tok-pre-%d.gguf", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+        CHECK(ember_gguf_writer_write(w, path, NULL, NULL) == EMBER_OK);
+        ember_gguf_writer_destroy(w);
+        ember_tokenizer *tok = NULL;
+        ember_status st = ember_tokenizer_open(path, &tok);
+        remove(path);
+        CHECK_MSG(st == EMBER_OK, "pre \"%s\": %s", pres[i], ember_last_error());
+        if (!tok) continue;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        char *back = NULL;
+        size_t bl = 0;
+        CHECK(ember_tokenizer_encode(tok, text, sizeof text - 1, false, &ids, &n) == EMBER_OK);
+        CHECK(ember_tokenizer_decode(tok, ids, n, false, &back, &bl) == EMBER_OK);
+        CHECK_MSG(back && bl == sizeof text - 1 && !memcmp(back, text, bl), "pre \"%s\" does not round-trip", pres[i]);
+        ember_free(ids), ember_free(back);
+        ember_tokenizer_close(tok);
+    }
+}
+
 static void test_bad_files(void) {
     char path[] = "/tmp/ember_tok_XXXXXX";
     int fd = mkstemp(path);
@@ -477,12 +607,14 @@ int main(void) {
     RUN(test_added_tokens);
     RUN(test_wordpiece_unigram);
     RUN(test_normalizers_decoders);
+    RUN(test_post_processing);
     RUN(test_bad_json_tokenizers);
     RUN(test_offsets_and_invalid_utf8);
     RUN(test_long_inputs);
     RUN(test_batch);
     RUN(test_llama2c_tokenizer_bin);
     RUN(test_gguf_vocab);
+    RUN(test_gguf_pre_types);
     RUN(test_bad_files);
     return check_done();
 }

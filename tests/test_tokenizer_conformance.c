@@ -177,7 +177,9 @@ static void run_vectors(const char *path, const char *vec, const char *name) {
             CHECK_MSG(0, "%s", ember_last_error());
             continue;
         }
-        cases++, good += check_case(tok, doc->root);
+        bool ok = check_case(tok, doc->root);
+        if (!ok && getenv("EMBER_TOK_VERBOSE")) printf("  failing case: %.*s\n", (int)(len > 300 ? 300 : len), line);
+        cases++, good += ok;
         ember_json_free(doc);
     }
     printf("  %s: %d/%d cases match\n", name, good, cases);
@@ -257,7 +259,7 @@ static void test_extra_vectors(void) {
         int nn = 0;
         while ((de = readdir(d)) && nn < 512) {
             size_t l = strlen(de->d_name);
-            if (l > 5 && l < 120 && !strcmp(de->d_name + l - 5, ".json")) snprintf(names[nn++], 128, "%.127s", de->d_name);
+            if (l > 5 && l < 120 && !strcmp(de->d_name + l - 5, ".json")) snprintf(names[nn++], 128, "%.120s", de->d_name);
         }
         closedir(d);
         qsort(names, (size_t)nn, sizeof names[0], (int (*)(const void *, const void *))strcmp);

@@ -7,20 +7,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_TOKENIZER = 't', OPT_SPECIAL = 256, OPT_TOKENS, OPT_LINES, OPT_THREADS, OPT_SKIP };
+enum { OPT_TOKENIZER = 't', OPT_SPECIAL = 256, OPT_TOKENS, OPT_LINES, OPT_THREADS, OPT_SKIP, OPT_PAIR };
 
 static const cli_opt tok_opts[] = {
     {"tokenizer", OPT_TOKENIZER, "FILE", "tokenizer.json, a GGUF file or a llama2.c tokenizer.bin (required)"},
     {"special", OPT_SPECIAL, NULL, "add the special tokens the tokenizer is configured to add (BOS, [CLS] ...)"},
     {"tokens", OPT_TOKENS, NULL, "print the token strings instead of the ids"},
+    {"pair", OPT_PAIR, "TEXT", "a second text encoded with the first as a pair (e.g. query and passage)"},
     {"lines", OPT_LINES, NULL, "encode each input line on its own (one output line each, in parallel)"},
     {"threads", OPT_THREADS, "N", "threads for --lines (default: one per core)"},
     {0},
 };
 static const cli_help tok_help = {
     "tokenize", "-t TOKENIZER [TEXT]", "Encode TEXT (or standard input) to token ids.", tok_opts, CLI_JSON,
-    "Ids are printed separated by spaces. --json prints {\"ids\", \"tokens\", \"offsets\"} with byte offsets\n"
-    "into the input. Special tokens written in the text (e.g. <|im_end|>) are always recognised.",
+    "Ids are printed separated by spaces. --json prints {\"ids\", \"tokens\", \"offsets\", \"type_ids\",\n"
+    "\"special_mask\", \"attention_mask\", \"sequence\"}; offsets are byte offsets into the text (into the pair\n"
+    "for its tokens). Truncation and padding configured in a tokenizer.json apply. Special tokens written in\n"
+    "the text (e.g. <|im_end|>) are always recognised.",
 };
 
 static const cli_opt detok_opts[] = {
@@ -59,16 +62,25 @@ static void print_ids(const ember_tokenizer *tok, const int32_t *ids, size_t n, 
     putchar('\n');
 }
 
-static void print_json(const ember_tokenizer *tok, const int32_t *ids, const ember_token_span *sp, size_t n) {
+static void print_json(const ember_tokenizer *tok, const ember_encoding *e) {
+    size_t n = e->n;
     printf("{\"ids\": [");
-    for (size_t i = 0; i < n; i++) printf("%s%d", i ? ", " : "", ids[i]);
+    for (size_t i = 0; i < n; i++) printf("%s%d", i ? ", " : "", e->ids[i]);
     printf("], \"tokens\": [");
     for (size_t i = 0; i < n; i++) {
         if (i) printf(", ");
-        cli_json_string(stdout, ember_tokenizer_token(tok, ids[i]));
+        cli_json_string(stdout, ember_tokenizer_token(tok, e->ids[i]));
     }
     printf("], \"offsets\": [");
-    for (size_t i = 0; i < n; i++) printf("%s[%u, %u]", i ? ", " : "", sp[i].begin, sp[i].end);
+    for (size_t i = 0; i < n; i++) printf("%s[%u, %u]", i ? ", " : "", e->spans[i].begin, e->spans[i].end);
+    printf("], \"type_ids\": [");
+    for (size_t i = 0; i < n; i++) printf("%s%u", i ? ", " : "", e->type_ids[i]);
+    printf("], \"special_mask\": [");
+    for (size_t i = 0; i < n; i++) printf("%s%u", i ? ", " : "", e->special_mask[i]);
+    printf("], \"attention_mask\": [");
+    for (size_t i = 0; i < n; i++) printf("%s%u", i ? ", " : "", e->attention_mask[i]);
+    printf("], \"sequence\": [");
+    for (size_t i = 0; i < n; i++) printf("%s%d", i ? ", " : "", e->sequence[i]);
     printf("]}\n");
 }
 
@@ -100,7 +112,7 @@ static int encode_lines(const ember_tokenizer *tok, char *text, size_t len, bool
 int cmd_tokenize(int argc, char **argv) {
     cli_parser p;
     cli_begin(&p, &tok_help, argc, argv);
-    const char *path = NULL;
+    const char *path = NULL, *pair = NULL;
     bool special = false, tokens = false, lines = false;
     long threads = 0;
     int k;
@@ -109,11 +121,13 @@ int cmd_tokenize(int argc, char **argv) {
         else if (k == OPT_SPECIAL) special = true;
         else if (k == OPT_TOKENS) tokens = true;
         else if (k == OPT_LINES) lines = true;
+        else if (k == OPT_PAIR) pair = p.arg;
         else if (k == OPT_THREADS && !cli_int(&p, p.arg, 0, 1024, &threads)) return CLI_EXIT_USAGE;
     }
     if (k < 0) return cli_stop(k);
     if (!path) return cli_usage(&p, "-t TOKENIZER is required");
     if (p.npos > 1) return cli_usage(&p, "expected at most one TEXT (quote it)");
+    if (pair && lines) return cli_usage(&p, "--pair and --lines do not go together");
     ember_tokenizer *tok = NULL;
     ember_status s = ember_tokenizer_open(path, &tok);
     if (s) return cli_fail(s);
@@ -130,14 +144,12 @@ int cmd_tokenize(int argc, char **argv) {
     if (lines) {
         rc = encode_lines(tok, text, len, special, tokens, (int)threads);
     } else {
-        int32_t *ids = NULL;
-        ember_token_span *spans = NULL;
-        size_t n = 0;
-        s = ember_tokenizer_encode_spans(tok, text, len, special, &ids, &spans, &n);
+        ember_encoding e;
+        s = ember_tokenizer_encode_full(tok, text, len, pair, pair ? strlen(pair) : 0, special, &e);
         if (s) rc = cli_fail(s);
-        else if (p.json) print_json(tok, ids, spans, n);
-        else print_ids(tok, ids, n, tokens);
-        ember_free(ids), ember_free(spans);
+        else if (p.json) print_json(tok, &e);
+        else print_ids(tok, e.ids, e.n, tokens);
+        ember_encoding_free(&e);
     }
     free(text);
     ember_tokenizer_close(tok);

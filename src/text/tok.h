@@ -122,6 +122,7 @@ typedef struct tk_pre {
     size_t literal_len;
     bool add_prefix_space;  /* ByteLevel */
     bool individual_digits; /* Digits */
+    bool ascii_digits;      /* Digits after a ByteLevel step */
     uint32_t replacement;   /* Metaspace; CharDelimiterSplit delimiter */
     int prepend_scheme;     /* Metaspace */
     bool split;             /* Metaspace */
@@ -167,6 +168,7 @@ typedef enum {
 typedef struct tk_dec {
     tk_dec_kind kind;
     char *a, *b; /* Replace: pattern, content; WordPiece: prefix; BPE: suffix; Metaspace: replacement */
+    ember_regex *re; /* Replace with a regex pattern */
     size_t a_len, b_len;
     uint32_t ch; /* Strip: the character */
     int start, stop;
@@ -213,6 +215,8 @@ typedef struct tk_pad {
 /* Sets a simple template: `before` ids, the sequence, `after` ids (a pair: the same around each, the
  * pair's tokens with type id 1). Ids are copied into the tokenizer's arena. */
 ember_status tk_post_simple(ember_tokenizer *tok, const int32_t *before, int nbefore, const int32_t *after, int nafter);
+/* BertProcessing (roberta false) or RobertaProcessing templates for these [CLS]/<s> and [SEP]/</s> ids. */
+ember_status tk_post_bert(ember_tokenizer *tok, int32_t cls, int32_t sep, bool roberta);
 
 struct ember_tokenizer {
     ember_arena arena; /* strings and arrays that live as long as the tokenizer */

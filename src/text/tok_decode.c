@@ -236,9 +236,35 @@ static ember_status dec_strip(strv *v, const tk_dec *d) {
     return EMBER_OK;
 }
 
+/* Every match of a regex replaced (an empty match replaces nothing and moves on one character). */
+static bool replace_re(dstr *d, const char *s, size_t n, const ember_regex *re, const char *with, size_t wl) {
+    size_t i = 0, b, e;
+    while (i < n && ember_regex_find(re, s, n, i, &b, &e)) {
+        if (!put(d, s + i, b - i)) return false;
+        if (e == b) {
+            size_t l = b < n ? (size_t)utf8_len((uint8_t)s[b]) : 0;
+            if (!put(d, s + b, l)) return false;
+            i = b + l;
+            if (!l) break;
+            continue;
+        }
+        if (!put(d, with, wl)) return false;
+        i = e;
+    }
+    return put(d, s + i, n - i);
+}
+
 static ember_status dec_replace(strv *v, const tk_dec *d, bool bpe_suffix) {
     for (size_t i = 0; i < v->n; i++) {
         dstr o = {0};
+        if (!bpe_suffix && d->re) {
+            if (!replace_re(&o, v->s[i], v->l[i], d->re, d->b, d->b_len)) {
+                ember_free(o.s);
+                return nomem();
+            }
+            set_item(v, i, &o);
+            continue;
+        }
         const char *with = bpe_suffix ? (i + 1 == v->n ? "" : " ") : d->b;
         size_t wl = bpe_suffix ? strlen(with) : d->b_len;
         if (!replace_all(&o, v->s[i], v->l[i], d->a, d->a_len, with, wl)) {

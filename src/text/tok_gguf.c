@@ -13,6 +13,30 @@ static const char re_llama3[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 static const char re_qwen2[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/* the same with the contractions spelled out (ChatGLM-4, Seed-Coder) or single digits */
+static const char re_glm4[] =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char re_seed_coder[] =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char re_bailing[] =
+    "'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/* o200k (GPT-4o) and Tekken (Mistral NeMo): cased words */
+static const char re_gpt4o[] =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
+    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char re_tekken[] =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|"
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|"
+    "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/* DeepSeek Coder and DeepSeek V3 split in several steps */
+static const char *const re_deepseek_coder[] = {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[一-龥ࠀ-一가-퟿]+", "\\p{N}", NULL};
+static const char *const re_deepseek_v3[] = {
+    "\\p{N}{1,3}",
+    "[一-龥぀-ゟ゠-ヿ]+",
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+    NULL,
+};
 /* DeepSeek LLM's tokenizer.json splits, in order (characters that Unicode normalization would change are
  * written as \\x{...} so the source text cannot alter them) */
 static const char *const re_deepseek[] = {
@@ -67,19 +91,34 @@ static ember_status bpe_pretokenizer(gguf_vocab *V, const char *pre) {
     ember_tokenizer *tok = V->tok;
     if (!(tok->pres = ember_arena_alloc(&tok->arena, 10 * sizeof(tk_pre), 8))) return nomem();
     ember_status s = EMBER_OK;
-    if (!strcmp(pre, "default") || !strcmp(pre, "gpt-2") || !strcmp(pre, "gpt2")) {
-        tk_pre *p = add_pre(tok, PRE_BYTELEVEL);
-        return ember_regex_compile(re_gpt2, 0, &p->re);
-    }
+    static const char *const gpt2_like[] = {"default", "gpt-2", "gpt2", "mpt", "olmo", "jais", "trillion", NULL};
+    static const char *const digits_gpt2[] = {"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b", NULL};
+    for (int i = 0; gpt2_like[i]; i++)
+        if (!strcmp(pre, gpt2_like[i])) return ember_regex_compile(re_gpt2, 0, &add_pre(tok, PRE_BYTELEVEL)->re);
+    for (int i = 0; digits_gpt2[i]; i++)
+        if (!strcmp(pre, digits_gpt2[i])) { /* HF: Digits(individual_digits) then ByteLevel with its regex */
+            add_pre(tok, PRE_DIGITS)->individual_digits = true;
+            return ember_regex_compile(re_gpt2, 0, &add_pre(tok, PRE_BYTELEVEL)->re);
+        }
     if (!strcmp(pre, "falcon")) {
         add_pre(tok, PRE_PUNCT)->behavior = SPLIT_CONTIGUOUS;
         s = ember_regex_compile(re_gpt2, 0, &add_pre(tok, PRE_BYTELEVEL)->re);
-        add_pre(tok, PRE_DIGITS);
+        add_pre(tok, PRE_DIGITS)->ascii_digits = true;
         return s ? s : add_split(tok, "[0-9][0-9][0-9]");
     }
     if (!strcmp(pre, "llama3") || !strcmp(pre, "llama-bpe") || !strcmp(pre, "llama-v3") || !strcmp(pre, "dbrx") || !strcmp(pre, "smaug-bpe"))
         s = add_split(tok, re_llama3);
-    else if (!strcmp(pre, "qwen2") || !strcmp(pre, "qwen35")) {
+    else if (!strcmp(pre, "stablelm2") || !strcmp(pre, "hunyuan")) s = add_split(tok, re_qwen2);
+    else if (!strcmp(pre, "chatglm-bpe") || !strcmp(pre, "glm4")) s = add_split(tok, re_glm4);
+    else if (!strcmp(pre, "seed-coder")) s = add_split(tok, re_seed_coder);
+    else if (!strcmp(pre, "bailingmoe") || !strcmp(pre, "bailingmoe2") || !strcmp(pre, "llada-moe")) s = add_split(tok, re_bailing);
+    else if (!strcmp(pre, "gpt-4o") || !strcmp(pre, "minimax-m2")) s = add_split(tok, re_gpt4o);
+    else if (!strcmp(pre, "tekken")) s = add_split(tok, re_tekken);
+    else if (!strcmp(pre, "deepseek-coder")) {
+        for (int i = 0; re_deepseek_coder[i] && !s; i++) s = add_split(tok, re_deepseek_coder[i]);
+    } else if (!strcmp(pre, "deepseek-v3")) {
+        for (int i = 0; re_deepseek_v3[i] && !s; i++) s = add_split(tok, re_deepseek_v3[i]);
+    } else if (!strcmp(pre, "qwen2") || !strcmp(pre, "qwen35")) {
         if (!(tok->norms = ember_arena_alloc(&tok->arena, sizeof(tk_norm), 8))) return nomem();
         tok->norms[0] = (tk_norm){.kind = NORM_NFC};
         tok->nnorms = 1;
@@ -267,6 +306,7 @@ static ember_status set_post(gguf_vocab *V, const char *model) {
     bool bos = opt_bool(g, "tokenizer.ggml.add_bos_token", bert || !strcmp(model, "llama"));
     bool eos = opt_bool(g, "tokenizer.ggml.add_eos_token", bert);
     int32_t b = bert ? s[EMBER_TOKEN_CLS] : s[EMBER_TOKEN_BOS], e = bert ? s[EMBER_TOKEN_SEP] : s[EMBER_TOKEN_EOS];
+    if (bert && bos && eos && b >= 0 && e >= 0) return tk_post_bert(tok, b, e, false); /* pairs as HF's BERT */
     return tk_post_simple(tok, &b, bos && b >= 0, &e, eos && e >= 0);
 }
 

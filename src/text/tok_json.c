@@ -186,7 +186,10 @@ static ember_status load_pretokenizers(loader *L, const ember_json *root) {
             p->split = flag(v, "split", true);
             s = replacement_char(L, v, "replacement", 0x2581, &p->replacement);
             if (!s) s = metaspace_scheme(L, v, &p->prepend_scheme);
-        } else if (!strcmp(t, "Digits")) p->kind = PRE_DIGITS, p->individual_digits = flag(v, "individual_digits", false);
+        } else if (!strcmp(t, "Digits")) {
+            p->kind = PRE_DIGITS, p->individual_digits = flag(v, "individual_digits", false);
+            for (int k = 0; k < L->tok->npres; k++) p->ascii_digits |= L->tok->pres[k].kind == PRE_BYTELEVEL;
+        }
         else if (!strcmp(t, "Punctuation")) {
             p->kind = PRE_PUNCT;
             int b = behavior_of(ember_json_str(v, "behavior", "Isolated"));
@@ -495,36 +498,16 @@ static ember_status pair_token(loader *L, const ember_json *v, const char *key, 
     return EMBER_OK;
 }
 
-/* BertProcessing: [CLS] A [SEP] and [CLS] A [SEP] B [SEP] (B and its [SEP] type 1); RobertaProcessing:
- * <s> A </s> and <s> A </s> </s> B </s> (all type 0). */
 static ember_status load_bert_roberta(loader *L, const ember_json *v, bool roberta) {
-    ember_tokenizer *tok = L->tok;
-    tk_post *p = &tok->post;
-    int32_t *ids = ember_arena_alloc(&tok->arena, 2 * sizeof *ids, 4);
-    p->single = ember_arena_alloc(&tok->arena, 3 * sizeof *p->single, 8);
-    p->pair = ember_arena_alloc(&tok->arena, 6 * sizeof *p->pair, 8);
-    if (!ids || !p->single || !p->pair) return nomem();
-    ember_status s = pair_token(L, v, "cls", &ids[0]);
-    if (!s) s = pair_token(L, v, "sep", &ids[1]);
-    if (s) return s;
-    const int32_t *cls = ids, *sep = ids + 1;
-    uint32_t bt = roberta ? 0 : 1;
-    p->nsingle = 3, p->nadd_single = 2;
-    p->single[0] = (tk_tpl_item){-1, cls, 1, 0}, p->single[1] = (tk_tpl_item){0, NULL, 0, 0}, p->single[2] = (tk_tpl_item){-1, sep, 1, 0};
-    int n = 0;
-    p->pair[n++] = (tk_tpl_item){-1, cls, 1, 0};
-    p->pair[n++] = (tk_tpl_item){0, NULL, 0, 0};
-    p->pair[n++] = (tk_tpl_item){-1, sep, 1, 0};
-    if (roberta) p->pair[n++] = (tk_tpl_item){-1, sep, 1, 0};
-    p->pair[n++] = (tk_tpl_item){1, NULL, 0, bt};
-    p->pair[n++] = (tk_tpl_item){-1, sep, 1, bt};
-    p->npair = n, p->nadd_pair = n - 2;
-    p->plain_without_special = true;
-    if (roberta) {
-        p->trim_offsets = flag(v, "trim_offsets", true);
-        p->trim_prefix_space = flag(v, "add_prefix_space", true);
+    int32_t cls, sep;
+    ember_status s = pair_token(L, v, "cls", &cls);
+    if (!s) s = pair_token(L, v, "sep", &sep);
+    if (!s) s = tk_post_bert(L->tok, cls, sep, roberta);
+    if (!s && roberta) {
+        L->tok->post.trim_offsets = flag(v, "trim_offsets", true);
+        L->tok->post.trim_prefix_space = flag(v, "add_prefix_space", true);
     }
-    return EMBER_OK;
+    return s;
 }
 
 static ember_status load_post(loader *L, const ember_json *root) {
@@ -629,12 +612,7 @@ static ember_status load_decoders(loader *L, const ember_json *root) {
             d->start = (int)ember_json_num(v, "start", 0), d->stop = (int)ember_json_num(v, "stop", 0);
         } else if (!strcmp(t, "Replace")) {
             d->kind = DEC_REPLACE;
-            ember_regex *re = NULL;
-            s = pattern_of(L, v, &d->a, &d->a_len, &re);
-            if (re) {
-                ember_regex_free(re);
-                s = unsupported(L, "decoder", "Replace with a Regex pattern");
-            }
+            s = pattern_of(L, v, &d->a, &d->a_len, &d->re);
             const ember_json *c = ember_json_get(v, "content");
             if (!s && !ember_json_is(c, EMBER_JSON_STRING)) s = bad(L, "Replace decoder without a content string", NULL);
             if (!s && !(d->b = dup_str(L, c, &d->b_len))) s = nomem();
@@ -642,6 +620,7 @@ static ember_status load_decoders(loader *L, const ember_json *root) {
             s = unsupported(L, "decoder", t);
         }
         if (!s) tok->ndecs++;
+        else if (d->re) ember_regex_free(d->re), d->re = NULL;
     }
     ember_free(list);
     return s;

@@ -159,9 +159,9 @@ static int32_t lookup_affixed(const tk_model *m, const char *s, size_t n, bool f
     char buf[64];
     size_t k = 0, need = n + m->prefix_len + m->suffix_len;
     if (need > sizeof buf) return -1;
-    if (!first) memcpy(buf, m->prefix, m->prefix_len), k = m->prefix_len;
+    if (!first && m->prefix_len) memcpy(buf, m->prefix, m->prefix_len), k = m->prefix_len;
     memcpy(buf + k, s, n), k += n;
-    if (last) memcpy(buf + k, m->suffix, m->suffix_len), k += m->suffix_len;
+    if (last && m->suffix_len) memcpy(buf + k, m->suffix, m->suffix_len), k += m->suffix_len;
     return tk_strmap_get(&m->map, buf, k);
 }
 
@@ -320,13 +320,15 @@ typedef struct vnode {
     int32_t id, start; /* start -1: unreachable */
 } vnode;
 
+/* A piece; an unknown one with byte_fallback becomes its bytes, each with the offsets of the whole
+ * (fused) unknown piece, as HF. */
 static bool emit_unigram_piece(tk_ctx *c, const tk_model *m, const tk_text *t, size_t b, size_t e, int32_t id) {
     if (id == m->unk && m->byte_fallback) {
         bool all = true;
         for (size_t i = b; i < e; i++) all = all && m->byte_id[(uint8_t)t->s[i]] >= 0;
         if (all) {
             for (size_t i = b; i < e; i++)
-                if (!emit(c, t, m->byte_id[(uint8_t)t->s[i]], i, i + 1)) return false;
+                if (!emit(c, t, m->byte_id[(uint8_t)t->s[i]], b, e)) return false;
             return true;
         }
     }
@@ -378,6 +380,7 @@ static ember_status unigram_encode(tk_ctx *c, const tk_model *m, const tk_text *
             c->spans[c->n - 1].end = tk_orig_hi(t, b + pe - 1);
             continue;
         }
+        while (id == m->unk && m->fuse_unk && m->byte_fallback && q > 0 && v[ends[q - 1]].id == m->unk) pe = (size_t)ends[--q];
         if (!emit_unigram_piece(c, m, t, b + pb, b + pe, id)) return c->err;
     }
     return EMBER_OK;

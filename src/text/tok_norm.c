@@ -192,8 +192,8 @@ static ember_status map_chars(const tk_text *in, tk_build *b, const tk_norm *nz,
         bool ok = true;
         switch (step) {
         case 0: /* Lowercase */ ok = put_lower(b, in, i, l, cp); break;
-        case 1: /* strip accents: drop nonspacing marks */
-            if (ember_uni_category(cp) != UTF8PROC_CATEGORY_MN) ok = put_from(b, in, i, l, in->s + i, l);
+        case 1: /* StripAccents: drop combining marks (Mn, Mc, Me; BertNormalizer drops Mn only) */
+            if (!((UNI_MASK_M >> ember_uni_category(cp)) & 1)) ok = put_from(b, in, i, l, in->s + i, l);
             break;
         case 3: /* BertNormalizer in one pass: clean text, Chinese characters, strip accents, lowercase */
             ok = bert_char(b, in, i, l, cp, nz);
@@ -248,7 +248,10 @@ static ember_status replace(const tk_text *in, tk_build *b, const tk_norm *nz) {
             i = mb + (size_t)utf8_len((uint8_t)in->s[mb]);
             continue;
         }
-        if (nz->content_len && !tk_build_put(b, nz->content, nz->content_len, tk_orig_lo(in, mb), tk_orig_hi(in, me - 1)))
+        /* HF aligns the replacement to the last character of what it replaces */
+        size_t last = me - 1;
+        while (last > mb && ((uint8_t)in->s[last] & 0xC0) == 0x80) last--;
+        if (nz->content_len && !tk_build_put(b, nz->content, nz->content_len, tk_orig_lo(in, last), tk_orig_hi(in, me - 1)))
             return nomem();
         i = me;
     }

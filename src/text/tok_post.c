@@ -28,6 +28,32 @@ ember_status tk_post_simple(ember_tokenizer *tok, const int32_t *before, int nbe
     return EMBER_OK;
 }
 
+/* BertProcessing: [CLS] A [SEP] and [CLS] A [SEP] B [SEP] (B and its [SEP] type 1); RobertaProcessing:
+ * <s> A </s> and <s> A </s> </s> B </s> (all type 0). Without special tokens both give the sequences as
+ * they are (the pair with type 1). */
+ember_status tk_post_bert(ember_tokenizer *tok, int32_t cls_id, int32_t sep_id, bool roberta) {
+    tk_post *p = &tok->post;
+    int32_t *ids = ember_arena_alloc(&tok->arena, 2 * sizeof *ids, 4);
+    p->single = ember_arena_alloc(&tok->arena, 3 * sizeof *p->single, 8);
+    p->pair = ember_arena_alloc(&tok->arena, 6 * sizeof *p->pair, 8);
+    if (!ids || !p->single || !p->pair) return ember_fail(EMBER_ERR_NOMEM, "tokenizer: out of memory");
+    ids[0] = cls_id, ids[1] = sep_id;
+    const int32_t *cls = ids, *sep = ids + 1;
+    uint32_t bt = roberta ? 0 : 1;
+    p->nsingle = 3, p->nadd_single = 2;
+    p->single[0] = (tk_tpl_item){-1, cls, 1, 0}, p->single[1] = (tk_tpl_item){0, NULL, 0, 0}, p->single[2] = (tk_tpl_item){-1, sep, 1, 0};
+    int n = 0;
+    p->pair[n++] = (tk_tpl_item){-1, cls, 1, 0};
+    p->pair[n++] = (tk_tpl_item){0, NULL, 0, 0};
+    p->pair[n++] = (tk_tpl_item){-1, sep, 1, 0};
+    if (roberta) p->pair[n++] = (tk_tpl_item){-1, sep, 1, 0};
+    p->pair[n++] = (tk_tpl_item){1, NULL, 0, bt};
+    p->pair[n++] = (tk_tpl_item){-1, sep, 1, bt};
+    p->npair = n, p->nadd_pair = n - 2;
+    p->plain_without_special = true;
+    return EMBER_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------------- */
 /* Output arrays */
 
@@ -121,6 +147,9 @@ static ember_status too_short(void) {
 
 /* How many tokens of each sequence stay (HF's truncate_encodings). */
 static ember_status trunc_lengths(const tk_trunc *t, size_t max, size_t na, size_t nb, bool has_pair, size_t *ka, size_t *kb) {
+    /* LongestFirst on a pair keeps the shorter sequence whole when it fits, else splits max in halves,
+     * the odd token going to the longer sequence unless the shorter alone reaches max_length (counting
+     * the special tokens): fitted to HF 0.23.2 over every length up to 20 */
     *ka = na, *kb = nb;
     if (max == 0) {
         *ka = *kb = 0;
@@ -137,7 +166,7 @@ static ember_status trunc_lengths(const tk_trunc *t, size_t max, size_t na, size
         size_t n1 = na, n2 = nb;
         bool swap = n1 > n2;
         if (swap) n1 = nb, n2 = na;
-        bool both_long = n1 >= max;
+        bool both_long = n1 >= t->max_len;
         n2 = n1 > max ? n1 : (n1 > max - n1 ? n1 : max - n1);
         if (n1 + n2 > max) {
             n1 = max / 2, n2 = n1 + max % 2;

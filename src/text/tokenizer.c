@@ -30,6 +30,7 @@ void ember_tokenizer_close(ember_tokenizer *tok) {
     if (!tok) return;
     for (int i = 0; i < tok->nnorms; i++) ember_regex_free(tok->norms[i].re);
     for (int i = 0; i < tok->npres; i++) ember_regex_free(tok->pres[i].re);
+    for (int i = 0; i < tok->ndecs; i++) ember_regex_free(tok->decs[i].re);
     tk_model_free(&tok->model);
     tk_strmap_free(&tok->added_map);
     ember_free(tok->is_special);
@@ -520,7 +521,7 @@ const char *ember_tokenizer_token(const ember_tokenizer *tok, int32_t id) {
     if (!tok || id < 0 || id >= tok->vocab_size) return NULL;
     if (tok->is_special[id] & 2) {
         const tk_added *a = added_of(tok, id);
-        if (a) return a->content;
+        if (a) return a->key ? a->key : a->content; /* HF gives a normalized token as normalized */
     }
     return id < tok->model.n ? tok->model.piece[id] : NULL;
 }

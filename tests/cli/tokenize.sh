@@ -19,8 +19,12 @@ expect_out "llama3 tokens" '^Hello Ġworld$' ember tokenize -t "$HF/llama3/token
 expect_out "text from stdin" '^9707 1879$' sh -c "printf 'Hello world' | ${EMBER_TEST_RUNNER:-} $EMBER tokenize -t $HF/qwen3/tokenizer.json"
 expect_out "--special adds BOS (mistral)" '^1 22557$' ember tokenize -t "$HF/mistral-spm32k/tokenizer.json" --special "Hello"
 expect_out "--special adds [CLS] [SEP] (bert)" '^101 7592 102$' ember tokenize -t "$HF/bert_uncased/tokenizer.json" --special "Hello"
-expect_out "--json has ids, tokens and byte offsets" '^\{"ids": \[9707, 1879\], "tokens": \["Hello", "Ġworld"\], "offsets": \[\[0, 5\], \[5, 11\]\]\}$' \
+expect_out "--json has ids, tokens and byte offsets" '^\{"ids": \[9707, 1879\], "tokens": \["Hello", "Ġworld"\], "offsets": \[\[0, 5\], \[5, 11\]\], "type_ids": \[0, 0\]' \
     ember tokenize -t "$HF/qwen3/tokenizer.json" --json "Hello world"
+# the same as HF tokenizers 0.23.2 gives for bert_uncased.encode("Hello world", "How are you")
+expect_out "--pair (bert): template, type ids, offsets per text" \
+    '^\{"ids": \[101, 7592, 2088, 102, 2129, 2024, 2017, 102\].*"offsets": \[\[0, 0\], \[0, 5\], \[6, 11\], \[0, 0\], \[0, 3\], \[4, 7\], \[8, 11\], \[0, 0\]\], "type_ids": \[0, 0, 0, 0, 1, 1, 1, 1\], "special_mask": \[1, 0, 0, 1, 0, 0, 0, 1\]' \
+    ember tokenize -t "$HF/bert_uncased/tokenizer.json" --special --json "Hello world" --pair "How are you"
 expect_out "special tokens in text are recognised" '^151644 872 151645$' ember tokenize -t "$HF/qwen3/tokenizer.json" "<|im_start|>user<|im_end|>"
 printf 'Hello world\nsecond line\n\nfourth' >"$TMP/lines.txt"
 expect_out "--lines encodes each line (batch on threads)" '^9707 1879 / 5569 1555 /  / 34024 339$' \

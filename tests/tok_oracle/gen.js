@@ -225,6 +225,47 @@ const addedTok = (id, content, o) => ({ id, content, single_word: false, lstrip:
     ug2.decoder = { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true };
     await V('unigram_nofallback', ug2, {});
   }
+  // BPE with continuing_subword_prefix: merges derived from the WordPiece vocabulary ("hell" + "##o" -> "hello")
+  {
+    const vocab = bert.model.vocab;
+    const toks = Object.keys(vocab).filter((t) => !t.startsWith('[') && Array.from(t.replace(/^##/, '')).length >= 2);
+    toks.sort((a, b) => Array.from(a).length - Array.from(b).length || vocab[a] - vocab[b]);
+    const merges = [];
+    for (const t of toks) {
+      const pre = t.startsWith('##') ? '##' : '';
+      const cs = Array.from(t.slice(pre.length));
+      for (let k = cs.length - 1; k >= 1; k--) {
+        const l = pre + cs.slice(0, k).join(''), r = '##' + cs.slice(k).join('');
+        if (l in vocab && r in vocab) { merges.push([l, r]); break; }
+      }
+    }
+    const c = clone(bert);
+    c.model = { type: 'BPE', dropout: null, unk_token: '[UNK]', continuing_subword_prefix: '##', end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges };
+    await V('bpe_prefix', c, { pairs: true });
+    // end_of_word_suffix: the word pieces (without "##") as inner pieces and with "</w>" as word ends
+    const sv = {};
+    let next = 0;
+    const add = (t) => { if (!(t in sv)) sv[t] = next++; };
+    add('[UNK]');
+    const base = [...new Set(Object.keys(vocab).filter((t) => !t.startsWith('[')).map((t) => t.replace(/^##/, '')))];
+    for (const t of base) add(t), add(t + '</w>');
+    const words = Object.keys(sv).filter((t) => Array.from(t.replace(/<\/w>$/, '')).length >= 2);
+    words.sort((a, b) => Array.from(a).length - Array.from(b).length || sv[a] - sv[b]);
+    const sm = [];
+    for (const t of words) {
+      const end = t.endsWith('</w>') ? '</w>' : '';
+      const cs = Array.from(end ? t.slice(0, -4) : t);
+      for (let k = cs.length - 1; k >= 1; k--) {
+        const l = cs.slice(0, k).join(''), r = cs.slice(k).join('') + end;
+        if (l in sv && r in sv) { sm.push([l, r]); break; }
+      }
+    }
+    const d = clone(bert);
+    d.model = { type: 'BPE', dropout: null, unk_token: '[UNK]', continuing_subword_prefix: null, end_of_word_suffix: '</w>', fuse_unk: true, byte_fallback: false, vocab: sv, merges: sm };
+    d.decoder = { type: 'BPEDecoder', suffix: '</w>' };
+    d.post_processor = null;
+    await V('bpe_suffix', d, { pairs: true });
+  }
   // decoders
   {
     const d = clone(bert);
@@ -233,9 +274,9 @@ const addedTok = (id, content, o) => ({ id, content, single_word: false, lstrip:
     const f = clone(bert);
     f.decoder = { type: 'Sequence', decoders: [{ type: 'Fuse' }, { type: 'Strip', content: '#', start: 2, stop: 0 }] };
     await V('decoders_fuse', f);
-    const c = clone(bert);
-    c.decoder = { type: 'CTC', pad_token: '[PAD]', word_delimiter_token: '|', cleanup: true };
-    await V('decoders_ctc', c);
+    const r = clone(bert);
+    r.decoder = { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { Regex: '[aeiou]+|##' }, content: '_' }, { type: 'Fuse' }] };
+    await V('decoders_replace_re', r);
   }
   console.log(`wrote ${total} cases`);
 })().catch((e) => { console.error(e); process.exit(2); });
