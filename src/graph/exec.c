@@ -344,6 +344,69 @@ static ember_status assign_offsets(eg_exec *x, interval *iv, int n) {
     return EMBER_OK;
 }
 
+/* Concat in place: when a Concat's output has no leading dims before its axis (one contiguous block per
+ * input) and each input is a planned activation that only this Concat reads, the inputs are placed inside
+ * the output (their producers write there) and the Concat copies nothing. The output's interval then
+ * starts at the earliest producer; the inputs' intervals are dropped. alias[v] >= 0: v lives at
+ * offset(alias[v]) + alias_off[v]. */
+static ember_status plan_concat_in_place(eg_exec *x, interval *iv, int *n, int **alias_out, int64_t **off_out) {
+    const eg_graph *g = x->g;
+    int *alias = ember_malloc(sizeof(int) * (size_t)(g->nvalues + 1)), *reads = ember_calloc((size_t)g->nvalues + 1, sizeof(int));
+    int *at = ember_malloc(sizeof(int) * (size_t)(g->nvalues + 1));
+    int64_t *off = ember_calloc((size_t)g->nvalues + 1, sizeof(int64_t));
+    bool *root = ember_calloc((size_t)g->nvalues + 1, sizeof(bool));
+    if (!alias || !reads || !at || !off || !root) {
+        ember_free(alias), ember_free(reads), ember_free(at), ember_free(off), ember_free(root);
+        return nomem();
+    }
+    for (int v = 0; v < g->nvalues; v++) alias[v] = at[v] = -1;
+    for (int i = 0; i < *n; i++) at[iv[i].v] = i;
+    for (int s = 0; s < x->nsteps; s++)
+        for (int i = 0; i < step_ninputs(x, s); i++)
+            if (step_input(x, s, i) >= 0) reads[step_input(x, s, i)]++;
+    for (int o = 0; o < g->noutputs; o++) reads[g->outputs[o]]++;
+    for (int s = 0; s < x->nsteps; s++) {
+        const eg_node *nd = eg_step_node(x, s);
+        int y = step_output(x, s, 0);
+        if (x->dynamic[s] || nd->domain[0] || strcmp(nd->op_type, "Concat") || nd->nout != 1 || y < 0 || at[y] < 0 ||
+            x->has_fuse[s] || alias[y] >= 0)
+            continue;
+        const ember_tensor *yt = &x->meta[y].t;
+        const eg_attr *ax = eg_attr_find(nd, "axis");
+        int64_t axis = ax ? ax->i : 1, lead = 1;
+        if (axis < 0) axis += yt->ndim;
+        if (axis < 0 || axis >= yt->ndim || yt->dtype == EMBER_DTYPE_STRING) continue;
+        for (int d = 0; d < axis; d++) lead *= yt->shape[d];
+        bool ok = lead == 1 && nd->nin > 1;
+        for (int i = 0; i < nd->nin && ok; i++) {
+            int u = nd->in[i];
+            ok = u >= 0 && at[u] >= 0 && reads[u] == 1 && !root[u] && alias[u] < 0 && !x->is_const[u] &&
+                 !g->values[u].is_output && x->meta[u].t.dtype == yt->dtype;
+            for (int j = 0; j < i && ok; j++) ok = nd->in[j] != u;
+        }
+        if (!ok) continue;
+        int64_t pos = 0;
+        size_t es = (size_t)ember_dtype_bits(yt->dtype) / 8;
+        for (int i = 0; i < nd->nin; i++) {
+            int u = nd->in[i];
+            alias[u] = y;
+            off[u] = pos;
+            pos += (int64_t)(ember_tensor_count(&x->meta[u].t) * (int64_t)es);
+            if (iv[at[u]].start < iv[at[y]].start) iv[at[y]].start = iv[at[u]].start;
+            iv[at[u]].size = 0; /* dropped below */
+        }
+        root[y] = true;
+    }
+    int k = 0;
+    for (int i = 0; i < *n; i++)
+        if (iv[i].size) iv[k++] = iv[i];
+    *n = k;
+    ember_free(reads), ember_free(at), ember_free(root);
+    *alias_out = alias;
+    *off_out = off;
+    return EMBER_OK;
+}
+
 static ember_status plan_memory(eg_exec *x) {
     const eg_graph *g = x->g;
     for (int v = 0; v < g->nvalues; v++) {
@@ -387,7 +450,14 @@ static ember_status plan_memory(eg_exec *x) {
             x->act_bytes += aligned;
         }
     }
-    ember_status st = assign_offsets(x, iv, n);
+    int *alias = NULL;
+    int64_t *alias_off = NULL;
+    ember_status st = x->no_fuse ? EMBER_OK : plan_concat_in_place(x, iv, &n, &alias, &alias_off);
+    if (!st) st = assign_offsets(x, iv, n);
+    for (int v = 0; !st && alias && v < g->nvalues; v++)
+        if (alias[v] >= 0) x->offset[v] = x->offset[alias[v]] + alias_off[v];
+    ember_free(alias);
+    ember_free(alias_off);
     ember_free(iv);
     return st;
 }

@@ -346,6 +346,10 @@ ember_status concat_run(eo_ctx *c) {
         const ember_tensor *x = eo_in(c, i);
         if (!x) continue;
         int64_t len = x->shape[axis] * inner;
+        if (outer == 1 && x->dtype != EMBER_DTYPE_STRING && x->data == (char *)y->data + (size_t)off * eo_esize(x->dtype)) {
+            off += len; /* the planner placed this input inside the output already */
+            continue;
+        }
         s = copy_block(y, x, outer, ylen, len, off, 0, len);
         off += len;
     }
