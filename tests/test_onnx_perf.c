@@ -220,6 +220,11 @@ static void build_matmul_graph(gbuild *b, int64_t *xshape) {
     int64_t ws[2] = {K, N};
     int in[2] = {x, add_init(b, 2, ws, -1, 1)};
     int cur = add_node(b, "MatMul", 2, in)->out[0];
+    if (rnd() % 4 == 0) { /* attention-style scaling: / sqrt(d) or * constant */
+        bool div = rnd() % 2;
+        int sc[2] = {cur, const_scalar(b, div ? 5.656854f : 0.125f)};
+        cur = add_node(b, div ? "Div" : "Mul", 2, sc)->out[0];
+    }
     if (rnd() % 3) {
         int bin[2] = {cur, add_init(b, 1, &N, -1, 1)};
         cur = add_node(b, "Add", 2, bin)->out[0];

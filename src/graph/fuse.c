@@ -300,7 +300,14 @@ static ember_status fuse_from(fctx *f, int s) {
         int nv = cn->out[0];
         if (!same_shape(f, cur, nv)) break;
         ember_act a;
-        if (node_act(f, cn, &a) && cn->in[0] == cur && !act && !(res && fu->residual_after_act)) {
+        bool scale_op = matmul && (is_op(cn, "Div") || is_op(cn, "Mul")) && cn->nin == 2 &&
+                        (cn->in[0] == cur || (is_op(cn, "Mul") && cn->in[1] == cur));
+        int sc = scale_op ? (cn->in[0] == cur ? cn->in[1] : cn->in[0]) : -1;
+        if (sc >= 0 && !fu->alpha && !bias && !res && !act && is_const_f32(f, sc) && ember_tensor_count(&val(f, sc)->t) == 1 &&
+            *(const float *)val(f, sc)->t.data != 0) {
+            float k = *(const float *)val(f, sc)->t.data;
+            fu->alpha = is_op(cn, "Div") ? 1.0f / k : k; /* attention scores / sqrt(d) */
+        } else if (node_act(f, cn, &a) && cn->in[0] == cur && !act && !(res && fu->residual_after_act)) {
             fu->act = a;
             act = true;
         } else if (!strcmp(cn->op_type, "BatchNormalization") && conv && cn->in[0] == cur && !bn && !bias && !res &&

@@ -112,6 +112,7 @@ static ember_status matmul_fast(eo_ctx *c, const mm_shape *p) {
     int64_t batches = 1, sa, sb;
     for (int d = 0; d < p->nb; d++) batches *= p->batch[d];
     ember_epilogue ep = fused_epilogue(c, p->N);
+    float alpha = c->fuse && c->fuse->alpha ? c->fuse->alpha : 1.0f;
     if (!uniform_stride(p, p->ast, p->M * p->K, &sa) || !uniform_stride(p, p->bst, p->K * p->N, &sb)) {
         int64_t idx[EMBER_MAX_DIMS] = {0};
         for (int64_t bi = 0; bi < batches; bi++) {
@@ -119,7 +120,7 @@ static ember_status matmul_fast(eo_ctx *c, const mm_shape *p) {
             for (int d = 0; d < p->nb; d++) ao += idx[d] * p->ast[d], bo += idx[d] * p->bst[d];
             ember_epilogue e = ep;
             if (e.residual) e.residual += co;
-            ember_sgemm(c->pool, false, false, p->M, p->N, p->K, 1.0f, (const float *)a->data + ao, p->K,
+            ember_sgemm(c->pool, false, false, p->M, p->N, p->K, alpha, (const float *)a->data + ao, p->K,
                         (const float *)b->data + bo, p->N, 0.0f, (float *)y->data + co, p->N, &e);
             for (int d = p->nb - 1; d >= 0 && ++idx[d] == p->batch[d]; d--) idx[d] = 0;
         }
@@ -130,12 +131,12 @@ static ember_status matmul_fast(eo_ctx *c, const mm_shape *p) {
         const void *pb = packed_b(c, 1, false, p->K, p->N, b->data, p->N);
         ember_gemm_operand A = {.data = a->data, .ld = p->K};
         ember_gemm_operand B = pb ? (ember_gemm_operand){.packed = pb} : (ember_gemm_operand){.data = b->data, .ld = p->N};
-        ember_sgemm_packed(c->pool, rows, p->N, p->K, 1.0f, &A, &B, 0.0f, y->data, p->N, &ep);
+        ember_sgemm_packed(c->pool, rows, p->N, p->K, alpha, &A, &B, 0.0f, y->data, p->N, &ep);
         for (int64_t bi = 1; !sa && bi < batches; bi++) /* A broadcast too: every batch is the same */
             memcpy((float *)y->data + bi * p->M * p->N, y->data, sizeof(float) * (size_t)(p->M * p->N));
         return EMBER_OK;
     }
-    ember_sgemm_batched(c->pool, batches, false, false, p->M, p->N, p->K, 1.0f, a->data, p->K, sa, b->data, p->N, sb,
+    ember_sgemm_batched(c->pool, batches, false, false, p->M, p->N, p->K, alpha, a->data, p->K, sa, b->data, p->N, sb,
                         0.0f, y->data, p->N, p->M * p->N, &ep, p->M * p->N);
     return EMBER_OK;
 }

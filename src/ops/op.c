@@ -562,6 +562,7 @@ void eo_fuse_apply(const eo_ctx *c, float *y, int64_t outer, int64_t channels, i
             float *row = y + base;
             for (int64_t i = 0; i < inner; i++) {
                 float v = row[i];
+                if (f->alpha) v *= f->alpha;
                 if (f->bn_scale) v = v * f->bn_scale[ch] + f->bn_shift[ch];
                 if (f->bias) v += f->bias[ch];
                 if (r && !f->residual_after_act) v += r[base + i];

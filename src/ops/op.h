@@ -71,10 +71,12 @@ typedef struct eo_prep {
 } eo_prep;
 
 /* Work the graph passes (graph/fuse.c) moved into a Conv/Gemm/MatMul step from the nodes after it:
- *     y = op(...);  y = y * bn_scale[ch] + bn_shift[ch];  y += bias[ch];  y += residual (before act unless
+ *     y = alpha * op(...);  y = y * bn_scale[ch] + bn_shift[ch];  y += bias[ch];  y += residual (before act unless
  *     residual_after_act);  y = act(y)
  * where ch is the channel: axis 1 for Conv, the last axis for Gemm/MatMul. */
 typedef struct eo_fuse {
+    float alpha;                      /* Gemm/MatMul: the product is scaled by this first (a following Div or
+                                         Mul by a constant); 0 means 1 */
     const float *bn_scale, *bn_shift; /* folded BatchNormalization (NULL: none) */
     const float *bias;                /* MatMul: per-column bias of a following Add (NULL: none) */
     int residual;                     /* index into c->in of a same-shaped tensor to add (-1: none) */
