@@ -486,6 +486,24 @@ static ember_status set_input_meta(eg_exec *x, ev *const *inputs) {
     return EMBER_OK;
 }
 
+/* Let the ops prepare what they keep across runs (packed weights) now, while the inferred shapes are at
+ * hand, so that the first run costs what every run costs. */
+static void prepare_steps(eg_exec *x) {
+    for (int s = 0; s < x->nsteps; s++) {
+        if (x->dynamic[s]) continue;
+        const eg_node *n = eg_step_node(x, s);
+        ev *in[MAX_IO + 1], *out[MAX_IO];
+        if (n->nin > MAX_IO || n->nout > MAX_IO) continue;
+        eo_ctx c;
+        ctx_init(x, n, &c, in, out);
+        if (x->step_extra[s] >= 0) in[n->nin] = x->slot[x->step_extra[s]];
+        if (x->has_fuse[s]) c.fuse = &x->fuse[s];
+        c.prep = &x->prep[s];
+        eo_prepare(&c);
+        ctx_done(&c);
+    }
+}
+
 ember_status eg_exec_plan(eg_exec *x, ev *const *inputs) {
     const eg_graph *g = x->g;
     x->planned = false;
@@ -514,6 +532,7 @@ ember_status eg_exec_plan(eg_exec *x, ev *const *inputs) {
     x->nfused = 0;
     if (!x->no_fuse && (s = eg_fuse_steps(x, &x->nfused))) return s;
     if ((s = plan_memory(x))) return s;
+    prepare_steps(x);
     /* forget inferred metadata of non-constant values: runs set them from the plan or at run time */
     for (int v = 0; v < g->nvalues; v++)
         if (!x->is_const[v]) ev_clear(&x->vals[v]);

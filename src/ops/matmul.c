@@ -106,6 +106,14 @@ static bool uniform_stride(const mm_shape *p, const int64_t *st, int64_t mat, in
     return true;
 }
 
+void matmul_prepare(eo_ctx *c) {
+    const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1);
+    mm_shape p;
+    int64_t sb;
+    if (!a || !b || a->dtype != EMBER_DTYPE_F32 || b->dtype != a->dtype || !eo_in_const(c, 1) || mm_plan(a, b, &p)) return;
+    if (uniform_stride(&p, p.bst, p.K * p.N, &sb) && sb == 0) packed_b(c, 1, false, p.K, p.N, b->data, p.N);
+}
+
 static ember_status matmul_fast(eo_ctx *c, const mm_shape *p) {
     const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1);
     ember_tensor *y = eo_out(c, 0);
@@ -191,6 +199,14 @@ ember_status gemm_infer(eo_ctx *c) {
     ember_status s = gemm_dims(c, &shape[0], &shape[1], &K);
     if (s) return s;
     return eo_set_out(c, 0, eo_dtype(c, 0), 2, shape);
+}
+
+void gemm_prepare(eo_ctx *c) {
+    const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1);
+    int64_t M, N, K;
+    if (!a || !b || a->dtype != EMBER_DTYPE_F32 || b->dtype != a->dtype || !eo_in_const(c, 1) || gemm_dims(c, &M, &N, &K))
+        return;
+    packed_b(c, 1, eo_attr_int(c, "transB", 0), K, N, b->data, b->shape[1]);
 }
 
 ember_status gemm_run(eo_ctx *c) {

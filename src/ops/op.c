@@ -547,6 +547,14 @@ bool eo_reference(void) {
 }
 void eo_set_reference(bool on) { reference_mode = on; }
 
+void eo_prepare(eo_ctx *c) {
+    const char *t = c->node->op_type;
+    if (c->node->domain[0] || !c->prep || c->prep->p || eo_reference()) return;
+    if (!strcmp(t, "Conv")) conv_prepare(c);
+    else if (!strcmp(t, "Gemm")) gemm_prepare(c);
+    else if (!strcmp(t, "MatMul")) matmul_prepare(c);
+}
+
 bool eo_in_const(const eo_ctx *c, int i) {
     if (!eo_has(c, i) || !c->exec || i >= c->node->nin || c->node->in[i] < 0) return false;
     return eg_exec_is_const(c->exec, c->node->in[i]);

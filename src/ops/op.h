@@ -135,6 +135,14 @@ void *eo_scratch(eo_ctx *c, size_t bytes);
 bool eo_reference(void);
 void eo_set_reference(bool on);
 
+/* Fill c->prep ahead of the first run (pre-packed constant weights of Conv, Gemm, MatMul), at plan time:
+ * inputs that are not constants have their planned shapes but no data. Does nothing for other ops or
+ * when the op cannot prepare (the first run then does it); never fails the plan. */
+void eo_prepare(eo_ctx *c);
+void conv_prepare(eo_ctx *c);
+void gemm_prepare(eo_ctx *c);
+void matmul_prepare(eo_ctx *c);
+
 /* Input i is a constant (initializer or folded) that keeps its data across runs. */
 bool eo_in_const(const eo_ctx *c, int i);
 /* Apply c->fuse (when set) to the f32 output y laid out [outer, channels, inner], in place. The reference
