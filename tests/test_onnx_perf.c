@@ -49,7 +49,12 @@ static ember_status run_graph(const eg_graph *g, bool fused, int threads, ev *co
     return s;
 }
 
-static bool heavy_ok(void) { return !getenv("EMBER_TEST_RUNNER"); }
+/* Not under an emulator ($EMBER_TEST_RUNNER non-empty) or a sanitizer build (EMBER_SANITIZE): there the
+ * random graphs shrink and only the smallest real model runs. */
+static bool heavy_ok(void) {
+    const char *r = getenv("EMBER_TEST_RUNNER"), *san = getenv("EMBER_SANITIZE");
+    return !(r && *r) && !(san && *san);
+}
 
 /* --- random small graphs built in memory ---------------------------------------------------------------- */
 enum { MAXV = 24, MAXN = 10 };
@@ -361,13 +366,14 @@ typedef struct model_case {
     const char *golden[12]; /* per output, in graph output order (NULL: no golden) */
     double tol_golden;
     bool tokens; /* three int64 [1, 128] token inputs instead of one image */
+    bool light;  /* small enough to run under a sanitizer too */
 } model_case;
 
 static void check_model(const model_case *mc) {
     char path[512], rel[256];
     snprintf(rel, sizeof rel, "models/%s", mc->model);
     SKIP_IF(!check_shared(rel, path, sizeof path), "../shared/models is absent");
-    SKIP_IF(!heavy_ok(), "real models are too slow under an emulator or sanitizer runner");
+    SKIP_IF(!heavy_ok() && !mc->light, "real models are too slow under an emulator or a sanitizer");
     eg_model *m = NULL;
     CHECK(eg_model_load(path, &m) == EMBER_OK);
     if (!m) return;
@@ -430,31 +436,31 @@ static void test_yunet(void) {
                      {"yunet320_cls_8.f32", "yunet320_cls_16.f32", "yunet320_cls_32.f32", "yunet320_obj_8.f32",
                       "yunet320_obj_16.f32", "yunet320_obj_32.f32", "yunet320_bbox_8.f32", "yunet320_bbox_16.f32",
                       "yunet320_bbox_32.f32", "yunet320_kps_8.f32", "yunet320_kps_16.f32", "yunet320_kps_32.f32"},
-                     1e-3, false};
+                     1e-3, false, true};
     check_model(&mc);
 }
 static void test_ultraface(void) {
     model_case a = {"face/ultraface/version-RFB-320.onnx", "ultraface320_input.f32", {1, 3, 240, 320},
-                    {"version-RFB-320_scores.f32", "version-RFB-320_boxes.f32"}, 1e-3, false};
+                    {"version-RFB-320_scores.f32", "version-RFB-320_boxes.f32"}, 1e-3, false, false};
     check_model(&a);
     model_case b = {"face/ultraface/version-RFB-320_simplified.onnx", "ultraface320_input.f32", {1, 3, 240, 320},
-                    {"version-RFB-320_simplified_scores.f32", "version-RFB-320_simplified_boxes.f32"}, 1e-3, false};
+                    {"version-RFB-320_simplified_scores.f32", "version-RFB-320_simplified_boxes.f32"}, 1e-3, false, false};
     check_model(&b);
 }
 static void test_face_recognition(void) {
     model_case a = {"face/mobilefacenet/mobilefacenet.onnx", "face112_input.f32", {1, 3, 112, 112},
-                    {"mobilefacenet_output.f32"}, 1e-3, false};
+                    {"mobilefacenet_output.f32"}, 1e-3, false, false};
     check_model(&a);
     model_case b = {"face/faceplugin/fr_feature.onnx", "face112_input.f32", {1, 3, 112, 112},
-                    {"faceplugin_fr_feature_output.f32"}, 1e-3, false};
+                    {"faceplugin_fr_feature_output.f32"}, 1e-3, false, false};
     check_model(&b);
 }
 static void test_bench_models(void) {
-    model_case a = {"bench/mobilenet_v2.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0, false};
+    model_case a = {"bench/mobilenet_v2.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0, false, false};
     check_model(&a);
-    model_case b = {"bench/squeezenet1_1.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0, false};
+    model_case b = {"bench/squeezenet1_1.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0, false, false};
     check_model(&b);
-    model_case c = {"bench/minilm_l6_h384_v8k.onnx", NULL, {0}, {NULL}, 0, true};
+    model_case c = {"bench/minilm_l6_h384_v8k.onnx", NULL, {0}, {NULL}, 0, true, false};
     check_model(&c);
 }
 
