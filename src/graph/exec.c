@@ -105,6 +105,7 @@ const ev *eg_exec_value(const eg_exec *x, int v) {
     return x->meta[v].kind == EV_TENSOR && x->slot[v]->kind == EV_ABSENT ? &x->meta[v] : x->slot[v];
 }
 bool eg_exec_is_const(const eg_exec *x, int v) { return x->is_const[v]; }
+const eg_graph *eg_exec_graph(const eg_exec *x) { return x->g; }
 int eg_exec_step_node(const eg_exec *x, int i) { return x->steps[i]; }
 
 void eg_exec_stats(const eg_exec *x, eg_plan_stats *st) {

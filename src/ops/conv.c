@@ -181,6 +181,7 @@ void conv_prepare(eo_ctx *c) {
     ember_conv2d_shape cs = conv_shape(x, w, &g, group);
     conv_prep *cp = conv_prep_make(c, &cs, w->data, b ? b->data : NULL);
     if (cp) *c->prep = (eo_prep){cp, conv_prep_free};
+    if (cp) eo_drop_input(c, 1);
 }
 
 /* f32 Conv with 1 or 2 spatial dims on ember_conv2d, with c->fuse in its epilogue. */
@@ -193,7 +194,7 @@ static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
     if (!cp) {
         cp = conv_prep_make(c, &cs, w->data, b ? b->data : NULL);
         if (!cp) return ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory packing %lld weights", (long long)ember_tensor_count(w));
-        if (keep) *c->prep = (eo_prep){cp, conv_prep_free};
+        if (keep) *c->prep = (eo_prep){cp, conv_prep_free}, eo_drop_input(c, 1);
     }
     const eo_fuse *f = c->fuse;
     ember_epilogue ep = {0};

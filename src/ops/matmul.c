@@ -89,6 +89,7 @@ static const void *packed_b(eo_ctx *c, int i, bool trans, int64_t K, int64_t N, 
     if (!pb) return NULL; /* unpacked still works */
     ember_sgemm_pack_b(trans, K, N, B, ldb, pb);
     *c->prep = (eo_prep){pb, free_aligned};
+    eo_drop_input(c, i);
     return pb;
 }
 

@@ -560,6 +560,13 @@ bool eo_in_const(const eo_ctx *c, int i) {
     return eg_exec_is_const(c->exec, c->node->in[i]);
 }
 
+void eo_drop_input(const eo_ctx *c, int i) {
+    if (!eo_in_const(c, i)) return;
+    const eg_graph *g = eg_exec_graph(c->exec);
+    const eg_value *v = &g->values[c->node->in[i]];
+    if (g->model && v->init && v->init->data == c->in[i]->t.data) ember_map_drop(&g->model->map, v->init->data, v->init->nbytes);
+}
+
 void eo_fuse_apply(const eo_ctx *c, float *y, int64_t outer, int64_t channels, int64_t inner) {
     const eo_fuse *f = c->fuse;
     if (!f) return;

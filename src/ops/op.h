@@ -145,6 +145,9 @@ void matmul_prepare(eo_ctx *c);
 
 /* Input i is a constant (initializer or folded) that keeps its data across runs. */
 bool eo_in_const(const eo_ctx *c, int i);
+/* Input i is an initializer used in place from the mmapped model and the op has its own packed copy:
+ * let its pages leave the resident set (they are read from the file again if needed). */
+void eo_drop_input(const eo_ctx *c, int i);
 /* Apply c->fuse (when set) to the f32 output y laid out [outer, channels, inner], in place. The reference
  * path for ops that compute first and fuse afterwards. */
 void eo_fuse_apply(const eo_ctx *c, float *y, int64_t outer, int64_t channels, int64_t inner);
