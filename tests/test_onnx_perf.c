@@ -127,9 +127,14 @@ static void free_build(gbuild *b) {
 
 static const char *const acts[] = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "HardSigmoid", "Tanh"};
 
-/* Append an activation (or nothing) after value v; returns the new value. */
+/* Append an activation (or nothing, or SiLU written out: x * Sigmoid(x)) after value v; returns the new value. */
 static int maybe_act(gbuild *b, int v) {
-    int a = (int)(rnd() % 9);
+    int a = (int)(rnd() % 10);
+    if (a == 9) {
+        int s = add_node(b, "Sigmoid", 1, &v)->out[0], m[2] = {v, s};
+        if (rnd() % 2) m[0] = s, m[1] = v;
+        return add_node(b, "Mul", 2, m)->out[0];
+    }
     if (a >= 7) return v;
     int in[3] = {v, -1, -1};
     int nin = 1;
