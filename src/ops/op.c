@@ -1,6 +1,7 @@
 /* Helpers shared by the op files: run-time values, outputs, attributes, broadcasting, type conversion. */
 #include "ops/op.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -537,15 +538,17 @@ ember_status eo_strided_copy(ember_tensor *dst, const ember_tensor *src, const i
 /* --- fused epilogues ---------------------------------------------------------------------------------- */
 #include "graph/exec.h"
 
-static int reference_mode = -1;
+static _Atomic int reference_mode = -1; /* -1: not read from the environment yet */
 bool eo_reference(void) {
-    if (reference_mode < 0) {
+    int m = atomic_load_explicit(&reference_mode, memory_order_relaxed);
+    if (m < 0) {
         const char *e = getenv("EMBER_OPS");
-        reference_mode = e && !strcmp(e, "reference");
+        m = e && !strcmp(e, "reference");
+        atomic_store_explicit(&reference_mode, m, memory_order_relaxed);
     }
-    return reference_mode;
+    return m;
 }
-void eo_set_reference(bool on) { reference_mode = on; }
+void eo_set_reference(bool on) { atomic_store_explicit(&reference_mode, on, memory_order_relaxed); }
 
 void eo_prepare(eo_ctx *c) {
     const char *t = c->node->op_type;
