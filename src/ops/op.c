@@ -493,6 +493,10 @@ static void strided_rows(void *arg, int64_t begin, int64_t end, int thread) {
         }
         char *dst = j->dst + row * inner * (int64_t)j->es;
         const char *src = j->src;
+        if (sin == 1) { /* contiguous source row (Transpose keeping the last axis, Slice, Concat-like) */
+            memcpy(dst, src + o * (int64_t)j->es, (size_t)(inner * (int64_t)j->es));
+            continue;
+        }
         switch (j->es) {
         case 1: for (int64_t i = 0; i < inner; i++) ((uint8_t *)dst)[i] = ((const uint8_t *)src)[o + i * sin]; break;
         case 2: for (int64_t i = 0; i < inner; i++) ((uint16_t *)dst)[i] = ((const uint16_t *)src)[o + i * sin]; break;
