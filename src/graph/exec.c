@@ -345,7 +345,7 @@ static ember_status assign_offsets(eg_exec *x, interval *iv, int n) {
     return EMBER_OK;
 }
 
-/* Concat in place: when a Concat's output has no leading dims before its axis (one contiguous block per
+/* Values that need no bytes of their own. Concat in place: when a Concat's output has no leading dims before its axis (one contiguous block per
  * input) and each input is a planned activation that only this Concat reads, the inputs are placed inside
  * the output (their producers write there) and the Concat copies nothing. The output's interval then
  * starts at the earliest producer; the inputs' intervals are dropped. alias[v] >= 0: v lives at
@@ -366,11 +366,29 @@ static ember_status plan_concat_in_place(eg_exec *x, interval *iv, int *n, int *
         for (int i = 0; i < step_ninputs(x, s); i++)
             if (step_input(x, s, i) >= 0) reads[step_input(x, s, i)]++;
     for (int o = 0; o < g->noutputs; o++) reads[g->outputs[o]]++;
+    /* Reshape-like ops: the output is the input's bytes under another shape, so it can live at the input's
+     * offset when nothing else reads the input (the op then copies nothing). */
+    static const char *const views[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
+    for (int s = 0; s < x->nsteps; s++) {
+        const eg_node *nd = eg_step_node(x, s);
+        int y = step_output(x, s, 0), u = nd->nin > 0 ? nd->in[0] : -1;
+        bool view = false;
+        for (size_t k = 0; k < sizeof views / sizeof views[0]; k++) view |= !strcmp(nd->op_type, views[k]);
+        if (!view || x->dynamic[s] || nd->domain[0] || nd->nout != 1 || y < 0 || u < 0 || at[y] < 0 || at[u] < 0 ||
+            reads[u] != 1 || g->values[u].is_output || alias[u] >= 0 || root[u] || x->is_const[u] ||
+            x->meta[u].t.dtype != x->meta[y].t.dtype || x->meta[y].t.dtype == EMBER_DTYPE_STRING)
+            continue;
+        alias[y] = u;
+        off[y] = 0;
+        if (iv[at[y]].end > iv[at[u]].end) iv[at[u]].end = iv[at[y]].end;
+        iv[at[y]].size = 0; /* dropped below */
+        root[u] = true;
+    }
     for (int s = 0; s < x->nsteps; s++) {
         const eg_node *nd = eg_step_node(x, s);
         int y = step_output(x, s, 0);
         if (x->dynamic[s] || nd->domain[0] || strcmp(nd->op_type, "Concat") || nd->nout != 1 || y < 0 || at[y] < 0 ||
-            x->has_fuse[s] || alias[y] >= 0)
+            x->has_fuse[s] || alias[y] >= 0 || root[y])
             continue;
         const ember_tensor *yt = &x->meta[y].t;
         const eg_attr *ax = eg_attr_find(nd, "axis");
