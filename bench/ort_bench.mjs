@@ -1,7 +1,7 @@
 // Time ONNX Runtime (onnxruntime-node, CPU) on one model: the peer side of bench/onnx.sh.
 // usage: node ort_bench.mjs MODEL THREADS RUNS WARMUP 'INPUTS_JSON'
 //   INPUTS_JSON: [{"name": "input", "dtype": "float32", "shape": "1x3x224x224"}, ...] (from `ember dump --json`)
-// Prints one JSON line: {"median_ms", "min_ms", "max_ms", "load_ms", "peak_rss_mb"}.
+// Prints one JSON line: {"median_ms", "min_ms", "max_ms", "cpu_ms" (user + system per run), "load_ms", "peak_rss_mb"}.
 import { createRequire } from 'module';
 const require = createRequire(process.env.ORT_NODE_MODULES + '/');
 const ort = require('onnxruntime-node');
@@ -32,13 +32,16 @@ await session.run(feeds); // the first run finishes ORT's preparation: count it 
 const loadMs = performance.now() - t0;
 for (let i = 0; i < Number(warmup); i++) await session.run(feeds);
 const times = [];
+const cpu0 = process.cpuUsage();
 for (let i = 0; i < Number(runs); i++) {
   const r0 = performance.now();
   await session.run(feeds);
   times.push(performance.now() - r0);
 }
+const cpu = process.cpuUsage(cpu0);
+const cpuMs = (cpu.user + cpu.system) / 1000 / Number(runs);
 times.sort((a, b) => a - b);
 const m = times.length;
 const median = m % 2 ? times[(m - 1) / 2] : (times[m / 2 - 1] + times[m / 2]) / 2;
 const rssMb = process.resourceUsage().maxRSS / 1024;
-console.log(JSON.stringify({ median_ms: median, min_ms: times[0], max_ms: times[m - 1], load_ms: loadMs, peak_rss_mb: rssMb }));
+console.log(JSON.stringify({ median_ms: median, min_ms: times[0], max_ms: times[m - 1], cpu_ms: cpuMs, load_ms: loadMs, peak_rss_mb: rssMb }));

@@ -28,11 +28,13 @@ static double max_rel(const float *a, const float *b, int64_t n) {
     return scale > 0 ? m / scale : m;
 }
 
-/* Run graph g on the inputs; fused = graph passes + fast ops, else node by node on the reference ops. */
-static ember_status run_graph(const eg_graph *g, bool fused, int threads, ev *const *in, ev *out, int *nfused) {
+/* Run graph g on the inputs; fused = graph passes + fast ops (+ reference ops when ref_ops: the fused work
+ * then goes through eo_fuse_apply), else node by node on the reference ops. */
+static ember_status run_graph_ops(const eg_graph *g, bool fused, bool ref_ops, int threads, ev *const *in, ev *out,
+                                  int *nfused) {
     ember_pool *pool = NULL;
     if (threads > 1 && ember_pool_create(threads, &pool)) return EMBER_ERR_NOMEM;
-    eo_set_reference(!fused);
+    eo_set_reference(!fused || ref_ops);
     eg_exec *x = NULL;
     ember_status s = eg_exec_create(g, NULL, pool, &x);
     if (!s) {
@@ -49,7 +51,16 @@ static ember_status run_graph(const eg_graph *g, bool fused, int threads, ev *co
     return s;
 }
 
-static bool heavy_ok(void) { return !getenv("EMBER_TEST_RUNNER"); }
+/* Not under an emulator ($EMBER_TEST_RUNNER non-empty) or a sanitizer build (EMBER_SANITIZE): there the
+ * random graphs shrink and only the smallest real model runs. */
+static ember_status run_graph(const eg_graph *g, bool fused, int threads, ev *const *in, ev *out, int *nfused) {
+    return run_graph_ops(g, fused, false, threads, in, out, nfused);
+}
+
+static bool heavy_ok(void) {
+    const char *r = getenv("EMBER_TEST_RUNNER"), *san = getenv("EMBER_SANITIZE");
+    return !(r && *r) && !(san && *san);
+}
 
 /* --- random small graphs built in memory ---------------------------------------------------------------- */
 enum { MAXV = 24, MAXN = 10 };
@@ -116,9 +127,14 @@ static void free_build(gbuild *b) {
 
 static const char *const acts[] = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "HardSigmoid", "Tanh"};
 
-/* Append an activation (or nothing) after value v; returns the new value. */
+/* Append an activation (or nothing, or SiLU written out: x * Sigmoid(x)) after value v; returns the new value. */
 static int maybe_act(gbuild *b, int v) {
-    int a = (int)(rnd() % 9);
+    int a = (int)(rnd() % 10);
+    if (a == 9) {
+        int s = add_node(b, "Sigmoid", 1, &v)->out[0], m[2] = {v, s};
+        if (rnd() % 2) m[0] = s, m[1] = v;
+        return add_node(b, "Mul", 2, m)->out[0];
+    }
     if (a >= 7) return v;
     int in[3] = {v, -1, -1};
     int nin = 1;
@@ -220,6 +236,11 @@ static void build_matmul_graph(gbuild *b, int64_t *xshape) {
     int64_t ws[2] = {K, N};
     int in[2] = {x, add_init(b, 2, ws, -1, 1)};
     int cur = add_node(b, "MatMul", 2, in)->out[0];
+    if (rnd() % 4 == 0) { /* attention-style scaling: / sqrt(d) or * constant */
+        bool div = rnd() % 2;
+        int sc[2] = {cur, const_scalar(b, div ? 5.656854f : 0.125f)};
+        cur = add_node(b, div ? "Div" : "Mul", 2, sc)->out[0];
+    }
     if (rnd() % 3) {
         int bin[2] = {cur, add_init(b, 1, &N, -1, 1)};
         cur = add_node(b, "Add", 2, bin)->out[0];
@@ -280,7 +301,8 @@ static void check_random(int kind, int count) {
         ev *ins[1] = {&xin}, ref[1] = {{0}}, got[2] = {{0}, {0}};
         int nf = 0;
         ember_status s1 = run_graph(&b->g, false, 1, ins, ref, NULL);
-        ember_status s2 = run_graph(&b->g, true, 1 + it % 2, ins, got, &nf);
+        ember_status s2 = it % 4 == 3 ? run_graph_ops(&b->g, true, true, 1, ins, got, &nf) /* eo_fuse_apply */
+                                      : run_graph(&b->g, true, 1 + it % 2, ins, got, &nf);
         CHECK_MSG(!s1 && !s2, "%s / %s", ember_status_str(s1), ember_last_error());
         if (!s1 && !s2) {
             int64_t n = ember_tensor_count(&ref[0].t);
@@ -356,13 +378,14 @@ typedef struct model_case {
     const char *golden[12]; /* per output, in graph output order (NULL: no golden) */
     double tol_golden;
     bool tokens; /* three int64 [1, 128] token inputs instead of one image */
+    bool light;  /* small enough to run under a sanitizer too */
 } model_case;
 
 static void check_model(const model_case *mc) {
     char path[512], rel[256];
     snprintf(rel, sizeof rel, "models/%s", mc->model);
     SKIP_IF(!check_shared(rel, path, sizeof path), "../shared/models is absent");
-    SKIP_IF(!heavy_ok(), "real models are too slow under an emulator or sanitizer runner");
+    SKIP_IF(!heavy_ok() && !mc->light, "real models are too slow under an emulator or a sanitizer");
     eg_model *m = NULL;
     CHECK(eg_model_load(path, &m) == EMBER_OK);
     if (!m) return;
@@ -425,31 +448,31 @@ static void test_yunet(void) {
                      {"yunet320_cls_8.f32", "yunet320_cls_16.f32", "yunet320_cls_32.f32", "yunet320_obj_8.f32",
                       "yunet320_obj_16.f32", "yunet320_obj_32.f32", "yunet320_bbox_8.f32", "yunet320_bbox_16.f32",
                       "yunet320_bbox_32.f32", "yunet320_kps_8.f32", "yunet320_kps_16.f32", "yunet320_kps_32.f32"},
-                     1e-3, false};
+                     1e-3, false, true};
     check_model(&mc);
 }
 static void test_ultraface(void) {
     model_case a = {"face/ultraface/version-RFB-320.onnx", "ultraface320_input.f32", {1, 3, 240, 320},
-                    {"version-RFB-320_scores.f32", "version-RFB-320_boxes.f32"}, 1e-3, false};
+                    {"version-RFB-320_scores.f32", "version-RFB-320_boxes.f32"}, 1e-3, false, false};
     check_model(&a);
     model_case b = {"face/ultraface/version-RFB-320_simplified.onnx", "ultraface320_input.f32", {1, 3, 240, 320},
-                    {"version-RFB-320_simplified_scores.f32", "version-RFB-320_simplified_boxes.f32"}, 1e-3, false};
+                    {"version-RFB-320_simplified_scores.f32", "version-RFB-320_simplified_boxes.f32"}, 1e-3, false, false};
     check_model(&b);
 }
 static void test_face_recognition(void) {
     model_case a = {"face/mobilefacenet/mobilefacenet.onnx", "face112_input.f32", {1, 3, 112, 112},
-                    {"mobilefacenet_output.f32"}, 1e-3, false};
+                    {"mobilefacenet_output.f32"}, 1e-3, false, false};
     check_model(&a);
     model_case b = {"face/faceplugin/fr_feature.onnx", "face112_input.f32", {1, 3, 112, 112},
-                    {"faceplugin_fr_feature_output.f32"}, 1e-3, false};
+                    {"faceplugin_fr_feature_output.f32"}, 1e-3, false, false};
     check_model(&b);
 }
 static void test_bench_models(void) {
-    model_case a = {"bench/mobilenet_v2.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0, false};
+    model_case a = {"bench/mobilenet_v2.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0, false, false};
     check_model(&a);
-    model_case b = {"bench/squeezenet1_1.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0, false};
+    model_case b = {"bench/squeezenet1_1.onnx", NULL, {1, 3, 224, 224}, {NULL}, 0, false, false};
     check_model(&b);
-    model_case c = {"bench/minilm_l6_h384_v8k.onnx", NULL, {0}, {NULL}, 0, true};
+    model_case c = {"bench/minilm_l6_h384_v8k.onnx", NULL, {0}, {NULL}, 0, true, false};
     check_model(&c);
 }
 

@@ -46,3 +46,16 @@ void ember_map_close(ember_map *m) {
     m->data = NULL;
     m->size = 0;
 }
+
+void ember_map_drop(const ember_map *m, const void *p, size_t n) {
+#if defined(MADV_DONTNEED)
+    const uint8_t *b = p;
+    if (!m->data || !b || b < m->data || n > m->size || (size_t)(b - m->data) > m->size - n) return;
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0) return;
+    uintptr_t start = ((uintptr_t)b + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1), end = ((uintptr_t)b + n) & ~(uintptr_t)(pg - 1);
+    if (end > start) madvise((void *)start, end - start, MADV_DONTNEED); /* read-only private pages: only dropped */
+#else
+    (void)m, (void)p, (void)n;
+#endif
+}

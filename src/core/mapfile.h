@@ -17,5 +17,9 @@ typedef struct ember_map {
 
 ember_status ember_map_open(const char *path, ember_map *m);
 void ember_map_close(ember_map *m);
+/* The bytes [p, p + n) of the mapping are not needed for now (weights already repacked elsewhere): the
+ * whole pages inside that range leave the resident set and are read from the file again if touched.
+ * A hint: does nothing for ranges outside the mapping or where the system has no such call. */
+void ember_map_drop(const ember_map *m, const void *p, size_t n);
 
 #endif

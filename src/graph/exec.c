@@ -105,6 +105,7 @@ const ev *eg_exec_value(const eg_exec *x, int v) {
     return x->meta[v].kind == EV_TENSOR && x->slot[v]->kind == EV_ABSENT ? &x->meta[v] : x->slot[v];
 }
 bool eg_exec_is_const(const eg_exec *x, int v) { return x->is_const[v]; }
+const eg_graph *eg_exec_graph(const eg_exec *x) { return x->g; }
 int eg_exec_step_node(const eg_exec *x, int i) { return x->steps[i]; }
 
 void eg_exec_stats(const eg_exec *x, eg_plan_stats *st) {
@@ -344,6 +345,87 @@ static ember_status assign_offsets(eg_exec *x, interval *iv, int n) {
     return EMBER_OK;
 }
 
+/* Values that need no bytes of their own. Concat in place: when a Concat's output has no leading dims before its axis (one contiguous block per
+ * input) and each input is a planned activation that only this Concat reads, the inputs are placed inside
+ * the output (their producers write there) and the Concat copies nothing. The output's interval then
+ * starts at the earliest producer; the inputs' intervals are dropped. alias[v] >= 0: v lives at
+ * offset(alias[v]) + alias_off[v]. */
+static ember_status plan_concat_in_place(eg_exec *x, interval *iv, int *n, int **alias_out, int64_t **off_out) {
+    const eg_graph *g = x->g;
+    int *alias = ember_malloc(sizeof(int) * (size_t)(g->nvalues + 1)), *reads = ember_calloc((size_t)g->nvalues + 1, sizeof(int));
+    int *at = ember_malloc(sizeof(int) * (size_t)(g->nvalues + 1));
+    int64_t *off = ember_calloc((size_t)g->nvalues + 1, sizeof(int64_t));
+    bool *root = ember_calloc((size_t)g->nvalues + 1, sizeof(bool));
+    if (!alias || !reads || !at || !off || !root) {
+        ember_free(alias), ember_free(reads), ember_free(at), ember_free(off), ember_free(root);
+        return nomem();
+    }
+    for (int v = 0; v < g->nvalues; v++) alias[v] = at[v] = -1;
+    for (int i = 0; i < *n; i++) at[iv[i].v] = i;
+    for (int s = 0; s < x->nsteps; s++)
+        for (int i = 0; i < step_ninputs(x, s); i++)
+            if (step_input(x, s, i) >= 0) reads[step_input(x, s, i)]++;
+    for (int o = 0; o < g->noutputs; o++) reads[g->outputs[o]]++;
+    /* Reshape-like ops: the output is the input's bytes under another shape, so it can live at the input's
+     * offset when nothing else reads the input (the op then copies nothing). */
+    static const char *const views[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
+    for (int s = 0; s < x->nsteps; s++) {
+        const eg_node *nd = eg_step_node(x, s);
+        int y = step_output(x, s, 0), u = nd->nin > 0 ? nd->in[0] : -1;
+        bool view = false;
+        for (size_t k = 0; k < sizeof views / sizeof views[0]; k++) view |= !strcmp(nd->op_type, views[k]);
+        if (!view || x->dynamic[s] || nd->domain[0] || nd->nout != 1 || y < 0 || u < 0 || at[y] < 0 || at[u] < 0 ||
+            reads[u] != 1 || g->values[u].is_output || alias[u] >= 0 || root[u] || x->is_const[u] ||
+            x->meta[u].t.dtype != x->meta[y].t.dtype || x->meta[y].t.dtype == EMBER_DTYPE_STRING)
+            continue;
+        alias[y] = u;
+        off[y] = 0;
+        if (iv[at[y]].end > iv[at[u]].end) iv[at[u]].end = iv[at[y]].end;
+        iv[at[y]].size = 0; /* dropped below */
+        root[u] = true;
+    }
+    for (int s = 0; s < x->nsteps; s++) {
+        const eg_node *nd = eg_step_node(x, s);
+        int y = step_output(x, s, 0);
+        if (x->dynamic[s] || nd->domain[0] || strcmp(nd->op_type, "Concat") || nd->nout != 1 || y < 0 || at[y] < 0 ||
+            x->has_fuse[s] || alias[y] >= 0 || root[y])
+            continue;
+        const ember_tensor *yt = &x->meta[y].t;
+        const eg_attr *ax = eg_attr_find(nd, "axis");
+        int64_t axis = ax ? ax->i : 1, lead = 1;
+        if (axis < 0) axis += yt->ndim;
+        if (axis < 0 || axis >= yt->ndim || yt->dtype == EMBER_DTYPE_STRING) continue;
+        for (int d = 0; d < axis; d++) lead *= yt->shape[d];
+        bool ok = lead == 1 && nd->nin > 1;
+        for (int i = 0; i < nd->nin && ok; i++) {
+            int u = nd->in[i];
+            ok = u >= 0 && at[u] >= 0 && reads[u] == 1 && !root[u] && alias[u] < 0 && !x->is_const[u] &&
+                 !g->values[u].is_output && x->meta[u].t.dtype == yt->dtype;
+            for (int j = 0; j < i && ok; j++) ok = nd->in[j] != u;
+        }
+        if (!ok) continue;
+        int64_t pos = 0;
+        size_t es = (size_t)ember_dtype_bits(yt->dtype) / 8;
+        for (int i = 0; i < nd->nin; i++) {
+            int u = nd->in[i];
+            alias[u] = y;
+            off[u] = pos;
+            pos += (int64_t)(ember_tensor_count(&x->meta[u].t) * (int64_t)es);
+            if (iv[at[u]].start < iv[at[y]].start) iv[at[y]].start = iv[at[u]].start;
+            iv[at[u]].size = 0; /* dropped below */
+        }
+        root[y] = true;
+    }
+    int k = 0;
+    for (int i = 0; i < *n; i++)
+        if (iv[i].size) iv[k++] = iv[i];
+    *n = k;
+    ember_free(reads), ember_free(at), ember_free(root);
+    *alias_out = alias;
+    *off_out = off;
+    return EMBER_OK;
+}
+
 static ember_status plan_memory(eg_exec *x) {
     const eg_graph *g = x->g;
     for (int v = 0; v < g->nvalues; v++) {
@@ -387,7 +469,14 @@ static ember_status plan_memory(eg_exec *x) {
             x->act_bytes += aligned;
         }
     }
-    ember_status st = assign_offsets(x, iv, n);
+    int *alias = NULL;
+    int64_t *alias_off = NULL;
+    ember_status st = x->no_fuse ? EMBER_OK : plan_concat_in_place(x, iv, &n, &alias, &alias_off);
+    if (!st) st = assign_offsets(x, iv, n);
+    for (int v = 0; !st && alias && v < g->nvalues; v++)
+        if (alias[v] >= 0) x->offset[v] = x->offset[alias[v]] + alias_off[v];
+    ember_free(alias);
+    ember_free(alias_off);
     ember_free(iv);
     return st;
 }
@@ -414,6 +503,24 @@ static ember_status set_input_meta(eg_exec *x, ev *const *inputs) {
         }
     }
     return EMBER_OK;
+}
+
+/* Let the ops prepare what they keep across runs (packed weights) now, while the inferred shapes are at
+ * hand, so that the first run costs what every run costs. */
+static void prepare_steps(eg_exec *x) {
+    for (int s = 0; s < x->nsteps; s++) {
+        if (x->dynamic[s]) continue;
+        const eg_node *n = eg_step_node(x, s);
+        ev *in[MAX_IO + 1], *out[MAX_IO];
+        if (n->nin > MAX_IO || n->nout > MAX_IO) continue;
+        eo_ctx c;
+        ctx_init(x, n, &c, in, out);
+        if (x->step_extra[s] >= 0) in[n->nin] = x->slot[x->step_extra[s]];
+        if (x->has_fuse[s]) c.fuse = &x->fuse[s];
+        c.prep = &x->prep[s];
+        eo_prepare(&c);
+        ctx_done(&c);
+    }
 }
 
 ember_status eg_exec_plan(eg_exec *x, ev *const *inputs) {
@@ -444,6 +551,7 @@ ember_status eg_exec_plan(eg_exec *x, ev *const *inputs) {
     x->nfused = 0;
     if (!x->no_fuse && (s = eg_fuse_steps(x, &x->nfused))) return s;
     if ((s = plan_memory(x))) return s;
+    prepare_steps(x);
     /* forget inferred metadata of non-constant values: runs set them from the plan or at run time */
     for (int v = 0; v < g->nvalues; v++)
         if (!x->is_const[v]) ev_clear(&x->vals[v]);

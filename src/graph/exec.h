@@ -35,6 +35,8 @@ void eg_exec_set_fusion(eg_exec *x, bool on);
  * whether it is a folded constant, and statistics. */
 const ev *eg_exec_value(const eg_exec *x, int v);
 bool eg_exec_is_const(const eg_exec *x, int v);
+/* The graph this executor runs. */
+const eg_graph *eg_exec_graph(const eg_exec *x);
 typedef struct eg_plan_stats {
     int steps, folded, dynamic_steps, removed, fused; /* fused: nodes absorbed into the step before them */
     size_t arena_bytes, activation_bytes; /* arena size vs. sum of the planned tensors */

@@ -241,6 +241,26 @@ static ember_status match_layernorm(fctx *f, int s) {
     return EMBER_OK;
 }
 
+/* SiLU / Swish written out: Sigmoid(x) and Mul(x, that), x read by exactly those two. */
+static bool match_silu(fctx *f, int s, int cur, int *out) {
+    if (f->readers[cur] != 2 || f->g->values[cur].is_output) return false;
+    int r[2] = {f->rd_list[f->rd_start[cur]], f->rd_list[f->rd_start[cur] + 1]};
+    if (r[0] == r[1]) return false;
+    for (int k = 0; k < 2; k++) {
+        int ss = r[k], sm = r[1 - k];
+        if (ss <= s || sm <= s || f->removed[ss] || f->removed[sm] || f->x->dynamic[ss] || f->x->dynamic[sm]) continue;
+        const eg_node *sg = step_node(f, ss), *mu = step_node(f, sm);
+        if (!is_op(sg, "Sigmoid") || sg->in[0] != cur || !is_op(mu, "Mul") || mu->nin != 2) continue;
+        if (sole_reader(f, sg->out[0], s) != sm) continue;
+        if (!((mu->in[0] == cur && mu->in[1] == sg->out[0]) || (mu->in[1] == cur && mu->in[0] == sg->out[0]))) continue;
+        if (!same_shape(f, cur, mu->out[0])) continue;
+        f->removed[ss] = f->removed[sm] = true;
+        *out = mu->out[0];
+        return true;
+    }
+    return false;
+}
+
 /* Per-channel scale/shift of an inference-mode BatchNormalization over `channels` channels. */
 static ember_status fold_bn(fctx *f, int s, const eg_node *bn, int64_t channels) {
     for (int i = 1; i < 5; i++) {
@@ -285,8 +305,10 @@ static ember_status fuse_from(fctx *f, int s) {
     bool bn = false, bias = false, res = false, act = false;
     for (;;) {
         int gl;
-        if (!act && !(res && fu->residual_after_act) && match_gelu(f, s, cur, &gl)) {
-            fu->act = (ember_act){EMBER_ACT_GELU_ERF, 0, 0};
+        bool gelu = false;
+        if (!act && !(res && fu->residual_after_act) &&
+            ((gelu = match_gelu(f, s, cur, &gl)) || match_silu(f, s, cur, &gl))) {
+            fu->act = (ember_act){gelu ? EMBER_ACT_GELU_ERF : EMBER_ACT_SILU, 0, 0};
             act = true;
             x->has_fuse[s] = true;
             x->step_out0[s] = cur = gl;
@@ -300,7 +322,14 @@ static ember_status fuse_from(fctx *f, int s) {
         int nv = cn->out[0];
         if (!same_shape(f, cur, nv)) break;
         ember_act a;
-        if (node_act(f, cn, &a) && cn->in[0] == cur && !act && !(res && fu->residual_after_act)) {
+        bool scale_op = matmul && (is_op(cn, "Div") || is_op(cn, "Mul")) && cn->nin == 2 &&
+                        (cn->in[0] == cur || (is_op(cn, "Mul") && cn->in[1] == cur));
+        int sc = scale_op ? (cn->in[0] == cur ? cn->in[1] : cn->in[0]) : -1;
+        if (sc >= 0 && !fu->alpha && !bias && !res && !act && is_const_f32(f, sc) && ember_tensor_count(&val(f, sc)->t) == 1 &&
+            *(const float *)val(f, sc)->t.data != 0) {
+            float k = *(const float *)val(f, sc)->t.data;
+            fu->alpha = is_op(cn, "Div") ? 1.0f / k : k; /* attention scores / sqrt(d) */
+        } else if (node_act(f, cn, &a) && cn->in[0] == cur && !act && !(res && fu->residual_after_act)) {
             fu->act = a;
             act = true;
         } else if (!strcmp(cn->op_type, "BatchNormalization") && conv && cn->in[0] == cur && !bn && !bias && !res &&

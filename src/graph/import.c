@@ -270,6 +270,7 @@ static ember_status load_tensor(eg_model *m, const uint8_t *data, size_t len, em
     } else {
         s = ember_tp_to_tensor(&tp, m->dir, &t);
         if (!s && tp.raw) m->copied_inits++;
+        if (!s) ember_map_drop(&m->map, data, len); /* the copy is what runs use: the file's pages can go */
     }
     if (s) return ember_fail_context(s, "tensor '%s': ", name);
     if (name[0] && (s = ember_tensor_set_name(t, name))) {

@@ -159,24 +159,42 @@ fail:
     return NULL;
 }
 
-/* f32 Conv with 1 or 2 spatial dims on ember_conv2d, with c->fuse in its epilogue. */
-static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
-    const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2);
-    ember_tensor *y = eo_out(c, 0);
+/* The kernels' geometry for 1 or 2 spatial dims (1-D as a 1 x W image). */
+static ember_conv2d_shape conv_shape(const ember_tensor *x, const ember_tensor *w, const geom *g, int64_t group) {
     bool two = g->nsp == 2;
-    ember_conv2d_shape cs = {
+    return (ember_conv2d_shape){
         .batch = x->shape[0], .cin = x->shape[1], .h = two ? g->in[0] : 1, .w = g->in[g->nsp - 1],
         .cout = w->shape[0], .oh = two ? g->out[0] : 1, .ow = g->out[g->nsp - 1],
         .kh = two ? g->k[0] : 1, .kw = g->k[g->nsp - 1], .stride_h = two ? g->stride[0] : 1,
         .stride_w = g->stride[g->nsp - 1], .dil_h = two ? g->dil[0] : 1, .dil_w = g->dil[g->nsp - 1],
         .pad_t = two ? g->pb[0] : 0, .pad_l = g->pb[g->nsp - 1], .groups = group,
     };
+}
+
+void conv_prepare(eo_ctx *c) {
+    const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2);
+    if (!x || !w || x->dtype != EMBER_DTYPE_F32 || w->dtype != x->dtype || (b && b->dtype != x->dtype)) return;
+    if (!eo_in_const(c, 1) || (b && !eo_in_const(c, 2)) || w->ndim != x->ndim) return;
+    geom g;
+    int64_t group = eo_attr_int(c, "group", 1);
+    if (geom_make(c, x, w->shape + 2, false, &g) || g.nsp > 2 || group < 1) return;
+    ember_conv2d_shape cs = conv_shape(x, w, &g, group);
+    conv_prep *cp = conv_prep_make(c, &cs, w->data, b ? b->data : NULL);
+    if (cp) *c->prep = (eo_prep){cp, conv_prep_free};
+    if (cp) eo_drop_input(c, 1);
+}
+
+/* f32 Conv with 1 or 2 spatial dims on ember_conv2d, with c->fuse in its epilogue. */
+static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
+    const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2);
+    ember_tensor *y = eo_out(c, 0);
+    ember_conv2d_shape cs = conv_shape(x, w, g, group);
     bool keep = c->prep && eo_in_const(c, 1) && (!b || eo_in_const(c, 2));
     conv_prep *cp = keep ? c->prep->p : NULL;
     if (!cp) {
         cp = conv_prep_make(c, &cs, w->data, b ? b->data : NULL);
         if (!cp) return ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory packing %lld weights", (long long)ember_tensor_count(w));
-        if (keep) *c->prep = (eo_prep){cp, conv_prep_free};
+        if (keep) *c->prep = (eo_prep){cp, conv_prep_free}, eo_drop_input(c, 1);
     }
     const eo_fuse *f = c->fuse;
     ember_epilogue ep = {0};

@@ -89,6 +89,7 @@ static const void *packed_b(eo_ctx *c, int i, bool trans, int64_t K, int64_t N, 
     if (!pb) return NULL; /* unpacked still works */
     ember_sgemm_pack_b(trans, K, N, B, ldb, pb);
     *c->prep = (eo_prep){pb, free_aligned};
+    eo_drop_input(c, i);
     return pb;
 }
 
@@ -106,12 +107,21 @@ static bool uniform_stride(const mm_shape *p, const int64_t *st, int64_t mat, in
     return true;
 }
 
+void matmul_prepare(eo_ctx *c) {
+    const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1);
+    mm_shape p;
+    int64_t sb;
+    if (!a || !b || a->dtype != EMBER_DTYPE_F32 || b->dtype != a->dtype || !eo_in_const(c, 1) || mm_plan(a, b, &p)) return;
+    if (uniform_stride(&p, p.bst, p.K * p.N, &sb) && sb == 0) packed_b(c, 1, false, p.K, p.N, b->data, p.N);
+}
+
 static ember_status matmul_fast(eo_ctx *c, const mm_shape *p) {
     const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1);
     ember_tensor *y = eo_out(c, 0);
     int64_t batches = 1, sa, sb;
     for (int d = 0; d < p->nb; d++) batches *= p->batch[d];
     ember_epilogue ep = fused_epilogue(c, p->N);
+    float alpha = c->fuse && c->fuse->alpha ? c->fuse->alpha : 1.0f;
     if (!uniform_stride(p, p->ast, p->M * p->K, &sa) || !uniform_stride(p, p->bst, p->K * p->N, &sb)) {
         int64_t idx[EMBER_MAX_DIMS] = {0};
         for (int64_t bi = 0; bi < batches; bi++) {
@@ -119,7 +129,7 @@ static ember_status matmul_fast(eo_ctx *c, const mm_shape *p) {
             for (int d = 0; d < p->nb; d++) ao += idx[d] * p->ast[d], bo += idx[d] * p->bst[d];
             ember_epilogue e = ep;
             if (e.residual) e.residual += co;
-            ember_sgemm(c->pool, false, false, p->M, p->N, p->K, 1.0f, (const float *)a->data + ao, p->K,
+            ember_sgemm(c->pool, false, false, p->M, p->N, p->K, alpha, (const float *)a->data + ao, p->K,
                         (const float *)b->data + bo, p->N, 0.0f, (float *)y->data + co, p->N, &e);
             for (int d = p->nb - 1; d >= 0 && ++idx[d] == p->batch[d]; d--) idx[d] = 0;
         }
@@ -130,12 +140,12 @@ static ember_status matmul_fast(eo_ctx *c, const mm_shape *p) {
         const void *pb = packed_b(c, 1, false, p->K, p->N, b->data, p->N);
         ember_gemm_operand A = {.data = a->data, .ld = p->K};
         ember_gemm_operand B = pb ? (ember_gemm_operand){.packed = pb} : (ember_gemm_operand){.data = b->data, .ld = p->N};
-        ember_sgemm_packed(c->pool, rows, p->N, p->K, 1.0f, &A, &B, 0.0f, y->data, p->N, &ep);
+        ember_sgemm_packed(c->pool, rows, p->N, p->K, alpha, &A, &B, 0.0f, y->data, p->N, &ep);
         for (int64_t bi = 1; !sa && bi < batches; bi++) /* A broadcast too: every batch is the same */
             memcpy((float *)y->data + bi * p->M * p->N, y->data, sizeof(float) * (size_t)(p->M * p->N));
         return EMBER_OK;
     }
-    ember_sgemm_batched(c->pool, batches, false, false, p->M, p->N, p->K, 1.0f, a->data, p->K, sa, b->data, p->N, sb,
+    ember_sgemm_batched(c->pool, batches, false, false, p->M, p->N, p->K, alpha, a->data, p->K, sa, b->data, p->N, sb,
                         0.0f, y->data, p->N, p->M * p->N, &ep, p->M * p->N);
     return EMBER_OK;
 }
@@ -190,6 +200,14 @@ ember_status gemm_infer(eo_ctx *c) {
     ember_status s = gemm_dims(c, &shape[0], &shape[1], &K);
     if (s) return s;
     return eo_set_out(c, 0, eo_dtype(c, 0), 2, shape);
+}
+
+void gemm_prepare(eo_ctx *c) {
+    const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1);
+    int64_t M, N, K;
+    if (!a || !b || a->dtype != EMBER_DTYPE_F32 || b->dtype != a->dtype || !eo_in_const(c, 1) || gemm_dims(c, &M, &N, &K))
+        return;
+    packed_b(c, 1, eo_attr_int(c, "transB", 0), K, N, b->data, b->shape[1]);
 }
 
 ember_status gemm_run(eo_ctx *c) {

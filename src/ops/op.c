@@ -1,6 +1,7 @@
 /* Helpers shared by the op files: run-time values, outputs, attributes, broadcasting, type conversion. */
 #include "ops/op.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -517,6 +518,10 @@ static void strided_rows(void *arg, int64_t begin, int64_t end, int thread) {
         }
         char *dst = j->dst + row * inner * (int64_t)j->es;
         const char *src = j->src;
+        if (sin == 1) { /* contiguous source row (Transpose keeping the last axis, Slice, Concat-like) */
+            memcpy(dst, src + o * (int64_t)j->es, (size_t)(inner * (int64_t)j->es));
+            continue;
+        }
         switch (j->es) {
         case 1: for (int64_t i = 0; i < inner; i++) ((uint8_t *)dst)[i] = ((const uint8_t *)src)[o + i * sin]; break;
         case 2: for (int64_t i = 0; i < inner; i++) ((uint16_t *)dst)[i] = ((const uint16_t *)src)[o + i * sin]; break;
@@ -562,19 +567,36 @@ ember_status eo_strided_copy(ember_tensor *dst, const ember_tensor *src, const i
 /* --- fused epilogues ---------------------------------------------------------------------------------- */
 #include "graph/exec.h"
 
-static int reference_mode = -1;
+static _Atomic int reference_mode = -1; /* -1: not read from the environment yet */
 bool eo_reference(void) {
-    if (reference_mode < 0) {
+    int m = atomic_load_explicit(&reference_mode, memory_order_relaxed);
+    if (m < 0) {
         const char *e = getenv("EMBER_OPS");
-        reference_mode = e && !strcmp(e, "reference");
+        m = e && !strcmp(e, "reference");
+        atomic_store_explicit(&reference_mode, m, memory_order_relaxed);
     }
-    return reference_mode;
+    return m;
 }
-void eo_set_reference(bool on) { reference_mode = on; }
+void eo_set_reference(bool on) { atomic_store_explicit(&reference_mode, on, memory_order_relaxed); }
+
+void eo_prepare(eo_ctx *c) {
+    const char *t = c->node->op_type;
+    if (c->node->domain[0] || !c->prep || c->prep->p || eo_reference()) return;
+    if (!strcmp(t, "Conv")) conv_prepare(c);
+    else if (!strcmp(t, "Gemm")) gemm_prepare(c);
+    else if (!strcmp(t, "MatMul")) matmul_prepare(c);
+}
 
 bool eo_in_const(const eo_ctx *c, int i) {
     if (!eo_has(c, i) || !c->exec || i >= c->node->nin || c->node->in[i] < 0) return false;
     return eg_exec_is_const(c->exec, c->node->in[i]);
+}
+
+void eo_drop_input(const eo_ctx *c, int i) {
+    if (!eo_in_const(c, i)) return;
+    const eg_graph *g = eg_exec_graph(c->exec);
+    const eg_value *v = &g->values[c->node->in[i]];
+    if (g->model && v->init && v->init->data == c->in[i]->t.data) ember_map_drop(&g->model->map, v->init->data, v->init->nbytes);
 }
 
 void eo_fuse_apply(const eo_ctx *c, float *y, int64_t outer, int64_t channels, int64_t inner) {
@@ -587,6 +609,7 @@ void eo_fuse_apply(const eo_ctx *c, float *y, int64_t outer, int64_t channels, i
             float *row = y + base;
             for (int64_t i = 0; i < inner; i++) {
                 float v = row[i];
+                if (f->alpha) v *= f->alpha;
                 if (f->bn_scale) v = v * f->bn_scale[ch] + f->bn_shift[ch];
                 if (f->bias) v += f->bias[ch];
                 if (r && !f->residual_after_act) v += r[base + i];

@@ -71,10 +71,12 @@ typedef struct eo_prep {
 } eo_prep;
 
 /* Work the graph passes (graph/fuse.c) moved into a Conv/Gemm/MatMul step from the nodes after it:
- *     y = op(...);  y = y * bn_scale[ch] + bn_shift[ch];  y += bias[ch];  y += residual (before act unless
+ *     y = alpha * op(...);  y = y * bn_scale[ch] + bn_shift[ch];  y += bias[ch];  y += residual (before act unless
  *     residual_after_act);  y = act(y)
  * where ch is the channel: axis 1 for Conv, the last axis for Gemm/MatMul. */
 typedef struct eo_fuse {
+    float alpha;                      /* Gemm/MatMul: the product is scaled by this first (a following Div or
+                                         Mul by a constant); 0 means 1 */
     const float *bn_scale, *bn_shift; /* folded BatchNormalization (NULL: none) */
     const float *bias;                /* MatMul: per-column bias of a following Add (NULL: none) */
     int residual;                     /* index into c->in of a same-shaped tensor to add (-1: none) */
@@ -133,8 +135,19 @@ void *eo_scratch(eo_ctx *c, size_t bytes);
 bool eo_reference(void);
 void eo_set_reference(bool on);
 
+/* Fill c->prep ahead of the first run (pre-packed constant weights of Conv, Gemm, MatMul), at plan time:
+ * inputs that are not constants have their planned shapes but no data. Does nothing for other ops or
+ * when the op cannot prepare (the first run then does it); never fails the plan. */
+void eo_prepare(eo_ctx *c);
+void conv_prepare(eo_ctx *c);
+void gemm_prepare(eo_ctx *c);
+void matmul_prepare(eo_ctx *c);
+
 /* Input i is a constant (initializer or folded) that keeps its data across runs. */
 bool eo_in_const(const eo_ctx *c, int i);
+/* Input i is an initializer used in place from the mmapped model and the op has its own packed copy:
+ * let its pages leave the resident set (they are read from the file again if needed). */
+void eo_drop_input(const eo_ctx *c, int i);
 /* Apply c->fuse (when set) to the f32 output y laid out [outer, channels, inner], in place. The reference
  * path for ops that compute first and fuse afterwards. */
 void eo_fuse_apply(const eo_ctx *c, float *y, int64_t outer, int64_t channels, int64_t inner);

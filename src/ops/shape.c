@@ -6,14 +6,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* Reshape-like ops copy the data unchanged (same element order); nothing to do when the planner placed
+ * the output on the input's bytes. */
+static ember_status copy_run(eo_ctx *c) {
+    const ember_tensor *x = eo_in(c, 0);
+    ember_tensor *y = eo_out(c, 0);
+    if (x->data == y->data && x->dtype == y->dtype && x->dtype != EMBER_DTYPE_STRING) return EMBER_OK;
+    return eo_convert(x, y);
+}
+
 ember_status identity_run(eo_ctx *c) {
     const ev *x = c->in[0];
     if (x->kind != EV_TENSOR) return ev_copy(c->out[0], x);
-    return eo_convert(&x->t, eo_out(c, 0));
+    return copy_run(c);
 }
-
-/* Reshape-like ops copy the data unchanged (same element order). */
-static ember_status copy_run(eo_ctx *c) { return eo_convert(eo_in(c, 0), eo_out(c, 0)); }
 
 /* --- Constant ----------------------------------------------------------------------------------------- */
 ember_status constant_infer(eo_ctx *c) {
@@ -348,6 +354,10 @@ ember_status concat_run(eo_ctx *c) {
         const ember_tensor *x = eo_in(c, i);
         if (!x) continue;
         int64_t len = x->shape[axis] * inner;
+        if (outer == 1 && x->dtype != EMBER_DTYPE_STRING && x->data == (char *)y->data + (size_t)off * eo_esize(x->dtype)) {
+            off += len; /* the planner placed this input inside the output already */
+            continue;
+        }
         s = copy_block(y, x, outer, ylen, len, off, 0, len);
         off += len;
     }
