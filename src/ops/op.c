@@ -397,7 +397,15 @@ ember_status eo_convert(const ember_tensor *src, ember_tensor *dst) {
 
 bool eo_is_half(ember_dtype t) { return t == EMBER_DTYPE_F16 || t == EMBER_DTYPE_BF16; }
 
-ember_status eo_run_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c)) {
+static bool widen_f16(ember_dtype t) { return eo_is_half(t); }
+static bool widen_f64(ember_dtype t) { return t == EMBER_DTYPE_F64; }
+
+static ember_status run_as_f32_if(eo_ctx *c, ember_status (*run)(eo_ctx *c), bool (*convert)(ember_dtype));
+
+ember_status eo_run_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c)) { return run_as_f32_if(c, run, widen_f16); }
+ember_status eo_run_f64_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c)) { return run_as_f32_if(c, run, widen_f64); }
+
+static ember_status run_as_f32_if(eo_ctx *c, ember_status (*run)(eo_ctx *c), bool (*convert)(ember_dtype)) {
     enum { MAXIO = 16 };
     if (c->nin > MAXIO || c->nout > MAXIO) return ember_fail(EMBER_ERR_UNSUPPORTED, "too many inputs for f16 emulation");
     ev tin[MAXIO], tout[MAXIO];
@@ -407,7 +415,7 @@ ember_status eo_run_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c)) {
     ember_status s = EMBER_OK;
     for (int i = 0; i < c->nin; i++) {
         pin[i] = c->in[i];
-        if (!eo_has(c, i) || c->in[i]->kind != EV_TENSOR || !eo_is_half(c->in[i]->t.dtype)) continue;
+        if (!eo_has(c, i) || c->in[i]->kind != EV_TENSOR || !convert(c->in[i]->t.dtype)) continue;
         const ember_tensor *x = &c->in[i]->t;
         if (!s) s = ev_alloc_tensor(&tin[i], EMBER_DTYPE_F32, x->ndim, x->shape);
         if (!s) s = eo_convert(x, &tin[i].t);
@@ -415,7 +423,7 @@ ember_status eo_run_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c)) {
     }
     for (int i = 0; i < c->nout && !s; i++) {
         pout[i] = c->out[i];
-        if (!c->out[i] || c->out[i]->kind != EV_TENSOR || !eo_is_half(c->out[i]->t.dtype)) continue;
+        if (!c->out[i] || c->out[i]->kind != EV_TENSOR || !convert(c->out[i]->t.dtype)) continue;
         const ember_tensor *y = &c->out[i]->t;
         s = ev_alloc_tensor(&tout[i], EMBER_DTYPE_F32, y->ndim, y->shape);
         pout[i] = &tout[i];

@@ -167,6 +167,8 @@ void eo_put(ember_tensor *t, int64_t i, double v);
  * back. Use as: if (needs_f32(c)) return eo_run_as_f32(c, my_run); */
 bool eo_is_half(ember_dtype t);
 ember_status eo_run_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c));
+/* The same for float64 inputs and outputs (ops whose float64 results are fine at float32 precision). */
+ember_status eo_run_f64_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c));
 
 /* Parallel for over [0, n) with a grain; a thin wrapper over ember_pool_for. */
 static inline void eo_parallel(eo_ctx *c, int64_t n, int64_t grain, ember_range_fn fn, void *ctx) {
