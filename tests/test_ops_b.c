@@ -1,6 +1,13 @@
-/* Tricky cases of the opsb op families: small-type casts (rounding, saturation, NaN patterns, packing). */
+/* Tricky cases of the opsb op families: small-type casts (rounding, saturation, NaN patterns, packing), and one
+ * node test per family through the library API (control flow with captured values, sequences, optionals,
+ * quantization, strings, ai.onnx.ml, RNNs, seeded random ops); those skip when ../shared is absent. */
 #include "check.h"
+#include "ember/onnx.h"
 #include "ops/op.h"
+
+#include <stdio.h>
+
+#define NODE "conformance/onnx-node/"
 
 static ember_tensor *vec(ember_dtype t, int64_t n) {
     ember_tensor *x = NULL;
@@ -70,9 +77,31 @@ static void test_e8m0(void) {
     ember_tensor_destroy(y);
 }
 
+static void test_node_families(void) {
+    static const char *dirs[] = {
+        "test_if_seq", "test_loop16_seq_none", "test_scan9_sum", "test_scan_sum", "test_sequence_map_add_2_sequences",
+        "test_optional_get_element_optional_sequence", "test_split_to_sequence_nokeepdims",
+        "test_quantizelinear_blocked_asymmetric", "test_dequantizelinear_int2", "test_qlinearconv",
+        "test_string_split_maxsplit", "test_regex_full_match_basic", "test_tfidfvectorizer_tf_batch_uniandbigrams_skip5",
+        "test_ai_onnx_ml_tree_ensemble_set_membership", "test_lstm_with_peepholes", "test_gru_seq_length",
+        "test_training_dropout_mask", "test_resize_downsample_sizes_cubic_antialias", "test_flexattention_causal_mask",
+    };
+    char buf[512];
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, NODE "%s/model.onnx", dirs[i]);
+        SKIP_IF(!check_shared(rel, buf, sizeof buf), "../shared/conformance is absent");
+        buf[strlen(buf) - strlen("/model.onnx")] = 0;
+        ember_onnx_test_result r;
+        CHECK(ember_onnx_test_dir(buf, NULL, &r) == EMBER_OK);
+        CHECK_MSG(r.verdict == EMBER_TEST_PASS, "%s: %s", dirs[i], r.reason);
+    }
+}
+
 int main(void) {
     RUN(test_float8_rounding);
     RUN(test_packed_ints);
     RUN(test_e8m0);
+    RUN(test_node_families);
     return check_done();
 }
