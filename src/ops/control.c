@@ -105,7 +105,7 @@ ember_status control_infer(eo_ctx *c) {
 
 /* --- If ----------------------------------------------------------------------------------------------- */
 ember_status if_run(eo_ctx *c) {
-    const ember_tensor *cond = eo_in(c, 0);
+    const ember_tensor *cond = eo_has(c, 0) && c->in[0]->kind == EV_TENSOR ? eo_in(c, 0) : NULL;
     if (!cond || ember_tensor_count(cond) < 1) return ember_fail(EMBER_ERR_SHAPE, "If: cond must be one value");
     const eg_graph *g = graph_attr(c, eo_get(cond, 0) != 0 ? "then_branch" : "else_branch");
     if (!g) return ember_fail(EMBER_ERR_FORMAT, "If: missing branch graph");
@@ -135,12 +135,17 @@ ember_status loop_run(eo_ctx *c) {
     int64_t max_trip = INT64_MAX;
     if (eo_has(c, 0)) {
         double m;
+        if (c->in[0]->kind != EV_TENSOR || !c->in[0]->t.data) return ember_fail(EMBER_ERR_SHAPE, "Loop: M must be a tensor");
         ember_status s = eo_in_scalar(c, 0, &m);
         if (s) return s;
         max_trip = (int64_t)m;
     }
     bool cond = true;
-    if (eo_has(c, 1)) cond = eo_get(eo_in(c, 1), 0) != 0;
+    if (eo_has(c, 1)) {
+        if (c->in[1]->kind != EV_TENSOR || ember_tensor_count(eo_in(c, 1)) < 1)
+            return ember_fail(EMBER_ERR_SHAPE, "Loop: cond must be a bool tensor");
+        cond = eo_get(eo_in(c, 1), 0) != 0;
+    }
     ev iter = {0}, condv = {0}, *carried = ember_calloc((size_t)N + 1, sizeof(ev)), *outs = ember_calloc((size_t)g->noutputs + 1, sizeof(ev));
     ev **scans = NULL;
     int64_t nscan = 0, capscan = 0;

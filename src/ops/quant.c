@@ -192,6 +192,12 @@ ember_status dynamic_quantize_run(eo_ctx *c) {
     return EMBER_OK;
 }
 
+static ember_status need_inputs(const eo_ctx *c, int n, const char *op) {
+    for (int i = 0; i < n; i++)
+        if (!eo_has(c, i) || c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", op, i);
+    return EMBER_OK;
+}
+
 /* --- integer matmul ----------------------------------------------------------------------------------- */
 /* Batched (numpy-broadcast) matmul of integer/quantized tensors into doubles: out[b, i, j] =
  * sum_k (A[b,i,k] - azp(i)) * (B[b,k,j] - bzp(j)). azp: scalar or per row of A (length M); bzp: scalar or
@@ -265,6 +271,8 @@ static ember_status int_matmul(const ember_tensor *a, const ember_tensor *b, con
 }
 
 ember_status matmul_integer_infer(eo_ctx *c) {
+    ember_status st = need_inputs(c, 2, "MatMulInteger");
+    if (st) return st;
     mm_shape ms;
     ember_status s = mm_infer_shape(eo_in(c, 0), eo_in(c, 1), &ms);
     if (s) return s;
@@ -284,6 +292,8 @@ ember_status matmul_integer_run(eo_ctx *c) {
 
 /* QLinearMatMul(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp) */
 ember_status qlinear_matmul_infer(eo_ctx *c) {
+    ember_status st = need_inputs(c, 7, "QLinearMatMul");
+    if (st) return st;
     mm_shape ms;
     ember_status s = mm_infer_shape(eo_in(c, 0), eo_in(c, 3), &ms);
     if (s) return s;
@@ -334,9 +344,11 @@ static ember_status conv_geom_init(eo_ctx *c, const ember_tensor *x, const ember
     const char *ap = eo_attr_str(c, "auto_pad", "NOTSET");
     for (int d = 0; d < g->nsp; d++) {
         g->in[d] = x->shape[d + 2];
-        g->k[d] = nks == g->nsp ? ks[d] : w->shape[d + 2];
+        g->k[d] = w->shape[d + 2];
+        if (nks == g->nsp && ks[d] != g->k[d]) return ember_fail(EMBER_ERR_SHAPE, "conv: kernel_shape differs from the weights");
         g->stride[d] = nst == g->nsp ? st[d] : 1;
         g->dil[d] = ndl == g->nsp ? dl[d] : 1;
+        if (g->stride[d] <= 0 || g->dil[d] <= 0) return ember_fail(EMBER_ERR_SHAPE, "conv: strides and dilations must be positive");
         int64_t ek = (g->k[d] - 1) * g->dil[d] + 1;
         int64_t p0 = npd == 2 * g->nsp ? pd[d] : 0, p1 = npd == 2 * g->nsp ? pd[d + g->nsp] : 0;
         if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
@@ -350,7 +362,7 @@ static ember_status conv_geom_init(eo_ctx *c, const ember_tensor *x, const ember
         }
         g->pad0[d] = p0;
         g->out[d] = (g->in[d] + p0 + p1 - ek) / g->stride[d] + 1;
-        if (g->out[d] < 0 || g->stride[d] <= 0) return ember_fail(EMBER_ERR_SHAPE, "conv: bad geometry on axis %d", d);
+        if (g->out[d] < 0) return ember_fail(EMBER_ERR_SHAPE, "conv: bad geometry on axis %d", d);
     }
     return EMBER_OK;
 }
@@ -401,7 +413,10 @@ static void int_conv(const conv_geom *g, const ember_tensor *x, const ember_tens
         }
 }
 
-ember_status conv_integer_infer(eo_ctx *c) { return conv_out_shape(c, 0, 1, EMBER_DTYPE_I32); }
+ember_status conv_integer_infer(eo_ctx *c) {
+    ember_status s = need_inputs(c, 2, "ConvInteger");
+    return s ? s : conv_out_shape(c, 0, 1, EMBER_DTYPE_I32);
+}
 
 ember_status conv_integer_run(eo_ctx *c) {
     conv_geom g;
@@ -415,7 +430,10 @@ ember_status conv_integer_run(eo_ctx *c) {
 }
 
 /* QLinearConv(x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B) */
-ember_status qlinear_conv_infer(eo_ctx *c) { return conv_out_shape(c, 0, 3, eo_has(c, 7) ? eo_dtype(c, 7) : eo_dtype(c, 0)); }
+ember_status qlinear_conv_infer(eo_ctx *c) {
+    ember_status s = need_inputs(c, 7, "QLinearConv");
+    if (s) return s;
+    return conv_out_shape(c, 0, 3, eo_has(c, 7) ? eo_dtype(c, 7) : eo_dtype(c, 0)); }
 
 ember_status qlinear_conv_run(eo_ctx *c) {
     conv_geom g;

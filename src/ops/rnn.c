@@ -150,6 +150,7 @@ static ember_status rnn_run_kind(eo_ctx *c, int kind) {
         for (int64_t k = 0; k < nb; k++) Bi[k] = eo_get(eo_in(c, 3), k);
     }
     const ember_tensor *sl = eo_in(c, 4);
+    if (sl && ember_tensor_count(sl) != B) return ember_fail(EMBER_ERR_SHAPE, "sequence_lens must have %lld values", (long long)B);
     int hi = 5, ci = 6, pi = 7;
     for (int which = 0; which < 2; which++) {
         int idx = which ? ci : hi;

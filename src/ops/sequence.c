@@ -20,6 +20,7 @@ static ember_status seq_pos(const eo_ctx *c, int i, int n, bool insert, int dflt
         return EMBER_OK;
     }
     double v;
+    if (c->in[i]->kind != EV_TENSOR || !c->in[i]->t.data) return ember_fail(EMBER_ERR_SHAPE, "sequence position must be a tensor");
     ember_status s = eo_in_scalar(c, i, &v);
     if (s) return s;
     int64_t p = (int64_t)v;
@@ -140,7 +141,7 @@ ember_status concat_from_sequence_run(eo_ctx *c) {
         if (t->ndim != t0->ndim || t->dtype != t0->dtype)
             return ember_fail(EMBER_ERR_SHAPE, "ConcatFromSequence: items differ in rank or type");
         for (int d = 0; d < t->ndim; d++)
-            if (d != axis && t->shape[d] != t0->shape[d] && !(new_axis))
+            if ((new_axis || d != axis) && t->shape[d] != t0->shape[d])
                 return ember_fail(EMBER_ERR_SHAPE, "ConcatFromSequence: item %d has a different shape", i);
         total += new_axis ? 1 : t->shape[axis];
     }

@@ -33,11 +33,12 @@ ember_status string_concat_run(eo_ctx *c) {
     int64_t n = ember_tensor_count(y), ia[EMBER_MAX_DIMS] = {0};
     int64_t sa[EMBER_MAX_DIMS], sb[EMBER_MAX_DIMS];
     /* element strides of a and b over y's dims (0 where broadcast) */
-    for (int d = y->ndim - 1, da = a->ndim - 1, db = b->ndim - 1, pa = 1, pb = 1; d >= 0; d--, da--, db--) {
+    int64_t pa = 1, pb = 1;
+    for (int d = y->ndim - 1, da = a->ndim - 1, db = b->ndim - 1; d >= 0; d--, da--, db--) {
         sa[d] = da >= 0 && a->shape[da] != 1 ? pa : 0;
         sb[d] = db >= 0 && b->shape[db] != 1 ? pb : 0;
-        if (da >= 0) pa *= (int)a->shape[da];
-        if (db >= 0) pb *= (int)b->shape[db];
+        if (da >= 0) pa *= a->shape[da];
+        if (db >= 0) pb *= b->shape[db];
     }
     for (int64_t i = 0; i < n; i++) {
         int64_t oa = 0, ob = 0;
@@ -263,8 +264,15 @@ static ember_status tfidf_init(eo_ctx *c, tfidf *t) {
     t->nweights = eo_attr_floats(c, "weights", &t->weights);
     if (t->ncounts < 0 || t->nindexes < 0 || t->npool < 0 || t->min_n < 1 || t->max_n < t->min_n || t->max_skip < 0)
         return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: needs ngram_counts, ngram_indexes and a pool");
-    for (int i = 0; i < t->nindexes; i++)
+    if (t->pool_s && t->pool_s->type != EG_ATTR_STRINGS) t->pool_s = NULL;
+    for (int i = 0; i < t->ncounts; i++)
+        if (t->counts[i] < 0 || t->counts[i] > t->npool || (i && t->counts[i] < t->counts[i - 1]))
+            return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: ngram_counts must rise within the pool");
+    for (int i = 0; i < t->nindexes; i++) {
+        if (t->indexes[i] < 0 || t->indexes[i] > (int64_t)1 << 24)
+            return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: ngram index %lld", (long long)t->indexes[i]);
         if (t->indexes[i] + 1 > t->width) t->width = t->indexes[i] + 1;
+    }
     return EMBER_OK;
 }
 
