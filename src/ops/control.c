@@ -14,6 +14,22 @@ static const eg_graph *graph_attr(const eo_ctx *c, const char *name) {
     return a && a->type == EG_ATTR_GRAPH ? a->g : NULL;
 }
 
+/* A body run many times (Loop, Scan): one executor, planned once and re-planned only when input shapes change. */
+typedef struct body_exec {
+    const eg_graph *g;
+    eg_exec *x;
+} body_exec;
+
+static ember_status body_run(eo_ctx *c, body_exec *b, int nin, ev *const *in, ev *out) {
+    if (nin != b->g->ninputs)
+        return ember_fail(EMBER_ERR_SHAPE, "subgraph '%s' takes %d inputs, %d given", b->g->name, b->g->ninputs, nin);
+    if (!b->x) {
+        ember_status s = eg_exec_create(b->g, c->exec, c->pool, &b->x);
+        if (s) return s;
+    }
+    return eg_exec_run(b->x, in, out);
+}
+
 static void move_into(ev *dst, ev *src) {
     ev_clear(dst);
     *dst = *src;
@@ -149,6 +165,7 @@ ember_status loop_run(eo_ctx *c) {
     ev iter = {0}, condv = {0}, *carried = ember_calloc((size_t)N + 1, sizeof(ev)), *outs = ember_calloc((size_t)g->noutputs + 1, sizeof(ev));
     ev **scans = NULL;
     int64_t nscan = 0, capscan = 0;
+    body_exec body = {g, NULL};
     ember_status s = !carried || !outs ? ember_fail(EMBER_ERR_NOMEM, "out of memory") : EMBER_OK;
     if (!s) s = ev_alloc_tensor(&iter, EMBER_DTYPE_I64, 0, NULL);
     if (!s) s = ev_alloc_tensor(&condv, EMBER_DTYPE_BOOL, 0, NULL);
@@ -166,7 +183,7 @@ ember_status loop_run(eo_ctx *c) {
         ins[0] = &iter;
         ins[1] = &condv;
         for (int i = 0; i < N; i++) ins[2 + i] = &carried[i];
-        if ((s = eg_subgraph_run(c, g, N + 2, ins, outs))) break;
+        if ((s = body_run(c, &body, N + 2, ins, outs))) break;
         if (outs[0].kind != EV_TENSOR || ember_tensor_count(&outs[0].t) < 1) {
             s = ember_fail(EMBER_ERR_SHAPE, "Loop: body condition output must be a bool tensor");
             break;
@@ -215,6 +232,7 @@ ember_status loop_run(eo_ctx *c) {
     for (int i = 0; outs && i < g->noutputs; i++) ev_clear(&outs[i]);
     ember_free(carried);
     ember_free(outs);
+    eg_exec_destroy(body.x);
     ev_clear(&iter);
     ev_clear(&condv);
     return s;
@@ -244,6 +262,7 @@ static ember_status scan_core(eo_ctx *c, const eg_graph *g, int N, int M, ev *co
     ev *state = ember_calloc((size_t)N + 1, sizeof(ev)), *slices = ember_calloc((size_t)M + 1, sizeof(ev));
     ev *bo = ember_calloc((size_t)g->noutputs + 1, sizeof(ev));
     ev **col = ember_calloc((size_t)(K * L) + 1, sizeof(ev *));
+    body_exec body = {g, NULL};
     ember_status s = !state || !slices || !bo || !col ? ember_fail(EMBER_ERR_NOMEM, "out of memory") : EMBER_OK;
     for (int i = 0; i < N && !s; i++) s = ev_copy(&state[i], in[i]);
     for (int64_t t = 0; t < L && !s; t++) {
@@ -254,7 +273,7 @@ static ember_status scan_core(eo_ctx *c, const eg_graph *g, int N, int M, ev *co
             s = take_slice(&in[N + j]->t, axes[j], idx, &slices[j]);
             bin[N + j] = &slices[j];
         }
-        if (s || (s = eg_subgraph_run(c, g, N + M, bin, bo))) break;
+        if (s || (s = body_run(c, &body, N + M, bin, bo))) break;
         for (int i = 0; i < N; i++) move_into(&state[i], &bo[i]);
         for (int k = 0; k < K && !s; k++) {
             ev *v = ember_calloc(1, sizeof *v);
@@ -285,6 +304,7 @@ static ember_status scan_core(eo_ctx *c, const eg_graph *g, int N, int M, ev *co
     for (int i = 0; state && i < N; i++) ev_clear(&state[i]);
     for (int j = 0; slices && j < M; j++) ev_clear(&slices[j]);
     ember_free(state), ember_free(slices), ember_free(bo), ember_free(col);
+    eg_exec_destroy(body.x);
     return s;
 }
 

@@ -250,6 +250,7 @@ ember_status sequence_map_run(eo_ctx *c) {
         if (eo_has(c, j) && c->in[j]->kind == EV_SEQUENCE && c->in[j]->nitems != n)
             return ember_fail(EMBER_ERR_SHAPE, "SequenceMap: sequences differ in length");
     ev res[64], bo[64];
+    eg_exec *x = NULL;
     memset(res, 0, sizeof res);
     memset(bo, 0, sizeof bo);
     for (int k = 0; k < c->nout; k++) {
@@ -260,7 +261,8 @@ ember_status sequence_map_run(eo_ctx *c) {
         ev *ins[64];
         for (int j = 0; j < c->nin; j++)
             ins[j] = c->in[j]->kind == EV_SEQUENCE ? c->in[j]->items[i] : c->in[j];
-        if ((s = eg_subgraph_run(c, g, c->nin, ins, bo))) break;
+        if (!x && (s = eg_exec_create(g, c->exec, c->pool, &x))) break; /* planned once for all items */
+        if ((s = eg_exec_run(x, ins, bo))) break;
         for (int k = 0; k < c->nout && !s; k++) {
             if (bo[k].kind != EV_TENSOR) s = ember_fail(EMBER_ERR_SHAPE, "SequenceMap: body output %d is not a tensor", k);
             else {
@@ -270,6 +272,7 @@ ember_status sequence_map_run(eo_ctx *c) {
         }
         for (int k = 0; k < c->nout; k++) ev_clear(&bo[k]);
     }
+    eg_exec_destroy(x);
     for (int k = 0; k < c->nout; k++) {
         if (!s && c->out[k]) {
             ev_clear(c->out[k]);
