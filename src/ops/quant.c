@@ -121,6 +121,19 @@ ember_status quantize_linear_run(eo_ctx *c) {
     if (zp && ember_tensor_count(zp) != ember_tensor_count(scale))
         return ember_fail(EMBER_ERR_SHAPE, "zero point and scale have different sizes");
     int64_t n = ember_tensor_count(x);
+    if (x->dtype == EMBER_DTYPE_F32 && scale->dtype == EMBER_DTYPE_F32 &&
+        (y->dtype == EMBER_DTYPE_U8 || y->dtype == EMBER_DTYPE_I8)) { /* the common QDQ case, same rounding as below */
+        const float *xs = x->data, *ss = scale->data;
+        float lo = y->dtype == EMBER_DTYPE_U8 ? 0.0f : -128.0f, hi = y->dtype == EMBER_DTYPE_U8 ? 255.0f : 127.0f;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t p = qmap_at(&m, i);
+            float q = nearbyintf(xs[i] / ss[p]) + (zp ? (float)eo_get(zp, p) : 0.0f);
+            q = q < lo ? lo : q > hi ? hi : q;
+            if (y->dtype == EMBER_DTYPE_U8) ((uint8_t *)y->data)[i] = (uint8_t)q;
+            else ((int8_t *)y->data)[i] = (int8_t)q;
+        }
+        return EMBER_OK;
+    }
     double *v = eo_scratch(c, sizeof(double) * (size_t)(n ? n : 1));
     if (!v) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     ember_dtype calc = x->dtype == EMBER_DTYPE_F64 || scale->dtype == EMBER_DTYPE_F64 ? EMBER_DTYPE_F64 : x->dtype;
@@ -150,6 +163,17 @@ ember_status dequantize_linear_run(eo_ctx *c) {
     if (zp && ember_tensor_count(zp) != ember_tensor_count(scale))
         return ember_fail(EMBER_ERR_SHAPE, "zero point and scale have different sizes");
     int64_t n = ember_tensor_count(x);
+    if (y->dtype == EMBER_DTYPE_F32 && scale->dtype == EMBER_DTYPE_F32 &&
+        (x->dtype == EMBER_DTYPE_U8 || x->dtype == EMBER_DTYPE_I8)) { /* the common QDQ case */
+        const float *ss = scale->data;
+        float *ys = y->data;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t p = qmap_at(&m, i);
+            float xv = x->dtype == EMBER_DTYPE_U8 ? (float)((const uint8_t *)x->data)[i] : (float)((const int8_t *)x->data)[i];
+            ys[i] = (xv - (zp ? (float)eo_get(zp, p) : 0.0f)) * ss[p];
+        }
+        return EMBER_OK;
+    }
     bool f32 = y->dtype != EMBER_DTYPE_F64;
     for (int64_t i = 0; i < n; i++) {
         int64_t p = qmap_at(&m, i);
