@@ -77,6 +77,19 @@ static void test_e8m0(void) {
     ember_tensor_destroy(y);
 }
 
+/* eo_get/eo_put reach the small types too (generic op code relies on them). */
+static void test_get_put_small(void) {
+    ember_tensor *t = vec(EMBER_DTYPE_I4, 3);
+    memset(t->data, 0, t->nbytes);
+    eo_put(t, 0, -3), eo_put(t, 1, 7), eo_put(t, 2, 9); /* 9 wraps to -7 */
+    CHECK(eo_get(t, 0) == -3 && eo_get(t, 1) == 7 && eo_get(t, 2) == -7);
+    ember_tensor_destroy(t);
+    t = vec(EMBER_DTYPE_F8E5M2, 2);
+    eo_put(t, 0, 1.5), eo_put(t, 1, 1e9);
+    CHECK(eo_get(t, 0) == 1.5 && eo_get(t, 1) == 57344.0);
+    ember_tensor_destroy(t);
+}
+
 static void test_node_families(void) {
     static const char *dirs[] = {
         "test_if_seq", "test_loop16_seq_none", "test_scan9_sum", "test_scan_sum", "test_sequence_map_add_2_sequences",
@@ -104,6 +117,7 @@ int main(void) {
     RUN(test_float8_rounding);
     RUN(test_packed_ints);
     RUN(test_e8m0);
+    RUN(test_get_put_small);
     RUN(test_node_families);
     return check_done();
 }

@@ -176,6 +176,15 @@ ember_status eo_cast_small(const ember_tensor *src, ember_tensor *dst, bool satu
 
 bool eo_dtype_is_small(ember_dtype t) { return is_small(t); }
 
+void eo_put_small(ember_tensor *t, int64_t i, double v) {
+    const minifloat *mf = minifloat_of(t->dtype);
+    int bits = ember_dtype_bits(t->dtype);
+    if (mf && bits == 4) put_packed(t, i, 4, mf_encode(v, mf, true));
+    else if (mf) ((uint8_t *)t->data)[i] = (uint8_t)mf_encode(v, mf, true);
+    else if (t->dtype == EMBER_DTYPE_F8E8M0) ((uint8_t *)t->data)[i] = e8m0_encode(v, true, 'u');
+    else if (bits < 8) put_packed(t, i, bits, (unsigned)(uint64_t)to_int_wrap(v));
+}
+
 /* --- BitCast ------------------------------------------------------------------------------------------ */
 static ember_status bitcast_to(eo_ctx *c, ember_dtype *to) {
     const eg_attr *a = eo_attr(c, "to");

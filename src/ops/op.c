@@ -310,7 +310,9 @@ void eo_bcast_run(const eo_bcast *b, ember_pool *pool, eo_row_fn fn, void *ctx) 
 }
 
 /* --- conversion --------------------------------------------------------------------------------------- */
-double eo_get(const ember_tensor *t, int64_t i) { return ember_tensor_get_f64(t, i); }
+double eo_get(const ember_tensor *t, int64_t i) {
+    return t->dtype >= EMBER_DTYPE_F8E4M3FN ? eo_get_any(t, i) : ember_tensor_get_f64(t, i); /* the small types (cast.c) */
+}
 
 static int64_t sat_i64(double v) {
     if (v != v) return 0;
@@ -335,7 +337,7 @@ void eo_put(ember_tensor *t, int64_t i, double v) {
     case EMBER_DTYPE_I32: ((int32_t *)d)[i] = (int32_t)sat_i64(v); break;
     case EMBER_DTYPE_I64: ((int64_t *)d)[i] = sat_i64(v); break;
     case EMBER_DTYPE_U64: ((uint64_t *)d)[i] = v >= 18446744073709551615.0 ? UINT64_MAX : v > 0 ? (uint64_t)v : (uint64_t)sat_i64(v); break;
-    default: break;
+    default: if (eo_dtype_is_small(t->dtype)) eo_put_small(t, i, v); break; /* float8/float4/int4/int2 (cast.c) */
     }
 }
 

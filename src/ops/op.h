@@ -159,6 +159,8 @@ ember_status eo_cast_small(const ember_tensor *src, ember_tensor *dst, bool satu
 bool eo_dtype_is_small(ember_dtype t);
 /* Element i of any numeric tensor (small types decoded) as double. */
 double eo_get_any(const ember_tensor *t, int64_t i);
+/* Store v into element i of a small-type tensor (Cast rules, saturating); eo_put calls it for those types. */
+void eo_put_small(ember_tensor *t, int64_t i, double v);
 /* Element i of a numeric tensor as double, and store a double into element i (with C cast semantics). */
 double eo_get(const ember_tensor *t, int64_t i);
 void eo_put(ember_tensor *t, int64_t i, double v);
