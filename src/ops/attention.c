@@ -98,8 +98,6 @@ ember_status attention_run(eo_ctx *c) {
     double *row = eo_scratch(c, sizeof(double) * (size_t)(d.total + 1));
     if (!row) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     for (int64_t b = 0; b < d.B; b++) {
-        /* causal masking is bottom-right aligned: past keys, or (external cache) the valid keys before the block */
-        int64_t offset = !pk && nonpad ? nonpad[b] - d.Sq : d.past;
         for (int64_t h = 0; h < d.kvh; h++)
             for (int64_t p = 0; p < d.total; p++) {
                 for (int64_t i = 0; ok && i < d.hs; i++) eo_put(ok, ((b * d.kvh + h) * d.total + p) * d.hs + i, kv_at(pk, k, &d, b, h, p, i, d.hs));
@@ -113,11 +111,11 @@ ember_status attention_run(eo_ctx *c) {
                     double dot = 0;
                     for (int64_t e = 0; e < d.hs; e++) dot += at(q, d.is3d, d.qh, b, h, i, e, d.hs) * kv_at(pk, k, &d, b, kh, j, e, d.hs);
                     double sc = dot * scale;
+                    if (oqk && mode == 0) eo_put(oqk, ((b * d.qh + h) * d.Sq + i) * d.total + j, sc);
                     if (softcap > 0) sc = softcap * tanh(sc / softcap);
-                    /* modes 0 and 1 report the (softcapped) product, as the ONNX reference does */
-                    if (oqk && (mode == 0 || mode == 1)) eo_put(oqk, ((b * d.qh + h) * d.Sq + i) * d.total + j, sc);
                     if (mask) sc += mask_at(mask, &d, b, h, i, j);
-                    if ((causal && j > i + offset) || (nonpad && j >= nonpad[b])) sc = -INFINITY;
+                    if ((causal && j > i + d.past) || (nonpad && j >= nonpad[b])) sc = -INFINITY;
+                    if (oqk && mode == 1) eo_put(oqk, ((b * d.qh + h) * d.Sq + i) * d.total + j, sc);
                     if (oqk && mode == 2) eo_put(oqk, ((b * d.qh + h) * d.Sq + i) * d.total + j, sc);
                     row[j] = sc;
                     if (sc > mx) mx = sc;
