@@ -154,7 +154,7 @@ ember_status loop_run(eo_ctx *c) {
         if (c->in[0]->kind != EV_TENSOR || !c->in[0]->t.data) return ember_fail(EMBER_ERR_SHAPE, "Loop: M must be a tensor");
         ember_status s = eo_in_scalar(c, 0, &m);
         if (s) return s;
-        max_trip = (int64_t)m;
+        max_trip = eo_to_i64(m);
     }
     bool cond = true;
     if (eo_has(c, 1)) {
@@ -329,6 +329,9 @@ ember_status scan_run(eo_ctx *c) {
     int N = c->nin - 1 - M, K = c->nout - N;
     if (M <= 0 || N < 0 || K < 0) return ember_fail(EMBER_ERR_SHAPE, "Scan: num_scan_inputs %d for %d inputs", M, c->nin);
     if (eo_has(c, 0)) return ember_fail(EMBER_ERR_UNSUPPORTED, "Scan-8: sequence_lens");
+    for (int i = 1; i < c->nin; i++)
+        if (!eo_has(c, i) || c->in[i]->kind != EV_TENSOR || c->in[i]->t.ndim < 1 || c->in[i]->t.shape[0] != eo_in(c, 1)->shape[0])
+            return ember_fail(EMBER_ERR_SHAPE, "Scan-8: input %d must be a tensor with the batch axis first", i);
     const ember_tensor *first = eo_in(c, 1);
     if (!first || first->ndim < 1) return ember_fail(EMBER_ERR_SHAPE, "Scan-8: inputs need a batch axis");
     int64_t B = first->shape[0];

@@ -6,6 +6,8 @@
 #include "ops/op.h"
 
 ember_status flex_attention_infer(eo_ctx *c) {
+    ember_status s = eo_need_tensors(c, 3);
+    if (s) return s;
     const ember_tensor *q = eo_in(c, 0), *k = eo_in(c, 1), *v = eo_in(c, 2);
     if (!q || !k || !v || q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
         return ember_fail(EMBER_ERR_SHAPE, "FlexAttention: Q, K and V must be rank 4");
@@ -35,6 +37,7 @@ static ember_status apply_mod(eo_ctx *c, const char *name, ev *t) {
 ember_status flex_attention_run(eo_ctx *c) {
     const ember_tensor *q = eo_in(c, 0), *k = eo_in(c, 1), *v = eo_in(c, 2);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     int64_t B = q->shape[0], Hq = q->shape[1], L = q->shape[2], E = q->shape[3];
     int64_t Hk = k->shape[1], S = k->shape[2], Ev = v->shape[3], grp = Hq / Hk;
     const eg_attr *sa = eo_attr(c, "scale");

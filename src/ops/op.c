@@ -159,6 +159,14 @@ ember_status eo_in_scalar(const eo_ctx *c, int i, double *v) {
     return EMBER_OK;
 }
 
+ember_status eo_need_tensors(const eo_ctx *c, int nreq) {
+    for (int i = 0; i < c->nin || i < nreq; i++) {
+        if (i < nreq && !eo_has(c, i)) return ember_fail(EMBER_ERR_SHAPE, "input %d is required", i);
+        if (eo_has(c, i) && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "input %d must be a tensor", i);
+    }
+    return EMBER_OK;
+}
+
 /* --- attributes --------------------------------------------------------------------------------------- */
 const eg_attr *eo_attr(const eo_ctx *c, const char *name) { return eg_attr_find(c->node, name); }
 

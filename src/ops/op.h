@@ -157,6 +157,16 @@ ember_status eo_convert(const ember_tensor *src, ember_tensor *dst);
  * round_mode ("up", "down", "nearest"; e8m0 only) as the attributes say (cast.c). */
 ember_status eo_cast_small(const ember_tensor *src, ember_tensor *dst, bool saturate, const char *round_mode);
 bool eo_dtype_is_small(ember_dtype t);
+/* A double from tensor data as int64 without undefined behaviour: NaN -> 0, saturating at the int64 range. */
+static inline int64_t eo_to_i64(double v) {
+    if (v != v) return 0;
+    if (v >= 9223372036854775807.0) return INT64_MAX;
+    if (v <= -9223372036854775808.0) return INT64_MIN;
+    return (int64_t)v;
+}
+/* Inputs [0, nreq) must be present, and every present input must be a tensor (not a sequence or optional):
+ * the first check in the infer of ops that take tensors only. */
+ember_status eo_need_tensors(const eo_ctx *c, int nreq);
 /* Element i of any numeric tensor (small types decoded) as double. */
 double eo_get_any(const ember_tensor *t, int64_t i);
 /* Store v into element i of a small-type tensor (Cast rules, saturating); eo_put calls it for those types. */

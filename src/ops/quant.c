@@ -34,6 +34,7 @@ static ember_status qmap_init(eo_ctx *c, const ember_tensor *x, const ember_tens
     int64_t ns = ember_tensor_count(scale);
     int64_t block = eo_attr_int(c, "block_size", 0);
     if (scale->ndim == 0 || (ns == 1 && block == 0)) return EMBER_OK;
+    if (x->ndim == 0) return ember_fail(EMBER_ERR_SHAPE, "a scalar input takes one scale");
     int axis;
     ember_status s = eo_axis(eo_attr_int(c, "axis", 1), x->ndim, &axis);
     if (s) return s;
@@ -73,7 +74,7 @@ static double quantize_value(double q, double zp, ember_dtype t) {
     double lo, hi;
     if (!qrange(t, &lo, &hi)) return q + zp;
     q = nearbyint(q) + zp;
-    return q < lo ? lo : q > hi ? hi : q;
+    return q != q ? 0 : q < lo ? lo : q > hi ? hi : q;
 }
 
 /* Store doubles into y (any type, small types through Cast's rules). */
@@ -107,6 +108,8 @@ static ember_dtype quantize_out_type(eo_ctx *c) {
 }
 
 ember_status quantize_linear_infer(eo_ctx *c) {
+    ember_status s = eo_need_tensors(c, 2);
+    if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
     if (!x || !eo_has(c, 1)) return ember_fail(EMBER_ERR_SHAPE, "QuantizeLinear needs x and y_scale");
     return eo_set_out(c, 0, quantize_out_type(c), x->ndim, x->shape);
@@ -115,6 +118,7 @@ ember_status quantize_linear_infer(eo_ctx *c) {
 ember_status quantize_linear_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0), *scale = eo_in(c, 1), *zp = eo_in(c, 2);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     qmap m;
     ember_status s = qmap_init(c, x, scale, &m);
     if (s) return s;
@@ -128,7 +132,7 @@ ember_status quantize_linear_run(eo_ctx *c) {
         for (int64_t i = 0; i < n; i++) {
             int64_t p = qmap_at(&m, i);
             float q = nearbyintf(xs[i] / ss[p]) + (zp ? (float)eo_get(zp, p) : 0.0f);
-            q = q < lo ? lo : q > hi ? hi : q;
+            q = q != q ? 0.0f : q < lo ? lo : q > hi ? hi : q; /* NaN -> 0, as the generic path */
             if (y->dtype == EMBER_DTYPE_U8) ((uint8_t *)y->data)[i] = (uint8_t)q;
             else ((int8_t *)y->data)[i] = (int8_t)q;
         }
@@ -147,6 +151,8 @@ ember_status quantize_linear_run(eo_ctx *c) {
 
 /* --- DequantizeLinear --------------------------------------------------------------------------------- */
 ember_status dequantize_linear_infer(eo_ctx *c) {
+    ember_status s = eo_need_tensors(c, 2);
+    if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
     if (!x || !eo_has(c, 1)) return ember_fail(EMBER_ERR_SHAPE, "DequantizeLinear needs x and x_scale");
     int64_t od = eo_attr_int(c, "output_dtype", 0);
@@ -157,6 +163,7 @@ ember_status dequantize_linear_infer(eo_ctx *c) {
 ember_status dequantize_linear_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0), *scale = eo_in(c, 1), *zp = eo_in(c, 2);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     qmap m;
     ember_status s = qmap_init(c, x, scale, &m);
     if (s) return s;
@@ -186,8 +193,10 @@ ember_status dequantize_linear_run(eo_ctx *c) {
 
 /* --- DynamicQuantizeLinear ---------------------------------------------------------------------------- */
 ember_status dynamic_quantize_infer(eo_ctx *c) {
+    ember_status s = eo_need_tensors(c, 1);
+    if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
-    ember_status s = eo_set_out(c, 0, EMBER_DTYPE_U8, x->ndim, x->shape);
+    s = eo_set_out(c, 0, EMBER_DTYPE_U8, x->ndim, x->shape);
     if (!s) s = eo_set_out(c, 1, EMBER_DTYPE_F32, 0, NULL);
     if (!s) s = eo_set_out(c, 2, EMBER_DTYPE_U8, 0, NULL);
     return s;
@@ -203,8 +212,8 @@ ember_status dynamic_quantize_run(eo_ctx *c) {
         if (v > hi) hi = v;
     }
     float scale = (hi - lo) / 255.0f;
-    double zp = scale != 0 ? nearbyint((double)(0.0f - lo / scale)) : 0;
-    zp = zp < 0 ? 0 : zp > 255 ? 255 : zp;
+    double zp = scale != 0 && isfinite(scale) ? nearbyint((double)(0.0f - lo / scale)) : 0;
+    zp = zp != zp || zp < 0 ? 0 : zp > 255 ? 255 : zp;
     ember_tensor *y = eo_out(c, 0), *ys = eo_out(c, 1), *yz = eo_out(c, 2);
     if (y)
         for (int64_t i = 0; i < n; i++) {
@@ -217,9 +226,8 @@ ember_status dynamic_quantize_run(eo_ctx *c) {
 }
 
 static ember_status need_inputs(const eo_ctx *c, int n, const char *op) {
-    for (int i = 0; i < n; i++)
-        if (!eo_has(c, i) || c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", op, i);
-    return EMBER_OK;
+    ember_status s = eo_need_tensors(c, n);
+    return s ? ember_fail_context(s, "%s: ", op) : EMBER_OK;
 }
 
 /* --- integer matmul ----------------------------------------------------------------------------------- */
@@ -308,6 +316,7 @@ ember_status matmul_integer_run(eo_ctx *c) {
     ember_status s = mm_infer_shape(eo_in(c, 0), eo_in(c, 1), &ms);
     if (s) return s;
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     double *v = eo_scratch(c, sizeof(double) * (size_t)(ember_tensor_count(y) + 1));
     if (!v) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     if ((s = int_matmul(eo_in(c, 0), eo_in(c, 1), eo_in(c, 2), eo_in(c, 3), &ms, v))) return s;
@@ -331,6 +340,7 @@ ember_status qlinear_matmul_run(eo_ctx *c) {
     const ember_tensor *as = eo_in(c, 1), *bs = eo_in(c, 4), *ys = eo_in(c, 6), *yz = eo_in(c, 7);
     if (ember_tensor_count(ys) != 1) return ember_fail(EMBER_ERR_UNSUPPORTED, "QLinearMatMul: per-axis y_scale");
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     int64_t n = ember_tensor_count(y);
     double *v = eo_scratch(c, sizeof(double) * (size_t)(n + 1));
     if (!v) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
@@ -447,6 +457,7 @@ ember_status conv_integer_run(eo_ctx *c) {
     ember_status s = conv_geom_init(c, eo_in(c, 0), eo_in(c, 1), &g);
     if (s) return s;
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     double *v = eo_scratch(c, sizeof(double) * (size_t)(ember_tensor_count(y) + 1));
     if (!v) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     int_conv(&g, eo_in(c, 0), eo_in(c, 1), eo_has(c, 2) ? eo_get_any(eo_in(c, 2), 0) : 0, eo_in(c, 3), v);
@@ -464,6 +475,7 @@ ember_status qlinear_conv_run(eo_ctx *c) {
     ember_status s = conv_geom_init(c, eo_in(c, 0), eo_in(c, 3), &g);
     if (s) return s;
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     int64_t n = ember_tensor_count(y);
     double *v = eo_scratch(c, sizeof(double) * (size_t)(n + 1));
     if (!v) return ember_fail(EMBER_ERR_NOMEM, "out of memory");

@@ -23,7 +23,7 @@ static ember_status seq_pos(const eo_ctx *c, int i, int n, bool insert, int dflt
     if (c->in[i]->kind != EV_TENSOR || !c->in[i]->t.data) return ember_fail(EMBER_ERR_SHAPE, "sequence position must be a tensor");
     ember_status s = eo_in_scalar(c, i, &v);
     if (s) return s;
-    int64_t p = (int64_t)v;
+    int64_t p = eo_to_i64(v);
     if (p < 0) p += n;
     if (p < 0 || p > n || (!insert && p == n))
         return ember_fail(EMBER_ERR_SHAPE, "sequence position %lld out of range for %d items", (long long)v, n);
@@ -176,8 +176,10 @@ ember_status concat_from_sequence_run(eo_ctx *c) {
 }
 
 ember_status split_to_sequence_run(eo_ctx *c) {
+    ember_status st = eo_need_tensors(c, 1);
+    if (st) return st;
     const ember_tensor *x = eo_in(c, 0);
-    if (!x) return ember_fail(EMBER_ERR_SHAPE, "SplitToSequence needs an input");
+    if (x->ndim < 1) return ember_fail(EMBER_ERR_SHAPE, "SplitToSequence: input must have rank >= 1");
     int axis;
     ember_status s = eo_axis(eo_attr_int(c, "axis", 0), x->ndim, &axis);
     if (s) return s;
@@ -188,13 +190,18 @@ ember_status split_to_sequence_run(eo_ctx *c) {
     if (eo_has(c, 1)) {
         const ember_tensor *sp = eo_in(c, 1);
         if (sp->ndim == 0) {
-            int64_t chunk = (int64_t)eo_get(sp, 0);
+            int64_t chunk = eo_to_i64(eo_get(sp, 0));
             if (chunk <= 0) return ember_fail(EMBER_ERR_SHAPE, "SplitToSequence: split %lld", (long long)chunk);
+            if (chunk > D) chunk = D > 0 ? D : 1;
+            if (D / chunk >= 1024) return ember_fail(EMBER_ERR_UNSUPPORTED, "SplitToSequence: more than 1024 parts");
             for (int64_t at = 0; at < D && n < 1024; at += chunk) sizes[n++] = at + chunk <= D ? chunk : D - at;
         } else {
             if ((s = eo_in_ints(c, 1, sizes, 1024, &n))) return s;
             int64_t sum = 0;
-            for (int i = 0; i < n; i++) sum += sizes[i];
+            for (int i = 0; i < n; i++) {
+                if (sizes[i] < 0 || sizes[i] > D) return ember_fail(EMBER_ERR_SHAPE, "SplitToSequence: split %lld", (long long)sizes[i]);
+                sum += sizes[i];
+            }
             if (sum != D) return ember_fail(EMBER_ERR_SHAPE, "SplitToSequence: split sums to %lld, axis is %lld", (long long)sum, (long long)D);
         }
     } else {
