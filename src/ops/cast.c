@@ -199,7 +199,7 @@ static ember_status bitcast_to(eo_ctx *c, ember_dtype *to) {
 
 ember_status bitcast_infer(eo_ctx *c) {
     ember_dtype to = EMBER_DTYPE_UNDEFINED;
-    ember_status s = eo_need_tensors(c, 1);
+    ember_status s = eo_check_inputs(c, 1);
     if (!s) s = bitcast_to(c, &to);
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);

@@ -6,7 +6,7 @@
 #include "ops/op.h"
 
 ember_status flex_attention_infer(eo_ctx *c) {
-    ember_status s = eo_need_tensors(c, 3);
+    ember_status s = eo_check_inputs(c, 3);
     if (s) return s;
     const ember_tensor *q = eo_in(c, 0), *k = eo_in(c, 1), *v = eo_in(c, 2);
     if (!q || !k || !v || q->ndim != 4 || k->ndim != 4 || v->ndim != 4)

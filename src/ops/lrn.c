@@ -3,7 +3,7 @@
 #include "ops/op.h"
 
 ember_status lrn_infer(eo_ctx *c) {
-    ember_status s = eo_need_tensors(c, 1);
+    ember_status s = eo_check_inputs(c, 1);
     return s ? s : eo_set_out_like(c, 0, 0);
 }
 

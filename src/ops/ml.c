@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 ember_status binarizer_infer(eo_ctx *c) {
-    ember_status s = eo_need_tensors(c, 1);
+    ember_status s = eo_check_inputs(c, 1);
     return s ? s : eo_set_out_like(c, 0, 0);
 }
 
@@ -23,7 +23,7 @@ ember_status binarizer_run(eo_ctx *c) {
 
 /* --- ArrayFeatureExtractor ---------------------------------------------------------------------------- */
 ember_status array_feature_extractor_infer(eo_ctx *c) {
-    ember_status s = eo_need_tensors(c, 2);
+    ember_status s = eo_check_inputs(c, 2);
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0), *idx = eo_in(c, 1);
     if (!x || !idx || x->ndim < 1) return ember_fail(EMBER_ERR_SHAPE, "ArrayFeatureExtractor needs X (rank >= 1) and Y");
@@ -113,7 +113,7 @@ static ember_status label_encoder_setup(eo_ctx *c, lvec *keys, lvec *vals) {
 
 ember_status label_encoder_infer(eo_ctx *c) {
     lvec k, v;
-    ember_status s = eo_need_tensors(c, 1);
+    ember_status s = eo_check_inputs(c, 1);
     if (!s) s = label_encoder_setup(c, &k, &v);
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
@@ -203,7 +203,7 @@ static ember_status tree_setup(eo_ctx *c, tree_attrs *t) {
 
 ember_status tree_ensemble_infer(eo_ctx *c) {
     tree_attrs t;
-    ember_status s = eo_need_tensors(c, 1);
+    ember_status s = eo_check_inputs(c, 1);
     if (!s) s = tree_setup(c, &t);
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);

@@ -159,11 +159,30 @@ ember_status eo_in_scalar(const eo_ctx *c, int i, double *v) {
     return EMBER_OK;
 }
 
-ember_status eo_need_tensors(const eo_ctx *c, int nreq) {
-    for (int i = 0; i < c->nin || i < nreq; i++) {
-        if (i < nreq && !eo_has(c, i)) return ember_fail(EMBER_ERR_SHAPE, "input %d is required", i);
-        if (eo_has(c, i) && c->in[i]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "input %d must be a tensor", i);
+ember_status eo_check_inputs(const eo_ctx *c, int required) {
+    for (int i = 0; i < c->nin || i < required; i++) {
+        bool has = eo_has(c, i);
+        if (!has && i < required)
+            return ember_fail(EMBER_ERR_SHAPE, "%s: input %d is required", c->node->op_type, i);
+        if (has && c->in[i]->kind != EV_TENSOR)
+            return ember_fail(EMBER_ERR_SHAPE, "%s: input %d must be a tensor", c->node->op_type, i);
     }
+    return EMBER_OK;
+}
+
+ember_status eo_copy_elems(ember_tensor *dst, int64_t d0, const ember_tensor *src, int64_t s0, int64_t n) {
+    if (dst->dtype == EMBER_DTYPE_STRING) {
+        char *const *from = src->data;
+        for (int64_t i = 0; i < n; i++) {
+            ember_status s = ember_tensor_set_string(dst, d0 + i, from[s0 + i], strlen(from[s0 + i]));
+            if (s) return s;
+        }
+        return EMBER_OK;
+    }
+    size_t es = eo_esize(dst->dtype);
+    if (!es) return ember_fail(EMBER_ERR_UNSUPPORTED, "element type %s", ember_dtype_name(dst->dtype));
+    if (n) memmove((char *)dst->data + (size_t)d0 * es, (const char *)src->data + (size_t)s0 * es,
+                   (size_t)n * es);
     return EMBER_OK;
 }
 

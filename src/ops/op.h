@@ -111,6 +111,11 @@ void *eo_scratch(eo_ctx *c, size_t bytes);
 ember_status eo_in_ints(const eo_ctx *c, int i, int64_t *vals, int cap, int *n);
 /* Scalar input as double / int64 (first element). */
 ember_status eo_in_scalar(const eo_ctx *c, int i, double *v);
+/* Inputs [0, required) present and every present input a tensor, else EMBER_ERR_SHAPE naming the op and
+ * the input (call first in infer, so malformed models fail cleanly). */
+ember_status eo_check_inputs(const eo_ctx *c, int required);
+/* Copy n elements src[s0..] to dst[d0..] (same dtype, byte-sized elements; strings deep-copied). */
+ember_status eo_copy_elems(ember_tensor *dst, int64_t d0, const ember_tensor *src, int64_t s0, int64_t n);
 
 /* --- attributes --------------------------------------------------------------------------------------- */
 int64_t eo_attr_int(const eo_ctx *c, const char *name, int64_t dflt);
@@ -164,9 +169,6 @@ static inline int64_t eo_to_i64(double v) {
     if (v <= -9223372036854775808.0) return INT64_MIN;
     return (int64_t)v;
 }
-/* Inputs [0, nreq) must be present, and every present input must be a tensor (not a sequence or optional):
- * the first check in the infer of ops that take tensors only. */
-ember_status eo_need_tensors(const eo_ctx *c, int nreq);
 /* Element i of any numeric tensor (small types decoded) as double. */
 double eo_get_any(const ember_tensor *t, int64_t i);
 /* Store v into element i of a small-type tensor (Cast rules, saturating); eo_put calls it for those types. */

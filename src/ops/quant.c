@@ -108,7 +108,7 @@ static ember_dtype quantize_out_type(eo_ctx *c) {
 }
 
 ember_status quantize_linear_infer(eo_ctx *c) {
-    ember_status s = eo_need_tensors(c, 2);
+    ember_status s = eo_check_inputs(c, 2);
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
     if (!x || !eo_has(c, 1)) return ember_fail(EMBER_ERR_SHAPE, "QuantizeLinear needs x and y_scale");
@@ -151,7 +151,7 @@ ember_status quantize_linear_run(eo_ctx *c) {
 
 /* --- DequantizeLinear --------------------------------------------------------------------------------- */
 ember_status dequantize_linear_infer(eo_ctx *c) {
-    ember_status s = eo_need_tensors(c, 2);
+    ember_status s = eo_check_inputs(c, 2);
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
     if (!x || !eo_has(c, 1)) return ember_fail(EMBER_ERR_SHAPE, "DequantizeLinear needs x and x_scale");
@@ -193,7 +193,7 @@ ember_status dequantize_linear_run(eo_ctx *c) {
 
 /* --- DynamicQuantizeLinear ---------------------------------------------------------------------------- */
 ember_status dynamic_quantize_infer(eo_ctx *c) {
-    ember_status s = eo_need_tensors(c, 1);
+    ember_status s = eo_check_inputs(c, 1);
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
     s = eo_set_out(c, 0, EMBER_DTYPE_U8, x->ndim, x->shape);
@@ -226,7 +226,7 @@ ember_status dynamic_quantize_run(eo_ctx *c) {
 }
 
 static ember_status need_inputs(const eo_ctx *c, int n, const char *op) {
-    ember_status s = eo_need_tensors(c, n);
+    ember_status s = eo_check_inputs(c, n);
     return s ? ember_fail_context(s, "%s: ", op) : EMBER_OK;
 }
 

@@ -80,7 +80,7 @@ static ember_dtype rand_dtype(const eo_ctx *c, ember_dtype dflt) {
 }
 
 ember_status random_like_infer(eo_ctx *c) {
-    ember_status s = eo_need_tensors(c, 1);
+    ember_status s = eo_check_inputs(c, 1);
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
     return eo_set_out(c, 0, rand_dtype(c, x->dtype), x->ndim, x->shape);

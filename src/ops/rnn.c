@@ -62,7 +62,7 @@ typedef struct rnn_cfg {
 static ember_status rnn_config(eo_ctx *c, int kind, rnn_cfg *r) {
     memset(r, 0, sizeof *r);
     r->kind = kind;
-    ember_status st = eo_need_tensors(c, 3);
+    ember_status st = eo_check_inputs(c, 3);
     if (st) return st;
     const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *rr = eo_in(c, 2);
     if (!x || !w || !rr || x->ndim != 3 || w->ndim != 3 || rr->ndim != 3)

@@ -176,7 +176,7 @@ ember_status concat_from_sequence_run(eo_ctx *c) {
 }
 
 ember_status split_to_sequence_run(eo_ctx *c) {
-    ember_status st = eo_need_tensors(c, 1);
+    ember_status st = eo_check_inputs(c, 1);
     if (st) return st;
     const ember_tensor *x = eo_in(c, 0);
     if (x->ndim < 1) return ember_fail(EMBER_ERR_SHAPE, "SplitToSequence: input must have rank >= 1");
