@@ -14,6 +14,22 @@ static const eg_graph *graph_attr(const eo_ctx *c, const char *name) {
     return a && a->type == EG_ATTR_GRAPH ? a->g : NULL;
 }
 
+/* A body run many times (Loop, Scan): one executor, planned once and re-planned only when input shapes change. */
+typedef struct body_exec {
+    const eg_graph *g;
+    eg_exec *x;
+} body_exec;
+
+static ember_status body_run(eo_ctx *c, body_exec *b, int nin, ev *const *in, ev *out) {
+    if (nin != b->g->ninputs)
+        return ember_fail(EMBER_ERR_SHAPE, "subgraph '%s' takes %d inputs, %d given", b->g->name, b->g->ninputs, nin);
+    if (!b->x) {
+        ember_status s = eg_exec_create(b->g, c->exec, c->pool, &b->x);
+        if (s) return s;
+    }
+    return eg_exec_run(b->x, in, out);
+}
+
 static void move_into(ev *dst, ev *src) {
     ev_clear(dst);
     *dst = *src;
@@ -105,7 +121,7 @@ ember_status control_infer(eo_ctx *c) {
 
 /* --- If ----------------------------------------------------------------------------------------------- */
 ember_status if_run(eo_ctx *c) {
-    const ember_tensor *cond = eo_in(c, 0);
+    const ember_tensor *cond = eo_has(c, 0) && c->in[0]->kind == EV_TENSOR ? eo_in(c, 0) : NULL;
     if (!cond || ember_tensor_count(cond) < 1) return ember_fail(EMBER_ERR_SHAPE, "If: cond must be one value");
     const eg_graph *g = graph_attr(c, eo_get(cond, 0) != 0 ? "then_branch" : "else_branch");
     if (!g) return ember_fail(EMBER_ERR_FORMAT, "If: missing branch graph");
@@ -135,15 +151,21 @@ ember_status loop_run(eo_ctx *c) {
     int64_t max_trip = INT64_MAX;
     if (eo_has(c, 0)) {
         double m;
+        if (c->in[0]->kind != EV_TENSOR || !c->in[0]->t.data) return ember_fail(EMBER_ERR_SHAPE, "Loop: M must be a tensor");
         ember_status s = eo_in_scalar(c, 0, &m);
         if (s) return s;
-        max_trip = (int64_t)m;
+        max_trip = eo_to_i64(m);
     }
     bool cond = true;
-    if (eo_has(c, 1)) cond = eo_get(eo_in(c, 1), 0) != 0;
+    if (eo_has(c, 1)) {
+        if (c->in[1]->kind != EV_TENSOR || ember_tensor_count(eo_in(c, 1)) < 1)
+            return ember_fail(EMBER_ERR_SHAPE, "Loop: cond must be a bool tensor");
+        cond = eo_get(eo_in(c, 1), 0) != 0;
+    }
     ev iter = {0}, condv = {0}, *carried = ember_calloc((size_t)N + 1, sizeof(ev)), *outs = ember_calloc((size_t)g->noutputs + 1, sizeof(ev));
     ev **scans = NULL;
     int64_t nscan = 0, capscan = 0;
+    body_exec body = {g, NULL};
     ember_status s = !carried || !outs ? ember_fail(EMBER_ERR_NOMEM, "out of memory") : EMBER_OK;
     if (!s) s = ev_alloc_tensor(&iter, EMBER_DTYPE_I64, 0, NULL);
     if (!s) s = ev_alloc_tensor(&condv, EMBER_DTYPE_BOOL, 0, NULL);
@@ -161,7 +183,7 @@ ember_status loop_run(eo_ctx *c) {
         ins[0] = &iter;
         ins[1] = &condv;
         for (int i = 0; i < N; i++) ins[2 + i] = &carried[i];
-        if ((s = eg_subgraph_run(c, g, N + 2, ins, outs))) break;
+        if ((s = body_run(c, &body, N + 2, ins, outs))) break;
         if (outs[0].kind != EV_TENSOR || ember_tensor_count(&outs[0].t) < 1) {
             s = ember_fail(EMBER_ERR_SHAPE, "Loop: body condition output must be a bool tensor");
             break;
@@ -210,6 +232,7 @@ ember_status loop_run(eo_ctx *c) {
     for (int i = 0; outs && i < g->noutputs; i++) ev_clear(&outs[i]);
     ember_free(carried);
     ember_free(outs);
+    eg_exec_destroy(body.x);
     ev_clear(&iter);
     ev_clear(&condv);
     return s;
@@ -239,6 +262,7 @@ static ember_status scan_core(eo_ctx *c, const eg_graph *g, int N, int M, ev *co
     ev *state = ember_calloc((size_t)N + 1, sizeof(ev)), *slices = ember_calloc((size_t)M + 1, sizeof(ev));
     ev *bo = ember_calloc((size_t)g->noutputs + 1, sizeof(ev));
     ev **col = ember_calloc((size_t)(K * L) + 1, sizeof(ev *));
+    body_exec body = {g, NULL};
     ember_status s = !state || !slices || !bo || !col ? ember_fail(EMBER_ERR_NOMEM, "out of memory") : EMBER_OK;
     for (int i = 0; i < N && !s; i++) s = ev_copy(&state[i], in[i]);
     for (int64_t t = 0; t < L && !s; t++) {
@@ -249,7 +273,7 @@ static ember_status scan_core(eo_ctx *c, const eg_graph *g, int N, int M, ev *co
             s = take_slice(&in[N + j]->t, axes[j], idx, &slices[j]);
             bin[N + j] = &slices[j];
         }
-        if (s || (s = eg_subgraph_run(c, g, N + M, bin, bo))) break;
+        if (s || (s = body_run(c, &body, N + M, bin, bo))) break;
         for (int i = 0; i < N; i++) move_into(&state[i], &bo[i]);
         for (int k = 0; k < K && !s; k++) {
             ev *v = ember_calloc(1, sizeof *v);
@@ -280,6 +304,7 @@ static ember_status scan_core(eo_ctx *c, const eg_graph *g, int N, int M, ev *co
     for (int i = 0; state && i < N; i++) ev_clear(&state[i]);
     for (int j = 0; slices && j < M; j++) ev_clear(&slices[j]);
     ember_free(state), ember_free(slices), ember_free(bo), ember_free(col);
+    eg_exec_destroy(body.x);
     return s;
 }
 
@@ -304,6 +329,9 @@ ember_status scan_run(eo_ctx *c) {
     int N = c->nin - 1 - M, K = c->nout - N;
     if (M <= 0 || N < 0 || K < 0) return ember_fail(EMBER_ERR_SHAPE, "Scan: num_scan_inputs %d for %d inputs", M, c->nin);
     if (eo_has(c, 0)) return ember_fail(EMBER_ERR_UNSUPPORTED, "Scan-8: sequence_lens");
+    for (int i = 1; i < c->nin; i++)
+        if (!eo_has(c, i) || c->in[i]->kind != EV_TENSOR || c->in[i]->t.ndim < 1 || c->in[i]->t.shape[0] != eo_in(c, 1)->shape[0])
+            return ember_fail(EMBER_ERR_SHAPE, "Scan-8: input %d must be a tensor with the batch axis first", i);
     const ember_tensor *first = eo_in(c, 1);
     if (!first || first->ndim < 1) return ember_fail(EMBER_ERR_SHAPE, "Scan-8: inputs need a batch axis");
     int64_t B = first->shape[0];

@@ -2,10 +2,16 @@
  * sum of x^2 over the window [c - floor((size-1)/2), c + ceil((size-1)/2)])^beta. Scalar reference. */
 #include "ops/op.h"
 
+ember_status lrn_infer(eo_ctx *c) {
+    ember_status s = eo_check_inputs(c, 1);
+    return s ? s : eo_set_out_like(c, 0, 0);
+}
+
 ember_status lrn_run(eo_ctx *c) {
     if (eo_is_half(eo_dtype(c, 0))) return eo_run_as_f32(c, lrn_run);
     const ember_tensor *x = eo_in(c, 0);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     if (x->ndim < 3) return ember_fail(EMBER_ERR_SHAPE, "LRN: input must be [N, C, D1, ...]");
     int64_t size = eo_attr_int(c, "size", 0);
     if (size <= 0) return ember_fail(EMBER_ERR_FORMAT, "LRN needs a positive 'size' attribute");

@@ -5,10 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+ember_status binarizer_infer(eo_ctx *c) {
+    ember_status s = eo_check_inputs(c, 1);
+    return s ? s : eo_set_out_like(c, 0, 0);
+}
+
 /* --- Binarizer ---------------------------------------------------------------------------------------- */
 ember_status binarizer_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     double th = eo_attr_float(c, "threshold", 0);
     int64_t n = ember_tensor_count(x);
     for (int64_t i = 0; i < n; i++) eo_put(y, i, eo_get(x, i) > th ? 1.0 : 0.0);
@@ -17,6 +23,8 @@ ember_status binarizer_run(eo_ctx *c) {
 
 /* --- ArrayFeatureExtractor ---------------------------------------------------------------------------- */
 ember_status array_feature_extractor_infer(eo_ctx *c) {
+    ember_status s = eo_check_inputs(c, 2);
+    if (s) return s;
     const ember_tensor *x = eo_in(c, 0), *idx = eo_in(c, 1);
     if (!x || !idx || x->ndim < 1) return ember_fail(EMBER_ERR_SHAPE, "ArrayFeatureExtractor needs X (rank >= 1) and Y");
     int64_t shape[EMBER_MAX_DIMS];
@@ -33,15 +41,16 @@ ember_status array_feature_extractor_infer(eo_ctx *c) {
 ember_status array_feature_extractor_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0), *idx = eo_in(c, 1);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     int64_t last = x->shape[x->ndim - 1], rows = ember_tensor_count(x) / (last ? last : 1), k = ember_tensor_count(idx);
     size_t es = eo_esize(x->dtype);
     for (int64_t j = 0; j < k; j++) {
-        int64_t f = (int64_t)eo_get(idx, j);
+        int64_t f = eo_to_i64(eo_get(idx, j));
         if (f < 0 || f >= last) return ember_fail(EMBER_ERR_SHAPE, "ArrayFeatureExtractor: index %lld out of range", (long long)f);
     }
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < k; j++) {
-            int64_t f = (int64_t)eo_get(idx, j), src = r * last + f, dst = r * k + j;
+            int64_t f = eo_to_i64(eo_get(idx, j)), src = r * last + f, dst = r * k + j;
             if (x->dtype == EMBER_DTYPE_STRING) {
                 const char *s = ((char *const *)x->data)[src];
                 ember_status st = ember_tensor_set_string(y, dst, s, strlen(s));
@@ -104,7 +113,8 @@ static ember_status label_encoder_setup(eo_ctx *c, lvec *keys, lvec *vals) {
 
 ember_status label_encoder_infer(eo_ctx *c) {
     lvec k, v;
-    ember_status s = label_encoder_setup(c, &k, &v);
+    ember_status s = eo_check_inputs(c, 1);
+    if (!s) s = label_encoder_setup(c, &k, &v);
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
     return eo_set_out(c, 0, v.t, x->ndim, x->shape);
@@ -116,6 +126,7 @@ ember_status label_encoder_run(eo_ctx *c) {
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     bool xs = x->dtype == EMBER_DTYPE_STRING;
     if (xs != (k.t == EMBER_DTYPE_STRING)) return ember_fail(EMBER_ERR_SHAPE, "LabelEncoder: input type does not match the keys");
     /* default */
@@ -192,7 +203,8 @@ static ember_status tree_setup(eo_ctx *c, tree_attrs *t) {
 
 ember_status tree_ensemble_infer(eo_ctx *c) {
     tree_attrs t;
-    ember_status s = tree_setup(c, &t);
+    ember_status s = eo_check_inputs(c, 1);
+    if (!s) s = tree_setup(c, &t);
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
     if (x->ndim != 2) return ember_fail(EMBER_ERR_SHAPE, "TreeEnsemble: X must be [N, F]");
@@ -206,6 +218,7 @@ ember_status tree_ensemble_run(eo_ctx *c) {
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     int64_t N = x->shape[0], F = x->shape[1];
     /* start of each MEMBER node's set in membership_values (sets end at NaN) */
     int64_t *mstart = eo_scratch(c, sizeof(int64_t) * (size_t)(t.nnodes + 1));
@@ -215,7 +228,7 @@ ember_status tree_ensemble_run(eo_ctx *c) {
     int64_t mpos = 0, nm = t.members ? ember_tensor_count(t.members) : 0;
     for (int i = 0; i < t.nnodes; i++) {
         mstart[i] = -1;
-        if ((int)eo_get(t.modes, i) != 6) continue;
+        if ((int)eo_to_i64(eo_get(t.modes, i)) != 6) continue;
         mstart[i] = mpos;
         while (mpos < nm && !isnan(eo_get(t.members, mpos))) mpos++;
         mpos++; /* skip the NaN separator */
@@ -232,7 +245,7 @@ ember_status tree_ensemble_run(eo_ctx *c) {
                 double v = eo_get(x, r * F + f), sp = eo_get(t.splits, node);
                 bool go;
                 if (isnan(v) && t.missing_true && t.missing_true[node]) go = true;
-                else switch ((int)eo_get(t.modes, node)) {
+                else switch ((int)eo_to_i64(eo_get(t.modes, node))) {
                     case 0: go = v <= sp; break;
                     case 1: go = v < sp; break;
                     case 2: go = v >= sp; break;
@@ -245,7 +258,7 @@ ember_status tree_ensemble_run(eo_ctx *c) {
                             go = eo_get(t.members, m) == v;
                         break;
                     }
-                    default: return ember_fail(EMBER_ERR_FORMAT, "TreeEnsemble: node mode %d", (int)eo_get(t.modes, node));
+                    default: return ember_fail(EMBER_ERR_FORMAT, "TreeEnsemble: node mode %d", (int)eo_to_i64(eo_get(t.modes, node)));
                     }
                 int64_t next = go ? t.truenodeids[node] : t.falsenodeids[node];
                 if (go ? t.trueleafs[node] : t.falseleafs[node]) leaf = next;

@@ -338,7 +338,9 @@ void eo_bcast_run(const eo_bcast *b, ember_pool *pool, eo_row_fn fn, void *ctx) 
 }
 
 /* --- conversion --------------------------------------------------------------------------------------- */
-double eo_get(const ember_tensor *t, int64_t i) { return ember_tensor_get_f64(t, i); }
+double eo_get(const ember_tensor *t, int64_t i) {
+    return t->dtype >= EMBER_DTYPE_F8E4M3FN ? eo_get_any(t, i) : ember_tensor_get_f64(t, i); /* the small types (cast.c) */
+}
 
 static int64_t sat_i64(double v) {
     if (v != v) return 0;
@@ -363,7 +365,7 @@ void eo_put(ember_tensor *t, int64_t i, double v) {
     case EMBER_DTYPE_I32: ((int32_t *)d)[i] = (int32_t)sat_i64(v); break;
     case EMBER_DTYPE_I64: ((int64_t *)d)[i] = sat_i64(v); break;
     case EMBER_DTYPE_U64: ((uint64_t *)d)[i] = v >= 18446744073709551615.0 ? UINT64_MAX : v > 0 ? (uint64_t)v : (uint64_t)sat_i64(v); break;
-    default: break;
+    default: if (eo_dtype_is_small(t->dtype)) eo_put_small(t, i, v); break; /* float8/float4/int4/int2 (cast.c) */
     }
 }
 
@@ -425,7 +427,15 @@ ember_status eo_convert(const ember_tensor *src, ember_tensor *dst) {
 
 bool eo_is_half(ember_dtype t) { return t == EMBER_DTYPE_F16 || t == EMBER_DTYPE_BF16; }
 
-ember_status eo_run_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c)) {
+static bool widen_f16(ember_dtype t) { return eo_is_half(t); }
+static bool widen_f64(ember_dtype t) { return t == EMBER_DTYPE_F64; }
+
+static ember_status run_as_f32_if(eo_ctx *c, ember_status (*run)(eo_ctx *c), bool (*convert)(ember_dtype));
+
+ember_status eo_run_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c)) { return run_as_f32_if(c, run, widen_f16); }
+ember_status eo_run_f64_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c)) { return run_as_f32_if(c, run, widen_f64); }
+
+static ember_status run_as_f32_if(eo_ctx *c, ember_status (*run)(eo_ctx *c), bool (*convert)(ember_dtype)) {
     enum { MAXIO = 16 };
     if (c->nin > MAXIO || c->nout > MAXIO) return ember_fail(EMBER_ERR_UNSUPPORTED, "too many inputs for f16 emulation");
     ev tin[MAXIO], tout[MAXIO];
@@ -435,7 +445,7 @@ ember_status eo_run_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c)) {
     ember_status s = EMBER_OK;
     for (int i = 0; i < c->nin; i++) {
         pin[i] = c->in[i];
-        if (!eo_has(c, i) || c->in[i]->kind != EV_TENSOR || !eo_is_half(c->in[i]->t.dtype)) continue;
+        if (!eo_has(c, i) || c->in[i]->kind != EV_TENSOR || !convert(c->in[i]->t.dtype)) continue;
         const ember_tensor *x = &c->in[i]->t;
         if (!s) s = ev_alloc_tensor(&tin[i], EMBER_DTYPE_F32, x->ndim, x->shape);
         if (!s) s = eo_convert(x, &tin[i].t);
@@ -443,7 +453,7 @@ ember_status eo_run_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c)) {
     }
     for (int i = 0; i < c->nout && !s; i++) {
         pout[i] = c->out[i];
-        if (!c->out[i] || c->out[i]->kind != EV_TENSOR || !eo_is_half(c->out[i]->t.dtype)) continue;
+        if (!c->out[i] || c->out[i]->kind != EV_TENSOR || !convert(c->out[i]->t.dtype)) continue;
         const ember_tensor *y = &c->out[i]->t;
         s = ev_alloc_tensor(&tout[i], EMBER_DTYPE_F32, y->ndim, y->shape);
         pout[i] = &tout[i];

@@ -208,8 +208,17 @@ ember_status eo_convert(const ember_tensor *src, ember_tensor *dst);
  * round_mode ("up", "down", "nearest"; e8m0 only) as the attributes say (cast.c). */
 ember_status eo_cast_small(const ember_tensor *src, ember_tensor *dst, bool saturate, const char *round_mode);
 bool eo_dtype_is_small(ember_dtype t);
+/* A double from tensor data as int64 without undefined behaviour: NaN -> 0, saturating at the int64 range. */
+static inline int64_t eo_to_i64(double v) {
+    if (v != v) return 0;
+    if (v >= 9223372036854775807.0) return INT64_MAX;
+    if (v <= -9223372036854775808.0) return INT64_MIN;
+    return (int64_t)v;
+}
 /* Element i of any numeric tensor (small types decoded) as double. */
 double eo_get_any(const ember_tensor *t, int64_t i);
+/* Store v into element i of a small-type tensor (Cast rules, saturating); eo_put calls it for those types. */
+void eo_put_small(ember_tensor *t, int64_t i, double v);
 /* Element i of a numeric tensor as double, and store a double into element i (with C cast semantics). */
 double eo_get(const ember_tensor *t, int64_t i);
 void eo_put(ember_tensor *t, int64_t i, double v);
@@ -218,6 +227,8 @@ void eo_put(ember_tensor *t, int64_t i, double v);
  * back. Use as: if (needs_f32(c)) return eo_run_as_f32(c, my_run); */
 bool eo_is_half(ember_dtype t);
 ember_status eo_run_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c));
+/* The same for float64 inputs and outputs (ops whose float64 results are fine at float32 precision). */
+ember_status eo_run_f64_as_f32(eo_ctx *c, ember_status (*run)(eo_ctx *c));
 
 /* Parallel for over [0, n) with a grain; a thin wrapper over ember_pool_for. */
 static inline void eo_parallel(eo_ctx *c, int64_t n, int64_t grain, ember_range_fn fn, void *ctx) {

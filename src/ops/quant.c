@@ -34,6 +34,7 @@ static ember_status qmap_init(eo_ctx *c, const ember_tensor *x, const ember_tens
     int64_t ns = ember_tensor_count(scale);
     int64_t block = eo_attr_int(c, "block_size", 0);
     if (scale->ndim == 0 || (ns == 1 && block == 0)) return EMBER_OK;
+    if (x->ndim == 0) return ember_fail(EMBER_ERR_SHAPE, "a scalar input takes one scale");
     int axis;
     ember_status s = eo_axis(eo_attr_int(c, "axis", 1), x->ndim, &axis);
     if (s) return s;
@@ -73,7 +74,7 @@ static double quantize_value(double q, double zp, ember_dtype t) {
     double lo, hi;
     if (!qrange(t, &lo, &hi)) return q + zp;
     q = nearbyint(q) + zp;
-    return q < lo ? lo : q > hi ? hi : q;
+    return q != q ? 0 : q < lo ? lo : q > hi ? hi : q;
 }
 
 /* Store doubles into y (any type, small types through Cast's rules). */
@@ -107,6 +108,8 @@ static ember_dtype quantize_out_type(eo_ctx *c) {
 }
 
 ember_status quantize_linear_infer(eo_ctx *c) {
+    ember_status s = eo_check_inputs(c, 2);
+    if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
     if (!x || !eo_has(c, 1)) return ember_fail(EMBER_ERR_SHAPE, "QuantizeLinear needs x and y_scale");
     return eo_set_out(c, 0, quantize_out_type(c), x->ndim, x->shape);
@@ -115,12 +118,26 @@ ember_status quantize_linear_infer(eo_ctx *c) {
 ember_status quantize_linear_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0), *scale = eo_in(c, 1), *zp = eo_in(c, 2);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     qmap m;
     ember_status s = qmap_init(c, x, scale, &m);
     if (s) return s;
     if (zp && ember_tensor_count(zp) != ember_tensor_count(scale))
         return ember_fail(EMBER_ERR_SHAPE, "zero point and scale have different sizes");
     int64_t n = ember_tensor_count(x);
+    if (x->dtype == EMBER_DTYPE_F32 && scale->dtype == EMBER_DTYPE_F32 &&
+        (y->dtype == EMBER_DTYPE_U8 || y->dtype == EMBER_DTYPE_I8)) { /* the common QDQ case, same rounding as below */
+        const float *xs = x->data, *ss = scale->data;
+        float lo = y->dtype == EMBER_DTYPE_U8 ? 0.0f : -128.0f, hi = y->dtype == EMBER_DTYPE_U8 ? 255.0f : 127.0f;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t p = qmap_at(&m, i);
+            float q = nearbyintf(xs[i] / ss[p]) + (zp ? (float)eo_get(zp, p) : 0.0f);
+            q = q != q ? 0.0f : q < lo ? lo : q > hi ? hi : q; /* NaN -> 0, as the generic path */
+            if (y->dtype == EMBER_DTYPE_U8) ((uint8_t *)y->data)[i] = (uint8_t)q;
+            else ((int8_t *)y->data)[i] = (int8_t)q;
+        }
+        return EMBER_OK;
+    }
     double *v = eo_scratch(c, sizeof(double) * (size_t)(n ? n : 1));
     if (!v) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     ember_dtype calc = x->dtype == EMBER_DTYPE_F64 || scale->dtype == EMBER_DTYPE_F64 ? EMBER_DTYPE_F64 : x->dtype;
@@ -134,6 +151,8 @@ ember_status quantize_linear_run(eo_ctx *c) {
 
 /* --- DequantizeLinear --------------------------------------------------------------------------------- */
 ember_status dequantize_linear_infer(eo_ctx *c) {
+    ember_status s = eo_check_inputs(c, 2);
+    if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
     if (!x || !eo_has(c, 1)) return ember_fail(EMBER_ERR_SHAPE, "DequantizeLinear needs x and x_scale");
     int64_t od = eo_attr_int(c, "output_dtype", 0);
@@ -144,12 +163,24 @@ ember_status dequantize_linear_infer(eo_ctx *c) {
 ember_status dequantize_linear_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0), *scale = eo_in(c, 1), *zp = eo_in(c, 2);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     qmap m;
     ember_status s = qmap_init(c, x, scale, &m);
     if (s) return s;
     if (zp && ember_tensor_count(zp) != ember_tensor_count(scale))
         return ember_fail(EMBER_ERR_SHAPE, "zero point and scale have different sizes");
     int64_t n = ember_tensor_count(x);
+    if (y->dtype == EMBER_DTYPE_F32 && scale->dtype == EMBER_DTYPE_F32 &&
+        (x->dtype == EMBER_DTYPE_U8 || x->dtype == EMBER_DTYPE_I8)) { /* the common QDQ case */
+        const float *ss = scale->data;
+        float *ys = y->data;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t p = qmap_at(&m, i);
+            float xv = x->dtype == EMBER_DTYPE_U8 ? (float)((const uint8_t *)x->data)[i] : (float)((const int8_t *)x->data)[i];
+            ys[i] = (xv - (zp ? (float)eo_get(zp, p) : 0.0f)) * ss[p];
+        }
+        return EMBER_OK;
+    }
     bool f32 = y->dtype != EMBER_DTYPE_F64;
     for (int64_t i = 0; i < n; i++) {
         int64_t p = qmap_at(&m, i);
@@ -162,8 +193,10 @@ ember_status dequantize_linear_run(eo_ctx *c) {
 
 /* --- DynamicQuantizeLinear ---------------------------------------------------------------------------- */
 ember_status dynamic_quantize_infer(eo_ctx *c) {
+    ember_status s = eo_check_inputs(c, 1);
+    if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
-    ember_status s = eo_set_out(c, 0, EMBER_DTYPE_U8, x->ndim, x->shape);
+    s = eo_set_out(c, 0, EMBER_DTYPE_U8, x->ndim, x->shape);
     if (!s) s = eo_set_out(c, 1, EMBER_DTYPE_F32, 0, NULL);
     if (!s) s = eo_set_out(c, 2, EMBER_DTYPE_U8, 0, NULL);
     return s;
@@ -179,8 +212,8 @@ ember_status dynamic_quantize_run(eo_ctx *c) {
         if (v > hi) hi = v;
     }
     float scale = (hi - lo) / 255.0f;
-    double zp = scale != 0 ? nearbyint((double)(0.0f - lo / scale)) : 0;
-    zp = zp < 0 ? 0 : zp > 255 ? 255 : zp;
+    double zp = scale != 0 && isfinite(scale) ? nearbyint((double)(0.0f - lo / scale)) : 0;
+    zp = zp != zp || zp < 0 ? 0 : zp > 255 ? 255 : zp;
     ember_tensor *y = eo_out(c, 0), *ys = eo_out(c, 1), *yz = eo_out(c, 2);
     if (y)
         for (int64_t i = 0; i < n; i++) {
@@ -190,6 +223,11 @@ ember_status dynamic_quantize_run(eo_ctx *c) {
     if (ys) *(float *)ys->data = scale;
     if (yz) *(uint8_t *)yz->data = (uint8_t)zp;
     return EMBER_OK;
+}
+
+static ember_status need_inputs(const eo_ctx *c, int n, const char *op) {
+    ember_status s = eo_check_inputs(c, n);
+    return s ? ember_fail_context(s, "%s: ", op) : EMBER_OK;
 }
 
 /* --- integer matmul ----------------------------------------------------------------------------------- */
@@ -265,6 +303,8 @@ static ember_status int_matmul(const ember_tensor *a, const ember_tensor *b, con
 }
 
 ember_status matmul_integer_infer(eo_ctx *c) {
+    ember_status st = need_inputs(c, 2, "MatMulInteger");
+    if (st) return st;
     mm_shape ms;
     ember_status s = mm_infer_shape(eo_in(c, 0), eo_in(c, 1), &ms);
     if (s) return s;
@@ -276,6 +316,7 @@ ember_status matmul_integer_run(eo_ctx *c) {
     ember_status s = mm_infer_shape(eo_in(c, 0), eo_in(c, 1), &ms);
     if (s) return s;
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     double *v = eo_scratch(c, sizeof(double) * (size_t)(ember_tensor_count(y) + 1));
     if (!v) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     if ((s = int_matmul(eo_in(c, 0), eo_in(c, 1), eo_in(c, 2), eo_in(c, 3), &ms, v))) return s;
@@ -284,6 +325,8 @@ ember_status matmul_integer_run(eo_ctx *c) {
 
 /* QLinearMatMul(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp) */
 ember_status qlinear_matmul_infer(eo_ctx *c) {
+    ember_status st = need_inputs(c, 7, "QLinearMatMul");
+    if (st) return st;
     mm_shape ms;
     ember_status s = mm_infer_shape(eo_in(c, 0), eo_in(c, 3), &ms);
     if (s) return s;
@@ -297,6 +340,7 @@ ember_status qlinear_matmul_run(eo_ctx *c) {
     const ember_tensor *as = eo_in(c, 1), *bs = eo_in(c, 4), *ys = eo_in(c, 6), *yz = eo_in(c, 7);
     if (ember_tensor_count(ys) != 1) return ember_fail(EMBER_ERR_UNSUPPORTED, "QLinearMatMul: per-axis y_scale");
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     int64_t n = ember_tensor_count(y);
     double *v = eo_scratch(c, sizeof(double) * (size_t)(n + 1));
     if (!v) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
@@ -334,9 +378,11 @@ static ember_status conv_geom_init(eo_ctx *c, const ember_tensor *x, const ember
     const char *ap = eo_attr_str(c, "auto_pad", "NOTSET");
     for (int d = 0; d < g->nsp; d++) {
         g->in[d] = x->shape[d + 2];
-        g->k[d] = nks == g->nsp ? ks[d] : w->shape[d + 2];
+        g->k[d] = w->shape[d + 2];
+        if (nks == g->nsp && ks[d] != g->k[d]) return ember_fail(EMBER_ERR_SHAPE, "conv: kernel_shape differs from the weights");
         g->stride[d] = nst == g->nsp ? st[d] : 1;
         g->dil[d] = ndl == g->nsp ? dl[d] : 1;
+        if (g->stride[d] <= 0 || g->dil[d] <= 0) return ember_fail(EMBER_ERR_SHAPE, "conv: strides and dilations must be positive");
         int64_t ek = (g->k[d] - 1) * g->dil[d] + 1;
         int64_t p0 = npd == 2 * g->nsp ? pd[d] : 0, p1 = npd == 2 * g->nsp ? pd[d + g->nsp] : 0;
         if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
@@ -350,7 +396,7 @@ static ember_status conv_geom_init(eo_ctx *c, const ember_tensor *x, const ember
         }
         g->pad0[d] = p0;
         g->out[d] = (g->in[d] + p0 + p1 - ek) / g->stride[d] + 1;
-        if (g->out[d] < 0 || g->stride[d] <= 0) return ember_fail(EMBER_ERR_SHAPE, "conv: bad geometry on axis %d", d);
+        if (g->out[d] < 0) return ember_fail(EMBER_ERR_SHAPE, "conv: bad geometry on axis %d", d);
     }
     return EMBER_OK;
 }
@@ -401,13 +447,17 @@ static void int_conv(const conv_geom *g, const ember_tensor *x, const ember_tens
         }
 }
 
-ember_status conv_integer_infer(eo_ctx *c) { return conv_out_shape(c, 0, 1, EMBER_DTYPE_I32); }
+ember_status conv_integer_infer(eo_ctx *c) {
+    ember_status s = need_inputs(c, 2, "ConvInteger");
+    return s ? s : conv_out_shape(c, 0, 1, EMBER_DTYPE_I32);
+}
 
 ember_status conv_integer_run(eo_ctx *c) {
     conv_geom g;
     ember_status s = conv_geom_init(c, eo_in(c, 0), eo_in(c, 1), &g);
     if (s) return s;
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     double *v = eo_scratch(c, sizeof(double) * (size_t)(ember_tensor_count(y) + 1));
     if (!v) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     int_conv(&g, eo_in(c, 0), eo_in(c, 1), eo_has(c, 2) ? eo_get_any(eo_in(c, 2), 0) : 0, eo_in(c, 3), v);
@@ -415,13 +465,17 @@ ember_status conv_integer_run(eo_ctx *c) {
 }
 
 /* QLinearConv(x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B) */
-ember_status qlinear_conv_infer(eo_ctx *c) { return conv_out_shape(c, 0, 3, eo_has(c, 7) ? eo_dtype(c, 7) : eo_dtype(c, 0)); }
+ember_status qlinear_conv_infer(eo_ctx *c) {
+    ember_status s = need_inputs(c, 7, "QLinearConv");
+    if (s) return s;
+    return conv_out_shape(c, 0, 3, eo_has(c, 7) ? eo_dtype(c, 7) : eo_dtype(c, 0)); }
 
 ember_status qlinear_conv_run(eo_ctx *c) {
     conv_geom g;
     ember_status s = conv_geom_init(c, eo_in(c, 0), eo_in(c, 3), &g);
     if (s) return s;
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     int64_t n = ember_tensor_count(y);
     double *v = eo_scratch(c, sizeof(double) * (size_t)(n + 1));
     if (!v) return ember_fail(EMBER_ERR_NOMEM, "out of memory");

@@ -65,7 +65,7 @@ static void rng_init(const eo_ctx *c, mt19937 *m) {
     const eg_attr *a = eo_attr(c, "seed");
     if (a) {
         double s = a->type == EG_ATTR_FLOAT ? a->f : (double)a->i;
-        mt_seed(m, (uint32_t)(int64_t)s);
+        mt_seed(m, (uint32_t)eo_to_i64(s));
         return;
     }
     static atomic_uint counter;
@@ -80,8 +80,9 @@ static ember_dtype rand_dtype(const eo_ctx *c, ember_dtype dflt) {
 }
 
 ember_status random_like_infer(eo_ctx *c) {
+    ember_status s = eo_check_inputs(c, 1);
+    if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
-    if (!x) return ember_fail(EMBER_ERR_SHAPE, "input 0 is required");
     return eo_set_out(c, 0, rand_dtype(c, x->dtype), x->ndim, x->shape);
 }
 
@@ -94,6 +95,7 @@ ember_status random_infer(eo_ctx *c) {
 
 ember_status random_uniform_run(eo_ctx *c) {
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     mt19937 m;
     rng_init(c, &m);
     double lo = eo_attr_float(c, "low", 0), hi = eo_attr_float(c, "high", 1);
@@ -104,6 +106,7 @@ ember_status random_uniform_run(eo_ctx *c) {
 
 ember_status random_normal_run(eo_ctx *c) {
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     mt19937 m;
     rng_init(c, &m);
     double mean = eo_attr_float(c, "mean", 0), scale = eo_attr_float(c, "scale", 1);
@@ -142,6 +145,7 @@ static double bernoulli_draw(mt19937 *m, double p) {
 ember_status bernoulli_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     mt19937 m;
     rng_init(c, &m);
     int64_t n = ember_tensor_count(x);
@@ -150,12 +154,25 @@ ember_status bernoulli_run(eo_ctx *c) {
 }
 
 /* --- Dropout (opset 12+: training_mode input) --------------------------------------------------------- */
+ember_status dropout_train_infer(eo_ctx *c) {
+    if (!eo_has(c, 0) || c->in[0]->kind != EV_TENSOR) return ember_fail(EMBER_ERR_SHAPE, "Dropout: input 0 must be a tensor");
+    for (int i = 1; i < 3; i++)
+        if (eo_has(c, i) && (c->in[i]->kind != EV_TENSOR || ember_tensor_count(&c->in[i]->t) < 1))
+            return ember_fail(EMBER_ERR_SHAPE, "Dropout: input %d must be a scalar", i);
+    return dropout_infer(c); /* shape.c */
+}
+
 ember_status dropout_train_run(eo_ctx *c) {
     double training = 0, ratio = 0.5;
     ember_status s;
     if (eo_has(c, 2) && (s = eo_in_scalar(c, 2, &training))) return s;
     if (eo_has(c, 1) && (s = eo_in_scalar(c, 1, &ratio))) return s;
-    if (training == 0 || ratio == 0) return dropout_run(c); /* shape.c: identity, mask all true */
+    if (training == 0 || ratio == 0) {
+        if (eo_out(c, 0)) return dropout_run(c); /* shape.c: identity, mask all true */
+        ember_tensor *mask = eo_out(c, 1);
+        if (mask) memset(mask->data, 1, mask->nbytes);
+        return EMBER_OK;
+    }
     if (!(ratio >= 0 && ratio < 1)) return ember_fail(EMBER_ERR_SHAPE, "Dropout: ratio %g must be in [0, 1)", ratio);
     const ember_tensor *x = eo_in(c, 0);
     ember_tensor *y = eo_out(c, 0), *mask = eo_out(c, 1);

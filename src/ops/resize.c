@@ -147,13 +147,28 @@ static double cubic_w(double t, double a) {
     return 0;
 }
 
-enum { MAX_TAPS = 32 }; /* 4 without antialias; antialias needs about 4/scale */
+enum { MAX_TAPS = 1024 }; /* antialias needs about 4/scale taps; beyond this the filter is truncated */
 typedef struct taps {
     int n;
-    int64_t idx[MAX_TAPS];
-    double w[MAX_TAPS];
+    int64_t *idx; /* room for rs_ntaps() entries */
+    double *w;
     bool outside; /* tf_crop_and_resize: coordinate outside the input -> extrapolation value */
 } taps;
+
+/* Antialiased filter: first tap offset and tap count along axis d. */
+static int rs_aa_taps(const rs_params *p, int d, int *start) {
+    int s = (int)fmax(-(double)MAX_TAPS, floor((!strcmp(p->mode, "linear") ? -1.0 : -2.0) / p->scale[d]) + 1);
+    int n = 2 - 2 * s;
+    if (n > MAX_TAPS) n = MAX_TAPS, s = 1 - n / 2;
+    *start = s;
+    return n;
+}
+
+/* Taps per output coordinate along axis d (at most). */
+static int rs_ntaps(const rs_params *p, int d) {
+    int start;
+    return p->antialias && p->scale[d] < 1 ? rs_aa_taps(p, d, &start) : 4;
+}
 
 static void rs_taps(const rs_params *p, int d, int64_t o, int64_t in, int64_t out, taps *t) {
     double x = rs_coord(p, d, o, in, out);
@@ -165,8 +180,7 @@ static void rs_taps(const rs_params *p, int d, int64_t o, int64_t in, int64_t ou
     if (p->antialias && p->scale[d] < 1) { /* filter support widened by 1/scale, weights normalised */
         double sc = p->scale[d], xf = floor(x), ratio = x == xf ? 1 : x - xf;
         bool lin = !strcmp(p->mode, "linear");
-        int start = (int)floor((lin ? -1.0 : -2.0) / sc) + 1, n = 2 - 2 * start;
-        if (n > MAX_TAPS) n = MAX_TAPS, start = 1 - n / 2; /* extreme downscales: a truncated filter */
+        int start, n = rs_aa_taps(p, d, &start);
         int64_t base = (int64_t)xf - (x == xf ? 1 : 0);
         double sum = 0;
         t->n = n;
@@ -270,9 +284,17 @@ ember_status resize_run(eo_ctx *c) {
     int r = x->ndim;
     taps *tp[EMBER_MAX_DIMS];
     for (int d = 0; d < r; d++) {
-        tp[d] = eo_scratch(c, sizeof(taps) * (size_t)(y->shape[d] ? y->shape[d] : 1));
+        int64_t out = y->shape[d] ? y->shape[d] : 1, nt = rs_ntaps(&p, d);
+        /* one block per axis: the taps, then their indices and weights */
+        tp[d] = eo_scratch(c, (sizeof(taps) + (sizeof(int64_t) + sizeof(double)) * (size_t)nt) * (size_t)out);
         if (!tp[d]) return ember_fail(EMBER_ERR_NOMEM, "Resize: out of memory");
-        for (int64_t o = 0; o < y->shape[d]; o++) rs_taps(&p, d, o, x->shape[d], y->shape[d], &tp[d][o]);
+        int64_t *ib = (int64_t *)(void *)(tp[d] + out);
+        double *wb = (double *)(void *)(ib + out * nt);
+        for (int64_t o = 0; o < y->shape[d]; o++) {
+            tp[d][o].idx = ib + o * nt;
+            tp[d][o].w = wb + o * nt;
+            rs_taps(&p, d, o, x->shape[d], y->shape[d], &tp[d][o]);
+        }
     }
     if (r > 4) return ember_fail(EMBER_ERR_UNSUPPORTED, "Resize of rank %d", r);
     if (y->dtype == EMBER_DTYPE_F32 && r >= 2 && !eo_reference() && resize_planes(c, x, y, tp)) return EMBER_OK;

@@ -62,6 +62,8 @@ typedef struct rnn_cfg {
 static ember_status rnn_config(eo_ctx *c, int kind, rnn_cfg *r) {
     memset(r, 0, sizeof *r);
     r->kind = kind;
+    ember_status st = eo_check_inputs(c, 3);
+    if (st) return st;
     const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *rr = eo_in(c, 2);
     if (!x || !w || !rr || x->ndim != 3 || w->ndim != 3 || rr->ndim != 3)
         return ember_fail(EMBER_ERR_SHAPE, "X, W and R must be rank-3 tensors");
@@ -150,6 +152,7 @@ static ember_status rnn_run_kind(eo_ctx *c, int kind) {
         for (int64_t k = 0; k < nb; k++) Bi[k] = eo_get(eo_in(c, 3), k);
     }
     const ember_tensor *sl = eo_in(c, 4);
+    if (sl && ember_tensor_count(sl) != B) return ember_fail(EMBER_ERR_SHAPE, "sequence_lens must have %lld values", (long long)B);
     int hi = 5, ci = 6, pi = 7;
     for (int which = 0; which < 2; which++) {
         int idx = which ? ci : hi;
@@ -176,7 +179,7 @@ static ember_status rnn_run_kind(eo_ctx *c, int kind) {
         const double *Pd = P + d * 3 * H;
         const act *A = r.acts[d];
         for (int64_t b = 0; b < B; b++) {
-            int64_t len = sl ? (int64_t)eo_get(sl, b) : T;
+            int64_t len = sl ? eo_to_i64(eo_get(sl, b)) : T;
             if (len > T || len < 0) return ember_fail(EMBER_ERR_SHAPE, "sequence_lens[%lld] = %lld", (long long)b, (long long)len);
             double *h = Hs + (d * B + b) * H, *cc = Cs + (d * B + b) * H;
             for (int64_t step = 0; step < len; step++) {

@@ -20,9 +20,10 @@ static ember_status seq_pos(const eo_ctx *c, int i, int n, bool insert, int dflt
         return EMBER_OK;
     }
     double v;
+    if (c->in[i]->kind != EV_TENSOR || !c->in[i]->t.data) return ember_fail(EMBER_ERR_SHAPE, "sequence position must be a tensor");
     ember_status s = eo_in_scalar(c, i, &v);
     if (s) return s;
-    int64_t p = (int64_t)v;
+    int64_t p = eo_to_i64(v);
     if (p < 0) p += n;
     if (p < 0 || p > n || (!insert && p == n))
         return ember_fail(EMBER_ERR_SHAPE, "sequence position %lld out of range for %d items", (long long)v, n);
@@ -140,7 +141,7 @@ ember_status concat_from_sequence_run(eo_ctx *c) {
         if (t->ndim != t0->ndim || t->dtype != t0->dtype)
             return ember_fail(EMBER_ERR_SHAPE, "ConcatFromSequence: items differ in rank or type");
         for (int d = 0; d < t->ndim; d++)
-            if (d != axis && t->shape[d] != t0->shape[d] && !(new_axis))
+            if ((new_axis || d != axis) && t->shape[d] != t0->shape[d])
                 return ember_fail(EMBER_ERR_SHAPE, "ConcatFromSequence: item %d has a different shape", i);
         total += new_axis ? 1 : t->shape[axis];
     }
@@ -175,8 +176,10 @@ ember_status concat_from_sequence_run(eo_ctx *c) {
 }
 
 ember_status split_to_sequence_run(eo_ctx *c) {
+    ember_status st = eo_check_inputs(c, 1);
+    if (st) return st;
     const ember_tensor *x = eo_in(c, 0);
-    if (!x) return ember_fail(EMBER_ERR_SHAPE, "SplitToSequence needs an input");
+    if (x->ndim < 1) return ember_fail(EMBER_ERR_SHAPE, "SplitToSequence: input must have rank >= 1");
     int axis;
     ember_status s = eo_axis(eo_attr_int(c, "axis", 0), x->ndim, &axis);
     if (s) return s;
@@ -187,13 +190,18 @@ ember_status split_to_sequence_run(eo_ctx *c) {
     if (eo_has(c, 1)) {
         const ember_tensor *sp = eo_in(c, 1);
         if (sp->ndim == 0) {
-            int64_t chunk = (int64_t)eo_get(sp, 0);
+            int64_t chunk = eo_to_i64(eo_get(sp, 0));
             if (chunk <= 0) return ember_fail(EMBER_ERR_SHAPE, "SplitToSequence: split %lld", (long long)chunk);
+            if (chunk > D) chunk = D > 0 ? D : 1;
+            if (D / chunk >= 1024) return ember_fail(EMBER_ERR_UNSUPPORTED, "SplitToSequence: more than 1024 parts");
             for (int64_t at = 0; at < D && n < 1024; at += chunk) sizes[n++] = at + chunk <= D ? chunk : D - at;
         } else {
             if ((s = eo_in_ints(c, 1, sizes, 1024, &n))) return s;
             int64_t sum = 0;
-            for (int i = 0; i < n; i++) sum += sizes[i];
+            for (int i = 0; i < n; i++) {
+                if (sizes[i] < 0 || sizes[i] > D) return ember_fail(EMBER_ERR_SHAPE, "SplitToSequence: split %lld", (long long)sizes[i]);
+                sum += sizes[i];
+            }
             if (sum != D) return ember_fail(EMBER_ERR_SHAPE, "SplitToSequence: split sums to %lld, axis is %lld", (long long)sum, (long long)D);
         }
     } else {
@@ -249,6 +257,7 @@ ember_status sequence_map_run(eo_ctx *c) {
         if (eo_has(c, j) && c->in[j]->kind == EV_SEQUENCE && c->in[j]->nitems != n)
             return ember_fail(EMBER_ERR_SHAPE, "SequenceMap: sequences differ in length");
     ev res[64], bo[64];
+    eg_exec *x = NULL;
     memset(res, 0, sizeof res);
     memset(bo, 0, sizeof bo);
     for (int k = 0; k < c->nout; k++) {
@@ -259,7 +268,8 @@ ember_status sequence_map_run(eo_ctx *c) {
         ev *ins[64];
         for (int j = 0; j < c->nin; j++)
             ins[j] = c->in[j]->kind == EV_SEQUENCE ? c->in[j]->items[i] : c->in[j];
-        if ((s = eg_subgraph_run(c, g, c->nin, ins, bo))) break;
+        if (!x && (s = eg_exec_create(g, c->exec, c->pool, &x))) break; /* planned once for all items */
+        if ((s = eg_exec_run(x, ins, bo))) break;
         for (int k = 0; k < c->nout && !s; k++) {
             if (bo[k].kind != EV_TENSOR) s = ember_fail(EMBER_ERR_SHAPE, "SequenceMap: body output %d is not a tensor", k);
             else {
@@ -269,6 +279,7 @@ ember_status sequence_map_run(eo_ctx *c) {
         }
         for (int k = 0; k < c->nout; k++) ev_clear(&bo[k]);
     }
+    eg_exec_destroy(x);
     for (int k = 0; k < c->nout; k++) {
         if (!s && c->out[k]) {
             ev_clear(c->out[k]);

@@ -92,7 +92,7 @@ ember_status size_run(eo_ctx *c) {
 static ember_status cast_to(eo_ctx *c, ember_dtype *to) {
     if (!strcmp(c->node->op_type, "CastLike")) {
         *to = eo_dtype(c, 1);
-        return EMBER_OK;
+        return *to ? EMBER_OK : ember_fail(EMBER_ERR_SHAPE, "CastLike needs target_type (input 1)");
     }
     const eg_attr *a = eo_attr(c, "to");
     if (!a) return ember_fail(EMBER_ERR_FORMAT, "Cast needs the 'to' attribute");
@@ -105,7 +105,8 @@ ember_status cast_infer(eo_ctx *c) {
     ember_dtype to = EMBER_DTYPE_UNDEFINED;
     ember_status s = cast_to(c, &to);
     if (s) return s;
-    const ember_tensor *x = eo_in(c, 0);
+    const ember_tensor *x = eo_has(c, 0) && c->in[0]->kind == EV_TENSOR ? eo_in(c, 0) : NULL;
+    if (!x) return ember_fail(EMBER_ERR_SHAPE, "%s: input 0 must be a tensor", c->node->op_type);
     return eo_set_out(c, 0, to, x->ndim, x->shape);
 }
 
@@ -149,6 +150,7 @@ static ember_status cast_strings(const ember_tensor *x, ember_tensor *y) {
 ember_status cast_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     if ((x->dtype == EMBER_DTYPE_STRING) != (y->dtype == EMBER_DTYPE_STRING)) return cast_strings(x, y);
     if (eo_dtype_is_small(x->dtype) || eo_dtype_is_small(y->dtype)) /* cast.c */
         return eo_cast_small(x, y, eo_attr_int(c, "saturate", 1) != 0, eo_attr_str(c, "round_mode", "up"));

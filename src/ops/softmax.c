@@ -51,7 +51,7 @@ static ember_status sm_run(eo_ctx *c, smop op, ember_status (*self)(eo_ctx *)) {
     if (x->dtype != EMBER_DTYPE_F32) {
         if (x->dtype == EMBER_DTYPE_F64 || eo_is_half(x->dtype)) {
             /* compute in f32 through a temporary copy */
-            return eo_is_half(x->dtype) ? eo_run_as_f32(c, self) : ember_fail(EMBER_ERR_UNSUPPORTED, "float64 softmax");
+            return eo_is_half(x->dtype) ? eo_run_as_f32(c, self) : eo_run_f64_as_f32(c, self);
         }
         return ember_fail(EMBER_ERR_UNSUPPORTED, "%s of %s", c->node->op_type, ember_dtype_name(x->dtype));
     }

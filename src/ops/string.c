@@ -1,5 +1,4 @@
-/* Strings: ONNX StringConcat, StringSplit, RegexFullMatch (opset 20), StringNormalizer (10), TfIdfVectorizer
- * (9). Case mapping is Unicode (utf8proc) and ignores `locale`; regexes use Ember's engine
+/* Strings: ONNX StringConcat, StringSplit, RegexFullMatch (opset 20), StringNormalizer (10). Case mapping is Unicode (utf8proc) and ignores `locale`; regexes use Ember's engine
  * (Oniguruma-like syntax, a superset of what RE2 patterns in the tests use). */
 #include "ops/op.h"
 #include "text/regex.h"
@@ -30,14 +29,16 @@ ember_status string_concat_infer(eo_ctx *c) {
 ember_status string_concat_run(eo_ctx *c) {
     const ember_tensor *a = eo_in(c, 0), *b = eo_in(c, 1);
     ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     int64_t n = ember_tensor_count(y), ia[EMBER_MAX_DIMS] = {0};
     int64_t sa[EMBER_MAX_DIMS], sb[EMBER_MAX_DIMS];
     /* element strides of a and b over y's dims (0 where broadcast) */
-    for (int d = y->ndim - 1, da = a->ndim - 1, db = b->ndim - 1, pa = 1, pb = 1; d >= 0; d--, da--, db--) {
+    int64_t pa = 1, pb = 1;
+    for (int d = y->ndim - 1, da = a->ndim - 1, db = b->ndim - 1; d >= 0; d--, da--, db--) {
         sa[d] = da >= 0 && a->shape[da] != 1 ? pa : 0;
         sb[d] = db >= 0 && b->shape[db] != 1 ? pb : 0;
-        if (da >= 0) pa *= (int)a->shape[da];
-        if (db >= 0) pb *= (int)b->shape[db];
+        if (da >= 0) pa *= a->shape[da];
+        if (db >= 0) pb *= b->shape[db];
     }
     for (int64_t i = 0; i < n; i++) {
         int64_t oa = 0, ob = 0;
@@ -146,6 +147,9 @@ ember_status regex_full_match_infer(eo_ctx *c) {
 ember_status regex_full_match_run(eo_ctx *c) {
     const char *pat = eo_attr_str(c, "pattern", NULL);
     if (!pat) return ember_fail(EMBER_ERR_FORMAT, "RegexFullMatch needs the 'pattern' attribute");
+    const ember_tensor *x = eo_in(c, 0);
+    ember_tensor *y = eo_out(c, 0);
+    if (!y) return EMBER_OK; /* output unused */
     size_t pl = strlen(pat);
     char *full = malloc(pl + 16);
     if (!full) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
@@ -154,8 +158,6 @@ ember_status regex_full_match_run(eo_ctx *c) {
     ember_status s = ember_regex_compile(full, 0, &re);
     free(full);
     if (s) return ember_fail_context(s, "RegexFullMatch pattern: ");
-    const ember_tensor *x = eo_in(c, 0);
-    ember_tensor *y = eo_out(c, 0);
     int64_t n = ember_tensor_count(x);
     for (int64_t i = 0; i < n; i++) {
         const char *str = str_at(x, i);
@@ -233,92 +235,4 @@ ember_status string_normalizer_run(eo_ctx *c) {
     for (int k = 0; swl && k < nsw; k++) free(swl[k]);
     free(res), free(swl);
     return s;
-}
-
-/* --- TfIdfVectorizer ---------------------------------------------------------------------------------- */
-typedef struct tfidf {
-    int min_n, max_n, max_skip;
-    int mode; /* 0 TF, 1 IDF, 2 TFIDF */
-    const int64_t *counts, *indexes, *pool_i;
-    const eg_attr *pool_s;
-    int ncounts, nindexes, npool;
-    const float *weights;
-    int nweights;
-    int64_t width;
-} tfidf;
-
-static ember_status tfidf_init(eo_ctx *c, tfidf *t) {
-    memset(t, 0, sizeof *t);
-    t->min_n = (int)eo_attr_int(c, "min_gram_length", 1);
-    t->max_n = (int)eo_attr_int(c, "max_gram_length", 1);
-    t->max_skip = (int)eo_attr_int(c, "max_skip_count", 0);
-    const char *mode = eo_attr_str(c, "mode", "TF");
-    t->mode = !strcmp(mode, "TF") ? 0 : !strcmp(mode, "IDF") ? 1 : !strcmp(mode, "TFIDF") ? 2 : -1;
-    if (t->mode < 0) return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: mode '%s'", mode);
-    t->ncounts = eo_attr_ints(c, "ngram_counts", &t->counts);
-    t->nindexes = eo_attr_ints(c, "ngram_indexes", &t->indexes);
-    t->npool = eo_attr_ints(c, "pool_int64s", &t->pool_i);
-    t->pool_s = eo_attr(c, "pool_strings");
-    if (t->npool < 0 && t->pool_s) t->npool = t->pool_s->n;
-    t->nweights = eo_attr_floats(c, "weights", &t->weights);
-    if (t->ncounts < 0 || t->nindexes < 0 || t->npool < 0 || t->min_n < 1 || t->max_n < t->min_n || t->max_skip < 0)
-        return ember_fail(EMBER_ERR_FORMAT, "TfIdfVectorizer: needs ngram_counts, ngram_indexes and a pool");
-    for (int i = 0; i < t->nindexes; i++)
-        if (t->indexes[i] + 1 > t->width) t->width = t->indexes[i] + 1;
-    return EMBER_OK;
-}
-
-ember_status tfidf_infer(eo_ctx *c) {
-    tfidf t;
-    ember_status s = tfidf_init(c, &t);
-    if (s) return s;
-    const ember_tensor *x = eo_in(c, 0);
-    if (x->ndim == 1) return eo_set_out(c, 0, EMBER_DTYPE_F32, 1, &t.width);
-    if (x->ndim != 2) return ember_fail(EMBER_ERR_SHAPE, "TfIdfVectorizer: input must be [C] or [N, C]");
-    int64_t shape[2] = {x->shape[0], t.width};
-    return eo_set_out(c, 0, EMBER_DTYPE_F32, 2, shape);
-}
-
-/* Whether element i of x equals pool entry p. */
-static bool tok_eq(const ember_tensor *x, int64_t i, const tfidf *t, int64_t p) {
-    if (x->dtype == EMBER_DTYPE_STRING) return t->pool_s && !strcmp(str_at(x, i), t->pool_s->strs[p]);
-    return t->pool_i && (int64_t)eo_get(x, i) == t->pool_i[p];
-}
-
-ember_status tfidf_run(eo_ctx *c) {
-    tfidf t;
-    ember_status s = tfidf_init(c, &t);
-    if (s) return s;
-    const ember_tensor *x = eo_in(c, 0);
-    ember_tensor *y = eo_out(c, 0);
-    int64_t rows = x->ndim == 2 ? x->shape[0] : 1, C = x->shape[x->ndim - 1];
-    float *out = y->data;
-    memset(out, 0, sizeof(float) * (size_t)(rows * t.width));
-    for (int64_t r = 0; r < rows; r++) {
-        float *row = out + r * t.width;
-        int64_t base = r * C;
-        for (int n = t.min_n; n <= t.max_n; n++) {
-            if (n > t.ncounts) break;
-            int64_t start = t.counts[n - 1], end = n < t.ncounts ? t.counts[n] : t.npool;
-            int64_t first_idx = 0; /* index into ngram_indexes of this section's first n-gram */
-            for (int k = 1; k < n; k++) {
-                int64_t st = t.counts[k - 1], en = k < t.ncounts ? t.counts[k] : t.npool;
-                first_idx += (en - st) / k;
-            }
-            for (int skip = 0; skip <= (n == 1 ? 0 : t.max_skip); skip++)
-                for (int64_t i = 0; i + (int64_t)(n - 1) * (skip + 1) < C; i++)
-                    for (int64_t p = start, g = 0; p + n <= end; p += n, g++) {
-                        bool eq = true;
-                        for (int k = 0; k < n && eq; k++) eq = tok_eq(x, base + i + (int64_t)k * (skip + 1), &t, p + k);
-                        if (eq && first_idx + g < t.nindexes) row[t.indexes[first_idx + g]] += 1;
-                    }
-        }
-        for (int64_t j = 0; j < t.nindexes; j++) {
-            int64_t o = t.indexes[j];
-            float w = t.nweights > j ? t.weights[j] : 1.0f;
-            if (t.mode == 1) row[o] = row[o] > 0 ? w : 0;
-            else if (t.mode == 2) row[o] *= w;
-        }
-    }
-    return EMBER_OK;
 }
