@@ -126,12 +126,29 @@ typedef struct {
     float *scratch; /* one padded plane per pool thread */
 } dw_job;
 
-static void dw_plane(const dw_job *j, const float *padded, const float *w, float *out) {
+/* One output plane, row by row; the epilogue follows each row while it is in L1 (bias + ReLU/Clip inside
+ * the row kernel itself). */
+static void dw_plane(const dw_job *j, const float *padded, const float *w, float *out, int64_t oc,
+                     const float *residual) {
     const ember_conv2d_shape *g = j->g;
     const float *rows[DW_MAX_KH];
+    ember_epilogue ep = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
+    if (j->ep) {
+        ep.act = j->ep->act;
+        ep.residual_after_act = j->ep->residual_after_act;
+        ep.residual = residual;
+    }
+    ember_ukernel_post post;
+    bool fused = ember_ukernel_post_from(&ep, &post);
+    post.rbias = j->bias ? j->bias + oc : NULL;
     for (int64_t oy = 0; oy < g->oh; oy++, out += g->ow) {
         for (int64_t ky = 0; ky < g->kh; ky++) rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
-        j->k->dw_row(out, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw);
+        j->k->dw_row(out, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw, fused ? &post : NULL);
+        if (!fused) { /* residual rows: ldr 0 with the pointer moved to this row */
+            ember_epilogue e = ep;
+            e.residual = residual ? residual + oy * g->ow : NULL;
+            ember_epilogue_apply_k(j->k, &e, out, g->ow, oc, 0, 1, g->ow);
+        }
     }
 }
 
@@ -146,15 +163,8 @@ static void dw_planes(void *ctx, int64_t begin, int64_t end, int thread) {
         const float *plane = j->in + (b * g->cin + oc / mult) * g->h * g->w;
         for (int64_t y = 0; y < g->h; y++) /* the border stays zero from the memset */
             memcpy(padded + (y + g->pad_t) * j->pw + g->pad_l, plane + y * g->w, (size_t)g->w * sizeof(float));
-        float *out = j->out + pl * hw;
-        dw_plane(j, padded, j->w + oc * g->kh * g->kw, out);
-        ember_epilogue ep = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
-        if (j->ep) {
-            ep.act = j->ep->act;
-            ep.residual_after_act = j->ep->residual_after_act;
-            ep.residual = j->ep->residual ? j->ep->residual + pl * hw : NULL;
-        }
-        ember_epilogue_apply_k(j->k, &ep, out, hw, oc, 0, 1, hw);
+        const float *res = j->ep && j->ep->residual ? j->ep->residual + pl * hw : NULL;
+        dw_plane(j, padded, j->w + oc * g->kh * g->kw, j->out + pl * hw, oc, res);
     }
 }
 

@@ -164,9 +164,9 @@ typedef struct {
     ember_ukernel_post post;
 } gemm_job;
 
-/* Whether ep can go into the micro-kernel's store; if so fills the clamp bounds of p. */
-static bool fusable(const ember_epilogue *ep, ember_ukernel_post *p) {
+bool ember_ukernel_post_from(const ember_epilogue *ep, ember_ukernel_post *p) {
     if (!ep || ep->residual) return false;
+    p->rbias = p->cbias = NULL;
     p->lo = -INFINITY, p->hi = INFINITY;
     switch (ep->act.kind) {
     case EMBER_ACT_NONE: return true;
@@ -260,7 +260,7 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
         return;
     }
     gemm_job g = {.k = k, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .C = C, .ldc = ldc, .ep = ep};
-    g.fused = fusable(ep, &g.post);
+    g.fused = ember_ukernel_post_from(ep, &g.post);
     g.pa = A->packed ? A->packed : buf;
     g.pb = B->packed ? B->packed : buf + fa;
     if (!A->packed) ember_pack_whole(k, pool, false, A, M, K, buf);

@@ -37,9 +37,10 @@ typedef struct ember_kernel_table {
     void (*binary)(ember_binop op, float *y, const float *a, const float *b, float s, int64_t n);
     /* Depthwise conv, one output row of one channel, for columns [x0, x1) whose whole window lies inside
      * the input row (width iw): out[x] = sum_ky,kx rows[ky][x*sw + kx*dw - pad_l] * w[ky*kw + kx], where
-     * rows[ky] are the kh input rows the kernel rows fall on. Reads no column >= iw. */
+     * rows[ky] are the kh input rows the kernel rows fall on. Reads no column >= iw. Then, when post is
+     * not NULL, out[x] = min(max(out[x] + (post->rbias ? *post->rbias : 0), post->lo), post->hi). */
     void (*dw_row)(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                   int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw);
+                   int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw, const ember_ukernel_post *post);
     void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
     void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
     /* Winograd F(4x4, 3x3) transforms over L lanes (tiles), lanes innermost (winograd.h):
@@ -70,6 +71,10 @@ void ember_winograd_init_neon(ember_kernel_table *t);
 #endif
 
 /* --- the GEMM driver, shared by ember_sgemm*, conv and tests ---------------------------------------- */
+
+/* Whether the epilogue ep is only bias + ReLU/Clip/none (no residual), the part micro-kernels fuse; if so
+ * sets p's clamp bounds (rbias/cbias are left NULL for the caller). */
+bool ember_ukernel_post_from(const ember_epilogue *ep, ember_ukernel_post *p);
 
 /* Packs rows [r0, r0 + n) of an operand (n <= r; rows n..r-1 zero) over all K into dst[K][r]. For A the
  * "rows" are rows of op(A); for B they are columns of op(B). */

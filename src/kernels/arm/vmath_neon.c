@@ -290,18 +290,69 @@ static inline float32x4_t dw4(const float *const *rows, const float *w, int64_t 
     return acc;
 }
 
+/* Four outputs of a 3x3 window (r0..r2 at the window's first column per kernel row); one partial sum per
+ * kernel row so that three FMA chains overlap. */
+static inline float32x4_t dw4_3x3(const float *r0, const float *r1, const float *r2, const float32x4_t *wv,
+                                  int64_t sw, int64_t dw) {
+    float32x4_t a0 = vmulq_f32(load_strided(r0, sw), wv[0]);
+    float32x4_t a1 = vmulq_f32(load_strided(r1, sw), wv[3]);
+    float32x4_t a2 = vmulq_f32(load_strided(r2, sw), wv[6]);
+    a0 = fma4(a0, load_strided(r0 + dw, sw), wv[1]);
+    a1 = fma4(a1, load_strided(r1 + dw, sw), wv[4]);
+    a2 = fma4(a2, load_strided(r2 + dw, sw), wv[7]);
+    a0 = fma4(a0, load_strided(r0 + 2 * dw, sw), wv[2]);
+    a1 = fma4(a1, load_strided(r1 + 2 * dw, sw), wv[5]);
+    a2 = fma4(a2, load_strided(r2 + 2 * dw, sw), wv[8]);
+    return vaddq_f32(vaddq_f32(a0, a1), a2);
+}
+
+/* The 3x3 row with the stride a compile-time constant after inlining (x1 - x0 >= 4). */
+static inline void dw_row_3x3(float *out, const float *const *rows, const float *w, int64_t x0, int64_t x1,
+                              int64_t sw, int64_t dw, int64_t pad_l) {
+    float32x4_t wv[9];
+    for (int i = 0; i < 9; i++) wv[i] = vdupq_n_f32(w[i]);
+    const float *r0 = rows[0] - pad_l, *r1 = rows[1] - pad_l, *r2 = rows[2] - pad_l;
+    for (int64_t x = x0;; x += 4) {
+        if (x + 4 > x1) x = x1 - 4;
+        vst1q_f32(out + x, dw4_3x3(r0 + x * sw, r1 + x * sw, r2 + x * sw, wv, sw, dw));
+        if (x + 4 >= x1) return;
+    }
+}
+
 /* Vector blocks of 4 over [x0, x1); a ragged end is covered by one more block ending at x1. */
-static void dw_row_neon(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw) {
+/* The fused bias + clamp of dw_row over the finished (L1-resident) outputs [x0, x1); NaN stays NaN. */
+static void dw_post(float *out, int64_t x0, int64_t x1, const ember_ukernel_post *post) {
+    float32x4_t rb = vdupq_n_f32(post->rbias ? *post->rbias : 0.0f), lo = vdupq_n_f32(post->lo),
+                hi = vdupq_n_f32(post->hi);
     int64_t x = x0;
-    if (sw <= 2 && x1 - x0 >= 4) {
+    for (; x + 4 <= x1; x += 4) {
+        float32x4_t v = vaddq_f32(vld1q_f32(out + x), rb);
+        v = vbslq_f32(vcltq_f32(v, lo), lo, v);
+        vst1q_f32(out + x, vbslq_f32(vcgtq_f32(v, hi), hi, v));
+    }
+    for (; x < x1; x++) {
+        float v = out[x] + (post->rbias ? *post->rbias : 0.0f);
+        v = v < post->lo ? post->lo : v;
+        out[x] = v > post->hi ? post->hi : v;
+    }
+}
+
+static void dw_row_neon(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
+                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
+                        const ember_ukernel_post *post) {
+    int64_t x = x0;
+    if (sw <= 2 && x1 - x0 >= 4 && kh == 3 && kw == 3) {
+        if (sw == 1) dw_row_3x3(out, rows, w, x0, x1, 1, dw, pad_l);
+        else dw_row_3x3(out, rows, w, x0, x1, 2, dw, pad_l);
+        x = x1;
+    } else if (sw <= 2 && x1 - x0 >= 4) {
         for (;; x += 4) {
             if (x + 4 > x1) x = x1 - 4;
             int64_t ix = x * sw - pad_l;
-            vst1q_f32(out + x, kh == 3 && kw == 3 ? (sw == 1 ? dw4(rows, w, 3, 3, ix, 1, dw) : dw4(rows, w, 3, 3, ix, 2, dw))
-                                                  : dw4(rows, w, kh, kw, ix, sw, dw));
-            if (x + 4 >= x1) return;
+            vst1q_f32(out + x, dw4(rows, w, kh, kw, ix, sw, dw));
+            if (x + 4 >= x1) break;
         }
+        x = x1;
     }
     for (; x < x1; x++) {
         float acc = 0.0f;
@@ -310,6 +361,7 @@ static void dw_row_neon(float *out, const float *const *rows, const float *w, in
             for (int64_t kx = 0; kx < kw; kx++) acc += rows[ky][ix + kx * dw] * w[ky * kw + kx];
         out[x] = acc;
     }
+    if (post) dw_post(out, x0, x1, post);
     (void)iw;
 }
 

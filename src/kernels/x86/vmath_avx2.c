@@ -257,13 +257,33 @@ static inline __m256 load_strided(const float *p, int64_t sw) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xd8));
 }
 
-/* Eight outputs at x of a 3x3 window with the nine weights held in registers. */
-static inline __m256 dw8_3x3(const float *const *rows, const __m256 *wv, int64_t ix, int64_t sw, int64_t dw) {
-    __m256 acc = _mm256_mul_ps(load_strided(rows[0] + ix, sw), wv[0]);
-    for (int ky = 0; ky < 3; ky++)
-        for (int kx = ky == 0; kx < 3; kx++)
-            acc = _mm256_fmadd_ps(load_strided(rows[ky] + ix + kx * dw, sw), wv[ky * 3 + kx], acc);
-    return acc;
+/* Eight outputs of a 3x3 window (r0..r2 point at the window's first column in each kernel row), the nine
+ * weights in registers; one partial sum per kernel row so that three FMA chains overlap. */
+static inline __m256 dw8_3x3(const float *r0, const float *r1, const float *r2, const __m256 *wv, int64_t sw,
+                             int64_t dw) {
+    __m256 a0 = _mm256_mul_ps(load_strided(r0, sw), wv[0]);
+    __m256 a1 = _mm256_mul_ps(load_strided(r1, sw), wv[3]);
+    __m256 a2 = _mm256_mul_ps(load_strided(r2, sw), wv[6]);
+    a0 = _mm256_fmadd_ps(load_strided(r0 + dw, sw), wv[1], a0);
+    a1 = _mm256_fmadd_ps(load_strided(r1 + dw, sw), wv[4], a1);
+    a2 = _mm256_fmadd_ps(load_strided(r2 + dw, sw), wv[7], a2);
+    a0 = _mm256_fmadd_ps(load_strided(r0 + 2 * dw, sw), wv[2], a0);
+    a1 = _mm256_fmadd_ps(load_strided(r1 + 2 * dw, sw), wv[5], a1);
+    a2 = _mm256_fmadd_ps(load_strided(r2 + 2 * dw, sw), wv[8], a2);
+    return _mm256_add_ps(_mm256_add_ps(a0, a1), a2);
+}
+
+/* The 3x3 row with the stride a compile-time constant after inlining (x1 - x0 >= 8). */
+static inline void dw_row_3x3(float *out, const float *const *rows, const float *w, int64_t x0, int64_t x1,
+                              int64_t sw, int64_t dw, int64_t pad_l) {
+    __m256 wv[9];
+    for (int i = 0; i < 9; i++) wv[i] = _mm256_broadcast_ss(w + i);
+    const float *r0 = rows[0] - pad_l, *r1 = rows[1] - pad_l, *r2 = rows[2] - pad_l;
+    for (int64_t x = x0;; x += 8) {
+        if (x + 8 > x1) x = x1 - 8;
+        _mm256_storeu_ps(out + x, dw8_3x3(r0 + x * sw, r1 + x * sw, r2 + x * sw, wv, sw, dw));
+        if (x + 8 >= x1) return;
+    }
 }
 
 /* Eight outputs at x of any window (up to 25 taps). */
@@ -278,20 +298,36 @@ static inline __m256 dw8_any(const float *const *rows, const float *w, int64_t k
 
 /* Vector blocks of 8 over [x0, x1); a ragged end is covered by one more block ending at x1 (recomputing a
  * few outputs), so only rows narrower than 8 take the scalar loop. */
-static void dw_row_avx2(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw) {
+/* The fused bias + clamp of dw_row over the finished (L1-resident) outputs [x0, x1). */
+static void dw_post(float *out, int64_t x0, int64_t x1, const ember_ukernel_post *post) {
+    __m256 rb = _mm256_set1_ps(post->rbias ? *post->rbias : 0.0f), lo = _mm256_set1_ps(post->lo),
+           hi = _mm256_set1_ps(post->hi);
     int64_t x = x0;
-    if (sw <= 2 && x1 - x0 >= 8) {
-        bool k3 = kh == 3 && kw == 3;
-        __m256 wv[9];
-        for (int i = 0; k3 && i < 9; i++) wv[i] = _mm256_broadcast_ss(w + i);
+    for (; x + 8 <= x1; x += 8) /* max/min return the second operand, v, when it is NaN */
+        _mm256_storeu_ps(out + x, _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(_mm256_loadu_ps(out + x), rb))));
+    for (; x < x1; x++) {
+        float v = out[x] + (post->rbias ? *post->rbias : 0.0f);
+        v = v < post->lo ? post->lo : v;
+        out[x] = v > post->hi ? post->hi : v;
+    }
+}
+
+static void dw_row_avx2(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
+                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
+                        const ember_ukernel_post *post) {
+    int64_t x = x0;
+    if (sw <= 2 && x1 - x0 >= 8 && kh == 3 && kw == 3) {
+        if (sw == 1) dw_row_3x3(out, rows, w, x0, x1, 1, dw, pad_l);
+        else dw_row_3x3(out, rows, w, x0, x1, 2, dw, pad_l);
+        x = x1;
+    } else if (sw <= 2 && x1 - x0 >= 8) {
         for (;; x += 8) {
             if (x + 8 > x1) x = x1 - 8;
             int64_t ix = x * sw - pad_l;
-            _mm256_storeu_ps(out + x, k3 ? (sw == 1 ? dw8_3x3(rows, wv, ix, 1, dw) : dw8_3x3(rows, wv, ix, 2, dw))
-                                         : dw8_any(rows, w, kh, kw, ix, sw, dw));
-            if (x + 8 >= x1) return;
+            _mm256_storeu_ps(out + x, dw8_any(rows, w, kh, kw, ix, sw, dw));
+            if (x + 8 >= x1) break;
         }
+        x = x1;
     }
     for (; x < x1; x++) {
         float acc = 0.0f;
@@ -300,6 +336,7 @@ static void dw_row_avx2(float *out, const float *const *rows, const float *w, in
             for (int64_t kx = 0; kx < kw; kx++) acc += rows[ky][ix + kx * dw] * w[ky * kw + kx];
         out[x] = acc;
     }
+    if (post) dw_post(out, x0, x1, post);
     (void)iw;
 }
 
