@@ -102,8 +102,13 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t K, int r
                 continue;
             }
             const float *row = plane + iy * g->w;
-            if (g->stride_w == 1 && ix0 >= 0 && ix0 + len <= g->w) {
-                memcpy(d, row + ix0, (size_t)len * sizeof *d);
+            if (ix0 >= 0 && ix0 + (len - 1) * g->stride_w < g->w) { /* the whole run inside the row */
+                if (g->stride_w == 1) {
+                    memcpy(d, row + ix0, (size_t)len * sizeof *d);
+                } else {
+                    const float *at = row + ix0;
+                    for (int64_t j = 0; j < len; j++) d[j] = at[j * g->stride_w];
+                }
                 continue;
             }
             for (int64_t j = 0, ix = ix0; j < len; j++, ix += g->stride_w) d[j] = ix >= 0 && ix < g->w ? row[ix] : 0.0f;

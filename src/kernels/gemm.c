@@ -194,13 +194,29 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
         }
         k->ukernel(kc, a, b, c, g->ldc, g->alpha, beta, NULL);
     } else {
-        float tmp[EMBER_MR_MAX * EMBER_NR_MAX];
-        k->ukernel(kc, a, b, tmp, k->nr, g->alpha, 0.0f, NULL);
-        for (int64_t r = 0; r < m; r++)
-            for (int64_t s = 0; s < n; s++) {
-                float *o = c + r * g->ldc + s;
-                *o = tmp[r * k->nr + s] + (beta != 0.0f ? beta * *o : 0.0f);
+        /* an edge tile: the full tile into a buffer, the valid m x n part out. With one k block and beta 0
+         * the kernel also applies the fused epilogue, on zero-padded copies of the bias parts (so it reads
+         * nothing past the real ones), and the part is final. */
+        float tmp[EMBER_MR_MAX * EMBER_NR_MAX], rb[EMBER_MR_MAX] = {0}, cb[EMBER_NR_MAX] = {0};
+        bool done = last && g->fused && p == 0 && beta == 0.0f;
+        ember_ukernel_post post = g->post;
+        if (done) {
+            const float *bias = g->ep->bias;
+            if (bias && g->ep->bias_kind == EMBER_BIAS_ROW) memcpy(rb, bias + i, (size_t)m * sizeof *rb);
+            if (bias && g->ep->bias_kind == EMBER_BIAS_COL) memcpy(cb, bias + j, (size_t)n * sizeof *cb);
+            post.rbias = rb, post.cbias = cb;
+        }
+        k->ukernel(kc, a, b, tmp, k->nr, g->alpha, 0.0f, done ? &post : NULL);
+        for (int64_t r = 0; r < m; r++) {
+            float *o = c + r * g->ldc;
+            const float *t = tmp + r * k->nr;
+            if (beta == 0.0f) {
+                memcpy(o, t, (size_t)n * sizeof *o);
+            } else {
+                for (int64_t s = 0; s < n; s++) o[s] = t[s] + beta * o[s];
             }
+        }
+        if (done) return;
     }
     if (last && g->ep) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
 }
