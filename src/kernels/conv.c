@@ -76,9 +76,9 @@ typedef struct {
     const float *x; /* this group's first input channel */
 } im2col_src;
 
-/* Packs output pixels [p0, p0+n) x all (c, ky, kx) into dst[K][r]. The pixels are split into runs on one
- * output row; a run whose input span is inside the row and has stride 1 is a straight copy. */
-static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t K, int r, float *dst) {
+/* Packs output pixels [p0, p0+n) x (c, ky, kx) rows [k0, k0+K) of the patch matrix into dst[K][r]. The
+ * pixels are split into runs on one output row; a run inside its input row is a straight (strided) copy. */
+static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t k0, int64_t K, int r, float *dst) {
     const im2col_src *s = src;
     const ember_conv2d_shape *g = s->g;
     struct { int64_t oy, ox, len, at; } runs[EMBER_NR_MAX];
@@ -90,7 +90,7 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t K, int r
         at += len;
     }
     int64_t kk = g->kh * g->kw;
-    for (int64_t k = 0; k < K; k++, dst += r) {
+    for (int64_t k = k0; k < k0 + K; k++, dst += r) {
         int64_t c = k / kk, ky = k % kk / g->kw, kx = k % g->kw;
         const float *plane = s->x + c * g->h * g->w;
         for (int i = 0; i < nruns; i++) {

@@ -76,9 +76,9 @@ void ember_winograd_init_neon(ember_kernel_table *t);
  * sets p's clamp bounds (rbias/cbias are left NULL for the caller). */
 bool ember_ukernel_post_from(const ember_epilogue *ep, ember_ukernel_post *p);
 
-/* Packs rows [r0, r0 + n) of an operand (n <= r; rows n..r-1 zero) over all K into dst[K][r]. For A the
- * "rows" are rows of op(A); for B they are columns of op(B). */
-typedef void (*ember_pack_fn)(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst);
+/* Packs rows [r0, r0 + n) of an operand (n <= r; rows n..r-1 zero) for k in [k0, k0 + K) into dst[K][r].
+ * For A the "rows" are rows of op(A); for B they are columns of op(B). */
+typedef void (*ember_pack_fn)(const void *src, int64_t r0, int64_t n, int64_t k0, int64_t K, int r, float *dst);
 
 /* A GEMM operand as the driver sees it: already packed (whole matrix, [ceil(rows/r)][K][r]) or packed on
  * the fly by `pack` from `src`. */
@@ -89,8 +89,8 @@ typedef struct ember_gemm_src {
 } ember_gemm_src;
 
 /* Packer for plain matrices: src is an ember_gemm_operand; is_b selects op(B) columns vs op(A) rows. */
-void ember_pack_operand_a(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst);
-void ember_pack_operand_b(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst);
+void ember_pack_operand_a(const void *src, int64_t r0, int64_t n, int64_t k0, int64_t K, int r, float *dst);
+void ember_pack_operand_b(const void *src, int64_t r0, int64_t n, int64_t k0, int64_t K, int r, float *dst);
 
 /* C[M,N] = alpha op(A) op(B) + beta C, then ep, with the kernels of table k. */
 void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, int64_t N, int64_t K, float alpha,
