@@ -81,7 +81,7 @@ static void test_random_shapes(void) {
 
 static void test_exact_blocks(void) {
     int64_t dims[][3] = {{6, 16, 1}, {12, 32, 256}, {8, 24, 257}, {60, 130, 300}, {1, 1, 1}, {1, 1000, 64},
-                         {1000, 1, 64}, {7, 17, 3}};
+                         {1000, 1, 64}, {7, 17, 3}, {250, 37, 300}}; /* M > 240: B packed whole */
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
         gemm_case c = {.M = dims[i][0], .N = dims[i][1], .K = dims[i][2], .alpha = 1.0f};
         check_tables(&c);
