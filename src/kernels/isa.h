@@ -41,6 +41,11 @@ typedef struct ember_kernel_table {
      * not NULL, out[x] = min(max(out[x] + (post->rbias ? *post->rbias : 0), post->lo), post->hi). */
     void (*dw_row)(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
                    int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw, const ember_ukernel_post *post);
+    /* Max / average pooling, one output row of one plane, for columns [x0, x1) whose whole window lies inside
+     * the input row: out[x] = max (NaN if any is NaN) or sum / div over ky < kh, kx < kw (summed in that
+     * order) of rows[ky][x*sw + kx*dw - pad_l]. Reads no column outside the windows. */
+    void (*pool_row)(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1, int64_t sw,
+                     int64_t dw, int64_t pad_l, bool max, float div);
     void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
     void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
     /* Winograd F(4x4, 3x3) transforms over L lanes (tiles), lanes innermost (winograd.h):

@@ -105,6 +105,21 @@ static void dw_row_ref(float *out, const float *const *rows, const float *w, int
     }
 }
 
+static void pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
+                         int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
+    for (int64_t x = x0; x < x1; x++) {
+        int64_t ix = x * sw - pad_l;
+        float acc = max ? -INFINITY : 0.0f;
+        for (int64_t ky = 0; ky < kh; ky++)
+            for (int64_t kx = 0; kx < kw; kx++) {
+                float v = rows[ky][ix + kx * dw];
+                if (max) acc = v > acc || isnan(v) ? v : acc;
+                else acc += v;
+            }
+        out[x] = max ? acc : acc / div;
+    }
+}
+
 void ember_kernels_gemm_generic(ember_kernel_table *t); /* gemm.c */
 static void epilogue_ref(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,
                          int64_t n);
@@ -122,6 +137,7 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .epilogue = epilogue_ref,
         .binary = binary_ref,
         .dw_row = dw_row_ref,
+        .pool_row = pool_row_ref,
         .f16_to_f32 = f16_to_f32_ref,
         .f32_to_f16 = f32_to_f16_ref,
         .sum = sum_ref,

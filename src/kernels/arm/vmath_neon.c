@@ -365,6 +365,47 @@ static void dw_row_neon(float *out, const float *const *rows, const float *w, in
     (void)iw;
 }
 
+/* Max / average pooling row (see isa.h): 4 outputs per vector for strides 1 and 2, the taps in the scalar
+ * order so that averages match the reference bit for bit; max keeps NaN like the scalar version. */
+static void pool_row_neon(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
+                          int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
+    int64_t x = x0;
+    if (sw <= 2 && x1 - x0 >= 4) {
+        for (;; x += 4) {
+            if (x + 4 > x1) x = x1 - 4;
+            int64_t ix = x * sw - pad_l;
+            float32x4_t acc = vdupq_n_f32(max ? -INFINITY : 0.0f);
+            for (int64_t ky = 0; ky < kh; ky++)
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    float32x4_t v = load_strided(rows[ky] + ix + kx * dw, sw);
+                    if (max) /* take v where v > acc or v is NaN (NaN != NaN) */
+                        acc = vbslq_f32(vorrq_u32(vcgtq_f32(v, acc), vmvnq_u32(vceqq_f32(v, v))), v, acc);
+                    else
+                        acc = vaddq_f32(acc, v);
+                }
+            if (!max) { /* divide exactly (armv7 NEON has no vector division) */
+                float t[4];
+                vst1q_f32(t, acc);
+                for (int i = 0; i < 4; i++) t[i] /= div;
+                acc = vld1q_f32(t);
+            }
+            vst1q_f32(out + x, acc);
+            if (x + 4 >= x1) return;
+        }
+    }
+    for (; x < x1; x++) {
+        int64_t ix = x * sw - pad_l;
+        float acc = max ? -INFINITY : 0.0f;
+        for (int64_t ky = 0; ky < kh; ky++)
+            for (int64_t kx = 0; kx < kw; kx++) {
+                float v = rows[ky][ix + kx * dw];
+                if (max) acc = v > acc || isnan(v) ? v : acc;
+                else acc += v;
+            }
+        out[x] = max ? acc : acc / div;
+    }
+}
+
 void ember_vmath_init_neon(ember_kernel_table *t) {
     t->exp = exp_neon;
     t->tanh = tanh_neon;
@@ -382,4 +423,5 @@ void ember_vmath_init_neon(ember_kernel_table *t) {
     t->f32_to_f16 = f32_to_f16_neon;
 #endif
     t->dw_row = dw_row_neon;
+    t->pool_row = pool_row_neon;
 }

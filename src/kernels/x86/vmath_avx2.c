@@ -340,6 +340,42 @@ static void dw_row_avx2(float *out, const float *const *rows, const float *w, in
     (void)iw;
 }
 
+/* Max / average pooling row (see isa.h): 8 outputs per vector for strides 1 and 2, the taps in the scalar
+ * order so that averages match the reference bit for bit; max keeps NaN like the scalar version. */
+static void pool_row_avx2(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
+                          int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
+    int64_t x = x0;
+    if (sw <= 2 && x1 - x0 >= 8) {
+        __m256 vdiv = _mm256_set1_ps(div);
+        for (;; x += 8) {
+            if (x + 8 > x1) x = x1 - 8;
+            int64_t ix = x * sw - pad_l;
+            __m256 acc = _mm256_set1_ps(max ? -INFINITY : 0.0f);
+            for (int64_t ky = 0; ky < kh; ky++)
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    __m256 v = load_strided(rows[ky] + ix + kx * dw, sw);
+                    if (max) /* max(v, acc) gives acc when either is NaN: take v where v is NaN */
+                        acc = _mm256_blendv_ps(_mm256_max_ps(v, acc), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+                    else
+                        acc = _mm256_add_ps(acc, v);
+                }
+            _mm256_storeu_ps(out + x, max ? acc : _mm256_div_ps(acc, vdiv));
+            if (x + 8 >= x1) return;
+        }
+    }
+    for (; x < x1; x++) {
+        int64_t ix = x * sw - pad_l;
+        float acc = max ? -INFINITY : 0.0f;
+        for (int64_t ky = 0; ky < kh; ky++)
+            for (int64_t kx = 0; kx < kw; kx++) {
+                float v = rows[ky][ix + kx * dw];
+                if (max) acc = v > acc || isnan(v) ? v : acc;
+                else acc += v;
+            }
+        out[x] = max ? acc : acc / div;
+    }
+}
+
 void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->exp = exp_avx2;
     t->tanh = tanh_avx2;
@@ -355,4 +391,5 @@ void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->f16_to_f32 = f16_to_f32_avx2;
     t->f32_to_f16 = f32_to_f16_avx2;
     t->dw_row = dw_row_avx2;
+    t->pool_row = pool_row_avx2;
 }
