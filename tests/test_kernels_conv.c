@@ -68,13 +68,20 @@ static void test_pointwise(void) {
 
 /* MobileNet-style depthwise 3x3 (stride 1 and 2, pad 1), a multiplier-2 depthwise and a 5x5 one. */
 static void test_depthwise(void) {
+    static const int widths[] = {5, 7, 9, 12, 21, 37}; /* rows of < 4, 4..7 and >= 8 outputs */
     for (int s = 1; s <= 2; s++)
-        for (int wdt = 5; wdt <= 37; wdt += 16) {
+        for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+            int wdt = widths[wi];
             ember_conv2d_shape g = {.batch = 1, .cin = 6, .cout = 6, .h = 13, .w = wdt, .kh = 3, .kw = 3,
                                     .stride_h = s, .stride_w = s, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1,
                                     .groups = 6};
             check_conv(g, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, s == 1);
         }
+    /* planes over 1024 outputs take the per-row epilogue path */
+    ember_conv2d_shape big = {.batch = 1, .cin = 3, .cout = 3, .h = 40, .w = 37, .kh = 3, .kw = 3, .stride_h = 1,
+                              .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 3};
+    check_conv(big, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, false);
+    check_conv(big, 1, 1, (ember_act){EMBER_ACT_SILU, 0, 0}, true);
     ember_conv2d_shape m = {.batch = 2, .cin = 3, .cout = 6, .h = 10, .w = 19, .kh = 5, .kw = 5, .stride_h = 1,
                             .stride_w = 2, .dil_h = 2, .dil_w = 1, .pad_t = 2, .pad_l = 3, .groups = 3};
     check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0}, false);

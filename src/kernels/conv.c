@@ -132,7 +132,9 @@ typedef struct {
 } dw_job;
 
 /* One output plane, row by row; the epilogue follows each row while it is in L1 (bias + ReLU/Clip inside
- * the row kernel itself). */
+ * the row kernel itself), or, for planes that fit L1 anyway, once over the plane (fewer calls). */
+enum { DW_SMALL_PLANE = 1024 };
+
 static void dw_plane(const dw_job *j, const float *padded, const float *w, float *out, int64_t oc,
                      const float *residual) {
     const ember_conv2d_shape *g = j->g;
@@ -146,6 +148,15 @@ static void dw_plane(const dw_job *j, const float *padded, const float *w, float
     ember_ukernel_post post;
     bool fused = ember_ukernel_post_from(&ep, &post);
     post.rbias = j->bias ? j->bias + oc : NULL;
+    if (g->oh * g->ow <= DW_SMALL_PLANE) {
+        float *o = out;
+        for (int64_t oy = 0; oy < g->oh; oy++, o += g->ow) {
+            for (int64_t ky = 0; ky < g->kh; ky++) rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
+            j->k->dw_row(o, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw, NULL);
+        }
+        ember_epilogue_apply_k(j->k, &ep, out, g->oh * g->ow, oc, 0, 1, g->oh * g->ow);
+        return;
+    }
     for (int64_t oy = 0; oy < g->oh; oy++, out += g->ow) {
         for (int64_t ky = 0; ky < g->kh; ky++) rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
         j->k->dw_row(out, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw, fused ? &post : NULL);

@@ -4,12 +4,14 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* KC x 16 B sliver fits L1 (16 KB); MC x KC A block (120 KB) and NC-wide C and B tiles fit L2 together. */
 enum { KC_TARGET = 256, MC_TARGET = 120, NC_TARGET = 128 };
-/* Up to this many rows of op(A), one block row covers all of M, so each B sliver is used by one tile only:
- * it is packed right there, into an L1 buffer, instead of whole beforehand (conv as GEMM: M = cout). */
+/* Up to this many rows of op(A), one block row covers all of M, so each B panel (kc x nc) is used by one
+ * tile only: it is packed right there, into an L2 buffer of the thread, instead of whole beforehand (conv as
+ * GEMM: M = cout); whole packing sent it through L3. */
 enum { LAZY_B_MAX_M = 2 * MC_TARGET };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -18,7 +20,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* --- per-thread scratch (grow-only, freed when the thread exits) ------------------------------------- */
 
-enum { SCRATCH_SLOTS = 2 };
+enum { SCRATCH_SLOTS = 3 };
 
 typedef struct {
     void *p[SCRATCH_SLOTS];
@@ -162,12 +164,13 @@ typedef struct {
     int64_t M, N, K, mc, nc, kc, tiles_n;
     float alpha, beta;
     const float *pa, *pb;
-    const ember_gemm_src *bsrc; /* lazy_b: B slivers are packed per tile from here */
+    const ember_gemm_src *bsrc; /* lazy_b: B panels are packed per tile from here */
     bool lazy_b;
     float *C;
     int64_t ldc;
     const ember_epilogue *ep;
     bool fused; /* the epilogue is bias + ReLU/Clip/none: full tiles apply it in the micro-kernel */
+    atomic_bool failed; /* a thread had no memory for its B panel */
     ember_ukernel_post post;
 } gemm_job;
 
@@ -228,19 +231,42 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
     if (last && g->ep) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
 }
 
+/* Packs the B panel of columns [j0, j1) x k in [p, p + kc) as slivers [ceil((j1-j0)/nr)][kc][nr]. A plain
+ * B goes down its rows once for all slivers (one sequential stream per row, not one per row and sliver). */
+static void pack_panel(const gemm_job *g, int64_t j0, int64_t j1, int64_t p, int64_t kc, float *dst) {
+    int nr = g->k->nr;
+    const ember_gemm_src *s = g->bsrc;
+    const ember_gemm_operand *o = s->src;
+    if (s->pack == ember_pack_operand_b && !o->trans) {
+        for (int64_t k = 0; k < kc; k++) {
+            const float *row = o->data + (p + k) * o->ld;
+            for (int64_t j = j0; j < j1; j += nr)
+                copy_run(dst + ((j - j0) / nr * kc + k) * nr, row + j, min64(nr, j1 - j), nr);
+        }
+        return;
+    }
+    for (int64_t j = j0; j < j1; j += nr) s->pack(s->src, j, min64(nr, j1 - j), p, kc, nr, dst + (j - j0) * kc);
+}
+
 static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
-    const gemm_job *g = ctx;
+    gemm_job *g = ctx;
     int mr = g->k->mr, nr = g->k->nr;
-    _Alignas(64) float bbuf[KC_TARGET * EMBER_NR_MAX]; /* lazy_b: this tile's current B sliver */
+    float *panel = NULL;
+    if (g->lazy_b) {
+        panel = ember_scratch(EMBER_SCRATCH_PANEL, (size_t)(g->kc * round_up(g->nc, nr)) * sizeof(float));
+        if (!panel) {
+            atomic_store(&g->failed, true);
+            return;
+        }
+    }
     for (int64_t t = begin; t < end; t++) {
         int64_t i0 = (t / g->tiles_n) * g->mc, j0 = (t % g->tiles_n) * g->nc;
         int64_t i1 = min64(i0 + g->mc, g->M), j1 = min64(j0 + g->nc, g->N);
         for (int64_t p = 0; p < g->K; p += g->kc) {
             int64_t kc = min64(g->kc, g->K - p);
+            if (panel) pack_panel(g, j0, j1, p, kc, panel);
             for (int64_t j = j0; j < j1; j += nr) { /* B sliver stays in L1 ... */
-                const float *b = bbuf;
-                if (g->lazy_b) g->bsrc->pack(g->bsrc->src, j, min64(nr, g->N - j), p, kc, nr, bbuf);
-                else b = g->pb + j * g->K + p * nr;
+                const float *b = panel ? panel + (j - j0) * kc : g->pb + j * g->K + p * nr;
                 for (int64_t i = i0; i < i1; i += mr) /* ... while A block streams from L2 */
                     micro_tile(g, i, j, p, kc, b);
             }
@@ -297,7 +323,10 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
     if (!A->packed) ember_pack_whole(k, pool, false, A, M, K, buf);
     if (!B->packed && !lazy_b) ember_pack_whole(k, pool, true, B, N, K, buf + fa);
     choose_blocks(&g, ember_pool_threads(pool));
+    atomic_init(&g.failed, false);
     ember_pool_for(pool, ceil_div(M, g.mc) * g.tiles_n, 1, gemm_tiles, &g);
+    if (atomic_load(&g.failed))
+        ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory for a %lldx%lld B panel", (long long)g.kc, (long long)g.nc);
 }
 
 /* --- public GEMM entry points ------------------------------------------------------------------------- */

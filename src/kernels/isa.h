@@ -109,7 +109,7 @@ void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, 
 
 /* A 64-byte aligned buffer of at least `bytes` owned by the calling thread (grow-only, freed when the
  * thread exits), valid until the thread's next call with the same slot; NULL when out of memory. */
-enum { EMBER_SCRATCH_GEMM = 0, EMBER_SCRATCH_CONV = 1 };
+enum { EMBER_SCRATCH_GEMM = 0, EMBER_SCRATCH_CONV = 1, EMBER_SCRATCH_PANEL = 2 };
 float *ember_scratch(int slot, size_t bytes);
 
 /* Winograd F(4x4, 3x3) convolution (winograd.c), for 3x3 stride-1 dilation-1 ungrouped convs where it

@@ -298,6 +298,27 @@ static inline __m256 dw8_any(const float *const *rows, const float *w, int64_t k
 
 /* Vector blocks of 8 over [x0, x1); a ragged end is covered by one more block ending at x1 (recomputing a
  * few outputs), so only rows narrower than 8 take the scalar loop. */
+/* Four outputs of a 3x3 window with SSE, for rows of 4..7 outputs (7x7 planes): stride 2 takes p0 p2 from
+ * p[0..3] and p4 p6 from p[3..6], never touching p[7]. */
+static inline __m128 load4_strided(const float *p, int64_t sw) {
+    if (sw == 1) return _mm_loadu_ps(p);
+    return _mm_shuffle_ps(_mm_loadu_ps(p), _mm_loadu_ps(p + 3), _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+static inline __m128 dw4_3x3(const float *r0, const float *r1, const float *r2, const float *w, int64_t sw,
+                             int64_t dw) {
+    __m128 a0 = _mm_mul_ps(load4_strided(r0, sw), _mm_set1_ps(w[0]));
+    __m128 a1 = _mm_mul_ps(load4_strided(r1, sw), _mm_set1_ps(w[3]));
+    __m128 a2 = _mm_mul_ps(load4_strided(r2, sw), _mm_set1_ps(w[6]));
+    a0 = _mm_fmadd_ps(load4_strided(r0 + dw, sw), _mm_set1_ps(w[1]), a0);
+    a1 = _mm_fmadd_ps(load4_strided(r1 + dw, sw), _mm_set1_ps(w[4]), a1);
+    a2 = _mm_fmadd_ps(load4_strided(r2 + dw, sw), _mm_set1_ps(w[7]), a2);
+    a0 = _mm_fmadd_ps(load4_strided(r0 + 2 * dw, sw), _mm_set1_ps(w[2]), a0);
+    a1 = _mm_fmadd_ps(load4_strided(r1 + 2 * dw, sw), _mm_set1_ps(w[5]), a1);
+    a2 = _mm_fmadd_ps(load4_strided(r2 + 2 * dw, sw), _mm_set1_ps(w[8]), a2);
+    return _mm_add_ps(_mm_add_ps(a0, a1), a2);
+}
+
 /* The fused bias + clamp of dw_row over the finished (L1-resident) outputs [x0, x1). */
 static void dw_post(float *out, int64_t x0, int64_t x1, const ember_ukernel_post *post) {
     __m256 rb = _mm256_set1_ps(post->rbias ? *post->rbias : 0.0f), lo = _mm256_set1_ps(post->lo),
@@ -319,6 +340,14 @@ static void dw_row_avx2(float *out, const float *const *rows, const float *w, in
     if (sw <= 2 && x1 - x0 >= 8 && kh == 3 && kw == 3) {
         if (sw == 1) dw_row_3x3(out, rows, w, x0, x1, 1, dw, pad_l);
         else dw_row_3x3(out, rows, w, x0, x1, 2, dw, pad_l);
+        x = x1;
+    } else if (sw <= 2 && x1 - x0 >= 4 && kh == 3 && kw == 3) { /* two overlapping blocks of 4 */
+        const float *r0 = rows[0] - pad_l, *r1 = rows[1] - pad_l, *r2 = rows[2] - pad_l;
+        int64_t xs[2] = {x0, x1 - 4};
+        __m128 v[2];
+        for (int b = 0; b < 2; b++) v[b] = dw4_3x3(r0 + xs[b] * sw, r1 + xs[b] * sw, r2 + xs[b] * sw, w, sw, dw);
+        _mm_storeu_ps(out + xs[0], v[0]);
+        _mm_storeu_ps(out + xs[1], v[1]);
         x = x1;
     } else if (sw <= 2 && x1 - x0 >= 8) {
         for (;; x += 8) {
