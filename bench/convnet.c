@@ -10,7 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-static clockid_t clock_id = CLOCK_MONOTONIC; /* --cpu: process CPU time (fair on a shared machine at 1 thread) */
+static clockid_t clock_id =
+    CLOCK_MONOTONIC; /* --cpu: process CPU time (fair on a shared machine at 1 thread) */
 
 static double now(void) {
     struct timespec ts;
@@ -104,9 +105,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--net") && i + 1 < argc) net = argv[++i];
         else if (!strcmp(argv[i], "-v")) verbose = 1;
-        else if (!strcmp(argv[i], "--cpu")) clock_id = CLOCK_PROCESS_CPUTIME_ID;
+        else if (!strcmp(argv[i], "--cpu"))
+            clock_id = CLOCK_PROCESS_CPUTIME_ID;
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--reps N] [--net mobilenet_v2|squeezenet1_1] [--cpu] [-v]\n",
+            fprintf(stderr,
+                    "usage: %s [--threads N] [--reps N] [--net mobilenet_v2|squeezenet1_1] [--cpu] [-v]\n",
                     argv[0]);
             return 1;
         }

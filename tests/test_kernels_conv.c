@@ -1,5 +1,6 @@
-/* Differential tests of the conv kernels (depthwise direct, 1x1 GEMM, implicit-im2col GEMM, Winograd) for every
- * kernel table against the direct 7-loop reference, on random geometries with fused bias/act/residual. */
+/* Differential tests of the conv kernels (depthwise direct, 1x1 GEMM, implicit-im2col GEMM, Winograd) for
+ * every kernel table against the direct 7-loop reference, on random geometries with fused bias/act/residual.
+ */
 #include "check.h"
 
 #include "ember/threadpool.h"
@@ -78,8 +79,20 @@ static void test_depthwise(void) {
             check_conv(g, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, s == 1);
         }
     /* planes over 1024 outputs take the per-row epilogue path */
-    ember_conv2d_shape big = {.batch = 1, .cin = 3, .cout = 3, .h = 40, .w = 37, .kh = 3, .kw = 3, .stride_h = 1,
-                              .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 3};
+    ember_conv2d_shape big = {.batch = 1,
+                              .cin = 3,
+                              .cout = 3,
+                              .h = 40,
+                              .w = 37,
+                              .kh = 3,
+                              .kw = 3,
+                              .stride_h = 1,
+                              .stride_w = 1,
+                              .dil_h = 1,
+                              .dil_w = 1,
+                              .pad_t = 1,
+                              .pad_l = 1,
+                              .groups = 3};
     check_conv(big, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, false);
     check_conv(big, 1, 1, (ember_act){EMBER_ACT_SILU, 0, 0}, true);
     ember_conv2d_shape m = {.batch = 2, .cin = 3, .cout = 6, .h = 10, .w = 19, .kh = 5, .kw = 5, .stride_h = 1,
@@ -91,11 +104,23 @@ static void test_depthwise(void) {
  * batch 2, and a residual. */
 static void test_winograd(void) {
     for (int it = 0; it < 10; it++) {
-        ember_conv2d_shape g = {.batch = it % 4 == 0 ? 2 : 1, .cin = pick(16, 21), .cout = pick(16, 26),
-                                .h = pick(1, 14), .w = pick(1, 19), .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1,
-                                .dil_h = 1, .dil_w = 1, .pad_t = pick(0, 2), .pad_l = pick(0, 2), .groups = 1};
+        ember_conv2d_shape g = {.batch = it % 4 == 0 ? 2 : 1,
+                                .cin = pick(16, 21),
+                                .cout = pick(16, 26),
+                                .h = pick(1, 14),
+                                .w = pick(1, 19),
+                                .kh = 3,
+                                .kw = 3,
+                                .stride_h = 1,
+                                .stride_w = 1,
+                                .dil_h = 1,
+                                .dil_w = 1,
+                                .pad_t = pick(0, 2),
+                                .pad_l = pick(0, 2),
+                                .groups = 1};
         CHECK(ember_wino_suits(&g));
-        check_conv(g, pick(0, 2), pick(0, 2), (ember_act){it & 1 ? EMBER_ACT_RELU : EMBER_ACT_NONE, 0, 0}, it % 3 == 1);
+        check_conv(g, pick(0, 2), pick(0, 2), (ember_act){it & 1 ? EMBER_ACT_RELU : EMBER_ACT_NONE, 0, 0},
+                   it % 3 == 1);
     }
 }
 

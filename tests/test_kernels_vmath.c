@@ -195,13 +195,21 @@ static void test_pooling(void) {
  * ceil-mode edges, bit-exact (averages sum in the same order), NaN kept by max. */
 static void test_pooling_random(void) {
     for (int it = 0; it < 40; it++) {
-        ember_pooling2d g = {.batch = 1 + it % 2, .c = 1 + (int64_t)(check_rand() % 3), .h = 1 + (int64_t)(check_rand() % 20),
-                             .w = 1 + (int64_t)(check_rand() % 40), .kh = 1 + (int64_t)(check_rand() % 4),
-                             .kw = 1 + (int64_t)(check_rand() % 4), .stride_h = 1 + (int64_t)(check_rand() % 3),
-                             .stride_w = 1 + (int64_t)(check_rand() % 3), .dil_h = 1 + (int64_t)(check_rand() % 2),
-                             .dil_w = 1 + (int64_t)(check_rand() % 2), .count_include_pad = it % 3 == 0};
-        g.pad_t = (int64_t)(check_rand() % (uint64_t)g.kh), g.pad_l = (int64_t)(check_rand() % (uint64_t)g.kw);
-        g.pad_b = (int64_t)(check_rand() % (uint64_t)g.kh), g.pad_r = (int64_t)(check_rand() % (uint64_t)g.kw);
+        ember_pooling2d g = {.batch = 1 + it % 2,
+                             .c = 1 + (int64_t)(check_rand() % 3),
+                             .h = 1 + (int64_t)(check_rand() % 20),
+                             .w = 1 + (int64_t)(check_rand() % 40),
+                             .kh = 1 + (int64_t)(check_rand() % 4),
+                             .kw = 1 + (int64_t)(check_rand() % 4),
+                             .stride_h = 1 + (int64_t)(check_rand() % 3),
+                             .stride_w = 1 + (int64_t)(check_rand() % 3),
+                             .dil_h = 1 + (int64_t)(check_rand() % 2),
+                             .dil_w = 1 + (int64_t)(check_rand() % 2),
+                             .count_include_pad = it % 3 == 0};
+        g.pad_t = (int64_t)(check_rand() % (uint64_t)g.kh),
+        g.pad_l = (int64_t)(check_rand() % (uint64_t)g.kw);
+        g.pad_b = (int64_t)(check_rand() % (uint64_t)g.kh),
+        g.pad_r = (int64_t)(check_rand() % (uint64_t)g.kw);
         int64_t sh = (g.kh - 1) * g.dil_h + 1, sw = (g.kw - 1) * g.dil_w + 1, ceil = it & 1;
         int64_t rh = g.h + g.pad_t + g.pad_b - sh, rw = g.w + g.pad_l + g.pad_r - sw;
         if (rh < 0 || rw < 0) continue;
@@ -213,16 +221,18 @@ static void test_pooling_random(void) {
         for (int64_t i = 0; i < nin; i++) in[i] = check_randf(-1, 1);
         if (it % 5 == 2) in[(int64_t)(check_rand() % (uint64_t)nin)] = NAN;
         for (int mx = 0; mx < 2; mx++) {
-            if (mx) ember_maxpool2d(it & 2 ? pool2 : NULL, &g, in, out);
-            else ember_avgpool2d(it & 2 ? pool2 : NULL, &g, in, out);
+            if (mx)
+                ember_maxpool2d(it & 2 ? pool2 : NULL, &g, in, out);
+            else
+                ember_avgpool2d(it & 2 ? pool2 : NULL, &g, in, out);
             ember_pool2d_ref(&g, in, ref, mx);
             int64_t bad = -1;
             for (int64_t i = 0; i < nout && bad < 0; i++)
                 if (!(out[i] == ref[i] || (isnan(out[i]) && isnan(ref[i])))) bad = i;
-            CHECK_MSG(bad < 0, "%s pool %lldx%lld k%lldx%lld s%lld,%lld d%lld,%lld at %lld: %g vs %g", mx ? "max" : "avg",
-                      (long long)g.h, (long long)g.w, (long long)g.kh, (long long)g.kw, (long long)g.stride_h,
-                      (long long)g.stride_w, (long long)g.dil_h, (long long)g.dil_w, (long long)bad,
-                      bad >= 0 ? out[bad] : 0.0, bad >= 0 ? ref[bad] : 0.0);
+            CHECK_MSG(bad < 0, "%s pool %lldx%lld k%lldx%lld s%lld,%lld d%lld,%lld at %lld: %g vs %g",
+                      mx ? "max" : "avg", (long long)g.h, (long long)g.w, (long long)g.kh, (long long)g.kw,
+                      (long long)g.stride_h, (long long)g.stride_w, (long long)g.dil_h, (long long)g.dil_w,
+                      (long long)bad, bad >= 0 ? out[bad] : 0.0, bad >= 0 ? ref[bad] : 0.0);
         }
         free(in), free(out), free(ref);
     }

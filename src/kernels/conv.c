@@ -151,7 +151,8 @@ static void dw_plane(const dw_job *j, const float *padded, const float *w, float
     if (g->oh * g->ow <= DW_SMALL_PLANE) {
         float *o = out;
         for (int64_t oy = 0; oy < g->oh; oy++, o += g->ow) {
-            for (int64_t ky = 0; ky < g->kh; ky++) rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
+            for (int64_t ky = 0; ky < g->kh; ky++)
+                rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
             j->k->dw_row(o, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw, NULL);
         }
         ember_epilogue_apply_k(j->k, &ep, out, g->oh * g->ow, oc, 0, 1, g->oh * g->ow);
@@ -159,7 +160,8 @@ static void dw_plane(const dw_job *j, const float *padded, const float *w, float
     }
     for (int64_t oy = 0; oy < g->oh; oy++, out += g->ow) {
         for (int64_t ky = 0; ky < g->kh; ky++) rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
-        j->k->dw_row(out, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw, fused ? &post : NULL);
+        j->k->dw_row(out, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw,
+                     fused ? &post : NULL);
         if (!fused) { /* residual rows: ldr 0 with the pointer moved to this row */
             ember_epilogue e = ep;
             e.residual = residual ? residual + oy * g->ow : NULL;

@@ -169,7 +169,7 @@ typedef struct {
     float *C;
     int64_t ldc;
     const ember_epilogue *ep;
-    bool fused; /* the epilogue is bias + ReLU/Clip/none: full tiles apply it in the micro-kernel */
+    bool fused;         /* the epilogue is bias + ReLU/Clip/none: full tiles apply it in the micro-kernel */
     atomic_bool failed; /* a thread had no memory for its B panel */
     ember_ukernel_post post;
 } gemm_job;
@@ -179,10 +179,16 @@ bool ember_ukernel_post_from(const ember_epilogue *ep, ember_ukernel_post *p) {
     p->rbias = p->cbias = NULL;
     p->lo = -INFINITY, p->hi = INFINITY;
     switch (ep->act.kind) {
-    case EMBER_ACT_NONE: return true;
-    case EMBER_ACT_RELU: p->lo = 0.0f; return true;
-    case EMBER_ACT_CLIP: p->lo = ep->act.p0, p->hi = ep->act.p1; return true;
-    default: return false;
+    case EMBER_ACT_NONE:
+        return true;
+    case EMBER_ACT_RELU:
+        p->lo = 0.0f;
+        return true;
+    case EMBER_ACT_CLIP:
+        p->lo = ep->act.p0, p->hi = ep->act.p1;
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -245,7 +251,8 @@ static void pack_panel(const gemm_job *g, int64_t j0, int64_t j1, int64_t p, int
         }
         return;
     }
-    for (int64_t j = j0; j < j1; j += nr) s->pack(s->src, j, min64(nr, j1 - j), p, kc, nr, dst + (j - j0) * kc);
+    for (int64_t j = j0; j < j1; j += nr)
+        s->pack(s->src, j, min64(nr, j1 - j), p, kc, nr, dst + (j - j0) * kc);
 }
 
 static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -286,7 +293,8 @@ static void choose_blocks(gemm_job *g, int threads) {
         g->nc = round_up(ceil_div(g->N, bn), nr);
         int64_t tiles = ceil_div(g->M, g->mc) * ceil_div(g->N, g->nc);
         if (tiles >= 3 * threads || threads == 1 || (g->mc <= mr && g->nc <= nr)) break;
-        if ((g->nc / nr >= g->mc / mr || g->lazy_b) && g->nc > nr) bn++;
+        if ((g->nc / nr >= g->mc / mr || g->lazy_b) && g->nc > nr)
+            bn++;
         else bm++;
     }
     g->tiles_n = ceil_div(g->N, g->nc);
@@ -326,7 +334,8 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
     atomic_init(&g.failed, false);
     ember_pool_for(pool, ceil_div(M, g.mc) * g.tiles_n, 1, gemm_tiles, &g);
     if (atomic_load(&g.failed))
-        ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory for a %lldx%lld B panel", (long long)g.kc, (long long)g.nc);
+        ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory for a %lldx%lld B panel", (long long)g.kc,
+                   (long long)g.nc);
 }
 
 /* --- public GEMM entry points ------------------------------------------------------------------------- */

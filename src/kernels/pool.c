@@ -38,7 +38,8 @@ enum { POOL_MAX_KH = 64 };
 
 /* First output index >= lo_ok whose window start o*s - pad >= 0, and one past the last whose window end
  * o*s - pad + (k-1)*d stays < n: the interior range [*a, *b) along one axis (may be empty). */
-static void interior(int64_t n, int64_t on, int64_t k, int64_t s, int64_t d, int64_t pad, int64_t *a, int64_t *b) {
+static void interior(int64_t n, int64_t on, int64_t k, int64_t s, int64_t d, int64_t pad, int64_t *a,
+                     int64_t *b) {
     *a = (pad + s - 1) / s;
     int64_t room = n - 1 - (k - 1) * d + pad; /* o*s <= room */
     *b = room < 0 ? 0 : room / s + 1;
@@ -65,7 +66,8 @@ static void pool_planes(void *ctx, int64_t begin, int64_t end, int thread) {
                 for (int64_t ox = 0; ox < g->ow; ox++) o[ox] = pool_window(g, plane, oy, ox, j->max);
                 continue;
             }
-            for (int64_t ky = 0; ky < g->kh; ky++) rows[ky] = plane + (oy * g->stride_h - g->pad_t + ky * g->dil_h) * g->w;
+            for (int64_t ky = 0; ky < g->kh; ky++)
+                rows[ky] = plane + (oy * g->stride_h - g->pad_t + ky * g->dil_h) * g->w;
             for (int64_t ox = 0; ox < xa; ox++) o[ox] = pool_window(g, plane, oy, ox, j->max);
             k->pool_row(o, rows, g->kh, g->kw, xa, xb, g->stride_w, g->dil_w, g->pad_l, j->max, div);
             for (int64_t ox = xb; ox < g->ow; ox++) o[ox] = pool_window(g, plane, oy, ox, j->max);

@@ -88,8 +88,8 @@ static void f32_to_f16_ref(uint16_t *y, const float *x, int64_t n) {
 
 /* --- direct depthwise row (generic) ---------------------------------------------------------------------- */
 
-static void dw_row_ref(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                       int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
+static void dw_row_ref(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw,
+                       int64_t x0, int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
                        const ember_ukernel_post *post) {
     for (int64_t x = x0; x < x1; x++) {
         float acc = 0.0f;
@@ -113,8 +113,10 @@ static void pool_row_ref(float *out, const float *const *rows, int64_t kh, int64
         for (int64_t ky = 0; ky < kh; ky++)
             for (int64_t kx = 0; kx < kw; kx++) {
                 float v = rows[ky][ix + kx * dw];
-                if (max) acc = v > acc || isnan(v) ? v : acc;
-                else acc += v;
+                if (max)
+                    acc = v > acc || isnan(v) ? v : acc;
+                else
+                    acc += v;
             }
         out[x] = max ? acc : acc / div;
     }

@@ -337,13 +337,15 @@ static void dw_post(float *out, int64_t x0, int64_t x1, const ember_ukernel_post
     }
 }
 
-static void dw_row_neon(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
+static void dw_row_neon(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw,
+                        int64_t x0, int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
                         const ember_ukernel_post *post) {
     int64_t x = x0;
     if (sw <= 2 && x1 - x0 >= 4 && kh == 3 && kw == 3) {
-        if (sw == 1) dw_row_3x3(out, rows, w, x0, x1, 1, dw, pad_l);
-        else dw_row_3x3(out, rows, w, x0, x1, 2, dw, pad_l);
+        if (sw == 1)
+            dw_row_3x3(out, rows, w, x0, x1, 1, dw, pad_l);
+        else
+            dw_row_3x3(out, rows, w, x0, x1, 2, dw, pad_l);
         x = x1;
     } else if (sw <= 2 && x1 - x0 >= 4) {
         for (;; x += 4) {
@@ -367,8 +369,8 @@ static void dw_row_neon(float *out, const float *const *rows, const float *w, in
 
 /* Max / average pooling row (see isa.h): 4 outputs per vector for strides 1 and 2, the taps in the scalar
  * order so that averages match the reference bit for bit; max keeps NaN like the scalar version. */
-static void pool_row_neon(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
-                          int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
+static void pool_row_neon(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0,
+                          int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
     int64_t x = x0;
     if (sw <= 2 && x1 - x0 >= 4) {
         for (;; x += 4) {
@@ -399,8 +401,10 @@ static void pool_row_neon(float *out, const float *const *rows, int64_t kh, int6
         for (int64_t ky = 0; ky < kh; ky++)
             for (int64_t kx = 0; kx < kw; kx++) {
                 float v = rows[ky][ix + kx * dw];
-                if (max) acc = v > acc || isnan(v) ? v : acc;
-                else acc += v;
+                if (max)
+                    acc = v > acc || isnan(v) ? v : acc;
+                else
+                    acc += v;
             }
         out[x] = max ? acc : acc / div;
     }

@@ -325,7 +325,8 @@ static void dw_post(float *out, int64_t x0, int64_t x1, const ember_ukernel_post
            hi = _mm256_set1_ps(post->hi);
     int64_t x = x0;
     for (; x + 8 <= x1; x += 8) /* max/min return the second operand, v, when it is NaN */
-        _mm256_storeu_ps(out + x, _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(_mm256_loadu_ps(out + x), rb))));
+        _mm256_storeu_ps(out + x,
+                         _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(_mm256_loadu_ps(out + x), rb))));
     for (; x < x1; x++) {
         float v = out[x] + (post->rbias ? *post->rbias : 0.0f);
         v = v < post->lo ? post->lo : v;
@@ -333,19 +334,22 @@ static void dw_post(float *out, int64_t x0, int64_t x1, const ember_ukernel_post
     }
 }
 
-static void dw_row_avx2(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
+static void dw_row_avx2(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw,
+                        int64_t x0, int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
                         const ember_ukernel_post *post) {
     int64_t x = x0;
     if (sw <= 2 && x1 - x0 >= 8 && kh == 3 && kw == 3) {
-        if (sw == 1) dw_row_3x3(out, rows, w, x0, x1, 1, dw, pad_l);
-        else dw_row_3x3(out, rows, w, x0, x1, 2, dw, pad_l);
+        if (sw == 1)
+            dw_row_3x3(out, rows, w, x0, x1, 1, dw, pad_l);
+        else
+            dw_row_3x3(out, rows, w, x0, x1, 2, dw, pad_l);
         x = x1;
     } else if (sw <= 2 && x1 - x0 >= 4 && kh == 3 && kw == 3) { /* two overlapping blocks of 4 */
         const float *r0 = rows[0] - pad_l, *r1 = rows[1] - pad_l, *r2 = rows[2] - pad_l;
         int64_t xs[2] = {x0, x1 - 4};
         __m128 v[2];
-        for (int b = 0; b < 2; b++) v[b] = dw4_3x3(r0 + xs[b] * sw, r1 + xs[b] * sw, r2 + xs[b] * sw, w, sw, dw);
+        for (int b = 0; b < 2; b++)
+            v[b] = dw4_3x3(r0 + xs[b] * sw, r1 + xs[b] * sw, r2 + xs[b] * sw, w, sw, dw);
         _mm_storeu_ps(out + xs[0], v[0]);
         _mm_storeu_ps(out + xs[1], v[1]);
         x = x1;
@@ -371,8 +375,8 @@ static void dw_row_avx2(float *out, const float *const *rows, const float *w, in
 
 /* Max / average pooling row (see isa.h): 8 outputs per vector for strides 1 and 2, the taps in the scalar
  * order so that averages match the reference bit for bit; max keeps NaN like the scalar version. */
-static void pool_row_avx2(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
-                          int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
+static void pool_row_avx2(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0,
+                          int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
     int64_t x = x0;
     if (sw <= 2 && x1 - x0 >= 8) {
         __m256 vdiv = _mm256_set1_ps(div);
@@ -398,8 +402,10 @@ static void pool_row_avx2(float *out, const float *const *rows, int64_t kh, int6
         for (int64_t ky = 0; ky < kh; ky++)
             for (int64_t kx = 0; kx < kw; kx++) {
                 float v = rows[ky][ix + kx * dw];
-                if (max) acc = v > acc || isnan(v) ? v : acc;
-                else acc += v;
+                if (max)
+                    acc = v > acc || isnan(v) ? v : acc;
+                else
+                    acc += v;
             }
         out[x] = max ? acc : acc / div;
     }
