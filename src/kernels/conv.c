@@ -90,6 +90,7 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t k0, int6
         at += len;
     }
     int64_t kk = g->kh * g->kw;
+    void (*gather)(float *, const float *, int64_t, int64_t) = ember_kernels()->gather;
     for (int64_t k = k0; k < k0 + K; k++, dst += r) {
         int64_t c = k / kk, ky = k % kk / g->kw, kx = k % g->kw;
         const float *plane = s->x + c * g->h * g->w;
@@ -106,8 +107,7 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t k0, int6
                 if (g->stride_w == 1) {
                     memcpy(d, row + ix0, (size_t)len * sizeof *d);
                 } else {
-                    const float *at = row + ix0;
-                    for (int64_t j = 0; j < len; j++) d[j] = at[j * g->stride_w];
+                    gather(d, row + ix0, len, g->stride_w);
                 }
                 continue;
             }

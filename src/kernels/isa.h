@@ -47,6 +47,8 @@ typedef struct ember_kernel_table {
      * order) of rows[ky][x*sw + kx*dw - pad_l]. Reads no column outside the windows. */
     void (*pool_row)(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
                      int64_t sw, int64_t dw, int64_t pad_l, bool max, float div);
+    /* d[j] = src[j * stride] for j < n (stride >= 1); reads nothing past src[(n-1) * stride]. */
+    void (*gather)(float *d, const float *src, int64_t n, int64_t stride);
     void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
     void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
     /* Winograd F(4x4, 3x3) transforms over L lanes (tiles), lanes innermost (winograd.h):

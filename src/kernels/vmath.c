@@ -122,6 +122,10 @@ static void pool_row_ref(float *out, const float *const *rows, int64_t kh, int64
     }
 }
 
+static void gather_ref(float *d, const float *src, int64_t n, int64_t stride) {
+    for (int64_t j = 0; j < n; j++) d[j] = src[j * stride];
+}
+
 void ember_kernels_gemm_generic(ember_kernel_table *t); /* gemm.c */
 static void epilogue_ref(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,
                          int64_t n);
@@ -140,6 +144,7 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .binary = binary_ref,
         .dw_row = dw_row_ref,
         .pool_row = pool_row_ref,
+        .gather = gather_ref,
         .f16_to_f32 = f16_to_f32_ref,
         .f32_to_f16 = f32_to_f16_ref,
         .sum = sum_ref,

@@ -410,6 +410,19 @@ static void pool_row_neon(float *out, const float *const *rows, int64_t kh, int6
     }
 }
 
+/* Strided copy (im2col of stride-2 convs): 4 per vector for stride 2 (load_strided reads p[0..6] of each
+ * block, and the last block ends at the last element), scalar otherwise. */
+static void gather_neon(float *d, const float *src, int64_t n, int64_t stride) {
+    if (stride == 2 && n >= 4) {
+        for (int64_t j = 0;; j += 4) {
+            if (j + 4 > n) j = n - 4;
+            vst1q_f32(d + j, load_strided(src + 2 * j, 2));
+            if (j + 4 >= n) return;
+        }
+    }
+    for (int64_t j = 0; j < n; j++) d[j] = src[j * stride];
+}
+
 void ember_vmath_init_neon(ember_kernel_table *t) {
     t->exp = exp_neon;
     t->tanh = tanh_neon;
@@ -428,4 +441,5 @@ void ember_vmath_init_neon(ember_kernel_table *t) {
 #endif
     t->dw_row = dw_row_neon;
     t->pool_row = pool_row_neon;
+    t->gather = gather_neon;
 }

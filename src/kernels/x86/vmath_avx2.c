@@ -411,6 +411,19 @@ static void pool_row_avx2(float *out, const float *const *rows, int64_t kh, int6
     }
 }
 
+/* Strided copy (im2col of stride-2 convs): 8 per vector for stride 2 (load_strided reads p[0..14] of each
+ * block, and the last block ends at the last element), scalar otherwise. */
+static void gather_avx2(float *d, const float *src, int64_t n, int64_t stride) {
+    if (stride == 2 && n >= 8) {
+        for (int64_t j = 0;; j += 8) {
+            if (j + 8 > n) j = n - 8;
+            _mm256_storeu_ps(d + j, load_strided(src + 2 * j, 2));
+            if (j + 8 >= n) return;
+        }
+    }
+    for (int64_t j = 0; j < n; j++) d[j] = src[j * stride];
+}
+
 void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->exp = exp_avx2;
     t->tanh = tanh_avx2;
@@ -427,4 +440,5 @@ void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->f32_to_f16 = f32_to_f16_avx2;
     t->dw_row = dw_row_avx2;
     t->pool_row = pool_row_avx2;
+    t->gather = gather_avx2;
 }
