@@ -1,8 +1,9 @@
 /* GEMM micro-benchmark: GFLOP/s and % of peak of ember_sgemm for square sizes at 1 and 2 threads.
- * Usage: gemm [--peak GFLOPS_PER_CORE] [--threads 1,2] [--max N] [--size N] [--sizes 512,1024,2048] [--packed]
- * Peak per core defaults to 117 (AVX2 FMA: 2 x 8-wide FMA per cycle at ~3.65 GHz, this dev machine). The
- * live peak is measured too, by a register-only loop of independent FMAs on one core: on a shared VM the
- * clock and the share of the core vary, so %live (CPU-time GFLOP/s over the live peak) is the fair ratio. */
+ * Usage: gemm [--peak GFLOPS_PER_CORE] [--threads 1,2] [--max N] [--size N] [--sizes 512,1024,2048]
+ * [--packed] Peak per core defaults to 117 (AVX2 FMA: 2 x 8-wide FMA per cycle at ~3.65 GHz, this dev
+ * machine). The live peak is measured too, by a register-only loop of independent FMAs on one core: on a
+ * shared VM the clock and the share of the core vary, so %live (CPU-time GFLOP/s over the live peak) is the
+ * fair ratio. */
 #include "kernels/kernels.h"
 
 #include "ember/cpu.h"
@@ -85,11 +86,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--max") && i + 1 < argc) maxn = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--packed")) packed = true;
         else if (!strcmp(argv[i], "--size") && i + 1 < argc) only = atoll(argv[++i]);
-        else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) sizes_arg = argv[++i];
+        else if (!strcmp(argv[i], "--sizes") && i + 1 < argc)
+            sizes_arg = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             nthreads = sscanf(argv[++i], "%d,%d,%d,%d", &threads[0], &threads[1], &threads[2], &threads[3]);
         } else {
-            fprintf(stderr, "usage: %s [--peak GFLOPS_PER_CORE] [--threads 1,2] [--max N] [--size N] [--sizes N,N..] [--packed]\n",
+            fprintf(stderr,
+                    "usage: %s [--peak GFLOPS_PER_CORE] [--threads 1,2] [--max N] [--size N] [--sizes N,N..] "
+                    "[--packed]\n",
                     argv[0]);
             return 1;
         }

@@ -1,5 +1,6 @@
-/* Differential tests of the conv kernels (depthwise direct, 1x1 GEMM, implicit-im2col GEMM, Winograd) for every
- * kernel table against the direct 7-loop reference, on random geometries with fused bias/act/residual. */
+/* Differential tests of the conv kernels (depthwise direct, 1x1 GEMM, implicit-im2col GEMM, Winograd) for
+ * every kernel table against the direct 7-loop reference, on random geometries with fused bias/act/residual.
+ */
 #include "check.h"
 
 #include "ember/threadpool.h"
@@ -68,13 +69,32 @@ static void test_pointwise(void) {
 
 /* MobileNet-style depthwise 3x3 (stride 1 and 2, pad 1), a multiplier-2 depthwise and a 5x5 one. */
 static void test_depthwise(void) {
+    static const int widths[] = {5, 7, 9, 12, 21, 37}; /* rows of < 4, 4..7 and >= 8 outputs */
     for (int s = 1; s <= 2; s++)
-        for (int wdt = 5; wdt <= 37; wdt += 16) {
+        for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+            int wdt = widths[wi];
             ember_conv2d_shape g = {.batch = 1, .cin = 6, .cout = 6, .h = 13, .w = wdt, .kh = 3, .kw = 3,
                                     .stride_h = s, .stride_w = s, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1,
                                     .groups = 6};
             check_conv(g, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, s == 1);
         }
+    /* planes over 1024 outputs take the per-row epilogue path */
+    ember_conv2d_shape big = {.batch = 1,
+                              .cin = 3,
+                              .cout = 3,
+                              .h = 40,
+                              .w = 37,
+                              .kh = 3,
+                              .kw = 3,
+                              .stride_h = 1,
+                              .stride_w = 1,
+                              .dil_h = 1,
+                              .dil_w = 1,
+                              .pad_t = 1,
+                              .pad_l = 1,
+                              .groups = 3};
+    check_conv(big, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, false);
+    check_conv(big, 1, 1, (ember_act){EMBER_ACT_SILU, 0, 0}, true);
     ember_conv2d_shape m = {.batch = 2, .cin = 3, .cout = 6, .h = 10, .w = 19, .kh = 5, .kw = 5, .stride_h = 1,
                             .stride_w = 2, .dil_h = 2, .dil_w = 1, .pad_t = 2, .pad_l = 3, .groups = 3};
     check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
@@ -84,11 +104,23 @@ static void test_depthwise(void) {
  * batch 2, and a residual. */
 static void test_winograd(void) {
     for (int it = 0; it < 10; it++) {
-        ember_conv2d_shape g = {.batch = it % 4 == 0 ? 2 : 1, .cin = pick(16, 21), .cout = pick(16, 26),
-                                .h = pick(1, 14), .w = pick(1, 19), .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1,
-                                .dil_h = 1, .dil_w = 1, .pad_t = pick(0, 2), .pad_l = pick(0, 2), .groups = 1};
+        ember_conv2d_shape g = {.batch = it % 4 == 0 ? 2 : 1,
+                                .cin = pick(16, 21),
+                                .cout = pick(16, 26),
+                                .h = pick(1, 14),
+                                .w = pick(1, 19),
+                                .kh = 3,
+                                .kw = 3,
+                                .stride_h = 1,
+                                .stride_w = 1,
+                                .dil_h = 1,
+                                .dil_w = 1,
+                                .pad_t = pick(0, 2),
+                                .pad_l = pick(0, 2),
+                                .groups = 1};
         CHECK(ember_wino_suits(&g));
-        check_conv(g, pick(0, 2), pick(0, 2), (ember_act){it & 1 ? EMBER_ACT_RELU : EMBER_ACT_NONE, 0, 0}, it % 3 == 1);
+        check_conv(g, pick(0, 2), pick(0, 2), (ember_act){it & 1 ? EMBER_ACT_RELU : EMBER_ACT_NONE, 0, 0},
+                   it % 3 == 1);
     }
 }
 
@@ -110,6 +142,21 @@ static void test_winograd_transforms(void) {
     }
 }
 
+/* The strided copy of im2col against its scalar twin, lengths with tails, strides 1-3; the source ends
+ * exactly at the last element read (ASan checks the "reads nothing past" promise). */
+static void test_gather(void) {
+    const ember_kernel_table *k = ember_kernels(), *g = ember_kernels_generic();
+    for (int64_t stride = 1; stride <= 3; stride++)
+        for (int64_t n = 1; n <= 21; n++) {
+            float *src = rand_buf((n - 1) * stride + 1), d1[21], d2[21];
+            k->gather(d1, src, n, stride);
+            g->gather(d2, src, n, stride);
+            CHECK_MSG(memcmp(d1, d2, (size_t)n * sizeof *d1) == 0, "%s gather n=%lld stride=%lld", k->name,
+                      (long long)n, (long long)stride);
+            free(src);
+        }
+}
+
 static void test_out_size(void) {
     CHECK_EQ(ember_conv_out_size(224, 3, 2, 1, 1, 1), 112);
     CHECK_EQ(ember_conv_out_size(5, 3, 1, 2, 0, 0), 1);
@@ -123,6 +170,7 @@ int main(void) {
     RUN(test_depthwise);
     RUN(test_winograd);
     RUN(test_winograd_transforms);
+    RUN(test_gather);
     RUN(test_out_size);
     ember_pool_destroy(pool2);
     return check_done();

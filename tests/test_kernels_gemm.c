@@ -80,8 +80,9 @@ static void test_random_shapes(void) {
 }
 
 static void test_exact_blocks(void) {
-    int64_t dims[][3] = {{6, 16, 1}, {12, 32, 256}, {8, 24, 257}, {60, 130, 300}, {1, 1, 1}, {1, 1000, 64},
-                         {1000, 1, 64}, {7, 17, 3}};
+    int64_t dims[][3] = {
+        {6, 16, 1},    {12, 32, 256}, {8, 24, 257}, {60, 130, 300}, {1, 1, 1},
+        {1, 1000, 64}, {1000, 1, 64}, {7, 17, 3},   {250, 37, 300}}; /* M > 240: B packed whole */
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
         gemm_case c = {.M = dims[i][0], .N = dims[i][1], .K = dims[i][2], .alpha = 1.0f};
         check_tables(&c);
@@ -170,12 +171,13 @@ static void test_pack_rows(void) {
     for (int it = 0; it < 40; it++) {
         int r = it & 1 ? k->nr : k->mr;
         int64_t n = rand_dim(r), K = rand_dim(it < 20 ? 20 : 300), rs = K + (int64_t)(check_rand() % 5);
-        float *src = rand_buf(n * rs), *d1 = malloc((size_t)(K * r) * sizeof *d1), *d2 = malloc((size_t)(K * r) * sizeof *d2);
+        float *src = rand_buf(n * rs), *d1 = malloc((size_t)(K * r) * sizeof *d1),
+              *d2 = malloc((size_t)(K * r) * sizeof *d2);
         for (int64_t i = 0; i < K * r; i++) d1[i] = d2[i] = NAN;
         k->pack_rows(d1, src, rs, n, K, r);
         g->pack_rows(d2, src, rs, n, K, r);
-        CHECK_MSG(memcmp(d1, d2, (size_t)(K * r) * sizeof *d1) == 0, "%s pack_rows n=%lld K=%lld r=%d", k->name,
-                  (long long)n, (long long)K, r);
+        CHECK_MSG(memcmp(d1, d2, (size_t)(K * r) * sizeof *d1) == 0, "%s pack_rows n=%lld K=%lld r=%d",
+                  k->name, (long long)n, (long long)K, r);
         free(src), free(d1), free(d2);
     }
 }
@@ -185,8 +187,14 @@ static void test_eight_threads(void) {
     ember_pool *pool8 = NULL;
     CHECK(ember_pool_create(8, &pool8) == EMBER_OK);
     for (int it = 0; it < 8; it++) {
-        gemm_case c = {.M = rand_dim(200), .N = rand_dim(200), .K = rand_dim(100), .ta = it & 1, .tb = it & 2,
-                       .alpha = 1.0f, .beta = it & 4 ? 1.0f : 0.0f, .pack_b = it == 5};
+        gemm_case c = {.M = rand_dim(200),
+                       .N = rand_dim(200),
+                       .K = rand_dim(100),
+                       .ta = it & 1,
+                       .tb = it & 2,
+                       .alpha = 1.0f,
+                       .beta = it & 4 ? 1.0f : 0.0f,
+                       .pack_b = it == 5};
         double e = run_case(ember_kernels(), pool8, &c);
         CHECK_MSG(e <= 1.0, "8 threads M=%lld N=%lld K=%lld: err %.3g tol", (long long)c.M, (long long)c.N,
                   (long long)c.K, e);

@@ -191,6 +191,53 @@ static void test_pooling(void) {
     CHECK_NEAR(gout[1], -51, 0);
 }
 
+/* The vector pooling rows against the scalar reference: random windows, strides, dilations, pads and
+ * ceil-mode edges, bit-exact (averages sum in the same order), NaN kept by max. */
+static void test_pooling_random(void) {
+    for (int it = 0; it < 40; it++) {
+        ember_pooling2d g = {.batch = 1 + it % 2,
+                             .c = 1 + (int64_t)(check_rand() % 3),
+                             .h = 1 + (int64_t)(check_rand() % 20),
+                             .w = 1 + (int64_t)(check_rand() % 40),
+                             .kh = 1 + (int64_t)(check_rand() % 4),
+                             .kw = 1 + (int64_t)(check_rand() % 4),
+                             .stride_h = 1 + (int64_t)(check_rand() % 3),
+                             .stride_w = 1 + (int64_t)(check_rand() % 3),
+                             .dil_h = 1 + (int64_t)(check_rand() % 2),
+                             .dil_w = 1 + (int64_t)(check_rand() % 2),
+                             .count_include_pad = it % 3 == 0};
+        g.pad_t = (int64_t)(check_rand() % (uint64_t)g.kh),
+        g.pad_l = (int64_t)(check_rand() % (uint64_t)g.kw);
+        g.pad_b = (int64_t)(check_rand() % (uint64_t)g.kh),
+        g.pad_r = (int64_t)(check_rand() % (uint64_t)g.kw);
+        int64_t sh = (g.kh - 1) * g.dil_h + 1, sw = (g.kw - 1) * g.dil_w + 1, ceil = it & 1;
+        int64_t rh = g.h + g.pad_t + g.pad_b - sh, rw = g.w + g.pad_l + g.pad_r - sw;
+        if (rh < 0 || rw < 0) continue;
+        g.oh = (rh + (ceil ? g.stride_h - 1 : 0)) / g.stride_h + 1;
+        g.ow = (rw + (ceil ? g.stride_w - 1 : 0)) / g.stride_w + 1;
+        int64_t nin = g.batch * g.c * g.h * g.w, nout = g.batch * g.c * g.oh * g.ow;
+        float *in = malloc((size_t)nin * sizeof *in), *out = malloc((size_t)nout * sizeof *out);
+        float *ref = malloc((size_t)nout * sizeof *ref);
+        for (int64_t i = 0; i < nin; i++) in[i] = check_randf(-1, 1);
+        if (it % 5 == 2) in[(int64_t)(check_rand() % (uint64_t)nin)] = NAN;
+        for (int mx = 0; mx < 2; mx++) {
+            if (mx)
+                ember_maxpool2d(it & 2 ? pool2 : NULL, &g, in, out);
+            else
+                ember_avgpool2d(it & 2 ? pool2 : NULL, &g, in, out);
+            ember_pool2d_ref(&g, in, ref, mx);
+            int64_t bad = -1;
+            for (int64_t i = 0; i < nout && bad < 0; i++)
+                if (!(out[i] == ref[i] || (isnan(out[i]) && isnan(ref[i])))) bad = i;
+            CHECK_MSG(bad < 0, "%s pool %lldx%lld k%lldx%lld s%lld,%lld d%lld,%lld at %lld: %g vs %g",
+                      mx ? "max" : "avg", (long long)g.h, (long long)g.w, (long long)g.kh, (long long)g.kw,
+                      (long long)g.stride_h, (long long)g.stride_w, (long long)g.dil_h, (long long)g.dil_w,
+                      (long long)bad, bad >= 0 ? out[bad] : 0.0, bad >= 0 ? ref[bad] : 0.0);
+        }
+        free(in), free(out), free(ref);
+    }
+}
+
 static void test_binary(void) {
     enum { O = 2, C = 3, I = 19 };
     float x[O * C * I], y[O * C * I], v[C] = {1.5f, -2.0f, 4.0f}, b[O * C * I];
@@ -272,6 +319,7 @@ int main(void) {
     RUN(test_softmax);
     RUN(test_norms);
     RUN(test_pooling);
+    RUN(test_pooling_random);
     RUN(test_binary);
     RUN(test_reductions);
     RUN(test_f16);

@@ -76,9 +76,9 @@ typedef struct {
     const float *x; /* this group's first input channel */
 } im2col_src;
 
-/* Packs output pixels [p0, p0+n) x all (c, ky, kx) into dst[K][r]. The pixels are split into runs on one
- * output row; a run whose input span is inside the row and has stride 1 is a straight copy. */
-static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t K, int r, float *dst) {
+/* Packs output pixels [p0, p0+n) x (c, ky, kx) rows [k0, k0+K) of the patch matrix into dst[K][r]. The
+ * pixels are split into runs on one output row; a run inside its input row is a straight (strided) copy. */
+static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t k0, int64_t K, int r, float *dst) {
     const im2col_src *s = src;
     const ember_conv2d_shape *g = s->g;
     struct { int64_t oy, ox, len, at; } runs[EMBER_NR_MAX];
@@ -90,7 +90,8 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t K, int r
         at += len;
     }
     int64_t kk = g->kh * g->kw;
-    for (int64_t k = 0; k < K; k++, dst += r) {
+    void (*gather)(float *, const float *, int64_t, int64_t) = ember_kernels()->gather;
+    for (int64_t k = k0; k < k0 + K; k++, dst += r) {
         int64_t c = k / kk, ky = k % kk / g->kw, kx = k % g->kw;
         const float *plane = s->x + c * g->h * g->w;
         for (int i = 0; i < nruns; i++) {
@@ -102,8 +103,12 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t K, int r
                 continue;
             }
             const float *row = plane + iy * g->w;
-            if (g->stride_w == 1 && ix0 >= 0 && ix0 + len <= g->w) {
-                memcpy(d, row + ix0, (size_t)len * sizeof *d);
+            if (ix0 >= 0 && ix0 + (len - 1) * g->stride_w < g->w) { /* the whole run inside the row */
+                if (g->stride_w == 1) {
+                    memcpy(d, row + ix0, (size_t)len * sizeof *d);
+                } else {
+                    gather(d, row + ix0, len, g->stride_w);
+                }
                 continue;
             }
             for (int64_t j = 0, ix = ix0; j < len; j++, ix += g->stride_w) d[j] = ix >= 0 && ix < g->w ? row[ix] : 0.0f;
@@ -126,12 +131,42 @@ typedef struct {
     float *scratch; /* one padded plane per pool thread */
 } dw_job;
 
-static void dw_plane(const dw_job *j, const float *padded, const float *w, float *out) {
+/* One output plane, row by row; the epilogue follows each row while it is in L1 (bias + ReLU/Clip inside
+ * the row kernel itself), or, for planes that fit L1 anyway, once over the plane (fewer calls). */
+enum { DW_SMALL_PLANE = 1024 };
+
+static void dw_plane(const dw_job *j, const float *padded, const float *w, float *out, int64_t oc,
+                     const float *residual) {
     const ember_conv2d_shape *g = j->g;
     const float *rows[DW_MAX_KH];
+    ember_epilogue ep = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
+    if (j->ep) {
+        ep.act = j->ep->act;
+        ep.residual_after_act = j->ep->residual_after_act;
+        ep.residual = residual;
+    }
+    ember_ukernel_post post;
+    bool fused = ember_ukernel_post_from(&ep, &post);
+    post.rbias = j->bias ? j->bias + oc : NULL;
+    if (g->oh * g->ow <= DW_SMALL_PLANE) {
+        float *o = out;
+        for (int64_t oy = 0; oy < g->oh; oy++, o += g->ow) {
+            for (int64_t ky = 0; ky < g->kh; ky++)
+                rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
+            j->k->dw_row(o, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw, NULL);
+        }
+        ember_epilogue_apply_k(j->k, &ep, out, g->oh * g->ow, oc, 0, 1, g->oh * g->ow);
+        return;
+    }
     for (int64_t oy = 0; oy < g->oh; oy++, out += g->ow) {
         for (int64_t ky = 0; ky < g->kh; ky++) rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
-        j->k->dw_row(out, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw);
+        j->k->dw_row(out, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw,
+                     fused ? &post : NULL);
+        if (!fused) { /* residual rows: ldr 0 with the pointer moved to this row */
+            ember_epilogue e = ep;
+            e.residual = residual ? residual + oy * g->ow : NULL;
+            ember_epilogue_apply_k(j->k, &e, out, g->ow, oc, 0, 1, g->ow);
+        }
     }
 }
 
@@ -146,15 +181,8 @@ static void dw_planes(void *ctx, int64_t begin, int64_t end, int thread) {
         const float *plane = j->in + (b * g->cin + oc / mult) * g->h * g->w;
         for (int64_t y = 0; y < g->h; y++) /* the border stays zero from the memset */
             memcpy(padded + (y + g->pad_t) * j->pw + g->pad_l, plane + y * g->w, (size_t)g->w * sizeof(float));
-        float *out = j->out + pl * hw;
-        dw_plane(j, padded, j->w + oc * g->kh * g->kw, out);
-        ember_epilogue ep = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
-        if (j->ep) {
-            ep.act = j->ep->act;
-            ep.residual_after_act = j->ep->residual_after_act;
-            ep.residual = j->ep->residual ? j->ep->residual + pl * hw : NULL;
-        }
-        ember_epilogue_apply_k(j->k, &ep, out, hw, oc, 0, 1, hw);
+        const float *res = j->ep && j->ep->residual ? j->ep->residual + pl * hw : NULL;
+        dw_plane(j, padded, j->w + oc * g->kh * g->kw, j->out + pl * hw, oc, res);
     }
 }
 

@@ -4,10 +4,15 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* KC x 16 B sliver fits L1 (16 KB); MC x KC A block (120 KB) and NC-wide C and B tiles fit L2 together. */
 enum { KC_TARGET = 256, MC_TARGET = 120, NC_TARGET = 128 };
+/* Up to this many rows of op(A), one block row covers all of M, so each B panel (kc x nc) is used by one
+ * tile only: it is packed right there, into an L2 buffer of the thread, instead of whole beforehand (conv as
+ * GEMM: M = cout); whole packing sent it through L3. */
+enum { LAZY_B_MAX_M = 2 * MC_TARGET };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -15,7 +20,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* --- per-thread scratch (grow-only, freed when the thread exits) ------------------------------------- */
 
-enum { SCRATCH_SLOTS = 2 };
+enum { SCRATCH_SLOTS = 3 };
 
 typedef struct {
     void *p[SCRATCH_SLOTS];
@@ -93,14 +98,16 @@ static void pack_strided(const float *p, int64_t rs, int64_t ks, int64_t r0, int
     }
 }
 
-void ember_pack_operand_a(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst) {
+void ember_pack_operand_a(const void *src, int64_t r0, int64_t n, int64_t k0, int64_t K, int r, float *dst) {
     const ember_gemm_operand *o = src; /* op(A)[i,k] = trans ? A[k*ld + i] : A[i*ld + k] */
-    pack_strided(o->data, o->trans ? 1 : o->ld, o->trans ? o->ld : 1, r0, n, K, r, dst);
+    int64_t rs = o->trans ? 1 : o->ld, ks = o->trans ? o->ld : 1;
+    pack_strided(o->data + k0 * ks, rs, ks, r0, n, K, r, dst);
 }
 
-void ember_pack_operand_b(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst) {
+void ember_pack_operand_b(const void *src, int64_t r0, int64_t n, int64_t k0, int64_t K, int r, float *dst) {
     const ember_gemm_operand *o = src; /* op(B)[k,j] = trans ? B[j*ld + k] : B[k*ld + j] */
-    pack_strided(o->data, o->trans ? o->ld : 1, o->trans ? 1 : o->ld, r0, n, K, r, dst);
+    int64_t rs = o->trans ? o->ld : 1, ks = o->trans ? 1 : o->ld;
+    pack_strided(o->data + k0 * ks, rs, ks, r0, n, K, r, dst);
 }
 
 int64_t ember_packed_floats(const ember_kernel_table *k, bool is_b, int64_t rows, int64_t K) {
@@ -119,7 +126,7 @@ static void pack_slivers(void *ctx, int64_t begin, int64_t end, int thread) {
     const pack_job *j = ctx;
     for (int64_t s = begin; s < end; s++) {
         int64_t r0 = s * j->r;
-        j->s->pack(j->s->src, r0, min64(j->r, j->rows - r0), j->K, j->r, j->dst + r0 * j->K);
+        j->s->pack(j->s->src, r0, min64(j->r, j->rows - r0), 0, j->K, j->r, j->dst + r0 * j->K);
     }
 }
 
@@ -157,29 +164,38 @@ typedef struct {
     int64_t M, N, K, mc, nc, kc, tiles_n;
     float alpha, beta;
     const float *pa, *pb;
+    const ember_gemm_src *bsrc; /* lazy_b: B panels are packed per tile from here */
+    bool lazy_b;
     float *C;
     int64_t ldc;
     const ember_epilogue *ep;
-    bool fused; /* the epilogue is bias + ReLU/Clip/none: full tiles apply it in the micro-kernel */
+    bool fused;         /* the epilogue is bias + ReLU/Clip/none: full tiles apply it in the micro-kernel */
+    atomic_bool failed; /* a thread had no memory for its B panel */
     ember_ukernel_post post;
 } gemm_job;
 
-/* Whether ep can go into the micro-kernel's store; if so fills the clamp bounds of p. */
-static bool fusable(const ember_epilogue *ep, ember_ukernel_post *p) {
+bool ember_ukernel_post_from(const ember_epilogue *ep, ember_ukernel_post *p) {
     if (!ep || ep->residual) return false;
+    p->rbias = p->cbias = NULL;
     p->lo = -INFINITY, p->hi = INFINITY;
     switch (ep->act.kind) {
-    case EMBER_ACT_NONE: return true;
-    case EMBER_ACT_RELU: p->lo = 0.0f; return true;
-    case EMBER_ACT_CLIP: p->lo = ep->act.p0, p->hi = ep->act.p1; return true;
-    default: return false;
+    case EMBER_ACT_NONE:
+        return true;
+    case EMBER_ACT_RELU:
+        p->lo = 0.0f;
+        return true;
+    case EMBER_ACT_CLIP:
+        p->lo = ep->act.p0, p->hi = ep->act.p1;
+        return true;
+    default:
+        return false;
     }
 }
 
 /* One mr x nr block at (i, j) for k-range [p, p+kc). Edge blocks go through a small buffer. */
-static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc) {
+static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc, const float *b) {
     const ember_kernel_table *k = g->k;
-    const float *a = g->pa + i * g->K + p * k->mr, *b = g->pb + j * g->K + p * k->nr;
+    const float *a = g->pa + i * g->K + p * k->mr;
     float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
     int64_t m = min64(k->mr, g->M - i), n = min64(k->nr, g->N - j);
     bool last = p + kc == g->K;
@@ -194,28 +210,73 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
         }
         k->ukernel(kc, a, b, c, g->ldc, g->alpha, beta, NULL);
     } else {
-        float tmp[EMBER_MR_MAX * EMBER_NR_MAX];
-        k->ukernel(kc, a, b, tmp, k->nr, g->alpha, 0.0f, NULL);
-        for (int64_t r = 0; r < m; r++)
-            for (int64_t s = 0; s < n; s++) {
-                float *o = c + r * g->ldc + s;
-                *o = tmp[r * k->nr + s] + (beta != 0.0f ? beta * *o : 0.0f);
+        /* an edge tile: the full tile into a buffer, the valid m x n part out. With one k block and beta 0
+         * the kernel also applies the fused epilogue, on zero-padded copies of the bias parts (so it reads
+         * nothing past the real ones), and the part is final. */
+        float tmp[EMBER_MR_MAX * EMBER_NR_MAX], rb[EMBER_MR_MAX] = {0}, cb[EMBER_NR_MAX] = {0};
+        bool done = last && g->fused && p == 0 && beta == 0.0f;
+        ember_ukernel_post post = g->post;
+        if (done) {
+            const float *bias = g->ep->bias;
+            if (bias && g->ep->bias_kind == EMBER_BIAS_ROW) memcpy(rb, bias + i, (size_t)m * sizeof *rb);
+            if (bias && g->ep->bias_kind == EMBER_BIAS_COL) memcpy(cb, bias + j, (size_t)n * sizeof *cb);
+            post.rbias = rb, post.cbias = cb;
+        }
+        k->ukernel(kc, a, b, tmp, k->nr, g->alpha, 0.0f, done ? &post : NULL);
+        for (int64_t r = 0; r < m; r++) {
+            float *o = c + r * g->ldc;
+            const float *t = tmp + r * k->nr;
+            if (beta == 0.0f) {
+                memcpy(o, t, (size_t)n * sizeof *o);
+            } else {
+                for (int64_t s = 0; s < n; s++) o[s] = t[s] + beta * o[s];
             }
+        }
+        if (done) return;
     }
     if (last && g->ep) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
 }
 
+/* Packs the B panel of columns [j0, j1) x k in [p, p + kc) as slivers [ceil((j1-j0)/nr)][kc][nr]. A plain
+ * B goes down its rows once for all slivers (one sequential stream per row, not one per row and sliver). */
+static void pack_panel(const gemm_job *g, int64_t j0, int64_t j1, int64_t p, int64_t kc, float *dst) {
+    int nr = g->k->nr;
+    const ember_gemm_src *s = g->bsrc;
+    const ember_gemm_operand *o = s->src;
+    if (s->pack == ember_pack_operand_b && !o->trans) {
+        for (int64_t k = 0; k < kc; k++) {
+            const float *row = o->data + (p + k) * o->ld;
+            for (int64_t j = j0; j < j1; j += nr)
+                copy_run(dst + ((j - j0) / nr * kc + k) * nr, row + j, min64(nr, j1 - j), nr);
+        }
+        return;
+    }
+    for (int64_t j = j0; j < j1; j += nr)
+        s->pack(s->src, j, min64(nr, j1 - j), p, kc, nr, dst + (j - j0) * kc);
+}
+
 static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
-    const gemm_job *g = ctx;
+    gemm_job *g = ctx;
     int mr = g->k->mr, nr = g->k->nr;
+    float *panel = NULL;
+    if (g->lazy_b) {
+        panel = ember_scratch(EMBER_SCRATCH_PANEL, (size_t)(g->kc * round_up(g->nc, nr)) * sizeof(float));
+        if (!panel) {
+            atomic_store(&g->failed, true);
+            return;
+        }
+    }
     for (int64_t t = begin; t < end; t++) {
         int64_t i0 = (t / g->tiles_n) * g->mc, j0 = (t % g->tiles_n) * g->nc;
         int64_t i1 = min64(i0 + g->mc, g->M), j1 = min64(j0 + g->nc, g->N);
         for (int64_t p = 0; p < g->K; p += g->kc) {
             int64_t kc = min64(g->kc, g->K - p);
-            for (int64_t j = j0; j < j1; j += nr)     /* B sliver stays in L1 ... */
+            if (panel) pack_panel(g, j0, j1, p, kc, panel);
+            for (int64_t j = j0; j < j1; j += nr) { /* B sliver stays in L1 ... */
+                const float *b = panel ? panel + (j - j0) * kc : g->pb + j * g->K + p * nr;
                 for (int64_t i = i0; i < i1; i += mr) /* ... while A block streams from L2 */
-                    micro_tile(g, i, j, p, kc);
+                    micro_tile(g, i, j, p, kc, b);
+            }
         }
     }
 }
@@ -226,13 +287,14 @@ static void choose_blocks(gemm_job *g, int threads) {
     int mr = g->k->mr, nr = g->k->nr;
     int64_t nk = ceil_div(g->K, KC_TARGET);
     g->kc = ceil_div(g->K, nk);
-    int64_t bm = ceil_div(g->M, MC_TARGET), bn = ceil_div(g->N, NC_TARGET);
+    int64_t bm = g->lazy_b ? 1 : ceil_div(g->M, MC_TARGET), bn = ceil_div(g->N, NC_TARGET);
     for (;;) {
         g->mc = round_up(ceil_div(g->M, bm), mr);
         g->nc = round_up(ceil_div(g->N, bn), nr);
         int64_t tiles = ceil_div(g->M, g->mc) * ceil_div(g->N, g->nc);
         if (tiles >= 3 * threads || threads == 1 || (g->mc <= mr && g->nc <= nr)) break;
-        if (g->nc / nr >= g->mc / mr && g->nc > nr) bn++;
+        if ((g->nc / nr >= g->mc / mr || g->lazy_b) && g->nc > nr)
+            bn++;
         else bm++;
     }
     g->tiles_n = ceil_div(g->N, g->nc);
@@ -252,21 +314,28 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
         ember_epilogue_apply_k(k, ep, C, ldc, 0, 0, M, N);
         return;
     }
+    bool lazy_b = !B->packed && M <= LAZY_B_MAX_M;
     int64_t fa = A->packed ? 0 : ember_packed_floats(k, false, M, K);
-    int64_t fb = B->packed ? 0 : ember_packed_floats(k, true, N, K);
+    int64_t fb = B->packed || lazy_b ? 0 : ember_packed_floats(k, true, N, K);
     float *buf = fa + fb ? ember_scratch(EMBER_SCRATCH_GEMM, (size_t)(fa + fb) * sizeof(float)) : NULL;
     if (fa + fb && !buf) { /* out of memory for packing: fall back to the unblocked reference */
         ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory for %lld packing floats", (long long)(fa + fb));
         return;
     }
     gemm_job g = {.k = k, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .C = C, .ldc = ldc, .ep = ep};
-    g.fused = fusable(ep, &g.post);
+    g.fused = ember_ukernel_post_from(ep, &g.post);
     g.pa = A->packed ? A->packed : buf;
-    g.pb = B->packed ? B->packed : buf + fa;
+    g.pb = B->packed ? B->packed : lazy_b ? NULL : buf + fa;
+    g.bsrc = B;
+    g.lazy_b = lazy_b;
     if (!A->packed) ember_pack_whole(k, pool, false, A, M, K, buf);
-    if (!B->packed) ember_pack_whole(k, pool, true, B, N, K, buf + fa);
+    if (!B->packed && !lazy_b) ember_pack_whole(k, pool, true, B, N, K, buf + fa);
     choose_blocks(&g, ember_pool_threads(pool));
+    atomic_init(&g.failed, false);
     ember_pool_for(pool, ceil_div(M, g.mc) * g.tiles_n, 1, gemm_tiles, &g);
+    if (atomic_load(&g.failed))
+        ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory for a %lldx%lld B panel", (long long)g.kc,
+                   (long long)g.nc);
 }
 
 /* --- public GEMM entry points ------------------------------------------------------------------------- */

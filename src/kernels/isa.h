@@ -18,8 +18,8 @@ typedef struct ember_ukernel_post {
 
 /* C[mr x nr] = alpha * (packed A sliver [k][mr]) x (packed B sliver [k][nr]) + beta * C, then `post`
  * (NULL = none); beta == 0: C is not read. Both slivers are contiguous and zero-padded to mr / nr. */
-typedef void (*ember_ukernel_fn)(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                                 float beta, const ember_ukernel_post *post);
+typedef void (*ember_ukernel_fn)(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
+                                 float alpha, float beta, const ember_ukernel_post *post);
 typedef void (*ember_unary_fn)(float *y, const float *x, int64_t n);
 
 typedef struct ember_kernel_table {
@@ -37,9 +37,18 @@ typedef struct ember_kernel_table {
     void (*binary)(ember_binop op, float *y, const float *a, const float *b, float s, int64_t n);
     /* Depthwise conv, one output row of one channel, for columns [x0, x1) whose whole window lies inside
      * the input row (width iw): out[x] = sum_ky,kx rows[ky][x*sw + kx*dw - pad_l] * w[ky*kw + kx], where
-     * rows[ky] are the kh input rows the kernel rows fall on. Reads no column >= iw. */
+     * rows[ky] are the kh input rows the kernel rows fall on. Reads no column >= iw. Then, when post is
+     * not NULL, out[x] = min(max(out[x] + (post->rbias ? *post->rbias : 0), post->lo), post->hi). */
     void (*dw_row)(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                   int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw);
+                   int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
+                   const ember_ukernel_post *post);
+    /* Max / average pooling, one output row of one plane, for columns [x0, x1) whose whole window lies inside
+     * the input row: out[x] = max (NaN if any is NaN) or sum / div over ky < kh, kx < kw (summed in that
+     * order) of rows[ky][x*sw + kx*dw - pad_l]. Reads no column outside the windows. */
+    void (*pool_row)(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
+                     int64_t sw, int64_t dw, int64_t pad_l, bool max, float div);
+    /* d[j] = src[j * stride] for j < n (stride >= 1); reads nothing past src[(n-1) * stride]. */
+    void (*gather)(float *d, const float *src, int64_t n, int64_t stride);
     void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
     void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
     /* Winograd F(4x4, 3x3) transforms over L lanes (tiles), lanes innermost (winograd.h):
@@ -71,9 +80,14 @@ void ember_winograd_init_neon(ember_kernel_table *t);
 
 /* --- the GEMM driver, shared by ember_sgemm*, conv and tests ---------------------------------------- */
 
-/* Packs rows [r0, r0 + n) of an operand (n <= r; rows n..r-1 zero) over all K into dst[K][r]. For A the
- * "rows" are rows of op(A); for B they are columns of op(B). */
-typedef void (*ember_pack_fn)(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst);
+/* Whether the epilogue ep is only bias + ReLU/Clip/none (no residual), the part micro-kernels fuse; if so
+ * sets p's clamp bounds (rbias/cbias are left NULL for the caller). */
+bool ember_ukernel_post_from(const ember_epilogue *ep, ember_ukernel_post *p);
+
+/* Packs rows [r0, r0 + n) of an operand (n <= r; rows n..r-1 zero) for k in [k0, k0 + K) into dst[K][r].
+ * For A the "rows" are rows of op(A); for B they are columns of op(B). */
+typedef void (*ember_pack_fn)(const void *src, int64_t r0, int64_t n, int64_t k0, int64_t K, int r,
+                              float *dst);
 
 /* A GEMM operand as the driver sees it: already packed (whole matrix, [ceil(rows/r)][K][r]) or packed on
  * the fly by `pack` from `src`. */
@@ -84,8 +98,8 @@ typedef struct ember_gemm_src {
 } ember_gemm_src;
 
 /* Packer for plain matrices: src is an ember_gemm_operand; is_b selects op(B) columns vs op(A) rows. */
-void ember_pack_operand_a(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst);
-void ember_pack_operand_b(const void *src, int64_t r0, int64_t n, int64_t K, int r, float *dst);
+void ember_pack_operand_a(const void *src, int64_t r0, int64_t n, int64_t k0, int64_t K, int r, float *dst);
+void ember_pack_operand_b(const void *src, int64_t r0, int64_t n, int64_t k0, int64_t K, int r, float *dst);
 
 /* C[M,N] = alpha op(A) op(B) + beta C, then ep, with the kernels of table k. */
 void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, int64_t N, int64_t K, float alpha,
@@ -99,7 +113,7 @@ void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, 
 
 /* A 64-byte aligned buffer of at least `bytes` owned by the calling thread (grow-only, freed when the
  * thread exits), valid until the thread's next call with the same slot; NULL when out of memory. */
-enum { EMBER_SCRATCH_GEMM = 0, EMBER_SCRATCH_CONV = 1 };
+enum { EMBER_SCRATCH_GEMM = 0, EMBER_SCRATCH_CONV = 1, EMBER_SCRATCH_PANEL = 2 };
 float *ember_scratch(int slot, size_t bytes);
 
 /* Winograd F(4x4, 3x3) convolution (winograd.c), for 3x3 stride-1 dilation-1 ungrouped convs where it
@@ -108,9 +122,11 @@ float *ember_scratch(int slot, size_t bytes);
  * (nothing reported yet). */
 bool ember_wino_suits(const ember_conv2d_shape *g);
 int64_t ember_wino_weights_floats(const ember_kernel_table *k, const ember_conv2d_shape *g);
-bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W, float *dst);
-bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *U,
-                     const float *in, const float *bias, float *out, const ember_epilogue *ep);
+bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W,
+                             float *dst);
+bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
+                     const float *U, const float *in, const float *bias, float *out,
+                     const ember_epilogue *ep);
 /* The scalar transforms (the generic table's, and the ISA versions' lane tails). */
 void ember_wino_in_ref(float *v, int64_t vs, const float *d, int64_t L);
 void ember_wino_out_ref(float *y, const float *m, int64_t ms, int64_t L);

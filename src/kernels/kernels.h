@@ -186,6 +186,8 @@ typedef struct ember_pooling2d {
 
 void ember_maxpool2d(ember_pool *pool, const ember_pooling2d *g, const float *in, float *out);
 void ember_avgpool2d(ember_pool *pool, const ember_pooling2d *g, const float *in, float *out);
+/* Scalar reference of ember_maxpool2d (max) / ember_avgpool2d, for tests. */
+void ember_pool2d_ref(const ember_pooling2d *g, const float *in, float *out, bool max);
 /* out[b, c] = mean (or max) of in[b, c, :] over hw elements; rows = batch * c. */
 void ember_global_avgpool(ember_pool *pool, int64_t rows, int64_t hw, const float *in, float *out);
 void ember_global_maxpool(ember_pool *pool, int64_t rows, int64_t hw, const float *in, float *out);

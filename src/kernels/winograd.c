@@ -13,15 +13,19 @@
 
 enum { TILE = 4, PATCH = 6, NXI = PATCH * PATCH, CHUNK_FLOATS = 64 * 1024 };
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t ceil_div(int64_t a, int64_t b) {
+    return (a + b - 1) / b;
+}
+static int64_t min64(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
 
 /* Winograd pays for its transforms when there are enough channels on both sides to amortise them
  * (bench/convnet, SqueezeNet 1.1 fire expand 3x3 layers, 1 thread: 16->64 at 55x55 1.11 ms vs 1.36 ms by
  * implicit im2col, 64->256 at 13x13 0.55 vs 0.88 ms). */
 bool ember_wino_suits(const ember_conv2d_shape *g) {
-    return g->kh == 3 && g->kw == 3 && g->stride_h == 1 && g->stride_w == 1 && g->dil_h == 1 && g->dil_w == 1 &&
-           g->groups == 1 && g->cin >= 16 && g->cout >= 16;
+    return g->kh == 3 && g->kw == 3 && g->stride_h == 1 && g->stride_w == 1 && g->dil_h == 1 &&
+           g->dil_w == 1 && g->groups == 1 && g->cin >= 16 && g->cout >= 16;
 }
 
 int64_t ember_wino_weights_floats(const ember_kernel_table *k, const ember_conv2d_shape *g) {
@@ -46,7 +50,8 @@ void ember_wino_out_ref(float *y, const float *m, int64_t ms, int64_t L) {
     for (int64_t l = 0; l < L; l++) EMBER_WINO_OUT(y, m, ms, L, l);
 }
 
-/* --- weights: U = G g G^T per (cout, cin) pair, then each of the 36 [cout x cin] matrices packed ---------- */
+/* --- weights: U = G g G^T per (cout, cin) pair, then each of the 36 [cout x cin] matrices packed ----------
+ */
 
 /* u[0..5] = G (g0, g1, g2) with G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6;
  * 1/24 -1/12 1/6; 0 0 1]. */
@@ -59,7 +64,8 @@ static void g_transform(double g0, double g1, double g2, double u[6]) {
     u[5] = g2;
 }
 
-bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W, float *dst) {
+bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W,
+                             float *dst) {
     int64_t pairs = g->cout * g->cin, ps = ember_packed_floats(k, false, g->cout, g->cin);
     float *u = ember_malloc_aligned((size_t)(NXI * pairs) * sizeof *u); /* u[xi][co][ci] */
     if (!u) return false;
@@ -84,7 +90,8 @@ bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_sha
     return true;
 }
 
-/* --- the convolution -------------------------------------------------------------------------------------- */
+/* --- the convolution --------------------------------------------------------------------------------------
+ */
 
 typedef struct {
     const ember_kernel_table *k;
@@ -146,7 +153,8 @@ static void wino_chunk(const wino_job *j, int64_t b, int64_t t0, int64_t n, floa
                 int64_t t = t0 + s * nr + l, oy0 = t / j->tw * TILE, ox0 = t % j->tw * TILE;
                 int64_t h = min64(TILE, g->oh - oy0), w = min64(TILE, g->ow - ox0);
                 for (int64_t a = 0; a < h; a++)
-                    for (int64_t c = 0; c < w; c++) o[(oy0 + a) * g->ow + ox0 + c] = y[(a * TILE + c) * nr + l] + bias;
+                    for (int64_t c = 0; c < w; c++)
+                        o[(oy0 + a) * g->ow + ox0 + c] = y[(a * TILE + c) * nr + l] + bias;
             }
         }
     }
@@ -185,8 +193,9 @@ static void act_planes(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
-bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *U,
-                     const float *in, const float *bias, float *out, const ember_epilogue *ep) {
+bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
+                     const float *U, const float *in, const float *bias, float *out,
+                     const ember_epilogue *ep) {
     wino_job j = {.k = k, .g = g, .U = U, .in = in, .bias = bias, .out = out};
     j.th = ceil_div(g->oh, TILE);
     j.tw = ceil_div(g->ow, TILE);

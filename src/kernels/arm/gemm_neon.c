@@ -24,7 +24,8 @@ static inline float32x4_t scale_acc(float32x4_t acc, float *c, const finish *f, 
 }
 
 static inline finish make_finish(float alpha, float beta, const ember_ukernel_post *post) {
-    finish f = {.alpha = vdupq_n_f32(alpha), .beta = vdupq_n_f32(beta), .read = beta != 0.0f, .post = post != NULL};
+    finish f = {
+        .alpha = vdupq_n_f32(alpha), .beta = vdupq_n_f32(beta), .read = beta != 0.0f, .post = post != NULL};
     if (post) {
         f.lo = vdupq_n_f32(post->lo);
         f.hi = vdupq_n_f32(post->hi);
@@ -44,8 +45,8 @@ static inline finish make_finish(float alpha, float beta, const ember_ukernel_po
     c##r##2 = vfmaq_laneq_f32(c##r##2, b2, av, lane);
 
 #define STORE_ROW(r)                                                                                         \
-    vst1q_f32(c + r * ldc, scale_acc(c##r##0, c + r * ldc, &f, r, 0));                                      \
-    vst1q_f32(c + r * ldc + 4, scale_acc(c##r##1, c + r * ldc + 4, &f, r, 4));                              \
+    vst1q_f32(c + r * ldc, scale_acc(c##r##0, c + r * ldc, &f, r, 0));                                       \
+    vst1q_f32(c + r * ldc + 4, scale_acc(c##r##1, c + r * ldc + 4, &f, r, 4));                               \
     vst1q_f32(c + r * ldc + 8, scale_acc(c##r##2, c + r * ldc + 8, &f, r, 8));
 
 static void ukernel_neon(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
@@ -72,7 +73,7 @@ static void ukernel_neon(int64_t k, const float *a, const float *b, float *c, in
     c##r##1 = vmlaq_lane_f32(c##r##1, b1, av, lane);
 
 #define STORE_ROW(r)                                                                                         \
-    vst1q_f32(c + r * ldc, scale_acc(c##r##0, c + r * ldc, &f, r, 0));                                      \
+    vst1q_f32(c + r * ldc, scale_acc(c##r##0, c + r * ldc, &f, r, 0));                                       \
     vst1q_f32(c + r * ldc + 4, scale_acc(c##r##1, c + r * ldc + 4, &f, r, 4));
 
 static void ukernel_neon(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,

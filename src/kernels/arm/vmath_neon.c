@@ -290,18 +290,71 @@ static inline float32x4_t dw4(const float *const *rows, const float *w, int64_t 
     return acc;
 }
 
+/* Four outputs of a 3x3 window (r0..r2 at the window's first column per kernel row); one partial sum per
+ * kernel row so that three FMA chains overlap. */
+static inline float32x4_t dw4_3x3(const float *r0, const float *r1, const float *r2, const float32x4_t *wv,
+                                  int64_t sw, int64_t dw) {
+    float32x4_t a0 = vmulq_f32(load_strided(r0, sw), wv[0]);
+    float32x4_t a1 = vmulq_f32(load_strided(r1, sw), wv[3]);
+    float32x4_t a2 = vmulq_f32(load_strided(r2, sw), wv[6]);
+    a0 = fma4(a0, load_strided(r0 + dw, sw), wv[1]);
+    a1 = fma4(a1, load_strided(r1 + dw, sw), wv[4]);
+    a2 = fma4(a2, load_strided(r2 + dw, sw), wv[7]);
+    a0 = fma4(a0, load_strided(r0 + 2 * dw, sw), wv[2]);
+    a1 = fma4(a1, load_strided(r1 + 2 * dw, sw), wv[5]);
+    a2 = fma4(a2, load_strided(r2 + 2 * dw, sw), wv[8]);
+    return vaddq_f32(vaddq_f32(a0, a1), a2);
+}
+
+/* The 3x3 row with the stride a compile-time constant after inlining (x1 - x0 >= 4). */
+static inline void dw_row_3x3(float *out, const float *const *rows, const float *w, int64_t x0, int64_t x1,
+                              int64_t sw, int64_t dw, int64_t pad_l) {
+    float32x4_t wv[9];
+    for (int i = 0; i < 9; i++) wv[i] = vdupq_n_f32(w[i]);
+    const float *r0 = rows[0] - pad_l, *r1 = rows[1] - pad_l, *r2 = rows[2] - pad_l;
+    for (int64_t x = x0;; x += 4) {
+        if (x + 4 > x1) x = x1 - 4;
+        vst1q_f32(out + x, dw4_3x3(r0 + x * sw, r1 + x * sw, r2 + x * sw, wv, sw, dw));
+        if (x + 4 >= x1) return;
+    }
+}
+
 /* Vector blocks of 4 over [x0, x1); a ragged end is covered by one more block ending at x1. */
-static void dw_row_neon(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw) {
+/* The fused bias + clamp of dw_row over the finished (L1-resident) outputs [x0, x1); NaN stays NaN. */
+static void dw_post(float *out, int64_t x0, int64_t x1, const ember_ukernel_post *post) {
+    float32x4_t rb = vdupq_n_f32(post->rbias ? *post->rbias : 0.0f), lo = vdupq_n_f32(post->lo),
+                hi = vdupq_n_f32(post->hi);
     int64_t x = x0;
-    if (sw <= 2 && x1 - x0 >= 4) {
+    for (; x + 4 <= x1; x += 4) {
+        float32x4_t v = vaddq_f32(vld1q_f32(out + x), rb);
+        v = vbslq_f32(vcltq_f32(v, lo), lo, v);
+        vst1q_f32(out + x, vbslq_f32(vcgtq_f32(v, hi), hi, v));
+    }
+    for (; x < x1; x++) {
+        float v = out[x] + (post->rbias ? *post->rbias : 0.0f);
+        v = v < post->lo ? post->lo : v;
+        out[x] = v > post->hi ? post->hi : v;
+    }
+}
+
+static void dw_row_neon(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw,
+                        int64_t x0, int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
+                        const ember_ukernel_post *post) {
+    int64_t x = x0;
+    if (sw <= 2 && x1 - x0 >= 4 && kh == 3 && kw == 3) {
+        if (sw == 1)
+            dw_row_3x3(out, rows, w, x0, x1, 1, dw, pad_l);
+        else
+            dw_row_3x3(out, rows, w, x0, x1, 2, dw, pad_l);
+        x = x1;
+    } else if (sw <= 2 && x1 - x0 >= 4) {
         for (;; x += 4) {
             if (x + 4 > x1) x = x1 - 4;
             int64_t ix = x * sw - pad_l;
-            vst1q_f32(out + x, kh == 3 && kw == 3 ? (sw == 1 ? dw4(rows, w, 3, 3, ix, 1, dw) : dw4(rows, w, 3, 3, ix, 2, dw))
-                                                  : dw4(rows, w, kh, kw, ix, sw, dw));
-            if (x + 4 >= x1) return;
+            vst1q_f32(out + x, dw4(rows, w, kh, kw, ix, sw, dw));
+            if (x + 4 >= x1) break;
         }
+        x = x1;
     }
     for (; x < x1; x++) {
         float acc = 0.0f;
@@ -310,7 +363,64 @@ static void dw_row_neon(float *out, const float *const *rows, const float *w, in
             for (int64_t kx = 0; kx < kw; kx++) acc += rows[ky][ix + kx * dw] * w[ky * kw + kx];
         out[x] = acc;
     }
+    if (post) dw_post(out, x0, x1, post);
     (void)iw;
+}
+
+/* Max / average pooling row (see isa.h): 4 outputs per vector for strides 1 and 2, the taps in the scalar
+ * order so that averages match the reference bit for bit; max keeps NaN like the scalar version. */
+static void pool_row_neon(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0,
+                          int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
+    int64_t x = x0;
+    if (sw <= 2 && x1 - x0 >= 4) {
+        for (;; x += 4) {
+            if (x + 4 > x1) x = x1 - 4;
+            int64_t ix = x * sw - pad_l;
+            float32x4_t acc = vdupq_n_f32(max ? -INFINITY : 0.0f);
+            for (int64_t ky = 0; ky < kh; ky++)
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    float32x4_t v = load_strided(rows[ky] + ix + kx * dw, sw);
+                    if (max) /* take v where v > acc or v is NaN (NaN != NaN) */
+                        acc = vbslq_f32(vorrq_u32(vcgtq_f32(v, acc), vmvnq_u32(vceqq_f32(v, v))), v, acc);
+                    else
+                        acc = vaddq_f32(acc, v);
+                }
+            if (!max) { /* divide exactly (armv7 NEON has no vector division) */
+                float t[4];
+                vst1q_f32(t, acc);
+                for (int i = 0; i < 4; i++) t[i] /= div;
+                acc = vld1q_f32(t);
+            }
+            vst1q_f32(out + x, acc);
+            if (x + 4 >= x1) return;
+        }
+    }
+    for (; x < x1; x++) {
+        int64_t ix = x * sw - pad_l;
+        float acc = max ? -INFINITY : 0.0f;
+        for (int64_t ky = 0; ky < kh; ky++)
+            for (int64_t kx = 0; kx < kw; kx++) {
+                float v = rows[ky][ix + kx * dw];
+                if (max)
+                    acc = v > acc || isnan(v) ? v : acc;
+                else
+                    acc += v;
+            }
+        out[x] = max ? acc : acc / div;
+    }
+}
+
+/* Strided copy (im2col of stride-2 convs): 4 per vector for stride 2 (load_strided reads p[0..6] of each
+ * block, and the last block ends at the last element), scalar otherwise. */
+static void gather_neon(float *d, const float *src, int64_t n, int64_t stride) {
+    if (stride == 2 && n >= 4) {
+        for (int64_t j = 0;; j += 4) {
+            if (j + 4 > n) j = n - 4;
+            vst1q_f32(d + j, load_strided(src + 2 * j, 2));
+            if (j + 4 >= n) return;
+        }
+    }
+    for (int64_t j = 0; j < n; j++) d[j] = src[j * stride];
 }
 
 void ember_vmath_init_neon(ember_kernel_table *t) {
@@ -330,4 +440,6 @@ void ember_vmath_init_neon(ember_kernel_table *t) {
     t->f32_to_f16 = f32_to_f16_neon;
 #endif
     t->dw_row = dw_row_neon;
+    t->pool_row = pool_row_neon;
+    t->gather = gather_neon;
 }

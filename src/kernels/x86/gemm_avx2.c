@@ -71,7 +71,9 @@ static void ukernel_6x16(int64_t k, const float *a, const float *b, float *c, in
         STEP(a + 3 * MR, b + 3 * NR);
     }
     for (; p < k; p++, a += MR, b += NR) STEP(a, b);
-    finish f = {.alpha = _mm256_set1_ps(alpha), .beta = _mm256_set1_ps(beta), .read = beta != 0.0f,
+    finish f = {.alpha = _mm256_set1_ps(alpha),
+                .beta = _mm256_set1_ps(beta),
+                .read = beta != 0.0f,
                 .post = post != NULL};
     if (post) {
         f.cb0 = post->cbias ? _mm256_loadu_ps(post->cbias) : _mm256_setzero_ps();

@@ -257,13 +257,33 @@ static inline __m256 load_strided(const float *p, int64_t sw) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xd8));
 }
 
-/* Eight outputs at x of a 3x3 window with the nine weights held in registers. */
-static inline __m256 dw8_3x3(const float *const *rows, const __m256 *wv, int64_t ix, int64_t sw, int64_t dw) {
-    __m256 acc = _mm256_mul_ps(load_strided(rows[0] + ix, sw), wv[0]);
-    for (int ky = 0; ky < 3; ky++)
-        for (int kx = ky == 0; kx < 3; kx++)
-            acc = _mm256_fmadd_ps(load_strided(rows[ky] + ix + kx * dw, sw), wv[ky * 3 + kx], acc);
-    return acc;
+/* Eight outputs of a 3x3 window (r0..r2 point at the window's first column in each kernel row), the nine
+ * weights in registers; one partial sum per kernel row so that three FMA chains overlap. */
+static inline __m256 dw8_3x3(const float *r0, const float *r1, const float *r2, const __m256 *wv, int64_t sw,
+                             int64_t dw) {
+    __m256 a0 = _mm256_mul_ps(load_strided(r0, sw), wv[0]);
+    __m256 a1 = _mm256_mul_ps(load_strided(r1, sw), wv[3]);
+    __m256 a2 = _mm256_mul_ps(load_strided(r2, sw), wv[6]);
+    a0 = _mm256_fmadd_ps(load_strided(r0 + dw, sw), wv[1], a0);
+    a1 = _mm256_fmadd_ps(load_strided(r1 + dw, sw), wv[4], a1);
+    a2 = _mm256_fmadd_ps(load_strided(r2 + dw, sw), wv[7], a2);
+    a0 = _mm256_fmadd_ps(load_strided(r0 + 2 * dw, sw), wv[2], a0);
+    a1 = _mm256_fmadd_ps(load_strided(r1 + 2 * dw, sw), wv[5], a1);
+    a2 = _mm256_fmadd_ps(load_strided(r2 + 2 * dw, sw), wv[8], a2);
+    return _mm256_add_ps(_mm256_add_ps(a0, a1), a2);
+}
+
+/* The 3x3 row with the stride a compile-time constant after inlining (x1 - x0 >= 8). */
+static inline void dw_row_3x3(float *out, const float *const *rows, const float *w, int64_t x0, int64_t x1,
+                              int64_t sw, int64_t dw, int64_t pad_l) {
+    __m256 wv[9];
+    for (int i = 0; i < 9; i++) wv[i] = _mm256_broadcast_ss(w + i);
+    const float *r0 = rows[0] - pad_l, *r1 = rows[1] - pad_l, *r2 = rows[2] - pad_l;
+    for (int64_t x = x0;; x += 8) {
+        if (x + 8 > x1) x = x1 - 8;
+        _mm256_storeu_ps(out + x, dw8_3x3(r0 + x * sw, r1 + x * sw, r2 + x * sw, wv, sw, dw));
+        if (x + 8 >= x1) return;
+    }
 }
 
 /* Eight outputs at x of any window (up to 25 taps). */
@@ -278,20 +298,69 @@ static inline __m256 dw8_any(const float *const *rows, const float *w, int64_t k
 
 /* Vector blocks of 8 over [x0, x1); a ragged end is covered by one more block ending at x1 (recomputing a
  * few outputs), so only rows narrower than 8 take the scalar loop. */
-static void dw_row_avx2(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                        int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw) {
+/* Four outputs of a 3x3 window with SSE, for rows of 4..7 outputs (7x7 planes): stride 2 takes p0 p2 from
+ * p[0..3] and p4 p6 from p[3..6], never touching p[7]. */
+static inline __m128 load4_strided(const float *p, int64_t sw) {
+    if (sw == 1) return _mm_loadu_ps(p);
+    return _mm_shuffle_ps(_mm_loadu_ps(p), _mm_loadu_ps(p + 3), _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+static inline __m128 dw4_3x3(const float *r0, const float *r1, const float *r2, const float *w, int64_t sw,
+                             int64_t dw) {
+    __m128 a0 = _mm_mul_ps(load4_strided(r0, sw), _mm_set1_ps(w[0]));
+    __m128 a1 = _mm_mul_ps(load4_strided(r1, sw), _mm_set1_ps(w[3]));
+    __m128 a2 = _mm_mul_ps(load4_strided(r2, sw), _mm_set1_ps(w[6]));
+    a0 = _mm_fmadd_ps(load4_strided(r0 + dw, sw), _mm_set1_ps(w[1]), a0);
+    a1 = _mm_fmadd_ps(load4_strided(r1 + dw, sw), _mm_set1_ps(w[4]), a1);
+    a2 = _mm_fmadd_ps(load4_strided(r2 + dw, sw), _mm_set1_ps(w[7]), a2);
+    a0 = _mm_fmadd_ps(load4_strided(r0 + 2 * dw, sw), _mm_set1_ps(w[2]), a0);
+    a1 = _mm_fmadd_ps(load4_strided(r1 + 2 * dw, sw), _mm_set1_ps(w[5]), a1);
+    a2 = _mm_fmadd_ps(load4_strided(r2 + 2 * dw, sw), _mm_set1_ps(w[8]), a2);
+    return _mm_add_ps(_mm_add_ps(a0, a1), a2);
+}
+
+/* The fused bias + clamp of dw_row over the finished (L1-resident) outputs [x0, x1). */
+static void dw_post(float *out, int64_t x0, int64_t x1, const ember_ukernel_post *post) {
+    __m256 rb = _mm256_set1_ps(post->rbias ? *post->rbias : 0.0f), lo = _mm256_set1_ps(post->lo),
+           hi = _mm256_set1_ps(post->hi);
     int64_t x = x0;
-    if (sw <= 2 && x1 - x0 >= 8) {
-        bool k3 = kh == 3 && kw == 3;
-        __m256 wv[9];
-        for (int i = 0; k3 && i < 9; i++) wv[i] = _mm256_broadcast_ss(w + i);
+    for (; x + 8 <= x1; x += 8) /* max/min return the second operand, v, when it is NaN */
+        _mm256_storeu_ps(out + x,
+                         _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(_mm256_loadu_ps(out + x), rb))));
+    for (; x < x1; x++) {
+        float v = out[x] + (post->rbias ? *post->rbias : 0.0f);
+        v = v < post->lo ? post->lo : v;
+        out[x] = v > post->hi ? post->hi : v;
+    }
+}
+
+static void dw_row_avx2(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw,
+                        int64_t x0, int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
+                        const ember_ukernel_post *post) {
+    int64_t x = x0;
+    if (sw <= 2 && x1 - x0 >= 8 && kh == 3 && kw == 3) {
+        if (sw == 1)
+            dw_row_3x3(out, rows, w, x0, x1, 1, dw, pad_l);
+        else
+            dw_row_3x3(out, rows, w, x0, x1, 2, dw, pad_l);
+        x = x1;
+    } else if (sw <= 2 && x1 - x0 >= 4 && kh == 3 && kw == 3) { /* two overlapping blocks of 4 */
+        const float *r0 = rows[0] - pad_l, *r1 = rows[1] - pad_l, *r2 = rows[2] - pad_l;
+        int64_t xs[2] = {x0, x1 - 4};
+        __m128 v[2];
+        for (int b = 0; b < 2; b++)
+            v[b] = dw4_3x3(r0 + xs[b] * sw, r1 + xs[b] * sw, r2 + xs[b] * sw, w, sw, dw);
+        _mm_storeu_ps(out + xs[0], v[0]);
+        _mm_storeu_ps(out + xs[1], v[1]);
+        x = x1;
+    } else if (sw <= 2 && x1 - x0 >= 8) {
         for (;; x += 8) {
             if (x + 8 > x1) x = x1 - 8;
             int64_t ix = x * sw - pad_l;
-            _mm256_storeu_ps(out + x, k3 ? (sw == 1 ? dw8_3x3(rows, wv, ix, 1, dw) : dw8_3x3(rows, wv, ix, 2, dw))
-                                         : dw8_any(rows, w, kh, kw, ix, sw, dw));
-            if (x + 8 >= x1) return;
+            _mm256_storeu_ps(out + x, dw8_any(rows, w, kh, kw, ix, sw, dw));
+            if (x + 8 >= x1) break;
         }
+        x = x1;
     }
     for (; x < x1; x++) {
         float acc = 0.0f;
@@ -300,7 +369,59 @@ static void dw_row_avx2(float *out, const float *const *rows, const float *w, in
             for (int64_t kx = 0; kx < kw; kx++) acc += rows[ky][ix + kx * dw] * w[ky * kw + kx];
         out[x] = acc;
     }
+    if (post) dw_post(out, x0, x1, post);
     (void)iw;
+}
+
+/* Max / average pooling row (see isa.h): 8 outputs per vector for strides 1 and 2, the taps in the scalar
+ * order so that averages match the reference bit for bit; max keeps NaN like the scalar version. */
+static void pool_row_avx2(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0,
+                          int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
+    int64_t x = x0;
+    if (sw <= 2 && x1 - x0 >= 8) {
+        __m256 vdiv = _mm256_set1_ps(div);
+        for (;; x += 8) {
+            if (x + 8 > x1) x = x1 - 8;
+            int64_t ix = x * sw - pad_l;
+            __m256 acc = _mm256_set1_ps(max ? -INFINITY : 0.0f);
+            for (int64_t ky = 0; ky < kh; ky++)
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    __m256 v = load_strided(rows[ky] + ix + kx * dw, sw);
+                    if (max) /* max(v, acc) gives acc when either is NaN: take v where v is NaN */
+                        acc = _mm256_blendv_ps(_mm256_max_ps(v, acc), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+                    else
+                        acc = _mm256_add_ps(acc, v);
+                }
+            _mm256_storeu_ps(out + x, max ? acc : _mm256_div_ps(acc, vdiv));
+            if (x + 8 >= x1) return;
+        }
+    }
+    for (; x < x1; x++) {
+        int64_t ix = x * sw - pad_l;
+        float acc = max ? -INFINITY : 0.0f;
+        for (int64_t ky = 0; ky < kh; ky++)
+            for (int64_t kx = 0; kx < kw; kx++) {
+                float v = rows[ky][ix + kx * dw];
+                if (max)
+                    acc = v > acc || isnan(v) ? v : acc;
+                else
+                    acc += v;
+            }
+        out[x] = max ? acc : acc / div;
+    }
+}
+
+/* Strided copy (im2col of stride-2 convs): 8 per vector for stride 2 (load_strided reads p[0..14] of each
+ * block, and the last block ends at the last element), scalar otherwise. */
+static void gather_avx2(float *d, const float *src, int64_t n, int64_t stride) {
+    if (stride == 2 && n >= 8) {
+        for (int64_t j = 0;; j += 8) {
+            if (j + 8 > n) j = n - 8;
+            _mm256_storeu_ps(d + j, load_strided(src + 2 * j, 2));
+            if (j + 8 >= n) return;
+        }
+    }
+    for (int64_t j = 0; j < n; j++) d[j] = src[j * stride];
 }
 
 void ember_vmath_init_avx2(ember_kernel_table *t) {
@@ -318,4 +439,6 @@ void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->f16_to_f32 = f16_to_f32_avx2;
     t->f32_to_f16 = f32_to_f16_avx2;
     t->dw_row = dw_row_avx2;
+    t->pool_row = pool_row_avx2;
+    t->gather = gather_avx2;
 }
