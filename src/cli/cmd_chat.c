@@ -7,6 +7,7 @@
 #include "cli/chat_conv.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -91,7 +92,10 @@ static ember_status open_template(chat *ch, const char *path) {
         fclose(f);
         ember_status s = buf ? chat_conv_create(buf, len, NULL, &ch->conv) : ember_fail(EMBER_ERR_NOMEM, "out of memory");
         free(buf);
-        return s ? ember_fail(s, "%s: %s", path, ember_last_error()) : EMBER_OK;
+        if (!s) return EMBER_OK;
+        char why[512];
+        snprintf(why, sizeof why, "%s", ember_last_error());
+        return ember_fail(s, "%s: %s", path, why);
     }
     const char *src = NULL;
     if (ch->in->gguf && !ember_gguf_get_str(ch->in->gguf, "tokenizer.chat_template", &src))
