@@ -7,10 +7,11 @@
 # Ember / llama.cpp for ROUNDS rounds; each number is the median of the rounds. Ratio = Ember / llama.cpp
 # throughput. Files go to .cache/ (git-ignored).
 # usage: bench/llm.sh [BUILD]     env: ROUNDS (3), REPS (3, timed runs per round), TYPES ("Q4_0 Q8_0 Q4_K"),
-#                                      THREADS ("1 2")
+#                                      THREADS ("1 2"), P (64), N (32)
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.." || exit 3
+np=${P:-64} ng=${N:-32}
 rounds=${ROUNDS:-3} reps=${REPS:-3} types=${TYPES:-"Q4_0 Q8_0 Q4_K"} threads=${THREADS:-"1 2"}
 ember="$build/ember"
 models=.cache/bench-llm
@@ -50,11 +51,11 @@ for t in $types; do
     for th in $threads; do
         epp=() etg=() lpp=() ltg=() erss=() lrss=()
         for ((r = 0; r < rounds; r++)); do
-            line=$( { /usr/bin/time -f 'RSS %M' "$ember" llm-bench -m "$q" -p 64 -n 32 -r "$reps" -t "$th" --json; } 2>&1) ||
+            line=$( { /usr/bin/time -f 'RSS %M' "$ember" llm-bench -m "$q" -p "$np" -n "$ng" -r "$reps" -t "$th" --json; } 2>&1) ||
                 { echo "ember failed: $line"; continue; }
             epp+=("$(field pp_tps <<<"$line")") etg+=("$(field tg_tps <<<"$line")")
             erss+=("$(sed -nE 's/^RSS ([0-9]+)$/\1/p' <<<"$line")")
-            line=$(node bench/llama_bench.mjs "$q" "$th" 64 32 "$reps" 2>/dev/null | tail -1) ||
+            line=$(node bench/llama_bench.mjs "$q" "$th" "$np" "$ng" "$reps" 2>/dev/null | tail -1) ||
                 { echo "llama.cpp failed"; continue; }
             lpp+=("$(field pp_tps <<<"$line")") ltg+=("$(field tg_tps <<<"$line")") lrss+=("$(field rss_mb <<<"$line")")
         done

@@ -117,6 +117,16 @@ static void test_multi_row(void) {
             qt->quantize(x + r * n, w + r * wb, n);
             quant_act_ref(qt->act, a + r * n, act + r * ab, n);
         }
+        float outg[ROWS * ROWS];
+        qt->gemm(n, w, wb, ROWS, act, ab, ROWS - 2, outg, ROWS); /* 7 rows x 5 tokens: remainders both ways */
+        for (int c = 0; c < ROWS - 2; c++)
+            for (int r = 0; r < ROWS; r++) {
+                float ref = qt->dot_ref(n, w + r * wb, act + c * ab);
+                double mag = 0;
+                for (int64_t j = 0; j < n; j++) mag += fabs(x[r * n + j] * a[c * n + j]);
+                CHECK_MSG(fabs(outg[c * ROWS + r] - ref) <= 1e-4 * mag + 1e-5, "%s gemm row %d token %d: %g vs %g",
+                          ember_ggml_type_name(qt->type), r, c, outg[c * ROWS + r], ref);
+            }
         for (int nr = 1; nr <= ROWS; nr++) {
             float outn[ROWS], outm[ROWS];
             qt->dotn(n, w, wb, nr, act, outn);

@@ -713,9 +713,9 @@ static void axpy_q8_0(int64_t n, float a, const void *x, float *y) {
 /* --- the table and CPU selection ------------------------------------------------------------------------- */
 #define T(TYPE, name, blk, nb, actk)                                                                         \
     [EMBER_GGML_##TYPE] = {EMBER_GGML_##TYPE, nb, sizeof(blk), actk, deq_##name, qnt_##name, dot_##name##_ref, \
-                           dot_##name##_ref, NULL, NULL, NULL}
+                           dot_##name##_ref, NULL, NULL, NULL, NULL}
 static quant_type types[EMBER_GGML_TYPE_COUNT] = {
-    [EMBER_GGML_F32] = {EMBER_GGML_F32, 1, 4, ACT_F32, deq_f32, qnt_f32, quant_dot_f32_ref, quant_dot_f32_ref, NULL, NULL, NULL},
+    [EMBER_GGML_F32] = {EMBER_GGML_F32, 1, 4, ACT_F32, deq_f32, qnt_f32, quant_dot_f32_ref, quant_dot_f32_ref, NULL, NULL, NULL, NULL},
     T(F16, f16, uint16_t, 1, ACT_F32),
     T(BF16, bf16, uint16_t, 1, ACT_F32),
     T(Q4_0, q4_0, blk_q4_0, QK, ACT_Q8),
@@ -744,10 +744,40 @@ LOOP_DOTS(Q3_K)
 LOOP_DOTS(Q4_K)
 LOOP_DOTS(Q5_K)
 LOOP_DOTS(Q6_K)
-#define LOOP(T) [EMBER_GGML_##T] = {dotn_##T, dotm_##T}
+/* gemm from the type's dotm: each weight row against the activation rows, 16 at a time. */
+static void gemm_loop(const quant_type *qt, int64_t n, const void *w, size_t wstride, int nr, const void *a,
+                      size_t astride, int na, float *out, size_t ostride) {
+    float tmp[16];
+    for (int r = 0; r < nr; r++)
+        for (int c0 = 0; c0 < na; c0 += 16) {
+            int nc = na - c0 < 16 ? na - c0 : 16;
+            qt->dotm(n, (const uint8_t *)w + (size_t)r * wstride, (const uint8_t *)a + (size_t)c0 * astride, astride, nc, tmp);
+            for (int c = 0; c < nc; c++) out[(size_t)(c0 + c) * ostride + r] = tmp[c];
+        }
+}
+#define GEMM_LOOP(T)                                                                                         \
+    static void gemm_##T(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int na, float *out, \
+                         size_t os) {                                                                        \
+        gemm_loop(&types[EMBER_GGML_##T], n, w, ws, nr, a, as, na, out, os);                                 \
+    }
+GEMM_LOOP(F32)
+GEMM_LOOP(F16)
+GEMM_LOOP(BF16)
+GEMM_LOOP(Q4_0)
+GEMM_LOOP(Q4_1)
+GEMM_LOOP(Q5_0)
+GEMM_LOOP(Q5_1)
+GEMM_LOOP(Q8_0)
+GEMM_LOOP(Q2_K)
+GEMM_LOOP(Q3_K)
+GEMM_LOOP(Q4_K)
+GEMM_LOOP(Q5_K)
+GEMM_LOOP(Q6_K)
+#define LOOP(T) [EMBER_GGML_##T] = {dotn_##T, dotm_##T, gemm_##T}
 static const struct {
     quant_dotn_fn n;
     quant_dotm_fn m;
+    quant_gemm_fn g;
 } loops[EMBER_GGML_TYPE_COUNT] = {LOOP(F32),  LOOP(F16),  LOOP(BF16), LOOP(Q4_0), LOOP(Q4_1), LOOP(Q5_0), LOOP(Q5_1),
                                   LOOP(Q8_0), LOOP(Q2_K), LOOP(Q3_K), LOOP(Q4_K), LOOP(Q5_K), LOOP(Q6_K)};
 #undef LOOP
@@ -776,6 +806,7 @@ static void select_kernels(void) {
             if (isa.dot[t]) types[t].dot = isa.dot[t];
             types[t].dotn = isa.dotn[t] ? isa.dotn[t] : loops[t].n;
             types[t].dotm = isa.dotm[t] ? isa.dotm[t] : loops[t].m;
+            types[t].gemm = isa.gemm[t] ? isa.gemm[t] : loops[t].g;
         }
     for (int t = 0; t < EMBER_GGML_TYPE_COUNT; t++)
         if (isa.axpy[t] && types[t].dequant) types[t].axpy = isa.axpy[t];

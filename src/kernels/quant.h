@@ -11,7 +11,8 @@
  * k-quants. F32/F16/BF16 weights take float activations.
  *
  * Matrix products use the multi-row forms: qt->dotn (several weight rows, one activation row: generation)
- * and qt->dotm (one weight row, several activation rows: prompt batches, the weight block is decoded once).
+ * and qt->dotm / qt->gemm (weight rows x activation rows: prompt batches; a weight block is decoded once for
+ * several tokens, an activation block loaded once for several rows).
  */
 #ifndef EMBER_KERNELS_QUANT_H
 #define EMBER_KERNELS_QUANT_H
@@ -47,6 +48,9 @@ typedef float (*quant_dot_fn)(int64_t n, const void *w, const void *a);
 typedef void (*quant_dotn_fn)(int64_t n, const void *w, size_t stride, int nr, const void *a, float *out);
 /* One weight row with `na` activation rows `astride` bytes apart: out[c] = dot(w, activation row c). */
 typedef void (*quant_dotm_fn)(int64_t n, const void *w, const void *a, size_t astride, int na, float *out);
+/* nr weight rows x na activation rows: out[c * ostride + r] = dot(weight row r, activation row c). */
+typedef void (*quant_gemm_fn)(int64_t n, const void *w, size_t wstride, int nr, const void *a, size_t astride, int na,
+                              float *out, size_t ostride);
 
 typedef struct quant_type {
     ember_ggml_type type;
@@ -59,6 +63,7 @@ typedef struct quant_type {
     quant_dot_fn dot_ref;                                    /* scalar reference */
     quant_dotn_fn dotn;                                      /* multi-row forms (loops of dot when no kernel) */
     quant_dotm_fn dotm;
+    quant_gemm_fn gemm;                                      /* tiles of rows x tokens (loops of dotm when none) */
     /* y[i] += a * x[i] over n elements of x in this format (F32, F16, Q8_0 only: the KV cache types) */
     void (*axpy)(int64_t n, float a, const void *x, float *y);
 } quant_type;
@@ -79,6 +84,7 @@ typedef struct quant_isa {
     quant_dot_fn dot[EMBER_GGML_TYPE_COUNT];
     quant_dotn_fn dotn[EMBER_GGML_TYPE_COUNT];
     quant_dotm_fn dotm[EMBER_GGML_TYPE_COUNT];
+    quant_gemm_fn gemm[EMBER_GGML_TYPE_COUNT];
     void (*act[3])(const float *x, void *y, int64_t n);
     void (*axpy[EMBER_GGML_TYPE_COUNT])(int64_t n, float a, const void *x, float *y);
 } quant_isa;

@@ -318,6 +318,51 @@ enum { R = 4, PF = 768 }; /* rows per call; prefetch distance in bytes */
         for (; c < na; c++) out[c] = dot_##name(n, w, (const uint8_t *)a + (size_t)c * astride);             \
     }
 
+/* 2 weight rows x 4 activation rows per tile: 8 accumulators; each weight block is unpacked once per 4 tokens,
+ * each activation block (and what depends only on it) loaded once per 2 rows. */
+#define GEMM(name, WT, AT, BLOCK)                                                                            \
+    static void gemm_##name(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int na,  \
+                            float *out, size_t os) {                                                         \
+        int r = 0;                                                                                           \
+        for (; r + 2 <= nr; r += 2) {                                                                        \
+            const WT *x0 = (const WT *)((const uint8_t *)w + (size_t)r * ws);                                \
+            const WT *x1 = (const WT *)((const uint8_t *)x0 + ws);                                           \
+            int c = 0;                                                                                       \
+            for (; c + 4 <= na; c += 4) {                                                                    \
+                const AT *y0 = (const AT *)((const uint8_t *)a + (size_t)c * as);                            \
+                const AT *y1 = (const AT *)((const uint8_t *)y0 + as);                                       \
+                const AT *y2 = (const AT *)((const uint8_t *)y1 + as);                                       \
+                const AT *y3 = (const AT *)((const uint8_t *)y2 + as);                                       \
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;  \
+                float c0 = 0, c1 = 0, c2 = 0, c3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;                        \
+                for (int64_t i = 0; i < n / BLOCK; i++) {                                                    \
+                    blk_##name##_dot(x0 + i, y0 + i, &a0, &c0);                                              \
+                    blk_##name##_dot(x1 + i, y0 + i, &b0, &d0);                                              \
+                    blk_##name##_dot(x0 + i, y1 + i, &a1, &c1);                                              \
+                    blk_##name##_dot(x1 + i, y1 + i, &b1, &d1);                                              \
+                    blk_##name##_dot(x0 + i, y2 + i, &a2, &c2);                                              \
+                    blk_##name##_dot(x1 + i, y2 + i, &b2, &d2);                                              \
+                    blk_##name##_dot(x0 + i, y3 + i, &a3, &c3);                                              \
+                    blk_##name##_dot(x1 + i, y3 + i, &b3, &d3);                                              \
+                }                                                                                            \
+                float *o = out + (size_t)c * os + r;                                                         \
+                o[0] = hsum(a0) + c0, o[1] = hsum(b0) + d0, o += os;                                         \
+                o[0] = hsum(a1) + c1, o[1] = hsum(b1) + d1, o += os;                                         \
+                o[0] = hsum(a2) + c2, o[1] = hsum(b2) + d2, o += os;                                         \
+                o[0] = hsum(a3) + c3, o[1] = hsum(b3) + d3;                                                  \
+            }                                                                                                \
+            for (; c < na; c++) {                                                                            \
+                const void *yc = (const uint8_t *)a + (size_t)c * as;                                        \
+                out[(size_t)c * os + r] = dot_##name(n, x0, yc);                                             \
+                out[(size_t)c * os + r + 1] = dot_##name(n, x1, yc);                                         \
+            }                                                                                                \
+        }                                                                                                    \
+        for (; r < nr; r++)                                                                                  \
+            for (int c = 0; c < na; c++)                                                                     \
+                out[(size_t)c * os + r] = dot_##name(n, (const uint8_t *)w + (size_t)r * ws,                \
+                                                     (const uint8_t *)a + (size_t)c * as);                   \
+    }
+
 DOTS(q4_0, blk_q4_0, act_q8, QK)
 DOTS(q4_1, blk_q4_1, act_q8, QK)
 DOTS(q5_0, blk_q5_0, act_q8, QK)
@@ -328,6 +373,16 @@ DOTS(q3_K, blk_q3_K, act_q8k, QK_K)
 DOTS(q4_K, blk_q4_K, act_q8k, QK_K)
 DOTS(q5_K, blk_q5_K, act_q8k, QK_K)
 DOTS(q6_K, blk_q6_K, act_q8k, QK_K)
+GEMM(q4_0, blk_q4_0, act_q8, QK)
+GEMM(q4_1, blk_q4_1, act_q8, QK)
+GEMM(q5_0, blk_q5_0, act_q8, QK)
+GEMM(q5_1, blk_q5_1, act_q8, QK)
+GEMM(q8_0, blk_q8_0, act_q8, QK)
+GEMM(q2_K, blk_q2_K, act_q8k, QK_K)
+GEMM(q3_K, blk_q3_K, act_q8k, QK_K)
+GEMM(q4_K, blk_q4_K, act_q8k, QK_K)
+GEMM(q5_K, blk_q5_K, act_q8k, QK_K)
+GEMM(q6_K, blk_q6_K, act_q8k, QK_K)
 
 /* --- float weights ----------------------------------------------------------------------------------------- */
 static float dot_f32(int64_t n, const void *w, const void *a) {
@@ -459,7 +514,8 @@ void quant_isa_avx2(quant_isa *isa) {
 #define SET(T, name)                                                                                         \
     isa->dot[EMBER_GGML_##T] = dot_##name;                                                                   \
     isa->dotn[EMBER_GGML_##T] = dotn_##name;                                                                 \
-    isa->dotm[EMBER_GGML_##T] = dotm_##name;
+    isa->dotm[EMBER_GGML_##T] = dotm_##name;                                                                 \
+    isa->gemm[EMBER_GGML_##T] = gemm_##name;
     SET(Q4_0, q4_0)
     SET(Q4_1, q4_1)
     SET(Q5_0, q5_0)
