@@ -148,6 +148,37 @@ static void test_multi_row(void) {
     }
 }
 
+/* Rows interleaved 8 at a time (when this CPU has a kernel for them): the kernel and its scalar twin against the
+ * plain reference dot of each row. */
+static void test_dot8(void) {
+    const quant_type *qt = quant_type_get(EMBER_GGML_Q4_0);
+    SKIP_IF(!qt->pack8 || !qt->dot8, "no 8-row kernel on this CPU");
+    int64_t n = 32 * 7;
+    size_t wb = sizeof(blk_q4_0) * 7, ab = quant_act_bytes(ACT_Q8, n);
+    float *x = malloc((size_t)n * 8 * sizeof *x), *a = malloc((size_t)n * sizeof *a);
+    uint8_t *w = malloc(wb * 8), *packed = malloc(wb * 8), *act = malloc(ab);
+    fill_random(x, n * 8, 0.5f);
+    fill_random(a, n, 2.0f);
+    for (int r = 0; r < 8; r++) qt->quantize(x + r * n, w + r * wb, n);
+    quant_act(ACT_Q8, a, act, n);
+    qt->pack8(w, wb, n, packed);
+    float got[8], ref8[8];
+    qt->dot8(n, packed, act, got);
+    quant_dot8_q4_0_ref(n, packed, act, ref8);
+    for (int r = 0; r < 8; r++) {
+        float ref = qt->dot_ref(n, w + r * wb, act);
+        double mag = 0;
+        for (int64_t j = 0; j < n; j++) mag += fabs(x[r * n + j] * a[j]);
+        CHECK_MSG(fabs(got[r] - ref) <= 1e-4 * mag + 1e-5, "dot8 row %d: %g vs %g", r, got[r], ref);
+        CHECK_MSG(fabs(ref8[r] - ref) <= 1e-4 * mag + 1e-5, "dot8 reference row %d: %g vs %g", r, ref8[r], ref);
+    }
+    free(x);
+    free(a);
+    free(w);
+    free(packed);
+    free(act);
+}
+
 /* The CPU's activation quantizers reproduce the references (same arithmetic, same rounding). */
 static void test_act_quant(void) {
     int64_t n = 256 * 5;
@@ -282,6 +313,7 @@ int main(void) {
     RUN(test_dot_kernels);
     RUN(test_multi_row);
     RUN(test_act_quant);
+    RUN(test_dot8);
     RUN(test_axpy);
     RUN(test_quantizers_vs_llamacpp);
     RUN(test_quantize_file);

@@ -682,6 +682,39 @@ DOT_REF(q4_K, dot_qk_ref, blk_q4_K)
 DOT_REF(q5_K, dot_qk_ref, blk_q5_K)
 DOT_REF(q6_K, dot_qk_ref, blk_q6_K)
 
+/* --- Q4_0 rows interleaved 8 at a time ---------------------------------------------------------------- */
+_Static_assert(sizeof(blk_q4_0x8) == 8 * sizeof(blk_q4_0), "block layout");
+
+static void pack8_q4_0(const void *w, size_t stride, int64_t n, void *dst) {
+    blk_q4_0x8 *o = dst;
+    for (int64_t i = 0; i < n / QK; i++, o++)
+        for (int r = 0; r < 8; r++) {
+            const blk_q4_0 *b = (const blk_q4_0 *)((const uint8_t *)w + (size_t)r * stride) + i;
+            o->d[r] = b->d;
+            for (int k = 0; k < 4; k++)
+                for (int j = 0; j < 4; j++) {
+                    int e = 4 * k + j; /* elements e (low nibble of qs[e]) and e + 16 (high nibble of qs[e]) */
+                    o->q[k][4 * r + j] = b->qs[e];
+                }
+        }
+}
+
+void quant_dot8_q4_0_ref(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q4_0x8 *b = packed;
+    const act_q8 *y = a;
+    for (int r = 0; r < 8; r++) out[r] = 0;
+    for (int64_t i = 0; i < n / QK; i++, b++, y++)
+        for (int r = 0; r < 8; r++) {
+            int sum = 0;
+            for (int k = 0; k < 4; k++)
+                for (int j = 0; j < 4; j++) {
+                    uint8_t v = b->q[k][4 * r + j];
+                    sum += ((v & 15) - 8) * y->qs[4 * k + j] + ((v >> 4) - 8) * y->qs[4 * k + 16 + j];
+                }
+            out[r] += h2f(b->d[r]) * y->d * (float)sum;
+        }
+}
+
 /* --- y += a * x for the KV cache formats ---------------------------------------------------------------- */
 static void axpy_f32(int64_t n, float a, const void *x, float *y) {
     const float *v = x;
@@ -713,9 +746,9 @@ static void axpy_q8_0(int64_t n, float a, const void *x, float *y) {
 /* --- the table and CPU selection ------------------------------------------------------------------------- */
 #define T(TYPE, name, blk, nb, actk)                                                                         \
     [EMBER_GGML_##TYPE] = {EMBER_GGML_##TYPE, nb, sizeof(blk), actk, deq_##name, qnt_##name, dot_##name##_ref, \
-                           dot_##name##_ref, NULL, NULL, NULL, NULL}
+                           dot_##name##_ref, NULL, NULL, NULL, NULL, NULL, NULL}
 static quant_type types[EMBER_GGML_TYPE_COUNT] = {
-    [EMBER_GGML_F32] = {EMBER_GGML_F32, 1, 4, ACT_F32, deq_f32, qnt_f32, quant_dot_f32_ref, quant_dot_f32_ref, NULL, NULL, NULL, NULL},
+    [EMBER_GGML_F32] = {EMBER_GGML_F32, 1, 4, ACT_F32, deq_f32, qnt_f32, quant_dot_f32_ref, quant_dot_f32_ref, NULL, NULL, NULL, NULL, NULL, NULL},
     T(F16, f16, uint16_t, 1, ACT_F32),
     T(BF16, bf16, uint16_t, 1, ACT_F32),
     T(Q4_0, q4_0, blk_q4_0, QK, ACT_Q8),
@@ -807,9 +840,11 @@ static void select_kernels(void) {
             types[t].dotn = isa.dotn[t] ? isa.dotn[t] : loops[t].n;
             types[t].dotm = isa.dotm[t] ? isa.dotm[t] : loops[t].m;
             types[t].gemm = isa.gemm[t] ? isa.gemm[t] : loops[t].g;
+            types[t].dot8 = isa.dot8[t];
         }
     for (int t = 0; t < EMBER_GGML_TYPE_COUNT; t++)
         if (isa.axpy[t] && types[t].dequant) types[t].axpy = isa.axpy[t];
+    if (types[EMBER_GGML_Q4_0].dot8) types[EMBER_GGML_Q4_0].pack8 = pack8_q4_0;
     act_fns[ACT_Q8] = isa.act[ACT_Q8] ? isa.act[ACT_Q8] : act_q8_ref;
     act_fns[ACT_Q8K] = isa.act[ACT_Q8K] ? isa.act[ACT_Q8K] : act_q8k_ref;
 }

@@ -64,6 +64,11 @@ typedef struct quant_type {
     quant_dotn_fn dotn;                                      /* multi-row forms (loops of dot when no kernel) */
     quant_dotm_fn dotm;
     quant_gemm_fn gemm;                                      /* tiles of rows x tokens (loops of dotm when none) */
+    /* Rows interleaved 8 at a time (NULL when this CPU has no kernel for it): pack8 rewrites 8 rows `stride` bytes
+     * apart into dst (same total size); dot8 computes those 8 rows' dots with one activation row into out[8],
+     * one row per vector lane, so block scales and sums are handled for 8 rows at once. dot8_ref is its twin. */
+    void (*pack8)(const void *w, size_t stride, int64_t n, void *dst);
+    void (*dot8)(int64_t n, const void *packed, const void *a, float *out);
     /* y[i] += a * x[i] over n elements of x in this format (F32, F16, Q8_0 only: the KV cache types) */
     void (*axpy)(int64_t n, float a, const void *x, float *y);
 } quant_type;
@@ -78,6 +83,11 @@ void quant_act_ref(act_kind k, const float *x, void *y, int64_t n);
 
 /* Scalar references (also used by tests). */
 float quant_dot_f32_ref(int64_t n, const void *w, const void *a);
+void quant_dot8_q4_0_ref(int64_t n, const void *packed, const void *a, float *out);
+
+/* Q4_0 rows interleaved 8 at a time, per block: the 8 scales, then for k = 0..3 the 32 bytes
+ * q[k][4r + j] = value(row r, element 4k + j) | value(row r, element 4k + 16 + j) << 4 (values 0..15). */
+typedef struct { uint16_t d[8]; uint8_t q[4][32]; } blk_q4_0x8;
 
 /* Optimised kernels (defined in kernels/x86 and kernels/arm; NULL-checked by the selector). */
 typedef struct quant_isa {
@@ -85,6 +95,7 @@ typedef struct quant_isa {
     quant_dotn_fn dotn[EMBER_GGML_TYPE_COUNT];
     quant_dotm_fn dotm[EMBER_GGML_TYPE_COUNT];
     quant_gemm_fn gemm[EMBER_GGML_TYPE_COUNT];
+    void (*dot8[EMBER_GGML_TYPE_COUNT])(int64_t n, const void *packed, const void *a, float *out);
     void (*act[3])(const float *x, void *y, int64_t n);
     void (*axpy[EMBER_GGML_TYPE_COUNT])(int64_t n, float a, const void *x, float *y);
 } quant_isa;

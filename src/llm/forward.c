@@ -77,8 +77,15 @@ static void mm_task(void *ctx, int64_t begin, int64_t end, int thread) {
         int64_t base = j->rows_before[wi], lo = r - base;
         int64_t hi = (end < j->rows_before[wi + 1] ? end : j->rows_before[wi + 1]) - base;
         const uint8_t *wd = (const uint8_t *)w->data;
-        if (j->T == 1) w->qt->dotn(w->cols, wd + lo * w->row_bytes, w->row_bytes, (int)(hi - lo), j->act, j->out[wi] + lo);
-        else /* weight rows x all tokens: tiles inside reuse weight blocks across tokens and tokens across rows */
+        if (j->T == 1 && w->packed8) {
+            int64_t k = lo;
+            for (; k < hi && k % 8; k++) j->out[wi][k] = w->qt->dot(w->cols, wd + k * w->row_bytes, j->act);
+            for (; k + 8 <= hi; k += 8)
+                w->qt->dot8(w->cols, (const uint8_t *)w->packed8 + k * w->row_bytes, j->act, j->out[wi] + k);
+            for (; k < hi; k++) j->out[wi][k] = w->qt->dot(w->cols, wd + k * w->row_bytes, j->act);
+        } else if (j->T == 1) {
+            w->qt->dotn(w->cols, wd + lo * w->row_bytes, w->row_bytes, (int)(hi - lo), j->act, j->out[wi] + lo);
+        } else /* weight rows x all tokens: tiles inside reuse weight blocks across tokens and tokens across rows */
             w->qt->gemm(w->cols, wd + lo * w->row_bytes, w->row_bytes, (int)(hi - lo), j->act, j->act_stride, j->T,
                         j->out[wi] + lo, (size_t)w->rows);
         r = base + hi;

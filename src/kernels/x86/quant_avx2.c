@@ -384,6 +384,36 @@ GEMM(q4_K, blk_q4_K, act_q8k, QK_K)
 GEMM(q5_K, blk_q5_K, act_q8k, QK_K)
 GEMM(q6_K, blk_q6_K, act_q8k, QK_K)
 
+/* --- Q4_0 rows interleaved 8 at a time (blk_q4_0x8): one vector lane per row ------------------------------
+ * For each 4 activation bytes (broadcast to all lanes), maddubs multiplies them with 4 values of each of the
+ * 8 rows; 8 such products per block add up in 16 bits (|sum| <= 8 * 2 * 15 * 127 < 32768), one madd gives the
+ * 8 rows' block sums, and the 8 scales are applied with one multiply. The -8 offset comes in through the
+ * activation sum (y->s = y->d * sum). */
+static void dot8_q4_0(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q4_0x8 *b = packed;
+    const act_q8 *y = a;
+    const __m256i low = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK; i++, b++, y++) {
+        _mm_prefetch((const char *)b + 512, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + 576, _MM_HINT_T0);
+        __m256i s16 = _mm256_setzero_si256();
+        for (int k = 0; k < 4; k++) {
+            __m256i q = load32(b->q[k]);
+            int32_t a0, a1;
+            memcpy(&a0, y->qs + 4 * k, 4);
+            memcpy(&a1, y->qs + 16 + 4 * k, 4);
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_and_si256(q, low), _mm256_set1_epi32(a0)));
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low),
+                                                             _mm256_set1_epi32(a1)));
+        }
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y->d)), _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones)), acc);
+        acc = _mm256_fnmadd_ps(d, _mm256_set1_ps(8 * y->s), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
 /* --- float weights ----------------------------------------------------------------------------------------- */
 static float dot_f32(int64_t n, const void *w, const void *a) {
     const float *x = w, *y = a;
@@ -527,6 +557,7 @@ void quant_isa_avx2(quant_isa *isa) {
     SET(Q5_K, q5_K)
     SET(Q6_K, q6_K)
 #undef SET
+    isa->dot8[EMBER_GGML_Q4_0] = dot8_q4_0;
     isa->act[ACT_Q8] = quant_act_q8;
     isa->act[ACT_Q8K] = quant_act_q8k;
 }
