@@ -150,33 +150,42 @@ static void test_multi_row(void) {
 
 /* Rows interleaved 8 at a time (when this CPU has a kernel for them): the kernel and its scalar twin against the
  * plain reference dot of each row. */
-static void test_dot8(void) {
-    const quant_type *qt = quant_type_get(EMBER_GGML_Q4_0);
-    SKIP_IF(!qt->pack8 || !qt->dot8, "no 8-row kernel on this CPU");
-    int64_t n = 32 * 7;
-    size_t wb = sizeof(blk_q4_0) * 7, ab = quant_act_bytes(ACT_Q8, n);
+static void check_dot8(ember_ggml_type type, void (*ref_fn)(int64_t, const void *, const void *, float *)) {
+    const quant_type *qt = quant_type_get(type);
+    if (!qt->pack8 || !qt->dot8) return;
+    int64_t n = qt->block * (qt->block == QK ? 7 : 3);
+    size_t wb, ab = quant_act_bytes(qt->act, n);
+    ember_ggml_type_bytes(type, n, &wb);
     float *x = malloc((size_t)n * 8 * sizeof *x), *a = malloc((size_t)n * sizeof *a);
-    uint8_t *w = malloc(wb * 8), *packed = malloc(wb * 8), *act = malloc(ab);
+    uint8_t *w = malloc(wb * 8), *packed = malloc(quant_packed8_bytes(type, n)), *act = malloc(ab);
     fill_random(x, n * 8, 0.5f);
     fill_random(a, n, 2.0f);
     for (int r = 0; r < 8; r++) qt->quantize(x + r * n, w + r * wb, n);
-    quant_act(ACT_Q8, a, act, n);
+    quant_act(qt->act, a, act, n);
     qt->pack8(w, wb, n, packed);
     float got[8], ref8[8];
     qt->dot8(n, packed, act, got);
-    quant_dot8_q4_0_ref(n, packed, act, ref8);
+    ref_fn(n, packed, act, ref8);
     for (int r = 0; r < 8; r++) {
         float ref = qt->dot_ref(n, w + r * wb, act);
         double mag = 0;
         for (int64_t j = 0; j < n; j++) mag += fabs(x[r * n + j] * a[j]);
-        CHECK_MSG(fabs(got[r] - ref) <= 1e-4 * mag + 1e-5, "dot8 row %d: %g vs %g", r, got[r], ref);
-        CHECK_MSG(fabs(ref8[r] - ref) <= 1e-4 * mag + 1e-5, "dot8 reference row %d: %g vs %g", r, ref8[r], ref);
+        CHECK_MSG(fabs(got[r] - ref) <= 1e-4 * mag + 1e-5, "%s dot8 row %d: %g vs %g", ember_ggml_type_name(type), r,
+                  got[r], ref);
+        CHECK_MSG(fabs(ref8[r] - ref) <= 1e-4 * mag + 1e-5, "%s dot8 reference row %d: %g vs %g",
+                  ember_ggml_type_name(type), r, ref8[r], ref);
     }
     free(x);
     free(a);
     free(w);
     free(packed);
     free(act);
+}
+
+static void test_dot8(void) {
+    SKIP_IF(!quant_type_get(EMBER_GGML_Q4_0)->dot8, "no 8-row kernel on this CPU");
+    check_dot8(EMBER_GGML_Q4_0, quant_dot8_q4_0_ref);
+    check_dot8(EMBER_GGML_Q4_K, quant_dot8_q4_K_ref);
 }
 
 /* The CPU's activation quantizers reproduce the references (same arithmetic, same rounding). */

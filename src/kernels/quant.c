@@ -715,6 +715,52 @@ void quant_dot8_q4_0_ref(int64_t n, const void *packed, const void *a, float *ou
         }
 }
 
+static void pack8_q4_K(const void *w, size_t stride, int64_t n, void *dst) {
+    blk_q4_Kx8 *o = dst;
+    for (int64_t i = 0; i < n / QK_K; i++, o++)
+        for (int r = 0; r < 8; r++) {
+            const blk_q4_K *b = (const blk_q4_K *)((const uint8_t *)w + (size_t)r * stride) + i;
+            o->d[r] = b->d;
+            o->dmin[r] = b->dmin;
+            for (int j = 0; j < 8; j++) {
+                int sc, m;
+                k4_scale_min(j, b->scales, &sc, &m);
+                o->sc[j][2 * r] = o->sc[j][2 * r + 1] = (uint8_t)sc;
+                o->m[j][2 * r] = o->m[j][2 * r + 1] = (uint8_t)m;
+            }
+            for (int p = 0; p < 4; p++)
+                for (int k = 0; k < 8; k++) memcpy(&o->q[p][k][4 * r], b->qs + 32 * p + 4 * k, 4);
+        }
+}
+
+void quant_dot8_q4_K_ref(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q4_Kx8 *b = packed;
+    const act_q8k *y = a;
+    for (int r = 0; r < 8; r++) out[r] = 0;
+    for (int64_t i = 0; i < n / QK_K; i++, b++, y++)
+        for (int r = 0; r < 8; r++) {
+            int sum = 0, msum = 0;
+            for (int p = 0; p < 4; p++) {
+                int lo = 0, hi = 0;
+                for (int k = 0; k < 8; k++)
+                    for (int e = 0; e < 4; e++) {
+                        uint8_t v = b->q[p][k][4 * r + e];
+                        lo += (v & 15) * y->qs[64 * p + 4 * k + e];
+                        hi += (v >> 4) * y->qs[64 * p + 32 + 4 * k + e];
+                    }
+                sum += lo * b->sc[2 * p][2 * r] + hi * b->sc[2 * p + 1][2 * r];
+            }
+            for (int j = 0; j < 8; j++) msum += b->m[j][2 * r] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+            out[r] += y->d * (h2f(b->d[r]) * (float)sum - h2f(b->dmin[r]) * (float)msum);
+        }
+}
+
+size_t quant_packed8_bytes(ember_ggml_type t, int64_t n) {
+    if (t == EMBER_GGML_Q4_0) return (size_t)(n / QK) * sizeof(blk_q4_0x8);
+    if (t == EMBER_GGML_Q4_K) return (size_t)(n / QK_K) * sizeof(blk_q4_Kx8);
+    return 0;
+}
+
 /* --- y += a * x for the KV cache formats ---------------------------------------------------------------- */
 static void axpy_f32(int64_t n, float a, const void *x, float *y) {
     const float *v = x;
@@ -845,6 +891,7 @@ static void select_kernels(void) {
     for (int t = 0; t < EMBER_GGML_TYPE_COUNT; t++)
         if (isa.axpy[t] && types[t].dequant) types[t].axpy = isa.axpy[t];
     if (types[EMBER_GGML_Q4_0].dot8) types[EMBER_GGML_Q4_0].pack8 = pack8_q4_0;
+    if (types[EMBER_GGML_Q4_K].dot8) types[EMBER_GGML_Q4_K].pack8 = pack8_q4_K;
     act_fns[ACT_Q8] = isa.act[ACT_Q8] ? isa.act[ACT_Q8] : act_q8_ref;
     act_fns[ACT_Q8K] = isa.act[ACT_Q8K] ? isa.act[ACT_Q8K] : act_q8k_ref;
 }

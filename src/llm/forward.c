@@ -80,8 +80,9 @@ static void mm_task(void *ctx, int64_t begin, int64_t end, int thread) {
         if (j->T == 1 && w->packed8) {
             int64_t k = lo;
             for (; k < hi && k % 8; k++) j->out[wi][k] = w->qt->dot(w->cols, wd + k * w->row_bytes, j->act);
+            size_t group = quant_packed8_bytes(w->qt->type, w->cols);
             for (; k + 8 <= hi; k += 8)
-                w->qt->dot8(w->cols, (const uint8_t *)w->packed8 + k * w->row_bytes, j->act, j->out[wi] + k);
+                w->qt->dot8(w->cols, (const uint8_t *)w->packed8 + (size_t)(k / 8) * group, j->act, j->out[wi] + k);
             for (; k < hi; k++) j->out[wi][k] = w->qt->dot(w->cols, wd + k * w->row_bytes, j->act);
         } else if (j->T == 1) {
             w->qt->dotn(w->cols, wd + lo * w->row_bytes, w->row_bytes, (int)(hi - lo), j->act, j->out[wi] + lo);

@@ -349,11 +349,12 @@ ember_status ember_llm_open(const char *path, ember_llm **out) {
  * batches keep using the file's rows). */
 static ember_status pack_one(lm_weight *w) {
     if (!w->data || !w->qt->pack8 || w->rows % 8) return EMBER_OK;
-    w->packed8 = ember_malloc_aligned((size_t)w->rows * w->row_bytes);
+    size_t group = quant_packed8_bytes(w->qt->type, w->cols);
+    w->packed8 = ember_malloc_aligned((size_t)(w->rows / 8) * group);
     if (!w->packed8) return ember_fail(EMBER_ERR_NOMEM, "llm: out of memory repacking weights");
     for (int64_t r = 0; r < w->rows; r += 8)
         w->qt->pack8((const uint8_t *)w->data + r * w->row_bytes, w->row_bytes, w->cols,
-                     (uint8_t *)w->packed8 + r * w->row_bytes);
+                     (uint8_t *)w->packed8 + (size_t)(r / 8) * group);
     return EMBER_OK;
 }
 

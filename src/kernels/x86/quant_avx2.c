@@ -414,6 +414,51 @@ static void dot8_q4_0(int64_t n, const void *packed, const void *a, float *out) 
     _mm256_storeu_ps(out, acc);
 }
 
+/* Q4_K, 8 rows per lane group: per pair of sub-blocks, 8 steps of 4 activation bytes x 4 values of each row add
+ * up in 16 bits (<= 8 * 2 * 15 * 127), one madd with the rows' (duplicated) scales widens them; the mins go
+ * through the activation's 16-element sums, two sub-blocks per madd. */
+static void dot8_q4_K(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q4_Kx8 *b = packed;
+    const act_q8k *y = a;
+    const __m256i low = _mm256_set1_epi8(15);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++, b++, y++) {
+        __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            __m256i slo = _mm256_setzero_si256(), shi = _mm256_setzero_si256();
+            const int8_t *alo = y->qs + 64 * p, *ahi = alo + 32;
+            _mm_prefetch((const char *)b->q[p] + 1024, _MM_HINT_T0);
+            _mm_prefetch((const char *)b->q[p] + 1088, _MM_HINT_T0);
+            _mm_prefetch((const char *)b->q[p] + 1152, _MM_HINT_T0);
+            _mm_prefetch((const char *)b->q[p] + 1216, _MM_HINT_T0);
+            for (int k = 0; k < 8; k++) {
+                __m256i q = load32(b->q[p][k]);
+                int32_t a0, a1;
+                memcpy(&a0, alo + 4 * k, 4);
+                memcpy(&a1, ahi + 4 * k, 4);
+                slo = _mm256_add_epi16(slo, _mm256_maddubs_epi16(_mm256_and_si256(q, low), _mm256_set1_epi32(a0)));
+                shi = _mm256_add_epi16(shi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low),
+                                                                 _mm256_set1_epi32(a1)));
+            }
+            __m256i sc0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p]));
+            __m256i sc1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p + 1]));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(slo, sc0), _mm256_madd_epi16(shi, sc1)));
+        }
+        for (int j = 0; j < 8; j++) { /* lanes 2r, 2r+1: min of row r times bsums 2j, 2j+1 */
+            int32_t bs;
+            memcpy(&bs, y->bsums + 2 * j, 4);
+            __m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->m[j]));
+            msum = _mm256_add_epi32(msum, _mm256_madd_epi16(m, _mm256_set1_epi32(bs)));
+        }
+        __m256 da = _mm256_set1_ps(y->d);
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d)), da);
+        __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->dmin)), da);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+        acc = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(msum), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
 /* --- float weights ----------------------------------------------------------------------------------------- */
 static float dot_f32(int64_t n, const void *w, const void *a) {
     const float *x = w, *y = a;
@@ -558,6 +603,7 @@ void quant_isa_avx2(quant_isa *isa) {
     SET(Q6_K, q6_K)
 #undef SET
     isa->dot8[EMBER_GGML_Q4_0] = dot8_q4_0;
+    isa->dot8[EMBER_GGML_Q4_K] = dot8_q4_K;
     isa->act[ACT_Q8] = quant_act_q8;
     isa->act[ACT_Q8K] = quant_act_q8k;
 }
