@@ -47,6 +47,14 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 EMBER_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -fPIC -fvisibility=hidden $(WARN) -Iinclude -Isrc $(ARCH_CFLAGS)
 LDLIBS := $(SYSROOT_LIBS) -lz -lutf8proc -lm -lpthread
+# `ember chat` line editing with the system's libedit (Debian libedit-dev), native builds only; optional.
+ifeq ($(ARCH),native)
+  HAVE_LIBEDIT := $(shell test -f /usr/include/editline/readline.h && echo 1)
+endif
+ifeq ($(HAVE_LIBEDIT),1)
+  $(BUILD)/obj/src/cli/cmd_chat.o: DEFS := -DEMBER_HAVE_LIBEDIT
+  CLI_LDLIBS := -ledit
+endif
 
 # Library sources: every .c of these modules; per-ISA kernels only for their architecture.
 MODULES := core io kernels ops graph text llm
@@ -80,7 +88,7 @@ Q := $(if $(V),,@)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  CC  $<")
-	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(ISA_FLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(EMBER_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(ISA_FLAGS) $(DEFS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libember.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -97,7 +105,7 @@ $(BUILD)/libember-apps.a: $(APP_OBJ)
 
 $(BUILD)/ember: $(CLI_OBJ) $(BUILD)/libember-apps.a $(BUILD)/libember.a
 	@$(if $(V),,echo "  LD  $@")
-	$(Q)$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $(CLI_OBJ) $(BUILD)/libember-apps.a $(BUILD)/libember.a $(APP_LDLIBS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(STATIC) -o $@ $(CLI_OBJ) $(BUILD)/libember-apps.a $(BUILD)/libember.a $(APP_LDLIBS) $(CLI_LDLIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libember-apps.a $(BUILD)/libember.a
 	@mkdir -p $(@D)

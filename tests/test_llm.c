@@ -192,11 +192,43 @@ static void test_bad_input(void) {
     ember_llm_close(m);
 }
 
+/* Context shift: arguments checked, the cache shrinks, evaluation goes on with finite logits. */
+static void test_shift(void) {
+    char buf[512];
+    const char *path = check_shared("models/llm/fixtures/models/stories260K-F16.gguf", buf, sizeof buf);
+    SKIP_IF(!path, "../shared/models/llm/fixtures is absent");
+    ember_llm *m = NULL;
+    CHECK_EQ(ember_llm_open(path, &m), EMBER_OK);
+    if (!m) return;
+    ember_llm_session_options so = ember_llm_session_defaults();
+    so.n_ctx = 12;
+    so.pool = pool;
+    so.kv_type = EMBER_LLM_KV_F16; /* shifting dequantizes, rotates and requantizes the keys */
+    ember_llm_session *s = NULL;
+    CHECK_EQ(ember_llm_session_create(m, &so, &s), EMBER_OK);
+    if (s) {
+        CHECK_EQ(ember_llm_eval(s, prompt, 12, NULL), EMBER_OK);
+        CHECK_EQ(ember_llm_shift(s, 1, 12), EMBER_ERR_ARG);
+        CHECK_EQ(ember_llm_shift(s, 4, 0), EMBER_OK);
+        CHECK_EQ(ember_llm_pos(s), 12);
+        CHECK_EQ(ember_llm_shift(s, 1, 6), EMBER_OK);
+        CHECK_EQ(ember_llm_pos(s), 6);
+        const float *lg = NULL;
+        CHECK_EQ(ember_llm_eval(s, prompt + 6, 6, &lg), EMBER_OK);
+        int bad = 0;
+        for (int i = 0; lg && i < ember_llm_info_get(m)->n_vocab; i++) bad += !isfinite(lg[i]);
+        CHECK(lg && bad == 0);
+        ember_llm_session_destroy(s);
+    }
+    ember_llm_close(m);
+}
+
 int main(void) {
     ember_pool_create(2, &pool);
     RUN(test_fixtures);
     RUN(test_llama2c_matches_gguf);
     RUN(test_bad_input);
+    RUN(test_shift);
     ember_pool_destroy(pool);
     return check_done();
 }

@@ -117,6 +117,16 @@ static void test_multi_row(void) {
             qt->quantize(x + r * n, w + r * wb, n);
             quant_act_ref(qt->act, a + r * n, act + r * ab, n);
         }
+        float outg[ROWS * ROWS];
+        qt->gemm(n, w, wb, ROWS, act, ab, ROWS - 2, outg, ROWS); /* 7 rows x 5 tokens: remainders both ways */
+        for (int c = 0; c < ROWS - 2; c++)
+            for (int r = 0; r < ROWS; r++) {
+                float ref = qt->dot_ref(n, w + r * wb, act + c * ab);
+                double mag = 0;
+                for (int64_t j = 0; j < n; j++) mag += fabs(x[r * n + j] * a[c * n + j]);
+                CHECK_MSG(fabs(outg[c * ROWS + r] - ref) <= 1e-4 * mag + 1e-5, "%s gemm row %d token %d: %g vs %g",
+                          ember_ggml_type_name(qt->type), r, c, outg[c * ROWS + r], ref);
+            }
         for (int nr = 1; nr <= ROWS; nr++) {
             float outn[ROWS], outm[ROWS];
             qt->dotn(n, w, wb, nr, act, outn);
@@ -136,6 +146,46 @@ static void test_multi_row(void) {
         free(w);
         free(act);
     }
+}
+
+/* Rows interleaved 8 at a time (when this CPU has a kernel for them): the kernel and its scalar twin against the
+ * plain reference dot of each row. */
+static void check_dot8(ember_ggml_type type, void (*ref_fn)(int64_t, const void *, const void *, float *)) {
+    const quant_type *qt = quant_type_get(type);
+    if (!qt->pack8 || !qt->dot8) return;
+    int64_t n = qt->block * (qt->block == QK ? 7 : 3);
+    size_t wb, ab = quant_act_bytes(qt->act, n);
+    ember_ggml_type_bytes(type, n, &wb);
+    float *x = malloc((size_t)n * 8 * sizeof *x), *a = malloc((size_t)n * sizeof *a);
+    uint8_t *w = malloc(wb * 8), *packed = malloc(quant_packed8_bytes(type, n)), *act = malloc(ab);
+    fill_random(x, n * 8, 0.5f);
+    fill_random(a, n, 2.0f);
+    for (int r = 0; r < 8; r++) qt->quantize(x + r * n, w + r * wb, n);
+    quant_act(qt->act, a, act, n);
+    qt->pack8(w, wb, n, packed);
+    float got[8], ref8[8];
+    qt->dot8(n, packed, act, got);
+    ref_fn(n, packed, act, ref8);
+    for (int r = 0; r < 8; r++) {
+        float ref = qt->dot_ref(n, w + r * wb, act);
+        double mag = 0;
+        for (int64_t j = 0; j < n; j++) mag += fabs(x[r * n + j] * a[j]);
+        CHECK_MSG(fabs(got[r] - ref) <= 1e-4 * mag + 1e-5, "%s dot8 row %d: %g vs %g", ember_ggml_type_name(type), r,
+                  got[r], ref);
+        CHECK_MSG(fabs(ref8[r] - ref) <= 1e-4 * mag + 1e-5, "%s dot8 reference row %d: %g vs %g",
+                  ember_ggml_type_name(type), r, ref8[r], ref);
+    }
+    free(x);
+    free(a);
+    free(w);
+    free(packed);
+    free(act);
+}
+
+static void test_dot8(void) {
+    SKIP_IF(!quant_type_get(EMBER_GGML_Q4_0)->dot8, "no 8-row kernel on this CPU");
+    check_dot8(EMBER_GGML_Q4_0, quant_dot8_q4_0_ref);
+    check_dot8(EMBER_GGML_Q4_K, quant_dot8_q4_K_ref);
 }
 
 /* The CPU's activation quantizers reproduce the references (same arithmetic, same rounding). */
@@ -268,6 +318,7 @@ int main(void) {
     RUN(test_dot_kernels);
     RUN(test_multi_row);
     RUN(test_act_quant);
+    RUN(test_dot8);
     RUN(test_axpy);
     RUN(test_quantizers_vs_llamacpp);
     RUN(test_quantize_file);

@@ -83,7 +83,10 @@ int cmd_generate(int argc, char **argv) {
     double t0 = llm_cli_now(), t_prompt = 0;
     if (!s) s = llm_cli_feed(&c, ids, (int)n, &logits);
     t_prompt = llm_cli_now() - t0;
-    /* the prompt's own text is not echoed; generation continues after its last token */
+    if (!s) { /* the prompt as given, then the continuation */
+        fputs(prompt, stdout);
+        fflush(stdout);
+    }
     llm_stream st = {.out = stdout, .stops = stops, .nstops = nstops};
     int32_t prev = n ? ids[n - 1] : -1;
     long made = 0;

@@ -153,8 +153,8 @@ int llm_cli_open_tokenizer(llm_cli *c, const char *path) {
         free(tp);
     }
     if (!s && ember_tokenizer_vocab_size(c->tok) > in->n_vocab)
-        s = ember_fail(EMBER_ERR_ARG, "the tokenizer has %d tokens but the model only %d", ember_tokenizer_vocab_size(c->tok),
-                       in->n_vocab);
+        s = ember_fail(EMBER_ERR_SHAPE, "the tokenizer has %d tokens but the model only %d: not the model's own (pass it "
+                       "with --tokenizer FILE)", ember_tokenizer_vocab_size(c->tok), in->n_vocab);
     return s ? cli_fail(s) : 0;
 }
 

@@ -682,6 +682,85 @@ DOT_REF(q4_K, dot_qk_ref, blk_q4_K)
 DOT_REF(q5_K, dot_qk_ref, blk_q5_K)
 DOT_REF(q6_K, dot_qk_ref, blk_q6_K)
 
+/* --- Q4_0 rows interleaved 8 at a time ---------------------------------------------------------------- */
+_Static_assert(sizeof(blk_q4_0x8) == 8 * sizeof(blk_q4_0), "block layout");
+
+static void pack8_q4_0(const void *w, size_t stride, int64_t n, void *dst) {
+    blk_q4_0x8 *o = dst;
+    for (int64_t i = 0; i < n / QK; i++, o++)
+        for (int r = 0; r < 8; r++) {
+            const blk_q4_0 *b = (const blk_q4_0 *)((const uint8_t *)w + (size_t)r * stride) + i;
+            o->d[r] = b->d;
+            for (int k = 0; k < 4; k++)
+                for (int j = 0; j < 4; j++) {
+                    int e = 4 * k + j; /* elements e (low nibble of qs[e]) and e + 16 (high nibble of qs[e]) */
+                    o->q[k][4 * r + j] = b->qs[e];
+                }
+        }
+}
+
+void quant_dot8_q4_0_ref(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q4_0x8 *b = packed;
+    const act_q8 *y = a;
+    for (int r = 0; r < 8; r++) out[r] = 0;
+    for (int64_t i = 0; i < n / QK; i++, b++, y++)
+        for (int r = 0; r < 8; r++) {
+            int sum = 0;
+            for (int k = 0; k < 4; k++)
+                for (int j = 0; j < 4; j++) {
+                    uint8_t v = b->q[k][4 * r + j];
+                    sum += ((v & 15) - 8) * y->qs[4 * k + j] + ((v >> 4) - 8) * y->qs[4 * k + 16 + j];
+                }
+            out[r] += h2f(b->d[r]) * y->d * (float)sum;
+        }
+}
+
+static void pack8_q4_K(const void *w, size_t stride, int64_t n, void *dst) {
+    blk_q4_Kx8 *o = dst;
+    for (int64_t i = 0; i < n / QK_K; i++, o++)
+        for (int r = 0; r < 8; r++) {
+            const blk_q4_K *b = (const blk_q4_K *)((const uint8_t *)w + (size_t)r * stride) + i;
+            o->d[r] = b->d;
+            o->dmin[r] = b->dmin;
+            for (int j = 0; j < 8; j++) {
+                int sc, m;
+                k4_scale_min(j, b->scales, &sc, &m);
+                o->sc[j][2 * r] = o->sc[j][2 * r + 1] = (uint8_t)sc;
+                o->m[j][2 * r] = o->m[j][2 * r + 1] = (uint8_t)m;
+            }
+            for (int p = 0; p < 4; p++)
+                for (int k = 0; k < 8; k++) memcpy(&o->q[p][k][4 * r], b->qs + 32 * p + 4 * k, 4);
+        }
+}
+
+void quant_dot8_q4_K_ref(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q4_Kx8 *b = packed;
+    const act_q8k *y = a;
+    for (int r = 0; r < 8; r++) out[r] = 0;
+    for (int64_t i = 0; i < n / QK_K; i++, b++, y++)
+        for (int r = 0; r < 8; r++) {
+            int sum = 0, msum = 0;
+            for (int p = 0; p < 4; p++) {
+                int lo = 0, hi = 0;
+                for (int k = 0; k < 8; k++)
+                    for (int e = 0; e < 4; e++) {
+                        uint8_t v = b->q[p][k][4 * r + e];
+                        lo += (v & 15) * y->qs[64 * p + 4 * k + e];
+                        hi += (v >> 4) * y->qs[64 * p + 32 + 4 * k + e];
+                    }
+                sum += lo * b->sc[2 * p][2 * r] + hi * b->sc[2 * p + 1][2 * r];
+            }
+            for (int j = 0; j < 8; j++) msum += b->m[j][2 * r] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+            out[r] += y->d * (h2f(b->d[r]) * (float)sum - h2f(b->dmin[r]) * (float)msum);
+        }
+}
+
+size_t quant_packed8_bytes(ember_ggml_type t, int64_t n) {
+    if (t == EMBER_GGML_Q4_0) return (size_t)(n / QK) * sizeof(blk_q4_0x8);
+    if (t == EMBER_GGML_Q4_K) return (size_t)(n / QK_K) * sizeof(blk_q4_Kx8);
+    return 0;
+}
+
 /* --- y += a * x for the KV cache formats ---------------------------------------------------------------- */
 static void axpy_f32(int64_t n, float a, const void *x, float *y) {
     const float *v = x;
@@ -713,9 +792,9 @@ static void axpy_q8_0(int64_t n, float a, const void *x, float *y) {
 /* --- the table and CPU selection ------------------------------------------------------------------------- */
 #define T(TYPE, name, blk, nb, actk)                                                                         \
     [EMBER_GGML_##TYPE] = {EMBER_GGML_##TYPE, nb, sizeof(blk), actk, deq_##name, qnt_##name, dot_##name##_ref, \
-                           dot_##name##_ref, NULL, NULL, NULL}
+                           dot_##name##_ref, NULL, NULL, NULL, NULL, NULL, NULL}
 static quant_type types[EMBER_GGML_TYPE_COUNT] = {
-    [EMBER_GGML_F32] = {EMBER_GGML_F32, 1, 4, ACT_F32, deq_f32, qnt_f32, quant_dot_f32_ref, quant_dot_f32_ref, NULL, NULL, NULL},
+    [EMBER_GGML_F32] = {EMBER_GGML_F32, 1, 4, ACT_F32, deq_f32, qnt_f32, quant_dot_f32_ref, quant_dot_f32_ref, NULL, NULL, NULL, NULL, NULL, NULL},
     T(F16, f16, uint16_t, 1, ACT_F32),
     T(BF16, bf16, uint16_t, 1, ACT_F32),
     T(Q4_0, q4_0, blk_q4_0, QK, ACT_Q8),
@@ -744,10 +823,40 @@ LOOP_DOTS(Q3_K)
 LOOP_DOTS(Q4_K)
 LOOP_DOTS(Q5_K)
 LOOP_DOTS(Q6_K)
-#define LOOP(T) [EMBER_GGML_##T] = {dotn_##T, dotm_##T}
+/* gemm from the type's dotm: each weight row against the activation rows, 16 at a time. */
+static void gemm_loop(const quant_type *qt, int64_t n, const void *w, size_t wstride, int nr, const void *a,
+                      size_t astride, int na, float *out, size_t ostride) {
+    float tmp[16];
+    for (int r = 0; r < nr; r++)
+        for (int c0 = 0; c0 < na; c0 += 16) {
+            int nc = na - c0 < 16 ? na - c0 : 16;
+            qt->dotm(n, (const uint8_t *)w + (size_t)r * wstride, (const uint8_t *)a + (size_t)c0 * astride, astride, nc, tmp);
+            for (int c = 0; c < nc; c++) out[(size_t)(c0 + c) * ostride + r] = tmp[c];
+        }
+}
+#define GEMM_LOOP(T)                                                                                         \
+    static void gemm_##T(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int na, float *out, \
+                         size_t os) {                                                                        \
+        gemm_loop(&types[EMBER_GGML_##T], n, w, ws, nr, a, as, na, out, os);                                 \
+    }
+GEMM_LOOP(F32)
+GEMM_LOOP(F16)
+GEMM_LOOP(BF16)
+GEMM_LOOP(Q4_0)
+GEMM_LOOP(Q4_1)
+GEMM_LOOP(Q5_0)
+GEMM_LOOP(Q5_1)
+GEMM_LOOP(Q8_0)
+GEMM_LOOP(Q2_K)
+GEMM_LOOP(Q3_K)
+GEMM_LOOP(Q4_K)
+GEMM_LOOP(Q5_K)
+GEMM_LOOP(Q6_K)
+#define LOOP(T) [EMBER_GGML_##T] = {dotn_##T, dotm_##T, gemm_##T}
 static const struct {
     quant_dotn_fn n;
     quant_dotm_fn m;
+    quant_gemm_fn g;
 } loops[EMBER_GGML_TYPE_COUNT] = {LOOP(F32),  LOOP(F16),  LOOP(BF16), LOOP(Q4_0), LOOP(Q4_1), LOOP(Q5_0), LOOP(Q5_1),
                                   LOOP(Q8_0), LOOP(Q2_K), LOOP(Q3_K), LOOP(Q4_K), LOOP(Q5_K), LOOP(Q6_K)};
 #undef LOOP
@@ -776,9 +885,13 @@ static void select_kernels(void) {
             if (isa.dot[t]) types[t].dot = isa.dot[t];
             types[t].dotn = isa.dotn[t] ? isa.dotn[t] : loops[t].n;
             types[t].dotm = isa.dotm[t] ? isa.dotm[t] : loops[t].m;
+            types[t].gemm = isa.gemm[t] ? isa.gemm[t] : loops[t].g;
+            types[t].dot8 = isa.dot8[t];
         }
     for (int t = 0; t < EMBER_GGML_TYPE_COUNT; t++)
         if (isa.axpy[t] && types[t].dequant) types[t].axpy = isa.axpy[t];
+    if (types[EMBER_GGML_Q4_0].dot8) types[EMBER_GGML_Q4_0].pack8 = pack8_q4_0;
+    if (types[EMBER_GGML_Q4_K].dot8) types[EMBER_GGML_Q4_K].pack8 = pack8_q4_K;
     act_fns[ACT_Q8] = isa.act[ACT_Q8] ? isa.act[ACT_Q8] : act_q8_ref;
     act_fns[ACT_Q8K] = isa.act[ACT_Q8K] ? isa.act[ACT_Q8K] : act_q8k_ref;
 }

@@ -11,7 +11,8 @@
  * k-quants. F32/F16/BF16 weights take float activations.
  *
  * Matrix products use the multi-row forms: qt->dotn (several weight rows, one activation row: generation)
- * and qt->dotm (one weight row, several activation rows: prompt batches, the weight block is decoded once).
+ * and qt->dotm / qt->gemm (weight rows x activation rows: prompt batches; a weight block is decoded once for
+ * several tokens, an activation block loaded once for several rows).
  */
 #ifndef EMBER_KERNELS_QUANT_H
 #define EMBER_KERNELS_QUANT_H
@@ -47,6 +48,9 @@ typedef float (*quant_dot_fn)(int64_t n, const void *w, const void *a);
 typedef void (*quant_dotn_fn)(int64_t n, const void *w, size_t stride, int nr, const void *a, float *out);
 /* One weight row with `na` activation rows `astride` bytes apart: out[c] = dot(w, activation row c). */
 typedef void (*quant_dotm_fn)(int64_t n, const void *w, const void *a, size_t astride, int na, float *out);
+/* nr weight rows x na activation rows: out[c * ostride + r] = dot(weight row r, activation row c). */
+typedef void (*quant_gemm_fn)(int64_t n, const void *w, size_t wstride, int nr, const void *a, size_t astride, int na,
+                              float *out, size_t ostride);
 
 typedef struct quant_type {
     ember_ggml_type type;
@@ -59,6 +63,12 @@ typedef struct quant_type {
     quant_dot_fn dot_ref;                                    /* scalar reference */
     quant_dotn_fn dotn;                                      /* multi-row forms (loops of dot when no kernel) */
     quant_dotm_fn dotm;
+    quant_gemm_fn gemm;                                      /* tiles of rows x tokens (loops of dotm when none) */
+    /* Rows interleaved 8 at a time (NULL when this CPU has no kernel for it): pack8 rewrites 8 rows `stride` bytes
+     * apart into dst (same total size); dot8 computes those 8 rows' dots with one activation row into out[8],
+     * one row per vector lane, so block scales and sums are handled for 8 rows at once. dot8_ref is its twin. */
+    void (*pack8)(const void *w, size_t stride, int64_t n, void *dst); /* dst: quant_packed8_bytes(type, n) */
+    void (*dot8)(int64_t n, const void *packed, const void *a, float *out);
     /* y[i] += a * x[i] over n elements of x in this format (F32, F16, Q8_0 only: the KV cache types) */
     void (*axpy)(int64_t n, float a, const void *x, float *y);
 } quant_type;
@@ -73,12 +83,26 @@ void quant_act_ref(act_kind k, const float *x, void *y, int64_t n);
 
 /* Scalar references (also used by tests). */
 float quant_dot_f32_ref(int64_t n, const void *w, const void *a);
+void quant_dot8_q4_0_ref(int64_t n, const void *packed, const void *a, float *out);
+void quant_dot8_q4_K_ref(int64_t n, const void *packed, const void *a, float *out);
+/* Bytes of 8 rows of n elements packed for dot8 (0: the type has no 8-row layout). */
+size_t quant_packed8_bytes(ember_ggml_type t, int64_t n);
+
+/* Q4_0 rows interleaved 8 at a time, per block: the 8 scales, then for k = 0..3 the 32 bytes
+ * q[k][4r + j] = value(row r, element 4k + j) | value(row r, element 4k + 16 + j) << 4 (values 0..15). */
+typedef struct { uint16_t d[8]; uint8_t q[4][32]; } blk_q4_0x8;
+/* Q4_K rows interleaved 8 at a time, per 256-block: scales and mins per sub-block j and row r, each byte twice
+ * (sc[j][2r] = sc[j][2r + 1]), then q[p][k][4r + i] = the row's qs[32p + 4k + i] (elements 64p + 4k + i in the
+ * low nibble, 64p + 32 + 4k + i in the high one). */
+typedef struct { uint16_t d[8], dmin[8]; uint8_t sc[8][16], m[8][16]; uint8_t q[4][8][32]; } blk_q4_Kx8;
 
 /* Optimised kernels (defined in kernels/x86 and kernels/arm; NULL-checked by the selector). */
 typedef struct quant_isa {
     quant_dot_fn dot[EMBER_GGML_TYPE_COUNT];
     quant_dotn_fn dotn[EMBER_GGML_TYPE_COUNT];
     quant_dotm_fn dotm[EMBER_GGML_TYPE_COUNT];
+    quant_gemm_fn gemm[EMBER_GGML_TYPE_COUNT];
+    void (*dot8[EMBER_GGML_TYPE_COUNT])(int64_t n, const void *packed, const void *a, float *out);
     void (*act[3])(const float *x, void *y, int64_t n);
     void (*axpy[EMBER_GGML_TYPE_COUNT])(int64_t n, float a, const void *x, float *y);
 } quant_isa;

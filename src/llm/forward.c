@@ -63,32 +63,32 @@ typedef struct mm_job {
     int64_t rows_before[4];
 } mm_job;
 
-enum { MM_ROWS = 16, MM_COLS = 64 }; /* weight rows per task; activation rows per dotm call */
+enum { MM_ROWS = 16 }; /* weight rows per task */
 
 /* Rows [begin, end) of the stacked weights: one token -> dotn (rows share the activation loads); a batch ->
- * dotm per weight row (the row's blocks are decoded once for several tokens and stay in L1). */
+ * gemm (weight blocks decoded once for several tokens; the rows stay in L1 while the tokens pass). */
 static void mm_task(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const mm_job *j = ctx;
     int wi = 0;
-    float tmp[MM_COLS];
     for (int64_t r = begin; r < end;) {
         while (r >= j->rows_before[wi + 1]) wi++;
         const lm_weight *w = j->w[wi];
         int64_t base = j->rows_before[wi], lo = r - base;
         int64_t hi = (end < j->rows_before[wi + 1] ? end : j->rows_before[wi + 1]) - base;
         const uint8_t *wd = (const uint8_t *)w->data;
-        if (j->T == 1) w->qt->dotn(w->cols, wd + lo * w->row_bytes, w->row_bytes, (int)(hi - lo), j->act, j->out[wi] + lo);
-        else
-            for (int t0 = 0; t0 < j->T; t0 += MM_COLS) {
-                int nt = j->T - t0 < MM_COLS ? j->T - t0 : MM_COLS;
-                const uint8_t *a = j->act + (size_t)t0 * j->act_stride;
-                float *o = j->out[wi] + (size_t)t0 * w->rows;
-                for (int64_t k = lo; k < hi; k++) {
-                    w->qt->dotm(w->cols, wd + k * w->row_bytes, a, j->act_stride, nt, tmp);
-                    for (int t = 0; t < nt; t++) o[(size_t)t * w->rows + k] = tmp[t];
-                }
-            }
+        if (j->T == 1 && w->packed8) {
+            int64_t k = lo;
+            for (; k < hi && k % 8; k++) j->out[wi][k] = w->qt->dot(w->cols, wd + k * w->row_bytes, j->act);
+            size_t group = quant_packed8_bytes(w->qt->type, w->cols);
+            for (; k + 8 <= hi; k += 8)
+                w->qt->dot8(w->cols, (const uint8_t *)w->packed8 + (size_t)(k / 8) * group, j->act, j->out[wi] + k);
+            for (; k < hi; k++) j->out[wi][k] = w->qt->dot(w->cols, wd + k * w->row_bytes, j->act);
+        } else if (j->T == 1) {
+            w->qt->dotn(w->cols, wd + lo * w->row_bytes, w->row_bytes, (int)(hi - lo), j->act, j->out[wi] + lo);
+        } else /* weight rows x all tokens: tiles inside reuse weight blocks across tokens and tokens across rows */
+            w->qt->gemm(w->cols, wd + lo * w->row_bytes, w->row_bytes, (int)(hi - lo), j->act, j->act_stride, j->T,
+                        j->out[wi] + lo, (size_t)w->rows);
         r = base + hi;
     }
 }

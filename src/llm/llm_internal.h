@@ -14,6 +14,7 @@ typedef struct lm_weight {
     const quant_type *qt;
     int64_t rows, cols;
     size_t row_bytes;
+    void *packed8; /* the rows interleaved 8 at a time for qt->dot8 (generation), or NULL; owned by the model */
 } lm_weight;
 
 typedef struct lm_layer {

@@ -236,7 +236,7 @@ static ember_status load_gguf(ember_llm *m, const char *path) {
  * Header: dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (negative: separate classifier),
  * seq_len (int32 each); then float32 weights in a fixed order. */
 static lm_weight f32_weight(const float **at, int64_t rows, int64_t cols) {
-    lm_weight w = {*at, quant_type_get(EMBER_GGML_F32), rows, cols, (size_t)cols * sizeof(float)};
+    lm_weight w = {*at, quant_type_get(EMBER_GGML_F32), rows, cols, (size_t)cols * sizeof(float), NULL};
     *at += rows * cols;
     return w;
 }
@@ -317,6 +317,8 @@ static void summarize(ember_llm *m) {
     }
 }
 
+static ember_status pack_weights(ember_llm *m);
+
 ember_status ember_llm_open(const char *path, ember_llm **out) {
     *out = NULL;
     ember_llm *m = ember_calloc(1, sizeof *m);
@@ -334,12 +336,46 @@ ember_status ember_llm_open(const char *path, ember_llm **out) {
         return s;
     }
     summarize(m);
+    s = pack_weights(m);
+    if (s) {
+        ember_llm_close(m);
+        return s;
+    }
     *out = m;
     return EMBER_OK;
 }
 
+/* Weights whose type has an 8-row interleaved kernel on this CPU get a repacked copy for generation (prompt
+ * batches keep using the file's rows). */
+static ember_status pack_one(lm_weight *w) {
+    if (!w->data || !w->qt->pack8 || w->rows % 8) return EMBER_OK;
+    size_t group = quant_packed8_bytes(w->qt->type, w->cols);
+    w->packed8 = ember_malloc_aligned((size_t)(w->rows / 8) * group);
+    if (!w->packed8) return ember_fail(EMBER_ERR_NOMEM, "llm: out of memory repacking weights");
+    for (int64_t r = 0; r < w->rows; r += 8)
+        w->qt->pack8((const uint8_t *)w->data + r * w->row_bytes, w->row_bytes, w->cols,
+                     (uint8_t *)w->packed8 + (size_t)(r / 8) * group);
+    return EMBER_OK;
+}
+
+static ember_status pack_weights(ember_llm *m) {
+    ember_status s = pack_one(&m->output);
+    for (int l = 0; !s && l < m->info.n_layer; l++) {
+        lm_layer *L = &m->layers[l];
+        lm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; !s && i < 7; i++) s = pack_one(ws[i]);
+    }
+    return s;
+}
+
 void ember_llm_close(ember_llm *m) {
     if (!m) return;
+    ember_free_aligned(m->output.packed8);
+    for (int l = 0; m->layers && l < m->info.n_layer; l++) {
+        lm_layer *L = &m->layers[l];
+        lm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7; i++) ember_free_aligned(ws[i]->packed8);
+    }
     ember_gguf_close(m->gguf);
     ember_map_close(&m->map);
     ember_arena_free(&m->arena);

@@ -48,10 +48,18 @@ INLINE __m256i q5_high(const uint8_t *qh8) {
 INLINE __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
 /* --- block routines: acc += block product (float vector), corr += scalar part --------------------------- */
+/* The block scale times the activation scale, in all lanes. */
+INLINE __m256 scale8(uint16_t d, float da) {
+    return _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16((short)d)), _mm256_set1_ps(da));
+}
+
+/* Q4_0: unsigned nibbles x activations minus 8 x activations, in 16 bits (|values| < 4096); the second product
+ * depends only on the activations, so the multi-row forms compute it once for all rows. */
 INLINE void blk_q4_0_dot(const blk_q4_0 *x, const act_q8 *y, __m256 *acc, float *corr) {
     (void)corr;
-    __m256i w = _mm256_sub_epi8(nibbles32(x->qs), _mm256_set1_epi8(8));
-    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(dot_ss(w, load32(y->qs))), *acc);
+    __m256i a = load32(y->qs);
+    __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles32(x->qs), a), _mm256_maddubs_epi16(_mm256_set1_epi8(8), a));
+    *acc = _mm256_fmadd_ps(scale8(x->d, y->d), _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1))), *acc);
 }
 
 INLINE void blk_q4_1_dot(const blk_q4_1 *x, const act_q8 *y, __m256 *acc, float *corr) {
@@ -74,8 +82,7 @@ INLINE void blk_q5_1_dot(const blk_q5_1 *x, const act_q8 *y, __m256 *acc, float 
 
 INLINE void blk_q8_0_dot(const blk_q8_0 *x, const act_q8 *y, __m256 *acc, float *corr) {
     (void)corr;
-    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(dot_ss(load32(x->qs), load32(y->qs))),
-                           *acc);
+    *acc = _mm256_fmadd_ps(scale8(x->d, y->d), _mm256_cvtepi32_ps(dot_ss(load32(x->qs), load32(y->qs))), *acc);
 }
 
 /* Scales of the two 16-element groups of a 32-element chunk, as 16-bit lanes (8 of each). */
@@ -88,26 +95,33 @@ INLINE int hsum_i32(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* Q4_K / Q5_K scales and mins (6 bits each). */
-INLINE void k4_scales(const uint8_t *q, int16_t *sc, int16_t *m) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = q[j] & 63;
-        m[j] = q[j + 4] & 63;
-        sc[j + 4] = (int16_t)((q[j + 8] & 15) | ((q[j] >> 6) << 4));
-        m[j + 4] = (int16_t)((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
-    }
+/* Q4_K / Q5_K: the 8 scales and 8 mins (6 bits each, packed in 12 bytes) as 16-bit lanes: both 128-bit halves of
+ * *sc hold the scales, both halves of *mn the mins. */
+INLINE void k4_scales(const uint8_t *q, __m256i *sc, __m256i *mn) {
+    uint32_t w[3];
+    memcpy(w, q, 12);
+    uint32_t s0 = w[0] & 0x3f3f3f3f, m0 = w[1] & 0x3f3f3f3f;
+    uint32_t s1 = (w[2] & 0x0f0f0f0f) | (((w[0] >> 6) & 0x03030303) << 4);
+    uint32_t m1 = ((w[2] >> 4) & 0x0f0f0f0f) | (((w[1] >> 6) & 0x03030303) << 4);
+    __m256i v = _mm256_cvtepu8_epi16(_mm_set_epi32((int)m1, (int)m0, (int)s1, (int)s0));
+    *sc = _mm256_permute2x128_si256(v, v, 0x00);
+    *mn = _mm256_permute2x128_si256(v, v, 0x11);
 }
 
-/* sum over the 8 chunks of 32 of m[j] * (bsums[2j] + bsums[2j+1]) */
-INLINE int k4_minsum(const int16_t *m, const act_q8k *y) {
-    __m256i mv = _mm256_set_epi16(m[7], m[7], m[6], m[6], m[5], m[5], m[4], m[4], m[3], m[3], m[2], m[2], m[1], m[1],
-                                  m[0], m[0]);
-    return hsum_i32(_mm256_madd_epi16(mv, bsums(y)));
+/* Lane pair j of 16-bit values repeated over the register (both halves hold the same 8 values). */
+#define LANE16(v, j) _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)(((2 * (j) + 1) << 8) | (2 * (j)))))
+
+/* sum over the 8 chunks of 32 of min[j] * (bsums[2j] + bsums[2j+1]), as 8 int32 lanes */
+INLINE __m256i k4_mins(__m256i mn, const act_q8k *y) {
+    const __m256i pairs = _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12,
+                                           13, 12, 13, 14, 15, 14, 15);
+    return _mm256_madd_epi16(_mm256_shuffle_epi8(mn, pairs), bsums(y));
 }
 
 INLINE void blk_q4_K_dot(const blk_q4_K *x, const act_q8k *y, __m256 *acc, float *corr) {
-    int16_t sc[8], m[8];
-    k4_scales(x->scales, sc, m);
+    (void)corr;
+    __m256i sc, mn;
+    k4_scales(x->scales, &sc, &mn);
     __m256i isum = _mm256_setzero_si256();
     const __m256i low = _mm256_set1_epi8(15);
     for (int p = 0; p < 4; p++) {
@@ -115,16 +129,19 @@ INLINE void blk_q4_K_dot(const blk_q4_K *x, const act_q8k *y, __m256 *acc, float
         __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
         __m256i p0 = _mm256_maddubs_epi16(lo, load32(y->qs + 64 * p));
         __m256i p1 = _mm256_maddubs_epi16(hi, load32(y->qs + 64 * p + 32));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * p])));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * p + 1])));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, LANE16(sc, 2 * p)));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, LANE16(sc, 2 * p + 1)));
     }
-    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(isum), *acc);
-    *corr -= h2f(x->dmin) * y->d * (float)k4_minsum(m, y);
+    __m256 da = _mm256_set1_ps(y->d);
+    *acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16((short)x->d)), da), _mm256_cvtepi32_ps(isum), *acc);
+    *acc = _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16((short)x->dmin)), da),
+                            _mm256_cvtepi32_ps(k4_mins(mn, y)), *acc);
 }
 
 INLINE void blk_q5_K_dot(const blk_q5_K *x, const act_q8k *y, __m256 *acc, float *corr) {
-    int16_t sc[8], m[8];
-    k4_scales(x->scales, sc, m);
+    (void)corr;
+    __m256i sc, mn;
+    k4_scales(x->scales, &sc, &mn);
     __m256i isum = _mm256_setzero_si256(), hbits = load32(x->qh);
     const __m256i low = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
     for (int p = 0; p < 4; p++) {
@@ -136,18 +153,29 @@ INLINE void blk_q5_K_dot(const blk_q5_K *x, const act_q8k *y, __m256 *acc, float
         __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low), h1);
         __m256i p0 = _mm256_maddubs_epi16(lo, load32(y->qs + 64 * p));
         __m256i p1 = _mm256_maddubs_epi16(hi, load32(y->qs + 64 * p + 32));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * p])));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * p + 1])));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, LANE16(sc, 2 * p)));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, LANE16(sc, 2 * p + 1)));
     }
-    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(isum), *acc);
-    *corr -= h2f(x->dmin) * y->d * (float)k4_minsum(m, y);
+    __m256 da = _mm256_set1_ps(y->d);
+    *acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16((short)x->d)), da), _mm256_cvtepi32_ps(isum), *acc);
+    *acc = _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16((short)x->dmin)), da),
+                            _mm256_cvtepi32_ps(k4_mins(mn, y)), *acc);
+}
+
+/* Scales of groups (2k, 2k+1) of the half of a 16-lane vector selected by `h`: low half = group 2k's, high 2k+1's. */
+INLINE __m256i sc_pair(__m256i s16half, int k) {
+    __m128i lo = _mm_set1_epi16((short)(((4 * k + 1) << 8) | (4 * k)));
+    __m128i hi = _mm_set1_epi16((short)(((4 * k + 3) << 8) | (4 * k + 2)));
+    return _mm256_shuffle_epi8(s16half, _mm256_set_m128i(hi, lo));
 }
 
 INLINE void blk_q6_K_dot(const blk_q6_K *x, const act_q8k *y, __m256 *acc, float *corr) {
     (void)corr;
     const __m256i low = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3);
     __m256i isum = _mm256_setzero_si256();
+    __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
     for (int h = 0; h < 2; h++) {
+        __m256i half = h ? _mm256_permute2x128_si256(s16, s16, 0x11) : _mm256_permute2x128_si256(s16, s16, 0x00);
         __m256i l0 = load32(x->ql + 64 * h), l1 = load32(x->ql + 64 * h + 32), qh = load32(x->qh + 32 * h);
         __m256i v[4];
         v[0] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
@@ -158,17 +186,14 @@ INLINE void blk_q6_K_dot(const blk_q6_K *x, const act_q8k *y, __m256 *acc, float
         v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
         for (int k = 0; k < 4; k++) {
-            int g = 8 * h + 2 * k;
             __m256i p = _mm256_maddubs_epi16(v[k], load32(y->qs + 128 * h + 32 * k));
-            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc2(x->scales[g], x->scales[g + 1])));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc_pair(half, k)));
         }
     }
     /* values are stored +32: subtract 32 * sum_g scale_g * bsum_g */
-    __m128i s8 = _mm_loadu_si128((const __m128i *)x->scales);
-    __m256i s16 = _mm256_cvtepi8_epi16(s8);
     __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(s16, bsums(y)), 5);
     isum = _mm256_sub_epi32(isum, off);
-    *acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * y->d), _mm256_cvtepi32_ps(isum), *acc);
+    *acc = _mm256_fmadd_ps(scale8(x->d, y->d), _mm256_cvtepi32_ps(isum), *acc);
 }
 
 /* Q3_K's 16 signed 6-bit scales */
@@ -293,6 +318,51 @@ enum { R = 4, PF = 768 }; /* rows per call; prefetch distance in bytes */
         for (; c < na; c++) out[c] = dot_##name(n, w, (const uint8_t *)a + (size_t)c * astride);             \
     }
 
+/* 2 weight rows x 4 activation rows per tile: 8 accumulators; each weight block is unpacked once per 4 tokens,
+ * each activation block (and what depends only on it) loaded once per 2 rows. */
+#define GEMM(name, WT, AT, BLOCK)                                                                            \
+    static void gemm_##name(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int na,  \
+                            float *out, size_t os) {                                                         \
+        int r = 0;                                                                                           \
+        for (; r + 2 <= nr; r += 2) {                                                                        \
+            const WT *x0 = (const WT *)((const uint8_t *)w + (size_t)r * ws);                                \
+            const WT *x1 = (const WT *)((const uint8_t *)x0 + ws);                                           \
+            int c = 0;                                                                                       \
+            for (; c + 4 <= na; c += 4) {                                                                    \
+                const AT *y0 = (const AT *)((const uint8_t *)a + (size_t)c * as);                            \
+                const AT *y1 = (const AT *)((const uint8_t *)y0 + as);                                       \
+                const AT *y2 = (const AT *)((const uint8_t *)y1 + as);                                       \
+                const AT *y3 = (const AT *)((const uint8_t *)y2 + as);                                       \
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;  \
+                float c0 = 0, c1 = 0, c2 = 0, c3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;                        \
+                for (int64_t i = 0; i < n / BLOCK; i++) {                                                    \
+                    blk_##name##_dot(x0 + i, y0 + i, &a0, &c0);                                              \
+                    blk_##name##_dot(x1 + i, y0 + i, &b0, &d0);                                              \
+                    blk_##name##_dot(x0 + i, y1 + i, &a1, &c1);                                              \
+                    blk_##name##_dot(x1 + i, y1 + i, &b1, &d1);                                              \
+                    blk_##name##_dot(x0 + i, y2 + i, &a2, &c2);                                              \
+                    blk_##name##_dot(x1 + i, y2 + i, &b2, &d2);                                              \
+                    blk_##name##_dot(x0 + i, y3 + i, &a3, &c3);                                              \
+                    blk_##name##_dot(x1 + i, y3 + i, &b3, &d3);                                              \
+                }                                                                                            \
+                float *o = out + (size_t)c * os + r;                                                         \
+                o[0] = hsum(a0) + c0, o[1] = hsum(b0) + d0, o += os;                                         \
+                o[0] = hsum(a1) + c1, o[1] = hsum(b1) + d1, o += os;                                         \
+                o[0] = hsum(a2) + c2, o[1] = hsum(b2) + d2, o += os;                                         \
+                o[0] = hsum(a3) + c3, o[1] = hsum(b3) + d3;                                                  \
+            }                                                                                                \
+            for (; c < na; c++) {                                                                            \
+                const void *yc = (const uint8_t *)a + (size_t)c * as;                                        \
+                out[(size_t)c * os + r] = dot_##name(n, x0, yc);                                             \
+                out[(size_t)c * os + r + 1] = dot_##name(n, x1, yc);                                         \
+            }                                                                                                \
+        }                                                                                                    \
+        for (; r < nr; r++)                                                                                  \
+            for (int c = 0; c < na; c++)                                                                     \
+                out[(size_t)c * os + r] = dot_##name(n, (const uint8_t *)w + (size_t)r * ws,                \
+                                                     (const uint8_t *)a + (size_t)c * as);                   \
+    }
+
 DOTS(q4_0, blk_q4_0, act_q8, QK)
 DOTS(q4_1, blk_q4_1, act_q8, QK)
 DOTS(q5_0, blk_q5_0, act_q8, QK)
@@ -303,6 +373,91 @@ DOTS(q3_K, blk_q3_K, act_q8k, QK_K)
 DOTS(q4_K, blk_q4_K, act_q8k, QK_K)
 DOTS(q5_K, blk_q5_K, act_q8k, QK_K)
 DOTS(q6_K, blk_q6_K, act_q8k, QK_K)
+GEMM(q4_0, blk_q4_0, act_q8, QK)
+GEMM(q4_1, blk_q4_1, act_q8, QK)
+GEMM(q5_0, blk_q5_0, act_q8, QK)
+GEMM(q5_1, blk_q5_1, act_q8, QK)
+GEMM(q8_0, blk_q8_0, act_q8, QK)
+GEMM(q2_K, blk_q2_K, act_q8k, QK_K)
+GEMM(q3_K, blk_q3_K, act_q8k, QK_K)
+GEMM(q4_K, blk_q4_K, act_q8k, QK_K)
+GEMM(q5_K, blk_q5_K, act_q8k, QK_K)
+GEMM(q6_K, blk_q6_K, act_q8k, QK_K)
+
+/* --- Q4_0 rows interleaved 8 at a time (blk_q4_0x8): one vector lane per row ------------------------------
+ * For each 4 activation bytes (broadcast to all lanes), maddubs multiplies them with 4 values of each of the
+ * 8 rows; 8 such products per block add up in 16 bits (|sum| <= 8 * 2 * 15 * 127 < 32768), one madd gives the
+ * 8 rows' block sums, and the 8 scales are applied with one multiply. The -8 offset comes in through the
+ * activation sum (y->s = y->d * sum). */
+static void dot8_q4_0(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q4_0x8 *b = packed;
+    const act_q8 *y = a;
+    const __m256i low = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK; i++, b++, y++) {
+        _mm_prefetch((const char *)b + 512, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + 576, _MM_HINT_T0);
+        __m256i s16 = _mm256_setzero_si256();
+        for (int k = 0; k < 4; k++) {
+            __m256i q = load32(b->q[k]);
+            int32_t a0, a1;
+            memcpy(&a0, y->qs + 4 * k, 4);
+            memcpy(&a1, y->qs + 16 + 4 * k, 4);
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_and_si256(q, low), _mm256_set1_epi32(a0)));
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low),
+                                                             _mm256_set1_epi32(a1)));
+        }
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y->d)), _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones)), acc);
+        acc = _mm256_fnmadd_ps(d, _mm256_set1_ps(8 * y->s), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
+/* Q4_K, 8 rows per lane group: per pair of sub-blocks, 8 steps of 4 activation bytes x 4 values of each row add
+ * up in 16 bits (<= 8 * 2 * 15 * 127), one madd with the rows' (duplicated) scales widens them; the mins go
+ * through the activation's 16-element sums, two sub-blocks per madd. */
+static void dot8_q4_K(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q4_Kx8 *b = packed;
+    const act_q8k *y = a;
+    const __m256i low = _mm256_set1_epi8(15);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++, b++, y++) {
+        __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            __m256i slo = _mm256_setzero_si256(), shi = _mm256_setzero_si256();
+            const int8_t *alo = y->qs + 64 * p, *ahi = alo + 32;
+            _mm_prefetch((const char *)b->q[p] + 1024, _MM_HINT_T0);
+            _mm_prefetch((const char *)b->q[p] + 1088, _MM_HINT_T0);
+            _mm_prefetch((const char *)b->q[p] + 1152, _MM_HINT_T0);
+            _mm_prefetch((const char *)b->q[p] + 1216, _MM_HINT_T0);
+            for (int k = 0; k < 8; k++) {
+                __m256i q = load32(b->q[p][k]);
+                int32_t a0, a1;
+                memcpy(&a0, alo + 4 * k, 4);
+                memcpy(&a1, ahi + 4 * k, 4);
+                slo = _mm256_add_epi16(slo, _mm256_maddubs_epi16(_mm256_and_si256(q, low), _mm256_set1_epi32(a0)));
+                shi = _mm256_add_epi16(shi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low),
+                                                                 _mm256_set1_epi32(a1)));
+            }
+            __m256i sc0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p]));
+            __m256i sc1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p + 1]));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(slo, sc0), _mm256_madd_epi16(shi, sc1)));
+        }
+        for (int j = 0; j < 8; j++) { /* lanes 2r, 2r+1: min of row r times bsums 2j, 2j+1 */
+            int32_t bs;
+            memcpy(&bs, y->bsums + 2 * j, 4);
+            __m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->m[j]));
+            msum = _mm256_add_epi32(msum, _mm256_madd_epi16(m, _mm256_set1_epi32(bs)));
+        }
+        __m256 da = _mm256_set1_ps(y->d);
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d)), da);
+        __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->dmin)), da);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+        acc = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(msum), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
 
 /* --- float weights ----------------------------------------------------------------------------------------- */
 static float dot_f32(int64_t n, const void *w, const void *a) {
@@ -434,7 +589,8 @@ void quant_isa_avx2(quant_isa *isa) {
 #define SET(T, name)                                                                                         \
     isa->dot[EMBER_GGML_##T] = dot_##name;                                                                   \
     isa->dotn[EMBER_GGML_##T] = dotn_##name;                                                                 \
-    isa->dotm[EMBER_GGML_##T] = dotm_##name;
+    isa->dotm[EMBER_GGML_##T] = dotm_##name;                                                                 \
+    isa->gemm[EMBER_GGML_##T] = gemm_##name;
     SET(Q4_0, q4_0)
     SET(Q4_1, q4_1)
     SET(Q5_0, q5_0)
@@ -446,6 +602,8 @@ void quant_isa_avx2(quant_isa *isa) {
     SET(Q5_K, q5_K)
     SET(Q6_K, q6_K)
 #undef SET
+    isa->dot8[EMBER_GGML_Q4_0] = dot8_q4_0;
+    isa->dot8[EMBER_GGML_Q4_K] = dot8_q4_K;
     isa->act[ACT_Q8] = quant_act_q8;
     isa->act[ACT_Q8K] = quant_act_q8k;
 }
