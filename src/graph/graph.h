@@ -116,6 +116,8 @@ struct eg_model {
     int nopsets;
     eg_opset *opsets;
     eg_graph *graph;
+    eg_graph **graphs;    /* every graph made (main and subgraphs, finished or not): their heap parts are freed */
+    int ngraphs, cap_graphs;
     ember_tensor **owned; /* tensors the model frees (decoded initializers, attribute tensors) */
     int nowned, cap_owned;
     int copied_inits;     /* initializers that had to be copied (misaligned raw_data or typed fields) */

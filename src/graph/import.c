@@ -614,6 +614,8 @@ static ember_status parse_graph(importer *im, const ember_pb *outer, const ember
     eg_model *m = im->m;
     eg_graph *g = aalloc(m, sizeof *g);
     if (!g) return nomem();
+    ember_status ps = push_ptr(m, (void ***)&m->graphs, &m->ngraphs, &m->cap_graphs, g);
+    if (ps) return ps;
     g->parent = parent;
     g->model = m;
     g->name = "";
@@ -752,23 +754,12 @@ static ember_status parse_model(importer *im) {
     return parse_graph(im, &top, &graph_f, NULL, &m->graph);
 }
 
-static void graph_free(eg_graph *g) {
-    if (!g) return;
-    for (int i = 0; i < g->nnodes; i++) {
-        eg_node *n = &g->nodes[i];
-        for (int a = 0; a < n->nattr; a++) {
-            graph_free(n->attr[a].g);
-            if (n->attr[a].type == EG_ATTR_GRAPHS)
-                for (int k = 0; k < n->attr[a].n; k++) graph_free(n->attr[a].gs[k]);
-        }
-    }
-    ember_free(g->values);
-    ember_free(g->hash);
-}
-
 void eg_model_free(eg_model *m) {
     if (!m) return;
-    graph_free(m->graph);
+    for (int i = 0; i < m->ngraphs; i++) { /* the graphs themselves live in the arena */
+        ember_free(m->graphs[i]->values);
+        ember_free(m->graphs[i]->hash);
+    }
     for (int i = 0; i < m->nowned; i++) ember_tensor_destroy(m->owned[i]);
     ember_free(m->owned);
     ember_arena_free(&m->arena);

@@ -9,8 +9,18 @@ DEBIAN_SUITE=/usr/share/libonnx-testdata/data/node # Debian's libonnx-testdata (
 
 # --- conformance: the lists of expected failures only shrink -------------------------------------------
 # conformance LABEL SUITE LIST: no test off LIST fails, and every test on LIST still fails.
+# Under an emulator (qemu) every 8th test runs: the whole suite there would take most of CI's time.
 conformance() {
     local label=$1 suite=$2 list=$3 out=$TMP/$1.txt
+    if [ -n "${EMBER_TEST_RUNNER:-}" ]; then
+        mkdir -p "$TMP/$label-sample"
+        local i=0 d
+        for d in "$suite"/test_*/; do
+            [ $((i++ % 8)) -eq 0 ] && ln -s "$(cd "$d" && pwd)" "$TMP/$label-sample/$(basename "$d")"
+        done
+        label="$label (every 8th test under ${EMBER_TEST_RUNNER%% *})"
+        suite=$TMP/$1-sample
+    fi
     ember test "$suite" >"$out" 2>&1
     cut -f1 "$list" | grep -v '^#' | sort >"$TMP/expected"
     grep -E '^(FAIL|SKIP) ' "$out" | sed -E 's/^(FAIL|SKIP) ([^:]+):.*/\2/' | sort >"$TMP/failed"
