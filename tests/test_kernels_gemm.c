@@ -2,6 +2,7 @@
  * naive triple loop, on random shapes with tails, transposes, alpha/beta, packed operands, epilogues. */
 #include "check.h"
 
+#include "ember/tensor.h"
 #include "ember/threadpool.h"
 #include "kernels/isa.h"
 
@@ -18,6 +19,7 @@ typedef struct {
     bool ta, tb;
     float alpha, beta;
     bool pack_a, pack_b;
+    bool half_b; /* B pre-packed as IEEE half (B's values are rounded to half first, so the result is exact) */
     ember_epilogue ep;
 } gemm_case;
 
@@ -25,6 +27,8 @@ typedef struct {
 static double run_case(const ember_kernel_table *k, ember_pool *pool, const gemm_case *c) {
     int64_t lda = (c->ta ? c->M : c->K) + 3, ldb = (c->tb ? c->K : c->N) + 1, ldc = c->N + 5;
     float *A = rand_buf((c->ta ? c->K : c->M) * lda), *B = rand_buf((c->tb ? c->N : c->K) * ldb);
+    if (c->half_b)
+        for (int64_t i = 0; i < (c->tb ? c->N : c->K) * ldb; i++) B[i] = ember_f16_to_f32(ember_f32_to_f16(B[i]));
     float *C = rand_buf(c->M * ldc), *R = malloc((size_t)(c->M * ldc) * sizeof *R);
     memcpy(R, C, (size_t)(c->M * ldc) * sizeof *R);
     if (c->beta == 0.0f) /* C must not be read when beta == 0 */
@@ -32,6 +36,7 @@ static double run_case(const ember_kernel_table *k, ember_pool *pool, const gemm
     ember_gemm_operand oa = {.data = A, .ld = lda, .trans = c->ta}, ob = {.data = B, .ld = ldb, .trans = c->tb};
     ember_gemm_src sa = {.pack = ember_pack_operand_a, .src = &oa}, sb = {.pack = ember_pack_operand_b, .src = &ob};
     float *pa = NULL, *pb = NULL;
+    uint16_t *pb16 = NULL;
     if (c->pack_a) {
         pa = ember_malloc_aligned((size_t)ember_packed_floats(k, false, c->M, c->K) * 4 + 64);
         ember_pack_whole(k, NULL, false, &sa, c->M, c->K, pa);
@@ -41,6 +46,11 @@ static double run_case(const ember_kernel_table *k, ember_pool *pool, const gemm
         pb = ember_malloc_aligned((size_t)ember_packed_floats(k, true, c->N, c->K) * 4 + 64);
         ember_pack_whole(k, NULL, true, &sb, c->N, c->K, pb);
         sb = (ember_gemm_src){.packed = pb};
+    }
+    if (c->half_b) { /* half the packed floats, from the plain operand or from the f32 packing */
+        pb16 = ember_malloc_aligned((size_t)ember_packed_floats(k, true, c->N, c->K) * 2 + 64);
+        CHECK(ember_pack_whole_f16(k, true, &sb, c->N, c->K, pb16) == EMBER_OK);
+        sb = (ember_gemm_src){.packed_f16 = pb16};
     }
     ember_sgemm_run(k, pool, c->M, c->N, c->K, c->alpha, &sa, &sb, c->beta, C, ldc, &c->ep);
     ember_sgemm_ref(c->ta, c->tb, c->M, c->N, c->K, c->alpha, A, lda, B, ldb, c->beta, R, ldc, &c->ep);
@@ -52,6 +62,7 @@ static double run_case(const ember_kernel_table *k, ember_pool *pool, const gemm
         }
     ember_free_aligned(pa);
     ember_free_aligned(pb);
+    ember_free_aligned(pb16);
     free(A), free(B), free(C), free(R);
     return worst;
 }
@@ -63,9 +74,9 @@ static void check_tables(const gemm_case *c) {
     for (int t = 0; t < 2; t++)
         for (int p = 0; p < 2; p++) {
             double e = run_case(tables[t], p ? pool2 : NULL, c);
-            CHECK_MSG(e <= 1.0, "%s M=%lld N=%lld K=%lld ta=%d tb=%d a=%g b=%g pa=%d pb=%d act=%d: err %.3g tol",
+            CHECK_MSG(e <= 1.0, "%s M=%lld N=%lld K=%lld ta=%d tb=%d a=%g b=%g pa=%d pb=%d hb=%d act=%d: err %.3g tol",
                       tables[t]->name, (long long)c->M, (long long)c->N, (long long)c->K, c->ta, c->tb,
-                      (double)c->alpha, (double)c->beta, c->pack_a, c->pack_b, c->ep.act.kind, e);
+                      (double)c->alpha, (double)c->beta, c->pack_a, c->pack_b, c->half_b, c->ep.act.kind, e);
         }
 }
 
@@ -74,7 +85,7 @@ static void test_random_shapes(void) {
         gemm_case c = {.M = rand_dim(it < 40 ? 40 : 130), .N = rand_dim(it < 40 ? 50 : 150),
                        .K = rand_dim(it < 40 ? 40 : 300), .ta = check_rand() & 1, .tb = check_rand() & 1,
                        .alpha = (it % 3) ? 1.0f : -0.75f, .beta = (it % 4 == 1) ? 0.5f : (it % 4 == 2) ? 1.0f : 0.0f,
-                       .pack_a = it % 5 == 3, .pack_b = it % 5 == 4};
+                       .pack_a = it % 5 == 3, .pack_b = it % 5 == 4, .half_b = it % 7 == 2 || it % 7 == 4};
         check_tables(&c);
     }
 }
@@ -84,7 +95,7 @@ static void test_exact_blocks(void) {
         {6, 16, 1},    {12, 32, 256}, {8, 24, 257}, {60, 130, 300}, {1, 1, 1},
         {1, 1000, 64}, {1000, 1, 64}, {7, 17, 3},   {250, 37, 300}}; /* M > 240: B packed whole */
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
-        gemm_case c = {.M = dims[i][0], .N = dims[i][1], .K = dims[i][2], .alpha = 1.0f};
+        gemm_case c = {.M = dims[i][0], .N = dims[i][1], .K = dims[i][2], .alpha = 1.0f, .half_b = i % 3 == 2};
         check_tables(&c);
     }
 }

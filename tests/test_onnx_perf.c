@@ -28,6 +28,11 @@ static double max_rel(const float *a, const float *b, int64_t n) {
     return scale > 0 ? m / scale : m;
 }
 
+/* When set, fused runs keep constant MatMul/Gemm weights as IEEE half (the --f16 option) and comparisons
+ * allow for the weights' rounding. */
+static bool f16_weights;
+static double random_tol = 1e-4;
+
 /* Run graph g on the inputs; fused = graph passes + fast ops (+ reference ops when ref_ops: the fused work
  * then goes through eo_fuse_apply), else node by node on the reference ops. */
 static ember_status run_graph_ops(const eg_graph *g, bool fused, bool ref_ops, int threads, ev *const *in, ev *out,
@@ -39,6 +44,7 @@ static ember_status run_graph_ops(const eg_graph *g, bool fused, bool ref_ops, i
     ember_status s = eg_exec_create(g, NULL, pool, &x);
     if (!s) {
         eg_exec_set_fusion(x, fused);
+        eg_exec_set_f16_weights(x, fused && f16_weights);
         s = eg_exec_run(x, in, out);
         if (!s && fused) s = eg_exec_run(x, in, out + g->noutputs); /* second run: reuses pre-packed weights */
         eg_plan_stats st;
@@ -307,7 +313,7 @@ static void check_random(int kind, int count) {
         if (!s1 && !s2) {
             int64_t n = ember_tensor_count(&ref[0].t);
             double d0 = max_rel(got[0].t.data, ref[0].t.data, n), d1 = max_rel(got[1].t.data, ref[0].t.data, n);
-            if (!(d0 <= 1e-4 && d1 <= 1e-4)) {
+            if (!(d0 <= random_tol && d1 <= random_tol)) {
                 printf("  graph %d (%s, %d nodes, %d fused): max relative difference %g / %g\n", it,
                        kind == 0 ? "conv" : kind == 1 ? "matmul" : "layernorm", b->g.nnodes, nf, d0, d1);
                 bad++;
@@ -324,6 +330,12 @@ static void check_random(int kind, int count) {
 
 static void test_random_conv_graphs(void) { check_random(0, heavy_ok() ? 300 : 40); }
 static void test_random_matmul_graphs(void) { check_random(1, heavy_ok() ? 200 : 30); }
+/* --f16: weights rounded to half (relative error 2^-11 each) keep outputs within ~1e-3 of f32. */
+static void test_random_matmul_graphs_f16(void) {
+    f16_weights = true, random_tol = 3e-3;
+    check_random(1, heavy_ok() ? 100 : 15);
+    f16_weights = false, random_tol = 1e-4;
+}
 static void test_random_layernorm_graphs(void) { check_random(2, heavy_ok() ? 100 : 20); }
 
 /* ember_maxpool2d_rows against its reference twin ember_maxpool2d on random geometries (odd sizes, padding,
@@ -475,15 +487,23 @@ static void test_bench_models(void) {
     model_case c = {"bench/minilm_l6_h384_v8k.onnx", NULL, {0}, {NULL}, 0, true, false};
     check_model(&c);
 }
+static void test_minilm_f16(void) {
+    f16_weights = true;
+    model_case c = {"bench/minilm_l6_h384_v8k.onnx", NULL, {0}, {NULL}, 0, true, false};
+    check_model(&c);
+    f16_weights = false;
+}
 
 int main(void) {
     RUN(test_random_conv_graphs);
     RUN(test_random_matmul_graphs);
+    RUN(test_random_matmul_graphs_f16);
     RUN(test_random_layernorm_graphs);
     RUN(test_maxpool_rows);
     RUN(test_yunet);
     RUN(test_ultraface);
     RUN(test_face_recognition);
     RUN(test_bench_models);
+    RUN(test_minilm_f16);
     return check_done();
 }

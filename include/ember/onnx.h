@@ -96,6 +96,8 @@ typedef struct ember_onnx_options {
     bool profile;     /* accumulate per-node time (ember_onnx_profile) */
     bool no_fusion;   /* run the graph node by node as written (no BatchNormalization folding, no fused
                          activations/residuals): a reference for checking the fused plan */
+    bool f16_weights; /* keep constant MatMul/Gemm weights packed as IEEE half (half the memory; widened
+                         to f32 per cache panel, so results differ from f32 by the rounding of the weights) */
 } ember_onnx_options;
 
 /* opt may be NULL. The model must outlive the session. */

@@ -6,12 +6,13 @@
 #include <sys/resource.h>
 #include <time.h>
 
-enum { OPT_SHAPE = 256, OPT_RUNS, OPT_WARMUP };
+enum { OPT_SHAPE = 256, OPT_RUNS, OPT_WARMUP, OPT_F16 };
 
 static const cli_opt opts[] = {
     {"runs", OPT_RUNS, "R", "timed runs (default 20)"},
     {"warmup", OPT_WARMUP, "W", "untimed runs first (default 3)"},
     {"shape", OPT_SHAPE, "[NAME=]DIMS", "shape of a random input, e.g. input=1x3x224x224"},
+    {"f16", OPT_F16, NULL, "keep MatMul/Gemm weights as IEEE half (half the memory)"},
     {0},
 };
 static const cli_help help = {
@@ -69,7 +70,7 @@ static ember_status bench_run(bench_state *b) {
 }
 
 /* Open the model, make inputs, create the session and plan it (what "load" means for the peers too). */
-static ember_status bench_load(const char *path, int threads, const model_shapes *shapes, bench_state *b) {
+static ember_status bench_load(const char *path, int threads, bool f16, const model_shapes *shapes, bench_state *b) {
     ember_status s = ember_onnx_open(path, &b->model);
     if (s) return s;
     b->nin = ember_onnx_input_count(b->model);
@@ -84,7 +85,7 @@ static ember_status bench_load(const char *path, int threads, const model_shapes
             memcpy(dims[i], b->in[i]->shape, sizeof dims[i]);
         }
     }
-    ember_onnx_options opt = {.threads = threads};
+    ember_onnx_options opt = {.threads = threads, .f16_weights = f16};
     if (!s) s = ember_onnx_session_create(b->model, &opt, &b->session);
     if (!s) s = ember_onnx_plan(b->session, ndims, (const int64_t(*)[EMBER_MAX_DIMS])dims);
     return s;
@@ -95,10 +96,12 @@ int cmd_bench(int argc, char **argv) {
     cli_begin(&p, &help, argc, argv);
     long runs = 20, warmup = 3;
     model_shapes shapes = {0};
+    bool f16 = false;
     int k;
     while ((k = cli_next(&p)) > 0) {
         if (k == OPT_RUNS && !cli_int(&p, p.arg, 1, 100000, &runs)) return CLI_EXIT_USAGE;
         if (k == OPT_WARMUP && !cli_int(&p, p.arg, 0, 100000, &warmup)) return CLI_EXIT_USAGE;
+        if (k == OPT_F16) f16 = true;
         if (k == OPT_SHAPE && model_shapes_add(&shapes, p.arg)) return cli_usage(&p, "%s", ember_last_error());
     }
     if (k < 0) return cli_stop(k);
@@ -107,7 +110,7 @@ int cmd_bench(int argc, char **argv) {
 
     bench_state b = {0};
     double t0 = now_ms();
-    ember_status s = bench_load(path, p.threads, &shapes, &b);
+    ember_status s = bench_load(path, p.threads, f16, &shapes, &b);
     if (!s) s = bench_run(&b); /* the first run packs the weights: part of loading (ORT's side counts it too) */
     double load_ms = now_ms() - t0;
     double *times = calloc((size_t)runs, sizeof *times);

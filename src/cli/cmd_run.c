@@ -6,13 +6,14 @@
 #include <string.h>
 #include <time.h>
 
-enum { OPT_SHAPE = 256, OPT_RUNS };
+enum { OPT_SHAPE = 256, OPT_RUNS, OPT_F16 };
 
 static const cli_opt opts[] = {
     {"input", 'i', "[NAME=]FILE", "input tensor(s) from .npy/.npz/.pb (repeatable; .npz members match by name)"},
     {"shape", OPT_SHAPE, "[NAME=]DIMS", "shape for a random input, e.g. input=1x3x224x224"},
     {"output", 'o', "FILE", "write the outputs to FILE (.npz for several, .npy/.pb for one)"},
     {"runs", OPT_RUNS, "N", "run N times and report the time per run"},
+    {"f16", OPT_F16, NULL, "keep MatMul/Gemm weights as IEEE half (half the memory, slightly different results)"},
     {0},
 };
 static const cli_help help = {
@@ -101,6 +102,7 @@ int cmd_run(int argc, char **argv) {
     int ninputs = 0;
     const char *out_path = NULL;
     long runs = 1;
+    bool f16 = false;
     int k;
     while ((k = cli_next(&p)) > 0) {
         if (k == 'i') {
@@ -112,6 +114,8 @@ int cmd_run(int argc, char **argv) {
             out_path = p.arg;
         } else if (k == OPT_RUNS && !cli_int(&p, p.arg, 1, 1000000, &runs)) {
             return CLI_EXIT_USAGE;
+        } else if (k == OPT_F16) {
+            f16 = true;
         }
     }
     if (k < 0) return cli_stop(k);
@@ -127,7 +131,7 @@ int cmd_run(int argc, char **argv) {
     if (!st) st = load_inputs(m, inputs, ninputs, &in);
     for (int i = 0; i < nin && !st; i++)
         if (!in.t[i]) st = model_random_input(m, &shapes, i, &in.t[i]);
-    if (!st) st = ember_onnx_session_create(m, &(ember_onnx_options){.threads = p.threads}, &s);
+    if (!st) st = ember_onnx_session_create(m, &(ember_onnx_options){.threads = p.threads, .f16_weights = f16}, &s);
     double t0 = now_ms(), first = 0;
     for (long r = 0; r < runs && !st; r++) {
         for (int i = 0; i < nout; i++) ember_tensor_destroy(outs[i]), outs[i] = NULL;

@@ -101,6 +101,7 @@ void eg_exec_set_fusion(eg_exec *x, bool on) {
     x->no_fuse = !on;
     x->planned = false;
 }
+void eg_exec_set_f16_weights(eg_exec *x, bool on) { x->f16_weights = on; }
 const ev *eg_exec_value(const eg_exec *x, int v) {
     return x->meta[v].kind == EV_TENSOR && x->slot[v]->kind == EV_ABSENT ? &x->meta[v] : x->slot[v];
 }
@@ -209,6 +210,7 @@ static void ctx_init(eg_exec *x, const eg_node *n, eo_ctx *c, ev **in, ev **out)
     c->out = out;
     c->pool = x->pool;
     c->exec = x;
+    c->f16_weights = x->f16_weights;
     for (int i = 0; i < n->nin; i++) in[i] = n->in[i] >= 0 ? x->slot[n->in[i]] : NULL;
     for (int i = 0; i < n->nout; i++) out[i] = n->out[i] >= 0 ? x->slot[n->out[i]] : NULL;
 }

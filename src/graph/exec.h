@@ -30,6 +30,8 @@ void eg_exec_set_profile(eg_exec *x, eg_profile *p);
 /* Graph passes on (default) or off (the graph runs node by node as written: the reference for tests).
  * Takes effect at the next plan. */
 void eg_exec_set_fusion(eg_exec *x, bool on);
+/* Constant GEMM weights kept as IEEE half (set before the first plan). */
+void eg_exec_set_f16_weights(eg_exec *x, bool on);
 
 /* After planning: the inferred value of graph value v (kind EV_ABSENT when only known at run time),
  * whether it is a folded constant, and statistics. */

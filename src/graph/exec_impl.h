@@ -33,6 +33,7 @@ struct eg_exec {
     eo_prep *prep;     /* op state kept across runs (pre-packed weights) */
     eg_synth **synth;  /* a node the passes made to replace a pattern (LayerNormalization), NULL: the graph's */
     bool no_fuse;      /* eg_exec_set_fusion(x, false): run the graph as written */
+    bool f16_weights;  /* eg_exec_set_f16_weights: constant GEMM weights packed as IEEE half */
     int nfused;        /* nodes absorbed into other steps by the last plan */
     int nsteps, nfolded, ndynamic, nremoved;
     uint8_t *arena;

@@ -190,6 +190,7 @@ ember_status ember_onnx_session_create(ember_onnx_model *m, const ember_onnx_opt
     }
     if (!st) st = eg_exec_create(m->m->graph, NULL, s->pool, &s->x);
     if (!st && opt && opt->no_fusion) eg_exec_set_fusion(s->x, false);
+    if (!st && opt && opt->f16_weights) eg_exec_set_f16_weights(s->x, true);
     if (!st && opt && opt->profile) {
         s->node_ns = ember_calloc((size_t)(m->m->graph->nnodes + 1), sizeof(double));
         if (!s->node_ns) st = ember_fail(EMBER_ERR_NOMEM, "out of memory");

@@ -157,6 +157,22 @@ void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, 
     ember_pool_for(pool, ceil_div(rows, j.r), grain, rowwise ? pack_slivers_rowwise : pack_slivers, &j);
 }
 
+/* Packs sliver by sliver through a small f32 buffer, so the whole f32 copy never exists. */
+ember_status ember_pack_whole_f16(const ember_kernel_table *k, bool is_b, const ember_gemm_src *s, int64_t rows,
+                                  int64_t K, uint16_t *dst) {
+    int r = is_b ? k->nr : k->mr;
+    float *tmp = ember_malloc_aligned((size_t)(K * r) * sizeof *tmp + 64);
+    if (!tmp) return ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory to pack %lldx%lld as f16", (long long)rows,
+                                (long long)K);
+    for (int64_t r0 = 0; r0 < rows; r0 += r) {
+        if (s->packed) memcpy(tmp, s->packed + r0 * K, (size_t)(K * r) * sizeof *tmp);
+        else s->pack(s->src, r0, min64(r, rows - r0), 0, K, r, tmp);
+        k->f32_to_f16(dst + r0 * K, tmp, K * r);
+    }
+    ember_free_aligned(tmp);
+    return EMBER_OK;
+}
+
 /* --- the blocked, tiled product --------------------------------------------------------------------- */
 
 typedef struct {
@@ -166,6 +182,7 @@ typedef struct {
     const float *pa, *pb;
     const ember_gemm_src *bsrc; /* lazy_b: B panels are packed per tile from here */
     bool lazy_b;
+    const uint16_t *pb16; /* B packed as half: each tile widens its panels into the thread's L2 buffer */
     float *C;
     int64_t ldc;
     const ember_epilogue *ep;
@@ -241,6 +258,11 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
  * B goes down its rows once for all slivers (one sequential stream per row, not one per row and sliver). */
 static void pack_panel(const gemm_job *g, int64_t j0, int64_t j1, int64_t p, int64_t kc, float *dst) {
     int nr = g->k->nr;
+    if (g->pb16) { /* slivers are contiguous kc x nr runs of the half copy */
+        for (int64_t j = j0; j < j1; j += nr)
+            g->k->f16_to_f32(dst + (j - j0) * kc, g->pb16 + j * g->K + p * nr, kc * nr);
+        return;
+    }
     const ember_gemm_src *s = g->bsrc;
     const ember_gemm_operand *o = s->src;
     if (s->pack == ember_pack_operand_b && !o->trans) {
@@ -259,7 +281,7 @@ static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
     gemm_job *g = ctx;
     int mr = g->k->mr, nr = g->k->nr;
     float *panel = NULL;
-    if (g->lazy_b) {
+    if (g->lazy_b || g->pb16) {
         panel = ember_scratch(EMBER_SCRATCH_PANEL, (size_t)(g->kc * round_up(g->nc, nr)) * sizeof(float));
         if (!panel) {
             atomic_store(&g->failed, true);
@@ -314,9 +336,9 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
         ember_epilogue_apply_k(k, ep, C, ldc, 0, 0, M, N);
         return;
     }
-    bool lazy_b = !B->packed && M <= LAZY_B_MAX_M;
+    bool lazy_b = !B->packed && !B->packed_f16 && M <= LAZY_B_MAX_M;
     int64_t fa = A->packed ? 0 : ember_packed_floats(k, false, M, K);
-    int64_t fb = B->packed || lazy_b ? 0 : ember_packed_floats(k, true, N, K);
+    int64_t fb = B->packed || B->packed_f16 || lazy_b ? 0 : ember_packed_floats(k, true, N, K);
     float *buf = fa + fb ? ember_scratch(EMBER_SCRATCH_GEMM, (size_t)(fa + fb) * sizeof(float)) : NULL;
     if (fa + fb && !buf) { /* out of memory for packing: fall back to the unblocked reference */
         ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory for %lld packing floats", (long long)(fa + fb));
@@ -325,11 +347,12 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
     gemm_job g = {.k = k, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .C = C, .ldc = ldc, .ep = ep};
     g.fused = ember_ukernel_post_from(ep, &g.post);
     g.pa = A->packed ? A->packed : buf;
-    g.pb = B->packed ? B->packed : lazy_b ? NULL : buf + fa;
+    g.pb = B->packed ? B->packed : lazy_b || B->packed_f16 ? NULL : buf + fa;
+    g.pb16 = B->packed_f16;
     g.bsrc = B;
     g.lazy_b = lazy_b;
     if (!A->packed) ember_pack_whole(k, pool, false, A, M, K, buf);
-    if (!B->packed && !lazy_b) ember_pack_whole(k, pool, true, B, N, K, buf + fa);
+    if (!B->packed && !B->packed_f16 && !lazy_b) ember_pack_whole(k, pool, true, B, N, K, buf + fa);
     choose_blocks(&g, ember_pool_threads(pool));
     atomic_init(&g.failed, false);
     ember_pool_for(pool, ceil_div(M, g.mc) * g.tiles_n, 1, gemm_tiles, &g);
@@ -341,6 +364,7 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
 /* --- public GEMM entry points ------------------------------------------------------------------------- */
 
 static ember_gemm_src operand_src(const ember_gemm_operand *o, bool is_b) {
+    if (o->packed && o->packed_f16) return (ember_gemm_src){.packed_f16 = o->packed};
     if (o->packed) return (ember_gemm_src){.packed = o->packed};
     return (ember_gemm_src){.pack = is_b ? ember_pack_operand_b : ember_pack_operand_a, .src = o};
 }
@@ -373,6 +397,16 @@ void ember_sgemm_pack_b(bool transB, int64_t K, int64_t N, const float *B, int64
     ember_gemm_operand o = {.data = B, .ld = ldb, .trans = transB};
     ember_gemm_src s = operand_src(&o, true);
     ember_pack_whole(ember_kernels(), NULL, true, &s, N, K, packed);
+}
+
+size_t ember_sgemm_pack_b_f16_size(int64_t K, int64_t N) {
+    return (size_t)round_up(ember_packed_floats(ember_kernels(), true, N, K) * 2, 64);
+}
+
+ember_status ember_sgemm_pack_b_f16(bool transB, int64_t K, int64_t N, const float *B, int64_t ldb, void *packed) {
+    ember_gemm_operand o = {.data = B, .ld = ldb, .trans = transB};
+    ember_gemm_src s = operand_src(&o, true);
+    return ember_pack_whole_f16(ember_kernels(), true, &s, N, K, packed);
 }
 
 void ember_sgemm_pack_a(bool transA, int64_t M, int64_t K, const float *A, int64_t lda, void *packed) {

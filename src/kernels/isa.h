@@ -93,6 +93,7 @@ typedef void (*ember_pack_fn)(const void *src, int64_t r0, int64_t n, int64_t k0
  * the fly by `pack` from `src`. */
 typedef struct ember_gemm_src {
     const float *packed;
+    const uint16_t *packed_f16; /* B only: packed as above but IEEE half; panels are widened per tile */
     ember_pack_fn pack;
     const void *src;
 } ember_gemm_src;
@@ -110,6 +111,9 @@ int64_t ember_packed_floats(const ember_kernel_table *k, bool is_b, int64_t rows
 /* Packs a whole operand with table k's register block. */
 void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, const ember_gemm_src *s,
                       int64_t rows, int64_t K, float *dst);
+/* The same as IEEE half (ember_packed_floats halves, rounded to nearest even): the --f16 weights. */
+ember_status ember_pack_whole_f16(const ember_kernel_table *k, bool is_b, const ember_gemm_src *s, int64_t rows,
+                                  int64_t K, uint16_t *dst);
 
 /* A 64-byte aligned buffer of at least `bytes` owned by the calling thread (grow-only, freed when the
  * thread exits), valid until the thread's next call with the same slot; NULL when out of memory. */

@@ -109,9 +109,15 @@ void ember_sgemm_pack_b(bool transB, int64_t K, int64_t N, const float *B, int64
 size_t ember_sgemm_pack_a_size(int64_t M, int64_t K);
 void ember_sgemm_pack_a(bool transA, int64_t M, int64_t K, const float *A, int64_t lda, void *packed);
 
+/* op(B) packed as IEEE half (half the bytes; --f16 weights): the GEMM widens one cache panel at a time
+ * with F16C / NEON. Size is a multiple of 64; returns non-OK only when out of memory. */
+size_t ember_sgemm_pack_b_f16_size(int64_t K, int64_t N);
+ember_status ember_sgemm_pack_b_f16(bool transB, int64_t K, int64_t N, const float *B, int64_t ldb, void *packed);
+
 /* One GEMM operand: either packed (by ember_sgemm_pack_a/_b with the same M/N/K) or plain memory. */
 typedef struct ember_gemm_operand {
     const void *packed; /* non-NULL: use this packed buffer; the fields below are ignored */
+    bool packed_f16;    /* B only: `packed` is from ember_sgemm_pack_b_f16 */
     const float *data;  /* plain row-major matrix */
     int64_t ld;
     bool trans;

@@ -81,13 +81,19 @@ static ember_epilogue fused_epilogue(const eo_ctx *c, int64_t ldc) {
     return ep;
 }
 
-/* B packed once for this step when it is a constant (NULL: use it as is). */
+/* B packed once for this step when it is a constant (NULL: use it as is); as IEEE half with the session's
+ * f16_weights option. */
 static const void *packed_b(eo_ctx *c, int i, bool trans, int64_t K, int64_t N, const float *B, int64_t ldb) {
     if (!c->prep || !eo_in_const(c, i)) return NULL;
     if (c->prep->p) return c->prep->p;
-    void *pb = ember_malloc_aligned(ember_sgemm_pack_b_size(K, N));
+    bool half = c->f16_weights;
+    void *pb = ember_malloc_aligned(half ? ember_sgemm_pack_b_f16_size(K, N) : ember_sgemm_pack_b_size(K, N));
     if (!pb) return NULL; /* unpacked still works */
-    ember_sgemm_pack_b(trans, K, N, B, ldb, pb);
+    if (half && ember_sgemm_pack_b_f16(trans, K, N, B, ldb, pb)) {
+        ember_free_aligned(pb);
+        return NULL;
+    }
+    if (!half) ember_sgemm_pack_b(trans, K, N, B, ldb, pb);
     *c->prep = (eo_prep){pb, free_aligned};
     eo_drop_input(c, i);
     return pb;
@@ -139,7 +145,8 @@ static ember_status matmul_fast(eo_ctx *c, const mm_shape *p) {
         int64_t rows = sa ? batches * p->M : p->M;
         const void *pb = packed_b(c, 1, false, p->K, p->N, b->data, p->N);
         ember_gemm_operand A = {.data = a->data, .ld = p->K};
-        ember_gemm_operand B = pb ? (ember_gemm_operand){.packed = pb} : (ember_gemm_operand){.data = b->data, .ld = p->N};
+        ember_gemm_operand B = pb ? (ember_gemm_operand){.packed = pb, .packed_f16 = c->f16_weights}
+                                  : (ember_gemm_operand){.data = b->data, .ld = p->N};
         ember_sgemm_packed(c->pool, rows, p->N, p->K, alpha, &A, &B, 0.0f, y->data, p->N, &ep);
         for (int64_t bi = 1; !sa && bi < batches; bi++) /* A broadcast too: every batch is the same */
             memcpy((float *)y->data + bi * p->M * p->N, y->data, sizeof(float) * (size_t)(p->M * p->N));
@@ -237,7 +244,7 @@ ember_status gemm_run(eo_ctx *c) {
     if (a->dtype == EMBER_DTYPE_F32 && !eo_reference()) {
         const void *pb = packed_b(c, 1, tb, K, N, b->data, b->shape[1]);
         ember_gemm_operand A = {.data = a->data, .ld = a->shape[1], .trans = ta};
-        ember_gemm_operand B = pb ? (ember_gemm_operand){.packed = pb}
+        ember_gemm_operand B = pb ? (ember_gemm_operand){.packed = pb, .packed_f16 = c->f16_weights}
                                   : (ember_gemm_operand){.data = b->data, .ld = b->shape[1], .trans = tb};
         ember_epilogue ep = fused_epilogue(c, N);
         ember_sgemm_packed(c->pool, M, N, K, alpha, &A, &B, beta, y->data, N, &ep);

@@ -97,6 +97,7 @@ typedef struct eo_ctx {
     int nscratch;
     const eo_fuse *fuse;   /* non-NULL: this step also does the fused work (only Conv, Gemm, MatMul) */
     eo_prep *prep;         /* non-NULL on planned steps: state kept across runs */
+    bool f16_weights;      /* session option: pre-packed constant GEMM weights as IEEE half */
 } eo_ctx;
 
 typedef struct eo_def {

@@ -81,6 +81,11 @@ if [ -f "$SHARED/models/bench/mobilenet_v2.onnx" ]; then
     [ -s "$TMP/out.npz" ] && _pass "run -o file exists" || _fail "run -o file exists" "missing $TMP/out.npz"
     expect_fail_out 2 "wrong input shape is a clear error" "dimension 2 is 100, the model expects 224" ember run "$MB" --shape input=1x3x100x100
 fi
+if [ -f "$SHARED/models/bench/minilm_l6_h384_v8k.onnx" ]; then
+    ML=$SHARED/models/bench/minilm_l6_h384_v8k.onnx
+    expect_out "run --f16 (half weights)" 'first run' ember run -t 1 --f16 "$ML"
+    expect_out "bench --f16 --json" '"peak_rss_mb"' ember bench -t 1 --f16 --runs 1 --warmup 0 --json "$ML"
+fi
 if [ -f "$SHARED/models/face/yunet/yunet_s_dynamic.onnx" ]; then
     expect_out "symbolic dims shown by dump" "input +input: float32\\[batchx3xheightxwidth\\]" ember dump --shape input=1x3x320x320 "$SHARED/models/face/yunet/yunet_n_dynamic.onnx"
     expect_out "dynamic model runs at a given shape" "first run" ember run --shape input=1x3x256x320 "$SHARED/models/face/yunet/yunet_n_dynamic.onnx"
