@@ -163,7 +163,11 @@ static void check_dot8(ember_ggml_type type, void (*ref_fn)(int64_t, const void 
     for (int r = 0; r < 8; r++) qt->quantize(x + r * n, w + r * wb, n);
     quant_act(qt->act, a, act, n);
     qt->pack8(w, wb, n, packed);
-    float got[8], ref8[8];
+    float got[8], ref8[8], g[3 * 8];
+    if (qt->gemm8) { /* 3 tokens (no full tile): the remainder path; the full 4-token tiles run in test_llm */
+        qt->gemm8(n, packed, act, 0, 3, g, 8);
+        for (int r = 0; r < 8; r++) CHECK(g[r] == g[8 + r] && g[r] == g[16 + r]);
+    }
     qt->dot8(n, packed, act, got);
     ref_fn(n, packed, act, ref8);
     for (int r = 0; r < 8; r++) {
@@ -182,10 +186,42 @@ static void check_dot8(ember_ggml_type type, void (*ref_fn)(int64_t, const void 
     free(act);
 }
 
+/* gemm8 with full tiles of 4 tokens (and one left over) against dot8 of each token. */
+static void check_gemm8(ember_ggml_type type) {
+    const quant_type *qt = quant_type_get(type);
+    if (!qt->pack8 || !qt->gemm8) return;
+    enum { NT = 5 };
+    int64_t n = qt->block * 3;
+    size_t wb, ab = quant_act_bytes(qt->act, n);
+    ember_ggml_type_bytes(type, n, &wb);
+    float *x = malloc((size_t)n * 8 * sizeof *x), *a = malloc((size_t)n * NT * sizeof *a);
+    uint8_t *w = malloc(wb * 8), *packed = malloc(quant_packed8_bytes(type, n)), *act = malloc(ab * NT);
+    fill_random(x, n * 8, 0.5f);
+    fill_random(a, n * NT, 2.0f);
+    for (int r = 0; r < 8; r++) qt->quantize(x + r * n, w + r * wb, n);
+    for (int t = 0; t < NT; t++) quant_act(qt->act, a + t * n, act + t * ab, n);
+    qt->pack8(w, wb, n, packed);
+    float g[NT * 9], one[8];
+    qt->gemm8(n, packed, act, ab, NT, g, 9); /* ostride 9: the layout is respected */
+    for (int t = 0; t < NT; t++) {
+        qt->dot8(n, packed, act + t * ab, one);
+        for (int r = 0; r < 8; r++)
+            CHECK_MSG(fabs(g[t * 9 + r] - one[r]) <= 1e-4 * (fabs(one[r]) + 1), "%s gemm8 token %d row %d: %g vs %g",
+                      ember_ggml_type_name(type), t, r, g[t * 9 + r], one[r]);
+    }
+    free(x);
+    free(a);
+    free(w);
+    free(packed);
+    free(act);
+}
+
 static void test_dot8(void) {
     SKIP_IF(!quant_type_get(EMBER_GGML_Q4_0)->dot8, "no 8-row kernel on this CPU");
     check_dot8(EMBER_GGML_Q4_0, quant_dot8_q4_0_ref);
     check_dot8(EMBER_GGML_Q4_K, quant_dot8_q4_K_ref);
+    check_gemm8(EMBER_GGML_Q4_0);
+    check_gemm8(EMBER_GGML_Q4_K);
 }
 
 /* The CPU's activation quantizers reproduce the references (same arithmetic, same rounding). */

@@ -792,9 +792,9 @@ static void axpy_q8_0(int64_t n, float a, const void *x, float *y) {
 /* --- the table and CPU selection ------------------------------------------------------------------------- */
 #define T(TYPE, name, blk, nb, actk)                                                                         \
     [EMBER_GGML_##TYPE] = {EMBER_GGML_##TYPE, nb, sizeof(blk), actk, deq_##name, qnt_##name, dot_##name##_ref, \
-                           dot_##name##_ref, NULL, NULL, NULL, NULL, NULL, NULL}
+                           dot_##name##_ref, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 static quant_type types[EMBER_GGML_TYPE_COUNT] = {
-    [EMBER_GGML_F32] = {EMBER_GGML_F32, 1, 4, ACT_F32, deq_f32, qnt_f32, quant_dot_f32_ref, quant_dot_f32_ref, NULL, NULL, NULL, NULL, NULL, NULL},
+    [EMBER_GGML_F32] = {EMBER_GGML_F32, 1, 4, ACT_F32, deq_f32, qnt_f32, quant_dot_f32_ref, quant_dot_f32_ref, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
     T(F16, f16, uint16_t, 1, ACT_F32),
     T(BF16, bf16, uint16_t, 1, ACT_F32),
     T(Q4_0, q4_0, blk_q4_0, QK, ACT_Q8),
@@ -887,6 +887,7 @@ static void select_kernels(void) {
             types[t].dotm = isa.dotm[t] ? isa.dotm[t] : loops[t].m;
             types[t].gemm = isa.gemm[t] ? isa.gemm[t] : loops[t].g;
             types[t].dot8 = isa.dot8[t];
+            types[t].gemm8 = isa.gemm8[t];
         }
     for (int t = 0; t < EMBER_GGML_TYPE_COUNT; t++)
         if (isa.axpy[t] && types[t].dequant) types[t].axpy = isa.axpy[t];

@@ -84,6 +84,17 @@ static void mm_task(void *ctx, int64_t begin, int64_t end, int thread) {
             for (; k + 8 <= hi; k += 8)
                 w->qt->dot8(w->cols, (const uint8_t *)w->packed8 + (size_t)(k / 8) * group, j->act, j->out[wi] + k);
             for (; k < hi; k++) j->out[wi][k] = w->qt->dot(w->cols, wd + k * w->row_bytes, j->act);
+        } else if (w->packed8 && w->qt->gemm8) { /* a batch over the repacked rows: 8 rows x 4 tokens per tile */
+            size_t group = quant_packed8_bytes(w->qt->type, w->cols);
+            int64_t k = lo, k8 = (lo + 7) / 8 * 8;
+            if (k8 > hi) k8 = hi;
+            if (k8 > k) w->qt->gemm(w->cols, wd + k * w->row_bytes, w->row_bytes, (int)(k8 - k), j->act, j->act_stride, j->T,
+                                    j->out[wi] + k, (size_t)w->rows);
+            for (k = k8; k + 8 <= hi; k += 8)
+                w->qt->gemm8(w->cols, (const uint8_t *)w->packed8 + (size_t)(k / 8) * group, j->act, j->act_stride, j->T,
+                             j->out[wi] + k, (size_t)w->rows);
+            if (k < hi) w->qt->gemm(w->cols, wd + k * w->row_bytes, w->row_bytes, (int)(hi - k), j->act, j->act_stride,
+                                    j->T, j->out[wi] + k, (size_t)w->rows);
         } else if (j->T == 1) {
             w->qt->dotn(w->cols, wd + lo * w->row_bytes, w->row_bytes, (int)(hi - lo), j->act, j->out[wi] + lo);
         } else /* weight rows x all tokens: tiles inside reuse weight blocks across tokens and tokens across rows */

@@ -414,6 +414,67 @@ static void dot8_q4_0(int64_t n, const void *packed, const void *a, float *out) 
     _mm256_storeu_ps(out, acc);
 }
 
+/* 8 packed Q4_0 rows x 4 tokens: each weight register is unpacked once and multiplied with the 4 tokens'
+ * activation bytes (prompt batches). */
+#define Q40_TOK(t)                                                                                           \
+    do {                                                                                                     \
+        int32_t a0, a1;                                                                                      \
+        memcpy(&a0, y##t->qs + 4 * k, 4);                                                                    \
+        memcpy(&a1, y##t->qs + 16 + 4 * k, 4);                                                               \
+        s##t = _mm256_add_epi16(s##t, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(a0)));                      \
+        s##t = _mm256_add_epi16(s##t, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a1)));                      \
+    } while (0)
+#define Q40_ACC(t)                                                                                           \
+    do {                                                                                                     \
+        acc##t = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y##t->d)),                                 \
+                                 _mm256_cvtepi32_ps(_mm256_madd_epi16(s##t, ones)), acc##t);                 \
+        acc##t = _mm256_fnmadd_ps(d, _mm256_set1_ps(8 * y##t->s), acc##t);                                   \
+    } while (0)
+
+static void gemm8_q4_0(int64_t n, const void *packed, const void *a, size_t astride, int na, float *out,
+                       size_t ostride) {
+    const __m256i low = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    int c = 0;
+    for (; c + 4 <= na; c += 4) {
+        const blk_q4_0x8 *b = packed;
+        const act_q8 *y0 = (const act_q8 *)((const uint8_t *)a + (size_t)c * astride);
+        const act_q8 *y1 = (const act_q8 *)((const uint8_t *)y0 + astride);
+        const act_q8 *y2 = (const act_q8 *)((const uint8_t *)y1 + astride);
+        const act_q8 *y3 = (const act_q8 *)((const uint8_t *)y2 + astride);
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (int64_t i = 0; i < n / QK; i++, b++, y0++, y1++, y2++, y3++) {
+            __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+            for (int k = 0; k < 4; k++) {
+                __m256i q = load32(b->q[k]);
+                __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+                Q40_TOK(0);
+                Q40_TOK(1);
+                Q40_TOK(2);
+                Q40_TOK(3);
+            }
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
+            Q40_ACC(0);
+            Q40_ACC(1);
+            Q40_ACC(2);
+            Q40_ACC(3);
+        }
+        float tmp[4][8];
+        _mm256_storeu_ps(tmp[0], acc0);
+        _mm256_storeu_ps(tmp[1], acc1);
+        _mm256_storeu_ps(tmp[2], acc2);
+        _mm256_storeu_ps(tmp[3], acc3);
+        for (int t = 0; t < 4; t++)
+            for (int r = 0; r < 8; r++) out[(size_t)(c + t) * ostride + r] = tmp[t][r];
+    }
+    for (; c < na; c++) {
+        float tmp[8];
+        dot8_q4_0(n, packed, (const uint8_t *)a + (size_t)c * astride, tmp);
+        for (int r = 0; r < 8; r++) out[(size_t)c * ostride + r] = tmp[r];
+    }
+}
+#undef Q40_TOK
+#undef Q40_ACC
+
 /* Q4_K, 8 rows per lane group: per pair of sub-blocks, 8 steps of 4 activation bytes x 4 values of each row add
  * up in 16 bits (<= 8 * 2 * 15 * 127), one madd with the rows' (duplicated) scales widens them; the mins go
  * through the activation's 16-element sums, two sub-blocks per madd. */
@@ -457,6 +518,67 @@ static void dot8_q4_K(int64_t n, const void *packed, const void *a, float *out) 
         acc = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(msum), acc);
     }
     _mm256_storeu_ps(out, acc);
+}
+
+/* 8 packed Q4_K rows x 2 tokens (prompt batches): each weight register is unpacked once for both tokens. */
+static void gemm8_q4_K(int64_t n, const void *packed, const void *a, size_t astride, int na, float *out,
+                       size_t ostride) {
+    const __m256i low = _mm256_set1_epi8(15);
+    int c = 0;
+    for (; c + 2 <= na; c += 2) {
+        const blk_q4_Kx8 *b = packed;
+        const act_q8k *y0 = (const act_q8k *)((const uint8_t *)a + (size_t)c * astride);
+        const act_q8k *y1 = (const act_q8k *)((const uint8_t *)y0 + astride);
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+        for (int64_t i = 0; i < n / QK_K; i++, b++, y0++, y1++) {
+            __m256i is0 = _mm256_setzero_si256(), is1 = is0, ms0 = is0, ms1 = is0;
+            for (int p = 0; p < 4; p++) {
+                __m256i l0 = _mm256_setzero_si256(), h0 = l0, l1 = l0, h1 = l0;
+                for (int k = 0; k < 8; k++) {
+                    __m256i q = load32(b->q[p][k]);
+                    __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+                    int32_t a0, a1, a2, a3;
+                    memcpy(&a0, y0->qs + 64 * p + 4 * k, 4);
+                    memcpy(&a1, y0->qs + 64 * p + 32 + 4 * k, 4);
+                    memcpy(&a2, y1->qs + 64 * p + 4 * k, 4);
+                    memcpy(&a3, y1->qs + 64 * p + 32 + 4 * k, 4);
+                    l0 = _mm256_add_epi16(l0, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(a0)));
+                    h0 = _mm256_add_epi16(h0, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a1)));
+                    l1 = _mm256_add_epi16(l1, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(a2)));
+                    h1 = _mm256_add_epi16(h1, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a3)));
+                }
+                __m256i sc0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p]));
+                __m256i sc1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p + 1]));
+                is0 = _mm256_add_epi32(is0, _mm256_add_epi32(_mm256_madd_epi16(l0, sc0), _mm256_madd_epi16(h0, sc1)));
+                is1 = _mm256_add_epi32(is1, _mm256_add_epi32(_mm256_madd_epi16(l1, sc0), _mm256_madd_epi16(h1, sc1)));
+            }
+            for (int j = 0; j < 8; j++) {
+                int32_t b0, b1;
+                memcpy(&b0, y0->bsums + 2 * j, 4);
+                memcpy(&b1, y1->bsums + 2 * j, 4);
+                __m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->m[j]));
+                ms0 = _mm256_add_epi32(ms0, _mm256_madd_epi16(m, _mm256_set1_epi32(b0)));
+                ms1 = _mm256_add_epi32(ms1, _mm256_madd_epi16(m, _mm256_set1_epi32(b1)));
+            }
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
+            __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->dmin));
+            __m256 da0 = _mm256_set1_ps(y0->d), da1 = _mm256_set1_ps(y1->d);
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, da0), _mm256_cvtepi32_ps(is0), acc0);
+            acc0 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da0), _mm256_cvtepi32_ps(ms0), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, da1), _mm256_cvtepi32_ps(is1), acc1);
+            acc1 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da1), _mm256_cvtepi32_ps(ms1), acc1);
+        }
+        float tmp[2][8];
+        _mm256_storeu_ps(tmp[0], acc0);
+        _mm256_storeu_ps(tmp[1], acc1);
+        for (int t = 0; t < 2; t++)
+            for (int r = 0; r < 8; r++) out[(size_t)(c + t) * ostride + r] = tmp[t][r];
+    }
+    for (; c < na; c++) {
+        float tmp[8];
+        dot8_q4_K(n, packed, (const uint8_t *)a + (size_t)c * astride, tmp);
+        for (int r = 0; r < 8; r++) out[(size_t)c * ostride + r] = tmp[r];
+    }
 }
 
 /* --- float weights ----------------------------------------------------------------------------------------- */
@@ -604,6 +726,8 @@ void quant_isa_avx2(quant_isa *isa) {
 #undef SET
     isa->dot8[EMBER_GGML_Q4_0] = dot8_q4_0;
     isa->dot8[EMBER_GGML_Q4_K] = dot8_q4_K;
+    isa->gemm8[EMBER_GGML_Q4_0] = gemm8_q4_0;
+    isa->gemm8[EMBER_GGML_Q4_K] = gemm8_q4_K;
     isa->act[ACT_Q8] = quant_act_q8;
     isa->act[ACT_Q8K] = quant_act_q8k;
 }
