@@ -33,9 +33,9 @@ static char *read_shared(const char *rel, size_t *len) {
     return read_file(path, len);
 }
 
-static ember_value *json(const char *text) {
-    ember_value *v = NULL;
-    if (ember_value_from_json(text, (size_t)-1, &v)) printf("  bad JSON in test: %s\n", ember_last_error());
+static ember_jvalue *json(const char *text) {
+    ember_jvalue *v = NULL;
+    if (ember_jvalue_from_json(text, (size_t)-1, &v)) printf("  bad JSON in test: %s\n", ember_last_error());
     return v;
 }
 
@@ -48,12 +48,12 @@ static char *render_vars(const char *src, const char *vars, char *err, size_t er
         snprintf(err, errcap, "%s", ember_last_error());
         return NULL;
     }
-    ember_value *extra = json(vars ? vars : "{}"), *messages = ember_value_list();
+    ember_jvalue *extra = json(vars ? vars : "{}"), *messages = ember_jvalue_list();
     ember_chat_params p = {.messages = messages, .extra = extra, .now = 1721952000 /* 2024-07-26 */};
     char *out = NULL;
     if (ember_chat_template_render(t, &p, &out)) snprintf(err, errcap, "%s", ember_last_error());
-    ember_value_release(messages);
-    ember_value_release(extra);
+    ember_jvalue_release(messages);
+    ember_jvalue_release(extra);
     ember_chat_template_destroy(t);
     return out;
 }
@@ -88,22 +88,22 @@ static void report_diff(const char *what, const char *want, const char *got) {
 }
 
 /* Render one fixture case with template t; returns 1 when it matches rendered/<dir>/<case>.(txt|error.txt). */
-static int fixture_case(ember_chat_template *t, const char *dir, const ember_value *tokens, const char *name) {
+static int fixture_case(ember_chat_template *t, const char *dir, const ember_jvalue *tokens, const char *name) {
     char rel[256];
     snprintf(rel, sizeof rel, FIXTURES "/cases/%s.json", name);
     char *text = read_shared(rel, NULL);
-    ember_value *c = text ? json(text) : NULL;
+    ember_jvalue *c = text ? json(text) : NULL;
     free(text);
     if (!c) return printf("  %s: cannot read the case\n", rel), 0;
-    const ember_value *tools = ember_value_get(c, "tools");
-    const ember_value *bos = ember_value_get(tokens, "bos_token"), *eos = ember_value_get(tokens, "eos_token");
+    const ember_jvalue *tools = ember_jvalue_get(c, "tools");
+    const ember_jvalue *bos = ember_jvalue_get(tokens, "bos_token"), *eos = ember_jvalue_get(tokens, "eos_token");
     ember_chat_params p = {
-        .messages = ember_value_get(c, "messages"),
-        .tools = ember_value_kind_of(tools) == EMBER_VALUE_LIST ? tools : NULL,
-        .add_generation_prompt = (int)ember_value_as_int(ember_value_get(c, "add_generation_prompt")),
-        .bos_token = ember_value_str(bos, NULL),
-        .eos_token = ember_value_str(eos, NULL),
-        .extra = ember_value_get(c, "kwargs"),
+        .messages = ember_jvalue_get(c, "messages"),
+        .tools = ember_jvalue_kind_of(tools) == EMBER_JVALUE_LIST ? tools : NULL,
+        .add_generation_prompt = (int)ember_jvalue_as_int(ember_jvalue_get(c, "add_generation_prompt")),
+        .bos_token = ember_jvalue_str(bos, NULL),
+        .eos_token = ember_jvalue_str(eos, NULL),
+        .extra = ember_jvalue_get(c, "kwargs"),
     };
     char *out = NULL, what[300];
     ember_status s = ember_chat_template_render(t, &p, &out);
@@ -126,40 +126,40 @@ static int fixture_case(ember_chat_template *t, const char *dir, const ember_val
     }
     free(want);
     ember_free(out);
-    ember_value_release(c);
+    ember_jvalue_release(c);
     return ok;
 }
 
 static int fixtures_passed, fixtures_total;
 
 /* All cases of one entry of templates.json, rendered with template t (the file's, or a built-in). */
-static void run_fixture_template(const ember_value *entry, const char *dir, ember_chat_template *t) {
-    const ember_value *cases = ember_value_get(entry, "cases"), *tokens = ember_value_get(entry, "special_tokens");
-    for (size_t i = 0; i < ember_value_len(cases); i++) {
-        int ok = fixture_case(t, dir, tokens, ember_value_str(ember_value_at(cases, i), NULL));
+static void run_fixture_template(const ember_jvalue *entry, const char *dir, ember_chat_template *t) {
+    const ember_jvalue *cases = ember_jvalue_get(entry, "cases"), *tokens = ember_jvalue_get(entry, "special_tokens");
+    for (size_t i = 0; i < ember_jvalue_len(cases); i++) {
+        int ok = fixture_case(t, dir, tokens, ember_jvalue_str(ember_jvalue_at(cases, i), NULL));
         fixtures_total++;
         fixtures_passed += ok;
         CHECK(ok);
     }
 }
 
-static ember_value *load_index(void) {
+static ember_jvalue *load_index(void) {
     char *text = read_shared(FIXTURES "/templates.json", NULL);
-    ember_value *index = text ? json(text) : NULL;
+    ember_jvalue *index = text ? json(text) : NULL;
     free(text);
     return index;
 }
 
 static void test_fixtures(void) {
-    ember_value *index = load_index();
+    ember_jvalue *index = load_index();
     SKIP_IF(!index, "../shared/models/llm/fixtures/chat is absent");
     const char *names[] = {"qwen3", "qwen2.5", "llama3", "llama3.1", "chatml"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-        const ember_value *entry = ember_value_get(index, names[k]);
+        const ember_jvalue *entry = ember_jvalue_get(index, names[k]);
         CHECK(entry != NULL);
         if (!entry) continue;
         char rel[256];
-        snprintf(rel, sizeof rel, FIXTURES "/%s", ember_value_str(ember_value_get(entry, "file"), NULL));
+        snprintf(rel, sizeof rel, FIXTURES "/%s", ember_jvalue_str(ember_jvalue_get(entry, "file"), NULL));
         size_t len;
         char *src = read_shared(rel, &len);
         ember_chat_template *t = NULL;
@@ -171,26 +171,26 @@ static void test_fixtures(void) {
         free(src);
     }
     printf("  fixtures: %d/%d cases byte-identical\n", fixtures_passed, fixtures_total);
-    ember_value_release(index);
+    ember_jvalue_release(index);
 }
 
 /* The built-in chatml and llama3 templates must render the fixture cases exactly like the shipped ones. */
 static void test_builtins_match_fixtures(void) {
-    ember_value *index = load_index();
+    ember_jvalue *index = load_index();
     SKIP_IF(!index, "../shared/models/llm/fixtures/chat is absent");
     const char *names[] = {"chatml", "llama3"};
     for (size_t k = 0; k < 2; k++) {
         ember_chat_template *t = NULL;
         CHECK(ember_chat_template_builtin(names[k], &t) == EMBER_OK);
-        if (t) run_fixture_template(ember_value_get(index, names[k]), names[k], t);
+        if (t) run_fixture_template(ember_jvalue_get(index, names[k]), names[k], t);
         ember_chat_template_destroy(t);
     }
-    ember_value_release(index);
+    ember_jvalue_release(index);
 }
 
 /* The chat_template of the shared tokenizer_config.json files renders like the fixture template files. */
 static void test_hf_config(void) {
-    ember_value *index = load_index();
+    ember_jvalue *index = load_index();
     SKIP_IF(!index, "../shared/models/llm/fixtures/chat is absent");
     const char *names[] = {"qwen3", "llama3"};
     for (size_t k = 0; k < 2; k++) {
@@ -201,7 +201,7 @@ static void test_hf_config(void) {
         CHECK(config != NULL);
         ember_chat_template *t = NULL;
         CHECK(config && ember_chat_template_from_hf_config(config, len, NULL, &t) == EMBER_OK);
-        if (t) run_fixture_template(ember_value_get(index, names[k]), names[k], t);
+        if (t) run_fixture_template(ember_jvalue_get(index, names[k]), names[k], t);
         ember_chat_template_destroy(t);
         free(config);
     }
@@ -209,7 +209,7 @@ static void test_hf_config(void) {
                         "{\"name\": \"tool_use\", \"template\": \"T\"}]}";
     ember_chat_template *t = NULL;
     char *out = NULL;
-    ember_value *msgs = ember_value_list();
+    ember_jvalue *msgs = ember_jvalue_list();
     ember_chat_params p = {.messages = msgs};
     CHECK(ember_chat_template_from_hf_config(named, (size_t)-1, "tool_use", &t) == EMBER_OK);
     CHECK(t && ember_chat_template_render(t, &p, &out) == EMBER_OK);
@@ -226,8 +226,8 @@ static void test_hf_config(void) {
     CHECK(ember_chat_template_from_hf_config("{\"chat_template\": \"{% if %}\"}", (size_t)-1, NULL, &t) ==
           EMBER_ERR_FORMAT);
     CHECK(strstr(ember_last_error(), "tokenizer_config.json: chat template 1:7") != NULL);
-    ember_value_release(msgs);
-    ember_value_release(index);
+    ember_jvalue_release(msgs);
+    ember_jvalue_release(index);
 }
 
 /* One compiled template rendered from several threads at once gives the same text everywhere. */
@@ -257,10 +257,10 @@ static void test_threads(void) {
         free(src), free(text), free(want);
         SKIP_IF(1, "../shared/models/llm/fixtures/chat is absent");
     }
-    ember_value *c = json(text);
+    ember_jvalue *c = json(text);
     ember_chat_template *t = NULL;
     CHECK(ember_chat_template_create(src, len, &t) == EMBER_OK);
-    ember_chat_params p = {.messages = ember_value_get(c, "messages"), .tools = ember_value_get(c, "tools"),
+    ember_chat_params p = {.messages = ember_jvalue_get(c, "messages"), .tools = ember_jvalue_get(c, "tools"),
                            .add_generation_prompt = 1};
     render_job jobs[4];
     pthread_t th[4];
@@ -273,23 +273,23 @@ static void test_threads(void) {
         CHECK_EQ(jobs[i].mismatches, 0);
     }
     ember_chat_template_destroy(t);
-    ember_value_release(c);
+    ember_jvalue_release(c);
     free(src);
     free(text);
     free(want);
 }
 
 /* --- ollama vectors through the built-ins -------------------------------------------------------------- */
-static ember_value *message(const char *role, const char *content) {
-    ember_value *m = ember_value_dict();
-    ember_value_dict_set(m, "role", ember_value_string(role, (size_t)-1));
-    ember_value_dict_set(m, "content", ember_value_string(content, (size_t)-1));
+static ember_jvalue *message(const char *role, const char *content) {
+    ember_jvalue *m = ember_jvalue_dict();
+    ember_jvalue_dict_set(m, "role", ember_jvalue_string(role, (size_t)-1));
+    ember_jvalue_dict_set(m, "content", ember_jvalue_string(content, (size_t)-1));
     return m;
 }
 
 /* The conversation a vector's file name describes ("system-user-assistant-user"). */
-static ember_value *vector_messages(const char *name) {
-    ember_value *list = ember_value_list();
+static ember_jvalue *vector_messages(const char *name) {
+    ember_jvalue *list = ember_jvalue_list();
     int users = 0;
     char roles[128];
     snprintf(roles, sizeof roles, "%s", name);
@@ -298,7 +298,7 @@ static ember_value *vector_messages(const char *name) {
                               : !strcmp(r, "assistant") ? "I'm doing great. How can I help you today?"
                               : users++ == 0            ? "Hello, how are you?"
                                                         : "I'd like to show off how chat templating works!";
-        ember_value_list_append(list, message(r, content));
+        ember_jvalue_list_append(list, message(r, content));
     }
     return list;
 }
@@ -320,7 +320,7 @@ static void test_ollama_vectors(void) {
             char rel[256];
             snprintf(rel, sizeof rel, VECTORS "/%s/%s", families[f].dir, cases[k]);
             char *want = read_shared(rel, NULL);
-            ember_value *msgs = vector_messages(cases[k]);
+            ember_jvalue *msgs = vector_messages(cases[k]);
             ember_chat_params p = {.messages = msgs, .add_generation_prompt = 1, .bos_token = families[f].bos,
                                    .eos_token = families[f].eos};
             char *got = NULL;
@@ -331,7 +331,7 @@ static void test_ollama_vectors(void) {
             passed += ok, total++;
             ember_free(got);
             free(want);
-            ember_value_release(msgs);
+            ember_jvalue_release(msgs);
         }
         ember_chat_template_destroy(t);
     }
@@ -506,49 +506,49 @@ static void test_recursion_bounded(void) {
     free(expr);
     free(deep);
     E("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", NULL, "recursion too deep");
-    ember_value *v = NULL;
+    ember_jvalue *v = NULL;
     char *json_deep = malloc(4001);
     memset(json_deep, '[', 4000);
     json_deep[4000] = 0;
-    CHECK(ember_value_from_json(json_deep, (size_t)-1, &v) == EMBER_ERR_FORMAT && !v);
+    CHECK(ember_jvalue_from_json(json_deep, (size_t)-1, &v) == EMBER_ERR_FORMAT && !v);
     CHECK(strstr(ember_last_error(), "nested too deeply") != NULL);
     free(json_deep);
 }
 
 /* --- values and JSON --------------------------------------------------------------------------------- */
 static void test_values(void) {
-    ember_value *v = json("{\"a\": [1, -2.5, 1e3, true, null, \"\\u00fc\\ud83d\\ude00\\n\"], \"b\": {}, \"a\": 7}");
+    ember_jvalue *v = json("{\"a\": [1, -2.5, 1e3, true, null, \"\\u00fc\\ud83d\\ude00\\n\"], \"b\": {}, \"a\": 7}");
     CHECK(v != NULL);
     char *s = NULL;
-    CHECK(ember_value_to_json(v, 0, &s) == EMBER_OK);
+    CHECK(ember_jvalue_to_json(v, 0, &s) == EMBER_OK);
     CHECK_STR(s, "{\"a\": 7, \"b\": {}}"); /* a duplicate key keeps its place, takes the last value */
     ember_free(s);
-    ember_value_release(v);
+    ember_jvalue_release(v);
     v = json("[1, -2.5, 1e3, 12345678901234567890, true, null, \"\\u00fc\\ud83d\\ude00\\n\"]");
-    CHECK(ember_value_to_json(v, 0, &s) == EMBER_OK);
+    CHECK(ember_jvalue_to_json(v, 0, &s) == EMBER_OK);
     CHECK_STR(s, "[1, -2.5, 1000.0, 1.2345678901234567e+19, true, null, \"\xc3\xbc\xf0\x9f\x98\x80\\n\"]");
     ember_free(s);
-    CHECK(ember_value_kind_of(ember_value_at(v, 0)) == EMBER_VALUE_INT);
-    CHECK(ember_value_kind_of(ember_value_at(v, 2)) == EMBER_VALUE_FLOAT);
-    CHECK_EQ(ember_value_len(v), 7);
-    ember_value_release(v);
+    CHECK(ember_jvalue_kind_of(ember_jvalue_at(v, 0)) == EMBER_JVALUE_INT);
+    CHECK(ember_jvalue_kind_of(ember_jvalue_at(v, 2)) == EMBER_JVALUE_FLOAT);
+    CHECK_EQ(ember_jvalue_len(v), 7);
+    ember_jvalue_release(v);
 
     const char *bad[] = {"", "[1,]", "{\"a\" 1}", "[01]", "\"abc", "[1] x", "{'a': 1}", "\"\\q\"", "-", "1.", "nul",
                          "\"a\nb\""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         v = NULL;
-        CHECK(ember_value_from_json(bad[i], (size_t)-1, &v) == EMBER_ERR_FORMAT && !v);
+        CHECK(ember_jvalue_from_json(bad[i], (size_t)-1, &v) == EMBER_ERR_FORMAT && !v);
         CHECK(strncmp(ember_last_error(), "JSON ", 5) == 0);
     }
 
-    ember_value *d = ember_value_dict();
-    CHECK(ember_value_dict_set(d, "x", ember_value_float(0.1)) == EMBER_OK);
-    CHECK(ember_value_dict_set(d, "y", ember_value_int(-3)) == EMBER_OK);
-    CHECK(ember_value_list_append(d, ember_value_none()) == EMBER_ERR_ARG); /* not a list: item released */
-    CHECK(ember_value_to_json(d, 2, &s) == EMBER_OK);
+    ember_jvalue *d = ember_jvalue_dict();
+    CHECK(ember_jvalue_dict_set(d, "x", ember_jvalue_float(0.1)) == EMBER_OK);
+    CHECK(ember_jvalue_dict_set(d, "y", ember_jvalue_int(-3)) == EMBER_OK);
+    CHECK(ember_jvalue_list_append(d, ember_jvalue_none()) == EMBER_ERR_ARG); /* not a list: item released */
+    CHECK(ember_jvalue_to_json(d, 2, &s) == EMBER_OK);
     CHECK_STR(s, "{\n  \"x\": 0.1,\n  \"y\": -3\n}");
     ember_free(s);
-    ember_value_release(d);
+    ember_jvalue_release(d);
 }
 
 static void test_api_misuse(void) {
@@ -559,7 +559,7 @@ static void test_api_misuse(void) {
     char *out = NULL;
     ember_chat_params p = {0};
     CHECK(ember_chat_template_render(t, &p, &out) == EMBER_ERR_ARG && !out);
-    ember_value *msgs = json("[{\"role\": \"user\", \"content\": \"Hi\"}]");
+    ember_jvalue *msgs = json("[{\"role\": \"user\", \"content\": \"Hi\"}]");
     p.messages = msgs;
     p.extra = msgs; /* not a dict */
     CHECK(ember_chat_template_render(t, &p, &out) == EMBER_ERR_ARG);
@@ -567,7 +567,7 @@ static void test_api_misuse(void) {
     CHECK(ember_chat_template_render(t, &p, &out) == EMBER_OK);
     CHECK_STR(out, "<|im_start|>user\nHi<|im_end|>\n");
     ember_free(out);
-    ember_value_release(msgs);
+    ember_jvalue_release(msgs);
     ember_chat_template_destroy(t);
     /* missing keys: Jinja's undefined is an error only when used */
     msgs = json("[{\"role\": \"user\"}]");
@@ -575,7 +575,7 @@ static void test_api_misuse(void) {
     p.messages = msgs;
     CHECK(ember_chat_template_render(t, &p, &out) != EMBER_OK);
     CHECK(strstr(ember_last_error(), "'dict object' has no attribute 'content'") != NULL);
-    ember_value_release(msgs);
+    ember_jvalue_release(msgs);
     ember_chat_template_destroy(t);
 }
 
@@ -585,7 +585,7 @@ static void test_fuzz_mutations(void) {
     size_t len;
     char *src = read_shared(rel, &len);
     SKIP_IF(!src, "../shared/models/llm/fixtures/chat is absent");
-    ember_value *msgs = json("[{\"role\": \"system\", \"content\": \"s\"}, {\"role\": \"user\", \"content\": \"u\"},"
+    ember_jvalue *msgs = json("[{\"role\": \"system\", \"content\": \"s\"}, {\"role\": \"user\", \"content\": \"u\"},"
                              "{\"role\": \"assistant\", \"content\": \"<think>r</think>a\"}]");
     const char alphabet[] = "{}%#-+()[]'\"|.:, \nxa0";
     int compiled = 0;
@@ -608,7 +608,7 @@ static void test_fuzz_mutations(void) {
         free(m);
     }
     CHECK(compiled > 0);
-    ember_value_release(msgs);
+    ember_jvalue_release(msgs);
     free(src);
 }
 

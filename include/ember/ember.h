@@ -24,7 +24,12 @@
 #include "ember/tensor.h"
 #include "ember/threadpool.h"
 #include "ember/cpu.h"
+#include "ember/tensorio.h"
 #include "ember/onnx.h"
+#include "ember/tokenizer.h"
+#include "ember/gguf.h"
+#include "ember/llm.h"
+#include "ember/chat_template.h"
 
 #define EMBER_VERSION_MAJOR 0
 #define EMBER_VERSION_MINOR 1

@@ -8,7 +8,7 @@
 
 struct chat_conv {
     ember_chat_template *tmpl;
-    ember_value *messages;
+    ember_jvalue *messages;
 };
 
 ember_status chat_conv_create(const char *src, size_t len, const char *builtin, chat_conv **out) {
@@ -27,49 +27,49 @@ ember_status chat_conv_create(const char *src, size_t len, const char *builtin, 
 
 void chat_conv_destroy(chat_conv *cv) {
     if (!cv) return;
-    ember_value_release(cv->messages);
+    ember_jvalue_release(cv->messages);
     ember_chat_template_destroy(cv->tmpl);
     free(cv);
 }
 
 ember_status chat_conv_clear(chat_conv *cv, const char *system) {
-    ember_value_release(cv->messages);
-    if (!(cv->messages = ember_value_list())) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
+    ember_jvalue_release(cv->messages);
+    if (!(cv->messages = ember_jvalue_list())) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     return system ? chat_conv_add(cv, "system", system, strlen(system)) : EMBER_OK;
 }
 
 ember_status chat_conv_add(chat_conv *cv, const char *role, const char *text, size_t len) {
-    ember_value *m = ember_value_dict();
-    ember_value *r = ember_value_string(role, strlen(role)), *t = ember_value_string(text, len);
+    ember_jvalue *m = ember_jvalue_dict();
+    ember_jvalue *r = ember_jvalue_string(role, strlen(role)), *t = ember_jvalue_string(text, len);
     if (!m || !r || !t) {
-        ember_value_release(m);
-        ember_value_release(r);
-        ember_value_release(t);
+        ember_jvalue_release(m);
+        ember_jvalue_release(r);
+        ember_jvalue_release(t);
         return ember_fail(EMBER_ERR_NOMEM, "out of memory");
     }
-    ember_status s = ember_value_dict_set(m, "role", r); /* (the setters take over their value, also on failure) */
+    ember_status s = ember_jvalue_dict_set(m, "role", r); /* (the setters take over their value, also on failure) */
     if (s) {
-        ember_value_release(t);
-        ember_value_release(m);
+        ember_jvalue_release(t);
+        ember_jvalue_release(m);
         return s;
     }
-    if ((s = ember_value_dict_set(m, "content", t))) {
-        ember_value_release(m);
+    if ((s = ember_jvalue_dict_set(m, "content", t))) {
+        ember_jvalue_release(m);
         return s;
     }
-    return ember_value_list_append(cv->messages, m);
+    return ember_jvalue_list_append(cv->messages, m);
 }
 
-size_t chat_conv_count(const chat_conv *cv) { return ember_value_len(cv->messages); }
+size_t chat_conv_count(const chat_conv *cv) { return ember_jvalue_len(cv->messages); }
 
 bool chat_conv_drop(chat_conv *cv, size_t from, size_t count) {
-    size_t len = ember_value_len(cv->messages);
-    ember_value *keep = ember_value_list();
+    size_t len = ember_jvalue_len(cv->messages);
+    ember_jvalue *keep = ember_jvalue_list();
     if (!keep) return false;
     for (size_t i = 0; i < len; i++)
         if (i < from || i >= from + count)
-            ember_value_list_append(keep, ember_value_retain((ember_value *)ember_value_at(cv->messages, i)));
-    ember_value_release(cv->messages);
+            ember_jvalue_list_append(keep, ember_jvalue_retain((ember_jvalue *)ember_jvalue_at(cv->messages, i)));
+    ember_jvalue_release(cv->messages);
     cv->messages = keep;
     return true;
 }

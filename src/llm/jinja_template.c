@@ -74,8 +74,8 @@ ember_status ember_chat_template_from_hf_config(const char *config_json, size_t 
                                                 ember_chat_template **out) {
     if (!config_json || !out) return ember_fail(EMBER_ERR_ARG, "ember_chat_template_from_hf_config: NULL argument");
     *out = NULL;
-    ember_value *config = NULL;
-    ember_status s = ember_value_from_json(config_json, len, &config);
+    ember_jvalue *config = NULL;
+    ember_status s = ember_jvalue_from_json(config_json, len, &config);
     if (s != EMBER_OK) return ember_fail_context(s, "tokenizer_config.json: ");
     const jv *entry = config->kind == JV_DICT ? jv_dict_findz(config, "chat_template") : NULL;
     const jv *source = pick_template(entry, name ? name : "default");
@@ -107,7 +107,7 @@ static jv *make_globals(const ember_chat_params *p) {
     bool ok = put(g, "messages", jv_ref((jv *)p->messages)) &&
               put(g, "tools", p->tools ? jv_ref((jv *)p->tools) : jv_new(JV_NONE)) &&
               put(g, "documents", jv_new(JV_NONE)) &&
-              put(g, "add_generation_prompt", ember_value_bool(p->add_generation_prompt));
+              put(g, "add_generation_prompt", ember_jvalue_bool(p->add_generation_prompt));
     if (ok && p->bos_token) ok = put(g, "bos_token", jv_str(p->bos_token, strlen(p->bos_token)));
     if (ok && p->eos_token) ok = put(g, "eos_token", jv_str(p->eos_token, strlen(p->eos_token)));
     for (size_t i = 0; ok && p->extra && i < p->extra->u.dict.n; i++)

@@ -1,5 +1,5 @@
 /* The value model of the chat-template engine (none, bool, int, float, string, list, insertion-ordered dict)
- * with Python's str()/repr() and json.dumps formatting, a JSON parser, and the public ember_value API. */
+ * with Python's str()/repr() and json.dumps formatting, a JSON parser, and the public ember_jvalue API. */
 #include "llm/jinja_value.h"
 
 #include <errno.h>
@@ -815,54 +815,54 @@ jv *jv_json_parse(const char *s, size_t n, char *err, size_t errcap) {
 }
 
 /* --- public API --------------------------------------------------------------------------------------- */
-ember_value *ember_value_none(void) { return jv_new(JV_NONE); }
+ember_jvalue *ember_jvalue_none(void) { return jv_new(JV_NONE); }
 
-ember_value *ember_value_bool(int b) {
+ember_jvalue *ember_jvalue_bool(int b) {
     jv *v = jv_new(JV_BOOL);
     if (v) v->u.b = b != 0;
     return v;
 }
 
-ember_value *ember_value_int(int64_t i) {
+ember_jvalue *ember_jvalue_int(int64_t i) {
     jv *v = jv_new(JV_INT);
     if (v) v->u.i = i;
     return v;
 }
 
-ember_value *ember_value_float(double f) {
+ember_jvalue *ember_jvalue_float(double f) {
     jv *v = jv_new(JV_FLOAT);
     if (v) v->u.f = f;
     return v;
 }
 
-ember_value *ember_value_string(const char *s, size_t len) {
+ember_jvalue *ember_jvalue_string(const char *s, size_t len) {
     if (!s) return NULL;
     return jv_str(s, len == (size_t)-1 ? strlen(s) : len);
 }
 
-ember_value *ember_value_list(void) { return jv_new(JV_LIST); }
-ember_value *ember_value_dict(void) { return jv_new(JV_DICT); }
+ember_jvalue *ember_jvalue_list(void) { return jv_new(JV_LIST); }
+ember_jvalue *ember_jvalue_dict(void) { return jv_new(JV_DICT); }
 
-ember_status ember_value_list_append(ember_value *list, ember_value *item) {
+ember_status ember_jvalue_list_append(ember_jvalue *list, ember_jvalue *item) {
     if (!list || list->kind != JV_LIST || !item || item == list) {
         if (item != list) jv_unref(item);
-        return ember_fail(EMBER_ERR_ARG, "ember_value_list_append: a list and an item (not itself) expected");
+        return ember_fail(EMBER_ERR_ARG, "ember_jvalue_list_append: a list and an item (not itself) expected");
     }
-    return jv_append(list, item) ? EMBER_OK : ember_fail(EMBER_ERR_NOMEM, "ember_value_list_append: out of memory");
+    return jv_append(list, item) ? EMBER_OK : ember_fail(EMBER_ERR_NOMEM, "ember_jvalue_list_append: out of memory");
 }
 
-ember_status ember_value_dict_set(ember_value *dict, const char *key, ember_value *v) {
+ember_status ember_jvalue_dict_set(ember_jvalue *dict, const char *key, ember_jvalue *v) {
     if (!dict || dict->kind != JV_DICT || !key || !v || v == dict) {
         if (v != dict) jv_unref(v);
-        return ember_fail(EMBER_ERR_ARG, "ember_value_dict_set: a dict, a key and a value (not itself) expected");
+        return ember_fail(EMBER_ERR_ARG, "ember_jvalue_dict_set: a dict, a key and a value (not itself) expected");
     }
     if (!jv_dict_put(dict, jv_str(key, strlen(key)), v))
-        return ember_fail(EMBER_ERR_NOMEM, "ember_value_dict_set: out of memory");
+        return ember_fail(EMBER_ERR_NOMEM, "ember_jvalue_dict_set: out of memory");
     return EMBER_OK;
 }
 
-ember_status ember_value_from_json(const char *json, size_t len, ember_value **out) {
-    if (!json || !out) return ember_fail(EMBER_ERR_ARG, "ember_value_from_json: NULL argument");
+ember_status ember_jvalue_from_json(const char *json, size_t len, ember_jvalue **out) {
+    if (!json || !out) return ember_fail(EMBER_ERR_ARG, "ember_jvalue_from_json: NULL argument");
     *out = NULL;
     char err[160];
     jv *v = jv_json_parse(json, len == (size_t)-1 ? strlen(json) : len, err, sizeof err);
@@ -871,50 +871,50 @@ ember_status ember_value_from_json(const char *json, size_t len, ember_value **o
     return EMBER_OK;
 }
 
-ember_status ember_value_to_json(const ember_value *v, int indent, char **out) {
-    if (!v || !out) return ember_fail(EMBER_ERR_ARG, "ember_value_to_json: NULL argument");
+ember_status ember_jvalue_to_json(const ember_jvalue *v, int indent, char **out) {
+    if (!v || !out) return ember_fail(EMBER_ERR_ARG, "ember_jvalue_to_json: NULL argument");
     *out = NULL;
     jbuf b = {0};
     jv_json_opts o = {.indent = indent > 0 ? indent : -1};
     const char *err = NULL;
     if (!jv_json_dump(&b, v, &o, &err)) {
         jbuf_free(&b);
-        return ember_fail(EMBER_ERR_ARG, "ember_value_to_json: %s", err);
+        return ember_fail(EMBER_ERR_ARG, "ember_jvalue_to_json: %s", err);
     }
-    if (!(*out = jbuf_take(&b, NULL))) return ember_fail(EMBER_ERR_NOMEM, "ember_value_to_json: out of memory");
+    if (!(*out = jbuf_take(&b, NULL))) return ember_fail(EMBER_ERR_NOMEM, "ember_jvalue_to_json: out of memory");
     return EMBER_OK;
 }
 
-ember_value_kind ember_value_kind_of(const ember_value *v) {
-    if (!v) return EMBER_VALUE_UNDEFINED;
-    return v->kind <= JV_DICT ? (ember_value_kind)v->kind : EMBER_VALUE_OTHER;
+ember_jvalue_kind ember_jvalue_kind_of(const ember_jvalue *v) {
+    if (!v) return EMBER_JVALUE_UNDEFINED;
+    return v->kind <= JV_DICT ? (ember_jvalue_kind)v->kind : EMBER_JVALUE_OTHER;
 }
 
-const char *ember_value_str(const ember_value *v, size_t *len) {
+const char *ember_jvalue_str(const ember_jvalue *v, size_t *len) {
     if (!v || v->kind != JV_STR) return NULL;
     if (len) *len = v->u.str.len;
     return v->u.str.s;
 }
 
-int64_t ember_value_as_int(const ember_value *v) {
+int64_t ember_jvalue_as_int(const ember_jvalue *v) {
     if (!v) return 0;
     return v->kind == JV_INT ? v->u.i : v->kind == JV_BOOL ? v->u.b : v->kind == JV_FLOAT ? (int64_t)v->u.f : 0;
 }
 
-double ember_value_as_float(const ember_value *v) { return v && jv_is_number(v) ? jv_num(v) : 0; }
+double ember_jvalue_as_float(const ember_jvalue *v) { return v && jv_is_number(v) ? jv_num(v) : 0; }
 
-size_t ember_value_len(const ember_value *v) {
+size_t ember_jvalue_len(const ember_jvalue *v) {
     if (!v) return 0;
     return v->kind == JV_LIST ? v->u.list.n : v->kind == JV_DICT ? v->u.dict.n : v->kind == JV_STR ? v->u.str.len : 0;
 }
 
-const ember_value *ember_value_at(const ember_value *list, size_t i) {
+const ember_jvalue *ember_jvalue_at(const ember_jvalue *list, size_t i) {
     return list && list->kind == JV_LIST && i < list->u.list.n ? list->u.list.items[i] : NULL;
 }
 
-const ember_value *ember_value_get(const ember_value *dict, const char *key) {
+const ember_jvalue *ember_jvalue_get(const ember_jvalue *dict, const char *key) {
     return dict && dict->kind == JV_DICT && key ? jv_dict_findz(dict, key) : NULL;
 }
 
-ember_value *ember_value_retain(ember_value *v) { return jv_ref(v); }
-void ember_value_release(ember_value *v) { jv_unref(v); }
+ember_jvalue *ember_jvalue_retain(ember_jvalue *v) { return jv_ref(v); }
+void ember_jvalue_release(ember_jvalue *v) { jv_unref(v); }

@@ -1,4 +1,4 @@
-/* Internal view of the template value model (ember_value): layout, growable text buffers, UTF-8 helpers,
+/* Internal view of the template value model (ember_jvalue): layout, growable text buffers, UTF-8 helpers,
  * Python-style str()/repr() and JSON dumps used by the Jinja engine. */
 #ifndef EMBER_LLM_JINJA_VALUE_H
 #define EMBER_LLM_JINJA_VALUE_H
@@ -9,23 +9,23 @@
 #include <stdbool.h>
 
 typedef enum jv_kind {
-    JV_UNDEF = EMBER_VALUE_UNDEFINED,
-    JV_NONE = EMBER_VALUE_NONE,
-    JV_BOOL = EMBER_VALUE_BOOL,
-    JV_INT = EMBER_VALUE_INT,
-    JV_FLOAT = EMBER_VALUE_FLOAT,
-    JV_STR = EMBER_VALUE_STRING,
-    JV_LIST = EMBER_VALUE_LIST,
-    JV_DICT = EMBER_VALUE_DICT,
+    JV_UNDEF = EMBER_JVALUE_UNDEFINED,
+    JV_NONE = EMBER_JVALUE_NONE,
+    JV_BOOL = EMBER_JVALUE_BOOL,
+    JV_INT = EMBER_JVALUE_INT,
+    JV_FLOAT = EMBER_JVALUE_FLOAT,
+    JV_STR = EMBER_JVALUE_STRING,
+    JV_LIST = EMBER_JVALUE_LIST,
+    JV_DICT = EMBER_JVALUE_DICT,
     JV_NS = 100, /* namespace(): a dict whose attributes templates may assign */
     JV_FUNC,     /* a global function or a bound method (self + name) */
     JV_MACRO,    /* a {% macro %} (node points into the compiled template) */
     JV_LOOP,     /* the `loop` variable of a for loop: its items and the current position */
 } jv_kind;
 
-typedef struct ember_value jv;
+typedef struct ember_jvalue jv;
 
-struct ember_value {
+struct ember_jvalue {
     jv_kind kind;
     atomic_int refs;
     union {
