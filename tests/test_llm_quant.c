@@ -303,7 +303,9 @@ static void test_quantizers_vs_llamacpp(void) {
     ember_gguf *f32 = NULL;
     CHECK_EQ(ember_gguf_open(path, &f32), EMBER_OK);
     const char *names[] = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"};
+    bool emulated = getenv("EMBER_TEST_RUNNER") && *getenv("EMBER_TEST_RUNNER"); /* qemu: 3 types, not 10 */
     for (int i = 0; i < 10 && f32; i++) {
+        if (emulated && i != 0 && i != 4 && i != 7) continue; /* Q4_0, Q8_0, Q4_K */
         char rel[256], b2[512];
         snprintf(rel, sizeof rel, "models/llm/fixtures/models/llama-%s.gguf", names[i]);
         ember_gguf *ref = NULL;
@@ -314,6 +316,12 @@ static void test_quantizers_vs_llamacpp(void) {
     ember_gguf_close(f32);
 }
 
+static void count_progress(void *user, int64_t done, int64_t total) {
+    int *calls = user;
+    CHECK(done >= 1 && done <= total);
+    (*calls)++;
+}
+
 /* ember_llm_quantize end to end: the Q8_0 file computes the logits of llama.cpp's Q8_0 file. */
 static void test_quantize_file(void) {
     char buf[512], rbuf[512];
@@ -322,7 +330,9 @@ static void test_quantize_file(void) {
     SKIP_IF(!path || !refp, "../shared/models/llm/fixtures is absent");
     char out[128];
     snprintf(out, sizeof out, "/tmp/ember_test_quant_%d.gguf", (int)getpid());
-    CHECK_EQ(ember_llm_quantize(path, out, EMBER_GGML_Q8_0, NULL), EMBER_OK);
+    int progress_calls = 0;
+    CHECK_EQ(ember_llm_quantize(path, out, EMBER_GGML_Q8_0, NULL, count_progress, &progress_calls), EMBER_OK);
+    CHECK(progress_calls > 0); /* one call per converted tensor */
     ember_llm *m = NULL;
     CHECK_EQ(ember_llm_open(out, &m), EMBER_OK);
     if (m) {
@@ -345,7 +355,7 @@ static void test_quantize_file(void) {
         ember_llm_session_destroy(s);
         ember_llm_close(m);
     }
-    CHECK_EQ(ember_llm_quantize(path, out, EMBER_GGML_IQ2_XXS, NULL), EMBER_ERR_ARG);
+    CHECK_EQ(ember_llm_quantize(path, out, EMBER_GGML_IQ2_XXS, NULL, NULL, NULL), EMBER_ERR_ARG);
     unlink(out);
 }
 

@@ -129,8 +129,10 @@ EMBER_API void ember_sampler_reset(ember_sampler *s);
 /* --- quantization -------------------------------------------------------------------------------------- */
 /* Write `in` (GGUF) to `out` with 2-D weights converted to `type` (norms, biases and rows not divisible by
  * the block stay as they are; token_embd/output may use a wider type as llama.cpp does for the k-quants).
- * Metadata is copied; general.file_type is updated. pool may be NULL. */
-EMBER_API ember_status ember_llm_quantize(const char *in, const char *out, ember_ggml_type type, ember_pool *pool);
+ * Metadata is copied; general.file_type is updated. pool may be NULL; progress (may be NULL) hears of each
+ * converted tensor. */
+EMBER_API ember_status ember_llm_quantize(const char *in, const char *out, ember_ggml_type type, ember_pool *pool,
+                                          ember_progress_fn progress, void *progress_user);
 
 #ifdef __cplusplus
 }

@@ -91,6 +91,11 @@ EMBER_API ember_log_level ember_log_get_level(void);
 EMBER_API void ember_log_set_sink(ember_log_sink sink, void *user);
 EMBER_API void ember_log(ember_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* --- progress of long operations ----------------------------------------------------------------------- */
+/* Called by long library calls that take one (e.g. ember_llm_quantize) as work completes: `done` of
+ * `total` units, from the calling thread. The library never draws anything itself. */
+typedef void (*ember_progress_fn)(void *user, int64_t done, int64_t total);
+
 #ifdef __cplusplus
 }
 #endif

@@ -73,8 +73,12 @@ int cmd_llm_bench(int argc, char **argv) {
                "\"pp_tps\": %.3f, \"tg_tps\": %.3f}\n", ember_ggml_type_name(in->main_type),
                (unsigned long long)in->n_params, (unsigned long long)in->weight_bytes, threads, np, ng, pp, tg);
     } else {
-        printf("model: %s (%s %s, %.2f B params, %.2f GiB)  threads: %d\n", c.model_path, in->arch_name,
-               ember_ggml_type_name(in->main_type), in->n_params / 1e9, in->weight_bytes / 1073741824.0, threads);
+        /* sizes in the unit that shows them (a 260K-parameter model is not "0.00 B") */
+        double np_ = (double)in->n_params, nb = (double)in->weight_bytes;
+        const char *pu = np_ >= 1e9 ? "B" : np_ >= 1e6 ? "M" : "K", *bu = nb >= 1073741824.0 ? "GiB" : "MiB";
+        printf("model: %s (%s %s, %.2f%s params, %.2f %s)  threads: %d\n", c.model_path, in->arch_name,
+               ember_ggml_type_name(in->main_type), np_ / (np_ >= 1e9 ? 1e9 : np_ >= 1e6 ? 1e6 : 1e3), pu,
+               nb / (nb >= 1073741824.0 ? 1073741824.0 : 1048576.0), bu, threads);
         if (np) printf("pp%-5ld %10.2f tokens/s\n", np, pp);
         if (ng) printf("tg%-5ld %10.2f tokens/s\n", ng, tg);
     }

@@ -11,6 +11,12 @@ static const cli_help help = {
     "fit the type's block keep their type. Metadata is copied; general.file_type is updated.",
 };
 
+static void show_progress(void *user, int64_t done, int64_t total) {
+    cli_progress *bar = user;
+    bar->total = total > 0 ? total : 1;
+    cli_progress_step(bar, done);
+}
+
 int cmd_quantize(int argc, char **argv) {
     cli_parser p;
     cli_begin(&p, &help, argc, argv);
@@ -22,7 +28,10 @@ int cmd_quantize(int argc, char **argv) {
     if (type < 0) return cli_usage(&p, "unknown type '%s'", p.pos[2]);
     ember_pool *pool = NULL;
     ember_status s = ember_pool_create(p.threads, &pool);
-    if (!s) s = ember_llm_quantize(p.pos[0], p.pos[1], (ember_ggml_type)type, pool);
+    cli_progress bar;
+    cli_progress_begin(&bar, "quantizing", 1);
+    if (!s) s = ember_llm_quantize(p.pos[0], p.pos[1], (ember_ggml_type)type, pool, show_progress, &bar);
+    cli_progress_end(&bar);
     ember_pool_destroy(pool);
     if (s) return cli_fail(s);
     if (p.verbose) fprintf(stderr, "wrote %s (%s)\n", p.pos[1], p.pos[2]);

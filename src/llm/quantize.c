@@ -34,6 +34,9 @@ typedef struct qz {
     uint8_t *out;
     size_t out_row;
     float *rows; /* per-thread f32 row */
+    ember_progress_fn progress;
+    void *progress_user;
+    int64_t converted, to_convert;
 } qz;
 
 static void convert_rows(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -60,6 +63,7 @@ static ember_status fill(void *user, int64_t index, void *buf, size_t nbytes) {
     if (!q->rows) return ember_fail(EMBER_ERR_NOMEM, "quantize: out of memory");
     ember_pool_for(q->pool, rows, 1, convert_rows, q);
     ember_free_aligned(q->rows);
+    if (q->progress) q->progress(q->progress_user, ++q->converted, q->to_convert);
     return EMBER_OK;
 }
 
@@ -71,7 +75,8 @@ static ember_ggml_type target(const ember_gguf_tensor *t, ember_ggml_type type) 
     return type;
 }
 
-ember_status ember_llm_quantize(const char *in_path, const char *out_path, ember_ggml_type type, ember_pool *pool) {
+ember_status ember_llm_quantize(const char *in_path, const char *out_path, ember_ggml_type type, ember_pool *pool,
+                                ember_progress_fn progress, void *progress_user) {
     if (!quant_type_get(type) || file_type_code(type) < 0)
         return ember_fail(EMBER_ERR_ARG, "quantize: cannot write type %s (supported: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 "
                           "Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K)", ember_ggml_type_name(type));
@@ -80,7 +85,8 @@ ember_status ember_llm_quantize(const char *in_path, const char *out_path, ember
     if (s) return s;
     ember_gguf_writer *w = NULL;
     int64_t nt = ember_gguf_tensor_count(g);
-    qz q = {.in = g, .types = ember_calloc((size_t)(nt ? nt : 1), sizeof(ember_ggml_type)), .pool = pool};
+    qz q = {.in = g, .types = ember_calloc((size_t)(nt ? nt : 1), sizeof(ember_ggml_type)), .pool = pool,
+            .progress = progress, .progress_user = progress_user};
     if (!q.types) s = ember_fail(EMBER_ERR_NOMEM, "out of memory");
     if (!s) s = ember_gguf_writer_create(&w);
     for (int64_t i = 0; !s && i < ember_gguf_kv_count(g); i++) s = ember_gguf_writer_copy_kv(w, g, i);
@@ -95,6 +101,7 @@ ember_status ember_llm_quantize(const char *in_path, const char *out_path, ember
                            t->name, ember_ggml_type_name(t->type));
         else s = ember_gguf_writer_add_tensor(w, t->name, q.types[i], t->ndim, t->dims,
                                               q.types[i] == t->type ? t->data : NULL);
+        if (q.types[i] != t->type) q.to_convert++;
     }
     if (!s) s = ember_gguf_writer_write(w, out_path, fill, &q);
     ember_gguf_writer_destroy(w);
