@@ -98,6 +98,18 @@ static void test_depthwise(void) {
     ember_conv2d_shape m = {.batch = 2, .cin = 3, .cout = 6, .h = 10, .w = 19, .kh = 5, .kw = 5, .stride_h = 1,
                             .stride_w = 2, .dil_h = 2, .dil_w = 1, .pad_t = 2, .pad_l = 3, .groups = 3};
     check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
+    /* random depthwise shapes: windows wider than the row, pads beyond the kernel, strides 1..3, dilations,
+     * multipliers, some planes over 1024 outputs (border columns and rows go the bounds-checked way) */
+    for (int it = 0; it < 40; it++) {
+        int64_t c = pick(2, 5), big_plane = it % 5 == 0;
+        ember_conv2d_shape r = {.batch = pick(1, 2), .cin = c, .cout = c * pick(1, 2),
+                                .h = big_plane ? pick(30, 41) : pick(1, 12), .w = big_plane ? pick(30, 45) : pick(1, 23),
+                                .kh = pick(1, 5), .kw = pick(1, 5), .stride_h = pick(1, 3), .stride_w = pick(1, 3),
+                                .dil_h = pick(1, 2), .dil_w = pick(1, 2), .pad_t = pick(0, 4), .pad_l = pick(0, 4),
+                                .groups = c};
+        check_conv(r, pick(0, 4), pick(0, 4), (ember_act){(ember_act_kind)(it % EMBER_ACT_COUNT), 0.1f, 0.6f},
+                   it % 3 == 1);
+    }
 }
 
 /* Winograd F(4x4, 3x3): 3x3 stride-1 convs with enough channels, odd sizes (partial tiles), every padding,
