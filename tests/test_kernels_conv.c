@@ -98,6 +98,12 @@ static void test_depthwise(void) {
     ember_conv2d_shape m = {.batch = 2, .cin = 3, .cout = 6, .h = 10, .w = 19, .kh = 5, .kw = 5, .stride_h = 1,
                             .stride_w = 2, .dil_h = 2, .dil_w = 1, .pad_t = 2, .pad_l = 3, .groups = 3};
     check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
+    /* a lone 1->1 conv (groups 1) takes the depthwise kernel too (YuNet heads) */
+    ember_conv2d_shape one = {.batch = 1, .cin = 1, .cout = 1, .h = 40, .w = 40, .kh = 3, .kw = 3, .stride_h = 1,
+                              .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 1};
+    check_conv(one, 1, 1, (ember_act){EMBER_ACT_NONE, 0, 0}, false);
+    one.h = 11, one.w = 9, one.stride_w = 2;
+    check_conv(one, 1, 1, (ember_act){EMBER_ACT_RELU, 0, 0}, true);
     /* random depthwise shapes: windows wider than the row, pads beyond the kernel, strides 1..3, dilations,
      * multipliers, some planes over 1024 outputs (border columns and rows go the bounds-checked way) */
     for (int it = 0; it < 40; it++) {

@@ -21,8 +21,10 @@ struct ember_conv2d_weights {
 
 enum { DW_MAX_KH = 64 };
 
+/* One input channel per group; a lone 1->1 conv (YuNet's heads have several) is depthwise too, and the direct
+ * kernel beats packing a 9-row patch matrix for a one-row GEMM. */
 static bool is_depthwise(const ember_conv2d_shape *g) {
-    return g->groups == g->cin && g->groups > 1 && g->kh <= DW_MAX_KH;
+    return g->groups == g->cin && (g->groups > 1 || g->cout == 1) && g->kh <= DW_MAX_KH;
 }
 
 ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k, const ember_conv2d_shape *g,
