@@ -118,6 +118,21 @@ static void test_depthwise(void) {
     }
 }
 
+/* The direct path for few input taps (stems): 3->16 3x3 stride 2 like YuNet/MobileNet, output-channel tails,
+ * stride 1, dilation, asymmetric pads, rows under 16 and 8 columns of vector work, batch 2 and a residual. */
+static void test_direct(void) {
+    struct { int64_t cin, cout, h, w, k, s, d, pt, pl, pb, pr; } cs[] = {
+        {3, 16, 37, 45, 3, 2, 1, 1, 1, 1, 1}, {3, 13, 20, 33, 3, 1, 1, 1, 1, 1, 1}, {2, 27, 17, 40, 3, 2, 2, 2, 0, 1, 3},
+        {1, 8, 9, 35, 5, 1, 1, 2, 2, 2, 2},   {3, 64, 8, 34, 3, 2, 1, 0, 1, 0, 0}, {3, 5, 6, 50, 2, 2, 1, 0, 0, 1, 1},
+        {3, 9, 11, 64, 3, 1, 2, 3, 4, 0, 2}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        ember_conv2d_shape g = {.batch = 1 + (int64_t)(i % 2), .cin = cs[i].cin, .cout = cs[i].cout, .h = cs[i].h,
+                                .w = cs[i].w, .kh = cs[i].k, .kw = cs[i].k, .stride_h = cs[i].s, .stride_w = cs[i].s,
+                                .dil_h = cs[i].d, .dil_w = cs[i].d, .pad_t = cs[i].pt, .pad_l = cs[i].pl, .groups = 1};
+        check_conv(g, cs[i].pb, cs[i].pr, (ember_act){(ember_act_kind)(i % EMBER_ACT_COUNT), 0.1f, 0.6f}, i % 3 == 1);
+    }
+}
+
 /* Winograd F(4x4, 3x3): 3x3 stride-1 convs with enough channels, odd sizes (partial tiles), every padding,
  * batch 2, and a residual. */
 static void test_winograd(void) {
@@ -186,6 +201,7 @@ int main(void) {
     RUN(test_random_convs);
     RUN(test_pointwise);
     RUN(test_depthwise);
+    RUN(test_direct);
     RUN(test_winograd);
     RUN(test_winograd_transforms);
     RUN(test_gather);
