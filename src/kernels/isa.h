@@ -84,6 +84,7 @@ void ember_conv_init_avx2(ember_kernel_table *t); /* called from ember_winograd_
 void ember_kernels_init_neon(ember_kernel_table *t);
 void ember_vmath_init_neon(ember_kernel_table *t);
 void ember_winograd_init_neon(ember_kernel_table *t);
+void ember_conv_init_neon(ember_kernel_table *t); /* called from ember_winograd_init_neon */
 #endif
 
 /* --- the GEMM driver, shared by ember_sgemm*, conv and tests ---------------------------------------- */
