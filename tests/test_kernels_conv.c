@@ -98,6 +98,14 @@ static void test_depthwise(void) {
     ember_conv2d_shape m = {.batch = 2, .cin = 3, .cout = 6, .h = 10, .w = 19, .kh = 5, .kw = 5, .stride_h = 1,
                             .stride_w = 2, .dil_h = 2, .dil_w = 1, .pad_t = 2, .pad_l = 3, .groups = 3};
     check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
+    /* large planes (a 64 KB padded copy per plane) */
+    ember_conv2d_shape huge = {.batch = 1, .cin = 2, .cout = 2, .h = 129, .w = 130, .kh = 3, .kw = 3, .stride_h = 1,
+                               .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 2};
+    check_conv(huge, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, false);
+    huge.stride_h = huge.stride_w = 2;
+    check_conv(huge, 0, 1, (ember_act){EMBER_ACT_SILU, 0, 0}, true);
+    huge.kh = huge.kw = 5, huge.dil_w = 2, huge.pad_t = 3, huge.pad_l = 4, huge.stride_h = 1, huge.cout = 4;
+    check_conv(huge, 2, 5, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
     /* a lone 1->1 conv (groups 1) takes the depthwise kernel too (YuNet heads) */
     ember_conv2d_shape one = {.batch = 1, .cin = 1, .cout = 1, .h = 40, .w = 40, .kh = 3, .kw = 3, .stride_h = 1,
                               .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 1};
