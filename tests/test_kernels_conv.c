@@ -98,6 +98,47 @@ static void test_depthwise(void) {
     ember_conv2d_shape m = {.batch = 2, .cin = 3, .cout = 6, .h = 10, .w = 19, .kh = 5, .kw = 5, .stride_h = 1,
                             .stride_w = 2, .dil_h = 2, .dil_w = 1, .pad_t = 2, .pad_l = 3, .groups = 3};
     check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
+    /* large planes (a 64 KB padded copy per plane) */
+    ember_conv2d_shape huge = {.batch = 1, .cin = 2, .cout = 2, .h = 129, .w = 130, .kh = 3, .kw = 3, .stride_h = 1,
+                               .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 2};
+    check_conv(huge, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, false);
+    huge.stride_h = huge.stride_w = 2;
+    check_conv(huge, 0, 1, (ember_act){EMBER_ACT_SILU, 0, 0}, true);
+    huge.kh = huge.kw = 5, huge.dil_w = 2, huge.pad_t = 3, huge.pad_l = 4, huge.stride_h = 1, huge.cout = 4;
+    check_conv(huge, 2, 5, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
+    /* a lone 1->1 conv (groups 1) takes the depthwise kernel too (YuNet heads) */
+    ember_conv2d_shape one = {.batch = 1, .cin = 1, .cout = 1, .h = 40, .w = 40, .kh = 3, .kw = 3, .stride_h = 1,
+                              .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 1};
+    check_conv(one, 1, 1, (ember_act){EMBER_ACT_NONE, 0, 0}, false);
+    one.h = 11, one.w = 9, one.stride_w = 2;
+    check_conv(one, 1, 1, (ember_act){EMBER_ACT_RELU, 0, 0}, true);
+    /* random depthwise shapes: windows wider than the row, pads beyond the kernel, strides 1..3, dilations,
+     * multipliers, some planes over 1024 outputs (border columns and rows go the bounds-checked way) */
+    for (int it = 0; it < 40; it++) {
+        int64_t c = pick(2, 5), big_plane = it % 5 == 0;
+        ember_conv2d_shape r = {.batch = pick(1, 2), .cin = c, .cout = c * pick(1, 2),
+                                .h = big_plane ? pick(30, 41) : pick(1, 12), .w = big_plane ? pick(30, 45) : pick(1, 23),
+                                .kh = pick(1, 5), .kw = pick(1, 5), .stride_h = pick(1, 3), .stride_w = pick(1, 3),
+                                .dil_h = pick(1, 2), .dil_w = pick(1, 2), .pad_t = pick(0, 4), .pad_l = pick(0, 4),
+                                .groups = c};
+        check_conv(r, pick(0, 4), pick(0, 4), (ember_act){(ember_act_kind)(it % EMBER_ACT_COUNT), 0.1f, 0.6f},
+                   it % 3 == 1);
+    }
+}
+
+/* The direct path for few input taps (stems): 3->16 3x3 stride 2 like YuNet/MobileNet, output-channel tails,
+ * stride 1, dilation, asymmetric pads, rows under 16 and 8 columns of vector work, batch 2 and a residual. */
+static void test_direct(void) {
+    struct { int64_t cin, cout, h, w, k, s, d, pt, pl, pb, pr; } cs[] = {
+        {3, 16, 37, 45, 3, 2, 1, 1, 1, 1, 1}, {3, 13, 20, 33, 3, 1, 1, 1, 1, 1, 1}, {2, 27, 17, 40, 3, 2, 2, 2, 0, 1, 3},
+        {1, 8, 9, 35, 5, 1, 1, 2, 2, 2, 2},   {3, 64, 8, 34, 3, 2, 1, 0, 1, 0, 0}, {3, 5, 6, 50, 2, 2, 1, 0, 0, 1, 1},
+        {3, 9, 11, 64, 3, 1, 2, 3, 4, 0, 2}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        ember_conv2d_shape g = {.batch = 1 + (int64_t)(i % 2), .cin = cs[i].cin, .cout = cs[i].cout, .h = cs[i].h,
+                                .w = cs[i].w, .kh = cs[i].k, .kw = cs[i].k, .stride_h = cs[i].s, .stride_w = cs[i].s,
+                                .dil_h = cs[i].d, .dil_w = cs[i].d, .pad_t = cs[i].pt, .pad_l = cs[i].pl, .groups = 1};
+        check_conv(g, cs[i].pb, cs[i].pr, (ember_act){(ember_act_kind)(i % EMBER_ACT_COUNT), 0.1f, 0.6f}, i % 3 == 1);
+    }
 }
 
 /* Winograd F(4x4, 3x3): 3x3 stride-1 convs with enough channels, odd sizes (partial tiles), every padding,
@@ -168,6 +209,7 @@ int main(void) {
     RUN(test_random_convs);
     RUN(test_pointwise);
     RUN(test_depthwise);
+    RUN(test_direct);
     RUN(test_winograd);
     RUN(test_winograd_transforms);
     RUN(test_gather);

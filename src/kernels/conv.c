@@ -14,6 +14,7 @@ struct ember_conv2d_weights {
     const ember_kernel_table *kt; /* the table the weights were packed for */
     bool depthwise;  /* one input channel per group: direct kernel */
     bool wino;       /* Winograd F(4x4, 3x3): data holds the 36 packed transformed matrices */
+    bool direct;     /* few taps (stem convs): data is [cout/8 blocks][k taps][8] for the table's conv_rows8 */
     int64_t k;       /* GEMM depth per group: cin/groups * kh * kw */
     int64_t gstride; /* floats between groups in `data` */
     float *data;     /* depthwise: W as given; otherwise packed A per group */
@@ -21,8 +22,20 @@ struct ember_conv2d_weights {
 
 enum { DW_MAX_KH = 64 };
 
+/* One input channel per group; a lone 1->1 conv (YuNet's heads have several) is depthwise too, and the direct
+ * kernel beats packing a 9-row patch matrix for a one-row GEMM. */
 static bool is_depthwise(const ember_conv2d_shape *g) {
-    return g->groups == g->cin && g->groups > 1 && g->kh <= DW_MAX_KH;
+    return g->groups == g->cin && (g->groups > 1 || g->cout == 1) && g->kh <= DW_MAX_KH;
+}
+
+/* Direct convolution (table conv_rows8) for ungrouped convs with few input taps, where packing a patch matrix
+ * for a short GEMM costs as much as the FMAs: the 3-channel stems (3x3 stride 2) of MobileNet, YuNet,
+ * SqueezeNet, MobileFaceNet. */
+enum { DIRECT_MAX_TAPS = 32, DIRECT_MAX_COUT = 64, DIRECT_MIN_OW = 16 };
+
+static bool direct_suits(const ember_kernel_table *k, const ember_conv2d_shape *g) {
+    return k->conv_rows8 && g->groups == 1 && g->cin * g->kh * g->kw <= DIRECT_MAX_TAPS && g->kh * g->kw > 1 &&
+           g->cout <= DIRECT_MAX_COUT && g->stride_w <= 2 && g->ow >= DIRECT_MIN_OW;
 }
 
 ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k, const ember_conv2d_shape *g,
@@ -33,8 +46,10 @@ ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k,
     int64_t cout_g = g->cout / g->groups;
     w->depthwise = is_depthwise(g);
     w->wino = !w->depthwise && ember_wino_suits(g);
+    w->direct = !w->depthwise && !w->wino && direct_suits(k, g);
     w->k = g->cin / g->groups * g->kh * g->kw;
     w->gstride = w->depthwise ? cout_g * w->k
+                 : w->direct  ? (g->cout + 7) / 8 * 8 * w->k
                  : w->wino    ? ember_wino_weights_floats(k, g)
                               : ember_packed_floats(k, false, cout_g, w->k);
     w->data = ember_malloc_aligned((size_t)(w->gstride * g->groups) * sizeof(float));
@@ -44,6 +59,12 @@ ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k,
     }
     if (w->depthwise) {
         memcpy(w->data, W, (size_t)(g->cout * w->k) * sizeof(float));
+        return w;
+    }
+    if (w->direct) { /* [block][tap][8], output channels past cout zero */
+        for (int64_t oc = 0; oc < (g->cout + 7) / 8 * 8; oc++)
+            for (int64_t t = 0; t < w->k; t++)
+                w->data[(oc / 8 * w->k + t) * 8 + oc % 8] = oc < g->cout ? W[oc * w->k + t] : 0.0f;
         return w;
     }
     if (w->wino) {
@@ -199,6 +220,93 @@ static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember
     return true;
 }
 
+/* --- direct convolution (few taps) ----------------------------------------------------------------------- */
+
+/* One task = one output row of every channel: a tap pointer per (c, ky, kx) into the input (or a zero row in
+ * the top/bottom padding), conv_rows8 over the columns whose whole window is inside the row, a bounds-checked
+ * scalar loop for the rest, then the epilogue over the row while it is in cache. */
+typedef struct {
+    const ember_kernel_table *k;
+    const ember_conv2d_shape *g;
+    const float *w, *in, *bias, *zero;
+    float *out;
+    const ember_epilogue *ep;
+    int64_t xl, xr;
+} direct_job;
+
+static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
+    const direct_job *j = ctx;
+    const ember_conv2d_shape *g = j->g;
+    int64_t ntaps = g->cin * g->kh * g->kw, ohw = g->oh * g->ow, nb = (g->cout + 7) / 8;
+    const float *taps[DIRECT_MAX_TAPS];
+    int64_t tx[DIRECT_MAX_TAPS]; /* input column of tap t for output column 0 */
+    for (int64_t t = 0; t < ntaps; t++) tx[t] = t % g->kw * g->dil_w - g->pad_l;
+    ember_epilogue e = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
+    if (j->ep) {
+        e.act = j->ep->act;
+        e.residual_after_act = j->ep->residual_after_act;
+        e.ldr = ohw;
+    }
+    ember_ukernel_post post;
+    bool fused = ember_ukernel_post_from(j->ep ? j->ep : &e, &post);
+    (void)thread;
+    for (int64_t r = begin; r < end; r++) {
+        int64_t b = r / g->oh, oy = r % g->oh;
+        for (int64_t t = 0; t < ntaps; t++) {
+            int64_t c = t / (g->kh * g->kw), ky = t / g->kw % g->kh;
+            int64_t iy = oy * g->stride_h - g->pad_t + ky * g->dil_h;
+            const float *row = iy >= 0 && iy < g->h ? j->in + ((b * g->cin + c) * g->h + iy) * g->w : j->zero;
+            taps[t] = row + tx[t];
+        }
+        float *out = j->out + b * g->cout * ohw + oy * g->ow;
+        for (int64_t ob = 0; ob < nb; ob++) {
+            int64_t noc = g->cout - ob * 8 < 8 ? g->cout - ob * 8 : 8;
+            const float *w8 = j->w + ob * ntaps * 8;
+            float *o = out + ob * 8 * ohw;
+            post.rbias = j->bias ? j->bias + ob * 8 : NULL;
+            const ember_ukernel_post *pp = fused ? &post : NULL;
+            if (j->xr > j->xl) j->k->conv_rows8(o, ohw, noc, w8, taps, ntaps, j->xl, j->xr, g->stride_w, pp);
+            for (int64_t x = 0; x < g->ow; x++) { /* the border columns */
+                if (x == j->xl && j->xr > j->xl) x = j->xr;
+                if (x >= g->ow) break;
+                int64_t x0 = x * g->stride_w;
+                for (int64_t oc = 0; oc < noc; oc++) {
+                    float acc = 0.0f;
+                    for (int64_t t = 0; t < ntaps; t++)
+                        if (x0 + tx[t] >= 0 && x0 + tx[t] < g->w) acc += taps[t][x0] * w8[t * 8 + oc];
+                    if (pp) {
+                        acc += pp->rbias ? pp->rbias[oc] : 0.0f;
+                        acc = acc < pp->lo ? pp->lo : acc; /* NaN stays */
+                        acc = acc > pp->hi ? pp->hi : acc;
+                    }
+                    o[oc * ohw + x] = acc;
+                }
+            }
+        }
+        if (!fused) {
+            e.residual = j->ep && j->ep->residual ? j->ep->residual + b * g->cout * ohw : NULL;
+            ember_epilogue_apply_k(j->k, &e, out, ohw, 0, oy * g->ow, g->cout, g->ow);
+        }
+    }
+}
+
+static bool conv_direct(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *w,
+                        const float *in, const float *bias, float *out, const ember_epilogue *ep) {
+    float *zero = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(g->w + 1) * sizeof(float));
+    if (!zero) return false;
+    memset(zero, 0, (size_t)(g->w + 1) * sizeof(float));
+    direct_job j = {k, g, w, in, bias, zero, out, ep, 0, 0};
+    /* first column whose window starts at or after input column 0, one past the last whose window ends
+     * inside the row */
+    j.xl = (g->pad_l + g->stride_w - 1) / g->stride_w;
+    if (j.xl > g->ow) j.xl = g->ow;
+    int64_t room = g->w - 1 + g->pad_l - (g->kw - 1) * g->dil_w; /* x * stride_w <= room */
+    j.xr = room < 0 ? 0 : room / g->stride_w + 1;
+    if (j.xr > g->ow) j.xr = g->ow;
+    ember_pool_for(pool, g->batch * g->oh, 1, direct_rows, &j);
+    return true;
+}
+
 /* --- entry points ---------------------------------------------------------------------------------------- */
 
 static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
@@ -234,6 +342,11 @@ void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_con
         if (!depthwise(w->kt, pool, g, w->data, in, bias, out, ep))
             ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for a %lldx%lld padded plane", (long long)g->h,
                        (long long)g->w);
+        return;
+    }
+    if (w->direct) {
+        if (!conv_direct(w->kt, pool, g, w->data, in, bias, out, ep))
+            ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for a zero row of %lld", (long long)g->w);
         return;
     }
     if (w->wino) {

@@ -56,6 +56,13 @@ typedef struct ember_kernel_table {
      * wino_out: y[(a*4+b)*L + l] = (A^T m A)[a][b], m[(i*6+j)*ms + l] the 6x6 products of lane l. */
     void (*wino_in)(float *v, int64_t vs, const float *d, int64_t L);
     void (*wino_out)(float *y, const float *m, int64_t ms, int64_t L);
+    /* Direct conv for few input taps (stem convs, conv.c): out[o*ldo + x] = sum_t taps[t][x*sw] * w8[t*8 + o]
+     * for o < noc (<= 8) and x in [x0, x1); taps[t] points at a kernel tap's input row, shifted so that
+     * column x*sw is output x's input. Reads only those columns (sw 1 or 2 vectorized). Then, when post is
+     * not NULL, out = min(max(out + (post->rbias ? post->rbias[o] : 0), post->lo), post->hi). NULL in
+     * tables without one (conv.c then uses im2col + GEMM). */
+    void (*conv_rows8)(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *taps,
+                       int64_t ntaps, int64_t x0, int64_t x1, int64_t sw, const ember_ukernel_post *post);
     /* sum and max of x[0..n) (for softmax / norms / pooling) */
     float (*sum)(const float *x, int64_t n);
     float (*max)(const float *x, int64_t n);
@@ -72,10 +79,12 @@ void ember_kernels_init_generic(ember_kernel_table *t);
 void ember_kernels_init_avx2(ember_kernel_table *t); /* needs avx2 + fma + f16c */
 void ember_vmath_init_avx2(ember_kernel_table *t);
 void ember_winograd_init_avx2(ember_kernel_table *t);
+void ember_conv_init_avx2(ember_kernel_table *t); /* called from ember_winograd_init_avx2 */
 #elif defined(__aarch64__) || defined(__arm__)
 void ember_kernels_init_neon(ember_kernel_table *t);
 void ember_vmath_init_neon(ember_kernel_table *t);
 void ember_winograd_init_neon(ember_kernel_table *t);
+void ember_conv_init_neon(ember_kernel_table *t); /* called from ember_winograd_init_neon */
 #endif
 
 /* --- the GEMM driver, shared by ember_sgemm*, conv and tests ---------------------------------------- */

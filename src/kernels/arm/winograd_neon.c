@@ -45,4 +45,5 @@ static void wino_out_neon(float *y, const float *m, int64_t ms, int64_t L) {
 void ember_winograd_init_neon(ember_kernel_table *t) {
     t->wino_in = wino_in_neon;
     t->wino_out = wino_out_neon;
+    ember_conv_init_neon(t); /* the other conv kernels ride along with the Winograd ones */
 }

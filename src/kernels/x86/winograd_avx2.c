@@ -44,4 +44,5 @@ static void wino_out_avx2(float *y, const float *m, int64_t ms, int64_t L) {
 void ember_winograd_init_avx2(ember_kernel_table *t) {
     t->wino_in = wino_in_avx2;
     t->wino_out = wino_out_avx2;
+    ember_conv_init_avx2(t); /* the other conv kernels ride along with the Winograd ones */
 }
