@@ -2,42 +2,12 @@
  * integers included (decoded here per the ONNX type definitions), plus min/max/mean summaries. */
 #include "ember/tensorio.h"
 
+#include "core/minifloat.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* --- small floats: sign, exponent, mantissa; how each type spells NaN and infinity --------------------- */
-typedef struct minifloat {
-    int ebits, mbits, bias;
-    char special; /* 'I' IEEE (all-ones exponent: inf/NaN), 'F' only S.1111.111 is NaN, 'U' only 0x80 is NaN,
-                     'N' no NaN or infinity */
-} minifloat;
-
-static double decode_minifloat(unsigned bits, const minifloat *f) {
-    unsigned top = 1u << (f->ebits + f->mbits);
-    unsigned e = (bits >> f->mbits) & ((1u << f->ebits) - 1), m = bits & ((1u << f->mbits) - 1);
-    bool neg = bits & top, e_full = e == (1u << f->ebits) - 1, m_full = m == (1u << f->mbits) - 1;
-    if (f->special == 'U' && bits == top) return NAN;
-    if (f->special == 'F' && e_full && m_full) return NAN;
-    if (f->special == 'I' && e_full) return m ? NAN : neg ? -INFINITY : INFINITY;
-    double frac = (double)m / (double)(1u << f->mbits);
-    double v = e ? ldexp(1.0 + frac, (int)e - f->bias) : ldexp(frac, 1 - f->bias);
-    return neg ? -v : v;
-}
-
-static const minifloat *minifloat_of(ember_dtype t) {
-    static const minifloat e4m3fn = {4, 3, 7, 'F'}, e4m3fnuz = {4, 3, 8, 'U'}, e5m2 = {5, 2, 15, 'I'},
-                           e5m2fnuz = {5, 2, 16, 'U'}, e2m1 = {2, 1, 1, 'N'};
-    switch (t) {
-    case EMBER_DTYPE_F8E4M3FN: return &e4m3fn;
-    case EMBER_DTYPE_F8E4M3FNUZ: return &e4m3fnuz;
-    case EMBER_DTYPE_F8E5M2: return &e5m2;
-    case EMBER_DTYPE_F8E5M2FNUZ: return &e5m2fnuz;
-    case EMBER_DTYPE_F4E2M1: return &e2m1;
-    default: return NULL;
-    }
-}
 
 /* Element i of a packed 4-bit tensor (the low nibble holds the even element). */
 static unsigned nibble(const ember_tensor *t, int64_t i) {
@@ -46,8 +16,8 @@ static unsigned nibble(const ember_tensor *t, int64_t i) {
 }
 
 double ember_tensor_value_f64(const ember_tensor *t, int64_t i) {
-    const minifloat *mf = minifloat_of(t->dtype);
-    if (mf) return decode_minifloat(t->dtype == EMBER_DTYPE_F4E2M1 ? nibble(t, i) : ((const uint8_t *)t->data)[i], mf);
+    const ember_minifloat *mf = ember_minifloat_of(t->dtype);
+    if (mf) return ember_minifloat_decode(t->dtype == EMBER_DTYPE_F4E2M1 ? nibble(t, i) : ((const uint8_t *)t->data)[i], mf);
     switch (t->dtype) {
     case EMBER_DTYPE_U4: return nibble(t, i);
     case EMBER_DTYPE_I4: return (double)((int)(nibble(t, i) ^ 8u) - 8);
@@ -79,7 +49,7 @@ static bool same_value(ember_dtype t, double a, double b) {
 static int format_real(char *buf, size_t cap, ember_dtype t, double v, bool json) {
     if (isnan(v)) return snprintf(buf, cap, "%s", json ? "null" : "nan");
     if (isinf(v)) return snprintf(buf, cap, "%s", json ? "null" : v < 0 ? "-inf" : "inf");
-    int fixed = t == EMBER_DTYPE_F4E2M1 ? 2 : minifloat_of(t) ? 3 : 0;
+    int fixed = t == EMBER_DTYPE_F4E2M1 ? 2 : ember_minifloat_of(t) ? 3 : 0;
     char tmp[40];
     for (int p = fixed ? fixed : 1; p <= 17; p++) {
         snprintf(tmp, sizeof tmp, "%.*g", p, v);

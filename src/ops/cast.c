@@ -4,52 +4,22 @@
  * infinity (e5m2) or NaN; e8m0 rounds per `round_mode` ("up" by default); float4 always saturates; the small
  * integers wrap like a C cast to a wider integer would. Also BitCast (opset 26). */
 #include "ops/op.h"
+#include "core/minifloat.h"
 
 #include <stdio.h>
 
 /* --- small floats ------------------------------------------------------------------------------------- */
-typedef struct minifloat {
-    int ebits, mbits, bias;
-    char special; /* 'I' IEEE (all-ones exponent: inf/NaN), 'F' only S.1111.111 is NaN, 'U' only 0x80 is NaN,
-                     'N' no NaN or infinity */
-} minifloat;
-
-static const minifloat *minifloat_of(ember_dtype t) {
-    static const minifloat e4m3fn = {4, 3, 7, 'F'}, e4m3fnuz = {4, 3, 8, 'U'}, e5m2 = {5, 2, 15, 'I'},
-                           e5m2fnuz = {5, 2, 16, 'U'}, e2m1 = {2, 1, 1, 'N'};
-    switch (t) {
-    case EMBER_DTYPE_F8E4M3FN: return &e4m3fn;
-    case EMBER_DTYPE_F8E4M3FNUZ: return &e4m3fnuz;
-    case EMBER_DTYPE_F8E5M2: return &e5m2;
-    case EMBER_DTYPE_F8E5M2FNUZ: return &e5m2fnuz;
-    case EMBER_DTYPE_F4E2M1: return &e2m1;
-    default: return NULL;
-    }
-}
-
-static double mf_decode(unsigned bits, const minifloat *f) {
-    unsigned top = 1u << (f->ebits + f->mbits);
-    unsigned e = (bits >> f->mbits) & ((1u << f->ebits) - 1), m = bits & ((1u << f->mbits) - 1);
-    bool neg = bits & top, e_full = e == (1u << f->ebits) - 1, m_full = m == (1u << f->mbits) - 1;
-    if (f->special == 'U' && bits == top) return NAN;
-    if (f->special == 'F' && e_full && m_full) return NAN;
-    if (f->special == 'I' && e_full) return m ? NAN : neg ? -INFINITY : INFINITY;
-    double frac = (double)m / (double)(1u << f->mbits);
-    double v = e ? ldexp(1.0 + frac, (int)e - f->bias) : ldexp(frac, 1 - f->bias);
-    return neg ? -v : v;
-}
-
 /* Largest finite value and its bit pattern (without sign). */
-static double mf_max(const minifloat *f, unsigned *bits) {
+static double mf_max(const ember_minifloat *f, unsigned *bits) {
     unsigned emax = (1u << f->ebits) - 1, mmax = (1u << f->mbits) - 1;
     unsigned e = emax, m = mmax;
     if (f->special == 'I') e = emax - 1;
     else if (f->special == 'F') m = mmax - 1;
     *bits = (e << f->mbits) | m;
-    return mf_decode(*bits, f);
+    return ember_minifloat_decode(*bits, f);
 }
 
-static unsigned mf_encode(double x, const minifloat *f, bool saturate) {
+static unsigned mf_encode(double x, const ember_minifloat *f, bool saturate) {
     unsigned sign = signbit(x) ? 1u << (f->ebits + f->mbits) : 0;
     unsigned maxbits;
     double max = mf_max(f, &maxbits);
@@ -100,7 +70,7 @@ static uint8_t e8m0_encode(double x, bool saturate, char mode) {
 /* --- element access ----------------------------------------------------------------------------------- */
 static bool is_small(ember_dtype t) {
     int bits = ember_dtype_bits(t);
-    return (bits > 0 && bits < 8) || minifloat_of(t) || t == EMBER_DTYPE_F8E8M0;
+    return (bits > 0 && bits < 8) || ember_minifloat_of(t) || t == EMBER_DTYPE_F8E8M0;
 }
 
 static unsigned get_packed(const ember_tensor *t, int64_t i, int bits) {
@@ -117,8 +87,8 @@ static void put_packed(ember_tensor *t, int64_t i, int bits, unsigned v) {
 }
 
 double eo_get_any(const ember_tensor *t, int64_t i) {
-    const minifloat *mf = minifloat_of(t->dtype);
-    if (mf) return mf_decode(t->dtype == EMBER_DTYPE_F4E2M1 ? get_packed(t, i, 4) : ((const uint8_t *)t->data)[i], mf);
+    const ember_minifloat *mf = ember_minifloat_of(t->dtype);
+    if (mf) return ember_minifloat_decode(t->dtype == EMBER_DTYPE_F4E2M1 ? get_packed(t, i, 4) : ((const uint8_t *)t->data)[i], mf);
     switch (t->dtype) {
     case EMBER_DTYPE_F8E8M0: {
         uint8_t b = ((const uint8_t *)t->data)[i];
@@ -155,7 +125,7 @@ ember_status eo_cast_small(const ember_tensor *src, ember_tensor *dst, bool satu
     else if (round_mode && !strcmp(round_mode, "nearest")) mode = 'n';
     else if (round_mode && strcmp(round_mode, "up"))
         return ember_fail(EMBER_ERR_FORMAT, "Cast: round_mode '%s' (expected up, down or nearest)", round_mode);
-    const minifloat *mf = minifloat_of(dt);
+    const ember_minifloat *mf = ember_minifloat_of(dt);
     int bits = ember_dtype_bits(dt);
     if (bits < 8) memset(dst->data, 0, dst->nbytes); /* outputs may live in the arena: clear the padding bits */
     for (int64_t i = 0; i < n; i++) {
@@ -179,7 +149,7 @@ bool eo_dtype_is_small(ember_dtype t) { return is_small(t); }
 
 
 void eo_put_small(ember_tensor *t, int64_t i, double v) {
-    const minifloat *mf = minifloat_of(t->dtype);
+    const ember_minifloat *mf = ember_minifloat_of(t->dtype);
     int bits = ember_dtype_bits(t->dtype);
     if (mf && bits == 4) put_packed(t, i, 4, mf_encode(v, mf, true));
     else if (mf) ((uint8_t *)t->data)[i] = (uint8_t)mf_encode(v, mf, true);
