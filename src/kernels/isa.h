@@ -140,6 +140,10 @@ bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_sha
 bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
                      const float *U, const float *in, const float *bias, float *out,
                      const ember_epilogue *ep);
+/* The scalar table's pool_row and gather (vector twins finish their tails with them). */
+void ember_pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
+                        int64_t sw, int64_t dw, int64_t pad_l, bool max, float div);
+void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride);
 /* The scalar transforms (the generic table's, and the ISA versions' lane tails). */
 void ember_wino_in_ref(float *v, int64_t vs, const float *d, int64_t L);
 void ember_wino_out_ref(float *y, const float *m, int64_t ms, int64_t L);

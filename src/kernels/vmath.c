@@ -105,8 +105,8 @@ static void dw_row_ref(float *out, const float *const *rows, const float *w, int
     }
 }
 
-static void pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
-                         int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
+void ember_pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
+                        int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
     for (int64_t x = x0; x < x1; x++) {
         int64_t ix = x * sw - pad_l;
         float acc = max ? -INFINITY : 0.0f;
@@ -122,7 +122,7 @@ static void pool_row_ref(float *out, const float *const *rows, int64_t kh, int64
     }
 }
 
-static void gather_ref(float *d, const float *src, int64_t n, int64_t stride) {
+void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride) {
     for (int64_t j = 0; j < n; j++) d[j] = src[j * stride];
 }
 
@@ -143,8 +143,8 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .epilogue = epilogue_ref,
         .binary = binary_ref,
         .dw_row = dw_row_ref,
-        .pool_row = pool_row_ref,
-        .gather = gather_ref,
+        .pool_row = ember_pool_row_ref,
+        .gather = ember_gather_ref,
         .f16_to_f32 = f16_to_f32_ref,
         .f32_to_f16 = f32_to_f16_ref,
         .sum = sum_ref,

@@ -396,19 +396,7 @@ static void pool_row_avx2(float *out, const float *const *rows, int64_t kh, int6
             if (x + 8 >= x1) return;
         }
     }
-    for (; x < x1; x++) {
-        int64_t ix = x * sw - pad_l;
-        float acc = max ? -INFINITY : 0.0f;
-        for (int64_t ky = 0; ky < kh; ky++)
-            for (int64_t kx = 0; kx < kw; kx++) {
-                float v = rows[ky][ix + kx * dw];
-                if (max)
-                    acc = v > acc || isnan(v) ? v : acc;
-                else
-                    acc += v;
-            }
-        out[x] = max ? acc : acc / div;
-    }
+    ember_pool_row_ref(out, rows, kh, kw, x, x1, sw, dw, pad_l, max, div);
 }
 
 /* Strided copy (im2col of stride-2 convs): 8 per vector for stride 2 (load_strided reads p[0..14] of each
@@ -421,7 +409,7 @@ static void gather_avx2(float *d, const float *src, int64_t n, int64_t stride) {
             if (j + 8 >= n) return;
         }
     }
-    for (int64_t j = 0; j < n; j++) d[j] = src[j * stride];
+    ember_gather_ref(d, src, n, stride);
 }
 
 void ember_vmath_init_avx2(ember_kernel_table *t) {
