@@ -16,6 +16,13 @@ typedef struct ember_ukernel_post {
     float lo, hi;
 } ember_ukernel_post;
 
+/* The row form the depthwise kernels use (one row: rbias[0] only, no cbias), element by element. */
+static inline float ember_post_row1(float v, const ember_ukernel_post *p) {
+    v += p->rbias ? *p->rbias : 0.0f;
+    v = v < p->lo ? p->lo : v; /* NaN stays */
+    return v > p->hi ? p->hi : v;
+}
+
 /* C[mr x nr] = alpha * (packed A sliver [k][mr]) x (packed B sliver [k][nr]) + beta * C, then `post`
  * (NULL = none); beta == 0: C is not read. Both slivers are contiguous and zero-padded to mr / nr. */
 typedef void (*ember_ukernel_fn)(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
@@ -140,7 +147,9 @@ bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_sha
 bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
                      const float *U, const float *in, const float *bias, float *out,
                      const ember_epilogue *ep);
-/* The scalar table's pool_row and gather (vector twins finish their tails with them). */
+/* The scalar table's dw_row, pool_row and gather (vector twins finish their tails with them). */
+void ember_dw_row_ref(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
+                      int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw, const ember_ukernel_post *post);
 void ember_pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
                         int64_t sw, int64_t dw, int64_t pad_l, bool max, float div);
 void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride);

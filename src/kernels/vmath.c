@@ -88,20 +88,14 @@ static void f32_to_f16_ref(uint16_t *y, const float *x, int64_t n) {
 
 /* --- direct depthwise row (generic) ---------------------------------------------------------------------- */
 
-static void dw_row_ref(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw,
-                       int64_t x0, int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
-                       const ember_ukernel_post *post) {
+void ember_dw_row_ref(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
+                      int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw, const ember_ukernel_post *post) {
     for (int64_t x = x0; x < x1; x++) {
         float acc = 0.0f;
         int64_t ix = x * sw - pad_l;
         for (int64_t ky = 0; ky < kh; ky++)
             for (int64_t kx = 0; kx < kw; kx++) acc += rows[ky][ix + kx * dw] * w[ky * kw + kx];
-        if (post) {
-            acc += post->rbias ? *post->rbias : 0.0f;
-            acc = acc < post->lo ? post->lo : acc; /* NaN stays */
-            acc = acc > post->hi ? post->hi : acc;
-        }
-        out[x] = acc;
+        out[x] = post ? ember_post_row1(acc, post) : acc;
     }
 }
 
@@ -142,7 +136,7 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .gelu_tanh = gelu_tanh_ref,
         .epilogue = epilogue_ref,
         .binary = binary_ref,
-        .dw_row = dw_row_ref,
+        .dw_row = ember_dw_row_ref,
         .pool_row = ember_pool_row_ref,
         .gather = ember_gather_ref,
         .f16_to_f32 = f16_to_f32_ref,

@@ -327,11 +327,7 @@ static void dw_post(float *out, int64_t x0, int64_t x1, const ember_ukernel_post
     for (; x + 8 <= x1; x += 8) /* max/min return the second operand, v, when it is NaN */
         _mm256_storeu_ps(out + x,
                          _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(_mm256_loadu_ps(out + x), rb))));
-    for (; x < x1; x++) {
-        float v = out[x] + (post->rbias ? *post->rbias : 0.0f);
-        v = v < post->lo ? post->lo : v;
-        out[x] = v > post->hi ? post->hi : v;
-    }
+    for (; x < x1; x++) out[x] = ember_post_row1(out[x], post);
 }
 
 static void dw_row_avx2(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw,
@@ -362,15 +358,8 @@ static void dw_row_avx2(float *out, const float *const *rows, const float *w, in
         }
         x = x1;
     }
-    for (; x < x1; x++) {
-        float acc = 0.0f;
-        int64_t ix = x * sw - pad_l;
-        for (int64_t ky = 0; ky < kh; ky++)
-            for (int64_t kx = 0; kx < kw; kx++) acc += rows[ky][ix + kx * dw] * w[ky * kw + kx];
-        out[x] = acc;
-    }
+    ember_dw_row_ref(out, rows, w, kh, kw, x, x1, sw, dw, pad_l, iw, NULL);
     if (post) dw_post(out, x0, x1, post);
-    (void)iw;
 }
 
 /* Max / average pooling row (see isa.h): 8 outputs per vector for strides 1 and 2, the taps in the scalar
