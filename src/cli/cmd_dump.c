@@ -4,11 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_COST = 256, OPT_PROFILE, OPT_SHAPE };
+enum { OPT_COST = 256, OPT_PROFILE, OPT_STEPS, OPT_SHAPE };
 
 static const cli_opt opts[] = {
     {"cost", OPT_COST, NULL, "estimate FLOPs per operator (plans with the input shapes)"},
     {"profile", OPT_PROFILE, NULL, "run a few times on random inputs and report time per operator"},
+    {"steps", OPT_STEPS, NULL, "with --profile: also list every executed step (op, name, shape, MFLOPs, ms, GFLOP/s)"},
     {"shape", OPT_SHAPE, "[NAME=]DIMS", "input shape for planning, e.g. input=1x3x224x224"},
     {0},
 };
@@ -55,15 +56,32 @@ static int by_count(const void *a, const void *b) {
     return x->ns != y->ns ? (x->ns < y->ns ? 1 : -1) : y->count - x->count;
 }
 
+/* One line per executed step, in order: what ran, its output shape, its cost and time (5-run average). */
+static void print_steps(const ember_onnx_session *s, int n) {
+    printf("steps   #    op                   MFLOPs        ms  GFLOP/s  output      name\n");
+    for (int i = 0; i < n; i++) {
+        ember_onnx_node node;
+        ember_onnx_step(s, i, &node);
+        char dims[128] = "?";
+        size_t len = 0;
+        for (int d = 0; d < node.ndim && len < sizeof dims; d++)
+            len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%lld", d ? "x" : "", (long long)node.shape[d]);
+        double ms = node.time_ns / 5 / 1e6;
+        printf("  %4d    %-18s %9.2f %9.3f %8.1f  %-11s %s\n", i, node.op_type, (double)node.flops / 1e6, ms,
+               ms > 0 ? (double)node.flops / 1e6 / ms : 0.0, dims, node.name ? node.name : "");
+    }
+}
+
 int cmd_dump(int argc, char **argv) {
     cli_parser p;
     cli_begin(&p, &help, argc, argv);
     model_shapes shapes = {0};
-    bool cost = false, profile = false;
+    bool cost = false, profile = false, steps = false;
     int k;
     while ((k = cli_next(&p)) > 0) {
         if (k == OPT_COST) cost = true;
         else if (k == OPT_PROFILE) profile = cost = true;
+        else if (k == OPT_STEPS) steps = profile = cost = true;
         else if (k == OPT_SHAPE && model_shapes_add(&shapes, p.arg)) return cli_usage(&p, "%s", ember_last_error());
     }
     if (k < 0) return cli_stop(k);
@@ -153,6 +171,7 @@ int cmd_dump(int argc, char **argv) {
             }
             if (cost) printf("total   %.2f MFLOPs\n", (double)flops / 1e6);
             if (profile) printf("time    %.3f ms per run (average of 5)\n", total_ns / 1e6);
+            if (steps) print_steps(s, pi.steps);
         }
         free(stats);
     } else if (p.json) {
