@@ -186,14 +186,17 @@ typedef struct {
     float *C;
     int64_t ldc;
     const ember_epilogue *ep;
-    bool fused;         /* the epilogue is bias + ReLU/Clip/none: full tiles apply it in the micro-kernel */
+    bool fused;         /* the epilogue is bias + ReLU/Clip/none + residual: full tiles apply it in the
+                           micro-kernel (edge tiles too, but for the residual) */
     atomic_bool failed; /* a thread had no memory for its B panel */
     ember_ukernel_post post;
 } gemm_job;
 
 bool ember_ukernel_post_from(const ember_epilogue *ep, ember_ukernel_post *p) {
     if (!ep || ep->residual) return false;
-    p->rbias = p->cbias = NULL;
+    p->rbias = p->cbias = p->res = NULL;
+    p->ldr = 0;
+    p->res_after = false;
     p->lo = -INFINITY, p->hi = INFINITY;
     switch (ep->act.kind) {
     case EMBER_ACT_NONE:
@@ -209,6 +212,18 @@ bool ember_ukernel_post_from(const ember_epilogue *ep, ember_ukernel_post *p) {
     }
 }
 
+/* The whole epilogue as a micro-kernel post when it is bias + ReLU/Clip/none + residual (the residual
+ * pointer itself is set per tile); ember_ukernel_post_from, for the row kernels, takes no residual. */
+static bool gemm_post_from(const ember_epilogue *ep, ember_ukernel_post *p) {
+    if (!ep) return false;
+    ember_epilogue e = *ep;
+    e.residual = NULL;
+    if (!ember_ukernel_post_from(&e, p)) return false;
+    p->ldr = ep->ldr;
+    p->res_after = ep->residual_after_act;
+    return true;
+}
+
 /* One mr x nr block at (i, j) for k-range [p, p+kc). Edge blocks go through a small buffer. */
 static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc, const float *b) {
     const ember_kernel_table *k = g->k;
@@ -222,6 +237,7 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
             const float *bias = g->ep->bias;
             post.rbias = bias && g->ep->bias_kind == EMBER_BIAS_ROW ? bias + i : NULL;
             post.cbias = bias && g->ep->bias_kind == EMBER_BIAS_COL ? bias + j : NULL;
+            post.res = g->ep->residual ? g->ep->residual + i * g->ep->ldr + j : NULL;
             k->ukernel(kc, a, b, c, g->ldc, g->alpha, beta, &post);
             return;
         }
@@ -231,7 +247,7 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
          * the kernel also applies the fused epilogue, on zero-padded copies of the bias parts (so it reads
          * nothing past the real ones), and the part is final. */
         float tmp[EMBER_MR_MAX * EMBER_NR_MAX], rb[EMBER_MR_MAX] = {0}, cb[EMBER_NR_MAX] = {0};
-        bool done = last && g->fused && p == 0 && beta == 0.0f;
+        bool done = last && g->fused && !g->ep->residual && p == 0 && beta == 0.0f;
         ember_ukernel_post post = g->post;
         if (done) {
             const float *bias = g->ep->bias;
@@ -309,7 +325,11 @@ static void choose_blocks(gemm_job *g, int threads) {
     int mr = g->k->mr, nr = g->k->nr;
     int64_t nk = ceil_div(g->K, KC_TARGET);
     g->kc = ceil_div(g->K, nk);
-    int64_t bm = g->lazy_b ? 1 : ceil_div(g->M, MC_TARGET), bn = ceil_div(g->N, NC_TARGET);
+    /* a short K leaves the L2 panel budget (KC_TARGET x NC_TARGET) to wider panels: longer runs per B row
+     * when packing (the prefetchers follow a few long streams, not many short ones), fewer tile setups */
+    int64_t nc_target = NC_TARGET * KC_TARGET / (g->kc > KC_TARGET / 16 ? g->kc : KC_TARGET / 16);
+    if (nc_target < NC_TARGET) nc_target = NC_TARGET;
+    int64_t bm = g->lazy_b ? 1 : ceil_div(g->M, MC_TARGET), bn = ceil_div(g->N, nc_target);
     for (;;) {
         g->mc = round_up(ceil_div(g->M, bm), mr);
         g->nc = round_up(ceil_div(g->N, bn), nr);
@@ -345,7 +365,7 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
         return;
     }
     gemm_job g = {.k = k, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .C = C, .ldc = ldc, .ep = ep};
-    g.fused = ember_ukernel_post_from(ep, &g.post);
+    g.fused = gemm_post_from(ep, &g.post);
     g.pa = A->packed ? A->packed : buf;
     g.pb = B->packed ? B->packed : lazy_b || B->packed_f16 ? NULL : buf + fa;
     g.pb16 = B->packed_f16;
@@ -469,8 +489,11 @@ static void ukernel_generic(int64_t k, const float *a, const float *b, float *c,
             float *o = c + i * ldc + j, v = alpha * acc[i][j] + (beta != 0.0f ? beta * *o : 0.0f);
             if (post) {
                 v += (post->rbias ? post->rbias[i] : 0.0f) + (post->cbias ? post->cbias[j] : 0.0f);
+                const float *r = post->res ? post->res + i * post->ldr + j : NULL;
+                if (r && !post->res_after) v += *r;
                 v = v < post->lo ? post->lo : v; /* NaN compares false both times and stays */
                 v = v > post->hi ? post->hi : v;
+                if (r && post->res_after) v += *r;
             }
             *o = v;
         }

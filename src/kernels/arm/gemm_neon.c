@@ -7,7 +7,9 @@
 typedef struct {
     float32x4_t alpha, beta, lo, hi;
     int read, post;
-    const float *rbias, *cbias;
+    const float *rbias, *cbias, *res;
+    int64_t ldr;
+    bool res_after;
 } finish;
 
 static inline float32x4_t scale_acc(float32x4_t acc, float *c, const finish *f, int row, int col) {
@@ -16,9 +18,12 @@ static inline float32x4_t scale_acc(float32x4_t acc, float *c, const finish *f, 
     if (f->post) {
         if (f->rbias) v = vaddq_f32(v, vdupq_n_f32(f->rbias[row]));
         if (f->cbias) v = vaddq_f32(v, vld1q_f32(f->cbias + col));
+        const float *r = f->res ? f->res + row * f->ldr + col : NULL;
+        if (r && !f->res_after) v = vaddq_f32(v, vld1q_f32(r));
         /* NaN must stay NaN: keep v where the comparison fails */
         v = vbslq_f32(vcltq_f32(v, f->lo), f->lo, v);
         v = vbslq_f32(vcgtq_f32(v, f->hi), f->hi, v);
+        if (r && f->res_after) v = vaddq_f32(v, vld1q_f32(r));
     }
     return v;
 }
@@ -31,6 +36,9 @@ static inline finish make_finish(float alpha, float beta, const ember_ukernel_po
         f.hi = vdupq_n_f32(post->hi);
         f.rbias = post->rbias;
         f.cbias = post->cbias;
+        f.res = post->res;
+        f.ldr = post->ldr;
+        f.res_after = post->res_after;
     }
     return f;
 }

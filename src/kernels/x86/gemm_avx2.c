@@ -10,7 +10,9 @@
 typedef struct {
     __m256 alpha, beta, cb0, cb1, lo, hi;
     int read, post;
-    const float *rbias;
+    const float *rbias, *res;
+    int64_t ldr;
+    bool res_after;
 } finish;
 
 static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, int row) {
@@ -25,9 +27,18 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, in
         __m256 rb = f->rbias ? _mm256_broadcast_ss(f->rbias + row) : _mm256_setzero_ps();
         lo = _mm256_add_ps(lo, _mm256_add_ps(rb, f->cb0));
         hi = _mm256_add_ps(hi, _mm256_add_ps(rb, f->cb1));
+        const float *r = f->res ? f->res + row * f->ldr : NULL;
+        if (r && !f->res_after) {
+            lo = _mm256_add_ps(lo, _mm256_loadu_ps(r));
+            hi = _mm256_add_ps(hi, _mm256_loadu_ps(r + 8));
+        }
         /* max(bound, v) / min(bound, v) return v when it is NaN */
         lo = _mm256_min_ps(f->hi, _mm256_max_ps(f->lo, lo));
         hi = _mm256_min_ps(f->hi, _mm256_max_ps(f->lo, hi));
+        if (r && f->res_after) {
+            lo = _mm256_add_ps(lo, _mm256_loadu_ps(r));
+            hi = _mm256_add_ps(hi, _mm256_loadu_ps(r + 8));
+        }
     }
     _mm256_storeu_ps(c, lo);
     _mm256_storeu_ps(c + 8, hi);
@@ -90,7 +101,7 @@ static void ukernel_6x16(int64_t k, const float *a, const float *b, float *c, in
                          float beta, const ember_ukernel_post *post) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
            c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+    for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(c + i * ldc + 4 * NR), _MM_HINT_T0);
     int64_t p = 0;
     for (; p + 4 <= k; p += 4, a += 4 * MR, b += 4 * NR) {
         /* A streams from L2 (the B sliver sits in L1): fetch 32 steps ahead, one line per 1.5 used */
@@ -108,6 +119,9 @@ static void ukernel_6x16(int64_t k, const float *a, const float *b, float *c, in
         f.lo = _mm256_set1_ps(post->lo);
         f.hi = _mm256_set1_ps(post->hi);
         f.rbias = post->rbias;
+        f.res = post->res;
+        f.ldr = post->ldr;
+        f.res_after = post->res_after;
     }
     store_row(c + 0 * ldc, c00, c01, &f, 0);
     store_row(c + 1 * ldc, c10, c11, &f, 1);
