@@ -182,6 +182,7 @@ typedef struct {
     const float *pa, *pb;
     const ember_gemm_src *bsrc; /* lazy_b: B panels are packed per tile from here */
     bool lazy_b;
+    bool in_place_b; /* lazy_b with a plain B the micro-kernel reads in place (ukernel_sb) */
     const uint16_t *pb16; /* B packed as half: each tile widens its panels into the thread's L2 buffer */
     float *C;
     int64_t ldc;
@@ -224,8 +225,16 @@ static bool gemm_post_from(const ember_epilogue *ep, ember_ukernel_post *p) {
     return true;
 }
 
-/* One mr x nr block at (i, j) for k-range [p, p+kc). Edge blocks go through a small buffer. */
-static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc, const float *b) {
+/* The micro-kernel on a packed B sliver (ldb 0) or in place on B rows ldb apart. */
+static inline void run_ukernel(const ember_kernel_table *k, int64_t kc, const float *a, const float *b, int64_t ldb,
+                               float *c, int64_t ldc, float alpha, float beta, const ember_ukernel_post *post) {
+    if (ldb) k->ukernel_sb(kc, a, b, ldb, c, ldc, alpha, beta, post);
+    else k->ukernel(kc, a, b, c, ldc, alpha, beta, post);
+}
+
+/* One mr x nr block at (i, j) for k-range [p, p+kc), B a packed sliver or (ldb > 0) B's rows in place.
+ * Edge blocks go through a small buffer. */
+static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc, const float *b, int64_t ldb) {
     const ember_kernel_table *k = g->k;
     const float *a = g->pa + i * g->K + p * k->mr;
     float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
@@ -238,10 +247,10 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
             post.rbias = bias && g->ep->bias_kind == EMBER_BIAS_ROW ? bias + i : NULL;
             post.cbias = bias && g->ep->bias_kind == EMBER_BIAS_COL ? bias + j : NULL;
             post.res = g->ep->residual ? g->ep->residual + i * g->ep->ldr + j : NULL;
-            k->ukernel(kc, a, b, c, g->ldc, g->alpha, beta, &post);
+            run_ukernel(k, kc, a, b, ldb, c, g->ldc, g->alpha, beta, &post);
             return;
         }
-        k->ukernel(kc, a, b, c, g->ldc, g->alpha, beta, NULL);
+        run_ukernel(k, kc, a, b, ldb, c, g->ldc, g->alpha, beta, NULL);
     } else {
         /* an edge tile: the full tile into a buffer, the valid m x n part out. With one k block and beta 0
          * the kernel also applies the fused epilogue, on zero-padded copies of the bias parts (so it reads
@@ -255,7 +264,7 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
             if (bias && g->ep->bias_kind == EMBER_BIAS_COL) memcpy(cb, bias + j, (size_t)n * sizeof *cb);
             post.rbias = rb, post.cbias = cb;
         }
-        k->ukernel(kc, a, b, tmp, k->nr, g->alpha, 0.0f, done ? &post : NULL);
+        run_ukernel(k, kc, a, b, ldb, tmp, k->nr, g->alpha, 0.0f, done ? &post : NULL);
         for (int64_t r = 0; r < m; r++) {
             float *o = c + r * g->ldc;
             const float *t = tmp + r * k->nr;
@@ -309,14 +318,38 @@ static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
         int64_t i1 = min64(i0 + g->mc, g->M), j1 = min64(j0 + g->nc, g->N);
         for (int64_t p = 0; p < g->K; p += g->kc) {
             int64_t kc = min64(g->kc, g->K - p);
+            if (g->in_place_b) { /* full slivers straight from B's rows, the ragged one packed */
+                const ember_gemm_operand *o = g->bsrc->src;
+                for (int64_t j = j0; j < j1; j += nr) {
+                    bool full = j + nr <= g->N;
+                    if (!full) pack_panel(g, j, j1, p, kc, panel);
+                    const float *b = full ? o->data + p * o->ld + j : panel;
+                    for (int64_t i = i0; i < i1; i += mr) micro_tile(g, i, j, p, kc, b, full ? o->ld : 0);
+                }
+                continue;
+            }
             if (panel) pack_panel(g, j0, j1, p, kc, panel);
             for (int64_t j = j0; j < j1; j += nr) { /* B sliver stays in L1 ... */
                 const float *b = panel ? panel + (j - j0) * kc : g->pb + j * g->K + p * nr;
                 for (int64_t i = i0; i < i1; i += mr) /* ... while A block streams from L2 */
-                    micro_tile(g, i, j, p, kc, b);
+                    micro_tile(g, i, j, p, kc, b, 0);
             }
         }
     }
+}
+
+/* Whether kc rows ld floats apart, 64 bytes of each, spread over the sets of a 32 KB 8-way L1 (64 sets of
+ * 64-byte lines) with at most 6 per set (2 ways left for A and C): a row pitch near a multiple of 4 KB puts them all in a few sets,
+ * and the sliver the micro-kernel re-reads for every row block would not stay in L1. */
+static bool l1_friendly(int64_t ld, int64_t kc) {
+    enum { SETS = 64, LINE = 64, MAX_PER_SET = 6 };
+    int count[SETS] = {0};
+    for (int64_t r = 0; r < kc; r++) {
+        int64_t at = r * ld * (int64_t)sizeof(float);
+        for (int64_t line = at / LINE; line <= (at + LINE - 1) / LINE; line++)
+            if (++count[line % SETS] > MAX_PER_SET) return false;
+    }
+    return true;
 }
 
 /* Block sizes: equal-sized blocks near the targets, split further until there are 3 per thread (threads
@@ -371,9 +404,13 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
     g.pb16 = B->packed_f16;
     g.bsrc = B;
     g.lazy_b = lazy_b;
+    /* B used by few row blocks (M small: conv as GEMM, B = the input) costs as much to pack as to use */
+    g.in_place_b = lazy_b && k->ukernel_sb && B->pack == ember_pack_operand_b &&
+                   !((const ember_gemm_operand *)B->src)->trans;
+    choose_blocks(&g, ember_pool_threads(pool));
+    if (g.in_place_b) g.in_place_b = l1_friendly(((const ember_gemm_operand *)B->src)->ld, g.kc);
     if (!A->packed) ember_pack_whole(k, pool, false, A, M, K, buf);
     if (!B->packed && !B->packed_f16 && !lazy_b) ember_pack_whole(k, pool, true, B, N, K, buf + fa);
-    choose_blocks(&g, ember_pool_threads(pool));
     atomic_init(&g.failed, false);
     ember_pool_for(pool, ceil_div(M, g.mc) * g.tiles_n, 1, gemm_tiles, &g);
     if (atomic_load(&g.failed))

@@ -38,6 +38,10 @@ typedef struct ember_kernel_table {
     const char *name;
     int mr, nr;                 /* GEMM register block */
     ember_ukernel_fn ukernel;
+    /* The micro-kernel reading an unpacked B in place: row p of the nr-wide sliver at b + p * ldb
+     * (ldb > nr, every row has nr valid columns). NULL in tables without one (B is then packed). */
+    void (*ukernel_sb)(int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,
+                       float alpha, float beta, const ember_ukernel_post *post);
     /* GEMM packing of a transposed source: dst[k*r + i] = p[i*rs + k] for i < n, 0 for n <= i < r, k < K
      * (n <= r <= EMBER_NR_MAX). Rows are contiguous along k; this is the gather half of packing. */
     void (*pack_rows)(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r);

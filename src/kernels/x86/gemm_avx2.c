@@ -80,14 +80,31 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, in
     "vmovups " #S "*64+32(%[b]), %%ymm14\n\t"                                                               \
     ASM_ROW(S, 0, c00, c01) ASM_ROW(S, 1, c10, c11) ASM_ROW(S, 2, c20, c21) ASM_ROW(S, 3, c30, c31)          \
     ASM_ROW(S, 4, c40, c41) ASM_ROW(S, 5, c50, c51)
+#define ACCS                                                                                                  \
+    [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), [c21] "+x"(c21),     \
+        [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51)
 #define STEP4(a, b)                                                                                           \
     __asm__(ASM_STEP(0) ASM_STEP(1) ASM_STEP(2) ASM_STEP(3)                                                   \
-            : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20),            \
-              [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),            \
-              [c50] "+x"(c50), [c51] "+x"(c51)                                                                \
+            : ACCS                                                                                            \
             : [a] "r"(a), [b] "r"(b), "m"(*(const float(*)[4 * MR])(a)), "m"(*(const float(*)[4 * NR])(b))     \
             : "xmm13", "xmm14", "xmm15")
+/* The same 4 steps with B rows ldb bytes apart in memory (an unpacked B; b is advanced past them). */
+#define ASM_STEP_SB(S)                                                                                        \
+    "vmovups (%[b]), %%ymm13\n\t"                                                                            \
+    "vmovups 32(%[b]), %%ymm14\n\t"                                                                          \
+    "add %[ldb], %[b]\n\t"                                                                                   \
+    ASM_ROW(S, 0, c00, c01) ASM_ROW(S, 1, c10, c11) ASM_ROW(S, 2, c20, c21) ASM_ROW(S, 3, c30, c31)          \
+    ASM_ROW(S, 4, c40, c41) ASM_ROW(S, 5, c50, c51)
+#define STEP4_SB(a, b, ldb)                                                                                   \
+    __asm__(ASM_STEP_SB(0) ASM_STEP_SB(1) ASM_STEP_SB(2) ASM_STEP_SB(3)                                       \
+            : ACCS, [b] "+r"(b)                                                                               \
+            : [a] "r"(a), [ldb] "r"((ldb) * (int64_t)sizeof(float)), "m"(*(const float(*)[4 * MR])(a))        \
+            : "xmm13", "xmm14", "xmm15", "memory")
 #else
+#define STEP4_SB(a, b, ldb)                                                                                   \
+    do {                                                                                                      \
+        for (int s_ = 0; s_ < 4; s_++, (b) += (ldb)) STEP((a) + s_ * MR, b);                                  \
+    } while (0)
 #define STEP4(a, b)                                                                                           \
     do {                                                                                                      \
         STEP(a, b);                                                                                           \
@@ -97,18 +114,28 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, in
     } while (0)
 #endif
 
-static void ukernel_6x16(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                         float beta, const ember_ukernel_post *post) {
+/* ldb: the distance between B rows, NR for a packed sliver (then the steps use fixed offsets); the
+ * compiler makes one copy per caller below. */
+static inline __attribute__((always_inline)) void
+ukernel_body(int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc, float alpha,
+             float beta, const ember_ukernel_post *post) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
            c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(c + i * ldc + 4 * NR), _MM_HINT_T0);
     int64_t p = 0;
-    for (; p + 4 <= k; p += 4, a += 4 * MR, b += 4 * NR) {
-        /* A streams from L2 (the B sliver sits in L1): fetch 32 steps ahead, one line per 1.5 used */
-        _mm_prefetch((const char *)(a + 32 * MR), _MM_HINT_T0);
-        STEP4(a, b);
+    if (ldb == NR) {
+        for (; p + 4 <= k; p += 4, a += 4 * MR, b += 4 * NR) {
+            /* A streams from L2 (the B sliver sits in L1): fetch 32 steps ahead, one line per 1.5 used */
+            _mm_prefetch((const char *)(a + 32 * MR), _MM_HINT_T0);
+            STEP4(a, b);
+        }
+    } else {
+        for (; p + 4 <= k; p += 4, a += 4 * MR) {
+            _mm_prefetch((const char *)(a + 32 * MR), _MM_HINT_T0);
+            STEP4_SB(a, b, ldb);
+        }
     }
-    for (; p < k; p++, a += MR, b += NR) STEP(a, b);
+    for (; p < k; p++, a += MR, b += ldb) STEP(a, b);
     finish f = {.alpha = _mm256_set1_ps(alpha),
                 .beta = _mm256_set1_ps(beta),
                 .read = beta != 0.0f,
@@ -129,6 +156,17 @@ static void ukernel_6x16(int64_t k, const float *a, const float *b, float *c, in
     store_row(c + 3 * ldc, c30, c31, &f, 3);
     store_row(c + 4 * ldc, c40, c41, &f, 4);
     store_row(c + 5 * ldc, c50, c51, &f, 5);
+}
+
+static void ukernel_6x16(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+                         float beta, const ember_ukernel_post *post) {
+    ukernel_body(k, a, b, NR, c, ldc, alpha, beta, post);
+}
+
+/* B read in place: row p of the sliver at b + p * ldb (ldb > NR). */
+static void ukernel_6x16_sb(int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,
+                            float alpha, float beta, const ember_ukernel_post *post) {
+    ukernel_body(k, a, b, ldb, c, ldc, alpha, beta, post);
 }
 
 /* In-register 8 x 8 transpose: v[i][k] -> v[k][i]. */
@@ -187,6 +225,7 @@ void ember_kernels_init_avx2(ember_kernel_table *t) {
     t->mr = MR;
     t->nr = NR;
     t->ukernel = ukernel_6x16;
+    t->ukernel_sb = ukernel_6x16_sb;
     t->pack_rows = pack_rows_avx2;
     ember_vmath_init_avx2(t);
     ember_winograd_init_avx2(t);
