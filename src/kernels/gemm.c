@@ -329,10 +329,17 @@ static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
                 continue;
             }
             if (panel) pack_panel(g, j0, j1, p, kc, panel);
+            /* a pre-packed B (weights) comes from memory: each row tile fetches its share of the next
+             * sliver's lines, so the next sliver is in cache when its first tile starts */
+            int64_t lines = kc * nr * (int64_t)sizeof(float) / 64, ntile = ceil_div(i1 - i0, mr);
+            int64_t per = panel ? 0 : ceil_div(lines, ntile);
             for (int64_t j = j0; j < j1; j += nr) { /* B sliver stays in L1 ... */
                 const float *b = panel ? panel + (j - j0) * kc : g->pb + j * g->K + p * nr;
-                for (int64_t i = i0; i < i1; i += mr) /* ... while A block streams from L2 */
+                const char *next = j + nr < j1 ? (const char *)(b + g->K * nr) : NULL;
+                for (int64_t i = i0, l = 0; i < i1; i += mr, l += per) { /* ... while A streams from L2 */
+                    for (int64_t q = l; next && q < l + per && q < lines; q++) __builtin_prefetch(next + q * 64);
                     micro_tile(g, i, j, p, kc, b, 0);
+                }
             }
         }
     }
@@ -362,7 +369,10 @@ static void choose_blocks(gemm_job *g, int threads) {
      * when packing (the prefetchers follow a few long streams, not many short ones), fewer tile setups */
     int64_t nc_target = NC_TARGET * KC_TARGET / (g->kc > KC_TARGET / 16 ? g->kc : KC_TARGET / 16);
     if (nc_target < NC_TARGET) nc_target = NC_TARGET;
-    int64_t bm = g->lazy_b ? 1 : ceil_div(g->M, MC_TARGET), bn = ceil_div(g->N, nc_target);
+    /* up to 1.5 x MC_TARGET rows stay one block (e.g. 128 tokens x 384 weights): each B panel, often
+     * streamed from memory (the weights of a whole model do not stay in cache), is then read once */
+    int64_t bm = g->lazy_b || g->M <= MC_TARGET * 3 / 2 ? 1 : ceil_div(g->M, MC_TARGET);
+    int64_t bn = ceil_div(g->N, nc_target);
     for (;;) {
         g->mc = round_up(ceil_div(g->M, bm), mr);
         g->nc = round_up(ceil_div(g->N, bn), nr);
