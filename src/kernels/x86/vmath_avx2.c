@@ -87,21 +87,31 @@ static inline __m256 erf_small8(__m256 x) {
     return _mm256_mul_ps(p, x);
 }
 
+/* Each branch is computed only when some lane needs it (lanes that take a branch get the same value
+ * either way; a NaN lane is never "small", so it always takes the big branch). */
 static inline __m256 erf8(__m256 x) {
-    __m256 ax = abs8(x);
+    __m256 ax = abs8(x), is_small = _mm256_cmp_ps(ax, C8(1.0f), _CMP_LT_OQ);
+    int small = _mm256_movemask_ps(is_small);
+    if (small == 0xff) return erf_small8(x);
     __m256 big = copysign8(_mm256_sub_ps(C8(1.0f), erfc_pos8(ax)), x);
     big = _mm256_blendv_ps(big, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-    return _mm256_blendv_ps(big, erf_small8(x), _mm256_cmp_ps(ax, C8(1.0f), _CMP_LT_OQ));
+    return small ? _mm256_blendv_ps(big, erf_small8(x), is_small) : big;
 }
 
 static inline __m256 silu8(__m256 x) { return _mm256_mul_ps(x, sigmoid8(x)); }
 
 /* 0.5 x (1 + erf(z)), z = x / sqrt 2; for z <= -1 the bracket is erfc(|z|), computed without cancellation. */
 static inline __m256 gelu_erf8(__m256 x) {
-    __m256 z = _mm256_mul_ps(x, C8(0.70710678118654752f)), az = abs8(z), e = erfc_pos8(az);
-    __m256 big = _mm256_blendv_ps(_mm256_sub_ps(C8(2.0f), e), e, z); /* sign bit of z selects */
-    __m256 small = _mm256_add_ps(C8(1.0f), erf_small8(z));
-    __m256 bracket = _mm256_blendv_ps(big, small, _mm256_cmp_ps(az, C8(1.0f), _CMP_LT_OQ));
+    __m256 z = _mm256_mul_ps(x, C8(0.70710678118654752f)), az = abs8(z);
+    __m256 is_small = _mm256_cmp_ps(az, C8(1.0f), _CMP_LT_OQ), bracket;
+    int small = _mm256_movemask_ps(is_small); /* as in erf8: only the branches some lane takes */
+    if (small == 0xff) {
+        bracket = _mm256_add_ps(C8(1.0f), erf_small8(z));
+    } else {
+        __m256 e = erfc_pos8(az);
+        bracket = _mm256_blendv_ps(_mm256_sub_ps(C8(2.0f), e), e, z); /* sign bit of z selects */
+        if (small) bracket = _mm256_blendv_ps(bracket, _mm256_add_ps(C8(1.0f), erf_small8(z)), is_small);
+    }
     return _mm256_mul_ps(_mm256_mul_ps(C8(0.5f), x), bracket);
 }
 
