@@ -4,7 +4,10 @@
 
 #include "ember/llm.h"
 
+#include "../bench/random_llama.h"
+
 #include <stdint.h>
+#include <unistd.h>
 
 static const int32_t prompt[16] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426};
 enum { NP = 16, NGEN = 16 };
@@ -223,12 +226,72 @@ static void test_shift(void) {
     ember_llm_close(m);
 }
 
+/* Context shift, exactly: in a one-layer model a token's key and value depend on the token alone (not on
+ * the tokens before it), so after dropping the first d tokens and re-rotating the kept keys by -d, the cache
+ * must be what evaluating the kept tokens from position 0 gives, and so must the next logits (to rounding;
+ * f32 cache, so only the rotation itself rounds). */
+static void test_shift_exact(void) {
+    char path[] = "/tmp/ember_test_shift_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    close(fd);
+    random_llama shape = {.dim = 64, .heads = 4, .kv_heads = 2, .ff = 96, .vocab = 300, .ctx = 64, .layers = 1};
+    CHECK_EQ(random_llama_write(path, &shape), EMBER_OK);
+    ember_llm *m = NULL;
+    CHECK_EQ(ember_llm_open(path, &m), EMBER_OK);
+    unlink(path);
+    if (!m) return;
+    ember_llm_session_options so = ember_llm_session_defaults();
+    so.n_ctx = 32;
+    so.pool = pool;
+    so.kv_type = EMBER_LLM_KV_F32;
+    ember_llm_session *shifted = NULL, *fresh = NULL;
+    CHECK_EQ(ember_llm_session_create(m, &so, &shifted), EMBER_OK);
+    CHECK_EQ(ember_llm_session_create(m, &so, &fresh), EMBER_OK);
+    static const int32_t toks[12] = {261, 280, 299, 17, 3, 270, 290, 44, 265, 281, 5, 296};
+    enum { DROP = 5, KEEP_FROM = DROP, N = 12 };
+    if (shifted && fresh) {
+        const float *a = NULL, *b = NULL;
+        int nv = ember_llm_info_get(m)->n_vocab;
+        CHECK_EQ(ember_llm_eval(shifted, toks, N - 1, NULL), EMBER_OK);
+        CHECK_EQ(ember_llm_shift(shifted, 0, DROP), EMBER_OK);
+        CHECK_EQ(ember_llm_pos(shifted), N - 1 - DROP);
+        CHECK_EQ(ember_llm_eval(shifted, toks + N - 1, 1, &a), EMBER_OK);
+        CHECK_EQ(ember_llm_eval(fresh, toks + KEEP_FROM, N - KEEP_FROM, &b), EMBER_OK);
+        double d = a && b ? max_diff(a, b, nv) : INFINITY, scale = 0;
+        for (int i = 0; b && i < nv; i++) scale = fabs(b[i]) > scale ? fabs(b[i]) : scale;
+        CHECK_MSG(d <= 1e-5 * (scale + 1), "shifted vs fresh logits differ by %g (largest %g)", d, scale);
+        CHECK(a && b && argmax(a, nv) == argmax(b, nv));
+        /* and a shift that keeps a prefix: the kept first tokens stay, later ones move down */
+        ember_llm_session_destroy(shifted);
+        shifted = NULL;
+        CHECK_EQ(ember_llm_session_create(m, &so, &shifted), EMBER_OK);
+        if (shifted) {
+            CHECK_EQ(ember_llm_eval(shifted, toks, 4, NULL), EMBER_OK);
+            CHECK_EQ(ember_llm_shift(shifted, 1, 2), EMBER_OK); /* cache: toks[0], toks[3] */
+            CHECK_EQ(ember_llm_eval(shifted, toks + 4, 1, &a), EMBER_OK);
+            ember_llm_session *f2 = NULL;
+            CHECK_EQ(ember_llm_session_create(m, &so, &f2), EMBER_OK);
+            int32_t seq[3] = {toks[0], toks[3], toks[4]};
+            if (f2) CHECK_EQ(ember_llm_eval(f2, seq, 3, &b), EMBER_OK);
+            d = f2 && a && b ? max_diff(a, b, nv) : INFINITY;
+            CHECK_MSG(d <= 1e-5 * (scale + 1), "keep-1 shift vs fresh logits differ by %g", d);
+            ember_llm_session_destroy(f2);
+        }
+    }
+    ember_llm_session_destroy(shifted);
+    ember_llm_session_destroy(fresh);
+    ember_llm_close(m);
+}
+
 int main(void) {
     ember_pool_create(2, &pool);
     RUN(test_fixtures);
     RUN(test_llama2c_matches_gguf);
     RUN(test_bad_input);
     RUN(test_shift);
+    RUN(test_shift_exact);
     ember_pool_destroy(pool);
     return check_done();
 }
