@@ -118,6 +118,13 @@ static inline float check_randf(float lo, float hi) {
     return lo + (hi - lo) * (float)((check_rand() >> 40) / (double)(1ull << 24));
 }
 
+/* 512 fixed slopes, negative to positive, for activation loops that reach EMBER_ACT_PRELU (one per row). */
+static inline const float *check_slopes(void) {
+    static float s[512];
+    for (int i = 0; i < 512; i++) s[i] = 0.1f * (float)(i % 7) - 0.25f;
+    return s;
+}
+
 /* Largest |a[i] - b[i]|; a NaN anywhere counts as infinitely far. (Written as a plain loop: an fmax reduction
  * crashes Debian's aarch64 gcc 12 vectorizer.) */
 static inline double check_max_abs_diff(const float *a, const float *b, long long n) {

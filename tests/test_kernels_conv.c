@@ -55,7 +55,7 @@ static void test_random_convs(void) {
                                 .h = pick(1, 13), .w = pick(1, 21), .kh = pick(1, 4), .kw = pick(1, 4),
                                 .stride_h = pick(1, 3), .stride_w = pick(1, 3), .dil_h = pick(1, 2),
                                 .dil_w = pick(1, 2), .pad_t = pick(0, 2), .pad_l = pick(0, 2), .groups = groups};
-        check_conv(g, pick(0, 2), pick(0, 2), (ember_act){(ember_act_kind)(it % EMBER_ACT_COUNT), 0.1f, 0.6f},
+        check_conv(g, pick(0, 2), pick(0, 2), (ember_act){(ember_act_kind)(it % EMBER_ACT_COUNT), 0.1f, 0.6f, check_slopes()},
                    it % 4 == 1);
     }
 }
@@ -63,8 +63,8 @@ static void test_random_convs(void) {
 static void test_pointwise(void) {
     ember_conv2d_shape g = {.batch = 2, .cin = 17, .cout = 33, .h = 9, .w = 11, .kh = 1, .kw = 1, .stride_h = 1,
                             .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
-    check_conv(g, 0, 0, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, false);
-    check_conv(g, 0, 0, (ember_act){EMBER_ACT_NONE, 0, 0}, true);
+    check_conv(g, 0, 0, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, false);
+    check_conv(g, 0, 0, (ember_act){EMBER_ACT_NONE, 0, 0, NULL}, true);
 }
 
 /* MobileNet-style depthwise 3x3 (stride 1 and 2, pad 1), a multiplier-2 depthwise and a 5x5 one. */
@@ -76,7 +76,7 @@ static void test_depthwise(void) {
             ember_conv2d_shape g = {.batch = 1, .cin = 6, .cout = 6, .h = 13, .w = wdt, .kh = 3, .kw = 3,
                                     .stride_h = s, .stride_w = s, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1,
                                     .groups = 6};
-            check_conv(g, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, s == 1);
+            check_conv(g, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, s == 1);
         }
     /* planes over 1024 outputs take the per-row epilogue path */
     ember_conv2d_shape big = {.batch = 1,
@@ -93,25 +93,25 @@ static void test_depthwise(void) {
                               .pad_t = 1,
                               .pad_l = 1,
                               .groups = 3};
-    check_conv(big, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, false);
-    check_conv(big, 1, 1, (ember_act){EMBER_ACT_SILU, 0, 0}, true);
+    check_conv(big, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, false);
+    check_conv(big, 1, 1, (ember_act){EMBER_ACT_SILU, 0, 0, NULL}, true);
     ember_conv2d_shape m = {.batch = 2, .cin = 3, .cout = 6, .h = 10, .w = 19, .kh = 5, .kw = 5, .stride_h = 1,
                             .stride_w = 2, .dil_h = 2, .dil_w = 1, .pad_t = 2, .pad_l = 3, .groups = 3};
-    check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
+    check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, false);
     /* large planes (a 64 KB padded copy per plane) */
     ember_conv2d_shape huge = {.batch = 1, .cin = 2, .cout = 2, .h = 129, .w = 130, .kh = 3, .kw = 3, .stride_h = 1,
                                .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 2};
-    check_conv(huge, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, false);
+    check_conv(huge, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, false);
     huge.stride_h = huge.stride_w = 2;
-    check_conv(huge, 0, 1, (ember_act){EMBER_ACT_SILU, 0, 0}, true);
+    check_conv(huge, 0, 1, (ember_act){EMBER_ACT_SILU, 0, 0, NULL}, true);
     huge.kh = huge.kw = 5, huge.dil_w = 2, huge.pad_t = 3, huge.pad_l = 4, huge.stride_h = 1, huge.cout = 4;
-    check_conv(huge, 2, 5, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
+    check_conv(huge, 2, 5, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, false);
     /* a lone 1->1 conv (groups 1) takes the depthwise kernel too (YuNet heads) */
     ember_conv2d_shape one = {.batch = 1, .cin = 1, .cout = 1, .h = 40, .w = 40, .kh = 3, .kw = 3, .stride_h = 1,
                               .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 1};
-    check_conv(one, 1, 1, (ember_act){EMBER_ACT_NONE, 0, 0}, false);
+    check_conv(one, 1, 1, (ember_act){EMBER_ACT_NONE, 0, 0, NULL}, false);
     one.h = 11, one.w = 9, one.stride_w = 2;
-    check_conv(one, 1, 1, (ember_act){EMBER_ACT_RELU, 0, 0}, true);
+    check_conv(one, 1, 1, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, true);
     /* random depthwise shapes: windows wider than the row, pads beyond the kernel, strides 1..3, dilations,
      * multipliers, some planes over 1024 outputs (border columns and rows go the bounds-checked way) */
     for (int it = 0; it < 40; it++) {
@@ -121,7 +121,7 @@ static void test_depthwise(void) {
                                 .kh = pick(1, 5), .kw = pick(1, 5), .stride_h = pick(1, 3), .stride_w = pick(1, 3),
                                 .dil_h = pick(1, 2), .dil_w = pick(1, 2), .pad_t = pick(0, 4), .pad_l = pick(0, 4),
                                 .groups = c};
-        check_conv(r, pick(0, 4), pick(0, 4), (ember_act){(ember_act_kind)(it % EMBER_ACT_COUNT), 0.1f, 0.6f},
+        check_conv(r, pick(0, 4), pick(0, 4), (ember_act){(ember_act_kind)(it % EMBER_ACT_COUNT), 0.1f, 0.6f, check_slopes()},
                    it % 3 == 1);
     }
 }
@@ -137,7 +137,7 @@ static void test_direct(void) {
         ember_conv2d_shape g = {.batch = 1 + (int64_t)(i % 2), .cin = cs[i].cin, .cout = cs[i].cout, .h = cs[i].h,
                                 .w = cs[i].w, .kh = cs[i].k, .kw = cs[i].k, .stride_h = cs[i].s, .stride_w = cs[i].s,
                                 .dil_h = cs[i].d, .dil_w = cs[i].d, .pad_t = cs[i].pt, .pad_l = cs[i].pl, .groups = 1};
-        check_conv(g, cs[i].pb, cs[i].pr, (ember_act){(ember_act_kind)(i % EMBER_ACT_COUNT), 0.1f, 0.6f}, i % 3 == 1);
+        check_conv(g, cs[i].pb, cs[i].pr, (ember_act){(ember_act_kind)(i % EMBER_ACT_COUNT), 0.1f, 0.6f, check_slopes()}, i % 3 == 1);
     }
 }
 
@@ -160,8 +160,8 @@ static void test_winograd(void) {
                                 .pad_l = pick(0, 2),
                                 .groups = 1};
         CHECK(ember_wino_suits(&g));
-        check_conv(g, pick(0, 2), pick(0, 2), (ember_act){it & 1 ? EMBER_ACT_RELU : EMBER_ACT_NONE, 0, 0},
-                   it % 3 == 1);
+        ember_act_kind kinds[3] = {EMBER_ACT_NONE, EMBER_ACT_RELU, EMBER_ACT_PRELU};
+        check_conv(g, pick(0, 2), pick(0, 2), (ember_act){kinds[it % 3], 0, 0, check_slopes()}, it % 4 == 1);
     }
 }
 

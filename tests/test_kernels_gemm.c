@@ -107,7 +107,7 @@ static void test_epilogues(void) {
             gemm_case c = {.M = rand_dim(70), .N = rand_dim(90), .K = rand_dim(50), .alpha = 1.0f,
                            .beta = v == 2 ? 1.0f : 0.0f, .pack_a = v == 1};
             c.ep.act = (ember_act){(ember_act_kind)a, a == EMBER_ACT_CLIP ? -0.5f : 0.2f,
-                                   a == EMBER_ACT_CLIP ? 0.7f : 0.5f};
+                                   a == EMBER_ACT_CLIP ? 0.7f : 0.5f, check_slopes()};
             c.ep.bias = bias;
             c.ep.bias_kind = v == 0 ? EMBER_BIAS_COL : v == 1 || v == 3 ? EMBER_BIAS_ROW : EMBER_BIAS_NONE;
             if (v == 3) c.M = 6 * rand_dim(12), c.N = 48 * rand_dim(2); /* whole tiles for every table */

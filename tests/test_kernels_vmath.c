@@ -100,7 +100,8 @@ static void test_activations(void) {
     for (int i = 0; i < 37; i++) x[i] = -9.0f + 0.5f * (float)i;
     for (int t = 0; t < 2; t++)
         for (int a = 0; a < EMBER_ACT_COUNT; a++) {
-            ember_act act = {(ember_act_kind)a, a == EMBER_ACT_CLIP ? -1.0f : 0.2f, a == EMBER_ACT_CLIP ? 6.0f : 0.5f};
+            ember_act act = {(ember_act_kind)a, a == EMBER_ACT_CLIP ? -1.0f : 0.2f, a == EMBER_ACT_CLIP ? 6.0f : 0.5f,
+                             check_slopes()};
             ember_act_apply_k(tables[t], act, y, x, 37);
             for (int i = 0; i < 37; i++) {
                 float r = ember_scalar_act(act, x[i]);
@@ -108,9 +109,9 @@ static void test_activations(void) {
                           tables[t]->name, a, x[i], y[i], r);
             }
         }
-    ember_act clip = {EMBER_ACT_CLIP, 0.0f, 6.0f};
+    ember_act clip = {EMBER_ACT_CLIP, 0.0f, 6.0f, NULL};
     CHECK(ember_scalar_act(clip, 7.0f) == 6.0f && ember_scalar_act(clip, -1.0f) == 0.0f);
-    ember_act hs = {EMBER_ACT_HARD_SWISH, 0, 0};
+    ember_act hs = {EMBER_ACT_HARD_SWISH, 0, 0, NULL};
     CHECK_NEAR(ember_scalar_act(hs, 1.0f), 1.0f * (1.0f / 6 + 0.5f), 1e-7);
 }
 

@@ -55,13 +55,13 @@ static float attr_f(const eg_node *n, const char *name, float dflt) {
 static bool node_act(const fctx *f, const eg_node *n, ember_act *act) {
     const char *t = n->op_type;
     if (n->domain[0]) return false;
-    if (!strcmp(t, "Relu")) *act = (ember_act){EMBER_ACT_RELU, 0, 0};
-    else if (!strcmp(t, "Sigmoid")) *act = (ember_act){EMBER_ACT_SIGMOID, 0, 0};
-    else if (!strcmp(t, "Tanh")) *act = (ember_act){EMBER_ACT_TANH, 0, 0};
-    else if (!strcmp(t, "HardSwish")) *act = (ember_act){EMBER_ACT_HARD_SWISH, 0, 0};
-    else if (!strcmp(t, "LeakyRelu")) *act = (ember_act){EMBER_ACT_LEAKY_RELU, attr_f(n, "alpha", 0.01f), 0};
+    if (!strcmp(t, "Relu")) *act = (ember_act){EMBER_ACT_RELU, 0, 0, NULL};
+    else if (!strcmp(t, "Sigmoid")) *act = (ember_act){EMBER_ACT_SIGMOID, 0, 0, NULL};
+    else if (!strcmp(t, "Tanh")) *act = (ember_act){EMBER_ACT_TANH, 0, 0, NULL};
+    else if (!strcmp(t, "HardSwish")) *act = (ember_act){EMBER_ACT_HARD_SWISH, 0, 0, NULL};
+    else if (!strcmp(t, "LeakyRelu")) *act = (ember_act){EMBER_ACT_LEAKY_RELU, attr_f(n, "alpha", 0.01f), 0, NULL};
     else if (!strcmp(t, "HardSigmoid"))
-        *act = (ember_act){EMBER_ACT_HARD_SIGMOID, attr_f(n, "alpha", 0.2f), attr_f(n, "beta", 0.5f)};
+        *act = (ember_act){EMBER_ACT_HARD_SIGMOID, attr_f(n, "alpha", 0.2f), attr_f(n, "beta", 0.5f), NULL};
     else if (!strcmp(t, "Clip")) {
         float lo = -FLT_MAX, hi = FLT_MAX;
         if (n->opset < 11) {
@@ -71,15 +71,34 @@ static bool node_act(const fctx *f, const eg_node *n, ember_act *act) {
             return false;
         }
         if (!(lo <= hi)) return false; /* ONNX: min > max gives max everywhere; leave it to the op */
-        *act = (ember_act){EMBER_ACT_CLIP, lo, hi};
+        *act = (ember_act){EMBER_ACT_CLIP, lo, hi, NULL};
     } else if (!strcmp(t, "Gelu")) {
         const eg_attr *a = eg_attr_find(n, "approximate");
         bool tanh_approx = a && a->type == EG_ATTR_STRING && !strcmp(a->s, "tanh");
-        *act = (ember_act){tanh_approx ? EMBER_ACT_GELU_TANH : EMBER_ACT_GELU_ERF, 0, 0};
+        *act = (ember_act){tanh_approx ? EMBER_ACT_GELU_TANH : EMBER_ACT_GELU_ERF, 0, 0, NULL};
     } else {
         return false;
     }
     return n->nout == 1;
+}
+
+/* A PRelu slope v that a Conv output `out` ([N, C, ...]) can take in its epilogue: a constant f32 that is
+ * one value (LEAKY_RELU) or one per channel broadcast along dimension 1 (shape [C, 1, ...] or [1, C, 1, ...]). */
+static bool prelu_act(const fctx *f, int v, const ember_tensor *out, ember_act *act) {
+    if (v < 0 || !is_const_f32(f, v)) return false;
+    const ember_tensor *s = &val(f, v)->t;
+    const float *d = s->data;
+    if (ember_tensor_count(s) == 1) {
+        *act = (ember_act){EMBER_ACT_LEAKY_RELU, d[0], 0, NULL};
+        return true;
+    }
+    if (s->ndim > out->ndim || ember_tensor_count(s) != out->shape[1]) return false;
+    for (int i = 0; i < s->ndim; i++) { /* right-aligned against the output's dimensions */
+        int od = out->ndim - s->ndim + i;
+        if (s->shape[i] != (od == 1 ? out->shape[1] : 1)) return false;
+    }
+    *act = (ember_act){EMBER_ACT_PRELU, 0, 0, d};
+    return true;
 }
 
 /* Value v is ready before step s runs. */
@@ -308,7 +327,7 @@ static ember_status fuse_from(fctx *f, int s) {
         bool gelu = false;
         if (!act && !(res && fu->residual_after_act) &&
             ((gelu = match_gelu(f, s, cur, &gl)) || match_silu(f, s, cur, &gl))) {
-            fu->act = (ember_act){gelu ? EMBER_ACT_GELU_ERF : EMBER_ACT_SILU, 0, 0};
+            fu->act = (ember_act){gelu ? EMBER_ACT_GELU_ERF : EMBER_ACT_SILU, 0, 0, NULL};
             act = true;
             x->has_fuse[s] = true;
             x->step_out0[s] = cur = gl;
@@ -329,7 +348,9 @@ static ember_status fuse_from(fctx *f, int s) {
             *(const float *)val(f, sc)->t.data != 0) {
             float k = *(const float *)val(f, sc)->t.data;
             fu->alpha = is_op(cn, "Div") ? 1.0f / k : k; /* attention scores / sqrt(d) */
-        } else if (node_act(f, cn, &a) && cn->in[0] == cur && !act && !(res && fu->residual_after_act)) {
+        } else if (((conv && is_op(cn, "PRelu") && cn->nin == 2 && prelu_act(f, cn->in[1], ct, &a)) ||
+                    node_act(f, cn, &a)) &&
+                   cn->in[0] == cur && !act && !(res && fu->residual_after_act)) {
             fu->act = a;
             act = true;
         } else if (!strcmp(cn->op_type, "BatchNormalization") && conv && cn->in[0] == cur && !bn && !bias && !res &&

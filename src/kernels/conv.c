@@ -327,6 +327,7 @@ static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember
             ember_epilogue e = {.bias = bias ? bias + grp * cout_g : NULL, .bias_kind = EMBER_BIAS_ROW};
             if (ep) {
                 e.act = ep->act;
+                if (e.act.kind == EMBER_ACT_PRELU) e.act.slope += grp * cout_g; /* the group's channels are rows 0.. */
                 e.residual_after_act = ep->residual_after_act;
                 e.residual = ep->residual ? ep->residual + (b * g->cout + grp * cout_g) * ohw : NULL;
                 e.ldr = ohw;
@@ -380,7 +381,7 @@ void ember_conv2d_ref(const ember_conv2d_shape *g, const float *W, const float *
                     float v = (float)acc;
                     const float *r = ep && ep->residual ? ep->residual + o : NULL;
                     if (r && !ep->residual_after_act) v += *r;
-                    if (ep) v = ember_scalar_act(ep->act, v);
+                    if (ep) v = ember_scalar_act(ember_act_row(ep->act, oc), v);
                     if (r && ep->residual_after_act) v += *r;
                     out[o] = v;
                 }

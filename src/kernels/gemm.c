@@ -579,7 +579,7 @@ void ember_sgemm_ref(bool transA, bool transB, int64_t M, int64_t N, int64_t K, 
             if (ep && ep->bias && ep->bias_kind == EMBER_BIAS_ROW) v += ep->bias[i];
             const float *r = ep && ep->residual ? ep->residual + i * ep->ldr + j : NULL;
             if (r && !ep->residual_after_act) v += *r;
-            if (ep) v = ember_scalar_act(ep->act, v);
+            if (ep) v = ember_scalar_act(ember_act_row(ep->act, i), v);
             if (r && ep->residual_after_act) v += *r;
             *o = v;
         }

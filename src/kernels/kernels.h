@@ -48,14 +48,23 @@ typedef enum ember_act_kind {
     EMBER_ACT_TANH,         /* tanh(x) */
     EMBER_ACT_HARD_SIGMOID, /* max(0, min(1, p0 x + p1))      (ONNX defaults p0 = 0.2, p1 = 0.5) */
     EMBER_ACT_HARD_SWISH,   /* x * max(0, min(1, x / 6 + 1/2)) */
+    EMBER_ACT_PRELU,        /* x >= 0 ? x : slope[row] * x    (one slope per output row: conv channels) */
     EMBER_ACT_COUNT
 } ember_act_kind;
 
 /* An activation and its parameters (unused parameters are ignored). */
 typedef struct ember_act {
     ember_act_kind kind;
-    float p0, p1; /* CLIP: min, max; LEAKY_RELU: alpha; HARD_SIGMOID: alpha, beta */
+    float p0, p1;       /* CLIP: min, max; LEAKY_RELU: alpha; HARD_SIGMOID: alpha, beta */
+    const float *slope; /* PRELU: one per row of the epilogue's C (where row-wise, slope[0] is used) */
 } ember_act;
+
+/* The activation of one row: PRELU becomes LEAKY_RELU with that row's slope (the vector epilogues only
+ * ever see per-row kinds; ember_epilogue_apply splits PRELU blocks into rows). */
+static inline ember_act ember_act_row(ember_act a, int64_t row) {
+    if (a.kind == EMBER_ACT_PRELU) return (ember_act){EMBER_ACT_LEAKY_RELU, a.slope[row], 0, NULL};
+    return a;
+}
 
 typedef enum ember_bias_kind {
     EMBER_BIAS_NONE = 0,

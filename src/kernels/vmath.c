@@ -30,6 +30,7 @@ float ember_scalar_act(ember_act act, float x) {
     case EMBER_ACT_TANH: return tanhf(x);
     case EMBER_ACT_HARD_SIGMOID: return fmaxf(0.0f, fminf(1.0f, act.p0 * x + act.p1));
     case EMBER_ACT_HARD_SWISH: return x * fmaxf(0.0f, fminf(1.0f, x * (1.0f / 6.0f) + 0.5f));
+    case EMBER_ACT_PRELU: return x >= 0.0f ? x : act.slope[0] * x; /* row 0: callers with rows use ember_act_row */
     case EMBER_ACT_COUNT: break;
     }
     return x;
@@ -182,7 +183,7 @@ static void epilogue_ref(const ember_epilogue *ep, float *c, int64_t ldc, int64_
 void ember_act_apply_k(const ember_kernel_table *k, ember_act act, float *y, const float *x, int64_t n) {
     if (y != x) memmove(y, x, (size_t)n * sizeof *y);
     if (act.kind == EMBER_ACT_NONE) return;
-    ember_epilogue ep = {.act = act};
+    ember_epilogue ep = {.act = ember_act_row(act, 0)};
     k->epilogue(&ep, y, n, 0, 0, 1, n);
 }
 
@@ -193,6 +194,14 @@ void ember_act_apply(ember_act act, float *y, const float *x, int64_t n) {
 void ember_epilogue_apply_k(const ember_kernel_table *k, const ember_epilogue *ep, float *c, int64_t ldc,
                             int64_t row0, int64_t col0, int64_t m, int64_t n) {
     if (!ep || (!ep->bias && !ep->residual && ep->act.kind == EMBER_ACT_NONE)) return;
+    if (ep->act.kind == EMBER_ACT_PRELU) { /* row by row, each with its slope */
+        ember_epilogue e = *ep;
+        for (int64_t i = 0; i < m; i++) {
+            e.act = ember_act_row(ep->act, row0 + i);
+            k->epilogue(&e, c + i * ldc, ldc, row0 + i, col0, 1, n);
+        }
+        return;
+    }
     k->epilogue(ep, c, ldc, row0, col0, m, n);
 }
 

@@ -187,7 +187,8 @@ static void act_planes(void *ctx, int64_t begin, int64_t end, int thread) {
     const act_job *j = ctx;
     int64_t hw = j->g->oh * j->g->ow;
     for (int64_t pl = begin; pl < end; pl++) {
-        ember_epilogue e = {.act = j->ep->act, .residual_after_act = j->ep->residual_after_act, .ldr = hw};
+        ember_epilogue e = {.act = ember_act_row(j->ep->act, pl % j->g->cout),
+                            .residual_after_act = j->ep->residual_after_act, .ldr = hw};
         e.residual = j->ep->residual ? j->ep->residual + pl * hw : NULL;
         ember_epilogue_apply_k(j->k, &e, j->out + pl * hw, hw, 0, 0, 1, hw);
     }

@@ -114,7 +114,7 @@ static void row_f32_fast(void *ctx, int64_t o, const int64_t *off, const int64_t
     else if (arith && st[0] == 1 && st[1] == 0) ember_vbinary_scalar(kop, y, A, B[0], n);
     else if ((j->op == B_ADD || j->op == B_MUL) && st[0] == 0 && st[1] == 1) ember_vbinary_scalar(kop, y, B, A[0], n);
     else if (j->op == B_PRELU && st[0] == 1 && st[1] == 0) /* PRelu with one slope per row: LeakyRelu */
-        ember_act_apply((ember_act){EMBER_ACT_LEAKY_RELU, B[0], 0}, y, A, n);
+        ember_act_apply((ember_act){EMBER_ACT_LEAKY_RELU, B[0], 0, NULL}, y, A, n);
     else
         row_f32(ctx, o, off, st, n);
 }

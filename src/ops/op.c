@@ -625,7 +625,7 @@ void eo_fuse_apply(const eo_ctx *c, float *y, int64_t outer, int64_t channels, i
                 if (r && !f->residual_after_act) v += r[base + i];
                 row[i] = v;
             }
-            ember_act_apply(f->act, row, row, inner);
+            ember_act_apply(ember_act_row(f->act, ch), row, row, inner);
             if (r && f->residual_after_act)
                 for (int64_t i = 0; i < inner; i++) row[i] += r[base + i];
         }

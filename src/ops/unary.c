@@ -77,9 +77,9 @@ static bool un_f32_fast(const un_job *j, float *y, const float *x, int64_t n) {
     case U_ERF: ember_verf(y, x, n); return true;
     case U_GELU: ember_vgelu(y, x, n, false); return true;
     case U_GELU_TANH: ember_vgelu(y, x, n, true); return true;
-    case U_HSWISH: ember_act_apply((ember_act){EMBER_ACT_HARD_SWISH, 0, 0}, y, x, n); return true;
+    case U_HSWISH: ember_act_apply((ember_act){EMBER_ACT_HARD_SWISH, 0, 0, NULL}, y, x, n); return true;
     case U_HSIGMOID:
-        ember_act_apply((ember_act){EMBER_ACT_HARD_SIGMOID, (float)j->alpha, (float)j->beta}, y, x, n);
+        ember_act_apply((ember_act){EMBER_ACT_HARD_SIGMOID, (float)j->alpha, (float)j->beta, NULL}, y, x, n);
         return true;
     default: return false;
     }

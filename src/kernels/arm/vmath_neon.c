@@ -176,6 +176,8 @@ static inline float32x4_t act4(const ember_act *a, float32x4_t v) {
         return vminq_f32(C4(1.0f), vmaxq_f32(zero, fma4(C4(a->p1), v, C4(a->p0))));
     case EMBER_ACT_HARD_SWISH:
         return vmulq_f32(v, vminq_f32(C4(1.0f), vmaxq_f32(zero, fma4(C4(0.5f), v, C4(1.0f / 6.0f)))));
+    case EMBER_ACT_PRELU: /* ember_epilogue_apply gives rows of LEAKY_RELU; row 0's slope as in the scalar act */
+        return select4(vcltq_f32(v, zero), vmulq_f32(v, C4(a->slope[0])), v);
     case EMBER_ACT_COUNT: break;
     }
     return v;

@@ -158,6 +158,8 @@ static inline __m256 act8(const ember_act *a, __m256 v) {
         __m256 h = _mm256_fmadd_ps(v, C8(1.0f / 6.0f), C8(0.5f));
         return _mm256_mul_ps(v, _mm256_min_ps(C8(1.0f), _mm256_max_ps(_mm256_setzero_ps(), h)));
     }
+    case EMBER_ACT_PRELU: /* ember_epilogue_apply gives rows of LEAKY_RELU; row 0's slope as in the scalar act */
+        return _mm256_blendv_ps(v, _mm256_mul_ps(v, C8(a->slope[0])), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
     case EMBER_ACT_COUNT: break;
     }
     return v;
