@@ -195,9 +195,10 @@ typedef struct {
 
 bool ember_ukernel_post_from(const ember_epilogue *ep, ember_ukernel_post *p) {
     if (!ep || ep->residual) return false;
-    p->rbias = p->cbias = p->res = NULL;
+    p->rbias = p->cbias = p->res = p->slope = NULL;
     p->ldr = 0;
-    p->res_after = false;
+    p->res_after = p->leaky = false;
+    p->alpha = 0.0f;
     p->lo = -INFINITY, p->hi = INFINITY;
     switch (ep->act.kind) {
     case EMBER_ACT_NONE:
@@ -219,9 +220,14 @@ static bool gemm_post_from(const ember_epilogue *ep, ember_ukernel_post *p) {
     if (!ep) return false;
     ember_epilogue e = *ep;
     e.residual = NULL;
+    bool leaky = ep->act.kind == EMBER_ACT_LEAKY_RELU || ep->act.kind == EMBER_ACT_PRELU;
+    if (leaky) e.act.kind = EMBER_ACT_NONE;
     if (!ember_ukernel_post_from(&e, p)) return false;
     p->ldr = ep->ldr;
     p->res_after = ep->residual_after_act;
+    p->leaky = leaky;
+    p->alpha = ep->act.p0;
+    p->slope = ep->act.kind == EMBER_ACT_PRELU ? ep->act.slope : NULL; /* offset per tile */
     return true;
 }
 
@@ -247,6 +253,7 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
             post.rbias = bias && g->ep->bias_kind == EMBER_BIAS_ROW ? bias + i : NULL;
             post.cbias = bias && g->ep->bias_kind == EMBER_BIAS_COL ? bias + j : NULL;
             post.res = g->ep->residual ? g->ep->residual + i * g->ep->ldr + j : NULL;
+            post.slope = post.slope ? post.slope + i : NULL;
             run_ukernel(k, kc, a, b, ldb, c, g->ldc, g->alpha, beta, &post);
             return;
         }
@@ -255,14 +262,15 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
         /* an edge tile: the full tile into a buffer, the valid m x n part out. With one k block and beta 0
          * the kernel also applies the fused epilogue, on zero-padded copies of the bias parts (so it reads
          * nothing past the real ones), and the part is final. */
-        float tmp[EMBER_MR_MAX * EMBER_NR_MAX], rb[EMBER_MR_MAX] = {0}, cb[EMBER_NR_MAX] = {0};
+        float tmp[EMBER_MR_MAX * EMBER_NR_MAX], rb[EMBER_MR_MAX] = {0}, cb[EMBER_NR_MAX] = {0}, sl[EMBER_MR_MAX] = {0};
         bool done = last && g->fused && !g->ep->residual && p == 0 && beta == 0.0f;
         ember_ukernel_post post = g->post;
         if (done) {
             const float *bias = g->ep->bias;
             if (bias && g->ep->bias_kind == EMBER_BIAS_ROW) memcpy(rb, bias + i, (size_t)m * sizeof *rb);
             if (bias && g->ep->bias_kind == EMBER_BIAS_COL) memcpy(cb, bias + j, (size_t)n * sizeof *cb);
-            post.rbias = rb, post.cbias = cb;
+            if (post.slope) memcpy(sl, post.slope + i, (size_t)m * sizeof *sl);
+            post.rbias = rb, post.cbias = cb, post.slope = post.slope ? sl : NULL;
         }
         run_ukernel(k, kc, a, b, ldb, tmp, k->nr, g->alpha, 0.0f, done ? &post : NULL);
         for (int64_t r = 0; r < m; r++) {
@@ -540,6 +548,7 @@ static void ukernel_generic(int64_t k, const float *a, const float *b, float *c,
                 if (r && !post->res_after) v += *r;
                 v = v < post->lo ? post->lo : v; /* NaN compares false both times and stays */
                 v = v > post->hi ? post->hi : v;
+                if (post->leaky && v < 0.0f) v *= post->slope ? post->slope[i] : post->alpha;
                 if (r && post->res_after) v += *r;
             }
             *o = v;

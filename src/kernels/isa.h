@@ -10,8 +10,9 @@ enum { EMBER_MR_MAX = 8, EMBER_NR_MAX = 16 };
 /* The part of an epilogue a micro-kernel fuses into its store (the GEMM driver passes it on the last k
  * block of full tiles when the epilogue is only bias + ReLU/Clip + residual): v += rbias[i] + cbias[j],
  * v += res[i * ldr + j] (before the clamp, or after it when res_after), v = min(max(v, lo), hi) (ReLU: 0,
- * +inf; Clip: p0, p1; none: -inf, +inf; NaN stays NaN). Only the GEMM micro-kernels read res; the row
- * kernels (dw_row, conv_rows8) are never given one. */
+ * +inf; Clip: p0, p1; none: -inf, +inf; NaN stays NaN), then when leaky: v < 0 ? v * (slope ? slope[i] :
+ * alpha) : v (LeakyRelu / PRelu). Only the GEMM micro-kernels read res and leaky; the row kernels (dw_row,
+ * conv_rows8) are never given them (ember_ukernel_post_from refuses such epilogues). */
 typedef struct ember_ukernel_post {
     const float *rbias; /* mr entries, or NULL */
     const float *cbias; /* nr entries, or NULL */
@@ -19,6 +20,9 @@ typedef struct ember_ukernel_post {
     const float *res; /* mr x nr block at res, rows ldr apart, or NULL */
     int64_t ldr;
     bool res_after;
+    bool leaky;
+    float alpha;        /* leaky without slope */
+    const float *slope; /* leaky: mr entries, or NULL */
 } ember_ukernel_post;
 
 /* The row form the depthwise kernels use (one row: rbias[0] only, no cbias), element by element. */

@@ -7,9 +7,10 @@
 typedef struct {
     float32x4_t alpha, beta, lo, hi;
     int read, post;
-    const float *rbias, *cbias, *res;
+    const float *rbias, *cbias, *res, *slope;
     int64_t ldr;
-    bool res_after;
+    bool res_after, leaky;
+    float neg; /* leaky without slope */
 } finish;
 
 static inline float32x4_t scale_acc(float32x4_t acc, float *c, const finish *f, int row, int col) {
@@ -23,6 +24,8 @@ static inline float32x4_t scale_acc(float32x4_t acc, float *c, const finish *f, 
         /* NaN must stay NaN: keep v where the comparison fails */
         v = vbslq_f32(vcltq_f32(v, f->lo), f->lo, v);
         v = vbslq_f32(vcgtq_f32(v, f->hi), f->hi, v);
+        if (f->leaky) /* v < 0: v * slope (NaN compares false and stays) */
+            v = vbslq_f32(vcltq_f32(v, vdupq_n_f32(0.0f)), vmulq_f32(v, vdupq_n_f32(f->slope ? f->slope[row] : f->neg)), v);
         if (r && f->res_after) v = vaddq_f32(v, vld1q_f32(r));
     }
     return v;
@@ -39,6 +42,9 @@ static inline finish make_finish(float alpha, float beta, const ember_ukernel_po
         f.res = post->res;
         f.ldr = post->ldr;
         f.res_after = post->res_after;
+        f.leaky = post->leaky;
+        f.neg = post->alpha;
+        f.slope = post->slope;
     }
     return f;
 }

@@ -10,9 +10,10 @@
 typedef struct {
     __m256 alpha, beta, cb0, cb1, lo, hi;
     int read, post;
-    const float *rbias, *res;
+    const float *rbias, *res, *slope;
     int64_t ldr;
-    bool res_after;
+    bool res_after, leaky;
+    float neg; /* leaky without slope */
 } finish;
 
 static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, int row) {
@@ -35,6 +36,11 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, in
         /* max(bound, v) / min(bound, v) return v when it is NaN */
         lo = _mm256_min_ps(f->hi, _mm256_max_ps(f->lo, lo));
         hi = _mm256_min_ps(f->hi, _mm256_max_ps(f->lo, hi));
+        if (f->leaky) { /* v < 0: v * slope (NaN compares false and stays) */
+            __m256 s = _mm256_set1_ps(f->slope ? f->slope[row] : f->neg), z = _mm256_setzero_ps();
+            lo = _mm256_blendv_ps(lo, _mm256_mul_ps(lo, s), _mm256_cmp_ps(lo, z, _CMP_LT_OQ));
+            hi = _mm256_blendv_ps(hi, _mm256_mul_ps(hi, s), _mm256_cmp_ps(hi, z, _CMP_LT_OQ));
+        }
         if (r && f->res_after) {
             lo = _mm256_add_ps(lo, _mm256_loadu_ps(r));
             hi = _mm256_add_ps(hi, _mm256_loadu_ps(r + 8));
@@ -149,6 +155,9 @@ ukernel_body(int64_t k, const float *a, const float *b, int64_t ldb, float *c, i
         f.res = post->res;
         f.ldr = post->ldr;
         f.res_after = post->res_after;
+        f.leaky = post->leaky;
+        f.neg = post->alpha;
+        f.slope = post->slope;
     }
     store_row(c + 0 * ldc, c00, c01, &f, 0);
     store_row(c + 1 * ldc, c10, c11, &f, 1);
