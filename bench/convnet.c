@@ -60,7 +60,7 @@ static void add(int64_t cin, int64_t *h, int64_t *w, int64_t cout, int64_t k, in
 static void mobilenet_v2(void) {
     static const int cfg[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
                                   {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
-    ember_act relu6 = {EMBER_ACT_CLIP, 0.0f, 6.0f}, none = {EMBER_ACT_NONE, 0, 0};
+    ember_act relu6 = {EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, none = {EMBER_ACT_NONE, 0, 0, NULL};
     int64_t h = 224, w = 224, c = 32;
     add(3, &h, &w, 32, 3, 2, 1, 1, relu6);
     for (int b = 0; b < 7; b++)
@@ -76,7 +76,7 @@ static void mobilenet_v2(void) {
 }
 
 static void squeezenet1_1(void) {
-    ember_act relu = {EMBER_ACT_RELU, 0, 0};
+    ember_act relu = {EMBER_ACT_RELU, 0, 0, NULL};
     int64_t h = 224, w = 224;
     add(3, &h, &w, 64, 3, 2, 0, 1, relu);
     static const int fire[8][3] = {{16, 64, 64}, {16, 64, 64}, {32, 128, 128}, {32, 128, 128},
