@@ -238,6 +238,39 @@ static void test_pooling_random(void) {
     }
 }
 
+/* The table's pool_row against ember_pool_row_ref on long rows (the vector blocks, the overlapped last
+ * block and the scalar tails), max bit-exact up to NaN payloads and zero signs, every kh 1..4, kw 1..4,
+ * stride 1..3, dilation 1..2; a few NaN and ties of +0 / -0. */
+static void test_pool_row_random(void) {
+    enum { W = 100, KH = 4 };
+    float rowsbuf[KH][W], out[W], ref[W];
+    for (int it = 0; it < 400; it++) {
+        int64_t kh = 1 + it % KH, kw = 1 + (it / 4) % 4, sw = 1 + (it / 16) % 3, dw = 1 + (it / 48) % 2;
+        int64_t pad_l = (int64_t)(check_rand() % 3), span = (kw - 1) * dw + 1;
+        int64_t n = (W + pad_l - span) / sw + 1; /* outputs whose window fits the row */
+        int64_t x0 = pad_l ? (pad_l + sw - 1) / sw : 0, x1 = x0 + (int64_t)(check_rand() % (uint64_t)(n - x0 + 1));
+        if (x1 > n) x1 = n;
+        bool max = it % 5 != 4;
+        for (int64_t ky = 0; ky < KH; ky++)
+            for (int64_t i = 0; i < W; i++) {
+                uint32_t r = check_rand() % 64;
+                rowsbuf[ky][i] = r == 0 ? NAN : r == 1 ? -0.0f : r == 2 ? 0.0f : check_randf(-1, 1);
+            }
+        const float *rows[KH] = {rowsbuf[0], rowsbuf[1], rowsbuf[2], rowsbuf[3]};
+        float div = (float)(kh * kw);
+        for (int64_t i = 0; i < W; i++) out[i] = ref[i] = 42.0f;
+        ember_pool_row_ref(ref, rows, kh, kw, x0, x1, sw, dw, pad_l, max, div);
+        ember_kernels()->pool_row(out, rows, kh, kw, x0, x1, sw, dw, pad_l, max, div);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < W && bad < 0; i++)
+            if (!(out[i] == ref[i] || (isnan(out[i]) && isnan(ref[i])))) bad = i;
+        CHECK_MSG(bad < 0, "%s %s pool_row k%lldx%lld s%lld d%lld pad %lld [%lld, %lld) at %lld: %g vs %g",
+                  ember_kernels()->name, max ? "max" : "avg", (long long)kh, (long long)kw, (long long)sw,
+                  (long long)dw, (long long)pad_l, (long long)x0, (long long)x1, (long long)bad,
+                  bad >= 0 ? out[bad] : 0.0, bad >= 0 ? ref[bad] : 0.0);
+    }
+}
+
 static void test_binary(void) {
     enum { O = 2, C = 3, I = 19 };
     float x[O * C * I], y[O * C * I], v[C] = {1.5f, -2.0f, 4.0f}, b[O * C * I];
@@ -320,6 +353,7 @@ int main(void) {
     RUN(test_norms);
     RUN(test_pooling);
     RUN(test_pooling_random);
+    RUN(test_pool_row_random);
     RUN(test_binary);
     RUN(test_reductions);
     RUN(test_f16);

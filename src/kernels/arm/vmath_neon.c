@@ -356,11 +356,34 @@ static void dw_row_neon(float *out, const float *const *rows, const float *w, in
     if (post) dw_post(out, x0, x1, post);
 }
 
+/* Max over stride-2 windows of 2 or 3 adjacent columns (the usual 2x2 / 3x3 stride-2 MaxPool), 4 outputs
+ * per block: vld2 splits p[0..7] into the even and odd columns, and the odd columns of p[1..8] are the
+ * third (vmax gives NaN when either is NaN). Reads p[0..6 + kw - 1] of each block: the windows' columns. */
+static void max_row_s2(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
+                       int64_t pad_l) {
+    for (int64_t x = x0;; x += 4) {
+        if (x + 4 > x1) x = x1 - 4;
+        int64_t ix = 2 * x - pad_l;
+        float32x4_t m = vdupq_n_f32(-INFINITY);
+        for (int64_t ky = 0; ky < kh; ky++) {
+            float32x4x2_t v = vld2q_f32(rows[ky] + ix);
+            m = vmaxq_f32(m, vmaxq_f32(v.val[0], v.val[1]));
+            if (kw == 3) m = vmaxq_f32(m, vld2q_f32(rows[ky] + ix + 1).val[1]);
+        }
+        vst1q_f32(out + x, m);
+        if (x + 4 >= x1) return;
+    }
+}
+
 /* Max / average pooling row (see isa.h): 4 outputs per vector for strides 1 and 2, the taps in the scalar
  * order so that averages match the reference bit for bit; max keeps NaN like the scalar version. */
 static void pool_row_neon(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0,
                           int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
     int64_t x = x0;
+    if (max && sw == 2 && dw == 1 && (kw == 2 || kw == 3) && x1 - x0 >= 4) {
+        max_row_s2(out, rows, kh, kw, x0, x1, pad_l);
+        return;
+    }
     if (sw <= 2 && x1 - x0 >= 4) {
         for (;; x += 4) {
             if (x + 4 > x1) x = x1 - 4;
