@@ -423,6 +423,19 @@ static void gather_neon(float *d, const float *src, int64_t n, int64_t stride) {
     ember_gather_ref(d, src, n, stride);
 }
 
+/* Nearest upsampling row (see isa.h): x2 stores each vector interleaved with itself (vst2q), 4 inputs -> 8
+ * outputs per step; other factors and the tail are scalar. */
+static void upsample_row_neon(float *d, const float *s, int64_t n, int64_t f) {
+    int64_t i = 0;
+    if (f == 2)
+        for (; i + 8 <= n; i += 8) {
+            float32x4_t v = vld1q_f32(s + i / 2);
+            float32x4x2_t vv = {{v, v}};
+            vst2q_f32(d + i, vv);
+        }
+    ember_upsample_row_ref(d + i, s + i / f, n - i, f);
+}
+
 void ember_vmath_init_neon(ember_kernel_table *t) {
     t->exp = exp_neon;
     t->tanh = tanh_neon;
@@ -442,4 +455,5 @@ void ember_vmath_init_neon(ember_kernel_table *t) {
     t->dw_row = dw_row_neon;
     t->pool_row = pool_row_neon;
     t->gather = gather_neon;
+    t->upsample_row = upsample_row_neon;
 }

@@ -433,6 +433,20 @@ static void gather_avx2(float *d, const float *src, int64_t n, int64_t stride) {
     ember_gather_ref(d, src, n, stride);
 }
 
+/* Nearest upsampling row (see isa.h): x2 duplicates each lane (unpacklo/hi, then the 128-bit halves in
+ * order), 8 inputs -> 16 outputs per step; other factors and the tail are scalar. */
+static void upsample_row_avx2(float *d, const float *s, int64_t n, int64_t f) {
+    int64_t i = 0;
+    if (f == 2)
+        for (; i + 16 <= n; i += 16) {
+            __m256 v = _mm256_loadu_ps(s + i / 2);
+            __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v); /* s0 s0 s1 s1 | s4 s4 s5 s5 */
+            _mm256_storeu_ps(d + i, _mm256_permute2f128_ps(lo, hi, 0x20));
+            _mm256_storeu_ps(d + i + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        }
+    ember_upsample_row_ref(d + i, s + i / f, n - i, f);
+}
+
 void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->exp = exp_avx2;
     t->tanh = tanh_avx2;
@@ -450,4 +464,5 @@ void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->dw_row = dw_row_avx2;
     t->pool_row = pool_row_avx2;
     t->gather = gather_avx2;
+    t->upsample_row = upsample_row_avx2;
 }
