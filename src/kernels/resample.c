@@ -7,6 +7,12 @@
 
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
+
 enum { RS_SLOTS = 8 }; /* x-resampled input rows cached per thread (4 cubic taps, twice over) */
 
 typedef enum { RX_COPY, RX_UP, RX_GATHER, RX_TAPS } rx_kind;
@@ -59,6 +65,26 @@ static void hrow(const rs_job *j, const ember_kernel_table *k, float *restrict d
     }
 }
 
+/* d[o] = w * h[o] (first) or d[o] += w * h[o], o < n: 4 lanes with SSE2 / NEON, multiply and add rounded
+ * separately like the scalar twin (no FMA). */
+static void row_madd(float *restrict d, const float *restrict h, float w, int64_t n, bool first) {
+    int64_t o = 0;
+#if defined(__SSE2__)
+    __m128 vw = _mm_set1_ps(w);
+    for (; o + 4 <= n; o += 4) {
+        __m128 p = _mm_mul_ps(vw, _mm_loadu_ps(h + o));
+        _mm_storeu_ps(d + o, first ? p : _mm_add_ps(_mm_loadu_ps(d + o), p));
+    }
+#elif defined(__ARM_NEON)
+    float32x4_t vw = vdupq_n_f32(w);
+    for (; o + 4 <= n; o += 4) {
+        float32x4_t p = vmulq_f32(vw, vld1q_f32(h + o));
+        vst1q_f32(d + o, first ? p : vaddq_f32(vld1q_f32(d + o), p));
+    }
+#endif
+    for (; o < n; o++) d[o] = first ? w * h[o] : d[o] + w * h[o];
+}
+
 static void rs_planes(void *ctx, int64_t begin, int64_t end, int thread) {
     const rs_job *j = ctx;
     const ember_resample_axis *ay = j->ay, *ax = j->ax;
@@ -82,13 +108,9 @@ static void rs_planes(void *ctx, int64_t begin, int64_t end, int thread) {
             }
             for (int ky = 0; ky < ay->taps; ky++) {
                 int64_t s = iy[ky] % j->slots;
-                float *restrict h = cache + s * ow;
+                float *h = cache + s * ow;
                 if (tag[s] != iy[ky]) hrow(j, k, h, in + (int64_t)iy[ky] * iw), tag[s] = iy[ky];
-                float w = wy[ky];
-                if (ky == 0)
-                    for (int64_t o = 0; o < ow; o++) out[o] = w * h[o];
-                else
-                    for (int64_t o = 0; o < ow; o++) out[o] += w * h[o];
+                row_madd(out, h, wy[ky], ow, ky == 0);
             }
         }
     }
