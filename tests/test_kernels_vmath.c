@@ -5,6 +5,7 @@
 #include "ember/tensor.h"
 #include "ember/threadpool.h"
 #include "kernels/isa.h"
+#include "kernels/resample.h"
 
 #include <stdint.h>
 
@@ -239,6 +240,108 @@ static void test_pooling_random(void) {
     }
 }
 
+/* The table's pool_row against ember_pool_row_ref on long rows (the vector blocks, the overlapped last
+ * block and the scalar tails), max bit-exact up to NaN payloads and zero signs, every kh 1..4, kw 1..4,
+ * stride 1..3, dilation 1..2; a few NaN and ties of +0 / -0. */
+static void test_pool_row_random(void) {
+    enum { W = 100, KH = 4 };
+    float rowsbuf[KH][W], out[W], ref[W];
+    for (int it = 0; it < 400; it++) {
+        int64_t kh = 1 + it % KH, kw = 1 + (it / 4) % 4, sw = 1 + (it / 16) % 3, dw = 1 + (it / 48) % 2;
+        int64_t pad_l = (int64_t)(check_rand() % 3), span = (kw - 1) * dw + 1;
+        int64_t n = (W + pad_l - span) / sw + 1; /* outputs whose window fits the row */
+        int64_t x0 = pad_l ? (pad_l + sw - 1) / sw : 0, x1 = x0 + (int64_t)(check_rand() % (uint64_t)(n - x0 + 1));
+        if (x1 > n) x1 = n;
+        bool max = it % 5 != 4;
+        for (int64_t ky = 0; ky < KH; ky++)
+            for (int64_t i = 0; i < W; i++) {
+                uint32_t r = check_rand() % 64;
+                rowsbuf[ky][i] = r == 0 ? NAN : r == 1 ? -0.0f : r == 2 ? 0.0f : check_randf(-1, 1);
+            }
+        const float *rows[KH] = {rowsbuf[0], rowsbuf[1], rowsbuf[2], rowsbuf[3]};
+        float div = (float)(kh * kw);
+        for (int64_t i = 0; i < W; i++) out[i] = ref[i] = 42.0f;
+        ember_pool_row_ref(ref, rows, kh, kw, x0, x1, sw, dw, pad_l, max, div);
+        ember_kernels()->pool_row(out, rows, kh, kw, x0, x1, sw, dw, pad_l, max, div);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < W && bad < 0; i++)
+            if (!(out[i] == ref[i] || (isnan(out[i]) && isnan(ref[i])))) bad = i;
+        CHECK_MSG(bad < 0, "%s %s pool_row k%lldx%lld s%lld d%lld pad %lld [%lld, %lld) at %lld: %g vs %g",
+                  ember_kernels()->name, max ? "max" : "avg", (long long)kh, (long long)kw, (long long)sw,
+                  (long long)dw, (long long)pad_l, (long long)x0, (long long)x1, (long long)bad,
+                  bad >= 0 ? out[bad] : 0.0, bad >= 0 ? ref[bad] : 0.0);
+    }
+}
+
+/* upsample_row of both tables against the plain definition d[i] = s[i / f], every length 0..40 (vector
+ * blocks and tails), factors 1..4; nothing written past n. */
+static void test_upsample_row(void) {
+    float s[16], d[48];
+    for (int i = 0; i < 16; i++) s[i] = check_randf(-1, 1);
+    s[3] = -0.0f, s[5] = NAN;
+    for (int t = 0; t < 2; t++)
+        for (int64_t f = 1; f <= 4; f++)
+            for (int64_t n = 0; n <= 40 && (n + f - 1) / f <= 16; n++) {
+                for (int i = 0; i < 48; i++) d[i] = 42.0f;
+                tables[t]->upsample_row(d, s, n, f);
+                int bad = 0;
+                for (int64_t i = 0; i < n; i++) bad += memcmp(&d[i], &s[i / f], sizeof(float)) != 0;
+                for (int64_t i = n; i < 48; i++) bad += d[i] != 42.0f;
+                CHECK_MSG(bad == 0, "%s upsample_row n %lld f %lld: %d wrong", tables[t]->name, (long long)n,
+                          (long long)f, bad);
+            }
+}
+
+/* One resampling axis of a kind: 0 nearest x2 (integer factor), 1 nearest x3, 2 nearest to a random
+ * length (gather), 3 identity, 4 two random taps (linear), 5 four taps (cubic), 6 nine taps (antialias). */
+static void rs_axis(int kind, int64_t in, ember_resample_axis *a, int32_t *idx, float *w) {
+    static const int taps[7] = {1, 1, 1, 1, 2, 4, 9};
+    int64_t out = kind == 0 ? 2 * in : kind == 1 ? 3 * in : kind == 2 ? 1 + (int64_t)(check_rand() % 30) : in;
+    if (kind >= 4) out = 1 + (int64_t)(check_rand() % 40);
+    *a = (ember_resample_axis){.in = in, .out = out, .taps = taps[kind], .idx = idx, .w = w};
+    for (int64_t o = 0; o < out; o++)
+        for (int k = 0; k < a->taps; k++) {
+            int64_t i = kind == 0 ? o / 2 : kind == 1 ? o / 3 : kind == 3 ? o : (int64_t)(check_rand() % (uint64_t)in);
+            idx[o * a->taps + k] = (int32_t)i;
+            w[o * a->taps + k] = kind < 4 ? 1.0f : check_randf(-0.5f, 1.0f);
+        }
+}
+
+/* ember_resample2d (threads, the nearest shortcuts, the row cache) against its plain twin: nearest bit-exact
+ * (NaN and -0 kept), weighted taps within float rounding. */
+static void test_resample2d(void) {
+    enum { MAXO = 120 };
+    int32_t iy[MAXO * 9], ix[MAXO * 9];
+    float wy[MAXO * 9], wx[MAXO * 9];
+    for (int it = 0; it < 98; it++) {
+        int ky = it % 7, kx = it / 7 % 7;
+        int64_t planes = 1 + (int64_t)(check_rand() % 5), ih = 1 + (int64_t)(check_rand() % 20),
+                iw = 1 + (int64_t)(check_rand() % 40);
+        ember_resample_axis ay, ax;
+        rs_axis(ky, ih, &ay, iy, wy);
+        rs_axis(kx, iw, &ax, ix, wx);
+        int64_t nin = planes * ih * iw, nout = planes * ay.out * ax.out;
+        float *in = malloc((size_t)nin * sizeof *in), *out = malloc((size_t)nout * sizeof *out),
+              *ref = malloc((size_t)nout * sizeof *ref);
+        for (int64_t i = 0; i < nin; i++) in[i] = check_randf(-2, 2);
+        if (it % 3 == 0) in[check_rand() % (uint64_t)nin] = -0.0f;
+        if (it % 5 == 0) in[check_rand() % (uint64_t)nin] = NAN;
+        CHECK(ember_resample2d(it & 1 ? pool2 : NULL, planes, &ay, &ax, in, out));
+        ember_resample2d_ref(planes, &ay, &ax, in, ref);
+        bool exact = ky < 4 && kx < 4;
+        int64_t bad = -1;
+        for (int64_t i = 0; i < nout && bad < 0; i++) {
+            bool ok = exact ? memcmp(&out[i], &ref[i], sizeof(float)) == 0 || (isnan(out[i]) && isnan(ref[i]))
+                            : fabsf(out[i] - ref[i]) <= 1e-5f * (1 + fabsf(ref[i])) || (isnan(out[i]) && isnan(ref[i]));
+            if (!ok) bad = i;
+        }
+        CHECK_MSG(bad < 0, "resample2d kinds y%d x%d %lldx%lld -> %lldx%lld at %lld: %g vs %g", ky, kx,
+                  (long long)ih, (long long)iw, (long long)ay.out, (long long)ax.out, (long long)bad,
+                  bad >= 0 ? out[bad] : 0.0, bad >= 0 ? ref[bad] : 0.0);
+        free(in), free(out), free(ref);
+    }
+}
+
 static void test_binary(void) {
     enum { O = 2, C = 3, I = 19 };
     float x[O * C * I], y[O * C * I], v[C] = {1.5f, -2.0f, 4.0f}, b[O * C * I];
@@ -321,6 +424,9 @@ int main(void) {
     RUN(test_norms);
     RUN(test_pooling);
     RUN(test_pooling_random);
+    RUN(test_pool_row_random);
+    RUN(test_upsample_row);
+    RUN(test_resample2d);
     RUN(test_binary);
     RUN(test_reductions);
     RUN(test_f16);

@@ -338,13 +338,14 @@ static void test_random_matmul_graphs_f16(void) {
 }
 static void test_random_layernorm_graphs(void) { check_random(2, heavy_ok() ? 100 : 20); }
 
-/* ember_maxpool2d_rows against its reference twin ember_maxpool2d on random geometries (odd sizes, padding,
- * dilation, ceil-mode-like extra rows, NaN). */
+/* ember_maxpool2d_rows against its reference twin ember_maxpool2d on random geometries (odd sizes, rows up to
+ * 70 wide for the vector blocks, padding, dilation, ceil-mode-like extra rows, big separable windows, NaN). */
 static void test_maxpool_rows(void) {
     int bad = 0;
     for (int it = 0; it < 300; it++) {
-        ember_pooling2d g = {.batch = 1 + rnd() % 2, .c = 1 + rnd() % 5, .h = 1 + rnd() % 17, .w = 1 + rnd() % 17,
-                             .kh = 1 + rnd() % 4, .kw = 1 + rnd() % 4, .stride_h = 1 + rnd() % 3,
+        ember_pooling2d g = {.batch = 1 + rnd() % 2, .c = 1 + rnd() % 5, .h = 1 + rnd() % 17,
+                             .w = 1 + rnd() % (it % 3 ? 17 : 70), .kh = 1 + rnd() % 5, .kw = 1 + rnd() % 5,
+                             .stride_h = 1 + rnd() % 3,
                              .stride_w = 1 + rnd() % 3, .dil_h = 1 + rnd() % 2, .dil_w = 1 + rnd() % 2};
         g.pad_t = rnd() % g.kh, g.pad_l = rnd() % g.kw, g.pad_b = rnd() % g.kh, g.pad_r = rnd() % g.kw;
         int64_t eh = (g.kh - 1) * g.dil_h + 1, ew = (g.kw - 1) * g.dil_w + 1;

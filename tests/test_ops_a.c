@@ -262,6 +262,49 @@ static void test_pad_vs_naive(void) {
     node_free(&n);
 }
 
+/* Transpose against the index definition on random shapes with size-1 dims (merged away by the strided
+ * copy), NCHW -> NHWC with small C (the 2-D transpose path) and float / int16 / int64 elements; big ones
+ * run on two threads. */
+static void test_transpose_vs_naive(void) {
+    ember_pool *pool = NULL;
+    CHECK(ember_pool_create(2, &pool) == EMBER_OK);
+    static const ember_dtype types[3] = {EMBER_DTYPE_F32, EMBER_DTYPE_I16, EMBER_DTYPE_I64};
+    for (int it = 0; it < 60; it++) {
+        int r = 2 + (int)(check_rand() % 4);
+        int64_t xs[5], ys[5], perm[5], n = 1;
+        for (int d = 0; d < r; d++) xs[d] = check_rand() % 3 == 0 ? 1 : 1 + (int64_t)(check_rand() % 9), perm[d] = d;
+        if (it % 4 == 0) /* 1 x C x H x W -> 1 x H x W x C */
+            r = 4, xs[0] = 1, xs[1] = 1 + it % 11, xs[2] = 40 + it, xs[3] = 90, perm[1] = 2, perm[2] = 3, perm[3] = 1;
+        else
+            for (int d = r - 1; d > 0; d--) {
+                int k = (int)(check_rand() % (uint64_t)(d + 1));
+                int64_t t = perm[d];
+                perm[d] = perm[k], perm[k] = t;
+            }
+        for (int d = 0; d < r; d++) n *= xs[d], ys[d] = xs[perm[d]];
+        double *x = malloc(sizeof(double) * (size_t)n), *want = malloc(sizeof(double) * (size_t)n);
+        for (int64_t i = 0; i < n; i++) x[i] = (double)(i % 30000);
+        int64_t xst[5];
+        xst[r - 1] = 1;
+        for (int d = r - 2; d >= 0; d--) xst[d] = xst[d + 1] * xs[d + 1];
+        for (int64_t i = 0; i < n; i++) { /* output i: its coordinates, mapped back through perm */
+            int64_t rem = i, off = 0;
+            for (int d = r - 1; d >= 0; d--) off += (rem % ys[d]) * xst[perm[d]], rem /= ys[d];
+            want[i] = x[off];
+        }
+        node_t nd;
+        node_init(&nd, "Transpose", 13);
+        attr_ints(&nd, "perm", perm, r);
+        node_in(&nd, 0, types[it % 3], r, xs, x);
+        nd.c.pool = (it & 1) || it % 8 == 0 ? pool : NULL;
+        CHECK(node_run(&nd, 1) == EMBER_OK);
+        CHECK_MSG(out_is(&nd, 0, r, ys, want, 0), "Transpose case %d, rank %d", it, r);
+        node_free(&nd);
+        free(x), free(want);
+    }
+    ember_pool_destroy(pool);
+}
+
 /* Einsum: implicit output with an ellipsis, a diagonal, broadcasting batch dims; mismatched sizes fail. */
 static void test_einsum_cases(void) {
     node_t n;
@@ -736,6 +779,7 @@ int main(void) {
     RUN(test_unique_axis_unsorted);
     RUN(test_pad_modes);
     RUN(test_pad_vs_naive);
+    RUN(test_transpose_vs_naive);
     RUN(test_old_opsets);
     RUN(test_einsum_cases);
     RUN(test_dft_round_trip);

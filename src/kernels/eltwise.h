@@ -11,10 +11,12 @@
 
 #include "kernels/kernels.h"
 
-/* MaxPool 2-D: each plane is copied into a -inf bordered scratch plane, the kh rows of a window are
- * reduced to one row with vector max, then the kw columns. Equal to ember_maxpool2d (a NaN in a window
- * gives NaN in both; only the sign of a zero maximum may differ). Returns false when out of scratch memory (nothing
- * written). */
+/* MaxPool 2-D, no copy of the input: for each output row the window rows inside the input go to the
+ * kernel table's vector pool_row. Windows wholly inside the row are reduced in place (rows, then columns);
+ * with left/right padding, ceil-mode overhang or big windows (kh * kw >= 16) the rows are first reduced
+ * into a -inf bordered row buffer, then its columns. Equal to ember_maxpool2d (a NaN in a window gives
+ * NaN in both; only the sign of a zero maximum may differ). Returns false when out of scratch memory or
+ * kh > 64 (nothing written; use ember_maxpool2d). */
 bool ember_maxpool2d_rows(ember_pool *pool, const ember_pooling2d *g, const float *in, float *out);
 
 #endif

@@ -67,6 +67,9 @@ typedef struct ember_kernel_table {
      * order) of rows[ky][x*sw + kx*dw - pad_l]. Reads no column outside the windows. */
     void (*pool_row)(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
                      int64_t sw, int64_t dw, int64_t pad_l, bool max, float div);
+    /* Nearest upsampling of a row by an integer factor: d[i] = s[i / f] for i < n (f >= 1); reads nothing
+     * past s[(n-1) / f]. */
+    void (*upsample_row)(float *d, const float *s, int64_t n, int64_t f);
     /* d[j] = src[j * stride] for j < n (stride >= 1); reads nothing past src[(n-1) * stride]. */
     void (*gather)(float *d, const float *src, int64_t n, int64_t stride);
     void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
@@ -160,12 +163,13 @@ bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_sha
 bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
                      const float *U, const float *in, const float *bias, float *out,
                      const ember_epilogue *ep);
-/* The scalar table's dw_row, pool_row and gather (vector twins finish their tails with them). */
+/* The scalar table's dw_row, pool_row, gather and upsample_row (vector twins finish their tails with them). */
 void ember_dw_row_ref(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
                       int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw, const ember_ukernel_post *post);
 void ember_pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
                         int64_t sw, int64_t dw, int64_t pad_l, bool max, float div);
 void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride);
+void ember_upsample_row_ref(float *d, const float *s, int64_t n, int64_t f);
 /* The scalar transforms (the generic table's, and the ISA versions' lane tails). */
 void ember_wino_in_ref(float *v, int64_t vs, const float *d, int64_t L);
 void ember_wino_out_ref(float *y, const float *m, int64_t ms, int64_t L);

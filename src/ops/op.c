@@ -520,6 +520,16 @@ static void strided_rows(void *arg, int64_t begin, int64_t end, int thread) {
     const strided_job *j = arg;
     int last = j->ndim - 1;
     int64_t inner = j->inner, sin = j->st[last];
+    if (j->ndim == 2 && j->st[0] == 1 && sin != 1 && j->es == 4) { /* 2-D transpose: 64 rows at a time, reading */
+        uint32_t *dst = (uint32_t *)(void *)j->dst;                 /* 64 contiguous source values per column */
+        const uint32_t *src = (const uint32_t *)(const void *)j->src + j->off;
+        for (int64_t r0 = begin; r0 < end; r0 += 64) {
+            int64_t r1 = r0 + 64 < end ? r0 + 64 : end;
+            for (int64_t i = 0; i < inner; i++)
+                for (int64_t r = r0; r < r1; r++) dst[r * inner + i] = src[i * sin + r];
+        }
+        return;
+    }
     for (int64_t row = begin; row < end; row++) {
         int64_t r = row, o = j->off;
         for (int d = last - 1; d >= 0; d--) {
@@ -568,7 +578,20 @@ ember_status eo_strided_copy(ember_tensor *dst, const ember_tensor *src, const i
     }
     size_t es = eo_esize(dst->dtype);
     if (!es) return ember_fail(EMBER_ERR_UNSUPPORTED, "copy of %s elements", ember_dtype_name(dst->dtype));
-    strided_job j = {dst->data, src->data, es, dst->ndim, dst->shape, st, off, dst->shape[dst->ndim - 1]};
+    /* drop the size-1 dims and merge neighbours that are contiguous in the source too (an NCHW -> NHWC
+     * Transpose with C = 1 becomes one memcpy, with small C one row per pixel instead of per element) */
+    int64_t shape[EMBER_MAX_DIMS], stride[EMBER_MAX_DIMS];
+    int nd = 0;
+    for (int d = 0; d < dst->ndim; d++) {
+        if (dst->shape[d] == 1) continue;
+        if (nd && stride[nd - 1] == st[d] * dst->shape[d]) {
+            shape[nd - 1] *= dst->shape[d], stride[nd - 1] = st[d];
+            continue;
+        }
+        shape[nd] = dst->shape[d], stride[nd++] = st[d];
+    }
+    if (!nd) shape[0] = 1, stride[0] = 1, nd = 1;
+    strided_job j = {dst->data, src->data, es, nd, shape, stride, off, shape[nd - 1]};
     int64_t rows = n / j.inner;
     ember_pool_for(n > 65536 ? pool : NULL, rows, 1, strided_rows, &j);
     return EMBER_OK;

@@ -199,7 +199,9 @@ ember_status eo_bcast_shape(const eo_ctx *c, int first, int n, int *ndim, int64_
 
 /* Copy src into dst (dst's dtype and shape) reading element (i0, i1, ...) of dst from
  * src_offset + sum(i_d * src_strides[d]) of src (strides in elements, may be 0 or negative).
- * Transpose, Slice, Expand and Tile are this with different strides. Strings are deep-copied. */
+ * Transpose, Slice, Expand and Tile are this with different strides. Strings are deep-copied. Size-1 dims
+ * are dropped and dims contiguous in src too are merged first; rows contiguous in src are memcpy'd, a 2-D
+ * transpose of 4-byte elements is copied 64 rows at a time. */
 ember_status eo_strided_copy(ember_tensor *dst, const ember_tensor *src, const int64_t *src_strides, int64_t src_offset,
                              ember_pool *pool);
 

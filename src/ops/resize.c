@@ -4,6 +4,8 @@
  * downsampling) stretches the filter by 1/scale, as the ONNX reference does. */
 #include "ops/op.h"
 
+#include "kernels/resample.h"
+
 #include <stdlib.h>
 
 typedef struct rs_params {
@@ -223,41 +225,8 @@ static void rs_taps(const rs_params *p, int d, int64_t o, int64_t in, int64_t ou
         for (int k = 0; k < 4; k++) t->w[k] /= sum;
 }
 
-/* f32 fast path: only the last two dims are resized and no tap falls outside; each output plane is a
- * separable sum over the row taps and column taps (threads split the planes). */
-typedef struct rs_job {
-    const float *x;
-    float *y;
-    int64_t ih, iw, oh, ow;
-    taps *const *tp; /* per dim */
-    int r;
-} rs_job;
-
-static void rs_planes(void *ctx, int64_t begin, int64_t end, int thread) {
-    const rs_job *j = ctx;
-    const taps *ty = j->tp[j->r - 2], *tx = j->tp[j->r - 1];
-    for (int64_t p = begin; p < end; p++) {
-        const float *in = j->x + p * j->ih * j->iw;
-        float *out = j->y + p * j->oh * j->ow;
-        for (int64_t oy = 0; oy < j->oh; oy++) {
-            const taps *a = &ty[oy];
-            for (int64_t ox = 0; ox < j->ow; ox++) {
-                const taps *b = &tx[ox];
-                float acc = 0;
-                for (int ky = 0; ky < a->n; ky++) {
-                    const float *row = in + a->idx[ky] * j->iw;
-                    float s = 0;
-                    for (int kx = 0; kx < b->n; kx++) s += (float)b->w[kx] * row[b->idx[kx]];
-                    acc += (float)a->w[ky] * s;
-                }
-                out[ox] = acc;
-            }
-            out += j->ow;
-        }
-    }
-    (void)thread;
-}
-
+/* f32 fast path: only the last two dims are resized, no tap falls outside and each of them has the same
+ * tap count at every coordinate; ember_resample2d runs the planes with the taps as int32 / float. */
 static bool resize_planes(eo_ctx *c, const ember_tensor *x, ember_tensor *y, taps *const *tp) {
     int r = x->ndim;
     int64_t planes = 1;
@@ -267,12 +236,27 @@ static bool resize_planes(eo_ctx *c, const ember_tensor *x, ember_tensor *y, tap
             if (tp[d][o].n != 1 || tp[d][o].idx[0] != o || tp[d][o].w[0] != 1 || tp[d][o].outside) return false;
         planes *= y->shape[d];
     }
-    for (int d = r - 2; d < r; d++)
+    ember_resample_axis ax[2];
+    size_t total = 0;
+    for (int a = 0; a < 2; a++) {
+        int d = r - 2 + a;
+        ax[a] = (ember_resample_axis){.in = x->shape[d], .out = y->shape[d], .taps = tp[d][0].n};
+        if (x->shape[d] > INT32_MAX) return false;
         for (int64_t o = 0; o < y->shape[d]; o++)
-            if (tp[d][o].outside) return false;
-    rs_job j = {x->data, y->data, x->shape[r - 2], x->shape[r - 1], y->shape[r - 2], y->shape[r - 1], tp, r};
-    ember_pool_for(ember_tensor_count(y) > 32768 ? c->pool : NULL, planes, 1, rs_planes, &j);
-    return true;
+            if (tp[d][o].outside || tp[d][o].n != ax[a].taps) return false;
+        total += (size_t)(ax[a].out * ax[a].taps);
+    }
+    int32_t *ib = eo_scratch(c, total * (sizeof(int32_t) + sizeof(float)));
+    if (!ib) return false;
+    float *wb = (float *)(void *)(ib + total);
+    for (int a = 0; a < 2; a++) {
+        const taps *t = tp[r - 2 + a];
+        ax[a].idx = ib, ax[a].w = wb;
+        for (int64_t o = 0; o < ax[a].out; o++)
+            for (int k = 0; k < ax[a].taps; k++) *ib++ = (int32_t)t[o].idx[k], *wb++ = (float)t[o].w[k];
+    }
+    return ember_resample2d(ember_tensor_count(y) > 32768 ? c->pool : NULL, planes, &ax[0], &ax[1], x->data,
+                            y->data);
 }
 
 ember_status resize_run(eo_ctx *c) {
@@ -283,13 +267,18 @@ ember_status resize_run(eo_ctx *c) {
     if (s) return s;
     int r = x->ndim;
     taps *tp[EMBER_MAX_DIMS];
+    size_t bytes = 0;
+    for (int d = 0; d < r; d++) /* per axis: the taps, then their indices and weights */
+        bytes += (sizeof(taps) + (sizeof(int64_t) + sizeof(double)) * (size_t)rs_ntaps(&p, d)) *
+                 (size_t)(y->shape[d] ? y->shape[d] : 1);
+    char *block = eo_scratch(c, bytes); /* one allocation: eo_scratch has few slots */
+    if (!block) return ember_fail(EMBER_ERR_NOMEM, "Resize: out of memory");
     for (int d = 0; d < r; d++) {
         int64_t out = y->shape[d] ? y->shape[d] : 1, nt = rs_ntaps(&p, d);
-        /* one block per axis: the taps, then their indices and weights */
-        tp[d] = eo_scratch(c, (sizeof(taps) + (sizeof(int64_t) + sizeof(double)) * (size_t)nt) * (size_t)out);
-        if (!tp[d]) return ember_fail(EMBER_ERR_NOMEM, "Resize: out of memory");
+        tp[d] = (taps *)(void *)block;
         int64_t *ib = (int64_t *)(void *)(tp[d] + out);
         double *wb = (double *)(void *)(ib + out * nt);
+        block = (char *)(wb + out * nt);
         for (int64_t o = 0; o < y->shape[d]; o++) {
             tp[d][o].idx = ib + o * nt;
             tp[d][o].w = wb + o * nt;

@@ -358,11 +358,34 @@ static void dw_row_neon(float *out, const float *const *rows, const float *w, in
     if (post) dw_post(out, x0, x1, post);
 }
 
+/* Max over stride-2 windows of 2 or 3 adjacent columns (the usual 2x2 / 3x3 stride-2 MaxPool), 4 outputs
+ * per block: vld2 splits p[0..7] into the even and odd columns, and the odd columns of p[1..8] are the
+ * third (vmax gives NaN when either is NaN). Reads p[0..6 + kw - 1] of each block: the windows' columns. */
+static void max_row_s2(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
+                       int64_t pad_l) {
+    for (int64_t x = x0;; x += 4) {
+        if (x + 4 > x1) x = x1 - 4;
+        int64_t ix = 2 * x - pad_l;
+        float32x4_t m = vdupq_n_f32(-INFINITY);
+        for (int64_t ky = 0; ky < kh; ky++) {
+            float32x4x2_t v = vld2q_f32(rows[ky] + ix);
+            m = vmaxq_f32(m, vmaxq_f32(v.val[0], v.val[1]));
+            if (kw == 3) m = vmaxq_f32(m, vld2q_f32(rows[ky] + ix + 1).val[1]);
+        }
+        vst1q_f32(out + x, m);
+        if (x + 4 >= x1) return;
+    }
+}
+
 /* Max / average pooling row (see isa.h): 4 outputs per vector for strides 1 and 2, the taps in the scalar
  * order so that averages match the reference bit for bit; max keeps NaN like the scalar version. */
 static void pool_row_neon(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0,
                           int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
     int64_t x = x0;
+    if (max && sw == 2 && dw == 1 && (kw == 2 || kw == 3) && x1 - x0 >= 4) {
+        max_row_s2(out, rows, kh, kw, x0, x1, pad_l);
+        return;
+    }
     if (sw <= 2 && x1 - x0 >= 4) {
         for (;; x += 4) {
             if (x + 4 > x1) x = x1 - 4;
@@ -402,6 +425,19 @@ static void gather_neon(float *d, const float *src, int64_t n, int64_t stride) {
     ember_gather_ref(d, src, n, stride);
 }
 
+/* Nearest upsampling row (see isa.h): x2 stores each vector interleaved with itself (vst2q), 4 inputs -> 8
+ * outputs per step; other factors and the tail are scalar. */
+static void upsample_row_neon(float *d, const float *s, int64_t n, int64_t f) {
+    int64_t i = 0;
+    if (f == 2)
+        for (; i + 8 <= n; i += 8) {
+            float32x4_t v = vld1q_f32(s + i / 2);
+            float32x4x2_t vv = {{v, v}};
+            vst2q_f32(d + i, vv);
+        }
+    ember_upsample_row_ref(d + i, s + i / f, n - i, f);
+}
+
 void ember_vmath_init_neon(ember_kernel_table *t) {
     t->exp = exp_neon;
     t->tanh = tanh_neon;
@@ -421,4 +457,5 @@ void ember_vmath_init_neon(ember_kernel_table *t) {
     t->dw_row = dw_row_neon;
     t->pool_row = pool_row_neon;
     t->gather = gather_neon;
+    t->upsample_row = upsample_row_neon;
 }

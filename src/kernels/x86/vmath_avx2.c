@@ -374,11 +374,46 @@ static void dw_row_avx2(float *out, const float *const *rows, const float *w, in
     if (post) dw_post(out, x0, x1, post);
 }
 
+/* max(a, b) with NaN winning: max_ps gives b when either is NaN, and or-ing the unordered mask (all ones,
+ * itself a NaN) turns those lanes into NaN. */
+static inline __m256 nanmax8(__m256 a, __m256 b) {
+    return _mm256_or_ps(_mm256_max_ps(a, b), _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
+}
+
+/* Max over stride-2 windows of 2 or 3 adjacent columns (the usual 2x2 / 3x3 stride-2 MaxPool), 8 outputs
+ * per block: the kh rows are reduced first (16 columns p[0..15], and p[1..16] for 3 wide), then the even /
+ * odd columns are split with one shuffle and reduced; one permute puts the 8 outputs in order. Reads
+ * p[0..15 + kw - 2] of each block: the windows' columns. */
+static void max_row_s2(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
+                       int64_t pad_l) {
+    for (int64_t x = x0;; x += 8) {
+        if (x + 8 > x1) x = x1 - 8;
+        int64_t ix = 2 * x - pad_l;
+        const float *p = rows[0] + ix;
+        __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8), c = a, d = b;
+        if (kw == 3) c = _mm256_loadu_ps(p + 1), d = _mm256_loadu_ps(p + 9);
+        for (int64_t ky = 1; ky < kh; ky++) {
+            p = rows[ky] + ix;
+            a = nanmax8(a, _mm256_loadu_ps(p)), b = nanmax8(b, _mm256_loadu_ps(p + 8));
+            if (kw == 3) c = nanmax8(c, _mm256_loadu_ps(p + 1)), d = nanmax8(d, _mm256_loadu_ps(p + 9));
+        }
+        /* per 128-bit half: evens a0 a2 b0 b2 | a4 a6 b4 b6, odds a1 a3 b1 b3 | a5 a7 b5 b7 */
+        __m256 m = nanmax8(_mm256_shuffle_ps(a, b, 0x88), _mm256_shuffle_ps(a, b, 0xdd));
+        if (kw == 3) m = nanmax8(m, _mm256_shuffle_ps(c, d, 0xdd)); /* odd columns of p+1: the third */
+        _mm256_storeu_ps(out + x, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), 0xd8)));
+        if (x + 8 >= x1) return;
+    }
+}
+
 /* Max / average pooling row (see isa.h): 8 outputs per vector for strides 1 and 2, the taps in the scalar
  * order so that averages match the reference bit for bit; max keeps NaN like the scalar version. */
 static void pool_row_avx2(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0,
                           int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
     int64_t x = x0;
+    if (max && sw == 2 && dw == 1 && (kw == 2 || kw == 3) && x1 - x0 >= 8) {
+        max_row_s2(out, rows, kh, kw, x0, x1, pad_l);
+        return;
+    }
     if (sw <= 2 && x1 - x0 >= 8) {
         __m256 vdiv = _mm256_set1_ps(div);
         for (;; x += 8) {
@@ -388,10 +423,7 @@ static void pool_row_avx2(float *out, const float *const *rows, int64_t kh, int6
             for (int64_t ky = 0; ky < kh; ky++)
                 for (int64_t kx = 0; kx < kw; kx++) {
                     __m256 v = load_strided(rows[ky] + ix + kx * dw, sw);
-                    if (max) /* max(v, acc) gives acc when either is NaN: take v where v is NaN */
-                        acc = _mm256_blendv_ps(_mm256_max_ps(v, acc), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-                    else
-                        acc = _mm256_add_ps(acc, v);
+                    acc = max ? nanmax8(acc, v) : _mm256_add_ps(acc, v);
                 }
             _mm256_storeu_ps(out + x, max ? acc : _mm256_div_ps(acc, vdiv));
             if (x + 8 >= x1) return;
@@ -413,6 +445,20 @@ static void gather_avx2(float *d, const float *src, int64_t n, int64_t stride) {
     ember_gather_ref(d, src, n, stride);
 }
 
+/* Nearest upsampling row (see isa.h): x2 duplicates each lane (unpacklo/hi, then the 128-bit halves in
+ * order), 8 inputs -> 16 outputs per step; other factors and the tail are scalar. */
+static void upsample_row_avx2(float *d, const float *s, int64_t n, int64_t f) {
+    int64_t i = 0;
+    if (f == 2)
+        for (; i + 16 <= n; i += 16) {
+            __m256 v = _mm256_loadu_ps(s + i / 2);
+            __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v); /* s0 s0 s1 s1 | s4 s4 s5 s5 */
+            _mm256_storeu_ps(d + i, _mm256_permute2f128_ps(lo, hi, 0x20));
+            _mm256_storeu_ps(d + i + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        }
+    ember_upsample_row_ref(d + i, s + i / f, n - i, f);
+}
+
 void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->exp = exp_avx2;
     t->tanh = tanh_avx2;
@@ -430,4 +476,5 @@ void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->dw_row = dw_row_avx2;
     t->pool_row = pool_row_avx2;
     t->gather = gather_avx2;
+    t->upsample_row = upsample_row_avx2;
 }
