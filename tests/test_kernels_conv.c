@@ -198,6 +198,55 @@ static void test_gather(void) {
         }
 }
 
+/* The row form of the strided copy: rows 1..3, widths with tails and under a vector, strides 1-3, row pitch
+ * n or more; the source ends at the last element read and the destination at the last row's end (ASan), and
+ * both start zeroed, so the zeros the vector version may leave past short rows compare equal. */
+static void test_gather_rows(void) {
+    const ember_kernel_table *k = ember_kernels();
+    for (int64_t stride = 1; stride <= 3; stride++)
+        for (int64_t n = 1; n <= 19; n++)
+            for (int64_t rows = 1; rows <= 3; rows++) {
+                int64_t ldd = n + (n + rows) % 3, lds = (n - 1) * stride + 1 + rows % 2;
+                int64_t nd = (rows - 1) * ldd + n;
+                float *src = rand_buf((rows - 1) * lds + (n - 1) * stride + 1);
+                float *d1 = calloc((size_t)nd, sizeof *d1), *d2 = calloc((size_t)nd, sizeof *d2);
+                k->gather_rows(d1, ldd, src, lds, rows, n, stride);
+                ember_gather_rows_ref(d2, ldd, src, lds, rows, n, stride);
+                CHECK_MSG(memcmp(d1, d2, (size_t)nd * sizeof *d1) == 0, "%s gather_rows n=%lld rows=%lld stride=%lld",
+                          k->name, (long long)n, (long long)rows, (long long)stride);
+                free(src), free(d1), free(d2);
+            }
+}
+
+/* The depthwise block against its scalar twin: 0..12 taps (9 takes the register-resident path), widths under
+ * and over a vector, several rows, contiguous (ldo == n) and pitched output, with and without bias + clamp;
+ * each tap's rows end at the last element read (ASan). */
+static void test_dw_block(void) {
+    const ember_kernel_table *k = ember_kernels();
+    for (int it = 0; it < 200; it++) {
+        int64_t nt = it % 4 == 0 ? 9 : pick(0, 12), n = pick(1, 21), rows = pick(1, 4);
+        int64_t ldi = n + pick(0, 3), ldo = it % 2 ? n : n + pick(1, 3);
+        const float *taps[12];
+        float *bufs[12];
+        for (int64_t t = 0; t < nt; t++) taps[t] = bufs[t] = rand_buf((rows - 1) * ldi + n);
+        float *w = rand_buf(12), bias = check_randf(-1.0f, 1.0f);
+        ember_ukernel_post post = {.rbias = it % 3 ? &bias : NULL, .lo = -0.5f, .hi = 0.7f};
+        const ember_ukernel_post *pp = it % 5 ? &post : NULL;
+        int64_t no = (rows - 1) * ldo + n;
+        float *o1 = malloc((size_t)no * sizeof *o1), *o2 = malloc((size_t)no * sizeof *o2);
+        for (int64_t i = 0; i < no; i++) o1[i] = o2[i] = -7.0f; /* the gaps between rows stay */
+        k->dw_block(o1, ldo, taps, w, nt, ldi, rows, n, pp);
+        ember_dw_block_ref(o2, ldo, taps, w, nt, ldi, rows, n, pp);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < no && bad < 0; i++)
+            if (!(fabs(o1[i] - o2[i]) <= 1e-5)) bad = i;
+        CHECK_MSG(bad < 0, "%s dw_block taps=%lld n=%lld rows=%lld ldi=%lld ldo=%lld at %lld", k->name, (long long)nt,
+                  (long long)n, (long long)rows, (long long)ldi, (long long)ldo, (long long)bad);
+        for (int64_t t = 0; t < nt; t++) free(bufs[t]);
+        free(w), free(o1), free(o2);
+    }
+}
+
 static void test_out_size(void) {
     CHECK_EQ(ember_conv_out_size(224, 3, 2, 1, 1, 1), 112);
     CHECK_EQ(ember_conv_out_size(5, 3, 1, 2, 0, 0), 1);
@@ -213,6 +262,8 @@ int main(void) {
     RUN(test_winograd);
     RUN(test_winograd_transforms);
     RUN(test_gather);
+    RUN(test_gather_rows);
+    RUN(test_dw_block);
     RUN(test_out_size);
     ember_pool_destroy(pool2);
     return check_done();

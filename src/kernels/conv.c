@@ -20,12 +20,13 @@ struct ember_conv2d_weights {
     float *data;     /* depthwise: W as given; otherwise packed A per group */
 };
 
-enum { DW_MAX_KH = 64 };
+enum { DW_MAX_K = 64, DW_MAX_STRIDE = 8 }; /* kernel rows or columns: a tap mask is one uint64_t */
 
 /* One input channel per group; a lone 1->1 conv (YuNet's heads have several) is depthwise too, and the direct
  * kernel beats packing a 9-row patch matrix for a one-row GEMM. */
 static bool is_depthwise(const ember_conv2d_shape *g) {
-    return g->groups == g->cin && (g->groups > 1 || g->cout == 1) && g->kh <= DW_MAX_KH;
+    return g->groups == g->cin && (g->groups > 1 || g->cout == 1) && g->kh <= DW_MAX_K && g->kw <= DW_MAX_K &&
+           g->kh * g->kw <= EMBER_DW_MAX_TAPS && g->stride_h <= DW_MAX_STRIDE && g->stride_w <= DW_MAX_STRIDE;
 }
 
 /* Direct convolution (table conv_rows8) for ungrouped convs with few input taps, where packing a patch matrix
@@ -140,83 +141,181 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t k0, int6
 
 /* --- depthwise direct kernel ------------------------------------------------------------------------- */
 
-/* Each plane is copied into a zero-bordered scratch plane, so every output uses the vector row kernel with
- * no bounds checks; the epilogue then runs once over the contiguous output plane. */
+/* Two ways over a plane, both ending in the table's dw_block (a rectangle of outputs as a sum of contiguous
+ * taps, weights in registers, bias + ReLU/Clip in the store):
+ * - direct (stride_w 1, planes over DW_COPY_MAX inputs): no copy. Output columns are split into ranges
+ *   whose windows keep the same kernel columns inside the input row (the interior and a few border
+ *   columns), rows likewise; each (row range, column range) rectangle is one dw_block call over the taps
+ *   that fall inside. Tasks are bands of rows, so that a non-fused epilogue follows while they are in cache.
+ * - phase copy (small planes, strided ones): the zero-padded plane is split into stride_h x stride_w phase
+ *   planes (padded row % stride_h, column % stride_w), so that every tap of every output reads a contiguous
+ *   run of one phase plane; then the whole plane is one dw_block call. Only the input positions are
+ *   copied per plane (one gather_rows call per phase plane); the zeros are set once per task. */
+enum { DW_COPY_MAX = 1024, DW_BAND = 4096 };
+
+typedef struct {
+    int64_t x0, x1;
+    uint64_t mask; /* bit kx: kernel column kx inside the input row for every output in [x0, x1) */
+} dw_range;
+
 typedef struct {
     const ember_kernel_table *k;
     const ember_conv2d_shape *g;
     const float *w, *in, *bias;
     float *out;
     const ember_epilogue *ep;
-    int64_t ph, pw; /* padded plane */
-    float *scratch; /* one padded plane per pool thread */
+    ember_ukernel_post post; /* clamp bounds when fused */
+    bool fused;
+    int64_t band, nbands;  /* direct: rows per task, tasks per plane */
+    int64_t pp, ph;        /* phase copy: phase plane pitch and height */
+    float *scratch;        /* phase copy: sh * sw phase planes per pool thread */
+    int nranges;
+    dw_range ranges[2 * DW_MAX_K + 1]; /* direct: output columns by kernel-column mask */
 } dw_job;
 
-/* One output plane, row by row; the epilogue follows each row while it is in L1 (bias + ReLU/Clip inside
- * the row kernel itself), or, for planes that fit L1 anyway, once over the plane (fewer calls). */
-enum { DW_SMALL_PLANE = 1024 };
+/* Bit i: tap i of a window starting at o * s - pad (spacing d) lies in [0, n). */
+static uint64_t dw_mask(int64_t o, int64_t s, int64_t pad, int64_t k, int64_t d, int64_t n) {
+    uint64_t m = 0;
+    for (int64_t i = 0; i < k; i++) {
+        int64_t p = o * s - pad + i * d;
+        if (p >= 0 && p < n) m |= (uint64_t)1 << i;
+    }
+    return m;
+}
 
-static void dw_plane(const dw_job *j, const float *padded, const float *w, float *out, int64_t oc,
-                     const float *residual) {
+/* The fused part of the epilogue for channel oc, or NULL when it runs separately (dw_epilogue). */
+static const ember_ukernel_post *dw_post(const dw_job *j, int64_t oc, ember_ukernel_post *p) {
+    if (!j->fused) return NULL;
+    *p = j->post;
+    p->rbias = j->bias ? j->bias + oc : NULL;
+    return p;
+}
+
+/* The non-fused epilogue over output rows [y0, y1) of plane pl (channel oc) while they are in cache. */
+static void dw_epilogue(const dw_job *j, float *out, int64_t pl, int64_t oc, int64_t y0, int64_t y1) {
+    if (j->fused) return;
     const ember_conv2d_shape *g = j->g;
-    const float *rows[DW_MAX_KH];
-    ember_epilogue ep = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
+    int64_t hw = g->oh * g->ow;
+    ember_epilogue e = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW}; /* ldr 0: residual is this plane's */
     if (j->ep) {
-        ep.act = j->ep->act;
-        ep.residual_after_act = j->ep->residual_after_act;
-        ep.residual = residual;
+        e.act = j->ep->act;
+        e.residual_after_act = j->ep->residual_after_act;
+        e.residual = j->ep->residual ? j->ep->residual + pl * hw : NULL;
     }
-    ember_ukernel_post post;
-    bool fused = ember_ukernel_post_from(&ep, &post);
-    post.rbias = j->bias ? j->bias + oc : NULL;
-    if (g->oh * g->ow <= DW_SMALL_PLANE) {
-        float *o = out;
-        for (int64_t oy = 0; oy < g->oh; oy++, o += g->ow) {
-            for (int64_t ky = 0; ky < g->kh; ky++)
-                rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
-            j->k->dw_row(o, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw, NULL);
+    ember_epilogue_apply_k(j->k, &e, out + y0 * g->ow, hw, oc, y0 * g->ow, 1, (y1 - y0) * g->ow);
+}
+
+/* Tasks = (plane, band of output rows); rows are grouped by kernel-row mask, then every column range. */
+static void dw_direct(void *ctx, int64_t begin, int64_t end, int thread) {
+    const dw_job *j = ctx;
+    const ember_conv2d_shape *g = j->g;
+    int64_t mult = g->cout / g->cin, kk = g->kh * g->kw;
+    const float *taps[EMBER_DW_MAX_TAPS];
+    float wt[EMBER_DW_MAX_TAPS];
+    (void)thread;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t pl = task / j->nbands, b = pl / g->cout, oc = pl % g->cout;
+        int64_t y0 = task % j->nbands * j->band, y1 = y0 + j->band < g->oh ? y0 + j->band : g->oh;
+        const float *plane = j->in + (b * g->cin + oc / mult) * g->h * g->w, *w = j->w + oc * kk;
+        float *out = j->out + pl * g->oh * g->ow;
+        ember_ukernel_post pbuf;
+        const ember_ukernel_post *post = dw_post(j, oc, &pbuf);
+        for (int64_t ya = y0; ya < y1;) {
+            uint64_t ym = dw_mask(ya, g->stride_h, g->pad_t, g->kh, g->dil_h, g->h);
+            int64_t yb = ya + 1;
+            while (yb < y1 && dw_mask(yb, g->stride_h, g->pad_t, g->kh, g->dil_h, g->h) == ym) yb++;
+            for (int r = 0; r < j->nranges; r++) {
+                const dw_range *c = &j->ranges[r];
+                int64_t nt = 0;
+                for (int64_t ky = 0; ky < g->kh; ky++) {
+                    if (!(ym >> ky & 1)) continue;
+                    const float *row = plane + (ya * g->stride_h - g->pad_t + ky * g->dil_h) * g->w;
+                    for (int64_t kx = 0; kx < g->kw; kx++) {
+                        if (!(c->mask >> kx & 1)) continue;
+                        taps[nt] = row + c->x0 - g->pad_l + kx * g->dil_w;
+                        wt[nt++] = w[ky * g->kw + kx];
+                    }
+                }
+                j->k->dw_block(out + ya * g->ow + c->x0, g->ow, taps, wt, nt, g->stride_h * g->w, yb - ya,
+                               c->x1 - c->x0, post);
+            }
+            ya = yb;
         }
-        ember_epilogue_apply_k(j->k, &ep, out, g->oh * g->ow, oc, 0, 1, g->oh * g->ow);
-        return;
-    }
-    for (int64_t oy = 0; oy < g->oh; oy++, out += g->ow) {
-        for (int64_t ky = 0; ky < g->kh; ky++) rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
-        j->k->dw_row(out, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw,
-                     fused ? &post : NULL);
-        if (!fused) { /* residual rows: ldr 0 with the pointer moved to this row */
-            ember_epilogue e = ep;
-            e.residual = residual ? residual + oy * g->ow : NULL;
-            ember_epilogue_apply_k(j->k, &e, out, g->ow, oc, 0, 1, g->ow);
-        }
+        dw_epilogue(j, out, pl, oc, y0, y1);
     }
 }
 
-static void dw_planes(void *ctx, int64_t begin, int64_t end, int thread) {
+/* Tasks = planes: copy into the phase planes, one dw_block call. */
+static void dw_phases(void *ctx, int64_t begin, int64_t end, int thread) {
     const dw_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
-    int64_t mult = g->cout / g->cin, hw = g->oh * g->ow;
-    float *padded = j->scratch + thread * j->ph * j->pw;
-    memset(padded, 0, (size_t)(j->ph * j->pw) * sizeof(float));
-    for (int64_t pl = begin; pl < end; pl++) {
-        int64_t b = pl / g->cout, oc = pl % g->cout;
-        const float *plane = j->in + (b * g->cin + oc / mult) * g->h * g->w;
-        for (int64_t y = 0; y < g->h; y++) /* the border stays zero from the memset */
-            memcpy(padded + (y + g->pad_t) * j->pw + g->pad_l, plane + y * g->w, (size_t)g->w * sizeof(float));
-        const float *res = j->ep && j->ep->residual ? j->ep->residual + pl * hw : NULL;
-        dw_plane(j, padded, j->w + oc * g->kh * g->kw, j->out + pl * hw, oc, res);
+    int64_t mult = g->cout / g->cin, kk = g->kh * g->kw, sh = g->stride_h, sw = g->stride_w, pp = j->pp;
+    int64_t psize = j->ph * pp;
+    float *ph = j->scratch + thread * sh * sw * psize;
+    memset(ph, 0, (size_t)(sh * sw * psize) * sizeof(float)); /* the padding; the copies overwrite the rest */
+    const float *taps[EMBER_DW_MAX_TAPS];
+    for (int64_t ky = 0; ky < g->kh; ky++)
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+            int64_t oy = ky * g->dil_h, ox = kx * g->dil_w;
+            taps[ky * g->kw + kx] = ph + (oy % sh * sw + ox % sw) * psize + oy / sh * pp + ox / sw;
+        }
+    /* Input rows y0, y0 + sh, ... (columns x0, x0 + sw, ...) go to phase row (column) p0 on, n of them. */
+    int64_t y0[DW_MAX_STRIDE], py0[DW_MAX_STRIDE], ny[DW_MAX_STRIDE];
+    int64_t x0[DW_MAX_STRIDE], px0[DW_MAX_STRIDE], nx[DW_MAX_STRIDE];
+    for (int64_t r = 0; r < sh; r++) {
+        y0[r] = ((r - g->pad_t) % sh + sh) % sh, py0[r] = (y0[r] + g->pad_t) / sh;
+        ny[r] = (g->h - y0[r] + sh - 1) / sh;
+        if (ny[r] > j->ph - py0[r]) ny[r] = j->ph - py0[r];
+    }
+    for (int64_t r = 0; r < sw; r++) {
+        x0[r] = ((r - g->pad_l) % sw + sw) % sw, px0[r] = (x0[r] + g->pad_l) / sw;
+        nx[r] = (g->w - x0[r] + sw - 1) / sw;
+        if (nx[r] > pp - px0[r]) nx[r] = pp - px0[r];
+    }
+    int64_t b = begin / g->cout, oc = begin % g->cout; /* no divisions per plane: they cost as much as a 7x7 */
+    for (int64_t pl = begin; pl < end; pl++, oc++) {
+        if (oc == g->cout) oc = 0, b++;
+        const float *plane = j->in + (b * g->cin + (mult == 1 ? oc : oc / mult)) * g->h * g->w;
+        for (int64_t ry = 0; ry < sh; ry++)
+            for (int64_t rx = 0; rx < sw; rx++)
+                if (ny[ry] > 0 && nx[rx] > 0)
+                    j->k->gather_rows(ph + (ry * sw + rx) * psize + py0[ry] * pp + px0[rx], pp,
+                                      plane + y0[ry] * g->w + x0[rx], sh * g->w, ny[ry], nx[rx], sw);
+        float *out = j->out + pl * g->oh * g->ow;
+        ember_ukernel_post pbuf;
+        j->k->dw_block(out, g->ow, taps, j->w + oc * kk, kk, pp, g->oh, g->ow, dw_post(j, oc, &pbuf));
+        dw_epilogue(j, out, pl, oc, 0, g->oh);
     }
 }
 
 static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *w,
                       const float *in, const float *bias, float *out, const ember_epilogue *ep) {
-    dw_job j = {k, g, w, in, bias, out, ep, 0, 0, NULL};
-    j.ph = (g->oh - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
-    j.pw = (g->ow - 1) * g->stride_w + (g->kw - 1) * g->dil_w + 1;
-    if (j.ph < g->pad_t + g->h) j.ph = g->pad_t + g->h; /* room for the copied rows (extra ones unused) */
-    if (j.pw < g->pad_l + g->w) j.pw = g->pad_l + g->w;
-    j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(ember_pool_threads(pool) * j.ph * j.pw) * sizeof(float));
-    if (!j.scratch) return false;
-    ember_pool_for(pool, g->batch * g->cout, 1, dw_planes, &j);
+    dw_job j = {.k = k, .g = g, .w = w, .in = in, .bias = bias, .out = out, .ep = ep};
+    ember_epilogue e = {.bias = bias, .bias_kind = EMBER_BIAS_ROW};
+    if (ep) {
+        e.act = ep->act;
+        e.residual = ep->residual;
+    }
+    j.fused = ember_ukernel_post_from(&e, &j.post);
+    if (g->stride_w > 1 || g->h * g->w <= DW_COPY_MAX) {
+        j.pp = g->ow + (g->kw - 1) * g->dil_w / g->stride_w;
+        j.ph = g->oh + (g->kh - 1) * g->dil_h / g->stride_h;
+        size_t floats = (size_t)(g->stride_h * g->stride_w * j.ph * j.pp);
+        j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)ember_pool_threads(pool) * floats * sizeof(float));
+        if (!j.scratch) return false;
+        ember_pool_for(pool, g->batch * g->cout, 1, dw_phases, &j);
+        return true;
+    }
+    for (int64_t x = 0; x < g->ow;) { /* at most 2 kw + 1 ranges: each kernel column enters and leaves once */
+        uint64_t m = dw_mask(x, g->stride_w, g->pad_l, g->kw, g->dil_w, g->w);
+        int64_t x1 = x + 1;
+        while (x1 < g->ow && dw_mask(x1, g->stride_w, g->pad_l, g->kw, g->dil_w, g->w) == m) x1++;
+        j.ranges[j.nranges++] = (dw_range){x, x1, m};
+        x = x1;
+    }
+    j.band = DW_BAND / g->ow > 0 ? DW_BAND / g->ow : 1;
+    j.nbands = (g->oh + j.band - 1) / j.band;
+    ember_pool_for(pool, g->batch * g->cout * j.nbands, 1, dw_direct, &j);
     return true;
 }
 
@@ -340,7 +439,7 @@ void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_con
     if (g->oh <= 0 || g->ow <= 0 || g->batch <= 0 || g->cout <= 0) return;
     if (w->depthwise) {
         if (!depthwise(w->kt, pool, g, w->data, in, bias, out, ep))
-            ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for a %lldx%lld padded plane", (long long)g->h,
+            ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane", (long long)g->h,
                        (long long)g->w);
         return;
     }
