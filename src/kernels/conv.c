@@ -26,7 +26,7 @@ enum { DW_MAX_K = 64, DW_MAX_STRIDE = 8 }; /* kernel rows or columns: a tap mask
  * kernel beats packing a 9-row patch matrix for a one-row GEMM. */
 static bool is_depthwise(const ember_conv2d_shape *g) {
     return g->groups == g->cin && (g->groups > 1 || g->cout == 1) && g->kh <= DW_MAX_K && g->kw <= DW_MAX_K &&
-           g->kh * g->kw <= EMBER_DW_MAX_TAPS && g->stride_h <= DW_MAX_STRIDE && g->stride_w <= DW_MAX_STRIDE;
+           g->kh * g->kw <= EMBER_DW_MAX_TAPS && g->stride_w <= DW_MAX_STRIDE;
 }
 
 /* Direct convolution (table conv_rows8) for ungrouped convs with few input taps, where packing a patch matrix
@@ -147,10 +147,10 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t k0, int6
  *   whose windows keep the same kernel columns inside the input row (the interior and a few border
  *   columns), rows likewise; each (row range, column range) rectangle is one dw_block call over the taps
  *   that fall inside. Tasks are bands of rows, so that a non-fused epilogue follows while they are in cache.
- * - phase copy (small planes, strided ones): the zero-padded plane is split into stride_h x stride_w phase
- *   planes (padded row % stride_h, column % stride_w), so that every tap of every output reads a contiguous
- *   run of one phase plane; then the whole plane is one dw_block call. Only the input positions are
- *   copied per plane (one gather_rows call per phase plane); the zeros are set once per task. */
+ * - phase copy (small planes, strided ones): the zero-padded plane is split into stride_w phase planes
+ *   (padded column % stride_w), so that every tap of every output row reads a contiguous run of one phase
+ *   plane (the row stride is the pitch); then the whole plane is one dw_block call. Only the input positions
+ *   are copied per plane (one gather_rows call per phase plane); the zeros are set once per task. */
 enum { DW_COPY_MAX = 1024, DW_BAND = 4096 };
 
 typedef struct {
@@ -167,8 +167,8 @@ typedef struct {
     ember_ukernel_post post; /* clamp bounds when fused */
     bool fused;
     int64_t band, nbands;  /* direct: rows per task, tasks per plane */
-    int64_t pp, ph;        /* phase copy: phase plane pitch and height */
-    float *scratch;        /* phase copy: sh * sw phase planes per pool thread */
+    int64_t pp, ph;        /* phase copy: phase plane pitch and height (padded rows) */
+    float *scratch;        /* phase copy: stride_w phase planes per pool thread */
     int nranges;
     dw_range ranges[2 * DW_MAX_K + 1]; /* direct: output columns by kernel-column mask */
 } dw_job;
@@ -249,24 +249,18 @@ static void dw_direct(void *ctx, int64_t begin, int64_t end, int thread) {
 static void dw_phases(void *ctx, int64_t begin, int64_t end, int thread) {
     const dw_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
-    int64_t mult = g->cout / g->cin, kk = g->kh * g->kw, sh = g->stride_h, sw = g->stride_w, pp = j->pp;
-    int64_t psize = j->ph * pp;
-    float *ph = j->scratch + thread * sh * sw * psize;
-    memset(ph, 0, (size_t)(sh * sw * psize) * sizeof(float)); /* the padding; the copies overwrite the rest */
+    int64_t mult = g->cout / g->cin, kk = g->kh * g->kw, sw = g->stride_w, pp = j->pp, psize = j->ph * pp;
+    float *ph = j->scratch + thread * sw * psize;
+    memset(ph, 0, (size_t)(sw * psize) * sizeof(float)); /* the padding; the copies overwrite the rest */
     const float *taps[EMBER_DW_MAX_TAPS];
     for (int64_t ky = 0; ky < g->kh; ky++)
         for (int64_t kx = 0; kx < g->kw; kx++) {
-            int64_t oy = ky * g->dil_h, ox = kx * g->dil_w;
-            taps[ky * g->kw + kx] = ph + (oy % sh * sw + ox % sw) * psize + oy / sh * pp + ox / sw;
+            int64_t ox = kx * g->dil_w;
+            taps[ky * g->kw + kx] = ph + ox % sw * psize + ky * g->dil_h * pp + ox / sw;
         }
-    /* Input rows y0, y0 + sh, ... (columns x0, x0 + sw, ...) go to phase row (column) p0 on, n of them. */
-    int64_t y0[DW_MAX_STRIDE], py0[DW_MAX_STRIDE], ny[DW_MAX_STRIDE];
-    int64_t x0[DW_MAX_STRIDE], px0[DW_MAX_STRIDE], nx[DW_MAX_STRIDE];
-    for (int64_t r = 0; r < sh; r++) {
-        y0[r] = ((r - g->pad_t) % sh + sh) % sh, py0[r] = (y0[r] + g->pad_t) / sh;
-        ny[r] = (g->h - y0[r] + sh - 1) / sh;
-        if (ny[r] > j->ph - py0[r]) ny[r] = j->ph - py0[r];
-    }
+    /* Input columns x0, x0 + sw, ... go to phase r from column px0 on, nx of them; rows from pad_t on. */
+    int64_t x0[DW_MAX_STRIDE], px0[DW_MAX_STRIDE], nx[DW_MAX_STRIDE], ny = j->ph - g->pad_t;
+    if (ny > g->h) ny = g->h;
     for (int64_t r = 0; r < sw; r++) {
         x0[r] = ((r - g->pad_l) % sw + sw) % sw, px0[r] = (x0[r] + g->pad_l) / sw;
         nx[r] = (g->w - x0[r] + sw - 1) / sw;
@@ -276,14 +270,12 @@ static void dw_phases(void *ctx, int64_t begin, int64_t end, int thread) {
     for (int64_t pl = begin; pl < end; pl++, oc++) {
         if (oc == g->cout) oc = 0, b++;
         const float *plane = j->in + (b * g->cin + (mult == 1 ? oc : oc / mult)) * g->h * g->w;
-        for (int64_t ry = 0; ry < sh; ry++)
-            for (int64_t rx = 0; rx < sw; rx++)
-                if (ny[ry] > 0 && nx[rx] > 0)
-                    j->k->gather_rows(ph + (ry * sw + rx) * psize + py0[ry] * pp + px0[rx], pp,
-                                      plane + y0[ry] * g->w + x0[rx], sh * g->w, ny[ry], nx[rx], sw);
+        for (int64_t r = 0; r < sw; r++)
+            if (ny > 0 && nx[r] > 0)
+                j->k->gather_rows(ph + r * psize + g->pad_t * pp + px0[r], pp, plane + x0[r], g->w, ny, nx[r], sw);
         float *out = j->out + pl * g->oh * g->ow;
         ember_ukernel_post pbuf;
-        j->k->dw_block(out, g->ow, taps, j->w + oc * kk, kk, pp, g->oh, g->ow, dw_post(j, oc, &pbuf));
+        j->k->dw_block(out, g->ow, taps, j->w + oc * kk, kk, g->stride_h * pp, g->oh, g->ow, dw_post(j, oc, &pbuf));
         dw_epilogue(j, out, pl, oc, 0, g->oh);
     }
 }
@@ -299,8 +291,8 @@ static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember
     j.fused = ember_ukernel_post_from(&e, &j.post);
     if (g->stride_w > 1 || g->h * g->w <= DW_COPY_MAX) {
         j.pp = g->ow + (g->kw - 1) * g->dil_w / g->stride_w;
-        j.ph = g->oh + (g->kh - 1) * g->dil_h / g->stride_h;
-        size_t floats = (size_t)(g->stride_h * g->stride_w * j.ph * j.pp);
+        j.ph = (g->oh - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+        size_t floats = (size_t)(g->stride_w * j.ph * j.pp);
         j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)ember_pool_threads(pool) * floats * sizeof(float));
         if (!j.scratch) return false;
         ember_pool_for(pool, g->batch * g->cout, 1, dw_phases, &j);

@@ -45,8 +45,9 @@ typedef struct ember_kernel_table {
     /* Depthwise conv block (conv.c): for r < rows, x < n,
      * out[r*ldo + x] = sum over t < ntaps of taps[t][r*ldi + x] * w[t] (ntaps may be 0), then, when post is not
      * NULL, out = min(max(out + (post->rbias ? *post->rbias : 0), post->lo), post->hi). The taps are
-     * contiguous along x (the caller deinterleaves strides); the block reads nothing but those elements and
-     * writes nothing but out's; out overlaps no tap. ntaps <= EMBER_DW_MAX_TAPS. */
+     * contiguous along x (the caller deinterleaves strides); the block reads nothing outside
+     * [taps[t], taps[t] + (rows-1)*ldi + n) and writes nothing but out's elements; out overlaps no tap.
+     * ntaps <= EMBER_DW_MAX_TAPS. */
     void (*dw_block)(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ntaps,
                      int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post);
     /* Max / average pooling, one output row of one plane, for columns [x0, x1) whose whole window lies inside
@@ -57,9 +58,10 @@ typedef struct ember_kernel_table {
     /* d[j] = src[j * stride] for j < n (stride >= 1); reads nothing past src[(n-1) * stride]. */
     void (*gather)(float *d, const float *src, int64_t n, int64_t stride);
     /* The same over rows: d[r*ldd + j] = src[r*lds + j*stride] for r < rows, j < n (stride >= 1), ldd >= n;
-     * reads nothing else. Rows under 8 may also get zeros in d[r*ldd + j], n <= j < 8, where that is before
-     * the last row's end, d[(rows-1)*ldd + n] (later rows' copies overwrite what is theirs): the depthwise phase
-     * copy, one call per phase plane, whose padding is zero anyway. */
+     * reads nothing outside [src, src + (rows-1)*lds + (n-1)*stride]. Rows under 8 may also get zeros in
+     * d[r*ldd + j], n <= j < 8, where that is before the last row's end, d[(rows-1)*ldd + n] (later rows'
+     * copies overwrite what is theirs): the depthwise phase copy, one call per phase plane, whose padding is
+     * zero anyway. */
     void (*gather_rows)(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
                         int64_t stride);
     void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);

@@ -302,9 +302,9 @@ static void dw9_block(float *out, int64_t ldo, const float *const *taps, const f
                 *p6 = taps[6], *p7 = taps[7], *p8 = taps[8];
     if (n < 8) {
         __m256i m = tail_mask(n);
-        for (int64_t r = 0; r < rows; r++, out += ldo) {
+        for (int64_t r = 0; r < rows; r++, out += ldo) { /* plain loads while they stay before the last row's end */
             int64_t o = r * ldi;
-            __m256 v = dw_post8(DW9_8(DW_LDM, o), rb, lo, hi);
+            __m256 v = dw_post8(o + 8 <= (rows - 1) * ldi + n ? DW9_8(DW_LDU, o) : DW9_8(DW_LDM, o), rb, lo, hi);
             if (ldo == n && (r + 1) * n + 8 <= rows * n + n) /* later rows overwrite the spill */
                 _mm256_storeu_ps(out, v);
             else
@@ -348,7 +348,8 @@ static void dwn_block(float *out, int64_t ldo, const float *const *taps, const f
     for (int64_t r = 0; r < rows; r++, out += ldo) {
         int64_t o = r * ldi, x = 0;
         if (n < 8) {
-            store_part(out, dw_post8(dwn_8(taps, w, nt, o, true, m), rb, lo, hi), n);
+            bool masked = o + 8 > (rows - 1) * ldi + n;
+            store_part(out, dw_post8(dwn_8(taps, w, nt, o, masked, m), rb, lo, hi), n);
             continue;
         }
         for (; x + 8 <= n; x += 8) _mm256_storeu_ps(out + x, dw_post8(dwn_8(taps, w, nt, o + x, false, m), rb, lo, hi));
@@ -420,8 +421,11 @@ static void gather_rows_avx2(float *d, int64_t ldd, const float *src, int64_t ld
         __m256i ma = tail_mask(span < 8 ? span : 8), mb = tail_mask(span > 7 ? span - 7 : 0);
         for (int64_t r = 0; r < rows; r++, d += ldd, src += lds) {
             __m256 v;
+            bool room = r * lds + 8 * stride <= (rows - 1) * lds + (n - 1) * stride + 1; /* plain loads */
             if (stride == 1) {
-                v = _mm256_maskload_ps(src, m);
+                v = room ? _mm256_and_ps(_mm256_loadu_ps(src), _mm256_castsi256_ps(m)) : _mm256_maskload_ps(src, m);
+            } else if (room) {
+                v = _mm256_and_ps(load_strided(src, 2), _mm256_castsi256_ps(m));
             } else {
                 __m256 a = _mm256_maskload_ps(src, ma), b = _mm256_maskload_ps(src + 7, mb);
                 __m256 even = _mm256_shuffle_ps(a, b, 0xd8);
