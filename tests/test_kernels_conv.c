@@ -78,7 +78,7 @@ static void test_depthwise(void) {
                                     .groups = 6};
             check_conv(g, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, s == 1);
         }
-    /* planes over 1024 outputs take the per-row epilogue path */
+    /* a bigger plane, fused and separate epilogues */
     ember_conv2d_shape big = {.batch = 1,
                               .cin = 3,
                               .cout = 3,
@@ -98,7 +98,7 @@ static void test_depthwise(void) {
     ember_conv2d_shape m = {.batch = 2, .cin = 3, .cout = 6, .h = 10, .w = 19, .kh = 5, .kw = 5, .stride_h = 1,
                             .stride_w = 2, .dil_h = 2, .dil_w = 1, .pad_t = 2, .pad_l = 3, .groups = 3};
     check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
-    /* large planes (a 64 KB padded copy per plane) */
+    /* large planes (several bands each) */
     ember_conv2d_shape huge = {.batch = 1, .cin = 2, .cout = 2, .h = 129, .w = 130, .kh = 3, .kw = 3, .stride_h = 1,
                                .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 2};
     check_conv(huge, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, false);
@@ -106,6 +106,12 @@ static void test_depthwise(void) {
     check_conv(huge, 0, 1, (ember_act){EMBER_ACT_SILU, 0, 0}, true);
     huge.kh = huge.kw = 5, huge.dil_w = 2, huge.pad_t = 3, huge.pad_l = 4, huge.stride_h = 1, huge.cout = 4;
     check_conv(huge, 2, 5, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
+    /* rows over DW_BAND outputs: bands of one row, padding rows falling in the first and last bands */
+    ember_conv2d_shape wide = {.batch = 1, .cin = 2, .cout = 2, .h = 5, .w = 8300, .kh = 3, .kw = 3, .stride_h = 1,
+                               .stride_w = 1, .dil_h = 2, .dil_w = 2, .pad_t = 3, .pad_l = 2, .groups = 2};
+    check_conv(wide, 2, 3, (ember_act){EMBER_ACT_RELU, 0, 0}, true);
+    wide.stride_h = wide.stride_w = 2, wide.w = 16500;
+    check_conv(wide, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, false);
     /* a lone 1->1 conv (groups 1) takes the depthwise kernel too (YuNet heads) */
     ember_conv2d_shape one = {.batch = 1, .cin = 1, .cout = 1, .h = 40, .w = 40, .kh = 3, .kw = 3, .stride_h = 1,
                               .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 1};
@@ -113,7 +119,7 @@ static void test_depthwise(void) {
     one.h = 11, one.w = 9, one.stride_w = 2;
     check_conv(one, 1, 1, (ember_act){EMBER_ACT_RELU, 0, 0}, true);
     /* random depthwise shapes: windows wider than the row, pads beyond the kernel, strides 1..3, dilations,
-     * multipliers, some planes over 1024 outputs (border columns and rows go the bounds-checked way) */
+     * multipliers, some bigger planes */
     for (int it = 0; it < 40; it++) {
         int64_t c = pick(2, 5), big_plane = it % 5 == 0;
         ember_conv2d_shape r = {.batch = pick(1, 2), .cin = c, .cout = c * pick(1, 2),

@@ -20,7 +20,7 @@ struct ember_conv2d_weights {
     float *data;     /* depthwise: W as given; otherwise packed A per group */
 };
 
-enum { DW_MAX_K = 64, DW_MAX_STRIDE = 8 }; /* kernel rows or columns: a tap mask is one uint64_t */
+enum { DW_MAX_K = 64, DW_MAX_STRIDE = 8 }; /* kernel rows or columns; phase planes (stride_w) */
 
 /* One input channel per group; a lone 1->1 conv (YuNet's heads have several) is depthwise too, and the direct
  * kernel beats packing a 9-row patch matrix for a one-row GEMM. */
@@ -141,22 +141,15 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t k0, int6
 
 /* --- depthwise direct kernel ------------------------------------------------------------------------- */
 
-/* Two ways over a plane, both ending in the table's dw_block (a rectangle of outputs as a sum of contiguous
- * taps, weights in registers, bias + ReLU/Clip in the store):
- * - direct (stride_w 1, planes over DW_COPY_MAX inputs): no copy. Output columns are split into ranges
- *   whose windows keep the same kernel columns inside the input row (the interior and a few border
- *   columns), rows likewise; each (row range, column range) rectangle is one dw_block call over the taps
- *   that fall inside. Tasks are bands of rows, so that a non-fused epilogue follows while they are in cache.
- * - phase copy (small planes, strided ones): the zero-padded plane is split into stride_w phase planes
- *   (padded column % stride_w), so that every tap of every output row reads a contiguous run of one phase
- *   plane (the row stride is the pitch); then the whole plane is one dw_block call. Only the input positions
- *   are copied per plane (one gather_rows call per phase plane); the zeros are set once per task. */
-enum { DW_COPY_MAX = 1024, DW_BAND = 4096 };
-
-typedef struct {
-    int64_t x0, x1;
-    uint64_t mask; /* bit kx: kernel column kx inside the input row for every output in [x0, x1) */
-} dw_range;
+/* A task is a band of output rows of one plane (the whole plane when it has at most DW_BAND outputs). The
+ * band's input rows are copied into stride_w zero-padded phase planes (padded column % stride_w), so that every
+ * tap of every output row reads a contiguous run of one phase plane (the row stride is the pitch), and the
+ * band is one dw_block call (weights in registers, bias + ReLU/Clip in the store). Per band only the input
+ * positions are copied (one gather_rows call per phase plane: stride 2 deinterleaved on the way) and the rows
+ * that fall in the top/bottom padding zeroed; the padding columns are zeroed once per run of tasks. A
+ * non-fused epilogue follows each band while it is in cache. (Reading the input in place instead, with the
+ * border columns as separate narrow blocks, was slower: the borders cost as much as the interior.) */
+enum { DW_BAND = 8192 };
 
 typedef struct {
     const ember_kernel_table *k;
@@ -166,34 +159,13 @@ typedef struct {
     const ember_epilogue *ep;
     ember_ukernel_post post; /* clamp bounds when fused */
     bool fused;
-    int64_t band, nbands;  /* direct: rows per task, tasks per plane */
-    int64_t pp, ph;        /* phase copy: phase plane pitch and height (padded rows) */
-    float *scratch;        /* phase copy: stride_w phase planes per pool thread */
-    int nranges;
-    dw_range ranges[2 * DW_MAX_K + 1]; /* direct: output columns by kernel-column mask */
+    int64_t band, nbands; /* output rows per task, tasks per plane */
+    int64_t pp, prows;    /* phase plane pitch and rows (padded rows of a band) */
+    float *scratch;       /* stride_w phase planes per pool thread */
 } dw_job;
-
-/* Bit i: tap i of a window starting at o * s - pad (spacing d) lies in [0, n). */
-static uint64_t dw_mask(int64_t o, int64_t s, int64_t pad, int64_t k, int64_t d, int64_t n) {
-    uint64_t m = 0;
-    for (int64_t i = 0; i < k; i++) {
-        int64_t p = o * s - pad + i * d;
-        if (p >= 0 && p < n) m |= (uint64_t)1 << i;
-    }
-    return m;
-}
-
-/* The fused part of the epilogue for channel oc, or NULL when it runs separately (dw_epilogue). */
-static const ember_ukernel_post *dw_post(const dw_job *j, int64_t oc, ember_ukernel_post *p) {
-    if (!j->fused) return NULL;
-    *p = j->post;
-    p->rbias = j->bias ? j->bias + oc : NULL;
-    return p;
-}
 
 /* The non-fused epilogue over output rows [y0, y1) of plane pl (channel oc) while they are in cache. */
 static void dw_epilogue(const dw_job *j, float *out, int64_t pl, int64_t oc, int64_t y0, int64_t y1) {
-    if (j->fused) return;
     const ember_conv2d_shape *g = j->g;
     int64_t hw = g->oh * g->ow;
     ember_epilogue e = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW}; /* ldr 0: residual is this plane's */
@@ -205,78 +177,56 @@ static void dw_epilogue(const dw_job *j, float *out, int64_t pl, int64_t oc, int
     ember_epilogue_apply_k(j->k, &e, out + y0 * g->ow, hw, oc, y0 * g->ow, 1, (y1 - y0) * g->ow);
 }
 
-/* Tasks = (plane, band of output rows); rows are grouped by kernel-row mask, then every column range. */
-static void dw_direct(void *ctx, int64_t begin, int64_t end, int thread) {
+static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
     const dw_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
-    int64_t mult = g->cout / g->cin, kk = g->kh * g->kw;
-    const float *taps[EMBER_DW_MAX_TAPS];
-    float wt[EMBER_DW_MAX_TAPS];
-    (void)thread;
-    for (int64_t task = begin; task < end; task++) {
-        int64_t pl = task / j->nbands, b = pl / g->cout, oc = pl % g->cout;
-        int64_t y0 = task % j->nbands * j->band, y1 = y0 + j->band < g->oh ? y0 + j->band : g->oh;
-        const float *plane = j->in + (b * g->cin + oc / mult) * g->h * g->w, *w = j->w + oc * kk;
-        float *out = j->out + pl * g->oh * g->ow;
-        ember_ukernel_post pbuf;
-        const ember_ukernel_post *post = dw_post(j, oc, &pbuf);
-        for (int64_t ya = y0; ya < y1;) {
-            uint64_t ym = dw_mask(ya, g->stride_h, g->pad_t, g->kh, g->dil_h, g->h);
-            int64_t yb = ya + 1;
-            while (yb < y1 && dw_mask(yb, g->stride_h, g->pad_t, g->kh, g->dil_h, g->h) == ym) yb++;
-            for (int r = 0; r < j->nranges; r++) {
-                const dw_range *c = &j->ranges[r];
-                int64_t nt = 0;
-                for (int64_t ky = 0; ky < g->kh; ky++) {
-                    if (!(ym >> ky & 1)) continue;
-                    const float *row = plane + (ya * g->stride_h - g->pad_t + ky * g->dil_h) * g->w;
-                    for (int64_t kx = 0; kx < g->kw; kx++) {
-                        if (!(c->mask >> kx & 1)) continue;
-                        taps[nt] = row + c->x0 - g->pad_l + kx * g->dil_w;
-                        wt[nt++] = w[ky * g->kw + kx];
-                    }
-                }
-                j->k->dw_block(out + ya * g->ow + c->x0, g->ow, taps, wt, nt, g->stride_h * g->w, yb - ya,
-                               c->x1 - c->x0, post);
-            }
-            ya = yb;
-        }
-        dw_epilogue(j, out, pl, oc, y0, y1);
-    }
-}
-
-/* Tasks = planes: copy into the phase planes, one dw_block call. */
-static void dw_phases(void *ctx, int64_t begin, int64_t end, int thread) {
-    const dw_job *j = ctx;
-    const ember_conv2d_shape *g = j->g;
-    int64_t mult = g->cout / g->cin, kk = g->kh * g->kw, sw = g->stride_w, pp = j->pp, psize = j->ph * pp;
+    int64_t mult = g->cout / g->cin, kk = g->kh * g->kw, sh = g->stride_h, sw = g->stride_w, pp = j->pp;
+    int64_t psize = j->prows * pp;
     float *ph = j->scratch + thread * sw * psize;
-    memset(ph, 0, (size_t)(sw * psize) * sizeof(float)); /* the padding; the copies overwrite the rest */
+    memset(ph, 0, (size_t)(sw * psize) * sizeof(float)); /* the padding columns; copies never write them */
     const float *taps[EMBER_DW_MAX_TAPS];
     for (int64_t ky = 0; ky < g->kh; ky++)
         for (int64_t kx = 0; kx < g->kw; kx++) {
             int64_t ox = kx * g->dil_w;
             taps[ky * g->kw + kx] = ph + ox % sw * psize + ky * g->dil_h * pp + ox / sw;
         }
-    /* Input columns x0, x0 + sw, ... go to phase r from column px0 on, nx of them; rows from pad_t on. */
-    int64_t x0[DW_MAX_STRIDE], px0[DW_MAX_STRIDE], nx[DW_MAX_STRIDE], ny = j->ph - g->pad_t;
-    if (ny > g->h) ny = g->h;
+    /* Input columns x0, x0 + sw, ... go to phase r from column px0 on, nx of them. */
+    int64_t x0[DW_MAX_STRIDE], px0[DW_MAX_STRIDE], nx[DW_MAX_STRIDE];
     for (int64_t r = 0; r < sw; r++) {
         x0[r] = ((r - g->pad_l) % sw + sw) % sw, px0[r] = (x0[r] + g->pad_l) / sw;
         nx[r] = (g->w - x0[r] + sw - 1) / sw;
         if (nx[r] > pp - px0[r]) nx[r] = pp - px0[r];
     }
-    int64_t b = begin / g->cout, oc = begin % g->cout; /* no divisions per plane: they cost as much as a 7x7 */
-    for (int64_t pl = begin; pl < end; pl++, oc++) {
-        if (oc == g->cout) oc = 0, b++;
+    ember_ukernel_post post = j->post;
+    /* no divisions per task: they cost as much as a 7x7 plane */
+    int64_t pl = begin / j->nbands, bi = begin % j->nbands, b = pl / g->cout, oc = pl % g->cout, last = -1;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t y0 = bi * j->band, y1 = y0 + j->band < g->oh ? y0 + j->band : g->oh;
+        int64_t p0 = y0 * sh - g->pad_t; /* input row of phase row 0 */
+        int64_t nb = (y1 - y0 - 1) * sh + (g->kh - 1) * g->dil_h + 1, ia = p0 < 0 ? -p0 : 0;
+        int64_t ib = g->h - p0 < nb ? g->h - p0 : nb;
+        if (ia > nb) ia = nb;
+        if (ib < ia) ib = ia;
+        if (bi != last) /* rows in the top/bottom padding; the same band index leaves them zero */
+            for (int64_t r = 0; r < sw; r++) {
+                memset(ph + r * psize, 0, (size_t)(ia * pp) * sizeof(float));
+                memset(ph + r * psize + ib * pp, 0, (size_t)((nb - ib) * pp) * sizeof(float));
+            }
+        last = bi;
         const float *plane = j->in + (b * g->cin + (mult == 1 ? oc : oc / mult)) * g->h * g->w;
         for (int64_t r = 0; r < sw; r++)
-            if (ny > 0 && nx[r] > 0)
-                j->k->gather_rows(ph + r * psize + g->pad_t * pp + px0[r], pp, plane + x0[r], g->w, ny, nx[r], sw);
-        float *out = j->out + pl * g->oh * g->ow;
-        ember_ukernel_post pbuf;
-        j->k->dw_block(out, g->ow, taps, j->w + oc * kk, kk, g->stride_h * pp, g->oh, g->ow, dw_post(j, oc, &pbuf));
-        dw_epilogue(j, out, pl, oc, 0, g->oh);
+            if (ib > ia && nx[r] > 0)
+                j->k->gather_rows(ph + r * psize + ia * pp + px0[r], pp, plane + (p0 + ia) * g->w + x0[r], g->w,
+                                  ib - ia, nx[r], sw);
+        float *out = j->out + (b * g->cout + oc) * g->oh * g->ow;
+        post.rbias = j->bias ? j->bias + oc : NULL;
+        j->k->dw_block(out + y0 * g->ow, g->ow, taps, j->w + oc * kk, kk, sh * pp, y1 - y0, g->ow,
+                       j->fused ? &post : NULL);
+        if (!j->fused) dw_epilogue(j, out, b * g->cout + oc, oc, y0, y1);
+        if (++bi == j->nbands) {
+            bi = 0;
+            if (++oc == g->cout) oc = 0, b++;
+        }
     }
 }
 
@@ -289,25 +239,15 @@ static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember
         e.residual = ep->residual;
     }
     j.fused = ember_ukernel_post_from(&e, &j.post);
-    if (g->stride_w > 1 || g->h * g->w <= DW_COPY_MAX) {
-        j.pp = g->ow + (g->kw - 1) * g->dil_w / g->stride_w;
-        j.ph = (g->oh - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
-        size_t floats = (size_t)(g->stride_w * j.ph * j.pp);
-        j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)ember_pool_threads(pool) * floats * sizeof(float));
-        if (!j.scratch) return false;
-        ember_pool_for(pool, g->batch * g->cout, 1, dw_phases, &j);
-        return true;
-    }
-    for (int64_t x = 0; x < g->ow;) { /* at most 2 kw + 1 ranges: each kernel column enters and leaves once */
-        uint64_t m = dw_mask(x, g->stride_w, g->pad_l, g->kw, g->dil_w, g->w);
-        int64_t x1 = x + 1;
-        while (x1 < g->ow && dw_mask(x1, g->stride_w, g->pad_l, g->kw, g->dil_w, g->w) == m) x1++;
-        j.ranges[j.nranges++] = (dw_range){x, x1, m};
-        x = x1;
-    }
     j.band = DW_BAND / g->ow > 0 ? DW_BAND / g->ow : 1;
+    if (j.band > g->oh) j.band = g->oh;
     j.nbands = (g->oh + j.band - 1) / j.band;
-    ember_pool_for(pool, g->batch * g->cout * j.nbands, 1, dw_direct, &j);
+    j.pp = g->ow + (g->kw - 1) * g->dil_w / g->stride_w;
+    j.prows = (j.band - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+    size_t floats = (size_t)(g->stride_w * j.prows * j.pp);
+    j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)ember_pool_threads(pool) * floats * sizeof(float));
+    if (!j.scratch) return false;
+    ember_pool_for(pool, g->batch * g->cout * j.nbands, 1, dw_bands, &j);
     return true;
 }
 
