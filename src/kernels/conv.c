@@ -196,6 +196,7 @@ static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
         x0[r] = ((r - g->pad_l) % sw + sw) % sw, px0[r] = (x0[r] + g->pad_l) / sw;
         nx[r] = (g->w - x0[r] + sw - 1) / sw;
         if (nx[r] > pp - px0[r]) nx[r] = pp - px0[r];
+        if (nx[r] < 0) nx[r] = 0;
     }
     ember_ukernel_post post = j->post;
     /* no divisions per task: they cost as much as a 7x7 plane */
