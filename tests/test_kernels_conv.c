@@ -78,7 +78,7 @@ static void test_depthwise(void) {
                                     .groups = 6};
             check_conv(g, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, s == 1);
         }
-    /* planes over 1024 outputs take the per-row epilogue path */
+    /* a bigger plane, fused and separate epilogues */
     ember_conv2d_shape big = {.batch = 1,
                               .cin = 3,
                               .cout = 3,
@@ -98,7 +98,7 @@ static void test_depthwise(void) {
     ember_conv2d_shape m = {.batch = 2, .cin = 3, .cout = 6, .h = 10, .w = 19, .kh = 5, .kw = 5, .stride_h = 1,
                             .stride_w = 2, .dil_h = 2, .dil_w = 1, .pad_t = 2, .pad_l = 3, .groups = 3};
     check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, false);
-    /* large planes (a 64 KB padded copy per plane) */
+    /* large planes (several bands each) */
     ember_conv2d_shape huge = {.batch = 1, .cin = 2, .cout = 2, .h = 129, .w = 130, .kh = 3, .kw = 3, .stride_h = 1,
                                .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 2};
     check_conv(huge, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, false);
@@ -106,6 +106,12 @@ static void test_depthwise(void) {
     check_conv(huge, 0, 1, (ember_act){EMBER_ACT_SILU, 0, 0, NULL}, true);
     huge.kh = huge.kw = 5, huge.dil_w = 2, huge.pad_t = 3, huge.pad_l = 4, huge.stride_h = 1, huge.cout = 4;
     check_conv(huge, 2, 5, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, false);
+    /* rows over DW_BAND outputs: bands of one row, padding rows falling in the first and last bands */
+    ember_conv2d_shape wide = {.batch = 1, .cin = 2, .cout = 2, .h = 5, .w = 8300, .kh = 3, .kw = 3, .stride_h = 1,
+                               .stride_w = 1, .dil_h = 2, .dil_w = 2, .pad_t = 3, .pad_l = 2, .groups = 2};
+    check_conv(wide, 2, 3, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, true);
+    wide.stride_h = wide.stride_w = 2, wide.w = 16500;
+    check_conv(wide, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, false);
     /* a lone 1->1 conv (groups 1) takes the depthwise kernel too (YuNet heads) */
     ember_conv2d_shape one = {.batch = 1, .cin = 1, .cout = 1, .h = 40, .w = 40, .kh = 3, .kw = 3, .stride_h = 1,
                               .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 1};
@@ -113,7 +119,7 @@ static void test_depthwise(void) {
     one.h = 11, one.w = 9, one.stride_w = 2;
     check_conv(one, 1, 1, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, true);
     /* random depthwise shapes: windows wider than the row, pads beyond the kernel, strides 1..3, dilations,
-     * multipliers, some planes over 1024 outputs (border columns and rows go the bounds-checked way) */
+     * multipliers, some bigger planes */
     for (int it = 0; it < 40; it++) {
         int64_t c = pick(2, 5), big_plane = it % 5 == 0;
         ember_conv2d_shape r = {.batch = pick(1, 2), .cin = c, .cout = c * pick(1, 2),
@@ -198,6 +204,55 @@ static void test_gather(void) {
         }
 }
 
+/* The row form of the strided copy: rows 1..3, widths with tails and under a vector, strides 1-3, row pitch
+ * n or more; the source ends at the last element read and the destination at the last row's end (ASan), and
+ * both start zeroed, so the zeros the vector version may leave past short rows compare equal. */
+static void test_gather_rows(void) {
+    const ember_kernel_table *k = ember_kernels();
+    for (int64_t stride = 1; stride <= 3; stride++)
+        for (int64_t n = 1; n <= 19; n++)
+            for (int64_t rows = 1; rows <= 3; rows++) {
+                int64_t ldd = n + (n + rows) % 3, lds = (n - 1) * stride + 1 + rows % 2;
+                int64_t nd = (rows - 1) * ldd + n;
+                float *src = rand_buf((rows - 1) * lds + (n - 1) * stride + 1);
+                float *d1 = calloc((size_t)nd, sizeof *d1), *d2 = calloc((size_t)nd, sizeof *d2);
+                k->gather_rows(d1, ldd, src, lds, rows, n, stride);
+                ember_gather_rows_ref(d2, ldd, src, lds, rows, n, stride);
+                CHECK_MSG(memcmp(d1, d2, (size_t)nd * sizeof *d1) == 0, "%s gather_rows n=%lld rows=%lld stride=%lld",
+                          k->name, (long long)n, (long long)rows, (long long)stride);
+                free(src), free(d1), free(d2);
+            }
+}
+
+/* The depthwise block against its scalar twin: 0..12 taps (9 takes the register-resident path), widths under
+ * and over a vector, several rows, contiguous (ldo == n) and pitched output, with and without bias + clamp;
+ * each tap's rows end at the last element read (ASan). */
+static void test_dw_block(void) {
+    const ember_kernel_table *k = ember_kernels();
+    for (int it = 0; it < 200; it++) {
+        int64_t nt = it % 4 == 0 ? 9 : pick(0, 12), n = pick(1, 21), rows = pick(1, 4);
+        int64_t ldi = n + pick(0, 3), ldo = it % 2 ? n : n + pick(1, 3);
+        const float *taps[12];
+        float *bufs[12];
+        for (int64_t t = 0; t < nt; t++) taps[t] = bufs[t] = rand_buf((rows - 1) * ldi + n);
+        float *w = rand_buf(12), bias = check_randf(-1.0f, 1.0f);
+        ember_ukernel_post post = {.rbias = it % 3 ? &bias : NULL, .lo = -0.5f, .hi = 0.7f};
+        const ember_ukernel_post *pp = it % 5 ? &post : NULL;
+        int64_t no = (rows - 1) * ldo + n;
+        float *o1 = malloc((size_t)no * sizeof *o1), *o2 = malloc((size_t)no * sizeof *o2);
+        for (int64_t i = 0; i < no; i++) o1[i] = o2[i] = -7.0f; /* the gaps between rows stay */
+        k->dw_block(o1, ldo, taps, w, nt, ldi, rows, n, pp);
+        ember_dw_block_ref(o2, ldo, taps, w, nt, ldi, rows, n, pp);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < no && bad < 0; i++)
+            if (!(fabs(o1[i] - o2[i]) <= 1e-5)) bad = i;
+        CHECK_MSG(bad < 0, "%s dw_block taps=%lld n=%lld rows=%lld ldi=%lld ldo=%lld at %lld", k->name, (long long)nt,
+                  (long long)n, (long long)rows, (long long)ldi, (long long)ldo, (long long)bad);
+        for (int64_t t = 0; t < nt; t++) free(bufs[t]);
+        free(w), free(o1), free(o2);
+    }
+}
+
 static void test_out_size(void) {
     CHECK_EQ(ember_conv_out_size(224, 3, 2, 1, 1, 1), 112);
     CHECK_EQ(ember_conv_out_size(5, 3, 1, 2, 0, 0), 1);
@@ -213,6 +268,8 @@ int main(void) {
     RUN(test_winograd);
     RUN(test_winograd_transforms);
     RUN(test_gather);
+    RUN(test_gather_rows);
+    RUN(test_dw_block);
     RUN(test_out_size);
     ember_pool_destroy(pool2);
     return check_done();

@@ -20,12 +20,13 @@ struct ember_conv2d_weights {
     float *data;     /* depthwise: W as given; otherwise packed A per group */
 };
 
-enum { DW_MAX_KH = 64 };
+enum { DW_MAX_K = 64, DW_MAX_STRIDE = 8 }; /* kernel rows or columns; phase planes (stride_w) */
 
 /* One input channel per group; a lone 1->1 conv (YuNet's heads have several) is depthwise too, and the direct
  * kernel beats packing a 9-row patch matrix for a one-row GEMM. */
 static bool is_depthwise(const ember_conv2d_shape *g) {
-    return g->groups == g->cin && (g->groups > 1 || g->cout == 1) && g->kh <= DW_MAX_KH;
+    return g->groups == g->cin && (g->groups > 1 || g->cout == 1) && g->kh <= DW_MAX_K && g->kw <= DW_MAX_K &&
+           g->kh * g->kw <= EMBER_DW_MAX_TAPS && g->stride_w <= DW_MAX_STRIDE;
 }
 
 /* Direct convolution (table conv_rows8) for ungrouped convs with few input taps, where packing a patch matrix
@@ -140,83 +141,114 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t k0, int6
 
 /* --- depthwise direct kernel ------------------------------------------------------------------------- */
 
-/* Each plane is copied into a zero-bordered scratch plane, so every output uses the vector row kernel with
- * no bounds checks; the epilogue then runs once over the contiguous output plane. */
+/* A task is a band of output rows of one plane (the whole plane when it has at most DW_BAND outputs). The
+ * band's input rows are copied into stride_w zero-padded phase planes (padded column % stride_w), so that every
+ * tap of every output row reads a contiguous run of one phase plane (the row stride is the pitch), and the
+ * band is one dw_block call (weights in registers, bias + ReLU/Clip in the store). Per band only the input
+ * positions are copied (one gather_rows call per phase plane: stride 2 deinterleaved on the way) and the rows
+ * that fall in the top/bottom padding zeroed; the padding columns are zeroed once per run of tasks. A
+ * non-fused epilogue follows each band while it is in cache. (Reading the input in place instead, with the
+ * border columns as separate narrow blocks, was slower: the borders cost as much as the interior.) */
+enum { DW_BAND = 8192 };
+
 typedef struct {
     const ember_kernel_table *k;
     const ember_conv2d_shape *g;
     const float *w, *in, *bias;
     float *out;
     const ember_epilogue *ep;
-    int64_t ph, pw; /* padded plane */
-    float *scratch; /* one padded plane per pool thread */
+    ember_ukernel_post post; /* clamp bounds when fused */
+    bool fused;
+    int64_t band, nbands; /* output rows per task, tasks per plane */
+    int64_t pp, prows;    /* phase plane pitch and rows (padded rows of a band) */
+    float *scratch;       /* stride_w phase planes per pool thread */
 } dw_job;
 
-/* One output plane, row by row; the epilogue follows each row while it is in L1 (bias + ReLU/Clip inside
- * the row kernel itself), or, for planes that fit L1 anyway, once over the plane (fewer calls). */
-enum { DW_SMALL_PLANE = 1024 };
-
-static void dw_plane(const dw_job *j, const float *padded, const float *w, float *out, int64_t oc,
-                     const float *residual) {
+/* The non-fused epilogue over output rows [y0, y1) of plane pl (channel oc) while they are in cache. */
+static void dw_epilogue(const dw_job *j, float *out, int64_t pl, int64_t oc, int64_t y0, int64_t y1) {
     const ember_conv2d_shape *g = j->g;
-    const float *rows[DW_MAX_KH];
-    ember_epilogue ep = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
+    int64_t hw = g->oh * g->ow;
+    ember_epilogue e = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW}; /* ldr 0: residual is this plane's */
     if (j->ep) {
-        ep.act = j->ep->act;
-        ep.residual_after_act = j->ep->residual_after_act;
-        ep.residual = residual;
+        e.act = j->ep->act;
+        e.residual_after_act = j->ep->residual_after_act;
+        e.residual = j->ep->residual ? j->ep->residual + pl * hw : NULL;
     }
-    ember_ukernel_post post;
-    bool fused = ember_ukernel_post_from(&ep, &post);
-    post.rbias = j->bias ? j->bias + oc : NULL;
-    if (g->oh * g->ow <= DW_SMALL_PLANE) {
-        float *o = out;
-        for (int64_t oy = 0; oy < g->oh; oy++, o += g->ow) {
-            for (int64_t ky = 0; ky < g->kh; ky++)
-                rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
-            j->k->dw_row(o, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw, NULL);
-        }
-        ember_epilogue_apply_k(j->k, &ep, out, g->oh * g->ow, oc, 0, 1, g->oh * g->ow);
-        return;
-    }
-    for (int64_t oy = 0; oy < g->oh; oy++, out += g->ow) {
-        for (int64_t ky = 0; ky < g->kh; ky++) rows[ky] = padded + (oy * g->stride_h + ky * g->dil_h) * j->pw;
-        j->k->dw_row(out, rows, w, g->kh, g->kw, 0, g->ow, g->stride_w, g->dil_w, 0, j->pw,
-                     fused ? &post : NULL);
-        if (!fused) { /* residual rows: ldr 0 with the pointer moved to this row */
-            ember_epilogue e = ep;
-            e.residual = residual ? residual + oy * g->ow : NULL;
-            ember_epilogue_apply_k(j->k, &e, out, g->ow, oc, 0, 1, g->ow);
-        }
-    }
+    ember_epilogue_apply_k(j->k, &e, out + y0 * g->ow, hw, oc, y0 * g->ow, 1, (y1 - y0) * g->ow);
 }
 
-static void dw_planes(void *ctx, int64_t begin, int64_t end, int thread) {
+static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
     const dw_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
-    int64_t mult = g->cout / g->cin, hw = g->oh * g->ow;
-    float *padded = j->scratch + thread * j->ph * j->pw;
-    memset(padded, 0, (size_t)(j->ph * j->pw) * sizeof(float));
-    for (int64_t pl = begin; pl < end; pl++) {
-        int64_t b = pl / g->cout, oc = pl % g->cout;
-        const float *plane = j->in + (b * g->cin + oc / mult) * g->h * g->w;
-        for (int64_t y = 0; y < g->h; y++) /* the border stays zero from the memset */
-            memcpy(padded + (y + g->pad_t) * j->pw + g->pad_l, plane + y * g->w, (size_t)g->w * sizeof(float));
-        const float *res = j->ep && j->ep->residual ? j->ep->residual + pl * hw : NULL;
-        dw_plane(j, padded, j->w + oc * g->kh * g->kw, j->out + pl * hw, oc, res);
+    int64_t mult = g->cout / g->cin, kk = g->kh * g->kw, sh = g->stride_h, sw = g->stride_w, pp = j->pp;
+    int64_t psize = j->prows * pp;
+    float *ph = j->scratch + thread * sw * psize;
+    memset(ph, 0, (size_t)(sw * psize) * sizeof(float)); /* the padding columns; copies never write them */
+    const float *taps[EMBER_DW_MAX_TAPS];
+    for (int64_t ky = 0; ky < g->kh; ky++)
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+            int64_t ox = kx * g->dil_w;
+            taps[ky * g->kw + kx] = ph + ox % sw * psize + ky * g->dil_h * pp + ox / sw;
+        }
+    /* Input columns x0, x0 + sw, ... go to phase r from column px0 on, nx of them. */
+    int64_t x0[DW_MAX_STRIDE], px0[DW_MAX_STRIDE], nx[DW_MAX_STRIDE];
+    for (int64_t r = 0; r < sw; r++) {
+        x0[r] = ((r - g->pad_l) % sw + sw) % sw, px0[r] = (x0[r] + g->pad_l) / sw;
+        nx[r] = (g->w - x0[r] + sw - 1) / sw;
+        if (nx[r] > pp - px0[r]) nx[r] = pp - px0[r];
+        if (nx[r] < 0) nx[r] = 0;
+    }
+    ember_ukernel_post post = j->post;
+    /* no divisions per task: they cost as much as a 7x7 plane */
+    int64_t pl = begin / j->nbands, bi = begin % j->nbands, b = pl / g->cout, oc = pl % g->cout, last = -1;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t y0 = bi * j->band, y1 = y0 + j->band < g->oh ? y0 + j->band : g->oh;
+        int64_t p0 = y0 * sh - g->pad_t; /* input row of phase row 0 */
+        int64_t nb = (y1 - y0 - 1) * sh + (g->kh - 1) * g->dil_h + 1, ia = p0 < 0 ? -p0 : 0;
+        int64_t ib = g->h - p0 < nb ? g->h - p0 : nb;
+        if (ia > nb) ia = nb;
+        if (ib < ia) ib = ia;
+        if (bi != last) /* rows in the top/bottom padding; the same band index leaves them zero */
+            for (int64_t r = 0; r < sw; r++) {
+                memset(ph + r * psize, 0, (size_t)(ia * pp) * sizeof(float));
+                memset(ph + r * psize + ib * pp, 0, (size_t)((nb - ib) * pp) * sizeof(float));
+            }
+        last = bi;
+        const float *plane = j->in + (b * g->cin + (mult == 1 ? oc : oc / mult)) * g->h * g->w;
+        for (int64_t r = 0; r < sw; r++)
+            if (ib > ia && nx[r] > 0)
+                j->k->gather_rows(ph + r * psize + ia * pp + px0[r], pp, plane + (p0 + ia) * g->w + x0[r], g->w,
+                                  ib - ia, nx[r], sw);
+        float *out = j->out + (b * g->cout + oc) * g->oh * g->ow;
+        post.rbias = j->bias ? j->bias + oc : NULL;
+        j->k->dw_block(out + y0 * g->ow, g->ow, taps, j->w + oc * kk, kk, sh * pp, y1 - y0, g->ow,
+                       j->fused ? &post : NULL);
+        if (!j->fused) dw_epilogue(j, out, b * g->cout + oc, oc, y0, y1);
+        if (++bi == j->nbands) {
+            bi = 0;
+            if (++oc == g->cout) oc = 0, b++;
+        }
     }
 }
 
 static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *w,
                       const float *in, const float *bias, float *out, const ember_epilogue *ep) {
-    dw_job j = {k, g, w, in, bias, out, ep, 0, 0, NULL};
-    j.ph = (g->oh - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
-    j.pw = (g->ow - 1) * g->stride_w + (g->kw - 1) * g->dil_w + 1;
-    if (j.ph < g->pad_t + g->h) j.ph = g->pad_t + g->h; /* room for the copied rows (extra ones unused) */
-    if (j.pw < g->pad_l + g->w) j.pw = g->pad_l + g->w;
-    j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(ember_pool_threads(pool) * j.ph * j.pw) * sizeof(float));
+    dw_job j = {.k = k, .g = g, .w = w, .in = in, .bias = bias, .out = out, .ep = ep};
+    ember_epilogue e = {.bias = bias, .bias_kind = EMBER_BIAS_ROW};
+    if (ep) {
+        e.act = ep->act;
+        e.residual = ep->residual;
+    }
+    j.fused = ember_ukernel_post_from(&e, &j.post);
+    j.band = DW_BAND / g->ow > 0 ? DW_BAND / g->ow : 1;
+    if (j.band > g->oh) j.band = g->oh;
+    j.nbands = (g->oh + j.band - 1) / j.band;
+    j.pp = g->ow + (g->kw - 1) * g->dil_w / g->stride_w;
+    j.prows = (j.band - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+    size_t floats = (size_t)(g->stride_w * j.prows * j.pp);
+    j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)ember_pool_threads(pool) * floats * sizeof(float));
     if (!j.scratch) return false;
-    ember_pool_for(pool, g->batch * g->cout, 1, dw_planes, &j);
+    ember_pool_for(pool, g->batch * g->cout * j.nbands, 1, dw_bands, &j);
     return true;
 }
 
@@ -341,7 +373,7 @@ void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_con
     if (g->oh <= 0 || g->ow <= 0 || g->batch <= 0 || g->cout <= 0) return;
     if (w->depthwise) {
         if (!depthwise(w->kt, pool, g, w->data, in, bias, out, ep))
-            ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for a %lldx%lld padded plane", (long long)g->h,
+            ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane", (long long)g->h,
                        (long long)g->w);
         return;
     }

@@ -5,7 +5,7 @@
 
 #include "kernels/kernels.h"
 
-enum { EMBER_MR_MAX = 8, EMBER_NR_MAX = 16 };
+enum { EMBER_MR_MAX = 8, EMBER_NR_MAX = 16, EMBER_DW_MAX_TAPS = 64 };
 
 /* The part of an epilogue a micro-kernel fuses into its store (the GEMM driver passes it on the last k
  * block of full tiles when the epilogue is only bias + ReLU/Clip + residual): v += rbias[i] + cbias[j],
@@ -25,7 +25,7 @@ typedef struct ember_ukernel_post {
     const float *slope; /* leaky: mr entries, or NULL */
 } ember_ukernel_post;
 
-/* The row form the depthwise kernels use (one row: rbias[0] only, no cbias), element by element. */
+/* The form the depthwise kernels use (one channel: rbias[0] only, no cbias), element by element. */
 static inline float ember_post_row1(float v, const ember_ukernel_post *p) {
     v += p->rbias ? *p->rbias : 0.0f;
     v = v < p->lo ? p->lo : v; /* NaN stays */
@@ -55,13 +55,14 @@ typedef struct ember_kernel_table {
                      int64_t n);
     /* y[i] = a[i] op b[i] (b may be NULL: y = a op s) */
     void (*binary)(ember_binop op, float *y, const float *a, const float *b, float s, int64_t n);
-    /* Depthwise conv, one output row of one channel, for columns [x0, x1) whose whole window lies inside
-     * the input row (width iw): out[x] = sum_ky,kx rows[ky][x*sw + kx*dw - pad_l] * w[ky*kw + kx], where
-     * rows[ky] are the kh input rows the kernel rows fall on. Reads no column >= iw. Then, when post is
-     * not NULL, out[x] = min(max(out[x] + (post->rbias ? *post->rbias : 0), post->lo), post->hi). */
-    void (*dw_row)(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                   int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
-                   const ember_ukernel_post *post);
+    /* Depthwise conv block (conv.c): for r < rows, x < n,
+     * out[r*ldo + x] = sum over t < ntaps of taps[t][r*ldi + x] * w[t] (ntaps may be 0), then, when post is not
+     * NULL, out = min(max(out + (post->rbias ? *post->rbias : 0), post->lo), post->hi). The taps are
+     * contiguous along x (the caller deinterleaves strides); the block reads nothing outside
+     * [taps[t], taps[t] + (rows-1)*ldi + n) and writes nothing but out's elements; out overlaps no tap.
+     * ntaps <= EMBER_DW_MAX_TAPS. */
+    void (*dw_block)(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ntaps,
+                     int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post);
     /* Max / average pooling, one output row of one plane, for columns [x0, x1) whose whole window lies inside
      * the input row: out[x] = max (NaN if any is NaN) or sum / div over ky < kh, kx < kw (summed in that
      * order) of rows[ky][x*sw + kx*dw - pad_l]. Reads no column outside the windows. */
@@ -72,6 +73,13 @@ typedef struct ember_kernel_table {
     void (*upsample_row)(float *d, const float *s, int64_t n, int64_t f);
     /* d[j] = src[j * stride] for j < n (stride >= 1); reads nothing past src[(n-1) * stride]. */
     void (*gather)(float *d, const float *src, int64_t n, int64_t stride);
+    /* The same over rows: d[r*ldd + j] = src[r*lds + j*stride] for r < rows, j < n (stride >= 1), ldd >= n;
+     * reads nothing outside [src, src + (rows-1)*lds + (n-1)*stride]. Rows under 8 may also get zeros in
+     * d[r*ldd + j], n <= j < 8, where that is before the last row's end, d[(rows-1)*ldd + n] (later rows'
+     * copies overwrite what is theirs): the depthwise phase copy, one call per phase plane, whose padding is
+     * zero anyway. */
+    void (*gather_rows)(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
+                        int64_t stride);
     void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
     void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
     /* Winograd F(4x4, 3x3) transforms over L lanes (tiles), lanes innermost (winograd.h):
@@ -163,12 +171,15 @@ bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_sha
 bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
                      const float *U, const float *in, const float *bias, float *out,
                      const ember_epilogue *ep);
-/* The scalar table's dw_row, pool_row, gather and upsample_row (vector twins finish their tails with them). */
-void ember_dw_row_ref(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                      int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw, const ember_ukernel_post *post);
+/* The scalar table's dw_block, pool_row, gather, gather_rows and upsample_row (vector twins finish their
+ * tails with them). */
+void ember_dw_block_ref(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ntaps,
+                        int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post);
 void ember_pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
                         int64_t sw, int64_t dw, int64_t pad_l, bool max, float div);
 void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride);
+void ember_gather_rows_ref(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
+                           int64_t stride);
 void ember_upsample_row_ref(float *d, const float *s, int64_t n, int64_t f);
 /* The scalar transforms (the generic table's, and the ISA versions' lane tails). */
 void ember_wino_in_ref(float *v, int64_t vs, const float *d, int64_t L);

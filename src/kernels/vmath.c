@@ -87,17 +87,16 @@ static void f32_to_f16_ref(uint16_t *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = ember_f32_to_f16(x[i]);
 }
 
-/* --- direct depthwise row (generic) ---------------------------------------------------------------------- */
+/* --- depthwise block (generic) ------------------------------------------------------------------------- */
 
-void ember_dw_row_ref(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t x0,
-                      int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw, const ember_ukernel_post *post) {
-    for (int64_t x = x0; x < x1; x++) {
-        float acc = 0.0f;
-        int64_t ix = x * sw - pad_l;
-        for (int64_t ky = 0; ky < kh; ky++)
-            for (int64_t kx = 0; kx < kw; kx++) acc += rows[ky][ix + kx * dw] * w[ky * kw + kx];
-        out[x] = post ? ember_post_row1(acc, post) : acc;
-    }
+void ember_dw_block_ref(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ntaps,
+                        int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t x = 0; x < n; x++) {
+            float acc = 0.0f;
+            for (int64_t t = 0; t < ntaps; t++) acc += taps[t][r * ldi + x] * w[t];
+            out[r * ldo + x] = post ? ember_post_row1(acc, post) : acc;
+        }
 }
 
 void ember_pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
@@ -126,6 +125,11 @@ void ember_upsample_row_ref(float *d, const float *s, int64_t n, int64_t f) {
         for (int64_t r = 0; r < f && i < n; r++) d[i++] = *s;
 }
 
+void ember_gather_rows_ref(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
+                           int64_t stride) {
+    for (int64_t r = 0; r < rows; r++) ember_gather_ref(d + r * ldd, src + r * lds, n, stride);
+}
+
 void ember_kernels_gemm_generic(ember_kernel_table *t); /* gemm.c */
 static void epilogue_ref(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,
                          int64_t n);
@@ -142,10 +146,11 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .gelu_tanh = gelu_tanh_ref,
         .epilogue = epilogue_ref,
         .binary = binary_ref,
-        .dw_row = ember_dw_row_ref,
+        .dw_block = ember_dw_block_ref,
         .pool_row = ember_pool_row_ref,
         .upsample_row = ember_upsample_row_ref,
         .gather = ember_gather_ref,
+        .gather_rows = ember_gather_rows_ref,
         .f16_to_f32 = f16_to_f32_ref,
         .f32_to_f16 = f32_to_f16_ref,
         .sum = sum_ref,

@@ -1,5 +1,5 @@
 /* NEON vector math (aarch64 and armv7): the same range reductions and polynomials as the AVX2 twins
- * (see x86/vmath_avx2.c), binary ops, reductions, f16 conversion and the depthwise-conv row kernel. */
+ * (see x86/vmath_avx2.c), binary ops, reductions, f16 conversion and the depthwise-conv block kernel. */
 #include "kernels/isa.h"
 
 #include "ember/tensor.h"
@@ -275,7 +275,7 @@ static void f32_to_f16_neon(uint16_t *y, const float *x, int64_t n) {
 }
 #endif
 
-/* Four consecutive outputs of a depthwise row: stride 1 loads directly; stride 2 takes the even elements
+/* Four consecutive outputs of a pooling row: stride 1 loads directly; stride 2 takes the even elements
  * of p[0..6] from two overlapping loads (never touching p[7], which may lie past the row). */
 static inline float32x4_t load_strided(const float *p, int64_t sw) {
     if (sw == 1) return vld1q_f32(p);
@@ -283,79 +283,76 @@ static inline float32x4_t load_strided(const float *p, int64_t sw) {
     return vcombine_f32(vget_low_f32(u.val[0]), vget_high_f32(u.val[1]));
 }
 
-static inline float32x4_t dw4(const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t ix,
-                              int64_t sw, int64_t dw) {
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    for (int64_t ky = 0; ky < kh; ky++)
-        for (int64_t kx = 0; kx < kw; kx++)
-            acc = fma4(acc, load_strided(rows[ky] + ix + kx * dw, sw), vdupq_n_f32(w[ky * kw + kx]));
-    return acc;
+/* --- depthwise block (see isa.h) ------------------------------------------------------------------------ */
+
+/* bias + clamp; NaN stays NaN (the compares are false for it) */
+static inline float32x4_t dw_post4(float32x4_t v, float32x4_t rb, float32x4_t lo, float32x4_t hi) {
+    v = vaddq_f32(v, rb);
+    v = vbslq_f32(vcltq_f32(v, lo), lo, v);
+    return vbslq_f32(vcgtq_f32(v, hi), hi, v);
 }
 
-/* Four outputs of a 3x3 window (r0..r2 at the window's first column per kernel row); one partial sum per
- * kernel row so that three FMA chains overlap. */
-static inline float32x4_t dw4_3x3(const float *r0, const float *r1, const float *r2, const float32x4_t *wv,
-                                  int64_t sw, int64_t dw) {
-    float32x4_t a0 = vmulq_f32(load_strided(r0, sw), wv[0]);
-    float32x4_t a1 = vmulq_f32(load_strided(r1, sw), wv[3]);
-    float32x4_t a2 = vmulq_f32(load_strided(r2, sw), wv[6]);
-    a0 = fma4(a0, load_strided(r0 + dw, sw), wv[1]);
-    a1 = fma4(a1, load_strided(r1 + dw, sw), wv[4]);
-    a2 = fma4(a2, load_strided(r2 + dw, sw), wv[7]);
-    a0 = fma4(a0, load_strided(r0 + 2 * dw, sw), wv[2]);
-    a1 = fma4(a1, load_strided(r1 + 2 * dw, sw), wv[5]);
-    a2 = fma4(a2, load_strided(r2 + 2 * dw, sw), wv[8]);
+/* Four outputs at offset o of the nine taps with the weights in registers: three partial sums. */
+static inline float32x4_t dw9_4(const float *const *p, int64_t o, const float32x4_t *wv) {
+    float32x4_t a0 = vmulq_f32(vld1q_f32(p[0] + o), wv[0]);
+    float32x4_t a1 = vmulq_f32(vld1q_f32(p[3] + o), wv[3]);
+    float32x4_t a2 = vmulq_f32(vld1q_f32(p[6] + o), wv[6]);
+    a0 = fma4(a0, vld1q_f32(p[1] + o), wv[1]);
+    a1 = fma4(a1, vld1q_f32(p[4] + o), wv[4]);
+    a2 = fma4(a2, vld1q_f32(p[7] + o), wv[7]);
+    a0 = fma4(a0, vld1q_f32(p[2] + o), wv[2]);
+    a1 = fma4(a1, vld1q_f32(p[5] + o), wv[5]);
+    a2 = fma4(a2, vld1q_f32(p[8] + o), wv[8]);
     return vaddq_f32(vaddq_f32(a0, a1), a2);
 }
 
-/* The 3x3 row with the stride a compile-time constant after inlining (x1 - x0 >= 4). */
-static inline void dw_row_3x3(float *out, const float *const *rows, const float *w, int64_t x0, int64_t x1,
-                              int64_t sw, int64_t dw, int64_t pad_l) {
+/* Four outputs at offset o of any number of taps, two partial sums. */
+static inline float32x4_t dwn_4(const float *const *p, const float *w, int64_t nt, int64_t o) {
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0;
+    int64_t t = 0;
+    for (; t + 2 <= nt; t += 2) {
+        a0 = fma4(a0, vld1q_f32(p[t] + o), vdupq_n_f32(w[t]));
+        a1 = fma4(a1, vld1q_f32(p[t + 1] + o), vdupq_n_f32(w[t + 1]));
+    }
+    if (t < nt) a0 = fma4(a0, vld1q_f32(p[t] + o), vdupq_n_f32(w[t]));
+    return vaddq_f32(a0, a1);
+}
+
+/* One row at a time: blocks of 8 and 4 outputs, the ragged end as one more block ending at n. The tap
+ * count is a constant after inlining. */
+static inline void dw_block_rows(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t nt,
+                                 int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post) {
+    float32x4_t rb = vdupq_n_f32(post && post->rbias ? *post->rbias : 0.0f);
+    float32x4_t lo = vdupq_n_f32(post ? post->lo : -INFINITY), hi = vdupq_n_f32(post ? post->hi : INFINITY);
     float32x4_t wv[9];
-    for (int i = 0; i < 9; i++) wv[i] = vdupq_n_f32(w[i]);
-    const float *r0 = rows[0] - pad_l, *r1 = rows[1] - pad_l, *r2 = rows[2] - pad_l;
-    for (int64_t x = x0;; x += 4) {
-        if (x + 4 > x1) x = x1 - 4;
-        vst1q_f32(out + x, dw4_3x3(r0 + x * sw, r1 + x * sw, r2 + x * sw, wv, sw, dw));
-        if (x + 4 >= x1) return;
-    }
-}
-
-/* Vector blocks of 4 over [x0, x1); a ragged end is covered by one more block ending at x1. */
-/* The fused bias + clamp of dw_row over the finished (L1-resident) outputs [x0, x1); NaN stays NaN. */
-static void dw_post(float *out, int64_t x0, int64_t x1, const ember_ukernel_post *post) {
-    float32x4_t rb = vdupq_n_f32(post->rbias ? *post->rbias : 0.0f), lo = vdupq_n_f32(post->lo),
-                hi = vdupq_n_f32(post->hi);
-    int64_t x = x0;
-    for (; x + 4 <= x1; x += 4) {
-        float32x4_t v = vaddq_f32(vld1q_f32(out + x), rb);
-        v = vbslq_f32(vcltq_f32(v, lo), lo, v);
-        vst1q_f32(out + x, vbslq_f32(vcgtq_f32(v, hi), hi, v));
-    }
-    for (; x < x1; x++) out[x] = ember_post_row1(out[x], post);
-}
-
-static void dw_row_neon(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw,
-                        int64_t x0, int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
-                        const ember_ukernel_post *post) {
-    int64_t x = x0;
-    if (sw <= 2 && x1 - x0 >= 4 && kh == 3 && kw == 3) {
-        if (sw == 1)
-            dw_row_3x3(out, rows, w, x0, x1, 1, dw, pad_l);
-        else
-            dw_row_3x3(out, rows, w, x0, x1, 2, dw, pad_l);
-        x = x1;
-    } else if (sw <= 2 && x1 - x0 >= 4) {
-        for (;; x += 4) {
-            if (x + 4 > x1) x = x1 - 4;
-            int64_t ix = x * sw - pad_l;
-            vst1q_f32(out + x, dw4(rows, w, kh, kw, ix, sw, dw));
-            if (x + 4 >= x1) break;
+    for (int t = 0; t < 9; t++) wv[t] = vdupq_n_f32(t < nt ? w[t] : 0.0f);
+    const float *p[EMBER_DW_MAX_TAPS];
+    for (int64_t r = 0; r < rows; r++, out += ldo) {
+        for (int64_t t = 0; t < nt; t++) p[t] = taps[t] + r * ldi;
+#define DW_AT(o) (nt == 9 ? dw9_4(p, o, wv) : dwn_4(p, w, nt, o))
+        int64_t x = 0;
+        for (; x + 8 <= n; x += 8) {
+            float32x4_t v0 = DW_AT(x), v1 = DW_AT(x + 4);
+            vst1q_f32(out + x, dw_post4(v0, rb, lo, hi));
+            vst1q_f32(out + x + 4, dw_post4(v1, rb, lo, hi));
         }
-        x = x1;
+        if (x + 4 <= n) {
+            vst1q_f32(out + x, dw_post4(DW_AT(x), rb, lo, hi));
+            x += 4;
+        }
+        if (x < n) vst1q_f32(out + n - 4, dw_post4(DW_AT(n - 4), rb, lo, hi));
+#undef DW_AT
     }
-    ember_dw_row_ref(out, rows, w, kh, kw, x, x1, sw, dw, pad_l, iw, NULL);
-    if (post) dw_post(out, x0, x1, post);
+}
+
+static void dw_block_neon(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ntaps,
+                          int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post) {
+    if (n < 4) /* rows under one vector */
+        ember_dw_block_ref(out, ldo, taps, w, ntaps, ldi, rows, n, post);
+    else if (ntaps == 9)
+        dw_block_rows(out, ldo, taps, w, 9, ldi, rows, n, post);
+    else
+        dw_block_rows(out, ldo, taps, w, ntaps, ldi, rows, n, post);
 }
 
 /* Max over stride-2 windows of 2 or 3 adjacent columns (the usual 2x2 / 3x3 stride-2 MaxPool), 4 outputs
@@ -438,6 +435,22 @@ static void upsample_row_neon(float *d, const float *s, int64_t n, int64_t f) {
     ember_upsample_row_ref(d + i, s + i / f, n - i, f);
 }
 
+/* Rows of a strided copy: stride 1 and 2 by vectors of 4, the ragged end as one more vector ending at n;
+ * rows under 4 scalar. */
+static void gather_rows_neon(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
+                             int64_t stride) {
+    if (stride > 2 || n < 4) {
+        ember_gather_rows_ref(d, ldd, src, lds, rows, n, stride);
+        return;
+    }
+    for (int64_t r = 0; r < rows; r++, d += ldd, src += lds)
+        for (int64_t j = 0;; j += 4) {
+            if (j + 4 > n) j = n - 4;
+            vst1q_f32(d + j, load_strided(src + stride * j, stride));
+            if (j + 4 >= n) break;
+        }
+}
+
 void ember_vmath_init_neon(ember_kernel_table *t) {
     t->exp = exp_neon;
     t->tanh = tanh_neon;
@@ -454,8 +467,9 @@ void ember_vmath_init_neon(ember_kernel_table *t) {
     t->f16_to_f32 = f16_to_f32_neon;
     t->f32_to_f16 = f32_to_f16_neon;
 #endif
-    t->dw_row = dw_row_neon;
+    t->dw_block = dw_block_neon;
     t->pool_row = pool_row_neon;
     t->gather = gather_neon;
     t->upsample_row = upsample_row_neon;
+    t->gather_rows = gather_rows_neon;
 }

@@ -1,6 +1,6 @@
 /* AVX2+FMA vector math: exp/tanh/sigmoid/erf/SiLU/GELU by range reduction, polynomials and
  * rational approximations, binary ops,
- * reductions, F16C conversion and the depthwise-conv row kernel. Tails use masked loads/stores. */
+ * reductions, F16C conversion and the depthwise-conv block kernel. Tails use masked loads/stores. */
 #include "kernels/isa.h"
 
 #include "ember/tensor.h"
@@ -14,6 +14,20 @@ static inline __m256i tail_mask(int64_t n) {
 }
 
 #define C8(v) _mm256_set1_ps(v)
+
+/* Stores lanes [0, n) of v, n < 8, by SSE pieces (a masked store is microcoded and slow on AMD cores). */
+static inline void store_part(float *p, __m256 v, int64_t n) {
+    __m128 h = _mm256_castps256_ps128(v);
+    if (n >= 4) {
+        _mm_storeu_ps(p, h);
+        h = _mm256_extractf128_ps(v, 1), p += 4, n -= 4;
+    }
+    if (n >= 2) {
+        _mm_storel_pi((__m64 *)(void *)p, h);
+        h = _mm_movehl_ps(h, h), p += 2, n -= 2;
+    }
+    if (n) _mm_store_ss(p, h);
+}
 
 /* exp: x = n ln2 + r, |r| <= ln2/2; e^r by its degree-7 Taylor polynomial (error < 1e-8); 2^n in the
  * exponent bits. Results below FLT_MIN flush to 0, above FLT_MAX give +inf, NaN stays NaN. */
@@ -260,7 +274,7 @@ static void f32_to_f16_avx2(uint16_t *y, const float *x, int64_t n) {
     for (; i < n; i++) y[i] = ember_f32_to_f16(x[i]);
 }
 
-/* Eight consecutive outputs of a depthwise row: stride 1 loads directly; stride 2 takes the even elements
+/* Eight consecutive outputs of a pooling row or gather: stride 1 loads directly; stride 2 takes the even elements
  * of p[0..14] from two overlapping loads (never touching p[15], which may lie past the row). */
 static inline __m256 load_strided(const float *p, int64_t sw) {
     if (sw == 1) return _mm256_loadu_ps(p);
@@ -269,109 +283,101 @@ static inline __m256 load_strided(const float *p, int64_t sw) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xd8));
 }
 
-/* Eight outputs of a 3x3 window (r0..r2 point at the window's first column in each kernel row), the nine
- * weights in registers; one partial sum per kernel row so that three FMA chains overlap. */
-static inline __m256 dw8_3x3(const float *r0, const float *r1, const float *r2, const __m256 *wv, int64_t sw,
-                             int64_t dw) {
-    __m256 a0 = _mm256_mul_ps(load_strided(r0, sw), wv[0]);
-    __m256 a1 = _mm256_mul_ps(load_strided(r1, sw), wv[3]);
-    __m256 a2 = _mm256_mul_ps(load_strided(r2, sw), wv[6]);
-    a0 = _mm256_fmadd_ps(load_strided(r0 + dw, sw), wv[1], a0);
-    a1 = _mm256_fmadd_ps(load_strided(r1 + dw, sw), wv[4], a1);
-    a2 = _mm256_fmadd_ps(load_strided(r2 + dw, sw), wv[7], a2);
-    a0 = _mm256_fmadd_ps(load_strided(r0 + 2 * dw, sw), wv[2], a0);
-    a1 = _mm256_fmadd_ps(load_strided(r1 + 2 * dw, sw), wv[5], a1);
-    a2 = _mm256_fmadd_ps(load_strided(r2 + 2 * dw, sw), wv[8], a2);
-    return _mm256_add_ps(_mm256_add_ps(a0, a1), a2);
+/* --- depthwise block (see isa.h) ------------------------------------------------------------------------ */
+
+/* bias + clamp; max/min return the second operand, v, when it is NaN */
+static inline __m256 dw_post8(__m256 v, __m256 rb, __m256 lo, __m256 hi) {
+    return _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(v, rb)));
 }
 
-/* The 3x3 row with the stride a compile-time constant after inlining (x1 - x0 >= 8). */
-static inline void dw_row_3x3(float *out, const float *const *rows, const float *w, int64_t x0, int64_t x1,
-                              int64_t sw, int64_t dw, int64_t pad_l) {
-    __m256 wv[9];
-    for (int i = 0; i < 9; i++) wv[i] = _mm256_broadcast_ss(w + i);
-    const float *r0 = rows[0] - pad_l, *r1 = rows[1] - pad_l, *r2 = rows[2] - pad_l;
-    for (int64_t x = x0;; x += 8) {
-        if (x + 8 > x1) x = x1 - 8;
-        _mm256_storeu_ps(out + x, dw8_3x3(r0 + x * sw, r1 + x * sw, r2 + x * sw, wv, sw, dw));
-        if (x + 8 >= x1) return;
-    }
-}
+#define INLINE static inline __attribute__((always_inline))
 
-/* Eight outputs at x of any window (up to 25 taps). */
-static inline __m256 dw8_any(const float *const *rows, const float *w, int64_t kh, int64_t kw, int64_t ix,
-                             int64_t sw, int64_t dw) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t ky = 0; ky < kh; ky++)
-        for (int64_t kx = 0; kx < kw; kx++)
-            acc = _mm256_fmadd_ps(load_strided(rows[ky] + ix + kx * dw, sw), _mm256_broadcast_ss(w + ky * kw + kx), acc);
-    return acc;
-}
+/* Eight outputs at offset o of the nine taps p0..p8 with the weights w0..w8 in registers: three partial sums
+ * (three FMA chains); LD is the load (plain, or masked for rows under 8). */
+#define DW9_8(LD, o)                                                                                         \
+    _mm256_add_ps(                                                                                           \
+        _mm256_add_ps(_mm256_fmadd_ps(LD(p2 + (o)), w2, _mm256_fmadd_ps(LD(p1 + (o)), w1, _mm256_mul_ps(LD(p0 + (o)), w0))), \
+                      _mm256_fmadd_ps(LD(p5 + (o)), w5, _mm256_fmadd_ps(LD(p4 + (o)), w4, _mm256_mul_ps(LD(p3 + (o)), w3)))), \
+        _mm256_fmadd_ps(LD(p8 + (o)), w8, _mm256_fmadd_ps(LD(p7 + (o)), w7, _mm256_mul_ps(LD(p6 + (o)), w6))))
+#define DW_LDU(p) _mm256_loadu_ps(p)
+#define DW_LDM(p) _mm256_maskload_ps(p, m)
 
-/* Vector blocks of 8 over [x0, x1); a ragged end is covered by one more block ending at x1 (recomputing a
- * few outputs), so only rows narrower than 8 take the scalar loop. */
-/* Four outputs of a 3x3 window with SSE, for rows of 4..7 outputs (7x7 planes): stride 2 takes p0 p2 from
- * p[0..3] and p4 p6 from p[3..6], never touching p[7]. */
-static inline __m128 load4_strided(const float *p, int64_t sw) {
-    if (sw == 1) return _mm_loadu_ps(p);
-    return _mm_shuffle_ps(_mm_loadu_ps(p), _mm_loadu_ps(p + 3), _MM_SHUFFLE(3, 1, 2, 0));
-}
-
-static inline __m128 dw4_3x3(const float *r0, const float *r1, const float *r2, const float *w, int64_t sw,
-                             int64_t dw) {
-    __m128 a0 = _mm_mul_ps(load4_strided(r0, sw), _mm_set1_ps(w[0]));
-    __m128 a1 = _mm_mul_ps(load4_strided(r1, sw), _mm_set1_ps(w[3]));
-    __m128 a2 = _mm_mul_ps(load4_strided(r2, sw), _mm_set1_ps(w[6]));
-    a0 = _mm_fmadd_ps(load4_strided(r0 + dw, sw), _mm_set1_ps(w[1]), a0);
-    a1 = _mm_fmadd_ps(load4_strided(r1 + dw, sw), _mm_set1_ps(w[4]), a1);
-    a2 = _mm_fmadd_ps(load4_strided(r2 + dw, sw), _mm_set1_ps(w[7]), a2);
-    a0 = _mm_fmadd_ps(load4_strided(r0 + 2 * dw, sw), _mm_set1_ps(w[2]), a0);
-    a1 = _mm_fmadd_ps(load4_strided(r1 + 2 * dw, sw), _mm_set1_ps(w[5]), a1);
-    a2 = _mm_fmadd_ps(load4_strided(r2 + 2 * dw, sw), _mm_set1_ps(w[8]), a2);
-    return _mm_add_ps(_mm_add_ps(a0, a1), a2);
-}
-
-/* The fused bias + clamp of dw_row over the finished (L1-resident) outputs [x0, x1). */
-static void dw_post(float *out, int64_t x0, int64_t x1, const ember_ukernel_post *post) {
-    __m256 rb = _mm256_set1_ps(post->rbias ? *post->rbias : 0.0f), lo = _mm256_set1_ps(post->lo),
-           hi = _mm256_set1_ps(post->hi);
-    int64_t x = x0;
-    for (; x + 8 <= x1; x += 8) /* max/min return the second operand, v, when it is NaN */
-        _mm256_storeu_ps(out + x,
-                         _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(_mm256_loadu_ps(out + x), rb))));
-    for (; x < x1; x++) out[x] = ember_post_row1(out[x], post);
-}
-
-static void dw_row_avx2(float *out, const float *const *rows, const float *w, int64_t kh, int64_t kw,
-                        int64_t x0, int64_t x1, int64_t sw, int64_t dw, int64_t pad_l, int64_t iw,
-                        const ember_ukernel_post *post) {
-    int64_t x = x0;
-    if (sw <= 2 && x1 - x0 >= 8 && kh == 3 && kw == 3) {
-        if (sw == 1)
-            dw_row_3x3(out, rows, w, x0, x1, 1, dw, pad_l);
-        else
-            dw_row_3x3(out, rows, w, x0, x1, 2, dw, pad_l);
-        x = x1;
-    } else if (sw <= 2 && x1 - x0 >= 4 && kh == 3 && kw == 3) { /* two overlapping blocks of 4 */
-        const float *r0 = rows[0] - pad_l, *r1 = rows[1] - pad_l, *r2 = rows[2] - pad_l;
-        int64_t xs[2] = {x0, x1 - 4};
-        __m128 v[2];
-        for (int b = 0; b < 2; b++)
-            v[b] = dw4_3x3(r0 + xs[b] * sw, r1 + xs[b] * sw, r2 + xs[b] * sw, w, sw, dw);
-        _mm_storeu_ps(out + xs[0], v[0]);
-        _mm_storeu_ps(out + xs[1], v[1]);
-        x = x1;
-    } else if (sw <= 2 && x1 - x0 >= 8) {
-        for (;; x += 8) {
-            if (x + 8 > x1) x = x1 - 8;
-            int64_t ix = x * sw - pad_l;
-            _mm256_storeu_ps(out + x, dw8_any(rows, w, kh, kw, ix, sw, dw));
-            if (x + 8 >= x1) break;
+/* The nine-tap block (3x3 windows inside the input, every phase-copied plane): pointers and weights in
+ * registers for the whole block; rows in blocks of 16 and 8 outputs, the ragged end as one more block
+ * ending at n (recomputing a few outputs) or, in rows under 8, as a masked block. */
+static void dw9_block(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ldi, int64_t rows,
+                      int64_t n, __m256 rb, __m256 lo, __m256 hi) {
+    const __m256 w0 = _mm256_broadcast_ss(w), w1 = _mm256_broadcast_ss(w + 1), w2 = _mm256_broadcast_ss(w + 2),
+                 w3 = _mm256_broadcast_ss(w + 3), w4 = _mm256_broadcast_ss(w + 4), w5 = _mm256_broadcast_ss(w + 5),
+                 w6 = _mm256_broadcast_ss(w + 6), w7 = _mm256_broadcast_ss(w + 7), w8 = _mm256_broadcast_ss(w + 8);
+    const float *p0 = taps[0], *p1 = taps[1], *p2 = taps[2], *p3 = taps[3], *p4 = taps[4], *p5 = taps[5],
+                *p6 = taps[6], *p7 = taps[7], *p8 = taps[8];
+    if (n < 8) {
+        __m256i m = tail_mask(n);
+        for (int64_t r = 0; r < rows; r++, out += ldo) { /* plain loads while they stay before the last row's end */
+            int64_t o = r * ldi;
+            __m256 v = dw_post8(o + 8 <= (rows - 1) * ldi + n ? DW9_8(DW_LDU, o) : DW9_8(DW_LDM, o), rb, lo, hi);
+            if (ldo == n && (r + 1) * n + 8 <= rows * n + n) /* later rows overwrite the spill */
+                _mm256_storeu_ps(out, v);
+            else
+                store_part(out, v, n);
         }
-        x = x1;
+        return;
     }
-    ember_dw_row_ref(out, rows, w, kh, kw, x, x1, sw, dw, pad_l, iw, NULL);
-    if (post) dw_post(out, x0, x1, post);
+    for (int64_t r = 0; r < rows; r++, out += ldo) {
+        int64_t o = r * ldi, x = 0;
+        for (; x + 16 <= n; x += 16) {
+            __m256 v0 = DW9_8(DW_LDU, o + x), v1 = DW9_8(DW_LDU, o + x + 8);
+            _mm256_storeu_ps(out + x, dw_post8(v0, rb, lo, hi));
+            _mm256_storeu_ps(out + x + 8, dw_post8(v1, rb, lo, hi));
+        }
+        if (x + 8 <= n) {
+            _mm256_storeu_ps(out + x, dw_post8(DW9_8(DW_LDU, o + x), rb, lo, hi));
+            x += 8;
+        }
+        if (x < n) _mm256_storeu_ps(out + n - 8, dw_post8(DW9_8(DW_LDU, o + n - 8), rb, lo, hi));
+    }
+}
+
+/* Eight outputs at offset o of any number of taps (weights broadcast from memory), two partial sums. */
+INLINE __m256 dwn_8(const float *const *taps, const float *w, int64_t nt, int64_t o, bool masked, __m256i m) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int64_t t = 0;
+#define DWN_LD(p) (masked ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p))
+    for (; t + 2 <= nt; t += 2) {
+        a0 = _mm256_fmadd_ps(DWN_LD(taps[t] + o), _mm256_broadcast_ss(w + t), a0);
+        a1 = _mm256_fmadd_ps(DWN_LD(taps[t + 1] + o), _mm256_broadcast_ss(w + t + 1), a1);
+    }
+    if (t < nt) a0 = _mm256_fmadd_ps(DWN_LD(taps[t] + o), _mm256_broadcast_ss(w + t), a0);
+#undef DWN_LD
+    return _mm256_add_ps(a0, a1);
+}
+
+/* Any tap count (border rectangles, other kernel sizes): the same blocking, taps reloaded per vector. */
+static void dwn_block(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t nt, int64_t ldi,
+                      int64_t rows, int64_t n, __m256 rb, __m256 lo, __m256 hi) {
+    __m256i m = tail_mask(n < 8 ? n : 8);
+    for (int64_t r = 0; r < rows; r++, out += ldo) {
+        int64_t o = r * ldi, x = 0;
+        if (n < 8) {
+            bool masked = o + 8 > (rows - 1) * ldi + n;
+            store_part(out, dw_post8(dwn_8(taps, w, nt, o, masked, m), rb, lo, hi), n);
+            continue;
+        }
+        for (; x + 8 <= n; x += 8) _mm256_storeu_ps(out + x, dw_post8(dwn_8(taps, w, nt, o + x, false, m), rb, lo, hi));
+        if (x < n) _mm256_storeu_ps(out + n - 8, dw_post8(dwn_8(taps, w, nt, o + n - 8, false, m), rb, lo, hi));
+    }
+}
+
+static void dw_block_avx2(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ntaps,
+                          int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post) {
+    if (n <= 0) return;
+    __m256 rb = _mm256_set1_ps(post && post->rbias ? *post->rbias : 0.0f);
+    __m256 lo = _mm256_set1_ps(post ? post->lo : -INFINITY), hi = _mm256_set1_ps(post ? post->hi : INFINITY);
+    if (ntaps == 9)
+        dw9_block(out, ldo, taps, w, ldi, rows, n, rb, lo, hi);
+    else
+        dwn_block(out, ldo, taps, w, ntaps, ldi, rows, n, rb, lo, hi);
 }
 
 /* max(a, b) with NaN winning: max_ps gives b when either is NaN, and or-ing the unordered mask (all ones,
@@ -459,6 +465,45 @@ static void upsample_row_avx2(float *d, const float *s, int64_t n, int64_t f) {
     ember_upsample_row_ref(d + i, s + i / f, n - i, f);
 }
 
+/* Rows of a strided copy: stride 1 and 2 by vectors of 8, the ragged end as one more vector ending at n, rows
+ * under 8 with masked loads (stride 2: two cover p[0..2n-2], nothing past it) and stores by pieces. */
+static void gather_rows_avx2(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
+                             int64_t stride) {
+    if (stride > 2 || n <= 0) {
+        ember_gather_rows_ref(d, ldd, src, lds, rows, n, stride);
+        return;
+    }
+    if (n < 8) {
+        __m256i m = tail_mask(n);
+        int64_t span = 2 * n - 1; /* stride 2: elements p[0..span) */
+        __m256i ma = tail_mask(span < 8 ? span : 8), mb = tail_mask(span > 7 ? span - 7 : 0);
+        for (int64_t r = 0; r < rows; r++, d += ldd, src += lds) {
+            __m256 v;
+            bool room = r * lds + 8 * stride <= (rows - 1) * lds + (n - 1) * stride + 1; /* plain loads */
+            if (stride == 1) {
+                v = room ? _mm256_and_ps(_mm256_loadu_ps(src), _mm256_castsi256_ps(m)) : _mm256_maskload_ps(src, m);
+            } else if (room) {
+                v = _mm256_and_ps(load_strided(src, 2), _mm256_castsi256_ps(m));
+            } else {
+                __m256 a = _mm256_maskload_ps(src, ma), b = _mm256_maskload_ps(src + 7, mb);
+                __m256 even = _mm256_shuffle_ps(a, b, 0xd8);
+                v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xd8));
+            }
+            if (r * ldd + 8 <= (rows - 1) * ldd + n) /* zeros before the last row's end: allowed (isa.h) */
+                _mm256_storeu_ps(d, v);
+            else
+                store_part(d, v, n);
+        }
+        return;
+    }
+    for (int64_t r = 0; r < rows; r++, d += ldd, src += lds)
+        for (int64_t j = 0;; j += 8) {
+            if (j + 8 > n) j = n - 8;
+            _mm256_storeu_ps(d + j, load_strided(src + stride * j, stride));
+            if (j + 8 >= n) break;
+        }
+}
+
 void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->exp = exp_avx2;
     t->tanh = tanh_avx2;
@@ -473,8 +518,9 @@ void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->max = max_avx2;
     t->f16_to_f32 = f16_to_f32_avx2;
     t->f32_to_f16 = f32_to_f16_avx2;
-    t->dw_row = dw_row_avx2;
+    t->dw_block = dw_block_avx2;
     t->pool_row = pool_row_avx2;
     t->gather = gather_avx2;
     t->upsample_row = upsample_row_avx2;
+    t->gather_rows = gather_rows_avx2;
 }
