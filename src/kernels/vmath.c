@@ -139,6 +139,7 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .dw_row = ember_dw_row_ref,
         .pool_row = ember_pool_row_ref,
         .gather = ember_gather_ref,
+        .conv_rows = ember_conv_rows_ref,
         .f16_to_f32 = f16_to_f32_ref,
         .f32_to_f16 = f32_to_f16_ref,
         .sum = sum_ref,
