@@ -1,6 +1,8 @@
 /* NEON twin of the direct convolution rows for convs with few input taps (conv_avx2.c, isa.h conv_rows):
- * 4 outputs x 8 output channels in 8 q accumulators (fits armv7's 16 q registers); conv.c has already split
- * the input into unit-stride zero-padded phase rows, so each tap's input is one load used by all 8 channels. */
+ * conv.c has already split the input into unit-stride zero-padded phase rows, so each tap's input is plain
+ * loads used by all 8 channels. aarch64: 8 outputs x 8 channels in 16 q accumulators, the tap's 8 weights
+ * in 2 q registers feeding lane FMAs (4 loads per 16 FMAs); armv7 (16 q registers): 4 outputs x 8 channels,
+ * one dup load per multiply-add. */
 #include "kernels/isa.h"
 
 #include <arm_neon.h>
@@ -41,8 +43,32 @@ INLINE void block4(float *out, int64_t ldo, int64_t noc, const float *w8, const 
     for (int o = 0; o < noc; o++) vst1q_f32(out + o * ldo + x, clamp4(a[o], lo, hi));
 }
 
-/* Blocks of 4 over [0, n), a ragged end covered by one more block ending at n (recomputing a few outputs);
- * rows under 4 take the scalar reference. */
+#if defined(__aarch64__)
+#define LANE_FMA(i, v, l) a##i##0 = vfmaq_laneq_f32(a##i##0, u0, v, l), a##i##1 = vfmaq_laneq_f32(a##i##1, u1, v, l)
+
+INLINE void block8(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows, int64_t ntaps,
+                   int64_t x, const float *b8, float32x4_t lo, float32x4_t hi) {
+    float32x4_t a00 = vdupq_n_f32(b8[0]), a10 = vdupq_n_f32(b8[1]), a20 = vdupq_n_f32(b8[2]),
+                a30 = vdupq_n_f32(b8[3]), a40 = vdupq_n_f32(b8[4]), a50 = vdupq_n_f32(b8[5]),
+                a60 = vdupq_n_f32(b8[6]), a70 = vdupq_n_f32(b8[7]);
+    float32x4_t a01 = a00, a11 = a10, a21 = a20, a31 = a30, a41 = a40, a51 = a50, a61 = a60, a71 = a70;
+    for (int64_t t = 0; t < ntaps; t++, w8 += 8) {
+        const float *r = rows[t] + x;
+        float32x4_t u0 = vld1q_f32(r), u1 = vld1q_f32(r + 4), wl = vld1q_f32(w8), wh = vld1q_f32(w8 + 4);
+        LANE_FMA(0, wl, 0), LANE_FMA(1, wl, 1), LANE_FMA(2, wl, 2), LANE_FMA(3, wl, 3);
+        LANE_FMA(4, wh, 0), LANE_FMA(5, wh, 1), LANE_FMA(6, wh, 2), LANE_FMA(7, wh, 3);
+    }
+    float32x4_t a[8][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
+                           {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
+    for (int64_t o = 0; o < noc; o++) {
+        vst1q_f32(out + o * ldo + x, clamp4(a[o][0], lo, hi));
+        vst1q_f32(out + o * ldo + x + 4, clamp4(a[o][1], lo, hi));
+    }
+}
+#endif
+
+/* Blocks of 8 (aarch64) or 4 over [0, n), a ragged end covered by one more block ending at n (recomputing a
+ * few outputs); rows under 4 take the scalar reference. */
 static void conv_rows_neon(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
                            int64_t ntaps, int64_t n, const ember_ukernel_post *post) {
     if (n < 4) {
@@ -52,6 +78,15 @@ static void conv_rows_neon(float *out, int64_t ldo, int64_t noc, const float *w8
     float b8[8] = {0};
     for (int64_t o = 0; o < noc; o++) b8[o] = post && post->rbias ? post->rbias[o] : 0.0f;
     float32x4_t lo = vdupq_n_f32(post ? post->lo : -INFINITY), hi = vdupq_n_f32(post ? post->hi : INFINITY);
+#if defined(__aarch64__)
+    if (n >= 8) {
+        for (int64_t x = 0;; x += 8) {
+            if (x + 8 > n) x = n - 8;
+            block8(out, ldo, noc, w8, rows, ntaps, x, b8, lo, hi);
+            if (x + 8 >= n) return;
+        }
+    }
+#endif
     for (int64_t x = 0;; x += 4) {
         if (x + 4 > n) x = n - 4;
         block4(out, ldo, noc, w8, rows, ntaps, x, b8, lo, hi);
