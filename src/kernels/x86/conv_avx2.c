@@ -16,6 +16,10 @@ INLINE __m256 clamp8(__m256 v, __m256 lo, __m256 hi) { /* max/min return the sec
 /* Outputs [x, x+24) of channels [0, noc) (noc <= 4; w has 8 floats per tap, of which 4 are read). */
 INLINE void block24(float *out, int64_t ldo, int64_t noc, const float *w, const float *const *rows, int64_t ntaps,
                     int64_t x, const float *b4, __m256 lo, __m256 hi) {
+    for (int64_t o = 0; o < noc; o++) { /* the block after next: its lines come from memory meanwhile */
+        const char *p = (const char *)(out + o * ldo + x + 48);
+        _mm_prefetch(p, _MM_HINT_T0), _mm_prefetch(p + 64, _MM_HINT_T0), _mm_prefetch(p + 92, _MM_HINT_T0);
+    }
     __m256 a00 = _mm256_broadcast_ss(b4), a01 = a00, a02 = a00;
     __m256 a10 = _mm256_broadcast_ss(b4 + 1), a11 = a10, a12 = a10;
     __m256 a20 = _mm256_broadcast_ss(b4 + 2), a21 = a20, a22 = a20;
