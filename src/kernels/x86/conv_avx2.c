@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -16,8 +17,9 @@ INLINE __m256 clamp8(__m256 v, __m256 lo, __m256 hi) { /* max/min return the sec
 /* Outputs [x, x+24) of channels [0, noc) (noc <= 4; w has 8 floats per tap, of which 4 are read). */
 INLINE void block24(float *out, int64_t ldo, int64_t noc, const float *w, const float *const *rows, int64_t ntaps,
                     int64_t x, const float *b4, __m256 lo, __m256 hi) {
-    for (int64_t o = 0; o < noc; o++) { /* the block after next: its lines come from memory meanwhile */
-        const char *p = (const char *)(out + o * ldo + x + 48);
+    for (int64_t o = 0; o < noc; o++) { /* the block after next (maybe past the row: only a hint; in integers,
+                                           * as it may point past the buffer) comes from memory meanwhile */
+        const char *p = (const char *)((uintptr_t)(out + o * ldo + x) + 48 * sizeof(float));
         _mm_prefetch(p, _MM_HINT_T0), _mm_prefetch(p + 64, _MM_HINT_T0), _mm_prefetch(p + 92, _MM_HINT_T0);
     }
     __m256 a00 = _mm256_broadcast_ss(b4), a01 = a00, a02 = a00;
