@@ -43,7 +43,25 @@ INLINE void block24(float *out, int64_t ldo, int64_t noc, const float *w, const 
         for (int v = 0; v < 3; v++) _mm256_storeu_ps(out + o * ldo + x + 8 * v, clamp8(a[o][v], lo, hi));
 }
 
-/* Outputs [x, x+8) of channels [0, noc) (noc <= 4): rows of 8 to 23. */
+/* Outputs [x, x+16) of channels [0, noc) (noc <= 4): row ends of 9..16. */
+INLINE void block16(float *out, int64_t ldo, int64_t noc, const float *w, const float *const *rows, int64_t ntaps,
+                    int64_t x, const float *b4, __m256 lo, __m256 hi) {
+    __m256 a00 = _mm256_broadcast_ss(b4), a01 = a00, a10 = _mm256_broadcast_ss(b4 + 1), a11 = a10;
+    __m256 a20 = _mm256_broadcast_ss(b4 + 2), a21 = a20, a30 = _mm256_broadcast_ss(b4 + 3), a31 = a30;
+    for (int64_t t = 0; t < ntaps; t++, w += 8) {
+        const float *r = rows[t] + x;
+        __m256 u0 = _mm256_loadu_ps(r), u1 = _mm256_loadu_ps(r + 8), c = _mm256_broadcast_ss(w);
+        a00 = _mm256_fmadd_ps(u0, c, a00), a01 = _mm256_fmadd_ps(u1, c, a01), c = _mm256_broadcast_ss(w + 1);
+        a10 = _mm256_fmadd_ps(u0, c, a10), a11 = _mm256_fmadd_ps(u1, c, a11), c = _mm256_broadcast_ss(w + 2);
+        a20 = _mm256_fmadd_ps(u0, c, a20), a21 = _mm256_fmadd_ps(u1, c, a21), c = _mm256_broadcast_ss(w + 3);
+        a30 = _mm256_fmadd_ps(u0, c, a30), a31 = _mm256_fmadd_ps(u1, c, a31);
+    }
+    __m256 a[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
+    for (int64_t o = 0; o < noc; o++)
+        for (int v = 0; v < 2; v++) _mm256_storeu_ps(out + o * ldo + x + 8 * v, clamp8(a[o][v], lo, hi));
+}
+
+/* Outputs [x, x+8) of channels [0, noc) (noc <= 4): row ends of 1..8. */
 INLINE void block8(float *out, int64_t ldo, int64_t noc, const float *w, const float *const *rows, int64_t ntaps,
                    int64_t x, const float *b4, __m256 lo, __m256 hi) {
     __m256 a0 = _mm256_broadcast_ss(b4), a1 = _mm256_broadcast_ss(b4 + 1), a2 = _mm256_broadcast_ss(b4 + 2),
@@ -59,8 +77,9 @@ INLINE void block8(float *out, int64_t ldo, int64_t noc, const float *w, const f
     for (int64_t o = 0; o < noc; o++) _mm256_storeu_ps(out + o * ldo + x, clamp8(a[o], lo, hi));
 }
 
-/* Channels in groups of 4, each over the row in blocks of 24 (8 for rows under 24), a ragged end covered by
- * one more block ending at n (recomputing a few outputs); rows under 8 take the scalar reference. */
+/* Channels in groups of 4, each over the row in blocks of 24, the rest (1..23) in blocks of 16 and 8 (a last
+ * one ending at n, recomputing a few outputs, rather than a block of 24 over mostly done ones: 56 = 24+24+8,
+ * 111 = 24*4+16); rows under 8 take the scalar reference. */
 static void conv_rows_avx2(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
                            int64_t ntaps, int64_t n, const ember_ukernel_post *post) {
     if (n < 8) {
@@ -74,18 +93,12 @@ static void conv_rows_avx2(float *out, int64_t ldo, int64_t noc, const float *w8
         int64_t nc = noc - c < 4 ? noc - c : 4;
         float *o = out + c * ldo;
         const float *w = w8 + c;
-        if (n >= 24)
-            for (int64_t x = 0;; x += 24) {
-                if (x + 24 > n) x = n - 24;
-                block24(o, ldo, nc, w, rows, ntaps, x, b8 + c, lo, hi);
-                if (x + 24 >= n) break;
-            }
-        else
-            for (int64_t x = 0;; x += 8) {
-                if (x + 8 > n) x = n - 8;
-                block8(o, ldo, nc, w, rows, ntaps, x, b8 + c, lo, hi);
-                if (x + 8 >= n) break;
-            }
+        int64_t x = 0;
+        for (; n - x >= 24; x += 24) block24(o, ldo, nc, w, rows, ntaps, x, b8 + c, lo, hi);
+        if (n - x > 16) block16(o, ldo, nc, w, rows, ntaps, x, b8 + c, lo, hi), x += 16;
+        if (n - x > 8 && n >= 16) block16(o, ldo, nc, w, rows, ntaps, n - 16, b8 + c, lo, hi), x = n;
+        if (n - x > 8) block8(o, ldo, nc, w, rows, ntaps, x, b8 + c, lo, hi), x += 8;
+        if (n - x > 0) block8(o, ldo, nc, w, rows, ntaps, n - 8, b8 + c, lo, hi);
     }
 }
 
