@@ -65,6 +65,15 @@ static void test_pointwise(void) {
                             .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
     check_conv(g, 0, 0, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f}, false);
     check_conv(g, 0, 0, (ember_act){EMBER_ACT_NONE, 0, 0}, true);
+    /* few input channels (direct, the plane as one row in chunks): planes under one chunk (192), of one chunk
+     * and a ragged end, of several; cout tails; a residual; cin up to 32 and past it (GEMM again) */
+    struct { int64_t cin, cout, h, w; } cs[] = {{16, 16, 4, 5},   {16, 32, 19, 21}, {32, 64, 20, 20}, {3, 13, 30, 17},
+                                                {8, 5, 1, 200},   {32, 8, 13, 31},  {33, 16, 9, 9},   {1, 64, 12, 40}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        ember_conv2d_shape p = g;
+        p.batch = 1 + (int64_t)(i % 2), p.cin = cs[i].cin, p.cout = cs[i].cout, p.h = cs[i].h, p.w = cs[i].w;
+        check_conv(p, 0, 0, (ember_act){(ember_act_kind)(i % EMBER_ACT_COUNT), 0.1f, 0.6f}, i % 3 == 1);
+    }
 }
 
 /* MobileNet-style depthwise 3x3 (stride 1 and 2, pad 1), a multiplier-2 depthwise and a 5x5 one. */
