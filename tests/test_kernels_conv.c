@@ -65,6 +65,15 @@ static void test_pointwise(void) {
                             .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
     check_conv(g, 0, 0, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, false);
     check_conv(g, 0, 0, (ember_act){EMBER_ACT_NONE, 0, 0, NULL}, true);
+    /* few input channels (direct, the plane as one row in chunks): planes under one chunk (192), of one chunk
+     * and a ragged end, of several; cout tails; a residual; cin up to 32 and past it (GEMM again) */
+    struct { int64_t cin, cout, h, w; } cs[] = {{16, 16, 4, 5},   {16, 32, 19, 21}, {32, 64, 20, 20}, {3, 13, 30, 17},
+                                                {8, 5, 1, 200},   {32, 8, 13, 31},  {33, 16, 9, 9},   {1, 64, 12, 40}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        ember_conv2d_shape p = g;
+        p.batch = 1 + (int64_t)(i % 2), p.cin = cs[i].cin, p.cout = cs[i].cout, p.h = cs[i].h, p.w = cs[i].w;
+        check_conv(p, 0, 0, (ember_act){(ember_act_kind)(i % EMBER_ACT_COUNT), 0.1f, 0.6f, check_slopes()}, i % 3 == 1);
+    }
 }
 
 /* MobileNet-style depthwise 3x3 (stride 1 and 2, pad 1), a multiplier-2 depthwise and a 5x5 one. */
@@ -133,17 +142,48 @@ static void test_depthwise(void) {
 }
 
 /* The direct path for few input taps (stems): 3->16 3x3 stride 2 like YuNet/MobileNet, output-channel tails,
- * stride 1, dilation, asymmetric pads, rows under 16 and 8 columns of vector work, batch 2 and a residual. */
+ * stride 1, 3 and 4, dilation, asymmetric pads (some wider than the kernel: whole padding rows and columns),
+ * rows of 16..23 (8-column blocks) and of 24+ (24-column blocks with a ragged end), batch 2 and a residual. */
 static void test_direct(void) {
     struct { int64_t cin, cout, h, w, k, s, d, pt, pl, pb, pr; } cs[] = {
         {3, 16, 37, 45, 3, 2, 1, 1, 1, 1, 1}, {3, 13, 20, 33, 3, 1, 1, 1, 1, 1, 1}, {2, 27, 17, 40, 3, 2, 2, 2, 0, 1, 3},
         {1, 8, 9, 35, 5, 1, 1, 2, 2, 2, 2},   {3, 64, 8, 34, 3, 2, 1, 0, 1, 0, 0}, {3, 5, 6, 50, 2, 2, 1, 0, 0, 1, 1},
-        {3, 9, 11, 64, 3, 1, 2, 3, 4, 0, 2}};
+        {3, 9, 11, 64, 3, 1, 2, 3, 4, 0, 2},  {3, 16, 9, 40, 3, 2, 1, 1, 1, 1, 1}, {3, 7, 12, 70, 3, 3, 1, 1, 2, 1, 0},
+        {2, 12, 7, 100, 4, 4, 1, 2, 3, 1, 3}, {4, 20, 10, 49, 2, 2, 3, 3, 3, 2, 2}, {3, 16, 5, 30, 3, 1, 1, 4, 4, 4, 4},
+        {3, 32, 13, 47, 3, 2, 1, 1, 1, 1, 1}, {3, 4, 6, 33, 3, 1, 1, 0, 0, 0, 0}};
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         ember_conv2d_shape g = {.batch = 1 + (int64_t)(i % 2), .cin = cs[i].cin, .cout = cs[i].cout, .h = cs[i].h,
                                 .w = cs[i].w, .kh = cs[i].k, .kw = cs[i].k, .stride_h = cs[i].s, .stride_w = cs[i].s,
                                 .dil_h = cs[i].d, .dil_w = cs[i].d, .pad_t = cs[i].pt, .pad_l = cs[i].pl, .groups = 1};
         check_conv(g, cs[i].pb, cs[i].pr, (ember_act){(ember_act_kind)(i % EMBER_ACT_COUNT), 0.1f, 0.6f, check_slopes()}, i % 3 == 1);
+    }
+}
+
+/* The table's conv_rows against the scalar reference on its own: every row length from 1 (tails of the
+ * 8- and 24-column blocks), 1..8 channels, 1..32 taps, with and without bias + clamp; each tap row is its own
+ * allocation of exactly n floats (ASan catches reads past it) and columns past n must stay unwritten. */
+static void test_conv_rows(void) {
+    const ember_kernel_table *k = ember_kernels();
+    for (int it = 0; it < 240; it++) {
+        int64_t n = it < 80 ? it + 1 : pick(1, 100), noc = pick(1, 8), ntaps = pick(1, 32), ldo = n + pick(0, 3);
+        float *rows[32], *w8 = rand_buf(ntaps * 8), *rbias = rand_buf(noc);
+        for (int64_t t = 0; t < ntaps; t++) rows[t] = rand_buf(n);
+        for (int64_t t = 0; t < ntaps; t++)
+            for (int64_t o = noc; o < 8; o++) w8[t * 8 + o] = 0.0f;
+        ember_ukernel_post post = {.rbias = it % 4 == 1 ? NULL : rbias, .lo = it % 2 ? -0.5f : -INFINITY,
+                                   .hi = it % 3 ? 0.7f : INFINITY};
+        const ember_ukernel_post *pp = it % 5 == 0 ? NULL : &post;
+        float *out = malloc((size_t)(noc * ldo) * sizeof *out), *ref = malloc((size_t)(noc * ldo) * sizeof *ref);
+        for (int64_t i = 0; i < noc * ldo; i++) out[i] = ref[i] = -7.0f;
+        k->conv_rows(out, ldo, noc, w8, (const float *const *)rows, ntaps, n, pp);
+        ember_conv_rows_ref(ref, ldo, noc, w8, (const float *const *)rows, ntaps, n, pp);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < noc * ldo && bad < 0; i++)
+            if (!(fabs(out[i] - ref[i]) <= 1e-5 * (double)(ntaps + 4))) bad = i;
+        CHECK_MSG(bad < 0, "%s conv_rows n %lld noc %lld taps %lld at %lld: %g vs %g", k->name, (long long)n,
+                  (long long)noc, (long long)ntaps, (long long)bad, bad >= 0 ? out[bad] : 0.0, bad >= 0 ? ref[bad] : 0.0);
+        for (int64_t t = 0; t < ntaps; t++) free(rows[t]);
+        free(w8), free(rbias), free(out), free(ref);
     }
 }
 
@@ -265,6 +305,7 @@ int main(void) {
     RUN(test_pointwise);
     RUN(test_depthwise);
     RUN(test_direct);
+    RUN(test_conv_rows);
     RUN(test_winograd);
     RUN(test_winograd_transforms);
     RUN(test_gather);

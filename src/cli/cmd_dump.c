@@ -56,8 +56,9 @@ static int by_count(const void *a, const void *b) {
     return x->ns != y->ns ? (x->ns < y->ns ? 1 : -1) : y->count - x->count;
 }
 
-/* One line per executed step, in order: what ran, its output shape, its cost and time (5-run average). */
-static void print_steps(const ember_onnx_session *s, int n) {
+/* One line per executed step, in order: what ran, its output shape, its cost and time (best of the 5 runs
+ * after the warm-up: the machine may be shared, and the least disturbed run is the kernel's speed). */
+static void print_steps(const ember_onnx_session *s, int n, const double *best_ns) {
     printf("steps   #    op                   MFLOPs        ms  GFLOP/s  output      name\n");
     for (int i = 0; i < n; i++) {
         ember_onnx_node node;
@@ -66,7 +67,7 @@ static void print_steps(const ember_onnx_session *s, int n) {
         size_t len = 0;
         for (int d = 0; d < node.ndim && len < sizeof dims; d++)
             len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%lld", d ? "x" : "", (long long)node.shape[d]);
-        double ms = node.time_ns / 5 / 1e6;
+        double ms = best_ns[i] / 1e6;
         printf("  %4d    %-18s %9.2f %9.3f %8.1f  %-11s %s\n", i, node.op_type, (double)node.flops / 1e6, ms,
                ms > 0 ? (double)node.flops / 1e6 / ms : 0.0, dims, node.name ? node.name : "");
     }
@@ -122,9 +123,29 @@ int cmd_dump(int argc, char **argv) {
     for (int i = 0; i < nplan; i++) model_input_shape(m, &shapes, i, &nd[i], sh[i]);
     if (!st) st = ember_onnx_plan(s, nd, (const int64_t(*)[EMBER_MAX_DIMS])sh);
     for (int i = 0; i < nplan && !st && profile; i++) st = model_random_input(m, &shapes, i, &ins[i]);
-    for (int r = 0; r < 5 && !st && profile; r++) {
+    /* one warm-up run (first touch of the arena, scratch growth), then 5 timed: per step the time before
+     * them (warm) and the best of the 5 */
+    double *warm = NULL, *prev = NULL, *best = NULL;
+    int timed = 0; /* steps with times in warm/prev/best */
+    for (int r = 0; r < 6 && !st && profile; r++) {
         st = ember_onnx_run_tensors(s, ins, outs);
         for (int i = 0; i < nout; i++) ember_tensor_destroy(outs[i]), outs[i] = NULL;
+        if (r == 0 && !st) {
+            ember_onnx_plan_info wi;
+            ember_onnx_get_plan_info(s, &wi);
+            size_t n = (size_t)wi.steps + 1;
+            warm = calloc(n, sizeof *warm), prev = calloc(n, sizeof *prev), best = calloc(n, sizeof *best);
+            if (!warm || !prev || !best) st = ember_fail(EMBER_ERR_NOMEM, "dump: no memory for %d step times", wi.steps);
+            timed = wi.steps;
+        }
+        for (int i = 0; i < timed && !st; i++) {
+            ember_onnx_node node;
+            ember_onnx_step(s, i, &node);
+            double d = node.time_ns - prev[i];
+            if (r == 0) warm[i] = node.time_ns;
+            else if (r == 1 || d < best[i]) best[i] = d;
+            prev[i] = node.time_ns;
+        }
     }
     if (!st) {
         ember_onnx_plan_info pi;
@@ -139,9 +160,10 @@ int cmd_dump(int argc, char **argv) {
             op_stat *o = stat_for(stats, &nst, node.op_type);
             o->count++;
             o->flops += node.flops;
-            o->ns += node.time_ns / 5;
+            double ns = (node.time_ns - (i < timed ? warm[i] : 0)) / 5;
+            o->ns += ns;
             flops += node.flops;
-            total_ns += node.time_ns / 5;
+            total_ns += ns;
         }
         qsort(stats, (size_t)nst, sizeof *stats, by_count);
         if (p.json) {
@@ -170,8 +192,8 @@ int cmd_dump(int argc, char **argv) {
                 printf("\n");
             }
             if (cost) printf("total   %.2f MFLOPs\n", (double)flops / 1e6);
-            if (profile) printf("time    %.3f ms per run (average of 5)\n", total_ns / 1e6);
-            if (steps) print_steps(s, pi.steps);
+            if (profile) printf("time    %.3f ms per run (average of 5 after a warm-up run)\n", total_ns / 1e6);
+            if (steps) print_steps(s, pi.steps < timed ? pi.steps : timed, best);
         }
         free(stats);
     } else if (p.json) {
@@ -180,6 +202,7 @@ int cmd_dump(int argc, char **argv) {
     for (int i = 0; i < nplan; i++) ember_tensor_destroy(ins[i]);
     free(outs);
     free(sh);
+    free(warm), free(prev), free(best);
     ember_onnx_session_destroy(s);
     ember_onnx_close(m);
     return st ? cli_fail(st) : CLI_OK;

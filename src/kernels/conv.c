@@ -14,7 +14,7 @@ struct ember_conv2d_weights {
     const ember_kernel_table *kt; /* the table the weights were packed for */
     bool depthwise;  /* one input channel per group: direct kernel */
     bool wino;       /* Winograd F(4x4, 3x3): data holds the 36 packed transformed matrices */
-    bool direct;     /* few taps (stem convs): data is [cout/8 blocks][k taps][8] for the table's conv_rows8 */
+    bool direct;     /* few taps (stem convs): data is [cout/8 blocks][k taps][8] for the table's conv_rows */
     int64_t k;       /* GEMM depth per group: cin/groups * kh * kw */
     int64_t gstride; /* floats between groups in `data` */
     float *data;     /* depthwise: W as given; otherwise packed A per group */
@@ -29,14 +29,27 @@ static bool is_depthwise(const ember_conv2d_shape *g) {
            g->kh * g->kw <= EMBER_DW_MAX_TAPS && g->stride_w <= DW_MAX_STRIDE;
 }
 
-/* Direct convolution (table conv_rows8) for ungrouped convs with few input taps, where packing a patch matrix
+/* Direct convolution (table conv_rows) for ungrouped convs with few input taps, where packing a patch matrix
  * for a short GEMM costs as much as the FMAs: the 3-channel stems (3x3 stride 2) of MobileNet, YuNet,
  * SqueezeNet, MobileFaceNet. */
-enum { DIRECT_MAX_TAPS = 32, DIRECT_MAX_COUT = 64, DIRECT_MIN_OW = 16 };
+enum { DIRECT_MAX_TAPS = 32, DIRECT_MAX_COUT = 64, DIRECT_MIN_OW = 16, DIRECT_MAX_STRIDE = 4, DIRECT_MAX_SPAN = 8 };
+
+/* 1x1 stride-1 unpadded convs with cin <= 16 (YuNet's 16->16 at 320x320, SqueezeNet's 16->64 expand) take the
+ * same kernel with the plane as one long row: the GEMM packs the whole input first, as much copying as there
+ * are FMAs at K = 16 (best of 8 alternating runs, 1 thread: 16->16 at 320x320 3.11 -> 2.30 ms, 16->64 at
+ * 55x55 0.125 -> 0.095 ms, 16->16 / 16->32 at 160x160 within +-5%). At cin = 32 the GEMM was 5-50% faster. */
+enum { PW_MAX_CIN = 16 };
+static bool pointwise_direct(const ember_conv2d_shape *g) {
+    return g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_t == 0 && g->pad_l == 0 &&
+           g->oh == g->h && g->ow == g->w;
+}
 
 static bool direct_suits(const ember_kernel_table *k, const ember_conv2d_shape *g) {
-    return k->conv_rows8 && g->groups == 1 && g->cin * g->kh * g->kw <= DIRECT_MAX_TAPS && g->kh * g->kw > 1 &&
-           g->cout <= DIRECT_MAX_COUT && g->stride_w <= 2 && g->ow >= DIRECT_MIN_OW;
+    if (!k->conv_rows || g->groups != 1 || g->cin * g->kh * g->kw > DIRECT_MAX_TAPS || g->cout > DIRECT_MAX_COUT)
+        return false;
+    if (pointwise_direct(g)) return g->cin <= PW_MAX_CIN && g->oh * g->ow >= DIRECT_MIN_OW;
+    return g->kh * g->kw > 1 && g->stride_w <= DIRECT_MAX_STRIDE && g->ow >= DIRECT_MIN_OW &&
+           (g->kh - 1) * g->dil_h + 1 <= DIRECT_MAX_SPAN;
 }
 
 ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k, const ember_conv2d_shape *g,
@@ -254,25 +267,63 @@ static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember
 
 /* --- direct convolution (few taps) ----------------------------------------------------------------------- */
 
-/* One task = one output row of every channel: a tap pointer per (c, ky, kx) into the input (or a zero row in
- * the top/bottom padding), conv_rows8 over the columns whose whole window is inside the row, a bounds-checked
- * scalar loop for the rest, then the epilogue over the row while it is in cache. */
+/* Scalar reference of the table's conv_rows (the generic table's entry; vector twins finish short rows with it). */
+void ember_conv_rows_ref(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
+                         int64_t ntaps, int64_t n, const ember_ukernel_post *post) {
+    for (int64_t o = 0; o < noc; o++)
+        for (int64_t x = 0; x < n; x++) {
+            float acc = 0.0f;
+            for (int64_t t = 0; t < ntaps; t++) acc += rows[t][x] * w8[t * 8 + o];
+            if (post) {
+                acc += post->rbias ? post->rbias[o] : 0.0f;
+                acc = acc < post->lo ? post->lo : acc; /* NaN stays */
+                acc = acc > post->hi ? post->hi : acc;
+            }
+            out[o * ldo + x] = acc;
+        }
+}
+
+/* One task = one output row of every channel. Each (input channel, input row) is first split into stride_w
+ * phase rows with the padding written as zeros (phase p holds padded columns p, p + sw, p + 2 sw, ...), so
+ * that tap (c, ky, kx) of output x is element x of one phase row shifted by kx * dil_w / sw: conv_rows then
+ * runs plain unit-stride loads over the whole row, borders included. The split rows sit in a ring of
+ * `span` input rows per channel (slot iy mod span), so consecutive output rows of a task reuse the rows
+ * they share (1 of 3 for 3x3 stride 2, 2 of 3 for stride 1). The epilogue runs over the row while it is in
+ * cache when the kernel cannot fuse it. */
 typedef struct {
     const ember_kernel_table *k;
     const ember_conv2d_shape *g;
-    const float *w, *in, *bias, *zero;
+    const float *w, *in, *bias;
     float *out;
     const ember_epilogue *ep;
-    int64_t xl, xr;
+    int64_t len;    /* floats per phase row: ow + (kw - 1) * dil_w / stride_w */
+    int64_t span;   /* input rows under one output row's window: (kh - 1) * dil_h + 1 */
+    float *scratch; /* cin * span * stride_w phase rows per thread */
 } direct_job;
+
+/* Phase row p of padded input row `row` (NULL: a padding row): d[j] = row[j * sw + p - pad_l], zero outside. */
+static void phase_row(const direct_job *j, float *d, const float *row, int64_t p) {
+    const ember_conv2d_shape *g = j->g;
+    int64_t sw = g->stride_w, first = p - g->pad_l; /* input column of d[0] */
+    int64_t lo = first >= 0 ? 0 : (-first + sw - 1) / sw, hi = 0;
+    if (row && g->w - 1 - first >= 0) hi = (g->w - 1 - first) / sw + 1;
+    if (hi > j->len) hi = j->len;
+    if (lo > hi) lo = hi;
+    memset(d, 0, (size_t)lo * sizeof(float));
+    if (hi > lo) {
+        if (sw == 1) memcpy(d + lo, row + lo + first, (size_t)(hi - lo) * sizeof(float));
+        else j->k->gather(d + lo, row + lo * sw + first, hi - lo, sw);
+    }
+    memset(d + hi, 0, (size_t)(j->len - hi) * sizeof(float));
+}
 
 static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     const direct_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
-    int64_t ntaps = g->cin * g->kh * g->kw, ohw = g->oh * g->ow, nb = (g->cout + 7) / 8;
-    const float *taps[DIRECT_MAX_TAPS];
-    int64_t tx[DIRECT_MAX_TAPS]; /* input column of tap t for output column 0 */
-    for (int64_t t = 0; t < ntaps; t++) tx[t] = t % g->kw * g->dil_w - g->pad_l;
+    int64_t ntaps = g->cin * g->kh * g->kw, ohw = g->oh * g->ow, sw = g->stride_w, rowf = sw * j->len;
+    float *ring = j->scratch + thread * g->cin * j->span * rowf;
+    int64_t held[DIRECT_MAX_TAPS / 2 * DIRECT_MAX_SPAN]; /* the input row in each ring slot (cin <= 16) */
+    const float *split[DIRECT_MAX_TAPS], *taps[DIRECT_MAX_TAPS];
     ember_epilogue e = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
     if (j->ep) {
         e.act = j->ep->act;
@@ -281,39 +332,31 @@ static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     }
     ember_ukernel_post post;
     bool fused = ember_ukernel_post_from(j->ep ? j->ep : &e, &post);
-    (void)thread;
     for (int64_t r = begin; r < end; r++) {
         int64_t b = r / g->oh, oy = r % g->oh;
-        for (int64_t t = 0; t < ntaps; t++) {
-            int64_t c = t / (g->kh * g->kw), ky = t / g->kw % g->kh;
-            int64_t iy = oy * g->stride_h - g->pad_t + ky * g->dil_h;
-            const float *row = iy >= 0 && iy < g->h ? j->in + ((b * g->cin + c) * g->h + iy) * g->w : j->zero;
-            taps[t] = row + tx[t];
+        if (r == begin || oy == 0)
+            for (int64_t i = 0; i < g->cin * j->span; i++) held[i] = INT64_MIN;
+        for (int64_t cy = 0; cy < g->cin * g->kh; cy++) { /* split[c*kh + ky]: row (c, iy) split in phases */
+            int64_t c = cy / g->kh, iy = oy * g->stride_h - g->pad_t + cy % g->kh * g->dil_h;
+            int64_t slot = c * j->span + (iy % j->span + j->span) % j->span;
+            float *d = ring + slot * rowf;
+            if (held[slot] != iy) {
+                const float *row = iy >= 0 && iy < g->h ? j->in + ((b * g->cin + c) * g->h + iy) * g->w : NULL;
+                for (int64_t p = 0; p < sw; p++) phase_row(j, d + p * j->len, row, p);
+                held[slot] = iy;
+            }
+            split[cy] = d;
+        }
+        for (int64_t t = 0; t < ntaps; t++) { /* tap (c, ky, kx) reads phase kx*dw % sw, shifted kx*dw / sw */
+            int64_t off = t % g->kw * g->dil_w;
+            taps[t] = split[t / g->kw] + off % sw * j->len + off / sw;
         }
         float *out = j->out + b * g->cout * ohw + oy * g->ow;
-        for (int64_t ob = 0; ob < nb; ob++) {
+        for (int64_t ob = 0; ob < (g->cout + 7) / 8; ob++) {
             int64_t noc = g->cout - ob * 8 < 8 ? g->cout - ob * 8 : 8;
-            const float *w8 = j->w + ob * ntaps * 8;
-            float *o = out + ob * 8 * ohw;
             post.rbias = j->bias ? j->bias + ob * 8 : NULL;
-            const ember_ukernel_post *pp = fused ? &post : NULL;
-            if (j->xr > j->xl) j->k->conv_rows8(o, ohw, noc, w8, taps, ntaps, j->xl, j->xr, g->stride_w, pp);
-            for (int64_t x = 0; x < g->ow; x++) { /* the border columns */
-                if (x == j->xl && j->xr > j->xl) x = j->xr;
-                if (x >= g->ow) break;
-                int64_t x0 = x * g->stride_w;
-                for (int64_t oc = 0; oc < noc; oc++) {
-                    float acc = 0.0f;
-                    for (int64_t t = 0; t < ntaps; t++)
-                        if (x0 + tx[t] >= 0 && x0 + tx[t] < g->w) acc += taps[t][x0] * w8[t * 8 + oc];
-                    if (pp) {
-                        acc += pp->rbias ? pp->rbias[oc] : 0.0f;
-                        acc = acc < pp->lo ? pp->lo : acc; /* NaN stays */
-                        acc = acc > pp->hi ? pp->hi : acc;
-                    }
-                    o[oc * ohw + x] = acc;
-                }
-            }
+            j->k->conv_rows(out + ob * 8 * ohw, ohw, noc, j->w + ob * ntaps * 8, taps, ntaps, g->ow,
+                            fused ? &post : NULL);
         }
         if (!fused) {
             e.residual = j->ep && j->ep->residual ? j->ep->residual + b * g->cout * ohw : NULL;
@@ -322,19 +365,53 @@ static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
+/* 1x1: one task = a chunk of PW_CHUNK columns of the plane (the last one up to twice that), whose cin input
+ * rows stay in L1 while every block of 8 output channels runs over them. */
+enum { PW_CHUNK = 192 };
+
+static void pointwise_chunks(void *ctx, int64_t begin, int64_t end, int thread) {
+    const direct_job *j = ctx;
+    const ember_conv2d_shape *g = j->g;
+    int64_t hw = g->h * g->w, nch = hw / PW_CHUNK > 0 ? hw / PW_CHUNK : 1;
+    const float *taps[DIRECT_MAX_TAPS];
+    ember_epilogue e = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
+    if (j->ep) {
+        e.act = j->ep->act;
+        e.residual_after_act = j->ep->residual_after_act;
+        e.ldr = hw;
+    }
+    ember_ukernel_post post;
+    bool fused = ember_ukernel_post_from(j->ep ? j->ep : &e, &post);
+    (void)thread;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t b = task / nch, c = task % nch, x0 = c * PW_CHUNK, n = c + 1 < nch ? PW_CHUNK : hw - x0;
+        for (int64_t t = 0; t < g->cin; t++) taps[t] = j->in + (b * g->cin + t) * hw + x0;
+        float *out = j->out + b * g->cout * hw + x0;
+        for (int64_t ob = 0; ob < (g->cout + 7) / 8; ob++) {
+            int64_t noc = g->cout - ob * 8 < 8 ? g->cout - ob * 8 : 8;
+            post.rbias = j->bias ? j->bias + ob * 8 : NULL;
+            j->k->conv_rows(out + ob * 8 * hw, hw, noc, j->w + ob * g->cin * 8, taps, g->cin, n,
+                            fused ? &post : NULL);
+        }
+        if (!fused) {
+            e.residual = j->ep && j->ep->residual ? j->ep->residual + b * g->cout * hw : NULL;
+            ember_epilogue_apply_k(j->k, &e, out, hw, 0, x0, g->cout, n);
+        }
+    }
+}
+
 static bool conv_direct(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *w,
                         const float *in, const float *bias, float *out, const ember_epilogue *ep) {
-    float *zero = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(g->w + 1) * sizeof(float));
-    if (!zero) return false;
-    memset(zero, 0, (size_t)(g->w + 1) * sizeof(float));
-    direct_job j = {k, g, w, in, bias, zero, out, ep, 0, 0};
-    /* first column whose window starts at or after input column 0, one past the last whose window ends
-     * inside the row */
-    j.xl = (g->pad_l + g->stride_w - 1) / g->stride_w;
-    if (j.xl > g->ow) j.xl = g->ow;
-    int64_t room = g->w - 1 + g->pad_l - (g->kw - 1) * g->dil_w; /* x * stride_w <= room */
-    j.xr = room < 0 ? 0 : room / g->stride_w + 1;
-    if (j.xr > g->ow) j.xr = g->ow;
+    direct_job j = {k, g, w, in, bias, out, ep, g->ow + (g->kw - 1) * g->dil_w / g->stride_w,
+                    (g->kh - 1) * g->dil_h + 1, NULL};
+    if (pointwise_direct(g)) {
+        int64_t hw = g->h * g->w;
+        ember_pool_for(pool, g->batch * (hw / PW_CHUNK > 0 ? hw / PW_CHUNK : 1), 1, pointwise_chunks, &j);
+        return true;
+    }
+    int64_t rows = ember_pool_threads(pool) * g->cin * j.span * g->stride_w;
+    j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(rows * j.len) * sizeof(float));
+    if (!j.scratch) return false;
     ember_pool_for(pool, g->batch * g->oh, 1, direct_rows, &j);
     return true;
 }
@@ -379,7 +456,9 @@ void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_con
     }
     if (w->direct) {
         if (!conv_direct(w->kt, pool, g, w->data, in, bias, out, ep))
-            ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for a zero row of %lld", (long long)g->w);
+            ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for %lld phase rows of %lld per thread",
+                       (long long)(g->cin * ((g->kh - 1) * g->dil_h + 1) * g->stride_w),
+                       (long long)(g->ow + g->kw * g->dil_w));
         return;
     }
     if (w->wino) {

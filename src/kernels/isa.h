@@ -87,13 +87,12 @@ typedef struct ember_kernel_table {
      * wino_out: y[(a*4+b)*L + l] = (A^T m A)[a][b], m[(i*6+j)*ms + l] the 6x6 products of lane l. */
     void (*wino_in)(float *v, int64_t vs, const float *d, int64_t L);
     void (*wino_out)(float *y, const float *m, int64_t ms, int64_t L);
-    /* Direct conv for few input taps (stem convs, conv.c): out[o*ldo + x] = sum_t taps[t][x*sw] * w8[t*8 + o]
-     * for o < noc (<= 8) and x in [x0, x1); taps[t] points at a kernel tap's input row, shifted so that
-     * column x*sw is output x's input. Reads only those columns (sw 1 or 2 vectorized). Then, when post is
-     * not NULL, out = min(max(out + (post->rbias ? post->rbias[o] : 0), post->lo), post->hi). NULL in
-     * tables without one (conv.c then uses im2col + GEMM). */
-    void (*conv_rows8)(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *taps,
-                       int64_t ntaps, int64_t x0, int64_t x1, int64_t sw, const ember_ukernel_post *post);
+    /* Direct conv for few input taps (stem convs, conv.c): out[o*ldo + x] = sum_t rows[t][x] * w8[t*8 + o]
+     * for o < noc (<= 8) and x in [0, n); rows[t] is tap t's input row, already strided and zero-padded by
+     * conv.c (readable over [0, n)), and w8 holds 8 floats per tap (zero past noc). Then, when post is not
+     * NULL, out = min(max(out + (post->rbias ? post->rbias[o] : 0), post->lo), post->hi). */
+    void (*conv_rows)(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
+                      int64_t ntaps, int64_t n, const ember_ukernel_post *post);
     /* sum and max of x[0..n) (for softmax / norms / pooling) */
     float (*sum)(const float *x, int64_t n);
     float (*max)(const float *x, int64_t n);
@@ -181,6 +180,9 @@ void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride);
 void ember_gather_rows_ref(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
                            int64_t stride);
 void ember_upsample_row_ref(float *d, const float *s, int64_t n, int64_t f);
+/* The scalar conv_rows (conv.c), the generic table's and the ISA versions' short rows. */
+void ember_conv_rows_ref(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
+                         int64_t ntaps, int64_t n, const ember_ukernel_post *post);
 /* The scalar transforms (the generic table's, and the ISA versions' lane tails). */
 void ember_wino_in_ref(float *v, int64_t vs, const float *d, int64_t L);
 void ember_wino_out_ref(float *y, const float *m, int64_t ms, int64_t L);

@@ -151,6 +151,7 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .upsample_row = ember_upsample_row_ref,
         .gather = ember_gather_ref,
         .gather_rows = ember_gather_rows_ref,
+        .conv_rows = ember_conv_rows_ref,
         .f16_to_f32 = f16_to_f32_ref,
         .f32_to_f16 = f32_to_f16_ref,
         .sum = sum_ref,

@@ -1,6 +1,8 @@
-/* NEON twin of the direct convolution rows for convs with few input taps (conv_avx2.c, isa.h conv_rows8):
- * 4 outputs x 8 output channels in 8 q accumulators (fits armv7's 16 q registers); each tap's input is
- * loaded once (stride 2 deinterleaved in registers) and used by all 8 channels. */
+/* NEON twin of the direct convolution rows for convs with few input taps (conv_avx2.c, isa.h conv_rows):
+ * conv.c has already split the input into unit-stride zero-padded phase rows, so each tap's input is plain
+ * loads used by all 8 channels. aarch64: 8 outputs x 8 channels in 16 q accumulators, the tap's 8 weights
+ * in 2 q registers feeding lane FMAs (4 loads per 16 FMAs); armv7 (16 q registers): 4 outputs x 8 channels,
+ * one dup load per multiply-add. */
 #include "kernels/isa.h"
 
 #include <arm_neon.h>
@@ -16,26 +18,18 @@ INLINE float32x4_t fma4(float32x4_t acc, float32x4_t a, float32x4_t b) { /* acc 
 #endif
 }
 
-/* Four consecutive outputs' inputs: stride 1 loads directly; stride 2 takes p0 p2 from p[0..3] and p4 p6
- * from p[3..6] (never touching p[7]). */
-INLINE float32x4_t load_s(const float *p, int64_t sw) {
-    if (sw == 1) return vld1q_f32(p);
-    float32x4x2_t u = vuzpq_f32(vld1q_f32(p), vld1q_f32(p + 3)); /* evens: p0 p2 p3 p5, odds: p1 p3 p4 p6 */
-    return vcombine_f32(vget_low_f32(u.val[0]), vget_high_f32(u.val[1]));
-}
-
 /* min(max(v, lo), hi) with NaN kept (the comparisons are false for NaN). */
 INLINE float32x4_t clamp4(float32x4_t v, float32x4_t lo, float32x4_t hi) {
     v = vbslq_f32(vcltq_f32(v, lo), lo, v);
     return vbslq_f32(vcgtq_f32(v, hi), hi, v);
 }
 
-INLINE void block4(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *taps, int64_t ntaps,
-                   int64_t x, int64_t sw, const float *b8, float32x4_t lo, float32x4_t hi) {
+INLINE void block4(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows, int64_t ntaps,
+                   int64_t x, const float *b8, float32x4_t lo, float32x4_t hi) {
     float32x4_t a0 = vdupq_n_f32(b8[0]), a1 = vdupq_n_f32(b8[1]), a2 = vdupq_n_f32(b8[2]), a3 = vdupq_n_f32(b8[3]),
                 a4 = vdupq_n_f32(b8[4]), a5 = vdupq_n_f32(b8[5]), a6 = vdupq_n_f32(b8[6]), a7 = vdupq_n_f32(b8[7]);
     for (int64_t t = 0; t < ntaps; t++, w8 += 8) {
-        float32x4_t u = load_s(taps[t] + x * sw, sw);
+        float32x4_t u = vld1q_f32(rows[t] + x);
         a0 = fma4(a0, u, vdupq_n_f32(w8[0]));
         a1 = fma4(a1, u, vdupq_n_f32(w8[1]));
         a2 = fma4(a2, u, vdupq_n_f32(w8[2]));
@@ -49,38 +43,55 @@ INLINE void block4(float *out, int64_t ldo, int64_t noc, const float *w8, const 
     for (int o = 0; o < noc; o++) vst1q_f32(out + o * ldo + x, clamp4(a[o], lo, hi));
 }
 
-/* Blocks of 4 over [x0, x1), a ragged end covered by one more block ending at x1 (recomputing a few
- * outputs); rows under 4 (and strides over 2) take the scalar loop. */
-INLINE void rows8(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *taps, int64_t ntaps,
-                  int64_t x0, int64_t x1, int64_t sw, const ember_ukernel_post *post) {
+#if defined(__aarch64__)
+#define LANE_FMA(i, v, l) a##i##0 = vfmaq_laneq_f32(a##i##0, u0, v, l), a##i##1 = vfmaq_laneq_f32(a##i##1, u1, v, l)
+
+INLINE void block8(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows, int64_t ntaps,
+                   int64_t x, const float *b8, float32x4_t lo, float32x4_t hi) {
+    float32x4_t a00 = vdupq_n_f32(b8[0]), a10 = vdupq_n_f32(b8[1]), a20 = vdupq_n_f32(b8[2]),
+                a30 = vdupq_n_f32(b8[3]), a40 = vdupq_n_f32(b8[4]), a50 = vdupq_n_f32(b8[5]),
+                a60 = vdupq_n_f32(b8[6]), a70 = vdupq_n_f32(b8[7]);
+    float32x4_t a01 = a00, a11 = a10, a21 = a20, a31 = a30, a41 = a40, a51 = a50, a61 = a60, a71 = a70;
+    for (int64_t t = 0; t < ntaps; t++, w8 += 8) {
+        const float *r = rows[t] + x;
+        float32x4_t u0 = vld1q_f32(r), u1 = vld1q_f32(r + 4), wl = vld1q_f32(w8), wh = vld1q_f32(w8 + 4);
+        LANE_FMA(0, wl, 0), LANE_FMA(1, wl, 1), LANE_FMA(2, wl, 2), LANE_FMA(3, wl, 3);
+        LANE_FMA(4, wh, 0), LANE_FMA(5, wh, 1), LANE_FMA(6, wh, 2), LANE_FMA(7, wh, 3);
+    }
+    float32x4_t a[8][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
+                           {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
+    for (int64_t o = 0; o < noc; o++) {
+        vst1q_f32(out + o * ldo + x, clamp4(a[o][0], lo, hi));
+        vst1q_f32(out + o * ldo + x + 4, clamp4(a[o][1], lo, hi));
+    }
+}
+#endif
+
+/* Blocks of 8 (aarch64) or 4 over [0, n), a ragged end covered by one more block ending at n (recomputing a
+ * few outputs); rows under 4 take the scalar reference. */
+static void conv_rows_neon(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
+                           int64_t ntaps, int64_t n, const ember_ukernel_post *post) {
+    if (n < 4) {
+        ember_conv_rows_ref(out, ldo, noc, w8, rows, ntaps, n, post);
+        return;
+    }
     float b8[8] = {0};
     for (int64_t o = 0; o < noc; o++) b8[o] = post && post->rbias ? post->rbias[o] : 0.0f;
-    float flo = post ? post->lo : -INFINITY, fhi = post ? post->hi : INFINITY;
-    float32x4_t lo = vdupq_n_f32(flo), hi = vdupq_n_f32(fhi);
-    if (sw <= 2 && x1 - x0 >= 4) {
-        for (int64_t x = x0;; x += 4) {
-            if (x + 4 > x1) x = x1 - 4;
-            block4(out, ldo, noc, w8, taps, ntaps, x, sw, b8, lo, hi);
-            if (x + 4 >= x1) return;
+    float32x4_t lo = vdupq_n_f32(post ? post->lo : -INFINITY), hi = vdupq_n_f32(post ? post->hi : INFINITY);
+#if defined(__aarch64__)
+    if (n >= 8) {
+        for (int64_t x = 0;; x += 8) {
+            if (x + 8 > n) x = n - 8;
+            block8(out, ldo, noc, w8, rows, ntaps, x, b8, lo, hi);
+            if (x + 8 >= n) return;
         }
     }
-    for (int64_t x = x0; x < x1; x++)
-        for (int64_t o = 0; o < noc; o++) {
-            float acc = b8[o];
-            for (int64_t t = 0; t < ntaps; t++) acc += taps[t][x * sw] * w8[t * 8 + o];
-            acc = acc < flo ? flo : acc; /* NaN stays */
-            out[o * ldo + x] = acc > fhi ? fhi : acc;
-        }
+#endif
+    for (int64_t x = 0;; x += 4) {
+        if (x + 4 > n) x = n - 4;
+        block4(out, ldo, noc, w8, rows, ntaps, x, b8, lo, hi);
+        if (x + 4 >= n) return;
+    }
 }
 
-static void conv_rows8_neon(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *taps,
-                            int64_t ntaps, int64_t x0, int64_t x1, int64_t sw, const ember_ukernel_post *post) {
-    if (sw == 1)
-        rows8(out, ldo, noc, w8, taps, ntaps, x0, x1, 1, post);
-    else if (sw == 2)
-        rows8(out, ldo, noc, w8, taps, ntaps, x0, x1, 2, post);
-    else
-        rows8(out, ldo, noc, w8, taps, ntaps, x0, x1, sw, post); /* scalar */
-}
-
-void ember_conv_init_neon(ember_kernel_table *t) { t->conv_rows8 = conv_rows8_neon; }
+void ember_conv_init_neon(ember_kernel_table *t) { t->conv_rows = conv_rows_neon; }

@@ -1,76 +1,105 @@
-/* AVX2 direct convolution rows for convs with few input taps (conv.c's stem path, isa.h conv_rows8): 8
- * outputs x 8 output channels in 8 accumulators; each tap's input is loaded once (stride 2 deinterleaved in
- * registers) and used by all 8 channels, so no patch matrix is ever written. */
+/* AVX2 direct convolution rows for convs with few input taps (conv.c's stem path, isa.h conv_rows): conv.c
+ * has already split the input rows into unit-stride zero-padded phase rows, so every tap is plain loads.
+ * Register block: 24 outputs (3 vectors) x 4 output channels in 12 accumulators; per tap 3 input loads and
+ * 4 weight broadcasts feed 12 FMAs (8 outputs x 8 channels had needed 9 loads and 2 shuffles per 8 FMAs). */
 #include "kernels/isa.h"
 
 #include <immintrin.h>
 #include <math.h>
-
-/* Eight consecutive outputs' inputs: stride 1 loads directly; stride 2 takes the even elements of p[0..14]
- * from two overlapping loads (never touching p[15]). */
-static inline __m256 load_s(const float *p, int64_t sw) {
-    if (sw == 1) return _mm256_loadu_ps(p);
-    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 7);
-    __m256 even = _mm256_shuffle_ps(a, b, 0xd8); /* p0 p2 p8 p10 | p4 p6 p12 p14 */
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xd8));
-}
+#include <stdint.h>
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* 8 outputs x 8 channels: 8 accumulators, one input vector and one broadcast weight live (no spills). */
-INLINE void block8(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *taps, int64_t ntaps,
-                   int64_t x, int64_t sw, const float *b8, __m256 lo, __m256 hi) {
-    __m256 a0 = _mm256_broadcast_ss(b8), a1 = _mm256_broadcast_ss(b8 + 1), a2 = _mm256_broadcast_ss(b8 + 2),
-           a3 = _mm256_broadcast_ss(b8 + 3), a4 = _mm256_broadcast_ss(b8 + 4), a5 = _mm256_broadcast_ss(b8 + 5),
-           a6 = _mm256_broadcast_ss(b8 + 6), a7 = _mm256_broadcast_ss(b8 + 7);
-    for (int64_t t = 0; t < ntaps; t++, w8 += 8) {
-        __m256 u = load_s(taps[t] + x * sw, sw);
-        a0 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w8 + 0), a0);
-        a1 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w8 + 1), a1);
-        a2 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w8 + 2), a2);
-        a3 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w8 + 3), a3);
-        a4 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w8 + 4), a4);
-        a5 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w8 + 5), a5);
-        a6 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w8 + 6), a6);
-        a7 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w8 + 7), a7);
-    }
-    __m256 a[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-    for (int o = 0; o < noc; o++) /* max/min return the second operand, the sum, when it is NaN */
-        _mm256_storeu_ps(out + o * ldo + x, _mm256_min_ps(hi, _mm256_max_ps(lo, a[o])));
+INLINE __m256 clamp8(__m256 v, __m256 lo, __m256 hi) { /* max/min return the second operand, v, when it is NaN */
+    return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
 }
 
-/* Blocks of 8 over [x0, x1), a ragged end covered by one more block ending at x1 (recomputing a few
- * outputs); rows under 8 (and strides over 2) take the scalar loop. */
-INLINE void rows8(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *taps, int64_t ntaps,
-                  int64_t x0, int64_t x1, int64_t sw, const ember_ukernel_post *post) {
+/* Outputs [x, x+24) of channels [0, noc) (noc <= 4; w has 8 floats per tap, of which 4 are read). */
+INLINE void block24(float *out, int64_t ldo, int64_t noc, const float *w, const float *const *rows, int64_t ntaps,
+                    int64_t x, const float *b4, __m256 lo, __m256 hi) {
+    for (int64_t o = 0; o < noc; o++) { /* the block after next (maybe past the row: only a hint; in integers,
+                                           * as it may point past the buffer) comes from memory meanwhile */
+        const char *p = (const char *)((uintptr_t)(out + o * ldo + x) + 48 * sizeof(float));
+        _mm_prefetch(p, _MM_HINT_T0), _mm_prefetch(p + 64, _MM_HINT_T0), _mm_prefetch(p + 92, _MM_HINT_T0);
+    }
+    __m256 a00 = _mm256_broadcast_ss(b4), a01 = a00, a02 = a00;
+    __m256 a10 = _mm256_broadcast_ss(b4 + 1), a11 = a10, a12 = a10;
+    __m256 a20 = _mm256_broadcast_ss(b4 + 2), a21 = a20, a22 = a20;
+    __m256 a30 = _mm256_broadcast_ss(b4 + 3), a31 = a30, a32 = a30;
+    for (int64_t t = 0; t < ntaps; t++, w += 8) {
+        const float *r = rows[t] + x;
+        __m256 u0 = _mm256_loadu_ps(r), u1 = _mm256_loadu_ps(r + 8), u2 = _mm256_loadu_ps(r + 16);
+        __m256 c = _mm256_broadcast_ss(w);
+        a00 = _mm256_fmadd_ps(u0, c, a00), a01 = _mm256_fmadd_ps(u1, c, a01), a02 = _mm256_fmadd_ps(u2, c, a02);
+        c = _mm256_broadcast_ss(w + 1);
+        a10 = _mm256_fmadd_ps(u0, c, a10), a11 = _mm256_fmadd_ps(u1, c, a11), a12 = _mm256_fmadd_ps(u2, c, a12);
+        c = _mm256_broadcast_ss(w + 2);
+        a20 = _mm256_fmadd_ps(u0, c, a20), a21 = _mm256_fmadd_ps(u1, c, a21), a22 = _mm256_fmadd_ps(u2, c, a22);
+        c = _mm256_broadcast_ss(w + 3);
+        a30 = _mm256_fmadd_ps(u0, c, a30), a31 = _mm256_fmadd_ps(u1, c, a31), a32 = _mm256_fmadd_ps(u2, c, a32);
+    }
+    __m256 a[4][3] = {{a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};
+    for (int64_t o = 0; o < noc; o++)
+        for (int v = 0; v < 3; v++) _mm256_storeu_ps(out + o * ldo + x + 8 * v, clamp8(a[o][v], lo, hi));
+}
+
+/* Outputs [x, x+16) of channels [0, noc) (noc <= 4): row ends of 9..16. */
+INLINE void block16(float *out, int64_t ldo, int64_t noc, const float *w, const float *const *rows, int64_t ntaps,
+                    int64_t x, const float *b4, __m256 lo, __m256 hi) {
+    __m256 a00 = _mm256_broadcast_ss(b4), a01 = a00, a10 = _mm256_broadcast_ss(b4 + 1), a11 = a10;
+    __m256 a20 = _mm256_broadcast_ss(b4 + 2), a21 = a20, a30 = _mm256_broadcast_ss(b4 + 3), a31 = a30;
+    for (int64_t t = 0; t < ntaps; t++, w += 8) {
+        const float *r = rows[t] + x;
+        __m256 u0 = _mm256_loadu_ps(r), u1 = _mm256_loadu_ps(r + 8), c = _mm256_broadcast_ss(w);
+        a00 = _mm256_fmadd_ps(u0, c, a00), a01 = _mm256_fmadd_ps(u1, c, a01), c = _mm256_broadcast_ss(w + 1);
+        a10 = _mm256_fmadd_ps(u0, c, a10), a11 = _mm256_fmadd_ps(u1, c, a11), c = _mm256_broadcast_ss(w + 2);
+        a20 = _mm256_fmadd_ps(u0, c, a20), a21 = _mm256_fmadd_ps(u1, c, a21), c = _mm256_broadcast_ss(w + 3);
+        a30 = _mm256_fmadd_ps(u0, c, a30), a31 = _mm256_fmadd_ps(u1, c, a31);
+    }
+    __m256 a[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
+    for (int64_t o = 0; o < noc; o++)
+        for (int v = 0; v < 2; v++) _mm256_storeu_ps(out + o * ldo + x + 8 * v, clamp8(a[o][v], lo, hi));
+}
+
+/* Outputs [x, x+8) of channels [0, noc) (noc <= 4): row ends of 1..8. */
+INLINE void block8(float *out, int64_t ldo, int64_t noc, const float *w, const float *const *rows, int64_t ntaps,
+                   int64_t x, const float *b4, __m256 lo, __m256 hi) {
+    __m256 a0 = _mm256_broadcast_ss(b4), a1 = _mm256_broadcast_ss(b4 + 1), a2 = _mm256_broadcast_ss(b4 + 2),
+           a3 = _mm256_broadcast_ss(b4 + 3);
+    for (int64_t t = 0; t < ntaps; t++, w += 8) {
+        __m256 u = _mm256_loadu_ps(rows[t] + x);
+        a0 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w), a0);
+        a1 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w + 1), a1);
+        a2 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w + 2), a2);
+        a3 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w + 3), a3);
+    }
+    __m256 a[4] = {a0, a1, a2, a3};
+    for (int64_t o = 0; o < noc; o++) _mm256_storeu_ps(out + o * ldo + x, clamp8(a[o], lo, hi));
+}
+
+/* Channels in groups of 4, each over the row in blocks of 24, the rest (1..23) in blocks of 16 and 8 (a last
+ * one ending at n, recomputing a few outputs, rather than a block of 24 over mostly done ones: 56 = 24+24+8,
+ * 111 = 24*4+16); rows under 8 take the scalar reference. */
+static void conv_rows_avx2(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
+                           int64_t ntaps, int64_t n, const ember_ukernel_post *post) {
+    if (n < 8) {
+        ember_conv_rows_ref(out, ldo, noc, w8, rows, ntaps, n, post);
+        return;
+    }
     float b8[8] = {0};
     for (int64_t o = 0; o < noc; o++) b8[o] = post && post->rbias ? post->rbias[o] : 0.0f;
-    float flo = post ? post->lo : -INFINITY, fhi = post ? post->hi : INFINITY;
-    __m256 lo = _mm256_set1_ps(flo), hi = _mm256_set1_ps(fhi);
-    if (sw <= 2 && x1 - x0 >= 8) {
-        for (int64_t x = x0;; x += 8) {
-            if (x + 8 > x1) x = x1 - 8;
-            block8(out, ldo, noc, w8, taps, ntaps, x, sw, b8, lo, hi);
-            if (x + 8 >= x1) return;
-        }
+    __m256 lo = _mm256_set1_ps(post ? post->lo : -INFINITY), hi = _mm256_set1_ps(post ? post->hi : INFINITY);
+    for (int64_t c = 0; c < noc; c += 4) {
+        int64_t nc = noc - c < 4 ? noc - c : 4;
+        float *o = out + c * ldo;
+        const float *w = w8 + c;
+        int64_t x = 0;
+        for (; n - x >= 24; x += 24) block24(o, ldo, nc, w, rows, ntaps, x, b8 + c, lo, hi);
+        if (n - x > 16) block16(o, ldo, nc, w, rows, ntaps, x, b8 + c, lo, hi), x += 16;
+        if (n - x > 8 && n >= 16) block16(o, ldo, nc, w, rows, ntaps, n - 16, b8 + c, lo, hi), x = n;
+        if (n - x > 8) block8(o, ldo, nc, w, rows, ntaps, x, b8 + c, lo, hi), x += 8;
+        if (n - x > 0) block8(o, ldo, nc, w, rows, ntaps, n - 8, b8 + c, lo, hi);
     }
-    for (int64_t x = x0; x < x1; x++)
-        for (int64_t o = 0; o < noc; o++) {
-            float acc = b8[o];
-            for (int64_t t = 0; t < ntaps; t++) acc += taps[t][x * sw] * w8[t * 8 + o];
-            acc = acc < flo ? flo : acc; /* NaN stays */
-            out[o * ldo + x] = acc > fhi ? fhi : acc;
-        }
 }
 
-static void conv_rows8_avx2(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *taps,
-                            int64_t ntaps, int64_t x0, int64_t x1, int64_t sw, const ember_ukernel_post *post) {
-    if (sw == 1)
-        rows8(out, ldo, noc, w8, taps, ntaps, x0, x1, 1, post);
-    else if (sw == 2)
-        rows8(out, ldo, noc, w8, taps, ntaps, x0, x1, 2, post);
-    else
-        rows8(out, ldo, noc, w8, taps, ntaps, x0, x1, sw, post); /* scalar */
-}
-
-void ember_conv_init_avx2(ember_kernel_table *t) { t->conv_rows8 = conv_rows8_avx2; }
+void ember_conv_init_avx2(ember_kernel_table *t) { t->conv_rows = conv_rows_avx2; }
