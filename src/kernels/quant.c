@@ -755,8 +755,35 @@ void quant_dot8_q4_K_ref(int64_t n, const void *packed, const void *a, float *ou
         }
 }
 
+/* --- Q8_0 rows interleaved 8 at a time ---------------------------------------------------------------- */
+_Static_assert(sizeof(blk_q8_0x8) == 8 * sizeof(blk_q8_0), "block layout");
+
+static void pack8_q8_0(const void *w, size_t stride, int64_t n, void *dst) {
+    blk_q8_0x8 *o = dst;
+    for (int64_t i = 0; i < n / QK; i++, o++)
+        for (int r = 0; r < 8; r++) {
+            const blk_q8_0 *b = (const blk_q8_0 *)((const uint8_t *)w + (size_t)r * stride) + i;
+            o->d[r] = b->d;
+            for (int k = 0; k < 8; k++) memcpy(&o->q[k][4 * r], b->qs + 4 * k, 4);
+        }
+}
+
+void quant_dot8_q8_0_ref(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q8_0x8 *b = packed;
+    const act_q8 *y = a;
+    for (int r = 0; r < 8; r++) out[r] = 0;
+    for (int64_t i = 0; i < n / QK; i++, b++, y++)
+        for (int r = 0; r < 8; r++) {
+            int sum = 0;
+            for (int k = 0; k < 8; k++)
+                for (int j = 0; j < 4; j++) sum += b->q[k][4 * r + j] * y->qs[4 * k + j];
+            out[r] += h2f(b->d[r]) * y->d * (float)sum;
+        }
+}
+
 size_t quant_packed8_bytes(ember_ggml_type t, int64_t n) {
     if (t == EMBER_GGML_Q4_0) return (size_t)(n / QK) * sizeof(blk_q4_0x8);
+    if (t == EMBER_GGML_Q8_0) return (size_t)(n / QK) * sizeof(blk_q8_0x8);
     if (t == EMBER_GGML_Q4_K) return (size_t)(n / QK_K) * sizeof(blk_q4_Kx8);
     return 0;
 }
@@ -893,6 +920,7 @@ static void select_kernels(void) {
         if (isa.axpy[t] && types[t].dequant) types[t].axpy = isa.axpy[t];
     if (types[EMBER_GGML_Q4_0].dot8) types[EMBER_GGML_Q4_0].pack8 = pack8_q4_0;
     if (types[EMBER_GGML_Q4_K].dot8) types[EMBER_GGML_Q4_K].pack8 = pack8_q4_K;
+    if (types[EMBER_GGML_Q8_0].dot8) types[EMBER_GGML_Q8_0].pack8 = pack8_q8_0;
     act_fns[ACT_Q8] = isa.act[ACT_Q8] ? isa.act[ACT_Q8] : act_q8_ref;
     act_fns[ACT_Q8K] = isa.act[ACT_Q8K] ? isa.act[ACT_Q8K] : act_q8k_ref;
 }

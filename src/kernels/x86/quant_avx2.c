@@ -254,7 +254,7 @@ INLINE void blk_q2_K_dot(const blk_q2_K *x, const act_q8k *y, __m256 *acc, float
 }
 
 /* --- dot, dotn (R weight rows, one activation row) and dotm (one weight row, R activation rows) ---------- */
-enum { R = 4, PF = 768 }; /* rows per call; prefetch distance in bytes */
+enum { R = 4, PF = 768, Q80_PF = 1088 }; /* rows per call; prefetch distances in bytes (dotn, dot8_q8_0) */
 /* Four explicit calls (not a loop over arrays) so the accumulators stay in registers. */
 #define DOTS(name, WT, AT, BLOCK)                                                                            \
     static float dot_##name(int64_t n, const void *w, const void *a) {                                       \
@@ -581,6 +581,78 @@ static void gemm8_q4_K(int64_t n, const void *packed, const void *a, size_t astr
     }
 }
 
+/* Q8_0, 8 rows per lane group: 4 activation bytes broadcast to all lanes times 4 values of each row, with the sign
+ * trick (|w| x sign(a, w): maddubs takes one unsigned operand); pair sums can reach 2 * 128 * 127, so each step
+ * widens to 32 bits with madd before adding. */
+#define Q80_STEP(s, aq, q, ap)                                                                               \
+    do {                                                                                                     \
+        int32_t a4;                                                                                          \
+        memcpy(&a4, ap, 4);                                                                                  \
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(_mm256_set1_epi32(a4), q)), ones)); \
+    } while (0)
+
+static void dot8_q8_0(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q8_0x8 *b = packed;
+    const act_q8 *y = a;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK; i++, b++, y++) {
+        for (int l = 0; l < 5; l++) _mm_prefetch((const char *)b + Q80_PF + 64 * l, _MM_HINT_T0);
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        for (int k = 0; k < 8; k += 2) {
+            __m256i q0 = load32(b->q[k]), q1 = load32(b->q[k + 1]);
+            Q80_STEP(s0, _mm256_abs_epi8(q0), q0, y->qs + 4 * k);
+            Q80_STEP(s1, _mm256_abs_epi8(q1), q1, y->qs + 4 * k + 4);
+        }
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d)), _mm256_set1_ps(y->d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
+/* 8 packed Q8_0 rows x 4 tokens (prompt batches): |w| is taken once per weight register for the 4 tokens. */
+static void gemm8_q8_0(int64_t n, const void *packed, const void *a, size_t astride, int na, float *out,
+                       size_t ostride) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    int c = 0;
+    for (; c + 4 <= na; c += 4) {
+        const blk_q8_0x8 *b = packed;
+        const act_q8 *y0 = (const act_q8 *)((const uint8_t *)a + (size_t)c * astride);
+        const act_q8 *y1 = (const act_q8 *)((const uint8_t *)y0 + astride);
+        const act_q8 *y2 = (const act_q8 *)((const uint8_t *)y1 + astride);
+        const act_q8 *y3 = (const act_q8 *)((const uint8_t *)y2 + astride);
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (int64_t i = 0; i < n / QK; i++, b++, y0++, y1++, y2++, y3++) {
+            __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+            for (int k = 0; k < 8; k++) {
+                __m256i q = load32(b->q[k]), aq = _mm256_abs_epi8(q);
+                Q80_STEP(s0, aq, q, y0->qs + 4 * k);
+                Q80_STEP(s1, aq, q, y1->qs + 4 * k);
+                Q80_STEP(s2, aq, q, y2->qs + 4 * k);
+                Q80_STEP(s3, aq, q, y3->qs + 4 * k);
+            }
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y0->d)), _mm256_cvtepi32_ps(s0), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y1->d)), _mm256_cvtepi32_ps(s1), acc1);
+            acc2 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y2->d)), _mm256_cvtepi32_ps(s2), acc2);
+            acc3 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y3->d)), _mm256_cvtepi32_ps(s3), acc3);
+        }
+        float tmp[4][8];
+        _mm256_storeu_ps(tmp[0], acc0);
+        _mm256_storeu_ps(tmp[1], acc1);
+        _mm256_storeu_ps(tmp[2], acc2);
+        _mm256_storeu_ps(tmp[3], acc3);
+        for (int t = 0; t < 4; t++)
+            for (int r = 0; r < 8; r++) out[(size_t)(c + t) * ostride + r] = tmp[t][r];
+    }
+    for (; c < na; c++) {
+        float tmp[8];
+        dot8_q8_0(n, packed, (const uint8_t *)a + (size_t)c * astride, tmp);
+        for (int r = 0; r < 8; r++) out[(size_t)c * ostride + r] = tmp[r];
+    }
+}
+#undef Q80_STEP
+
 /* --- float weights ----------------------------------------------------------------------------------------- */
 static float dot_f32(int64_t n, const void *w, const void *a) {
     const float *x = w, *y = a;
@@ -728,6 +800,8 @@ void quant_isa_avx2(quant_isa *isa) {
     isa->dot8[EMBER_GGML_Q4_K] = dot8_q4_K;
     isa->gemm8[EMBER_GGML_Q4_0] = gemm8_q4_0;
     isa->gemm8[EMBER_GGML_Q4_K] = gemm8_q4_K;
+    isa->dot8[EMBER_GGML_Q8_0] = dot8_q8_0;
+    isa->gemm8[EMBER_GGML_Q8_0] = gemm8_q8_0;
     isa->act[ACT_Q8] = quant_act_q8;
     isa->act[ACT_Q8K] = quant_act_q8k;
 }
