@@ -715,6 +715,8 @@ void quant_dot8_q4_0_ref(int64_t n, const void *packed, const void *a, float *ou
         }
 }
 
+_Static_assert(sizeof(blk_q4_Kx8) == 8 * sizeof(blk_q4_K), "block layout");
+
 static void pack8_q4_K(const void *w, size_t stride, int64_t n, void *dst) {
     blk_q4_Kx8 *o = dst;
     for (int64_t i = 0; i < n / QK_K; i++, o++)
@@ -722,12 +724,7 @@ static void pack8_q4_K(const void *w, size_t stride, int64_t n, void *dst) {
             const blk_q4_K *b = (const blk_q4_K *)((const uint8_t *)w + (size_t)r * stride) + i;
             o->d[r] = b->d;
             o->dmin[r] = b->dmin;
-            for (int j = 0; j < 8; j++) {
-                int sc, m;
-                k4_scale_min(j, b->scales, &sc, &m);
-                o->sc[j][2 * r] = o->sc[j][2 * r + 1] = (uint8_t)sc;
-                o->m[j][2 * r] = o->m[j][2 * r + 1] = (uint8_t)m;
-            }
+            for (int k = 0; k < 3; k++) memcpy(&o->s[k][r], b->scales + 4 * k, 4);
             for (int p = 0; p < 4; p++)
                 for (int k = 0; k < 8; k++) memcpy(&o->q[p][k][4 * r], b->qs + 32 * p + 4 * k, 4);
         }
@@ -739,7 +736,10 @@ void quant_dot8_q4_K_ref(int64_t n, const void *packed, const void *a, float *ou
     for (int r = 0; r < 8; r++) out[r] = 0;
     for (int64_t i = 0; i < n / QK_K; i++, b++, y++)
         for (int r = 0; r < 8; r++) {
-            int sum = 0, msum = 0;
+            uint8_t scales[12];
+            for (int k = 0; k < 3; k++) memcpy(scales + 4 * k, &b->s[k][r], 4);
+            int sc[8], m[8], sum = 0, msum = 0;
+            for (int j = 0; j < 8; j++) k4_scale_min(j, scales, &sc[j], &m[j]);
             for (int p = 0; p < 4; p++) {
                 int lo = 0, hi = 0;
                 for (int k = 0; k < 8; k++)
@@ -748,9 +748,9 @@ void quant_dot8_q4_K_ref(int64_t n, const void *packed, const void *a, float *ou
                         lo += (v & 15) * y->qs[64 * p + 4 * k + e];
                         hi += (v >> 4) * y->qs[64 * p + 32 + 4 * k + e];
                     }
-                sum += lo * b->sc[2 * p][2 * r] + hi * b->sc[2 * p + 1][2 * r];
+                sum += lo * sc[2 * p] + hi * sc[2 * p + 1];
             }
-            for (int j = 0; j < 8; j++) msum += b->m[j][2 * r] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+            for (int j = 0; j < 8; j++) msum += m[j] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
             out[r] += y->d * (h2f(b->d[r]) * (float)sum - h2f(b->dmin[r]) * (float)msum);
         }
 }

@@ -94,10 +94,11 @@ size_t quant_packed8_bytes(ember_ggml_type t, int64_t n);
 /* Q4_0 rows interleaved 8 at a time, per block: the 8 scales, then for k = 0..3 the 32 bytes
  * q[k][4r + j] = value(row r, element 4k + j) | value(row r, element 4k + 16 + j) << 4 (values 0..15). */
 typedef struct { uint16_t d[8]; uint8_t q[4][32]; } blk_q4_0x8;
-/* Q4_K rows interleaved 8 at a time, per 256-block: scales and mins per sub-block j and row r, each byte twice
- * (sc[j][2r] = sc[j][2r + 1]), then q[p][k][4r + i] = the row's qs[32p + 4k + i] (elements 64p + 4k + i in the
- * low nibble, 64p + 32 + 4k + i in the high one). */
-typedef struct { uint16_t d[8], dmin[8]; uint8_t sc[8][16], m[8][16]; uint8_t q[4][8][32]; } blk_q4_Kx8;
+/* Q4_K rows interleaved 8 at a time, per 256-block: the 8 rows' d and dmin, their 12 packed scale bytes as three
+ * 32-bit words s[w][r] (so the 6-bit scales of 8 rows unpack with the same word arithmetic as one row's), then
+ * q[p][k][4r + i] = the row's qs[32p + 4k + i] (elements 64p + 4k + i in the low nibble, 64p + 32 + 4k + i in the
+ * high one). Exactly the bytes of the 8 blocks: generation is memory-bound, so the layout adds none. */
+typedef struct { uint16_t d[8], dmin[8]; uint32_t s[3][8]; uint8_t q[4][8][32]; } blk_q4_Kx8;
 /* Q8_0 rows interleaved 8 at a time, per block: the 8 scales, then q[k][4r + j] = the row's qs[4k + j]. */
 typedef struct { uint16_t d[8]; int8_t q[8][32]; } blk_q8_0x8;
 

@@ -476,15 +476,50 @@ static void gemm8_q4_0(int64_t n, const void *packed, const void *a, size_t astr
 #undef Q40_ACC
 
 /* Q4_K, 8 rows per lane group: per pair of sub-blocks, 8 steps of 4 activation bytes x 4 values of each row add
- * up in 16 bits (<= 8 * 2 * 15 * 127), one madd with the rows' (duplicated) scales widens them; the mins go
- * through the activation's 16-element sums, two sub-blocks per madd. */
+ * up in 16 bits (<= 8 * 2 * 15 * 127), one madd with the rows' scales (each in both 16-bit halves of the row's
+ * 32-bit lane) widens them; the mins go through the activation's 16-element sums, two sub-blocks per madd.
+ * The 6-bit scales are unpacked for the 8 rows at once: word w of row r sits in 32-bit lane r of s[w], so ggml's
+ * word arithmetic leaves scales 0-3 (sc0), 4-7 (sc1) and mins 0-3 / 4-7 (mn0, mn1) as the 4 bytes of each lane. */
+typedef struct { __m256i sc[2], mn[2]; } k4x8_scales;
+
+INLINE k4x8_scales k4x8_unpack(const blk_q4_Kx8 *b) {
+    const __m256i c3f = _mm256_set1_epi32(0x3f3f3f3f), c0f = _mm256_set1_epi32(0x0f0f0f0f), c03 = _mm256_set1_epi32(0x03030303);
+    __m256i w0 = load32(b->s[0]), w1 = load32(b->s[1]), w2 = load32(b->s[2]);
+    k4x8_scales k;
+    k.sc[0] = _mm256_and_si256(w0, c3f);
+    k.mn[0] = _mm256_and_si256(w1, c3f);
+    k.sc[1] = _mm256_or_si256(_mm256_and_si256(w2, c0f), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w0, 6), c03), 4));
+    k.mn[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 4), c0f),
+                              _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w1, 6), c03), 4));
+    return k;
+}
+
+/* Byte j of each 32-bit lane as both of its 16-bit halves (the scale of that lane's row for sub-block j). */
+INLINE __m256i k4x8_spread(__m256i v, int j) {
+    const __m256i base = _mm256_setr_epi8(0, -128, 0, -128, 4, -128, 4, -128, 8, -128, 8, -128, 12, -128, 12, -128, 0, -128,
+                                          0, -128, 4, -128, 4, -128, 8, -128, 8, -128, 12, -128, 12, -128);
+    return _mm256_shuffle_epi8(v, _mm256_add_epi8(base, _mm256_set1_epi8((char)j)));
+}
+
+/* sum over sub-blocks j of min[j] x (bsums[2j] + bsums[2j+1]), per row (lanes 2r, 2r+1 summed by the madd) */
+INLINE __m256i k4x8_mins(const k4x8_scales *k, const act_q8k *y) {
+    __m256i msum = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) {
+        int32_t bs;
+        memcpy(&bs, y->bsums + 2 * j, 4);
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(k4x8_spread(k->mn[j / 4], j % 4), _mm256_set1_epi32(bs)));
+    }
+    return msum;
+}
+
 static void dot8_q4_K(int64_t n, const void *packed, const void *a, float *out) {
     const blk_q4_Kx8 *b = packed;
     const act_q8k *y = a;
     const __m256i low = _mm256_set1_epi8(15);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++, b++, y++) {
-        __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+        k4x8_scales k = k4x8_unpack(b);
+        __m256i isum = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
             __m256i slo = _mm256_setzero_si256(), shi = _mm256_setzero_si256();
             const int8_t *alo = y->qs + 64 * p, *ahi = alo + 32;
@@ -492,30 +527,23 @@ static void dot8_q4_K(int64_t n, const void *packed, const void *a, float *out) 
             _mm_prefetch((const char *)b->q[p] + 1088, _MM_HINT_T0);
             _mm_prefetch((const char *)b->q[p] + 1152, _MM_HINT_T0);
             _mm_prefetch((const char *)b->q[p] + 1216, _MM_HINT_T0);
-            for (int k = 0; k < 8; k++) {
-                __m256i q = load32(b->q[p][k]);
+            for (int k8 = 0; k8 < 8; k8++) {
+                __m256i q = load32(b->q[p][k8]);
                 int32_t a0, a1;
-                memcpy(&a0, alo + 4 * k, 4);
-                memcpy(&a1, ahi + 4 * k, 4);
+                memcpy(&a0, alo + 4 * k8, 4);
+                memcpy(&a1, ahi + 4 * k8, 4);
                 slo = _mm256_add_epi16(slo, _mm256_maddubs_epi16(_mm256_and_si256(q, low), _mm256_set1_epi32(a0)));
                 shi = _mm256_add_epi16(shi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low),
                                                                  _mm256_set1_epi32(a1)));
             }
-            __m256i sc0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p]));
-            __m256i sc1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p + 1]));
+            __m256i sc0 = k4x8_spread(k.sc[p / 2], 2 * (p % 2)), sc1 = k4x8_spread(k.sc[p / 2], 2 * (p % 2) + 1);
             isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(slo, sc0), _mm256_madd_epi16(shi, sc1)));
-        }
-        for (int j = 0; j < 8; j++) { /* lanes 2r, 2r+1: min of row r times bsums 2j, 2j+1 */
-            int32_t bs;
-            memcpy(&bs, y->bsums + 2 * j, 4);
-            __m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->m[j]));
-            msum = _mm256_add_epi32(msum, _mm256_madd_epi16(m, _mm256_set1_epi32(bs)));
         }
         __m256 da = _mm256_set1_ps(y->d);
         __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d)), da);
         __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->dmin)), da);
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
-        acc = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(msum), acc);
+        acc = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(k4x8_mins(&k, y)), acc);
     }
     _mm256_storeu_ps(out, acc);
 }
@@ -531,42 +559,34 @@ static void gemm8_q4_K(int64_t n, const void *packed, const void *a, size_t astr
         const act_q8k *y1 = (const act_q8k *)((const uint8_t *)y0 + astride);
         __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
         for (int64_t i = 0; i < n / QK_K; i++, b++, y0++, y1++) {
-            __m256i is0 = _mm256_setzero_si256(), is1 = is0, ms0 = is0, ms1 = is0;
+            k4x8_scales k = k4x8_unpack(b);
+            __m256i is0 = _mm256_setzero_si256(), is1 = is0;
             for (int p = 0; p < 4; p++) {
                 __m256i l0 = _mm256_setzero_si256(), h0 = l0, l1 = l0, h1 = l0;
-                for (int k = 0; k < 8; k++) {
-                    __m256i q = load32(b->q[p][k]);
+                for (int k8 = 0; k8 < 8; k8++) {
+                    __m256i q = load32(b->q[p][k8]);
                     __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
                     int32_t a0, a1, a2, a3;
-                    memcpy(&a0, y0->qs + 64 * p + 4 * k, 4);
-                    memcpy(&a1, y0->qs + 64 * p + 32 + 4 * k, 4);
-                    memcpy(&a2, y1->qs + 64 * p + 4 * k, 4);
-                    memcpy(&a3, y1->qs + 64 * p + 32 + 4 * k, 4);
+                    memcpy(&a0, y0->qs + 64 * p + 4 * k8, 4);
+                    memcpy(&a1, y0->qs + 64 * p + 32 + 4 * k8, 4);
+                    memcpy(&a2, y1->qs + 64 * p + 4 * k8, 4);
+                    memcpy(&a3, y1->qs + 64 * p + 32 + 4 * k8, 4);
                     l0 = _mm256_add_epi16(l0, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(a0)));
                     h0 = _mm256_add_epi16(h0, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a1)));
                     l1 = _mm256_add_epi16(l1, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(a2)));
                     h1 = _mm256_add_epi16(h1, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a3)));
                 }
-                __m256i sc0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p]));
-                __m256i sc1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p + 1]));
+                __m256i sc0 = k4x8_spread(k.sc[p / 2], 2 * (p % 2)), sc1 = k4x8_spread(k.sc[p / 2], 2 * (p % 2) + 1);
                 is0 = _mm256_add_epi32(is0, _mm256_add_epi32(_mm256_madd_epi16(l0, sc0), _mm256_madd_epi16(h0, sc1)));
                 is1 = _mm256_add_epi32(is1, _mm256_add_epi32(_mm256_madd_epi16(l1, sc0), _mm256_madd_epi16(h1, sc1)));
-            }
-            for (int j = 0; j < 8; j++) {
-                int32_t b0, b1;
-                memcpy(&b0, y0->bsums + 2 * j, 4);
-                memcpy(&b1, y1->bsums + 2 * j, 4);
-                __m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->m[j]));
-                ms0 = _mm256_add_epi32(ms0, _mm256_madd_epi16(m, _mm256_set1_epi32(b0)));
-                ms1 = _mm256_add_epi32(ms1, _mm256_madd_epi16(m, _mm256_set1_epi32(b1)));
             }
             __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
             __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->dmin));
             __m256 da0 = _mm256_set1_ps(y0->d), da1 = _mm256_set1_ps(y1->d);
             acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, da0), _mm256_cvtepi32_ps(is0), acc0);
-            acc0 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da0), _mm256_cvtepi32_ps(ms0), acc0);
+            acc0 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da0), _mm256_cvtepi32_ps(k4x8_mins(&k, y0)), acc0);
             acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, da1), _mm256_cvtepi32_ps(is1), acc1);
-            acc1 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da1), _mm256_cvtepi32_ps(ms1), acc1);
+            acc1 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da1), _mm256_cvtepi32_ps(k4x8_mins(&k, y1)), acc1);
         }
         float tmp[2][8];
         _mm256_storeu_ps(tmp[0], acc0);
