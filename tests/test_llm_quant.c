@@ -221,6 +221,7 @@ static void test_dot8(void) {
     check_dot8(EMBER_GGML_Q4_0, quant_dot8_q4_0_ref);
     check_dot8(EMBER_GGML_Q4_K, quant_dot8_q4_K_ref);
     check_dot8(EMBER_GGML_Q8_0, quant_dot8_q8_0_ref);
+    check_dot8(EMBER_GGML_Q6_K, quant_dot8_q6_K_ref);
     check_gemm8(EMBER_GGML_Q4_0);
     check_gemm8(EMBER_GGML_Q4_K);
     check_gemm8(EMBER_GGML_Q8_0);

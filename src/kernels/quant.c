@@ -755,6 +755,47 @@ void quant_dot8_q4_K_ref(int64_t n, const void *packed, const void *a, float *ou
         }
 }
 
+/* --- Q6_K rows interleaved 8 at a time ---------------------------------------------------------------- */
+_Static_assert(sizeof(blk_q6_Kx8) == 8 * sizeof(blk_q6_K), "block layout");
+
+static void pack8_q6_K(const void *w, size_t stride, int64_t n, void *dst) {
+    blk_q6_Kx8 *o = dst;
+    for (int64_t i = 0; i < n / QK_K; i++, o++)
+        for (int r = 0; r < 8; r++) {
+            const blk_q6_K *b = (const blk_q6_K *)((const uint8_t *)w + (size_t)r * stride) + i;
+            o->d[r] = b->d;
+            for (int g = 0; g < 16; g++) o->sc[g][r] = b->scales[g];
+            for (int k = 0; k < 8; k++) {
+                for (int p = 0; p < 4; p++) memcpy(&o->ql[p][k][4 * r], b->ql + 32 * p + 4 * k, 4);
+                for (int p = 0; p < 2; p++) memcpy(&o->qh[p][k][4 * r], b->qh + 32 * p + 4 * k, 4);
+            }
+        }
+}
+
+/* Element e (0..255) of row r of a packed Q6_K block, -32..31: ggml's element 128h + 32s + l takes its low bits
+ * from ql[64h + l (+32 for odd s)] (high nibble for s >= 2) and bits 2s, 2s+1 of qh[32h + l]. */
+static int q6x8_value(const blk_q6_Kx8 *b, int r, int e) {
+    int h = e / 128, s = e % 128 / 32, l = e % 32, k = l / 4, i = l % 4;
+    uint8_t lo = b->ql[2 * h + (s & 1)][k][4 * r + i], hi = b->qh[h][k][4 * r + i];
+    return ((s >= 2 ? lo >> 4 : lo & 15) | ((hi >> (2 * s)) & 3) << 4) - 32;
+}
+
+void quant_dot8_q6_K_ref(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q6_Kx8 *b = packed;
+    const act_q8k *y = a;
+    for (int r = 0; r < 8; r++) out[r] = 0;
+    for (int64_t i = 0; i < n / QK_K; i++, b++, y++)
+        for (int r = 0; r < 8; r++) {
+            int sum = 0;
+            for (int g = 0; g < 16; g++) {
+                int gs = 0;
+                for (int e = 16 * g; e < 16 * g + 16; e++) gs += q6x8_value(b, r, e) * y->qs[e];
+                sum += b->sc[g][r] * gs;
+            }
+            out[r] += h2f(b->d[r]) * y->d * (float)sum;
+        }
+}
+
 /* --- Q8_0 rows interleaved 8 at a time ---------------------------------------------------------------- */
 _Static_assert(sizeof(blk_q8_0x8) == 8 * sizeof(blk_q8_0), "block layout");
 
@@ -784,6 +825,7 @@ void quant_dot8_q8_0_ref(int64_t n, const void *packed, const void *a, float *ou
 size_t quant_packed8_bytes(ember_ggml_type t, int64_t n) {
     if (t == EMBER_GGML_Q4_0) return (size_t)(n / QK) * sizeof(blk_q4_0x8);
     if (t == EMBER_GGML_Q8_0) return (size_t)(n / QK) * sizeof(blk_q8_0x8);
+    if (t == EMBER_GGML_Q6_K) return (size_t)(n / QK_K) * sizeof(blk_q6_Kx8);
     if (t == EMBER_GGML_Q4_K) return (size_t)(n / QK_K) * sizeof(blk_q4_Kx8);
     return 0;
 }
@@ -921,6 +963,7 @@ static void select_kernels(void) {
     if (types[EMBER_GGML_Q4_0].dot8) types[EMBER_GGML_Q4_0].pack8 = pack8_q4_0;
     if (types[EMBER_GGML_Q4_K].dot8) types[EMBER_GGML_Q4_K].pack8 = pack8_q4_K;
     if (types[EMBER_GGML_Q8_0].dot8) types[EMBER_GGML_Q8_0].pack8 = pack8_q8_0;
+    if (types[EMBER_GGML_Q6_K].dot8) types[EMBER_GGML_Q6_K].pack8 = pack8_q6_K;
     act_fns[ACT_Q8] = isa.act[ACT_Q8] ? isa.act[ACT_Q8] : act_q8_ref;
     act_fns[ACT_Q8K] = isa.act[ACT_Q8K] ? isa.act[ACT_Q8K] : act_q8k_ref;
 }

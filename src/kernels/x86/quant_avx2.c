@@ -601,6 +601,67 @@ static void gemm8_q4_K(int64_t n, const void *packed, const void *a, size_t astr
     }
 }
 
+/* Q6_K, 8 rows per lane group: the 6-bit values (unsigned, stored +32) of 4 streams (elements 32s + l of each
+ * 128-half) are rebuilt from ql / qh registers, multiplied with 4 broadcast activation bytes each; two steps add up
+ * in 16 bits (<= 2 * 2 * 63 * 127), then one madd per stream applies the 16-element group's scales (each row's in
+ * both 16-bit halves of its lane). The +32 comes off through the activation's 16-element sums. */
+INLINE __m256i q6x8_scale(const int8_t *sc) { /* sc[r] for r = 0..7 -> 16-bit lanes 2r, 2r+1 */
+    __m128i v = _mm_loadl_epi64((const __m128i *)sc);
+    return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
+}
+
+static void dot8_q6_K(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q6_Kx8 *b = packed;
+    const act_q8k *y = a;
+    const __m256i low = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++, b++, y++) {
+        __m256i isum = _mm256_setzero_si256(), off = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            for (int k2 = 0; k2 < 8; k2 += 2) { /* a block ahead: the 3 lines this step reads */
+                _mm_prefetch((const char *)b->qh[h][k2] + sizeof *b, _MM_HINT_T0);
+                _mm_prefetch((const char *)b->ql[2 * h][k2] + sizeof *b, _MM_HINT_T0);
+                _mm_prefetch((const char *)b->ql[2 * h + 1][k2] + sizeof *b, _MM_HINT_T0);
+                __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+                for (int k = k2; k < k2 + 2; k++) {
+                    __m256i A = load32(b->ql[2 * h][k]), B = load32(b->ql[2 * h + 1][k]), H = load32(b->qh[h][k]);
+                    __m256i v0 = _mm256_or_si256(_mm256_and_si256(A, low), _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
+                    __m256i v1 = _mm256_or_si256(_mm256_and_si256(B, low), _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
+                    __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), low), _mm256_and_si256(H, m30));
+                    __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), low),
+                                                 _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
+                    const int8_t *ap = y->qs + 128 * h + 4 * k;
+                    int32_t a0, a1, a2, a3;
+                    memcpy(&a0, ap, 4);
+                    memcpy(&a1, ap + 32, 4);
+                    memcpy(&a2, ap + 64, 4);
+                    memcpy(&a3, ap + 96, 4);
+                    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(v0, _mm256_set1_epi32(a0)));
+                    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(v1, _mm256_set1_epi32(a1)));
+                    s2 = _mm256_add_epi16(s2, _mm256_maddubs_epi16(v2, _mm256_set1_epi32(a2)));
+                    s3 = _mm256_add_epi16(s3, _mm256_maddubs_epi16(v3, _mm256_set1_epi32(a3)));
+                }
+                int g = 8 * h + k2 / 4; /* group of stream 0; stream s is 2s further */
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s0, q6x8_scale(b->sc[g])));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s1, q6x8_scale(b->sc[g + 2])));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s2, q6x8_scale(b->sc[g + 4])));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s3, q6x8_scale(b->sc[g + 6])));
+            }
+        }
+        for (int j = 0; j < 8; j++) { /* sum_g sc[g][r] * bsums[g], groups 2j and 2j+1 per madd */
+            int32_t bs;
+            memcpy(&bs, y->bsums + 2 * j, 4);
+            __m128i sp = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)b->sc[2 * j]),
+                                           _mm_loadl_epi64((const __m128i *)b->sc[2 * j + 1]));
+            off = _mm256_add_epi32(off, _mm256_madd_epi16(_mm256_cvtepi8_epi16(sp), _mm256_set1_epi32(bs)));
+        }
+        isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(off, 5));
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d)), _mm256_set1_ps(y->d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
 /* Q8_0, 8 rows per lane group: 4 activation bytes broadcast to all lanes times 4 values of each row, with the sign
  * trick (|w| x sign(a, w): maddubs takes one unsigned operand); pair sums can reach 2 * 128 * 127, so each step
  * widens to 32 bits with madd before adding. */
@@ -821,6 +882,7 @@ void quant_isa_avx2(quant_isa *isa) {
     isa->gemm8[EMBER_GGML_Q4_0] = gemm8_q4_0;
     isa->gemm8[EMBER_GGML_Q4_K] = gemm8_q4_K;
     isa->dot8[EMBER_GGML_Q8_0] = dot8_q8_0;
+    isa->dot8[EMBER_GGML_Q6_K] = dot8_q6_K;
     isa->gemm8[EMBER_GGML_Q8_0] = gemm8_q8_0;
     isa->act[ACT_Q8] = quant_act_q8;
     isa->act[ACT_Q8K] = quant_act_q8k;
