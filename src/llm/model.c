@@ -365,6 +365,15 @@ static void pack_one(lm_weight *w, uint8_t **at) {
                      (uint8_t *)w->packed8 + (size_t)(r / 8) * group);
 }
 
+/* The file's copy of a packed weight is read again only for row ranges that are not whole groups of 8 (or a tied
+ * embedding's rows): its pages leave resident memory (the page cache keeps them while memory allows). */
+static void drop_file_rows(const ember_llm *m, const lm_weight *w) {
+    if (!w->packed8) return;
+    size_t n = (size_t)w->rows * w->row_bytes;
+    if (m->gguf) ember_gguf_drop(m->gguf, w->data, n);
+    else ember_map_drop(&m->map, w->data, n);
+}
+
 static ember_status pack_weights(ember_llm *m) {
     enum { HUGE = 2 << 20 };
     size_t total = (packed_bytes(&m->output) + 63) & ~(size_t)63;
@@ -381,10 +390,14 @@ static ember_status pack_weights(ember_llm *m) {
     madvise(at, total, MADV_HUGEPAGE); /* a hint: failure changes nothing */
 #endif
     pack_one(&m->output, &at);
+    drop_file_rows(m, &m->output);
     for (int l = 0; l < m->info.n_layer; l++) {
         lm_layer *L = &m->layers[l];
         lm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++) pack_one(ws[i], &at);
+        for (int i = 0; i < 7; i++) {
+            pack_one(ws[i], &at);
+            drop_file_rows(m, ws[i]);
+        }
     }
     return EMBER_OK;
 }
