@@ -220,8 +220,11 @@ static void test_dot8(void) {
     SKIP_IF(!quant_type_get(EMBER_GGML_Q4_0)->dot8, "no 8-row kernel on this CPU");
     check_dot8(EMBER_GGML_Q4_0, quant_dot8_q4_0_ref);
     check_dot8(EMBER_GGML_Q4_K, quant_dot8_q4_K_ref);
+    check_dot8(EMBER_GGML_Q8_0, quant_dot8_q8_0_ref);
+    check_dot8(EMBER_GGML_Q6_K, quant_dot8_q6_K_ref);
     check_gemm8(EMBER_GGML_Q4_0);
     check_gemm8(EMBER_GGML_Q4_K);
+    check_gemm8(EMBER_GGML_Q8_0);
 }
 
 /* The CPU's activation quantizers reproduce the references (same arithmetic, same rounding). */

@@ -179,6 +179,10 @@ EMBER_API int64_t ember_gguf_tensor_count(const ember_gguf *g);
 EMBER_API const ember_gguf_tensor *ember_gguf_tensor_at(const ember_gguf *g, int64_t i);
 /* NULL when absent. */
 EMBER_API const ember_gguf_tensor *ember_gguf_find_tensor(const ember_gguf *g, const char *name);
+/* Hint that the whole pages inside [p, p + n) of a file-opened GGUF's mapping are not needed for now (e.g. a copy
+ * was made): they leave the process's resident memory and are read again from the file if touched. A no-op for
+ * GGUFs opened from memory and for ranges outside the mapping. */
+EMBER_API void ember_gguf_drop(const ember_gguf *g, const void *p, size_t n);
 
 /* --- writing --------------------------------------------------------------------------------------------- */
 typedef struct ember_gguf_writer ember_gguf_writer;

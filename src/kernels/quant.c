@@ -715,6 +715,8 @@ void quant_dot8_q4_0_ref(int64_t n, const void *packed, const void *a, float *ou
         }
 }
 
+_Static_assert(sizeof(blk_q4_Kx8) == 8 * sizeof(blk_q4_K), "block layout");
+
 static void pack8_q4_K(const void *w, size_t stride, int64_t n, void *dst) {
     blk_q4_Kx8 *o = dst;
     for (int64_t i = 0; i < n / QK_K; i++, o++)
@@ -722,12 +724,7 @@ static void pack8_q4_K(const void *w, size_t stride, int64_t n, void *dst) {
             const blk_q4_K *b = (const blk_q4_K *)((const uint8_t *)w + (size_t)r * stride) + i;
             o->d[r] = b->d;
             o->dmin[r] = b->dmin;
-            for (int j = 0; j < 8; j++) {
-                int sc, m;
-                k4_scale_min(j, b->scales, &sc, &m);
-                o->sc[j][2 * r] = o->sc[j][2 * r + 1] = (uint8_t)sc;
-                o->m[j][2 * r] = o->m[j][2 * r + 1] = (uint8_t)m;
-            }
+            for (int k = 0; k < 3; k++) memcpy(&o->s[k][r], b->scales + 4 * k, 4);
             for (int p = 0; p < 4; p++)
                 for (int k = 0; k < 8; k++) memcpy(&o->q[p][k][4 * r], b->qs + 32 * p + 4 * k, 4);
         }
@@ -739,7 +736,10 @@ void quant_dot8_q4_K_ref(int64_t n, const void *packed, const void *a, float *ou
     for (int r = 0; r < 8; r++) out[r] = 0;
     for (int64_t i = 0; i < n / QK_K; i++, b++, y++)
         for (int r = 0; r < 8; r++) {
-            int sum = 0, msum = 0;
+            uint8_t scales[12];
+            for (int k = 0; k < 3; k++) memcpy(scales + 4 * k, &b->s[k][r], 4);
+            int sc[8], m[8], sum = 0, msum = 0;
+            for (int j = 0; j < 8; j++) k4_scale_min(j, scales, &sc[j], &m[j]);
             for (int p = 0; p < 4; p++) {
                 int lo = 0, hi = 0;
                 for (int k = 0; k < 8; k++)
@@ -748,15 +748,84 @@ void quant_dot8_q4_K_ref(int64_t n, const void *packed, const void *a, float *ou
                         lo += (v & 15) * y->qs[64 * p + 4 * k + e];
                         hi += (v >> 4) * y->qs[64 * p + 32 + 4 * k + e];
                     }
-                sum += lo * b->sc[2 * p][2 * r] + hi * b->sc[2 * p + 1][2 * r];
+                sum += lo * sc[2 * p] + hi * sc[2 * p + 1];
             }
-            for (int j = 0; j < 8; j++) msum += b->m[j][2 * r] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+            for (int j = 0; j < 8; j++) msum += m[j] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
             out[r] += y->d * (h2f(b->d[r]) * (float)sum - h2f(b->dmin[r]) * (float)msum);
+        }
+}
+
+/* --- Q6_K rows interleaved 8 at a time ---------------------------------------------------------------- */
+_Static_assert(sizeof(blk_q6_Kx8) == 8 * sizeof(blk_q6_K), "block layout");
+
+static void pack8_q6_K(const void *w, size_t stride, int64_t n, void *dst) {
+    blk_q6_Kx8 *o = dst;
+    for (int64_t i = 0; i < n / QK_K; i++, o++)
+        for (int r = 0; r < 8; r++) {
+            const blk_q6_K *b = (const blk_q6_K *)((const uint8_t *)w + (size_t)r * stride) + i;
+            o->d[r] = b->d;
+            for (int g = 0; g < 16; g++) o->sc[g][r] = b->scales[g];
+            for (int k = 0; k < 8; k++) {
+                for (int p = 0; p < 4; p++) memcpy(&o->ql[p][k][4 * r], b->ql + 32 * p + 4 * k, 4);
+                for (int p = 0; p < 2; p++) memcpy(&o->qh[p][k][4 * r], b->qh + 32 * p + 4 * k, 4);
+            }
+        }
+}
+
+/* Element e (0..255) of row r of a packed Q6_K block, -32..31: ggml's element 128h + 32s + l takes its low bits
+ * from ql[64h + l (+32 for odd s)] (high nibble for s >= 2) and bits 2s, 2s+1 of qh[32h + l]. */
+static int q6x8_value(const blk_q6_Kx8 *b, int r, int e) {
+    int h = e / 128, s = e % 128 / 32, l = e % 32, k = l / 4, i = l % 4;
+    uint8_t lo = b->ql[2 * h + (s & 1)][k][4 * r + i], hi = b->qh[h][k][4 * r + i];
+    return ((s >= 2 ? lo >> 4 : lo & 15) | ((hi >> (2 * s)) & 3) << 4) - 32;
+}
+
+void quant_dot8_q6_K_ref(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q6_Kx8 *b = packed;
+    const act_q8k *y = a;
+    for (int r = 0; r < 8; r++) out[r] = 0;
+    for (int64_t i = 0; i < n / QK_K; i++, b++, y++)
+        for (int r = 0; r < 8; r++) {
+            int sum = 0;
+            for (int g = 0; g < 16; g++) {
+                int gs = 0;
+                for (int e = 16 * g; e < 16 * g + 16; e++) gs += q6x8_value(b, r, e) * y->qs[e];
+                sum += b->sc[g][r] * gs;
+            }
+            out[r] += h2f(b->d[r]) * y->d * (float)sum;
+        }
+}
+
+/* --- Q8_0 rows interleaved 8 at a time ---------------------------------------------------------------- */
+_Static_assert(sizeof(blk_q8_0x8) == 8 * sizeof(blk_q8_0), "block layout");
+
+static void pack8_q8_0(const void *w, size_t stride, int64_t n, void *dst) {
+    blk_q8_0x8 *o = dst;
+    for (int64_t i = 0; i < n / QK; i++, o++)
+        for (int r = 0; r < 8; r++) {
+            const blk_q8_0 *b = (const blk_q8_0 *)((const uint8_t *)w + (size_t)r * stride) + i;
+            o->d[r] = b->d;
+            for (int k = 0; k < 8; k++) memcpy(&o->q[k][4 * r], b->qs + 4 * k, 4);
+        }
+}
+
+void quant_dot8_q8_0_ref(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q8_0x8 *b = packed;
+    const act_q8 *y = a;
+    for (int r = 0; r < 8; r++) out[r] = 0;
+    for (int64_t i = 0; i < n / QK; i++, b++, y++)
+        for (int r = 0; r < 8; r++) {
+            int sum = 0;
+            for (int k = 0; k < 8; k++)
+                for (int j = 0; j < 4; j++) sum += b->q[k][4 * r + j] * y->qs[4 * k + j];
+            out[r] += h2f(b->d[r]) * y->d * (float)sum;
         }
 }
 
 size_t quant_packed8_bytes(ember_ggml_type t, int64_t n) {
     if (t == EMBER_GGML_Q4_0) return (size_t)(n / QK) * sizeof(blk_q4_0x8);
+    if (t == EMBER_GGML_Q8_0) return (size_t)(n / QK) * sizeof(blk_q8_0x8);
+    if (t == EMBER_GGML_Q6_K) return (size_t)(n / QK_K) * sizeof(blk_q6_Kx8);
     if (t == EMBER_GGML_Q4_K) return (size_t)(n / QK_K) * sizeof(blk_q4_Kx8);
     return 0;
 }
@@ -893,6 +962,8 @@ static void select_kernels(void) {
         if (isa.axpy[t] && types[t].dequant) types[t].axpy = isa.axpy[t];
     if (types[EMBER_GGML_Q4_0].dot8) types[EMBER_GGML_Q4_0].pack8 = pack8_q4_0;
     if (types[EMBER_GGML_Q4_K].dot8) types[EMBER_GGML_Q4_K].pack8 = pack8_q4_K;
+    if (types[EMBER_GGML_Q8_0].dot8) types[EMBER_GGML_Q8_0].pack8 = pack8_q8_0;
+    if (types[EMBER_GGML_Q6_K].dot8) types[EMBER_GGML_Q6_K].pack8 = pack8_q6_K;
     act_fns[ACT_Q8] = isa.act[ACT_Q8] ? isa.act[ACT_Q8] : act_q8_ref;
     act_fns[ACT_Q8K] = isa.act[ACT_Q8K] ? isa.act[ACT_Q8K] : act_q8k_ref;
 }

@@ -87,16 +87,25 @@ void quant_act_ref(act_kind k, const float *x, void *y, int64_t n);
 float quant_dot_f32_ref(int64_t n, const void *w, const void *a);
 void quant_dot8_q4_0_ref(int64_t n, const void *packed, const void *a, float *out);
 void quant_dot8_q4_K_ref(int64_t n, const void *packed, const void *a, float *out);
+void quant_dot8_q6_K_ref(int64_t n, const void *packed, const void *a, float *out);
+void quant_dot8_q8_0_ref(int64_t n, const void *packed, const void *a, float *out);
 /* Bytes of 8 rows of n elements packed for dot8 (0: the type has no 8-row layout). */
 size_t quant_packed8_bytes(ember_ggml_type t, int64_t n);
 
 /* Q4_0 rows interleaved 8 at a time, per block: the 8 scales, then for k = 0..3 the 32 bytes
  * q[k][4r + j] = value(row r, element 4k + j) | value(row r, element 4k + 16 + j) << 4 (values 0..15). */
 typedef struct { uint16_t d[8]; uint8_t q[4][32]; } blk_q4_0x8;
-/* Q4_K rows interleaved 8 at a time, per 256-block: scales and mins per sub-block j and row r, each byte twice
- * (sc[j][2r] = sc[j][2r + 1]), then q[p][k][4r + i] = the row's qs[32p + 4k + i] (elements 64p + 4k + i in the
- * low nibble, 64p + 32 + 4k + i in the high one). */
-typedef struct { uint16_t d[8], dmin[8]; uint8_t sc[8][16], m[8][16]; uint8_t q[4][8][32]; } blk_q4_Kx8;
+/* Q4_K rows interleaved 8 at a time, per 256-block: the 8 rows' d and dmin, their 12 packed scale bytes as three
+ * 32-bit words s[w][r] (so the 6-bit scales of 8 rows unpack with the same word arithmetic as one row's), then
+ * q[p][k][4r + i] = the row's qs[32p + 4k + i] (elements 64p + 4k + i in the low nibble, 64p + 32 + 4k + i in the
+ * high one). Exactly the bytes of the 8 blocks: generation is memory-bound, so the layout adds none. */
+typedef struct { uint16_t d[8], dmin[8]; uint32_t s[3][8]; uint8_t q[4][8][32]; } blk_q4_Kx8;
+/* Q6_K rows interleaved 8 at a time, per 256-block: the 8 scales d, the 16 group scales sc[g][r], then
+ * ql[p][k][4r + i] = the row's ql[32p + 4k + i] and qh[p][k][4r + i] = the row's qh[32p + 4k + i] (ggml's bit layout
+ * inside each byte). Exactly the bytes of the 8 blocks. */
+typedef struct { uint16_t d[8]; int8_t sc[16][8]; uint8_t ql[4][8][32], qh[2][8][32]; } blk_q6_Kx8;
+/* Q8_0 rows interleaved 8 at a time, per block: the 8 scales, then q[k][4r + j] = the row's qs[4k + j]. */
+typedef struct { uint16_t d[8]; int8_t q[8][32]; } blk_q8_0x8;
 
 /* Optimised kernels (defined in kernels/x86 and kernels/arm; NULL-checked by the selector). */
 typedef struct quant_isa {

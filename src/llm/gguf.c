@@ -396,6 +396,10 @@ ember_status ember_gguf_open(const char *path, ember_gguf **out) {
     return EMBER_OK;
 }
 
+void ember_gguf_drop(const ember_gguf *g, const void *p, size_t n) {
+    if (g) ember_map_drop(&g->map, p, n); /* checks the range lies in the mapping (none when opened from memory) */
+}
+
 void ember_gguf_close(ember_gguf *g) {
     if (!g) return;
     ember_map_close(&g->map);

@@ -14,7 +14,7 @@ typedef struct lm_weight {
     const quant_type *qt;
     int64_t rows, cols;
     size_t row_bytes;
-    void *packed8; /* the rows interleaved 8 at a time for qt->dot8 (generation), or NULL; owned by the model */
+    void *packed8; /* the rows interleaved 8 at a time for qt->dot8 (generation), or NULL; in the model's packed */
 } lm_weight;
 
 typedef struct lm_layer {
@@ -33,6 +33,7 @@ struct ember_llm {
     const float *rope_freqs; /* [n_rot/2] frequency divisors, or NULL */
     lm_layer *layers;
     ember_arena arena; /* converted 1-D tensors */
+    void *packed;      /* one allocation holding every weight's packed8 copy (2 MiB-aligned inside) */
 };
 
 #endif

@@ -3,6 +3,7 @@
  * dots (quant_neon_impl.h) multiply bytes with vmull_s8 and add pairs with vpadalq_s16; quant_dotprod.c has
  * the same kernels over the dot-product instructions. */
 #include <arm_neon.h>
+#include <string.h>
 
 static inline int32x4_t dot16_neon(int32x4_t acc, int8x16_t a, int8x16_t b) {
     acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
@@ -92,9 +93,50 @@ static void quant_act_q8k(const float *x, void *yv, int64_t n) {
 }
 #endif
 
+/* Q8_0 rows interleaved 8 at a time (blk_q8_0x8): 4 activation bytes, repeated, times 4 values of each of 2 rows
+ * per vmull_s8; two steps add up in 16 bits (|sum| <= 2 * 128 * 127), then pairs widen into one int32x4 per 2 rows
+ * ([r, r, r+1, r+1]) and a pairwise add per block gives the rows' sums, 4 to a vector. */
+static inline int8x8_t bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return vreinterpret_s8_s32(vdup_n_s32(v));
+}
+
+static inline int32x4_t padd_rows(int32x4_t p01, int32x4_t p23) {
+#if defined(__aarch64__)
+    return vpaddq_s32(p01, p23);
+#else
+    return vcombine_s32(vpadd_s32(vget_low_s32(p01), vget_high_s32(p01)), vpadd_s32(vget_low_s32(p23), vget_high_s32(p23)));
+#endif
+}
+
+static void dot8_q8_0(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q8_0x8 *b = packed;
+    const act_q8 *y = a;
+    float32x4_t acc0 = vdupq_n_f32(0), acc1 = acc0;
+    for (int64_t i = 0; i < n / QK; i++, b++, y++) {
+        int32x4_t p01 = vdupq_n_s32(0), p23 = p01, p45 = p01, p67 = p01;
+        for (int k = 0; k < 8; k += 2) {
+            int8x8_t a0 = bcast4(y->qs + 4 * k), a1 = bcast4(y->qs + 4 * k + 4);
+            int8x16_t w0 = ld8(b->q[k]), w1 = ld8(b->q[k + 1]), v0 = ld8(b->q[k] + 16), v1 = ld8(b->q[k + 1] + 16);
+            p01 = vpadalq_s16(p01, vmlal_s8(vmull_s8(vget_low_s8(w0), a0), vget_low_s8(w1), a1));
+            p23 = vpadalq_s16(p23, vmlal_s8(vmull_s8(vget_high_s8(w0), a0), vget_high_s8(w1), a1));
+            p45 = vpadalq_s16(p45, vmlal_s8(vmull_s8(vget_low_s8(v0), a0), vget_low_s8(v1), a1));
+            p67 = vpadalq_s16(p67, vmlal_s8(vmull_s8(vget_high_s8(v0), a0), vget_high_s8(v1), a1));
+        }
+        float32x4_t d0, d1;
+        scales8(b->d, y->d, &d0, &d1);
+        acc0 = vmlaq_f32(acc0, vcvtq_f32_s32(padd_rows(p01, p23)), d0);
+        acc1 = vmlaq_f32(acc1, vcvtq_f32_s32(padd_rows(p45, p67)), d1);
+    }
+    vst1q_f32(out, acc0);
+    vst1q_f32(out + 4, acc1);
+}
+
 void quant_isa_neon(quant_isa *isa) {
     isa->dot[EMBER_GGML_F32] = dot_f32;
     set_int_dots(isa);
+    isa->dot8[EMBER_GGML_Q8_0] = dot8_q8_0;
 #if defined(__aarch64__)
     isa->dot[EMBER_GGML_F16] = dot_f16;
     isa->axpy[EMBER_GGML_F16] = axpy_f16;

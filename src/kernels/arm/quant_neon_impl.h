@@ -37,6 +37,20 @@ INLINE float h2f(uint16_t h) { return ember_f16_to_f32(h); }
 
 INLINE int8x16_t ld8(const void *p) { return vld1q_s8((const int8_t *)p); }
 
+/* The 8 half-precision row scales of an 8-row packed block times the activation scale, rows 0-3 and 4-7. */
+INLINE void scales8(const uint16_t *d, float da, float32x4_t *d0, float32x4_t *d1) {
+#if defined(__aarch64__)
+    uint16x8_t h = vld1q_u16(d);
+    *d0 = vmulq_n_f32(vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h))), da);
+    *d1 = vmulq_n_f32(vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(h))), da);
+#else
+    float f[8];
+    for (int r = 0; r < 8; r++) f[r] = h2f(d[r]);
+    *d0 = vmulq_n_f32(vld1q_f32(f), da);
+    *d1 = vmulq_n_f32(vld1q_f32(f + 4), da);
+#endif
+}
+
 /* --- 32-element blocks: the block's integer dot as int32x4 ------------------------------------------------- */
 INLINE int32x4_t q4_dot(const uint8_t *qs, int8_t off, const act_q8 *y) {
     uint8x16_t b = vld1q_u8(qs);

@@ -254,7 +254,7 @@ INLINE void blk_q2_K_dot(const blk_q2_K *x, const act_q8k *y, __m256 *acc, float
 }
 
 /* --- dot, dotn (R weight rows, one activation row) and dotm (one weight row, R activation rows) ---------- */
-enum { R = 4, PF = 768 }; /* rows per call; prefetch distance in bytes */
+enum { R = 4, PF = 768, Q80_PF = 1088 }; /* rows per call; prefetch distances in bytes (dotn, dot8_q8_0) */
 /* Four explicit calls (not a loop over arrays) so the accumulators stay in registers. */
 #define DOTS(name, WT, AT, BLOCK)                                                                            \
     static float dot_##name(int64_t n, const void *w, const void *a) {                                       \
@@ -476,15 +476,50 @@ static void gemm8_q4_0(int64_t n, const void *packed, const void *a, size_t astr
 #undef Q40_ACC
 
 /* Q4_K, 8 rows per lane group: per pair of sub-blocks, 8 steps of 4 activation bytes x 4 values of each row add
- * up in 16 bits (<= 8 * 2 * 15 * 127), one madd with the rows' (duplicated) scales widens them; the mins go
- * through the activation's 16-element sums, two sub-blocks per madd. */
+ * up in 16 bits (<= 8 * 2 * 15 * 127), one madd with the rows' scales (each in both 16-bit halves of the row's
+ * 32-bit lane) widens them; the mins go through the activation's 16-element sums, two sub-blocks per madd.
+ * The 6-bit scales are unpacked for the 8 rows at once: word w of row r sits in 32-bit lane r of s[w], so ggml's
+ * word arithmetic leaves scales 0-3 (sc0), 4-7 (sc1) and mins 0-3 / 4-7 (mn0, mn1) as the 4 bytes of each lane. */
+typedef struct { __m256i sc[2], mn[2]; } k4x8_scales;
+
+INLINE k4x8_scales k4x8_unpack(const blk_q4_Kx8 *b) {
+    const __m256i c3f = _mm256_set1_epi32(0x3f3f3f3f), c0f = _mm256_set1_epi32(0x0f0f0f0f), c03 = _mm256_set1_epi32(0x03030303);
+    __m256i w0 = load32(b->s[0]), w1 = load32(b->s[1]), w2 = load32(b->s[2]);
+    k4x8_scales k;
+    k.sc[0] = _mm256_and_si256(w0, c3f);
+    k.mn[0] = _mm256_and_si256(w1, c3f);
+    k.sc[1] = _mm256_or_si256(_mm256_and_si256(w2, c0f), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w0, 6), c03), 4));
+    k.mn[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 4), c0f),
+                              _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w1, 6), c03), 4));
+    return k;
+}
+
+/* Byte j of each 32-bit lane as both of its 16-bit halves (the scale of that lane's row for sub-block j). */
+INLINE __m256i k4x8_spread(__m256i v, int j) {
+    const __m256i base = _mm256_setr_epi8(0, -128, 0, -128, 4, -128, 4, -128, 8, -128, 8, -128, 12, -128, 12, -128, 0, -128,
+                                          0, -128, 4, -128, 4, -128, 8, -128, 8, -128, 12, -128, 12, -128);
+    return _mm256_shuffle_epi8(v, _mm256_add_epi8(base, _mm256_set1_epi8((char)j)));
+}
+
+/* sum over sub-blocks j of min[j] x (bsums[2j] + bsums[2j+1]), per row (lanes 2r, 2r+1 summed by the madd) */
+INLINE __m256i k4x8_mins(const k4x8_scales *k, const act_q8k *y) {
+    __m256i msum = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) {
+        int32_t bs;
+        memcpy(&bs, y->bsums + 2 * j, 4);
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(k4x8_spread(k->mn[j / 4], j % 4), _mm256_set1_epi32(bs)));
+    }
+    return msum;
+}
+
 static void dot8_q4_K(int64_t n, const void *packed, const void *a, float *out) {
     const blk_q4_Kx8 *b = packed;
     const act_q8k *y = a;
     const __m256i low = _mm256_set1_epi8(15);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++, b++, y++) {
-        __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+        k4x8_scales k = k4x8_unpack(b);
+        __m256i isum = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
             __m256i slo = _mm256_setzero_si256(), shi = _mm256_setzero_si256();
             const int8_t *alo = y->qs + 64 * p, *ahi = alo + 32;
@@ -492,30 +527,23 @@ static void dot8_q4_K(int64_t n, const void *packed, const void *a, float *out) 
             _mm_prefetch((const char *)b->q[p] + 1088, _MM_HINT_T0);
             _mm_prefetch((const char *)b->q[p] + 1152, _MM_HINT_T0);
             _mm_prefetch((const char *)b->q[p] + 1216, _MM_HINT_T0);
-            for (int k = 0; k < 8; k++) {
-                __m256i q = load32(b->q[p][k]);
+            for (int k8 = 0; k8 < 8; k8++) {
+                __m256i q = load32(b->q[p][k8]);
                 int32_t a0, a1;
-                memcpy(&a0, alo + 4 * k, 4);
-                memcpy(&a1, ahi + 4 * k, 4);
+                memcpy(&a0, alo + 4 * k8, 4);
+                memcpy(&a1, ahi + 4 * k8, 4);
                 slo = _mm256_add_epi16(slo, _mm256_maddubs_epi16(_mm256_and_si256(q, low), _mm256_set1_epi32(a0)));
                 shi = _mm256_add_epi16(shi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low),
                                                                  _mm256_set1_epi32(a1)));
             }
-            __m256i sc0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p]));
-            __m256i sc1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p + 1]));
+            __m256i sc0 = k4x8_spread(k.sc[p / 2], 2 * (p % 2)), sc1 = k4x8_spread(k.sc[p / 2], 2 * (p % 2) + 1);
             isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(slo, sc0), _mm256_madd_epi16(shi, sc1)));
-        }
-        for (int j = 0; j < 8; j++) { /* lanes 2r, 2r+1: min of row r times bsums 2j, 2j+1 */
-            int32_t bs;
-            memcpy(&bs, y->bsums + 2 * j, 4);
-            __m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->m[j]));
-            msum = _mm256_add_epi32(msum, _mm256_madd_epi16(m, _mm256_set1_epi32(bs)));
         }
         __m256 da = _mm256_set1_ps(y->d);
         __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d)), da);
         __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->dmin)), da);
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
-        acc = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(msum), acc);
+        acc = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(k4x8_mins(&k, y)), acc);
     }
     _mm256_storeu_ps(out, acc);
 }
@@ -531,42 +559,34 @@ static void gemm8_q4_K(int64_t n, const void *packed, const void *a, size_t astr
         const act_q8k *y1 = (const act_q8k *)((const uint8_t *)y0 + astride);
         __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
         for (int64_t i = 0; i < n / QK_K; i++, b++, y0++, y1++) {
-            __m256i is0 = _mm256_setzero_si256(), is1 = is0, ms0 = is0, ms1 = is0;
+            k4x8_scales k = k4x8_unpack(b);
+            __m256i is0 = _mm256_setzero_si256(), is1 = is0;
             for (int p = 0; p < 4; p++) {
                 __m256i l0 = _mm256_setzero_si256(), h0 = l0, l1 = l0, h1 = l0;
-                for (int k = 0; k < 8; k++) {
-                    __m256i q = load32(b->q[p][k]);
+                for (int k8 = 0; k8 < 8; k8++) {
+                    __m256i q = load32(b->q[p][k8]);
                     __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
                     int32_t a0, a1, a2, a3;
-                    memcpy(&a0, y0->qs + 64 * p + 4 * k, 4);
-                    memcpy(&a1, y0->qs + 64 * p + 32 + 4 * k, 4);
-                    memcpy(&a2, y1->qs + 64 * p + 4 * k, 4);
-                    memcpy(&a3, y1->qs + 64 * p + 32 + 4 * k, 4);
+                    memcpy(&a0, y0->qs + 64 * p + 4 * k8, 4);
+                    memcpy(&a1, y0->qs + 64 * p + 32 + 4 * k8, 4);
+                    memcpy(&a2, y1->qs + 64 * p + 4 * k8, 4);
+                    memcpy(&a3, y1->qs + 64 * p + 32 + 4 * k8, 4);
                     l0 = _mm256_add_epi16(l0, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(a0)));
                     h0 = _mm256_add_epi16(h0, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a1)));
                     l1 = _mm256_add_epi16(l1, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(a2)));
                     h1 = _mm256_add_epi16(h1, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a3)));
                 }
-                __m256i sc0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p]));
-                __m256i sc1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->sc[2 * p + 1]));
+                __m256i sc0 = k4x8_spread(k.sc[p / 2], 2 * (p % 2)), sc1 = k4x8_spread(k.sc[p / 2], 2 * (p % 2) + 1);
                 is0 = _mm256_add_epi32(is0, _mm256_add_epi32(_mm256_madd_epi16(l0, sc0), _mm256_madd_epi16(h0, sc1)));
                 is1 = _mm256_add_epi32(is1, _mm256_add_epi32(_mm256_madd_epi16(l1, sc0), _mm256_madd_epi16(h1, sc1)));
-            }
-            for (int j = 0; j < 8; j++) {
-                int32_t b0, b1;
-                memcpy(&b0, y0->bsums + 2 * j, 4);
-                memcpy(&b1, y1->bsums + 2 * j, 4);
-                __m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->m[j]));
-                ms0 = _mm256_add_epi32(ms0, _mm256_madd_epi16(m, _mm256_set1_epi32(b0)));
-                ms1 = _mm256_add_epi32(ms1, _mm256_madd_epi16(m, _mm256_set1_epi32(b1)));
             }
             __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
             __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->dmin));
             __m256 da0 = _mm256_set1_ps(y0->d), da1 = _mm256_set1_ps(y1->d);
             acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, da0), _mm256_cvtepi32_ps(is0), acc0);
-            acc0 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da0), _mm256_cvtepi32_ps(ms0), acc0);
+            acc0 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da0), _mm256_cvtepi32_ps(k4x8_mins(&k, y0)), acc0);
             acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, da1), _mm256_cvtepi32_ps(is1), acc1);
-            acc1 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da1), _mm256_cvtepi32_ps(ms1), acc1);
+            acc1 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da1), _mm256_cvtepi32_ps(k4x8_mins(&k, y1)), acc1);
         }
         float tmp[2][8];
         _mm256_storeu_ps(tmp[0], acc0);
@@ -580,6 +600,139 @@ static void gemm8_q4_K(int64_t n, const void *packed, const void *a, size_t astr
         for (int r = 0; r < 8; r++) out[(size_t)c * ostride + r] = tmp[r];
     }
 }
+
+/* Q6_K, 8 rows per lane group: the 6-bit values (unsigned, stored +32) of 4 streams (elements 32s + l of each
+ * 128-half) are rebuilt from ql / qh registers, multiplied with 4 broadcast activation bytes each; two steps add up
+ * in 16 bits (<= 2 * 2 * 63 * 127), then one madd per stream applies the 16-element group's scales (each row's in
+ * both 16-bit halves of its lane). The +32 comes off through the activation's 16-element sums. */
+INLINE __m256i q6x8_scale(const int8_t *sc) { /* sc[r] for r = 0..7 -> 16-bit lanes 2r, 2r+1 */
+    __m128i v = _mm_loadl_epi64((const __m128i *)sc);
+    return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
+}
+
+static void dot8_q6_K(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q6_Kx8 *b = packed;
+    const act_q8k *y = a;
+    const __m256i low = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++, b++, y++) {
+        __m256i isum = _mm256_setzero_si256(), off = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            for (int k2 = 0; k2 < 8; k2 += 2) { /* a block ahead: the 3 lines this step reads */
+                _mm_prefetch((const char *)b->qh[h][k2] + sizeof *b, _MM_HINT_T0);
+                _mm_prefetch((const char *)b->ql[2 * h][k2] + sizeof *b, _MM_HINT_T0);
+                _mm_prefetch((const char *)b->ql[2 * h + 1][k2] + sizeof *b, _MM_HINT_T0);
+                __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+                for (int k = k2; k < k2 + 2; k++) {
+                    __m256i A = load32(b->ql[2 * h][k]), B = load32(b->ql[2 * h + 1][k]), H = load32(b->qh[h][k]);
+                    __m256i v0 = _mm256_or_si256(_mm256_and_si256(A, low), _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
+                    __m256i v1 = _mm256_or_si256(_mm256_and_si256(B, low), _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
+                    __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), low), _mm256_and_si256(H, m30));
+                    __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), low),
+                                                 _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
+                    const int8_t *ap = y->qs + 128 * h + 4 * k;
+                    int32_t a0, a1, a2, a3;
+                    memcpy(&a0, ap, 4);
+                    memcpy(&a1, ap + 32, 4);
+                    memcpy(&a2, ap + 64, 4);
+                    memcpy(&a3, ap + 96, 4);
+                    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(v0, _mm256_set1_epi32(a0)));
+                    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(v1, _mm256_set1_epi32(a1)));
+                    s2 = _mm256_add_epi16(s2, _mm256_maddubs_epi16(v2, _mm256_set1_epi32(a2)));
+                    s3 = _mm256_add_epi16(s3, _mm256_maddubs_epi16(v3, _mm256_set1_epi32(a3)));
+                }
+                int g = 8 * h + k2 / 4; /* group of stream 0; stream s is 2s further */
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s0, q6x8_scale(b->sc[g])));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s1, q6x8_scale(b->sc[g + 2])));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s2, q6x8_scale(b->sc[g + 4])));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s3, q6x8_scale(b->sc[g + 6])));
+            }
+        }
+        for (int j = 0; j < 8; j++) { /* sum_g sc[g][r] * bsums[g], groups 2j and 2j+1 per madd */
+            int32_t bs;
+            memcpy(&bs, y->bsums + 2 * j, 4);
+            __m128i sp = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)b->sc[2 * j]),
+                                           _mm_loadl_epi64((const __m128i *)b->sc[2 * j + 1]));
+            off = _mm256_add_epi32(off, _mm256_madd_epi16(_mm256_cvtepi8_epi16(sp), _mm256_set1_epi32(bs)));
+        }
+        isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(off, 5));
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d)), _mm256_set1_ps(y->d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
+/* Q8_0, 8 rows per lane group: 4 activation bytes broadcast to all lanes times 4 values of each row, with the sign
+ * trick (|w| x sign(a, w): maddubs takes one unsigned operand); pair sums can reach 2 * 128 * 127, so each step
+ * widens to 32 bits with madd before adding. */
+#define Q80_STEP(s, aq, q, ap)                                                                               \
+    do {                                                                                                     \
+        int32_t a4;                                                                                          \
+        memcpy(&a4, ap, 4);                                                                                  \
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(_mm256_set1_epi32(a4), q)), ones)); \
+    } while (0)
+
+static void dot8_q8_0(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q8_0x8 *b = packed;
+    const act_q8 *y = a;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK; i++, b++, y++) {
+        for (int l = 0; l < 5; l++) _mm_prefetch((const char *)b + Q80_PF + 64 * l, _MM_HINT_T0);
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        for (int k = 0; k < 8; k += 2) {
+            __m256i q0 = load32(b->q[k]), q1 = load32(b->q[k + 1]);
+            Q80_STEP(s0, _mm256_abs_epi8(q0), q0, y->qs + 4 * k);
+            Q80_STEP(s1, _mm256_abs_epi8(q1), q1, y->qs + 4 * k + 4);
+        }
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d)), _mm256_set1_ps(y->d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
+/* 8 packed Q8_0 rows x 4 tokens (prompt batches): |w| is taken once per weight register for the 4 tokens. */
+static void gemm8_q8_0(int64_t n, const void *packed, const void *a, size_t astride, int na, float *out,
+                       size_t ostride) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    int c = 0;
+    for (; c + 4 <= na; c += 4) {
+        const blk_q8_0x8 *b = packed;
+        const act_q8 *y0 = (const act_q8 *)((const uint8_t *)a + (size_t)c * astride);
+        const act_q8 *y1 = (const act_q8 *)((const uint8_t *)y0 + astride);
+        const act_q8 *y2 = (const act_q8 *)((const uint8_t *)y1 + astride);
+        const act_q8 *y3 = (const act_q8 *)((const uint8_t *)y2 + astride);
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (int64_t i = 0; i < n / QK; i++, b++, y0++, y1++, y2++, y3++) {
+            __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+            for (int k = 0; k < 8; k++) {
+                __m256i q = load32(b->q[k]), aq = _mm256_abs_epi8(q);
+                Q80_STEP(s0, aq, q, y0->qs + 4 * k);
+                Q80_STEP(s1, aq, q, y1->qs + 4 * k);
+                Q80_STEP(s2, aq, q, y2->qs + 4 * k);
+                Q80_STEP(s3, aq, q, y3->qs + 4 * k);
+            }
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y0->d)), _mm256_cvtepi32_ps(s0), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y1->d)), _mm256_cvtepi32_ps(s1), acc1);
+            acc2 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y2->d)), _mm256_cvtepi32_ps(s2), acc2);
+            acc3 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y3->d)), _mm256_cvtepi32_ps(s3), acc3);
+        }
+        float tmp[4][8];
+        _mm256_storeu_ps(tmp[0], acc0);
+        _mm256_storeu_ps(tmp[1], acc1);
+        _mm256_storeu_ps(tmp[2], acc2);
+        _mm256_storeu_ps(tmp[3], acc3);
+        for (int t = 0; t < 4; t++)
+            for (int r = 0; r < 8; r++) out[(size_t)(c + t) * ostride + r] = tmp[t][r];
+    }
+    for (; c < na; c++) {
+        float tmp[8];
+        dot8_q8_0(n, packed, (const uint8_t *)a + (size_t)c * astride, tmp);
+        for (int r = 0; r < 8; r++) out[(size_t)c * ostride + r] = tmp[r];
+    }
+}
+#undef Q80_STEP
 
 /* --- float weights ----------------------------------------------------------------------------------------- */
 static float dot_f32(int64_t n, const void *w, const void *a) {
@@ -728,6 +881,9 @@ void quant_isa_avx2(quant_isa *isa) {
     isa->dot8[EMBER_GGML_Q4_K] = dot8_q4_K;
     isa->gemm8[EMBER_GGML_Q4_0] = gemm8_q4_0;
     isa->gemm8[EMBER_GGML_Q4_K] = gemm8_q4_K;
+    isa->dot8[EMBER_GGML_Q8_0] = dot8_q8_0;
+    isa->dot8[EMBER_GGML_Q6_K] = dot8_q6_K;
+    isa->gemm8[EMBER_GGML_Q8_0] = gemm8_q8_0;
     isa->act[ACT_Q8] = quant_act_q8;
     isa->act[ACT_Q8K] = quant_act_q8k;
 }
