@@ -106,8 +106,9 @@ static void test_depthwise(void) {
     check_conv(huge, 0, 1, (ember_act){EMBER_ACT_SILU, 0, 0}, true);
     huge.kh = huge.kw = 5, huge.dil_w = 2, huge.pad_t = 3, huge.pad_l = 4, huge.stride_h = 1, huge.cout = 4;
     check_conv(huge, 2, 5, (ember_act){EMBER_ACT_RELU, 0, 0}, false);
-    /* rows over DW_BAND outputs: bands of one row, padding rows falling in the first and last bands */
-    ember_conv2d_shape wide = {.batch = 1, .cin = 2, .cout = 2, .h = 5, .w = 8300, .kh = 3, .kw = 3, .stride_h = 1,
+    /* rows over DW_BAND outputs: bands of one row, padding rows falling in the first and last bands, batch 2,
+     * multiplier 2 */
+    ember_conv2d_shape wide = {.batch = 2, .cin = 2, .cout = 4, .h = 5, .w = 8300, .kh = 3, .kw = 3, .stride_h = 1,
                                .stride_w = 1, .dil_h = 2, .dil_w = 2, .pad_t = 3, .pad_l = 2, .groups = 2};
     check_conv(wide, 2, 3, (ember_act){EMBER_ACT_RELU, 0, 0}, true);
     wide.stride_h = wide.stride_w = 2, wide.w = 16500;
