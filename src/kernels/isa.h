@@ -43,8 +43,8 @@ typedef struct ember_kernel_table {
     /* y[i] = a[i] op b[i] (b may be NULL: y = a op s) */
     void (*binary)(ember_binop op, float *y, const float *a, const float *b, float s, int64_t n);
     /* Depthwise conv block (conv.c): for r < rows, x < n,
-     * out[r*ldo + x] = sum over t < ntaps of taps[t][r*ldi + x] * w[t] (ntaps may be 0), then, when post is not
-     * NULL, out = min(max(out + (post->rbias ? *post->rbias : 0), post->lo), post->hi). The taps are
+     * out[r*ldo + x] = sum over t < ntaps of taps[t][r*ldi + x] * w[t] (ntaps may be 0), then, when post is
+     * not NULL, out = min(max(out + (post->rbias ? *post->rbias : 0), post->lo), post->hi). The taps are
      * contiguous along x (the caller deinterleaves strides); the block reads nothing outside
      * [taps[t], taps[t] + (rows-1)*ldi + n) and writes nothing but out's elements; out overlaps no tap.
      * ntaps <= EMBER_DW_MAX_TAPS. */
@@ -155,7 +155,8 @@ bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_sha
 bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
                      const float *U, const float *in, const float *bias, float *out,
                      const ember_epilogue *ep);
-/* The scalar table's dw_block, pool_row, gather and gather_rows (vector twins finish their tails with them). */
+/* The scalar table's dw_block, pool_row, gather and gather_rows (vector twins finish their tails with them).
+ */
 void ember_dw_block_ref(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ntaps,
                         int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post);
 void ember_pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,

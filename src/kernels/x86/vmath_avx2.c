@@ -262,8 +262,8 @@ static void f32_to_f16_avx2(uint16_t *y, const float *x, int64_t n) {
     for (; i < n; i++) y[i] = ember_f32_to_f16(x[i]);
 }
 
-/* Eight consecutive outputs of a pooling row or gather: stride 1 loads directly; stride 2 takes the even elements
- * of p[0..14] from two overlapping loads (never touching p[15], which may lie past the row). */
+/* Eight consecutive outputs of a pooling row or gather: stride 1 loads directly; stride 2 takes the even
+ * elements of p[0..14] from two overlapping loads (never touching p[15], which may lie past the row). */
 static inline __m256 load_strided(const float *p, int64_t sw) {
     if (sw == 1) return _mm256_loadu_ps(p);
     __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 7);
@@ -284,9 +284,12 @@ static inline __m256 dw_post8(__m256 v, __m256 rb, __m256 lo, __m256 hi) {
  * (three FMA chains); LD is the load (plain, or masked for rows under 8). */
 #define DW9_8(LD, o)                                                                                         \
     _mm256_add_ps(                                                                                           \
-        _mm256_add_ps(_mm256_fmadd_ps(LD(p2 + (o)), w2, _mm256_fmadd_ps(LD(p1 + (o)), w1, _mm256_mul_ps(LD(p0 + (o)), w0))), \
-                      _mm256_fmadd_ps(LD(p5 + (o)), w5, _mm256_fmadd_ps(LD(p4 + (o)), w4, _mm256_mul_ps(LD(p3 + (o)), w3)))), \
-        _mm256_fmadd_ps(LD(p8 + (o)), w8, _mm256_fmadd_ps(LD(p7 + (o)), w7, _mm256_mul_ps(LD(p6 + (o)), w6))))
+        _mm256_add_ps(_mm256_fmadd_ps(LD(p2 + (o)), w2,                                                      \
+                                      _mm256_fmadd_ps(LD(p1 + (o)), w1, _mm256_mul_ps(LD(p0 + (o)), w0))),   \
+                      _mm256_fmadd_ps(LD(p5 + (o)), w5,                                                      \
+                                      _mm256_fmadd_ps(LD(p4 + (o)), w4, _mm256_mul_ps(LD(p3 + (o)), w3)))),  \
+        _mm256_fmadd_ps(LD(p8 + (o)), w8,                                                                    \
+                        _mm256_fmadd_ps(LD(p7 + (o)), w7, _mm256_mul_ps(LD(p6 + (o)), w6))))
 #define DW_LDU(p) _mm256_loadu_ps(p)
 #define DW_LDM(p) _mm256_maskload_ps(p, m)
 
@@ -311,18 +314,21 @@ static inline __m256 dw_post8(__m256 v, __m256 rb, __m256 lo, __m256 hi) {
 /* The nine-tap block (3x3 windows inside the input, every phase-copied plane): pointers and weights in
  * registers for the whole block; a row in pairs of 8-output vectors, its ragged end as one more vector ending
  * at n (recomputing a few outputs); rows under 8 in pairs of rows, masked loads only where a plain one would
- * pass the end of the tap region, stores by pieces where a whole vector would pass a row another call owns. */
-static void dw9_block(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ldi, int64_t rows,
-                      int64_t n, __m256 rb, __m256 lo, __m256 hi) {
-    const __m256 w0 = _mm256_broadcast_ss(w), w1 = _mm256_broadcast_ss(w + 1), w2 = _mm256_broadcast_ss(w + 2),
-                 w3 = _mm256_broadcast_ss(w + 3), w4 = _mm256_broadcast_ss(w + 4), w5 = _mm256_broadcast_ss(w + 5),
-                 w6 = _mm256_broadcast_ss(w + 6), w7 = _mm256_broadcast_ss(w + 7), w8 = _mm256_broadcast_ss(w + 8);
+ * pass the end of the tap region, stores by pieces where a whole vector would reach past its block. */
+static void dw9_block(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ldi,
+                      int64_t rows, int64_t n, __m256 rb, __m256 lo, __m256 hi) {
+    const __m256 w0 = _mm256_broadcast_ss(w), w1 = _mm256_broadcast_ss(w + 1),
+                 w2 = _mm256_broadcast_ss(w + 2), w3 = _mm256_broadcast_ss(w + 3),
+                 w4 = _mm256_broadcast_ss(w + 4), w5 = _mm256_broadcast_ss(w + 5),
+                 w6 = _mm256_broadcast_ss(w + 6), w7 = _mm256_broadcast_ss(w + 7),
+                 w8 = _mm256_broadcast_ss(w + 8);
     const float *p0 = taps[0], *p1 = taps[1], *p2 = taps[2], *p3 = taps[3], *p4 = taps[4], *p5 = taps[5],
                 *p6 = taps[6], *p7 = taps[7], *p8 = taps[8];
     __m256 va, vb;
     if (n < 8) {
         __m256i m = tail_mask(n);
-        int64_t r = 0, span = (rows - 1) * ldi + n, r_plain = (span - 8) / ldi + 1; /* rows r < r_plain: plain */
+        int64_t r = 0, span = (rows - 1) * ldi + n,
+                r_plain = (span - 8) / ldi + 1; /* rows r < r_plain: plain */
         if (span < 8) r_plain = 0;
         for (; r + 2 <= rows && r + 2 <= r_plain; r += 2) {
             DW9_8X2(DW_LDU, DW_LDU, r * ldi, r * ldi + ldi, va, vb);
@@ -377,8 +383,8 @@ INLINE __m256 dwn_8(const float *const *taps, const float *w, int64_t nt, int64_
 }
 
 /* Any tap count (border rectangles, other kernel sizes): the same blocking, taps reloaded per vector. */
-static void dwn_block(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t nt, int64_t ldi,
-                      int64_t rows, int64_t n, __m256 rb, __m256 lo, __m256 hi) {
+static void dwn_block(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t nt,
+                      int64_t ldi, int64_t rows, int64_t n, __m256 rb, __m256 lo, __m256 hi) {
     __m256i m = tail_mask(n < 8 ? n : 8);
     for (int64_t r = 0; r < rows; r++, out += ldo) {
         int64_t o = r * ldi, x = 0;
@@ -387,8 +393,10 @@ static void dwn_block(float *out, int64_t ldo, const float *const *taps, const f
             store_part(out, dw_post8(dwn_8(taps, w, nt, o, masked, m), rb, lo, hi), n);
             continue;
         }
-        for (; x + 8 <= n; x += 8) _mm256_storeu_ps(out + x, dw_post8(dwn_8(taps, w, nt, o + x, false, m), rb, lo, hi));
-        if (x < n) _mm256_storeu_ps(out + n - 8, dw_post8(dwn_8(taps, w, nt, o + n - 8, false, m), rb, lo, hi));
+        for (; x + 8 <= n; x += 8)
+            _mm256_storeu_ps(out + x, dw_post8(dwn_8(taps, w, nt, o + x, false, m), rb, lo, hi));
+        if (x < n)
+            _mm256_storeu_ps(out + n - 8, dw_post8(dwn_8(taps, w, nt, o + n - 8, false, m), rb, lo, hi));
     }
 }
 
@@ -458,7 +466,8 @@ static void gather_rows_avx2(float *d, int64_t ldd, const float *src, int64_t ld
             __m256 v;
             bool room = r * lds + 8 * stride <= (rows - 1) * lds + (n - 1) * stride + 1; /* plain loads */
             if (stride == 1) {
-                v = room ? _mm256_and_ps(_mm256_loadu_ps(src), _mm256_castsi256_ps(m)) : _mm256_maskload_ps(src, m);
+                v = room ? _mm256_and_ps(_mm256_loadu_ps(src), _mm256_castsi256_ps(m))
+                         : _mm256_maskload_ps(src, m);
             } else if (room) {
                 v = _mm256_and_ps(load_strided(src, 2), _mm256_castsi256_ps(m));
             } else {
