@@ -115,9 +115,22 @@ static void test_depthwise(void) {
     check_conv(huge, 0, 1, (ember_act){EMBER_ACT_SILU, 0, 0, NULL}, true);
     huge.kh = huge.kw = 5, huge.dil_w = 2, huge.pad_t = 3, huge.pad_l = 4, huge.stride_h = 1, huge.cout = 4;
     check_conv(huge, 2, 5, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, false);
-    /* rows over DW_BAND outputs: bands of one row, padding rows falling in the first and last bands */
-    ember_conv2d_shape wide = {.batch = 1, .cin = 2, .cout = 2, .h = 5, .w = 8300, .kh = 3, .kw = 3, .stride_h = 1,
-                               .stride_w = 1, .dil_h = 2, .dil_w = 2, .pad_t = 3, .pad_l = 2, .groups = 2};
+    /* rows over DW_BAND outputs: bands of one row, padding rows falling in the first and last bands, batch 2,
+     * multiplier 2 */
+    ember_conv2d_shape wide = {.batch = 2,
+                               .cin = 2,
+                               .cout = 4,
+                               .h = 5,
+                               .w = 8300,
+                               .kh = 3,
+                               .kw = 3,
+                               .stride_h = 1,
+                               .stride_w = 1,
+                               .dil_h = 2,
+                               .dil_w = 2,
+                               .pad_t = 3,
+                               .pad_l = 2,
+                               .groups = 2};
     check_conv(wide, 2, 3, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, true);
     wide.stride_h = wide.stride_w = 2, wide.w = 16500;
     check_conv(wide, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, false);
@@ -258,8 +271,9 @@ static void test_gather_rows(void) {
                 float *d1 = calloc((size_t)nd, sizeof *d1), *d2 = calloc((size_t)nd, sizeof *d2);
                 k->gather_rows(d1, ldd, src, lds, rows, n, stride);
                 ember_gather_rows_ref(d2, ldd, src, lds, rows, n, stride);
-                CHECK_MSG(memcmp(d1, d2, (size_t)nd * sizeof *d1) == 0, "%s gather_rows n=%lld rows=%lld stride=%lld",
-                          k->name, (long long)n, (long long)rows, (long long)stride);
+                CHECK_MSG(memcmp(d1, d2, (size_t)nd * sizeof *d1) == 0,
+                          "%s gather_rows n=%lld rows=%lld stride=%lld", k->name, (long long)n,
+                          (long long)rows, (long long)stride);
                 free(src), free(d1), free(d2);
             }
 }
@@ -286,8 +300,9 @@ static void test_dw_block(void) {
         int64_t bad = -1;
         for (int64_t i = 0; i < no && bad < 0; i++)
             if (!(fabs(o1[i] - o2[i]) <= 1e-5)) bad = i;
-        CHECK_MSG(bad < 0, "%s dw_block taps=%lld n=%lld rows=%lld ldi=%lld ldo=%lld at %lld", k->name, (long long)nt,
-                  (long long)n, (long long)rows, (long long)ldi, (long long)ldo, (long long)bad);
+        CHECK_MSG(bad < 0, "%s dw_block taps=%lld n=%lld rows=%lld ldi=%lld ldo=%lld at %lld", k->name,
+                  (long long)nt, (long long)n, (long long)rows, (long long)ldi, (long long)ldo,
+                  (long long)bad);
         for (int64_t t = 0; t < nt; t++) free(bufs[t]);
         free(w), free(o1), free(o2);
     }

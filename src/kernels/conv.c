@@ -155,12 +155,12 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t k0, int6
 /* --- depthwise direct kernel ------------------------------------------------------------------------- */
 
 /* A task is a band of output rows of one plane (the whole plane when it has at most DW_BAND outputs). The
- * band's input rows are copied into stride_w zero-padded phase planes (padded column % stride_w), so that every
- * tap of every output row reads a contiguous run of one phase plane (the row stride is the pitch), and the
- * band is one dw_block call (weights in registers, bias + ReLU/Clip in the store). Per band only the input
- * positions are copied (one gather_rows call per phase plane: stride 2 deinterleaved on the way) and the rows
- * that fall in the top/bottom padding zeroed; the padding columns are zeroed once per run of tasks. A
- * non-fused epilogue follows each band while it is in cache. (Reading the input in place instead, with the
+ * band's input rows are copied into stride_w zero-padded phase planes (padded column % stride_w), so that
+ * every tap of every output row reads a contiguous run of one phase plane (the row stride is the pitch), and
+ * the band is one dw_block call (weights in registers, bias + ReLU/Clip in the store). Per band only the
+ * input positions are copied (one gather_rows call per phase plane: stride 2 deinterleaved on the way) and
+ * the rows that fall in the top/bottom padding zeroed; the padding columns are zeroed once per run of tasks.
+ * A non-fused epilogue follows each band while it is in cache. (Reading the input in place instead, with the
  * border columns as separate narrow blocks, was slower: the borders cost as much as the interior.) */
 enum { DW_BAND = 8192 };
 
@@ -230,8 +230,8 @@ static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
         const float *plane = j->in + (b * g->cin + (mult == 1 ? oc : oc / mult)) * g->h * g->w;
         for (int64_t r = 0; r < sw; r++)
             if (ib > ia && nx[r] > 0)
-                j->k->gather_rows(ph + r * psize + ia * pp + px0[r], pp, plane + (p0 + ia) * g->w + x0[r], g->w,
-                                  ib - ia, nx[r], sw);
+                j->k->gather_rows(ph + r * psize + ia * pp + px0[r], pp, plane + (p0 + ia) * g->w + x0[r],
+                                  g->w, ib - ia, nx[r], sw);
         float *out = j->out + (b * g->cout + oc) * g->oh * g->ow;
         post.rbias = j->bias ? j->bias + oc : NULL;
         j->k->dw_block(out + y0 * g->ow, g->ow, taps, j->w + oc * kk, kk, sh * pp, y1 - y0, g->ow,
@@ -450,8 +450,8 @@ void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_con
     if (g->oh <= 0 || g->ow <= 0 || g->batch <= 0 || g->cout <= 0) return;
     if (w->depthwise) {
         if (!depthwise(w->kt, pool, g, w->data, in, bias, out, ep))
-            ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane", (long long)g->h,
-                       (long long)g->w);
+            ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane",
+                       (long long)g->h, (long long)g->w);
         return;
     }
     if (w->direct) {

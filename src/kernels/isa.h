@@ -56,8 +56,8 @@ typedef struct ember_kernel_table {
     /* y[i] = a[i] op b[i] (b may be NULL: y = a op s) */
     void (*binary)(ember_binop op, float *y, const float *a, const float *b, float s, int64_t n);
     /* Depthwise conv block (conv.c): for r < rows, x < n,
-     * out[r*ldo + x] = sum over t < ntaps of taps[t][r*ldi + x] * w[t] (ntaps may be 0), then, when post is not
-     * NULL, out = min(max(out + (post->rbias ? *post->rbias : 0), post->lo), post->hi). The taps are
+     * out[r*ldo + x] = sum over t < ntaps of taps[t][r*ldi + x] * w[t] (ntaps may be 0), then, when post is
+     * not NULL, out = min(max(out + (post->rbias ? *post->rbias : 0), post->lo), post->hi). The taps are
      * contiguous along x (the caller deinterleaves strides); the block reads nothing outside
      * [taps[t], taps[t] + (rows-1)*ldi + n) and writes nothing but out's elements; out overlaps no tap.
      * ntaps <= EMBER_DW_MAX_TAPS. */

@@ -320,8 +320,9 @@ static inline float32x4_t dwn_4(const float *const *p, const float *w, int64_t n
 
 /* One row at a time: blocks of 8 and 4 outputs, the ragged end as one more block ending at n. The tap
  * count is a constant after inlining. */
-static inline void dw_block_rows(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t nt,
-                                 int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post) {
+static inline void dw_block_rows(float *out, int64_t ldo, const float *const *taps, const float *w,
+                                 int64_t nt, int64_t ldi, int64_t rows, int64_t n,
+                                 const ember_ukernel_post *post) {
     float32x4_t rb = vdupq_n_f32(post && post->rbias ? *post->rbias : 0.0f);
     float32x4_t lo = vdupq_n_f32(post ? post->lo : -INFINITY), hi = vdupq_n_f32(post ? post->hi : INFINITY);
     float32x4_t wv[9];

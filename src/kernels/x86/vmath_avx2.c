@@ -274,8 +274,8 @@ static void f32_to_f16_avx2(uint16_t *y, const float *x, int64_t n) {
     for (; i < n; i++) y[i] = ember_f32_to_f16(x[i]);
 }
 
-/* Eight consecutive outputs of a pooling row or gather: stride 1 loads directly; stride 2 takes the even elements
- * of p[0..14] from two overlapping loads (never touching p[15], which may lie past the row). */
+/* Eight consecutive outputs of a pooling row or gather: stride 1 loads directly; stride 2 takes the even
+ * elements of p[0..14] from two overlapping loads (never touching p[15], which may lie past the row). */
 static inline __m256 load_strided(const float *p, int64_t sw) {
     if (sw == 1) return _mm256_loadu_ps(p);
     __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 7);
@@ -296,46 +296,87 @@ static inline __m256 dw_post8(__m256 v, __m256 rb, __m256 lo, __m256 hi) {
  * (three FMA chains); LD is the load (plain, or masked for rows under 8). */
 #define DW9_8(LD, o)                                                                                         \
     _mm256_add_ps(                                                                                           \
-        _mm256_add_ps(_mm256_fmadd_ps(LD(p2 + (o)), w2, _mm256_fmadd_ps(LD(p1 + (o)), w1, _mm256_mul_ps(LD(p0 + (o)), w0))), \
-                      _mm256_fmadd_ps(LD(p5 + (o)), w5, _mm256_fmadd_ps(LD(p4 + (o)), w4, _mm256_mul_ps(LD(p3 + (o)), w3)))), \
-        _mm256_fmadd_ps(LD(p8 + (o)), w8, _mm256_fmadd_ps(LD(p7 + (o)), w7, _mm256_mul_ps(LD(p6 + (o)), w6))))
+        _mm256_add_ps(_mm256_fmadd_ps(LD(p2 + (o)), w2,                                                      \
+                                      _mm256_fmadd_ps(LD(p1 + (o)), w1, _mm256_mul_ps(LD(p0 + (o)), w0))),   \
+                      _mm256_fmadd_ps(LD(p5 + (o)), w5,                                                      \
+                                      _mm256_fmadd_ps(LD(p4 + (o)), w4, _mm256_mul_ps(LD(p3 + (o)), w3)))),  \
+        _mm256_fmadd_ps(LD(p8 + (o)), w8,                                                                    \
+                        _mm256_fmadd_ps(LD(p7 + (o)), w7, _mm256_mul_ps(LD(p6 + (o)), w6))))
 #define DW_LDU(p) _mm256_loadu_ps(p)
 #define DW_LDM(p) _mm256_maskload_ps(p, m)
 
+/* Two such vectors at offsets oa and ob, their FMAs interleaved in program order: one vector's three chains
+ * (about 25 cycles to the clamped result) left the FP scheduler full of waiting uops, so that only about
+ * two vectors were in flight. */
+#define DW9_8X2(LDA, LDB, oa, ob, va, vb)                                                                    \
+    do {                                                                                                     \
+        __m256 a0 = _mm256_mul_ps(LDA(p0 + (oa)), w0), b0 = _mm256_mul_ps(LDB(p0 + (ob)), w0);               \
+        __m256 a1 = _mm256_mul_ps(LDA(p3 + (oa)), w3), b1 = _mm256_mul_ps(LDB(p3 + (ob)), w3);               \
+        __m256 a2 = _mm256_mul_ps(LDA(p6 + (oa)), w6), b2 = _mm256_mul_ps(LDB(p6 + (ob)), w6);               \
+        a0 = _mm256_fmadd_ps(LDA(p1 + (oa)), w1, a0), b0 = _mm256_fmadd_ps(LDB(p1 + (ob)), w1, b0);          \
+        a1 = _mm256_fmadd_ps(LDA(p4 + (oa)), w4, a1), b1 = _mm256_fmadd_ps(LDB(p4 + (ob)), w4, b1);          \
+        a2 = _mm256_fmadd_ps(LDA(p7 + (oa)), w7, a2), b2 = _mm256_fmadd_ps(LDB(p7 + (ob)), w7, b2);          \
+        a0 = _mm256_fmadd_ps(LDA(p2 + (oa)), w2, a0), b0 = _mm256_fmadd_ps(LDB(p2 + (ob)), w2, b0);          \
+        a1 = _mm256_fmadd_ps(LDA(p5 + (oa)), w5, a1), b1 = _mm256_fmadd_ps(LDB(p5 + (ob)), w5, b1);          \
+        a2 = _mm256_fmadd_ps(LDA(p8 + (oa)), w8, a2), b2 = _mm256_fmadd_ps(LDB(p8 + (ob)), w8, b2);          \
+        va = dw_post8(_mm256_add_ps(_mm256_add_ps(a0, a1), a2), rb, lo, hi);                                 \
+        vb = dw_post8(_mm256_add_ps(_mm256_add_ps(b0, b1), b2), rb, lo, hi);                                 \
+    } while (0)
+
 /* The nine-tap block (3x3 windows inside the input, every phase-copied plane): pointers and weights in
- * registers for the whole block; rows in blocks of 16 and 8 outputs, the ragged end as one more block
- * ending at n (recomputing a few outputs) or, in rows under 8, as a masked block. */
-static void dw9_block(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ldi, int64_t rows,
-                      int64_t n, __m256 rb, __m256 lo, __m256 hi) {
-    const __m256 w0 = _mm256_broadcast_ss(w), w1 = _mm256_broadcast_ss(w + 1), w2 = _mm256_broadcast_ss(w + 2),
-                 w3 = _mm256_broadcast_ss(w + 3), w4 = _mm256_broadcast_ss(w + 4), w5 = _mm256_broadcast_ss(w + 5),
-                 w6 = _mm256_broadcast_ss(w + 6), w7 = _mm256_broadcast_ss(w + 7), w8 = _mm256_broadcast_ss(w + 8);
+ * registers for the whole block; a row in pairs of 8-output vectors, its ragged end as one more vector ending
+ * at n (recomputing a few outputs); rows under 8 in pairs of rows, masked loads only where a plain one would
+ * pass the end of the tap region, stores by pieces where a whole vector would reach past its block. */
+static void dw9_block(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ldi,
+                      int64_t rows, int64_t n, __m256 rb, __m256 lo, __m256 hi) {
+    const __m256 w0 = _mm256_broadcast_ss(w), w1 = _mm256_broadcast_ss(w + 1),
+                 w2 = _mm256_broadcast_ss(w + 2), w3 = _mm256_broadcast_ss(w + 3),
+                 w4 = _mm256_broadcast_ss(w + 4), w5 = _mm256_broadcast_ss(w + 5),
+                 w6 = _mm256_broadcast_ss(w + 6), w7 = _mm256_broadcast_ss(w + 7),
+                 w8 = _mm256_broadcast_ss(w + 8);
     const float *p0 = taps[0], *p1 = taps[1], *p2 = taps[2], *p3 = taps[3], *p4 = taps[4], *p5 = taps[5],
                 *p6 = taps[6], *p7 = taps[7], *p8 = taps[8];
+    __m256 va, vb;
     if (n < 8) {
         __m256i m = tail_mask(n);
-        for (int64_t r = 0; r < rows; r++, out += ldo) { /* plain loads while they stay before the last row's end */
+        int64_t r = 0, span = (rows - 1) * ldi + n,
+                r_plain = (span - 8) / ldi + 1; /* rows r < r_plain: plain */
+        if (span < 8) r_plain = 0;
+        for (; r + 2 <= rows && r + 2 <= r_plain; r += 2) {
+            DW9_8X2(DW_LDU, DW_LDU, r * ldi, r * ldi + ldi, va, vb);
+            float *o = out + r * ldo;
+            if (ldo == n && (r + 1) * n + 8 <= rows * n) { /* later rows overwrite the spill */
+                _mm256_storeu_ps(o, va);
+                _mm256_storeu_ps(o + ldo, vb);
+            } else {
+                store_part(o, va, n);
+                store_part(o + ldo, vb, n);
+            }
+        }
+        for (; r < rows; r++) {
             int64_t o = r * ldi;
-            __m256 v = dw_post8(o + 8 <= (rows - 1) * ldi + n ? DW9_8(DW_LDU, o) : DW9_8(DW_LDM, o), rb, lo, hi);
-            if (ldo == n && (r + 1) * n + 8 <= rows * n + n) /* later rows overwrite the spill */
-                _mm256_storeu_ps(out, v);
+            __m256 v = dw_post8(r < r_plain ? DW9_8(DW_LDU, o) : DW9_8(DW_LDM, o), rb, lo, hi);
+            if (ldo == n && r * n + 8 <= rows * n)
+                _mm256_storeu_ps(out + r * ldo, v);
             else
-                store_part(out, v, n);
+                store_part(out + r * ldo, v, n);
         }
         return;
     }
     for (int64_t r = 0; r < rows; r++, out += ldo) {
         int64_t o = r * ldi, x = 0;
         for (; x + 16 <= n; x += 16) {
-            __m256 v0 = DW9_8(DW_LDU, o + x), v1 = DW9_8(DW_LDU, o + x + 8);
-            _mm256_storeu_ps(out + x, dw_post8(v0, rb, lo, hi));
-            _mm256_storeu_ps(out + x + 8, dw_post8(v1, rb, lo, hi));
+            DW9_8X2(DW_LDU, DW_LDU, o + x, o + x + 8, va, vb);
+            _mm256_storeu_ps(out + x, va);
+            _mm256_storeu_ps(out + x + 8, vb);
         }
-        if (x + 8 <= n) {
-            _mm256_storeu_ps(out + x, dw_post8(DW9_8(DW_LDU, o + x), rb, lo, hi));
-            x += 8;
+        if (n - x > 8) { /* two more vectors, the second ending at n */
+            DW9_8X2(DW_LDU, DW_LDU, o + x, o + n - 8, va, vb);
+            _mm256_storeu_ps(out + x, va);
+            _mm256_storeu_ps(out + n - 8, vb);
+        } else if (x < n) {
+            _mm256_storeu_ps(out + n - 8, dw_post8(DW9_8(DW_LDU, o + n - 8), rb, lo, hi));
         }
-        if (x < n) _mm256_storeu_ps(out + n - 8, dw_post8(DW9_8(DW_LDU, o + n - 8), rb, lo, hi));
     }
 }
 
@@ -354,8 +395,8 @@ INLINE __m256 dwn_8(const float *const *taps, const float *w, int64_t nt, int64_
 }
 
 /* Any tap count (border rectangles, other kernel sizes): the same blocking, taps reloaded per vector. */
-static void dwn_block(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t nt, int64_t ldi,
-                      int64_t rows, int64_t n, __m256 rb, __m256 lo, __m256 hi) {
+static void dwn_block(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t nt,
+                      int64_t ldi, int64_t rows, int64_t n, __m256 rb, __m256 lo, __m256 hi) {
     __m256i m = tail_mask(n < 8 ? n : 8);
     for (int64_t r = 0; r < rows; r++, out += ldo) {
         int64_t o = r * ldi, x = 0;
@@ -364,8 +405,10 @@ static void dwn_block(float *out, int64_t ldo, const float *const *taps, const f
             store_part(out, dw_post8(dwn_8(taps, w, nt, o, masked, m), rb, lo, hi), n);
             continue;
         }
-        for (; x + 8 <= n; x += 8) _mm256_storeu_ps(out + x, dw_post8(dwn_8(taps, w, nt, o + x, false, m), rb, lo, hi));
-        if (x < n) _mm256_storeu_ps(out + n - 8, dw_post8(dwn_8(taps, w, nt, o + n - 8, false, m), rb, lo, hi));
+        for (; x + 8 <= n; x += 8)
+            _mm256_storeu_ps(out + x, dw_post8(dwn_8(taps, w, nt, o + x, false, m), rb, lo, hi));
+        if (x < n)
+            _mm256_storeu_ps(out + n - 8, dw_post8(dwn_8(taps, w, nt, o + n - 8, false, m), rb, lo, hi));
     }
 }
 
@@ -481,7 +524,8 @@ static void gather_rows_avx2(float *d, int64_t ldd, const float *src, int64_t ld
             __m256 v;
             bool room = r * lds + 8 * stride <= (rows - 1) * lds + (n - 1) * stride + 1; /* plain loads */
             if (stride == 1) {
-                v = room ? _mm256_and_ps(_mm256_loadu_ps(src), _mm256_castsi256_ps(m)) : _mm256_maskload_ps(src, m);
+                v = room ? _mm256_and_ps(_mm256_loadu_ps(src), _mm256_castsi256_ps(m))
+                         : _mm256_maskload_ps(src, m);
             } else if (room) {
                 v = _mm256_and_ps(load_strided(src, 2), _mm256_castsi256_ps(m));
             } else {
