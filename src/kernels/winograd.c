@@ -9,6 +9,7 @@
 #include "kernels/winograd.h"
 
 #include <stdatomic.h>
+#include <math.h>
 #include <string.h>
 
 enum { TILE = 4, PATCH = 6, NXI = PATCH * PATCH, CHUNK_FLOATS = 64 * 1024 };
@@ -99,6 +100,7 @@ typedef struct {
     const float *U, *in, *bias;
     float *out;
     int64_t th, tw, tiles, tc, chunks; /* tiles per image, tiles per chunk, chunks per image */
+    float lo, hi;                      /* ReLU / Clip (or none: -inf, +inf) applied while scattering */
     atomic_bool failed;
 } wino_job;
 
@@ -153,8 +155,11 @@ static void wino_chunk(const wino_job *j, int64_t b, int64_t t0, int64_t n, floa
                 int64_t t = t0 + s * nr + l, oy0 = t / j->tw * TILE, ox0 = t % j->tw * TILE;
                 int64_t h = min64(TILE, g->oh - oy0), w = min64(TILE, g->ow - ox0);
                 for (int64_t a = 0; a < h; a++)
-                    for (int64_t c = 0; c < w; c++)
-                        o[(oy0 + a) * g->ow + ox0 + c] = y[(a * TILE + c) * nr + l] + bias;
+                    for (int64_t c = 0; c < w; c++) {
+                        float v = y[(a * TILE + c) * nr + l] + bias;
+                        v = v < j->lo ? j->lo : v; /* NaN stays */
+                        o[(oy0 + a) * g->ow + ox0 + c] = v > j->hi ? j->hi : v;
+                    }
             }
         }
     }
@@ -197,7 +202,12 @@ static void act_planes(void *ctx, int64_t begin, int64_t end, int thread) {
 bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
                      const float *U, const float *in, const float *bias, float *out,
                      const ember_epilogue *ep) {
-    wino_job j = {.k = k, .g = g, .U = U, .in = in, .bias = bias, .out = out};
+    wino_job j = {.k = k, .g = g, .U = U, .in = in, .bias = bias, .out = out, .lo = -INFINITY, .hi = INFINITY};
+    ember_ukernel_post post; /* bias + ReLU/Clip: in the scatter, no pass over the planes afterwards */
+    if (ep && ember_ukernel_post_from(ep, &post)) {
+        j.lo = post.lo, j.hi = post.hi;
+        ep = NULL;
+    }
     j.th = ceil_div(g->oh, TILE);
     j.tw = ceil_div(g->ow, TILE);
     j.tiles = j.th * j.tw;
