@@ -240,6 +240,18 @@ static void test_winograd_transforms(void) {
         for (int64_t i = 0; i < 16 * L; i++) CHECK_NEAR(y1[i], y2[i], 1e-4);
         free(d), free(v1), free(v2), free(y1), free(y2);
     }
+    /* 4 tiles' patches against the scalar split, lane strides 4..16, row pitches 20..23; the source ends at
+     * the last element the vector loads may read (row 5, column 19) */
+    for (int64_t L = 4; L <= 16; L += 4)
+        for (int64_t pitch = 20; pitch <= 23; pitch++) {
+            float *p = rand_buf(5 * pitch + 20), *d1 = calloc((size_t)(36 * L), sizeof *d1),
+                  *d2 = calloc((size_t)(36 * L), sizeof *d2);
+            k->wino_gather4(d1, L, p, pitch);
+            ember_wino_gather4_ref(d2, L, p, pitch);
+            CHECK_MSG(memcmp(d1, d2, (size_t)(36 * L) * sizeof *d1) == 0, "%s wino_gather4 L=%lld pitch=%lld",
+                      k->name, (long long)L, (long long)pitch);
+            free(p), free(d1), free(d2);
+        }
 }
 
 /* The strided copy of im2col against its scalar twin, lengths with tails, strides 1-3; the source ends

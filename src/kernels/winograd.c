@@ -104,10 +104,26 @@ typedef struct {
     atomic_bool failed;
 } wino_job;
 
-/* d[(i*6 + j)*nr + l] = the 6x6 input patch of tile t0 + l of one channel (zero outside the input). */
+void ember_wino_gather4_ref(float *d, int64_t L, const float *p, int64_t pitch) {
+    for (int i = 0; i < PATCH; i++)
+        for (int x = 0; x < PATCH; x++)
+            for (int l = 0; l < 4; l++) d[(i * PATCH + x) * L + l] = p[i * pitch + TILE * l + x];
+}
+
+/* d[(i*6 + j)*nr + l] = the 6x6 input patch of tile t0 + l of one channel (zero outside the input). Groups of 4
+ * lanes whose tiles lie side by side inside the input (with 2 columns to spare for the vector loads) go
+ * through wino_gather4, the others one by one. */
 static void gather(const wino_job *j, const float *plane, int64_t t0, int64_t n, int nr, float *d) {
     const ember_conv2d_shape *g = j->g;
     for (int l = 0; l < nr; l++) {
+        if (l % 4 == 0 && l + 4 <= n) {
+            int64_t t = t0 + l, y0 = t / j->tw * TILE - g->pad_t, x0 = t % j->tw * TILE - g->pad_l;
+            if (t % j->tw + 3 < j->tw && y0 >= 0 && y0 + PATCH <= g->h && x0 >= 0 && x0 + 5 * TILE <= g->w) {
+                j->k->wino_gather4(d + l, nr, plane + y0 * g->w + x0, g->w);
+                l += 3;
+                continue;
+            }
+        }
         if (l >= n) {
             for (int e = 0; e < NXI; e++) d[e * nr + l] = 0.0f;
             continue;

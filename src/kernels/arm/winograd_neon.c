@@ -42,8 +42,23 @@ static void wino_out_neon(float *y, const float *m, int64_t ms, int64_t L) {
     }
 }
 
+/* 4 tiles' patches (isa.h): per input row, vld4q splits p[0..16) by 4 into columns x = 0..3 of the 4
+ * tiles, and p[4..20) into columns 4 and 5. */
+static void wino_gather4_neon(float *d, int64_t L, const float *p, int64_t pitch) {
+    for (int i = 0; i < 6; i++, p += pitch, d += 6 * L) {
+        float32x4x4_t a = vld4q_f32(p), b = vld4q_f32(p + 4);
+        vst1q_f32(d, a.val[0]);
+        vst1q_f32(d + L, a.val[1]);
+        vst1q_f32(d + 2 * L, a.val[2]);
+        vst1q_f32(d + 3 * L, a.val[3]);
+        vst1q_f32(d + 4 * L, b.val[0]);
+        vst1q_f32(d + 5 * L, b.val[1]);
+    }
+}
+
 void ember_winograd_init_neon(ember_kernel_table *t) {
     t->wino_in = wino_in_neon;
     t->wino_out = wino_out_neon;
+    t->wino_gather4 = wino_gather4_neon;
     ember_conv_init_neon(t); /* the other conv kernels ride along with the Winograd ones */
 }

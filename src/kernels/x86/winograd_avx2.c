@@ -41,8 +41,26 @@ static void wino_out_avx2(float *y, const float *m, int64_t ms, int64_t L) {
     }
 }
 
+/* 4 tiles' patches (isa.h): per input row, the 4x4 transpose of p[0..16) gives columns x = 0..3 of the 4
+ * tiles (p0 p4 p8 p12, p1 p5 ...), that of p[4..20) columns 4 and 5. */
+static void wino_gather4_sse(float *d, int64_t L, const float *p, int64_t pitch) {
+    for (int i = 0; i < 6; i++, p += pitch, d += 6 * L) {
+        __m128 a0 = _mm_loadu_ps(p), a1 = _mm_loadu_ps(p + 4), a2 = _mm_loadu_ps(p + 8), a3 = _mm_loadu_ps(p + 12);
+        __m128 b0 = a1, b1 = a2, b2 = a3, b3 = _mm_loadu_ps(p + 16);
+        _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+        _MM_TRANSPOSE4_PS(b0, b1, b2, b3);
+        _mm_storeu_ps(d, a0);
+        _mm_storeu_ps(d + L, a1);
+        _mm_storeu_ps(d + 2 * L, a2);
+        _mm_storeu_ps(d + 3 * L, a3);
+        _mm_storeu_ps(d + 4 * L, b0);
+        _mm_storeu_ps(d + 5 * L, b1);
+    }
+}
+
 void ember_winograd_init_avx2(ember_kernel_table *t) {
     t->wino_in = wino_in_avx2;
     t->wino_out = wino_out_avx2;
+    t->wino_gather4 = wino_gather4_sse;
     ember_conv_init_avx2(t); /* the other conv kernels ride along with the Winograd ones */
 }
