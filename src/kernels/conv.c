@@ -1,4 +1,4 @@
-/* 2-D convolution (NCHW f32): depthwise direct kernels, few input taps (stems, 1x1 with cin <= 32) direct
+/* 2-D convolution (NCHW f32): depthwise direct kernels, few input taps (stems, 1x1 with cin <= 16) direct
  * over the table's conv_rows, other 1x1 as a plain GEMM, Winograd for 3x3 stride 1 (winograd.c), everything
  * else as GEMM with implicit im2col (input patches are packed straight into the GEMM's B panels). */
 #include "kernels/isa.h"
@@ -34,11 +34,12 @@ static bool is_depthwise(const ember_conv2d_shape *g) {
  * SqueezeNet, MobileFaceNet. */
 enum { DIRECT_MAX_TAPS = 32, DIRECT_MAX_COUT = 64, DIRECT_MIN_OW = 16, DIRECT_MAX_STRIDE = 4, DIRECT_MAX_SPAN = 8 };
 
-/* 1x1 stride-1 unpadded convs with cin <= 32 (YuNet's 16->16 .. 32->64, SqueezeNet's 16->64 expand) take the
+/* 1x1 stride-1 unpadded convs with cin <= 16 (YuNet's 16->16 / 16->32, SqueezeNet's 16->64 expand) take the
  * same kernel with the plane as one long row: the GEMM packs the whole input first, as much copying as there
- * are FMAs at K = 16..32. Both paths interleaved in one process, best of 40, 4 runs, 1 thread: 16->16 at
- * 320x320 -28..-42%, 16->64 at 55x55 -18..-28%, 24->64 at 56x56 -10..-19%, 32->64 at 80x80 -3..-13%, the
- * 160x160 ones (16->16, 16->32, 32->32, 32->64) -22..+24%, about even on average. */
+ * are FMAs at K = 16 (`dump --steps`, 1 thread: YuNet-s 640 Conv_2 3.14 -> 2.28 ms, Conv_6 0.58 -> 0.43,
+ * Conv_9 0.80 -> 0.73, SqueezeNet expand1x1 0.13-0.15 -> 0.10). At cin = 32 (YuNet's Conv_12 32->32 and
+ * Conv_15 32->64 at 160x160) the model ran 15-20% slower this way, though the two were even in isolation. */
+enum { PW_MAX_CIN = 16 };
 static bool pointwise_direct(const ember_conv2d_shape *g) {
     return g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_t == 0 && g->pad_l == 0 &&
            g->oh == g->h && g->ow == g->w;
@@ -47,7 +48,7 @@ static bool pointwise_direct(const ember_conv2d_shape *g) {
 static bool direct_suits(const ember_kernel_table *k, const ember_conv2d_shape *g) {
     if (!k->conv_rows || g->groups != 1 || g->cin * g->kh * g->kw > DIRECT_MAX_TAPS || g->cout > DIRECT_MAX_COUT)
         return false;
-    if (pointwise_direct(g)) return g->oh * g->ow >= DIRECT_MIN_OW;
+    if (pointwise_direct(g)) return g->cin <= PW_MAX_CIN && g->oh * g->ow >= DIRECT_MIN_OW;
     return g->kh * g->kw > 1 && g->stride_w <= DIRECT_MAX_STRIDE && g->ow >= DIRECT_MIN_OW &&
            (g->kh - 1) * g->dil_h + 1 <= DIRECT_MAX_SPAN;
 }
