@@ -66,7 +66,7 @@ static void test_pointwise(void) {
     check_conv(g, 0, 0, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, false);
     check_conv(g, 0, 0, (ember_act){EMBER_ACT_NONE, 0, 0, NULL}, true);
     /* few input channels (direct, the plane as one row in chunks): planes under one chunk (192), of one chunk
-     * and a ragged end, of several; cout tails; a residual; cin up to 32 and past it (GEMM again) */
+     * and a ragged end, of several; cout tails; a residual; cin up to 16 and past it (GEMM again) */
     struct { int64_t cin, cout, h, w; } cs[] = {{16, 16, 4, 5},   {16, 32, 19, 21}, {32, 64, 20, 20}, {3, 13, 30, 17},
                                                 {8, 5, 1, 200},   {32, 8, 13, 31},  {33, 16, 9, 9},   {1, 64, 12, 40}};
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
@@ -156,14 +156,15 @@ static void test_depthwise(void) {
 
 /* The direct path for few input taps (stems): 3->16 3x3 stride 2 like YuNet/MobileNet, output-channel tails,
  * stride 1, 3 and 4, dilation, asymmetric pads (some wider than the kernel: whole padding rows and columns),
- * rows of 16..23 (8-column blocks) and of 24+ (24-column blocks with a ragged end), batch 2 and a residual. */
+ * rows of 16..23 (8-column blocks) and of 24+ (24-column blocks with a ragged end), batch 2 and a residual,
+ * and an input over 1 MB (rows run in chunks with the next rows prefetched). */
 static void test_direct(void) {
     struct { int64_t cin, cout, h, w, k, s, d, pt, pl, pb, pr; } cs[] = {
         {3, 16, 37, 45, 3, 2, 1, 1, 1, 1, 1}, {3, 13, 20, 33, 3, 1, 1, 1, 1, 1, 1}, {2, 27, 17, 40, 3, 2, 2, 2, 0, 1, 3},
         {1, 8, 9, 35, 5, 1, 1, 2, 2, 2, 2},   {3, 64, 8, 34, 3, 2, 1, 0, 1, 0, 0}, {3, 5, 6, 50, 2, 2, 1, 0, 0, 1, 1},
         {3, 9, 11, 64, 3, 1, 2, 3, 4, 0, 2},  {3, 16, 9, 40, 3, 2, 1, 1, 1, 1, 1}, {3, 7, 12, 70, 3, 3, 1, 1, 2, 1, 0},
         {2, 12, 7, 100, 4, 4, 1, 2, 3, 1, 3}, {4, 20, 10, 49, 2, 2, 3, 3, 3, 2, 2}, {3, 16, 5, 30, 3, 1, 1, 4, 4, 4, 4},
-        {3, 32, 13, 47, 3, 2, 1, 1, 1, 1, 1}, {3, 4, 6, 33, 3, 1, 1, 0, 0, 0, 0}};
+        {3, 32, 13, 47, 3, 2, 1, 1, 1, 1, 1}, {3, 4, 6, 33, 3, 1, 1, 0, 0, 0, 0}, {3, 5, 40, 2200, 3, 2, 1, 1, 1, 1, 1}};
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         ember_conv2d_shape g = {.batch = 1 + (int64_t)(i % 2), .cin = cs[i].cin, .cout = cs[i].cout, .h = cs[i].h,
                                 .w = cs[i].w, .kh = cs[i].k, .kw = cs[i].k, .stride_h = cs[i].s, .stride_w = cs[i].s,

@@ -1,5 +1,6 @@
-/* 2-D convolution (NCHW f32): depthwise direct kernels, 1x1 as a plain GEMM, everything else as GEMM with
- * implicit im2col (input patches are packed straight into the GEMM's B panels). */
+/* 2-D convolution (NCHW f32): depthwise direct kernels, few input taps (stems, 1x1 with cin <= 16) direct
+ * over the table's conv_rows, other 1x1 as a plain GEMM, Winograd for 3x3 stride 1 (winograd.c), everything
+ * else as GEMM with implicit im2col (input patches are packed straight into the GEMM's B panels). */
 #include "kernels/isa.h"
 
 #include <string.h>
@@ -34,10 +35,11 @@ static bool is_depthwise(const ember_conv2d_shape *g) {
  * SqueezeNet, MobileFaceNet. */
 enum { DIRECT_MAX_TAPS = 32, DIRECT_MAX_COUT = 64, DIRECT_MIN_OW = 16, DIRECT_MAX_STRIDE = 4, DIRECT_MAX_SPAN = 8 };
 
-/* 1x1 stride-1 unpadded convs with cin <= 16 (YuNet's 16->16 at 320x320, SqueezeNet's 16->64 expand) take the
+/* 1x1 stride-1 unpadded convs with cin <= 16 (YuNet's 16->16 / 16->32, SqueezeNet's 16->64 expand) take the
  * same kernel with the plane as one long row: the GEMM packs the whole input first, as much copying as there
- * are FMAs at K = 16 (best of 8 alternating runs, 1 thread: 16->16 at 320x320 3.11 -> 2.30 ms, 16->64 at
- * 55x55 0.125 -> 0.095 ms, 16->16 / 16->32 at 160x160 within +-5%). At cin = 32 the GEMM was 5-50% faster. */
+ * are FMAs at K = 16 (`dump --steps`, 1 thread: YuNet-s 640 Conv_2 3.14 -> 2.28 ms, Conv_6 0.58 -> 0.43,
+ * Conv_9 0.80 -> 0.73, SqueezeNet expand1x1 0.13-0.15 -> 0.10). At cin = 32 (YuNet's Conv_12 32->32 and
+ * Conv_15 32->64 at 160x160) the model ran 15-20% slower this way, though the two were even in isolation. */
 enum { PW_MAX_CIN = 16 };
 static bool pointwise_direct(const ember_conv2d_shape *g) {
     return g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_t == 0 && g->pad_l == 0 &&
@@ -290,6 +292,12 @@ void ember_conv_rows_ref(float *out, int64_t ldo, int64_t noc, const float *w8, 
  * `span` input rows per channel (slot iy mod span), so consecutive output rows of a task reuse the rows
  * they share (1 of 3 for 3x3 stride 2, 2 of 3 for stride 1). The epilogue runs over the row while it is in
  * cache when the kernel cannot fuse it. */
+/* Inputs over DIRECT_STREAM_BYTES (YuNet's 640x640 stem: 4.9 MB) stream from memory: a row then runs in
+ * chunks of DIRECT_STREAM_CHUNK columns, and between them slices of the next output row's new input rows are
+ * prefetched, so that those loads overlap the FMAs instead of stalling the next row's split (-8% there,
+ * measured interleaved in one process; smaller stems, from cache, gained nothing from it). */
+enum { DIRECT_STREAM_BYTES = 1 << 20, DIRECT_STREAM_CHUNK = 48 };
+
 typedef struct {
     const ember_kernel_table *k;
     const ember_conv2d_shape *g;
@@ -321,6 +329,10 @@ static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     const direct_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
     int64_t ntaps = g->cin * g->kh * g->kw, ohw = g->oh * g->ow, sw = g->stride_w, rowf = sw * j->len;
+    int64_t nb = (g->cout + 7) / 8;
+    bool stream = g->cin * g->h * g->w * (int64_t)sizeof(float) > DIRECT_STREAM_BYTES;
+    int64_t chunk = stream ? DIRECT_STREAM_CHUNK : g->ow;
+    int64_t nseg = nb * (g->ow < chunk + 24 ? 1 : (g->ow - 24) / chunk + 1); /* chunks x blocks per row */
     float *ring = j->scratch + thread * g->cin * j->span * rowf;
     int64_t held[DIRECT_MAX_TAPS / 2 * DIRECT_MAX_SPAN]; /* the input row in each ring slot (cin <= 16) */
     const float *split[DIRECT_MAX_TAPS], *taps[DIRECT_MAX_TAPS];
@@ -351,12 +363,26 @@ static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
             int64_t off = t % g->kw * g->dil_w;
             taps[t] = split[t / g->kw] + off % sw * j->len + off / sw;
         }
+        const char *next[DIRECT_MAX_TAPS]; /* the next output row's new input rows, when streaming */
+        int64_t nnext = 0, lines = (g->w * (int64_t)sizeof(float) + 63) / 64, done = 0, seg = 0;
+        for (int64_t cy = 0; stream && r + 1 < end && oy + 1 < g->oh && cy < g->cin * g->kh; cy++) {
+            int64_t iy = (oy + 1) * g->stride_h - g->pad_t + cy % g->kh * g->dil_h;
+            if (iy >= 0 && iy < g->h && iy > oy * g->stride_h - g->pad_t + (j->span - 1))
+                next[nnext++] = (const char *)(j->in + ((b * g->cin + cy / g->kh) * g->h + iy) * g->w);
+        }
         float *out = j->out + b * g->cout * ohw + oy * g->ow;
-        for (int64_t ob = 0; ob < (g->cout + 7) / 8; ob++) {
-            int64_t noc = g->cout - ob * 8 < 8 ? g->cout - ob * 8 : 8;
-            post.rbias = j->bias ? j->bias + ob * 8 : NULL;
-            j->k->conv_rows(out + ob * 8 * ohw, ohw, noc, j->w + ob * ntaps * 8, taps, ntaps, g->ow,
-                            fused ? &post : NULL);
+        for (int64_t x0 = 0, n; x0 < g->ow; x0 += n) {
+            n = g->ow - x0 < chunk + 24 ? g->ow - x0 : chunk; /* no chunk under 24 after this one */
+            const float *tx[DIRECT_MAX_TAPS];
+            for (int64_t t = 0; t < ntaps; t++) tx[t] = taps[t] + x0;
+            for (int64_t ob = 0; ob < nb; ob++) {
+                int64_t noc = g->cout - ob * 8 < 8 ? g->cout - ob * 8 : 8;
+                for (seg++; done < nnext * lines * seg / nseg; done++)
+                    __builtin_prefetch(next[done / lines] + done % lines * 64, 0, 3);
+                post.rbias = j->bias ? j->bias + ob * 8 : NULL;
+                j->k->conv_rows(out + ob * 8 * ohw + x0, ohw, noc, j->w + ob * ntaps * 8, tx, ntaps, n,
+                                fused ? &post : NULL);
+            }
         }
         if (!fused) {
             e.residual = j->ep && j->ep->residual ? j->ep->residual + b * g->cout * ohw : NULL;
