@@ -253,6 +253,18 @@ static void test_winograd_transforms(void) {
                       k->name, (long long)L, (long long)pitch);
             free(p), free(d1), free(d2);
         }
+    /* and 4 output tiles back, with bias and clamp (a NaN among the values stays NaN) */
+    for (int64_t L = 4; L <= 16; L += 4)
+        for (int64_t ow = 16; ow <= 19; ow++) {
+            float *y = rand_buf(16 * L), *o1 = calloc((size_t)(3 * ow + 16), sizeof *o1),
+                  *o2 = calloc((size_t)(3 * ow + 16), sizeof *o2);
+            y[5] = NAN;
+            k->wino_scatter4(o1, ow, y, L, 0.25f, -0.5f, 0.75f);
+            ember_wino_scatter4_ref(o2, ow, y, L, 0.25f, -0.5f, 0.75f);
+            CHECK_MSG(memcmp(o1, o2, (size_t)(3 * ow + 16) * sizeof *o1) == 0, "%s wino_scatter4 L=%lld ow=%lld",
+                      k->name, (long long)L, (long long)ow);
+            free(y), free(o1), free(o2);
+        }
 }
 
 /* The strided copy of im2col against its scalar twin, lengths with tails, strides 1-3; the source ends

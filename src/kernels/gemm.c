@@ -572,6 +572,7 @@ void ember_kernels_gemm_generic(ember_kernel_table *t) {
     t->wino_in = ember_wino_in_ref;
     t->wino_out = ember_wino_out_ref;
     t->wino_gather4 = ember_wino_gather4_ref;
+    t->wino_scatter4 = ember_wino_scatter4_ref;
 }
 
 void ember_sgemm_ref(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,

@@ -90,6 +90,9 @@ typedef struct ember_kernel_table {
     /* The input patches of 4 tiles side by side in one tile row (a stride-4 split of 6 input rows):
      * d[(i*6+x)*L + l] = p[i*pitch + 4*l + x] for i, x < 6, l < 4; reads p[i*pitch + c] for c < 20. */
     void (*wino_gather4)(float *d, int64_t L, const float *p, int64_t pitch);
+    /* The inverse for outputs: 4 whole 4x4 output tiles side by side, with bias and a clamp (NaN stays):
+     * o[a*ow + 4*l + c] = min(max(y[(a*4+c)*L + l] + bias, lo), hi) for a, c, l < 4. */
+    void (*wino_scatter4)(float *o, int64_t ow, const float *y, int64_t L, float bias, float lo, float hi);
     /* Direct conv for few input taps (stem convs, conv.c): out[o*ldo + x] = sum_t rows[t][x] * w8[t*8 + o]
      * for o < noc (<= 8) and x in [0, n); rows[t] is tap t's input row, already strided and zero-padded by
      * conv.c (readable over [0, n)), and w8 holds 8 floats per tap (zero past noc). Then, when post is not
@@ -189,6 +192,7 @@ void ember_conv_rows_ref(float *out, int64_t ldo, int64_t noc, const float *w8, 
 /* The scalar transforms (the generic table's, and the ISA versions' lane tails). */
 void ember_wino_in_ref(float *v, int64_t vs, const float *d, int64_t L);
 void ember_wino_gather4_ref(float *d, int64_t L, const float *p, int64_t pitch);
+void ember_wino_scatter4_ref(float *o, int64_t ow, const float *y, int64_t L, float bias, float lo, float hi);
 void ember_wino_out_ref(float *y, const float *m, int64_t ms, int64_t L);
 
 /* Conv weights packed for table k (ember_conv2d then runs with k's kernels). */

@@ -110,6 +110,16 @@ void ember_wino_gather4_ref(float *d, int64_t L, const float *p, int64_t pitch) 
             for (int l = 0; l < 4; l++) d[(i * PATCH + x) * L + l] = p[i * pitch + TILE * l + x];
 }
 
+void ember_wino_scatter4_ref(float *o, int64_t ow, const float *y, int64_t L, float bias, float lo, float hi) {
+    for (int a = 0; a < TILE; a++)
+        for (int l = 0; l < 4; l++)
+            for (int c = 0; c < TILE; c++) {
+                float v = y[(a * TILE + c) * L + l] + bias;
+                v = v < lo ? lo : v; /* NaN stays */
+                o[a * ow + TILE * l + c] = v > hi ? hi : v;
+            }
+}
+
 /* d[(i*6 + j)*nr + l] = the 6x6 input patch of tile t0 + l of one channel (zero outside the input). Groups of 4
  * lanes whose tiles lie side by side inside the input (with 2 columns to spare for the vector loads) go
  * through wino_gather4, the others one by one. */
@@ -169,6 +179,12 @@ static void wino_chunk(const wino_job *j, int64_t b, int64_t t0, int64_t n, floa
             k->wino_out(y, M + co * nb + s * nr, ms, nr);
             for (int64_t l = 0; l < nr && s * nr + l < n; l++) {
                 int64_t t = t0 + s * nr + l, oy0 = t / j->tw * TILE, ox0 = t % j->tw * TILE;
+                if (l % 4 == 0 && l + 4 <= nr && s * nr + l + 4 <= n && t % j->tw + 3 < j->tw &&
+                    oy0 + TILE <= g->oh && ox0 + 4 * TILE <= g->ow) { /* 4 whole tiles side by side */
+                    k->wino_scatter4(o + oy0 * g->ow + ox0, g->ow, y + l, nr, bias, j->lo, j->hi);
+                    l += 3;
+                    continue;
+                }
                 int64_t h = min64(TILE, g->oh - oy0), w = min64(TILE, g->ow - ox0);
                 for (int64_t a = 0; a < h; a++)
                     for (int64_t c = 0; c < w; c++) {

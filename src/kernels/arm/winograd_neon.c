@@ -56,7 +56,22 @@ static void wino_gather4_neon(float *d, int64_t L, const float *p, int64_t pitch
     }
 }
 
+/* 4 output tiles (isa.h): per output row, vst4q interleaves the tiles' 4 columns into each tile's row. */
+static void wino_scatter4_neon(float *o, int64_t ow, const float *y, int64_t L, float bias, float lo, float hi) {
+    float32x4_t b = vdupq_n_f32(bias), vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
+    for (int a = 0; a < 4; a++, o += ow, y += 4 * L) {
+        float32x4x4_t c;
+        for (int k = 0; k < 4; k++) {
+            float32x4_t v = vaddq_f32(vld1q_f32(y + k * L), b);
+            v = vbslq_f32(vcltq_f32(v, vlo), vlo, v); /* NaN fails both comparisons and stays */
+            c.val[k] = vbslq_f32(vcgtq_f32(v, vhi), vhi, v);
+        }
+        vst4q_f32(o, c);
+    }
+}
+
 void ember_winograd_init_neon(ember_kernel_table *t) {
+    t->wino_scatter4 = wino_scatter4_neon;
     t->wino_in = wino_in_neon;
     t->wino_out = wino_out_neon;
     t->wino_gather4 = wino_gather4_neon;
