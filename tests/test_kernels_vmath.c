@@ -138,6 +138,30 @@ static void test_softmax(void) {
     double s = 0;
     for (int c = 0; c < C; c++) s += y[c];
     CHECK_NEAR(s, 1.0, 1e-5);
+    /* short rows (the blocked path): 1..17 columns, more rows than one block, in place, a NaN row, an
+     * all -inf row */
+    for (int cols = 1; cols <= 17; cols++) {
+        int rows = (R * C) / cols;
+        for (int i = 0; i < rows * cols; i++) y[i] = x[i] = check_randf(-20.0f, 20.0f);
+        x[cols] = NAN;
+        for (int c = 0; c < cols; c++) x[2 * cols + c] = -INFINITY;
+        memcpy(y, x, sizeof(float) * (size_t)(rows * cols));
+        ember_softmax(cols & 1 ? pool2 : NULL, y, y, rows, cols, cols, false);
+        int bad = 0;
+        for (int r = 0; r < rows; r++) {
+            double m = -INFINITY, sum = 0.0;
+            for (int c = 0; c < cols; c++)
+                if (x[r * cols + c] > m) m = x[r * cols + c];
+            if (m == -INFINITY) m = 0;
+            for (int c = 0; c < cols; c++) sum += exp(x[r * cols + c] - m);
+            for (int c = 0; c < cols; c++) {
+                double ref = exp(x[r * cols + c] - m) / sum;
+                float v = y[r * cols + c];
+                bad += r == 1 || r == 2 ? !isnan(v) : !(fabs(v - ref) <= 1e-6);
+            }
+        }
+        CHECK_MSG(bad == 0, "softmax of %d rows of %d: %d wrong", rows, cols, bad);
+    }
 }
 
 static void test_norms(void) {
@@ -244,8 +268,8 @@ static void test_pooling_random(void) {
  * block and the scalar tails), max bit-exact up to NaN payloads and zero signs, every kh 1..4, kw 1..4,
  * stride 1..3, dilation 1..2; a few NaN and ties of +0 / -0. */
 static void test_pool_row_random(void) {
-    enum { W = 100, KH = 4 };
-    float rowsbuf[KH][W], out[W], ref[W];
+    enum { W = 100, KH = 4, NO = W + 8 }; /* with pad_l, up to W + 2 outputs */
+    float rowsbuf[KH][W], out[NO], ref[NO];
     for (int it = 0; it < 400; it++) {
         int64_t kh = 1 + it % KH, kw = 1 + (it / 4) % 4, sw = 1 + (it / 16) % 3, dw = 1 + (it / 48) % 2;
         int64_t pad_l = (int64_t)(check_rand() % 3), span = (kw - 1) * dw + 1;
@@ -260,11 +284,11 @@ static void test_pool_row_random(void) {
             }
         const float *rows[KH] = {rowsbuf[0], rowsbuf[1], rowsbuf[2], rowsbuf[3]};
         float div = (float)(kh * kw);
-        for (int64_t i = 0; i < W; i++) out[i] = ref[i] = 42.0f;
+        for (int64_t i = 0; i < NO; i++) out[i] = ref[i] = 42.0f;
         ember_pool_row_ref(ref, rows, kh, kw, x0, x1, sw, dw, pad_l, max, div);
         ember_kernels()->pool_row(out, rows, kh, kw, x0, x1, sw, dw, pad_l, max, div);
         int64_t bad = -1;
-        for (int64_t i = 0; i < W && bad < 0; i++)
+        for (int64_t i = 0; i < NO && bad < 0; i++)
             if (!(out[i] == ref[i] || (isnan(out[i]) && isnan(ref[i])))) bad = i;
         CHECK_MSG(bad < 0, "%s %s pool_row k%lldx%lld s%lld d%lld pad %lld [%lld, %lld) at %lld: %g vs %g",
                   ember_kernels()->name, max ? "max" : "avg", (long long)kh, (long long)kw, (long long)sw,

@@ -530,25 +530,31 @@ static void strided_rows(void *arg, int64_t begin, int64_t end, int thread) {
         }
         return;
     }
+    int64_t idx[EMBER_MAX_DIMS], o = j->off, r = begin; /* the first row's coordinates, then an odometer */
+    for (int d = last - 1; d >= 0; d--) {
+        idx[d] = r % j->shape[d], r /= j->shape[d];
+        o += idx[d] * j->st[d];
+    }
+    size_t bytes = (size_t)(inner * (int64_t)j->es);
     for (int64_t row = begin; row < end; row++) {
-        int64_t r = row, o = j->off;
-        for (int d = last - 1; d >= 0; d--) {
-            o += (r % j->shape[d]) * j->st[d];
-            r /= j->shape[d];
-        }
         char *dst = j->dst + row * inner * (int64_t)j->es;
         const char *src = j->src;
-        if (sin == 1) { /* contiguous source row (Transpose keeping the last axis, Slice, Concat-like) */
-            memcpy(dst, src + o * (int64_t)j->es, (size_t)(inner * (int64_t)j->es));
-            continue;
+        if (sin == 1 && (j->es != 4 || inner > 16)) { /* contiguous source row (Transpose keeping the last */
+            memcpy(dst, src + o * (int64_t)j->es, bytes); /* axis, Slice, Concat-like) */
+        } else {
+            switch (j->es) {
+            case 1: for (int64_t i = 0; i < inner; i++) ((uint8_t *)dst)[i] = ((const uint8_t *)src)[o + i * sin]; break;
+            case 2: for (int64_t i = 0; i < inner; i++) ((uint16_t *)dst)[i] = ((const uint16_t *)src)[o + i * sin]; break;
+            case 4: for (int64_t i = 0; i < inner; i++) ((uint32_t *)dst)[i] = ((const uint32_t *)src)[o + i * sin]; break;
+            case 8: for (int64_t i = 0; i < inner; i++) ((uint64_t *)dst)[i] = ((const uint64_t *)src)[o + i * sin]; break;
+            default:
+                for (int64_t i = 0; i < inner; i++) memcpy(dst + i * (int64_t)j->es, src + (o + i * sin) * (int64_t)j->es, j->es);
+            }
         }
-        switch (j->es) {
-        case 1: for (int64_t i = 0; i < inner; i++) ((uint8_t *)dst)[i] = ((const uint8_t *)src)[o + i * sin]; break;
-        case 2: for (int64_t i = 0; i < inner; i++) ((uint16_t *)dst)[i] = ((const uint16_t *)src)[o + i * sin]; break;
-        case 4: for (int64_t i = 0; i < inner; i++) ((uint32_t *)dst)[i] = ((const uint32_t *)src)[o + i * sin]; break;
-        case 8: for (int64_t i = 0; i < inner; i++) ((uint64_t *)dst)[i] = ((const uint64_t *)src)[o + i * sin]; break;
-        default:
-            for (int64_t i = 0; i < inner; i++) memcpy(dst + i * (int64_t)j->es, src + (o + i * sin) * (int64_t)j->es, j->es);
+        for (int d = last - 1; d >= 0; d--) { /* next row */
+            o += j->st[d];
+            if (++idx[d] < j->shape[d]) break;
+            o -= j->st[d] * j->shape[d], idx[d] = 0;
         }
     }
     (void)thread;

@@ -201,7 +201,8 @@ ember_status eo_bcast_shape(const eo_ctx *c, int first, int n, int *ndim, int64_
  * src_offset + sum(i_d * src_strides[d]) of src (strides in elements, may be 0 or negative).
  * Transpose, Slice, Expand and Tile are this with different strides. Strings are deep-copied. Size-1 dims
  * are dropped and dims contiguous in src too are merged first; rows contiguous in src are memcpy'd, a 2-D
- * transpose of 4-byte elements is copied 64 rows at a time. */
+ * transpose of 4-byte elements is copied 64 rows at a time; row offsets advance as an odometer (no
+ * division per row). */
 ember_status eo_strided_copy(ember_tensor *dst, const ember_tensor *src, const int64_t *src_strides, int64_t src_offset,
                              ember_pool *pool);
 
