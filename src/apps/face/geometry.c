@@ -3,6 +3,7 @@
 #include "apps/face/face.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 const float ember_face_arcface_template[10] = {
@@ -20,8 +21,90 @@ static const uint8_t *pixel_at(const ember_face_image *img, int x, int y, bool r
     return img->rgb + ((size_t)y * img->w + x) * 3;
 }
 
+/* floor for the finite, int-range coordinates warp computes (floorf is a libm call without SSE4.1) */
+static inline int floor_int(float v) {
+    int i = (int)v;
+    return (float)i > v ? i - 1 : i;
+}
+
+/* One axis of an axis-aligned warp: for each output coordinate, the two source taps (-1: the border colour)
+ * and the fraction, computed exactly as warp() computes them per pixel, so both give the same bytes: `out`
+ * where the coordinate is outside the range warp() accepts; then (replicating) both coordinates of the pixel
+ * are clamped into the image, which is what the second set of taps is. */
+typedef struct {
+    int a, b, ca, cb; /* taps, and taps of the clamped coordinate */
+    float f, cf;
+    bool out;
+} axis_tap;
+
+static void tap_at(float s, int size, bool replicate, int *a, int *b, float *f) {
+    int i0 = floor_int(s), i1 = i0 + 1;
+    *f = s - i0;
+    if (replicate) { /* pixel_at's clamping */
+        i0 = i0 < 0 ? 0 : i0 >= size ? size - 1 : i0;
+        i1 = i1 < 0 ? 0 : i1 >= size ? size - 1 : i1;
+    } else {
+        i0 = i0 < 0 || i0 >= size ? -1 : i0;
+        i1 = i1 < 0 || i1 >= size ? -1 : i1;
+    }
+    *a = i0, *b = i1;
+}
+
+static void axis_taps(axis_tap *t, int n, float scale, float offset, int size, bool replicate) {
+    for (int i = 0; i < n; i++) {
+        float s = scale * (float)i + 0.0f + offset; /* as m[0] * x + m[1] * y + m[2] with m[1] == 0 */
+        t[i].out = !(s > -2.0f && s < size + 1.0f);
+        float c = s < 0 ? 0 : s > size - 1 ? (float)(size - 1) : s;
+        tap_at(c, size, replicate, &t[i].ca, &t[i].cb, &t[i].cf);
+        if (!t[i].out) tap_at(s, size, replicate, &t[i].a, &t[i].b, &t[i].f);
+    }
+}
+
+/* warp() for maps without rotation or shear (resizing, letterboxing): the taps per column and per row once,
+ * not per pixel. False when out of memory for the tables (warp() then does it pixel by pixel). */
+static bool warp_axis_aligned(const ember_face_image *src, const float m[6], uint8_t border, bool replicate,
+                              ember_face_image *dst) {
+    axis_tap *tx = malloc(sizeof *tx * (size_t)dst->w), *ty = malloc(sizeof *ty * (size_t)dst->h);
+    if (!tx || !ty) {
+        free(tx), free(ty);
+        return false;
+    }
+    axis_taps(tx, dst->w, m[0], m[2], src->w, replicate);
+    axis_taps(ty, dst->h, m[4], m[5], src->h, replicate);
+    const float bg = border;
+    for (int y = 0; y < dst->h; y++) {
+        uint8_t *o = dst->rgb + (size_t)y * dst->w * 3;
+        const axis_tap *r = &ty[y];
+        for (int x = 0; x < dst->w; x++, o += 3) {
+            const axis_tap *c = &tx[x];
+            bool clamp = r->out || c->out;
+            if (clamp && !replicate) {
+                memset(o, border, 3);
+                continue;
+            }
+            int xa = clamp ? c->ca : c->a, xb = clamp ? c->cb : c->b, ya = clamp ? r->ca : r->a, yb = clamp ? r->cb : r->b;
+            float fx = clamp ? c->cf : c->f, fy = clamp ? r->cf : r->f;
+            float w[4] = {(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy};
+            const uint8_t *ra = ya < 0 ? NULL : src->rgb + (size_t)ya * src->w * 3;
+            const uint8_t *rb = yb < 0 ? NULL : src->rgb + (size_t)yb * src->w * 3;
+            const uint8_t *p[4] = {ra && xa >= 0 ? ra + xa * 3 : NULL, ra && xb >= 0 ? ra + xb * 3 : NULL,
+                                   rb && xa >= 0 ? rb + xa * 3 : NULL, rb && xb >= 0 ? rb + xb * 3 : NULL};
+            for (int k = 0; k < 3; k++) {
+                float v = 0;
+                for (int q = 0; q < 4; q++) v += w[q] * (p[q] ? p[q][k] : bg);
+                o[k] = (uint8_t)(v + 0.5f > 255.0f ? 255 : v + 0.5f);
+            }
+        }
+    }
+    free(tx), free(ty);
+    return true;
+}
+
 static void warp(const ember_face_image *src, const float m[6], uint8_t border, bool replicate,
                  ember_face_image *dst) {
+    if (m[1] == 0.0f && m[3] == 0.0f && isfinite(m[0]) && isfinite(m[2]) && isfinite(m[4]) && isfinite(m[5]) &&
+        warp_axis_aligned(src, m, border, replicate, dst))
+        return;
     const uint8_t bg[3] = {border, border, border};
     for (int y = 0; y < dst->h; y++) {
         uint8_t *o = dst->rgb + (size_t)y * dst->w * 3;
@@ -36,11 +119,23 @@ static void warp(const ember_face_image *src, const float m[6], uint8_t border, 
                     continue;
                 }
             }
-            int x0 = (int)floorf(sx), y0 = (int)floorf(sy);
+            int x0 = floor_int(sx), y0 = floor_int(sy);
             float fx = sx - x0, fy = sy - y0;
+            float w[4] = {(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy};
+            if (x0 >= 0 && y0 >= 0 && x0 + 1 < src->w && y0 + 1 < src->h) { /* all 4 inside: no lookups */
+                const uint8_t *a = src->rgb + ((size_t)y0 * src->w + x0) * 3, *b = a + (size_t)src->w * 3;
+                for (int c = 0; c < 3; c++) { /* the same sum, in the same order, as below */
+                    float v = 0;
+                    v += w[0] * a[c];
+                    v += w[1] * a[c + 3];
+                    v += w[2] * b[c];
+                    v += w[3] * b[c + 3];
+                    o[c] = (uint8_t)(v + 0.5f > 255.0f ? 255 : v + 0.5f);
+                }
+                continue;
+            }
             const uint8_t *p[4] = {pixel_at(src, x0, y0, replicate), pixel_at(src, x0 + 1, y0, replicate),
                                    pixel_at(src, x0, y0 + 1, replicate), pixel_at(src, x0 + 1, y0 + 1, replicate)};
-            float w[4] = {(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy};
             for (int c = 0; c < 3; c++) {
                 float v = 0;
                 for (int k = 0; k < 4; k++) v += w[k] * (p[k] ? p[k][c] : bg[c]);
