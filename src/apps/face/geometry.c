@@ -60,13 +60,32 @@ static void axis_taps(axis_tap *t, int n, float scale, float offset, int size, b
     }
 }
 
+/* Four lanes of float (R, G, B, unused) with plain IEEE operations per lane (GCC/Clang vector extension; the
+ * build does not contract a*b+c into FMAs), so a pixel computed this way equals the scalar sum lane by lane. */
+typedef float v4f __attribute__((vector_size(16)));
+
+/* Source row y as floats, 4 per pixel, in cache slot `slot` (rows are reused by neighbouring output rows). */
+static const float *float_row(const ember_face_image *src, int y, float *cache[2], int cached[2]) {
+    for (int s = 0; s < 2; s++)
+        if (cached[s] == y) return cache[s];
+    int s = cached[0] == y - 1 ? 1 : 0; /* keep the row above (upsampling walks rows in order) */
+    const uint8_t *p = src->rgb + (size_t)y * src->w * 3;
+    float *f = cache[s];
+    for (int x = 0; x < src->w; x++, p += 3, f += 4) f[0] = p[0], f[1] = p[1], f[2] = p[2], f[3] = 0.0f;
+    cached[s] = y;
+    return cache[s];
+}
+
 /* warp() for maps without rotation or shear (resizing, letterboxing): the taps per column and per row once,
- * not per pixel. False when out of memory for the tables (warp() then does it pixel by pixel). */
+ * not per pixel, and pixels whose four taps are all inside as 4-lane vectors over float copies of the two
+ * source rows. False when out of memory for the tables (warp() then does it pixel by pixel). */
 static bool warp_axis_aligned(const ember_face_image *src, const float m[6], uint8_t border, bool replicate,
                               ember_face_image *dst) {
     axis_tap *tx = malloc(sizeof *tx * (size_t)dst->w), *ty = malloc(sizeof *ty * (size_t)dst->h);
-    if (!tx || !ty) {
-        free(tx), free(ty);
+    float *cache[2] = {malloc(sizeof(float) * 4 * (size_t)src->w), malloc(sizeof(float) * 4 * (size_t)src->w)};
+    int cached[2] = {-1, -1};
+    if (!tx || !ty || !cache[0] || !cache[1]) {
+        free(tx), free(ty), free(cache[0]), free(cache[1]);
         return false;
     }
     axis_taps(tx, dst->w, m[0], m[2], src->w, replicate);
@@ -87,6 +106,19 @@ static bool warp_axis_aligned(const ember_face_image *src, const float m[6], uin
             float w[4] = {(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy};
             const uint8_t *ra = ya < 0 ? NULL : src->rgb + (size_t)ya * src->w * 3;
             const uint8_t *rb = yb < 0 ? NULL : src->rgb + (size_t)yb * src->w * 3;
+            if (ra && rb && xa >= 0 && xb >= 0) { /* the scalar sum below, lane by lane */
+                const float *fa = float_row(src, ya, cache, cached), *fb = float_row(src, yb, cache, cached);
+                v4f A, B, C, D, v = {0, 0, 0, 0};
+                memcpy(&A, fa + xa * 4, sizeof A), memcpy(&B, fa + xb * 4, sizeof B);
+                memcpy(&C, fb + xa * 4, sizeof C), memcpy(&D, fb + xb * 4, sizeof D);
+                v += w[0] * A;
+                v += w[1] * B;
+                v += w[2] * C;
+                v += w[3] * D;
+                v += 0.5f;
+                for (int k = 0; k < 3; k++) o[k] = (uint8_t)(v[k] > 255.0f ? 255 : v[k]);
+                continue;
+            }
             const uint8_t *p[4] = {ra && xa >= 0 ? ra + xa * 3 : NULL, ra && xb >= 0 ? ra + xb * 3 : NULL,
                                    rb && xa >= 0 ? rb + xa * 3 : NULL, rb && xb >= 0 ? rb + xb * 3 : NULL};
             for (int k = 0; k < 3; k++) {
@@ -96,7 +128,7 @@ static bool warp_axis_aligned(const ember_face_image *src, const float m[6], uin
             }
         }
     }
-    free(tx), free(ty);
+    free(tx), free(ty), free(cache[0]), free(cache[1]);
     return true;
 }
 
