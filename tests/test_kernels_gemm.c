@@ -124,7 +124,7 @@ static void test_epilogues(void) {
 
 static void test_k_zero(void) {
     float C[6] = {1, 2, 3, 4, 5, 6}, bias[3] = {1, 1, 1};
-    ember_epilogue ep = {.bias = bias, .bias_kind = EMBER_BIAS_COL, .act = {EMBER_ACT_RELU, 0, 0}};
+    ember_epilogue ep = {.bias = bias, .bias_kind = EMBER_BIAS_COL, .act = {.kind = EMBER_ACT_RELU}};
     ember_sgemm(NULL, false, false, 2, 3, 0, 1.0f, NULL, 1, NULL, 3, -1.0f, C, 3, &ep);
     CHECK_NEAR(C[0], 0.0f, 0); /* relu(-1 + 1) */
     CHECK_NEAR(C[5], 0.0f, 0);

@@ -4,7 +4,7 @@
  * Usage:
  *
  *     // C[M,N] = relu(A[M,K] x B[K,N] + bias[N]), row-major, on a thread pool (NULL pool = this thread)
- *     ember_epilogue ep = {.bias = bias, .bias_kind = EMBER_BIAS_COL, .act = {EMBER_ACT_RELU}};
+ *     ember_epilogue ep = {.bias = bias, .bias_kind = EMBER_BIAS_COL, .act = {.kind = EMBER_ACT_RELU}};
  *     ember_sgemm(pool, false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N, &ep);
  *
  *     // constant weights: pack once at load, reuse for every run
