@@ -186,11 +186,11 @@ static void check_dot8(ember_ggml_type type, void (*ref_fn)(int64_t, const void 
     free(act);
 }
 
-/* gemm8 with full tiles of 4 tokens (and one left over) against dot8 of each token. */
+/* gemm8 against dot8 of each token: 7 tokens cover tiles of 4, of 2 (Q4_K) and one left over. */
 static void check_gemm8(ember_ggml_type type) {
     const quant_type *qt = quant_type_get(type);
     if (!qt->pack8 || !qt->gemm8) return;
-    enum { NT = 5 };
+    enum { NT = 7 };
     int64_t n = qt->block * 3;
     size_t wb, ab = quant_act_bytes(qt->act, n);
     ember_ggml_type_bytes(type, n, &wb);

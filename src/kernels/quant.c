@@ -921,6 +921,20 @@ GEMM_LOOP(Q3_K)
 GEMM_LOOP(Q4_K)
 GEMM_LOOP(Q5_K)
 GEMM_LOOP(Q6_K)
+/* gemm8 from the type's dot8 (CPUs with an 8-row dot but no batch tile for it): each token against the 8 packed
+ * rows, which stay in L1 while the batch passes. */
+#define GEMM8_LOOP(T)                                                                                        \
+    static void gemm8_##T(int64_t n, const void *packed, const void *a, size_t as, int na, float *out, size_t os) { \
+        float tmp[8];                                                                                        \
+        for (int c = 0; c < na; c++) {                                                                       \
+            types[EMBER_GGML_##T].dot8(n, packed, (const uint8_t *)a + (size_t)c * as, tmp);                 \
+            for (int r = 0; r < 8; r++) out[(size_t)c * os + r] = tmp[r];                                     \
+        }                                                                                                    \
+    }
+GEMM8_LOOP(Q4_0)
+GEMM8_LOOP(Q4_K)
+GEMM8_LOOP(Q6_K)
+GEMM8_LOOP(Q8_0)
 #define LOOP(T) [EMBER_GGML_##T] = {dotn_##T, dotm_##T, gemm_##T}
 static const struct {
     quant_dotn_fn n;
@@ -964,6 +978,13 @@ static void select_kernels(void) {
     if (types[EMBER_GGML_Q4_K].dot8) types[EMBER_GGML_Q4_K].pack8 = pack8_q4_K;
     if (types[EMBER_GGML_Q8_0].dot8) types[EMBER_GGML_Q8_0].pack8 = pack8_q8_0;
     if (types[EMBER_GGML_Q6_K].dot8) types[EMBER_GGML_Q6_K].pack8 = pack8_q6_K;
+#define NO_TILE(T)                                                                                           \
+    if (types[EMBER_GGML_##T].dot8 && !types[EMBER_GGML_##T].gemm8) types[EMBER_GGML_##T].gemm8 = gemm8_##T;
+    NO_TILE(Q4_0)
+    NO_TILE(Q4_K)
+    NO_TILE(Q6_K)
+    NO_TILE(Q8_0)
+#undef NO_TILE
     act_fns[ACT_Q8] = isa.act[ACT_Q8] ? isa.act[ACT_Q8] : act_q8_ref;
     act_fns[ACT_Q8K] = isa.act[ACT_Q8K] ? isa.act[ACT_Q8K] : act_q8k_ref;
 }

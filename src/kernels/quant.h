@@ -69,7 +69,8 @@ typedef struct quant_type {
      * one row per vector lane, so block scales and sums are handled for 8 rows at once. dot8_ref is its twin. */
     void (*pack8)(const void *w, size_t stride, int64_t n, void *dst); /* dst: quant_packed8_bytes(type, n) */
     void (*dot8)(int64_t n, const void *packed, const void *a, float *out);
-    /* The same 8 packed rows against na activation rows astride bytes apart: out[c * ostride + r] (NULL: none). */
+    /* The same 8 packed rows against na activation rows astride bytes apart: out[c * ostride + r] (set with dot8; a
+     * loop of dot8 over the tokens where the CPU has no tile). */
     void (*gemm8)(int64_t n, const void *packed, const void *a, size_t astride, int na, float *out, size_t ostride);
     /* y[i] += a * x[i] over n elements of x in this format (F32, F16, Q8_0 only: the KV cache types) */
     void (*axpy)(int64_t n, float a, const void *x, float *y);
