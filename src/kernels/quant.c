@@ -765,10 +765,12 @@ static void pack8_q6_K(const void *w, size_t stride, int64_t n, void *dst) {
             const blk_q6_K *b = (const blk_q6_K *)((const uint8_t *)w + (size_t)r * stride) + i;
             o->d[r] = b->d;
             for (int g = 0; g < 16; g++) o->sc[g][r] = b->scales[g];
-            for (int k = 0; k < 8; k++) {
-                for (int p = 0; p < 4; p++) memcpy(&o->ql[p][k][4 * r], b->ql + 32 * p + 4 * k, 4);
-                for (int p = 0; p < 2; p++) memcpy(&o->qh[p][k][4 * r], b->qh + 32 * p + 4 * k, 4);
-            }
+            for (int h = 0; h < 2; h++)
+                for (int k = 0; k < 8; k++) {
+                    memcpy(&o->q[h][k][0][4 * r], b->ql + 64 * h + 4 * k, 4);
+                    memcpy(&o->q[h][k][1][4 * r], b->ql + 64 * h + 32 + 4 * k, 4);
+                    memcpy(&o->q[h][k][2][4 * r], b->qh + 32 * h + 4 * k, 4);
+                }
         }
 }
 
@@ -776,7 +778,7 @@ static void pack8_q6_K(const void *w, size_t stride, int64_t n, void *dst) {
  * from ql[64h + l (+32 for odd s)] (high nibble for s >= 2) and bits 2s, 2s+1 of qh[32h + l]. */
 static int q6x8_value(const blk_q6_Kx8 *b, int r, int e) {
     int h = e / 128, s = e % 128 / 32, l = e % 32, k = l / 4, i = l % 4;
-    uint8_t lo = b->ql[2 * h + (s & 1)][k][4 * r + i], hi = b->qh[h][k][4 * r + i];
+    uint8_t lo = b->q[h][k][s & 1][4 * r + i], hi = b->q[h][k][2][4 * r + i];
     return ((s >= 2 ? lo >> 4 : lo & 15) | ((hi >> (2 * s)) & 3) << 4) - 32;
 }
 

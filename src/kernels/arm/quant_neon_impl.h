@@ -56,8 +56,8 @@ INLINE void scales8(const uint16_t *d, float da, float32x4_t *d0, float32x4_t *d
 INLINE void q6x8_values(const blk_q6_Kx8 *b, int h, int k, int rh, int8x16_t v[4]) {
     const uint8x16_t low = vdupq_n_u8(15), m30 = vdupq_n_u8(0x30);
     const int8x16_t off = vdupq_n_s8(32);
-    uint8x16_t A = vld1q_u8(b->ql[2 * h][k] + 16 * rh), B = vld1q_u8(b->ql[2 * h + 1][k] + 16 * rh);
-    uint8x16_t H = vld1q_u8(b->qh[h][k] + 16 * rh);
+    uint8x16_t A = vld1q_u8(b->q[h][k][0] + 16 * rh), B = vld1q_u8(b->q[h][k][1] + 16 * rh);
+    uint8x16_t H = vld1q_u8(b->q[h][k][2] + 16 * rh);
     v[0] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(A, low), vandq_u8(vshlq_n_u8(H, 4), m30))), off);
     v[1] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(B, low), vandq_u8(vshlq_n_u8(H, 2), m30))), off);
     v[2] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(A, 4), vandq_u8(H, m30))), off);

@@ -689,6 +689,8 @@ INLINE __m256i q6x8_scale(const int8_t *sc) { /* sc[r] for r = 0..7 -> 16-bit la
     return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
 }
 
+enum { Q6_PF = 2 * sizeof(blk_q6_Kx8) };
+
 static void dot8_q6_K(int64_t n, const void *packed, const void *a, float *out) {
     const blk_q6_Kx8 *b = packed;
     const act_q8k *y = a;
@@ -696,14 +698,17 @@ static void dot8_q6_K(int64_t n, const void *packed, const void *a, float *out) 
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++, b++, y++) {
         __m256i isum = _mm256_setzero_si256(), off = _mm256_setzero_si256();
+        _mm_prefetch((const char *)b + Q6_PF, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + Q6_PF + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + Q6_PF + 128, _MM_HINT_T0);
         for (int h = 0; h < 2; h++) {
-            for (int k2 = 0; k2 < 8; k2 += 2) { /* a block ahead: the 3 lines this step reads */
-                _mm_prefetch((const char *)b->qh[h][k2] + sizeof *b, _MM_HINT_T0);
-                _mm_prefetch((const char *)b->ql[2 * h][k2] + sizeof *b, _MM_HINT_T0);
-                _mm_prefetch((const char *)b->ql[2 * h + 1][k2] + sizeof *b, _MM_HINT_T0);
+            for (int k2 = 0; k2 < 8; k2 += 2) { /* the 3 lines this step reads, 2 blocks ahead */
+                _mm_prefetch((const char *)b->q[h][k2] + Q6_PF, _MM_HINT_T0);
+                _mm_prefetch((const char *)b->q[h][k2] + Q6_PF + 64, _MM_HINT_T0);
+                _mm_prefetch((const char *)b->q[h][k2] + Q6_PF + 128, _MM_HINT_T0);
                 __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
                 for (int k = k2; k < k2 + 2; k++) {
-                    __m256i A = load32(b->ql[2 * h][k]), B = load32(b->ql[2 * h + 1][k]), H = load32(b->qh[h][k]);
+                    __m256i A = load32(b->q[h][k][0]), B = load32(b->q[h][k][1]), H = load32(b->q[h][k][2]);
                     __m256i v0 = _mm256_or_si256(_mm256_and_si256(A, low), _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
                     __m256i v1 = _mm256_or_si256(_mm256_and_si256(B, low), _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
                     __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), low), _mm256_and_si256(H, m30));
