@@ -746,6 +746,89 @@ static void dot8_q6_K(int64_t n, const void *packed, const void *a, float *out) 
     _mm256_storeu_ps(out, acc);
 }
 
+/* 8 packed Q6_K rows x 2 tokens (prompt batches): each step's values are rebuilt once for both tokens. */
+#define Q6_TOK(t, v, sidx, o)                                                                                \
+    do {                                                                                                     \
+        int32_t a4;                                                                                          \
+        memcpy(&a4, y##t->qs + base + (o), 4);                                                               \
+        s##t##sidx = _mm256_add_epi16(s##t##sidx, _mm256_maddubs_epi16(v, _mm256_set1_epi32(a4)));           \
+    } while (0)
+
+static void gemm8_q6_K(int64_t n, const void *packed, const void *a, size_t astride, int na, float *out,
+                       size_t ostride) {
+    const __m256i low = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+    int c = 0;
+    for (; c + 2 <= na; c += 2) {
+        const blk_q6_Kx8 *b = packed;
+        const act_q8k *y0 = (const act_q8k *)((const uint8_t *)a + (size_t)c * astride);
+        const act_q8k *y1 = (const act_q8k *)((const uint8_t *)y0 + astride);
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+        for (int64_t i = 0; i < n / QK_K; i++, b++, y0++, y1++) {
+            __m256i is0 = _mm256_setzero_si256(), is1 = is0, off0 = is0, off1 = is0;
+            for (int h = 0; h < 2; h++)
+                for (int k2 = 0; k2 < 8; k2 += 2) {
+                    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s02 = s00, s03 = s00;
+                    __m256i s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+                    for (int k = k2; k < k2 + 2; k++) {
+                        __m256i A = load32(b->q[h][k][0]), B = load32(b->q[h][k][1]), H = load32(b->q[h][k][2]);
+                        int base = 128 * h + 4 * k;
+                        __m256i v = _mm256_or_si256(_mm256_and_si256(A, low), _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
+                        Q6_TOK(0, v, 0, 0);
+                        Q6_TOK(1, v, 0, 0);
+                        v = _mm256_or_si256(_mm256_and_si256(B, low), _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
+                        Q6_TOK(0, v, 1, 32);
+                        Q6_TOK(1, v, 1, 32);
+                        v = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), low), _mm256_and_si256(H, m30));
+                        Q6_TOK(0, v, 2, 64);
+                        Q6_TOK(1, v, 2, 64);
+                        v = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), low),
+                                            _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
+                        Q6_TOK(0, v, 3, 96);
+                        Q6_TOK(1, v, 3, 96);
+                    }
+                    int g = 8 * h + k2 / 4;
+                    __m256i sc = q6x8_scale(b->sc[g]);
+                    is0 = _mm256_add_epi32(is0, _mm256_madd_epi16(s00, sc));
+                    is1 = _mm256_add_epi32(is1, _mm256_madd_epi16(s10, sc));
+                    sc = q6x8_scale(b->sc[g + 2]);
+                    is0 = _mm256_add_epi32(is0, _mm256_madd_epi16(s01, sc));
+                    is1 = _mm256_add_epi32(is1, _mm256_madd_epi16(s11, sc));
+                    sc = q6x8_scale(b->sc[g + 4]);
+                    is0 = _mm256_add_epi32(is0, _mm256_madd_epi16(s02, sc));
+                    is1 = _mm256_add_epi32(is1, _mm256_madd_epi16(s12, sc));
+                    sc = q6x8_scale(b->sc[g + 6]);
+                    is0 = _mm256_add_epi32(is0, _mm256_madd_epi16(s03, sc));
+                    is1 = _mm256_add_epi32(is1, _mm256_madd_epi16(s13, sc));
+                }
+            for (int j = 0; j < 8; j++) {
+                int32_t b0, b1;
+                memcpy(&b0, y0->bsums + 2 * j, 4);
+                memcpy(&b1, y1->bsums + 2 * j, 4);
+                __m256i sp = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)b->sc[2 * j]),
+                                                                    _mm_loadl_epi64((const __m128i *)b->sc[2 * j + 1])));
+                off0 = _mm256_add_epi32(off0, _mm256_madd_epi16(sp, _mm256_set1_epi32(b0)));
+                off1 = _mm256_add_epi32(off1, _mm256_madd_epi16(sp, _mm256_set1_epi32(b1)));
+            }
+            is0 = _mm256_sub_epi32(is0, _mm256_slli_epi32(off0, 5));
+            is1 = _mm256_sub_epi32(is1, _mm256_slli_epi32(off1, 5));
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y0->d)), _mm256_cvtepi32_ps(is0), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y1->d)), _mm256_cvtepi32_ps(is1), acc1);
+        }
+        float tmp[2][8];
+        _mm256_storeu_ps(tmp[0], acc0);
+        _mm256_storeu_ps(tmp[1], acc1);
+        for (int t = 0; t < 2; t++)
+            for (int r = 0; r < 8; r++) out[(size_t)(c + t) * ostride + r] = tmp[t][r];
+    }
+    for (; c < na; c++) {
+        float tmp[8];
+        dot8_q6_K(n, packed, (const uint8_t *)a + (size_t)c * astride, tmp);
+        for (int r = 0; r < 8; r++) out[(size_t)c * ostride + r] = tmp[r];
+    }
+}
+#undef Q6_TOK
+
 /* Q8_0, 8 rows per lane group: 4 activation bytes broadcast to all lanes times 4 values of each row, with the sign
  * trick (|w| x sign(a, w): maddubs takes one unsigned operand); pair sums can reach 2 * 128 * 127, so each step
  * widens to 32 bits with madd before adding. */
@@ -967,6 +1050,7 @@ void quant_isa_avx2(quant_isa *isa) {
     isa->gemm8[EMBER_GGML_Q4_K] = gemm8_q4_K;
     isa->dot8[EMBER_GGML_Q8_0] = dot8_q8_0;
     isa->dot8[EMBER_GGML_Q6_K] = dot8_q6_K;
+    isa->gemm8[EMBER_GGML_Q6_K] = gemm8_q6_K;
     isa->gemm8[EMBER_GGML_Q8_0] = gemm8_q8_0;
     isa->act[ACT_Q8] = quant_act_q8;
     isa->act[ACT_Q8K] = quant_act_q8k;
