@@ -186,11 +186,11 @@ static void check_dot8(ember_ggml_type type, void (*ref_fn)(int64_t, const void 
     free(act);
 }
 
-/* gemm8 with full tiles of 4 tokens (and one left over) against dot8 of each token. */
+/* gemm8 against dot8 of each token: 7 tokens cover tiles of 4, of 2 (Q4_K) and one left over. */
 static void check_gemm8(ember_ggml_type type) {
     const quant_type *qt = quant_type_get(type);
     if (!qt->pack8 || !qt->gemm8) return;
-    enum { NT = 5 };
+    enum { NT = 7 };
     int64_t n = qt->block * 3;
     size_t wb, ab = quant_act_bytes(qt->act, n);
     ember_ggml_type_bytes(type, n, &wb);
@@ -217,17 +217,20 @@ static void check_gemm8(ember_ggml_type type) {
 }
 
 static void test_dot8(void) {
-    SKIP_IF(!quant_type_get(EMBER_GGML_Q4_0)->dot8, "no 8-row kernel on this CPU");
-    check_dot8(EMBER_GGML_Q4_0, quant_dot8_q4_0_ref);
-    check_dot8(EMBER_GGML_Q4_K, quant_dot8_q4_K_ref);
-    check_dot8(EMBER_GGML_Q8_0, quant_dot8_q8_0_ref);
-    check_dot8(EMBER_GGML_Q6_K, quant_dot8_q6_K_ref);
-    check_gemm8(EMBER_GGML_Q4_0);
-    check_gemm8(EMBER_GGML_Q4_K);
-    check_gemm8(EMBER_GGML_Q8_0);
+    static const struct {
+        ember_ggml_type type;
+        void (*ref)(int64_t, const void *, const void *, float *);
+    } k[] = {{EMBER_GGML_Q4_0, quant_dot8_q4_0_ref}, {EMBER_GGML_Q4_K, quant_dot8_q4_K_ref},
+             {EMBER_GGML_Q6_K, quant_dot8_q6_K_ref}, {EMBER_GGML_Q8_0, quant_dot8_q8_0_ref}};
+    int have = 0;
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) have += quant_type_get(k[i].type)->dot8 != NULL;
+    SKIP_IF(!have, "no 8-row kernel on this CPU");
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        check_dot8(k[i].type, k[i].ref);
+        check_gemm8(k[i].type);
+    }
 }
 
-/* The CPU's activation quantizers reproduce the references (same arithmetic, same rounding). */
 static void test_act_quant(void) {
     int64_t n = 256 * 5;
     float *x = malloc((size_t)n * sizeof *x);

@@ -765,10 +765,12 @@ static void pack8_q6_K(const void *w, size_t stride, int64_t n, void *dst) {
             const blk_q6_K *b = (const blk_q6_K *)((const uint8_t *)w + (size_t)r * stride) + i;
             o->d[r] = b->d;
             for (int g = 0; g < 16; g++) o->sc[g][r] = b->scales[g];
-            for (int k = 0; k < 8; k++) {
-                for (int p = 0; p < 4; p++) memcpy(&o->ql[p][k][4 * r], b->ql + 32 * p + 4 * k, 4);
-                for (int p = 0; p < 2; p++) memcpy(&o->qh[p][k][4 * r], b->qh + 32 * p + 4 * k, 4);
-            }
+            for (int h = 0; h < 2; h++)
+                for (int k = 0; k < 8; k++) {
+                    memcpy(&o->q[h][k][0][4 * r], b->ql + 64 * h + 4 * k, 4);
+                    memcpy(&o->q[h][k][1][4 * r], b->ql + 64 * h + 32 + 4 * k, 4);
+                    memcpy(&o->q[h][k][2][4 * r], b->qh + 32 * h + 4 * k, 4);
+                }
         }
 }
 
@@ -776,7 +778,7 @@ static void pack8_q6_K(const void *w, size_t stride, int64_t n, void *dst) {
  * from ql[64h + l (+32 for odd s)] (high nibble for s >= 2) and bits 2s, 2s+1 of qh[32h + l]. */
 static int q6x8_value(const blk_q6_Kx8 *b, int r, int e) {
     int h = e / 128, s = e % 128 / 32, l = e % 32, k = l / 4, i = l % 4;
-    uint8_t lo = b->ql[2 * h + (s & 1)][k][4 * r + i], hi = b->qh[h][k][4 * r + i];
+    uint8_t lo = b->q[h][k][s & 1][4 * r + i], hi = b->q[h][k][2][4 * r + i];
     return ((s >= 2 ? lo >> 4 : lo & 15) | ((hi >> (2 * s)) & 3) << 4) - 32;
 }
 
@@ -921,6 +923,20 @@ GEMM_LOOP(Q3_K)
 GEMM_LOOP(Q4_K)
 GEMM_LOOP(Q5_K)
 GEMM_LOOP(Q6_K)
+/* gemm8 from the type's dot8 (CPUs with an 8-row dot but no batch tile for it): each token against the 8 packed
+ * rows, which stay in L1 while the batch passes. */
+#define GEMM8_LOOP(T)                                                                                        \
+    static void gemm8_##T(int64_t n, const void *packed, const void *a, size_t as, int na, float *out, size_t os) { \
+        float tmp[8];                                                                                        \
+        for (int c = 0; c < na; c++) {                                                                       \
+            types[EMBER_GGML_##T].dot8(n, packed, (const uint8_t *)a + (size_t)c * as, tmp);                 \
+            for (int r = 0; r < 8; r++) out[(size_t)c * os + r] = tmp[r];                                     \
+        }                                                                                                    \
+    }
+GEMM8_LOOP(Q4_0)
+GEMM8_LOOP(Q4_K)
+GEMM8_LOOP(Q6_K)
+GEMM8_LOOP(Q8_0)
 #define LOOP(T) [EMBER_GGML_##T] = {dotn_##T, dotm_##T, gemm_##T}
 static const struct {
     quant_dotn_fn n;
@@ -964,6 +980,13 @@ static void select_kernels(void) {
     if (types[EMBER_GGML_Q4_K].dot8) types[EMBER_GGML_Q4_K].pack8 = pack8_q4_K;
     if (types[EMBER_GGML_Q8_0].dot8) types[EMBER_GGML_Q8_0].pack8 = pack8_q8_0;
     if (types[EMBER_GGML_Q6_K].dot8) types[EMBER_GGML_Q6_K].pack8 = pack8_q6_K;
+#define NO_TILE(T)                                                                                           \
+    if (types[EMBER_GGML_##T].dot8 && !types[EMBER_GGML_##T].gemm8) types[EMBER_GGML_##T].gemm8 = gemm8_##T;
+    NO_TILE(Q4_0)
+    NO_TILE(Q4_K)
+    NO_TILE(Q6_K)
+    NO_TILE(Q8_0)
+#undef NO_TILE
     act_fns[ACT_Q8] = isa.act[ACT_Q8] ? isa.act[ACT_Q8] : act_q8_ref;
     act_fns[ACT_Q8K] = isa.act[ACT_Q8K] ? isa.act[ACT_Q8K] : act_q8k_ref;
 }

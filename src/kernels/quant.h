@@ -69,7 +69,8 @@ typedef struct quant_type {
      * one row per vector lane, so block scales and sums are handled for 8 rows at once. dot8_ref is its twin. */
     void (*pack8)(const void *w, size_t stride, int64_t n, void *dst); /* dst: quant_packed8_bytes(type, n) */
     void (*dot8)(int64_t n, const void *packed, const void *a, float *out);
-    /* The same 8 packed rows against na activation rows astride bytes apart: out[c * ostride + r] (NULL: none). */
+    /* The same 8 packed rows against na activation rows astride bytes apart: out[c * ostride + r] (set with dot8; a
+     * loop of dot8 over the tokens where the CPU has no tile). */
     void (*gemm8)(int64_t n, const void *packed, const void *a, size_t astride, int na, float *out, size_t ostride);
     /* y[i] += a * x[i] over n elements of x in this format (F32, F16, Q8_0 only: the KV cache types) */
     void (*axpy)(int64_t n, float a, const void *x, float *y);
@@ -100,10 +101,12 @@ typedef struct { uint16_t d[8]; uint8_t q[4][32]; } blk_q4_0x8;
  * q[p][k][4r + i] = the row's qs[32p + 4k + i] (elements 64p + 4k + i in the low nibble, 64p + 32 + 4k + i in the
  * high one). Exactly the bytes of the 8 blocks: generation is memory-bound, so the layout adds none. */
 typedef struct { uint16_t d[8], dmin[8]; uint32_t s[3][8]; uint8_t q[4][8][32]; } blk_q4_Kx8;
-/* Q6_K rows interleaved 8 at a time, per 256-block: the 8 scales d, the 16 group scales sc[g][r], then
- * ql[p][k][4r + i] = the row's ql[32p + 4k + i] and qh[p][k][4r + i] = the row's qh[32p + 4k + i] (ggml's bit layout
- * inside each byte). Exactly the bytes of the 8 blocks. */
-typedef struct { uint16_t d[8]; int8_t sc[16][8]; uint8_t ql[4][8][32], qh[2][8][32]; } blk_q6_Kx8;
+/* Q6_K rows interleaved 8 at a time, per 256-block: the 8 scales d, the 16 group scales sc[g][r], then per half h
+ * and step k (in the order the kernels read them) q[h][k][0][4r + i] = the row's ql[64h + 4k + i],
+ * q[h][k][1][4r + i] = its ql[64h + 32 + 4k + i] and q[h][k][2][4r + i] = its qh[32h + 4k + i] (ggml's bit layout
+ * inside each byte). Exactly the bytes of the 8 blocks, read front to back (the prefetchers lost track of
+ * three interleaved streams: 4.5 vs 8+ GB/s). */
+typedef struct { uint16_t d[8]; int8_t sc[16][8]; uint8_t q[2][8][3][32]; } blk_q6_Kx8;
 /* Q8_0 rows interleaved 8 at a time, per block: the 8 scales, then q[k][4r + j] = the row's qs[4k + j]. */
 typedef struct { uint16_t d[8]; int8_t q[8][32]; } blk_q8_0x8;
 

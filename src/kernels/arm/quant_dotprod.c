@@ -39,8 +39,49 @@ static void dot8_q8_0(int64_t n, const void *packed, const void *a, float *out) 
 }
 #undef Q80_LANE
 
+/* Q6_K rows interleaved 8 at a time: SDOT by lane per 4 rows, stream and 16-element group (4 steps), then the
+ * group's scales. */
+#define Q6_LANE(kk)                                                                                          \
+    do {                                                                                                     \
+        int8x16_t v[4];                                                                                      \
+        q6x8_values(b, h, 4 * gq + (kk), rh, v);                                                             \
+        for (int s = 0; s < 4; s++) t[s] = vdotq_laneq_s32(t[s], v[s], av[s], kk);                           \
+    } while (0)
+
+static void dot8_q6_K(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q6_Kx8 *b = packed;
+    const act_q8k *y = a;
+    float32x4_t acc[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
+    for (int64_t i = 0; i < n / QK_K; i++, b++, y++) {
+        float32x4_t d[2];
+        scales8(b->d, y->d, &d[0], &d[1]);
+        for (int rh = 0; rh < 2; rh++) {
+            int32x4_t isum = vdupq_n_s32(0);
+            for (int h = 0; h < 2; h++)
+                for (int gq = 0; gq < 2; gq++) {
+                    int8x16_t av[4];
+                    int32x4_t t[4];
+                    for (int s = 0; s < 4; s++) {
+                        av[s] = ld8(y->qs + 128 * h + 32 * s + 16 * gq);
+                        t[s] = vdupq_n_s32(0);
+                    }
+                    Q6_LANE(0);
+                    Q6_LANE(1);
+                    Q6_LANE(2);
+                    Q6_LANE(3);
+                    for (int s = 0; s < 4; s++) isum = vmlaq_s32(isum, t[s], q6x8_scales(b, 8 * h + 2 * s + gq, rh));
+                }
+            acc[rh] = vmlaq_f32(acc[rh], vcvtq_f32_s32(isum), d[rh]);
+        }
+    }
+    vst1q_f32(out, acc[0]);
+    vst1q_f32(out + 4, acc[1]);
+}
+#undef Q6_LANE
+
 void quant_isa_dotprod(quant_isa *isa) {
     set_int_dots(isa);
     isa->dot8[EMBER_GGML_Q8_0] = dot8_q8_0;
+    isa->dot8[EMBER_GGML_Q6_K] = dot8_q6_K;
 }
 #endif

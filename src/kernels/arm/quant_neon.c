@@ -133,10 +133,50 @@ static void dot8_q8_0(int64_t n, const void *packed, const void *a, float *out) 
     vst1q_f32(out + 4, acc1);
 }
 
+/* Q6_K rows interleaved 8 at a time: per 4 rows and 16-element group, 4 steps of vmull/vmlal (|sum| <= 4 * 32 *
+ * 127) per pair of rows and stream, widened pairwise, added per row and scaled by the group's scales. */
+static void dot8_q6_K(int64_t n, const void *packed, const void *a, float *out) {
+    const blk_q6_Kx8 *b = packed;
+    const act_q8k *y = a;
+    float32x4_t acc[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
+    for (int64_t i = 0; i < n / QK_K; i++, b++, y++)
+        for (int rh = 0; rh < 2; rh++) {
+            int32x4_t isum = vdupq_n_s32(0);
+            for (int h = 0; h < 2; h++)
+                for (int gq = 0; gq < 2; gq++) {
+                    int16x8_t t[4][2];
+                    for (int kk = 0; kk < 4; kk++) {
+                        int k = 4 * gq + kk;
+                        int8x16_t v[4];
+                        q6x8_values(b, h, k, rh, v);
+                        for (int s = 0; s < 4; s++) {
+                            int8x8_t av = bcast4(y->qs + 128 * h + 32 * s + 4 * k);
+                            if (kk == 0) {
+                                t[s][0] = vmull_s8(vget_low_s8(v[s]), av);
+                                t[s][1] = vmull_s8(vget_high_s8(v[s]), av);
+                            } else {
+                                t[s][0] = vmlal_s8(t[s][0], vget_low_s8(v[s]), av);
+                                t[s][1] = vmlal_s8(t[s][1], vget_high_s8(v[s]), av);
+                            }
+                        }
+                    }
+                    for (int s = 0; s < 4; s++)
+                        isum = vmlaq_s32(isum, padd_rows(vpaddlq_s16(t[s][0]), vpaddlq_s16(t[s][1])),
+                                         q6x8_scales(b, 8 * h + 2 * s + gq, rh));
+                }
+            float32x4_t d[2];
+            scales8(b->d, y->d, &d[0], &d[1]);
+            acc[rh] = vmlaq_f32(acc[rh], vcvtq_f32_s32(isum), d[rh]);
+        }
+    vst1q_f32(out, acc[0]);
+    vst1q_f32(out + 4, acc[1]);
+}
+
 void quant_isa_neon(quant_isa *isa) {
     isa->dot[EMBER_GGML_F32] = dot_f32;
     set_int_dots(isa);
     isa->dot8[EMBER_GGML_Q8_0] = dot8_q8_0;
+    isa->dot8[EMBER_GGML_Q6_K] = dot8_q6_K;
 #if defined(__aarch64__)
     isa->dot[EMBER_GGML_F16] = dot_f16;
     isa->axpy[EMBER_GGML_F16] = axpy_f16;

@@ -51,6 +51,24 @@ INLINE void scales8(const uint16_t *d, float da, float32x4_t *d0, float32x4_t *d
 #endif
 }
 
+/* Q6_K 8-row blocks (blk_q6_Kx8): the values (-32..31) of rows 4rh..4rh+3 at step k of half h, for the 4 streams
+ * (elements 128h + 32s + 4k + i); and the int32 scales of group g for those rows. */
+INLINE void q6x8_values(const blk_q6_Kx8 *b, int h, int k, int rh, int8x16_t v[4]) {
+    const uint8x16_t low = vdupq_n_u8(15), m30 = vdupq_n_u8(0x30);
+    const int8x16_t off = vdupq_n_s8(32);
+    uint8x16_t A = vld1q_u8(b->q[h][k][0] + 16 * rh), B = vld1q_u8(b->q[h][k][1] + 16 * rh);
+    uint8x16_t H = vld1q_u8(b->q[h][k][2] + 16 * rh);
+    v[0] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(A, low), vandq_u8(vshlq_n_u8(H, 4), m30))), off);
+    v[1] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(B, low), vandq_u8(vshlq_n_u8(H, 2), m30))), off);
+    v[2] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(A, 4), vandq_u8(H, m30))), off);
+    v[3] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(B, 4), vandq_u8(vshrq_n_u8(H, 2), m30))), off);
+}
+
+INLINE int32x4_t q6x8_scales(const blk_q6_Kx8 *b, int g, int rh) {
+    int16x8_t s = vmovl_s8(vld1_s8(b->sc[g]));
+    return vmovl_s16(rh ? vget_high_s16(s) : vget_low_s16(s));
+}
+
 /* --- 32-element blocks: the block's integer dot as int32x4 ------------------------------------------------- */
 INLINE int32x4_t q4_dot(const uint8_t *qs, int8_t off, const act_q8 *y) {
     uint8x16_t b = vld1q_u8(qs);

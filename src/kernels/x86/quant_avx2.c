@@ -501,15 +501,26 @@ INLINE __m256i k4x8_spread(__m256i v, int j) {
     return _mm256_shuffle_epi8(v, _mm256_add_epi8(base, _mm256_set1_epi8((char)j)));
 }
 
-/* sum over sub-blocks j of min[j] x (bsums[2j] + bsums[2j+1]), per row (lanes 2r, 2r+1 summed by the madd) */
-INLINE __m256i k4x8_mins(const k4x8_scales *k, const act_q8k *y) {
-    __m256i msum = _mm256_setzero_si256();
-    for (int j = 0; j < 8; j++) {
-        int32_t bs;
-        memcpy(&bs, y->bsums + 2 * j, 4);
-        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(k4x8_spread(k->mn[j / 4], j % 4), _mm256_set1_epi32(bs)));
-    }
-    return msum;
+/* The mins as 16-bit pairs per row: mp[i] lanes (2r, 2r+1) = mins 2i and 2i+1 of row r (once per block). */
+INLINE void k4x8_min_pairs(const k4x8_scales *k, __m256i mp[4]) {
+    const __m256i lo = _mm256_setr_epi8(0, -128, 1, -128, 4, -128, 5, -128, 8, -128, 9, -128, 12, -128, 13, -128, 0, -128, 1,
+                                        -128, 4, -128, 5, -128, 8, -128, 9, -128, 12, -128, 13, -128);
+    const __m256i hi = _mm256_add_epi8(lo, _mm256_set1_epi8(2));
+    mp[0] = _mm256_shuffle_epi8(k->mn[0], lo);
+    mp[1] = _mm256_shuffle_epi8(k->mn[0], hi);
+    mp[2] = _mm256_shuffle_epi8(k->mn[1], lo);
+    mp[3] = _mm256_shuffle_epi8(k->mn[1], hi);
+}
+
+/* sum over sub-blocks j of min[j] x (bsums[2j] + bsums[2j+1]) per row: the 8 sums of 32 (|s| <= 4064) as 16-bit
+ * pairs, one madd per pair of sub-blocks. */
+INLINE __m256i k4x8_mins(const __m256i mp[4], const act_q8k *y) {
+    __m256i s32 = _mm256_madd_epi16(load32(y->bsums), _mm256_set1_epi16(1));                 /* 4 + 4 sums of 32 */
+    __m256i s16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(s32, s32), 0x88);              /* the 8 in order */
+    __m256i msum = _mm256_madd_epi16(mp[0], _mm256_permutevar8x32_epi32(s16, _mm256_setzero_si256()));
+    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mp[1], _mm256_permutevar8x32_epi32(s16, _mm256_set1_epi32(1))));
+    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mp[2], _mm256_permutevar8x32_epi32(s16, _mm256_set1_epi32(2))));
+    return _mm256_add_epi32(msum, _mm256_madd_epi16(mp[3], _mm256_permutevar8x32_epi32(s16, _mm256_set1_epi32(3))));
 }
 
 static void dot8_q4_K(int64_t n, const void *packed, const void *a, float *out) {
@@ -543,16 +554,79 @@ static void dot8_q4_K(int64_t n, const void *packed, const void *a, float *out) 
         __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d)), da);
         __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->dmin)), da);
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
-        acc = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(k4x8_mins(&k, y)), acc);
+        __m256i mp[4];
+        k4x8_min_pairs(&k, mp);
+        acc = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(k4x8_mins(mp, y)), acc);
     }
     _mm256_storeu_ps(out, acc);
 }
 
-/* 8 packed Q4_K rows x 2 tokens (prompt batches): each weight register is unpacked once for both tokens. */
+/* 8 packed Q4_K rows x 4 tokens (prompt batches), one nibble half at a time so the 4 tokens' 16-bit sums and 32-bit
+ * totals stay in registers: each weight register is loaded twice (L1) and unpacked once per half for 4 tokens. */
+#define Q4K_TOK(t)                                                                                           \
+    do {                                                                                                     \
+        int32_t a4;                                                                                          \
+        memcpy(&a4, y##t->qs + off, 4);                                                                      \
+        s##t = _mm256_add_epi16(s##t, _mm256_maddubs_epi16(v, _mm256_set1_epi32(a4)));                       \
+    } while (0)
+#define Q4K_ACC(t)                                                                                           \
+    do {                                                                                                     \
+        __m256 da = _mm256_set1_ps(y##t->d);                                                                 \
+        acc##t = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(is##t), acc##t);                   \
+        acc##t = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da), _mm256_cvtepi32_ps(k4x8_mins(mp, y##t)), acc##t);   \
+    } while (0)
+
 static void gemm8_q4_K(int64_t n, const void *packed, const void *a, size_t astride, int na, float *out,
                        size_t ostride) {
     const __m256i low = _mm256_set1_epi8(15);
     int c = 0;
+    for (; c + 4 <= na; c += 4) {
+        const blk_q4_Kx8 *b = packed;
+        const act_q8k *y0 = (const act_q8k *)((const uint8_t *)a + (size_t)c * astride);
+        const act_q8k *y1 = (const act_q8k *)((const uint8_t *)y0 + astride);
+        const act_q8k *y2 = (const act_q8k *)((const uint8_t *)y1 + astride);
+        const act_q8k *y3 = (const act_q8k *)((const uint8_t *)y2 + astride);
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (int64_t i = 0; i < n / QK_K; i++, b++, y0++, y1++, y2++, y3++) {
+            k4x8_scales k = k4x8_unpack(b);
+            __m256i is0 = _mm256_setzero_si256(), is1 = is0, is2 = is0, is3 = is0;
+            for (int p = 0; p < 4; p++)
+                for (int half = 0; half < 2; half++) {
+                    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+                    const int sh = 4 * half;
+#pragma GCC unroll 8
+                    for (int k8 = 0; k8 < 8; k8++) {
+                        __m256i q = load32(b->q[p][k8]);
+                        __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, sh), low);
+                        int off = 64 * p + 32 * half + 4 * k8;
+                        Q4K_TOK(0);
+                        Q4K_TOK(1);
+                        Q4K_TOK(2);
+                        Q4K_TOK(3);
+                    }
+                    __m256i sc = k4x8_spread(k.sc[p / 2], 2 * (p % 2) + half);
+                    is0 = _mm256_add_epi32(is0, _mm256_madd_epi16(s0, sc));
+                    is1 = _mm256_add_epi32(is1, _mm256_madd_epi16(s1, sc));
+                    is2 = _mm256_add_epi32(is2, _mm256_madd_epi16(s2, sc));
+                    is3 = _mm256_add_epi32(is3, _mm256_madd_epi16(s3, sc));
+                }
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
+            __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->dmin));
+            __m256i mp[4];
+            k4x8_min_pairs(&k, mp);
+            Q4K_ACC(0);
+            Q4K_ACC(1);
+            Q4K_ACC(2);
+            Q4K_ACC(3);
+        }
+        float tmp[4][8];
+        _mm256_storeu_ps(tmp[0], acc0);
+        _mm256_storeu_ps(tmp[1], acc1);
+        _mm256_storeu_ps(tmp[2], acc2);
+        _mm256_storeu_ps(tmp[3], acc3);
+        for (int t = 0; t < 4; t++)
+            for (int r = 0; r < 8; r++) out[(size_t)(c + t) * ostride + r] = tmp[t][r];
+    }
     for (; c + 2 <= na; c += 2) {
         const blk_q4_Kx8 *b = packed;
         const act_q8k *y0 = (const act_q8k *)((const uint8_t *)a + (size_t)c * astride);
@@ -584,9 +658,11 @@ static void gemm8_q4_K(int64_t n, const void *packed, const void *a, size_t astr
             __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->dmin));
             __m256 da0 = _mm256_set1_ps(y0->d), da1 = _mm256_set1_ps(y1->d);
             acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, da0), _mm256_cvtepi32_ps(is0), acc0);
-            acc0 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da0), _mm256_cvtepi32_ps(k4x8_mins(&k, y0)), acc0);
+            __m256i mp[4];
+            k4x8_min_pairs(&k, mp);
+            acc0 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da0), _mm256_cvtepi32_ps(k4x8_mins(mp, y0)), acc0);
             acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, da1), _mm256_cvtepi32_ps(is1), acc1);
-            acc1 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da1), _mm256_cvtepi32_ps(k4x8_mins(&k, y1)), acc1);
+            acc1 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da1), _mm256_cvtepi32_ps(k4x8_mins(mp, y1)), acc1);
         }
         float tmp[2][8];
         _mm256_storeu_ps(tmp[0], acc0);
@@ -601,6 +677,9 @@ static void gemm8_q4_K(int64_t n, const void *packed, const void *a, size_t astr
     }
 }
 
+#undef Q4K_TOK
+#undef Q4K_ACC
+
 /* Q6_K, 8 rows per lane group: the 6-bit values (unsigned, stored +32) of 4 streams (elements 32s + l of each
  * 128-half) are rebuilt from ql / qh registers, multiplied with 4 broadcast activation bytes each; two steps add up
  * in 16 bits (<= 2 * 2 * 63 * 127), then one madd per stream applies the 16-element group's scales (each row's in
@@ -610,6 +689,8 @@ INLINE __m256i q6x8_scale(const int8_t *sc) { /* sc[r] for r = 0..7 -> 16-bit la
     return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
 }
 
+enum { Q6_PF = 2 * sizeof(blk_q6_Kx8) };
+
 static void dot8_q6_K(int64_t n, const void *packed, const void *a, float *out) {
     const blk_q6_Kx8 *b = packed;
     const act_q8k *y = a;
@@ -617,14 +698,17 @@ static void dot8_q6_K(int64_t n, const void *packed, const void *a, float *out) 
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++, b++, y++) {
         __m256i isum = _mm256_setzero_si256(), off = _mm256_setzero_si256();
+        _mm_prefetch((const char *)b + Q6_PF, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + Q6_PF + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + Q6_PF + 128, _MM_HINT_T0);
         for (int h = 0; h < 2; h++) {
-            for (int k2 = 0; k2 < 8; k2 += 2) { /* a block ahead: the 3 lines this step reads */
-                _mm_prefetch((const char *)b->qh[h][k2] + sizeof *b, _MM_HINT_T0);
-                _mm_prefetch((const char *)b->ql[2 * h][k2] + sizeof *b, _MM_HINT_T0);
-                _mm_prefetch((const char *)b->ql[2 * h + 1][k2] + sizeof *b, _MM_HINT_T0);
+            for (int k2 = 0; k2 < 8; k2 += 2) { /* the 3 lines this step reads, 2 blocks ahead */
+                _mm_prefetch((const char *)b->q[h][k2] + Q6_PF, _MM_HINT_T0);
+                _mm_prefetch((const char *)b->q[h][k2] + Q6_PF + 64, _MM_HINT_T0);
+                _mm_prefetch((const char *)b->q[h][k2] + Q6_PF + 128, _MM_HINT_T0);
                 __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
                 for (int k = k2; k < k2 + 2; k++) {
-                    __m256i A = load32(b->ql[2 * h][k]), B = load32(b->ql[2 * h + 1][k]), H = load32(b->qh[h][k]);
+                    __m256i A = load32(b->q[h][k][0]), B = load32(b->q[h][k][1]), H = load32(b->q[h][k][2]);
                     __m256i v0 = _mm256_or_si256(_mm256_and_si256(A, low), _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
                     __m256i v1 = _mm256_or_si256(_mm256_and_si256(B, low), _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
                     __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), low), _mm256_and_si256(H, m30));
@@ -661,6 +745,89 @@ static void dot8_q6_K(int64_t n, const void *packed, const void *a, float *out) 
     }
     _mm256_storeu_ps(out, acc);
 }
+
+/* 8 packed Q6_K rows x 2 tokens (prompt batches): each step's values are rebuilt once for both tokens. */
+#define Q6_TOK(t, v, sidx, o)                                                                                \
+    do {                                                                                                     \
+        int32_t a4;                                                                                          \
+        memcpy(&a4, y##t->qs + base + (o), 4);                                                               \
+        s##t##sidx = _mm256_add_epi16(s##t##sidx, _mm256_maddubs_epi16(v, _mm256_set1_epi32(a4)));           \
+    } while (0)
+
+static void gemm8_q6_K(int64_t n, const void *packed, const void *a, size_t astride, int na, float *out,
+                       size_t ostride) {
+    const __m256i low = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+    int c = 0;
+    for (; c + 2 <= na; c += 2) {
+        const blk_q6_Kx8 *b = packed;
+        const act_q8k *y0 = (const act_q8k *)((const uint8_t *)a + (size_t)c * astride);
+        const act_q8k *y1 = (const act_q8k *)((const uint8_t *)y0 + astride);
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+        for (int64_t i = 0; i < n / QK_K; i++, b++, y0++, y1++) {
+            __m256i is0 = _mm256_setzero_si256(), is1 = is0, off0 = is0, off1 = is0;
+            for (int h = 0; h < 2; h++)
+                for (int k2 = 0; k2 < 8; k2 += 2) {
+                    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s02 = s00, s03 = s00;
+                    __m256i s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+                    for (int k = k2; k < k2 + 2; k++) {
+                        __m256i A = load32(b->q[h][k][0]), B = load32(b->q[h][k][1]), H = load32(b->q[h][k][2]);
+                        int base = 128 * h + 4 * k;
+                        __m256i v = _mm256_or_si256(_mm256_and_si256(A, low), _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
+                        Q6_TOK(0, v, 0, 0);
+                        Q6_TOK(1, v, 0, 0);
+                        v = _mm256_or_si256(_mm256_and_si256(B, low), _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
+                        Q6_TOK(0, v, 1, 32);
+                        Q6_TOK(1, v, 1, 32);
+                        v = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), low), _mm256_and_si256(H, m30));
+                        Q6_TOK(0, v, 2, 64);
+                        Q6_TOK(1, v, 2, 64);
+                        v = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), low),
+                                            _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
+                        Q6_TOK(0, v, 3, 96);
+                        Q6_TOK(1, v, 3, 96);
+                    }
+                    int g = 8 * h + k2 / 4;
+                    __m256i sc = q6x8_scale(b->sc[g]);
+                    is0 = _mm256_add_epi32(is0, _mm256_madd_epi16(s00, sc));
+                    is1 = _mm256_add_epi32(is1, _mm256_madd_epi16(s10, sc));
+                    sc = q6x8_scale(b->sc[g + 2]);
+                    is0 = _mm256_add_epi32(is0, _mm256_madd_epi16(s01, sc));
+                    is1 = _mm256_add_epi32(is1, _mm256_madd_epi16(s11, sc));
+                    sc = q6x8_scale(b->sc[g + 4]);
+                    is0 = _mm256_add_epi32(is0, _mm256_madd_epi16(s02, sc));
+                    is1 = _mm256_add_epi32(is1, _mm256_madd_epi16(s12, sc));
+                    sc = q6x8_scale(b->sc[g + 6]);
+                    is0 = _mm256_add_epi32(is0, _mm256_madd_epi16(s03, sc));
+                    is1 = _mm256_add_epi32(is1, _mm256_madd_epi16(s13, sc));
+                }
+            for (int j = 0; j < 8; j++) {
+                int32_t b0, b1;
+                memcpy(&b0, y0->bsums + 2 * j, 4);
+                memcpy(&b1, y1->bsums + 2 * j, 4);
+                __m256i sp = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)b->sc[2 * j]),
+                                                                    _mm_loadl_epi64((const __m128i *)b->sc[2 * j + 1])));
+                off0 = _mm256_add_epi32(off0, _mm256_madd_epi16(sp, _mm256_set1_epi32(b0)));
+                off1 = _mm256_add_epi32(off1, _mm256_madd_epi16(sp, _mm256_set1_epi32(b1)));
+            }
+            is0 = _mm256_sub_epi32(is0, _mm256_slli_epi32(off0, 5));
+            is1 = _mm256_sub_epi32(is1, _mm256_slli_epi32(off1, 5));
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y0->d)), _mm256_cvtepi32_ps(is0), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y1->d)), _mm256_cvtepi32_ps(is1), acc1);
+        }
+        float tmp[2][8];
+        _mm256_storeu_ps(tmp[0], acc0);
+        _mm256_storeu_ps(tmp[1], acc1);
+        for (int t = 0; t < 2; t++)
+            for (int r = 0; r < 8; r++) out[(size_t)(c + t) * ostride + r] = tmp[t][r];
+    }
+    for (; c < na; c++) {
+        float tmp[8];
+        dot8_q6_K(n, packed, (const uint8_t *)a + (size_t)c * astride, tmp);
+        for (int r = 0; r < 8; r++) out[(size_t)c * ostride + r] = tmp[r];
+    }
+}
+#undef Q6_TOK
 
 /* Q8_0, 8 rows per lane group: 4 activation bytes broadcast to all lanes times 4 values of each row, with the sign
  * trick (|w| x sign(a, w): maddubs takes one unsigned operand); pair sums can reach 2 * 128 * 127, so each step
@@ -883,6 +1050,7 @@ void quant_isa_avx2(quant_isa *isa) {
     isa->gemm8[EMBER_GGML_Q4_K] = gemm8_q4_K;
     isa->dot8[EMBER_GGML_Q8_0] = dot8_q8_0;
     isa->dot8[EMBER_GGML_Q6_K] = dot8_q6_K;
+    isa->gemm8[EMBER_GGML_Q6_K] = gemm8_q6_K;
     isa->gemm8[EMBER_GGML_Q8_0] = gemm8_q8_0;
     isa->act[ACT_Q8] = quant_act_q8;
     isa->act[ACT_Q8K] = quant_act_q8k;
