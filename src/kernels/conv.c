@@ -310,6 +310,18 @@ typedef struct {
 } direct_job;
 
 /* Phase row p of padded input row `row` (NULL: a padding row): d[j] = row[j * sw + p - pad_l], zero outside. */
+/* The direct paths' epilogue over rows of ldr outputs (bias per channel; the residual pointer is set per
+ * task), and whether it is all a row kernel's post (bias + ReLU/Clip). */
+static bool direct_epilogue(const direct_job *j, int64_t ldr, ember_epilogue *e, ember_ukernel_post *post) {
+    *e = (ember_epilogue){.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
+    if (j->ep) {
+        e->act = j->ep->act;
+        e->residual_after_act = j->ep->residual_after_act;
+        e->ldr = ldr;
+    }
+    return ember_ukernel_post_from(j->ep ? j->ep : e, post);
+}
+
 static void phase_row(const direct_job *j, float *d, const float *row, int64_t p) {
     const ember_conv2d_shape *g = j->g;
     int64_t sw = g->stride_w, first = p - g->pad_l; /* input column of d[0] */
@@ -336,14 +348,9 @@ static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     float *ring = j->scratch + thread * g->cin * j->span * rowf;
     int64_t held[DIRECT_MAX_TAPS / 2 * DIRECT_MAX_SPAN]; /* the input row in each ring slot (cin <= 16) */
     const float *split[DIRECT_MAX_TAPS], *taps[DIRECT_MAX_TAPS];
-    ember_epilogue e = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
-    if (j->ep) {
-        e.act = j->ep->act;
-        e.residual_after_act = j->ep->residual_after_act;
-        e.ldr = ohw;
-    }
+    ember_epilogue e;
     ember_ukernel_post post;
-    bool fused = ember_ukernel_post_from(j->ep ? j->ep : &e, &post);
+    bool fused = direct_epilogue(j, ohw, &e, &post);
     for (int64_t r = begin; r < end; r++) {
         int64_t b = r / g->oh, oy = r % g->oh;
         if (r == begin || oy == 0)
@@ -400,14 +407,9 @@ static void pointwise_chunks(void *ctx, int64_t begin, int64_t end, int thread) 
     const ember_conv2d_shape *g = j->g;
     int64_t hw = g->h * g->w, nch = hw / PW_CHUNK > 0 ? hw / PW_CHUNK : 1;
     const float *taps[DIRECT_MAX_TAPS];
-    ember_epilogue e = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW};
-    if (j->ep) {
-        e.act = j->ep->act;
-        e.residual_after_act = j->ep->residual_after_act;
-        e.ldr = hw;
-    }
+    ember_epilogue e;
     ember_ukernel_post post;
-    bool fused = ember_ukernel_post_from(j->ep ? j->ep : &e, &post);
+    bool fused = direct_epilogue(j, hw, &e, &post);
     (void)thread;
     for (int64_t task = begin; task < end; task++) {
         int64_t b = task / nch, c = task % nch, x0 = c * PW_CHUNK, n = c + 1 < nch ? PW_CHUNK : hw - x0;

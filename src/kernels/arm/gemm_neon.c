@@ -3,48 +3,37 @@
 
 #include <arm_neon.h>
 
-/* alpha * acc (+ beta * C), then the fused bias / clamp (isa.h) when `post` is set. */
+/* alpha * acc (+ beta * C), then the fused bias / residual / clamp / leaky slope (isa.h) when `post` is set. */
 typedef struct {
     float32x4_t alpha, beta, lo, hi;
-    int read, post;
-    const float *rbias, *cbias, *res, *slope;
-    int64_t ldr;
-    bool res_after, leaky;
-    float neg; /* leaky without slope */
+    int read;
+    const ember_ukernel_post *p; /* NULL: no post */
 } finish;
 
 static inline float32x4_t scale_acc(float32x4_t acc, float *c, const finish *f, int row, int col) {
     float32x4_t v = vmulq_f32(acc, f->alpha);
     v = f->read ? vmlaq_f32(v, vld1q_f32(c), f->beta) : v;
-    if (f->post) {
-        if (f->rbias) v = vaddq_f32(v, vdupq_n_f32(f->rbias[row]));
-        if (f->cbias) v = vaddq_f32(v, vld1q_f32(f->cbias + col));
-        const float *r = f->res ? f->res + row * f->ldr + col : NULL;
-        if (r && !f->res_after) v = vaddq_f32(v, vld1q_f32(r));
+    const ember_ukernel_post *p = f->p;
+    if (p) {
+        if (p->rbias) v = vaddq_f32(v, vdupq_n_f32(p->rbias[row]));
+        if (p->cbias) v = vaddq_f32(v, vld1q_f32(p->cbias + col));
+        const float *r = p->res ? p->res + row * p->ldr + col : NULL;
+        if (r && !p->res_after) v = vaddq_f32(v, vld1q_f32(r));
         /* NaN must stay NaN: keep v where the comparison fails */
         v = vbslq_f32(vcltq_f32(v, f->lo), f->lo, v);
         v = vbslq_f32(vcgtq_f32(v, f->hi), f->hi, v);
-        if (f->leaky) /* v < 0: v * slope (NaN compares false and stays) */
-            v = vbslq_f32(vcltq_f32(v, vdupq_n_f32(0.0f)), vmulq_f32(v, vdupq_n_f32(f->slope ? f->slope[row] : f->neg)), v);
-        if (r && f->res_after) v = vaddq_f32(v, vld1q_f32(r));
+        if (p->leaky) /* v < 0: v * slope (NaN compares false and stays) */
+            v = vbslq_f32(vcltq_f32(v, vdupq_n_f32(0.0f)), vmulq_f32(v, vdupq_n_f32(p->slope ? p->slope[row] : p->alpha)), v);
+        if (r && p->res_after) v = vaddq_f32(v, vld1q_f32(r));
     }
     return v;
 }
 
 static inline finish make_finish(float alpha, float beta, const ember_ukernel_post *post) {
-    finish f = {
-        .alpha = vdupq_n_f32(alpha), .beta = vdupq_n_f32(beta), .read = beta != 0.0f, .post = post != NULL};
+    finish f = {.alpha = vdupq_n_f32(alpha), .beta = vdupq_n_f32(beta), .read = beta != 0.0f, .p = post};
     if (post) {
         f.lo = vdupq_n_f32(post->lo);
         f.hi = vdupq_n_f32(post->hi);
-        f.rbias = post->rbias;
-        f.cbias = post->cbias;
-        f.res = post->res;
-        f.ldr = post->ldr;
-        f.res_after = post->res_after;
-        f.leaky = post->leaky;
-        f.neg = post->alpha;
-        f.slope = post->slope;
     }
     return f;
 }

@@ -9,11 +9,8 @@
 /* alpha * acc (+ beta * C) for one row of 16, then the fused bias / clamp when pv says so. */
 typedef struct {
     __m256 alpha, beta, cb0, cb1, lo, hi;
-    int read, post;
-    const float *rbias, *res, *slope;
-    int64_t ldr;
-    bool res_after, leaky;
-    float neg; /* leaky without slope */
+    int read;
+    const ember_ukernel_post *p; /* NULL: no post */
 } finish;
 
 static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, int row) {
@@ -24,24 +21,25 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, in
         lo = _mm256_mul_ps(f->alpha, lo);
         hi = _mm256_mul_ps(f->alpha, hi);
     }
-    if (f->post) {
-        __m256 rb = f->rbias ? _mm256_broadcast_ss(f->rbias + row) : _mm256_setzero_ps();
+    const ember_ukernel_post *p = f->p;
+    if (p) {
+        __m256 rb = p->rbias ? _mm256_broadcast_ss(p->rbias + row) : _mm256_setzero_ps();
         lo = _mm256_add_ps(lo, _mm256_add_ps(rb, f->cb0));
         hi = _mm256_add_ps(hi, _mm256_add_ps(rb, f->cb1));
-        const float *r = f->res ? f->res + row * f->ldr : NULL;
-        if (r && !f->res_after) {
+        const float *r = p->res ? p->res + row * p->ldr : NULL;
+        if (r && !p->res_after) {
             lo = _mm256_add_ps(lo, _mm256_loadu_ps(r));
             hi = _mm256_add_ps(hi, _mm256_loadu_ps(r + 8));
         }
         /* max(bound, v) / min(bound, v) return v when it is NaN */
         lo = _mm256_min_ps(f->hi, _mm256_max_ps(f->lo, lo));
         hi = _mm256_min_ps(f->hi, _mm256_max_ps(f->lo, hi));
-        if (f->leaky) { /* v < 0: v * slope (NaN compares false and stays) */
-            __m256 s = _mm256_set1_ps(f->slope ? f->slope[row] : f->neg), z = _mm256_setzero_ps();
+        if (p->leaky) { /* v < 0: v * slope (NaN compares false and stays) */
+            __m256 s = _mm256_set1_ps(p->slope ? p->slope[row] : p->alpha), z = _mm256_setzero_ps();
             lo = _mm256_blendv_ps(lo, _mm256_mul_ps(lo, s), _mm256_cmp_ps(lo, z, _CMP_LT_OQ));
             hi = _mm256_blendv_ps(hi, _mm256_mul_ps(hi, s), _mm256_cmp_ps(hi, z, _CMP_LT_OQ));
         }
-        if (r && f->res_after) {
+        if (r && p->res_after) {
             lo = _mm256_add_ps(lo, _mm256_loadu_ps(r));
             hi = _mm256_add_ps(hi, _mm256_loadu_ps(r + 8));
         }
@@ -145,19 +143,12 @@ ukernel_body(int64_t k, const float *a, const float *b, int64_t ldb, float *c, i
     finish f = {.alpha = _mm256_set1_ps(alpha),
                 .beta = _mm256_set1_ps(beta),
                 .read = beta != 0.0f,
-                .post = post != NULL};
-    if (post) {
+                .p = post};
+    if (post) { /* the vector constants once per tile; the rest is read through p */
         f.cb0 = post->cbias ? _mm256_loadu_ps(post->cbias) : _mm256_setzero_ps();
         f.cb1 = post->cbias ? _mm256_loadu_ps(post->cbias + 8) : _mm256_setzero_ps();
         f.lo = _mm256_set1_ps(post->lo);
         f.hi = _mm256_set1_ps(post->hi);
-        f.rbias = post->rbias;
-        f.res = post->res;
-        f.ldr = post->ldr;
-        f.res_after = post->res_after;
-        f.leaky = post->leaky;
-        f.neg = post->alpha;
-        f.slope = post->slope;
     }
     store_row(c + 0 * ldc, c00, c01, &f, 0);
     store_row(c + 1 * ldc, c10, c11, &f, 1);

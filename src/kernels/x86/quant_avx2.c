@@ -414,6 +414,16 @@ static void dot8_q4_0(int64_t n, const void *packed, const void *a, float *out) 
     _mm256_storeu_ps(out, acc);
 }
 
+
+/* The 8 rows x 4 tokens of a batch tile, token t's 8 results at out[(c + t) * ostride ...]. */
+static inline void store_tile4x8(float *out, size_t ostride, int64_t c, __m256 acc0, __m256 acc1, __m256 acc2,
+                                 __m256 acc3) {
+    _mm256_storeu_ps(out + (size_t)c * ostride, acc0);
+    _mm256_storeu_ps(out + (size_t)(c + 1) * ostride, acc1);
+    _mm256_storeu_ps(out + (size_t)(c + 2) * ostride, acc2);
+    _mm256_storeu_ps(out + (size_t)(c + 3) * ostride, acc3);
+}
+
 /* 8 packed Q4_0 rows x 4 tokens: each weight register is unpacked once and multiplied with the 4 tokens'
  * activation bytes (prompt batches). */
 #define Q40_TOK(t)                                                                                           \
@@ -458,19 +468,10 @@ static void gemm8_q4_0(int64_t n, const void *packed, const void *a, size_t astr
             Q40_ACC(2);
             Q40_ACC(3);
         }
-        float tmp[4][8];
-        _mm256_storeu_ps(tmp[0], acc0);
-        _mm256_storeu_ps(tmp[1], acc1);
-        _mm256_storeu_ps(tmp[2], acc2);
-        _mm256_storeu_ps(tmp[3], acc3);
-        for (int t = 0; t < 4; t++)
-            for (int r = 0; r < 8; r++) out[(size_t)(c + t) * ostride + r] = tmp[t][r];
+        store_tile4x8(out, ostride, c, acc0, acc1, acc2, acc3);
     }
-    for (; c < na; c++) {
-        float tmp[8];
-        dot8_q4_0(n, packed, (const uint8_t *)a + (size_t)c * astride, tmp);
-        for (int r = 0; r < 8; r++) out[(size_t)c * ostride + r] = tmp[r];
-    }
+    for (; c < na; c++) /* the last tokens one by one, straight into out */
+        dot8_q4_0(n, packed, (const uint8_t *)a + (size_t)c * astride, out + (size_t)c * ostride);
 }
 #undef Q40_TOK
 #undef Q40_ACC
@@ -619,13 +620,7 @@ static void gemm8_q4_K(int64_t n, const void *packed, const void *a, size_t astr
             Q4K_ACC(2);
             Q4K_ACC(3);
         }
-        float tmp[4][8];
-        _mm256_storeu_ps(tmp[0], acc0);
-        _mm256_storeu_ps(tmp[1], acc1);
-        _mm256_storeu_ps(tmp[2], acc2);
-        _mm256_storeu_ps(tmp[3], acc3);
-        for (int t = 0; t < 4; t++)
-            for (int r = 0; r < 8; r++) out[(size_t)(c + t) * ostride + r] = tmp[t][r];
+        store_tile4x8(out, ostride, c, acc0, acc1, acc2, acc3);
     }
     for (; c + 2 <= na; c += 2) {
         const blk_q4_Kx8 *b = packed;
@@ -664,17 +659,11 @@ static void gemm8_q4_K(int64_t n, const void *packed, const void *a, size_t astr
             acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, da1), _mm256_cvtepi32_ps(is1), acc1);
             acc1 = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da1), _mm256_cvtepi32_ps(k4x8_mins(mp, y1)), acc1);
         }
-        float tmp[2][8];
-        _mm256_storeu_ps(tmp[0], acc0);
-        _mm256_storeu_ps(tmp[1], acc1);
-        for (int t = 0; t < 2; t++)
-            for (int r = 0; r < 8; r++) out[(size_t)(c + t) * ostride + r] = tmp[t][r];
+        _mm256_storeu_ps(out + (size_t)c * ostride, acc0);
+        _mm256_storeu_ps(out + (size_t)(c + 1) * ostride, acc1);
     }
-    for (; c < na; c++) {
-        float tmp[8];
-        dot8_q4_K(n, packed, (const uint8_t *)a + (size_t)c * astride, tmp);
-        for (int r = 0; r < 8; r++) out[(size_t)c * ostride + r] = tmp[r];
-    }
+    for (; c < na; c++) /* the last tokens one by one, straight into out */
+        dot8_q4_K(n, packed, (const uint8_t *)a + (size_t)c * astride, out + (size_t)c * ostride);
 }
 
 #undef Q4K_TOK
@@ -815,17 +804,11 @@ static void gemm8_q6_K(int64_t n, const void *packed, const void *a, size_t astr
             acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y0->d)), _mm256_cvtepi32_ps(is0), acc0);
             acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y1->d)), _mm256_cvtepi32_ps(is1), acc1);
         }
-        float tmp[2][8];
-        _mm256_storeu_ps(tmp[0], acc0);
-        _mm256_storeu_ps(tmp[1], acc1);
-        for (int t = 0; t < 2; t++)
-            for (int r = 0; r < 8; r++) out[(size_t)(c + t) * ostride + r] = tmp[t][r];
+        _mm256_storeu_ps(out + (size_t)c * ostride, acc0);
+        _mm256_storeu_ps(out + (size_t)(c + 1) * ostride, acc1);
     }
-    for (; c < na; c++) {
-        float tmp[8];
-        dot8_q6_K(n, packed, (const uint8_t *)a + (size_t)c * astride, tmp);
-        for (int r = 0; r < 8; r++) out[(size_t)c * ostride + r] = tmp[r];
-    }
+    for (; c < na; c++) /* the last tokens one by one, straight into out */
+        dot8_q6_K(n, packed, (const uint8_t *)a + (size_t)c * astride, out + (size_t)c * ostride);
 }
 #undef Q6_TOK
 
@@ -885,19 +868,10 @@ static void gemm8_q8_0(int64_t n, const void *packed, const void *a, size_t astr
             acc2 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y2->d)), _mm256_cvtepi32_ps(s2), acc2);
             acc3 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y3->d)), _mm256_cvtepi32_ps(s3), acc3);
         }
-        float tmp[4][8];
-        _mm256_storeu_ps(tmp[0], acc0);
-        _mm256_storeu_ps(tmp[1], acc1);
-        _mm256_storeu_ps(tmp[2], acc2);
-        _mm256_storeu_ps(tmp[3], acc3);
-        for (int t = 0; t < 4; t++)
-            for (int r = 0; r < 8; r++) out[(size_t)(c + t) * ostride + r] = tmp[t][r];
+        store_tile4x8(out, ostride, c, acc0, acc1, acc2, acc3);
     }
-    for (; c < na; c++) {
-        float tmp[8];
-        dot8_q8_0(n, packed, (const uint8_t *)a + (size_t)c * astride, tmp);
-        for (int r = 0; r < 8; r++) out[(size_t)c * ostride + r] = tmp[r];
-    }
+    for (; c < na; c++) /* the last tokens one by one, straight into out */
+        dot8_q8_0(n, packed, (const uint8_t *)a + (size_t)c * astride, out + (size_t)c * ostride);
 }
 #undef Q80_STEP
 
