@@ -354,8 +354,8 @@ static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
 }
 
 /* Whether kc rows ld floats apart, 64 bytes of each, spread over the sets of a 32 KB 8-way L1 (64 sets of
- * 64-byte lines) with at most 6 per set (2 ways left for A and C): a row pitch near a multiple of 4 KB puts them all in a few sets,
- * and the sliver the micro-kernel re-reads for every row block would not stay in L1. */
+ * 64-byte lines) with at most 6 per set (2 ways left for A and C): a row pitch near a multiple of 4 KB puts
+ * them all in a few sets, and the sliver the micro-kernel re-reads for every row block would not stay in L1. */
 static bool l1_friendly(int64_t ld, int64_t kc) {
     enum { SETS = 64, LINE = 64, MAX_PER_SET = 6 };
     int count[SETS] = {0};

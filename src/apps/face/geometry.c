@@ -101,7 +101,8 @@ static bool warp_axis_aligned(const ember_face_image *src, const float m[6], uin
                 memset(o, border, 3);
                 continue;
             }
-            int xa = clamp ? c->ca : c->a, xb = clamp ? c->cb : c->b, ya = clamp ? r->ca : r->a, yb = clamp ? r->cb : r->b;
+            int xa = clamp ? c->ca : c->a, xb = clamp ? c->cb : c->b;
+            int ya = clamp ? r->ca : r->a, yb = clamp ? r->cb : r->b;
             float fx = clamp ? c->cf : c->f, fy = clamp ? r->cf : r->f;
             float w[4] = {(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy};
             const uint8_t *ra = ya < 0 ? NULL : src->rgb + (size_t)ya * src->w * 3;
