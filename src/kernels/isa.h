@@ -192,6 +192,10 @@ void ember_conv_rows_ref(float *out, int64_t ldo, int64_t noc, const float *w8, 
 /* The scalar transforms (the generic table's, and the ISA versions' lane tails). */
 void ember_wino_in_ref(float *v, int64_t vs, const float *d, int64_t L);
 void ember_wino_gather4_ref(float *d, int64_t L, const float *p, int64_t pitch);
+/* Lanes [l, L) (fewer than 8) of wino_in / wino_out by the scalar transforms, through copies with L - l lanes:
+ * the vector twins' tails. */
+void ember_wino_in_tail(float *v, int64_t vs, const float *d, int64_t L, int64_t l);
+void ember_wino_out_tail(float *y, const float *m, int64_t ms, int64_t L, int64_t l);
 void ember_wino_scatter4_ref(float *o, int64_t ow, const float *y, int64_t L, float bias, float lo, float hi);
 void ember_wino_out_ref(float *y, const float *m, int64_t ms, int64_t L);
 

@@ -104,6 +104,26 @@ typedef struct {
     atomic_bool failed;
 } wino_job;
 
+void ember_wino_in_tail(float *v, int64_t vs, const float *d, int64_t L, int64_t l) {
+    float dt[NXI * 8], vt[NXI * 8];
+    int64_t n = L - l;
+    for (int e = 0; e < NXI; e++)
+        for (int64_t i = 0; i < n; i++) dt[e * n + i] = d[e * L + l + i];
+    ember_wino_in_ref(vt, n, dt, n);
+    for (int e = 0; e < NXI; e++)
+        for (int64_t i = 0; i < n; i++) v[e * vs + l + i] = vt[e * n + i];
+}
+
+void ember_wino_out_tail(float *y, const float *m, int64_t ms, int64_t L, int64_t l) {
+    float mt[NXI * 8], yt[TILE * TILE * 8];
+    int64_t n = L - l;
+    for (int e = 0; e < NXI; e++)
+        for (int64_t i = 0; i < n; i++) mt[e * n + i] = m[e * ms + l + i];
+    ember_wino_out_ref(yt, mt, n, n);
+    for (int e = 0; e < TILE * TILE; e++)
+        for (int64_t i = 0; i < n; i++) y[e * L + l + i] = yt[e * n + i];
+}
+
 void ember_wino_gather4_ref(float *d, int64_t L, const float *p, int64_t pitch) {
     for (int i = 0; i < PATCH; i++)
         for (int x = 0; x < PATCH; x++)

@@ -100,6 +100,24 @@ static double div_as(double a, double b, ember_dtype t) {
     return r;
 }
 
+/* Shared by Quantize/DequantizeLinear: inference needs x and the scale ... */
+static ember_status qdq_infer_inputs(eo_ctx *c, const char *what) {
+    ember_status s = eo_check_inputs(c, 2);
+    if (s) return s;
+    if (!eo_in(c, 0) || !eo_has(c, 1)) return ember_fail(EMBER_ERR_SHAPE, "%s", what);
+    return EMBER_OK;
+}
+
+/* ... and a run maps x's elements to their scale and checks the zero point against the scale. */
+static ember_status qdq_map(eo_ctx *c, const ember_tensor *x, const ember_tensor *scale, const ember_tensor *zp,
+                            qmap *m) {
+    ember_status s = qmap_init(c, x, scale, m);
+    if (s) return s;
+    if (zp && ember_tensor_count(zp) != ember_tensor_count(scale))
+        return ember_fail(EMBER_ERR_SHAPE, "zero point and scale have different sizes");
+    return EMBER_OK;
+}
+
 /* --- QuantizeLinear ----------------------------------------------------------------------------------- */
 static ember_dtype quantize_out_type(eo_ctx *c) {
     if (eo_has(c, 2)) return eo_dtype(c, 2);
@@ -108,10 +126,9 @@ static ember_dtype quantize_out_type(eo_ctx *c) {
 }
 
 ember_status quantize_linear_infer(eo_ctx *c) {
-    ember_status s = eo_check_inputs(c, 2);
+    ember_status s = qdq_infer_inputs(c, "QuantizeLinear needs x and y_scale");
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
-    if (!x || !eo_has(c, 1)) return ember_fail(EMBER_ERR_SHAPE, "QuantizeLinear needs x and y_scale");
     return eo_set_out(c, 0, quantize_out_type(c), x->ndim, x->shape);
 }
 
@@ -120,10 +137,8 @@ ember_status quantize_linear_run(eo_ctx *c) {
     ember_tensor *y = eo_out(c, 0);
     if (!y) return EMBER_OK; /* output unused */
     qmap m;
-    ember_status s = qmap_init(c, x, scale, &m);
+    ember_status s = qdq_map(c, x, scale, zp, &m);
     if (s) return s;
-    if (zp && ember_tensor_count(zp) != ember_tensor_count(scale))
-        return ember_fail(EMBER_ERR_SHAPE, "zero point and scale have different sizes");
     int64_t n = ember_tensor_count(x);
     if (x->dtype == EMBER_DTYPE_F32 && scale->dtype == EMBER_DTYPE_F32 &&
         (y->dtype == EMBER_DTYPE_U8 || y->dtype == EMBER_DTYPE_I8)) { /* the common QDQ case, same rounding as below */
@@ -151,10 +166,9 @@ ember_status quantize_linear_run(eo_ctx *c) {
 
 /* --- DequantizeLinear --------------------------------------------------------------------------------- */
 ember_status dequantize_linear_infer(eo_ctx *c) {
-    ember_status s = eo_check_inputs(c, 2);
+    ember_status s = qdq_infer_inputs(c, "DequantizeLinear needs x and x_scale");
     if (s) return s;
     const ember_tensor *x = eo_in(c, 0);
-    if (!x || !eo_has(c, 1)) return ember_fail(EMBER_ERR_SHAPE, "DequantizeLinear needs x and x_scale");
     int64_t od = eo_attr_int(c, "output_dtype", 0);
     ember_dtype t = od > 0 && od < EMBER_DTYPE_COUNT ? (ember_dtype)od : eo_dtype(c, 1);
     return eo_set_out(c, 0, t, x->ndim, x->shape);
@@ -165,10 +179,8 @@ ember_status dequantize_linear_run(eo_ctx *c) {
     ember_tensor *y = eo_out(c, 0);
     if (!y) return EMBER_OK; /* output unused */
     qmap m;
-    ember_status s = qmap_init(c, x, scale, &m);
+    ember_status s = qdq_map(c, x, scale, zp, &m);
     if (s) return s;
-    if (zp && ember_tensor_count(zp) != ember_tensor_count(scale))
-        return ember_fail(EMBER_ERR_SHAPE, "zero point and scale have different sizes");
     int64_t n = ember_tensor_count(x);
     if (y->dtype == EMBER_DTYPE_F32 && scale->dtype == EMBER_DTYPE_F32 &&
         (x->dtype == EMBER_DTYPE_U8 || x->dtype == EMBER_DTYPE_I8)) { /* the common QDQ case */

@@ -17,29 +17,13 @@
 static void wino_in_neon(float *v, int64_t vs, const float *d, int64_t L) {
     int64_t l = 0;
     for (; l + 4 <= L; l += 4) EMBER_WINO_IN(v, vs, d, L, l);
-    if (l < L) { /* lanes left: the scalar version on a copy with L - l lanes */
-        float dt[36 * 4], vt[36 * 4];
-        int64_t n = L - l;
-        for (int e = 0; e < 36; e++)
-            for (int64_t i = 0; i < n; i++) dt[e * n + i] = d[e * L + l + i];
-        ember_wino_in_ref(vt, n, dt, n);
-        for (int e = 0; e < 36; e++)
-            for (int64_t i = 0; i < n; i++) v[e * vs + l + i] = vt[e * n + i];
-    }
+    if (l < L) ember_wino_in_tail(v, vs, d, L, l);
 }
 
 static void wino_out_neon(float *y, const float *m, int64_t ms, int64_t L) {
     int64_t l = 0;
     for (; l + 4 <= L; l += 4) EMBER_WINO_OUT(y, m, ms, L, l);
-    if (l < L) {
-        float mt[36 * 4], yt[16 * 4];
-        int64_t n = L - l;
-        for (int e = 0; e < 36; e++)
-            for (int64_t i = 0; i < n; i++) mt[e * n + i] = m[e * ms + l + i];
-        ember_wino_out_ref(yt, mt, n, n);
-        for (int e = 0; e < 16; e++)
-            for (int64_t i = 0; i < n; i++) y[e * L + l + i] = yt[e * n + i];
-    }
+    if (l < L) ember_wino_out_tail(y, m, ms, L, l);
 }
 
 /* 4 tiles' patches (isa.h): per input row, vld4q splits p[0..16) by 4 into columns x = 0..3 of the 4

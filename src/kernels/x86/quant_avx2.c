@@ -424,6 +424,12 @@ static inline void store_tile4x8(float *out, size_t ostride, int64_t c, __m256 a
     _mm256_storeu_ps(out + (size_t)(c + 3) * ostride, acc3);
 }
 
+/* The activation rows of tokens c .. c+3 of a prompt tile (a, astride, c in scope), as y0 .. y3 of type T. */
+#define TOKENS4(T)                                                                                           \
+    const T *y0 = (const T *)((const uint8_t *)a + (size_t)c * astride),                                     \
+            *y1 = (const T *)((const uint8_t *)y0 + astride), *y2 = (const T *)((const uint8_t *)y1 + astride), \
+            *y3 = (const T *)((const uint8_t *)y2 + astride)
+
 /* 8 packed Q4_0 rows x 4 tokens: each weight register is unpacked once and multiplied with the 4 tokens'
  * activation bytes (prompt batches). */
 #define Q40_TOK(t)                                                                                           \
@@ -447,10 +453,7 @@ static void gemm8_q4_0(int64_t n, const void *packed, const void *a, size_t astr
     int c = 0;
     for (; c + 4 <= na; c += 4) {
         const blk_q4_0x8 *b = packed;
-        const act_q8 *y0 = (const act_q8 *)((const uint8_t *)a + (size_t)c * astride);
-        const act_q8 *y1 = (const act_q8 *)((const uint8_t *)y0 + astride);
-        const act_q8 *y2 = (const act_q8 *)((const uint8_t *)y1 + astride);
-        const act_q8 *y3 = (const act_q8 *)((const uint8_t *)y2 + astride);
+        TOKENS4(act_q8);
         __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
         for (int64_t i = 0; i < n / QK; i++, b++, y0++, y1++, y2++, y3++) {
             __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
@@ -583,10 +586,7 @@ static void gemm8_q4_K(int64_t n, const void *packed, const void *a, size_t astr
     int c = 0;
     for (; c + 4 <= na; c += 4) {
         const blk_q4_Kx8 *b = packed;
-        const act_q8k *y0 = (const act_q8k *)((const uint8_t *)a + (size_t)c * astride);
-        const act_q8k *y1 = (const act_q8k *)((const uint8_t *)y0 + astride);
-        const act_q8k *y2 = (const act_q8k *)((const uint8_t *)y1 + astride);
-        const act_q8k *y3 = (const act_q8k *)((const uint8_t *)y2 + astride);
+        TOKENS4(act_q8k);
         __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
         for (int64_t i = 0; i < n / QK_K; i++, b++, y0++, y1++, y2++, y3++) {
             k4x8_scales k = k4x8_unpack(b);
@@ -848,10 +848,7 @@ static void gemm8_q8_0(int64_t n, const void *packed, const void *a, size_t astr
     int c = 0;
     for (; c + 4 <= na; c += 4) {
         const blk_q8_0x8 *b = packed;
-        const act_q8 *y0 = (const act_q8 *)((const uint8_t *)a + (size_t)c * astride);
-        const act_q8 *y1 = (const act_q8 *)((const uint8_t *)y0 + astride);
-        const act_q8 *y2 = (const act_q8 *)((const uint8_t *)y1 + astride);
-        const act_q8 *y3 = (const act_q8 *)((const uint8_t *)y2 + astride);
+        TOKENS4(act_q8);
         __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
         for (int64_t i = 0; i < n / QK; i++, b++, y0++, y1++, y2++, y3++) {
             __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
