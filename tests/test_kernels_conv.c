@@ -339,11 +339,82 @@ static void test_out_size(void) {
     CHECK_EQ(ember_conv_out_size(2, 5, 1, 1, 0, 0), 0);
 }
 
+/* A 1x1 conv chained into a depthwise conv against the two reference convs one after the other: few and
+ * many input channels (direct rows and GEMM for the 1x1), channel counts off the group size, strides 1 and 2,
+ * planes of one band and of many, every activation on both sides, batch 2, both tables. Also the pairs it
+ * must refuse. */
+static void check_chain(int64_t batch, int64_t cin, int64_t mid, int64_t h, int64_t w, int64_t k, int64_t s,
+                        ember_act act_a, ember_act act_b) {
+    ember_conv2d_shape ga = {.batch = batch, .cin = cin, .cout = mid, .h = h, .w = w, .oh = h, .ow = w, .kh = 1,
+                             .kw = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
+    ember_conv2d_shape gb = {.batch = batch, .cin = mid, .cout = mid, .h = h, .w = w, .kh = k, .kw = k,
+                             .stride_h = s, .stride_w = s, .dil_h = 1, .dil_w = 1, .pad_t = k / 2, .pad_l = k / 2,
+                             .groups = mid};
+    gb.oh = ember_conv_out_size(h, k, s, 1, k / 2, k / 2), gb.ow = ember_conv_out_size(w, k, s, 1, k / 2, k / 2);
+    int64_t nin = batch * cin * h * w, nmid = batch * mid * h * w, nout = batch * mid * gb.oh * gb.ow;
+    float *in = rand_buf(nin), *Wa = rand_buf(mid * cin), *Wb = rand_buf(mid * k * k), *ba = rand_buf(mid);
+    float *bb = rand_buf(mid), *tmp = malloc((size_t)nmid * sizeof *tmp), *ref = malloc((size_t)nout * sizeof *ref);
+    float *out = malloc((size_t)nout * sizeof *out);
+    ember_epilogue ea = {.act = act_a}, eb = {.act = act_b};
+    ember_conv2d_ref(&ga, Wa, in, ba, tmp, &ea);
+    ember_conv2d_ref(&gb, Wb, tmp, bb, ref, &eb);
+    const ember_kernel_table *tables[2] = {ember_kernels(), ember_kernels_generic()};
+    double tol = 1e-5 * (double)(cin + k * k + 8);
+    for (int t = 0; t < 2; t++) {
+        ember_conv2d_weights *wa = ember_conv2d_weights_create_k(tables[t], &ga, Wa);
+        ember_conv2d_weights *wb = ember_conv2d_weights_create_k(tables[t], &gb, Wb);
+        CHECK(wa && wb);
+        for (int64_t i = 0; i < nout; i++) out[i] = NAN;
+        CHECK(ember_conv2d_chain(t ? NULL : pool2, &ga, wa, ba, &ea, &gb, wb, bb, &eb, in, out));
+        double d = check_max_abs_diff(out, ref, nout);
+        CHECK_MSG(d <= tol, "%s: b%lld %lld->%lld %lldx%lld dw k%lld s%lld acts %d,%d: off by %g", tables[t]->name,
+                  (long long)batch, (long long)cin, (long long)mid, (long long)h, (long long)w, (long long)k,
+                  (long long)s, act_a.kind, act_b.kind, d);
+        ember_conv2d_weights_free(wa);
+        ember_conv2d_weights_free(wb);
+    }
+    free(in), free(Wa), free(Wb), free(ba), free(bb), free(tmp), free(ref), free(out);
+}
+
+static void test_chain(void) {
+    struct { int64_t batch, cin, mid, h, w, k, s; } cs[] = {
+        {1, 16, 96, 40, 40, 3, 2}, {1, 16, 16, 64, 80, 3, 1}, {2, 24, 144, 13, 11, 3, 1}, {1, 3, 5, 9, 30, 3, 1},
+        {1, 40, 50, 17, 23, 5, 2}, {2, 8, 60, 7, 7, 3, 1},    {1, 32, 64, 33, 29, 3, 1}, {1, 1, 9, 5, 200, 3, 2},
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        ember_act a = {(ember_act_kind)(i % EMBER_ACT_COUNT), 0.1f, 0.6f, check_slopes()};
+        ember_act b = {(ember_act_kind)((i * 3 + 1) % EMBER_ACT_COUNT), 0.1f, 0.6f, check_slopes()};
+        check_chain(cs[i].batch, cs[i].cin, cs[i].mid, cs[i].h, cs[i].w, cs[i].k, cs[i].s, a, b);
+    }
+    /* several channel groups on both 1x1 paths (direct: cin <= 16, cout <= 64; GEMM), with each activation
+     * on the 1x1 (ReLU/Clip go into the row kernels, the rest are an epilogue pass; PRelu slopes per channel) */
+    for (int kind = 0; kind < EMBER_ACT_COUNT; kind++) {
+        ember_act a = {(ember_act_kind)kind, 0.1f, 0.6f, check_slopes()}, none = {EMBER_ACT_NONE, 0, 0, NULL};
+        check_chain(1, 8, 60, 6, 9, 3, 1, a, none);
+        check_chain(1, 20, 100, 5, 7, 3, 2, a, none);
+    }
+    check_chain(1, 16, 32, 20, 20, 3, 1, (ember_act){EMBER_ACT_CLIP, 0, 6, NULL}, (ember_act){EMBER_ACT_CLIP, 0, 6, NULL});
+    /* refused: a not 1x1, a residual on a, b not depthwise */
+    ember_conv2d_shape ga = {.batch = 1, .cin = 4, .cout = 4, .h = 6, .w = 6, .oh = 6, .ow = 6, .kh = 1, .kw = 1,
+                             .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
+    ember_conv2d_shape gb = ga;
+    gb.kh = gb.kw = 3, gb.pad_t = gb.pad_l = 1, gb.groups = 4;
+    float W[144] = {0}, buf[144] = {0}, res[144] = {0};
+    ember_conv2d_weights *wa = ember_conv2d_weights_create(&ga, W), *wb = ember_conv2d_weights_create(&gb, W);
+    ember_epilogue with_res = {.residual = res};
+    CHECK(!ember_conv2d_chain(NULL, &ga, wa, NULL, &with_res, &gb, wb, NULL, NULL, buf, buf));
+    CHECK(!ember_conv2d_chain(NULL, &gb, wb, NULL, NULL, &gb, wb, NULL, NULL, buf, buf));
+    CHECK(!ember_conv2d_chain(NULL, &ga, wa, NULL, NULL, &ga, wa, NULL, NULL, buf, buf));
+    ember_conv2d_weights_free(wa);
+    ember_conv2d_weights_free(wb);
+}
+
 int main(void) {
     ember_pool_create(2, &pool2);
     RUN(test_random_convs);
     RUN(test_pointwise);
     RUN(test_depthwise);
+    RUN(test_chain);
     RUN(test_direct);
     RUN(test_conv_rows);
     RUN(test_winograd);

@@ -69,7 +69,7 @@ static bool heavy_ok(void) {
 }
 
 /* --- random small graphs built in memory ---------------------------------------------------------------- */
-enum { MAXV = 24, MAXN = 10 };
+enum { MAXV = 40, MAXN = 16 };
 typedef struct gbuild {
     eg_graph g;
     eg_value values[MAXV];
@@ -158,7 +158,35 @@ static int maybe_act(gbuild *b, int v) {
     return n->out[0];
 }
 
-/* X -> Conv -> [BatchNormalization] -> [Add residual] -> [act] (or the act before the Add). */
+/* Append Conv(v) with a random [cout, cin/groups, k, k] weight, maybe a bias; returns the node. */
+static eg_node *add_conv(gbuild *b, int v, int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t pad,
+                         int64_t groups) {
+    int64_t ws[4] = {cout, cin / groups, k, k}, bs[1] = {cout};
+    int wv = add_init(b, 4, ws, -1, 1), bv = rnd() % 4 ? add_init(b, 1, bs, -1, 1) : -1;
+    int cin3[3] = {v, wv, bv};
+    eg_node *conv = add_node(b, "Conv", bv >= 0 ? 3 : 2, cin3);
+    int64_t kk[2] = {k, k}, st[2] = {stride, stride}, pads[4] = {pad, pad, pad, pad};
+    attr_ints(b, conv, "kernel_shape", 2, kk);
+    attr_ints(b, conv, "strides", 2, st);
+    attr_ints(b, conv, "pads", 4, pads);
+    attr_ints(b, conv, "group", 0, &groups);
+    return conv;
+}
+
+/* Append a BatchNormalization over `channels` after v, half the time; returns the new value. */
+static int maybe_bn(gbuild *b, int v, int64_t channels) {
+    if (rnd() % 2) return v;
+    int64_t bs[1] = {channels};
+    int bn[5] = {v, add_init(b, 1, bs, 0.5f, 1.5f), add_init(b, 1, bs, -1, 1), add_init(b, 1, bs, -1, 1),
+                 add_init(b, 1, bs, 0.1f, 2)};
+    eg_node *n = add_node(b, "BatchNormalization", 5, bn);
+    attr_float(n, "epsilon", 1e-3f);
+    return n->out[0];
+}
+
+/* X -> Conv -> [BatchNormalization] -> [Add residual] -> [act] (or the act before the Add). A depthwise Conv
+ * with one output per channel is half the time fed by a 1x1 Conv [+ BatchNormalization] [+ act] (the
+ * executor then chains the two). */
 static void build_conv_graph(gbuild *b, int64_t *xshape) {
     memset(b, 0, sizeof *b);
     b->g = (eg_graph){.name = "random", .values = b->values, .nodes = b->nodes, .inputs = b->gin, .outputs = b->gout};
@@ -171,27 +199,13 @@ static void build_conv_graph(gbuild *b, int64_t *xshape) {
         cout = 1 + rnd() % 12;
     }
     int64_t oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
-    xshape[0] = 1 + rnd() % 2, xshape[1] = cin, xshape[2] = h, xshape[3] = w;
+    int64_t cin0 = groups == cin && cout == cin && rnd() % 2 ? 1 + rnd() % 24 : 0; /* a 1x1 before */
+    xshape[0] = 1 + rnd() % 2, xshape[1] = cin0 ? cin0 : cin, xshape[2] = h, xshape[3] = w;
     int x = add_value(b, "x");
     b->values[x].is_input = true;
     b->gin[b->g.ninputs++] = x;
-    int64_t ws[4] = {cout, cin / groups, k, k}, bs[1] = {cout};
-    int wv = add_init(b, 4, ws, -1, 1), bv = rnd() % 4 ? add_init(b, 1, bs, -1, 1) : -1;
-    int cin3[3] = {x, wv, bv};
-    eg_node *conv = add_node(b, "Conv", bv >= 0 ? 3 : 2, cin3);
-    int64_t kk[2] = {k, k}, st[2] = {stride, stride}, pads[4] = {pad, pad, pad, pad};
-    attr_ints(b, conv, "kernel_shape", 2, kk);
-    attr_ints(b, conv, "strides", 2, st);
-    attr_ints(b, conv, "pads", 4, pads);
-    attr_ints(b, conv, "group", 0, &groups);
-    int cur = conv->out[0];
-    if (rnd() % 2) {
-        int bn[5] = {cur, add_init(b, 1, bs, 0.5f, 1.5f), add_init(b, 1, bs, -1, 1), add_init(b, 1, bs, -1, 1),
-                     add_init(b, 1, bs, 0.1f, 2)};
-        eg_node *n = add_node(b, "BatchNormalization", 5, bn);
-        attr_float(n, "epsilon", 1e-3f);
-        cur = n->out[0];
-    }
+    if (cin0) x = maybe_act(b, maybe_bn(b, add_conv(b, x, cin0, cin, 1, 1, 0, 1)->out[0], cin));
+    int cur = maybe_bn(b, add_conv(b, x, cin, cout, k, stride, pad, groups)->out[0], cout);
     bool act_first = rnd() % 3 == 0;
     if (act_first) cur = maybe_act(b, cur);
     if (rnd() % 2) { /* residual: a constant of the output's shape, on either side of the Add */

@@ -34,8 +34,10 @@ ember_status eg_exec_create(const eg_graph *g, eg_exec *parent, ember_pool *pool
     x->fuse_mem = ember_calloc((size_t)nn, sizeof *x->fuse_mem);
     x->prep = ember_calloc((size_t)nn, sizeof *x->prep);
     x->synth = ember_calloc((size_t)nn, sizeof *x->synth);
+    x->chain = ember_calloc((size_t)nn, sizeof *x->chain);
     if (!x->vals || !x->slot || !x->is_const || !x->meta || !x->offset || !x->last_use || !x->steps || !x->dynamic ||
-        !x->step_out0 || !x->step_extra || !x->fuse || !x->has_fuse || !x->fuse_mem || !x->prep || !x->synth) {
+        !x->step_out0 || !x->step_extra || !x->fuse || !x->has_fuse || !x->fuse_mem || !x->prep || !x->synth ||
+        !x->chain) {
         eg_exec_destroy(x);
         return nomem();
     }
@@ -82,7 +84,8 @@ void eg_exec_destroy(eg_exec *x) {
     ember_free(x->meta);
     ember_free(x->offset);
     ember_free(x->last_use);
-    if (x->prep && x->fuse_mem && x->step_out0 && x->step_extra && x->has_fuse && x->fuse && x->synth) clear_steps(x);
+    if (x->prep && x->fuse_mem && x->step_out0 && x->step_extra && x->has_fuse && x->fuse && x->synth && x->chain)
+        clear_steps(x);
     ember_free(x->steps);
     ember_free(x->dynamic);
     ember_free(x->step_out0);
@@ -92,6 +95,7 @@ void eg_exec_destroy(eg_exec *x) {
     ember_free(x->fuse_mem);
     ember_free(x->prep);
     ember_free(x->synth);
+    ember_free(x->chain);
     ember_free_aligned(x->arena);
     ember_free(x);
 }
@@ -142,7 +146,7 @@ static void clear_steps(eg_exec *x) {
         x->fuse_mem[i] = NULL;
         ember_free(x->synth[i]);
         x->synth[i] = NULL;
-        x->step_out0[i] = x->step_extra[i] = -1;
+        x->step_out0[i] = x->step_extra[i] = x->chain[i] = -1;
         x->has_fuse[i] = false;
         x->fuse[i] = (eo_fuse){.residual = -1};
     }
@@ -218,6 +222,16 @@ static void ctx_init(eg_exec *x, const eg_node *n, eo_ctx *c, ev **in, ev **out)
 static void ctx_done(eo_ctx *c) {
     for (int k = 0; k < c->nscratch; k++) ember_free_aligned(c->scratch[k]);
     c->nscratch = 0;
+}
+
+/* The context of planned step `step`: its node's inputs and outputs, the fused work and kept state. */
+static void step_ctx(eg_exec *x, int step, eo_ctx *c, ev **in, ev **out) {
+    const eg_node *n = eg_step_node(x, step);
+    ctx_init(x, n, c, in, out);
+    if (x->step_extra[step] >= 0) in[n->nin] = x->slot[x->step_extra[step]];
+    if (x->step_out0[step] >= 0) out[0] = x->slot[x->step_out0[step]];
+    if (x->has_fuse[step]) c->fuse = &x->fuse[step];
+    c->prep = &x->prep[step];
 }
 
 static ember_status node_error(const eg_node *n, ember_status s) {
@@ -516,10 +530,7 @@ static void prepare_steps(eg_exec *x) {
         ev *in[MAX_IO + 1], *out[MAX_IO];
         if (n->nin > MAX_IO || n->nout > MAX_IO) continue;
         eo_ctx c;
-        ctx_init(x, n, &c, in, out);
-        if (x->step_extra[s] >= 0) in[n->nin] = x->slot[x->step_extra[s]];
-        if (x->has_fuse[s]) c.fuse = &x->fuse[s];
-        c.prep = &x->prep[s];
+        step_ctx(x, s, &c, in, out);
         eo_prepare(&c);
         ctx_done(&c);
     }
@@ -582,13 +593,15 @@ static double now_ns(void) {
 static ember_status run_step(eg_exec *x, int step) {
     const eg_graph *g = x->g;
     const eg_node *n = eg_step_node(x, step);
-    ev *in[MAX_IO + 1], *out[MAX_IO];
-    eo_ctx c;
-    ctx_init(x, n, &c, in, out);
-    if (x->step_extra[step] >= 0) in[n->nin] = x->slot[x->step_extra[step]];
-    if (x->step_out0[step] >= 0) out[0] = x->slot[x->step_out0[step]];
-    if (x->has_fuse[step]) c.fuse = &x->fuse[step];
-    c.prep = &x->prep[step];
+    ev *in[MAX_IO + 1], *out[MAX_IO], *pin[8], *pout[4]; /* chained steps are Convs */
+    eo_ctx c, pc;
+    step_ctx(x, step, &c, in, out);
+    if (x->chain[step] >= 0) {
+        const eg_node *pn = eg_step_node(x, x->chain[step]);
+        if (pn->nin >= 8 || pn->nout > 4) return node_error(pn, ember_fail(EMBER_ERR_INTERNAL, "chained step"));
+        step_ctx(x, x->chain[step], &pc, pin, pout);
+        c.producer = &pc;
+    }
     ember_status s = EMBER_OK;
     if (x->dynamic[step]) {
         for (int i = 0; i < n->nout; i++)
@@ -608,9 +621,10 @@ static ember_status run_step(eg_exec *x, int step) {
         s = alloc_outputs(&c); /* string outputs and others outside the arena */
     }
     double t0 = x->profile ? now_ns() : 0;
-    if (!s) s = n->op->run(&c);
+    if (!s && x->chain[step] != -2) s = n->op->run(&c); /* -2: the step that reads the output runs it */
     if (x->profile) x->profile->node_ns[x->steps[step]] += now_ns() - t0;
     ctx_done(&c);
+    if (c.producer) ctx_done(&pc);
     if (s) return node_error(n, s);
     /* release values whose last reader was this step */
     for (int i = 0; i < step_ninputs(x, step); i++) {

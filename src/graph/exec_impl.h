@@ -32,6 +32,9 @@ struct eg_exec {
     float **fuse_mem;  /* buffers the passes allocated for the step (folded BatchNormalization) */
     eo_prep *prep;     /* op state kept across runs (pre-packed weights) */
     eg_synth **synth;  /* a node the passes made to replace a pattern (LayerNormalization), NULL: the graph's */
+    int *chain;        /* -1; or the step this step's op runs first, band by band inside its own (its input
+                          0 is that step's output, which is then never written; the step's extra input is
+                          the chained step's input 0); -2: the step is run by a later step */
     bool no_fuse;      /* eg_exec_set_fusion(x, false): run the graph as written */
     bool f16_weights;  /* eg_exec_set_f16_weights: constant GEMM weights packed as IEEE half */
     int nfused;        /* nodes absorbed into other steps by the last plan */

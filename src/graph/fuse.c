@@ -385,6 +385,69 @@ static ember_status fuse_from(fctx *f, int s) {
     return EMBER_OK;
 }
 
+/* --- chaining a 1x1 Conv into the depthwise Conv that reads it ------------------------------------------ */
+
+static int64_t attr_i(const eg_node *n, const char *name, int64_t dflt) {
+    const eg_attr *a = eg_attr_find(n, name);
+    return a && a->type == EG_ATTR_INT ? a->i : dflt;
+}
+
+/* Step s runs a plain f32 2-D Conv (not made by a pass, not dynamic) whose weights are a constant of shape
+ * [m, c, kh, kw]; returns the weights' tensor. */
+static const ember_tensor *conv_step(const eg_exec *x, int s) {
+    const eg_node *n = &x->g->nodes[x->steps[s]];
+    if (x->synth[s] || x->dynamic[s] || n->domain[0] || strcmp(n->op_type, "Conv") || n->nin < 2 || n->nout != 1 ||
+        n->in[0] < 0 || n->in[1] < 0 || !x->is_const[n->in[1]])
+        return NULL;
+    for (int i = 0; i < 3 && i < n->nin; i++) {
+        const ev *v = n->in[i] >= 0 ? &x->vals[n->in[i]] : NULL;
+        if (v && (v->kind != EV_TENSOR || v->t.dtype != EMBER_DTYPE_F32 || v->t.ndim != (i ? i == 1 ? 4 : 1 : 4)))
+            return NULL;
+    }
+    const ember_tensor *w = &x->vals[n->in[1]].t;
+    return w->data ? w : NULL;
+}
+
+/* A 1x1 Conv (ungrouped, no residual) whose output only a depthwise Conv (multiplier 1, no residual) reads
+ * is run by that Conv, band by band (ember_conv2d_chain): the 1x1's output — often the widest tensor of an
+ * inverted-residual block — is never written. The depthwise step takes the 1x1's input as its extra input,
+ * so the memory plan keeps it alive until then. */
+static void chain_convs(eg_exec *x) {
+    const eg_graph *g = x->g;
+    int *readers = ember_calloc((size_t)g->nvalues + 1, sizeof(int)), *reader = ember_calloc((size_t)g->nvalues + 1, sizeof(int));
+    if (!readers || !reader) goto done; /* an optimisation only */
+    for (int s = 0; s < x->nsteps; s++) {
+        const eg_node *n = eg_step_node(x, s);
+        for (int i = 0; i <= eg_node_ninputs(n); i++) {
+            int v = i < eg_node_ninputs(n) ? eg_node_input(n, i) : x->step_extra[s];
+            if (v >= 0) readers[v]++, reader[v] = s;
+        }
+    }
+    for (int o = 0; o < g->noutputs; o++) readers[g->outputs[o]]++;
+    for (int s = 0; s < x->nsteps; s++) {
+        const ember_tensor *wa = conv_step(x, s), *wb;
+        const eg_node *a = &g->nodes[x->steps[s]];
+        int v = x->step_out0[s] >= 0 ? x->step_out0[s] : a->out[0];
+        if (!wa || x->chain[s] != -1 || wa->shape[2] != 1 || wa->shape[3] != 1 || attr_i(a, "group", 1) != 1 ||
+            (x->has_fuse[s] && x->fuse[s].residual >= 0) || v < 0 || readers[v] != 1 || g->values[v].is_output)
+            continue;
+        const ember_tensor *in = &x->vals[a->in[0]].t, *mid = &x->vals[v].t;
+        if (x->vals[v].kind != EV_TENSOR || mid->ndim != 4 || mid->shape[2] != in->shape[2] || mid->shape[3] != in->shape[3])
+            continue;
+        int t = reader[v];
+        const eg_node *b = &g->nodes[x->steps[t]];
+        if (t <= s || !(wb = conv_step(x, t)) || b->in[0] != v || x->step_extra[t] >= 0 || x->chain[t] != -1 ||
+            attr_i(b, "group", 1) != mid->shape[1] || wb->shape[0] != mid->shape[1] || wb->shape[1] != 1)
+            continue;
+        x->chain[t] = s;
+        x->chain[s] = -2;
+        x->step_extra[t] = a->in[0];
+    }
+done:
+    ember_free(readers);
+    ember_free(reader);
+}
+
 ember_status eg_fuse_steps(eg_exec *x, int *absorbed) {
     const eg_graph *g = x->g;
     *absorbed = 0;
@@ -461,6 +524,7 @@ ember_status eg_fuse_steps(eg_exec *x, int *absorbed) {
     }
     *absorbed = x->nsteps - k;
     x->nsteps = k;
+    chain_convs(x);
 done:
     ember_free(f.readers);
     ember_free(f.reader_step);

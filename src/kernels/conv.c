@@ -192,53 +192,85 @@ static void dw_epilogue(const dw_job *j, float *out, int64_t pl, int64_t oc, int
     ember_epilogue_apply_k(j->k, &e, out + y0 * g->ow, hw, oc, y0 * g->ow, 1, (y1 - y0) * g->ow);
 }
 
-static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
-    const dw_job *j = ctx;
-    const ember_conv2d_shape *g = j->g;
-    int64_t mult = g->cout / g->cin, kk = g->kh * g->kw, sh = g->stride_h, sw = g->stride_w, pp = j->pp;
-    int64_t psize = j->prows * pp;
-    float *ph = j->scratch + thread * sw * psize;
-    memset(ph, 0, (size_t)(sw * psize) * sizeof(float)); /* the padding columns; copies never write them */
+/* A thread's phase planes and the taps into them (dw_start), for dw_band calls on any plane. */
+typedef struct {
+    float *ph;
     const float *taps[EMBER_DW_MAX_TAPS];
+    int64_t x0[DW_MAX_STRIDE], px0[DW_MAX_STRIDE], nx[DW_MAX_STRIDE]; /* see dw_start */
+    int64_t last; /* band index whose padding rows the planes hold */
+} dw_thread;
+
+static void dw_start(const dw_job *j, float *ph, dw_thread *t) {
+    const ember_conv2d_shape *g = j->g;
+    int64_t sw = g->stride_w, pp = j->pp, psize = j->prows * pp;
+    t->ph = ph;
+    t->last = -1;
+    memset(ph, 0, (size_t)(sw * psize) * sizeof(float)); /* the padding columns; copies never write them */
     for (int64_t ky = 0; ky < g->kh; ky++)
         for (int64_t kx = 0; kx < g->kw; kx++) {
             int64_t ox = kx * g->dil_w;
-            taps[ky * g->kw + kx] = ph + ox % sw * psize + ky * g->dil_h * pp + ox / sw;
+            t->taps[ky * g->kw + kx] = ph + ox % sw * psize + ky * g->dil_h * pp + ox / sw;
         }
     /* Input columns x0, x0 + sw, ... go to phase r from column px0 on, nx of them. */
-    int64_t x0[DW_MAX_STRIDE], px0[DW_MAX_STRIDE], nx[DW_MAX_STRIDE];
     for (int64_t r = 0; r < sw; r++) {
-        x0[r] = ((r - g->pad_l) % sw + sw) % sw, px0[r] = (x0[r] + g->pad_l) / sw;
-        nx[r] = (g->w - x0[r] + sw - 1) / sw;
-        if (nx[r] > pp - px0[r]) nx[r] = pp - px0[r];
-        if (nx[r] < 0) nx[r] = 0;
+        t->x0[r] = ((r - g->pad_l) % sw + sw) % sw, t->px0[r] = (t->x0[r] + g->pad_l) / sw;
+        t->nx[r] = (g->w - t->x0[r] + sw - 1) / sw;
+        if (t->nx[r] > pp - t->px0[r]) t->nx[r] = pp - t->px0[r];
+        if (t->nx[r] < 0) t->nx[r] = 0;
     }
+}
+
+/* Input rows [p0 + ia, p0 + ib) are the ones band bi reads inside the image (p0: the band's first window row). */
+static void dw_band_rows(const dw_job *j, int64_t bi, int64_t *p0, int64_t *ia, int64_t *ib) {
+    const ember_conv2d_shape *g = j->g;
+    int64_t y0 = bi * j->band, y1 = y0 + j->band < g->oh ? y0 + j->band : g->oh;
+    *p0 = y0 * g->stride_h - g->pad_t;
+    int64_t nb = (y1 - y0 - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+    *ia = *p0 < 0 ? -*p0 : 0;
+    *ib = g->h - *p0 < nb ? g->h - *p0 : nb;
+    if (*ia > nb) *ia = nb;
+    if (*ib < *ia) *ib = *ia;
+}
+
+/* Band bi of output plane `pl` (image b, channel oc), reading input rows [p0 + ia, p0 + ib) from `rows` (row
+ * p0 + ia first, g->w floats apart). */
+static void dw_band(const dw_job *j, dw_thread *t, int64_t bi, const float *rows, int64_t b, int64_t oc) {
+    const ember_conv2d_shape *g = j->g;
+    int64_t sw = g->stride_w, pp = j->pp, psize = j->prows * pp, kk = g->kh * g->kw, p0, ia, ib;
+    dw_band_rows(j, bi, &p0, &ia, &ib);
+    int64_t y0 = bi * j->band, y1 = y0 + j->band < g->oh ? y0 + j->band : g->oh;
+    int64_t nb = (y1 - y0 - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+    if (bi != t->last) /* rows in the top/bottom padding; the same band index leaves them zero */
+        for (int64_t r = 0; r < sw; r++) {
+            memset(t->ph + r * psize, 0, (size_t)(ia * pp) * sizeof(float));
+            memset(t->ph + r * psize + ib * pp, 0, (size_t)((nb - ib) * pp) * sizeof(float));
+        }
+    t->last = bi;
+    for (int64_t r = 0; r < sw; r++)
+        if (ib > ia && t->nx[r] > 0)
+            j->k->gather_rows(t->ph + r * psize + ia * pp + t->px0[r], pp, rows + t->x0[r], g->w, ib - ia, t->nx[r],
+                              sw);
+    float *out = j->out + (b * g->cout + oc) * g->oh * g->ow;
     ember_ukernel_post post = j->post;
+    post.rbias = j->bias ? j->bias + oc : NULL;
+    j->k->dw_block(out + y0 * g->ow, g->ow, t->taps, j->w + oc * kk, kk, g->stride_h * pp, y1 - y0, g->ow,
+                   j->fused ? &post : NULL);
+    if (!j->fused) dw_epilogue(j, out, b * g->cout + oc, oc, y0, y1);
+}
+
+static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
+    const dw_job *j = ctx;
+    const ember_conv2d_shape *g = j->g;
+    int64_t mult = g->cout / g->cin;
+    dw_thread t;
+    dw_start(j, j->scratch + thread * g->stride_w * j->prows * j->pp, &t);
     /* no divisions per task: they cost as much as a 7x7 plane */
-    int64_t pl = begin / j->nbands, bi = begin % j->nbands, b = pl / g->cout, oc = pl % g->cout, last = -1;
+    int64_t bi = begin % j->nbands, pl = begin / j->nbands, b = pl / g->cout, oc = pl % g->cout;
     for (int64_t task = begin; task < end; task++) {
-        int64_t y0 = bi * j->band, y1 = y0 + j->band < g->oh ? y0 + j->band : g->oh;
-        int64_t p0 = y0 * sh - g->pad_t; /* input row of phase row 0 */
-        int64_t nb = (y1 - y0 - 1) * sh + (g->kh - 1) * g->dil_h + 1, ia = p0 < 0 ? -p0 : 0;
-        int64_t ib = g->h - p0 < nb ? g->h - p0 : nb;
-        if (ia > nb) ia = nb;
-        if (ib < ia) ib = ia;
-        if (bi != last) /* rows in the top/bottom padding; the same band index leaves them zero */
-            for (int64_t r = 0; r < sw; r++) {
-                memset(ph + r * psize, 0, (size_t)(ia * pp) * sizeof(float));
-                memset(ph + r * psize + ib * pp, 0, (size_t)((nb - ib) * pp) * sizeof(float));
-            }
-        last = bi;
+        int64_t p0, ia, ib;
+        dw_band_rows(j, bi, &p0, &ia, &ib);
         const float *plane = j->in + (b * g->cin + (mult == 1 ? oc : oc / mult)) * g->h * g->w;
-        for (int64_t r = 0; r < sw; r++)
-            if (ib > ia && nx[r] > 0)
-                j->k->gather_rows(ph + r * psize + ia * pp + px0[r], pp, plane + (p0 + ia) * g->w + x0[r],
-                                  g->w, ib - ia, nx[r], sw);
-        float *out = j->out + (b * g->cout + oc) * g->oh * g->ow;
-        post.rbias = j->bias ? j->bias + oc : NULL;
-        j->k->dw_block(out + y0 * g->ow, g->ow, taps, j->w + oc * kk, kk, sh * pp, y1 - y0, g->ow,
-                       j->fused ? &post : NULL);
-        if (!j->fused) dw_epilogue(j, out, b * g->cout + oc, oc, y0, y1);
+        dw_band(j, &t, bi, plane + (p0 + ia) * g->w, b, oc);
         if (++bi == j->nbands) {
             bi = 0;
             if (++oc == g->cout) oc = 0, b++;
@@ -246,20 +278,32 @@ static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
-static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *w,
-                      const float *in, const float *bias, float *out, const ember_epilogue *ep) {
-    dw_job j = {.k = k, .g = g, .w = w, .in = in, .bias = bias, .out = out, .ep = ep};
+/* The band height and phase-plane size of a depthwise job for bands of `band` output rows. */
+static void dw_size(dw_job *j, int64_t band) {
+    const ember_conv2d_shape *g = j->g;
+    j->band = band < 1 ? 1 : band > g->oh ? g->oh : band;
+    j->nbands = (g->oh + j->band - 1) / j->band;
+    j->pp = g->ow + (g->kw - 1) * g->dil_w / g->stride_w;
+    j->prows = (j->band - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+}
+
+static void dw_init(dw_job *j, const ember_kernel_table *k, const ember_conv2d_shape *g, const float *w,
+                    const float *bias, float *out, const ember_epilogue *ep) {
+    *j = (dw_job){.k = k, .g = g, .w = w, .bias = bias, .out = out, .ep = ep};
     ember_epilogue e = {.bias = bias, .bias_kind = EMBER_BIAS_ROW};
     if (ep) {
         e.act = ep->act;
         e.residual = ep->residual;
     }
-    j.fused = ember_ukernel_post_from(&e, &j.post);
-    j.band = DW_BAND / g->ow > 0 ? DW_BAND / g->ow : 1;
-    if (j.band > g->oh) j.band = g->oh;
-    j.nbands = (g->oh + j.band - 1) / j.band;
-    j.pp = g->ow + (g->kw - 1) * g->dil_w / g->stride_w;
-    j.prows = (j.band - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+    j->fused = ember_ukernel_post_from(&e, &j->post);
+}
+
+static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *w,
+                      const float *in, const float *bias, float *out, const ember_epilogue *ep) {
+    dw_job j;
+    dw_init(&j, k, g, w, bias, out, ep);
+    j.in = in;
+    dw_size(&j, DW_BAND / g->ow);
     size_t floats = (size_t)(g->stride_w * j.prows * j.pp);
     j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)ember_pool_threads(pool) * floats * sizeof(float));
     if (!j.scratch) return false;
@@ -441,6 +485,111 @@ static bool conv_direct(const ember_kernel_table *k, ember_pool *pool, const emb
     j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(rows * j.len) * sizeof(float));
     if (!j.scratch) return false;
     ember_pool_for(pool, g->batch * g->oh, 1, direct_rows, &j);
+    return true;
+}
+
+/* --- a 1x1 conv straight into a depthwise conv ----------------------------------------------------------- */
+
+/* A task = a run of consecutive bands of the depthwise conv's output rows: for each band the 1x1 conv
+ * computes the rows of its output (all channels) that the band reads into a per-thread buffer of about
+ * CHAIN_BYTES, so it stays in L2 (rows the next band shares are moved to the front, not computed again),
+ * and the depthwise band kernel reads them from there. The 1x1 output is never written to memory: worth it
+ * when that output would not stay in cache (CHAIN_MIN_BYTES; MobileNetV2's expansions: 96-144 channels at
+ * 112x112 / 56x56, YuNet's 16-64 channels at 320x320 / 160x160). */
+enum { CHAIN_BYTES = 384 << 10, CHAIN_MIN_BYTES = 2 << 20, CHAIN_MIN_ROWS = 4 };
+
+typedef struct {
+    dw_job dw; /* conv b, over the buffer */
+    const ember_conv2d_shape *ga;
+    const ember_conv2d_weights *wa;
+    const float *in;
+    ember_epilogue ea;     /* a's bias + activation, rows = a's output channels */
+    ember_ukernel_post pa; /* the same as a row kernel's clamp, when it fits */
+    bool fused_a;
+    int64_t nruns;      /* runs of bands per image */
+    int64_t ld;         /* floats per channel in the buffer: b's phase rows x w */
+    int64_t per_thread; /* floats of scratch per thread: cout x ld buffer, then b's phase planes */
+    float *scratch;
+} chain_job;
+
+/* Rows [r0, r1) of a's output for image b into buf (ld floats per channel). */
+static void chain_pointwise(const chain_job *j, int64_t b, int64_t r0, int64_t r1, float *buf) {
+    const ember_conv2d_shape *ga = j->ga;
+    const ember_kernel_table *k = j->wa->kt;
+    int64_t hw = ga->h * ga->w, cols = (r1 - r0) * ga->w;
+    const float *x = j->in + b * ga->cin * hw + r0 * ga->w;
+    if (j->wa->direct) { /* weights in blocks of 8 channels, as in pointwise_chunks */
+        const float *taps[DIRECT_MAX_TAPS];
+        ember_ukernel_post post = j->pa;
+        for (int64_t x0 = 0; x0 < cols; x0 += PW_CHUNK) {
+            int64_t m = cols - x0 < PW_CHUNK ? cols - x0 : PW_CHUNK;
+            for (int64_t t = 0; t < ga->cin; t++) taps[t] = x + t * hw + x0;
+            for (int64_t o = 0; o < ga->cout; o += 8) {
+                post.rbias = j->ea.bias ? j->ea.bias + o : NULL;
+                k->conv_rows(buf + o * j->ld + x0, j->ld, ga->cout - o < 8 ? ga->cout - o : 8,
+                             j->wa->data + o * ga->cin, taps, ga->cin, m, j->fused_a ? &post : NULL);
+            }
+        }
+        if (!j->fused_a) ember_epilogue_apply_k(k, &j->ea, buf, j->ld, 0, 0, ga->cout, cols);
+        return;
+    }
+    ember_gemm_operand xo = {.data = x, .ld = hw};
+    ember_gemm_src A = {.packed = j->wa->data}, B = {.pack = ember_pack_operand_b, .src = &xo};
+    ember_sgemm_run(k, NULL, ga->cout, cols, ga->cin, 1.0f, &A, &B, 0.0f, buf, j->ld, &j->ea);
+}
+
+static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
+    const chain_job *j = ctx;
+    const ember_conv2d_shape *gb = j->dw.g;
+    float *buf = j->scratch + thread * j->per_thread;
+    dw_thread t;
+    dw_start(&j->dw, buf + gb->cout * j->ld, &t);
+    for (int64_t task = begin; task < end; task++) {
+        int64_t run = task % j->nruns, b = task / j->nruns, held0 = 0, held1 = 0; /* buf: a's rows [held0, held1) */
+        for (int64_t bi = run * j->dw.nbands / j->nruns; bi < (run + 1) * j->dw.nbands / j->nruns; bi++) {
+            int64_t p0, ia, ib;
+            dw_band_rows(&j->dw, bi, &p0, &ia, &ib);
+            int64_t r0 = p0 + ia, r1 = p0 + ib;
+            if (r0 < held0 || r0 >= held1) {
+                held0 = held1 = r0;
+            } else if (r0 > held0) { /* rows this band shares with the last one to the front */
+                for (int64_t c = 0; c < gb->cout; c++)
+                    memmove(buf + c * j->ld, buf + c * j->ld + (r0 - held0) * gb->w,
+                            (size_t)((held1 - r0) * gb->w) * sizeof(float));
+                held0 = r0;
+            }
+            if (r1 > held1) chain_pointwise(j, b, held1, r1, buf + (held1 - held0) * gb->w), held1 = r1;
+            for (int64_t c = 0; c < gb->cout; c++) dw_band(&j->dw, &t, bi, buf + c * j->ld, b, c);
+        }
+    }
+}
+
+bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const ember_conv2d_weights *wa,
+                        const float *bias_a, const ember_epilogue *ep_a, const ember_conv2d_shape *gb,
+                        const ember_conv2d_weights *wb, const float *bias_b, const ember_epilogue *ep_b,
+                        const float *in, float *out) {
+    if (wa->kt != wb->kt || wa->depthwise || wa->wino || !wb->depthwise || !pointwise_direct(ga) || ga->groups != 1 ||
+        gb->cin != ga->cout || gb->cout != gb->cin || gb->batch != ga->batch || gb->h != ga->oh || gb->w != ga->ow ||
+        (ep_a && ep_a->residual) || gb->cout * gb->h * gb->w * (int64_t)sizeof(float) < CHAIN_MIN_BYTES)
+        return false;
+    if (gb->batch <= 0 || gb->oh <= 0 || gb->ow <= 0) return true;
+    const ember_kernel_table *k = wa->kt;
+    chain_job j = {.ga = ga, .wa = wa, .in = in};
+    j.ea = (ember_epilogue){.bias = bias_a, .bias_kind = EMBER_BIAS_ROW};
+    if (ep_a) j.ea.act = ep_a->act;
+    j.fused_a = ember_ukernel_post_from(&j.ea, &j.pa);
+    dw_init(&j.dw, k, gb, wb->data, bias_b, out, ep_b);
+    int64_t span = (gb->kh - 1) * gb->dil_h + 1, threads = ember_pool_threads(pool);
+    int64_t rows = CHAIN_BYTES / (gb->cout * gb->w * (int64_t)sizeof(float));
+    if (rows < span + CHAIN_MIN_ROWS) rows = span + CHAIN_MIN_ROWS;
+    dw_size(&j.dw, (rows - span) / gb->stride_h + 1);
+    j.nruns = (3 * threads + gb->batch - 1) / gb->batch; /* 3 tasks per thread */
+    if (j.nruns > j.dw.nbands) j.nruns = j.dw.nbands;
+    j.ld = j.dw.prows * gb->w;
+    j.per_thread = gb->cout * j.ld + gb->stride_w * j.dw.prows * j.dw.pp;
+    j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(threads * j.per_thread) * sizeof(float));
+    if (!j.scratch) return false;
+    ember_pool_for(pool, gb->batch * j.nruns, 1, chain_tasks, &j);
     return true;
 }
 

@@ -184,6 +184,35 @@ void conv_prepare(eo_ctx *c) {
     if (cp) eo_drop_input(c, 1);
 }
 
+/* The step's fused activation and residual as the kernels' epilogue. */
+static ember_epilogue conv_epilogue(const eo_ctx *c) {
+    const eo_fuse *f = c->fuse;
+    ember_epilogue ep = {0};
+    if (f) {
+        ep.act = f->act;
+        ep.residual = f->residual >= 0 ? c->in[f->residual]->t.data : NULL;
+        ep.residual_after_act = f->residual_after_act;
+    }
+    return ep;
+}
+
+/* Producer p's 1x1 conv run band by band inside this depthwise one (ember_conv2d_chain), when both have
+ * their weights packed at planning time; false when not done (nothing written). */
+static bool conv_chained(eo_ctx *c, eo_ctx *p) {
+    const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *px = eo_in(p, 0), *pw = eo_in(p, 1);
+    const conv_prep *cp = c->prep ? c->prep->p : NULL, *pp = p->prep ? p->prep->p : NULL;
+    geom g, pg;
+    if (!cp || !pp || eo_reference() || !x || !w || !px || !pw || x->dtype != EMBER_DTYPE_F32 ||
+        px->dtype != EMBER_DTYPE_F32 || x->ndim != 4 || px->ndim != 4 || geom_make(c, x, w->shape + 2, false, &g) ||
+        geom_make(p, px, pw->shape + 2, false, &pg))
+        return false;
+    ember_conv2d_shape cs = conv_shape(x, w, &g, eo_attr_int(c, "group", 1));
+    ember_conv2d_shape ps = conv_shape(px, pw, &pg, eo_attr_int(p, "group", 1));
+    ember_epilogue pe = conv_epilogue(p), ep = conv_epilogue(c);
+    return ember_conv2d_chain(c->pool, &ps, pp->w, pp->bias, &pe, &cs, cp->w, cp->bias, &ep, px->data,
+                              eo_out(c, 0)->data);
+}
+
 /* f32 Conv with 1 or 2 spatial dims on ember_conv2d, with c->fuse in its epilogue. */
 static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
     const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2);
@@ -196,13 +225,7 @@ static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
         if (!cp) return ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory packing %lld weights", (long long)ember_tensor_count(w));
         if (keep) *c->prep = (eo_prep){cp, conv_prep_free}, eo_drop_input(c, 1);
     }
-    const eo_fuse *f = c->fuse;
-    ember_epilogue ep = {0};
-    if (f) {
-        ep.act = f->act;
-        ep.residual = f->residual >= 0 ? c->in[f->residual]->t.data : NULL;
-        ep.residual_after_act = f->residual_after_act;
-    }
+    ember_epilogue ep = conv_epilogue(c);
     ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep);
     if (!keep) conv_prep_free(cp);
     return EMBER_OK;
@@ -211,6 +234,13 @@ static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
 ember_status conv_run(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2);
     ember_tensor *y = eo_out(c, 0);
+    if (c->producer) { /* chained (see eo_ctx): band by band if it can be, else the producer's conv first */
+        eo_ctx *p = c->producer;
+        c->producer = NULL;
+        if (conv_chained(c, p)) return EMBER_OK;
+        ember_status s = conv_run(p);
+        if (s) return ember_fail_context(s, "node '%s' (run for the next Conv): ", p->node->name);
+    }
     if (eo_is_half(x->dtype)) return eo_run_as_f32(c, conv_run);
     if (x->dtype != EMBER_DTYPE_F32) return ember_fail(EMBER_ERR_UNSUPPORTED, "Conv of %s", ember_dtype_name(x->dtype));
     geom g;

@@ -98,6 +98,9 @@ typedef struct eo_ctx {
     const eo_fuse *fuse;   /* non-NULL: this step also does the fused work (only Conv, Gemm, MatMul) */
     eo_prep *prep;         /* non-NULL on planned steps: state kept across runs */
     bool f16_weights;      /* session option: pre-packed constant GEMM weights as IEEE half */
+    struct eo_ctx *producer; /* non-NULL (Conv only): the step that makes input 0 was left to this one, to
+                                run band by band inside it (graph/fuse.c chain_convs); its input 0 is
+                                also this step's extra input. Run it first when that cannot be done. */
 } eo_ctx;
 
 typedef struct eo_def {
