@@ -564,13 +564,17 @@ static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
+bool ember_conv2d_chain_pays(int64_t channels, int64_t h, int64_t w) {
+    return channels * h * w * (int64_t)sizeof(float) >= CHAIN_MIN_BYTES;
+}
+
 bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const ember_conv2d_weights *wa,
                         const float *bias_a, const ember_epilogue *ep_a, const ember_conv2d_shape *gb,
                         const ember_conv2d_weights *wb, const float *bias_b, const ember_epilogue *ep_b,
                         const float *in, float *out) {
     if (wa->kt != wb->kt || wa->depthwise || wa->wino || !wb->depthwise || !pointwise_direct(ga) || ga->groups != 1 ||
         gb->cin != ga->cout || gb->cout != gb->cin || gb->batch != ga->batch || gb->h != ga->oh || gb->w != ga->ow ||
-        (ep_a && ep_a->residual) || gb->cout * gb->h * gb->w * (int64_t)sizeof(float) < CHAIN_MIN_BYTES)
+        (ep_a && ep_a->residual))
         return false;
     if (gb->batch <= 0 || gb->oh <= 0 || gb->ow <= 0) return true;
     const ember_kernel_table *k = wa->kt;
