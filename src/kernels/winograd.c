@@ -100,6 +100,7 @@ typedef struct {
     const float *U, *in, *bias;
     float *out;
     int64_t th, tw, tiles, tc, chunks; /* tiles per image, tiles per chunk, chunks per image */
+    int64_t cpart, parts;              /* output channels per task (whole slivers), parts of cout */
     float lo, hi;                      /* ReLU / Clip (or none: -inf, +inf) applied while scattering */
     atomic_bool failed;
 } wino_job;
@@ -175,8 +176,10 @@ static void gather(const wino_job *j, const float *plane, int64_t t0, int64_t n,
     }
 }
 
-/* One chunk: tiles [t0, t0 + n) of image b. V: NXI packed [cin x nb] panels; M: NXI [cout x nb] blocks. */
-static void wino_chunk(const wino_job *j, int64_t b, int64_t t0, int64_t n, float *V, float *M, float *d) {
+/* One chunk: tiles [t0, t0 + n) of image b, output channels [co0, co1). V: NXI packed [cin x nb] panels; M:
+ * NXI [cout x nb] blocks (rows co0..co1 used). */
+static void wino_chunk(const wino_job *j, int64_t b, int64_t t0, int64_t n, int64_t co0, int64_t co1, float *V,
+                       float *M, float *d) {
     const ember_kernel_table *k = j->k;
     const ember_conv2d_shape *g = j->g;
     int nr = k->nr;
@@ -189,11 +192,11 @@ static void wino_chunk(const wino_job *j, int64_t b, int64_t t0, int64_t n, floa
             k->wino_in(V + (s * g->cin + c) * nr, vs, d, nr);
         }
     for (int xi = 0; xi < NXI; xi++) {
-        ember_gemm_src A = {.packed = j->U + xi * ps}, B = {.packed = V + xi * vs};
-        ember_sgemm_run(k, NULL, g->cout, n, g->cin, 1.0f, &A, &B, 0.0f, M + xi * ms, nb, NULL);
+        ember_gemm_src A = {.packed = j->U + xi * ps + co0 * g->cin}, B = {.packed = V + xi * vs};
+        ember_sgemm_run(k, NULL, co1 - co0, n, g->cin, 1.0f, &A, &B, 0.0f, M + xi * ms + co0 * nb, nb, NULL);
     }
     float *y = d; /* 16 x nr outputs per sliver */
-    for (int64_t co = 0; co < g->cout; co++) {
+    for (int64_t co = co0; co < co1; co++) {
         float bias = j->bias ? j->bias[co] : 0.0f, *o = j->out + (b * g->cout + co) * ohw;
         for (int64_t s = 0; s < ns; s++) {
             k->wino_out(y, M + co * nb + s * nr, ms, nr);
@@ -227,9 +230,10 @@ static void wino_chunks(void *ctx, int64_t begin, int64_t end, int thread) {
         atomic_store(&j->failed, true);
         return;
     }
-    for (int64_t ch = begin; ch < end; ch++) {
-        int64_t b = ch / j->chunks, t0 = ch % j->chunks * j->tc;
-        wino_chunk(j, b, t0, min64(j->tc, j->tiles - t0), V, V + vf, V + vf + mf);
+    for (int64_t task = begin; task < end; task++) {
+        int64_t ch = task / j->parts, co0 = task % j->parts * j->cpart, b = ch / j->chunks, t0 = ch % j->chunks * j->tc;
+        wino_chunk(j, b, t0, min64(j->tc, j->tiles - t0), co0, min64(co0 + j->cpart, g->cout), V, V + vf,
+                   V + vf + mf);
     }
 }
 
@@ -270,8 +274,15 @@ bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_
     while (j.tc > nr && g->batch * ceil_div(j.tiles, j.tc) < 2 * threads) j.tc -= nr;
     if (j.tc > j.tiles) j.tc = j.tiles;
     j.chunks = ceil_div(j.tiles, j.tc);
+    /* too few chunks to share (13x13 planes are one chunk of 16 tiles): split the output channels too, each
+     * part transforming the chunk's input again (cin x tiles, against the cout x cin x tiles products) */
+    j.parts = threads > 1 ? ceil_div(2 * threads, g->batch * j.chunks) : 1;
+    int64_t mr = k->mr, slivers = ceil_div(g->cout, mr);
+    j.parts = j.parts > slivers ? slivers : j.parts < 1 ? 1 : j.parts;
+    j.cpart = ceil_div(slivers, j.parts) * mr;
+    j.parts = ceil_div(g->cout, j.cpart);
     atomic_init(&j.failed, false);
-    ember_pool_for(pool, g->batch * j.chunks, 1, wino_chunks, &j);
+    ember_pool_for(pool, g->batch * j.chunks * j.parts, 1, wino_chunks, &j);
     if (atomic_load(&j.failed)) return false;
     if (ep && (ep->act.kind != EMBER_ACT_NONE || ep->residual)) {
         act_job a = {k, g, out, ep};
