@@ -60,7 +60,7 @@ static void axis_taps(int n, float scale, float offset, int size, bool replicate
 typedef struct resample_job {
     const ember_face_image *src;
     int w, h;              /* the resampled area */
-    int *xa, *xb;          /* per output column: byte offsets of the taps in a padded source row */
+    int *xa, *xb;          /* per output column: offsets of the taps in a padded source row */
     float *fx, *gx;        /* their weights: fx for xb, gx = 1 - fx for xa */
     int *ya, *yb;          /* per output row: source rows (-1: a row of border colour) */
     float *fy;             /* weight of yb */
@@ -72,30 +72,34 @@ typedef struct resample_job {
     float mean[3], scale[3];
     size_t hrow;           /* floats in one horizontally filtered row (a multiple of BLK) */
     size_t plane_stride;   /* floats between the planes of a filtered row (planar sink), else 1 */
-    float *scratch;        /* per thread: 2 filtered rows, then a padded source row */
+    float *scratch;        /* per thread: 2 filtered rows, then a padded source row as floats */
     size_t scratch_floats; /* per thread */
 } resample_job;
 
-/* Bytes of a padded source row: one border pixel either side. */
-static size_t padded_bytes(const resample_job *j) { return ((size_t)j->src->w + 2) * 3; }
+/* Floats of a padded source row: one border pixel either side. */
+static size_t padded_floats(const resample_job *j) { return ((size_t)j->src->w + 2) * 3; }
 
 /* Source row r filtered horizontally into h: the byte sink keeps RGB interleaved (3 floats per output pixel),
- * the plane sink one plane per output channel. */
-static void filter_row(const resample_job *j, int r, float *restrict h, uint8_t *restrict pad) {
+ * the plane sink one plane per output channel. The row is first turned into floats with a border pixel either
+ * side (one vectorizable pass), so the taps (gathers, scalar) read floats. */
+static void filter_row(const resample_job *j, int r, float *restrict h, float *restrict pad) {
     int w = j->w;
     if (r < 0) {
         for (size_t i = 0; i < j->hrow; i++) h[i] = (float)j->border;
         return;
     }
-    size_t n = (size_t)j->src->w * 3;
-    memset(pad, j->border, 3);
-    memcpy(pad + 3, j->src->rgb + (size_t)r * n, n);
-    memset(pad + 3 + n, j->border, 3);
+    size_t n = (size_t)j->src->w * 3, i = 0;
+    const uint8_t *restrict row = j->src->rgb + (size_t)r * n;
+    float *restrict p = pad + 3;
+    for (; i + BLK <= n; i += BLK)
+        for (int k = 0; k < BLK; k++) p[i + k] = (float)row[i + k];
+    for (; i < n; i++) p[i] = (float)row[i];
+    for (int c = 0; c < 3; c++) pad[c] = pad[3 + n + c] = (float)j->border;
     const int *restrict xa = j->xa, *restrict xb = j->xb;
     const float *restrict fx = j->fx, *restrict gx = j->gx;
     if (j->rgb) {
         for (int x = 0; x < w; x++) {
-            const uint8_t *pa = pad + xa[x], *pb = pad + xb[x];
+            const float *pa = pad + xa[x], *pb = pad + xb[x];
             float f = fx[x], g = gx[x];
             h[3 * x] = g * pa[0] + f * pb[0];
             h[3 * x + 1] = g * pa[1] + f * pb[1];
@@ -106,7 +110,7 @@ static void filter_row(const resample_job *j, int r, float *restrict h, uint8_t 
         int c0 = j->chan[0], c1 = j->chan[1], c2 = j->chan[2];
         float *restrict h0 = h, *restrict h1 = h + ps, *restrict h2 = h + 2 * ps;
         for (int x = 0; x < w; x++) {
-            const uint8_t *pa = pad + xa[x], *pb = pad + xb[x];
+            const float *pa = pad + xa[x], *pb = pad + xb[x];
             float f = fx[x], g = gx[x];
             h0[x] = g * pa[c0] + f * pb[c0];
             h1[x] = g * pa[c1] + f * pb[c1];
@@ -150,7 +154,7 @@ static void resample_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     const resample_job *j = ctx;
     float *scratch = j->scratch + (size_t)thread * j->scratch_floats;
     float *slot[2] = {scratch, scratch + j->hrow};
-    uint8_t *pad = (uint8_t *)(scratch + 2 * j->hrow);
+    float *pad = scratch + 2 * j->hrow;
     int have[2] = {-2, -2}; /* -1 is the border row */
     size_t plane = (size_t)j->cw * j->ch;
     for (int y = (int)begin; y < (int)end; y++) {
@@ -198,7 +202,7 @@ static ember_status resample(resample_job *j, const float m[6], bool replicate, 
     j->hrow = ((size_t)w * 3 + BLK - 1) / BLK * BLK;
     j->plane_stride = j->rgb ? 1 : ((size_t)w + BLK - 1) / BLK * BLK;
     if (!j->rgb) j->hrow = 3 * j->plane_stride;
-    j->scratch_floats = 2 * j->hrow + (padded_bytes(j) + sizeof(float) - 1) / sizeof(float);
+    j->scratch_floats = 2 * j->hrow + padded_floats(j);
     j->scratch_floats = (j->scratch_floats + BLK - 1) / BLK * BLK;
     /* one block: scratch, column tables (2 int + 2 float per column), row tables (2 int + 1 float) */
     size_t cols = (size_t)w, rws = (size_t)h;
