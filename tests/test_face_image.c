@@ -270,16 +270,54 @@ static void test_warp_axis_differential(void) {
     ember_pool_destroy(pool);
 }
 
+/* ember_face_image_resize against its definition: kx x ky block averages (rounded) when shrinking by 2x or
+ * more, then the per-pixel reference warp with pixel centres aligned and edges replicated. */
+static void test_resize_reference(void) {
+    int cases = getenv("EMBER_TEST_RUNNER") ? 15 : 80;
+    for (int t = 0; t < cases; t++) {
+        int sw = 1 + (int)(check_rand() % 300), sh = 1 + (int)(check_rand() % 200);
+        int w = 1 + (int)(check_rand() % (t & 1 ? 40 : 320)), h = 1 + (int)(check_rand() % (t & 2 ? 30 : 240));
+        ember_face_image src = random_image(sw, sh), got, box, want;
+        int kx = sw / w < 1 ? 1 : sw / w, ky = sh / h < 1 ? 1 : sh / h;
+        CHECK(ember_face_image_alloc((sw + kx - 1) / kx, (sh + ky - 1) / ky, &box) == EMBER_OK);
+        for (int y = 0; y < box.h; y++)
+            for (int x = 0; x < box.w; x++)
+                for (int c = 0; c < 3; c++) {
+                    unsigned sum = 0, n = 0;
+                    for (int yy = y * ky; yy < (y + 1) * ky && yy < sh; yy++)
+                        for (int xx = x * kx; xx < (x + 1) * kx && xx < sw; xx++, n++) sum += px(&src, xx, yy)[c];
+                    box.rgb[((size_t)y * box.w + x) * 3 + c] = (uint8_t)((sum + n / 2) / n);
+                }
+        float fx = (float)sw / (float)w / (float)kx, fy = (float)sh / (float)h / (float)ky;
+        float m[6] = {fx, 0, 0.5f * fx - 0.5f, 0, fy, 0.5f * fy - 0.5f};
+        CHECK(ember_face_image_alloc(w, h, &want) == EMBER_OK);
+        ember_face_warp_reference(&box, m, 0, true, &want);
+        CHECK(ember_face_image_resize(&src, w, h, &got) == EMBER_OK);
+        int worst = 0;
+        for (size_t i = 0; i < (size_t)w * h * 3; i++) {
+            int d = abs((int)got.rgb[i] - (int)want.rgb[i]);
+            worst = d > worst ? d : worst;
+        }
+        CHECK_MSG(worst <= 1, "resize %dx%d -> %dx%d (blocks %dx%d): a byte differs by %d", sw, sh, w, h, kx, ky,
+                  worst);
+        ember_face_image_free(&src);
+        ember_face_image_free(&box);
+        ember_face_image_free(&want);
+        ember_face_image_free(&got);
+    }
+}
+
 /* Resizing on a pool gives the same bytes as on one thread; resize_planes equals resize, pasted on a black
  * canvas, to_planes (also on a pool); ember_face_warp of an axis-aligned map stays near the reference. */
 static void test_resize_pool_and_planes(void) {
     ember_pool *pool = NULL;
     CHECK(ember_pool_create(2, &pool) == EMBER_OK);
     static const int sizes[][6] = {/* src w, h, dst w, h, canvas w, h */
-                                   {512, 512, 640, 640, 640, 640}, {710, 473, 640, 426, 640, 640},
-                                   {1000, 700, 320, 240, 320, 240}, {37, 23, 300, 251, 320, 256},
-                                   {64, 64, 17, 9, 17, 9}, {5, 3, 1, 1, 2, 1}};
-    int n = getenv("EMBER_TEST_RUNNER") ? 3 : 6;
+                                   {512, 512, 640, 640, 640, 640},  {710, 473, 640, 426, 640, 640},
+                                   {1000, 700, 320, 240, 320, 240}, {1300, 900, 400, 150, 416, 160},
+                                   {37, 23, 300, 251, 320, 256},    {64, 64, 17, 9, 17, 9},
+                                   {5, 3, 1, 1, 2, 1}};
+    int n = getenv("EMBER_TEST_RUNNER") ? 3 : 7;
     for (int t = 0; t < n; t++) {
         const int *z = sizes[t];
         ember_face_image src = random_image(z[0], z[1]), one, par;
@@ -389,6 +427,7 @@ int main(void) {
     RUN(test_resize);
     RUN(test_planes);
     RUN(test_warp_axis_differential);
+    RUN(test_resize_reference);
     RUN(test_resize_pool_and_planes);
     RUN(test_similarity);
     RUN(test_align);
