@@ -233,6 +233,8 @@ static ember_status resample(resample_job *j, const float m[6], bool replicate, 
 
 ember_status ember_face_warp_axis(const ember_face_image *src, const float m[6], uint8_t border, bool replicate,
                                   ember_pool *pool, ember_face_image *dst) {
+    if (!src || !src->rgb || src->w <= 0 || src->h <= 0 || !dst || !dst->rgb || dst->w <= 0 || dst->h <= 0)
+        return ember_fail(EMBER_ERR_ARG, "axis-aligned warp: empty source or destination image");
     resample_job j = {.src = src, .w = dst->w, .h = dst->h, .border = border, .rgb = dst->rgb,
                       .chan = {0, 1, 2}};
     j.cw = j.w, j.ch = j.h;
