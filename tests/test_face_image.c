@@ -4,6 +4,7 @@
 #include "check.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static const uint8_t RED[3] = {220, 30, 30}, GREEN[3] = {30, 200, 40}, BLUE[3] = {20, 40, 210},
                      WHITE[3] = {240, 240, 240};
@@ -197,6 +198,160 @@ static void test_planes(void) {
     ember_face_image_free(&img);
 }
 
+static ember_face_image random_image(int w, int h) {
+    ember_face_image img;
+    CHECK(ember_face_image_alloc(w, h, &img) == EMBER_OK);
+    /* smooth ramps plus noise: both flat areas and sharp steps */
+    int kind = (int)(check_rand() % 3);
+    for (size_t i = 0; i < (size_t)w * h * 3; i++)
+        img.rgb[i] = kind == 0 ? (uint8_t)(check_rand() & 255)
+                     : kind == 1 ? (uint8_t)(i * 7 + (check_rand() & 15))
+                                 : (uint8_t)((check_rand() & 1) ? 255 : 0);
+    return img;
+}
+
+/* The separable axis-aligned warp against the per-pixel reference: any byte within 1 (rounding order), and
+ * almost all equal. Random sizes (up and down scaling, odd sizes), offsets that leave part of the output
+ * outside the source (letterbox borders), flips, border colours, replicate; a pool for the bigger ones. */
+static void test_warp_axis_differential(void) {
+    ember_pool *pool = NULL;
+    CHECK(ember_pool_create(3, &pool) == EMBER_OK);
+    bool slow = getenv("EMBER_TEST_RUNNER") != NULL;
+    int cases = slow ? 40 : 300;
+    long long bytes = 0, differ = 0;
+    int worst = 0;
+    for (int t = 0; t < cases; t++) {
+        bool big = t % 25 == 0; /* over the pool's threshold */
+        int sw = 1 + (int)(check_rand() % (big ? 400 : 70)), sh = 1 + (int)(check_rand() % (big ? 300 : 70));
+        int dw = 1 + (int)(check_rand() % (big ? 420 : 90)), dh = 1 + (int)(check_rand() % (big ? 330 : 90));
+        if (big) dw = dw < 260 ? 260 : dw, dh = dh < 260 ? 260 : dh;
+        ember_face_image src = random_image(sw, sh), ref, fast;
+        CHECK(ember_face_image_alloc(dw, dh, &ref) == EMBER_OK);
+        CHECK(ember_face_image_alloc(dw, dh, &fast) == EMBER_OK);
+        float m[6] = {0};
+        int mode = (int)(check_rand() % 4);
+        if (mode == 0) { /* a resize map */
+            m[0] = (float)sw / dw, m[4] = (float)sh / dh;
+            m[2] = 0.5f * m[0] - 0.5f, m[5] = 0.5f * m[4] - 0.5f;
+        } else { /* any scale, offsets reaching outside, sometimes a flip */
+            m[0] = check_randf(0.1f, 3.0f) * (mode == 3 && (t & 1) ? -1 : 1);
+            m[4] = check_randf(0.1f, 3.0f) * (mode == 3 && (t & 2) ? -1 : 1);
+            m[2] = check_randf(-0.3f, 0.3f) * sw + (m[0] < 0 ? sw : 0);
+            m[5] = check_randf(-0.3f, 0.3f) * sh + (m[4] < 0 ? sh : 0);
+        }
+        uint8_t border = (uint8_t)(check_rand() & 255);
+        bool replicate = check_rand() & 1;
+        ember_face_warp_reference(&src, m, border, replicate, &ref);
+        CHECK(ember_face_warp_axis(&src, m, border, replicate, big ? pool : NULL, &fast) == EMBER_OK);
+        int bad = 0;
+        for (size_t i = 0; i < (size_t)dw * dh * 3; i++) {
+            int d = abs((int)ref.rgb[i] - (int)fast.rgb[i]);
+            differ += d != 0;
+            if (d > worst) worst = d;
+            if (d > 1 && !bad++)
+                CHECK_MSG(false, "case %d: %dx%d -> %dx%d map (%g, %g; %g, %g) border %d%s: pixel %zu byte %zu is %d, "
+                          "reference %d", t, sw, sh, dw, dh, m[0], m[2], m[4], m[5], border,
+                          replicate ? " replicate" : "", i / 3, i % 3, fast.rgb[i], ref.rgb[i]);
+        }
+        bytes += (long long)dw * dh * 3;
+        ember_face_image_free(&src);
+        ember_face_image_free(&ref);
+        ember_face_image_free(&fast);
+    }
+    CHECK_MSG(worst <= 1, "worst byte difference %d", worst);
+    CHECK_MSG(differ * 100 < bytes, "%lld of %lld bytes differ from the reference", differ, bytes);
+    /* A rotating map is refused. */
+    ember_face_image a = random_image(8, 8), b;
+    CHECK(ember_face_image_alloc(8, 8, &b) == EMBER_OK);
+    float rot[6] = {1, 0.1f, 0, 0, 1, 0};
+    CHECK(ember_face_warp_axis(&a, rot, 0, false, NULL, &b) == EMBER_ERR_ARG);
+    ember_face_image_free(&a);
+    ember_face_image_free(&b);
+    ember_pool_destroy(pool);
+}
+
+/* ember_face_image_resize against its definition: kx x ky block averages (rounded) when shrinking by 2x or
+ * more, then the per-pixel reference warp with pixel centres aligned and edges replicated. */
+static void test_resize_reference(void) {
+    int cases = getenv("EMBER_TEST_RUNNER") ? 15 : 80;
+    for (int t = 0; t < cases; t++) {
+        int sw = 1 + (int)(check_rand() % 300), sh = 1 + (int)(check_rand() % 200);
+        int w = 1 + (int)(check_rand() % (t & 1 ? 40 : 320)), h = 1 + (int)(check_rand() % (t & 2 ? 30 : 240));
+        ember_face_image src = random_image(sw, sh), got, box, want;
+        int kx = sw / w < 1 ? 1 : sw / w, ky = sh / h < 1 ? 1 : sh / h;
+        CHECK(ember_face_image_alloc((sw + kx - 1) / kx, (sh + ky - 1) / ky, &box) == EMBER_OK);
+        for (int y = 0; y < box.h; y++)
+            for (int x = 0; x < box.w; x++)
+                for (int c = 0; c < 3; c++) {
+                    unsigned sum = 0, n = 0;
+                    for (int yy = y * ky; yy < (y + 1) * ky && yy < sh; yy++)
+                        for (int xx = x * kx; xx < (x + 1) * kx && xx < sw; xx++, n++) sum += px(&src, xx, yy)[c];
+                    box.rgb[((size_t)y * box.w + x) * 3 + c] = (uint8_t)((sum + n / 2) / n);
+                }
+        float fx = (float)sw / (float)w / (float)kx, fy = (float)sh / (float)h / (float)ky;
+        float m[6] = {fx, 0, 0.5f * fx - 0.5f, 0, fy, 0.5f * fy - 0.5f};
+        CHECK(ember_face_image_alloc(w, h, &want) == EMBER_OK);
+        ember_face_warp_reference(&box, m, 0, true, &want);
+        CHECK(ember_face_image_resize(&src, w, h, &got) == EMBER_OK);
+        int worst = 0;
+        for (size_t i = 0; i < (size_t)w * h * 3; i++) {
+            int d = abs((int)got.rgb[i] - (int)want.rgb[i]);
+            worst = d > worst ? d : worst;
+        }
+        CHECK_MSG(worst <= 1, "resize %dx%d -> %dx%d (blocks %dx%d): a byte differs by %d", sw, sh, w, h, kx, ky,
+                  worst);
+        ember_face_image_free(&src);
+        ember_face_image_free(&box);
+        ember_face_image_free(&want);
+        ember_face_image_free(&got);
+    }
+}
+
+/* Resizing on a pool gives the same bytes as on one thread; resize_planes equals resize, pasted on a black
+ * canvas, to_planes (also on a pool); ember_face_warp of an axis-aligned map stays near the reference. */
+static void test_resize_pool_and_planes(void) {
+    ember_pool *pool = NULL;
+    CHECK(ember_pool_create(2, &pool) == EMBER_OK);
+    static const int sizes[][6] = {/* src w, h, dst w, h, canvas w, h */
+                                   {512, 512, 640, 640, 640, 640},  {710, 473, 640, 426, 640, 640},
+                                   {1000, 700, 320, 240, 320, 240}, {1300, 900, 400, 150, 416, 160},
+                                   {37, 23, 300, 251, 320, 256},    {64, 64, 17, 9, 17, 9},
+                                   {5, 3, 1, 1, 2, 1}};
+    int n = getenv("EMBER_TEST_RUNNER") ? 3 : 7;
+    for (int t = 0; t < n; t++) {
+        const int *z = sizes[t];
+        ember_face_image src = random_image(z[0], z[1]), one, par;
+        CHECK(ember_face_image_resize(&src, z[2], z[3], &one) == EMBER_OK);
+        CHECK(ember_face_image_resize_pool(&src, z[2], z[3], pool, &par) == EMBER_OK);
+        CHECK_MSG(!memcmp(one.rgb, par.rgb, (size_t)z[2] * z[3] * 3), "resize %dx%d -> %dx%d on a pool", z[0],
+                  z[1], z[2], z[3]);
+        ember_face_image canvas;
+        CHECK(ember_face_image_alloc(z[4], z[5], &canvas) == EMBER_OK);
+        for (int y = 0; y < z[3]; y++)
+            memcpy(canvas.rgb + (size_t)y * z[4] * 3, one.rgb + (size_t)y * z[2] * 3, (size_t)z[2] * 3);
+        size_t nf = (size_t)3 * z[4] * z[5];
+        float *want = malloc(nf * sizeof *want), *got = malloc(nf * sizeof *got);
+        const float mean[3] = {127, 120, 110}, sd[3] = {128, 64, 1};
+        for (int bgr = 0; bgr < 2; bgr++) {
+            ember_face_image_to_planes_pool(&canvas, bgr, mean, sd, t & 1 ? pool : NULL, want);
+            for (size_t i = 0; i < nf; i++) got[i] = NAN;
+            CHECK(ember_face_image_resize_planes(&src, z[2], z[3], z[4], z[5], bgr, mean, sd, pool, got) ==
+                  EMBER_OK);
+            CHECK_MSG(!memcmp(want, got, nf * sizeof *got), "resize_planes %dx%d -> %dx%d on %dx%d, bgr %d", z[0],
+                      z[1], z[2], z[3], z[4], z[5], bgr);
+        }
+        CHECK(ember_face_image_resize_planes(&src, z[4] + 1, z[3], z[4], z[5], false, mean, sd, NULL, got) ==
+              EMBER_ERR_ARG);
+        free(want);
+        free(got);
+        ember_face_image_free(&canvas);
+        ember_face_image_free(&one);
+        ember_face_image_free(&par);
+        ember_face_image_free(&src);
+    }
+    ember_pool_destroy(pool);
+}
+
 static void apply(const float m[6], float x, float y, float *ox, float *oy) {
     *ox = m[0] * x + m[1] * y + m[2];
     *oy = m[3] * x + m[4] * y + m[5];
@@ -271,6 +426,9 @@ int main(void) {
     RUN(test_real_files);
     RUN(test_resize);
     RUN(test_planes);
+    RUN(test_warp_axis_differential);
+    RUN(test_resize_reference);
+    RUN(test_resize_pool_and_planes);
     RUN(test_similarity);
     RUN(test_align);
     return check_done();

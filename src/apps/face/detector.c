@@ -6,6 +6,7 @@
 #include <string.h>
 
 struct ember_face_detector {
+    ember_pool *pool; /* borrowed: runs the model and the input's resampling */
     ember_onnx_model *model;
     ember_onnx_session *sess;
     ember_face_detector_kind kind;
@@ -41,6 +42,7 @@ ember_status ember_face_detector_open(const char *path, ember_pool *pool, ember_
     ember_face_detector *d = ember_calloc(1, sizeof *d);
     if (!d) return ember_fail(EMBER_ERR_NOMEM, "out of memory for a detector");
     d->max_side = 640;
+    d->pool = pool;
     ember_status s = ember_onnx_open(path, &d->model);
     if (!s) s = ember_onnx_session_create(d->model, &(ember_onnx_options){.threads = 1, .pool = pool}, &d->sess);
     if (s) goto fail;
@@ -159,19 +161,12 @@ static ember_status detect_yunet(ember_face_detector *d, const ember_face_image 
     if (rh < 1) rh = 1;
     if (rw > cw) rw = cw;
     if (rh > ch) rh = ch;
-    ember_face_image small = {0}, canvas = {0};
-    ember_status s = ember_face_image_resize(img, rw, rh, &small);
-    if (!s) s = ember_face_image_alloc(cw, ch, &canvas);
-    if (!s) s = input_buffer(d, (size_t)3 * cw * ch);
-    if (s) goto done;
-    for (int y = 0; y < rh; y++) memcpy(canvas.rgb + (size_t)y * cw * 3, small.rgb + (size_t)y * rw * 3, (size_t)rw * 3);
     static const float mean[3] = {0, 0, 0}, std1[3] = {1, 1, 1};
-    ember_face_image_to_planes(&canvas, true, mean, std1, d->buf);
+    ember_status s = input_buffer(d, (size_t)3 * cw * ch);
+    if (!s) s = ember_face_image_resize_planes(img, rw, rh, cw, ch, true, mean, std1, d->pool, d->buf);
+    if (s) return s;
     ember_tensor *outs[32] = {0};
-    if (d->nout > 32) {
-        s = ember_fail(EMBER_ERR_UNSUPPORTED, "YuNet model with %d outputs", d->nout);
-        goto done;
-    }
+    if (d->nout > 32) return ember_fail(EMBER_ERR_UNSUPPORTED, "YuNet model with %d outputs", d->nout);
     s = run(d, cw, ch, outs);
     if (!s) {
         ember_face_blob b[12];
@@ -180,20 +175,17 @@ static ember_status detect_yunet(ember_face_detector *d, const ember_face_image 
     }
     for (int i = 0; i < d->nout; i++) ember_tensor_destroy(outs[i]);
     if (!s) ember_face_nms(out, 0.3f, 5000);
-done:
-    ember_face_image_free(&small);
-    ember_face_image_free(&canvas);
     return s;
 }
 
 static ember_status detect_ultraface(ember_face_detector *d, const ember_face_image *img, float thr,
                                      ember_face_dets *out) {
-    ember_face_image small = {0};
-    ember_status s = ember_face_image_resize(img, d->in_w, d->in_h, &small);
-    if (!s) s = input_buffer(d, (size_t)3 * d->in_w * d->in_h);
-    if (s) goto done;
     static const float mean[3] = {127, 127, 127}, std[3] = {128, 128, 128};
-    ember_face_image_to_planes(&small, false, mean, std, d->buf);
+    ember_status s = input_buffer(d, (size_t)3 * d->in_w * d->in_h);
+    if (!s)
+        s = ember_face_image_resize_planes(img, d->in_w, d->in_h, d->in_w, d->in_h, false, mean, std, d->pool,
+                                           d->buf);
+    if (s) return s;
     ember_tensor *outs[2] = {0};
     s = run(d, d->in_w, d->in_h, outs);
     if (!s) {
@@ -203,8 +195,6 @@ static ember_status detect_ultraface(ember_face_detector *d, const ember_face_im
     ember_tensor_destroy(outs[0]);
     ember_tensor_destroy(outs[1]);
     if (!s) ember_face_nms(out, d->faceplugin ? 0.4f : 0.3f, 5000);
-done:
-    ember_face_image_free(&small);
     return s;
 }
 

@@ -58,16 +58,36 @@ ember_status ember_face_image_orient(ember_face_image *img, int o);
 
 /* Bilinear resampling through an affine map from destination to source pixel coordinates:
  * src = (m[0]*x + m[1]*y + m[2], m[3]*x + m[4]*y + m[5]). Pixels that fall outside are `border` (0..255).
- * dst must be allocated (its size is the output size). */
+ * dst must be allocated (its size is the output size). Maps without rotation take ember_face_warp_axis. */
 void ember_face_warp(const ember_face_image *src, const float m[6], uint8_t border, ember_face_image *dst);
+/* The same pixel by pixel, the definition the fast paths follow; `replicate` clamps outside coordinates to the
+ * edge instead of using the border colour (OpenCV's BORDER_REPLICATE). */
+void ember_face_warp_reference(const ember_face_image *src, const float m[6], uint8_t border, bool replicate,
+                               ember_face_image *dst);
+/* ember_face_warp_reference for an axis-aligned map (m[1] == m[3] == 0, all finite; else EMBER_ERR_ARG), done
+ * separably: each source row is filtered horizontally once, output rows blend two of them, in bands of rows on
+ * `pool` (borrowed; NULL or a small output: the calling thread). Bytes may differ from the reference by 1 (the
+ * sum is taken in another order). EMBER_ERR_NOMEM when its tables do not fit. */
+ember_status ember_face_warp_axis(const ember_face_image *src, const float m[6], uint8_t border, bool replicate,
+                                  ember_pool *pool, ember_face_image *dst);
 /* Resize to w x h (no aspect keep), pixel centres aligned like OpenCV's INTER_LINEAR; area-averages first
- * when shrinking by 2x or more. *out is allocated. */
+ * when shrinking by 2x or more. *out is allocated. The _pool form runs on `pool` (borrowed, may be NULL). */
 ember_status ember_face_image_resize(const ember_face_image *src, int w, int h, ember_face_image *out);
+ember_status ember_face_image_resize_pool(const ember_face_image *src, int w, int h, ember_pool *pool,
+                                          ember_face_image *out);
 
 /* Image -> NCHW float32 planes: out[c][y][x] = (pixel[c'] - mean[c]) / std[c], where c' is c for RGB order
- * and 2-c for BGR. out holds 3*w*h floats. */
+ * and 2-c for BGR. out holds 3*w*h floats. The _pool form runs big images on `pool` (borrowed, may be NULL). */
 void ember_face_image_to_planes(const ember_face_image *img, bool bgr, const float mean[3], const float std[3],
                                 float *out);
+void ember_face_image_to_planes_pool(const ember_face_image *img, bool bgr, const float mean[3], const float std[3],
+                                     ember_pool *pool, float *out);
+/* Resize and convert in one pass, what a detector's input needs: ember_face_image_resize to w x h, placed at the
+ * top left of a canvas_w x canvas_h black canvas, then ember_face_image_to_planes of the canvas. out holds
+ * 3 * canvas_w * canvas_h floats. EMBER_ERR_ARG when w x h does not fit the canvas. */
+ember_status ember_face_image_resize_planes(const ember_face_image *src, int w, int h, int canvas_w, int canvas_h,
+                                            bool bgr, const float mean[3], const float std[3], ember_pool *pool,
+                                            float *out);
 
 /* --- geometry ------------------------------------------------------------------------------------------- */
 /* Least-squares similarity transform (rotation, uniform scale, translation; Umeyama 1991) taking the n points
