@@ -33,6 +33,10 @@ static double max_rel(const float *a, const float *b, int64_t n) {
 static bool f16_weights;
 static double random_tol = 1e-4;
 
+/* Random graphs chain their small 1x1 -> depthwise pairs too (eg_exec_set_chain_all); steps chained so far. */
+static bool chain_all;
+static int chained;
+
 /* Run graph g on the inputs; fused = graph passes + fast ops (+ reference ops when ref_ops: the fused work
  * then goes through eo_fuse_apply), else node by node on the reference ops. */
 static ember_status run_graph_ops(const eg_graph *g, bool fused, bool ref_ops, int threads, ev *const *in, ev *out,
@@ -45,11 +49,13 @@ static ember_status run_graph_ops(const eg_graph *g, bool fused, bool ref_ops, i
     if (!s) {
         eg_exec_set_fusion(x, fused);
         eg_exec_set_f16_weights(x, fused && f16_weights);
+        eg_exec_set_chain_all(x, chain_all);
         s = eg_exec_run(x, in, out);
         if (!s && fused) s = eg_exec_run(x, in, out + g->noutputs); /* second run: reuses pre-packed weights */
         eg_plan_stats st;
         eg_exec_stats(x, &st);
         if (nfused) *nfused = st.fused;
+        chained += st.chained;
     }
     eg_exec_destroy(x);
     ember_pool_destroy(pool);
@@ -342,7 +348,12 @@ static void check_random(int kind, int count) {
     CHECK(fused_total > count / 3); /* the passes did fuse something */
 }
 
-static void test_random_conv_graphs(void) { check_random(0, heavy_ok() ? 300 : 40); }
+static void test_random_conv_graphs(void) {
+    chain_all = true, chained = 0;
+    check_random(0, heavy_ok() ? 300 : 40);
+    chain_all = false;
+    CHECK_MSG(chained > 0, "no 1x1 -> depthwise pair of the random graphs was chained");
+}
 static void test_random_matmul_graphs(void) { check_random(1, heavy_ok() ? 200 : 30); }
 /* --f16: weights rounded to half (relative error 2^-11 each) keep outputs within ~1e-3 of f32. */
 static void test_random_matmul_graphs_f16(void) {

@@ -130,6 +130,7 @@ typedef struct ember_onnx_plan_info {
     int steps, folded, dynamic_steps, removed;
     size_t arena_bytes, activation_bytes;
     int fused; /* nodes the graph passes merged into the step before them (BatchNormalization, activations...) */
+    int chained; /* steps (1x1 Convs) run band by band inside the step after them (a depthwise Conv) */
 } ember_onnx_plan_info;
 
 EMBER_API void ember_onnx_get_plan_info(const ember_onnx_session *s, ember_onnx_plan_info *info);

@@ -106,6 +106,10 @@ void eg_exec_set_fusion(eg_exec *x, bool on) {
     x->planned = false;
 }
 void eg_exec_set_f16_weights(eg_exec *x, bool on) { x->f16_weights = on; }
+void eg_exec_set_chain_all(eg_exec *x, bool on) {
+    x->chain_all = on;
+    x->planned = false;
+}
 const ev *eg_exec_value(const eg_exec *x, int v) {
     return x->meta[v].kind == EV_TENSOR && x->slot[v]->kind == EV_ABSENT ? &x->meta[v] : x->slot[v];
 }
@@ -119,6 +123,8 @@ void eg_exec_stats(const eg_exec *x, eg_plan_stats *st) {
     st->dynamic_steps = x->ndynamic;
     st->removed = x->nremoved;
     st->fused = x->nfused;
+    st->chained = 0;
+    for (int i = 0; i < x->nsteps; i++) st->chained += x->chain[i] == -2;
     st->arena_bytes = x->arena_size;
     st->activation_bytes = x->act_bytes;
 }
@@ -473,6 +479,7 @@ static ember_status plan_memory(eg_exec *x) {
             if (val->kind != EV_TENSOR) continue;
             x->meta[v] = *val; /* metadata only: data is NULL during planning */
             if (val->t.dtype == EMBER_DTYPE_STRING) continue; /* strings own their elements: heap */
+            if (x->chain[s] == -2) continue; /* computed band by band by the next step: no memory */
             size_t bytes;
             if (!ember_dtype_bytes(val->t.dtype, ember_tensor_count(&val->t), &bytes)) {
                 ember_free(iv);
@@ -618,7 +625,7 @@ static ember_status run_step(eg_exec *x, int step) {
             *o = x->meta[v];
             if (x->offset[v] >= 0) o->t.data = x->arena + x->offset[v];
         }
-        s = alloc_outputs(&c); /* string outputs and others outside the arena */
+        if (x->chain[step] != -2) s = alloc_outputs(&c); /* string outputs and others outside the arena */
     }
     double t0 = x->profile ? now_ns() : 0;
     if (!s && x->chain[step] != -2) s = n->op->run(&c); /* -2: the step that reads the output runs it */

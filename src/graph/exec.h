@@ -32,6 +32,9 @@ void eg_exec_set_profile(eg_exec *x, eg_profile *p);
 void eg_exec_set_fusion(eg_exec *x, bool on);
 /* Constant GEMM weights kept as IEEE half (set before the first plan). */
 void eg_exec_set_f16_weights(eg_exec *x, bool on);
+/* Chain every 1x1 Conv -> depthwise Conv pair the passes find, however small (by default only those whose
+ * intermediate would not stay in cache): for tests. Takes effect at the next plan. */
+void eg_exec_set_chain_all(eg_exec *x, bool on);
 
 /* After planning: the inferred value of graph value v (kind EV_ABSENT when only known at run time),
  * whether it is a folded constant, and statistics. */
@@ -41,6 +44,7 @@ bool eg_exec_is_const(const eg_exec *x, int v);
 const eg_graph *eg_exec_graph(const eg_exec *x);
 typedef struct eg_plan_stats {
     int steps, folded, dynamic_steps, removed, fused; /* fused: nodes absorbed into the step before them */
+    int chained; /* steps run band by band inside the step after them */
     size_t arena_bytes, activation_bytes; /* arena size vs. sum of the planned tensors */
 } eg_plan_stats;
 void eg_exec_stats(const eg_exec *x, eg_plan_stats *st);

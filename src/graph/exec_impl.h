@@ -37,6 +37,7 @@ struct eg_exec {
                           the chained step's input 0); -2: the step is run by a later step */
     bool no_fuse;      /* eg_exec_set_fusion(x, false): run the graph as written */
     bool f16_weights;  /* eg_exec_set_f16_weights: constant GEMM weights packed as IEEE half */
+    bool chain_all;    /* eg_exec_set_chain_all: chain small Conv pairs too */
     int nfused;        /* nodes absorbed into other steps by the last plan */
     int nsteps, nfolded, ndynamic, nremoved;
     uint8_t *arena;

@@ -433,7 +433,8 @@ static void chain_convs(eg_exec *x) {
             continue;
         const ember_tensor *in = &x->vals[a->in[0]].t, *mid = &x->vals[v].t;
         if (x->vals[v].kind != EV_TENSOR || mid->ndim != 4 || mid->shape[2] != in->shape[2] ||
-            mid->shape[3] != in->shape[3] || !ember_conv2d_chain_pays(mid->shape[1], mid->shape[2], mid->shape[3]))
+            mid->shape[3] != in->shape[3] ||
+            !(x->chain_all || ember_conv2d_chain_pays(mid->shape[1], mid->shape[2], mid->shape[3])))
             continue;
         int t = reader[v];
         const eg_node *b = &g->nodes[x->steps[t]];

@@ -317,6 +317,7 @@ void ember_onnx_get_plan_info(const ember_onnx_session *s, ember_onnx_plan_info 
     info->arena_bytes = st.arena_bytes;
     info->activation_bytes = st.activation_bytes;
     info->fused = st.fused;
+    info->chained = st.chained;
 }
 
 /* Rough FLOPs of a node from its planned shapes: 2 per multiply-add for the heavy ops, one per output

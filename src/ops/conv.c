@@ -238,7 +238,10 @@ ember_status conv_run(eo_ctx *c) {
         eo_ctx *p = c->producer;
         c->producer = NULL;
         if (conv_chained(c, p)) return EMBER_OK;
-        ember_status s = conv_run(p);
+        const ember_tensor *o = eo_out(p, 0); /* the plan gave it no memory */
+        ember_tensor *t, meta = o ? *o : (ember_tensor){0}; /* (allocating clears *o) */
+        ember_status s = o ? eo_alloc_out(p, 0, meta.dtype, meta.ndim, meta.shape, &t) : EMBER_OK;
+        if (!s) s = conv_run(p);
         if (s) return ember_fail_context(s, "node '%s' (run for the next Conv): ", p->node->name);
     }
     if (eo_is_half(x->dtype)) return eo_run_as_f32(c, conv_run);

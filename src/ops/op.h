@@ -100,7 +100,8 @@ typedef struct eo_ctx {
     bool f16_weights;      /* session option: pre-packed constant GEMM weights as IEEE half */
     struct eo_ctx *producer; /* non-NULL (Conv only): the step that makes input 0 was left to this one, to
                                 run band by band inside it (graph/fuse.c chain_convs); its input 0 is
-                                also this step's extra input. Run it first when that cannot be done. */
+                                also this step's extra input. Its output has no memory: to run it first
+                                instead, allocate its output (eo_alloc_out) */
 } eo_ctx;
 
 typedef struct eo_def {
