@@ -631,7 +631,7 @@ static ember_status run_step(eg_exec *x, int step) {
     if (!s && x->chain[step] != -2) s = n->op->run(&c); /* -2: the step that reads the output runs it */
     if (x->profile) x->profile->node_ns[x->steps[step]] += now_ns() - t0;
     ctx_done(&c);
-    if (c.producer) ctx_done(&pc);
+    if (x->chain[step] >= 0) ctx_done(&pc); /* (the op may have cleared c.producer) */
     if (s) return node_error(n, s);
     /* release values whose last reader was this step */
     for (int i = 0; i < step_ninputs(x, step); i++) {
