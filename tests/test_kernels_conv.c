@@ -339,10 +339,17 @@ static void test_out_size(void) {
     CHECK_EQ(ember_conv_out_size(2, 5, 1, 1, 0, 0), 0);
 }
 
+/* ref -> its 2x2 stride-2 max pool (floor) in pooled, by the reference pooling. */
+static void ref_pool2(const float *ref, float *pooled, int64_t batch, int64_t c, int64_t h, int64_t w) {
+    ember_pooling2d pg = {.batch = batch, .c = c, .h = h, .w = w, .oh = h / 2, .ow = w / 2, .kh = 2, .kw = 2,
+                          .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1};
+    ember_pool2d_ref(&pg, ref, pooled, true);
+}
+
 /* A 1x1 conv chained into a depthwise conv against the two reference convs one after the other: few and
  * many input channels (direct rows and GEMM for the 1x1), channel counts off the group size, strides 1 and 2,
- * planes of one band and of many, every activation on both sides, batch 2, both tables. Also the pairs it
- * must refuse. */
+ * planes of one band and of many, every activation on both sides, batch 2, both tables; and the same with
+ * the output max-pooled 2x2 (pool2). Also the pairs it must refuse. */
 static void check_chain(int64_t batch, int64_t cin, int64_t mid, int64_t h, int64_t w, int64_t k, int64_t s,
                         ember_act act_a, ember_act act_b) {
     ember_conv2d_shape ga = {.batch = batch, .cin = cin, .cout = mid, .h = h, .w = w, .oh = h, .ow = w, .kh = 1,
@@ -354,26 +361,30 @@ static void check_chain(int64_t batch, int64_t cin, int64_t mid, int64_t h, int6
     int64_t nin = batch * cin * h * w, nmid = batch * mid * h * w, nout = batch * mid * gb.oh * gb.ow;
     float *in = rand_buf(nin), *Wa = rand_buf(mid * cin), *Wb = rand_buf(mid * k * k), *ba = rand_buf(mid);
     float *bb = rand_buf(mid), *tmp = malloc((size_t)nmid * sizeof *tmp), *ref = malloc((size_t)nout * sizeof *ref);
-    float *out = malloc((size_t)nout * sizeof *out);
+    float *out = malloc((size_t)nout * sizeof *out), *pref = malloc((size_t)nout * sizeof *pref);
     ember_epilogue ea = {.act = act_a}, eb = {.act = act_b};
     ember_conv2d_ref(&ga, Wa, in, ba, tmp, &ea);
     ember_conv2d_ref(&gb, Wb, tmp, bb, ref, &eb);
+    ref_pool2(ref, pref, batch, mid, gb.oh, gb.ow);
+    int64_t npool = batch * mid * (gb.oh / 2) * (gb.ow / 2);
     const ember_kernel_table *tables[2] = {ember_kernels(), ember_kernels_generic()};
     double tol = 1e-5 * (double)(cin + k * k + 8);
     for (int t = 0; t < 2; t++) {
         ember_conv2d_weights *wa = ember_conv2d_weights_create_k(tables[t], &ga, Wa);
         ember_conv2d_weights *wb = ember_conv2d_weights_create_k(tables[t], &gb, Wb);
         CHECK(wa && wb);
-        for (int64_t i = 0; i < nout; i++) out[i] = NAN;
-        CHECK(ember_conv2d_chain(t ? NULL : pool2, &ga, wa, ba, &ea, &gb, wb, bb, &eb, in, out));
-        double d = check_max_abs_diff(out, ref, nout);
-        CHECK_MSG(d <= tol, "%s: b%lld %lld->%lld %lldx%lld dw k%lld s%lld acts %d,%d: off by %g", tables[t]->name,
-                  (long long)batch, (long long)cin, (long long)mid, (long long)h, (long long)w, (long long)k,
-                  (long long)s, act_a.kind, act_b.kind, d);
+        for (int pooled = 0; pooled < 2; pooled++) {
+            for (int64_t i = 0; i < nout; i++) out[i] = NAN;
+            CHECK(ember_conv2d_chain(t ? NULL : pool2, &ga, wa, ba, &ea, &gb, wb, bb, &eb, in, out, pooled));
+            double d = check_max_abs_diff(out, pooled ? pref : ref, pooled ? npool : nout);
+            CHECK_MSG(d <= tol, "%s: b%lld %lld->%lld %lldx%lld dw k%lld s%lld acts %d,%d pool %d: off by %g",
+                      tables[t]->name, (long long)batch, (long long)cin, (long long)mid, (long long)h, (long long)w,
+                      (long long)k, (long long)s, act_a.kind, act_b.kind, pooled, d);
+        }
         ember_conv2d_weights_free(wa);
         ember_conv2d_weights_free(wb);
     }
-    free(in), free(Wa), free(Wb), free(ba), free(bb), free(tmp), free(ref), free(out);
+    free(in), free(Wa), free(Wb), free(ba), free(bb), free(tmp), free(ref), free(out), free(pref);
 }
 
 static void test_chain(void) {
@@ -402,11 +413,48 @@ static void test_chain(void) {
     float W[144] = {0}, buf[144] = {0}, res[144] = {0};
     ember_conv2d_weights *wa = ember_conv2d_weights_create(&ga, W), *wb = ember_conv2d_weights_create(&gb, W);
     ember_epilogue with_res = {.residual = res};
-    CHECK(!ember_conv2d_chain(NULL, &ga, wa, NULL, &with_res, &gb, wb, NULL, NULL, buf, buf));
-    CHECK(!ember_conv2d_chain(NULL, &gb, wb, NULL, NULL, &gb, wb, NULL, NULL, buf, buf));
-    CHECK(!ember_conv2d_chain(NULL, &ga, wa, NULL, NULL, &ga, wa, NULL, NULL, buf, buf));
+    CHECK(!ember_conv2d_chain(NULL, &ga, wa, NULL, &with_res, &gb, wb, NULL, NULL, buf, buf, false));
+    CHECK(!ember_conv2d_chain(NULL, &gb, wb, NULL, NULL, &gb, wb, NULL, NULL, buf, buf, false));
+    CHECK(!ember_conv2d_chain(NULL, &ga, wa, NULL, NULL, &ga, wa, NULL, NULL, buf, buf, false));
+    CHECK(!ember_conv2d_pool2(NULL, &ga, wa, buf, NULL, buf, NULL)); /* not depthwise */
     ember_conv2d_weights_free(wa);
     ember_conv2d_weights_free(wb);
+}
+
+/* Depthwise convs max-pooled 2x2 in their bands (ember_conv2d_pool2) against the reference conv + pool: even
+ * and odd output sizes (the last row / column dropped), planes of several bands (band heights made even),
+ * strides 1 and 2, fused and separate epilogues with a residual, batch 2, multiplier 2, both tables. */
+static void test_pool2(void) {
+    struct { int64_t batch, c, mult, h, w, k, s; } cs[] = {{1, 3, 1, 8, 8, 3, 1},   {2, 4, 1, 9, 13, 3, 1},
+                                                          {1, 2, 1, 129, 130, 3, 1}, {1, 2, 2, 131, 90, 3, 2},
+                                                          {1, 5, 1, 3, 40, 5, 1},   {1, 1, 1, 2, 2, 1, 1}};
+    const ember_kernel_table *tables[2] = {ember_kernels(), ember_kernels_generic()};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        ember_conv2d_shape g = {.batch = cs[i].batch, .cin = cs[i].c, .cout = cs[i].c * cs[i].mult, .h = cs[i].h,
+                                .w = cs[i].w, .kh = cs[i].k, .kw = cs[i].k, .stride_h = cs[i].s, .stride_w = cs[i].s,
+                                .dil_h = 1, .dil_w = 1, .pad_t = cs[i].k / 2, .pad_l = cs[i].k / 2, .groups = cs[i].c};
+        g.oh = ember_conv_out_size(g.h, g.kh, g.stride_h, 1, g.pad_t, g.pad_t);
+        g.ow = ember_conv_out_size(g.w, g.kw, g.stride_w, 1, g.pad_l, g.pad_l);
+        int64_t nin = g.batch * g.cin * g.h * g.w, nout = g.batch * g.cout * g.oh * g.ow;
+        int64_t npool = g.batch * g.cout * (g.oh / 2) * (g.ow / 2);
+        float *in = rand_buf(nin), *W = rand_buf(g.cout * g.kh * g.kw), *bias = rand_buf(g.cout), *res = rand_buf(nout);
+        float *ref = malloc((size_t)nout * sizeof *ref), *pref = malloc((size_t)(npool + 1) * sizeof *pref);
+        float *out = malloc((size_t)(npool + 1) * sizeof *out);
+        ember_act act = {(ember_act_kind)(i * 5 % EMBER_ACT_COUNT), 0.1f, 0.6f, check_slopes()};
+        ember_epilogue ep = {.act = act, .residual = i % 2 ? res : NULL};
+        ember_conv2d_ref(&g, W, in, bias, ref, &ep);
+        ref_pool2(ref, pref, g.batch, g.cout, g.oh, g.ow);
+        for (int t = 0; t < 2; t++) {
+            ember_conv2d_weights *w = ember_conv2d_weights_create_k(tables[t], &g, W);
+            for (int64_t j = 0; j <= npool; j++) out[j] = NAN;
+            CHECK(ember_conv2d_pool2(t ? NULL : pool2, &g, w, in, bias, out, &ep));
+            double d = check_max_abs_diff(out, pref, npool);
+            CHECK_MSG(d <= 1e-4, "%s: case %zu off by %g", tables[t]->name, i, d);
+            CHECK(isnan(out[npool])); /* nothing past the pooled planes */
+            ember_conv2d_weights_free(w);
+        }
+        free(in), free(W), free(bias), free(res), free(ref), free(pref), free(out);
+    }
 }
 
 int main(void) {
@@ -415,6 +463,7 @@ int main(void) {
     RUN(test_pointwise);
     RUN(test_depthwise);
     RUN(test_chain);
+    RUN(test_pool2);
     RUN(test_direct);
     RUN(test_conv_rows);
     RUN(test_winograd);

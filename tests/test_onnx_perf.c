@@ -221,6 +221,14 @@ static void build_conv_graph(gbuild *b, int64_t *xshape) {
         cur = add_node(b, "Add", 2, in)->out[0];
     }
     if (!act_first) cur = maybe_act(b, cur);
+    if (groups == cin && groups > 1 && oh >= 2 && ow >= 2 && rnd() % 3 == 0) { /* YuNet: depthwise -> MaxPool 2x2 */
+        int64_t two[2] = {2, 2}, zeros[4] = {0, 0, 0, 0};
+        eg_node *mp = add_node(b, "MaxPool", 1, &cur);
+        attr_ints(b, mp, "kernel_shape", 2, two);
+        attr_ints(b, mp, "strides", 2, two);
+        if (rnd() % 2) attr_ints(b, mp, "pads", 4, zeros);
+        cur = mp->out[0];
+    }
     b->values[cur].is_output = true;
     b->gout[b->g.noutputs++] = cur;
 }

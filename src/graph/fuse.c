@@ -101,6 +101,36 @@ static bool prelu_act(const fctx *f, int v, const ember_tensor *out, ember_act *
     return true;
 }
 
+/* Attribute `name` of n is a list of `count` copies of `want` (absent counts when absent_ok). */
+static bool ints_all(const eg_node *n, const char *name, int count, int64_t want, bool absent_ok) {
+    const eg_attr *a = eg_attr_find(n, name);
+    if (!a) return absent_ok;
+    if (a->type != EG_ATTR_INTS || a->n != count) return false;
+    for (int i = 0; i < count; i++)
+        if (a->ints[i] != want) return false;
+    return true;
+}
+
+/* Node cn is a 2x2 stride-2 unpadded MaxPool of the 4-D value `in` with floor-sized output `out` (no indices),
+ * which a depthwise Conv (weights w: [C, 1, kh, kw], group C) producing `in` can do on its bands
+ * (eo_fuse.maxpool2). */
+static bool pool2_after_dw(const fctx *f, const eg_node *conv, const eg_node *cn, int in, int out) {
+    if (cn->domain[0] || strcmp(cn->op_type, "MaxPool") || (cn->nout > 1 && cn->out[1] >= 0)) return false;
+    const eg_attr *ap = eg_attr_find(cn, "auto_pad");
+    if (cn->in[0] != in || !is_f32(f, out) || !ints_all(cn, "kernel_shape", 2, 2, false) ||
+        !ints_all(cn, "strides", 2, 2, false) || !ints_all(cn, "pads", 4, 0, true) || !ints_all(cn, "dilations", 2, 1, true) ||
+        (ap && ap->type == EG_ATTR_STRING && strcmp(ap->s, "NOTSET") && strcmp(ap->s, "VALID")))
+        return false;
+    const ember_tensor *x = &val(f, in)->t, *y = &val(f, out)->t;
+    if (x->ndim != 4 || y->ndim != 4 || y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] ||
+        y->shape[2] != x->shape[2] / 2 || y->shape[3] != x->shape[3] / 2)
+        return false;
+    const eg_attr *g = eg_attr_find(conv, "group");
+    int w = conv->nin > 1 ? conv->in[1] : -1;
+    return g && g->type == EG_ATTR_INT && g->i == x->shape[1] && w >= 0 && is_f32(f, w) && val(f, w)->t.ndim == 4 &&
+           val(f, w)->t.shape[1] == 1;
+}
+
 /* Value v is ready before step s runs. */
 static bool ready_before(const fctx *f, int v, int s) {
     if (f->x->is_const[v]) return true;
@@ -339,6 +369,13 @@ static ember_status fuse_from(fctx *f, int s) {
         const eg_node *cn = &g->nodes[x->steps[cs]];
         if (cn->nout < 1 || cn->out[0] < 0 || cn->domain[0]) break;
         int nv = cn->out[0];
+        if (conv && pool2_after_dw(f, n, cn, cur, nv)) { /* the last thing a step can take: the shape changes */
+            fu->maxpool2 = true;
+            f->removed[cs] = true;
+            x->has_fuse[s] = true;
+            x->step_out0[s] = nv;
+            break;
+        }
         if (!same_shape(f, cur, nv)) break;
         ember_act a;
         bool scale_op = matmul && (is_op(cn, "Div") || is_op(cn, "Mul")) && cn->nin == 2 &&

@@ -176,10 +176,13 @@ typedef struct {
     bool fused;
     int64_t band, nbands; /* output rows per task, tasks per plane */
     int64_t pp, prows;    /* phase plane pitch and rows (padded rows of a band) */
-    float *scratch;       /* stride_w phase planes per pool thread */
+    float *scratch;       /* stride_w phase planes per pool thread (+ a band of outputs when pooling) */
+    float *pooled;        /* non-NULL: the output is max-pooled 2x2 / stride 2 into this, [oh / 2][ow / 2] per plane */
+    int64_t tfloats;      /* scratch floats per thread */
 } dw_job;
 
-/* The non-fused epilogue over output rows [y0, y1) of plane pl (channel oc) while they are in cache. */
+/* The non-fused epilogue over output rows [y0, y1) of plane pl (channel oc), at `out` (row y0 first), while
+ * they are in cache. */
 static void dw_epilogue(const dw_job *j, float *out, int64_t pl, int64_t oc, int64_t y0, int64_t y1) {
     const ember_conv2d_shape *g = j->g;
     int64_t hw = g->oh * g->ow;
@@ -189,12 +192,13 @@ static void dw_epilogue(const dw_job *j, float *out, int64_t pl, int64_t oc, int
         e.residual_after_act = j->ep->residual_after_act;
         e.residual = j->ep->residual ? j->ep->residual + pl * hw : NULL;
     }
-    ember_epilogue_apply_k(j->k, &e, out + y0 * g->ow, hw, oc, y0 * g->ow, 1, (y1 - y0) * g->ow);
+    ember_epilogue_apply_k(j->k, &e, out, hw, oc, y0 * g->ow, 1, (y1 - y0) * g->ow);
 }
 
 /* A thread's phase planes and the taps into them (dw_start), for dw_band calls on any plane. */
 typedef struct {
     float *ph;
+    float *band; /* when pooling: the band's outputs before the pool */
     const float *taps[EMBER_DW_MAX_TAPS];
     int64_t x0[DW_MAX_STRIDE], px0[DW_MAX_STRIDE], nx[DW_MAX_STRIDE]; /* see dw_start */
     int64_t last; /* band index whose padding rows the planes hold */
@@ -204,6 +208,7 @@ static void dw_start(const dw_job *j, float *ph, dw_thread *t) {
     const ember_conv2d_shape *g = j->g;
     int64_t sw = g->stride_w, pp = j->pp, psize = j->prows * pp;
     t->ph = ph;
+    t->band = ph + sw * psize;
     t->last = -1;
     memset(ph, 0, (size_t)(sw * psize) * sizeof(float)); /* the padding columns; copies never write them */
     for (int64_t ky = 0; ky < g->kh; ky++)
@@ -250,12 +255,18 @@ static void dw_band(const dw_job *j, dw_thread *t, int64_t bi, const float *rows
         if (ib > ia && t->nx[r] > 0)
             j->k->gather_rows(t->ph + r * psize + ia * pp + t->px0[r], pp, rows + t->x0[r], g->w, ib - ia, t->nx[r],
                               sw);
-    float *out = j->out + (b * g->cout + oc) * g->oh * g->ow;
+    float *out = j->pooled ? t->band : j->out + ((b * g->cout + oc) * g->oh + y0) * g->ow;
     ember_ukernel_post post = j->post;
     post.rbias = j->bias ? j->bias + oc : NULL;
-    j->k->dw_block(out + y0 * g->ow, g->ow, t->taps, j->w + oc * kk, kk, g->stride_h * pp, y1 - y0, g->ow,
-                   j->fused ? &post : NULL);
+    j->k->dw_block(out, g->ow, t->taps, j->w + oc * kk, kk, g->stride_h * pp, y1 - y0, g->ow, j->fused ? &post : NULL);
     if (!j->fused) dw_epilogue(j, out, b * g->cout + oc, oc, y0, y1);
+    if (!j->pooled) return;
+    int64_t pw = g->ow / 2, ph = g->oh / 2; /* rows y0 .. y1 pooled in pairs (bands start on even rows) */
+    float *po = j->pooled + (b * g->cout + oc) * ph * pw;
+    for (int64_t y = y0; y + 1 < y1 && y / 2 < ph; y += 2) {
+        const float *pair[2] = {out + (y - y0) * g->ow, out + (y + 1 - y0) * g->ow};
+        j->k->pool_row(po + y / 2 * pw, pair, 2, 2, 0, pw, 2, 1, 0, true, 1.0f);
+    }
 }
 
 static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -263,7 +274,7 @@ static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
     const ember_conv2d_shape *g = j->g;
     int64_t mult = g->cout / g->cin;
     dw_thread t;
-    dw_start(j, j->scratch + thread * g->stride_w * j->prows * j->pp, &t);
+    dw_start(j, j->scratch + thread * j->tfloats, &t);
     /* no divisions per task: they cost as much as a 7x7 plane */
     int64_t bi = begin % j->nbands, pl = begin / j->nbands, b = pl / g->cout, oc = pl % g->cout;
     for (int64_t task = begin; task < end; task++) {
@@ -278,18 +289,22 @@ static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
-/* The band height and phase-plane size of a depthwise job for bands of `band` output rows. */
+/* The band height, phase-plane size and scratch per thread of a depthwise job for bands of `band` output
+ * rows (even when pooling). */
 static void dw_size(dw_job *j, int64_t band) {
     const ember_conv2d_shape *g = j->g;
     j->band = band < 1 ? 1 : band > g->oh ? g->oh : band;
+    if (j->pooled && j->band % 2) j->band += j->band < g->oh ? 1 : -1; /* the last band may be odd: a row left over */
+    if (j->band < 1) j->band = 1;
     j->nbands = (g->oh + j->band - 1) / j->band;
     j->pp = g->ow + (g->kw - 1) * g->dil_w / g->stride_w;
     j->prows = (j->band - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+    j->tfloats = g->stride_w * j->prows * j->pp + (j->pooled ? j->band * g->ow : 0);
 }
 
 static void dw_init(dw_job *j, const ember_kernel_table *k, const ember_conv2d_shape *g, const float *w,
-                    const float *bias, float *out, const ember_epilogue *ep) {
-    *j = (dw_job){.k = k, .g = g, .w = w, .bias = bias, .out = out, .ep = ep};
+                    const float *bias, float *out, const ember_epilogue *ep, bool pool2) {
+    *j = (dw_job){.k = k, .g = g, .w = w, .bias = bias, .out = pool2 ? NULL : out, .ep = ep, .pooled = pool2 ? out : NULL};
     ember_epilogue e = {.bias = bias, .bias_kind = EMBER_BIAS_ROW};
     if (ep) {
         e.act = ep->act;
@@ -299,13 +314,12 @@ static void dw_init(dw_job *j, const ember_kernel_table *k, const ember_conv2d_s
 }
 
 static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *w,
-                      const float *in, const float *bias, float *out, const ember_epilogue *ep) {
+                      const float *in, const float *bias, float *out, const ember_epilogue *ep, bool pool2) {
     dw_job j;
-    dw_init(&j, k, g, w, bias, out, ep);
+    dw_init(&j, k, g, w, bias, out, ep, pool2);
     j.in = in;
     dw_size(&j, DW_BAND / g->ow);
-    size_t floats = (size_t)(g->stride_w * j.prows * j.pp);
-    j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)ember_pool_threads(pool) * floats * sizeof(float));
+    j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(ember_pool_threads(pool) * j.tfloats) * sizeof(float));
     if (!j.scratch) return false;
     ember_pool_for(pool, g->batch * g->cout * j.nbands, 1, dw_bands, &j);
     return true;
@@ -571,7 +585,7 @@ bool ember_conv2d_chain_pays(int64_t channels, int64_t h, int64_t w) {
 bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const ember_conv2d_weights *wa,
                         const float *bias_a, const ember_epilogue *ep_a, const ember_conv2d_shape *gb,
                         const ember_conv2d_weights *wb, const float *bias_b, const ember_epilogue *ep_b,
-                        const float *in, float *out) {
+                        const float *in, float *out, bool pool2) {
     if (wa->kt != wb->kt || wa->depthwise || wa->wino || !wb->depthwise || !pointwise_direct(ga) || ga->groups != 1 ||
         gb->cin != ga->cout || gb->cout != gb->cin || gb->batch != ga->batch || gb->h != ga->oh || gb->w != ga->ow ||
         (ep_a && ep_a->residual))
@@ -582,7 +596,7 @@ bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const em
     j.ea = (ember_epilogue){.bias = bias_a, .bias_kind = EMBER_BIAS_ROW};
     if (ep_a) j.ea.act = ep_a->act;
     j.fused_a = ember_ukernel_post_from(&j.ea, &j.pa);
-    dw_init(&j.dw, k, gb, wb->data, bias_b, out, ep_b);
+    dw_init(&j.dw, k, gb, wb->data, bias_b, out, ep_b, pool2);
     int64_t span = (gb->kh - 1) * gb->dil_h + 1, threads = ember_pool_threads(pool);
     int64_t rows = CHAIN_BYTES / (gb->cout * gb->w * (int64_t)sizeof(float));
     if (rows < span + CHAIN_MIN_ROWS) rows = span + CHAIN_MIN_ROWS;
@@ -590,7 +604,7 @@ bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const em
     j.nruns = (3 * threads + gb->batch - 1) / gb->batch; /* 3 tasks per thread */
     if (j.nruns > j.dw.nbands) j.nruns = j.dw.nbands;
     j.ld = j.dw.prows * gb->w;
-    j.per_thread = gb->cout * j.ld + gb->stride_w * j.dw.prows * j.dw.pp;
+    j.per_thread = gb->cout * j.ld + j.dw.tfloats;
     j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(threads * j.per_thread) * sizeof(float));
     if (!j.scratch) return false;
     ember_pool_for(pool, gb->batch * j.nruns, 1, chain_tasks, &j);
@@ -630,7 +644,7 @@ void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_con
                   const float *in, const float *bias, float *out, const ember_epilogue *ep) {
     if (g->oh <= 0 || g->ow <= 0 || g->batch <= 0 || g->cout <= 0) return;
     if (w->depthwise) {
-        if (!depthwise(w->kt, pool, g, w->data, in, bias, out, ep))
+        if (!depthwise(w->kt, pool, g, w->data, in, bias, out, ep, false))
             ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane",
                        (long long)g->h, (long long)g->w);
         return;
@@ -649,6 +663,13 @@ void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_con
         return;
     }
     conv_gemm(w->kt, pool, g, w, in, bias, out, ep);
+}
+
+bool ember_conv2d_pool2(ember_pool *pool, const ember_conv2d_shape *g, const ember_conv2d_weights *w,
+                        const float *in, const float *bias, float *out, const ember_epilogue *ep) {
+    if (!w->depthwise) return false;
+    if (g->oh <= 0 || g->ow <= 0 || g->batch <= 0 || g->cout <= 0) return true;
+    return depthwise(w->kt, pool, g, w->data, in, bias, out, ep, true);
 }
 
 void ember_conv2d_ref(const ember_conv2d_shape *g, const float *W, const float *in, const float *bias,

@@ -186,14 +186,21 @@ void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_con
 /* Conv a (1x1, stride 1, unpadded, ungrouped) feeding depthwise conv b (one output channel per input
  * channel), as out = b(a(in)) without writing a's output: each band of b's rows is computed from a's rows
  * made for it in a cache-sized buffer. ep_a: a's activation (no residual); ep_b as for ember_conv2d.
+ * pool2: out is b's output max-pooled as by ember_conv2d_pool2.
  * Returns false, writing nothing, when the pair does not qualify (or memory is short): run them one by one.
  * ember_conv2d_chain_pays: whether a's output (channels x h x w) is big enough for chaining to pay (it would
  * not stay in cache between the two convs); smaller ones run faster one by one. */
 bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const ember_conv2d_weights *wa,
                         const float *bias_a, const ember_epilogue *ep_a, const ember_conv2d_shape *gb,
                         const ember_conv2d_weights *wb, const float *bias_b, const ember_epilogue *ep_b,
-                        const float *in, float *out);
+                        const float *in, float *out, bool pool2);
 bool ember_conv2d_chain_pays(int64_t channels, int64_t h, int64_t w);
+
+/* ember_conv2d followed by a 2x2 stride-2 max pool (no padding, floor: out is [batch, cout, oh / 2, ow / 2]),
+ * each band of rows pooled while in cache, for depthwise weights (YuNet's depthwise convs before its
+ * MaxPools); false, writing nothing, for other weights or when memory is short. */
+bool ember_conv2d_pool2(ember_pool *pool, const ember_conv2d_shape *g, const ember_conv2d_weights *w,
+                        const float *in, const float *bias, float *out, const ember_epilogue *ep);
 
 /* Direct reference convolution (7 nested loops) with the same contract, for tests. W is unpacked. */
 void ember_conv2d_ref(const ember_conv2d_shape *g, const float *W, const float *in, const float *bias,

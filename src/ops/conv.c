@@ -210,7 +210,15 @@ static bool conv_chained(eo_ctx *c, eo_ctx *p) {
     ember_conv2d_shape ps = conv_shape(px, pw, &pg, eo_attr_int(p, "group", 1));
     ember_epilogue pe = conv_epilogue(p), ep = conv_epilogue(c);
     return ember_conv2d_chain(c->pool, &ps, pp->w, pp->bias, &pe, &cs, cp->w, cp->bias, &ep, px->data,
-                              eo_out(c, 0)->data);
+                              eo_out(c, 0)->data, c->fuse && c->fuse->maxpool2);
+}
+
+/* A fused MaxPool (eo_fuse.maxpool2): y = the 2x2 stride-2 max of `full`, batch x channels planes of h x w. */
+static void conv_pool2(const eo_ctx *c, const float *full, float *y, int64_t batch, int64_t channels, int64_t h,
+                       int64_t w) {
+    ember_pooling2d pg = {.batch = batch, .c = channels, .h = h, .w = w, .oh = h / 2, .ow = w / 2, .kh = 2, .kw = 2,
+                          .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1};
+    if (eo_reference() || !ember_maxpool2d_rows(c->pool, &pg, full, y)) ember_maxpool2d(c->pool, &pg, full, y);
 }
 
 /* f32 Conv with 1 or 2 spatial dims on ember_conv2d, with c->fuse in its epilogue. */
@@ -226,7 +234,14 @@ static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
         if (keep) *c->prep = (eo_prep){cp, conv_prep_free}, eo_drop_input(c, 1);
     }
     ember_epilogue ep = conv_epilogue(c);
-    ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep);
+    if (c->fuse && c->fuse->maxpool2 && !ember_conv2d_pool2(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep)) {
+        float *full = eo_scratch(c, sizeof(float) * (size_t)(cs.batch * cs.cout * cs.oh * cs.ow));
+        if (full) ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, full, &ep);
+        if (full) conv_pool2(c, full, y->data, cs.batch, cs.cout, cs.oh, cs.ow);
+        if (!keep) conv_prep_free(cp);
+        return full ? EMBER_OK : ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory for the output before its MaxPool");
+    }
+    if (!(c->fuse && c->fuse->maxpool2)) ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep);
     if (!keep) conv_prep_free(cp);
     return EMBER_OK;
 }
@@ -256,7 +271,9 @@ ember_status conv_run(eo_ctx *c) {
     int64_t cg = C / group, mg = M / group, kn = prod(g.k, g.nsp), on = prod(g.out, g.nsp), in_n = prod(g.in, g.nsp);
     float *col = eo_scratch(c, sizeof(float) * (size_t)(cg * kn * on));
     if (!col) return ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory for %lld x %lld columns", (long long)(cg * kn), (long long)on);
-    float *Y = y->data;
+    bool pool2 = c->fuse && c->fuse->maxpool2;
+    float *Y = pool2 ? eo_scratch(c, sizeof(float) * (size_t)(N * M * on)) : y->data;
+    if (!Y) return ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory for the output before its MaxPool");
     const float *X = x->data, *W = w->data;
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {
@@ -269,6 +286,7 @@ ember_status conv_run(eo_ctx *c) {
             ember_sgemm(c->pool, false, false, mg, on, cg * kn, 1.0f, W + gi * mg * cg * kn, cg * kn, col, on, 1.0f, yg, on, NULL);
         }
     eo_fuse_apply(c, Y, N, M, on);
+    if (pool2) conv_pool2(c, Y, y->data, N, M, g.nsp == 2 ? g.out[0] : 1, g.out[g.nsp - 1]);
     return EMBER_OK;
 }
 

@@ -82,6 +82,8 @@ typedef struct eo_fuse {
     int residual;                     /* index into c->in of a same-shaped tensor to add (-1: none) */
     bool residual_after_act;
     ember_act act;
+    bool maxpool2;                    /* Conv: then a 2x2 stride-2 unpadded MaxPool (floor); the step's output
+                                         is the pooled one */
 } eo_fuse;
 
 typedef struct eo_ctx {
