@@ -122,6 +122,24 @@ static void test_epilogues(void) {
     free(res);
 }
 
+/* One row of A against pre-packed B (the classifier GEMV path): ragged last slivers, odd K, A transposed,
+ * alpha/beta, every activation with column bias, a residual, both tables, with and without threads. */
+static void test_one_row(void) {
+    float *bias = rand_buf(1100), *res = rand_buf(1100);
+    int64_t dims[][2] = {{1000, 1280}, {1, 1}, {17, 3}, {129, 64}, {40, 1}, {8, 1000}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        for (int a = 0; a < EMBER_ACT_COUNT; a += 3) {
+            gemm_case c = {.M = 1, .N = dims[i][0], .K = dims[i][1], .ta = a % 2, .tb = i % 2, .alpha = a ? 1.0f : -0.5f,
+                           .beta = a == 3 ? 0.5f : 0.0f, .pack_b = true};
+            c.ep.act = (ember_act){(ember_act_kind)a, 0.2f, 0.5f, check_slopes()};
+            c.ep.bias = bias, c.ep.bias_kind = EMBER_BIAS_COL;
+            if (a == 6) c.ep.residual = res, c.ep.ldr = 1100;
+            check_tables(&c);
+        }
+    free(bias);
+    free(res);
+}
+
 static void test_k_zero(void) {
     float C[6] = {1, 2, 3, 4, 5, 6}, bias[3] = {1, 1, 1};
     ember_epilogue ep = {.bias = bias, .bias_kind = EMBER_BIAS_COL, .act = {.kind = EMBER_ACT_RELU}};
@@ -220,6 +238,7 @@ int main(void) {
     RUN(test_random_shapes);
     RUN(test_exact_blocks);
     RUN(test_epilogues);
+    RUN(test_one_row);
     RUN(test_k_zero);
     RUN(test_public_api);
     RUN(test_batched);

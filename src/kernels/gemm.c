@@ -393,6 +393,64 @@ static void choose_blocks(gemm_job *g, int threads) {
     g->tiles_n = ceil_div(g->N, g->nc);
 }
 
+/* --- one row of A against a pre-packed B (a classifier's Gemm: 1 x 1280 x 1000) ---------------------------- */
+
+/* The micro-kernel would compute mr rows of which one is real, and pre-packed B streams from memory anyway:
+ * instead each B sliver ([K][nr], contiguous) is read once, its nr columns accumulated in vectors of 4 (nr
+ * is 8, 12 or 16), the row of A broadcast. Threads take slivers. */
+typedef float gemv_v4 __attribute__((vector_size(16)));
+
+typedef struct {
+    const ember_kernel_table *k;
+    int64_t N, K, ldc;
+    float alpha, beta;
+    const float *a, *pb;
+    float *C;
+    const ember_epilogue *ep;
+} gemv_job;
+
+static void gemv_slivers(void *ctx, int64_t begin, int64_t end, int thread) {
+    const gemv_job *j = ctx;
+    int nr = j->k->nr, nq = nr / 4;
+    (void)thread;
+    for (int64_t s = begin; s < end; s++) {
+        const float *b = j->pb + s * nr * j->K;
+        gemv_v4 acc[EMBER_NR_MAX / 4] = {{0}}, acc2[EMBER_NR_MAX / 4] = {{0}};
+        int64_t k = 0;
+        for (; k + 2 <= j->K; k += 2, b += 2 * nr) { /* two chains per column group */
+            gemv_v4 x0 = {j->a[k], j->a[k], j->a[k], j->a[k]}, x1 = {j->a[k + 1], j->a[k + 1], j->a[k + 1], j->a[k + 1]};
+            for (int q = 0; q < nq; q++) {
+                gemv_v4 v0, v1;
+                memcpy(&v0, b + 4 * q, sizeof v0);
+                memcpy(&v1, b + nr + 4 * q, sizeof v1);
+                acc[q] += x0 * v0;
+                acc2[q] += x1 * v1;
+            }
+        }
+        for (; k < j->K; k++, b += nr) {
+            gemv_v4 x0 = {j->a[k], j->a[k], j->a[k], j->a[k]};
+            for (int q = 0; q < nq; q++) {
+                gemv_v4 v0;
+                memcpy(&v0, b + 4 * q, sizeof v0);
+                acc[q] += x0 * v0;
+            }
+        }
+        int64_t j0 = s * nr, n = min64(nr, j->N - j0);
+        for (int64_t c = 0; c < n; c++) {
+            float v = j->alpha * (acc[c / 4][c % 4] + acc2[c / 4][c % 4]);
+            j->C[j0 + c] = j->beta == 0.0f ? v : v + j->beta * j->C[j0 + c];
+        }
+    }
+    int64_t c0 = begin * nr, c1 = min64(end * nr, j->N);
+    if (j->ep) ember_epilogue_apply_k(j->k, j->ep, j->C + c0, j->ldc, 0, c0, 1, c1 - c0);
+}
+
+static void gemv_packed(const ember_kernel_table *k, ember_pool *pool, int64_t N, int64_t K, float alpha,
+                        const float *a, const float *pb, float beta, float *C, int64_t ldc, const ember_epilogue *ep) {
+    gemv_job j = {k, N, K, ldc, alpha, beta, a, pb, C, ep};
+    ember_pool_for(pool, ceil_div(N, k->nr), ceil_div(1 << 14, K * k->nr), gemv_slivers, &j);
+}
+
 static void scale_c(float *C, int64_t ldc, int64_t M, int64_t N, float beta) {
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
@@ -406,6 +464,14 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
         scale_c(C, ldc, M, N, beta);
         ember_epilogue_apply_k(k, ep, C, ldc, 0, 0, M, N);
         return;
+    }
+    if (M == 1 && B->packed && !A->packed && k->nr % 4 == 0) { /* A's row made contiguous, one pass over B */
+        float *a = ember_scratch(EMBER_SCRATCH_GEMM, (size_t)K * sizeof(float));
+        if (a) {
+            A->pack(A->src, 0, 1, 0, K, 1, a);
+            gemv_packed(k, pool, N, K, alpha, a, B->packed, beta, C, ldc, ep);
+            return;
+        }
     }
     bool lazy_b = !B->packed && !B->packed_f16 && M <= LAZY_B_MAX_M;
     int64_t fa = A->packed ? 0 : ember_packed_floats(k, false, M, K);
