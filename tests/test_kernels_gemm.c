@@ -140,6 +140,23 @@ static void test_one_row(void) {
     free(res);
 }
 
+/* The table's narrow tile against its scalar twin: k from 0 (and odd), 1..4 columns, B rows apart by ldb. */
+static void test_narrow(void) {
+    const ember_kernel_table *k = ember_kernels();
+    if (!k->ukernel_narrow) return;
+    for (int it = 0; it < 40; it++) {
+        int64_t kk = it % 9 == 0 ? 0 : rand_dim(300), n = 1 + it % EMBER_NARROW_MAX, ldb = n + (int64_t)(check_rand() % 20);
+        float *a = rand_buf(kk * k->mr + 1), *b = rand_buf(kk * ldb + 1), c[EMBER_MR_MAX * 8], r[EMBER_MR_MAX * 8];
+        k->ukernel_narrow(kk, a, b, ldb, n, c, 8);
+        ember_ukernel_narrow_ref(k->mr, kk, a, b, ldb, n, r, 8);
+        for (int i = 0; i < k->mr; i++)
+            for (int64_t j = 0; j < n; j++)
+                CHECK_MSG(fabsf(c[i * 8 + j] - r[i * 8 + j]) <= 1e-5f * (float)(kk + 1), "k=%lld n=%lld row %d col %lld",
+                          (long long)kk, (long long)n, i, (long long)j);
+        free(a), free(b);
+    }
+}
+
 static void test_k_zero(void) {
     float C[6] = {1, 2, 3, 4, 5, 6}, bias[3] = {1, 1, 1};
     ember_epilogue ep = {.bias = bias, .bias_kind = EMBER_BIAS_COL, .act = {.kind = EMBER_ACT_RELU}};
@@ -239,6 +256,7 @@ int main(void) {
     RUN(test_exact_blocks);
     RUN(test_epilogues);
     RUN(test_one_row);
+    RUN(test_narrow);
     RUN(test_k_zero);
     RUN(test_public_api);
     RUN(test_batched);

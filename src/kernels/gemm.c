@@ -258,6 +258,14 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
             return;
         }
         run_ukernel(k, kc, a, b, ldb, c, g->ldc, g->alpha, beta, NULL);
+    } else if (n <= EMBER_NARROW_MAX && k->ukernel_narrow) { /* a few columns: no full tile */
+        float tmp[EMBER_MR_MAX * EMBER_NARROW_MAX];
+        k->ukernel_narrow(kc, a, b, ldb ? ldb : k->nr, n, tmp, EMBER_NARROW_MAX);
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t s = 0; s < n; s++) {
+                float v = g->alpha * tmp[r * EMBER_NARROW_MAX + s], *o = c + r * g->ldc + s;
+                *o = beta == 0.0f ? v : v + beta * *o;
+            }
     } else {
         /* an edge tile: the full tile into a buffer, the valid m x n part out. With one k block and beta 0
          * the kernel also applies the fused epilogue, on zero-padded copies of the bias parts (so it reads
@@ -629,11 +637,35 @@ static void pack_rows_generic(float *dst, const float *p, int64_t rs, int64_t n,
     }
 }
 
+void ember_ukernel_narrow_ref(int mr, int64_t k, const float *a, const float *b, int64_t ldb, int64_t n, float *c,
+                              int64_t ldc) {
+    float acc[EMBER_MR_MAX][EMBER_NARROW_MAX] = {{0}};
+    for (int64_t p = 0; p < k; p++, a += mr, b += ldb)
+        for (int r = 0; r < mr; r++)
+            for (int64_t j = 0; j < n; j++) acc[r][j] += a[r] * b[j];
+    for (int r = 0; r < mr; r++)
+        for (int64_t j = 0; j < n; j++) c[r * ldc + j] = acc[r][j];
+}
+
+#define NARROW_REF(MR)                                                                                               \
+    static void narrow_##MR(int64_t k, const float *a, const float *b, int64_t ldb, int64_t n, float *c,          \
+                            int64_t ldc) {                                                                           \
+        ember_ukernel_narrow_ref(MR, k, a, b, ldb, n, c, ldc);                                                       \
+    }
+NARROW_REF(4)
+NARROW_REF(6)
+NARROW_REF(8)
+
+void ember_narrow_for_mr(ember_kernel_table *t) {
+    t->ukernel_narrow = t->mr == 4 ? narrow_4 : t->mr == 6 ? narrow_6 : t->mr == 8 ? narrow_8 : NULL;
+}
+
 void ember_kernels_gemm_generic(ember_kernel_table *t);
 void ember_kernels_gemm_generic(ember_kernel_table *t) {
     t->mr = GEN_MR;
     t->nr = GEN_NR;
     t->ukernel = ukernel_generic;
+    ember_narrow_for_mr(t);
     t->pack_rows = pack_rows_generic;
     t->wino_in = ember_wino_in_ref;
     t->wino_out = ember_wino_out_ref;

@@ -5,7 +5,7 @@
 
 #include "kernels/kernels.h"
 
-enum { EMBER_MR_MAX = 8, EMBER_NR_MAX = 16, EMBER_DW_MAX_TAPS = 64 };
+enum { EMBER_MR_MAX = 8, EMBER_NR_MAX = 16, EMBER_DW_MAX_TAPS = 64, EMBER_NARROW_MAX = 4 };
 
 /* The part of an epilogue a micro-kernel fuses into its store (the GEMM driver passes it on the last k
  * block of full tiles when the epilogue is only bias + ReLU/Clip + residual): v += rbias[i] + cbias[j],
@@ -46,6 +46,11 @@ typedef struct ember_kernel_table {
      * (ldb > nr, every row has nr valid columns). NULL in tables without one (B is then packed). */
     void (*ukernel_sb)(int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,
                        float alpha, float beta, const ember_ukernel_post *post);
+    /* A tile with only n <= EMBER_NARROW_MAX real columns (a 7x7 plane is N = 49: the last sliver holds one):
+     * c[r*ldc + j] = sum over p < k of a[p*mr + r] * b[p*ldb + j] for r < mr (the table's), j < n; nothing
+     * else (the caller scales, adds C and applies the epilogue). The full tile costs the same for 1 column
+     * as for nr. */
+    void (*ukernel_narrow)(int64_t k, const float *a, const float *b, int64_t ldb, int64_t n, float *c, int64_t ldc);
     /* GEMM packing of a transposed source: dst[k*r + i] = p[i*rs + k] for i < n, 0 for n <= i < r, k < K
      * (n <= r <= EMBER_NR_MAX). Rows are contiguous along k; this is the gather half of packing. */
     void (*pack_rows)(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r);
@@ -186,6 +191,11 @@ void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride);
 void ember_gather_rows_ref(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
                            int64_t stride);
 void ember_upsample_row_ref(float *d, const float *s, int64_t n, int64_t f);
+/* The scalar ukernel_narrow for mr rows (gemm.c): the generic and NEON tables' (mr 4, 8 or 6). */
+void ember_ukernel_narrow_ref(int mr, int64_t k, const float *a, const float *b, int64_t ldb, int64_t n, float *c,
+                              int64_t ldc);
+/* Sets t->ukernel_narrow to the scalar one for t->mr (call after setting mr). */
+void ember_narrow_for_mr(ember_kernel_table *t);
 /* The scalar conv_rows (conv.c), the generic table's and the ISA versions' short rows. */
 void ember_conv_rows_ref(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
                          int64_t ntaps, int64_t n, const ember_ukernel_post *post);

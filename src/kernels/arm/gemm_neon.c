@@ -138,6 +138,7 @@ void ember_kernels_init_neon(ember_kernel_table *t) {
     t->mr = MR;
     t->nr = NR;
     t->ukernel = ukernel_neon;
+    ember_narrow_for_mr(t);
     t->pack_rows = pack_rows_neon;
     ember_vmath_init_neon(t);
     ember_winograd_init_neon(t);

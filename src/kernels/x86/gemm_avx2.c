@@ -220,12 +220,49 @@ static void pack_rows_avx2(float *dst, const float *p, int64_t rs, int64_t n, in
     }
 }
 
+/* ukernel_narrow: the 6 rows of A in one vector (a masked load: the sliver's last row has 6 floats), n <= 4
+ * columns of B broadcast; two k phases for two FMA chains per column. Inlined per n so that the accumulators
+ * stay in registers. */
+static inline __attribute__((always_inline)) void narrow_n(int64_t k, const float *a, const float *b, int64_t ldb,
+                                                           const int n, float *c, int64_t ldc) {
+    __m256i m6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    __m256 acc0[4], acc1[4];
+    for (int j = 0; j < n; j++) acc0[j] = acc1[j] = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 2 <= k; p += 2, a += 2 * MR, b += 2 * ldb) {
+        __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_maskload_ps(a + MR, m6); /* a0's lanes 6, 7: next row */
+        for (int j = 0; j < n; j++) {
+            acc0[j] = _mm256_fmadd_ps(a0, _mm256_broadcast_ss(b + j), acc0[j]);
+            acc1[j] = _mm256_fmadd_ps(a1, _mm256_broadcast_ss(b + ldb + j), acc1[j]);
+        }
+    }
+    if (p < k) {
+        __m256 a0 = _mm256_maskload_ps(a, m6);
+        for (int j = 0; j < n; j++) acc0[j] = _mm256_fmadd_ps(a0, _mm256_broadcast_ss(b + j), acc0[j]);
+    }
+    for (int j = 0; j < n; j++) {
+        float v[8];
+        _mm256_storeu_ps(v, _mm256_add_ps(acc0[j], acc1[j]));
+        for (int r = 0; r < MR; r++) c[r * ldc + j] = v[r];
+    }
+}
+
+static void narrow_6(int64_t k, const float *a, const float *b, int64_t ldb, int64_t n, float *c, int64_t ldc) {
+    switch (n) {
+    case 1: narrow_n(k, a, b, ldb, 1, c, ldc); break;
+    case 2: narrow_n(k, a, b, ldb, 2, c, ldc); break;
+    case 3: narrow_n(k, a, b, ldb, 3, c, ldc); break;
+    default: narrow_n(k, a, b, ldb, 4, c, ldc); break;
+    }
+}
+
 void ember_kernels_init_avx2(ember_kernel_table *t) {
     t->name = "avx2";
     t->mr = MR;
     t->nr = NR;
     t->ukernel = ukernel_6x16;
     t->ukernel_sb = ukernel_6x16_sb;
+    t->ukernel_narrow = narrow_6;
     t->pack_rows = pack_rows_avx2;
     ember_vmath_init_avx2(t);
     ember_winograd_init_avx2(t);
