@@ -51,6 +51,11 @@ static float attr_f(const eg_node *n, const char *name, float dflt) {
     return a && a->type == EG_ATTR_FLOAT ? a->f : dflt;
 }
 
+static int64_t attr_i(const eg_node *n, const char *name, int64_t dflt) {
+    const eg_attr *a = eg_attr_find(n, name);
+    return a && a->type == EG_ATTR_INT ? a->i : dflt;
+}
+
 /* The activation node n computes, if the epilogue has it. */
 static bool node_act(const fctx *f, const eg_node *n, ember_act *act) {
     const char *t = n->op_type;
@@ -125,9 +130,8 @@ static bool pool2_after_dw(const fctx *f, const eg_node *conv, const eg_node *cn
     if (x->ndim != 4 || y->ndim != 4 || y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] ||
         y->shape[2] != x->shape[2] / 2 || y->shape[3] != x->shape[3] / 2)
         return false;
-    const eg_attr *g = eg_attr_find(conv, "group");
     int w = conv->nin > 1 ? conv->in[1] : -1;
-    return g && g->type == EG_ATTR_INT && g->i == x->shape[1] && w >= 0 && is_f32(f, w) && val(f, w)->t.ndim == 4 &&
+    return attr_i(conv, "group", 1) == x->shape[1] && w >= 0 && is_f32(f, w) && val(f, w)->t.ndim == 4 &&
            val(f, w)->t.shape[1] == 1;
 }
 
@@ -424,11 +428,6 @@ static ember_status fuse_from(fctx *f, int s) {
 
 /* --- chaining a 1x1 Conv into the depthwise Conv that reads it ------------------------------------------ */
 
-static int64_t attr_i(const eg_node *n, const char *name, int64_t dflt) {
-    const eg_attr *a = eg_attr_find(n, name);
-    return a && a->type == EG_ATTR_INT ? a->i : dflt;
-}
-
 /* Step s runs a plain f32 2-D Conv (not made by a pass, not dynamic) whose weights are a constant of shape
  * [m, c, kh, kw]; returns the weights' tensor. */
 static const ember_tensor *conv_step(const eg_exec *x, int s) {
@@ -436,10 +435,10 @@ static const ember_tensor *conv_step(const eg_exec *x, int s) {
     if (x->synth[s] || x->dynamic[s] || n->domain[0] || strcmp(n->op_type, "Conv") || n->nin < 2 || n->nout != 1 ||
         n->in[0] < 0 || n->in[1] < 0 || !x->is_const[n->in[1]])
         return NULL;
+    static const int rank[3] = {4, 4, 1}; /* X, W, B */
     for (int i = 0; i < 3 && i < n->nin; i++) {
         const ev *v = n->in[i] >= 0 ? &x->vals[n->in[i]] : NULL;
-        if (v && (v->kind != EV_TENSOR || v->t.dtype != EMBER_DTYPE_F32 || v->t.ndim != (i ? i == 1 ? 4 : 1 : 4)))
-            return NULL;
+        if (v && (v->kind != EV_TENSOR || v->t.dtype != EMBER_DTYPE_F32 || v->t.ndim != rank[i])) return NULL;
     }
     const ember_tensor *w = &x->vals[n->in[1]].t;
     return w->data ? w : NULL;
