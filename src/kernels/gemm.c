@@ -647,17 +647,8 @@ void ember_ukernel_narrow_ref(int mr, int64_t k, const float *a, const float *b,
         for (int64_t j = 0; j < n; j++) c[r * ldc + j] = acc[r][j];
 }
 
-#define NARROW_REF(MR)                                                                                               \
-    static void narrow_##MR(int64_t k, const float *a, const float *b, int64_t ldb, int64_t n, float *c,          \
-                            int64_t ldc) {                                                                           \
-        ember_ukernel_narrow_ref(MR, k, a, b, ldb, n, c, ldc);                                                       \
-    }
-NARROW_REF(4)
-NARROW_REF(6)
-NARROW_REF(8)
-
-void ember_narrow_for_mr(ember_kernel_table *t) {
-    t->ukernel_narrow = t->mr == 4 ? narrow_4 : t->mr == 6 ? narrow_6 : t->mr == 8 ? narrow_8 : NULL;
+static void narrow_generic(int64_t k, const float *a, const float *b, int64_t ldb, int64_t n, float *c, int64_t ldc) {
+    ember_ukernel_narrow_ref(GEN_MR, k, a, b, ldb, n, c, ldc);
 }
 
 void ember_kernels_gemm_generic(ember_kernel_table *t);
@@ -665,7 +656,7 @@ void ember_kernels_gemm_generic(ember_kernel_table *t) {
     t->mr = GEN_MR;
     t->nr = GEN_NR;
     t->ukernel = ukernel_generic;
-    ember_narrow_for_mr(t);
+    t->ukernel_narrow = narrow_generic;
     t->pack_rows = pack_rows_generic;
     t->wino_in = ember_wino_in_ref;
     t->wino_out = ember_wino_out_ref;

@@ -191,11 +191,9 @@ void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride);
 void ember_gather_rows_ref(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
                            int64_t stride);
 void ember_upsample_row_ref(float *d, const float *s, int64_t n, int64_t f);
-/* The scalar ukernel_narrow for mr rows (gemm.c): the generic and NEON tables' (mr 4, 8 or 6). */
+/* The scalar ukernel_narrow for mr rows (gemm.c): the generic table's, and the twin the others are tested by. */
 void ember_ukernel_narrow_ref(int mr, int64_t k, const float *a, const float *b, int64_t ldb, int64_t n, float *c,
                               int64_t ldc);
-/* Sets t->ukernel_narrow to the scalar one for t->mr (call after setting mr). */
-void ember_narrow_for_mr(ember_kernel_table *t);
 /* The scalar conv_rows (conv.c), the generic table's and the ISA versions' short rows. */
 void ember_conv_rows_ref(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
                          int64_t ntaps, int64_t n, const ember_ukernel_post *post);

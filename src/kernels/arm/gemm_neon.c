@@ -129,6 +129,40 @@ static void pack_rows_neon(float *dst, const float *p, int64_t rs, int64_t n, in
     }
 }
 
+/* ukernel_narrow (isa.h): the mr rows of A as vectors (aarch64 two q, armv7 a q and a d), n <= 4 columns of B
+ * multiplied in by scalar; inlined per n so that the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void narrow_n(int64_t k, const float *a, const float *b, int64_t ldb,
+                                                           const int n, float *c, int64_t ldc) {
+    float32x4_t lo[4], hi[4];
+    for (int j = 0; j < n; j++) lo[j] = hi[j] = vdupq_n_f32(0.0f);
+    for (int64_t p = 0; p < k; p++, a += MR, b += ldb) {
+#if MR == 8
+        float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
+#else
+        float32x4_t a0 = vld1q_f32(a), a1 = vcombine_f32(vld1_f32(a + 4), vdup_n_f32(0.0f));
+#endif
+        for (int j = 0; j < n; j++) {
+            lo[j] = vmlaq_n_f32(lo[j], a0, b[j]);
+            hi[j] = vmlaq_n_f32(hi[j], a1, b[j]);
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        float v[8];
+        vst1q_f32(v, lo[j]);
+        vst1q_f32(v + 4, hi[j]);
+        for (int r = 0; r < MR; r++) c[r * ldc + j] = v[r];
+    }
+}
+
+static void narrow_neon(int64_t k, const float *a, const float *b, int64_t ldb, int64_t n, float *c, int64_t ldc) {
+    switch (n) {
+    case 1: narrow_n(k, a, b, ldb, 1, c, ldc); break;
+    case 2: narrow_n(k, a, b, ldb, 2, c, ldc); break;
+    case 3: narrow_n(k, a, b, ldb, 3, c, ldc); break;
+    default: narrow_n(k, a, b, ldb, 4, c, ldc); break;
+    }
+}
+
 void ember_kernels_init_neon(ember_kernel_table *t) {
 #if defined(__aarch64__)
     t->name = "neon";
@@ -138,7 +172,7 @@ void ember_kernels_init_neon(ember_kernel_table *t) {
     t->mr = MR;
     t->nr = NR;
     t->ukernel = ukernel_neon;
-    ember_narrow_for_mr(t);
+    t->ukernel_narrow = narrow_neon;
     t->pack_rows = pack_rows_neon;
     ember_vmath_init_neon(t);
     ember_winograd_init_neon(t);
