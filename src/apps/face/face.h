@@ -7,7 +7,8 @@
  *     ember_face_gallery *g = NULL;
  *     ember_face_gallery_open("people.db", EMBER_FACE_GALLERY_CREATE, &g);
  *     // ... detect faces (ember_face_detector), align each to 112x112 (ember_face_align),
- *     // embed it (ember_face_embedder), then look the embedding up:
+ *     // embed it (ember_face_embedder; ember_face_pipeline_embed_all does every face of a photo at once, in
+ *     // parallel), then look the embedding up:
  *     ember_face_match m[3];
  *     int n = 0;
  *     ember_face_gallery_search(g, "mobilefacenet", emb, 128, m, 3, &n);
