@@ -120,7 +120,7 @@ typedef struct {
     float *embs;
     int dim;
     ember_status *status; /* one per face */
-    char (*msg)[256];     /* the message of each failed face */
+    char (*msg)[1024];    /* the message of each failed face */
     int *slot;            /* pool thread -> embedder copy, -1 until the thread first runs a face */
     atomic_int next_slot;
 } embed_job;
