@@ -435,13 +435,23 @@ typedef struct identified {
     int ntop;
 } identified;
 
-static ember_status identify_face(face_cli *c, const ember_face_image *img, const ember_face_det *d, float *emb,
-                                  float thr, identified *out) {
+/* Embed every face of an image (in parallel across the pipeline's threads) into *embs, grown as needed. */
+static ember_status embed_faces(face_cli *c, const ember_face_image *img, const ember_face_dets *d, float **embs,
+                                int *cap) {
+    if (d->n > *cap) {
+        int dim = ember_face_embedder_dim(ember_face_pipeline_embedder(c->pipe));
+        float *v = realloc(*embs, (size_t)d->n * dim * sizeof *v);
+        if (!v) return ember_fail(EMBER_ERR_NOMEM, "out of memory for %d embeddings", d->n);
+        *embs = v, *cap = d->n;
+    }
+    return ember_face_pipeline_embed_all(c->pipe, img, d, *embs);
+}
+
+/* Look an embedding up in the gallery. */
+static ember_status identify_face(face_cli *c, const float *emb, float thr, identified *out) {
     ember_face_embedder *e = ember_face_pipeline_embedder(c->pipe);
-    ember_status s = ember_face_pipeline_embed(c->pipe, img, d, emb);
-    if (s) return s;
     int n = 0, k = c->top > 1 ? (int)c->top : 1;
-    s = ember_face_gallery_search(c->gallery, ember_face_embedder_info(e)->name, emb, ember_face_embedder_dim(e), out->top,
+    ember_status s = ember_face_gallery_search(c->gallery, ember_face_embedder_info(e)->name, emb, ember_face_embedder_dim(e), out->top,
                                   k, &n);
     if (s) return s;
     out->ntop = n;
@@ -476,8 +486,8 @@ static int face_identify(int argc, char **argv) {
         return cli_fail(s);
     }
     float thr = match_threshold(&c);
-    float *emb = malloc((size_t)ember_face_embedder_dim(ember_face_pipeline_embedder(c.pipe)) * sizeof *emb);
-    if (!emb) s = ember_fail(EMBER_ERR_NOMEM, "out of memory");
+    int dim = ember_face_embedder_dim(ember_face_pipeline_embedder(c.pipe)), cap = 0;
+    float *embs = NULL;
     if (c.p.json) printf("[");
     int shown = 0;
     for (int f = 0; f < files.n && !s; f++) {
@@ -485,8 +495,10 @@ static int face_identify(int argc, char **argv) {
         ember_face_dets d = {0};
         ember_status fs = ember_face_image_load(files.v[f], &img);
         if (!fs) fs = ember_face_pipeline_detect(c.pipe, &img, &d);
+        if (!fs) fs = embed_faces(&c, &img, &d, &embs, &cap);
         if (fs) {
             file_error(&c, fs);
+            ember_face_dets_free(&d);
             ember_face_image_free(&img);
             continue;
         }
@@ -498,7 +510,7 @@ static int face_identify(int argc, char **argv) {
         for (int i = 0; i < d.n && !fs; i++) {
             identified who;
             const ember_face_det *x = &d.v[i];
-            fs = identify_face(&c, &img, x, emb, thr, &who);
+            fs = identify_face(&c, embs + (size_t)i * dim, thr, &who);
             if (fs) break;
             if (c.p.json) {
                 printf("%s{\"name\": ", i ? ", " : "");
@@ -537,7 +549,7 @@ static int face_identify(int argc, char **argv) {
         ember_face_image_free(&img);
     }
     if (c.p.json) printf("\n]\n");
-    free(emb);
+    free(embs);
     list_free(&files);
     cleanup(&c);
     if (s) return cli_fail(s);
@@ -710,9 +722,8 @@ static int face_watch(int argc, char **argv) {
     if (!s) s = open_gallery_for_reading(&c);
     if (!s) s = open_pipeline(&c, true);
     if (!s && !c.frames) s = ember_face_camera_open(c.camera ? c.camera : "/dev/video0", c.cam_w, c.cam_h, &cam);
-    int dim = s ? 0 : ember_face_embedder_dim(ember_face_pipeline_embedder(c.pipe));
-    float *emb = s ? NULL : malloc((size_t)dim * sizeof *emb);
-    if (!s && !emb) s = ember_fail(EMBER_ERR_NOMEM, "out of memory");
+    int dim = s ? 0 : ember_face_embedder_dim(ember_face_pipeline_embedder(c.pipe)), cap = 0;
+    float *embs = NULL;
     presence present[64];
     int npresent = 0;
     float thr = s ? 0 : match_threshold(&c);
@@ -738,9 +749,10 @@ static int face_watch(int argc, char **argv) {
             if (s) break;
         }
         s = ember_face_pipeline_detect(c.pipe, &img, &d);
+        if (!s) s = embed_faces(&c, &img, &d, &embs, &cap);
         for (int i = 0; i < d.n && !s; i++) {
             identified who;
-            s = identify_face(&c, &img, &d.v[i], emb, thr, &who);
+            s = identify_face(&c, embs + (size_t)i * dim, thr, &who);
             if (s) break;
             int k = 0;
             while (k < npresent && strcmp(present[k].name, who.name)) k++;
@@ -775,7 +787,7 @@ static int face_watch(int argc, char **argv) {
     for (int k = 0; k < npresent; k++) event(&c, frame, "leaves", present[k].name, present[k].score);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    free(emb);
+    free(embs);
     ember_face_camera_close(cam);
     list_free(&frames);
     cleanup(&c);

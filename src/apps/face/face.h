@@ -7,7 +7,8 @@
  *     ember_face_gallery *g = NULL;
  *     ember_face_gallery_open("people.db", EMBER_FACE_GALLERY_CREATE, &g);
  *     // ... detect faces (ember_face_detector), align each to 112x112 (ember_face_align),
- *     // embed it (ember_face_embedder), then look the embedding up:
+ *     // embed it (ember_face_embedder; ember_face_pipeline_embed_all does every face of a photo at once, in
+ *     // parallel), then look the embedding up:
  *     ember_face_match m[3];
  *     int n = 0;
  *     ember_face_gallery_search(g, "mobilefacenet", emb, 128, m, 3, &n);
@@ -294,6 +295,16 @@ ember_status ember_face_pipeline_detect(ember_face_pipeline *p, const ember_face
 /* Align face d and embed it into emb (ember_face_embedder_dim floats). */
 ember_status ember_face_pipeline_embed(ember_face_pipeline *p, const ember_face_image *img, const ember_face_det *d,
                                        float *emb);
+/* Align and embed every face of dets into embs (dets->n x ember_face_embedder_dim floats, face i at i * dim).
+ * With a pool of two or more threads and two or more faces, faces run in parallel, one per thread, each on its
+ * own single-threaded copy of the embedder; otherwise one after the other like ember_face_pipeline_embed (the
+ * embedder then uses all threads inside each face). The results are the same either way (within rounding).
+ * Memory: the copies are opened on first use, up to min(faces, threads) - 1 of them, and kept until
+ * ember_face_pipeline_close; each holds one more copy of the embedder's weights (the model file is mapped
+ * once per copy; packed weights and activations are per copy). On failure (a face without landmarks, ...)
+ * the first failing face's error is returned, its message naming the face index; embs is then unspecified. */
+ember_status ember_face_pipeline_embed_all(ember_face_pipeline *p, const ember_face_image *img,
+                                           const ember_face_dets *dets, float *embs);
 
 /* --- model lookup ------------------------------------------------------------------------------------- */
 /* Resolve a model given by name ("yunet", "ultraface", "ultraface-slim", "fr_detect", "fr_landmark",
