@@ -69,14 +69,17 @@ typedef struct {
 
 static void outer(void *p, int64_t b, int64_t e, int thread) {
     nested_ctx *c = p;
+    if (ember_pool_threads(c->pool) != 1) atomic_fetch_add(&c->total, 1000000); /* a nested call has one thread */
     for (int64_t i = b; i < e; i++) ember_pool_for(c->pool, 10, 1, add_one, &c->total); /* runs serially */
 }
 
 static void test_nested(void) {
     nested_ctx c = {0};
     CHECK(ember_pool_create(2, &c.pool) == EMBER_OK);
+    CHECK_EQ(ember_pool_threads(c.pool), 2);
     ember_pool_for(c.pool, 50, 1, outer, &c);
     CHECK_EQ(atomic_load(&c.total), 500);
+    CHECK_EQ(ember_pool_threads(c.pool), 2);
     ember_pool_destroy(c.pool);
 }
 

@@ -32,6 +32,7 @@ typedef void (*ember_range_fn)(void *ctx, int64_t begin, int64_t end, int thread
 /* nthreads <= 0: one per available core (ember_cpu_count). */
 EMBER_API ember_status ember_pool_create(int nthreads, ember_pool **out);
 EMBER_API void ember_pool_destroy(ember_pool *pool);
+/* The threads a call from here would use: the pool's size, or 1 inside a task (nested calls run serially). */
 EMBER_API int ember_pool_threads(const ember_pool *pool);
 
 /* Run fn over [0, count) in chunks of at least `grain` indices (grain <= 0 means 1). A NULL pool runs

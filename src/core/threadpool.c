@@ -158,7 +158,8 @@ void ember_pool_destroy(ember_pool *p) {
     ember_free(p);
 }
 
-int ember_pool_threads(const ember_pool *p) { return p ? p->nthreads : 1; }
+/* Inside a task a nested ember_pool_for runs serially (thread 0), so kernels sizing work by this see 1. */
+int ember_pool_threads(const ember_pool *p) { return p && !inside_task ? p->nthreads : 1; }
 
 void ember_pool_for(ember_pool *p, int64_t count, int64_t grain, ember_range_fn fn, void *ctx) {
     if (count <= 0) return;
