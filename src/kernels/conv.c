@@ -409,6 +409,7 @@ static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     ember_epilogue e;
     ember_ukernel_post post;
     bool fused = direct_epilogue(j, ohw, &e, &post);
+    int64_t ep_from = begin; /* first row the separate epilogue has not done */
     for (int64_t r = begin; r < end; r++) {
         int64_t b = r / g->oh, oy = r % g->oh;
         if (r == begin || oy == 0)
@@ -449,9 +450,15 @@ static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
                                 fused ? &post : NULL);
             }
         }
-        if (!fused) {
+        /* a separate epilogue (PRelu: fr_feature's stem) over the rows done since the last one, once they
+         * fill about 64 KB or the image or the task ends: per row it had been a call per channel per row
+         * (56 floats each), 0.28 ms of a 0.49 ms stem */
+        int64_t rows = r + 1 - ep_from;
+        if (!fused && (r + 1 == end || oy + 1 == g->oh || rows * g->cout * g->ow >= 16384)) {
             e.residual = j->ep && j->ep->residual ? j->ep->residual + b * g->cout * ohw : NULL;
-            ember_epilogue_apply_k(j->k, &e, out, ohw, 0, oy * g->ow, g->cout, g->ow);
+            int64_t oy0 = oy + 1 - rows;
+            ember_epilogue_apply_k(j->k, &e, out - (rows - 1) * g->ow, ohw, 0, oy0 * g->ow, g->cout, rows * g->ow);
+            ep_from = r + 1;
         }
     }
 }
