@@ -61,6 +61,12 @@ ember_status ember_face_image_orient(ember_face_image *img, int o);
  * src = (m[0]*x + m[1]*y + m[2], m[3]*x + m[4]*y + m[5]). Pixels that fall outside are `border` (0..255).
  * dst must be allocated (its size is the output size). Maps without rotation take ember_face_warp_axis. */
 void ember_face_warp(const ember_face_image *src, const float m[6], uint8_t border, ember_face_image *dst);
+/* floor for the finite, int-range coordinates the warps compute (floorf is a libm call without SSE4.1). */
+static inline int ember_face_floor(float v) {
+    int i = (int)v;
+    return (float)i > v ? i - 1 : i;
+}
+
 /* The same pixel by pixel, the definition the fast paths follow; `replicate` clamps outside coordinates to the
  * edge instead of using the border colour (OpenCV's BORDER_REPLICATE). */
 void ember_face_warp_reference(const ember_face_image *src, const float m[6], uint8_t border, bool replicate,

@@ -22,12 +22,6 @@ static const uint8_t *pixel_at(const ember_face_image *img, int x, int y, bool r
     return img->rgb + ((size_t)y * img->w + x) * 3;
 }
 
-/* floor for the finite, int-range coordinates warp computes (floorf is a libm call without SSE4.1) */
-static inline int floor_int(float v) {
-    int i = (int)v;
-    return (float)i > v ? i - 1 : i;
-}
-
 /* The definition of a bilinear warp, pixel by pixel (the scalar reference for ember_face_warp_axis, and the path
  * for maps that rotate). */
 void ember_face_warp_reference(const ember_face_image *src, const float m[6], uint8_t border, bool replicate,
@@ -46,7 +40,7 @@ void ember_face_warp_reference(const ember_face_image *src, const float m[6], ui
                     continue;
                 }
             }
-            int x0 = floor_int(sx), y0 = floor_int(sy);
+            int x0 = ember_face_floor(sx), y0 = ember_face_floor(sy);
             float fx = sx - x0, fy = sy - y0;
             float w[4] = {(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy};
             if (x0 >= 0 && y0 >= 0 && x0 + 1 < src->w && y0 + 1 < src->h) { /* all 4 inside: no lookups */

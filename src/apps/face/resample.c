@@ -14,17 +14,11 @@ enum { PARALLEL_MIN_PIXELS = 1 << 16 };
  * (the "very cheap" cost model: no epilogues) and clang both turn into vector code; the rest runs scalar. */
 enum { BLK = 16 };
 
-/* floor for the finite, int-range coordinates warp computes (floorf is a libm call without SSE4.1) */
-static inline int floor_int(float v) {
-    int i = (int)v;
-    return (float)i > v ? i - 1 : i;
-}
-
 /* One source tap pair as ember_face_warp_reference picks it for coordinate s on an axis of `size` pixels:
  * i0 = floor(s), i1 = i0 + 1, fraction s - i0; outside taps clamp to the edge (replicate) or are -1 (the
  * border colour). */
 static void tap_at(float s, int size, bool replicate, int *a, int *b, float *f) {
-    int i0 = floor_int(s), i1 = i0 + 1;
+    int i0 = ember_face_floor(s), i1 = i0 + 1;
     *f = s - (float)i0;
     if (replicate) {
         i0 = i0 < 0 ? 0 : i0 >= size ? size - 1 : i0;
