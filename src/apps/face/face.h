@@ -57,16 +57,16 @@ int ember_face_exif_orientation(const uint8_t *jpeg, size_t size);
 /* Turn pixels stored with EXIF orientation `o` upright (in place: the buffer is replaced). */
 ember_status ember_face_image_orient(ember_face_image *img, int o);
 
-/* Bilinear resampling through an affine map from destination to source pixel coordinates:
- * src = (m[0]*x + m[1]*y + m[2], m[3]*x + m[4]*y + m[5]). Pixels that fall outside are `border` (0..255).
- * dst must be allocated (its size is the output size). Maps without rotation take ember_face_warp_axis. */
-void ember_face_warp(const ember_face_image *src, const float m[6], uint8_t border, ember_face_image *dst);
 /* floor for the finite, int-range coordinates the warps compute (floorf is a libm call without SSE4.1). */
 static inline int ember_face_floor(float v) {
     int i = (int)v;
     return (float)i > v ? i - 1 : i;
 }
 
+/* Bilinear resampling through an affine map from destination to source pixel coordinates:
+ * src = (m[0]*x + m[1]*y + m[2], m[3]*x + m[4]*y + m[5]). Pixels that fall outside are `border` (0..255).
+ * dst must be allocated (its size is the output size). Maps without rotation take ember_face_warp_axis. */
+void ember_face_warp(const ember_face_image *src, const float m[6], uint8_t border, ember_face_image *dst);
 /* The same pixel by pixel, the definition the fast paths follow; `replicate` clamps outside coordinates to the
  * edge instead of using the border colour (OpenCV's BORDER_REPLICATE). */
 void ember_face_warp_reference(const ember_face_image *src, const float m[6], uint8_t border, bool replicate,
