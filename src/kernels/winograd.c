@@ -100,7 +100,6 @@ typedef struct {
     const float *U, *in, *bias;
     float *out;
     int64_t th, tw, tiles, tc, chunks; /* tiles per image, tiles per chunk, chunks per image */
-    int64_t cpart, parts;              /* output channels per task (whole slivers), parts of cout */
     float lo, hi;                      /* ReLU / Clip (or none: -inf, +inf) applied while scattering */
     atomic_bool failed;
 } wino_job;
@@ -176,25 +175,49 @@ static void gather(const wino_job *j, const float *plane, int64_t t0, int64_t n,
     }
 }
 
-/* One chunk: tiles [t0, t0 + n) of image b, output channels [co0, co1). V: NXI packed [cin x nb] panels; M:
- * NXI [cout x nb] blocks (rows co0..co1 used). */
-static void wino_chunk(const wino_job *j, int64_t b, int64_t t0, int64_t n, int64_t co0, int64_t co1, float *V,
-                       float *M, float *d) {
+/* A chunk is tiles [t0, t0 + n) of image b in three steps: the input tiles transformed into V (NXI packed
+ * [cin x nb] panels), NXI GEMMs into M (NXI [cout x nb] blocks), M transformed back into the output. Each step
+ * takes a range (input channels, products, output channels), so that a chunk can also be shared by threads. */
+typedef struct {
+    int64_t b, t0, n, nb, vs, ms; /* image, first tile, tiles, padded tiles, V and M strides */
+    float *V, *M;
+} wino_chunk_t;
+
+static wino_chunk_t chunk_at(const wino_job *j, int64_t b, int64_t t0, float *V, float *M) {
+    int64_t n = min64(j->tc, j->tiles - t0), nb = ceil_div(n, j->k->nr) * j->k->nr;
+    return (wino_chunk_t){b, t0, n, nb, j->g->cin * nb, j->g->cout * nb, V, M};
+}
+
+/* Input channels [c0, c1) of chunk c into V; d: NXI x nr floats. */
+static void wino_in_part(const wino_job *j, const wino_chunk_t *c, int64_t c0, int64_t c1, float *d) {
+    const ember_conv2d_shape *g = j->g;
+    int nr = j->k->nr;
+    const float *x = j->in + c->b * g->cin * g->h * g->w;
+    for (int64_t s = 0; s < c->nb / nr; s++)
+        for (int64_t ci = c0; ci < c1; ci++) {
+            gather(j, x + ci * g->h * g->w, c->t0 + s * nr, c->n - s * nr, nr, d);
+            j->k->wino_in(c->V + (s * g->cin + ci) * nr, c->vs, d, nr);
+        }
+}
+
+/* Products [x0, x1) of chunk c, output channels [co0, co1) (co0 a multiple of mr). */
+static void wino_gemm_part(const wino_job *j, const wino_chunk_t *c, int x0, int x1, int64_t co0, int64_t co1) {
+    const ember_conv2d_shape *g = j->g;
+    int64_t ps = ember_packed_floats(j->k, false, g->cout, g->cin);
+    for (int xi = x0; xi < x1; xi++) {
+        ember_gemm_src A = {.packed = j->U + xi * ps + co0 * g->cin}, B = {.packed = c->V + xi * c->vs};
+        ember_sgemm_run(j->k, NULL, co1 - co0, c->n, g->cin, 1.0f, &A, &B, 0.0f, c->M + xi * c->ms + co0 * c->nb,
+                        c->nb, NULL);
+    }
+}
+
+/* Output channels [co0, co1) of chunk c from M into the output; d: 16 x nr floats. */
+static void wino_out_part(const wino_job *j, const wino_chunk_t *c, int64_t co0, int64_t co1, float *d) {
     const ember_kernel_table *k = j->k;
     const ember_conv2d_shape *g = j->g;
     int nr = k->nr;
-    int64_t ns = ceil_div(n, nr), nb = ns * nr, vs = g->cin * nb, ms = g->cout * nb;
-    int64_t ps = ember_packed_floats(k, false, g->cout, g->cin), ohw = g->oh * g->ow;
-    const float *x = j->in + b * g->cin * g->h * g->w;
-    for (int64_t s = 0; s < ns; s++)
-        for (int64_t c = 0; c < g->cin; c++) {
-            gather(j, x + c * g->h * g->w, t0 + s * nr, n - s * nr, nr, d);
-            k->wino_in(V + (s * g->cin + c) * nr, vs, d, nr);
-        }
-    for (int xi = 0; xi < NXI; xi++) {
-        ember_gemm_src A = {.packed = j->U + xi * ps + co0 * g->cin}, B = {.packed = V + xi * vs};
-        ember_sgemm_run(k, NULL, co1 - co0, n, g->cin, 1.0f, &A, &B, 0.0f, M + xi * ms + co0 * nb, nb, NULL);
-    }
+    int64_t ns = c->nb / nr, nb = c->nb, ms = c->ms, n = c->n, t0 = c->t0, b = c->b, ohw = g->oh * g->ow;
+    const float *M = c->M;
     float *y = d; /* 16 x nr outputs per sliver */
     for (int64_t co = co0; co < co1; co++) {
         float bias = j->bias ? j->bias[co] : 0.0f, *o = j->out + (b * g->cout + co) * ohw;
@@ -210,31 +233,79 @@ static void wino_chunk(const wino_job *j, int64_t b, int64_t t0, int64_t n, int6
                 }
                 int64_t h = min64(TILE, g->oh - oy0), w = min64(TILE, g->ow - ox0);
                 for (int64_t a = 0; a < h; a++)
-                    for (int64_t c = 0; c < w; c++) {
-                        float v = y[(a * TILE + c) * nr + l] + bias;
+                    for (int64_t x = 0; x < w; x++) {
+                        float v = y[(a * TILE + x) * nr + l] + bias;
                         v = v < j->lo ? j->lo : v; /* NaN stays */
-                        o[(oy0 + a) * g->ow + ox0 + c] = v > j->hi ? j->hi : v;
+                        o[(oy0 + a) * g->ow + ox0 + x] = v > j->hi ? j->hi : v;
                     }
             }
         }
     }
 }
 
+/* The chunks [begin, end) whole, one per task (each thread with its own V and M). */
 static void wino_chunks(void *ctx, int64_t begin, int64_t end, int thread) {
     wino_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
     int nr = j->k->nr;
     int64_t nb = ceil_div(j->tc, nr) * nr, vf = NXI * g->cin * nb, mf = NXI * g->cout * nb;
     float *V = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(vf + mf + NXI * nr) * sizeof(float));
+    (void)thread;
     if (!V) {
         atomic_store(&j->failed, true);
         return;
     }
-    for (int64_t task = begin; task < end; task++) {
-        int64_t ch = task / j->parts, co0 = task % j->parts * j->cpart, b = ch / j->chunks, t0 = ch % j->chunks * j->tc;
-        wino_chunk(j, b, t0, min64(j->tc, j->tiles - t0), co0, min64(co0 + j->cpart, g->cout), V, V + vf,
-                   V + vf + mf);
+    for (int64_t ch = begin; ch < end; ch++) {
+        wino_chunk_t c = chunk_at(j, ch / j->chunks, ch % j->chunks * j->tc, V, V + vf);
+        wino_in_part(j, &c, 0, g->cin, V + vf + mf);
+        wino_gemm_part(j, &c, 0, NXI, 0, g->cout);
+        wino_out_part(j, &c, 0, g->cout, V + vf + mf);
     }
+}
+
+/* One chunk shared by the threads, step by step: input channels, then the products, then output channels. */
+typedef struct {
+    const wino_job *j;
+    const wino_chunk_t *c;
+    int64_t per; /* channels per task (output: a multiple of mr) */
+} wino_step;
+
+static void wino_in_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
+    const wino_step *w = ctx;
+    float d[NXI * EMBER_NR_MAX];
+    (void)thread;
+    wino_in_part(w->j, w->c, begin * w->per, min64(end * w->per, w->j->g->cin), d);
+}
+
+static void wino_gemm_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
+    const wino_step *w = ctx;
+    (void)thread;
+    wino_gemm_part(w->j, w->c, (int)begin, (int)end, 0, w->j->g->cout);
+}
+
+static void wino_out_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
+    const wino_step *w = ctx;
+    float d[16 * EMBER_NR_MAX];
+    (void)thread;
+    wino_out_part(w->j, w->c, begin * w->per, min64(end * w->per, w->j->g->cout), d);
+}
+
+static bool wino_shared(wino_job *j, ember_pool *pool) {
+    const ember_conv2d_shape *g = j->g;
+    int nr = j->k->nr;
+    int64_t nb = ceil_div(j->tc, nr) * nr, vf = NXI * g->cin * nb, mf = NXI * g->cout * nb;
+    float *V = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(vf + mf) * sizeof(float));
+    if (!V) return false;
+    int64_t threads = ember_pool_threads(pool), cin_per = ceil_div(g->cin, 4 * threads);
+    int64_t cout_per = ceil_div(ceil_div(g->cout, 4 * threads), j->k->mr) * j->k->mr;
+    for (int64_t ch = 0; ch < g->batch * j->chunks; ch++) {
+        wino_chunk_t c = chunk_at(j, ch / j->chunks, ch % j->chunks * j->tc, V, V + vf);
+        wino_step in = {j, &c, cin_per}, mm = {j, &c, 1}, out = {j, &c, cout_per};
+        ember_pool_for(pool, ceil_div(g->cin, cin_per), 1, wino_in_tasks, &in);
+        ember_pool_for(pool, NXI, 1, wino_gemm_tasks, &mm);
+        ember_pool_for(pool, ceil_div(g->cout, cout_per), 1, wino_out_tasks, &out);
+    }
+    return true;
 }
 
 typedef struct {
@@ -274,15 +345,13 @@ bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_
     while (j.tc > nr && g->batch * ceil_div(j.tiles, j.tc) < 2 * threads) j.tc -= nr;
     if (j.tc > j.tiles) j.tc = j.tiles;
     j.chunks = ceil_div(j.tiles, j.tc);
-    /* too few chunks to share (13x13 planes are one chunk of 16 tiles): split the output channels too, each
-     * part transforming the chunk's input again (cin x tiles, against the cout x cin x tiles products) */
-    j.parts = threads > 1 ? ceil_div(2 * threads, g->batch * j.chunks) : 1;
-    int64_t mr = k->mr, slivers = ceil_div(g->cout, mr);
-    j.parts = j.parts > slivers ? slivers : j.parts < 1 ? 1 : j.parts;
-    j.cpart = ceil_div(slivers, j.parts) * mr;
-    j.parts = ceil_div(g->cout, j.cpart);
+    /* too few chunks to share (a 13x13 plane is one chunk of 16 tiles): the threads share each chunk's steps */
     atomic_init(&j.failed, false);
-    ember_pool_for(pool, g->batch * j.chunks * j.parts, 1, wino_chunks, &j);
+    if (threads > 1 && g->batch * j.chunks < threads) {
+        if (!wino_shared(&j, pool)) return false;
+    } else {
+        ember_pool_for(pool, g->batch * j.chunks, 1, wino_chunks, &j);
+    }
     if (atomic_load(&j.failed)) return false;
     if (ep && (ep->act.kind != EMBER_ACT_NONE || ep->residual)) {
         act_job a = {k, g, out, ep};
