@@ -124,6 +124,8 @@ typedef struct ember_onnx_node {
     int64_t shape[EMBER_MAX_DIMS];
     int64_t flops;     /* multiply-adds count as 2 */
     double time_ns;    /* accumulated over runs when profiling */
+    bool chained;      /* run band by band inside the next step, which its time counts in (a 1x1 Conv before a
+                          depthwise one) */
 } ember_onnx_node;
 
 typedef struct ember_onnx_plan_info {

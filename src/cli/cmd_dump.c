@@ -57,9 +57,11 @@ static int by_count(const void *a, const void *b) {
 }
 
 /* One line per executed step, in order: what ran, its output shape, its cost and time (best of the 5 runs
- * after the warm-up: the machine may be shared, and the least disturbed run is the kernel's speed). */
+ * after the warm-up: the machine may be shared, and the least disturbed run is the kernel's speed). A chained
+ * step (a 1x1 Conv run inside the depthwise one after it) says "in next". */
 static void print_steps(const ember_onnx_session *s, int n, const double *best_ns) {
     printf("steps   #    op                   MFLOPs        ms  GFLOP/s  output      name\n");
+    double carried = 0; /* FLOPs of chained steps, done by the next */
     for (int i = 0; i < n; i++) {
         ember_onnx_node node;
         ember_onnx_step(s, i, &node);
@@ -68,8 +70,15 @@ static void print_steps(const ember_onnx_session *s, int n, const double *best_n
         for (int d = 0; d < node.ndim && len < sizeof dims; d++)
             len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%lld", d ? "x" : "", (long long)node.shape[d]);
         double ms = best_ns[i] / 1e6;
+        if (node.chained) { /* its time and FLOPs count in the next step's GFLOP/s */
+            printf("  %4d    %-18s %9.2f   in next        -  %-11s %s\n", i, node.op_type, (double)node.flops / 1e6,
+                   dims, node.name ? node.name : "");
+            carried += (double)node.flops;
+            continue;
+        }
         printf("  %4d    %-18s %9.2f %9.3f %8.1f  %-11s %s\n", i, node.op_type, (double)node.flops / 1e6, ms,
-               ms > 0 ? (double)node.flops / 1e6 / ms : 0.0, dims, node.name ? node.name : "");
+               ms > 0 ? ((double)node.flops + carried) / 1e6 / ms : 0.0, dims, node.name ? node.name : "");
+        carried = 0;
     }
 }
 

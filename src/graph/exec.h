@@ -50,6 +50,8 @@ typedef struct eg_plan_stats {
 void eg_exec_stats(const eg_exec *x, eg_plan_stats *st);
 /* Step order: node index of step i. */
 int eg_exec_step_node(const eg_exec *x, int i);
+/* Whether step i is run inside a later step (a chained 1x1 Conv). */
+bool eg_exec_step_chained(const eg_exec *x, int i);
 
 /* For control-flow ops: run subgraph g with the given inputs inside the op's executor. outputs: owned copies. */
 ember_status eg_subgraph_run(eo_ctx *c, const eg_graph *g, int nin, ev *const *inputs, ev *outputs);

@@ -361,5 +361,6 @@ ember_status ember_onnx_step(const ember_onnx_session *s, int i, ember_onnx_node
     }
     node->flops = node_flops(s->x, n);
     node->time_ns = s->node_ns ? s->node_ns[ni] : 0;
+    node->chained = eg_exec_step_chained(s->x, i);
     return EMBER_OK;
 }
