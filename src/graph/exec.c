@@ -369,7 +369,8 @@ static ember_status assign_offsets(eg_exec *x, interval *iv, int n) {
     if (!x->arena) return nomem();
 #if defined(MADV_HUGEPAGE)
     enum { HUGE = 2 << 20 }; /* the 2 MB pages inside a big arena: every run walks all of it */
-    uintptr_t lo = ((uintptr_t)x->arena + HUGE - 1) & ~(uintptr_t)(HUGE - 1), hi = ((uintptr_t)x->arena + total) & ~(uintptr_t)(HUGE - 1);
+    uintptr_t lo = ((uintptr_t)x->arena + HUGE - 1) & ~(uintptr_t)(HUGE - 1);
+    uintptr_t hi = ((uintptr_t)x->arena + total) & ~(uintptr_t)(HUGE - 1);
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* a hint: failure changes nothing */
 #endif
     return EMBER_OK;

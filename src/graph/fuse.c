@@ -123,7 +123,8 @@ static bool pool2_after_dw(const fctx *f, const eg_node *conv, const eg_node *cn
     if (cn->domain[0] || strcmp(cn->op_type, "MaxPool") || (cn->nout > 1 && cn->out[1] >= 0)) return false;
     const eg_attr *ap = eg_attr_find(cn, "auto_pad");
     if (cn->in[0] != in || !is_f32(f, out) || !ints_all(cn, "kernel_shape", 2, 2, false) ||
-        !ints_all(cn, "strides", 2, 2, false) || !ints_all(cn, "pads", 4, 0, true) || !ints_all(cn, "dilations", 2, 1, true) ||
+        !ints_all(cn, "strides", 2, 2, false) || !ints_all(cn, "pads", 4, 0, true) ||
+        !ints_all(cn, "dilations", 2, 1, true) ||
         (ap && ap->type == EG_ATTR_STRING && strcmp(ap->s, "NOTSET") && strcmp(ap->s, "VALID")))
         return false;
     const ember_tensor *x = &val(f, in)->t, *y = &val(f, out)->t;
@@ -450,7 +451,8 @@ static const ember_tensor *conv_step(const eg_exec *x, int s) {
  * so the memory plan keeps it alive until then. */
 static void chain_convs(eg_exec *x) {
     const eg_graph *g = x->g;
-    int *readers = ember_calloc((size_t)g->nvalues + 1, sizeof(int)), *reader = ember_calloc((size_t)g->nvalues + 1, sizeof(int));
+    int *readers = ember_calloc((size_t)g->nvalues + 1, sizeof(int));
+    int *reader = ember_calloc((size_t)g->nvalues + 1, sizeof(int));
     if (!readers || !reader) goto done; /* an optimisation only */
     for (int s = 0; s < x->nsteps; s++) {
         const eg_node *n = eg_step_node(x, s);

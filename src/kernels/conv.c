@@ -304,7 +304,8 @@ static void dw_size(dw_job *j, int64_t band) {
 
 static void dw_init(dw_job *j, const ember_kernel_table *k, const ember_conv2d_shape *g, const float *w,
                     const float *bias, float *out, const ember_epilogue *ep, bool pool2) {
-    *j = (dw_job){.k = k, .g = g, .w = w, .bias = bias, .out = pool2 ? NULL : out, .ep = ep, .pooled = pool2 ? out : NULL};
+    *j = (dw_job){.k = k, .g = g, .w = w, .bias = bias, .out = pool2 ? NULL : out, .ep = ep,
+                  .pooled = pool2 ? out : NULL};
     ember_epilogue e = {.bias = bias, .bias_kind = EMBER_BIAS_ROW};
     if (ep) {
         e.act = ep->act;

@@ -426,7 +426,8 @@ static void gemv_slivers(void *ctx, int64_t begin, int64_t end, int thread) {
         gemv_v4 acc[EMBER_NR_MAX / 4] = {{0}}, acc2[EMBER_NR_MAX / 4] = {{0}};
         int64_t k = 0;
         for (; k + 2 <= j->K; k += 2, b += 2 * nr) { /* two chains per column group */
-            gemv_v4 x0 = {j->a[k], j->a[k], j->a[k], j->a[k]}, x1 = {j->a[k + 1], j->a[k + 1], j->a[k + 1], j->a[k + 1]};
+            float a0 = j->a[k], a1 = j->a[k + 1];
+            gemv_v4 x0 = {a0, a0, a0, a0}, x1 = {a1, a1, a1, a1};
             for (int q = 0; q < nq; q++) {
                 gemv_v4 v0, v1;
                 memcpy(&v0, b + 4 * q, sizeof v0);
