@@ -225,26 +225,32 @@ static void dw_start(const dw_job *j, float *ph, dw_thread *t) {
     }
 }
 
-/* Input rows [p0 + ia, p0 + ib) are the ones band bi reads inside the image (p0: the band's first window row). */
-static void dw_band_rows(const dw_job *j, int64_t bi, int64_t *p0, int64_t *ia, int64_t *ib) {
+/* Band bi: output rows [y0, y1); its windows span nb input rows from p0, of which [p0 + ia, p0 + ib) are
+ * inside the image (the rest is padding). */
+typedef struct {
+    int64_t y0, y1, p0, nb, ia, ib;
+} dw_rows;
+
+static dw_rows dw_band_rows(const dw_job *j, int64_t bi) {
     const ember_conv2d_shape *g = j->g;
-    int64_t y0 = bi * j->band, y1 = y0 + j->band < g->oh ? y0 + j->band : g->oh;
-    *p0 = y0 * g->stride_h - g->pad_t;
-    int64_t nb = (y1 - y0 - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
-    *ia = *p0 < 0 ? -*p0 : 0;
-    *ib = g->h - *p0 < nb ? g->h - *p0 : nb;
-    if (*ia > nb) *ia = nb;
-    if (*ib < *ia) *ib = *ia;
+    dw_rows r = {.y0 = bi * j->band};
+    r.y1 = r.y0 + j->band < g->oh ? r.y0 + j->band : g->oh;
+    r.p0 = r.y0 * g->stride_h - g->pad_t;
+    r.nb = (r.y1 - r.y0 - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+    r.ia = r.p0 < 0 ? -r.p0 : 0;
+    r.ib = g->h - r.p0 < r.nb ? g->h - r.p0 : r.nb;
+    if (r.ia > r.nb) r.ia = r.nb;
+    if (r.ib < r.ia) r.ib = r.ia;
+    return r;
 }
 
 /* Band bi of output plane `pl` (image b, channel oc), reading input rows [p0 + ia, p0 + ib) from `rows` (row
  * p0 + ia first, g->w floats apart). */
 static void dw_band(const dw_job *j, dw_thread *t, int64_t bi, const float *rows, int64_t b, int64_t oc) {
     const ember_conv2d_shape *g = j->g;
-    int64_t sw = g->stride_w, pp = j->pp, psize = j->prows * pp, kk = g->kh * g->kw, p0, ia, ib;
-    dw_band_rows(j, bi, &p0, &ia, &ib);
-    int64_t y0 = bi * j->band, y1 = y0 + j->band < g->oh ? y0 + j->band : g->oh;
-    int64_t nb = (y1 - y0 - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+    int64_t sw = g->stride_w, pp = j->pp, psize = j->prows * pp, kk = g->kh * g->kw;
+    dw_rows br = dw_band_rows(j, bi);
+    int64_t y0 = br.y0, y1 = br.y1, nb = br.nb, ia = br.ia, ib = br.ib;
     if (bi != t->last) /* rows in the top/bottom padding; the same band index leaves them zero */
         for (int64_t r = 0; r < sw; r++) {
             memset(t->ph + r * psize, 0, (size_t)(ia * pp) * sizeof(float));
@@ -278,10 +284,9 @@ static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
     /* no divisions per task: they cost as much as a 7x7 plane */
     int64_t bi = begin % j->nbands, pl = begin / j->nbands, b = pl / g->cout, oc = pl % g->cout;
     for (int64_t task = begin; task < end; task++) {
-        int64_t p0, ia, ib;
-        dw_band_rows(j, bi, &p0, &ia, &ib);
+        dw_rows br = dw_band_rows(j, bi);
         const float *plane = j->in + (b * g->cin + (mult == 1 ? oc : oc / mult)) * g->h * g->w;
-        dw_band(j, &t, bi, plane + (p0 + ia) * g->w, b, oc);
+        dw_band(j, &t, bi, plane + (br.p0 + br.ia) * g->w, b, oc);
         if (++bi == j->nbands) {
             bi = 0;
             if (++oc == g->cout) oc = 0, b++;
@@ -468,25 +473,34 @@ static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
  * rows stay in L1 while every block of 8 output channels runs over them. */
 enum { PW_CHUNK = 192 };
 
+/* The few-tap kernel as a 1x1 conv over n columns: out[o * ldo + i] for every output channel o, from the cin
+ * input rows x + t * ldx (weights in blocks of 8 channels, [cout/8][cin][8]); post: the fused bias + clamp
+ * (rbias set per block here), or NULL. */
+static void pointwise_cols(const ember_kernel_table *k, const float *w8, int64_t cin, int64_t cout, const float *x,
+                           int64_t ldx, int64_t n, float *out, int64_t ldo, const float *bias,
+                           const ember_ukernel_post *post) {
+    const float *taps[DIRECT_MAX_TAPS];
+    ember_ukernel_post p = post ? *post : (ember_ukernel_post){0};
+    for (int64_t t = 0; t < cin; t++) taps[t] = x + t * ldx;
+    for (int64_t o = 0; o < cout; o += 8) {
+        p.rbias = bias ? bias + o : NULL;
+        k->conv_rows(out + o * ldo, ldo, cout - o < 8 ? cout - o : 8, w8 + o * cin, taps, cin, n, post ? &p : NULL);
+    }
+}
+
 static void pointwise_chunks(void *ctx, int64_t begin, int64_t end, int thread) {
     const direct_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
     int64_t hw = g->h * g->w, nch = hw / PW_CHUNK > 0 ? hw / PW_CHUNK : 1;
-    const float *taps[DIRECT_MAX_TAPS];
     ember_epilogue e;
     ember_ukernel_post post;
     bool fused = direct_epilogue(j, hw, &e, &post);
     (void)thread;
     for (int64_t task = begin; task < end; task++) {
         int64_t b = task / nch, c = task % nch, x0 = c * PW_CHUNK, n = c + 1 < nch ? PW_CHUNK : hw - x0;
-        for (int64_t t = 0; t < g->cin; t++) taps[t] = j->in + (b * g->cin + t) * hw + x0;
         float *out = j->out + b * g->cout * hw + x0;
-        for (int64_t ob = 0; ob < (g->cout + 7) / 8; ob++) {
-            int64_t noc = g->cout - ob * 8 < 8 ? g->cout - ob * 8 : 8;
-            post.rbias = j->bias ? j->bias + ob * 8 : NULL;
-            j->k->conv_rows(out + ob * 8 * hw, hw, noc, j->w + ob * g->cin * 8, taps, g->cin, n,
-                            fused ? &post : NULL);
-        }
+        pointwise_cols(j->k, j->w, g->cin, g->cout, j->in + b * g->cin * hw + x0, hw, n, out, hw, j->bias,
+                       fused ? &post : NULL);
         if (!fused) {
             e.residual = j->ep && j->ep->residual ? j->ep->residual + b * g->cout * hw : NULL;
             ember_epilogue_apply_k(j->k, &e, out, hw, 0, x0, g->cout, n);
@@ -540,18 +554,10 @@ static void chain_pointwise(const chain_job *j, int64_t b, int64_t r0, int64_t r
     const ember_kernel_table *k = j->wa->kt;
     int64_t hw = ga->h * ga->w, cols = (r1 - r0) * ga->w;
     const float *x = j->in + b * ga->cin * hw + r0 * ga->w;
-    if (j->wa->direct) { /* weights in blocks of 8 channels, as in pointwise_chunks */
-        const float *taps[DIRECT_MAX_TAPS];
-        ember_ukernel_post post = j->pa;
-        for (int64_t x0 = 0; x0 < cols; x0 += PW_CHUNK) {
-            int64_t m = cols - x0 < PW_CHUNK ? cols - x0 : PW_CHUNK;
-            for (int64_t t = 0; t < ga->cin; t++) taps[t] = x + t * hw + x0;
-            for (int64_t o = 0; o < ga->cout; o += 8) {
-                post.rbias = j->ea.bias ? j->ea.bias + o : NULL;
-                k->conv_rows(buf + o * j->ld + x0, j->ld, ga->cout - o < 8 ? ga->cout - o : 8,
-                             j->wa->data + o * ga->cin, taps, ga->cin, m, j->fused_a ? &post : NULL);
-            }
-        }
+    if (j->wa->direct) { /* in PW_CHUNK columns, as pointwise_chunks: the cin rows stay in L1 */
+        for (int64_t x0 = 0; x0 < cols; x0 += PW_CHUNK)
+            pointwise_cols(k, j->wa->data, ga->cin, ga->cout, x + x0, hw, cols - x0 < PW_CHUNK ? cols - x0 : PW_CHUNK,
+                           buf + x0, j->ld, j->ea.bias, j->fused_a ? &j->pa : NULL);
         if (!j->fused_a) ember_epilogue_apply_k(k, &j->ea, buf, j->ld, 0, 0, ga->cout, cols);
         return;
     }
@@ -569,9 +575,8 @@ static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
     for (int64_t task = begin; task < end; task++) {
         int64_t run = task % j->nruns, b = task / j->nruns, held0 = 0, held1 = 0; /* buf: a's rows [held0, held1) */
         for (int64_t bi = run * j->dw.nbands / j->nruns; bi < (run + 1) * j->dw.nbands / j->nruns; bi++) {
-            int64_t p0, ia, ib;
-            dw_band_rows(&j->dw, bi, &p0, &ia, &ib);
-            int64_t r0 = p0 + ia, r1 = p0 + ib;
+            dw_rows br = dw_band_rows(&j->dw, bi);
+            int64_t r0 = br.p0 + br.ia, r1 = br.p0 + br.ib;
             if (r0 < held0 || r0 >= held1) {
                 held0 = held1 = r0;
             } else if (r0 > held0) { /* rows this band shares with the last one to the front */
