@@ -200,14 +200,13 @@ static void wino_in_part(const wino_job *j, const wino_chunk_t *c, int64_t c0, i
         }
 }
 
-/* Products [x0, x1) of chunk c, output channels [co0, co1) (co0 a multiple of mr). */
-static void wino_gemm_part(const wino_job *j, const wino_chunk_t *c, int x0, int x1, int64_t co0, int64_t co1) {
+/* Products [x0, x1) of chunk c. */
+static void wino_gemm_part(const wino_job *j, const wino_chunk_t *c, int x0, int x1) {
     const ember_conv2d_shape *g = j->g;
     int64_t ps = ember_packed_floats(j->k, false, g->cout, g->cin);
     for (int xi = x0; xi < x1; xi++) {
-        ember_gemm_src A = {.packed = j->U + xi * ps + co0 * g->cin}, B = {.packed = c->V + xi * c->vs};
-        ember_sgemm_run(j->k, NULL, co1 - co0, c->n, g->cin, 1.0f, &A, &B, 0.0f, c->M + xi * c->ms + co0 * c->nb,
-                        c->nb, NULL);
+        ember_gemm_src A = {.packed = j->U + xi * ps}, B = {.packed = c->V + xi * c->vs};
+        ember_sgemm_run(j->k, NULL, g->cout, c->n, g->cin, 1.0f, &A, &B, 0.0f, c->M + xi * c->ms, c->nb, NULL);
     }
 }
 
@@ -258,7 +257,7 @@ static void wino_chunks(void *ctx, int64_t begin, int64_t end, int thread) {
     for (int64_t ch = begin; ch < end; ch++) {
         wino_chunk_t c = chunk_at(j, ch / j->chunks, ch % j->chunks * j->tc, V, V + vf);
         wino_in_part(j, &c, 0, g->cin, V + vf + mf);
-        wino_gemm_part(j, &c, 0, NXI, 0, g->cout);
+        wino_gemm_part(j, &c, 0, NXI);
         wino_out_part(j, &c, 0, g->cout, V + vf + mf);
     }
 }
@@ -267,7 +266,7 @@ static void wino_chunks(void *ctx, int64_t begin, int64_t end, int thread) {
 typedef struct {
     const wino_job *j;
     const wino_chunk_t *c;
-    int64_t per; /* channels per task (output: a multiple of mr) */
+    int64_t per; /* channels per task */
 } wino_step;
 
 static void wino_in_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -280,7 +279,7 @@ static void wino_in_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
 static void wino_gemm_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
     const wino_step *w = ctx;
     (void)thread;
-    wino_gemm_part(w->j, w->c, (int)begin, (int)end, 0, w->j->g->cout);
+    wino_gemm_part(w->j, w->c, (int)begin, (int)end);
 }
 
 static void wino_out_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -297,7 +296,7 @@ static bool wino_shared(wino_job *j, ember_pool *pool) {
     float *V = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(vf + mf) * sizeof(float));
     if (!V) return false;
     int64_t threads = ember_pool_threads(pool), cin_per = ceil_div(g->cin, 4 * threads);
-    int64_t cout_per = ceil_div(ceil_div(g->cout, 4 * threads), j->k->mr) * j->k->mr;
+    int64_t cout_per = ceil_div(g->cout, 4 * threads);
     for (int64_t ch = 0; ch < g->batch * j->chunks; ch++) {
         wino_chunk_t c = chunk_at(j, ch / j->chunks, ch % j->chunks * j->tc, V, V + vf);
         wino_step in = {j, &c, cin_per}, mm = {j, &c, 1}, out = {j, &c, cout_per};
