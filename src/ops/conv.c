@@ -234,16 +234,21 @@ static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
         if (keep) *c->prep = (eo_prep){cp, conv_prep_free}, eo_drop_input(c, 1);
     }
     ember_epilogue ep = conv_epilogue(c);
-    if (c->fuse && c->fuse->maxpool2 && !ember_conv2d_pool2(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep)) {
+    ember_status s = EMBER_OK;
+    if (!(c->fuse && c->fuse->maxpool2)) {
+        ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep);
+    } else if (!ember_conv2d_pool2(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep)) {
+        /* the pool in the bands is for depthwise kernels: others write the whole output, then pool it */
         float *full = eo_scratch(c, sizeof(float) * (size_t)(cs.batch * cs.cout * cs.oh * cs.ow));
-        if (full) ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, full, &ep);
-        if (full) conv_pool2(c, full, y->data, cs.batch, cs.cout, cs.oh, cs.ow);
-        if (!keep) conv_prep_free(cp);
-        return full ? EMBER_OK : ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory for the output before its MaxPool");
+        if (full) {
+            ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, full, &ep);
+            conv_pool2(c, full, y->data, cs.batch, cs.cout, cs.oh, cs.ow);
+        } else {
+            s = ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory for the output before its MaxPool");
+        }
     }
-    if (!(c->fuse && c->fuse->maxpool2)) ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep);
     if (!keep) conv_prep_free(cp);
-    return EMBER_OK;
+    return s;
 }
 
 ember_status conv_run(eo_ctx *c) {
