@@ -202,7 +202,7 @@ static ember_status resample(resample_job *j, const float m[6], bool replicate, 
     size_t cols = (size_t)w, rws = (size_t)h;
     size_t bytes = (size_t)nthreads * j->scratch_floats * sizeof(float) + cols * (2 * sizeof(int) + 2 * sizeof(float)) +
                    rws * (2 * sizeof(int) + sizeof(float));
-    char *mem = malloc(bytes);
+    char *mem = ember_malloc(bytes);
     if (!mem) return ember_fail(EMBER_ERR_NOMEM, "out of memory for resampling tables (%zu bytes)", bytes);
     j->scratch = (float *)mem;
     char *p = mem + (size_t)nthreads * j->scratch_floats * sizeof(float);
@@ -221,7 +221,7 @@ static ember_status resample(resample_job *j, const float m[6], bool replicate, 
         j->xb[x] = (j->xb[x] + 1) * 3;
     }
     ember_pool_for(pool, rows, 8, resample_rows, j);
-    free(mem);
+    ember_free(mem);
     return EMBER_OK;
 }
 
@@ -291,13 +291,13 @@ static ember_status resize_map(const ember_face_image *src, int w, int h, ember_
         if (s) return s;
         if ((int64_t)src->w * src->h < 4 * PARALLEL_MIN_PIXELS) pool = NULL;
         int nthreads = pool ? ember_pool_threads(pool) : 1;
-        shrink_job sj = {src, small, kx, ky, malloc((size_t)nthreads * src->w * 3 * sizeof(uint32_t))};
+        shrink_job sj = {src, small, kx, ky, ember_malloc((size_t)nthreads * src->w * 3 * sizeof(uint32_t))};
         if (!sj.sums) {
             ember_face_image_free(small);
             return ember_fail(EMBER_ERR_NOMEM, "out of memory for shrinking a %dx%d image", src->w, src->h);
         }
         ember_pool_for(pool, small->h, 2, shrink_rows, &sj);
-        free(sj.sums);
+        ember_free(sj.sums);
         *from = small;
     }
     /* Output pixel centre x+0.5 sits at (x+0.5)*src->w/w in the source, i.e. at that / kx - 0.5 in `from`. */
