@@ -13,6 +13,8 @@ enum { KC_TARGET = 256, MC_TARGET = 120, NC_TARGET = 128 };
  * tile only: it is packed right there, into an L2 buffer of the thread, instead of whole beforehand (conv as
  * GEMM: M = cout); whole packing sent it through L3. */
 enum { LAZY_B_MAX_M = 2 * MC_TARGET };
+/* Up to this many row tiles B is read in place even when its rows conflict in L1 (see l1_friendly). */
+enum { IN_PLACE_ANY_TILES = 8 };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -362,15 +364,19 @@ static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
 }
 
 /* Whether kc rows ld floats apart, 64 bytes of each, spread over the sets of a 32 KB 8-way L1 (64 sets of
- * 64-byte lines) with at most 6 per set (2 ways left for A and C): a row pitch near a multiple of 4 KB puts
- * them all in a few sets, and the sliver the micro-kernel re-reads for every row block would not stay in L1. */
+ * 64-byte lines) well enough for the sliver the micro-kernel re-reads for every row tile. Rows on line
+ * boundaries may fill twice the ways of a set: reading the sliver in place then still beat packing it per
+ * panel on every shape measured (M 16..240, N 784..12544) unless the pitch was a multiple of 4 KB (all rows
+ * in one set: x1.5..1.7 the time). Rows across line boundaries take 2 lines each and split loads: at most 6
+ * per set (2 ways left for A and C). */
 static bool l1_friendly(int64_t ld, int64_t kc) {
-    enum { SETS = 64, LINE = 64, MAX_PER_SET = 6 };
+    enum { SETS = 64, LINE = 64 };
+    int max_per_set = ld * (int64_t)sizeof(float) % LINE ? 6 : 16;
     int count[SETS] = {0};
     for (int64_t r = 0; r < kc; r++) {
         int64_t at = r * ld * (int64_t)sizeof(float);
         for (int64_t line = at / LINE; line <= (at + LINE - 1) / LINE; line++)
-            if (++count[line % SETS] > MAX_PER_SET) return false;
+            if (++count[line % SETS] > max_per_set) return false;
     }
     return true;
 }
@@ -501,7 +507,9 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
     g.in_place_b = lazy_b && k->ukernel_sb && B->pack == ember_pack_operand_b &&
                    !((const ember_gemm_operand *)B->src)->trans;
     choose_blocks(&g, ember_pool_threads(pool));
-    if (g.in_place_b) g.in_place_b = l1_friendly(((const ember_gemm_operand *)B->src)->ld, g.kc);
+    /* with few row tiles the sliver is re-read a few times only: in place whatever the pitch */
+    if (g.in_place_b && ceil_div(M, k->mr) > IN_PLACE_ANY_TILES)
+        g.in_place_b = l1_friendly(((const ember_gemm_operand *)B->src)->ld, g.kc);
     if (!A->packed) ember_pack_whole(k, pool, false, A, M, K, buf);
     if (!B->packed && !B->packed_f16 && !lazy_b) ember_pack_whole(k, pool, true, B, N, K, buf + fa);
     atomic_init(&g.failed, false);
