@@ -20,12 +20,13 @@ typedef struct {
     float alpha, beta;
     bool pack_a, pack_b;
     bool half_b; /* B pre-packed as IEEE half (B's values are rounded to half first, so the result is exact) */
+    int64_t ldb; /* B's row pitch; 0: one more than its row */
     ember_epilogue ep;
 } gemm_case;
 
 /* Runs one case with table k (and pool) and with the reference; returns the largest scaled error. */
 static double run_case(const ember_kernel_table *k, ember_pool *pool, const gemm_case *c) {
-    int64_t lda = (c->ta ? c->M : c->K) + 3, ldb = (c->tb ? c->K : c->N) + 1, ldc = c->N + 5;
+    int64_t lda = (c->ta ? c->M : c->K) + 3, ldb = c->ldb ? c->ldb : (c->tb ? c->K : c->N) + 1, ldc = c->N + 5;
     float *A = rand_buf((c->ta ? c->K : c->M) * lda), *B = rand_buf((c->tb ? c->N : c->K) * ldb);
     if (c->half_b)
         for (int64_t i = 0; i < (c->tb ? c->N : c->K) * ldb; i++) B[i] = ember_f16_to_f32(ember_f32_to_f16(B[i]));
@@ -98,6 +99,22 @@ static void test_exact_blocks(void) {
         gemm_case c = {.M = dims[i][0], .N = dims[i][1], .K = dims[i][2], .alpha = 1.0f, .half_b = i % 3 == 2};
         check_tables(&c);
     }
+}
+
+/* Plain B rows read in place by the micro-kernel (conv 1x1 as GEMM: M <= 240) at pitches on 64-byte
+ * boundaries, multiples of 4 KB among them (every row in one L1 set), with few and with many row tiles. */
+static void test_b_in_place(void) {
+    int64_t dims[][4] = {{16, 1000, 64, 1024}, {24, 200, 300, 208}, {48, 130, 257, 1024},
+                         {130, 100, 257, 1024}, {200, 290, 100, 304}, {36, 49, 96, 64}};
+    float *bias = rand_buf(240);
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        gemm_case c = {.M = dims[i][0], .N = dims[i][1], .K = dims[i][2], .ldb = dims[i][3], .alpha = 1.0f,
+                       .beta = i == 2 ? 0.5f : 0.0f, .pack_a = i % 2 == 0};
+        c.ep.act = (ember_act){EMBER_ACT_RELU, 0.0f, 0.0f, NULL};
+        c.ep.bias = bias, c.ep.bias_kind = EMBER_BIAS_ROW;
+        check_tables(&c);
+    }
+    free(bias);
 }
 
 static void test_epilogues(void) {
@@ -254,6 +271,7 @@ int main(void) {
     RUN(test_pack_rows);
     RUN(test_random_shapes);
     RUN(test_exact_blocks);
+    RUN(test_b_in_place);
     RUN(test_epilogues);
     RUN(test_one_row);
     RUN(test_narrow);
