@@ -364,11 +364,11 @@ static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
 }
 
 /* Whether kc rows ld floats apart, 64 bytes of each, spread over the sets of a 32 KB 8-way L1 (64 sets of
- * 64-byte lines) well enough for the sliver the micro-kernel re-reads for every row tile. Rows on line
- * boundaries may fill twice the ways of a set: reading the sliver in place then still beat packing it per
- * panel on every shape measured (M 16..240, N 784..12544) unless the pitch was a multiple of 4 KB (all rows
- * in one set: x1.5..1.7 the time). Rows across line boundaries take 2 lines each and split loads: at most 6
- * per set (2 ways left for A and C). */
+ * 64-byte lines) well enough for the sliver the micro-kernel re-reads for every row tile. With a pitch of
+ * whole lines (aligned rows) up to twice the ways of a set: reading the sliver in place then still beat
+ * packing it per panel on every shape measured (M 16..240, N 784..12544) unless the pitch was a multiple of
+ * 4 KB (all rows in one set: x1.5..1.7 the time). Other pitches cut rows across lines (2 lines each, split
+ * loads): at most 6 per set (2 ways left for A and C). */
 static bool l1_friendly(int64_t ld, int64_t kc) {
     enum { SETS = 64, LINE = 64 };
     int max_per_set = ld * (int64_t)sizeof(float) % LINE ? 6 : 16;
