@@ -20,6 +20,7 @@
 #define EMBER_TESTS_CHECK_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,19 @@ static inline double check_max_abs_diff(const float *a, const float *b, long lon
         if (!(e <= d)) d = e != e ? INFINITY : e;
     }
     return d;
+}
+
+/* Whether the tests run under an emulator: scripts/run-tests exports $EMBER_TEST_RUNNER, empty for native
+ * runs (so "set" is not enough). */
+static inline bool check_emulated(void) {
+    const char *r = getenv("EMBER_TEST_RUNNER");
+    return r && *r;
+}
+
+/* Under an emulator or in a sanitizer build (make test-asan sets $EMBER_SANITIZE): heavy tests shrink. */
+static inline bool check_slow(void) {
+    const char *s = getenv("EMBER_SANITIZE");
+    return check_emulated() || (s && *s);
 }
 
 /* Path of a file under ../shared, or NULL when ../shared is absent (tests then skip). */

@@ -6,9 +6,6 @@
 
 #include <stdlib.h>
 
-/* Under qemu or sanitizers the six-face photo through MobileFaceNet is too slow. */
-static bool slow_env(void) { return getenv("EMBER_TEST_RUNNER") || getenv("EMBER_SANITIZE"); }
-
 static ember_face_pipeline *open_pipeline(const char *det, const char *emb, int threads) {
     ember_face_pipeline *p = NULL;
     ember_face_pipeline_config cfg = {.detector = det, .embedder = emb, .threads = threads, .threshold = -1};
@@ -18,7 +15,7 @@ static ember_face_pipeline *open_pipeline(const char *det, const char *emb, int 
 
 static void test_parallel_matches_sequential(void) {
     char img_path[512], det[512], emb_path[512];
-    bool ok = !slow_env() && check_shared("data/faces/faceapi_bbt/bbt4.jpg", img_path, sizeof img_path) &&
+    bool ok = !check_slow() && check_shared("data/faces/faceapi_bbt/bbt4.jpg", img_path, sizeof img_path) &&
               check_shared("models/face/yunet/yunet_s_dynamic.onnx", det, sizeof det) &&
               check_shared("models/face/mobilefacenet/mobilefacenet.onnx", emb_path, sizeof emb_path);
     SKIP_IF(!ok, "../shared data or models absent (or a slow runner)");

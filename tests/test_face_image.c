@@ -216,7 +216,7 @@ static ember_face_image random_image(int w, int h) {
 static void test_warp_axis_differential(void) {
     ember_pool *pool = NULL;
     CHECK(ember_pool_create(3, &pool) == EMBER_OK);
-    bool slow = getenv("EMBER_TEST_RUNNER") != NULL;
+    bool slow = check_slow();
     int cases = slow ? 40 : 300;
     long long bytes = 0, differ = 0;
     int worst = 0;
@@ -273,7 +273,7 @@ static void test_warp_axis_differential(void) {
 /* ember_face_image_resize against its definition: kx x ky block averages (rounded) when shrinking by 2x or
  * more, then the per-pixel reference warp with pixel centres aligned and edges replicated. */
 static void test_resize_reference(void) {
-    int cases = getenv("EMBER_TEST_RUNNER") ? 15 : 80;
+    int cases = check_slow() ? 15 : 80;
     for (int t = 0; t < cases; t++) {
         int sw = 1 + (int)(check_rand() % 300), sh = 1 + (int)(check_rand() % 200);
         int w = 1 + (int)(check_rand() % (t & 1 ? 40 : 320)), h = 1 + (int)(check_rand() % (t & 2 ? 30 : 240));
@@ -317,7 +317,7 @@ static void test_resize_pool_and_planes(void) {
                                    {1000, 700, 320, 240, 320, 240}, {1300, 900, 400, 150, 416, 160},
                                    {37, 23, 300, 251, 320, 256},    {64, 64, 17, 9, 17, 9},
                                    {5, 3, 1, 1, 2, 1}};
-    int n = getenv("EMBER_TEST_RUNNER") ? 3 : 7;
+    int n = check_slow() ? 3 : 7;
     for (int t = 0; t < n; t++) {
         const int *z = sizes[t];
         ember_face_image src = random_image(z[0], z[1]), one, par;

@@ -25,9 +25,6 @@ static const char *model_path(const char *rel, char *buf, size_t cap) {
     return check_shared(r, buf, cap);
 }
 
-/* Under qemu or sanitizers only the small models run. */
-static bool slow_env(void) { return getenv("EMBER_TEST_RUNNER") || getenv("EMBER_SANITIZE"); }
-
 typedef struct golden_case {
     const char *model, *input;
     int64_t shape[4];
@@ -93,8 +90,9 @@ static void run_case(const golden_case *c) {
 }
 
 static void test_golden_outputs(void) {
+    /* under qemu or sanitizers only the small models run */
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++)
-        if (!(CASES[i].heavy && slow_env())) run_case(&CASES[i]);
+        if (!(CASES[i].heavy && check_slow())) run_case(&CASES[i]);
 }
 
 static void test_detector_families(void) {
@@ -136,7 +134,7 @@ static void test_pipeline_matches_golden(void) {
     char img_path[512], det[512], emb_path[512];
     int64_t n = 0;
     float *want = golden("mobilefacenet_output.f32", &n);
-    bool ok = want && n == 128 && !slow_env() &&
+    bool ok = want && n == 128 && !check_slow() &&
               check_shared("data/faces/faceapi_bbt/amy/amy1.png", img_path, sizeof img_path) &&
               model_path("yunet/yunet_s_dynamic.onnx", det, sizeof det) &&
               model_path("mobilefacenet/mobilefacenet.onnx", emb_path, sizeof emb_path);

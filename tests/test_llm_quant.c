@@ -309,7 +309,7 @@ static void test_quantizers_vs_llamacpp(void) {
     ember_gguf *f32 = NULL;
     CHECK_EQ(ember_gguf_open(path, &f32), EMBER_OK);
     const char *names[] = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"};
-    bool emulated = getenv("EMBER_TEST_RUNNER") && *getenv("EMBER_TEST_RUNNER"); /* qemu: 3 types, not 10 */
+    bool emulated = check_emulated(); /* qemu: 3 types, not 10 */
     for (int i = 0; i < 10 && f32; i++) {
         if (emulated && i != 0 && i != 4 && i != 7) continue; /* Q4_0, Q8_0, Q4_K */
         char rel[256], b2[512];

@@ -70,8 +70,7 @@ static ember_status run_graph(const eg_graph *g, bool fused, int threads, ev *co
 }
 
 static bool heavy_ok(void) {
-    const char *r = getenv("EMBER_TEST_RUNNER"), *san = getenv("EMBER_SANITIZE");
-    return !(r && *r) && !(san && *san);
+    return !check_slow();
 }
 
 /* --- random small graphs built in memory ---------------------------------------------------------------- */

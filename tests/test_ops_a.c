@@ -581,7 +581,7 @@ static void test_random_inputs_never_crash(void) {
     const ember_dtype types[4] = {EMBER_DTYPE_F32, EMBER_DTYPE_I64, EMBER_DTYPE_I32, EMBER_DTYPE_F16};
     int ok = 0, failed = 0;
     int iters = getenv("EMBER_OPS_FUZZ_ITERS") ? atoi(getenv("EMBER_OPS_FUZZ_ITERS"))
-                : getenv("EMBER_TEST_RUNNER")  ? 2000
+                : check_slow()                ? 2000
                                                : 20000;
     for (int iter = 0; iter < iters; iter++) {
         int o = (int)(check_rand() % (sizeof ops / sizeof ops[0]));
@@ -741,7 +741,7 @@ static void test_hostile_values_fuzz(void) {
     static const int64_t ks[2] = {2, 2};
     const double special[8] = {NAN, INFINITY, -INFINITY, 1e30, -1e30, 0, 0.5, -2.5};
     int ok = 0, iters = getenv("EMBER_OPS_FUZZ_ITERS") ? atoi(getenv("EMBER_OPS_FUZZ_ITERS")) / 5
-                        : getenv("EMBER_TEST_RUNNER")  ? 400
+                        : check_slow()                ? 400
                                                        : 4000;
     for (int iter = 0; iter < iters; iter++) {
         int k = (int)(check_rand() % (sizeof cases / sizeof cases[0]));
