@@ -136,6 +136,21 @@ static bool pool2_after_dw(const fctx *f, const eg_node *conv, const eg_node *cn
            val(f, w)->t.shape[1] == 1;
 }
 
+/* Per value: how many steps read it (their extra inputs too) plus 1 if it is a graph output, and the last step
+ * that reads it. The arrays have g->nvalues entries. */
+static void count_readers(const eg_exec *x, int *readers, int *reader_step) {
+    const eg_graph *g = x->g;
+    memset(readers, 0, sizeof(int) * (size_t)g->nvalues);
+    for (int s = 0; s < x->nsteps; s++) {
+        const eg_node *n = eg_step_node(x, s);
+        for (int i = 0; i <= eg_node_ninputs(n); i++) {
+            int v = i < eg_node_ninputs(n) ? eg_node_input(n, i) : x->step_extra[s];
+            if (v >= 0) readers[v]++, reader_step[v] = s;
+        }
+    }
+    for (int o = 0; o < g->noutputs; o++) readers[g->outputs[o]]++;
+}
+
 /* Value v is ready before step s runs. */
 static bool ready_before(const fctx *f, int v, int s) {
     if (f->x->is_const[v]) return true;
@@ -448,20 +463,11 @@ static const ember_tensor *conv_step(const eg_exec *x, int s) {
 /* A 1x1 Conv (ungrouped, no residual) whose output only a depthwise Conv (multiplier 1, no residual) reads
  * is run by that Conv, band by band (ember_conv2d_chain): the 1x1's output — often the widest tensor of an
  * inverted-residual block — is never written. The depthwise step takes the 1x1's input as its extra input,
- * so the memory plan keeps it alive until then. */
-static void chain_convs(eg_exec *x) {
+ * so the memory plan keeps it alive until then. readers / reader: count_readers's arrays, recounted here
+ * (the fusion before has absorbed steps). */
+static void chain_convs(eg_exec *x, int *readers, int *reader) {
     const eg_graph *g = x->g;
-    int *readers = ember_calloc((size_t)g->nvalues + 1, sizeof(int));
-    int *reader = ember_calloc((size_t)g->nvalues + 1, sizeof(int));
-    if (!readers || !reader) goto done; /* an optimisation only */
-    for (int s = 0; s < x->nsteps; s++) {
-        const eg_node *n = eg_step_node(x, s);
-        for (int i = 0; i <= eg_node_ninputs(n); i++) {
-            int v = i < eg_node_ninputs(n) ? eg_node_input(n, i) : x->step_extra[s];
-            if (v >= 0) readers[v]++, reader[v] = s;
-        }
-    }
-    for (int o = 0; o < g->noutputs; o++) readers[g->outputs[o]]++;
+    count_readers(x, readers, reader);
     for (int s = 0; s < x->nsteps; s++) {
         const ember_tensor *wa = conv_step(x, s), *wb;
         const eg_node *a = &g->nodes[x->steps[s]];
@@ -483,9 +489,6 @@ static void chain_convs(eg_exec *x) {
         x->chain[s] = -2;
         x->step_extra[t] = a->in[0];
     }
-done:
-    ember_free(readers);
-    ember_free(reader);
 }
 
 ember_status eg_fuse_steps(eg_exec *x, int *absorbed) {
@@ -503,17 +506,8 @@ ember_status eg_fuse_steps(eg_exec *x, int *absorbed) {
         goto done;
     }
     for (int i = 0; i < g->nnodes; i++) f.stepof[i] = -1;
-    for (int s = 0; s < x->nsteps; s++) {
-        const eg_node *n = &g->nodes[x->steps[s]];
-        f.stepof[x->steps[s]] = s;
-        for (int i = 0; i < eg_node_ninputs(n); i++) {
-            int v = eg_node_input(n, i);
-            if (v < 0) continue;
-            f.readers[v]++;
-            f.reader_step[v] = s;
-        }
-    }
-    for (int o = 0; o < g->noutputs; o++) f.readers[g->outputs[o]]++;
+    for (int s = 0; s < x->nsteps; s++) f.stepof[x->steps[s]] = s;
+    count_readers(x, f.readers, f.reader_step);
     f.rd_start = ember_calloc((size_t)g->nvalues + 2, sizeof(int));
     int total = 0;
     if (!f.rd_start) {
@@ -564,7 +558,7 @@ ember_status eg_fuse_steps(eg_exec *x, int *absorbed) {
     }
     *absorbed = x->nsteps - k;
     x->nsteps = k;
-    chain_convs(x);
+    chain_convs(x, f.readers, f.reader_step);
 done:
     ember_free(f.readers);
     ember_free(f.reader_step);

@@ -201,7 +201,7 @@ typedef struct {
     float *band; /* when pooling: the band's outputs before the pool */
     const float *taps[EMBER_DW_MAX_TAPS];
     int64_t x0[DW_MAX_STRIDE], px0[DW_MAX_STRIDE], nx[DW_MAX_STRIDE]; /* see dw_start */
-    int64_t last; /* band index whose padding rows the planes hold */
+    int64_t last; /* first output row of the band whose padding rows the planes hold (-1: none) */
 } dw_thread;
 
 static void dw_start(const dw_job *j, float *ph, dw_thread *t) {
@@ -244,19 +244,18 @@ static dw_rows dw_band_rows(const dw_job *j, int64_t bi) {
     return r;
 }
 
-/* Band bi of output plane `pl` (image b, channel oc), reading input rows [p0 + ia, p0 + ib) from `rows` (row
- * p0 + ia first, g->w floats apart). */
-static void dw_band(const dw_job *j, dw_thread *t, int64_t bi, const float *rows, int64_t b, int64_t oc) {
+/* The band br (dw_band_rows) of the output plane of image b, channel oc, reading input rows [p0 + ia, p0 + ib)
+ * from `rows` (row p0 + ia first, g->w floats apart). */
+static void dw_band(const dw_job *j, dw_thread *t, const dw_rows *br, const float *rows, int64_t b, int64_t oc) {
     const ember_conv2d_shape *g = j->g;
     int64_t sw = g->stride_w, pp = j->pp, psize = j->prows * pp, kk = g->kh * g->kw;
-    dw_rows br = dw_band_rows(j, bi);
-    int64_t y0 = br.y0, y1 = br.y1, nb = br.nb, ia = br.ia, ib = br.ib;
-    if (bi != t->last) /* rows in the top/bottom padding; the same band index leaves them zero */
+    int64_t y0 = br->y0, y1 = br->y1, nb = br->nb, ia = br->ia, ib = br->ib;
+    if (y0 != t->last) /* rows in the top/bottom padding; the same band leaves them zero */
         for (int64_t r = 0; r < sw; r++) {
             memset(t->ph + r * psize, 0, (size_t)(ia * pp) * sizeof(float));
             memset(t->ph + r * psize + ib * pp, 0, (size_t)((nb - ib) * pp) * sizeof(float));
         }
-    t->last = bi;
+    t->last = y0;
     for (int64_t r = 0; r < sw; r++)
         if (ib > ia && t->nx[r] > 0)
             j->k->gather_rows(t->ph + r * psize + ia * pp + t->px0[r], pp, rows + t->x0[r], g->w, ib - ia, t->nx[r],
@@ -286,7 +285,7 @@ static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
     for (int64_t task = begin; task < end; task++) {
         dw_rows br = dw_band_rows(j, bi);
         const float *plane = j->in + (b * g->cin + (mult == 1 ? oc : oc / mult)) * g->h * g->w;
-        dw_band(j, &t, bi, plane + (br.p0 + br.ia) * g->w, b, oc);
+        dw_band(j, &t, &br, plane + (br.p0 + br.ia) * g->w, b, oc);
         if (++bi == j->nbands) {
             bi = 0;
             if (++oc == g->cout) oc = 0, b++;
@@ -586,7 +585,7 @@ static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
                 held0 = r0;
             }
             if (r1 > held1) chain_pointwise(j, b, held1, r1, buf + (held1 - held0) * gb->w), held1 = r1;
-            for (int64_t c = 0; c < gb->cout; c++) dw_band(&j->dw, &t, bi, buf + c * j->ld, b, c);
+            for (int64_t c = 0; c < gb->cout; c++) dw_band(&j->dw, &t, &br, buf + c * j->ld, b, c);
         }
     }
 }

@@ -87,15 +87,21 @@ ember_status ember_face_pipeline_detect(ember_face_pipeline *p, const ember_face
     return s;
 }
 
+/* Align face d of img for embedder e and embed it into emb. */
+static ember_status embed_one(ember_face_embedder *e, const ember_face_image *img, const ember_face_det *d,
+                              float *emb) {
+    if (!d->has_lm) return ember_fail(EMBER_ERR_ARG, "face has no landmarks to align it by");
+    ember_face_image crop = {0};
+    ember_status s = ember_face_align(img, d->lm, ember_face_embedder_size(e), &crop);
+    if (!s) s = ember_face_embed(e, &crop, emb);
+    ember_face_image_free(&crop);
+    return s;
+}
+
 ember_status ember_face_pipeline_embed(ember_face_pipeline *p, const ember_face_image *img, const ember_face_det *d,
                                        float *emb) {
     if (!p->emb) return ember_fail(EMBER_ERR_ARG, "face pipeline has no embedder");
-    if (!d->has_lm) return ember_fail(EMBER_ERR_ARG, "face has no landmarks to align it by");
-    ember_face_image crop = {0};
-    ember_status s = ember_face_align(img, d->lm, ember_face_embedder_size(p->emb), &crop);
-    if (!s) s = ember_face_embed(p->emb, &crop, emb);
-    ember_face_image_free(&crop);
-    return s;
+    return embed_one(p->emb, img, d, emb);
 }
 
 /* Open copies of the embedder until there are `n` in all (the pipeline's own one counts). */
@@ -131,12 +137,7 @@ static void embed_faces(void *ctx, int64_t begin, int64_t end, int thread) {
     /* Distinct threads running faces are at most min(faces, threads): that many copies were opened. */
     ember_face_embedder *e = j->slot[thread] == 0 ? j->p->emb : j->p->extra[j->slot[thread] - 1];
     for (int64_t i = begin; i < end; i++) {
-        const ember_face_det *d = &j->dets->v[i];
-        ember_status s = d->has_lm ? EMBER_OK : ember_fail(EMBER_ERR_ARG, "face has no landmarks to align it by");
-        ember_face_image crop = {0};
-        if (!s) s = ember_face_align(j->img, d->lm, ember_face_embedder_size(e), &crop);
-        if (!s) s = ember_face_embed(e, &crop, j->embs + (size_t)i * j->dim);
-        ember_face_image_free(&crop);
+        ember_status s = embed_one(e, j->img, &j->dets->v[i], j->embs + (size_t)i * j->dim);
         j->status[i] = s;
         if (s) snprintf(j->msg[i], sizeof j->msg[i], "%s", ember_last_error());
     }
