@@ -84,9 +84,8 @@ ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k,
         return w;
     }
     if (w->wino) {
-        if (ember_wino_pack_weights(k, g, W, w->data)) return w;
-        ember_conv2d_weights_free(w);
-        return NULL;
+        ember_wino_pack_weights(k, g, W, w->data);
+        return w;
     }
     for (int64_t grp = 0; grp < g->groups; grp++) {
         ember_gemm_operand o = {.data = W + grp * cout_g * w->k, .ld = w->k};

@@ -176,7 +176,7 @@ float *ember_scratch(int slot, size_t bytes);
  * (nothing reported yet). */
 bool ember_wino_suits(const ember_conv2d_shape *g);
 int64_t ember_wino_weights_floats(const ember_kernel_table *k, const ember_conv2d_shape *g);
-bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W,
+void ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W,
                              float *dst);
 bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
                      const float *U, const float *in, const float *bias, float *out,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 enum { TILE = 4, PATCH = 6, NXI = PATCH * PATCH, CHUNK_FLOATS = 64 * 1024 };
+enum { BLOCK = 96 }; /* weight pairs transformed at a time: their buffers (26 KB) stay in L1 */
 
 static int64_t ceil_div(int64_t a, int64_t b) {
     return (a + b - 1) / b;
@@ -54,41 +55,43 @@ void ember_wino_out_ref(float *y, const float *m, int64_t ms, int64_t L) {
 /* --- weights: U = G g G^T per (cout, cin) pair, then each of the 36 [cout x cin] matrices packed ----------
  */
 
-/* u[0..5] = G (g0, g1, g2) with G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6;
- * 1/24 -1/12 1/6; 0 0 1]. */
-static void g_transform(double g0, double g1, double g2, double u[6]) {
-    u[0] = g0 / 4;
-    u[1] = -(g0 + g1 + g2) / 6;
-    u[2] = -(g0 - g1 + g2) / 6;
-    u[3] = g0 / 24 + g1 / 12 + g2 / 6;
-    u[4] = g0 / 24 - g1 / 12 + g2 / 6;
-    u[5] = g2;
+/* u[a][p] = (G (g0[p], g1[p], g2[p]))[a] for p < BLOCK, with G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ * 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]: a loop of fixed length over p, which the compiler vectorizes. */
+static void g_transform(const float *restrict g0, const float *restrict g1, const float *restrict g2,
+                        float (*restrict u)[BLOCK]) {
+    const float q = 1.0f / 4, s = 1.0f / 6, t = 1.0f / 12, v = 1.0f / 24;
+    for (int p = 0; p < BLOCK; p++) {
+        float even = g0[p] + g2[p], odd = g1[p];
+        u[0][p] = g0[p] * q;
+        u[1][p] = -(even + odd) * s;
+        u[2][p] = -(even - odd) * s;
+        u[3][p] = g0[p] * v + odd * t + g2[p] * s;
+        u[4][p] = g0[p] * v - odd * t + g2[p] * s;
+        u[5][p] = g2[p];
+    }
 }
 
-bool ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W,
+/* Transforms a block of pairs (one sliver of mr output channels x BLOCK / mr input channels) at a time,
+ * U = G g G^T for each, then copies the block out as 36 runs, one into each packed matrix: A slivers are
+ * [cin][mr] blocks, so the block's values for one xi are contiguous there. (Storing each value straight
+ * to its matrix wrote 36 streams a multiple of 4 KB apart that thrashed one L1 set; a [36][cout][cin]
+ * buffer packed afterwards cost page faults and a second pass.) */
+void ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W,
                              float *dst) {
-    int64_t pairs = g->cout * g->cin, ps = ember_packed_floats(k, false, g->cout, g->cin);
-    float *u = ember_malloc_aligned((size_t)(NXI * pairs) * sizeof *u); /* u[xi][co][ci] */
-    if (!u) return false;
-    for (int64_t pr = 0; pr < pairs; pr++) {
-        const float *w = W + pr * 9;
-        double t[3][6], r[6]; /* t = G g (6 x 3), then U = t G^T (6 x 6) */
-        for (int c = 0; c < 3; c++) {
-            g_transform(w[c], w[3 + c], w[6 + c], r);
-            for (int a = 0; a < 6; a++) t[c][a] = r[a];
+    int64_t cin = g->cin, ps = ember_packed_floats(k, false, g->cout, cin), mr = k->mr, cb = BLOCK / mr;
+    float w[9][BLOCK] = {{0}}, t[3][6][BLOCK], u[NXI][BLOCK]; /* taps, G g, G g G^T: [..][ci * mr + i] */
+    for (int64_t c0 = 0; c0 < g->cout; c0 += mr)
+        for (int64_t ci0 = 0; ci0 < cin; ci0 += cb) {
+            int64_t n = min64(cb, cin - ci0), P = n * mr;
+            for (int64_t ci = 0; ci < n; ci++)
+                for (int64_t i = 0; i < mr; i++) /* the last sliver's padding rows transform zeros */
+                    for (int tap = 0; tap < 9; tap++)
+                        w[tap][ci * mr + i] = c0 + i < g->cout ? W[((c0 + i) * cin + ci0 + ci) * 9 + tap] : 0.0f;
+            for (int c = 0; c < 3; c++) g_transform(w[c], w[3 + c], w[6 + c], t[c]); /* all BLOCK: P may be less */
+            for (int e = 0; e < 6; e++) g_transform(t[0][e], t[1][e], t[2][e], u + e * 6);
+            for (int xi = 0; xi < NXI; xi++)
+                memcpy(dst + xi * ps + c0 * cin + ci0 * mr, u[xi], (size_t)P * sizeof(float));
         }
-        for (int a = 0; a < 6; a++) {
-            g_transform(t[0][a], t[1][a], t[2][a], r);
-            for (int b = 0; b < 6; b++) u[(a * 6 + b) * pairs + pr] = (float)r[b];
-        }
-    }
-    for (int xi = 0; xi < NXI; xi++) {
-        ember_gemm_operand o = {.data = u + xi * pairs, .ld = g->cin};
-        ember_gemm_src s = {.pack = ember_pack_operand_a, .src = &o};
-        ember_pack_whole(k, NULL, false, &s, g->cout, g->cin, dst + xi * ps);
-    }
-    ember_free_aligned(u);
-    return true;
 }
 
 /* --- the convolution --------------------------------------------------------------------------------------
