@@ -12,6 +12,32 @@ static void clear_steps(eg_exec *x);
 
 static ember_status nomem(void) { return ember_fail(EMBER_ERR_NOMEM, "out of memory while planning"); }
 
+/* Deferred initializers (eg_value.init_raw): one read only as the weights of Conv, MatMul or Gemm (input
+ * 1), which their prepare packs, is left without data (prepare_steps packs it from a transient copy); any
+ * other gets its copy now. */
+static ember_status borrow_deferred(eg_exec *x) {
+    const eg_graph *g = x->g;
+    bool *needs = ember_calloc((size_t)(g->nvalues ? g->nvalues : 1), sizeof *needs);
+    if (!needs) return nomem();
+    for (int i = 0; i < g->nnodes; i++) {
+        const eg_node *n = &g->nodes[i];
+        bool packs = !n->domain[0] && (!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "MatMul") ||
+                                       !strcmp(n->op_type, "Gemm"));
+        for (int k = 0; k < n->nimplicit; k++) needs[n->implicit[k]] = true;
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0 && (k != 1 || !packs)) needs[n->in[k]] = true;
+    }
+    ember_status s = EMBER_OK;
+    for (int v = 0; v < g->nvalues && !s; v++) {
+        eg_value *val = &g->values[v];
+        if (!val->init_raw) continue;
+        if (needs[v] || val->is_input || val->is_output) s = eg_init_materialize(g->model, val);
+        x->vals[v].t.data = eg_init_data(g->model, val);
+    }
+    ember_free(needs);
+    return s;
+}
+
 ember_status eg_exec_create(const eg_graph *g, eg_exec *parent, ember_pool *pool, eg_exec **out) {
     *out = NULL;
     eg_exec *x = ember_calloc(1, sizeof *x);
@@ -53,13 +79,20 @@ ember_status eg_exec_create(const eg_graph *g, eg_exec *parent, ember_pool *pool
         } else {
             x->slot[v] = &x->vals[v];
         }
-        if (val->init) { /* borrow the initializer */
+        if (val->init) { /* borrow the initializer (a deferred one's data: borrow_deferred, under the lock) */
+            const ember_tensor *it = val->init;
+            ember_tensor *t = &x->vals[v].t;
             x->vals[v].kind = EV_TENSOR;
-            x->vals[v].t = *val->init;
-            x->vals[v].t.flags = 0;
-            x->vals[v].t.name = NULL;
+            *t = (ember_tensor){.dtype = it->dtype, .ndim = it->ndim, .nbytes = it->nbytes};
+            memcpy(t->shape, it->shape, sizeof t->shape);
+            if (!val->init_raw) t->data = it->data;
             x->is_const[v] = true;
         }
+    }
+    ember_status s = borrow_deferred(x);
+    if (s) {
+        eg_exec_destroy(x);
+        return s;
     }
     *out = x;
     return EMBER_OK;
@@ -539,17 +572,49 @@ static ember_status set_input_meta(eg_exec *x, ev *const *inputs) {
 
 /* Let the ops prepare what they keep across runs (packed weights) now, while the inferred shapes are at
  * hand, so that the first run costs what every run costs. */
-static void prepare_steps(eg_exec *x) {
+/* Gives value v (a deferred initializer still without data here) its copy. */
+static ember_status materialize(eg_exec *x, int v) {
+    eg_value *val = &x->g->values[v];
+    ember_status s = eg_init_materialize(x->g->model, val);
+    x->vals[v].t.data = eg_init_data(x->g->model, val);
+    return s;
+}
+
+/* Prepares the steps (packs constant weights). A deferred initializer without data is copied into one
+ * reused buffer for its step's prepare, and stays without data once packed; a step that did not pack it,
+ * or that reads it otherwise, gets it copied for good. */
+static ember_status prepare_steps(eg_exec *x) {
+    size_t cap = 0;
+    for (int v = 0; v < x->g->nvalues; v++)
+        if (eg_exec_deferred(x, v) && x->vals[v].t.nbytes > cap) cap = x->vals[v].t.nbytes;
+    void *buf = cap ? ember_malloc_aligned(cap) : NULL;
     for (int s = 0; s < x->nsteps; s++) {
         if (x->dynamic[s]) continue;
         const eg_node *n = eg_step_node(x, s);
         ev *in[MAX_IO + 1], *out[MAX_IO];
         if (n->nin > MAX_IO || n->nout > MAX_IO) continue;
+        int w = n->nin > 1 ? n->in[1] : -1;
+        const eg_value *wv = w >= 0 ? &x->g->values[w] : NULL;
+        bool copy = buf && w >= 0 && eg_exec_deferred(x, w);
+        if (copy) x->vals[w].t.data = memcpy(buf, wv->init_raw, x->vals[w].t.nbytes);
         eo_ctx c;
         step_ctx(x, s, &c, in, out);
         eo_prepare(&c);
         ctx_done(&c);
+        if (copy) {
+            x->vals[w].t.data = NULL;
+            ember_map_drop(&x->g->model->map, wv->init_raw, x->vals[w].t.nbytes);
+        }
     }
+    ember_free_aligned(buf);
+    ember_status st = EMBER_OK;
+    for (int s = 0; s < x->nsteps && !st; s++) {
+        const eg_node *n = eg_step_node(x, s);
+        for (int k = 0; k < n->nin && !st; k++)
+            if (n->in[k] >= 0 && eg_exec_deferred(x, n->in[k]) && (k != 1 || x->dynamic[s] || !x->prep[s].p))
+                st = materialize(x, n->in[k]);
+    }
+    return st;
 }
 
 ember_status eg_exec_plan(eg_exec *x, ev *const *inputs) {
@@ -580,7 +645,7 @@ ember_status eg_exec_plan(eg_exec *x, ev *const *inputs) {
     x->nfused = 0;
     if (!x->no_fuse && (s = eg_fuse_steps(x, &x->nfused))) return s;
     if ((s = plan_memory(x))) return s;
-    prepare_steps(x);
+    if ((s = prepare_steps(x))) return s;
     /* forget inferred metadata of non-constant values: runs set them from the plan or at run time */
     for (int v = 0; v < g->nvalues; v++)
         if (!x->is_const[v]) ev_clear(&x->vals[v]);
@@ -662,6 +727,10 @@ ember_status eg_exec_run(eg_exec *x, ev *const *inputs, ev *outputs) {
     const eg_graph *g = x->g;
     ember_status s = EMBER_OK;
     if (!inputs_match_plan(x, inputs) && (s = eg_exec_plan(x, inputs))) return s;
+    if (eo_reference()) /* the reference ops (switched on after planning) read the weights the plan packed */
+        for (int v = 0; v < g->nvalues && !s; v++)
+            if (eg_exec_deferred(x, v)) s = materialize(x, v);
+    if (s) return s;
     for (int i = 0; i < g->ninputs; i++) { /* borrow the caller's inputs */
         ev *v = &x->vals[g->inputs[i]];
         ev_clear(v);

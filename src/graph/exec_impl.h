@@ -53,6 +53,12 @@ struct eg_exec {
  * them, and drop the absorbed steps. Returns the number of nodes absorbed; fails only when out of memory. */
 ember_status eg_fuse_steps(eg_exec *x, int *absorbed);
 
+/* Value v is a deferred initializer (eg_value.init_raw) this executor has not needed the data of: the
+ * weights of steps that packed them. */
+static inline bool eg_exec_deferred(const eg_exec *x, int v) {
+    return x->g->values[v].init_raw && !x->vals[v].t.data;
+}
+
 /* The node a step runs: the pass-made one, or the graph's. */
 static inline const eg_node *eg_step_node(const eg_exec *x, int s) {
     return x->synth[s] ? &x->synth[s]->node : &x->g->nodes[x->steps[s]];

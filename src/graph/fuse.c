@@ -457,7 +457,7 @@ static const ember_tensor *conv_step(const eg_exec *x, int s) {
         if (v && (v->kind != EV_TENSOR || v->t.dtype != EMBER_DTYPE_F32 || v->t.ndim != rank[i])) return NULL;
     }
     const ember_tensor *w = &x->vals[n->in[1]].t;
-    return w->data ? w : NULL;
+    return w->data || eg_exec_deferred(x, n->in[1]) ? w : NULL;
 }
 
 /* A 1x1 Conv (ungrouped, no residual) whose output only a depthwise Conv (multiplier 1, no residual) reads

@@ -13,6 +13,7 @@
 #include "core/mapfile.h"
 #include "ember/tensor.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 
 typedef struct eg_graph eg_graph;
@@ -72,6 +73,10 @@ typedef struct eg_value {
     int producer;   /* node index, -1 when a graph input, initializer or outer value */
     int outer;      /* >= 0: this is the parent graph's value with that index */
     ember_tensor *init; /* initializer (data may borrow the mmapped file) */
+    /* A deferred initializer: its raw bytes in the mapped file are misaligned, and init->data stays NULL
+     * until eg_init_materialize copies them. Weights that only a packing step reads (eg_exec) are packed
+     * from a transient copy instead, so the full copy is never made. */
+    const void *init_raw;
     bool is_input, is_output;
 } eg_value;
 
@@ -121,12 +126,19 @@ struct eg_model {
     ember_tensor **owned; /* tensors the model frees (decoded initializers, attribute tensors) */
     int nowned, cap_owned;
     int copied_inits;     /* initializers that had to be copied (misaligned raw_data or typed fields) */
+    pthread_mutex_t init_lock; /* guards materializing deferred initializers (sessions may share the model) */
 };
 
 /* Import the ONNX model at path. On failure *out is NULL and the message names the file and the problem;
  * unsupported operators are listed all together in one message. Free with eg_model_free. */
 ember_status eg_model_load(const char *path, eg_model **out);
 void eg_model_free(eg_model *m);
+
+/* Gives the deferred initializer of value v (eg_value.init_raw) its own aligned copy, once; nothing for
+ * other values. Thread-safe. */
+ember_status eg_init_materialize(eg_model *m, eg_value *v);
+/* v's initializer data (NULL while deferred), read under the model's lock. */
+void *eg_init_data(eg_model *m, const eg_value *v);
 
 /* Value index by name in g only (-1 if absent). */
 int eg_graph_find(const eg_graph *g, const char *name);

@@ -1,5 +1,6 @@
 /* ONNX import: ModelProto bytes (mmapped) -> eg_model. Initializer raw_data is used in place when aligned;
  * subgraphs are imported recursively; every unsupported operator is reported in one message. */
+#include "core/byteorder.h"
 #include "core/pbwire.h"
 #include "core/tensorproto.h"
 #include "graph/graph.h"
@@ -256,17 +257,27 @@ static ember_status value_resolve(eg_graph *g, const char *name, int *idx, bool 
 }
 
 /* --- tensors ------------------------------------------------------------------------------------------ */
-static ember_status load_tensor(eg_model *m, const uint8_t *data, size_t len, ember_tensor **out) {
+enum { DEFER_MIN_BYTES = 4096 }; /* smaller misaligned initializers are simply copied */
+
+/* A TensorProto as a tensor: raw data in place when aligned, else copied. With defer (graph initializers
+ * only), large misaligned raw data is not copied: the tensor gets no data and *defer the bytes. */
+static ember_status load_tensor(eg_model *m, const uint8_t *data, size_t len, const void **defer,
+                                ember_tensor **out) {
     ember_tp tp;
     ember_status s = ember_tp_parse(data, len, &tp);
     if (s) return s;
     char name[256] = "";
     if (tp.name) snprintf(name, sizeof name, "%.*s", (int)(tp.name_len < 200 ? tp.name_len : 200), tp.name);
     ember_tensor *t = NULL;
-    size_t esz = (size_t)ember_dtype_bits(tp.dtype) / 8;
+    size_t esz = (size_t)ember_dtype_bits(tp.dtype) / 8, need = 0;
     bool aligned = tp.raw && esz && ((uintptr_t)tp.raw % esz) == 0;
-    if (tp.raw && aligned && tp.dtype != EMBER_DTYPE_STRING && !tp.external) {
+    bool plain = tp.raw && tp.dtype != EMBER_DTYPE_STRING && !tp.external;
+    if (plain && aligned) {
         s = ember_tensor_wrap(tp.dtype, tp.ndim, tp.dims, (void *)tp.raw, tp.raw_len, &t); /* in place */
+    } else if (plain && defer && ember_host_le() && tp.raw_len >= DEFER_MIN_BYTES &&
+               ember_dtype_bytes(tp.dtype, ember_shape_count(tp.ndim, tp.dims), &need) && need == tp.raw_len) {
+        s = ember_tensor_wrap(tp.dtype, tp.ndim, tp.dims, NULL, tp.raw_len, &t); /* no data yet */
+        if (!s) *defer = tp.raw, m->copied_inits++;
     } else {
         s = ember_tp_to_tensor(&tp, m->dir, &t);
         if (!s && tp.raw) m->copied_inits++;
@@ -280,6 +291,34 @@ static ember_status load_tensor(eg_model *m, const uint8_t *data, size_t len, em
     if ((s = own_tensor(m, t))) return s;
     *out = t;
     return EMBER_OK;
+}
+
+ember_status eg_init_materialize(eg_model *m, eg_value *v) {
+    if (!v->init_raw) return EMBER_OK;
+    ember_tensor *t = v->init;
+    ember_status s = EMBER_OK;
+    pthread_mutex_lock(&m->init_lock);
+    if (!t->data) {
+        void *d = ember_malloc_aligned(t->nbytes);
+        if (d) {
+            memcpy(d, v->init_raw, t->nbytes);
+            t->data = d;
+            t->flags |= EMBER_TENSOR_OWNS_DATA;
+            ember_map_drop(&m->map, v->init_raw, t->nbytes);
+        } else {
+            s = ember_fail(EMBER_ERR_NOMEM, "out of memory copying initializer '%s' (%zu bytes)", v->name, t->nbytes);
+        }
+    }
+    pthread_mutex_unlock(&m->init_lock);
+    return s;
+}
+
+void *eg_init_data(eg_model *m, const eg_value *v) {
+    if (!v->init_raw) return v->init->data;
+    pthread_mutex_lock(&m->init_lock);
+    void *d = v->init->data;
+    pthread_mutex_unlock(&m->init_lock);
+    return d;
 }
 
 /* --- graphs ------------------------------------------------------------------------------------------- */
@@ -378,10 +417,10 @@ static ember_status parse_attr(importer *im, const ember_pb *outer, const ember_
                 s = push_ptr(m, &lens, &nlens, &lcap, (void *)(uintptr_t)f.len);
             break;
         }
-        case ATTR_T: s = load_tensor(m, f.data, f.len, &a->t); break;
+        case ATTR_T: s = load_tensor(m, f.data, f.len, NULL, &a->t); break;
         case ATTR_TENSORS: {
             ember_tensor *t = NULL;
-            if (!(s = load_tensor(m, f.data, f.len, &t))) s = push_ptr(m, (void ***)&a->ts, &nt, &tcap, t);
+            if (!(s = load_tensor(m, f.data, f.len, NULL, &t))) s = push_ptr(m, (void ***)&a->ts, &nt, &tcap, t);
             break;
         }
         case ATTR_G: s = parse_graph(im, &r, &f, g, &a->g); break;
@@ -633,10 +672,12 @@ static ember_status parse_graph(importer *im, const ember_pb *outer, const ember
         case GRAPH_NODE: nnodes++; break;
         case GRAPH_INIT: {
             ember_tensor *t = NULL;
-            if ((s = load_tensor(m, f.data, f.len, &t))) break;
+            const void *raw = NULL;
+            if ((s = load_tensor(m, f.data, f.len, &raw, &t))) break;
             if (!t->name) { s = ember_fail(EMBER_ERR_FORMAT, "initializer without a name at byte %zu", f.offset); break; }
             if ((s = value_get(g, t->name, &idx))) break;
             g->values[idx].init = t;
+            g->values[idx].init_raw = raw;
             break;
         }
         case GRAPH_SPARSE_INIT:
@@ -763,6 +804,7 @@ void eg_model_free(eg_model *m) {
     for (int i = 0; i < m->nowned; i++) ember_tensor_destroy(m->owned[i]);
     ember_free(m->owned);
     ember_arena_free(&m->arena);
+    pthread_mutex_destroy(&m->init_lock);
     ember_map_close(&m->map);
     ember_free(m->path);
     ember_free(m->dir);
@@ -773,6 +815,7 @@ ember_status eg_model_load(const char *path, eg_model **out) {
     *out = NULL;
     eg_model *m = ember_calloc(1, sizeof *m);
     if (!m) return nomem();
+    pthread_mutex_init(&m->init_lock, NULL);
     ember_arena_init(&m->arena, 1 << 16);
     m->path = ember_strdup(path);
     m->dir = ember_strdup(path);

@@ -635,7 +635,9 @@ void eo_drop_input(const eo_ctx *c, int i) {
     if (!eo_in_const(c, i)) return;
     const eg_graph *g = eg_exec_graph(c->exec);
     const eg_value *v = &g->values[c->node->in[i]];
-    if (g->model && v->init && v->init->data == c->in[i]->t.data) ember_map_drop(&g->model->map, v->init->data, v->init->nbytes);
+    if (!g->model || !v->init) return;
+    const void *d = eg_init_data(g->model, v);
+    if (d == c->in[i]->t.data) ember_map_drop(&g->model->map, d, v->init->nbytes);
 }
 
 void eo_fuse_apply(const eo_ctx *c, float *y, int64_t outer, int64_t channels, int64_t inner) {
