@@ -570,8 +570,6 @@ static ember_status set_input_meta(eg_exec *x, ev *const *inputs) {
     return EMBER_OK;
 }
 
-/* Let the ops prepare what they keep across runs (packed weights) now, while the inferred shapes are at
- * hand, so that the first run costs what every run costs. */
 /* Gives value v (a deferred initializer still without data here) its copy. */
 static ember_status materialize(eg_exec *x, int v) {
     eg_value *val = &x->g->values[v];
@@ -580,9 +578,10 @@ static ember_status materialize(eg_exec *x, int v) {
     return s;
 }
 
-/* Prepares the steps (packs constant weights). A deferred initializer without data is copied into one
- * reused buffer for its step's prepare, and stays without data once packed; a step that did not pack it,
- * or that reads it otherwise, gets it copied for good. */
+/* Let the ops prepare what they keep across runs (packed weights) now, while the inferred shapes are at
+ * hand, so that the first run costs what every run costs. A deferred initializer without data is copied
+ * into one reused buffer for its step's prepare, and stays without data once packed; a step that did not
+ * pack it, or that reads it otherwise, gets it copied for good. */
 static ember_status prepare_steps(eg_exec *x) {
     size_t cap = 0;
     for (int v = 0; v < x->g->nvalues; v++)
@@ -595,7 +594,8 @@ static ember_status prepare_steps(eg_exec *x) {
         if (n->nin > MAX_IO || n->nout > MAX_IO) continue;
         int w = n->nin > 1 ? n->in[1] : -1;
         const eg_value *wv = w >= 0 ? &x->g->values[w] : NULL;
-        bool copy = buf && w >= 0 && eg_exec_deferred(x, w);
+        bool copy = w >= 0 && eg_exec_deferred(x, w);
+        if (copy && !buf) continue; /* out of memory: copied for good below (or the plan fails there) */
         if (copy) x->vals[w].t.data = memcpy(buf, wv->init_raw, x->vals[w].t.nbytes);
         eo_ctx c;
         step_ctx(x, s, &c, in, out);

@@ -13,7 +13,7 @@
 #include <string.h>
 
 enum { TILE = 4, PATCH = 6, NXI = PATCH * PATCH, CHUNK_FLOATS = 64 * 1024 };
-enum { BLOCK = 96 }; /* weight pairs transformed at a time: their buffers (26 KB) stay in L1 */
+enum { BLOCK = 96 }; /* weight pairs transformed at a time: their buffers (24 KB) stay in L1 */
 
 static int64_t ceil_div(int64_t a, int64_t b) {
     return (a + b - 1) / b;
