@@ -12,6 +12,14 @@ static void clear_steps(eg_exec *x);
 
 static ember_status nomem(void) { return ember_fail(EMBER_ERR_NOMEM, "out of memory while planning"); }
 
+/* Gives value v (a deferred initializer without data here) its copy, made once per model. */
+static ember_status materialize(eg_exec *x, int v) {
+    eg_value *val = &x->g->values[v];
+    ember_status s = eg_init_materialize(x->g->model, val);
+    x->vals[v].t.data = eg_init_data(x->g->model, val);
+    return s;
+}
+
 /* Deferred initializers (eg_value.init_raw): one read only as the weights of Conv, MatMul or Gemm (input
  * 1), which their prepare packs, is left without data (prepare_steps packs it from a transient copy); any
  * other gets its copy now. */
@@ -29,10 +37,10 @@ static ember_status borrow_deferred(eg_exec *x) {
     }
     ember_status s = EMBER_OK;
     for (int v = 0; v < g->nvalues && !s; v++) {
-        eg_value *val = &g->values[v];
+        const eg_value *val = &g->values[v];
         if (!val->init_raw) continue;
-        if (needs[v] || val->is_input || val->is_output) s = eg_init_materialize(g->model, val);
-        x->vals[v].t.data = eg_init_data(g->model, val);
+        if (needs[v] || val->is_input || val->is_output) s = materialize(x, v);
+        else x->vals[v].t.data = eg_init_data(g->model, val); /* another executor may have copied it */
     }
     ember_free(needs);
     return s;
@@ -568,14 +576,6 @@ static ember_status set_input_meta(eg_exec *x, ev *const *inputs) {
         }
     }
     return EMBER_OK;
-}
-
-/* Gives value v (a deferred initializer still without data here) its copy. */
-static ember_status materialize(eg_exec *x, int v) {
-    eg_value *val = &x->g->values[v];
-    ember_status s = eg_init_materialize(x->g->model, val);
-    x->vals[v].t.data = eg_init_data(x->g->model, val);
-    return s;
 }
 
 /* Let the ops prepare what they keep across runs (packed weights) now, while the inferred shapes are at
