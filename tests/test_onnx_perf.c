@@ -391,6 +391,51 @@ static void check_random(int kind, int count) {
     if (kind < 2) CHECK(kept_deferred > 0); /* packed Conv / MatMul weights were never copied */
 }
 
+/* A deferred table read only by Gather stays in the file: its rows are copied from the misaligned bytes,
+ * exactly, on the fast and the reference ops. A table another node reads too (the weights of a MatMul,
+ * or an Add) gets its aligned copy. */
+static void test_gather_table_in_place(void) {
+    for (int other = 0; other < 3; other++) {
+        gbuild *b = calloc(1, sizeof *b);
+        b->g = (eg_graph){.name = "gather", .values = b->values, .nodes = b->nodes, .inputs = b->gin, .outputs = b->gout};
+        int64_t ts[2] = {40, 40}, nidx = 5, ids[5] = {39, 0, -1, 17, 17};
+        int tab = add_init(b, 2, ts, -1, 1), idx = add_value(b, "ids");
+        b->values[idx].is_input = true;
+        b->gin[b->g.ninputs++] = idx;
+        int gin[2] = {tab, idx};
+        if (other == 2) gin[0] = add_node(b, "Add", 2, (int[]){tab, tab})->out[0]; /* rows of 2 * table */
+        int out = add_node(b, "Gather", 2, gin)->out[0];
+        if (other == 1) out = add_node(b, "MatMul", 2, (int[]){out, tab})->out[0]; /* the table as weights too */
+        b->values[out].is_output = true;
+        b->gout[b->g.noutputs++] = out;
+        float *table = malloc(sizeof(float) * 40 * 40);
+        memcpy(table, b->data[tab], sizeof(float) * 40 * 40);
+        defer_inits(b);
+        ev xin = {0}, ref[1] = {{0}}, got[2] = {{0}, {0}};
+        CHECK(ev_alloc_tensor(&xin, EMBER_DTYPE_I64, 1, &nidx) == EMBER_OK);
+        memcpy(xin.t.data, ids, sizeof ids);
+        ev *ins[1] = {&xin};
+        CHECK(run_graph(&b->g, true, 1, ins, got, NULL) == EMBER_OK);
+        CHECK(run_graph(&b->g, false, 1, ins, ref, NULL) == EMBER_OK);
+        CHECK_EQ(count_deferred(b), other == 0); /* never copied, or copied because another node reads it */
+        if (ref[0].t.data && got[0].t.data && got[1].t.data) {
+            int64_t n = ember_tensor_count(&ref[0].t);
+            CHECK_EQ(n, 5 * 40);
+            CHECK(max_rel(got[0].t.data, ref[0].t.data, n) <= random_tol);
+            CHECK(max_rel(got[1].t.data, ref[0].t.data, n) <= random_tol);
+            for (int i = 0; i < 5 && other != 1; i++) {
+                int64_t row = ids[i] < 0 ? ids[i] + 40 : ids[i];
+                for (int j = 0; j < 40; j++)
+                    CHECK(((float *)ref[0].t.data)[i * 40 + j] == table[row * 40 + j] * (other == 2 ? 2.0f : 1.0f));
+            }
+        }
+        free(table);
+        ev_clear(&xin), ev_clear(&ref[0]), ev_clear(&got[0]), ev_clear(&got[1]);
+        free_build(b);
+        free(b);
+    }
+}
+
 /* Reference ops switched on after a plan that packed deferred weights (left without data): the run copies
  * them first, and gives what the fused run gave. */
 static void test_reference_after_deferred_plan(void) {
@@ -596,6 +641,7 @@ static void test_minilm_f16(void) {
 int main(void) {
     RUN(test_random_conv_graphs);
     RUN(test_reference_after_deferred_plan);
+    RUN(test_gather_table_in_place);
     RUN(test_random_matmul_graphs);
     RUN(test_random_matmul_graphs_f16);
     RUN(test_random_layernorm_graphs);

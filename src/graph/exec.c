@@ -6,8 +6,6 @@
 #include <sys/mman.h>
 #include <time.h>
 
-
-
 static void clear_steps(eg_exec *x);
 
 static ember_status nomem(void) { return ember_fail(EMBER_ERR_NOMEM, "out of memory while planning"); }
@@ -21,28 +19,36 @@ static ember_status materialize(eg_exec *x, int v) {
 }
 
 /* Deferred initializers (eg_value.init_raw): one read only as the weights of Conv, MatMul or Gemm (input
- * 1), which their prepare packs, is left without data (prepare_steps packs it from a transient copy); any
- * other gets its copy now. */
+ * 1), which their prepare packs, is left without data (prepare_steps packs it from a transient copy); one
+ * read only as the table of Gather (input 0), which copies whole rows with memcpy, reads the file's bytes
+ * where they lie, so that only the rows a run touches are resident; any other gets its copy now. */
+enum { USE_PACK = 1, USE_ROWS = 2, USE_OTHER = 4 };
+
 static ember_status borrow_deferred(eg_exec *x) {
     const eg_graph *g = x->g;
-    bool *needs = ember_calloc((size_t)(g->nvalues ? g->nvalues : 1), sizeof *needs);
-    if (!needs) return nomem();
+    unsigned char *use = ember_calloc((size_t)(g->nvalues ? g->nvalues : 1), sizeof *use);
+    if (!use) return nomem();
     for (int i = 0; i < g->nnodes; i++) {
         const eg_node *n = &g->nodes[i];
-        bool packs = !n->domain[0] && (!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "MatMul") ||
-                                       !strcmp(n->op_type, "Gemm"));
-        for (int k = 0; k < n->nimplicit; k++) needs[n->implicit[k]] = true;
+        bool std = !n->domain[0];
+        bool packs = std && (!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "MatMul") || !strcmp(n->op_type, "Gemm"));
+        bool rows = std && !strcmp(n->op_type, "Gather");
+        for (int k = 0; k < n->nimplicit; k++) use[n->implicit[k]] |= USE_OTHER;
         for (int k = 0; k < n->nin; k++)
-            if (n->in[k] >= 0 && (k != 1 || !packs)) needs[n->in[k]] = true;
+            if (n->in[k] >= 0)
+                use[n->in[k]] |= k == 1 && packs ? USE_PACK : k == 0 && rows ? USE_ROWS : USE_OTHER;
     }
     ember_status s = EMBER_OK;
     for (int v = 0; v < g->nvalues && !s; v++) {
         const eg_value *val = &g->values[v];
         if (!val->init_raw) continue;
-        if (needs[v] || val->is_input || val->is_output) s = materialize(x, v);
-        else x->vals[v].t.data = eg_init_data(g->model, val); /* another executor may have copied it */
+        void *copy = eg_init_data(g->model, val); /* another executor may have copied it */
+        if ((use[v] & USE_OTHER) || ((use[v] & USE_PACK) && (use[v] & USE_ROWS)) || val->is_input || val->is_output)
+            s = materialize(x, v);
+        else if (use[v] == USE_ROWS && !copy) x->vals[v].t.data = (void *)val->init_raw;
+        else x->vals[v].t.data = copy;
     }
-    ember_free(needs);
+    ember_free(use);
     return s;
 }
 
