@@ -47,15 +47,31 @@ void ember_map_close(ember_map *m) {
     m->size = 0;
 }
 
+#if defined(MADV_DONTNEED)
+/* madvise on the whole pages inside [p, p + n). */
+static void advise_pages(const void *p, size_t n, int advice) {
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0) return;
+    uintptr_t start = ((uintptr_t)p + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
+    uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)(pg - 1);
+    if (end > start) madvise((void *)start, end - start, advice);
+}
+#endif
+
 void ember_map_drop(const ember_map *m, const void *p, size_t n) {
 #if defined(MADV_DONTNEED)
     const uint8_t *b = p;
     if (!m->data || !b || b < m->data || n > m->size || (size_t)(b - m->data) > m->size - n) return;
-    long pg = sysconf(_SC_PAGESIZE);
-    if (pg <= 0) return;
-    uintptr_t start = ((uintptr_t)b + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1), end = ((uintptr_t)b + n) & ~(uintptr_t)(pg - 1);
-    if (end > start) madvise((void *)start, end - start, MADV_DONTNEED); /* read-only private pages: only dropped */
+    advise_pages(b, n, MADV_DONTNEED); /* read-only private pages: only dropped */
 #else
     (void)m, (void)p, (void)n;
+#endif
+}
+
+void ember_prefault(void *p, size_t n) {
+#if defined(MADV_POPULATE_WRITE) && defined(MADV_DONTNEED) /* Linux 5.14; older kernels answer EINVAL */
+    if (p && n >= 64 * 1024) advise_pages(p, n, MADV_POPULATE_WRITE);
+#else
+    (void)p, (void)n;
 #endif
 }

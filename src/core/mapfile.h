@@ -21,5 +21,9 @@ void ember_map_close(ember_map *m);
  * whole pages inside that range leave the resident set and are read from the file again if touched.
  * A hint: does nothing for ranges outside the mapping or where the system has no such call. */
 void ember_map_drop(const ember_map *m, const void *p, size_t n);
+/* The caller is about to write every byte of [p, p + n) (freshly allocated: packed weights): the whole
+ * pages inside are made resident in one call rather than one page fault each (a quarter less time on
+ * the machines measured). A hint: does nothing below 64 KB or where the system has no such call. */
+void ember_prefault(void *p, size_t n);
 
 #endif

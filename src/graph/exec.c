@@ -593,6 +593,7 @@ static ember_status prepare_steps(eg_exec *x) {
     for (int v = 0; v < x->g->nvalues; v++)
         if (eg_exec_deferred(x, v) && x->vals[v].t.nbytes > cap) cap = x->vals[v].t.nbytes;
     void *buf = cap ? ember_malloc_aligned(cap) : NULL;
+    ember_prefault(buf, cap); /* the largest copy fills it */
     for (int s = 0; s < x->nsteps; s++) {
         if (x->dynamic[s]) continue;
         const eg_node *n = eg_step_node(x, s);

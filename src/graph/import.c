@@ -301,6 +301,7 @@ ember_status eg_init_materialize(eg_model *m, eg_value *v) {
     if (!t->data) {
         void *d = ember_malloc_aligned(t->nbytes);
         if (d) {
+            ember_prefault(d, t->nbytes);
             memcpy(d, v->init_raw, t->nbytes);
             t->data = d;
             t->flags |= EMBER_TENSOR_OWNS_DATA;

@@ -3,6 +3,8 @@
  * else as GEMM with implicit im2col (input patches are packed straight into the GEMM's B panels). */
 #include "kernels/isa.h"
 
+#include "core/mapfile.h"
+
 #include <string.h>
 
 int64_t ember_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pad_begin,
@@ -73,6 +75,7 @@ ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k,
         ember_free(w);
         return NULL;
     }
+    ember_prefault(w->data, (size_t)(w->gstride * g->groups) * sizeof(float));
     if (w->depthwise) {
         memcpy(w->data, W, (size_t)(g->cout * w->k) * sizeof(float));
         return w;

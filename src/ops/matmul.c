@@ -1,5 +1,6 @@
 /* Matrix products: ONNX MatMul (numpy batching and 1-D promotion, opsets 1-13) and Gemm (opsets 1-13).
  * f32 runs on the kernels' GEMM (ember_sgemm); other types compute in double. */
+#include "core/mapfile.h"
 #include "kernels/kernels.h"
 #include "ops/op.h"
 
@@ -87,8 +88,10 @@ static const void *packed_b(eo_ctx *c, int i, bool trans, int64_t K, int64_t N, 
     if (!c->prep || !eo_in_const(c, i)) return NULL;
     if (c->prep->p) return c->prep->p;
     bool half = c->f16_weights;
-    void *pb = ember_malloc_aligned(half ? ember_sgemm_pack_b_f16_size(K, N) : ember_sgemm_pack_b_size(K, N));
+    size_t bytes = half ? ember_sgemm_pack_b_f16_size(K, N) : ember_sgemm_pack_b_size(K, N);
+    void *pb = ember_malloc_aligned(bytes);
     if (!pb) return NULL; /* unpacked still works */
+    ember_prefault(pb, bytes);
     if (half && ember_sgemm_pack_b_f16(trans, K, N, B, ldb, pb)) {
         ember_free_aligned(pb);
         return NULL;
