@@ -42,11 +42,12 @@ static ember_status borrow_deferred(eg_exec *x) {
     for (int v = 0; v < g->nvalues && !s; v++) {
         const eg_value *val = &g->values[v];
         if (!val->init_raw) continue;
-        void *copy = eg_init_data(g->model, val); /* another executor may have copied it */
-        if ((use[v] & USE_OTHER) || ((use[v] & USE_PACK) && (use[v] & USE_ROWS)) || val->is_input || val->is_output)
+        if ((use[v] & USE_OTHER) || use[v] == (USE_PACK | USE_ROWS) || val->is_input || val->is_output) {
             s = materialize(x, v);
-        else if (use[v] == USE_ROWS && !copy) x->vals[v].t.data = (void *)val->init_raw;
-        else x->vals[v].t.data = copy;
+            continue;
+        }
+        void *copy = eg_init_data(g->model, val); /* another executor may have copied it */
+        x->vals[v].t.data = copy || use[v] != USE_ROWS ? copy : (void *)val->init_raw;
     }
     ember_free(use);
     return s;

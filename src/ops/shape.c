@@ -511,6 +511,8 @@ ember_status slice_run(eo_ctx *c) {
 }
 
 /* --- Gather ------------------------------------------------------------------------------------------- */
+/* The table (input 0) may be a deferred initializer's bytes in the model file, misaligned for its type
+ * (eg_exec's borrow_deferred): gather_run reads it only through copy_block's memcpy. */
 ember_status gather_infer(eo_ctx *c) {
     const ember_tensor *x = eo_in(c, 0), *idx = eo_in(c, 1);
     int axis;
