@@ -120,14 +120,14 @@ static void test_b_in_place(void) {
 static void test_epilogues(void) {
     float *bias = rand_buf(300), *res = rand_buf(300 * 301);
     for (int a = 0; a < EMBER_ACT_COUNT; a++)
-        for (int v = 0; v < 4; v++) { /* v == 0 and 3 (no residual) may be fused into the micro-kernel */
+        for (int v = 0; v < 5; v++) { /* v == 0, 3 and 4 (no residual) may be fused into the micro-kernel */
             gemm_case c = {.M = rand_dim(70), .N = rand_dim(90), .K = rand_dim(50), .alpha = 1.0f,
                            .beta = v == 2 ? 1.0f : 0.0f, .pack_a = v == 1};
             c.ep.act = (ember_act){(ember_act_kind)a, a == EMBER_ACT_CLIP ? -0.5f : 0.2f,
                                    a == EMBER_ACT_CLIP ? 0.7f : 0.5f, check_slopes()};
             c.ep.bias = bias;
             c.ep.bias_kind = v == 0 ? EMBER_BIAS_COL : v == 1 || v == 3 ? EMBER_BIAS_ROW : EMBER_BIAS_NONE;
-            if (v == 3) c.M = 6 * rand_dim(12), c.N = 48 * rand_dim(2); /* whole tiles for every table */
+            if (v >= 3) c.M = 6 * rand_dim(12), c.N = 48 * rand_dim(2); /* whole tiles for every table */
             if (v == 1 || v == 2) {
                 c.ep.residual = res;
                 c.ep.ldr = 301;
