@@ -7,8 +7,10 @@
 #include <stdatomic.h>
 #include <string.h>
 
-/* KC x 16 B sliver fits L1 (16 KB); MC x KC A block (120 KB) and NC-wide C and B tiles fit L2 together. */
-enum { KC_TARGET = 256, MC_TARGET = 120, NC_TARGET = 128 };
+/* KC x 16 B sliver fits L1 (24 KB of 32); MC x KC A block (180 KB) and NC-wide C and B tiles fit L2
+ * together. 384, not 256: one k block for K = 320-384 and three for 960 (MobileNetV2's 7x7 1x1 convs, whose
+ * weights stream from memory and whose C a second k block re-read), with square GEMMs unchanged. */
+enum { KC_TARGET = 384, MC_TARGET = 120, NC_TARGET = 128 };
 /* Up to this many rows of op(A), one block row covers all of M, so each B panel (kc x nc) is used by one
  * tile only: it is packed right there, into an L2 buffer of the thread, instead of whole beforehand (conv as
  * GEMM: M = cout); whole packing sent it through L3. */
