@@ -256,29 +256,42 @@ static void pack_rows_avx2(float *dst, const float *p, int64_t rs, int64_t n, in
     }
 }
 
-/* ukernel_narrow: the 6 rows of A in one vector (a masked load: the sliver's last row has 6 floats), n <= 4
- * columns of B broadcast; two k phases for two FMA chains per column. Inlined per n so that the accumulators
- * stay in registers. */
+/* ukernel_narrow: the 6 rows of A in one vector (lanes 6, 7 hold the next row's first floats and are never
+ * stored; the last row of the sliver has 6 floats, so its load is masked), n <= 4 columns of B broadcast.
+ * Several k phases, one FMA chain each per column (4 for 1-2 columns, 2 for 3-4 within the registers):
+ * with fewer the tile waits on FMA latency (N = 49: 1 column cost a third of a 16-column tile). Inlined
+ * per n so that the accumulators stay in registers. */
 static inline __attribute__((always_inline)) void narrow_n(int64_t k, const float *a, const float *b, int64_t ldb,
                                                            const int n, float *c, int64_t ldc) {
+    enum { MAX_PH = 4 };
+    const int ph = n <= 2 ? 4 : 2;
     __m256i m6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
-    __m256 acc0[4], acc1[4];
-    for (int j = 0; j < n; j++) acc0[j] = acc1[j] = _mm256_setzero_ps();
+    __m256 acc[MAX_PH][4];
+    #pragma GCC unroll 4
+    for (int q = 0; q < ph; q++)
+        #pragma GCC unroll 4
+        for (int j = 0; j < n; j++) acc[q][j] = _mm256_setzero_ps();
     int64_t p = 0;
-    for (; p + 2 <= k; p += 2, a += 2 * MR, b += 2 * ldb) {
-        __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_maskload_ps(a + MR, m6); /* a0's lanes 6, 7: next row */
-        for (int j = 0; j < n; j++) {
-            acc0[j] = _mm256_fmadd_ps(a0, _mm256_broadcast_ss(b + j), acc0[j]);
-            acc1[j] = _mm256_fmadd_ps(a1, _mm256_broadcast_ss(b + ldb + j), acc1[j]);
+    for (; p + ph <= k; p += ph, a += ph * MR, b += ph * ldb)
+        #pragma GCC unroll 4
+        for (int q = 0; q < ph; q++) {
+            __m256 av = q + 1 < ph ? _mm256_loadu_ps(a + q * MR) : _mm256_maskload_ps(a + q * MR, m6);
+            #pragma GCC unroll 4
+            for (int j = 0; j < n; j++) acc[q][j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(b + q * ldb + j), acc[q][j]);
         }
+    for (; p < k; p++, a += MR, b += ldb) {
+        __m256 av = _mm256_maskload_ps(a, m6);
+        #pragma GCC unroll 4
+        for (int j = 0; j < n; j++) acc[0][j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(b + j), acc[0][j]);
     }
-    if (p < k) {
-        __m256 a0 = _mm256_maskload_ps(a, m6);
-        for (int j = 0; j < n; j++) acc0[j] = _mm256_fmadd_ps(a0, _mm256_broadcast_ss(b + j), acc0[j]);
-    }
+    #pragma GCC unroll 4
     for (int j = 0; j < n; j++) {
+        __m256 sum = acc[0][j];
+        #pragma GCC unroll 4
+        for (int q = 1; q < ph; q++) sum = _mm256_add_ps(sum, acc[q][j]);
         float v[8];
-        _mm256_storeu_ps(v, _mm256_add_ps(acc0[j], acc1[j]));
+        _mm256_storeu_ps(v, sum);
+        #pragma GCC unroll 6
         for (int r = 0; r < MR; r++) c[r * ldc + j] = v[r];
     }
 }
