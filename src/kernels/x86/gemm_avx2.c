@@ -277,7 +277,8 @@ static inline __attribute__((always_inline)) void narrow_n(int64_t k, const floa
         for (int q = 0; q < ph; q++) {
             __m256 av = q + 1 < ph ? _mm256_loadu_ps(a + q * MR) : _mm256_maskload_ps(a + q * MR, m6);
             #pragma GCC unroll 4
-            for (int j = 0; j < n; j++) acc[q][j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(b + q * ldb + j), acc[q][j]);
+            for (int j = 0; j < n; j++)
+                acc[q][j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(b + q * ldb + j), acc[q][j]);
         }
     for (; p < k; p++, a += MR, b += ldb) {
         __m256 av = _mm256_maskload_ps(a, m6);
