@@ -486,8 +486,10 @@ static void pointwise_cols(const ember_kernel_table *k, const float *w8, int64_t
     int64_t lines = (n * (int64_t)sizeof(float) + 63) / 64, nb = (cout + 7) / 8, done = 0;
     for (int64_t o = 0; o < cout; o += 8) {
         /* the next columns' input lines (maybe past the rows: only hints, in integers), a share per block */
-        for (int64_t end = cin * lines * (o / 8 + 1) / nb; done < end; done++)
-            __builtin_prefetch((const void *)((uintptr_t)(taps[done / lines] + n) + done % lines * 64), 0, 3);
+        for (int64_t end = cin * lines * (o / 8 + 1) / nb; done < end; done++) {
+            uintptr_t at = (uintptr_t)(taps[done / lines] + n) + (uintptr_t)(done % lines * 64);
+            __builtin_prefetch((const void *)at, 0, 3);
+        }
         p.rbias = bias ? bias + o : NULL;
         k->conv_rows(out + o * ldo, ldo, cout - o < 8 ? cout - o : 8, w8 + o * cin, taps, cin, n, post ? &p : NULL);
     }
