@@ -11,6 +11,16 @@ static inline __m256 leaky8(__m256 v, __m256 s) {
     return _mm256_blendv_ps(v, _mm256_mul_ps(v, s), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
 }
 
+/* The clamp to [lo, hi] and then, when p says so, LeakyRelu / PRelu, on one row of 16 (v[0], v[1]). */
+static inline void clamp_leaky(__m256 v[2], __m256 lo, __m256 hi, const ember_ukernel_post *p, int row) {
+    v[0] = _mm256_min_ps(hi, _mm256_max_ps(lo, v[0])); /* max / min return v when it is NaN */
+    v[1] = _mm256_min_ps(hi, _mm256_max_ps(lo, v[1]));
+    if (p->leaky) {
+        __m256 s = _mm256_set1_ps(p->slope ? p->slope[row] : p->alpha);
+        v[0] = leaky8(v[0], s), v[1] = leaky8(v[1], s);
+    }
+}
+
 /* alpha * acc (+ beta * C) for one row of 16, then the fused bias / clamp when pv says so. */
 typedef struct {
     __m256 alpha, beta, cb0, cb1, lo, hi;
@@ -36,13 +46,9 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, in
             lo = _mm256_add_ps(lo, _mm256_loadu_ps(r));
             hi = _mm256_add_ps(hi, _mm256_loadu_ps(r + 8));
         }
-        /* max(bound, v) / min(bound, v) return v when it is NaN */
-        lo = _mm256_min_ps(f->hi, _mm256_max_ps(f->lo, lo));
-        hi = _mm256_min_ps(f->hi, _mm256_max_ps(f->lo, hi));
-        if (p->leaky) {
-            __m256 s = _mm256_set1_ps(p->slope ? p->slope[row] : p->alpha);
-            lo = leaky8(lo, s), hi = leaky8(hi, s);
-        }
+        __m256 v[2] = {lo, hi};
+        clamp_leaky(v, f->lo, f->hi, p, row);
+        lo = v[0], hi = v[1];
         if (r && p->res_after) {
             lo = _mm256_add_ps(lo, _mm256_loadu_ps(r));
             hi = _mm256_add_ps(hi, _mm256_loadu_ps(r + 8));
@@ -55,14 +61,10 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, in
 /* The store of a plain tile (ukernel_body): the sums already hold the row bias. */
 static inline void plain_row(float *c, __m256 v0, __m256 v1, __m256 lo, __m256 hi, const ember_ukernel_post *p,
                              int row) {
-    v0 = _mm256_min_ps(hi, _mm256_max_ps(lo, v0)); /* max / min return the sum when it is NaN */
-    v1 = _mm256_min_ps(hi, _mm256_max_ps(lo, v1));
-    if (p->leaky) {
-        __m256 s = _mm256_set1_ps(p->slope ? p->slope[row] : p->alpha);
-        v0 = leaky8(v0, s), v1 = leaky8(v1, s);
-    }
-    _mm256_storeu_ps(c, v0);
-    _mm256_storeu_ps(c + 8, v1);
+    __m256 v[2] = {v0, v1};
+    clamp_leaky(v, lo, hi, p, row);
+    _mm256_storeu_ps(c, v[0]);
+    _mm256_storeu_ps(c + 8, v[1]);
 }
 
 #define STEP(a, b)                                                                                            \
