@@ -46,7 +46,7 @@ static void add(int64_t cin, int64_t *h, int64_t *w, int64_t cout, int64_t k, in
     g.ow = ember_conv_out_size(*w, k, s, 1, pad, pad);
     float *W = rand_buf(cout * cin / groups * k * k);
     l->g = g;
-    l->w = ember_conv2d_weights_create(&g, W);
+    l->w = ember_conv2d_weights_create(&g, W, NULL);
     ember_free_aligned(W);
     l->bias = rand_buf(cout);
     l->in = rand_buf(cin * *h * *w);

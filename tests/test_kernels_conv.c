@@ -411,7 +411,7 @@ static void test_chain(void) {
     ember_conv2d_shape gb = ga;
     gb.kh = gb.kw = 3, gb.pad_t = gb.pad_l = 1, gb.groups = 4;
     float W[144] = {0}, buf[144] = {0}, res[144] = {0};
-    ember_conv2d_weights *wa = ember_conv2d_weights_create(&ga, W), *wb = ember_conv2d_weights_create(&gb, W);
+    ember_conv2d_weights *wa = ember_conv2d_weights_create(&ga, W, NULL), *wb = ember_conv2d_weights_create(&gb, W, NULL);
     ember_epilogue with_res = {.residual = res};
     CHECK(!ember_conv2d_chain(NULL, &ga, wa, NULL, &with_res, &gb, wb, NULL, NULL, buf, buf, false));
     CHECK(!ember_conv2d_chain(NULL, &gb, wb, NULL, NULL, &gb, wb, NULL, NULL, buf, buf, false));

@@ -1,6 +1,8 @@
 /* Graph planning (inference, folding, dead-node removal, memory plan) and the run loop. */
 #include "graph/exec_impl.h"
 
+#include "core/pagestore.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -135,6 +137,7 @@ void eg_exec_destroy(eg_exec *x) {
     ember_free(x->last_use);
     if (x->prep && x->fuse_mem && x->step_out0 && x->step_extra && x->has_fuse && x->fuse && x->synth && x->chain)
         clear_steps(x);
+    ember_pagestore_destroy(x->store);
     ember_free(x->steps);
     ember_free(x->dynamic);
     ember_free(x->step_out0);
@@ -207,6 +210,7 @@ static void clear_steps(eg_exec *x) {
         x->has_fuse[i] = false;
         x->fuse[i] = (eo_fuse){.residual = -1};
     }
+    ember_pagestore_reset(x->store);
 }
 
 /* Topological order of the nodes the graph outputs need. */
@@ -289,6 +293,7 @@ static void step_ctx(eg_exec *x, int step, eo_ctx *c, ev **in, ev **out) {
     if (x->step_out0[step] >= 0) out[0] = x->slot[x->step_out0[step]];
     if (x->has_fuse[step]) c->fuse = &x->fuse[step];
     c->prep = &x->prep[step];
+    c->store = x->store;
 }
 
 static ember_status node_error(const eg_node *n, ember_status s) {
@@ -585,16 +590,25 @@ static ember_status set_input_meta(eg_exec *x, ev *const *inputs) {
     return EMBER_OK;
 }
 
+enum { STORE_MIN = 1 << 20 }; /* smaller models pack onto the heap */
+
 /* Let the ops prepare what they keep across runs (packed weights) now, while the inferred shapes are at
  * hand, so that the first run costs what every run costs. A deferred initializer without data is copied
  * into one reused buffer for its step's prepare, and stays without data once packed; a step that did not
  * pack it, or that reads it otherwise, gets it copied for good. */
 static ember_status prepare_steps(eg_exec *x) {
+    if (!x->store) { /* address space for twice the weights (Winograd's and padded panels are larger) */
+        size_t w = 0;
+        for (int v = 0; v < x->g->nvalues; v++)
+            if (x->g->values[v].init) w += x->g->values[v].init->nbytes;
+        if (w >= STORE_MIN) x->store = ember_pagestore_create(2 * w + STORE_MIN);
+    }
     size_t cap = 0;
     for (int v = 0; v < x->g->nvalues; v++)
         if (eg_exec_deferred(x, v) && x->vals[v].t.nbytes > cap) cap = x->vals[v].t.nbytes;
-    void *buf = cap ? ember_malloc_aligned(cap) : NULL;
-    ember_prefault(buf, cap); /* the largest copy fills it */
+    ember_pagestore *tmp = cap ? ember_pagestore_create(cap) : NULL; /* huge pages for the copy too */
+    bool heap = true;
+    void *buf = cap ? ember_pagestore_keep(tmp, cap, &heap) : NULL;
     for (int s = 0; s < x->nsteps; s++) {
         if (x->dynamic[s]) continue;
         const eg_node *n = eg_step_node(x, s);
@@ -614,7 +628,8 @@ static ember_status prepare_steps(eg_exec *x) {
             ember_map_drop(&x->g->model->map, wv->init_raw, x->vals[w].t.nbytes);
         }
     }
-    ember_free_aligned(buf);
+    if (heap) ember_free_aligned(buf);
+    ember_pagestore_destroy(tmp);
     ember_status st = EMBER_OK;
     for (int s = 0; s < x->nsteps && !st; s++) {
         const eg_node *n = eg_step_node(x, s);

@@ -31,6 +31,7 @@ struct eg_exec {
     bool *has_fuse;
     float **fuse_mem;  /* buffers the passes allocated for the step (folded BatchNormalization) */
     eo_prep *prep;     /* op state kept across runs (pre-packed weights) */
+    struct ember_pagestore *store; /* where the ops put packed weights (NULL: the heap); emptied with prep */
     eg_synth **synth;  /* a node the passes made to replace a pattern (LayerNormalization), NULL: the graph's */
     int *chain;        /* -1; or the step this step's op runs first, band by band inside its own (its input
                           0 is that step's output, which is then never written; the step's extra input is

@@ -3,7 +3,7 @@
  * else as GEMM with implicit im2col (input patches are packed straight into the GEMM's B panels). */
 #include "kernels/isa.h"
 
-#include "core/mapfile.h"
+#include "core/pagestore.h"
 
 #include <string.h>
 
@@ -21,6 +21,7 @@ struct ember_conv2d_weights {
     int64_t k;       /* GEMM depth per group: cin/groups * kh * kw */
     int64_t gstride; /* floats between groups in `data` */
     float *data;     /* depthwise: W as given; otherwise packed A per group */
+    bool heap;       /* data came from the heap (not a page store) */
 };
 
 enum { DW_MAX_K = 64, DW_MAX_STRIDE = 8 }; /* kernel rows or columns; phase planes (stride_w) */
@@ -56,8 +57,8 @@ static bool direct_suits(const ember_kernel_table *k, const ember_conv2d_shape *
            (g->kh - 1) * g->dil_h + 1 <= DIRECT_MAX_SPAN;
 }
 
-ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k, const ember_conv2d_shape *g,
-                                                    const float *W) {
+static ember_conv2d_weights *weights_make(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W,
+                                          ember_pagestore *ps) {
     ember_conv2d_weights *w = ember_calloc(1, sizeof *w);
     if (!w) return NULL;
     w->kt = k;
@@ -70,12 +71,11 @@ ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k,
                  : w->direct  ? (g->cout + 7) / 8 * 8 * w->k
                  : w->wino    ? ember_wino_weights_floats(k, g)
                               : ember_packed_floats(k, false, cout_g, w->k);
-    w->data = ember_malloc_aligned((size_t)(w->gstride * g->groups) * sizeof(float));
+    w->data = ember_pagestore_keep(ps, (size_t)(w->gstride * g->groups) * sizeof(float), &w->heap);
     if (!w->data) {
         ember_free(w);
         return NULL;
     }
-    ember_prefault(w->data, (size_t)(w->gstride * g->groups) * sizeof(float));
     if (w->depthwise) {
         memcpy(w->data, W, (size_t)(g->cout * w->k) * sizeof(float));
         return w;
@@ -98,13 +98,18 @@ ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k,
     return w;
 }
 
-ember_conv2d_weights *ember_conv2d_weights_create(const ember_conv2d_shape *g, const float *W) {
-    return ember_conv2d_weights_create_k(ember_kernels(), g, W);
+ember_conv2d_weights *ember_conv2d_weights_create_k(const ember_kernel_table *k, const ember_conv2d_shape *g,
+                                                    const float *W) {
+    return weights_make(k, g, W, NULL);
+}
+
+ember_conv2d_weights *ember_conv2d_weights_create(const ember_conv2d_shape *g, const float *W, ember_pagestore *ps) {
+    return weights_make(ember_kernels(), g, W, ps);
 }
 
 void ember_conv2d_weights_free(ember_conv2d_weights *w) {
     if (!w) return;
-    ember_free_aligned(w->data);
+    if (w->heap) ember_free_aligned(w->data);
     ember_free(w);
 }
 

@@ -28,6 +28,7 @@
 #ifndef EMBER_KERNELS_H
 #define EMBER_KERNELS_H
 
+#include "core/pagestore.h"
 #include "ember/threadpool.h"
 
 #include <stdbool.h>
@@ -171,9 +172,10 @@ int64_t ember_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t dil, 
 /* Prepared weights of one conv: packs W [cout, cin/groups, kh, kw] for the fastest path of this geometry
  * (GEMM-packed per group, or kept as given for depthwise). Make once at load; the caller frees it with
  * ember_conv2d_weights_free. The geometry fields other than batch/h/w/oh/ow must not change afterwards.
+ * The packed data goes into ps while it has room (NULL: the heap); a store's buffers go when it is reset.
  * Returns NULL when out of memory. */
 typedef struct ember_conv2d_weights ember_conv2d_weights;
-ember_conv2d_weights *ember_conv2d_weights_create(const ember_conv2d_shape *g, const float *W);
+ember_conv2d_weights *ember_conv2d_weights_create(const ember_conv2d_shape *g, const float *W, ember_pagestore *ps);
 void ember_conv2d_weights_free(ember_conv2d_weights *w);
 
 /* out = conv(in, W) + bias (per output channel; NULL = none), then ep->act / ep->residual (residual has

@@ -143,7 +143,7 @@ static conv_prep *conv_prep_make(const eo_ctx *c, const ember_conv2d_shape *cs, 
             for (int64_t k = 0; k < per; k++) tmp[oc * per + k] = W[oc * per + k] * sc[oc];
         W = tmp;
     }
-    cp->w = ember_conv2d_weights_create(cs, W);
+    cp->w = ember_conv2d_weights_create(cs, W, c->store);
     ember_free(tmp);
     if (!cp->w) goto fail;
     if (b || sc) {

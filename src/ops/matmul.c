@@ -1,6 +1,5 @@
 /* Matrix products: ONNX MatMul (numpy batching and 1-D promotion, opsets 1-13) and Gemm (opsets 1-13).
  * f32 runs on the kernels' GEMM (ember_sgemm); other types compute in double. */
-#include "core/mapfile.h"
 #include "kernels/kernels.h"
 #include "ops/op.h"
 
@@ -89,15 +88,15 @@ static const void *packed_b(eo_ctx *c, int i, bool trans, int64_t K, int64_t N, 
     if (c->prep->p) return c->prep->p;
     bool half = c->f16_weights;
     size_t bytes = half ? ember_sgemm_pack_b_f16_size(K, N) : ember_sgemm_pack_b_size(K, N);
-    void *pb = ember_malloc_aligned(bytes);
+    bool heap;
+    void *pb = ember_pagestore_keep(c->store, bytes, &heap);
     if (!pb) return NULL; /* unpacked still works */
-    ember_prefault(pb, bytes);
     if (half && ember_sgemm_pack_b_f16(trans, K, N, B, ldb, pb)) {
-        ember_free_aligned(pb);
-        return NULL;
+        if (heap) ember_free_aligned(pb);
+        return NULL; /* a store's bytes stay unused until it is reset */
     }
     if (!half) ember_sgemm_pack_b(trans, K, N, B, ldb, pb);
-    *c->prep = (eo_prep){pb, free_aligned};
+    *c->prep = (eo_prep){pb, heap ? free_aligned : NULL};
     eo_drop_input(c, i);
     return pb;
 }

@@ -1,0 +1,96 @@
+/* A bump allocator over one MAP_NORESERVE range, advised MADV_HUGEPAGE (see pagestore.h). */
+#include "core/pagestore.h"
+
+#include "core/mapfile.h"
+#include "ember/status.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMBER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define EMBER_ASAN 1
+#endif
+
+#if defined(MAP_ANONYMOUS) && defined(MAP_NORESERVE) && defined(MADV_DONTNEED) && !defined(EMBER_ASAN)
+#define PAGESTORE_ON 1
+#endif
+
+enum { HUGE = 2 << 20, ALIGN = 64 };
+
+struct ember_pagestore {
+    uint8_t *base;      /* HUGE-aligned */
+    size_t cap;         /* bytes reserved from base */
+    _Atomic size_t used; /* bytes handed out */
+};
+
+ember_pagestore *ember_pagestore_create(size_t reserve) {
+#if defined(PAGESTORE_ON)
+    if (!reserve || reserve > SIZE_MAX / 2 - HUGE) return NULL;
+    size_t cap = (reserve + HUGE - 1) & ~(size_t)(HUGE - 1);
+    ember_pagestore *ps = ember_calloc(1, sizeof *ps);
+    if (!ps) return NULL;
+    /* Reserve one huge page more and unmap the unaligned head and tail. */
+    uint8_t *raw = mmap(NULL, cap + HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) {
+        ember_free(ps);
+        return NULL;
+    }
+    uint8_t *base = (uint8_t *)(((uintptr_t)raw + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
+    if (base > raw) munmap(raw, (size_t)(base - raw));
+    munmap(base + cap, (size_t)(raw + HUGE - base));
+#if defined(MADV_HUGEPAGE)
+    madvise(base, cap, MADV_HUGEPAGE); /* a hint: without it the store still works, on 4 KB pages */
+#endif
+    ps->base = base;
+    ps->cap = cap;
+    atomic_init(&ps->used, 0);
+    return ps;
+#else
+    (void)reserve;
+    return NULL;
+#endif
+}
+
+void *ember_pagestore_alloc(ember_pagestore *ps, size_t bytes) {
+    if (!ps || bytes > ps->cap) return NULL;
+    size_t n = (bytes + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    size_t at = atomic_load(&ps->used);
+    do {
+        if (n > ps->cap - at) return NULL;
+    } while (!atomic_compare_exchange_weak(&ps->used, &at, at + n));
+    return ps->base + at;
+}
+
+void *ember_pagestore_keep(ember_pagestore *ps, size_t bytes, bool *heap) {
+    void *p = ember_pagestore_alloc(ps, bytes);
+    *heap = !p;
+    if (!p) p = ember_malloc_aligned(bytes);
+    ember_prefault(p, bytes); /* the caller writes it all next (packing) */
+    return p;
+}
+
+void ember_pagestore_reset(ember_pagestore *ps) {
+#if defined(PAGESTORE_ON)
+    if (!ps) return;
+    size_t used = atomic_exchange(&ps->used, 0);
+    if (used) madvise(ps->base, (used + HUGE - 1) & ~(size_t)(HUGE - 1), MADV_DONTNEED);
+#else
+    (void)ps;
+#endif
+}
+
+void ember_pagestore_destroy(ember_pagestore *ps) {
+#if defined(PAGESTORE_ON)
+    if (!ps) return;
+    munmap(ps->base, ps->cap);
+    ember_free(ps);
+#else
+    (void)ps;
+#endif
+}

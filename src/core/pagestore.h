@@ -1,0 +1,34 @@
+/* Long-lived buffers (pre-packed weights) cut from one reserved address range whose 2 MB pages are
+ * transparent huge pages: making them resident costs a fifth of what 4 KB pages cost here (5 MB: 0.8 ms
+ * against 2.1), and the runs that stream the weights take fewer TLB misses.
+ *
+ *     ember_pagestore *ps = ember_pagestore_create(64 << 20);  // reserves address space only
+ *     bool heap;
+ *     float *w = ember_pagestore_keep(ps, bytes, &heap);  // resident, 64-byte aligned; NULL: out of memory
+ *     ...
+ *     if (heap) ember_free_aligned(w);   // the store was full (or NULL): w came from the heap
+ *     ember_pagestore_reset(ps);    // every buffer gone at once, its pages returned
+ *     ember_pagestore_destroy(ps);
+ *
+ * Buffers are never freed one by one. At most the last 2 MB page is resident beyond what was handed out.
+ * create returns NULL where the system has no anonymous mappings, under AddressSanitizer (so that it keeps
+ * checking the bounds of every buffer on the heap), or when the range cannot be reserved: callers then use
+ * the heap. alloc is safe to call from several threads. */
+#ifndef EMBER_CORE_PAGESTORE_H
+#define EMBER_CORE_PAGESTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct ember_pagestore ember_pagestore;
+
+ember_pagestore *ember_pagestore_create(size_t reserve);
+/* NULL when the reserved range has no room left for `bytes`. */
+void *ember_pagestore_alloc(ember_pagestore *ps, size_t bytes);
+/* ember_pagestore_alloc, or when that fails ember_malloc_aligned (then *heap = true), made resident in one
+ * call (ember_prefault). ps may be NULL. */
+void *ember_pagestore_keep(ember_pagestore *ps, size_t bytes, bool *heap);
+void ember_pagestore_reset(ember_pagestore *ps);
+void ember_pagestore_destroy(ember_pagestore *ps);
+
+#endif
