@@ -391,6 +391,8 @@ static void test_chain(void) {
     struct { int64_t batch, cin, mid, h, w, k, s; } cs[] = {
         {1, 16, 96, 40, 40, 3, 2}, {1, 16, 16, 64, 80, 3, 1}, {2, 24, 144, 13, 11, 3, 1}, {1, 3, 5, 9, 30, 3, 1},
         {1, 40, 50, 17, 23, 5, 2}, {2, 8, 60, 7, 7, 3, 1},    {1, 32, 64, 33, 29, 3, 1}, {1, 1, 9, 5, 200, 3, 2},
+        /* wide planes: many bands per plane, rows shared between bands (5x5: two) */
+        {1, 8, 64, 40, 200, 3, 1}, {2, 24, 48, 30, 160, 5, 1}, {1, 16, 96, 64, 120, 3, 2},
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         ember_act a = {(ember_act_kind)(i % EMBER_ACT_COUNT), 0.1f, 0.6f, check_slopes()};

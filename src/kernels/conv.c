@@ -206,7 +206,7 @@ static void dw_epilogue(const dw_job *j, float *out, int64_t pl, int64_t oc, int
 typedef struct {
     float *ph;
     float *band; /* when pooling: the band's outputs before the pool */
-    const float *taps[EMBER_DW_MAX_TAPS];
+    int64_t tap[EMBER_DW_MAX_TAPS]; /* where each tap reads, from the first phase plane's start */
     int64_t x0[DW_MAX_STRIDE], px0[DW_MAX_STRIDE], nx[DW_MAX_STRIDE]; /* see dw_start */
     int64_t last; /* first output row of the band whose padding rows the planes hold (-1: none) */
 } dw_thread;
@@ -221,7 +221,7 @@ static void dw_start(const dw_job *j, float *ph, dw_thread *t) {
     for (int64_t ky = 0; ky < g->kh; ky++)
         for (int64_t kx = 0; kx < g->kw; kx++) {
             int64_t ox = kx * g->dil_w;
-            t->taps[ky * g->kw + kx] = ph + ox % sw * psize + ky * g->dil_h * pp + ox / sw;
+            t->tap[ky * g->kw + kx] = ox % sw * psize + ky * g->dil_h * pp + ox / sw;
         }
     /* Input columns x0, x0 + sw, ... go to phase r from column px0 on, nx of them. */
     for (int64_t r = 0; r < sw; r++) {
@@ -251,12 +251,34 @@ static dw_rows dw_band_rows(const dw_job *j, int64_t bi) {
     return r;
 }
 
+/* The band br of output channel oc of image b from its input rows laid out as dw_band's phase planes at
+ * `planes` (padding included). */
+static void dw_planes(const dw_job *j, const dw_thread *t, const dw_rows *br, const float *planes, int64_t b,
+                      int64_t oc) {
+    const ember_conv2d_shape *g = j->g;
+    int64_t kk = g->kh * g->kw, y0 = br->y0, y1 = br->y1;
+    const float *taps[EMBER_DW_MAX_TAPS];
+    for (int64_t i = 0; i < kk; i++) taps[i] = planes + t->tap[i];
+    float *out = j->pooled ? t->band : j->out + ((b * g->cout + oc) * g->oh + y0) * g->ow;
+    ember_ukernel_post post = j->post;
+    post.rbias = j->bias ? j->bias + oc : NULL;
+    j->k->dw_block(out, g->ow, taps, j->w + oc * kk, kk, g->stride_h * j->pp, y1 - y0, g->ow, j->fused ? &post : NULL);
+    if (!j->fused) dw_epilogue(j, out, b * g->cout + oc, oc, y0, y1);
+    if (!j->pooled) return;
+    int64_t pw = g->ow / 2, ph = g->oh / 2; /* rows y0 .. y1 pooled in pairs (bands start on even rows) */
+    float *po = j->pooled + (b * g->cout + oc) * ph * pw;
+    for (int64_t y = y0; y + 1 < y1 && y / 2 < ph; y += 2) {
+        const float *pair[2] = {out + (y - y0) * g->ow, out + (y + 1 - y0) * g->ow};
+        j->k->pool_row(po + y / 2 * pw, pair, 2, 2, 0, pw, 2, 1, 0, true, 1.0f);
+    }
+}
+
 /* The band br (dw_band_rows) of the output plane of image b, channel oc, reading input rows [p0 + ia, p0 + ib)
  * from `rows` (row p0 + ia first, g->w floats apart). */
 static void dw_band(const dw_job *j, dw_thread *t, const dw_rows *br, const float *rows, int64_t b, int64_t oc) {
     const ember_conv2d_shape *g = j->g;
-    int64_t sw = g->stride_w, pp = j->pp, psize = j->prows * pp, kk = g->kh * g->kw;
-    int64_t y0 = br->y0, y1 = br->y1, nb = br->nb, ia = br->ia, ib = br->ib;
+    int64_t sw = g->stride_w, pp = j->pp, psize = j->prows * pp;
+    int64_t y0 = br->y0, nb = br->nb, ia = br->ia, ib = br->ib;
     if (y0 != t->last) /* rows in the top/bottom padding; the same band leaves them zero */
         for (int64_t r = 0; r < sw; r++) {
             memset(t->ph + r * psize, 0, (size_t)(ia * pp) * sizeof(float));
@@ -267,18 +289,7 @@ static void dw_band(const dw_job *j, dw_thread *t, const dw_rows *br, const floa
         if (ib > ia && t->nx[r] > 0)
             j->k->gather_rows(t->ph + r * psize + ia * pp + t->px0[r], pp, rows + t->x0[r], g->w, ib - ia, t->nx[r],
                               sw);
-    float *out = j->pooled ? t->band : j->out + ((b * g->cout + oc) * g->oh + y0) * g->ow;
-    ember_ukernel_post post = j->post;
-    post.rbias = j->bias ? j->bias + oc : NULL;
-    j->k->dw_block(out, g->ow, t->taps, j->w + oc * kk, kk, g->stride_h * pp, y1 - y0, g->ow, j->fused ? &post : NULL);
-    if (!j->fused) dw_epilogue(j, out, b * g->cout + oc, oc, y0, y1);
-    if (!j->pooled) return;
-    int64_t pw = g->ow / 2, ph = g->oh / 2; /* rows y0 .. y1 pooled in pairs (bands start on even rows) */
-    float *po = j->pooled + (b * g->cout + oc) * ph * pw;
-    for (int64_t y = y0; y + 1 < y1 && y / 2 < ph; y += 2) {
-        const float *pair[2] = {out + (y - y0) * g->ow, out + (y + 1 - y0) * g->ow};
-        j->k->pool_row(po + y / 2 * pw, pair, 2, 2, 0, pw, 2, 1, 0, true, 1.0f);
-    }
+    dw_planes(j, t, br, t->ph, b, oc);
 }
 
 static void dw_bands(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -555,27 +566,76 @@ typedef struct {
     ember_ukernel_post pa; /* the same as a row kernel's clamp, when it fits */
     bool fused_a;
     int64_t nruns;      /* runs of bands per image */
-    int64_t ld;         /* floats per channel in the buffer: b's phase rows x w */
-    int64_t per_thread; /* floats of scratch per thread: cout x ld buffer, then b's phase planes */
+    bool inplace;       /* b has stride_w 1: a writes its rows straight into b's padded planes, one per channel */
+    int64_t ld;         /* floats per channel in the buffer: b's phase rows x w (inplace: x the plane pitch) */
+    int64_t per_thread; /* floats of scratch per thread: b's phase planes (and pooled band), then the buffer */
     float *scratch;
 } chain_job;
 
-/* Rows [r0, r1) of a's output for image b into buf (ld floats per channel). */
-static void chain_pointwise(const chain_job *j, int64_t b, int64_t r0, int64_t r1, float *buf) {
+/* `cols` consecutive positions of a's output from x (its first input channel there) into out (ldo floats
+ * per output channel). */
+static void chain_cols(const chain_job *j, const float *x, int64_t cols, float *out, int64_t ldo) {
     const ember_conv2d_shape *ga = j->ga;
     const ember_kernel_table *k = j->wa->kt;
-    int64_t hw = ga->h * ga->w, cols = (r1 - r0) * ga->w;
-    const float *x = j->in + b * ga->cin * hw + r0 * ga->w;
+    int64_t hw = ga->h * ga->w;
     if (j->wa->direct) { /* in PW_CHUNK columns, as pointwise_chunks: the cin rows stay in L1 */
         for (int64_t x0 = 0; x0 < cols; x0 += PW_CHUNK)
             pointwise_cols(k, j->wa->data, ga->cin, ga->cout, x + x0, hw, cols - x0 < PW_CHUNK ? cols - x0 : PW_CHUNK,
-                           buf + x0, j->ld, j->ea.bias, j->fused_a ? &j->pa : NULL);
-        if (!j->fused_a) ember_epilogue_apply_k(k, &j->ea, buf, j->ld, 0, 0, ga->cout, cols);
+                           out + x0, ldo, j->ea.bias, j->fused_a ? &j->pa : NULL);
+        if (!j->fused_a) ember_epilogue_apply_k(k, &j->ea, out, ldo, 0, 0, ga->cout, cols);
         return;
     }
     ember_gemm_operand xo = {.data = x, .ld = hw};
     ember_gemm_src A = {.packed = j->wa->data}, B = {.pack = ember_pack_operand_b, .src = &xo};
-    ember_sgemm_run(k, NULL, ga->cout, cols, ga->cin, 1.0f, &A, &B, 0.0f, buf, j->ld, &j->ea);
+    ember_sgemm_run(k, NULL, ga->cout, cols, ga->cin, 1.0f, &A, &B, 0.0f, out, ldo, &j->ea);
+}
+
+/* Rows [r0, r1) of a's output for image b: into buf as one block (ld floats per channel), or (inplace) each
+ * row into its row of b's plane, whose row 0 is image row `base`, after the left padding. */
+static void chain_pointwise(const chain_job *j, int64_t b, int64_t r0, int64_t r1, float *buf, int64_t base) {
+    const ember_conv2d_shape *ga = j->ga;
+    const float *x = j->in + b * ga->cin * ga->h * ga->w;
+    if (!j->inplace) {
+        chain_cols(j, x + r0 * ga->w, (r1 - r0) * ga->w, buf, j->ld);
+        return;
+    }
+    for (int64_t r = r0; r < r1; r++)
+        chain_cols(j, x + r * ga->w, ga->w, buf + (r - base) * j->dw.pp + j->dw.g->pad_l, j->ld);
+}
+
+/* The inplace chain's bands: each channel's plane holds b's input rows from the band's first (padding)
+ * row on, with the padding columns zero (a never writes them; rows move whole) and the padding rows zeroed
+ * per band. */
+static void chain_tasks_inplace(const chain_job *j, int64_t begin, int64_t end, float *buf, dw_thread *t) {
+    const ember_conv2d_shape *gb = j->dw.g;
+    int64_t pp = j->dw.pp, pl = gb->pad_l, pr = pp - pl - gb->w;
+    for (int64_t r = 0; r < gb->cout * j->dw.prows; r++) {
+        memset(buf + r * pp, 0, (size_t)pl * sizeof(float));
+        memset(buf + r * pp + pl + gb->w, 0, (size_t)pr * sizeof(float));
+    }
+    for (int64_t task = begin; task < end; task++) {
+        int64_t run = task % j->nruns, b = task / j->nruns, held0 = 0, held1 = 0, base = 0;
+        for (int64_t bi = run * j->dw.nbands / j->nruns; bi < (run + 1) * j->dw.nbands / j->nruns; bi++) {
+            dw_rows br = dw_band_rows(&j->dw, bi);
+            int64_t r0 = br.p0 + br.ia, r1 = br.p0 + br.ib;
+            if (r0 < held0 || r0 >= held1) {
+                held0 = held1 = r0;
+            } else if (br.p0 > base) { /* rows this band shares with the last one up to their new place */
+                for (int64_t c = 0; c < gb->cout; c++)
+                    memmove(buf + c * j->ld + (r0 - br.p0) * pp, buf + c * j->ld + (r0 - base) * pp,
+                            (size_t)((held1 - r0) * pp) * sizeof(float));
+                held0 = r0;
+            }
+            base = br.p0;
+            if (r1 > held1) chain_pointwise(j, b, held1, r1, buf, base), held1 = r1;
+            for (int64_t c = 0; c < gb->cout; c++) {
+                float *plane = buf + c * j->ld;
+                memset(plane, 0, (size_t)(br.ia * pp) * sizeof(float));
+                memset(plane + br.ib * pp, 0, (size_t)((br.nb - br.ib) * pp) * sizeof(float));
+                dw_planes(&j->dw, t, &br, plane, b, c);
+            }
+        }
+    }
 }
 
 static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -583,7 +643,12 @@ static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
     const ember_conv2d_shape *gb = j->dw.g;
     float *buf = j->scratch + thread * j->per_thread;
     dw_thread t;
-    dw_start(&j->dw, buf + gb->cout * j->ld, &t);
+    dw_start(&j->dw, buf, &t);
+    buf += j->dw.tfloats;
+    if (j->inplace) {
+        chain_tasks_inplace(j, begin, end, buf, &t);
+        return;
+    }
     for (int64_t task = begin; task < end; task++) {
         int64_t run = task % j->nruns, b = task / j->nruns, held0 = 0, held1 = 0; /* buf: a's rows [held0, held1) */
         for (int64_t bi = run * j->dw.nbands / j->nruns; bi < (run + 1) * j->dw.nbands / j->nruns; bi++) {
@@ -597,7 +662,7 @@ static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
                             (size_t)((held1 - r0) * gb->w) * sizeof(float));
                 held0 = r0;
             }
-            if (r1 > held1) chain_pointwise(j, b, held1, r1, buf + (held1 - held0) * gb->w), held1 = r1;
+            if (r1 > held1) chain_pointwise(j, b, held1, r1, buf + (held1 - held0) * gb->w, 0), held1 = r1;
             for (int64_t c = 0; c < gb->cout; c++) dw_band(&j->dw, &t, &br, buf + c * j->ld, b, c);
         }
     }
@@ -628,8 +693,9 @@ bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const em
     dw_size(&j.dw, (rows - span) / gb->stride_h + 1);
     j.nruns = (3 * threads + gb->batch - 1) / gb->batch; /* 3 tasks per thread */
     if (j.nruns > j.dw.nbands) j.nruns = j.dw.nbands;
-    j.ld = j.dw.prows * gb->w;
-    j.per_thread = gb->cout * j.ld + j.dw.tfloats;
+    j.inplace = gb->stride_w == 1;
+    j.ld = j.dw.prows * (j.inplace ? j.dw.pp : gb->w);
+    j.per_thread = j.dw.tfloats + gb->cout * j.ld;
     j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(threads * j.per_thread) * sizeof(float));
     if (!j.scratch) return false;
     ember_pool_for(pool, gb->batch * j.nruns, 1, chain_tasks, &j);
