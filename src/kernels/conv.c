@@ -697,7 +697,7 @@ bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const em
     dw_size(&j.dw, (rows - span) / gb->stride_h + 1);
     j.nruns = (3 * threads + gb->batch - 1) / gb->batch; /* 3 tasks per thread */
     if (j.nruns > j.dw.nbands) j.nruns = j.dw.nbands;
-    j.inplace = gb->stride_w == 1;
+    j.inplace = gb->stride_w == 1 && gb->pad_l + gb->w <= j.dw.pp; /* every input column has its place */
     j.ld = j.dw.prows * (j.inplace ? j.dw.pp : gb->w);
     j.per_thread = j.dw.tfloats + gb->cout * j.ld;
     j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(threads * j.per_thread) * sizeof(float));
