@@ -44,8 +44,9 @@ ember_pagestore *ember_pagestore_create(size_t reserve) {
     uint8_t *base = (uint8_t *)(((uintptr_t)raw + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
     if (base > raw) munmap(raw, (size_t)(base - raw));
     munmap(base + cap, (size_t)(raw + HUGE - base));
-#if defined(MADV_HUGEPAGE)
-    madvise(base, cap, MADV_HUGEPAGE); /* a hint: without it the store still works, on 4 KB pages */
+#if defined(MADV_HUGEPAGE) /* a hint: without it the store still works, on 4 KB pages */
+    /* only the whole huge pages of what was asked for: a 2.4 MB store is not made 4 MB resident */
+    if (reserve >= HUGE) madvise(base, reserve & ~(size_t)(HUGE - 1), MADV_HUGEPAGE);
 #endif
     ps->base = base;
     ps->cap = cap;
