@@ -594,54 +594,22 @@ static void chain_cols(const chain_job *j, const float *x, int64_t cols, float *
     ember_sgemm_run(k, NULL, ga->cout, cols, ga->cin, 1.0f, &A, &B, 0.0f, out, ldo, &j->ea);
 }
 
-/* Rows [r0, r1) of a's output for image b: into buf as one block (ld floats per channel), or (inplace) each
- * row into its row of b's plane, whose row 0 is image row `base`, after the left padding. */
-static void chain_pointwise(const chain_job *j, int64_t b, int64_t r0, int64_t r1, float *buf, int64_t base) {
+/* Rows [r0, r1) of a's output for image b into the buffer, whose row 0 holds image row `org`: as one block
+ * (ld floats per channel), or (inplace) each row into its row of b's plane, after the left padding. */
+static void chain_pointwise(const chain_job *j, int64_t b, int64_t r0, int64_t r1, float *buf, int64_t org) {
     const ember_conv2d_shape *ga = j->ga;
     const float *x = j->in + b * ga->cin * ga->h * ga->w;
     if (!j->inplace) {
-        chain_cols(j, x + r0 * ga->w, (r1 - r0) * ga->w, buf, j->ld);
+        chain_cols(j, x + r0 * ga->w, (r1 - r0) * ga->w, buf + (r0 - org) * ga->w, j->ld);
         return;
     }
     for (int64_t r = r0; r < r1; r++)
-        chain_cols(j, x + r * ga->w, ga->w, buf + (r - base) * j->dw.pp + j->dw.g->pad_l, j->ld);
+        chain_cols(j, x + r * ga->w, ga->w, buf + (r - org) * j->dw.pp + j->dw.g->pad_l, j->ld);
 }
 
-/* The inplace chain's bands: each channel's plane holds b's input rows from the band's first (padding)
- * row on, with the padding columns zero (a never writes them; rows move whole) and the padding rows zeroed
- * per band. */
-static void chain_tasks_inplace(const chain_job *j, int64_t begin, int64_t end, float *buf, dw_thread *t) {
-    const ember_conv2d_shape *gb = j->dw.g;
-    int64_t pp = j->dw.pp, pl = gb->pad_l, pr = pp - pl - gb->w;
-    for (int64_t r = 0; r < gb->cout * j->dw.prows; r++) {
-        memset(buf + r * pp, 0, (size_t)pl * sizeof(float));
-        memset(buf + r * pp + pl + gb->w, 0, (size_t)pr * sizeof(float));
-    }
-    for (int64_t task = begin; task < end; task++) {
-        int64_t run = task % j->nruns, b = task / j->nruns, held0 = 0, held1 = 0, base = 0;
-        for (int64_t bi = run * j->dw.nbands / j->nruns; bi < (run + 1) * j->dw.nbands / j->nruns; bi++) {
-            dw_rows br = dw_band_rows(&j->dw, bi);
-            int64_t r0 = br.p0 + br.ia, r1 = br.p0 + br.ib;
-            if (r0 < held0 || r0 >= held1) {
-                held0 = held1 = r0;
-            } else if (br.p0 > base) { /* rows this band shares with the last one up to their new place */
-                for (int64_t c = 0; c < gb->cout; c++)
-                    memmove(buf + c * j->ld + (r0 - br.p0) * pp, buf + c * j->ld + (r0 - base) * pp,
-                            (size_t)((held1 - r0) * pp) * sizeof(float));
-                held0 = r0;
-            }
-            base = br.p0;
-            if (r1 > held1) chain_pointwise(j, b, held1, r1, buf, base), held1 = r1;
-            for (int64_t c = 0; c < gb->cout; c++) {
-                float *plane = buf + c * j->ld;
-                memset(plane, 0, (size_t)(br.ia * pp) * sizeof(float));
-                memset(plane + br.ib * pp, 0, (size_t)((br.nb - br.ib) * pp) * sizeof(float));
-                dw_planes(&j->dw, t, &br, plane, b, c);
-            }
-        }
-    }
-}
-
+/* The buffer holds a's rows [held0, held1), image row org at its row 0, rows `pitch` floats apart: a's rows
+ * themselves (org = held0), or inplace b's padded planes from the band's first (padding) row on (org = p0),
+ * their padding columns zero (a never writes them; rows move whole), the padding rows zeroed per band. */
 static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
     const chain_job *j = ctx;
     const ember_conv2d_shape *gb = j->dw.g;
@@ -649,25 +617,36 @@ static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
     dw_thread t;
     dw_start(&j->dw, buf, &t);
     buf += j->dw.tfloats;
-    if (j->inplace) {
-        chain_tasks_inplace(j, begin, end, buf, &t);
-        return;
+    int64_t pitch = j->inplace ? j->dw.pp : gb->w, pl = gb->pad_l, pr = pitch - pl - gb->w;
+    for (int64_t r = 0; j->inplace && r < gb->cout * j->dw.prows; r++) {
+        memset(buf + r * pitch, 0, (size_t)pl * sizeof(float));
+        memset(buf + r * pitch + pl + gb->w, 0, (size_t)pr * sizeof(float));
     }
     for (int64_t task = begin; task < end; task++) {
-        int64_t run = task % j->nruns, b = task / j->nruns, held0 = 0, held1 = 0; /* buf: a's rows [held0, held1) */
+        int64_t run = task % j->nruns, b = task / j->nruns, held0 = 0, held1 = 0, org = 0;
         for (int64_t bi = run * j->dw.nbands / j->nruns; bi < (run + 1) * j->dw.nbands / j->nruns; bi++) {
             dw_rows br = dw_band_rows(&j->dw, bi);
-            int64_t r0 = br.p0 + br.ia, r1 = br.p0 + br.ib;
+            int64_t r0 = br.p0 + br.ia, r1 = br.p0 + br.ib, norg = j->inplace ? br.p0 : r0;
             if (r0 < held0 || r0 >= held1) {
                 held0 = held1 = r0;
-            } else if (r0 > held0) { /* rows this band shares with the last one to the front */
+            } else if (norg > org) { /* rows this band shares with the last one up to their new place */
                 for (int64_t c = 0; c < gb->cout; c++)
-                    memmove(buf + c * j->ld, buf + c * j->ld + (r0 - held0) * gb->w,
-                            (size_t)((held1 - r0) * gb->w) * sizeof(float));
+                    memmove(buf + c * j->ld + (r0 - norg) * pitch, buf + c * j->ld + (r0 - org) * pitch,
+                            (size_t)((held1 - r0) * pitch) * sizeof(float));
                 held0 = r0;
             }
-            if (r1 > held1) chain_pointwise(j, b, held1, r1, buf + (held1 - held0) * gb->w, 0), held1 = r1;
-            for (int64_t c = 0; c < gb->cout; c++) dw_band(&j->dw, &t, &br, buf + c * j->ld, b, c);
+            org = norg;
+            if (r1 > held1) chain_pointwise(j, b, held1, r1, buf, org), held1 = r1;
+            for (int64_t c = 0; c < gb->cout; c++) {
+                float *plane = buf + c * j->ld;
+                if (!j->inplace) {
+                    dw_band(&j->dw, &t, &br, plane, b, c);
+                    continue;
+                }
+                memset(plane, 0, (size_t)(br.ia * pitch) * sizeof(float));
+                memset(plane + br.ib * pitch, 0, (size_t)((br.nb - br.ib) * pitch) * sizeof(float));
+                dw_planes(&j->dw, &t, &br, plane, b, c);
+            }
         }
     }
 }

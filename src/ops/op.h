@@ -99,7 +99,7 @@ typedef struct eo_ctx {
     int nscratch;
     const eo_fuse *fuse;   /* non-NULL: this step also does the fused work (only Conv, Gemm, MatMul) */
     eo_prep *prep;         /* non-NULL on planned steps: state kept across runs */
-    struct ember_pagestore *store; /* where prep's large buffers go (eo_keep_alloc); NULL: the heap */
+    struct ember_pagestore *store; /* where prep's large buffers go (ember_pagestore_keep); NULL: heap */
     bool f16_weights;      /* session option: pre-packed constant GEMM weights as IEEE half */
     struct eo_ctx *producer; /* non-NULL (Conv only): the step that makes input 0 was left to this one, to
                                 run band by band inside it (graph/fuse.c chain_convs); its input 0 is
