@@ -38,14 +38,13 @@ static bool is_depthwise(const ember_conv2d_shape *g) {
  * SqueezeNet, MobileFaceNet. */
 enum { DIRECT_MAX_TAPS = 32, DIRECT_MAX_COUT = 64, DIRECT_MIN_OW = 16, DIRECT_MAX_STRIDE = 4, DIRECT_MAX_SPAN = 8 };
 
-/* 1x1 stride-1 unpadded convs with cin <= 16 (YuNet's 16->16 / 16->32, SqueezeNet's 16->64 expand) take the
- * same kernel with the plane as one long row: the GEMM packs the whole input first, as much copying as there
- * are FMAs at K = 16 (`dump --steps`, 1 thread: YuNet-s 640 Conv_2 3.14 -> 2.28 ms, Conv_6 0.58 -> 0.43,
- * Conv_9 0.80 -> 0.73, SqueezeNet expand1x1 0.13-0.15 -> 0.10). At cin = 32 (YuNet's Conv_12 32->32 and
- * Conv_15 32->64 at 160x160) the model ran 15-20% slower this way, though the two were even in isolation;
- * with cout <= 16 too it is faster (MobileNetV2's 32->16 at 112x112, 12544 columns in place for a GEMM of
- * 3 row tiles: 0.88-0.91x in one process over 21 rounds, at 1 and 2 threads). */
-enum { PW_MAX_CIN = 16 };
+/* 1x1 stride-1 unpadded convs with cin <= 32 (DIRECT_MAX_TAPS: YuNet's 16->16 ... 32->64, SqueezeNet's 16->64
+ * expand, MobileNetV2's 32->16) take the same kernel with the plane as one long row: the GEMM packs the whole
+ * input first, as much copying as there are FMAs at K = 16 (`dump --steps`, 1 thread: YuNet-s 640 Conv_2
+ * 3.14 -> 2.28 ms, Conv_6 0.58 -> 0.43, Conv_9 0.80 -> 0.73, SqueezeNet expand1x1 0.13-0.15 -> 0.10), or reads
+ * it in place with its rows a plane apart, often a multiple of 4 KB: all in one set of L1. At cin = 32 the
+ * GEMM had been the faster until the row kernel stopped spilling its accumulators (YuNet-s 640 Conv_12 + 13
+ * chained, 32->32 at 160x160: 0.78x in one process). */
 static bool pointwise_direct(const ember_conv2d_shape *g) {
     return g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_t == 0 && g->pad_l == 0 &&
            g->oh == g->h && g->ow == g->w;
@@ -54,9 +53,7 @@ static bool pointwise_direct(const ember_conv2d_shape *g) {
 static bool direct_suits(const ember_kernel_table *k, const ember_conv2d_shape *g) {
     if (!k->conv_rows || g->groups != 1 || g->cin * g->kh * g->kw > DIRECT_MAX_TAPS || g->cout > DIRECT_MAX_COUT)
         return false;
-    if (pointwise_direct(g))
-        return (g->cin <= PW_MAX_CIN || (g->cin <= 2 * PW_MAX_CIN && g->cout <= PW_MAX_CIN)) &&
-               g->oh * g->ow >= DIRECT_MIN_OW;
+    if (pointwise_direct(g)) return g->oh * g->ow >= DIRECT_MIN_OW;
     return g->kh * g->kw > 1 && g->stride_w <= DIRECT_MAX_STRIDE && g->ow >= DIRECT_MIN_OW &&
            (g->kh - 1) * g->dil_h + 1 <= DIRECT_MAX_SPAN;
 }
@@ -503,12 +500,13 @@ static void pointwise_cols(const ember_kernel_table *k, const float *w8, int64_t
     const float *taps[DIRECT_MAX_TAPS];
     ember_ukernel_post p = post ? *post : (ember_ukernel_post){0};
     for (int64_t t = 0; t < cin; t++) taps[t] = x + t * ldx;
-    int64_t lines = (n * (int64_t)sizeof(float) + 63) / 64, nb = (cout + 7) / 8, done = 0;
+    int64_t lines = (n * (int64_t)sizeof(float) + 63) / 64, nb = (cout + 7) / 8, done = 0, pt = 0, pl = 0;
     for (int64_t o = 0; o < cout; o += 8) {
-        /* the next columns' input lines (maybe past the rows: only hints, in integers), a share per block */
+        /* the next columns' input lines (maybe past the rows: only hints, in integers), a share per block:
+         * line pl of tap pt next */
         for (int64_t end = cin * lines * (o / 8 + 1) / nb; done < end; done++) {
-            uintptr_t at = (uintptr_t)(taps[done / lines] + n) + (uintptr_t)(done % lines * 64);
-            __builtin_prefetch((const void *)at, 0, 3);
+            __builtin_prefetch((const void *)((uintptr_t)(taps[pt] + n) + (uintptr_t)(pl * 64)), 0, 3);
+            if (++pl == lines) pl = 0, pt++;
         }
         p.rbias = bias ? bias + o : NULL;
         k->conv_rows(out + o * ldo, ldo, cout - o < 8 ? cout - o : 8, w8 + o * cin, taps, cin, n, post ? &p : NULL);

@@ -39,11 +39,23 @@ INLINE void block4(float *out, int64_t ldo, int64_t noc, const float *w8, const 
         a6 = fma4(a6, u, vdupq_n_f32(w8[6]));
         a7 = fma4(a7, u, vdupq_n_f32(w8[7]));
     }
-    float32x4_t a[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-    for (int o = 0; o < noc; o++) vst1q_f32(out + o * ldo + x, clamp4(a[o], lo, hi));
+    /* channel by channel, not from an array of the accumulators (which the compiler keeps on the stack) */
+    out += x;
+    vst1q_f32(out, clamp4(a0, lo, hi));
+    if (noc > 1) vst1q_f32(out + ldo, clamp4(a1, lo, hi));
+    if (noc > 2) vst1q_f32(out + 2 * ldo, clamp4(a2, lo, hi));
+    if (noc > 3) vst1q_f32(out + 3 * ldo, clamp4(a3, lo, hi));
+    if (noc > 4) vst1q_f32(out + 4 * ldo, clamp4(a4, lo, hi));
+    if (noc > 5) vst1q_f32(out + 5 * ldo, clamp4(a5, lo, hi));
+    if (noc > 6) vst1q_f32(out + 6 * ldo, clamp4(a6, lo, hi));
+    if (noc > 7) vst1q_f32(out + 7 * ldo, clamp4(a7, lo, hi));
 }
 
 #if defined(__aarch64__)
+INLINE void store8(float *o, float32x4_t v0, float32x4_t v1, float32x4_t lo, float32x4_t hi) {
+    vst1q_f32(o, clamp4(v0, lo, hi)), vst1q_f32(o + 4, clamp4(v1, lo, hi));
+}
+
 #define LANE_FMA(i, v, l) a##i##0 = vfmaq_laneq_f32(a##i##0, u0, v, l), a##i##1 = vfmaq_laneq_f32(a##i##1, u1, v, l)
 
 INLINE void block8(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows, int64_t ntaps,
@@ -58,12 +70,15 @@ INLINE void block8(float *out, int64_t ldo, int64_t noc, const float *w8, const 
         LANE_FMA(0, wl, 0), LANE_FMA(1, wl, 1), LANE_FMA(2, wl, 2), LANE_FMA(3, wl, 3);
         LANE_FMA(4, wh, 0), LANE_FMA(5, wh, 1), LANE_FMA(6, wh, 2), LANE_FMA(7, wh, 3);
     }
-    float32x4_t a[8][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
-                           {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
-    for (int64_t o = 0; o < noc; o++) {
-        vst1q_f32(out + o * ldo + x, clamp4(a[o][0], lo, hi));
-        vst1q_f32(out + o * ldo + x + 4, clamp4(a[o][1], lo, hi));
-    }
+    out += x;
+    store8(out, a00, a01, lo, hi);
+    if (noc > 1) store8(out + ldo, a10, a11, lo, hi);
+    if (noc > 2) store8(out + 2 * ldo, a20, a21, lo, hi);
+    if (noc > 3) store8(out + 3 * ldo, a30, a31, lo, hi);
+    if (noc > 4) store8(out + 4 * ldo, a40, a41, lo, hi);
+    if (noc > 5) store8(out + 5 * ldo, a50, a51, lo, hi);
+    if (noc > 6) store8(out + 6 * ldo, a60, a61, lo, hi);
+    if (noc > 7) store8(out + 7 * ldo, a70, a71, lo, hi);
 }
 #endif
 

@@ -14,6 +14,17 @@ INLINE __m256 clamp8(__m256 v, __m256 lo, __m256 hi) { /* max/min return the sec
     return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
 }
 
+/* One output channel's 24 or 16 outputs from their accumulators (stored one by one, not from an array of
+ * them: the compiler spilled the whole array to the stack to index it). */
+INLINE void store3(float *o, __m256 v0, __m256 v1, __m256 v2, __m256 lo, __m256 hi) {
+    _mm256_storeu_ps(o, clamp8(v0, lo, hi)), _mm256_storeu_ps(o + 8, clamp8(v1, lo, hi));
+    _mm256_storeu_ps(o + 16, clamp8(v2, lo, hi));
+}
+
+INLINE void store2(float *o, __m256 v0, __m256 v1, __m256 lo, __m256 hi) {
+    _mm256_storeu_ps(o, clamp8(v0, lo, hi)), _mm256_storeu_ps(o + 8, clamp8(v1, lo, hi));
+}
+
 /* Outputs [x, x+24) of channels [0, noc) (noc <= 4; w has 8 floats per tap, of which 4 are read). */
 INLINE void block24(float *out, int64_t ldo, int64_t noc, const float *w, const float *const *rows, int64_t ntaps,
                     int64_t x, const float *b4, __m256 lo, __m256 hi) {
@@ -38,9 +49,10 @@ INLINE void block24(float *out, int64_t ldo, int64_t noc, const float *w, const 
         c = _mm256_broadcast_ss(w + 3);
         a30 = _mm256_fmadd_ps(u0, c, a30), a31 = _mm256_fmadd_ps(u1, c, a31), a32 = _mm256_fmadd_ps(u2, c, a32);
     }
-    __m256 a[4][3] = {{a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};
-    for (int64_t o = 0; o < noc; o++)
-        for (int v = 0; v < 3; v++) _mm256_storeu_ps(out + o * ldo + x + 8 * v, clamp8(a[o][v], lo, hi));
+    store3(out + x, a00, a01, a02, lo, hi);
+    if (noc > 1) store3(out + ldo + x, a10, a11, a12, lo, hi);
+    if (noc > 2) store3(out + 2 * ldo + x, a20, a21, a22, lo, hi);
+    if (noc > 3) store3(out + 3 * ldo + x, a30, a31, a32, lo, hi);
 }
 
 /* Outputs [x, x+16) of channels [0, noc) (noc <= 4): row ends of 9..16. */
@@ -56,9 +68,10 @@ INLINE void block16(float *out, int64_t ldo, int64_t noc, const float *w, const 
         a20 = _mm256_fmadd_ps(u0, c, a20), a21 = _mm256_fmadd_ps(u1, c, a21), c = _mm256_broadcast_ss(w + 3);
         a30 = _mm256_fmadd_ps(u0, c, a30), a31 = _mm256_fmadd_ps(u1, c, a31);
     }
-    __m256 a[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
-    for (int64_t o = 0; o < noc; o++)
-        for (int v = 0; v < 2; v++) _mm256_storeu_ps(out + o * ldo + x + 8 * v, clamp8(a[o][v], lo, hi));
+    store2(out + x, a00, a01, lo, hi);
+    if (noc > 1) store2(out + ldo + x, a10, a11, lo, hi);
+    if (noc > 2) store2(out + 2 * ldo + x, a20, a21, lo, hi);
+    if (noc > 3) store2(out + 3 * ldo + x, a30, a31, lo, hi);
 }
 
 /* Outputs [x, x+8) of channels [0, noc) (noc <= 4): row ends of 1..8. */
@@ -73,8 +86,10 @@ INLINE void block8(float *out, int64_t ldo, int64_t noc, const float *w, const f
         a2 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w + 2), a2);
         a3 = _mm256_fmadd_ps(u, _mm256_broadcast_ss(w + 3), a3);
     }
-    __m256 a[4] = {a0, a1, a2, a3};
-    for (int64_t o = 0; o < noc; o++) _mm256_storeu_ps(out + o * ldo + x, clamp8(a[o], lo, hi));
+    _mm256_storeu_ps(out + x, clamp8(a0, lo, hi));
+    if (noc > 1) _mm256_storeu_ps(out + ldo + x, clamp8(a1, lo, hi));
+    if (noc > 2) _mm256_storeu_ps(out + 2 * ldo + x, clamp8(a2, lo, hi));
+    if (noc > 3) _mm256_storeu_ps(out + 3 * ldo + x, clamp8(a3, lo, hi));
 }
 
 /* Channels in groups of 4, each over the row in blocks of 24, the rest (1..23) in blocks of 16 and 8 (a last
