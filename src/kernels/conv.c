@@ -487,9 +487,14 @@ static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
-/* 1x1: one task = a chunk of PW_CHUNK columns of the plane (the last one up to twice that), whose cin input
- * rows stay in L1 while every block of 8 output channels runs over them. */
-enum { PW_CHUNK = 192 };
+/* 1x1: one task = a chunk of pw_chunk columns of the plane (the last one up to twice that), whose cin input
+ * rows (PW_CHUNK_BYTES, a third of L1) stay in L1 while every block of 8 output channels runs over them:
+ * 192 columns at cin 16, 96 at cin 32 (YuNet-s 640, 1 thread: 0.96-0.97x against 192 at every cin). */
+enum { PW_CHUNK_BYTES = 12 << 10 };
+static int64_t pw_chunk(int64_t cin) {
+    int64_t n = PW_CHUNK_BYTES / (cin * (int64_t)sizeof(float)) / 24 * 24; /* whole blocks of the row kernel */
+    return n < 48 ? 48 : n > 384 ? 384 : n;
+}
 
 /* The few-tap kernel as a 1x1 conv over n columns: out[o * ldo + i] for every output channel o, from the cin
  * input rows x + t * ldx (weights in blocks of 8 channels, [cout/8][cin][8]); post: the fused bias + clamp
@@ -516,13 +521,13 @@ static void pointwise_cols(const ember_kernel_table *k, const float *w8, int64_t
 static void pointwise_chunks(void *ctx, int64_t begin, int64_t end, int thread) {
     const direct_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
-    int64_t hw = g->h * g->w, nch = hw / PW_CHUNK > 0 ? hw / PW_CHUNK : 1;
+    int64_t hw = g->h * g->w, chunk = pw_chunk(g->cin), nch = hw / chunk > 0 ? hw / chunk : 1;
     ember_epilogue e;
     ember_ukernel_post post;
     bool fused = direct_epilogue(j, hw, &e, &post);
     (void)thread;
     for (int64_t task = begin; task < end; task++) {
-        int64_t b = task / nch, c = task % nch, x0 = c * PW_CHUNK, n = c + 1 < nch ? PW_CHUNK : hw - x0;
+        int64_t b = task / nch, c = task % nch, x0 = c * chunk, n = c + 1 < nch ? chunk : hw - x0;
         float *out = j->out + b * g->cout * hw + x0;
         pointwise_cols(j->k, j->w, g->cin, g->cout, j->in + b * g->cin * hw + x0, hw, n, out, hw, j->bias,
                        fused ? &post : NULL);
@@ -539,7 +544,8 @@ static bool conv_direct(const ember_kernel_table *k, ember_pool *pool, const emb
                     (g->kh - 1) * g->dil_h + 1, NULL};
     if (pointwise_direct(g)) {
         int64_t hw = g->h * g->w;
-        ember_pool_for(pool, g->batch * (hw / PW_CHUNK > 0 ? hw / PW_CHUNK : 1), 1, pointwise_chunks, &j);
+        int64_t chunk = pw_chunk(g->cin);
+        ember_pool_for(pool, g->batch * (hw / chunk > 0 ? hw / chunk : 1), 1, pointwise_chunks, &j);
         return true;
     }
     int64_t rows = ember_pool_threads(pool) * g->cin * j.span * g->stride_w;
@@ -580,9 +586,10 @@ static void chain_cols(const chain_job *j, const float *x, int64_t cols, float *
     const ember_conv2d_shape *ga = j->ga;
     const ember_kernel_table *k = j->wa->kt;
     int64_t hw = ga->h * ga->w;
-    if (j->wa->direct) { /* in PW_CHUNK columns, as pointwise_chunks: the cin rows stay in L1 */
-        for (int64_t x0 = 0; x0 < cols; x0 += PW_CHUNK)
-            pointwise_cols(k, j->wa->data, ga->cin, ga->cout, x + x0, hw, cols - x0 < PW_CHUNK ? cols - x0 : PW_CHUNK,
+    if (j->wa->direct) { /* in pw_chunk columns, as pointwise_chunks: the cin rows stay in L1 */
+        int64_t chunk = pw_chunk(ga->cin);
+        for (int64_t x0 = 0; x0 < cols; x0 += chunk)
+            pointwise_cols(k, j->wa->data, ga->cin, ga->cout, x + x0, hw, cols - x0 < chunk ? cols - x0 : chunk,
                            out + x0, ldo, j->ea.bias, j->fused_a ? &j->pa : NULL);
         if (!j->fused_a) ember_epilogue_apply_k(k, &j->ea, out, ldo, 0, 0, ga->cout, cols);
         return;
