@@ -109,6 +109,16 @@ static void test_depthwise(void) {
     ember_conv2d_shape m = {.batch = 2, .cin = 3, .cout = 6, .h = 10, .w = 19, .kh = 5, .kw = 5, .stride_h = 1,
                             .stride_w = 2, .dil_h = 2, .dil_w = 1, .pad_t = 2, .pad_l = 3, .groups = 3};
     check_conv(m, 2, 0, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, false);
+    /* a window over the whole plane (one dot product per channel): MobileFaceNet's 7x7 over 7x7 with PReLU,
+     * batch 2 and a multiplier of 2 with a residual, a plane of 3 (under one vector), 70 channels (two tasks
+     * of 64), and with bottom/right padding a second window does not reach */
+    ember_conv2d_shape gd = {.batch = 1, .cin = 70, .cout = 70, .h = 7, .w = 7, .kh = 7, .kw = 7, .stride_h = 1,
+                             .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 70};
+    check_conv(gd, 0, 0, (ember_act){EMBER_ACT_PRELU, 0, 0, check_slopes()}, false);
+    gd.batch = 2, gd.cin = gd.groups = 5, gd.cout = 10, gd.h = gd.kh = 3, gd.w = gd.kw = 9;
+    check_conv(gd, 0, 0, (ember_act){EMBER_ACT_CLIP, -0.5f, 0.5f, NULL}, true);
+    gd.batch = 1, gd.h = gd.kh = 1, gd.w = gd.kw = 3, gd.stride_h = gd.stride_w = 4;
+    check_conv(gd, 2, 3, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, false);
     /* large planes (several bands each) */
     ember_conv2d_shape huge = {.batch = 1, .cin = 2, .cout = 2, .h = 129, .w = 130, .kh = 3, .kw = 3, .stride_h = 1,
                                .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 2};

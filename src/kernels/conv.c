@@ -349,6 +349,69 @@ static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember
     return true;
 }
 
+/* --- a depthwise window over the whole plane (MobileFaceNet's 7x7 "global depthwise" over 7x7) -------- */
+
+/* One output per channel, the dot product of its plane with its weights: the band kernel would take one
+ * masked load per tap for it (MobileFaceNet's 512 channels: 0.065 ms against ONNX Runtime's 0.019). */
+static bool dw_whole_plane(const ember_conv2d_shape *g) {
+    return g->oh == 1 && g->ow == 1 && g->kh == g->h && g->kw == g->w && g->pad_t == 0 && g->pad_l == 0 &&
+           g->dil_h == 1 && g->dil_w == 1;
+}
+
+typedef float dwp_v4 __attribute__((vector_size(16)));
+
+static float dot_plane(const float *x, const float *w, int64_t n) {
+    dwp_v4 a = {0}, b = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* two chains of 4 */
+        dwp_v4 x0, x1, w0, w1;
+        memcpy(&x0, x + i, sizeof x0), memcpy(&x1, x + i + 4, sizeof x1);
+        memcpy(&w0, w + i, sizeof w0), memcpy(&w1, w + i + 4, sizeof w1);
+        a += x0 * w0, b += x1 * w1;
+    }
+    a += b;
+    float s = (a[0] + a[1]) + (a[2] + a[3]);
+    for (; i < n; i++) s += x[i] * w[i];
+    return s;
+}
+
+enum { DWP_BLOCK = 64 }; /* channels per task */
+
+typedef struct {
+    const ember_kernel_table *k;
+    const ember_conv2d_shape *g;
+    const float *w, *in, *bias;
+    float *out;
+    const ember_epilogue *ep;
+} dwp_job;
+
+static void dw_plane_blocks(void *ctx, int64_t begin, int64_t end, int thread) {
+    const dwp_job *j = ctx;
+    const ember_conv2d_shape *g = j->g;
+    int64_t hw = g->h * g->w, mult = g->cout / g->cin, nb = (g->cout + DWP_BLOCK - 1) / DWP_BLOCK;
+    (void)thread;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t b = t / nb, c0 = t % nb * DWP_BLOCK, c1 = c0 + DWP_BLOCK < g->cout ? c0 + DWP_BLOCK : g->cout;
+        float *out = j->out + b * g->cout;
+        for (int64_t oc = c0; oc < c1; oc++)
+            out[oc] = dot_plane(j->in + (b * g->cin + oc / mult) * hw, j->w + oc * hw, hw);
+        ember_epilogue e = {.bias = j->bias, .bias_kind = EMBER_BIAS_ROW, .ldr = 1};
+        if (j->ep) {
+            e.act = j->ep->act;
+            e.residual_after_act = j->ep->residual_after_act;
+            e.residual = j->ep->residual ? j->ep->residual + b * g->cout : NULL;
+        }
+        ember_epilogue_apply_k(j->k, &e, out + c0, 1, c0, 0, c1 - c0, 1);
+    }
+}
+
+static void dw_plane(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *w,
+                     const float *in, const float *bias, float *out, const ember_epilogue *ep) {
+    dwp_job j = {k, g, w, in, bias, out, ep};
+    int64_t tasks = g->batch * ((g->cout + DWP_BLOCK - 1) / DWP_BLOCK);
+    ember_pool_for(g->batch * g->cout * g->h * g->w >= (1 << 16) ? pool : NULL, tasks, 1, dw_plane_blocks, &j);
+}
+
 /* --- direct convolution (few taps) ----------------------------------------------------------------------- */
 
 /* Scalar reference of the table's conv_rows (the generic table's entry; vector twins finish short rows with it). */
@@ -722,6 +785,10 @@ static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember
 void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_conv2d_weights *w,
                   const float *in, const float *bias, float *out, const ember_epilogue *ep) {
     if (g->oh <= 0 || g->ow <= 0 || g->batch <= 0 || g->cout <= 0) return;
+    if (w->depthwise && dw_whole_plane(g)) {
+        dw_plane(w->kt, pool, g, w->data, in, bias, out, ep);
+        return;
+    }
     if (w->depthwise) {
         if (!depthwise(w->kt, pool, g, w->data, in, bias, out, ep, false))
             ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane",
