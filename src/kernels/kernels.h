@@ -180,7 +180,8 @@ void ember_conv2d_weights_free(ember_conv2d_weights *w);
 
 /* out = conv(in, W) + bias (per output channel; NULL = none), then ep->act / ep->residual (residual has
  * the output's shape, ldr ignored). ep->bias and ep->bias_kind are ignored: pass bias separately.
- * Picks: depthwise direct kernel (groups == cin, or a 1->1 conv), 1x1 stride-1 unpadded as a plain GEMM, otherwise
+ * Picks: depthwise direct kernel (groups == cin, or a 1->1 conv; a dot product per channel when the window is
+ * the whole plane), 1x1 stride-1 unpadded as a plain GEMM (few input channels: a direct row kernel), otherwise
  * implicit im2col (patches are packed straight into GEMM panels, no im2col buffer). */
 void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_conv2d_weights *w,
                   const float *in, const float *bias, float *out, const ember_epilogue *ep);
