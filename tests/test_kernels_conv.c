@@ -65,9 +65,9 @@ static void test_pointwise(void) {
                             .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
     check_conv(g, 0, 0, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, false);
     check_conv(g, 0, 0, (ember_act){EMBER_ACT_NONE, 0, 0, NULL}, true);
-    /* few input channels (direct, the plane as one row in chunks): planes under one chunk (192), of one chunk
-     * and a ragged end, of several; cout tails (channels go by 8, then 4); a residual; cin up to 32 and past it
-     * (GEMM again) */
+    /* few input channels (direct, the plane as one row in chunks): planes under one chunk (192 columns at cin
+     * 16), of one chunk and a ragged end, of several; cout tails (channels go by 8, then 4); a residual; cin up
+     * to 32 and past it (GEMM again) */
     struct { int64_t cin, cout, h, w; } cs[] = {{16, 16, 4, 5}, {16, 32, 19, 21}, {32, 64, 20, 20}, {3, 13, 30, 17},
                                                 {8, 5, 1, 200}, {32, 8, 13, 31},  {33, 16, 9, 9},   {1, 64, 12, 40},
                                                 {24, 16, 5, 90}, {32, 39, 7, 30}, {28, 62, 3, 50}, {31, 3, 10, 10}};
