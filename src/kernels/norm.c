@@ -56,9 +56,7 @@ static void softmax_rows(void *ctx, int64_t begin, int64_t end, int thread) {
         float m = k->max(x, j->cols);
         if (m == -INFINITY) m = 0.0f; /* all -inf: exp gives zeros, 0/0 below makes the row NaN */
         if (!j->log) {
-            k->binary(EMBER_BINOP_SUB, y, x, NULL, m, j->cols);
-            k->exp(y, y, j->cols);
-            k->binary(EMBER_BINOP_MUL, y, y, NULL, 1.0f / k->sum(y, j->cols), j->cols);
+            k->binary(EMBER_BINOP_MUL, y, y, NULL, 1.0f / k->exp_sum(y, x, m, j->cols), j->cols);
             continue;
         }
         /* log-softmax: y may alias x, so sum exp(x - m) in chunks through a small buffer */

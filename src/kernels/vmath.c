@@ -77,6 +77,12 @@ static float max_ref(const float *x, int64_t n) {
     return m;
 }
 
+static float exp_sum_ref(float *y, const float *x, float shift, int64_t n) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += y[i] = expf(x[i] - shift);
+    return s;
+}
+
 /* --- f16 <-> f32 (scalar conversions live in core/tensor.c) --------------------------------------- */
 
 static void f16_to_f32_ref(float *y, const uint16_t *x, int64_t n) {
@@ -156,6 +162,7 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .f32_to_f16 = f32_to_f16_ref,
         .sum = sum_ref,
         .max = max_ref,
+        .exp_sum = exp_sum_ref,
     };
     ember_kernels_gemm_generic(t);
 }

@@ -248,6 +248,26 @@ static float sum_neon(const float *x, int64_t n) {
     return s;
 }
 
+static float exp_sum_neon(float *y, const float *x, float shift, int64_t n) {
+    float32x4_t sh = vdupq_n_f32(shift), s0 = vdupq_n_f32(0.0f), s1 = s0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float32x4_t a = exp4(vsubq_f32(vld1q_f32(x + i), sh)), b = exp4(vsubq_f32(vld1q_f32(x + i + 4), sh));
+        vst1q_f32(y + i, a);
+        vst1q_f32(y + i + 4, b);
+        s0 = vaddq_f32(s0, a);
+        s1 = vaddq_f32(s1, b);
+    }
+    float s = hsum4(vaddq_f32(s0, s1));
+    if (i < n) { /* the tail through a buffer: lanes past n are exp(0 - shift), never summed */
+        float t[8] = {0};
+        for (int64_t j = i; j < n; j++) t[j - i] = x[j];
+        for (int h = 0; h < 8; h += 4) vst1q_f32(t + h, exp4(vsubq_f32(vld1q_f32(t + h), sh)));
+        for (int64_t j = i; j < n; j++) s += y[j] = t[j - i];
+    }
+    return s;
+}
+
 static float max_neon(const float *x, int64_t n) {
     float32x4_t m = vdupq_n_f32(-INFINITY); /* vmaxq propagates NaN */
     int64_t i = 0;
@@ -464,6 +484,7 @@ void ember_vmath_init_neon(ember_kernel_table *t) {
     t->epilogue = epilogue_neon;
     t->sum = sum_neon;
     t->max = max_neon;
+    t->exp_sum = exp_sum_neon;
 #if HAVE_F16_CONVERT
     t->f16_to_f32 = f16_to_f32_neon;
     t->f32_to_f16 = f32_to_f16_neon;

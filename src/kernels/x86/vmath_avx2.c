@@ -261,6 +261,26 @@ static float max_avx2(const float *x, int64_t n) {
     return _mm256_movemask_ps(nan) ? NAN : out;
 }
 
+static float exp_sum_avx2(float *y, const float *x, float shift, int64_t n) {
+    __m256 sh = _mm256_set1_ps(shift), s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)), b = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), sh));
+        _mm256_storeu_ps(y + i, a);
+        _mm256_storeu_ps(y + i + 8, b);
+        s0 = _mm256_add_ps(s0, a);
+        s1 = _mm256_add_ps(s1, b);
+    }
+    for (; i < n; i += 8) { /* the tail: lanes past n load 0 and are masked out of the sum */
+        __m256i m = tail_mask(n - i < 8 ? n - i : 8);
+        __m256 a = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), sh)), _mm256_castsi256_ps(m));
+        if (n - i >= 8) _mm256_storeu_ps(y + i, a);
+        else store_part(y + i, a, n - i);
+        s0 = _mm256_add_ps(s0, a);
+    }
+    return hsum8(_mm256_add_ps(s0, s1));
+}
+
 static void f16_to_f32_avx2(float *y, const uint16_t *x, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
@@ -560,6 +580,7 @@ void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->epilogue = epilogue_avx2;
     t->sum = sum_avx2;
     t->max = max_avx2;
+    t->exp_sum = exp_sum_avx2;
     t->f16_to_f32 = f16_to_f32_avx2;
     t->f32_to_f16 = f32_to_f16_avx2;
     t->dw_block = dw_block_avx2;
