@@ -349,6 +349,46 @@ static void build_layernorm_graph(gbuild *b, int64_t *xshape) {
     b->gout[b->g.noutputs++] = cur;
 }
 
+/* X [B, L, E] -> Q, K, V by MatMuls; MatMul(Q, Transpose(K)) [/ sqrt(d)] [+ mask of a broadcasting shape, on
+ * either side] -> Softmax over the last axis -> MatMul(., V): the attention the graph pass fuses. */
+static void build_attention_graph(gbuild *b, int64_t *xshape) {
+    memset(b, 0, sizeof *b);
+    b->g = (eg_graph){.name = "random", .values = b->values, .nodes = b->nodes, .inputs = b->gin, .outputs = b->gout};
+    int64_t B = 1 + rnd() % 3, L = 1 + rnd() % 40, E = 1 + rnd() % 12, D = 1 + rnd() % 20, Dv = 1 + rnd() % 20;
+    xshape[0] = B, xshape[1] = L, xshape[2] = E;
+    int x = add_value(b, "x");
+    b->values[x].is_input = true;
+    b->gin[b->g.ninputs++] = x;
+    int64_t wq[2] = {E, D}, wv[2] = {E, Dv}, perm[3] = {0, 2, 1};
+    int qi[2] = {x, add_init(b, 2, wq, -1, 1)}, ki[2] = {x, add_init(b, 2, wq, -1, 1)}, vi[2] = {x, add_init(b, 2, wv, -1, 1)};
+    int q = add_node(b, "MatMul", 2, qi)->out[0], k = add_node(b, "MatMul", 2, ki)->out[0];
+    eg_node *tr = add_node(b, "Transpose", 1, &k);
+    attr_ints(b, tr, "perm", 3, perm);
+    int v = add_node(b, "MatMul", 2, vi)->out[0], si[2] = {q, tr->out[0]};
+    int cur = add_node(b, "MatMul", 2, si)->out[0];
+    if (rnd() % 2) {
+        int sc[2] = {cur, const_scalar(b, sqrtf((float)D))};
+        cur = add_node(b, "Div", 2, sc)->out[0];
+    }
+    int mk = (int)(rnd() % 6); /* none, [L], [1, L], [B, 1, L], [L, L], [B, L, L] */
+    if (mk) {
+        int64_t ms[3][3] = {{L}, {1, L}, {B, 1, L}}, full[2][3] = {{L, L}, {B, L, L}};
+        const int64_t *shape = mk <= 3 ? ms[mk - 1] : full[mk - 4];
+        int nd = mk <= 3 ? mk : mk - 2, m = add_init(b, nd, shape, -3, 1), ai[2] = {cur, m};
+        if (rnd() % 2) ai[0] = m, ai[1] = cur;
+        cur = add_node(b, "Add", 2, ai)->out[0];
+    }
+    eg_node *sm = add_node(b, "Softmax", 1, &cur);
+    if (rnd() % 2) {
+        int64_t two = 2;
+        attr_ints(b, sm, "axis", 0, &two);
+    }
+    int oi[2] = {sm->out[0], v};
+    cur = add_node(b, "MatMul", 2, oi)->out[0];
+    b->values[cur].is_output = true;
+    b->gout[b->g.noutputs++] = cur;
+}
+
 static void check_random(int kind, int count) {
     int bad = 0, fused_total = 0, kept_deferred = 0;
     for (int it = 0; it < count; it++) {
@@ -357,7 +397,8 @@ static void check_random(int kind, int count) {
         bool conv = kind == 0;
         if (kind == 0) build_conv_graph(b, xs);
         else if (kind == 1) build_matmul_graph(b, xs);
-        else build_layernorm_graph(b, xs);
+        else if (kind == 2) build_layernorm_graph(b, xs);
+        else build_attention_graph(b, xs);
         ev xin = {0};
         CHECK(ev_alloc_tensor(&xin, EMBER_DTYPE_F32, conv ? 4 : 3, xs) == EMBER_OK);
         float *xd = xin.t.data;
@@ -377,10 +418,12 @@ static void check_random(int kind, int count) {
             double d0 = max_rel(got[0].t.data, ref[0].t.data, n), d1 = max_rel(got[1].t.data, ref[0].t.data, n);
             if (!(d0 <= random_tol && d1 <= random_tol)) {
                 printf("  graph %d (%s, %d nodes, %d fused): max relative difference %g / %g\n", it,
-                       kind == 0 ? "conv" : kind == 1 ? "matmul" : "layernorm", b->g.nnodes, nf, d0, d1);
+                       kind == 0 ? "conv" : kind == 1 ? "matmul" : kind == 2 ? "layernorm" : "attention", b->g.nnodes, nf, d0,
+                       d1);
                 bad++;
             }
         }
+        if (kind == 3) CHECK_MSG(nf >= 2, "attention graph %d: %d steps absorbed", it, nf); /* scores, Softmax */
         fused_total += nf;
         ev_clear(&xin), ev_clear(&ref[0]), ev_clear(&got[0]), ev_clear(&got[1]);
         free_build(b);
@@ -480,6 +523,7 @@ static void test_random_matmul_graphs_f16(void) {
     f16_weights = false, random_tol = 1e-4;
 }
 static void test_random_layernorm_graphs(void) { check_random(2, heavy_ok() ? 100 : 20); }
+static void test_random_attention_graphs(void) { check_random(3, heavy_ok() ? 100 : 20); }
 
 /* ember_maxpool2d_rows against its reference twin ember_maxpool2d on random geometries (odd sizes, rows up to
  * 70 wide for the vector blocks, padding, dilation, ceil-mode-like extra rows, big separable windows, NaN). */
@@ -645,6 +689,7 @@ int main(void) {
     RUN(test_random_matmul_graphs);
     RUN(test_random_matmul_graphs_f16);
     RUN(test_random_layernorm_graphs);
+    RUN(test_random_attention_graphs);
     RUN(test_maxpool_rows);
     RUN(test_yunet);
     RUN(test_ultraface);

@@ -356,12 +356,75 @@ static ember_status fold_bn(fctx *f, int s, const eg_node *bn, int64_t channels)
     return EMBER_OK;
 }
 
+/* Attention written out: S = MatMul(Q, Kt) [scaled: the epilogue's alpha] -> [Add mask] -> Softmax over the
+ * last axis -> MatMul(S, V). The last MatMul's step becomes one FusedAttention node (attention.c) reading Q,
+ * Kt, V and the mask, so the scores never exist whole; the other steps are absorbed. Q, Kt and V are
+ * computed values: a MatMul by constants is a layer, not attention. */
+typedef struct attn_match {
+    int mask, v;          /* values (mask -1: none) */
+    int sadd, ssm, smm;   /* steps: the Add (-1: none), the Softmax, the last MatMul */
+} attn_match;
+
+/* What follows cur, step s's (scaled) output, is the rest of the pattern: fills *a. */
+static bool attention_tail(const fctx *f, int s, int cur, attn_match *a) {
+    const eg_exec *x = f->x;
+    const eg_node *n = step_node(f, s);
+    int q = n->nin == 2 ? n->in[0] : -1, kt = n->nin == 2 ? n->in[1] : -1;
+    if (strcmp(n->op_type, "MatMul") || q < 0 || kt < 0 || !is_f32(f, q) || !is_f32(f, kt) || x->is_const[q] ||
+        x->is_const[kt] || val(f, q)->t.ndim < 2 || val(f, kt)->t.ndim < 2 || !is_f32(f, cur))
+        return false;
+    int rank = val(f, cur)->t.ndim;
+    *a = (attn_match){.mask = -1, .sadd = -1, .ssm = sole_reader(f, cur, s)};
+    if (a->ssm < 0) return false;
+    const eg_node *sn = step_node(f, a->ssm);
+    if (is_op(sn, "Add") && sn->nin == 2 && (sn->in[0] == cur) != (sn->in[1] == cur)) { /* the mask */
+        a->mask = sn->in[0] == cur ? sn->in[1] : sn->in[0];
+        if (a->mask < 0 || !is_f32(f, a->mask) || val(f, a->mask)->t.ndim > rank || !same_shape(f, cur, sn->out[0]))
+            return false;
+        a->sadd = a->ssm;
+        cur = sn->out[0];
+        if ((a->ssm = sole_reader(f, cur, s)) < 0) return false;
+        sn = step_node(f, a->ssm);
+    }
+    int64_t axis = attr_i(sn, "axis", sn->opset < 13 ? 1 : -1); /* before 13, rows at axis: the last only */
+    if (!is_op(sn, "Softmax") || sn->in[0] != cur || (axis != -1 && axis != rank - 1) || !same_shape(f, cur, sn->out[0]))
+        return false;
+    int p = sn->out[0];
+    a->smm = sole_reader(f, p, s);
+    const eg_node *mn = a->smm >= 0 ? step_node(f, a->smm) : NULL;
+    a->v = mn && is_op(mn, "MatMul") && mn->nin == 2 && mn->in[0] == p ? mn->in[1] : -1;
+    return a->v >= 0 && a->v != p && is_f32(f, a->v) && !x->is_const[a->v] && val(f, a->v)->t.ndim >= 2 &&
+           !x->synth[a->smm];
+}
+
+static ember_status match_attention(fctx *f, int s, int cur) {
+    eg_exec *x = f->x;
+    attn_match a;
+    const struct eo_def *op = eo_find("ember", "FusedAttention", 1);
+    if (!op || !attention_tail(f, s, cur, &a)) return EMBER_OK;
+    const eg_node *n = step_node(f, s), *mn = step_node(f, a.smm);
+    eg_synth *sy = ember_calloc(1, sizeof *sy);
+    if (!sy) return ember_fail(EMBER_ERR_NOMEM, "out of memory fusing attention");
+    sy->in[0] = n->in[0], sy->in[1] = n->in[1], sy->in[2] = a.v, sy->in[3] = a.mask, sy->out[0] = mn->out[0];
+    sy->attr[0] = (eg_attr){.name = "alpha", .type = EG_ATTR_FLOAT, .f = x->fuse[s].alpha ? x->fuse[s].alpha : 1.0f};
+    sy->node = (eg_node){.name = mn->name, .op_type = "FusedAttention", .domain = "ember", .opset = 1,
+                         .nin = a.mask >= 0 ? 4 : 3, .nout = 1, .in = sy->in, .out = sy->out, .nattr = 1,
+                         .attr = sy->attr, .op = op};
+    x->synth[a.smm] = sy;
+    x->has_fuse[s] = false; /* step s goes, its alpha now the node's */
+    x->fuse[s] = (eo_fuse){.residual = -1};
+    x->step_out0[s] = -1;
+    f->removed[s] = f->removed[a.ssm] = true;
+    if (a.sadd >= 0) f->removed[a.sadd] = true;
+    return EMBER_OK;
+}
+
 /* Absorb what follows step s. */
 static ember_status fuse_from(fctx *f, int s) {
     eg_exec *x = f->x;
     const eg_graph *g = f->g;
     const eg_node *n = &g->nodes[x->steps[s]];
-    if (x->dynamic[s] || n->domain[0] || n->nout < 1 || n->out[0] < 0) return EMBER_OK;
+    if (x->dynamic[s] || x->synth[s] || n->domain[0] || n->nout < 1 || n->out[0] < 0) return EMBER_OK;
     if (!strcmp(n->op_type, "ReduceMean")) return match_layernorm(f, s);
     bool conv = !strcmp(n->op_type, "Conv"), matmul = !strcmp(n->op_type, "MatMul");
     if (!conv && !matmul && strcmp(n->op_type, "Gemm")) return EMBER_OK;
@@ -375,6 +438,8 @@ static ember_status fuse_from(fctx *f, int s) {
     for (;;) {
         int gl;
         bool gelu = false;
+        attn_match am;
+        if (matmul && !bias && !res && !act && attention_tail(f, s, cur, &am)) break; /* the mask is no bias */
         if (!act && !(res && fu->residual_after_act) &&
             ((gelu = match_gelu(f, s, cur, &gl)) || match_silu(f, s, cur, &gl))) {
             fu->act = (ember_act){gelu ? EMBER_ACT_GELU_ERF : EMBER_ACT_SILU, 0, 0, NULL};
@@ -439,7 +504,7 @@ static ember_status fuse_from(fctx *f, int s) {
         x->has_fuse[s] = true;
         x->step_out0[s] = cur = nv;
     }
-    return EMBER_OK;
+    return matmul && !bias && !res && !act ? match_attention(f, s, cur) : EMBER_OK;
 }
 
 /* --- chaining a 1x1 Conv into the depthwise Conv that reads it ------------------------------------------ */
