@@ -258,6 +258,18 @@ static void test_pagestore(void) {
     CHECK(ember_pagestore_alloc(ps, (4 << 20) - (2 << 20) - 128) != NULL); /* the rest still fits */
     CHECK(ember_pagestore_alloc(ps, 64) == NULL);
     ember_pagestore_reset(ps);
+    /* trim keeps every byte handed out (the last one ends mid-page) and leaves the rest usable */
+    unsigned char *t = ember_pagestore_alloc(ps, (2 << 20) + 5000);
+    CHECK(t == a);
+    memset(t, 5, (2 << 20) + 5000);
+    ember_pagestore_trim(ps);
+    CHECK(t[0] == 5 && t[(2 << 20) + 4999] == 5);
+    unsigned char *u = ember_pagestore_alloc(ps, 8192);
+    CHECK(u && u >= t + (2 << 20) + 5000 && u[0] == 0);
+    memset(u, 6, 8192);
+    CHECK(u[8191] == 6 && t[(2 << 20) + 4999] == 5);
+    ember_pagestore_trim(NULL);
+    ember_pagestore_reset(ps);
     unsigned char *a2 = ember_pagestore_alloc(ps, 100);
     CHECK(a2 == a && a2[0] == 0 && a2[99] == 0);
     ember_pagestore_destroy(ps);

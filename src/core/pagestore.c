@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -74,6 +75,18 @@ void *ember_pagestore_keep(ember_pagestore *ps, size_t bytes, bool *heap) {
     if (!p) p = ember_malloc_aligned(bytes);
     ember_prefault(p, bytes); /* the caller writes it all next (packing) */
     return p;
+}
+
+void ember_pagestore_trim(ember_pagestore *ps) {
+#if defined(PAGESTORE_ON)
+    if (!ps) return;
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t used = atomic_load(&ps->used), page = pg > 0 ? (size_t)pg : HUGE;
+    size_t from = (used + page - 1) & ~(page - 1), to = (used + HUGE - 1) & ~(size_t)(HUGE - 1);
+    if (to > from) madvise(ps->base + from, to - from, MADV_DONTNEED); /* splits the last huge page */
+#else
+    (void)ps;
+#endif
 }
 
 void ember_pagestore_reset(ember_pagestore *ps) {

@@ -10,7 +10,8 @@
  *     ember_pagestore_reset(ps);    // every buffer gone at once, its pages returned
  *     ember_pagestore_destroy(ps);
  *
- * Buffers are never freed one by one. At most the last 2 MB page is resident beyond what was handed out.
+ * Buffers are never freed one by one. At most the last 2 MB page is resident beyond what was handed out,
+ * until ember_pagestore_trim returns the rest of it.
  * create returns NULL where the system has no anonymous mappings, under AddressSanitizer (so that it keeps
  * checking the bounds of every buffer on the heap), or when the range cannot be reserved: callers then use
  * the heap. alloc is safe to call from several threads. */
@@ -28,6 +29,9 @@ void *ember_pagestore_alloc(ember_pagestore *ps, size_t bytes);
 /* ember_pagestore_alloc, or when that fails ember_malloc_aligned (then *heap = true), made resident in one
  * call (ember_prefault). ps may be NULL. */
 void *ember_pagestore_keep(ember_pagestore *ps, size_t bytes, bool *heap);
+/* Returns the pages past the last buffer handed out (the rest of the last 2 MB page) to the system; a later
+ * buffer there becomes resident again as it is written. */
+void ember_pagestore_trim(ember_pagestore *ps);
 void ember_pagestore_reset(ember_pagestore *ps);
 void ember_pagestore_destroy(ember_pagestore *ps);
 

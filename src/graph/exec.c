@@ -618,18 +618,19 @@ static ember_status prepare_steps(eg_exec *x) {
         const eg_value *wv = w >= 0 ? &x->g->values[w] : NULL;
         bool copy = w >= 0 && eg_exec_deferred(x, w);
         if (copy && !buf) continue; /* out of memory: copied for good below (or the plan fails there) */
-        if (copy) x->vals[w].t.data = memcpy(buf, wv->init_raw, x->vals[w].t.nbytes);
+        if (copy) { /* the file's pages go before the packed copy is made: never all three resident */
+            x->vals[w].t.data = memcpy(buf, wv->init_raw, x->vals[w].t.nbytes);
+            ember_map_drop(&x->g->model->map, wv->init_raw, x->vals[w].t.nbytes);
+        }
         eo_ctx c;
         step_ctx(x, s, &c, in, out);
         eo_prepare(&c);
         ctx_done(&c);
-        if (copy) {
-            x->vals[w].t.data = NULL;
-            ember_map_drop(&x->g->model->map, wv->init_raw, x->vals[w].t.nbytes);
-        }
+        if (copy) x->vals[w].t.data = NULL;
     }
     if (heap) ember_free_aligned(buf);
     ember_pagestore_destroy(tmp);
+    ember_pagestore_trim(x->store);
     ember_status st = EMBER_OK;
     for (int s = 0; s < x->nsteps && !st; s++) {
         const eg_node *n = eg_step_node(x, s);
