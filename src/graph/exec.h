@@ -50,6 +50,9 @@ typedef struct eg_plan_stats {
 void eg_exec_stats(const eg_exec *x, eg_plan_stats *st);
 /* Step order: node index of step i. */
 int eg_exec_step_node(const eg_exec *x, int i);
+/* The node step i runs: its graph node, or the one a graph pass put in its place (a LayerNormalization or
+ * an ember.FusedAttention). */
+const eg_node *eg_exec_step_op(const eg_exec *x, int i);
 /* Whether step i is run inside a later step (a chained 1x1 Conv). */
 bool eg_exec_step_chained(const eg_exec *x, int i);
 

@@ -333,6 +333,12 @@ static int64_t node_flops(const eg_exec *x, const eg_node *n) {
         for (int d = 1; d < w->t.ndim; d++) k *= w->t.shape[d];
         return 2 * out * k;
     }
+    const ev *v = n->nin > 2 && n->in[2] >= 0 ? eg_exec_value(x, n->in[2]) : NULL;
+    if (!strcmp(n->op_type, "FusedAttention") && a && v && a->kind == EV_TENSOR && v->kind == EV_TENSOR &&
+        a->t.ndim >= 2 && v->t.ndim >= 2 && v->t.shape[v->t.ndim - 1] > 0) { /* Q Kt, then (scores) V */
+        int64_t lk = v->t.shape[v->t.ndim - 2], rows = out / v->t.shape[v->t.ndim - 1];
+        return 2 * rows * lk * a->t.shape[a->t.ndim - 1] + 2 * out * lk;
+    }
     if ((!strcmp(n->op_type, "MatMul") || !strcmp(n->op_type, "Gemm")) && a && a->kind == EV_TENSOR && a->t.ndim) {
         int64_t k = a->t.shape[a->t.ndim - 1];
         if (!strcmp(n->op_type, "Gemm") && eo_attr_int(&(eo_ctx){.node = n}, "transA", 0) && a->t.ndim == 2) k = a->t.shape[0];
@@ -345,9 +351,8 @@ ember_status ember_onnx_step(const ember_onnx_session *s, int i, ember_onnx_node
     eg_plan_stats st;
     eg_exec_stats(s->x, &st);
     if (i < 0 || i >= st.steps) return ember_fail(EMBER_ERR_ARG, "step %d out of range", i);
-    const eg_graph *g = s->model->m->graph;
     int ni = eg_exec_step_node(s->x, i);
-    const eg_node *n = &g->nodes[ni];
+    const eg_node *n = eg_exec_step_op(s->x, i);
     memset(node, 0, sizeof *node);
     node->op_type = n->op_type;
     node->name = n->name;
