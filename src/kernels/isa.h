@@ -85,6 +85,11 @@ typedef struct ember_kernel_table {
      * zero anyway. */
     void (*gather_rows)(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
                         int64_t stride);
+    /* Both halves of a stride-2 row copy in one pass (a stride-2 depthwise conv's two phase planes): for
+     * r < rows, d0[r*ldd + j] = src[r*lds + 2j] (j < n0) and d1[r*ldd + j] = src[r*lds + 2j + 1] (j < n1);
+     * writes nothing else, reads nothing past src[r*lds + max(2 n0 - 1, 2 n1)). */
+    void (*deinterleave_rows)(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                              int64_t n0, int64_t n1);
     void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
     void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
     /* Winograd F(4x4, 3x3) transforms over L lanes (tiles), lanes innermost (winograd.h):
@@ -193,6 +198,8 @@ void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride);
 void ember_gather_rows_ref(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
                            int64_t stride);
 void ember_upsample_row_ref(float *d, const float *s, int64_t n, int64_t f);
+void ember_deinterleave_rows_ref(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                                 int64_t n0, int64_t n1);
 /* The scalar ukernel_narrow for mr rows (gemm.c): the generic table's, and the twin the others are tested by. */
 void ember_ukernel_narrow_ref(int mr, int64_t k, const float *a, const float *b, int64_t ldb, int64_t n, float *c,
                               int64_t ldc);

@@ -131,6 +131,14 @@ void ember_upsample_row_ref(float *d, const float *s, int64_t n, int64_t f) {
         for (int64_t r = 0; r < f && i < n; r++) d[i++] = *s;
 }
 
+void ember_deinterleave_rows_ref(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                                 int64_t n0, int64_t n1) {
+    for (int64_t r = 0; r < rows; r++) {
+        ember_gather_ref(d0 + r * ldd, src + r * lds, n0, 2);
+        ember_gather_ref(d1 + r * ldd, src + r * lds + 1, n1, 2);
+    }
+}
+
 void ember_gather_rows_ref(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
                            int64_t stride) {
     for (int64_t r = 0; r < rows; r++) ember_gather_ref(d + r * ldd, src + r * lds, n, stride);
@@ -157,6 +165,7 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .upsample_row = ember_upsample_row_ref,
         .gather = ember_gather_ref,
         .gather_rows = ember_gather_rows_ref,
+        .deinterleave_rows = ember_deinterleave_rows_ref,
         .conv_rows = ember_conv_rows_ref,
         .f16_to_f32 = f16_to_f32_ref,
         .f32_to_f16 = f32_to_f16_ref,

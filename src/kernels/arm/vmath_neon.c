@@ -456,6 +456,21 @@ static void upsample_row_neon(float *d, const float *s, int64_t n, int64_t f) {
     ember_upsample_row_ref(d + i, s + i / f, n - i, f);
 }
 
+/* 8 inputs -> 4 even + 4 odd per step (vld2q); the tails scalar. */
+static void deinterleave_rows_neon(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                                   int64_t n0, int64_t n1) {
+    int64_t nv = (n0 < n1 ? n0 : n1) / 4 * 4; /* src[2j + 7] <= src[2 n1 - 1]: inside the row */
+    for (int64_t r = 0; r < rows; r++, d0 += ldd, d1 += ldd, src += lds) {
+        for (int64_t j = 0; j < nv; j += 4) {
+            float32x4x2_t v = vld2q_f32(src + 2 * j);
+            vst1q_f32(d0 + j, v.val[0]);
+            vst1q_f32(d1 + j, v.val[1]);
+        }
+        for (int64_t j = nv; j < n0; j++) d0[j] = src[2 * j];
+        for (int64_t j = nv; j < n1; j++) d1[j] = src[2 * j + 1];
+    }
+}
+
 /* Rows of a strided copy: stride 1 and 2 by vectors of 4, the ragged end as one more vector ending at n;
  * rows under 4 scalar. */
 static void gather_rows_neon(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
@@ -494,4 +509,5 @@ void ember_vmath_init_neon(ember_kernel_table *t) {
     t->gather = gather_neon;
     t->upsample_row = upsample_row_neon;
     t->gather_rows = gather_rows_neon;
+    t->deinterleave_rows = deinterleave_rows_neon;
 }

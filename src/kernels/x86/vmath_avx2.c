@@ -568,6 +568,23 @@ static void gather_rows_avx2(float *d, int64_t ldd, const float *src, int64_t ld
         }
 }
 
+/* 16 inputs -> 8 even + 8 odd per step: shuffle_ps picks the pairs within each 128-bit half, permute4x64
+ * puts the halves in order; the tails (under 8 of either) scalar. */
+static void deinterleave_rows_avx2(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                                   int64_t n0, int64_t n1) {
+    int64_t nv = (n0 < n1 ? n0 : n1) / 8 * 8; /* src[2j + 15] <= src[2 n1 - 1]: inside the row */
+    for (int64_t r = 0; r < rows; r++, d0 += ldd, d1 += ldd, src += lds) {
+        for (int64_t j = 0; j < nv; j += 8) {
+            __m256 a = _mm256_loadu_ps(src + 2 * j), b = _mm256_loadu_ps(src + 2 * j + 8);
+            __m256d e = _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), o = _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD));
+            _mm256_storeu_ps(d0 + j, _mm256_castpd_ps(_mm256_permute4x64_pd(e, 0xD8)));
+            _mm256_storeu_ps(d1 + j, _mm256_castpd_ps(_mm256_permute4x64_pd(o, 0xD8)));
+        }
+        for (int64_t j = nv; j < n0; j++) d0[j] = src[2 * j];
+        for (int64_t j = nv; j < n1; j++) d1[j] = src[2 * j + 1];
+    }
+}
+
 void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->exp = exp_avx2;
     t->tanh = tanh_avx2;
@@ -588,4 +605,5 @@ void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->gather = gather_avx2;
     t->upsample_row = upsample_row_avx2;
     t->gather_rows = gather_rows_avx2;
+    t->deinterleave_rows = deinterleave_rows_avx2;
 }
