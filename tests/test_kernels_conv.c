@@ -322,13 +322,15 @@ static void test_deinterleave_rows(void) {
     const ember_kernel_table *k = ember_kernels();
     for (int64_t w = 1; w <= 40; w++)
         for (int64_t rows = 1; rows <= 3; rows++) {
-            int64_t n0 = (w + 1) / 2, n1 = w / 2 - (w % 5 == 0 && w / 2 > 0), ldd = n0 + rows % 2, lds = w + rows % 3;
+            int64_t n0 = (w + 1) / 2, n1 = w / 2 - (w % 5 == 0 && w / 2 > 0), ldd = n0 + rows % 2,
+                    lds = w + rows % 3;
             int64_t nd = rows * ldd;
             float *src = rand_buf((rows - 1) * lds + w), *d[4];
             for (int i = 0; i < 4; i++) d[i] = calloc((size_t)nd, sizeof *d[i]);
             k->deinterleave_rows(d[0], d[1], ldd, src, lds, rows, n0, n1);
             ember_deinterleave_rows_ref(d[2], d[3], ldd, src, lds, rows, n0, n1);
-            CHECK_MSG(!memcmp(d[0], d[2], (size_t)nd * sizeof(float)) && !memcmp(d[1], d[3], (size_t)nd * sizeof(float)),
+            CHECK_MSG(!memcmp(d[0], d[2], (size_t)nd * sizeof(float)) &&
+                          !memcmp(d[1], d[3], (size_t)nd * sizeof(float)),
                       "%s deinterleave_rows w=%lld rows=%lld", k->name, (long long)w, (long long)rows);
             CHECK(d[2][0] == src[0] && (n1 == 0 || d[3][0] == src[1]));
             free(src);

@@ -405,7 +405,8 @@ static void test_reductions(void) {
 }
 
 /* exp_sum (softmax's middle pass) on every length 0..40 (vector bodies and tails), in place and not: each
- * value within 2 ulp-ish of exp in double, the sum of exactly the n values written, nothing past n touched. */
+ * value within 2 ulp-ish of exp in double, the sum of exactly the n values written, nothing past n touched.
+ */
 static void test_exp_sum(void) {
     float x[48], y[48];
     for (int t = 0; t < 2; t++)
@@ -417,7 +418,8 @@ static void test_exp_sum(void) {
                 double sum = 0;
                 for (int i = 0; i < n; i++) sum += want[i];
                 float got = tables[t]->exp_sum(out, x, shift, n);
-                CHECK_MSG(fabs(got - sum) <= 1e-6 * fmax(sum, 1.0), "%s exp_sum n=%d: %g vs %g", tables[t]->name, n, got, sum);
+                CHECK_MSG(fabs(got - sum) <= 1e-6 * fmax(sum, 1.0), "%s exp_sum n=%d: %g vs %g",
+                          tables[t]->name, n, got, sum);
                 for (int i = 0; i < 48; i++)
                     CHECK_MSG(fabsf(out[i] - want[i]) <= 4e-7f * fabsf(want[i]),
                               "%s exp_sum n=%d [%d]: %g vs %g", tables[t]->name, n, i, out[i], want[i]);

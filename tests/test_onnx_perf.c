@@ -353,14 +353,17 @@ static void build_layernorm_graph(gbuild *b, int64_t *xshape) {
  * either side] -> Softmax over the last axis -> MatMul(., V): the attention the graph pass fuses. */
 static void build_attention_graph(gbuild *b, int64_t *xshape) {
     memset(b, 0, sizeof *b);
-    b->g = (eg_graph){.name = "random", .values = b->values, .nodes = b->nodes, .inputs = b->gin, .outputs = b->gout};
-    int64_t B = 1 + rnd() % 3, L = 1 + rnd() % 40, E = 1 + rnd() % 12, D = 1 + rnd() % 20, Dv = 1 + rnd() % 20;
+    b->g = (eg_graph){
+        .name = "random", .values = b->values, .nodes = b->nodes, .inputs = b->gin, .outputs = b->gout};
+    int64_t B = 1 + rnd() % 3, L = 1 + rnd() % 40, E = 1 + rnd() % 12, D = 1 + rnd() % 20,
+            Dv = 1 + rnd() % 20;
     xshape[0] = B, xshape[1] = L, xshape[2] = E;
     int x = add_value(b, "x");
     b->values[x].is_input = true;
     b->gin[b->g.ninputs++] = x;
     int64_t wq[2] = {E, D}, wv[2] = {E, Dv}, perm[3] = {0, 2, 1};
-    int qi[2] = {x, add_init(b, 2, wq, -1, 1)}, ki[2] = {x, add_init(b, 2, wq, -1, 1)}, vi[2] = {x, add_init(b, 2, wv, -1, 1)};
+    int qi[2] = {x, add_init(b, 2, wq, -1, 1)}, ki[2] = {x, add_init(b, 2, wq, -1, 1)},
+        vi[2] = {x, add_init(b, 2, wv, -1, 1)};
     int q = add_node(b, "MatMul", 2, qi)->out[0], k = add_node(b, "MatMul", 2, ki)->out[0];
     eg_node *tr = add_node(b, "Transpose", 1, &k);
     attr_ints(b, tr, "perm", 3, perm);
@@ -397,8 +400,10 @@ static void check_random(int kind, int count) {
         bool conv = kind == 0;
         if (kind == 0) build_conv_graph(b, xs);
         else if (kind == 1) build_matmul_graph(b, xs);
-        else if (kind == 2) build_layernorm_graph(b, xs);
-        else build_attention_graph(b, xs);
+        else if (kind == 2)
+            build_layernorm_graph(b, xs);
+        else
+            build_attention_graph(b, xs);
         ev xin = {0};
         CHECK(ev_alloc_tensor(&xin, EMBER_DTYPE_F32, conv ? 4 : 3, xs) == EMBER_OK);
         float *xd = xin.t.data;
@@ -418,12 +423,16 @@ static void check_random(int kind, int count) {
             double d0 = max_rel(got[0].t.data, ref[0].t.data, n), d1 = max_rel(got[1].t.data, ref[0].t.data, n);
             if (!(d0 <= random_tol && d1 <= random_tol)) {
                 printf("  graph %d (%s, %d nodes, %d fused): max relative difference %g / %g\n", it,
-                       kind == 0 ? "conv" : kind == 1 ? "matmul" : kind == 2 ? "layernorm" : "attention", b->g.nnodes, nf, d0,
-                       d1);
+                       kind == 0   ? "conv"
+                       : kind == 1 ? "matmul"
+                       : kind == 2 ? "layernorm"
+                                   : "attention",
+                       b->g.nnodes, nf, d0, d1);
                 bad++;
             }
         }
-        if (kind == 3) CHECK_MSG(nf >= 2, "attention graph %d: %d steps absorbed", it, nf); /* scores, Softmax */
+        if (kind == 3)
+            CHECK_MSG(nf >= 2, "attention graph %d: %d steps absorbed", it, nf); /* scores, Softmax */
         fused_total += nf;
         ev_clear(&xin), ev_clear(&ref[0]), ev_clear(&got[0]), ev_clear(&got[1]);
         free_build(b);
@@ -523,7 +532,9 @@ static void test_random_matmul_graphs_f16(void) {
     f16_weights = false, random_tol = 1e-4;
 }
 static void test_random_layernorm_graphs(void) { check_random(2, heavy_ok() ? 100 : 20); }
-static void test_random_attention_graphs(void) { check_random(3, heavy_ok() ? 100 : 20); }
+static void test_random_attention_graphs(void) {
+    check_random(3, heavy_ok() ? 100 : 20);
+}
 
 /* ember_maxpool2d_rows against its reference twin ember_maxpool2d on random geometries (odd sizes, rows up to
  * 70 wide for the vector blocks, padding, dilation, ceil-mode-like extra rows, big separable windows, NaN). */

@@ -169,7 +169,9 @@ bool eg_exec_is_const(const eg_exec *x, int v) { return x->is_const[v]; }
 const eg_graph *eg_exec_graph(const eg_exec *x) { return x->g; }
 int eg_exec_step_node(const eg_exec *x, int i) { return x->steps[i]; }
 
-const eg_node *eg_exec_step_op(const eg_exec *x, int i) { return eg_step_node(x, i); }
+const eg_node *eg_exec_step_op(const eg_exec *x, int i) {
+    return eg_step_node(x, i);
+}
 
 bool eg_exec_step_chained(const eg_exec *x, int i) { return i >= 0 && i < x->nsteps && x->chain[i] == -2; }
 

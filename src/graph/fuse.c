@@ -361,8 +361,8 @@ static ember_status fold_bn(fctx *f, int s, const eg_node *bn, int64_t channels)
  * Kt, V and the mask, so the scores never exist whole; the other steps are absorbed. Q, Kt and V are
  * computed values: a MatMul by constants is a layer, not attention. */
 typedef struct attn_match {
-    int mask, v;          /* values (mask -1: none) */
-    int sadd, ssm, smm;   /* steps: the Add (-1: none), the Softmax, the last MatMul */
+    int mask, v;        /* values (mask -1: none) */
+    int sadd, ssm, smm; /* steps: the Add (-1: none), the Softmax, the last MatMul */
 } attn_match;
 
 /* What follows cur, step s's (scaled) output, is the rest of the pattern: fills *a. */
@@ -370,8 +370,9 @@ static bool attention_tail(const fctx *f, int s, int cur, attn_match *a) {
     const eg_exec *x = f->x;
     const eg_node *n = step_node(f, s);
     int q = n->nin == 2 ? n->in[0] : -1, kt = n->nin == 2 ? n->in[1] : -1;
-    if (strcmp(n->op_type, "MatMul") || q < 0 || kt < 0 || !is_f32(f, q) || !is_f32(f, kt) || x->is_const[q] ||
-        x->is_const[kt] || val(f, q)->t.ndim < 2 || val(f, kt)->t.ndim < 2 || !is_f32(f, cur))
+    if (strcmp(n->op_type, "MatMul") || q < 0 || kt < 0 || !is_f32(f, q) || !is_f32(f, kt) ||
+        x->is_const[q] || x->is_const[kt] || val(f, q)->t.ndim < 2 || val(f, kt)->t.ndim < 2 ||
+        !is_f32(f, cur))
         return false;
     int rank = val(f, cur)->t.ndim;
     *a = (attn_match){.mask = -1, .sadd = -1, .ssm = sole_reader(f, cur, s)};
@@ -379,7 +380,8 @@ static bool attention_tail(const fctx *f, int s, int cur, attn_match *a) {
     const eg_node *sn = step_node(f, a->ssm);
     if (is_op(sn, "Add") && sn->nin == 2 && (sn->in[0] == cur) != (sn->in[1] == cur)) { /* the mask */
         a->mask = sn->in[0] == cur ? sn->in[1] : sn->in[0];
-        if (a->mask < 0 || !is_f32(f, a->mask) || val(f, a->mask)->t.ndim > rank || !same_shape(f, cur, sn->out[0]))
+        if (a->mask < 0 || !is_f32(f, a->mask) || val(f, a->mask)->t.ndim > rank ||
+            !same_shape(f, cur, sn->out[0]))
             return false;
         a->sadd = a->ssm;
         cur = sn->out[0];
@@ -387,7 +389,8 @@ static bool attention_tail(const fctx *f, int s, int cur, attn_match *a) {
         sn = step_node(f, a->ssm);
     }
     int64_t axis = attr_i(sn, "axis", sn->opset < 13 ? 1 : -1); /* before 13, rows at axis: the last only */
-    if (!is_op(sn, "Softmax") || sn->in[0] != cur || (axis != -1 && axis != rank - 1) || !same_shape(f, cur, sn->out[0]))
+    if (!is_op(sn, "Softmax") || sn->in[0] != cur || (axis != -1 && axis != rank - 1) ||
+        !same_shape(f, cur, sn->out[0]))
         return false;
     int p = sn->out[0];
     a->smm = sole_reader(f, p, s);
@@ -406,10 +409,19 @@ static ember_status match_attention(fctx *f, int s, int cur) {
     eg_synth *sy = ember_calloc(1, sizeof *sy);
     if (!sy) return ember_fail(EMBER_ERR_NOMEM, "out of memory fusing attention");
     sy->in[0] = n->in[0], sy->in[1] = n->in[1], sy->in[2] = a.v, sy->in[3] = a.mask, sy->out[0] = mn->out[0];
-    sy->attr[0] = (eg_attr){.name = "alpha", .type = EG_ATTR_FLOAT, .f = x->fuse[s].alpha ? x->fuse[s].alpha : 1.0f};
-    sy->node = (eg_node){.name = mn->name, .op_type = "FusedAttention", .domain = "ember", .opset = 1,
-                         .nin = a.mask >= 0 ? 4 : 3, .nout = 1, .in = sy->in, .out = sy->out, .nattr = 1,
-                         .attr = sy->attr, .op = op};
+    sy->attr[0] =
+        (eg_attr){.name = "alpha", .type = EG_ATTR_FLOAT, .f = x->fuse[s].alpha ? x->fuse[s].alpha : 1.0f};
+    sy->node = (eg_node){.name = mn->name,
+                         .op_type = "FusedAttention",
+                         .domain = "ember",
+                         .opset = 1,
+                         .nin = a.mask >= 0 ? 4 : 3,
+                         .nout = 1,
+                         .in = sy->in,
+                         .out = sy->out,
+                         .nattr = 1,
+                         .attr = sy->attr,
+                         .op = op};
     x->synth[a.smm] = sy;
     x->has_fuse[s] = false; /* step s goes, its alpha now the node's */
     x->fuse[s] = (eo_fuse){.residual = -1};
@@ -439,7 +451,7 @@ static ember_status fuse_from(fctx *f, int s) {
         int gl;
         bool gelu = false;
         attn_match am;
-        if (matmul && !bias && !res && !act && attention_tail(f, s, cur, &am)) break; /* the mask is no bias */
+        if (matmul && !bias && !res && !act && attention_tail(f, s, cur, &am)) break; /* mask: no bias */
         if (!act && !(res && fu->residual_after_act) &&
             ((gelu = match_gelu(f, s, cur, &gl)) || match_silu(f, s, cur, &gl))) {
             fu->act = (ember_act){gelu ? EMBER_ACT_GELU_ERF : EMBER_ACT_SILU, 0, 0, NULL};

@@ -292,10 +292,12 @@ static void dw_band(const dw_job *j, dw_thread *t, const dw_rows *br, const floa
             memset(t->ph + r * psize + ib * pp, 0, (size_t)((nb - ib) * pp) * sizeof(float));
         }
     t->last = y0;
-    if (sw == 2 && ib > ia) { /* both phase planes in one pass: e takes the even input columns, 1 - e the odd */
+    /* stride 2: both phase planes in one pass, e taking the even input columns, 1 - e the odd */
+    if (sw == 2 && ib > ia) {
         int e = t->x0[0] != 0;
-        j->k->deinterleave_rows(t->ph + e * psize + ia * pp + t->px0[e], t->ph + (1 - e) * psize + ia * pp + t->px0[1 - e],
-                                pp, rows, g->w, ib - ia, t->nx[e], t->nx[1 - e]);
+        j->k->deinterleave_rows(t->ph + e * psize + ia * pp + t->px0[e],
+                                t->ph + (1 - e) * psize + ia * pp + t->px0[1 - e], pp, rows, g->w, ib - ia,
+                                t->nx[e], t->nx[1 - e]);
     } else {
         for (int64_t r = 0; r < sw; r++)
             if (ib > ia && t->nx[r] > 0)

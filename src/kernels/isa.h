@@ -198,8 +198,8 @@ void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride);
 void ember_gather_rows_ref(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
                            int64_t stride);
 void ember_upsample_row_ref(float *d, const float *s, int64_t n, int64_t f);
-void ember_deinterleave_rows_ref(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds, int64_t rows,
-                                 int64_t n0, int64_t n1);
+void ember_deinterleave_rows_ref(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds,
+                                 int64_t rows, int64_t n0, int64_t n1);
 /* The scalar ukernel_narrow for mr rows (gemm.c): the generic table's, and the twin the others are tested by. */
 void ember_ukernel_narrow_ref(int mr, int64_t k, const float *a, const float *b, int64_t ldb, int64_t n, float *c,
                               int64_t ldc);

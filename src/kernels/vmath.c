@@ -131,8 +131,8 @@ void ember_upsample_row_ref(float *d, const float *s, int64_t n, int64_t f) {
         for (int64_t r = 0; r < f && i < n; r++) d[i++] = *s;
 }
 
-void ember_deinterleave_rows_ref(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds, int64_t rows,
-                                 int64_t n0, int64_t n1) {
+void ember_deinterleave_rows_ref(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds,
+                                 int64_t rows, int64_t n0, int64_t n1) {
     for (int64_t r = 0; r < rows; r++) {
         ember_gather_ref(d0 + r * ldd, src + r * lds, n0, 2);
         ember_gather_ref(d1 + r * ldd, src + r * lds + 1, n1, 2);

@@ -146,8 +146,9 @@ ember_status attention_run(eo_ctx *c) {
     return EMBER_OK;
 }
 
-/* --- FusedAttention (domain "ember"): what the graph pass makes of MatMul -> [Add] -> Softmax -> MatMul -------
- * Inputs Q [..., Lq, D], Kt [..., D, Lk], V [..., Lk, Dv] and an optional additive mask that broadcasts to
+/* --- FusedAttention (domain "ember"): what the graph pass makes of MatMul -> [Add] -> Softmax -> MatMul
+ * ------- Inputs Q [..., Lq, D], Kt [..., D, Lk], V [..., Lk, Dv] and an optional additive mask that
+ * broadcasts to
  * [..., Lq, Lk]; attribute alpha (the scale the first MatMul took in its epilogue). Y = softmax(alpha Q Kt +
  * mask) V over the last axis, batch dims broadcast as MatMul's. f32 runs block by block of query rows: the
  * [Lq, Lk] scores of a block live in a buffer of the thread and never reach memory as a whole tensor. */
@@ -156,20 +157,24 @@ typedef struct fa_shape {
     int64_t Lq, D, Lk, Dv, mrow, mcol; /* mrow / mcol: the mask's strides along Lq / Lk (0: broadcast) */
     int nb;                            /* batch rank of the output */
     int64_t batch[EMBER_MAX_DIMS];
-    int64_t st[4][EMBER_MAX_DIMS]; /* per input (Q, Kt, V, mask): element stride of each batch dim, 0 = broadcast */
+    int64_t st[4][EMBER_MAX_DIMS]; /* per input (Q, Kt, V, mask): element stride of each batch dim, 0 =
+                                      broadcast */
 } fa_shape;
 
 static ember_status fa_plan(const ember_tensor *const t[4], fa_shape *p) {
     static const char *const names[4] = {"Q", "K", "V", "mask"};
     for (int i = 0; i < 3; i++)
-        if (t[i]->ndim < 2) return ember_fail(EMBER_ERR_SHAPE, "FusedAttention: %s has rank %d", names[i], t[i]->ndim);
+        if (t[i]->ndim < 2)
+            return ember_fail(EMBER_ERR_SHAPE, "FusedAttention: %s has rank %d", names[i], t[i]->ndim);
     const ember_tensor *q = t[0], *k = t[1], *v = t[2], *m = t[3];
     p->Lq = q->shape[q->ndim - 2], p->D = q->shape[q->ndim - 1];
     p->Lk = k->shape[k->ndim - 1], p->Dv = v->shape[v->ndim - 1];
     if (k->shape[k->ndim - 2] != p->D || v->shape[v->ndim - 2] != p->Lk)
-        return ember_fail(EMBER_ERR_SHAPE, "FusedAttention: Q [.., %lld, %lld], K [.., %lld, %lld] and V [.., %lld, %lld] do not chain",
-                          (long long)p->Lq, (long long)p->D, (long long)k->shape[k->ndim - 2], (long long)p->Lk,
-                          (long long)v->shape[v->ndim - 2], (long long)p->Dv);
+        return ember_fail(
+            EMBER_ERR_SHAPE,
+            "FusedAttention: Q [.., %lld, %lld], K [.., %lld, %lld] and V [.., %lld, %lld] do not chain",
+            (long long)p->Lq, (long long)p->D, (long long)k->shape[k->ndim - 2], (long long)p->Lk,
+            (long long)v->shape[v->ndim - 2], (long long)p->Dv);
     int n = m ? 4 : 3;
     p->nb = 0;
     for (int i = 0; i < n; i++)
@@ -182,7 +187,8 @@ static ember_status fa_plan(const ember_tensor *const t[4], fa_shape *p) {
                 int64_t dim = at >= 0 ? t[i]->shape[at] : 1;
                 if (!pass && dim > p->batch[d]) p->batch[d] = dim;
                 if (pass && dim != 1 && dim != p->batch[d])
-                    return ember_fail(EMBER_ERR_SHAPE, "FusedAttention: %s's batch dim %d (%lld) does not broadcast to %lld",
+                    return ember_fail(EMBER_ERR_SHAPE,
+                                      "FusedAttention: %s's batch dim %d (%lld) does not broadcast to %lld",
                                       names[i], d, (long long)dim, (long long)p->batch[d]);
             }
     }
@@ -196,10 +202,11 @@ static ember_status fa_plan(const ember_tensor *const t[4], fa_shape *p) {
     }
     p->mrow = p->mcol = 0;
     if (m) { /* the mask's own last two dims (a mask of rank < 2 has only the columns, or nothing) */
-        int64_t cols = m->ndim >= 1 ? m->shape[m->ndim - 1] : 1, rows = m->ndim >= 2 ? m->shape[m->ndim - 2] : 1;
+        int64_t cols = m->ndim >= 1 ? m->shape[m->ndim - 1] : 1,
+                rows = m->ndim >= 2 ? m->shape[m->ndim - 2] : 1;
         if ((cols != 1 && cols != p->Lk) || (rows != 1 && rows != p->Lq))
-            return ember_fail(EMBER_ERR_SHAPE, "FusedAttention: a mask of %lldx%lld for %lldx%lld scores", (long long)rows,
-                              (long long)cols, (long long)p->Lq, (long long)p->Lk);
+            return ember_fail(EMBER_ERR_SHAPE, "FusedAttention: a mask of %lldx%lld for %lldx%lld scores",
+                              (long long)rows, (long long)cols, (long long)p->Lq, (long long)p->Lk);
         p->mcol = cols != 1;
         p->mrow = rows != 1 ? cols : 0;
     }
@@ -246,10 +253,11 @@ static void fa_blocks(void *ctx, int64_t begin, int64_t end, int thread) {
     }
     float *inv = s + j->rows * p->Lk;
     for (int64_t t = begin; t < end; t++) {
-        int64_t bi = t / j->blocks, r0 = t % j->blocks * j->rows, n = p->Lq - r0 < j->rows ? p->Lq - r0 : j->rows, off[4];
+        int64_t bi = t / j->blocks, r0 = t % j->blocks * j->rows,
+                n = p->Lq - r0 < j->rows ? p->Lq - r0 : j->rows, off[4];
         fa_offsets(p, bi, off);
-        ember_sgemm(NULL, false, false, n, p->Lk, p->D, j->alpha, j->q + off[0] + r0 * p->D, p->D, j->k + off[1], p->Lk,
-                    0.0f, s, p->Lk, NULL);
+        ember_sgemm(NULL, false, false, n, p->Lk, p->D, j->alpha, j->q + off[0] + r0 * p->D, p->D,
+                    j->k + off[1], p->Lk, 0.0f, s, p->Lk, NULL);
         for (int64_t r = 0; j->m && r < n; r++) {
             const float *mr = j->m + off[3] + (r0 + r) * p->mrow;
             ker->binary(EMBER_BINOP_ADD, s + r * p->Lk, s + r * p->Lk, p->mcol ? mr : NULL, mr[0], p->Lk);
@@ -260,15 +268,17 @@ static void fa_blocks(void *ctx, int64_t begin, int64_t end, int thread) {
             inv[r] = 1.0f / ker->exp_sum(sr, sr, m == -INFINITY ? 0.0f : m, p->Lk);
         }
         float *y = j->y + (bi * p->Lq + r0) * p->Dv;
-        ember_sgemm(NULL, false, false, n, p->Dv, p->Lk, 1.0f, s, p->Lk, j->v + off[2], p->Dv, 0.0f, y, p->Dv, NULL);
-        for (int64_t r = 0; r < n; r++) ker->binary(EMBER_BINOP_MUL, y + r * p->Dv, y + r * p->Dv, NULL, inv[r], p->Dv);
+        ember_sgemm(NULL, false, false, n, p->Dv, p->Lk, 1.0f, s, p->Lk, j->v + off[2], p->Dv, 0.0f, y, p->Dv,
+                    NULL);
+        for (int64_t r = 0; r < n; r++)
+            ker->binary(EMBER_BINOP_MUL, y + r * p->Dv, y + r * p->Dv, NULL, inv[r], p->Dv);
     }
     (void)thread;
 }
 
 /* The reference: each row's scores in double. */
-static void fa_reference(const fa_shape *p, const ember_tensor *const t[4], ember_tensor *y, double alpha, double *row,
-                         int64_t batches) {
+static void fa_reference(const fa_shape *p, const ember_tensor *const t[4], ember_tensor *y, double alpha,
+                         double *row, int64_t batches) {
     for (int64_t bi = 0; bi < batches; bi++) {
         int64_t off[4];
         fa_offsets(p, bi, off);
@@ -276,7 +286,8 @@ static void fa_reference(const fa_shape *p, const ember_tensor *const t[4], embe
             double mx = -INFINITY;
             for (int64_t i = 0; i < p->Lk; i++) {
                 double dot = 0;
-                for (int64_t e = 0; e < p->D; e++) dot += eo_get(t[0], off[0] + r * p->D + e) * eo_get(t[1], off[1] + e * p->Lk + i);
+                for (int64_t e = 0; e < p->D; e++)
+                    dot += eo_get(t[0], off[0] + r * p->D + e) * eo_get(t[1], off[1] + e * p->Lk + i);
                 /* the unfused graph rounds the scaled product to f32 before adding the mask */
                 row[i] = (float)(dot * alpha) + (t[3] ? eo_get(t[3], off[3] + r * p->mrow + i * p->mcol) : 0);
                 if (row[i] > mx) mx = row[i];
@@ -285,7 +296,8 @@ static void fa_reference(const fa_shape *p, const ember_tensor *const t[4], embe
             for (int64_t i = 0; i < p->Lk; i++) sum += row[i] = exp(row[i] - (isinf(mx) ? 0 : mx));
             for (int64_t e = 0; e < p->Dv; e++) {
                 double acc = 0;
-                for (int64_t i = 0; i < p->Lk; i++) acc += row[i] / sum * eo_get(t[2], off[2] + i * p->Dv + e);
+                for (int64_t i = 0; i < p->Lk; i++)
+                    acc += row[i] / sum * eo_get(t[2], off[2] + i * p->Dv + e);
                 eo_put(y, (bi * p->Lq + r) * p->Dv + e, acc);
             }
         }
@@ -297,7 +309,8 @@ ember_status fused_attention_run(eo_ctx *c) {
     ember_tensor *y = eo_out(c, 0);
     for (int i = 0; i < 4; i++)
         if (t[i] && t[i]->dtype != EMBER_DTYPE_F32)
-            return ember_fail(EMBER_ERR_UNSUPPORTED, "FusedAttention: input %d is %s, not float", i, ember_dtype_name(t[i]->dtype));
+            return ember_fail(EMBER_ERR_UNSUPPORTED, "FusedAttention: input %d is %s, not float", i,
+                              ember_dtype_name(t[i]->dtype));
     fa_shape p;
     ember_status s = fa_plan(t, &p);
     if (s) return s;
@@ -316,14 +329,24 @@ ember_status fused_attention_run(eo_ctx *c) {
         return EMBER_OK;
     }
     /* a block's scores stay within 128 KB; blocks shrink (down to 8 rows) until each thread has 3 */
-    int64_t rows = p.Lq, cap = 32768 / p.Lk > 8 ? 32768 / p.Lk : 8, want = 3 * (int64_t)ember_pool_threads(c->pool);
+    int64_t rows = p.Lq, cap = 32768 / p.Lk > 8 ? 32768 / p.Lk : 8,
+            want = 3 * (int64_t)ember_pool_threads(c->pool);
     if (rows > cap) rows = cap;
     while (rows > 8 && batches * ((p.Lq + rows - 1) / rows) < want) rows = (rows + 1) / 2;
-    fa_job j = {&p, t[0]->data, t[1]->data, t[2]->data, t[3] ? t[3]->data : NULL, y->data, alpha, rows,
-                (p.Lq + rows - 1) / rows, false};
+    fa_job j = {&p,
+                t[0]->data,
+                t[1]->data,
+                t[2]->data,
+                t[3] ? t[3]->data : NULL,
+                y->data,
+                alpha,
+                rows,
+                (p.Lq + rows - 1) / rows,
+                false};
     atomic_init(&j.failed, false);
     ember_pool_for(c->pool, batches * j.blocks, 1, fa_blocks, &j);
     if (atomic_load(&j.failed))
-        return ember_fail(EMBER_ERR_NOMEM, "FusedAttention: no memory for %lldx%lld scores", (long long)rows, (long long)p.Lk);
+        return ember_fail(EMBER_ERR_NOMEM, "FusedAttention: no memory for %lldx%lld scores", (long long)rows,
+                          (long long)p.Lk);
     return EMBER_OK;
 }

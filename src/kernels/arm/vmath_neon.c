@@ -457,8 +457,8 @@ static void upsample_row_neon(float *d, const float *s, int64_t n, int64_t f) {
 }
 
 /* 8 inputs -> 4 even + 4 odd per step (vld2q); the tails scalar. */
-static void deinterleave_rows_neon(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds, int64_t rows,
-                                   int64_t n0, int64_t n1) {
+static void deinterleave_rows_neon(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds,
+                                   int64_t rows, int64_t n0, int64_t n1) {
     int64_t nv = (n0 < n1 ? n0 : n1) / 4 * 4; /* src[2j + 7] <= src[2 n1 - 1]: inside the row */
     for (int64_t r = 0; r < rows; r++, d0 += ldd, d1 += ldd, src += lds) {
         for (int64_t j = 0; j < nv; j += 4) {

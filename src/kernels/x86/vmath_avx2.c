@@ -265,7 +265,8 @@ static float exp_sum_avx2(float *y, const float *x, float shift, int64_t n) {
     __m256 sh = _mm256_set1_ps(shift), s0 = _mm256_setzero_ps(), s1 = s0;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m256 a = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)), b = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), sh));
+        __m256 a = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)),
+               b = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), sh));
         _mm256_storeu_ps(y + i, a);
         _mm256_storeu_ps(y + i + 8, b);
         s0 = _mm256_add_ps(s0, a);
@@ -273,9 +274,12 @@ static float exp_sum_avx2(float *y, const float *x, float shift, int64_t n) {
     }
     for (; i < n; i += 8) { /* the tail: lanes past n load 0 and are masked out of the sum */
         __m256i m = tail_mask(n - i < 8 ? n - i : 8);
-        __m256 a = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), sh)), _mm256_castsi256_ps(m));
-        if (n - i >= 8) _mm256_storeu_ps(y + i, a);
-        else store_part(y + i, a, n - i);
+        __m256 a =
+            _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), sh)), _mm256_castsi256_ps(m));
+        if (n - i >= 8)
+            _mm256_storeu_ps(y + i, a);
+        else
+            store_part(y + i, a, n - i);
         s0 = _mm256_add_ps(s0, a);
     }
     return hsum8(_mm256_add_ps(s0, s1));
@@ -570,13 +574,14 @@ static void gather_rows_avx2(float *d, int64_t ldd, const float *src, int64_t ld
 
 /* 16 inputs -> 8 even + 8 odd per step: shuffle_ps picks the pairs within each 128-bit half, permute4x64
  * puts the halves in order; the tails (under 8 of either) scalar. */
-static void deinterleave_rows_avx2(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds, int64_t rows,
-                                   int64_t n0, int64_t n1) {
+static void deinterleave_rows_avx2(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds,
+                                   int64_t rows, int64_t n0, int64_t n1) {
     int64_t nv = (n0 < n1 ? n0 : n1) / 8 * 8; /* src[2j + 15] <= src[2 n1 - 1]: inside the row */
     for (int64_t r = 0; r < rows; r++, d0 += ldd, d1 += ldd, src += lds) {
         for (int64_t j = 0; j < nv; j += 8) {
             __m256 a = _mm256_loadu_ps(src + 2 * j), b = _mm256_loadu_ps(src + 2 * j + 8);
-            __m256d e = _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), o = _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD));
+            __m256d e = _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)),
+                    o = _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD));
             _mm256_storeu_ps(d0 + j, _mm256_castpd_ps(_mm256_permute4x64_pd(e, 0xD8)));
             _mm256_storeu_ps(d1 + j, _mm256_castpd_ps(_mm256_permute4x64_pd(o, 0xD8)));
         }
