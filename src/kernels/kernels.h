@@ -229,6 +229,23 @@ void ember_pool2d_ref(const ember_pooling2d *g, const float *in, float *out, boo
 void ember_global_avgpool(ember_pool *pool, int64_t rows, int64_t hw, const float *in, float *out);
 void ember_global_maxpool(ember_pool *pool, int64_t rows, int64_t hw, const float *in, float *out);
 
+/* --- attention ----------------------------------------------------------------------------------------- */
+
+/* Scaled dot-product attention over independent products b (the ember.FusedAttention op): Y_b = softmax over
+ * rows of (alpha Q_b Kt_b + M_b), times V_b, with Q_b [Lq, D], Kt_b [D, Lk] and V_b [Lk, Dv] contiguous at
+ * q + offsets[b][0], kt + offsets[b][1], v + offsets[b][2], Y_b [Lq, Dv] at y + b Lq Dv, and the optional
+ * additive mask's row r, element i at mask + offsets[b][3] + r mrow + i mcol (a stride 0 broadcasts). Blocks
+ * of query rows per thread hold their scores in a buffer of the thread (at most 128 KB): the [Lq, Lk]
+ * scores never exist whole. false when out of memory. */
+typedef struct ember_attention {
+    int64_t Lq, D, Lk, Dv, mrow, mcol;
+    float alpha;
+    const float *q, *kt, *v, *mask; /* mask may be NULL */
+    float *y;
+    const int64_t (*offsets)[4]; /* per product: Q, Kt, V, mask */
+} ember_attention;
+bool ember_attention_f32(ember_pool *pool, const ember_attention *a, int64_t products);
+
 /* --- vector math (y may equal x) ----------------------------------------------------------------------- */
 
 /* Accuracy vs libm over the tested ranges: exp within 2 ulp, tanh/sigmoid/erf within 1e-6 relative or

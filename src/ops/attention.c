@@ -2,10 +2,7 @@
  * or additive), causal masking, softcap, past key/value concatenation and the QK debug output. 3-D inputs
  * (batch, seq, heads*size) use q_num_heads/kv_num_heads. Computed in double, stored as f32. With softcap,
  * qk_matmul_output_mode 1 reports the capped scores before the mask (as the reference does). */
-#include "kernels/isa.h"
 #include "ops/op.h"
-
-#include <stdatomic.h>
 
 typedef struct att_dims {
     bool is3d;
@@ -234,48 +231,6 @@ static void fa_offsets(const fa_shape *p, int64_t bi, int64_t off[4]) {
     }
 }
 
-typedef struct fa_job {
-    const fa_shape *p;
-    const float *q, *k, *v, *m;
-    float *y, alpha;
-    int64_t rows, blocks; /* query rows per block, blocks per batch */
-    atomic_bool failed;   /* a thread had no memory for its scores */
-} fa_job;
-
-static void fa_blocks(void *ctx, int64_t begin, int64_t end, int thread) {
-    fa_job *j = ctx;
-    const fa_shape *p = j->p;
-    const ember_kernel_table *ker = ember_kernels();
-    float *s = ember_scratch(EMBER_SCRATCH_ATTN, sizeof(float) * (size_t)(j->rows * (p->Lk + 1)));
-    if (!s) {
-        atomic_store(&j->failed, true);
-        return;
-    }
-    float *inv = s + j->rows * p->Lk;
-    for (int64_t t = begin; t < end; t++) {
-        int64_t bi = t / j->blocks, r0 = t % j->blocks * j->rows,
-                n = p->Lq - r0 < j->rows ? p->Lq - r0 : j->rows, off[4];
-        fa_offsets(p, bi, off);
-        ember_sgemm(NULL, false, false, n, p->Lk, p->D, j->alpha, j->q + off[0] + r0 * p->D, p->D,
-                    j->k + off[1], p->Lk, 0.0f, s, p->Lk, NULL);
-        for (int64_t r = 0; j->m && r < n; r++) {
-            const float *mr = j->m + off[3] + (r0 + r) * p->mrow;
-            ker->binary(EMBER_BINOP_ADD, s + r * p->Lk, s + r * p->Lk, p->mcol ? mr : NULL, mr[0], p->Lk);
-        }
-        /* softmax's exponentials; their 1 / sum scales the Dv outputs of each row, not its Lk scores */
-        for (int64_t r = 0; r < n; r++) {
-            float *sr = s + r * p->Lk, m = ker->max(sr, p->Lk);
-            inv[r] = 1.0f / ker->exp_sum(sr, sr, m == -INFINITY ? 0.0f : m, p->Lk);
-        }
-        float *y = j->y + (bi * p->Lq + r0) * p->Dv;
-        ember_sgemm(NULL, false, false, n, p->Dv, p->Lk, 1.0f, s, p->Lk, j->v + off[2], p->Dv, 0.0f, y, p->Dv,
-                    NULL);
-        for (int64_t r = 0; r < n; r++)
-            ker->binary(EMBER_BINOP_MUL, y + r * p->Dv, y + r * p->Dv, NULL, inv[r], p->Dv);
-    }
-    (void)thread;
-}
-
 /* The reference: each row's scores in double. */
 static void fa_reference(const fa_shape *p, const ember_tensor *const t[4], ember_tensor *y, double alpha,
                          double *row, int64_t batches) {
@@ -328,25 +283,25 @@ ember_status fused_attention_run(eo_ctx *c) {
         fa_reference(&p, t, y, alpha, row, batches);
         return EMBER_OK;
     }
-    /* a block's scores stay within 128 KB; blocks shrink (down to 8 rows) until each thread has 3 */
-    int64_t rows = p.Lq, cap = 32768 / p.Lk > 8 ? 32768 / p.Lk : 8,
-            want = 3 * (int64_t)ember_pool_threads(c->pool);
-    if (rows > cap) rows = cap;
-    while (rows > 8 && batches * ((p.Lq + rows - 1) / rows) < want) rows = (rows + 1) / 2;
-    fa_job j = {&p,
-                t[0]->data,
-                t[1]->data,
-                t[2]->data,
-                t[3] ? t[3]->data : NULL,
-                y->data,
-                alpha,
-                rows,
-                (p.Lq + rows - 1) / rows,
-                false};
-    atomic_init(&j.failed, false);
-    ember_pool_for(c->pool, batches * j.blocks, 1, fa_blocks, &j);
-    if (atomic_load(&j.failed))
-        return ember_fail(EMBER_ERR_NOMEM, "FusedAttention: no memory for %lldx%lld scores", (long long)rows,
-                          (long long)p.Lk);
+    int64_t(*off)[4] = eo_scratch(c, sizeof *off * (size_t)batches);
+    if (!off) return ember_fail(EMBER_ERR_NOMEM, "out of memory");
+    for (int64_t b = 0; b < batches; b++) fa_offsets(&p, b, off[b]);
+    ember_attention a = {.Lq = p.Lq,
+                         .D = p.D,
+                         .Lk = p.Lk,
+                         .Dv = p.Dv,
+                         .mrow = p.mrow,
+                         .mcol = p.mcol,
+                         .alpha = alpha,
+                         .q = t[0]->data,
+                         .kt = t[1]->data,
+                         .v = t[2]->data,
+                         .mask = t[3] ? t[3]->data : NULL,
+                         .y = y->data,
+                         .offsets = (const int64_t(*)[4])off};
+    if (!ember_attention_f32(c->pool, &a, batches))
+        return ember_fail(EMBER_ERR_NOMEM,
+                          "FusedAttention: no memory for the scores of %lld rows of %lld keys",
+                          (long long)p.Lq, (long long)p.Lk);
     return EMBER_OK;
 }
