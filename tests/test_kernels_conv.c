@@ -315,7 +315,7 @@ static void test_gather_rows(void) {
             }
 }
 
-/* Both phases of a stride-2 row copy against the scalar twin: widths 0..40 (vector bodies, tails, one phase
+/* Both phases of a stride-2 row copy against the scalar twin: widths 1..40 (vector bodies, tails, one phase
  * a float shorter), rows 1..3, pitched rows; the source ends at the last element read and the destinations
  * start zeroed (nothing may be written past n0 / n1). */
 static void test_deinterleave_rows(void) {

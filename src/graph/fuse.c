@@ -400,11 +400,11 @@ static bool attention_tail(const fctx *f, int s, int cur, attn_match *a) {
            !x->synth[a->smm];
 }
 
-static ember_status match_attention(fctx *f, int s, int cur) {
+/* Step s and what attention_tail matched after it become one FusedAttention node. */
+static ember_status fuse_attention(fctx *f, int s, attn_match a) {
     eg_exec *x = f->x;
-    attn_match a;
     const struct eo_def *op = eo_find("ember", "FusedAttention", 1);
-    if (!op || !attention_tail(f, s, cur, &a)) return EMBER_OK;
+    if (!op) return EMBER_OK;
     const eg_node *n = step_node(f, s), *mn = step_node(f, a.smm);
     eg_synth *sy = ember_calloc(1, sizeof *sy);
     if (!sy) return ember_fail(EMBER_ERR_NOMEM, "out of memory fusing attention");
@@ -446,12 +446,13 @@ static ember_status fuse_from(fctx *f, int s) {
     const ember_tensor *ct = &val(f, cur)->t;
     int64_t channels = conv ? ct->shape[1] : ct->shape[ct->ndim - 1];
     eo_fuse *fu = &x->fuse[s];
-    bool bn = false, bias = false, res = false, act = false;
+    bool bn = false, bias = false, res = false, act = false, attn = false;
+    attn_match am;
     for (;;) {
         int gl;
         bool gelu = false;
-        attn_match am;
-        if (matmul && !bias && !res && !act && attention_tail(f, s, cur, &am)) break; /* mask: no bias */
+        /* checked first: the mask is no bias, the Softmax after the scale no activation */
+        if (matmul && !bias && !res && !act && (attn = attention_tail(f, s, cur, &am))) break;
         if (!act && !(res && fu->residual_after_act) &&
             ((gelu = match_gelu(f, s, cur, &gl)) || match_silu(f, s, cur, &gl))) {
             fu->act = (ember_act){gelu ? EMBER_ACT_GELU_ERF : EMBER_ACT_SILU, 0, 0, NULL};
@@ -516,7 +517,7 @@ static ember_status fuse_from(fctx *f, int s) {
         x->has_fuse[s] = true;
         x->step_out0[s] = cur = nv;
     }
-    return matmul && !bias && !res && !act ? match_attention(f, s, cur) : EMBER_OK;
+    return attn ? fuse_attention(f, s, am) : EMBER_OK;
 }
 
 /* --- chaining a 1x1 Conv into the depthwise Conv that reads it ------------------------------------------ */

@@ -2,7 +2,6 @@
  * their scores in a thread buffer, softmax's exponentials in place, 1/sum applied to the outputs. */
 #include "kernels/isa.h"
 
-#include <math.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -33,10 +32,8 @@ static void att_blocks(void *ctx, int64_t begin, int64_t end, int thread) {
             k->binary(EMBER_BINOP_ADD, s + r * a->Lk, s + r * a->Lk, a->mcol ? mr : NULL, mr[0], a->Lk);
         }
         /* softmax's exponentials; their 1 / sum scales the Dv outputs of each row, not its Lk scores */
-        for (int64_t r = 0; r < n; r++) {
-            float *sr = s + r * a->Lk, m = k->max(sr, a->Lk);
-            inv[r] = 1.0f / k->exp_sum(sr, sr, m == -INFINITY ? 0.0f : m, a->Lk);
-        }
+        for (int64_t r = 0; r < n; r++)
+            inv[r] = 1.0f / ember_softmax_exp(k, s + r * a->Lk, s + r * a->Lk, a->Lk);
         float *y = a->y + (b * a->Lq + r0) * a->Dv;
         ember_sgemm(NULL, false, false, n, a->Dv, a->Lk, 1.0f, s, a->Lk, a->v + off[2], a->Dv, 0.0f, y, a->Dv,
                     NULL);

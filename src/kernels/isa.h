@@ -172,6 +172,10 @@ void ember_pack_whole(const ember_kernel_table *k, ember_pool *pool, bool is_b, 
 ember_status ember_pack_whole_f16(const ember_kernel_table *k, bool is_b, const ember_gemm_src *s, int64_t rows,
                                   int64_t K, uint16_t *dst);
 
+/* Softmax's numerators of one row with table k (norm.c): y = exp(x - max x), y may be x; returns their sum.
+ * A row of -inf gives zeros (and the caller's 0/0 a NaN row, as the reference does). */
+float ember_softmax_exp(const ember_kernel_table *k, float *y, const float *x, int64_t n);
+
 /* A 64-byte aligned buffer of at least `bytes` owned by the calling thread (grow-only, freed when the
  * thread exits), valid until the thread's next call with the same slot; NULL when out of memory. */
 enum { EMBER_SCRATCH_GEMM = 0, EMBER_SCRATCH_CONV = 1, EMBER_SCRATCH_PANEL = 2, EMBER_SCRATCH_ATTN = 3 };

@@ -43,6 +43,11 @@ static void softmax_short_rows(const row_job *j, int64_t begin, int64_t end) {
     }
 }
 
+float ember_softmax_exp(const ember_kernel_table *k, float *y, const float *x, int64_t n) {
+    float m = k->max(x, n);
+    return k->exp_sum(y, x, m == -INFINITY ? 0.0f : m, n); /* all -inf: zeros, and 0/0 makes the row NaN */
+}
+
 static void softmax_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     const row_job *j = ctx;
     const ember_kernel_table *k = j->k;
@@ -53,20 +58,15 @@ static void softmax_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     for (int64_t r = begin; r < end; r++) {
         const float *x = j->x + r * j->ld;
         float *y = j->y + r * j->ld;
-        float m = k->max(x, j->cols);
-        if (m == -INFINITY) m = 0.0f; /* all -inf: exp gives zeros, 0/0 below makes the row NaN */
         if (!j->log) {
-            k->binary(EMBER_BINOP_MUL, y, y, NULL, 1.0f / k->exp_sum(y, x, m, j->cols), j->cols);
+            k->binary(EMBER_BINOP_MUL, y, y, NULL, 1.0f / ember_softmax_exp(k, y, x, j->cols), j->cols);
             continue;
         }
         /* log-softmax: y may alias x, so sum exp(x - m) in chunks through a small buffer */
-        float buf[CHUNK], s = 0.0f;
-        for (int64_t c = 0; c < j->cols; c += CHUNK) {
-            int64_t n = j->cols - c < CHUNK ? j->cols - c : CHUNK;
-            k->binary(EMBER_BINOP_SUB, buf, x + c, NULL, m, n);
-            k->exp(buf, buf, n);
-            s += k->sum(buf, n);
-        }
+        float m = k->max(x, j->cols), buf[CHUNK], s = 0.0f;
+        if (m == -INFINITY) m = 0.0f; /* all -inf: log(0) makes the row -inf - -inf = NaN */
+        for (int64_t c = 0; c < j->cols; c += CHUNK)
+            s += k->exp_sum(buf, x + c, m, j->cols - c < CHUNK ? j->cols - c : CHUNK);
         k->binary(EMBER_BINOP_SUB, y, x, NULL, m + logf(s), j->cols);
     }
 }
