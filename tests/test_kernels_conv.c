@@ -146,6 +146,16 @@ static void test_depthwise(void) {
     check_conv(wide, 2, 3, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, true);
     wide.stride_h = wide.stride_w = 2, wide.w = 16500;
     check_conv(wide, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, false);
+    /* the channel-interleaved path (stride 2 on small planes, rows under 8): full blocks of 8 channels and a
+     * tail of 4, a multiplier of 2, fused and separate epilogues, several bands of rows */
+    ember_conv2d_shape il = {.batch = 2, .cin = 20, .cout = 20, .h = 14, .w = 13, .kh = 3, .kw = 3, .stride_h = 2,
+                             .stride_w = 2, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 20};
+    check_conv(il, 1, 1, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, false);
+    check_conv(il, 0, 1, (ember_act){EMBER_ACT_PRELU, 0, 0, check_slopes()}, true);
+    il.h = il.w = 7, il.stride_h = il.stride_w = 1, il.cout = 40, il.kh = il.kw = 5, il.pad_t = il.pad_l = 2;
+    check_conv(il, 2, 2, (ember_act){EMBER_ACT_RELU, 0, 0, NULL}, false);
+    il.batch = 1, il.cin = il.groups = il.cout = 16, il.h = 300, il.w = 5, il.kh = il.kw = 3, il.pad_t = il.pad_l = 1;
+    check_conv(il, 1, 1, (ember_act){EMBER_ACT_NONE, 0, 0, NULL}, true);
     /* a lone 1->1 conv (groups 1) takes the depthwise kernel too (YuNet heads) */
     ember_conv2d_shape one = {.batch = 1, .cin = 1, .cout = 1, .h = 40, .w = 40, .kh = 3, .kw = 3, .stride_h = 1,
                               .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_t = 1, .pad_l = 1, .groups = 1};
@@ -368,6 +378,64 @@ static void test_dw_block(void) {
     }
 }
 
+/* Channel interleaving against its scalar twin: 1..8 channel rows (missing ones read as zeros, never
+ * touched), 0..40 columns (vector blocks and every tail); the source rows end at their last column (ASan),
+ * and nothing is written past the pixels rounded up to 8 (isa.h). */
+static void test_interleave_rows(void) {
+    const ember_kernel_table *k = ember_kernels();
+    for (int64_t nc = 1; nc <= EMBER_DWC; nc++)
+        for (int64_t n = 0; n <= 40; n++) {
+            float *rows[EMBER_DWC] = {0};
+            for (int64_t c = 0; c < nc; c++) rows[c] = rand_buf(n);
+            int64_t room = ((n + 7) / 8 * 8 + 1) * EMBER_DWC;
+            float *d1 = malloc((size_t)room * sizeof *d1), *d2 = malloc((size_t)room * sizeof *d2);
+            for (int64_t i = 0; i < room; i++) d1[i] = d2[i] = -7.0f;
+            k->interleave_rows(d1, (const float *const *)rows, nc, n);
+            ember_interleave_rows_ref(d2, (const float *const *)rows, nc, n);
+            int64_t bad = -1;
+            for (int64_t i = 0; i < n * EMBER_DWC && bad < 0; i++)
+                if (d1[i] != d2[i]) bad = i;
+            for (int64_t i = n * EMBER_DWC; i < room && bad < 0; i++) /* zeros, or untouched */
+                if (d1[i] != -7.0f && (d1[i] != 0.0f || i >= (n + 7) / 8 * 8 * EMBER_DWC)) bad = i;
+            CHECK_MSG(bad < 0, "%s interleave_rows nc=%lld n=%lld at %lld", k->name, (long long)nc, (long long)n,
+                      (long long)bad);
+            for (int64_t c = 0; c < nc; c++) free(rows[c]);
+            free(d1), free(d2);
+        }
+}
+
+/* The channel-interleaved depthwise kernel against its scalar twin: 1..8 channels, 0..12 taps at random
+ * offsets, 1..4 rows of 1..19 pixels (narrower and wider than a vector, blocks running across rows),
+ * strides 1..3, pitched outputs, with and without a clamp; nothing but the outputs is written. */
+static void test_dw_interleaved(void) {
+    const ember_kernel_table *k = ember_kernels();
+    for (int it = 0; it < 300; it++) {
+        int64_t nc = it % 3 ? EMBER_DWC : pick(1, EMBER_DWC), nt = it % 4 ? 9 : pick(0, 12);
+        int64_t ow = pick(1, 19), rows = pick(1, 4), n = rows * ow, sxp = pick(1, 3), pw = (ow - 1) * sxp + 3;
+        int64_t syp = pw * pick(1, 2), ldo = n + pick(0, 5);
+        int64_t tap[12], span = 0;
+        for (int64_t t = 0; t < nt; t++) {
+            tap[t] = (pick(0, 2) * pw + pick(0, 2)) * EMBER_DWC;
+            span = tap[t] > span ? tap[t] : span;
+        }
+        int64_t nin = (rows - 1) * syp * EMBER_DWC + (ow - 1) * sxp * EMBER_DWC + span + EMBER_DWC;
+        float *in = rand_buf(nin), *w = rand_buf(12 * EMBER_DWC), *bias = rand_buf(EMBER_DWC);
+        float lo = it % 5 ? -0.5f : -INFINITY, hi = it % 5 ? 0.7f : INFINITY;
+        int64_t no = EMBER_DWC * ldo;
+        float *o1 = malloc((size_t)no * sizeof *o1), *o2 = malloc((size_t)no * sizeof *o2);
+        for (int64_t i = 0; i < no; i++) o1[i] = o2[i] = -7.0f;
+        k->dw_interleaved(o1, ldo, nc, in, n, ow, sxp * EMBER_DWC, syp * EMBER_DWC, tap, nt, w, bias, lo, hi);
+        ember_dw_interleaved_ref(o2, ldo, nc, in, n, ow, sxp * EMBER_DWC, syp * EMBER_DWC, tap, nt, w, bias, lo, hi);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < no && bad < 0; i++)
+            if (!(fabs(o1[i] - o2[i]) <= 1e-5)) bad = i;
+        CHECK_MSG(bad < 0, "%s dw_interleaved nc=%lld taps=%lld n=%lld ow=%lld sx=%lld at %lld: %g vs %g", k->name,
+                  (long long)nc, (long long)nt, (long long)n, (long long)ow, (long long)sxp, (long long)bad,
+                  bad >= 0 ? o1[bad] : 0.0, bad >= 0 ? o2[bad] : 0.0);
+        free(in), free(w), free(bias), free(o1), free(o2);
+    }
+}
+
 static void test_out_size(void) {
     CHECK_EQ(ember_conv_out_size(224, 3, 2, 1, 1, 1), 112);
     CHECK_EQ(ember_conv_out_size(5, 3, 1, 2, 0, 0), 1);
@@ -509,6 +577,8 @@ int main(void) {
     RUN(test_gather_rows);
     RUN(test_deinterleave_rows);
     RUN(test_dw_block);
+    RUN(test_interleave_rows);
+    RUN(test_dw_interleaved);
     RUN(test_out_size);
     ember_pool_destroy(pool2);
     return check_done();

@@ -5,6 +5,8 @@
 
 #include "core/pagestore.h"
 
+#include <math.h>
+
 #include <string.h>
 
 int64_t ember_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pad_begin,
@@ -21,6 +23,7 @@ struct ember_conv2d_weights {
     int64_t k;       /* GEMM depth per group: cin/groups * kh * kw */
     int64_t gstride; /* floats between groups in `data` */
     float *data;     /* depthwise: W as given; otherwise packed A per group */
+    float *blocked;  /* depthwise: W again as [cout/8][k][8] (dw_interleaved), in data after W */
     bool heap;       /* data came from the heap (not a page store) */
 };
 
@@ -58,6 +61,13 @@ static bool direct_suits(const ember_kernel_table *k, const ember_conv2d_shape *
            (g->kh - 1) * g->dil_h + 1 <= DIRECT_MAX_SPAN;
 }
 
+/* W [cout][k] as [cout/8 blocks][k][8] (EMBER_DWC = 8), output channels past cout zero: the layout of the
+ * direct path's conv_rows and of dw_interleaved. */
+static void pack_blocks8(float *dst, const float *W, int64_t cout, int64_t k) {
+    for (int64_t oc = 0; oc < (cout + 7) / 8 * 8; oc++)
+        for (int64_t t = 0; t < k; t++) dst[(oc / 8 * k + t) * 8 + oc % 8] = oc < cout ? W[oc * k + t] : 0.0f;
+}
+
 static ember_conv2d_weights *weights_make(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *W,
                                           ember_pagestore *ps) {
     ember_conv2d_weights *w = ember_calloc(1, sizeof *w);
@@ -72,19 +82,21 @@ static ember_conv2d_weights *weights_make(const ember_kernel_table *k, const emb
                  : w->direct  ? (g->cout + 7) / 8 * 8 * w->k
                  : w->wino    ? ember_wino_weights_floats(k, g)
                               : ember_packed_floats(k, false, cout_g, w->k);
-    w->data = ember_pagestore_keep(ps, (size_t)(w->gstride * g->groups) * sizeof(float), &w->heap);
+    int64_t blocked = (g->cout + 7) / 8 * 8 * w->k; /* depthwise: the [block][tap][8] copy follows W */
+    w->data = ember_pagestore_keep(ps, (size_t)(w->gstride * g->groups + (w->depthwise ? blocked : 0)) * sizeof(float),
+                                   &w->heap);
     if (!w->data) {
         ember_free(w);
         return NULL;
     }
     if (w->depthwise) {
         memcpy(w->data, W, (size_t)(g->cout * w->k) * sizeof(float));
+        w->blocked = w->data + g->cout * w->k;
+        pack_blocks8(w->blocked, W, g->cout, w->k);
         return w;
     }
-    if (w->direct) { /* [block][tap][8], output channels past cout zero */
-        for (int64_t oc = 0; oc < (g->cout + 7) / 8 * 8; oc++)
-            for (int64_t t = 0; t < w->k; t++)
-                w->data[(oc / 8 * w->k + t) * 8 + oc % 8] = oc < g->cout ? W[oc * w->k + t] : 0.0f;
+    if (w->direct) {
+        pack_blocks8(w->data, W, g->cout, w->k);
         return w;
     }
     if (w->wino) {
@@ -360,6 +372,111 @@ static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember
     j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(ember_pool_threads(pool) * j.tfloats) * sizeof(float));
     if (!j.scratch) return false;
     ember_pool_for(pool, g->batch * g->cout * j.nbands, 1, dw_bands, &j);
+    return true;
+}
+
+/* --- depthwise over channel-interleaved blocks ------------------------------------------------------- */
+
+/* The same convolution with EMBER_DWC channels per vector instead of a row's columns: a task is a band of
+ * output rows of a block of EMBER_DWC channels. The band's input rows are interleaved (interleave_rows:
+ * in-register transposes) into a zero-padded [rows][pp][EMBER_DWC] buffer, and dw_interleaved computes every
+ * output pixel of the band as one vector per tap, whatever the stride and the row width, then transposes its
+ * sums back to the channels' planes. The per-plane path above vectorizes along a row: a 7-wide row leaves a
+ * lane of eight idle, a stride-2 conv first splits its rows into phase planes, and both pay a plane's setup
+ * per channel, which small planes do not amortize. Weights come pre-blocked ([cout/8][taps][8], made at
+ * load). dwc_suits says where this path runs. */
+enum { DWC_BYTES = 32 << 10 }; /* interleaved input rows per task, about */
+
+void ember_interleave_rows_ref(float *dst, const float *const *src, int64_t nc, int64_t n) {
+    for (int64_t x = 0; x < n; x++)
+        for (int64_t c = 0; c < EMBER_DWC; c++) dst[x * EMBER_DWC + c] = c < nc ? src[c][x] : 0.0f;
+}
+
+void ember_dw_interleaved_ref(float *out, int64_t ldo, int64_t nc, const float *in, int64_t n, int64_t ow, int64_t sx,
+                              int64_t sy, const int64_t *tap, int64_t ntaps, const float *w, const float *bias,
+                              float lo, float hi) {
+    for (int64_t p = 0; p < n; p++) {
+        const float *px = in + p / ow * sy + p % ow * sx;
+        for (int64_t c = 0; c < nc; c++) {
+            float acc = bias[c];
+            for (int64_t t = 0; t < ntaps; t++) acc += px[tap[t] + c] * w[t * EMBER_DWC + c];
+            acc = acc < lo ? lo : acc; /* NaN stays */
+            out[c * ldo + p] = acc > hi ? hi : acc;
+        }
+    }
+}
+
+/* Band height and buffer of a channel-interleaved job: j->pp pixels per interleaved row, j->prows rows. */
+static void dwc_size(dw_job *j) {
+    const ember_conv2d_shape *g = j->g;
+    int64_t span = (g->kh - 1) * g->dil_h + 1;
+    j->pp = (g->ow - 1) * g->stride_w + (g->kw - 1) * g->dil_w + 1;
+    int64_t rows = DWC_BYTES / (j->pp * EMBER_DWC * (int64_t)sizeof(float));
+    j->band = rows > span ? (rows - span) / g->stride_h + 1 : 1;
+    if (j->band > g->oh) j->band = g->oh;
+    j->nbands = (g->oh + j->band - 1) / j->band;
+    j->prows = (j->band - 1) * g->stride_h + span;
+    /* 8 pixels of slack: interleave_rows may write zeros past a row's end (isa.h), into the next row's
+     * columns (written after it), the padding, or this slack */
+    j->tfloats = ((j->prows * j->pp + 8 + 1) * EMBER_DWC + 15) / 16 * 16;
+}
+
+static void dwc_bands(void *ctx, int64_t begin, int64_t end, int thread) {
+    const dw_job *j = ctx;
+    const ember_conv2d_shape *g = j->g;
+    int64_t kk = g->kh * g->kw, mult = g->cout / g->cin, ohw = g->oh * g->ow, pp = j->pp;
+    int64_t nblk = (g->cout + EMBER_DWC - 1) / EMBER_DWC, D = EMBER_DWC;
+    float *s = j->scratch + thread * j->tfloats, *bc = s + (j->prows * pp + 8) * D;
+    int64_t tap[EMBER_DW_MAX_TAPS];
+    for (int64_t ky = 0; ky < g->kh; ky++)
+        for (int64_t kx = 0; kx < g->kw; kx++) tap[ky * g->kw + kx] = (ky * g->dil_h * pp + kx * g->dil_w) * D;
+    /* input column ix sits at buffer column ix + pad_l; the padding columns stay zero */
+    int64_t ncopy = g->w < pp - g->pad_l ? g->w : pp - g->pad_l;
+    memset(s, 0, (size_t)(j->prows * pp * D) * sizeof(float));
+    float lo = j->fused ? j->post.lo : -INFINITY, hi = j->fused ? j->post.hi : INFINITY;
+    int64_t cb_last = -1;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t bi = task % j->nbands, cb = task / j->nbands % nblk, b = task / j->nbands / nblk;
+        int64_t c0 = cb * D, nc = g->cout - c0 < D ? g->cout - c0 : D;
+        if (cb != cb_last) { /* the block's bias when fused */
+            for (int64_t c = 0; c < D; c++) bc[c] = c < nc && j->fused && j->bias ? j->bias[c0 + c] : 0.0f;
+            cb_last = cb;
+        }
+        dw_rows br = dw_band_rows(j, bi);
+        memset(s, 0, (size_t)(br.ia * pp * D) * sizeof(float));
+        memset(s + br.ib * pp * D, 0, (size_t)((br.nb - br.ib) * pp * D) * sizeof(float));
+        const float *src[EMBER_DWC];
+        for (int64_t c = 0; c < nc; c++)
+            src[c] = j->in + ((b * g->cin + (c0 + c) / mult) * g->h + br.p0 + br.ia) * g->w;
+        if (ncopy > 0)
+            for (int64_t r = br.ia; r < br.ib; r++) {
+                j->k->interleave_rows(s + (r * pp + g->pad_l) * D, src, nc, ncopy);
+                for (int64_t c = 0; c < nc; c++) src[c] += g->w;
+            }
+        float *out = j->out + (b * g->cout + c0) * ohw + br.y0 * g->ow;
+        j->k->dw_interleaved(out, ohw, nc, s, (br.y1 - br.y0) * g->ow, g->ow, g->stride_w * D,
+                             g->stride_h * pp * D, tap, kk, j->w + cb * kk * D, bc, lo, hi);
+        if (!j->fused)
+            for (int64_t c = 0; c < nc; c++) dw_epilogue(j, out + c * ohw, b * g->cout + c0 + c, c0 + c, br.y0, br.y1);
+    }
+}
+
+/* Where the interleaved path wins (per layer, 1 thread, both paths alternated in one process, warm): stride 2
+ * onto planes up to 20x20 (MobileNetV2's 576 channels 14x14 -> 7x7 0.49x, 192 at 28x28 -> 14x14 0.72x) and
+ * rows under 8 (960 channels at 7x7 0.71x, 512 0.65x). Elsewhere the per-plane path stays ahead, as it needs
+ * no transposes: 28x28 -> 14x14 ... 112x112 at 1.0-1.15x, stride 1 from 14x14 up at 1.05-1.15x. */
+static bool dwc_suits(const ember_conv2d_shape *g) { return g->stride_w >= 2 ? g->oh * g->ow <= 400 : g->ow < 8; }
+
+static bool depthwise_interleaved(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
+                                  const float *w, const float *in, const float *bias, float *out,
+                                  const ember_epilogue *ep) {
+    dw_job j;
+    dw_init(&j, k, g, w, bias, out, ep, false);
+    j.in = in;
+    dwc_size(&j);
+    j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(ember_pool_threads(pool) * j.tfloats) * sizeof(float));
+    if (!j.scratch) return false;
+    ember_pool_for(pool, g->batch * ((g->cout + EMBER_DWC - 1) / EMBER_DWC) * j.nbands, 1, dwc_bands, &j);
     return true;
 }
 
@@ -759,6 +876,7 @@ bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const em
 
 /* --- entry points ---------------------------------------------------------------------------------------- */
 
+
 static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
                       const ember_conv2d_weights *w, const float *in, const float *bias, float *out,
                       const ember_epilogue *ep) {
@@ -794,7 +912,8 @@ void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_con
         return;
     }
     if (w->depthwise) {
-        if (!depthwise(w->kt, pool, g, w->data, in, bias, out, ep, false))
+        if (!(dwc_suits(g) ? depthwise_interleaved(w->kt, pool, g, w->blocked, in, bias, out, ep)
+                           : depthwise(w->kt, pool, g, w->data, in, bias, out, ep, false)))
             ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane",
                        (long long)g->h, (long long)g->w);
         return;

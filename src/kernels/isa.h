@@ -6,6 +6,8 @@
 #include "kernels/kernels.h"
 
 enum { EMBER_MR_MAX = 8, EMBER_NR_MAX = 16, EMBER_DW_MAX_TAPS = 64, EMBER_NARROW_MAX = 4 };
+/* Channels per block of the channel-interleaved depthwise kernels (interleave_rows, dw_interleaved). */
+enum { EMBER_DWC = 8 };
 
 /* The part of an epilogue a micro-kernel fuses into its store (the GEMM driver passes it on the last k
  * block of full tiles when the epilogue is only bias + ReLU/Clip + residual): v += rbias[i] + cbias[j],
@@ -68,6 +70,18 @@ typedef struct ember_kernel_table {
      * ntaps <= EMBER_DW_MAX_TAPS. */
     void (*dw_block)(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ntaps,
                      int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post);
+    /* Channel interleaving for dw_interleaved: dst[x*EMBER_DWC + c] = src[c][x] for x < n and c < nc, and 0
+     * for nc <= c < EMBER_DWC (src[c] is then not read). nc <= EMBER_DWC. It may also write zeros to the
+     * pixels from n up to n rounded up to a multiple of 8 (the caller leaves room for them). */
+    void (*interleave_rows)(float *dst, const float *const *src, int64_t nc, int64_t n);
+    /* Depthwise conv over EMBER_DWC channel-interleaved input planes (conv.c): for output pixels p < n (whole
+     * rows: n is a multiple of ow), (y, x) = (p / ow, p % ow), and channels c < nc,
+     * out[c*ldo + p] = min(max(bias[c] + sum over t < ntaps of in[y*sy + x*sx + tap[t] + c] * w[t*EMBER_DWC + c],
+     * lo), hi), NaN kept, summed in that order. w holds EMBER_DWC floats per tap and bias EMBER_DWC floats;
+     * offsets are in floats (multiples of EMBER_DWC). Writes nothing but those outputs. */
+    void (*dw_interleaved)(float *out, int64_t ldo, int64_t nc, const float *in, int64_t n, int64_t ow, int64_t sx,
+                           int64_t sy, const int64_t *tap, int64_t ntaps, const float *w, const float *bias, float lo,
+                           float hi);
     /* Max / average pooling, one output row of one plane, for columns [x0, x1) whose whole window lies inside
      * the input row: out[x] = max (NaN if any is NaN) or sum / div over ky < kh, kx < kw (summed in that
      * order) of rows[ky][x*sw + kx*dw - pad_l]. Reads no column outside the windows. */
@@ -207,6 +221,11 @@ void ember_deinterleave_rows_ref(float *d0, float *d1, int64_t ldd, const float 
 /* The scalar ukernel_narrow for mr rows (gemm.c): the generic table's, and the twin the others are tested by. */
 void ember_ukernel_narrow_ref(int mr, int64_t k, const float *a, const float *b, int64_t ldb, int64_t n, float *c,
                               int64_t ldc);
+/* The scalar interleave_rows and dw_interleaved (conv.c): the generic table's, the ISA versions' tails. */
+void ember_interleave_rows_ref(float *dst, const float *const *src, int64_t nc, int64_t n);
+void ember_dw_interleaved_ref(float *out, int64_t ldo, int64_t nc, const float *in, int64_t n, int64_t ow, int64_t sx,
+                              int64_t sy, const int64_t *tap, int64_t ntaps, const float *w, const float *bias,
+                              float lo, float hi);
 /* The scalar conv_rows (conv.c), the generic table's and the ISA versions' short rows. */
 void ember_conv_rows_ref(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
                          int64_t ntaps, int64_t n, const ember_ukernel_post *post);

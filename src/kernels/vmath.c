@@ -167,6 +167,8 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .gather_rows = ember_gather_rows_ref,
         .deinterleave_rows = ember_deinterleave_rows_ref,
         .conv_rows = ember_conv_rows_ref,
+        .interleave_rows = ember_interleave_rows_ref,
+        .dw_interleaved = ember_dw_interleaved_ref,
         .f16_to_f32 = f16_to_f32_ref,
         .f32_to_f16 = f32_to_f16_ref,
         .sum = sum_ref,

@@ -4,6 +4,7 @@
  * in 2 q registers feeding lane FMAs (4 loads per 16 FMAs); armv7 (16 q registers): 4 outputs x 8 channels,
  * one dup load per multiply-add. */
 #include "kernels/isa.h"
+#include "kernels/arm/neon.h"
 
 #include <arm_neon.h>
 #include <math.h>
@@ -109,4 +110,63 @@ static void conv_rows_neon(float *out, int64_t ldo, int64_t noc, const float *w8
     }
 }
 
-void ember_conv_init_neon(ember_kernel_table *t) { t->conv_rows = conv_rows_neon; }
+/* --- depthwise over 8 interleaved channels (isa.h interleave_rows, dw_interleaved) ------------------ */
+
+/* 4 columns of 8 channel rows at a time: two 4 x 4 transposes (channels 0-3 and 4-7); the last 1..3 columns
+ * one by one. */
+static void interleave_rows_neon(float *dst, const float *const *src, int64_t nc, int64_t n) {
+    int64_t x = 0;
+    float32x4_t z = vdupq_n_f32(0.0f);
+    for (; x + 4 <= n; x += 4)
+        for (int h = 0; h < 8; h += 4) {
+            float32x4_t v[4];
+            for (int c = 0; c < 4; c++) v[c] = h + c < nc ? vld1q_f32(src[h + c] + x) : z;
+            transpose4(v);
+            for (int i = 0; i < 4; i++) vst1q_f32(dst + (x + i) * 8 + h, v[i]);
+        }
+    for (; x < n; x++)
+        for (int64_t c = 0; c < 8; c++) dst[x * 8 + c] = c < nc ? src[c][x] : 0.0f;
+}
+
+#define DWI_TAP(i)                                                                                               \
+    a##i##l = fma4(a##i##l, vld1q_f32(q[i] + o), wl), a##i##h = fma4(a##i##h, vld1q_f32(q[i] + o + 4), wh)
+
+/* 4 pixels at a time (aarch64 and armv7 alike), two q accumulators each (channels 0-3, 4-7): every tap two
+ * loads and two multiply-adds per pixel; then two 4 x 4 transposes give each channel its 4 outputs. Pixels
+ * run on across rows (q: each pixel's position, the last one repeated past n). */
+static void dw_interleaved_neon(float *out, int64_t ldo, int64_t nc, const float *in, int64_t n, int64_t ow,
+                                int64_t sx, int64_t sy, const int64_t *tap, int64_t ntaps, const float *w,
+                                const float *bias, float lo, float hi) {
+    float32x4_t bl = vld1q_f32(bias), bh = vld1q_f32(bias + 4), vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
+    int64_t x = 0, y = 0;
+    for (int64_t p = 0; p < n; p += 4) {
+        int m = n - p < 4 ? (int)(n - p) : 4;
+        const float *q[4];
+        for (int i = 0; i < 4; i++) {
+            if (i >= m) {
+                q[i] = q[m - 1];
+                continue;
+            }
+            q[i] = in + y * sy + x * sx;
+            if (++x == ow) x = 0, y++;
+        }
+        float32x4_t a0l = bl, a0h = bh, a1l = bl, a1h = bh, a2l = bl, a2h = bh, a3l = bl, a3h = bh;
+        for (int64_t t = 0; t < ntaps; t++) {
+            float32x4_t wl = vld1q_f32(w + t * 8), wh = vld1q_f32(w + t * 8 + 4);
+            int64_t o = tap[t];
+            DWI_TAP(0), DWI_TAP(1), DWI_TAP(2), DWI_TAP(3);
+        }
+        float32x4_t l[4] = {clamp4(a0l, vlo, vhi), clamp4(a1l, vlo, vhi), clamp4(a2l, vlo, vhi),
+                            clamp4(a3l, vlo, vhi)};
+        float32x4_t h[4] = {clamp4(a0h, vlo, vhi), clamp4(a1h, vlo, vhi), clamp4(a2h, vlo, vhi),
+                            clamp4(a3h, vlo, vhi)};
+        transpose4(l), transpose4(h);
+        for (int64_t c = 0; c < nc; c++) store_first4(out + c * ldo + p, c < 4 ? l[c] : h[c - 4], m);
+    }
+}
+
+void ember_conv_init_neon(ember_kernel_table *t) {
+    t->conv_rows = conv_rows_neon;
+    t->interleave_rows = interleave_rows_neon;
+    t->dw_interleaved = dw_interleaved_neon;
+}

@@ -1,5 +1,6 @@
 /* NEON GEMM micro-kernels: aarch64 8 x 12 (24 q accumulators, lane FMAs), armv7 6 x 8 (12 accumulators). */
 #include "kernels/isa.h"
+#include "kernels/arm/neon.h"
 
 #include <arm_neon.h>
 
@@ -105,22 +106,10 @@ static void pack_rows_neon(float *dst, const float *p, int64_t rs, int64_t n, in
             float32x4_t r1 = i0 + 1 < n ? vld1q_f32(p + (i0 + 1) * rs + k) : z;
             float32x4_t r2 = i0 + 2 < n ? vld1q_f32(p + (i0 + 2) * rs + k) : z;
             float32x4_t r3 = i0 + 3 < n ? vld1q_f32(p + (i0 + 3) * rs + k) : z;
-            float32x4x2_t t0 = vzipq_f32(r0, r2), t1 = vzipq_f32(r1, r3);
-            float32x4x2_t u0 = vzipq_f32(t0.val[0], t1.val[0]), u1 = vzipq_f32(t0.val[1], t1.val[1]);
-            float32x4_t col[4] = {u0.val[0], u0.val[1], u1.val[0], u1.val[1]};
+            float32x4_t col[4] = {r0, r1, r2, r3};
+            transpose4(col);
             int w = r - i0 < 4 ? r - i0 : 4;
-            for (int j = 0; j < 4; j++) {
-                float *d = dst + (k + j) * r + i0;
-                if (w == 4) {
-                    vst1q_f32(d, col[j]);
-                } else if (w == 2) {
-                    vst1_f32(d, vget_low_f32(col[j]));
-                } else {
-                    float t[4];
-                    vst1q_f32(t, col[j]);
-                    for (int i = 0; i < w; i++) d[i] = t[i];
-                }
-            }
+            for (int j = 0; j < 4; j++) store_first4(dst + (k + j) * r + i0, col[j], w);
         }
     for (; k < K; k++) {
         int64_t i = 0;

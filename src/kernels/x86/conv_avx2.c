@@ -3,6 +3,7 @@
  * Register block: 24 outputs (3 vectors) x 4 output channels in 12 accumulators; per tap 3 input loads and
  * 4 weight broadcasts feed 12 FMAs (8 outputs x 8 channels had needed 9 loads and 2 shuffles per 8 FMAs). */
 #include "kernels/isa.h"
+#include "kernels/x86/avx2.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -117,4 +118,116 @@ static void conv_rows_avx2(float *out, int64_t ldo, int64_t noc, const float *w8
     }
 }
 
-void ember_conv_init_avx2(ember_kernel_table *t) { t->conv_rows = conv_rows_avx2; }
+/* --- depthwise over 8 interleaved channels (isa.h interleave_rows, dw_interleaved) ------------------ */
+
+/* Lanes [0, n) set (n <= 8). */
+INLINE __m256i first_lanes(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+INLINE void store8x8(float *d, const __m256 v[8]) {
+    _mm256_storeu_ps(d, v[0]), _mm256_storeu_ps(d + 8, v[1]), _mm256_storeu_ps(d + 16, v[2]);
+    _mm256_storeu_ps(d + 24, v[3]), _mm256_storeu_ps(d + 32, v[4]), _mm256_storeu_ps(d + 40, v[5]);
+    _mm256_storeu_ps(d + 48, v[6]), _mm256_storeu_ps(d + 56, v[7]);
+}
+
+/* 8 columns of 8 channel rows at a time, one 8 x 8 transpose each; the last 1..7 by masked loads, stored
+ * whole (the zeros past n are allowed, isa.h). A full block of rows has its own code (the row pointers in
+ * registers, no per-row test: the generic loop kept the vectors on the stack). */
+static void interleave_rows_avx2(float *dst, const float *const *src, int64_t nc, int64_t n) {
+    __m256 v[8];
+    int64_t x = 0;
+    if (nc == 8) {
+        const float *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3], *s4 = src[4], *s5 = src[5],
+                    *s6 = src[6], *s7 = src[7];
+        for (; x + 8 <= n; x += 8) {
+            v[0] = _mm256_loadu_ps(s0 + x), v[1] = _mm256_loadu_ps(s1 + x), v[2] = _mm256_loadu_ps(s2 + x);
+            v[3] = _mm256_loadu_ps(s3 + x), v[4] = _mm256_loadu_ps(s4 + x), v[5] = _mm256_loadu_ps(s5 + x);
+            v[6] = _mm256_loadu_ps(s6 + x), v[7] = _mm256_loadu_ps(s7 + x);
+            transpose8(v);
+            store8x8(dst + x * 8, v);
+        }
+        if (x < n) {
+            __m256i m = first_lanes(n - x);
+            v[0] = _mm256_maskload_ps(s0 + x, m), v[1] = _mm256_maskload_ps(s1 + x, m);
+            v[2] = _mm256_maskload_ps(s2 + x, m), v[3] = _mm256_maskload_ps(s3 + x, m);
+            v[4] = _mm256_maskload_ps(s4 + x, m), v[5] = _mm256_maskload_ps(s5 + x, m);
+            v[6] = _mm256_maskload_ps(s6 + x, m), v[7] = _mm256_maskload_ps(s7 + x, m);
+            transpose8(v);
+            store8x8(dst + x * 8, v);
+        }
+        return;
+    }
+    for (; x < n; x += 8) {
+        __m256i m = first_lanes(n - x);
+        for (int c = 0; c < 8; c++) v[c] = c < nc ? _mm256_maskload_ps(src[c] + x, m) : _mm256_setzero_ps();
+        transpose8(v);
+        store8x8(dst + x * 8, v);
+    }
+}
+
+#define DWI_TAP(i) a##i = _mm256_fmadd_ps(_mm256_loadu_ps(q##i + o), wv, a##i)
+
+/* 8 pixels read from q[0..8) (one accumulator each, 8 channels): every tap one load and one FMA per pixel; then
+ * one 8 x 8 transpose turns the pixels' channel vectors into each channel's 8 outputs, of which the first m
+ * are stored at out + c * ldo. */
+INLINE void dwi_block(float *out, int64_t ldo, int64_t nc, const float *const *q, int m, const int64_t *tap,
+                      int64_t ntaps, const float *w, __m256 vb, __m256 vlo, __m256 vhi) {
+    const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3], *q4 = q[4], *q5 = q[5], *q6 = q[6], *q7 = q[7];
+    __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb, a4 = vb, a5 = vb, a6 = vb, a7 = vb;
+    for (int64_t t = 0; t < ntaps; t++) {
+        __m256 wv = _mm256_loadu_ps(w + t * 8);
+        int64_t o = tap[t];
+        DWI_TAP(0), DWI_TAP(1), DWI_TAP(2), DWI_TAP(3), DWI_TAP(4), DWI_TAP(5), DWI_TAP(6), DWI_TAP(7);
+    }
+    __m256 v[8] = {clamp8(a0, vlo, vhi), clamp8(a1, vlo, vhi), clamp8(a2, vlo, vhi), clamp8(a3, vlo, vhi),
+                   clamp8(a4, vlo, vhi), clamp8(a5, vlo, vhi), clamp8(a6, vlo, vhi), clamp8(a7, vlo, vhi)};
+    transpose8(v);
+    if (m == 8 && nc == 8) {
+        _mm256_storeu_ps(out, v[0]), _mm256_storeu_ps(out + ldo, v[1]), _mm256_storeu_ps(out + 2 * ldo, v[2]);
+        _mm256_storeu_ps(out + 3 * ldo, v[3]), _mm256_storeu_ps(out + 4 * ldo, v[4]);
+        _mm256_storeu_ps(out + 5 * ldo, v[5]), _mm256_storeu_ps(out + 6 * ldo, v[6]);
+        _mm256_storeu_ps(out + 7 * ldo, v[7]);
+        return;
+    }
+    for (int64_t c = 0; c < nc; c++) store_first(out + c * ldo, v[c], m);
+}
+
+/* Rows of 8 or more: blocks of 8 along each row, the ragged end as one more block ending at the row's end
+ * (recomputing a few outputs); narrower rows: blocks of 8 pixels running on across rows. */
+static void dw_interleaved_avx2(float *out, int64_t ldo, int64_t nc, const float *in, int64_t n, int64_t ow,
+                                int64_t sx, int64_t sy, const int64_t *tap, int64_t ntaps, const float *w,
+                                const float *bias, float lo, float hi) {
+    __m256 vb = _mm256_loadu_ps(bias), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    const float *q[8];
+    if (ow >= 8) {
+        for (int64_t p = 0, y = 0; p < n; p += ow, y++)
+            for (int64_t x = 0;; x += 8) {
+                if (x + 8 > ow) x = ow - 8;
+                q[0] = in + y * sy + x * sx;
+                for (int i = 1; i < 8; i++) q[i] = q[i - 1] + sx;
+                dwi_block(out + p + x, ldo, nc, q, 8, tap, ntaps, w, vb, vlo, vhi);
+                if (x + 8 >= ow) break;
+            }
+        return;
+    }
+    int64_t x = 0, y = 0;
+    for (int64_t p = 0; p < n; p += 8) {
+        int m = n - p < 8 ? (int)(n - p) : 8;
+        for (int i = 0; i < 8; i++) {
+            if (i >= m) { /* past the end: repeat the last pixel (computed, not stored) */
+                q[i] = q[m - 1];
+                continue;
+            }
+            q[i] = in + y * sy + x * sx;
+            if (++x == ow) x = 0, y++;
+        }
+        dwi_block(out + p, ldo, nc, q, m, tap, ntaps, w, vb, vlo, vhi);
+    }
+}
+
+void ember_conv_init_avx2(ember_kernel_table *t) {
+    t->conv_rows = conv_rows_avx2;
+    t->interleave_rows = interleave_rows_avx2;
+    t->dw_interleaved = dw_interleaved_avx2;
+}
