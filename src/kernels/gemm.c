@@ -425,6 +425,11 @@ typedef struct {
     const ember_epilogue *ep;
 } gemv_job;
 
+/* B rows fetched ahead: the weights stream from memory, and the hardware prefetcher alone left the
+ * classifier (MobileNetV2's 1280 x 1000, 5 MB) at 9.4 GB/s; 64 rows (4 KB at nr 16) ahead: 0.52-0.64 ->
+ * 0.36-0.45 ms (`dump --steps`, 1 thread; ONNX Runtime 0.41). */
+enum { GEMV_AHEAD = 64 };
+
 static void gemv_slivers(void *ctx, int64_t begin, int64_t end, int thread) {
     const gemv_job *j = ctx;
     int nr = j->k->nr, nq = nr / 4;
@@ -434,6 +439,10 @@ static void gemv_slivers(void *ctx, int64_t begin, int64_t end, int thread) {
         gemv_v4 acc[EMBER_NR_MAX / 4] = {{0}}, acc2[EMBER_NR_MAX / 4] = {{0}};
         int64_t k = 0;
         for (; k + 2 <= j->K; k += 2, b += 2 * nr) { /* two chains per column group */
+            const char *ahead =
+                (const char *)((uintptr_t)b +
+                               GEMV_AHEAD * nr * sizeof(float)); /* a hint, maybe past the end */
+            __builtin_prefetch(ahead), __builtin_prefetch(ahead + nr * sizeof(float));
             float a0 = j->a[k], a1 = j->a[k + 1];
             gemv_v4 x0 = {a0, a0, a0, a0}, x1 = {a1, a1, a1, a1};
             for (int q = 0; q < nq; q++) {
