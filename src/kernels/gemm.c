@@ -24,7 +24,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* --- per-thread scratch (grow-only, freed when the thread exits) ------------------------------------- */
 
-enum { SCRATCH_SLOTS = 4 };
+enum { SCRATCH_SLOTS = 5 };
 
 typedef struct {
     void *p[SCRATCH_SLOTS];

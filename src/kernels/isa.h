@@ -192,7 +192,13 @@ float ember_softmax_exp(const ember_kernel_table *k, float *y, const float *x, i
 
 /* A 64-byte aligned buffer of at least `bytes` owned by the calling thread (grow-only, freed when the
  * thread exits), valid until the thread's next call with the same slot; NULL when out of memory. */
-enum { EMBER_SCRATCH_GEMM = 0, EMBER_SCRATCH_CONV = 1, EMBER_SCRATCH_PANEL = 2, EMBER_SCRATCH_ATTN = 3 };
+enum {
+    EMBER_SCRATCH_GEMM = 0,
+    EMBER_SCRATCH_CONV = 1,
+    EMBER_SCRATCH_PANEL = 2,
+    EMBER_SCRATCH_ATTN = 3,
+    EMBER_SCRATCH_ROWS = 4 /* conv.c: a 1x1 chunk's input rows, copied together */
+};
 float *ember_scratch(int slot, size_t bytes);
 
 /* Winograd F(4x4, 3x3) convolution (winograd.c), for 3x3 stride-1 dilation-1 ungrouped convs where it
