@@ -208,19 +208,51 @@ static void ukernel_6x16_sb(int64_t k, const float *a, const float *b, int64_t l
     ukernel_body(k, a, b, ldb, c, ldc, alpha, beta, post);
 }
 
-/* pack_rows (see isa.h) by 8 x 8 transposes: 8 k at a time from 8 rows, then the k tail one by one. */
+/* pack_rows (see isa.h) by 8 x 8 transposes: 8 k at a time from 8 rows, then the k tail one by one. Rows past
+ * n load row n - 1 again and are masked to zero, so the 8 loads are unconditional and stay in registers (a
+ * conditional load per row had kept the vectors on the stack: MiniLM's activations, packed as A for every
+ * MatMul, took ~2 ns per float). */
 static void pack_rows_avx2(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r) {
     int64_t k = 0;
-    for (; k + 8 <= K; k += 8)
-        for (int i0 = 0; i0 < r; i0 += 8) {
-            __m256 v[8];
-            for (int i = 0; i < 8; i++)
-                v[i] = i0 + i < n ? _mm256_loadu_ps(p + (i0 + i) * rs + k) : _mm256_setzero_ps();
-            transpose8(v);
+    for (int i0 = 0; i0 < r; i0 += 8) {
             int w = r - i0 < 8 ? r - i0 : 8;
-            for (int j = 0; j < 8; j++) store_first(dst + (k + j) * r + i0, v[j], w);
+            int64_t nv = n - i0 < 0 ? 0 : n - i0 > 8 ? 8 : n - i0;
+            if (nv == 0) { /* zero rows only */
+                for (int64_t kk = 0; kk + 8 <= K; kk += 8)
+                    for (int j = 0; j < 8; j++) store_first(dst + (kk + j) * r + i0, _mm256_setzero_ps(), w);
+                continue;
+            }
+            const float *q[8];
+            __m256 keep[8];
+            for (int i = 0; i < 8; i++) {
+                q[i] = p + (i0 + (i < nv ? i : nv - 1)) * rs;
+                keep[i] = _mm256_castsi256_ps(_mm256_set1_epi32(i < nv ? -1 : 0));
+            }
+            for (k = 0; k + 8 <= K; k += 8) {
+                __m256 v[8];
+                v[0] = _mm256_and_ps(_mm256_loadu_ps(q[0] + k), keep[0]);
+                v[1] = _mm256_and_ps(_mm256_loadu_ps(q[1] + k), keep[1]);
+                v[2] = _mm256_and_ps(_mm256_loadu_ps(q[2] + k), keep[2]);
+                v[3] = _mm256_and_ps(_mm256_loadu_ps(q[3] + k), keep[3]);
+                v[4] = _mm256_and_ps(_mm256_loadu_ps(q[4] + k), keep[4]);
+                v[5] = _mm256_and_ps(_mm256_loadu_ps(q[5] + k), keep[5]);
+                v[6] = _mm256_and_ps(_mm256_loadu_ps(q[6] + k), keep[6]);
+                v[7] = _mm256_and_ps(_mm256_loadu_ps(q[7] + k), keep[7]);
+                transpose8(v);
+                float *d = dst + k * r + i0;
+                if (w == 8) {
+                    for (int j = 0; j < 8; j++) _mm256_storeu_ps(d + j * r, v[j]);
+                } else if (w == 6) {
+                    for (int j = 0; j < 8; j++) {
+                        _mm_storeu_ps(d + j * r, _mm256_castps256_ps128(v[j]));
+                        _mm_storel_pi((__m64 *)(d + j * r + 4), _mm256_extractf128_ps(v[j], 1));
+                    }
+                } else {
+                    for (int j = 0; j < 8; j++) store_first(d + j * r, v[j], w);
+                }
+            }
         }
-    for (; k < K; k++) {
+    for (k = K / 8 * 8; k < K; k++) {
         int64_t i = 0;
         for (; i < n; i++) dst[k * r + i] = p[i * rs + k];
         for (; i < r; i++) dst[k * r + i] = 0.0f;
