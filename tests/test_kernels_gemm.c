@@ -117,6 +117,24 @@ static void test_b_in_place(void) {
     free(bias);
 }
 
+/* A read in place by the micro-kernel (few columns: attention's scores times V): edge rows (packed per
+ * tile), two k blocks (K > 384), B packed whole (M > 240) or read in place, beta, fused epilogues with a
+ * residual, and A transposed or pre-packed (packed as before). */
+static void test_a_in_place(void) {
+    int64_t dims[][3] = {{128, 32, 128}, {40, 64, 500}, {7, 16, 512}, {250, 48, 100}, {13, 60, 33}, {96, 17, 20}};
+    float *bias = rand_buf(300), *res = rand_buf(300 * 301);
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        gemm_case c = {.M = dims[i][0], .N = dims[i][1], .K = dims[i][2], .alpha = i == 1 ? -0.5f : 1.0f,
+                       .beta = i == 4 ? 0.5f : 0.0f, .ta = i == 5, .pack_a = false};
+        c.ep.act = (ember_act){(ember_act_kind)(i % EMBER_ACT_COUNT), 0.1f, 0.6f, check_slopes()};
+        c.ep.bias = bias, c.ep.bias_kind = i % 2 ? EMBER_BIAS_ROW : EMBER_BIAS_COL;
+        if (i == 2) c.ep.residual = res, c.ep.ldr = 301;
+        check_tables(&c);
+    }
+    free(bias);
+    free(res);
+}
+
 static void test_epilogues(void) {
     float *bias = rand_buf(300), *res = rand_buf(300 * 301);
     for (int a = 0; a < EMBER_ACT_COUNT; a++)
@@ -273,6 +291,7 @@ int main(void) {
     RUN(test_exact_blocks);
     RUN(test_b_in_place);
     RUN(test_epilogues);
+    RUN(test_a_in_place);
     RUN(test_one_row);
     RUN(test_narrow);
     RUN(test_k_zero);

@@ -17,6 +17,11 @@ enum { KC_TARGET = 384, MC_TARGET = 120, NC_TARGET = 128 };
 enum { LAZY_B_MAX_M = 2 * MC_TARGET };
 /* Up to this many row tiles B is read in place even when its rows conflict in L1 (see l1_friendly). */
 enum { IN_PLACE_ANY_TILES = 8 };
+/* A plain A is read in place (ukernel_sa) when B has at most this many columns and a tile's A rows fit in
+ * L1 (K <= SA_MAX_K): each A sliver then serves N / nr tiles only, and packing it cost about as much as
+ * using it (MiniLM's attention: the 128 x 128 scores times V, Dv = 32, two slivers; the model 0.99x at 1
+ * thread, in-process A/B, 9 rounds, twice). At N = 128 (the scores, Q K^T) it gained nothing. */
+enum { SA_MAX_N = 64, SA_MAX_K = 512 };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -184,7 +189,8 @@ typedef struct {
     int64_t M, N, K, mc, nc, kc, tiles_n;
     float alpha, beta;
     const float *pa, *pb;
-    const ember_gemm_src *bsrc; /* lazy_b: B panels are packed per tile from here */
+    const ember_gemm_operand *ain; /* A read in place (ukernel_sa; pa NULL): see SA_MAX_N */
+    const ember_gemm_src *bsrc;    /* lazy_b: B panels are packed per tile from here */
     bool lazy_b;
     bool in_place_b; /* lazy_b with a plain B the micro-kernel reads in place (ukernel_sb) */
     const uint16_t *pb16; /* B packed as half: each tile widens its panels into the thread's L2 buffer */
@@ -242,22 +248,61 @@ static inline void run_ukernel(const ember_kernel_table *k, int64_t kc, const fl
     else k->ukernel(kc, a, b, c, ldc, alpha, beta, post);
 }
 
+static void edge_or_packed_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, int64_t p, int64_t kc,
+                                const float *b, int64_t ldb);
+
+/* The fused epilogue of the full tile at (i, j): its bias, residual and slopes offset to the tile. */
+static inline ember_ukernel_post tile_post(const gemm_job *g, int64_t i, int64_t j) {
+    ember_ukernel_post post = g->post;
+    const float *bias = g->ep->bias;
+    post.rbias = bias && g->ep->bias_kind == EMBER_BIAS_ROW ? bias + i : NULL;
+    post.cbias = bias && g->ep->bias_kind == EMBER_BIAS_COL ? bias + j : NULL;
+    post.res = g->ep->residual ? g->ep->residual + i * g->ep->ldr + j : NULL;
+    post.slope = post.slope ? post.slope + i : NULL;
+    return post;
+}
+
+/* A read in place, a tile that is not full: its sliver packed on the stack (its own frame: micro_tile's
+ * stays small), then as a packed one. */
+static __attribute__((noinline)) void edge_tile_a(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc,
+                                                  const float *b, int64_t ldb) {
+    float a[EMBER_MR_MAX * KC_TARGET];
+    ember_pack_operand_a(g->ain, i, min64(g->k->mr, g->M - i), p, kc, g->k->mr, a);
+    edge_or_packed_tile(g, a, i, j, p, kc, b, ldb);
+}
+
 /* One mr x nr block at (i, j) for k-range [p, p+kc), B a packed sliver or (ldb > 0) B's rows in place.
  * Edge blocks go through a small buffer. */
 static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc, const float *b, int64_t ldb) {
     const ember_kernel_table *k = g->k;
-    const float *a = g->pa + i * g->K + p * k->mr;
+    float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
+    int64_t m = min64(k->mr, g->M - i), n = min64(k->nr, g->N - j);
+    bool last = p + kc == g->K;
+    if (g->ain && m == k->mr && n == k->nr) { /* A in place */
+        bool fuse = last && g->fused;
+        ember_ukernel_post post = fuse ? tile_post(g, i, j) : g->post;
+        k->ukernel_sa(kc, g->ain->data + i * g->ain->ld + p, g->ain->ld, b, ldb ? ldb : k->nr, c, g->ldc, g->alpha,
+                      beta, fuse ? &post : NULL);
+        if (last && g->ep && !fuse) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
+        return;
+    }
+    if (g->ain) {
+        edge_tile_a(g, i, j, p, kc, b, ldb);
+        return;
+    }
+    edge_or_packed_tile(g, g->pa + i * g->K + p * k->mr, i, j, p, kc, b, ldb);
+}
+
+/* micro_tile with A's sliver at a (packed): full tiles, a few columns, or an edge tile. */
+static void edge_or_packed_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, int64_t p, int64_t kc,
+                                const float *b, int64_t ldb) {
+    const ember_kernel_table *k = g->k;
     float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
     int64_t m = min64(k->mr, g->M - i), n = min64(k->nr, g->N - j);
     bool last = p + kc == g->K;
     if (m == k->mr && n == k->nr) {
         if (last && g->fused) {
-            ember_ukernel_post post = g->post;
-            const float *bias = g->ep->bias;
-            post.rbias = bias && g->ep->bias_kind == EMBER_BIAS_ROW ? bias + i : NULL;
-            post.cbias = bias && g->ep->bias_kind == EMBER_BIAS_COL ? bias + j : NULL;
-            post.res = g->ep->residual ? g->ep->residual + i * g->ep->ldr + j : NULL;
-            post.slope = post.slope ? post.slope + i : NULL;
+            ember_ukernel_post post = tile_post(g, i, j);
             run_ukernel(k, kc, a, b, ldb, c, g->ldc, g->alpha, beta, &post);
             return;
         }
@@ -514,7 +559,12 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
         }
     }
     bool lazy_b = !B->packed && !B->packed_f16 && M <= LAZY_B_MAX_M;
-    int64_t fa = A->packed ? 0 : ember_packed_floats(k, false, M, K);
+    const ember_gemm_operand *ain = k->ukernel_sa && !A->packed && A->pack == ember_pack_operand_a &&
+                                            !((const ember_gemm_operand *)A->src)->trans && N <= SA_MAX_N &&
+                                            K <= SA_MAX_K
+                                        ? A->src
+                                        : NULL;
+    int64_t fa = A->packed || ain ? 0 : ember_packed_floats(k, false, M, K);
     int64_t fb = B->packed || B->packed_f16 || lazy_b ? 0 : ember_packed_floats(k, true, N, K);
     float *buf = fa + fb ? ember_scratch(EMBER_SCRATCH_GEMM, (size_t)(fa + fb) * sizeof(float)) : NULL;
     if (fa + fb && !buf) { /* out of memory for packing: fall back to the unblocked reference */
@@ -523,7 +573,8 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
     }
     gemm_job g = {.k = k, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .C = C, .ldc = ldc, .ep = ep};
     g.fused = gemm_post_from(ep, &g.post);
-    g.pa = A->packed ? A->packed : buf;
+    g.pa = A->packed ? A->packed : ain ? NULL : buf;
+    g.ain = ain;
     g.pb = B->packed ? B->packed : lazy_b || B->packed_f16 ? NULL : buf + fa;
     g.pb16 = B->packed_f16;
     g.bsrc = B;
@@ -535,7 +586,7 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
     /* with few row tiles the sliver is re-read a few times only: in place whatever the pitch */
     if (g.in_place_b && ceil_div(M, k->mr) > IN_PLACE_ANY_TILES)
         g.in_place_b = l1_friendly(((const ember_gemm_operand *)B->src)->ld, g.kc);
-    if (!A->packed) ember_pack_whole(k, pool, false, A, M, K, buf);
+    if (!A->packed && !ain) ember_pack_whole(k, pool, false, A, M, K, buf);
     if (!B->packed && !B->packed_f16 && !lazy_b) ember_pack_whole(k, pool, true, B, N, K, buf + fa);
     atomic_init(&g.failed, false);
     ember_pool_for(pool, ceil_div(M, g.mc) * g.tiles_n, 1, gemm_tiles, &g);

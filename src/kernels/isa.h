@@ -48,6 +48,11 @@ typedef struct ember_kernel_table {
      * (ldb > nr, every row has nr valid columns). NULL in tables without one (B is then packed). */
     void (*ukernel_sb)(int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,
                        float alpha, float beta, const ember_ukernel_post *post);
+    /* The micro-kernel reading A in place too: row r of the tile at a + r * lda (all mr rows valid), B a
+     * packed sliver (ldb == nr) or rows ldb apart. For products with few columns, where packing A cost more
+     * than using it (attention's scores times V). NULL in tables without one. */
+    void (*ukernel_sa)(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
+                       float alpha, float beta, const ember_ukernel_post *post);
     /* A tile with only n <= EMBER_NARROW_MAX real columns (a 7x7 plane is N = 49: the last sliver holds one):
      * c[r*ldc + j] = sum over p < k of a[p*mr + r] * b[p*ldb + j] for r < mr (the table's), j < n; nothing
      * else (the caller scales, adds C and applies the epilogue). The full tile costs the same for 1 column

@@ -91,6 +91,24 @@ static inline void plain_row(float *c, __m256 v0, __m256 v1, __m256 lo, __m256 h
         c51 = _mm256_fmadd_ps(av, b1, c51);                                                                   \
     } while (0)
 
+/* One step with A in place: value q of each of the 6 rows a0 + r * lda. */
+#define STEP_SA(a0, lda, q, b)                                                                                \
+    do {                                                                                                      \
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps((b) + 8), av;                                    \
+        av = _mm256_broadcast_ss((a0) + (q));                                                                 \
+        c00 = _mm256_fmadd_ps(av, b0, c00), c01 = _mm256_fmadd_ps(av, b1, c01);                               \
+        av = _mm256_broadcast_ss((a0) + (lda) + (q));                                                         \
+        c10 = _mm256_fmadd_ps(av, b0, c10), c11 = _mm256_fmadd_ps(av, b1, c11);                               \
+        av = _mm256_broadcast_ss((a0) + 2 * (lda) + (q));                                                     \
+        c20 = _mm256_fmadd_ps(av, b0, c20), c21 = _mm256_fmadd_ps(av, b1, c21);                               \
+        av = _mm256_broadcast_ss((a0) + 3 * (lda) + (q));                                                     \
+        c30 = _mm256_fmadd_ps(av, b0, c30), c31 = _mm256_fmadd_ps(av, b1, c31);                               \
+        av = _mm256_broadcast_ss((a0) + 4 * (lda) + (q));                                                     \
+        c40 = _mm256_fmadd_ps(av, b0, c40), c41 = _mm256_fmadd_ps(av, b1, c41);                               \
+        av = _mm256_broadcast_ss((a0) + 5 * (lda) + (q));                                                     \
+        c50 = _mm256_fmadd_ps(av, b0, c50), c51 = _mm256_fmadd_ps(av, b1, c51);                               \
+    } while (0)
+
 #if defined(__x86_64__) && defined(__GNUC__)
 /* The 4-step body as assembly: with intrinsics, gcc 12 hoisted loads of later steps and spilled 4 of the
  * 12 accumulators to the stack every 4 steps (their FMA chains then ran through store forwarding); here
@@ -124,7 +142,30 @@ static inline void plain_row(float *c, __m256 v0, __m256 v1, __m256 lo, __m256 h
             : ACCS, [b] "+r"(b)                                                                               \
             : [a] "r"(a), [ldb] "r"((ldb) * (int64_t)sizeof(float)), "m"(*(const float(*)[4 * MR])(a))        \
             : "xmm13", "xmm14", "xmm15", "memory")
+/* The same 4 steps with A read in place too: row r's next 4 values at a0 + r * L (L = lda in bytes; rows 3
+ * and 5 from a3 = a0 + 3 L, as x86 addresses scale an index by 1, 2, 4 or 8 only); the caller advances a0
+ * and a3. */
+#define ASM_ROW_SA(S, ADDR, R0, R1)                                                                           \
+    "vbroadcastss " #S "*4" ADDR ", %%ymm15\n\t"                                                            \
+    "vfmadd231ps %%ymm13, %%ymm15, %[" #R0 "]\n\t"                                                          \
+    "vfmadd231ps %%ymm14, %%ymm15, %[" #R1 "]\n\t"
+#define ASM_STEP_SA(S)                                                                                        \
+    "vmovups (%[b]), %%ymm13\n\t"                                                                            \
+    "vmovups 32(%[b]), %%ymm14\n\t"                                                                          \
+    "add %[ldb], %[b]\n\t"                                                                                   \
+    ASM_ROW_SA(S, "(%[a0])", c00, c01) ASM_ROW_SA(S, "(%[a0],%[L],1)", c10, c11)                             \
+    ASM_ROW_SA(S, "(%[a0],%[L],2)", c20, c21) ASM_ROW_SA(S, "(%[a3])", c30, c31)                             \
+    ASM_ROW_SA(S, "(%[a0],%[L],4)", c40, c41) ASM_ROW_SA(S, "(%[a3],%[L],2)", c50, c51)
+#define STEP4_SA(pa0, pa3, lbytes, b, ldb)                                                                    \
+    __asm__(ASM_STEP_SA(0) ASM_STEP_SA(1) ASM_STEP_SA(2) ASM_STEP_SA(3)                                       \
+            : ACCS, [b] "+r"(b)                                                                               \
+            : [a0] "r"(pa0), [a3] "r"(pa3), [L] "r"(lbytes), [ldb] "r"((ldb) * (int64_t)sizeof(float))        \
+            : "xmm13", "xmm14", "xmm15", "memory")
 #else
+#define STEP4_SA(pa0, pa3, lbytes, b, ldb)                                                                    \
+    do {                                                                                                      \
+        for (int s_ = 0; s_ < 4; s_++, (b) += (ldb)) STEP_SA(pa0, (lbytes) / (int64_t)sizeof(float), s_, b); \
+    } while (0)
 #define STEP4_SB(a, b, ldb)                                                                                   \
     do {                                                                                                      \
         for (int s_ = 0; s_ < 4; s_++, (b) += (ldb)) STEP((a) + s_ * MR, b);                                  \
@@ -138,11 +179,11 @@ static inline void plain_row(float *c, __m256 v0, __m256 v1, __m256 lo, __m256 h
     } while (0)
 #endif
 
-/* ldb: the distance between B rows, NR for a packed sliver (then the steps use fixed offsets); the
- * compiler makes one copy per caller below. */
+/* ldb: the distance between B rows, NR for a packed sliver (then the steps use fixed offsets); lda: 0 for a
+ * packed A sliver, else A's 6 rows in place, lda apart. The compiler makes one copy per caller below. */
 static inline __attribute__((always_inline)) void
-ukernel_body(int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc, float alpha,
-             float beta, const ember_ukernel_post *post) {
+ukernel_body(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
+             float alpha, float beta, const ember_ukernel_post *post) {
     /* bias + clamp (+ LeakyRelu / PRelu) only, a conv's usual epilogue, alpha 1, C not read: the row bias
      * starts the sums and the store only clamps, so the 12 sums and the constants fit the registers (short-K
      * tiles, e.g. 1x1 convs over 32-64 channels, spent a fifth of their time around the loop) */
@@ -156,7 +197,12 @@ ukernel_body(int64_t k, const float *a, const float *b, int64_t ldb, float *c, i
     __m256 c50 = rb ? _mm256_broadcast_ss(rb + 5) : c00, c51 = c50;
     for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(c + i * ldc + 4 * NR), _MM_HINT_T0);
     int64_t p = 0;
-    if (ldb == NR) {
+    if (lda) {
+        const float *a3 = a + 3 * lda;
+        int64_t L = lda * (int64_t)sizeof(float);
+        for (; p + 4 <= k; p += 4, a += 4, a3 += 4) STEP4_SA(a, a3, L, b, ldb);
+        for (; p < k; p++, a++, b += ldb) STEP_SA(a, lda, 0, b);
+    } else if (ldb == NR) {
         for (; p + 4 <= k; p += 4, a += 4 * MR, b += 4 * NR) {
             /* A streams from L2 (the B sliver sits in L1): fetch 32 steps ahead, one line per 1.5 used */
             _mm_prefetch((const char *)(a + 32 * MR), _MM_HINT_T0);
@@ -168,7 +214,8 @@ ukernel_body(int64_t k, const float *a, const float *b, int64_t ldb, float *c, i
             STEP4_SB(a, b, ldb);
         }
     }
-    for (; p < k; p++, a += MR, b += ldb) STEP(a, b);
+    if (!lda)
+        for (; p < k; p++, a += MR, b += ldb) STEP(a, b);
     if (plain) {
         __m256 lo = _mm256_set1_ps(post->lo), hi = _mm256_set1_ps(post->hi);
         plain_row(c + 0 * ldc, c00, c01, lo, hi, post, 0);
@@ -199,13 +246,19 @@ ukernel_body(int64_t k, const float *a, const float *b, int64_t ldb, float *c, i
 
 static void ukernel_6x16(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
                          float beta, const ember_ukernel_post *post) {
-    ukernel_body(k, a, b, NR, c, ldc, alpha, beta, post);
+    ukernel_body(k, a, 0, b, NR, c, ldc, alpha, beta, post);
 }
 
 /* B read in place: row p of the sliver at b + p * ldb (ldb > NR). */
 static void ukernel_6x16_sb(int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,
                             float alpha, float beta, const ember_ukernel_post *post) {
-    ukernel_body(k, a, b, ldb, c, ldc, alpha, beta, post);
+    ukernel_body(k, a, 0, b, ldb, c, ldc, alpha, beta, post);
+}
+
+/* A read in place (its 6 rows lda apart), B packed (ldb NR) or in place. */
+static void ukernel_6x16_sa(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                            int64_t ldc, float alpha, float beta, const ember_ukernel_post *post) {
+    ukernel_body(k, a, lda, b, ldb, c, ldc, alpha, beta, post);
 }
 
 /* pack_rows (see isa.h) by 8 x 8 transposes: 8 k at a time from 8 rows, then the k tail one by one. Rows past
@@ -315,6 +368,7 @@ void ember_kernels_init_avx2(ember_kernel_table *t) {
     t->nr = NR;
     t->ukernel = ukernel_6x16;
     t->ukernel_sb = ukernel_6x16_sb;
+    t->ukernel_sa = ukernel_6x16_sa;
     t->ukernel_narrow = narrow_6;
     t->pack_rows = pack_rows_avx2;
     ember_vmath_init_avx2(t);
