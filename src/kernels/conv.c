@@ -6,7 +6,6 @@
 #include "core/pagestore.h"
 
 #include <math.h>
-
 #include <string.h>
 
 int64_t ember_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pad_begin,
@@ -463,8 +462,10 @@ static void dwc_bands(void *ctx, int64_t begin, int64_t end, int thread) {
 
 /* Where the interleaved path wins (per layer, 1 thread, both paths alternated in one process, warm): stride 2
  * onto planes up to 20x20 (MobileNetV2's 576 channels 14x14 -> 7x7 0.49x, 192 at 28x28 -> 14x14 0.72x) and
- * rows under 8 (960 channels at 7x7 0.71x, 512 0.65x). Elsewhere the per-plane path stays ahead, as it needs
- * no transposes: 28x28 -> 14x14 ... 112x112 at 1.0-1.15x, stride 1 from 14x14 up at 1.05-1.15x. */
+ * rows under 8 (960 channels at 7x7 0.71x, 512 0.65x). On bigger planes the per-plane path was ahead there
+ * (1.0-1.15x). In a model the picture differs: every depthwise conv on this path ran YuNet's 80x80 and
+ * 40x40 layers at 0.75-0.8x (`dump --steps`) yet left the whole model unchanged (YuNet-s 640 0.998x,
+ * MobileNetV2 1.004x, MobileFaceNet 1.022x, in-process A/B): the next conv paid for it. */
 static bool dwc_suits(const ember_conv2d_shape *g) { return g->stride_w >= 2 ? g->oh * g->ow <= 400 : g->ow < 8; }
 
 static bool depthwise_interleaved(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
@@ -905,7 +906,6 @@ bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const em
 }
 
 /* --- entry points ---------------------------------------------------------------------------------------- */
-
 
 static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
                       const ember_conv2d_weights *w, const float *in, const float *bias, float *out,

@@ -262,8 +262,8 @@ static inline ember_ukernel_post tile_post(const gemm_job *g, int64_t i, int64_t
     return post;
 }
 
-/* A read in place, a tile that is not full: its sliver packed on the stack (its own frame: micro_tile's
- * stays small), then as a packed one. */
+/* A read in place, a tile that is not full: its sliver packed on the stack (kc <= KC_TARGET, choose_blocks;
+ * a frame of its own, so micro_tile's stays small), then as a packed one. */
 static __attribute__((noinline)) void edge_tile_a(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc,
                                                   const float *b, int64_t ldb) {
     float a[EMBER_MR_MAX * KC_TARGET];
@@ -498,9 +498,8 @@ static void gemv_slivers(void *ctx, int64_t begin, int64_t end, int thread) {
         gemv_v4 acc[EMBER_NR_MAX / 4] = {{0}}, acc2[EMBER_NR_MAX / 4] = {{0}};
         int64_t k = 0;
         for (; k + 2 <= j->K; k += 2, b += 2 * nr) { /* two chains per column group */
-            const char *ahead =
-                (const char *)((uintptr_t)b +
-                               GEMV_AHEAD * nr * sizeof(float)); /* a hint, maybe past the end */
+            /* a hint, maybe past the end: in integers */
+            const char *ahead = (const char *)((uintptr_t)b + GEMV_AHEAD * nr * sizeof(float));
             __builtin_prefetch(ahead), __builtin_prefetch(ahead + nr * sizeof(float));
             float a0 = j->a[k], a1 = j->a[k + 1];
             gemv_v4 x0 = {a0, a0, a0, a0}, x1 = {a1, a1, a1, a1};

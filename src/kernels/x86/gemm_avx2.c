@@ -268,43 +268,35 @@ static void ukernel_6x16_sa(int64_t k, const float *a, int64_t lda, const float 
 static void pack_rows_avx2(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r) {
     int64_t k = 0;
     for (int i0 = 0; i0 < r; i0 += 8) {
-            int w = r - i0 < 8 ? r - i0 : 8;
-            int64_t nv = n - i0 < 0 ? 0 : n - i0 > 8 ? 8 : n - i0;
-            if (nv == 0) { /* zero rows only */
-                for (int64_t kk = 0; kk + 8 <= K; kk += 8)
-                    for (int j = 0; j < 8; j++) store_first(dst + (kk + j) * r + i0, _mm256_setzero_ps(), w);
-                continue;
-            }
-            const float *q[8];
-            __m256 keep[8];
-            for (int i = 0; i < 8; i++) {
-                q[i] = p + (i0 + (i < nv ? i : nv - 1)) * rs;
-                keep[i] = _mm256_castsi256_ps(_mm256_set1_epi32(i < nv ? -1 : 0));
-            }
-            for (k = 0; k + 8 <= K; k += 8) {
-                __m256 v[8];
-                v[0] = _mm256_and_ps(_mm256_loadu_ps(q[0] + k), keep[0]);
-                v[1] = _mm256_and_ps(_mm256_loadu_ps(q[1] + k), keep[1]);
-                v[2] = _mm256_and_ps(_mm256_loadu_ps(q[2] + k), keep[2]);
-                v[3] = _mm256_and_ps(_mm256_loadu_ps(q[3] + k), keep[3]);
-                v[4] = _mm256_and_ps(_mm256_loadu_ps(q[4] + k), keep[4]);
-                v[5] = _mm256_and_ps(_mm256_loadu_ps(q[5] + k), keep[5]);
-                v[6] = _mm256_and_ps(_mm256_loadu_ps(q[6] + k), keep[6]);
-                v[7] = _mm256_and_ps(_mm256_loadu_ps(q[7] + k), keep[7]);
-                transpose8(v);
-                float *d = dst + k * r + i0;
-                if (w == 8) {
-                    for (int j = 0; j < 8; j++) _mm256_storeu_ps(d + j * r, v[j]);
-                } else if (w == 6) {
-                    for (int j = 0; j < 8; j++) {
-                        _mm_storeu_ps(d + j * r, _mm256_castps256_ps128(v[j]));
-                        _mm_storel_pi((__m64 *)(d + j * r + 4), _mm256_extractf128_ps(v[j], 1));
-                    }
-                } else {
-                    for (int j = 0; j < 8; j++) store_first(d + j * r, v[j], w);
-                }
-            }
+        int w = r - i0 < 8 ? r - i0 : 8;
+        int64_t nv = n - i0 < 0 ? 0 : n - i0 > 8 ? 8 : n - i0;
+        if (nv == 0) { /* zero rows only */
+            for (int64_t kk = 0; kk + 8 <= K; kk += 8)
+                for (int j = 0; j < 8; j++) store_first(dst + (kk + j) * r + i0, _mm256_setzero_ps(), w);
+            continue;
         }
+        const float *q[8];
+        __m256 keep[8];
+        for (int i = 0; i < 8; i++) {
+            q[i] = p + (i0 + (i < nv ? i : nv - 1)) * rs;
+            keep[i] = _mm256_castsi256_ps(_mm256_set1_epi32(i < nv ? -1 : 0));
+        }
+        for (k = 0; k + 8 <= K; k += 8) {
+            __m256 v[8];
+            v[0] = _mm256_and_ps(_mm256_loadu_ps(q[0] + k), keep[0]);
+            v[1] = _mm256_and_ps(_mm256_loadu_ps(q[1] + k), keep[1]);
+            v[2] = _mm256_and_ps(_mm256_loadu_ps(q[2] + k), keep[2]);
+            v[3] = _mm256_and_ps(_mm256_loadu_ps(q[3] + k), keep[3]);
+            v[4] = _mm256_and_ps(_mm256_loadu_ps(q[4] + k), keep[4]);
+            v[5] = _mm256_and_ps(_mm256_loadu_ps(q[5] + k), keep[5]);
+            v[6] = _mm256_and_ps(_mm256_loadu_ps(q[6] + k), keep[6]);
+            v[7] = _mm256_and_ps(_mm256_loadu_ps(q[7] + k), keep[7]);
+            transpose8(v);
+            float *d = dst + k * r + i0;
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) store_first(d + j * r, v[j], w);
+        }
+    }
     for (k = K / 8 * 8; k < K; k++) {
         int64_t i = 0;
         for (; i < n; i++) dst[k * r + i] = p[i * rs + k];
