@@ -3,6 +3,13 @@
 #define EMBER_KERNELS_X86_AVX2_H
 
 #include <immintrin.h>
+#include <stdint.h>
+
+/* Lanes [0, n) all ones, the rest zero (0 <= n <= 8): masked loads of a row's tail. */
+static inline __m256i tail_mask(int64_t n) {
+    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
+}
 
 /* In-register 8 x 8 transpose: v[i][k] -> v[k][i]. */
 static inline void transpose8(__m256 v[8]) {

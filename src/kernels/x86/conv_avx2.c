@@ -120,11 +120,6 @@ static void conv_rows_avx2(float *out, int64_t ldo, int64_t noc, const float *w8
 
 /* --- depthwise over 8 interleaved channels (isa.h interleave_rows, dw_interleaved) ------------------ */
 
-/* Lanes [0, n) set (n <= 8). */
-INLINE __m256i first_lanes(int64_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 INLINE void store8x8(float *d, const __m256 v[8]) {
     _mm256_storeu_ps(d, v[0]), _mm256_storeu_ps(d + 8, v[1]), _mm256_storeu_ps(d + 16, v[2]);
     _mm256_storeu_ps(d + 24, v[3]), _mm256_storeu_ps(d + 32, v[4]), _mm256_storeu_ps(d + 40, v[5]);
@@ -148,7 +143,7 @@ static void interleave_rows_avx2(float *dst, const float *const *src, int64_t nc
             store8x8(dst + x * 8, v);
         }
         if (x < n) {
-            __m256i m = first_lanes(n - x);
+            __m256i m = tail_mask(n - x);
             v[0] = _mm256_maskload_ps(s0 + x, m), v[1] = _mm256_maskload_ps(s1 + x, m);
             v[2] = _mm256_maskload_ps(s2 + x, m), v[3] = _mm256_maskload_ps(s3 + x, m);
             v[4] = _mm256_maskload_ps(s4 + x, m), v[5] = _mm256_maskload_ps(s5 + x, m);
@@ -159,7 +154,7 @@ static void interleave_rows_avx2(float *dst, const float *const *src, int64_t nc
         return;
     }
     for (; x < n; x += 8) {
-        __m256i m = first_lanes(n - x);
+        __m256i m = tail_mask(n - x < 8 ? n - x : 8);
         for (int c = 0; c < 8; c++) v[c] = c < nc ? _mm256_maskload_ps(src[c] + x, m) : _mm256_setzero_ps();
         transpose8(v);
         store8x8(dst + x * 8, v);

@@ -2,16 +2,13 @@
  * rational approximations, binary ops,
  * reductions, F16C conversion and the depthwise-conv block kernel. Tails use masked loads/stores. */
 #include "kernels/isa.h"
+#include "kernels/x86/avx2.h"
 
 #include "ember/tensor.h"
 
 #include <immintrin.h>
 #include <math.h>
 
-static inline __m256i tail_mask(int64_t n) {
-    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
-}
 
 #define C8(v) _mm256_set1_ps(v)
 
