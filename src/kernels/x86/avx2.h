@@ -1,4 +1,4 @@
-/* AVX2 helpers shared by the x86 kernel files: the 8 x 8 in-register transpose and partial stores. */
+/* AVX2 helpers shared by the x86 kernel files: tail masks, the 8 x 8 in-register transpose, partial stores. */
 #ifndef EMBER_KERNELS_X86_AVX2_H
 #define EMBER_KERNELS_X86_AVX2_H
 

@@ -9,7 +9,6 @@
 #include <immintrin.h>
 #include <math.h>
 
-
 #define C8(v) _mm256_set1_ps(v)
 
 /* Stores lanes [0, n) of v, n < 8, by SSE pieces (a masked store is microcoded and slow on AMD cores). */
