@@ -277,6 +277,26 @@ static void test_pagestore(void) {
     ember_pagestore_reset(NULL);
 }
 
+static void test_huge_alloc(void) {
+    bool huge = true;
+    unsigned char *small = ember_huge_alloc(1000, &huge); /* under 1 MB: the heap */
+    CHECK(small && !huge && ((uintptr_t)small & 63) == 0);
+    memset(small, 1, 1000);
+    ember_huge_free(small, 1000, huge);
+    /* 1 MB and up: whole 2 MB pages where the system has them (a 2.4 MB tail stays on 4 KB pages) */
+    const size_t sizes[] = {1 << 20, (2 << 20) + (400 << 10), (3 << 20) + 5, 4 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *p = ember_huge_alloc(sizes[i], &huge);
+        CHECK(p && ((uintptr_t)p & 63) == 0);
+        if (!p) continue;
+        CHECK(!huge ||
+              (((uintptr_t)p & ((2 << 20) - 1)) == 0 && p[0] == 0 && p[sizes[i] - 1] == 0)); /* fresh pages */
+        memset(p, 3, sizes[i]);
+        CHECK(p[sizes[i] - 1] == 3);
+        ember_huge_free(p, sizes[i], huge);
+    }
+}
+
 static void count_sink(void *user, ember_log_level level, const char *msg) {
     int *calls = user;
     (*calls)++;
@@ -308,6 +328,7 @@ int main(void) {
     RUN(test_pbwire);
     RUN(test_mapfile);
     RUN(test_pagestore);
+    RUN(test_huge_alloc);
     RUN(test_log);
     return check_done();
 }

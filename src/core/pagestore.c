@@ -30,26 +30,38 @@ struct ember_pagestore {
     _Atomic size_t used; /* bytes handed out */
 };
 
+#if defined(PAGESTORE_ON)
+/* cap bytes (a multiple of HUGE) at a HUGE-aligned address, reserved only: one huge page more is mapped and
+ * the unaligned head and tail unmapped. The whole pages of the first `advise` bytes are advised
+ * MADV_HUGEPAGE (a hint: without it the range still works, on 4 KB pages). */
+static uint8_t *map_huge(size_t cap, size_t advise) {
+    uint8_t *raw =
+        mmap(NULL, cap + HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    uint8_t *base = (uint8_t *)(((uintptr_t)raw + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
+    if (base > raw) munmap(raw, (size_t)(base - raw));
+    munmap(base + cap, (size_t)(raw + HUGE - base));
+#if defined(MADV_HUGEPAGE)
+    if (advise >= HUGE) madvise(base, advise & ~(size_t)(HUGE - 1), MADV_HUGEPAGE);
+#else
+    (void)advise;
+#endif
+    return base;
+}
+#endif
+
 ember_pagestore *ember_pagestore_create(size_t reserve) {
 #if defined(PAGESTORE_ON)
     if (!reserve || reserve > SIZE_MAX / 2 - HUGE) return NULL;
     size_t cap = (reserve + HUGE - 1) & ~(size_t)(HUGE - 1);
     ember_pagestore *ps = ember_calloc(1, sizeof *ps);
     if (!ps) return NULL;
-    /* Reserve one huge page more and unmap the unaligned head and tail. */
-    uint8_t *raw = mmap(NULL, cap + HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (raw == MAP_FAILED) {
+    /* only the whole huge pages of what was asked for: a 2.4 MB store is not made 4 MB resident */
+    ps->base = map_huge(cap, reserve);
+    if (!ps->base) {
         ember_free(ps);
         return NULL;
     }
-    uint8_t *base = (uint8_t *)(((uintptr_t)raw + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
-    if (base > raw) munmap(raw, (size_t)(base - raw));
-    munmap(base + cap, (size_t)(raw + HUGE - base));
-#if defined(MADV_HUGEPAGE) /* a hint: without it the store still works, on 4 KB pages */
-    /* only the whole huge pages of what was asked for: a 2.4 MB store is not made 4 MB resident */
-    if (reserve >= HUGE) madvise(base, reserve & ~(size_t)(HUGE - 1), MADV_HUGEPAGE);
-#endif
-    ps->base = base;
     ps->cap = cap;
     atomic_init(&ps->used, 0);
     return ps;
@@ -107,4 +119,41 @@ void ember_pagestore_destroy(ember_pagestore *ps) {
 #else
     (void)ps;
 #endif
+}
+
+#if defined(PAGESTORE_ON)
+/* The bytes a huge buffer of `bytes` maps: whole 2 MB pages, the last one only when at least half of it is
+ * used (a smaller tail stays on 4 KB pages, so a 2.2 MB buffer is not made 4 MB resident). */
+static size_t huge_cap(size_t bytes, size_t *advise) {
+    size_t whole = bytes & ~(size_t)(HUGE - 1), tail = bytes - whole;
+    *advise = tail >= HUGE / 2 ? whole + HUGE : whole;
+    return (bytes + HUGE - 1) & ~(size_t)(HUGE - 1);
+}
+#endif
+
+void *ember_huge_alloc(size_t bytes, bool *huge) {
+    *huge = false;
+#if defined(PAGESTORE_ON)
+    if (bytes >= HUGE / 2 && bytes <= SIZE_MAX / 2 - HUGE) {
+        size_t advise, cap = huge_cap(bytes, &advise);
+        void *p = map_huge(cap, advise);
+        if (p) {
+            *huge = true;
+            return p;
+        }
+    }
+#endif
+    return ember_malloc_aligned(bytes);
+}
+
+void ember_huge_free(void *p, size_t bytes, bool huge) {
+#if defined(PAGESTORE_ON)
+    size_t advise;
+    if (huge) {
+        munmap(p, huge_cap(bytes, &advise));
+        return;
+    }
+#endif
+    (void)bytes, (void)huge;
+    ember_free_aligned(p);
 }

@@ -35,4 +35,16 @@ void ember_pagestore_trim(ember_pagestore *ps);
 void ember_pagestore_reset(ember_pagestore *ps);
 void ember_pagestore_destroy(ember_pagestore *ps);
 
+/* One buffer of its own on 2 MB pages, for memory every run walks (an executor's arena, a thread's scratch):
+ * its first run faults in a few huge pages instead of hundreds of 4 KB ones. Buffers under 1 MB, builds
+ * under AddressSanitizer and systems without anonymous mappings get ember_malloc_aligned instead (*huge is
+ * false then). 64-byte aligned, not resident until written; NULL when out of memory.
+ *
+ *     bool huge;
+ *     void *a = ember_huge_alloc(bytes, &huge);
+ *     ...
+ *     ember_huge_free(a, bytes, huge);   // the same size and flag */
+void *ember_huge_alloc(size_t bytes, bool *huge);
+void ember_huge_free(void *p, size_t bytes, bool huge);
+
 #endif

@@ -5,7 +5,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <time.h>
 
 static void clear_steps(eg_exec *x);
@@ -148,7 +147,7 @@ void eg_exec_destroy(eg_exec *x) {
     ember_free(x->prep);
     ember_free(x->synth);
     ember_free(x->chain);
-    ember_free_aligned(x->arena);
+    ember_huge_free(x->arena, x->arena_size, x->arena_huge);
     ember_free(x);
 }
 
@@ -420,16 +419,10 @@ static ember_status assign_offsets(eg_exec *x, interval *iv, int n) {
         if (off + iv[i].size > total) total = off + iv[i].size;
     }
     ember_free(placed);
-    ember_free_aligned(x->arena);
-    x->arena = ember_malloc_aligned(total ? total : 64);
+    ember_huge_free(x->arena, x->arena_size, x->arena_huge);
     x->arena_size = total;
+    x->arena = ember_huge_alloc(total ? total : 64, &x->arena_huge); /* every run walks all of it */
     if (!x->arena) return nomem();
-#if defined(MADV_HUGEPAGE)
-    enum { HUGE = 2 << 20 }; /* the 2 MB pages inside a big arena: every run walks all of it */
-    uintptr_t lo = ((uintptr_t)x->arena + HUGE - 1) & ~(uintptr_t)(HUGE - 1);
-    uintptr_t hi = ((uintptr_t)x->arena + total) & ~(uintptr_t)(HUGE - 1);
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* a hint: failure changes nothing */
-#endif
     return EMBER_OK;
 }
 

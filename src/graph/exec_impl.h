@@ -41,7 +41,8 @@ struct eg_exec {
     bool chain_all;    /* eg_exec_set_chain_all: chain small Conv pairs too */
     int nfused;        /* nodes absorbed into other steps by the last plan */
     int nsteps, nfolded, ndynamic, nremoved;
-    uint8_t *arena;
+    uint8_t *arena; /* on huge pages (ember_huge_alloc) when arena_huge */
+    bool arena_huge;
     size_t arena_size, act_bytes;
     bool planned;
     ev plan_in_meta[64]; /* input metadata the plan was made for */

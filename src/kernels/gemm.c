@@ -2,6 +2,8 @@
  * over the thread pool, fused epilogue per micro-tile; plus the scalar micro-kernel and the reference. */
 #include "kernels/isa.h"
 
+#include "core/pagestore.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,6 +36,7 @@ enum { SCRATCH_SLOTS = 5 };
 typedef struct {
     void *p[SCRATCH_SLOTS];
     size_t cap[SCRATCH_SLOTS];
+    bool huge[SCRATCH_SLOTS]; /* on 2 MB pages: a first run faults in a few pages, not hundreds */
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -42,7 +45,7 @@ static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 static void scratch_free(void *p) {
     scratch *s = p;
     if (!s) return;
-    for (int i = 0; i < SCRATCH_SLOTS; i++) ember_free_aligned(s->p[i]);
+    for (int i = 0; i < SCRATCH_SLOTS; i++) ember_huge_free(s->p[i], s->cap[i], s->huge[i]);
     ember_free(s);
 }
 
@@ -59,9 +62,9 @@ float *ember_scratch(int slot, size_t bytes) {
         }
     }
     if (s->cap[slot] < bytes) {
-        ember_free_aligned(s->p[slot]);
+        ember_huge_free(s->p[slot], s->cap[slot], s->huge[slot]);
         s->cap[slot] = 0;
-        s->p[slot] = ember_malloc_aligned(bytes);
+        s->p[slot] = ember_huge_alloc(bytes, &s->huge[slot]);
         if (!s->p[slot]) return NULL;
         s->cap[slot] = bytes;
     }
