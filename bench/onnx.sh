@@ -2,9 +2,9 @@
 # Ember vs ONNX Runtime 1.30 (CPU, npm onnxruntime-node) on the bench and face models, 1 and 2 threads.
 # Runs alternate (Ember, ORT, Ember, ORT, ...) in ROUNDS rounds of RUNS timed runs; each side's number is the
 # median of its round medians. Also: CPU ms per run on both sides (steadier than wall time on a busy
-# machine), load time (open + plan + first run, on both sides), peak RSS (ORT's minus the RSS of Node with
-# ORT loaded), and the 1-minute load average when the row finished (the machine is shared: rows measured
-# under a high load are noisy, the ratio less so since both sides alternate).
+# machine), load time (open + plan + first run, on both sides; the median of the rounds' loads), peak RSS
+# (ORT's minus the RSS of Node with ORT loaded), and the 1-minute load average when the row finished (the
+# machine is shared: rows measured under a high load are noisy, the ratio less so since both sides alternate).
 # usage: bench/onnx.sh [BUILD]      env: ROUNDS (3), RUNS (20), MODELS (space-separated paths)
 set -u
 build=${1:-build}
@@ -37,12 +37,13 @@ for m in $models; do
     inputs=$("$ember" dump "$m" --json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["inputs"]))' 2>/dev/null) ||
         { echo "skip $m (ember cannot load it)"; continue; }
     for t in 1 2; do
-        e_med=() o_med=() e_cpu=() o_cpu=() e_line="" o_line=""
+        e_med=() o_med=() e_cpu=() o_cpu=() e_load=() o_load=() e_line="" o_line=""
         for ((r = 0; r < rounds; r++)); do
             e_line=$("$ember" bench "$m" -t $t --runs "$runs" --json) || { e_line=""; break; }
             o_line=$(node bench/ort_bench.mjs "$m" $t "$runs" 3 "$inputs" 2>/dev/null) || { o_line=""; break; }
             e_med+=("$(field median_ms <<<"$e_line")") e_cpu+=("$(field cpu_ms <<<"$e_line")")
             o_med+=("$(field median_ms <<<"$o_line")") o_cpu+=("$(field cpu_ms <<<"$o_line")")
+            e_load+=("$(field load_ms <<<"$e_line")") o_load+=("$(field load_ms <<<"$o_line")")
         done
         if [ -z "$e_line" ] || [ -z "$o_line" ]; then
             printf '%-28s %3s %s\n' "$(basename "$m" .onnx)" $t "failed (ember: ${e_line:+ok}, ort: ${o_line:+ok})"
@@ -50,14 +51,15 @@ for m in $models; do
         fi
         e=$(printf '%s\n' "${e_med[@]}" | median) o=$(printf '%s\n' "${o_med[@]}" | median)
         ec=$(printf '%s\n' "${e_cpu[@]}" | median) oc=$(printf '%s\n' "${o_cpu[@]}" | median)
+        el=$(printf '%s\n' "${e_load[@]}" | median) ol=$(printf '%s\n' "${o_load[@]}" | median)
         o_rss=$(awk -v a="$(field peak_rss_mb <<<"$o_line")" -v b="$node_base_rss" 'BEGIN {printf "%.1f", a - b}')
         printf '%-22s %3s %9.3f %9.3f %6.2f %8.2f %8.2f %6.2f %8.1f %7.1f %7.1f %7.1f %6s\n' "$(basename "$m" .onnx)" $t \
             "$e" "$o" "$(awk -v a="$e" -v b="$o" 'BEGIN {print a / b}')" "$ec" "$oc" \
             "$(awk -v a="$ec" -v b="$oc" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$(field peak_rss_mb <<<"$e_line")" "$o_rss" \
-            "$(field load_ms <<<"$e_line")" "$(field load_ms <<<"$o_line")" "$(cut -d' ' -f1 /proc/loadavg)"
+            "$el" "$ol" "$(cut -d' ' -f1 /proc/loadavg)"
     done
 done
 echo "ratio = Ember ms / ORT ms (below 1 means Ember is faster); cpu = CPU ms per run (user + system, all threads;"
 echo "steadier than wall time when the machine is busy; at 2 threads it counts spinning workers too), cpu r their ratio;"
-echo "MB = peak RSS; load = ms to open, plan and run once;"
+echo "MB = peak RSS (last round); load = ms to open, plan and run once (median of the rounds);"
 echo "load average at the end $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
