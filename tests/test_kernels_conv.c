@@ -225,27 +225,29 @@ static void test_conv_rows(void) {
     }
 }
 
-/* Winograd F(4x4, 3x3): 3x3 stride-1 convs with enough channels, odd sizes (partial tiles), every padding,
+/* Winograd F(4x4, 3x3): 3x3 stride-1 convs with enough channels, odd sizes (partial tiles, tile rows that
+ * end inside a group of 4 lanes, chunks of several tile rows), paddings 0..4 (zero bands around the plane),
  * batch 2, and a residual. */
 static void test_winograd(void) {
-    for (int it = 0; it < 10; it++) {
+    for (int it = 0; it < 30; it++) {
         ember_conv2d_shape g = {.batch = it % 4 == 0 ? 2 : 1,
                                 .cin = pick(16, 30), /* past one transform block (BLOCK / mr) */
                                 .cout = pick(16, 26),
-                                .h = pick(1, 14),
-                                .w = pick(1, 19),
+                                .h = it < 20 ? pick(1, 14) : pick(20, 60),
+                                .w = it < 20 ? pick(1, 19) : pick(20, 60),
                                 .kh = 3,
                                 .kw = 3,
                                 .stride_h = 1,
                                 .stride_w = 1,
                                 .dil_h = 1,
                                 .dil_w = 1,
-                                .pad_t = pick(0, 2),
-                                .pad_l = pick(0, 2),
+                                .pad_t = pick(0, it % 5 == 4 ? 4 : 2),
+                                .pad_l = pick(0, it % 5 == 4 ? 4 : 2),
                                 .groups = 1};
         CHECK(ember_wino_suits(&g));
         ember_act_kind kinds[3] = {EMBER_ACT_NONE, EMBER_ACT_RELU, EMBER_ACT_PRELU};
-        check_conv(g, pick(0, 2), pick(0, 2), (ember_act){kinds[it % 3], 0, 0, check_slopes()}, it % 4 == 1);
+        check_conv(g, pick(0, it % 5 == 4 ? 4 : 2), pick(0, it % 5 == 4 ? 4 : 2),
+                   (ember_act){kinds[it % 3], 0, 0, check_slopes()}, it % 4 == 1);
     }
 }
 
@@ -277,18 +279,23 @@ static void test_winograd_transforms(void) {
                       k->name, (long long)L, (long long)pitch);
             free(p), free(d1), free(d2);
         }
-    /* and 4 output tiles back, with bias and clamp (a NaN among the values stays NaN) */
+    /* and up to 4 output tiles back, cut to every row and column count, with bias and clamp (a NaN among
+     * the values stays NaN); nothing past the cut is written */
     for (int64_t L = 4; L <= 16; L += 4)
-        for (int64_t ow = 16; ow <= 19; ow++) {
-            float *y = rand_buf(16 * L), *o1 = calloc((size_t)(3 * ow + 16), sizeof *o1),
-                  *o2 = calloc((size_t)(3 * ow + 16), sizeof *o2);
-            y[5] = NAN;
-            k->wino_scatter4(o1, ow, y, L, 0.25f, -0.5f, 0.75f);
-            ember_wino_scatter4_ref(o2, ow, y, L, 0.25f, -0.5f, 0.75f);
-            CHECK_MSG(memcmp(o1, o2, (size_t)(3 * ow + 16) * sizeof *o1) == 0, "%s wino_scatter4 L=%lld ow=%lld",
-                      k->name, (long long)L, (long long)ow);
-            free(y), free(o1), free(o2);
-        }
+        for (int64_t ow = 16; ow <= 19; ow++)
+            for (int rows = 1; rows <= 4; rows++)
+                for (int cols = 1; cols <= 16; cols++) {
+                    float *y = rand_buf(16 * L), *o1 = malloc((size_t)(3 * ow + 16) * sizeof *o1),
+                          *o2 = malloc((size_t)(3 * ow + 16) * sizeof *o2);
+                    for (int64_t i = 0; i < 3 * ow + 16; i++) o1[i] = o2[i] = -9.0f;
+                    y[5] = NAN;
+                    k->wino_scatter4(o1, ow, y, L, rows, cols, 0.25f, -0.5f, 0.75f);
+                    ember_wino_scatter4_ref(o2, ow, y, L, rows, cols, 0.25f, -0.5f, 0.75f);
+                    CHECK_MSG(memcmp(o1, o2, (size_t)(3 * ow + 16) * sizeof *o1) == 0,
+                              "%s wino_scatter4 L=%lld ow=%lld rows %d cols %d", k->name, (long long)L,
+                              (long long)ow, rows, cols);
+                    free(y), free(o1), free(o2);
+                }
 }
 
 /* The strided copy of im2col against its scalar twin, lengths with tails, strides 1-3; the source ends

@@ -119,9 +119,12 @@ typedef struct ember_kernel_table {
     /* The input patches of 4 tiles side by side in one tile row (a stride-4 split of 6 input rows):
      * d[(i*6+x)*L + l] = p[i*pitch + 4*l + x] for i, x < 6, l < 4; reads p[i*pitch + c] for c < 20. */
     void (*wino_gather4)(float *d, int64_t L, const float *p, int64_t pitch);
-    /* The inverse for outputs: 4 whole 4x4 output tiles side by side, with bias and a clamp (NaN stays):
-     * o[a*ow + 4*l + c] = min(max(y[(a*4+c)*L + l] + bias, lo), hi) for a, c, l < 4. */
-    void (*wino_scatter4)(float *o, int64_t ow, const float *y, int64_t L, float bias, float lo, float hi);
+    /* The inverse for outputs: up to 4 output tiles side by side (lanes 0..3), with bias and a clamp (NaN
+     * stays): o[a*ow + x] = min(max(y[(a*4 + x%4)*L + x/4] + bias, lo), hi) for a < rows, x < cols (rows
+     * <= 4, cols <= 16: tiles cut by the plane's bottom or right edge write only their part). Reads
+     * y[(a*4+c)*L + l] for a < rows and c, l < 4. */
+    void (*wino_scatter4)(float *o, int64_t ow, const float *y, int64_t L, int rows, int cols, float bias,
+                          float lo, float hi);
     /* Direct conv for few input taps (stem convs, conv.c): out[o*ldo + x] = sum_t rows[t][x] * w8[t*8 + o]
      * for o < noc (<= 8) and x in [0, n); rows[t] is tap t's input row, already strided and zero-padded by
      * conv.c (readable over [0, n)), and w8 holds 8 floats per tap (zero past noc). Then, when post is not
@@ -202,7 +205,8 @@ enum {
     EMBER_SCRATCH_CONV = 1,
     EMBER_SCRATCH_PANEL = 2,
     EMBER_SCRATCH_ATTN = 3,
-    EMBER_SCRATCH_ROWS = 4 /* conv.c: a 1x1 chunk's input rows, copied together */
+    EMBER_SCRATCH_ROWS =
+        4 /* conv.c: a 1x1 chunk's input rows, copied together; winograd.c: a padded input band */
 };
 float *ember_scratch(int slot, size_t bytes);
 
@@ -247,7 +251,8 @@ void ember_wino_gather4_ref(float *d, int64_t L, const float *p, int64_t pitch);
  * the vector twins' tails. */
 void ember_wino_in_tail(float *v, int64_t vs, const float *d, int64_t L, int64_t l);
 void ember_wino_out_tail(float *y, const float *m, int64_t ms, int64_t L, int64_t l);
-void ember_wino_scatter4_ref(float *o, int64_t ow, const float *y, int64_t L, float bias, float lo, float hi);
+void ember_wino_scatter4_ref(float *o, int64_t ow, const float *y, int64_t L, int rows, int cols, float bias,
+                             float lo, float hi);
 void ember_wino_out_ref(float *y, const float *m, int64_t ms, int64_t L);
 
 /* Conv weights packed for table k (ember_conv2d then runs with k's kernels). */

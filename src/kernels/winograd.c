@@ -133,49 +133,66 @@ void ember_wino_gather4_ref(float *d, int64_t L, const float *p, int64_t pitch) 
             for (int l = 0; l < 4; l++) d[(i * PATCH + x) * L + l] = p[i * pitch + TILE * l + x];
 }
 
-void ember_wino_scatter4_ref(float *o, int64_t ow, const float *y, int64_t L, float bias, float lo, float hi) {
-    for (int a = 0; a < TILE; a++)
-        for (int l = 0; l < 4; l++)
-            for (int c = 0; c < TILE; c++) {
-                float v = y[(a * TILE + c) * L + l] + bias;
-                v = v < lo ? lo : v; /* NaN stays */
-                o[a * ow + TILE * l + c] = v > hi ? hi : v;
-            }
+void ember_wino_scatter4_ref(float *o, int64_t ow, const float *y, int64_t L, int rows, int cols, float bias,
+                             float lo, float hi) {
+    for (int a = 0; a < rows; a++)
+        for (int x = 0; x < cols; x++) {
+            float v = y[(a * TILE + x % TILE) * L + x / TILE] + bias;
+            v = v < lo ? lo : v; /* NaN stays */
+            o[a * ow + x] = v > hi ? hi : v;
+        }
 }
 
-/* d[(i*6 + j)*nr + l] = the 6x6 input patch of tile t0 + l of one channel (zero outside the input). Groups of 4
- * lanes whose tiles lie side by side inside the input (with 2 columns to spare for the vector loads) go
- * through wino_gather4, the others one by one. */
-static void gather(const wino_job *j, const float *plane, int64_t t0, int64_t n, int nr, float *d) {
+/* Input patches come from a band of one input plane with its zero padding around it: the band holds rows
+ * ty0 * 4 - pad_t + r (r < rows) of tile rows ty0.. and columns x - pad_l for x < band_pitch, zero outside
+ * the plane, so every tile's 6x6 patch lies inside and no gather checks bounds (tiles on the border went
+ * element by element before: all of them on 27x27 and 13x13 planes). The pitch leaves room for
+ * wino_gather4 on a row's last tile, which reads 20 columns. */
+static int64_t band_pitch(const wino_job *j) {
+    return j->tw * TILE + 16;
+}
+
+/* The floats of a band for any chunk: tc tiles span at most (tc + tw - 2) / tw + 1 tile rows. */
+static int64_t band_floats(const wino_job *j) {
+    return ((j->tc + j->tw - 2) / j->tw * TILE + PATCH) * band_pitch(j);
+}
+
+static void band_fill(const wino_job *j, const float *plane, int64_t ty0, int64_t rows, float *band) {
     const ember_conv2d_shape *g = j->g;
-    for (int l = 0; l < nr; l++) {
-        if (l % 4 == 0 && l + 4 <= n) {
-            int64_t t = t0 + l, y0 = t / j->tw * TILE - g->pad_t, x0 = t % j->tw * TILE - g->pad_l;
-            if (t % j->tw + 3 < j->tw && y0 >= 0 && y0 + PATCH <= g->h && x0 >= 0 && x0 + 5 * TILE <= g->w) {
-                j->k->wino_gather4(d + l, nr, plane + y0 * g->w + x0, g->w);
-                l += 3;
-                continue;
-            }
-        }
-        if (l >= n) {
-            for (int e = 0; e < NXI; e++) d[e * nr + l] = 0.0f;
+    int64_t pitch = band_pitch(j), x0 = min64(g->pad_l, pitch), x1 = min64(g->pad_l + g->w, pitch);
+    for (int64_t r = 0; r < rows; r++) {
+        float *d = band + r * pitch;
+        int64_t y = ty0 * TILE - g->pad_t + r;
+        if (y < 0 || y >= g->h) {
+            memset(d, 0, (size_t)pitch * sizeof *d);
             continue;
         }
-        int64_t t = t0 + l, y0 = t / j->tw * TILE - g->pad_t, x0 = t % j->tw * TILE - g->pad_l;
-        bool inside = y0 >= 0 && x0 >= 0 && y0 + PATCH <= g->h && x0 + PATCH <= g->w;
-        for (int i = 0; i < PATCH; i++) {
-            int64_t y = y0 + i;
-            const float *row = plane + y * g->w;
-            if (inside) {
-                for (int x = 0; x < PATCH; x++) d[(i * PATCH + x) * nr + l] = row[x0 + x];
-            } else {
-                for (int x = 0; x < PATCH; x++) {
-                    int64_t xx = x0 + x;
-                    d[(i * PATCH + x) * nr + l] = y >= 0 && y < g->h && xx >= 0 && xx < g->w ? row[xx] : 0.0f;
-                }
-            }
-        }
+        memset(d, 0, (size_t)x0 * sizeof *d);
+        if (x1 > x0) memcpy(d + x0, plane + y * g->w + (x0 - g->pad_l), (size_t)(x1 - x0) * sizeof *d);
+        memset(d + x1, 0, (size_t)(pitch - x1) * sizeof *d);
     }
+}
+
+/* d[(i*6 + x)*nr + l] = the 6x6 patch of tile t0 + l (l < n; lanes n.. zero) from the band of tile row ty0:
+ * up to 4 tiles of one tile row at a time through wino_gather4 (the lanes past them are written again by the
+ * next group, or zeroed), one by one where 4 lanes would pass nr. */
+static void band_gather(const wino_job *j, const float *band, int64_t ty0, int64_t t0, int64_t n, int nr,
+                        float *d) {
+    int64_t pitch = band_pitch(j), l = 0;
+    while (l < nr && l < n) {
+        int64_t t = t0 + l, tx = t % j->tw;
+        const float *p = band + (t / j->tw - ty0) * TILE * pitch + tx * TILE;
+        if (l + 4 <= nr) {
+            j->k->wino_gather4(d + l, nr, p, pitch);
+            l += min64(4, min64(j->tw - tx, n - l));
+            continue;
+        }
+        for (int i = 0; i < PATCH; i++)
+            for (int x = 0; x < PATCH; x++) d[(i * PATCH + x) * nr + l] = p[i * pitch + x];
+        l++;
+    }
+    for (; l < nr; l++)
+        for (int e = 0; e < NXI; e++) d[e * nr + l] = 0.0f;
 }
 
 /* A chunk is tiles [t0, t0 + n) of image b in three steps: the input tiles transformed into V (NXI packed
@@ -191,16 +208,20 @@ static wino_chunk_t chunk_at(const wino_job *j, int64_t b, int64_t t0, float *V,
     return (wino_chunk_t){b, t0, n, nb, j->g->cin * nb, j->g->cout * nb, V, M};
 }
 
-/* Input channels [c0, c1) of chunk c into V; d: NXI x nr floats. */
-static void wino_in_part(const wino_job *j, const wino_chunk_t *c, int64_t c0, int64_t c1, float *d) {
+/* Input channels [c0, c1) of chunk c into V; d: NXI x nr floats, band: band_floats. */
+static void wino_in_part(const wino_job *j, const wino_chunk_t *c, int64_t c0, int64_t c1, float *d,
+                         float *band) {
     const ember_conv2d_shape *g = j->g;
     int nr = j->k->nr;
     const float *x = j->in + c->b * g->cin * g->h * g->w;
-    for (int64_t s = 0; s < c->nb / nr; s++)
-        for (int64_t ci = c0; ci < c1; ci++) {
-            gather(j, x + ci * g->h * g->w, c->t0 + s * nr, c->n - s * nr, nr, d);
+    int64_t ty0 = c->t0 / j->tw, rows = ((c->t0 + c->n - 1) / j->tw - ty0) * TILE + PATCH;
+    for (int64_t ci = c0; ci < c1; ci++) {
+        band_fill(j, x + ci * g->h * g->w, ty0, rows, band);
+        for (int64_t s = 0; s < c->nb / nr; s++) {
+            band_gather(j, band, ty0, c->t0 + s * nr, c->n - s * nr, nr, d);
             j->k->wino_in(c->V + (s * g->cin + ci) * nr, c->vs, d, nr);
         }
+    }
 }
 
 /* Products [x0, x1) of chunk c. */
@@ -213,7 +234,9 @@ static void wino_gemm_part(const wino_job *j, const wino_chunk_t *c, int x0, int
     }
 }
 
-/* Output channels [co0, co1) of chunk c from M into the output; d: 16 x nr floats. */
+/* Output channels [co0, co1) of chunk c from M into the output; d: 16 x nr floats and 4 more (wino_scatter4
+ * reads 4 lanes from a group's first). Up to 4 tiles of one tile row at a time; the plane's edges cut the
+ * tiles that pass them. */
 static void wino_out_part(const wino_job *j, const wino_chunk_t *c, int64_t co0, int64_t co1, float *d) {
     const ember_kernel_table *k = j->k;
     const ember_conv2d_shape *g = j->g;
@@ -225,21 +248,12 @@ static void wino_out_part(const wino_job *j, const wino_chunk_t *c, int64_t co0,
         float bias = j->bias ? j->bias[co] : 0.0f, *o = j->out + (b * g->cout + co) * ohw;
         for (int64_t s = 0; s < ns; s++) {
             k->wino_out(y, M + co * nb + s * nr, ms, nr);
-            for (int64_t l = 0; l < nr && s * nr + l < n; l++) {
-                int64_t t = t0 + s * nr + l, oy0 = t / j->tw * TILE, ox0 = t % j->tw * TILE;
-                if (l % 4 == 0 && l + 4 <= nr && s * nr + l + 4 <= n && t % j->tw + 3 < j->tw &&
-                    oy0 + TILE <= g->oh && ox0 + 4 * TILE <= g->ow) { /* 4 whole tiles side by side */
-                    k->wino_scatter4(o + oy0 * g->ow + ox0, g->ow, y + l, nr, bias, j->lo, j->hi);
-                    l += 3;
-                    continue;
-                }
-                int64_t h = min64(TILE, g->oh - oy0), w = min64(TILE, g->ow - ox0);
-                for (int64_t a = 0; a < h; a++)
-                    for (int64_t x = 0; x < w; x++) {
-                        float v = y[(a * TILE + x) * nr + l] + bias;
-                        v = v < j->lo ? j->lo : v; /* NaN stays */
-                        o[(oy0 + a) * g->ow + ox0 + x] = v > j->hi ? j->hi : v;
-                    }
+            for (int64_t l = 0; l < nr && s * nr + l < n;) {
+                int64_t t = t0 + s * nr + l, tx = t % j->tw, oy0 = t / j->tw * TILE, ox0 = tx * TILE;
+                int64_t tiles = min64(4, min64(j->tw - tx, n - s * nr - l));
+                int rows = (int)min64(TILE, g->oh - oy0), cols = (int)min64(TILE * tiles, g->ow - ox0);
+                k->wino_scatter4(o + oy0 * g->ow + ox0, g->ow, y + l, nr, rows, cols, bias, j->lo, j->hi);
+                l += tiles;
             }
         }
     }
@@ -252,14 +266,15 @@ static void wino_chunks(void *ctx, int64_t begin, int64_t end, int thread) {
     int nr = j->k->nr;
     int64_t nb = ceil_div(j->tc, nr) * nr, vf = NXI * g->cin * nb, mf = NXI * g->cout * nb;
     float *V = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(vf + mf + NXI * nr) * sizeof(float));
+    float *band = ember_scratch(EMBER_SCRATCH_ROWS, (size_t)band_floats(j) * sizeof(float));
     (void)thread;
-    if (!V) {
+    if (!V || !band) {
         atomic_store(&j->failed, true);
         return;
     }
     for (int64_t ch = begin; ch < end; ch++) {
         wino_chunk_t c = chunk_at(j, ch / j->chunks, ch % j->chunks * j->tc, V, V + vf);
-        wino_in_part(j, &c, 0, g->cin, V + vf + mf);
+        wino_in_part(j, &c, 0, g->cin, V + vf + mf, band);
         wino_gemm_part(j, &c, 0, NXI);
         wino_out_part(j, &c, 0, g->cout, V + vf + mf);
     }
@@ -267,7 +282,7 @@ static void wino_chunks(void *ctx, int64_t begin, int64_t end, int thread) {
 
 /* One chunk shared by the threads, step by step: input channels, then the products, then output channels. */
 typedef struct {
-    const wino_job *j;
+    wino_job *j;
     const wino_chunk_t *c;
     int64_t per; /* channels per task */
 } wino_step;
@@ -275,8 +290,13 @@ typedef struct {
 static void wino_in_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
     const wino_step *w = ctx;
     float d[NXI * EMBER_NR_MAX];
+    float *band = ember_scratch(EMBER_SCRATCH_ROWS, (size_t)band_floats(w->j) * sizeof(float));
     (void)thread;
-    wino_in_part(w->j, w->c, begin * w->per, min64(end * w->per, w->j->g->cin), d);
+    if (!band) {
+        atomic_store(&w->j->failed, true);
+        return;
+    }
+    wino_in_part(w->j, w->c, begin * w->per, min64(end * w->per, w->j->g->cin), d, band);
 }
 
 static void wino_gemm_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -287,7 +307,7 @@ static void wino_gemm_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
 
 static void wino_out_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
     const wino_step *w = ctx;
-    float d[16 * EMBER_NR_MAX];
+    float d[16 * EMBER_NR_MAX + 4] = {0};
     (void)thread;
     wino_out_part(w->j, w->c, begin * w->per, min64(end * w->per, w->j->g->cout), d);
 }

@@ -5,6 +5,7 @@
 #include "kernels/winograd.h"
 
 #include <arm_neon.h>
+#include <string.h>
 
 #define W_T float32x4_t
 #define W_ADD(a, b) vaddq_f32(a, b)
@@ -40,17 +41,25 @@ static void wino_gather4_neon(float *d, int64_t L, const float *p, int64_t pitch
     }
 }
 
-/* 4 output tiles (isa.h): per output row, vst4q interleaves the tiles' 4 columns into each tile's row. */
-static void wino_scatter4_neon(float *o, int64_t ow, const float *y, int64_t L, float bias, float lo, float hi) {
+/* Up to 4 output tiles (isa.h): per output row, vst4q interleaves the tiles' 4 columns into each tile's
+ * row; a row cut by the right edge goes through a buffer. */
+static void wino_scatter4_neon(float *o, int64_t ow, const float *y, int64_t L, int rows, int cols,
+                               float bias, float lo, float hi) {
     float32x4_t b = vdupq_n_f32(bias), vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
-    for (int a = 0; a < 4; a++, o += ow, y += 4 * L) {
+    for (int a = 0; a < rows; a++, o += ow, y += 4 * L) {
         float32x4x4_t c;
         for (int k = 0; k < 4; k++) {
             float32x4_t v = vaddq_f32(vld1q_f32(y + k * L), b);
             v = vbslq_f32(vcltq_f32(v, vlo), vlo, v); /* NaN fails both comparisons and stays */
             c.val[k] = vbslq_f32(vcgtq_f32(v, vhi), vhi, v);
         }
-        vst4q_f32(o, c);
+        if (cols == 16) {
+            vst4q_f32(o, c);
+        } else {
+            float row[16];
+            vst4q_f32(row, c);
+            memcpy(o, row, (size_t)cols * sizeof *o);
+        }
     }
 }
 

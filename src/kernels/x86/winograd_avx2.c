@@ -4,6 +4,7 @@
 #include "kernels/winograd.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define W_T __m256
 #define W_ADD(a, b) _mm256_add_ps(a, b)
@@ -42,18 +43,27 @@ static void wino_gather4_sse(float *d, int64_t L, const float *p, int64_t pitch)
     }
 }
 
-/* 4 output tiles (isa.h): per output row, the 4x4 transpose of the tiles' columns gives each tile's row. */
-static void wino_scatter4_sse(float *o, int64_t ow, const float *y, int64_t L, float bias, float lo, float hi) {
+/* Up to 4 output tiles (isa.h): per output row, the 4x4 transpose of the tiles' columns gives each tile's
+ * row; a tile cut by the right edge stores its first columns only. */
+static void wino_scatter4_sse(float *o, int64_t ow, const float *y, int64_t L, int rows, int cols, float bias,
+                              float lo, float hi) {
     __m128 b = _mm_set1_ps(bias), vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi);
-    for (int a = 0; a < 4; a++, o += ow, y += 4 * L) {
-        __m128 c0 = _mm_loadu_ps(y), c1 = _mm_loadu_ps(y + L), c2 = _mm_loadu_ps(y + 2 * L),
-               c3 = _mm_loadu_ps(y + 3 * L);
-        _MM_TRANSPOSE4_PS(c0, c1, c2, c3);
-        /* max(bound, v) / min(bound, v) return v when it is NaN */
-        _mm_storeu_ps(o, _mm_min_ps(vhi, _mm_max_ps(vlo, _mm_add_ps(c0, b))));
-        _mm_storeu_ps(o + 4, _mm_min_ps(vhi, _mm_max_ps(vlo, _mm_add_ps(c1, b))));
-        _mm_storeu_ps(o + 8, _mm_min_ps(vhi, _mm_max_ps(vlo, _mm_add_ps(c2, b))));
-        _mm_storeu_ps(o + 12, _mm_min_ps(vhi, _mm_max_ps(vlo, _mm_add_ps(c3, b))));
+    for (int a = 0; a < rows; a++, o += ow, y += 4 * L) {
+        __m128 c[4] = {_mm_loadu_ps(y), _mm_loadu_ps(y + L), _mm_loadu_ps(y + 2 * L),
+                       _mm_loadu_ps(y + 3 * L)};
+        _MM_TRANSPOSE4_PS(c[0], c[1], c[2], c[3]);
+        int x = 0;
+        for (int t = 0; x < cols; t++, x += 4) {
+            /* max(bound, v) / min(bound, v) return v when it is NaN */
+            __m128 v = _mm_min_ps(vhi, _mm_max_ps(vlo, _mm_add_ps(c[t], b)));
+            if (x + 4 <= cols) {
+                _mm_storeu_ps(o + x, v);
+            } else {
+                float part[4];
+                _mm_storeu_ps(part, v);
+                memcpy(o + x, part, (size_t)(cols - x) * sizeof *o);
+            }
+        }
     }
 }
 
