@@ -203,9 +203,18 @@ typedef struct {
     float *V, *M;
 } wino_chunk_t;
 
+/* The distance between two of the 36 matrices of V or M: whole 64-byte lines, an odd number of them. The
+ * transforms read or write one line of each of the 36 in turn; at a plain rows x nb floats they were often
+ * a multiple of 4 KB apart (64 x 16 floats), all in one set of the 8-way L1 (16->64 at 55x55: wino_out and
+ * the scatter were 41% of the layer). */
+static int64_t mat_stride(int64_t rows, int64_t nb) {
+    int64_t s = (rows * nb + 15) / 16 * 16;
+    return s / 16 % 2 ? s : s + 16;
+}
+
 static wino_chunk_t chunk_at(const wino_job *j, int64_t b, int64_t t0, float *V, float *M) {
     int64_t n = min64(j->tc, j->tiles - t0), nb = ceil_div(n, j->k->nr) * j->k->nr;
-    return (wino_chunk_t){b, t0, n, nb, j->g->cin * nb, j->g->cout * nb, V, M};
+    return (wino_chunk_t){b, t0, n, nb, mat_stride(j->g->cin, nb), mat_stride(j->g->cout, nb), V, M};
 }
 
 /* Input channels [c0, c1) of chunk c into V; d: NXI x nr floats, band: band_floats. */
@@ -264,7 +273,8 @@ static void wino_chunks(void *ctx, int64_t begin, int64_t end, int thread) {
     wino_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
     int nr = j->k->nr;
-    int64_t nb = ceil_div(j->tc, nr) * nr, vf = NXI * g->cin * nb, mf = NXI * g->cout * nb;
+    int64_t nb = ceil_div(j->tc, nr) * nr, vf = NXI * mat_stride(g->cin, nb),
+            mf = NXI * mat_stride(g->cout, nb);
     float *V = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(vf + mf + NXI * nr) * sizeof(float));
     float *band = ember_scratch(EMBER_SCRATCH_ROWS, (size_t)band_floats(j) * sizeof(float));
     (void)thread;
@@ -315,7 +325,8 @@ static void wino_out_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
 static bool wino_shared(wino_job *j, ember_pool *pool) {
     const ember_conv2d_shape *g = j->g;
     int nr = j->k->nr;
-    int64_t nb = ceil_div(j->tc, nr) * nr, vf = NXI * g->cin * nb, mf = NXI * g->cout * nb;
+    int64_t nb = ceil_div(j->tc, nr) * nr, vf = NXI * mat_stride(g->cin, nb),
+            mf = NXI * mat_stride(g->cout, nb);
     float *V = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(vf + mf) * sizeof(float));
     if (!V) return false;
     int64_t threads = ember_pool_threads(pool), cin_per = ceil_div(g->cin, 4 * threads);
