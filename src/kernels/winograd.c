@@ -207,6 +207,11 @@ typedef struct {
  * transforms read or write one line of each of the 36 in turn; at a plain rows x nb floats they were often
  * a multiple of 4 KB apart (64 x 16 floats), all in one set of the 8-way L1 (16->64 at 55x55: wino_out and
  * the scatter were 41% of the layer). */
+/* M's rows: cout rounded up to whole micro-kernel tiles (wino_gemm_part writes them all). */
+static int64_t mat_rows(const wino_job *j) {
+    return ceil_div(j->g->cout, j->k->mr) * j->k->mr;
+}
+
 static int64_t mat_stride(int64_t rows, int64_t nb) {
     int64_t s = (rows * nb + 15) / 16 * 16;
     return s / 16 % 2 ? s : s + 16;
@@ -214,7 +219,7 @@ static int64_t mat_stride(int64_t rows, int64_t nb) {
 
 static wino_chunk_t chunk_at(const wino_job *j, int64_t b, int64_t t0, float *V, float *M) {
     int64_t n = min64(j->tc, j->tiles - t0), nb = ceil_div(n, j->k->nr) * j->k->nr;
-    return (wino_chunk_t){b, t0, n, nb, mat_stride(j->g->cin, nb), mat_stride(j->g->cout, nb), V, M};
+    return (wino_chunk_t){b, t0, n, nb, mat_stride(j->g->cin, nb), mat_stride(mat_rows(j), nb), V, M};
 }
 
 /* Input channels [c0, c1) of chunk c into V; d: NXI x nr floats, band: band_floats. */
@@ -233,13 +238,27 @@ static void wino_in_part(const wino_job *j, const wino_chunk_t *c, int64_t c0, i
     }
 }
 
-/* Products [x0, x1) of chunk c. */
+/* Products [x0, x1) of chunk c. Each is a small GEMM (cout x nb, K = cin; SqueezeNet's 16->64 at 55x55:
+ * 64 x 16 x 16) of two packed operands whose C has rows for whole mr tiles (mat_rows): up to
+ * WINO_DIRECT_K the micro-kernel runs straight on the slivers, each B sliver staying in L1 while A's
+ * stream, instead of through the GEMM driver (its setup and edge buffer were 17% of that layer). */
+enum { WINO_DIRECT_K = 256 };
+
 static void wino_gemm_part(const wino_job *j, const wino_chunk_t *c, int x0, int x1) {
+    const ember_kernel_table *k = j->k;
     const ember_conv2d_shape *g = j->g;
-    int64_t ps = ember_packed_floats(j->k, false, g->cout, g->cin);
+    int64_t ps = ember_packed_floats(k, false, g->cout, g->cin), K = g->cin, mr = k->mr, nr = k->nr;
     for (int xi = x0; xi < x1; xi++) {
-        ember_gemm_src A = {.packed = j->U + xi * ps}, B = {.packed = c->V + xi * c->vs};
-        ember_sgemm_run(j->k, NULL, g->cout, c->n, g->cin, 1.0f, &A, &B, 0.0f, c->M + xi * c->ms, c->nb, NULL);
+        const float *U = j->U + xi * ps, *V = c->V + xi * c->vs;
+        float *M = c->M + xi * c->ms;
+        if (K > WINO_DIRECT_K) {
+            ember_gemm_src A = {.packed = U}, B = {.packed = V};
+            ember_sgemm_run(k, NULL, g->cout, c->n, K, 1.0f, &A, &B, 0.0f, M, c->nb, NULL);
+            continue;
+        }
+        for (int64_t s = 0; s < c->nb; s += nr)
+            for (int64_t i = 0; i < g->cout; i += mr)
+                k->ukernel(K, U + i * K, V + s * K, M + i * c->nb + s, c->nb, 1.0f, 0.0f, NULL);
     }
 }
 
@@ -274,7 +293,7 @@ static void wino_chunks(void *ctx, int64_t begin, int64_t end, int thread) {
     const ember_conv2d_shape *g = j->g;
     int nr = j->k->nr;
     int64_t nb = ceil_div(j->tc, nr) * nr, vf = NXI * mat_stride(g->cin, nb),
-            mf = NXI * mat_stride(g->cout, nb);
+            mf = NXI * mat_stride(mat_rows(j), nb);
     float *V = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(vf + mf + NXI * nr) * sizeof(float));
     float *band = ember_scratch(EMBER_SCRATCH_ROWS, (size_t)band_floats(j) * sizeof(float));
     (void)thread;
@@ -326,7 +345,7 @@ static bool wino_shared(wino_job *j, ember_pool *pool) {
     const ember_conv2d_shape *g = j->g;
     int nr = j->k->nr;
     int64_t nb = ceil_div(j->tc, nr) * nr, vf = NXI * mat_stride(g->cin, nb),
-            mf = NXI * mat_stride(g->cout, nb);
+            mf = NXI * mat_stride(mat_rows(j), nb);
     float *V = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(vf + mf) * sizeof(float));
     if (!V) return false;
     int64_t threads = ember_pool_threads(pool), cin_per = ceil_div(g->cin, 4 * threads);
