@@ -5,13 +5,15 @@
 # machine), load time (open + plan + first run, on both sides; the median of the rounds' loads), peak RSS
 # (ORT's minus the RSS of Node with ORT loaded), and the 1-minute load average when the row finished (the
 # machine is shared: rows measured under a high load are noisy, the ratio less so since both sides alternate).
-# usage: bench/onnx.sh [BUILD]      env: ROUNDS (3), RUNS (20), MODELS (space-separated paths)
+# Rounds are many and short because this VM's speed swings by 10-30% from one second to the next (see
+# docs/kernels.md): with 3 long rounds one side could draw the fast seconds and the other the slow ones.
+# usage: bench/onnx.sh [BUILD]      env: ROUNDS (7), RUNS (10), MODELS (space-separated paths)
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.." || exit 3
 shared=${EMBER_SHARED:-../shared}
 ember="$build/ember"
-rounds=${ROUNDS:-3} runs=${RUNS:-20}
+rounds=${ROUNDS:-7} runs=${RUNS:-10}
 cache=.cache/bench-node
 if [ ! -d "$cache/node_modules/onnxruntime-node" ]; then
     echo "installing onnxruntime-node@1.30.0 into $cache (first use)"
