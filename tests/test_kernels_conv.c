@@ -66,13 +66,17 @@ static void test_pointwise(void) {
     check_conv(g, 0, 0, (ember_act){EMBER_ACT_CLIP, 0.0f, 6.0f, NULL}, false);
     check_conv(g, 0, 0, (ember_act){EMBER_ACT_NONE, 0, 0, NULL}, true);
     /* few input channels (direct, the plane as one row in chunks): planes under one chunk (192 columns at cin
-     * 16), of one chunk and a ragged end, of several; cout tails (channels go by 8, then 4); a residual; cin up
-     * to 32 and past it (GEMM again); planes a multiple of 4 KB (their rows are copied together) */
-    struct { int64_t cin, cout, h, w; } cs[] = {{16, 16, 4, 5}, {16, 32, 19, 21}, {32, 64, 20, 20}, {3, 13, 30, 17},
-                                                {8, 5, 1, 200}, {32, 8, 13, 31},  {33, 16, 9, 9},   {1, 64, 12, 40},
-                                                {24, 16, 5, 90}, {32, 39, 7, 30}, {28, 62, 3, 50}, {31, 3, 10, 10},
-                                                /* planes of 4 KB multiples: rows copied together first */
-                                                {20, 40, 32, 32}, {16, 48, 64, 64}, {32, 33, 2, 2048}};
+     * 16), of one chunk and a ragged end, of several; cout tails (channels go by 8, then 4); a residual; cin
+     * up to 32 and past it (GEMM again); planes a multiple of 4 KB (the last five: their rows are copied
+     * together from 2 blocks of 8 output channels) */
+    typedef struct {
+        int64_t cin, cout, h, w;
+    } pw_case;
+    const pw_case cs[] = {{16, 16, 4, 5},   {16, 32, 19, 21}, {32, 64, 20, 20},  {3, 13, 30, 17},
+                          {8, 5, 1, 200},   {32, 8, 13, 31},  {33, 16, 9, 9},    {1, 64, 12, 40},
+                          {24, 16, 5, 90},  {32, 39, 7, 30},  {28, 62, 3, 50},   {31, 3, 10, 10},
+                          {20, 40, 32, 32}, {16, 48, 64, 64}, {32, 33, 2, 2048}, {16, 16, 32, 32},
+                          {24, 21, 64, 64}};
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         ember_conv2d_shape p = g;
         p.batch = 1 + (int64_t)(i % 2), p.cin = cs[i].cin, p.cout = cs[i].cout, p.h = cs[i].h, p.w = cs[i].w;

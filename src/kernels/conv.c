@@ -697,10 +697,11 @@ static bool rows_fit_l1(int64_t ld, int64_t rows, int64_t n) {
 /* Whether pointwise_cols should copy its input rows together first: rows a multiple of 4 KB apart (planes
  * of 160x160 or 320x320) all fall in the same L1 sets, and each block of 8 output channels re-read them
  * from L2. Worth the copy from 4 blocks up (YuNet-s 640, 1 thread, in one process alternating: 0.936x;
- * its 16 -> 32 chained 1x1 + depthwise at 160x160 1.23 -> 1.10 ms, 32 -> 64 3.8 -> 3.3 ms); with 2 blocks
- * (16 -> 16 at 320x320) the copy cost what it saved. */
+ * its 16 -> 32 chained 1x1 + depthwise at 160x160 1.23 -> 1.10 ms, 32 -> 64 3.8 -> 3.3 ms); from 2 blocks
+ * (16 -> 16) it first measured even, and once the Winograd and arena changes had landed a little ahead:
+ * YuNet-s 320 0.977-0.992x at 1 thread, 0.966-0.994x at 2, YuNet-s 640 0.983-0.992x at 1 (same harness). */
 static bool pw_gathers(int64_t cin, int64_t cout, int64_t ldx, int64_t n) {
-    return cout >= 32 && !rows_fit_l1(ldx, cin, n);
+    return cout >= 16 && !rows_fit_l1(ldx, cin, n);
 }
 
 /* The few-tap kernel as a 1x1 conv over n columns: out[o * ldo + i] for every output channel o, from the cin
