@@ -203,15 +203,15 @@ typedef struct {
     float *V, *M;
 } wino_chunk_t;
 
-/* The distance between two of the 36 matrices of V or M: whole 64-byte lines, an odd number of them. The
- * transforms read or write one line of each of the 36 in turn; at a plain rows x nb floats they were often
- * a multiple of 4 KB apart (64 x 16 floats), all in one set of the 8-way L1 (16->64 at 55x55: wino_out and
- * the scatter were 41% of the layer). */
 /* M's rows: cout rounded up to whole micro-kernel tiles (wino_gemm_part writes them all). */
 static int64_t mat_rows(const wino_job *j) {
     return ceil_div(j->g->cout, j->k->mr) * j->k->mr;
 }
 
+/* The distance between two of the 36 matrices of V or M: whole 64-byte lines, an odd number of them. The
+ * transforms read or write one line of each of the 36 in turn; at a plain rows x nb floats they were often
+ * a multiple of 4 KB apart (64 x 16 floats), all in one set of the 8-way L1 (16->64 at 55x55: wino_out and
+ * the scatter were 41% of the layer). */
 static int64_t mat_stride(int64_t rows, int64_t nb) {
     int64_t s = (rows * nb + 15) / 16 * 16;
     return s / 16 % 2 ? s : s + 16;
