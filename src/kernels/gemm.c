@@ -251,8 +251,8 @@ static inline void run_ukernel(const ember_kernel_table *k, int64_t kc, const fl
     else k->ukernel(kc, a, b, c, ldc, alpha, beta, post);
 }
 
-static void edge_or_packed_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, int64_t p, int64_t kc,
-                                const float *b, int64_t ldb);
+static void edge_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, int64_t p, int64_t kc,
+                      const float *b, int64_t ldb);
 
 /* The fused epilogue of the full tile at (i, j): its bias, residual and slopes offset to the tile. */
 static inline ember_ukernel_post tile_post(const gemm_job *g, int64_t i, int64_t j) {
@@ -265,17 +265,50 @@ static inline ember_ukernel_post tile_post(const gemm_job *g, int64_t i, int64_t
     return post;
 }
 
+/* The full tiles of one column sliver, row tile after row tile: what micro_tile does for them, with the
+ * per-sliver part (beta, which epilogue, the fused epilogue's offsets) done once instead of per tile. */
+typedef struct {
+    float beta;
+    bool fuse, apply;        /* the epilogue fused into the micro-kernel / applied after it (last k block) */
+    ember_ukernel_post post; /* fuse: offset to the current row tile */
+} sliver_run;
+
+static inline sliver_run sliver_start(const gemm_job *g, int64_t i0, int64_t j, int64_t p, int64_t kc) {
+    sliver_run s = {.beta = p == 0 ? g->beta : 1.0f};
+    bool last = p + kc == g->K;
+    s.fuse = last && g->fused;
+    s.apply = last && g->ep && !g->fused;
+    if (s.fuse) s.post = tile_post(g, i0, j);
+    return s;
+}
+
+/* Row tile i (full: i + mr <= M, A packed) of the sliver s was started for; then s moves one tile down. */
+static inline void sliver_tile(const gemm_job *g, sliver_run *s, int64_t i, int64_t j, int64_t p, int64_t kc,
+                               const float *b, int64_t ldb) {
+    const ember_kernel_table *k = g->k;
+    float *c = g->C + i * g->ldc + j;
+    run_ukernel(k, kc, g->pa + i * g->K + p * k->mr, b, ldb, c, g->ldc, g->alpha, s->beta,
+                s->fuse ? &s->post : NULL);
+    if (s->apply) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, k->mr, k->nr);
+    if (s->fuse) {
+        ember_ukernel_post *q = &s->post;
+        q->rbias = q->rbias ? q->rbias + k->mr : NULL;
+        q->res = q->res ? q->res + k->mr * q->ldr : NULL;
+        q->slope = q->slope ? q->slope + k->mr : NULL;
+    }
+}
+
 /* A read in place, a tile that is not full: its sliver packed on the stack (kc <= KC_TARGET, choose_blocks;
  * a frame of its own, so micro_tile's stays small), then as a packed one. */
 static __attribute__((noinline)) void edge_tile_a(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc,
                                                   const float *b, int64_t ldb) {
     float a[EMBER_MR_MAX * KC_TARGET];
     ember_pack_operand_a(g->ain, i, min64(g->k->mr, g->M - i), p, kc, g->k->mr, a);
-    edge_or_packed_tile(g, a, i, j, p, kc, b, ldb);
+    edge_tile(g, a, i, j, p, kc, b, ldb);
 }
 
-/* One mr x nr block at (i, j) for k-range [p, p+kc), B a packed sliver or (ldb > 0) B's rows in place.
- * Edge blocks go through a small buffer. */
+/* One mr x nr block at (i, j) for k-range [p, p+kc), B a packed sliver or (ldb > 0) B's rows in place: the
+ * blocks sliver_tile does not take (A read in place, tiles at the edges of C). */
 static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc, const float *b, int64_t ldb) {
     const ember_kernel_table *k = g->k;
     float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
@@ -293,24 +326,18 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
         edge_tile_a(g, i, j, p, kc, b, ldb);
         return;
     }
-    edge_or_packed_tile(g, g->pa + i * g->K + p * k->mr, i, j, p, kc, b, ldb);
+    edge_tile(g, g->pa + i * g->K + p * k->mr, i, j, p, kc, b, ldb);
 }
 
-/* micro_tile with A's sliver at a (packed): full tiles, a few columns, or an edge tile. */
-static void edge_or_packed_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, int64_t p, int64_t kc,
-                                const float *b, int64_t ldb) {
+/* A tile that is not full (full ones go through sliver_tile), A's sliver at a (packed): a few columns, or
+ * the whole tile into a buffer. */
+static void edge_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, int64_t p, int64_t kc,
+                      const float *b, int64_t ldb) {
     const ember_kernel_table *k = g->k;
     float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
     int64_t m = min64(k->mr, g->M - i), n = min64(k->nr, g->N - j);
     bool last = p + kc == g->K;
-    if (m == k->mr && n == k->nr) {
-        if (last && g->fused) {
-            ember_ukernel_post post = tile_post(g, i, j);
-            run_ukernel(k, kc, a, b, ldb, c, g->ldc, g->alpha, beta, &post);
-            return;
-        }
-        run_ukernel(k, kc, a, b, ldb, c, g->ldc, g->alpha, beta, NULL);
-    } else if (n <= EMBER_NARROW_MAX && k->ukernel_narrow) { /* a few columns: no full tile */
+    if (n <= EMBER_NARROW_MAX && k->ukernel_narrow) { /* a few columns: no full tile */
         float tmp[EMBER_MR_MAX * EMBER_NARROW_MAX];
         k->ukernel_narrow(kc, a, b, ldb ? ldb : k->nr, n, tmp, EMBER_NARROW_MAX);
         for (int64_t r = 0; r < m; r++)
@@ -399,13 +426,18 @@ static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
                      * on a line boundary spans two lines. */
                     uintptr_t next = j + nr < j1 ? (uintptr_t)(o->data + p * o->ld + j + nr) : 0;
                     bool two = next % 64 || o->ld * sizeof(float) % 64;
+                    bool fast = full && !g->ain;
+                    sliver_run run = fast ? sliver_start(g, i0, j, p, kc) : (sliver_run){0};
                     for (int64_t i = i0, r = 0; i < i1; i += mr, r += per) {
                         for (int64_t q = r; next && q < r + per && q < kc; q++) {
                             uintptr_t a = next + (uintptr_t)q * (uintptr_t)o->ld * sizeof(float);
                             __builtin_prefetch((const void *)a);
                             if (two) __builtin_prefetch((const void *)(a + nr * sizeof(float) - 1));
                         }
-                        micro_tile(g, i, j, p, kc, b, full ? o->ld : 0);
+                        if (fast && i + mr <= g->M)
+                            sliver_tile(g, &run, i, j, p, kc, b, o->ld);
+                        else
+                            micro_tile(g, i, j, p, kc, b, full ? o->ld : 0);
                     }
                 }
                 continue;
@@ -418,9 +450,14 @@ static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
             for (int64_t j = j0; j < j1; j += nr) { /* B sliver stays in L1 ... */
                 const float *b = panel ? panel + (j - j0) * kc : g->pb + j * g->K + p * nr;
                 const char *next = j + nr < j1 ? (const char *)(b + g->K * nr) : NULL;
+                bool fast = j + nr <= g->N && !g->ain;
+                sliver_run run = fast ? sliver_start(g, i0, j, p, kc) : (sliver_run){0};
                 for (int64_t i = i0, l = 0; i < i1; i += mr, l += per) { /* ... while A streams from L2 */
                     for (int64_t q = l; next && q < l + per && q < lines; q++) __builtin_prefetch(next + q * 64);
-                    micro_tile(g, i, j, p, kc, b, 0);
+                    if (fast && i + mr <= g->M)
+                        sliver_tile(g, &run, i, j, p, kc, b, 0);
+                    else
+                        micro_tile(g, i, j, p, kc, b, 0);
                 }
             }
         }
