@@ -282,13 +282,18 @@ static inline sliver_run sliver_start(const gemm_job *g, int64_t i0, int64_t j, 
     return s;
 }
 
-/* Row tile i (full: i + mr <= M, A packed) of the sliver s was started for; then s moves one tile down. */
+/* Row tile i (full: i + mr <= M; A packed, or read in place) of the sliver s was started for; then s moves
+ * one tile down. */
 static inline void sliver_tile(const gemm_job *g, sliver_run *s, int64_t i, int64_t j, int64_t p, int64_t kc,
                                const float *b, int64_t ldb) {
     const ember_kernel_table *k = g->k;
     float *c = g->C + i * g->ldc + j;
-    run_ukernel(k, kc, g->pa + i * g->K + p * k->mr, b, ldb, c, g->ldc, g->alpha, s->beta,
-                s->fuse ? &s->post : NULL);
+    const ember_ukernel_post *post = s->fuse ? &s->post : NULL;
+    if (g->ain)
+        k->ukernel_sa(kc, g->ain->data + i * g->ain->ld + p, g->ain->ld, b, ldb ? ldb : k->nr, c, g->ldc,
+                      g->alpha, s->beta, post);
+    else
+        run_ukernel(k, kc, g->pa + i * g->K + p * k->mr, b, ldb, c, g->ldc, g->alpha, s->beta, post);
     if (s->apply) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, k->mr, k->nr);
     if (s->fuse) {
         ember_ukernel_post *q = &s->post;
@@ -307,26 +312,15 @@ static __attribute__((noinline)) void edge_tile_a(const gemm_job *g, int64_t i, 
     edge_tile(g, a, i, j, p, kc, b, ldb);
 }
 
-/* One mr x nr block at (i, j) for k-range [p, p+kc), B a packed sliver or (ldb > 0) B's rows in place: the
- * blocks sliver_tile does not take (A read in place, tiles at the edges of C). */
-static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc, const float *b, int64_t ldb) {
-    const ember_kernel_table *k = g->k;
-    float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
-    int64_t m = min64(k->mr, g->M - i), n = min64(k->nr, g->N - j);
-    bool last = p + kc == g->K;
-    if (g->ain && m == k->mr && n == k->nr) { /* A in place */
-        bool fuse = last && g->fused;
-        ember_ukernel_post post = fuse ? tile_post(g, i, j) : g->post;
-        k->ukernel_sa(kc, g->ain->data + i * g->ain->ld + p, g->ain->ld, b, ldb ? ldb : k->nr, c, g->ldc, g->alpha,
-                      beta, fuse ? &post : NULL);
-        if (last && g->ep && !fuse) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
-        return;
-    }
+/* One mr x nr block at (i, j) for k-range [p, p+kc) that is not full (sliver_tile takes the full ones), B a
+ * packed sliver or (ldb > 0) B's rows in place. */
+static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64_t kc, const float *b,
+                       int64_t ldb) {
     if (g->ain) {
         edge_tile_a(g, i, j, p, kc, b, ldb);
         return;
     }
-    edge_tile(g, g->pa + i * g->K + p * k->mr, i, j, p, kc, b, ldb);
+    edge_tile(g, g->pa + i * g->K + p * g->k->mr, i, j, p, kc, b, ldb);
 }
 
 /* A tile that is not full (full ones go through sliver_tile), A's sliver at a (packed): a few columns, or
@@ -426,15 +420,14 @@ static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
                      * on a line boundary spans two lines. */
                     uintptr_t next = j + nr < j1 ? (uintptr_t)(o->data + p * o->ld + j + nr) : 0;
                     bool two = next % 64 || o->ld * sizeof(float) % 64;
-                    bool fast = full && !g->ain;
-                    sliver_run run = fast ? sliver_start(g, i0, j, p, kc) : (sliver_run){0};
+                    sliver_run run = full ? sliver_start(g, i0, j, p, kc) : (sliver_run){0};
                     for (int64_t i = i0, r = 0; i < i1; i += mr, r += per) {
                         for (int64_t q = r; next && q < r + per && q < kc; q++) {
                             uintptr_t a = next + (uintptr_t)q * (uintptr_t)o->ld * sizeof(float);
                             __builtin_prefetch((const void *)a);
                             if (two) __builtin_prefetch((const void *)(a + nr * sizeof(float) - 1));
                         }
-                        if (fast && i + mr <= g->M)
+                        if (full && i + mr <= g->M)
                             sliver_tile(g, &run, i, j, p, kc, b, o->ld);
                         else
                             micro_tile(g, i, j, p, kc, b, full ? o->ld : 0);
@@ -450,11 +443,11 @@ static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
             for (int64_t j = j0; j < j1; j += nr) { /* B sliver stays in L1 ... */
                 const float *b = panel ? panel + (j - j0) * kc : g->pb + j * g->K + p * nr;
                 const char *next = j + nr < j1 ? (const char *)(b + g->K * nr) : NULL;
-                bool fast = j + nr <= g->N && !g->ain;
-                sliver_run run = fast ? sliver_start(g, i0, j, p, kc) : (sliver_run){0};
+                bool full = j + nr <= g->N;
+                sliver_run run = full ? sliver_start(g, i0, j, p, kc) : (sliver_run){0};
                 for (int64_t i = i0, l = 0; i < i1; i += mr, l += per) { /* ... while A streams from L2 */
                     for (int64_t q = l; next && q < l + per && q < lines; q++) __builtin_prefetch(next + q * 64);
-                    if (fast && i + mr <= g->M)
+                    if (full && i + mr <= g->M)
                         sliver_tile(g, &run, i, j, p, kc, b, 0);
                     else
                         micro_tile(g, i, j, p, kc, b, 0);
