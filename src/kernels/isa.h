@@ -199,14 +199,15 @@ ember_status ember_pack_whole_f16(const ember_kernel_table *k, bool is_b, const 
 float ember_softmax_exp(const ember_kernel_table *k, float *y, const float *x, int64_t n);
 
 /* A 64-byte aligned buffer of at least `bytes` owned by the calling thread (grow-only, freed when the
- * thread exits), valid until the thread's next call with the same slot; NULL when out of memory. */
+ * thread exits; from 1 MB on 2 MB pages), valid until the thread's next call with the same slot; NULL when
+ * out of memory. */
 enum {
     EMBER_SCRATCH_GEMM = 0,
     EMBER_SCRATCH_CONV = 1,
     EMBER_SCRATCH_PANEL = 2,
     EMBER_SCRATCH_ATTN = 3,
-    EMBER_SCRATCH_ROWS =
-        4 /* conv.c: a 1x1 chunk's input rows, copied together; winograd.c: a padded input band */
+    /* conv.c: a 1x1 chunk's input rows, copied together; winograd.c: a zero-padded band of an input plane */
+    EMBER_SCRATCH_ROWS = 4
 };
 float *ember_scratch(int slot, size_t bytes);
 
