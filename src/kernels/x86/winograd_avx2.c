@@ -2,9 +2,9 @@
 #include "kernels/isa.h"
 
 #include "kernels/winograd.h"
+#include "kernels/x86/avx2.h"
 
 #include <immintrin.h>
-#include <string.h>
 
 #define W_T __m256
 #define W_ADD(a, b) _mm256_add_ps(a, b)
@@ -56,13 +56,10 @@ static void wino_scatter4_sse(float *o, int64_t ow, const float *y, int64_t L, i
         for (int t = 0; x < cols; t++, x += 4) {
             /* max(bound, v) / min(bound, v) return v when it is NaN */
             __m128 v = _mm_min_ps(vhi, _mm_max_ps(vlo, _mm_add_ps(c[t], b)));
-            if (x + 4 <= cols) {
+            if (x + 4 <= cols)
                 _mm_storeu_ps(o + x, v);
-            } else {
-                float part[4];
-                _mm_storeu_ps(part, v);
-                memcpy(o + x, part, (size_t)(cols - x) * sizeof *o);
-            }
+            else
+                store_first(o + x, _mm256_castps128_ps256(v), cols - x);
         }
     }
 }
