@@ -192,6 +192,49 @@ static void test_narrow(void) {
     }
 }
 
+/* The table's ukernel_rows against its scalar twin, every m < mr: k from 0, B packed or rows ldb apart,
+ * alpha / beta, every post part (row and column bias, residual before / after, clamp, leaky with slopes or
+ * alpha); C's rows from m on must stay untouched. */
+static void test_rows(void) {
+    const ember_kernel_table *tables[2] = {ember_kernels(), ember_kernels_generic()};
+    for (int t = 0; t < 2; t++) {
+        const ember_kernel_table *k = tables[t];
+        CHECK_MSG(k->ukernel_rows != NULL, "%s has no ukernel_rows", k->name);
+        if (!k->ukernel_rows) continue;
+        for (int it = 0; it < 60; it++) {
+            int m = 1 + it % (k->mr - 1), nr = k->nr;
+            int64_t kk = it % 11 == 0 ? 0 : rand_dim(200), ldb = it % 3 ? nr : nr + rand_dim(40);
+            int64_t ldc = nr + it % 5, ldr = nr + 3;
+            float *a = rand_buf(kk * k->mr + 1), *b = rand_buf(kk * ldb + 1), *c = rand_buf(k->mr * ldc);
+            float *want = malloc((size_t)(k->mr * ldc) * sizeof *want), *res = rand_buf(k->mr * ldr);
+            float *rb = rand_buf(k->mr), *cb = rand_buf(nr), *sl = rand_buf(k->mr);
+            memcpy(want, c, (size_t)(k->mr * ldc) * sizeof *c);
+            ember_ukernel_post post = {.rbias = it % 4 == 1 ? NULL : rb,
+                                       .cbias = it % 4 == 2 ? cb : NULL,
+                                       .lo = it % 2 ? -0.3f : -INFINITY,
+                                       .hi = it % 3 ? 0.8f : INFINITY,
+                                       .res = it % 5 < 2 ? res : NULL,
+                                       .ldr = ldr,
+                                       .res_after = it % 5 == 1,
+                                       .leaky = it % 7 < 3,
+                                       .alpha = 0.1f,
+                                       .slope = it % 7 == 1 ? sl : NULL};
+            const ember_ukernel_post *pp = it % 6 == 5 ? NULL : &post;
+            float alpha = it % 4 == 3 ? -0.5f : 1.0f, beta = it % 3 == 0 ? 0.0f : it % 3 == 1 ? 1.0f : 0.5f;
+            k->ukernel_rows(m, kk, a, b, ldb, c, ldc, alpha, beta, pp);
+            ember_ukernel_rows_ref(k->mr, nr, m, kk, a, b, ldb, want, ldc, alpha, beta, pp);
+            for (int i = 0; i < k->mr; i++)
+                for (int64_t j = 0; j < ldc; j++) {
+                    float e = i < m && j < nr ? 1e-5f * (float)(kk + 4) : 0.0f;
+                    CHECK_MSG(fabsf(c[i * ldc + j] - want[i * ldc + j]) <= e,
+                              "%s m=%d k=%lld ldb=%lld row %d col %lld", k->name, m, (long long)kk,
+                              (long long)ldb, i, (long long)j);
+                }
+            free(a), free(b), free(c), free(want), free(res), free(rb), free(cb), free(sl);
+        }
+    }
+}
+
 static void test_k_zero(void) {
     float C[6] = {1, 2, 3, 4, 5, 6}, bias[3] = {1, 1, 1};
     ember_epilogue ep = {.bias = bias, .bias_kind = EMBER_BIAS_COL, .act = {.kind = EMBER_ACT_RELU}};
@@ -294,6 +337,7 @@ int main(void) {
     RUN(test_a_in_place);
     RUN(test_one_row);
     RUN(test_narrow);
+    RUN(test_rows);
     RUN(test_k_zero);
     RUN(test_public_api);
     RUN(test_batched);

@@ -331,6 +331,13 @@ static void edge_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, i
     float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
     int64_t m = min64(k->mr, g->M - i), n = min64(k->nr, g->N - j);
     bool last = p + kc == g->K;
+    if (n == k->nr && k->ukernel_rows) { /* the last rows, whole columns: straight into C */
+        bool fuse = last && g->fused;
+        ember_ukernel_post post = fuse ? tile_post(g, i, j) : g->post;
+        k->ukernel_rows((int)m, kc, a, b, ldb ? ldb : k->nr, c, g->ldc, g->alpha, beta, fuse ? &post : NULL);
+        if (last && g->ep && !fuse) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
+        return;
+    }
     if (n <= EMBER_NARROW_MAX && k->ukernel_narrow) { /* a few columns: no full tile */
         float tmp[EMBER_MR_MAX * EMBER_NARROW_MAX];
         k->ukernel_narrow(kc, a, b, ldb ? ldb : k->nr, n, tmp, EMBER_NARROW_MAX);
@@ -724,14 +731,14 @@ void ember_sgemm_batched(ember_pool *pool, int64_t batch, bool transA, bool tran
 
 enum { GEN_MR = 4, GEN_NR = 8 };
 
-static void ukernel_generic(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                            float beta, const ember_ukernel_post *post) {
-    float acc[GEN_MR][GEN_NR] = {{0}};
-    for (int64_t p = 0; p < k; p++, a += GEN_MR, b += GEN_NR)
-        for (int i = 0; i < GEN_MR; i++)
-            for (int j = 0; j < GEN_NR; j++) acc[i][j] += a[i] * b[j];
-    for (int i = 0; i < GEN_MR; i++)
-        for (int j = 0; j < GEN_NR; j++) {
+void ember_ukernel_rows_ref(int mr, int nr, int m, int64_t k, const float *a, const float *b, int64_t ldb,
+                            float *c, int64_t ldc, float alpha, float beta, const ember_ukernel_post *post) {
+    float acc[EMBER_MR_MAX][EMBER_NR_MAX] = {{0}};
+    for (int64_t p = 0; p < k; p++, a += mr, b += ldb)
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < nr; j++) acc[i][j] += a[i] * b[j];
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < nr; j++) {
             float *o = c + i * ldc + j, v = alpha * acc[i][j] + (beta != 0.0f ? beta * *o : 0.0f);
             if (post) {
                 v += (post->rbias ? post->rbias[i] : 0.0f) + (post->cbias ? post->cbias[j] : 0.0f);
@@ -744,6 +751,16 @@ static void ukernel_generic(int64_t k, const float *a, const float *b, float *c,
             }
             *o = v;
         }
+}
+
+static void ukernel_generic(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+                            float beta, const ember_ukernel_post *post) {
+    ember_ukernel_rows_ref(GEN_MR, GEN_NR, GEN_MR, k, a, b, GEN_NR, c, ldc, alpha, beta, post);
+}
+
+static void rows_generic(int m, int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,
+                         float alpha, float beta, const ember_ukernel_post *post) {
+    ember_ukernel_rows_ref(GEN_MR, GEN_NR, m, k, a, b, ldb, c, ldc, alpha, beta, post);
 }
 
 static void pack_rows_generic(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r) {
@@ -774,6 +791,7 @@ void ember_kernels_gemm_generic(ember_kernel_table *t) {
     t->nr = GEN_NR;
     t->ukernel = ukernel_generic;
     t->ukernel_narrow = narrow_generic;
+    t->ukernel_rows = rows_generic;
     t->pack_rows = pack_rows_generic;
     t->wino_in = ember_wino_in_ref;
     t->wino_out = ember_wino_out_ref;

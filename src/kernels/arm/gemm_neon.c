@@ -95,6 +95,75 @@ static void ukernel_neon(int64_t k, const float *a, const float *b, float *c, in
 }
 #endif
 
+/* ukernel_rows (isa.h): m < MR rows of the tile, the full kernel's FMAs (aarch64 fused, armv7 vmla) by
+ * scalar, stored through scale_acc. Inlined per m so that the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void rows_m(const int m, int64_t k, const float *a,
+                                                         const float *b, int64_t ldb, float *c, int64_t ldc,
+                                                         float alpha, float beta,
+                                                         const ember_ukernel_post *post) {
+    enum { V = NR / 4 };
+    float32x4_t acc[MR - 1][V];
+#pragma GCC unroll 8
+    for (int r = 0; r < m; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < V; v++) acc[r][v] = vdupq_n_f32(0.0f);
+    for (int64_t p = 0; p < k; p++, a += MR, b += ldb) {
+        float32x4_t bv[V];
+#pragma GCC unroll 3
+        for (int v = 0; v < V; v++) bv[v] = vld1q_f32(b + 4 * v);
+#pragma GCC unroll 8
+        for (int r = 0; r < m; r++)
+#pragma GCC unroll 3
+            for (int v = 0; v < V; v++)
+#if defined(__aarch64__)
+                acc[r][v] = vfmaq_n_f32(acc[r][v], bv[v], a[r]);
+#else
+                acc[r][v] = vmlaq_n_f32(acc[r][v], bv[v], a[r]);
+#endif
+    }
+    finish f = make_finish(alpha, beta, post);
+#pragma GCC unroll 8
+    for (int r = 0; r < m; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < V; v++) {
+            float *o = c + r * ldc + 4 * v;
+            vst1q_f32(o, scale_acc(acc[r][v], o, &f, r, 4 * v));
+        }
+}
+
+static void rows_neon(int m, int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,
+                      float alpha, float beta, const ember_ukernel_post *post) {
+    switch (m) {
+    case 1:
+        rows_m(1, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+    case 2:
+        rows_m(2, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+    case 3:
+        rows_m(3, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+    case 4:
+        rows_m(4, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+#if MR == 8
+    case 5:
+        rows_m(5, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+    case 6:
+        rows_m(6, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+    default:
+        rows_m(7, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+#else
+    default:
+        rows_m(5, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+#endif
+    }
+}
+
 /* pack_rows (see isa.h) by 4 x 4 transposes (two zip stages, same on aarch64 and armv7): 4 k at a time
  * from 4 rows, then the k tail one by one. */
 static void pack_rows_neon(float *dst, const float *p, int64_t rs, int64_t n, int64_t K, int r) {
@@ -162,6 +231,7 @@ void ember_kernels_init_neon(ember_kernel_table *t) {
     t->nr = NR;
     t->ukernel = ukernel_neon;
     t->ukernel_narrow = narrow_neon;
+    t->ukernel_rows = rows_neon;
     t->pack_rows = pack_rows_neon;
     ember_vmath_init_neon(t);
     ember_winograd_init_neon(t);

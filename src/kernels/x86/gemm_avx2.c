@@ -13,7 +13,8 @@ static inline __m256 leaky8(__m256 v, __m256 s) {
 }
 
 /* The clamp to [lo, hi] and then, when p says so, LeakyRelu / PRelu, on one row of 16 (v[0], v[1]). */
-static inline void clamp_leaky(__m256 v[2], __m256 lo, __m256 hi, const ember_ukernel_post *p, int row) {
+static inline __attribute__((always_inline)) void clamp_leaky(__m256 v[2], __m256 lo, __m256 hi,
+                                                              const ember_ukernel_post *p, int row) {
     v[0] = _mm256_min_ps(hi, _mm256_max_ps(lo, v[0])); /* max / min return v when it is NaN */
     v[1] = _mm256_min_ps(hi, _mm256_max_ps(lo, v[1]));
     if (p->leaky) {
@@ -29,7 +30,22 @@ typedef struct {
     const ember_ukernel_post *p; /* NULL: no post */
 } finish;
 
-static inline void store_row(float *c, __m256 lo, __m256 hi, const finish *f, int row) {
+/* The vector constants once per tile; the rest is read through p. */
+static inline finish make_finish(float alpha, float beta, const ember_ukernel_post *post) {
+    finish f = {
+        .alpha = _mm256_set1_ps(alpha), .beta = _mm256_set1_ps(beta), .read = beta != 0.0f, .p = post};
+    if (post) {
+        f.cb0 = post->cbias ? _mm256_loadu_ps(post->cbias) : _mm256_setzero_ps();
+        f.cb1 = post->cbias ? _mm256_loadu_ps(post->cbias + 8) : _mm256_setzero_ps();
+        f.lo = _mm256_set1_ps(post->lo);
+        f.hi = _mm256_set1_ps(post->hi);
+    }
+    return f;
+}
+
+/* Inlined by force: gcc had made it a call from rows_m, which then took twice the tile's time. */
+static inline __attribute__((always_inline)) void store_row(float *c, __m256 lo, __m256 hi, const finish *f,
+                                                            int row) {
     if (f->read) {
         lo = _mm256_fmadd_ps(f->beta, _mm256_loadu_ps(c), _mm256_mul_ps(f->alpha, lo));
         hi = _mm256_fmadd_ps(f->beta, _mm256_loadu_ps(c + 8), _mm256_mul_ps(f->alpha, hi));
@@ -226,16 +242,7 @@ ukernel_body(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb
         plain_row(c + 5 * ldc, c50, c51, lo, hi, post, 5);
         return;
     }
-    finish f = {.alpha = _mm256_set1_ps(alpha),
-                .beta = _mm256_set1_ps(beta),
-                .read = beta != 0.0f,
-                .p = post};
-    if (post) { /* the vector constants once per tile; the rest is read through p */
-        f.cb0 = post->cbias ? _mm256_loadu_ps(post->cbias) : _mm256_setzero_ps();
-        f.cb1 = post->cbias ? _mm256_loadu_ps(post->cbias + 8) : _mm256_setzero_ps();
-        f.lo = _mm256_set1_ps(post->lo);
-        f.hi = _mm256_set1_ps(post->hi);
-    }
+    finish f = make_finish(alpha, beta, post);
     store_row(c + 0 * ldc, c00, c01, &f, 0);
     store_row(c + 1 * ldc, c10, c11, &f, 1);
     store_row(c + 2 * ldc, c20, c21, &f, 2);
@@ -259,6 +266,71 @@ static void ukernel_6x16_sb(int64_t k, const float *a, const float *b, int64_t l
 static void ukernel_6x16_sa(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
                             int64_t ldc, float alpha, float beta, const ember_ukernel_post *post) {
     ukernel_body(k, a, lda, b, ldb, c, ldc, alpha, beta, post);
+}
+
+/* ukernel_rows (isa.h): m < 6 rows of the tile, stored through the full tile's store_row. In k phases, one
+ * FMA chain each per accumulator (2 for up to 3 rows): 8 or more chains keep both FMA pipes busy. Inlined
+ * per m so that the accumulators stay in registers (at most 12, as the 6 x 16 kernel's). */
+static inline __attribute__((always_inline)) void rows_m(const int m, int64_t k, const float *a,
+                                                         const float *b, int64_t ldb, float *c, int64_t ldc,
+                                                         float alpha, float beta,
+                                                         const ember_ukernel_post *post) {
+    const int ph = m <= 3 ? 2 : 1;
+    __m256 acc[2][MR - 1][2];
+#pragma GCC unroll 2
+    for (int q = 0; q < ph; q++)
+#pragma GCC unroll 5
+        for (int r = 0; r < m; r++) acc[q][r][0] = acc[q][r][1] = _mm256_setzero_ps();
+    int64_t p = 0;
+#pragma GCC unroll 4
+    for (; p + ph <= k; p += ph, a += ph * MR, b += ph * ldb)
+#pragma GCC unroll 2
+        for (int q = 0; q < ph; q++) {
+            __m256 b0 = _mm256_loadu_ps(b + q * ldb), b1 = _mm256_loadu_ps(b + q * ldb + 8);
+#pragma GCC unroll 5
+            for (int r = 0; r < m; r++) {
+                __m256 av = _mm256_broadcast_ss(a + q * MR + r);
+                acc[q][r][0] = _mm256_fmadd_ps(av, b0, acc[q][r][0]);
+                acc[q][r][1] = _mm256_fmadd_ps(av, b1, acc[q][r][1]);
+            }
+        }
+    for (; p < k; p++, a += MR, b += ldb) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 5
+        for (int r = 0; r < m; r++) {
+            __m256 av = _mm256_broadcast_ss(a + r);
+            acc[0][r][0] = _mm256_fmadd_ps(av, b0, acc[0][r][0]);
+            acc[0][r][1] = _mm256_fmadd_ps(av, b1, acc[0][r][1]);
+        }
+    }
+    finish f = make_finish(alpha, beta, post);
+#pragma GCC unroll 5
+    for (int r = 0; r < m; r++) {
+        __m256 lo = acc[0][r][0], hi = acc[0][r][1];
+        if (ph == 2) lo = _mm256_add_ps(lo, acc[1][r][0]), hi = _mm256_add_ps(hi, acc[1][r][1]);
+        store_row(c + r * ldc, lo, hi, &f, r);
+    }
+}
+
+static void rows_6x16(int m, int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,
+                      float alpha, float beta, const ember_ukernel_post *post) {
+    switch (m) {
+    case 1:
+        rows_m(1, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+    case 2:
+        rows_m(2, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+    case 3:
+        rows_m(3, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+    case 4:
+        rows_m(4, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+    default:
+        rows_m(5, k, a, b, ldb, c, ldc, alpha, beta, post);
+        break;
+    }
 }
 
 /* pack_rows (see isa.h) by 8 x 8 transposes: 8 k at a time from 8 rows, then the k tail one by one. Rows past
@@ -362,6 +434,7 @@ void ember_kernels_init_avx2(ember_kernel_table *t) {
     t->ukernel_sb = ukernel_6x16_sb;
     t->ukernel_sa = ukernel_6x16_sa;
     t->ukernel_narrow = narrow_6;
+    t->ukernel_rows = rows_6x16;
     t->pack_rows = pack_rows_avx2;
     ember_vmath_init_avx2(t);
     ember_winograd_init_avx2(t);
