@@ -326,8 +326,8 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
     edge_tile(g, g->pa + i * g->K + p * g->k->mr, i, j, p, kc, b, ldb);
 }
 
-/* A tile that is not full (full ones go through sliver_tile), A's sliver at a (packed): a few columns, or
- * the whole tile into a buffer. */
+/* A tile that is not full (full ones go through sliver_tile), A's sliver at a (packed): the last rows of
+ * whole columns straight into C (ukernel_rows), a few columns, or the whole tile into a buffer. */
 static void edge_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, int64_t p, int64_t kc,
                       const float *b, int64_t ldb) {
     const ember_kernel_table *k = g->k;
@@ -336,7 +336,7 @@ static void edge_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, i
     bool last = p + kc == g->K;
     if (n == k->nr && k->ukernel_rows) { /* the last rows, whole columns: straight into C */
         bool fuse = last && g->fused;
-        ember_ukernel_post post = fuse ? tile_post(g, i, j) : g->post;
+        ember_ukernel_post post = fuse ? tile_post(g, i, j) : (ember_ukernel_post){0};
         k->ukernel_rows((int)m, kc, a, b, ldb ? ldb : k->nr, c, g->ldc, g->alpha, beta, fuse ? &post : NULL);
         if (last && g->ep && !fuse) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
         return;
