@@ -334,7 +334,7 @@ static void edge_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, i
     float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
     int64_t m = min64(k->mr, g->M - i), n = min64(k->nr, g->N - j);
     bool last = p + kc == g->K;
-    if (n == k->nr && k->ukernel_rows) { /* the last rows, whole columns: straight into C */
+    if (n == k->nr && m < k->mr && k->ukernel_rows) { /* the last rows, whole columns: straight into C */
         bool fuse = last && g->fused;
         ember_ukernel_post post = fuse ? tile_post(g, i, j) : (ember_ukernel_post){0};
         k->ukernel_rows((int)m, kc, a, b, ldb ? ldb : k->nr, c, g->ldc, g->alpha, beta, fuse ? &post : NULL);
