@@ -29,20 +29,45 @@ static void check_conv(ember_conv2d_shape g, int64_t pad_b, int64_t pad_r, ember
     ember_conv2d_ref(&g, W, in, bias, ref, &ep);
     const ember_kernel_table *tables[2] = {ember_kernels(), ember_kernels_generic()};
     double tol = 1e-5 * (double)(nw / g.cout + 4);
+    int64_t ihw = g.h * g.w, ohw = g.oh * g.ow;
     for (int t = 0; t < 2; t++) {
         ember_conv2d_weights *w = ember_conv2d_weights_create_k(tables[t], &g, W);
         CHECK(w != NULL);
-        for (int64_t i = 0; i < nout; i++) out[i] = NAN;
-        ember_conv2d(t ? NULL : pool2, &g, w, in, bias, out, &ep);
-        int64_t bad = -1;
-        for (int64_t i = 0; i < nout && bad < 0; i++)
-            if (!(fabs(out[i] - ref[i]) <= tol)) bad = i;
-        CHECK_MSG(bad < 0, "%s: b%lld c%lld->%lld %lldx%lld k%lldx%lld s%lld,%lld d%lld,%lld p%lld,%lld,%lld,%lld g%lld act %d"
-                  " at %lld: %g vs %g", tables[t]->name, (long long)g.batch, (long long)g.cin, (long long)g.cout,
-                  (long long)g.h, (long long)g.w, (long long)g.kh, (long long)g.kw, (long long)g.stride_h,
-                  (long long)g.stride_w, (long long)g.dil_h, (long long)g.dil_w, (long long)g.pad_t, (long long)g.pad_l,
-                  (long long)pad_b, (long long)pad_r, (long long)g.groups, act.kind, (long long)bad,
-                  bad >= 0 ? out[bad] : 0.0, bad >= 0 ? ref[bad] : 0.0);
+        /* layouts: NCHW; output in panels of the table's nr (the depthwise kernels write them, the others
+         * convert); input in them (a plain 1x1 reads them as its GEMM operand); both in panels of 5 */
+        for (int l = 0; l < 4; l++) {
+            ember_conv2d_shape p = g;
+            int64_t nr = l == 3 ? 5 : tables[t]->nr;
+            p.out_panel = l == 1 || l == 3 ? nr : 0, p.in_panel = l >= 2 ? nr : 0;
+            int64_t pin = ember_panel_floats(g.cin, ihw, nr), pout = ember_panel_floats(g.cout, ohw, nr);
+            float *pi = p.in_panel ? malloc((size_t)(g.batch * pin) * sizeof *pi) : NULL;
+            float *po = p.out_panel ? malloc((size_t)(g.batch * pout) * sizeof *po) : NULL;
+            for (int64_t b = 0; pi && b < g.batch; b++)
+                ember_panels_from_nchw(pi + b * pin, in + b * g.cin * ihw, g.cin, ihw, nr);
+            for (int64_t i = 0; i < nout; i++) out[i] = NAN;
+            for (int64_t i = 0; po && i < g.batch * pout; i++) po[i] = NAN;
+            CHECK(ember_conv2d(t ? NULL : pool2, &p, w, pi ? pi : in, bias, po ? po : out, &ep) == EMBER_OK);
+            int64_t bad = -1;
+            for (int64_t b = 0; po && b < g.batch; b++) {
+                ember_panels_to_nchw(out + b * g.cout * ohw, po + b * pout, g.cout, ohw, nr);
+                for (int64_t i = ohw / nr * g.cout * nr; i < pout;
+                     i++) /* the last panel's columns past hw: zero */
+                    if (i % nr >= ohw % nr && ohw % nr && po[b * pout + i] != 0.0f) bad = i;
+            }
+            for (int64_t i = 0; i < nout && bad < 0; i++)
+                if (!(fabs(out[i] - ref[i]) <= tol)) bad = i;
+            CHECK_MSG(bad < 0,
+                      "%s layout %d: b%lld c%lld->%lld %lldx%lld k%lldx%lld s%lld,%lld d%lld,%lld "
+                      "p%lld,%lld,%lld,%lld"
+                      " g%lld act %d at %lld: %g vs %g",
+                      tables[t]->name, l, (long long)g.batch, (long long)g.cin, (long long)g.cout,
+                      (long long)g.h, (long long)g.w, (long long)g.kh, (long long)g.kw, (long long)g.stride_h,
+                      (long long)g.stride_w, (long long)g.dil_h, (long long)g.dil_w, (long long)g.pad_t,
+                      (long long)g.pad_l, (long long)pad_b, (long long)pad_r, (long long)g.groups, act.kind,
+                      (long long)bad, bad >= 0 && bad < nout ? out[bad] : 0.0,
+                      bad >= 0 && bad < nout ? ref[bad] : 0.0);
+            free(pi), free(po);
+        }
         ember_conv2d_weights_free(w);
     }
     free(in), free(W), free(bias), free(res), free(out), free(ref);
@@ -68,7 +93,8 @@ static void test_pointwise(void) {
     /* few input channels (direct, the plane as one row in chunks): planes under one chunk (192 columns at cin
      * 16), of one chunk and a ragged end, of several; cout tails (channels go by 8, then 4); a residual; cin
      * up to 32 and past it (GEMM again); planes a multiple of 4 KB (the last five: their rows are copied
-     * together from 2 blocks of 8 output channels) */
+     * together from 2 blocks of 8 output channels); the last three on the GEMM, batch 2 among them (images
+     * in panels one after another) */
     typedef struct {
         int64_t cin, cout, h, w;
     } pw_case;
@@ -76,7 +102,7 @@ static void test_pointwise(void) {
                           {8, 5, 1, 200},   {32, 8, 13, 31},  {33, 16, 9, 9},    {1, 64, 12, 40},
                           {24, 16, 5, 90},  {32, 39, 7, 30},  {28, 62, 3, 50},   {31, 3, 10, 10},
                           {20, 40, 32, 32}, {16, 48, 64, 64}, {32, 33, 2, 2048}, {16, 16, 32, 32},
-                          {24, 21, 64, 64}};
+                          {24, 21, 64, 64}, {40, 24, 9, 13},  {64, 80, 7, 7},    {48, 70, 5, 6}};
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         ember_conv2d_shape p = g;
         p.batch = 1 + (int64_t)(i % 2), p.cin = cs[i].cin, p.cout = cs[i].cout, p.h = cs[i].h, p.w = cs[i].w;
@@ -421,13 +447,16 @@ static void test_interleave_rows(void) {
 
 /* The channel-interleaved depthwise kernel against its scalar twin: 1..8 channels, 0..12 taps at random
  * offsets, 1..4 rows of 1..19 pixels (narrower and wider than a vector, blocks running across rows),
- * strides 1..3, pitched outputs, with and without a clamp; nothing but the outputs is written. */
+ * strides 1..3, pitched outputs or panels of 4..16 pixels (5 and 12: not whole vector blocks on every ISA)
+ * with gaps between them, with and without a clamp and PRelu slopes; nothing but the outputs is written. */
 static void test_dw_interleaved(void) {
     const ember_kernel_table *k = ember_kernels();
     for (int it = 0; it < 300; it++) {
         int64_t nc = it % 3 ? EMBER_DWC : pick(1, EMBER_DWC), nt = it % 4 ? 9 : pick(0, 12);
         int64_t ow = pick(1, 19), rows = pick(1, 4), n = rows * ow, sxp = pick(1, 3), pw = (ow - 1) * sxp + 3;
-        int64_t syp = pw * pick(1, 2), ldo = n + pick(0, 5);
+        static const int64_t panels[5] = {4, 5, 8, 12, 16};
+        int64_t syp = pw * pick(1, 2), ldo = n + pick(0, 5), np = it % 3 ? 0 : panels[pick(0, 4)], ldp = 0;
+        if (np) ldo = np, ldp = (EMBER_DWC + pick(0, 2)) * np;
         int64_t tap[12], span = 0;
         for (int64_t t = 0; t < nt; t++) {
             tap[t] = (pick(0, 2) * pw + pick(0, 2)) * EMBER_DWC;
@@ -436,17 +465,21 @@ static void test_dw_interleaved(void) {
         int64_t nin = (rows - 1) * syp * EMBER_DWC + (ow - 1) * sxp * EMBER_DWC + span + EMBER_DWC;
         float *in = rand_buf(nin), *w = rand_buf(12 * EMBER_DWC), *bias = rand_buf(EMBER_DWC);
         float lo = it % 5 ? -0.5f : -INFINITY, hi = it % 5 ? 0.7f : INFINITY;
-        int64_t no = EMBER_DWC * ldo;
+        int64_t no = np ? (n + np - 1) / np * ldp : EMBER_DWC * ldo;
         float *o1 = malloc((size_t)no * sizeof *o1), *o2 = malloc((size_t)no * sizeof *o2);
         for (int64_t i = 0; i < no; i++) o1[i] = o2[i] = -7.0f;
-        k->dw_interleaved(o1, ldo, nc, in, n, ow, sxp * EMBER_DWC, syp * EMBER_DWC, tap, nt, w, bias, lo, hi);
-        ember_dw_interleaved_ref(o2, ldo, nc, in, n, ow, sxp * EMBER_DWC, syp * EMBER_DWC, tap, nt, w, bias, lo, hi);
+        const float *slope = it % 2 ? check_slopes() : NULL; /* PRelu (slopes of either sign) */
+        k->dw_interleaved(o1, ldo, nc, in, n, ow, sxp * EMBER_DWC, syp * EMBER_DWC, tap, nt, w, bias, lo, hi,
+                          slope, np, ldp);
+        ember_dw_interleaved_ref(o2, ldo, nc, in, n, ow, sxp * EMBER_DWC, syp * EMBER_DWC, tap, nt, w, bias,
+                                 lo, hi, slope, np, ldp);
         int64_t bad = -1;
         for (int64_t i = 0; i < no && bad < 0; i++)
             if (!(fabs(o1[i] - o2[i]) <= 1e-5)) bad = i;
-        CHECK_MSG(bad < 0, "%s dw_interleaved nc=%lld taps=%lld n=%lld ow=%lld sx=%lld at %lld: %g vs %g", k->name,
-                  (long long)nc, (long long)nt, (long long)n, (long long)ow, (long long)sxp, (long long)bad,
-                  bad >= 0 ? o1[bad] : 0.0, bad >= 0 ? o2[bad] : 0.0);
+        CHECK_MSG(bad < 0,
+                  "%s dw_interleaved nc=%lld taps=%lld n=%lld ow=%lld sx=%lld np=%lld at %lld: %g vs %g",
+                  k->name, (long long)nc, (long long)nt, (long long)n, (long long)ow, (long long)sxp,
+                  (long long)np, (long long)bad, bad >= 0 ? o1[bad] : 0.0, bad >= 0 ? o2[bad] : 0.0);
         free(in), free(w), free(bias), free(o1), free(o2);
     }
 }
@@ -527,7 +560,7 @@ static void test_chain(void) {
         check_chain(1, 20, 100, 5, 7, 3, 2, a, none);
     }
     check_chain(1, 16, 32, 20, 20, 3, 1, (ember_act){EMBER_ACT_CLIP, 0, 6, NULL}, (ember_act){EMBER_ACT_CLIP, 0, 6, NULL});
-    /* refused: a not 1x1, a residual on a, b not depthwise */
+    /* refused: a not 1x1, a residual on a, b not depthwise, either end in panels */
     ember_conv2d_shape ga = {.batch = 1, .cin = 4, .cout = 4, .h = 6, .w = 6, .oh = 6, .ow = 6, .kh = 1, .kw = 1,
                              .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
     ember_conv2d_shape gb = ga;
@@ -538,6 +571,9 @@ static void test_chain(void) {
     CHECK(!ember_conv2d_chain(NULL, &ga, wa, NULL, &with_res, &gb, wb, NULL, NULL, buf, buf, false));
     CHECK(!ember_conv2d_chain(NULL, &gb, wb, NULL, NULL, &gb, wb, NULL, NULL, buf, buf, false));
     CHECK(!ember_conv2d_chain(NULL, &ga, wa, NULL, NULL, &ga, wa, NULL, NULL, buf, buf, false));
+    ember_conv2d_shape gp = gb;
+    gp.out_panel = 8;
+    CHECK(!ember_conv2d_chain(NULL, &ga, wa, NULL, NULL, &gp, wb, NULL, NULL, buf, buf, false));
     CHECK(!ember_conv2d_pool2(NULL, &ga, wa, buf, NULL, buf, NULL)); /* not depthwise */
     ember_conv2d_weights_free(wa);
     ember_conv2d_weights_free(wb);

@@ -38,6 +38,7 @@ static double random_tol = 1e-4;
 /* Random graphs chain their small 1x1 -> depthwise pairs too (eg_exec_set_chain_all); steps chained so far. */
 static bool chain_all;
 static int chained;
+static int panels; /* depthwise outputs planned in the panel layout so far */
 
 /* Run graph g on the inputs; fused = graph passes + fast ops (+ reference ops when ref_ops: the fused work
  * then goes through eo_fuse_apply), else node by node on the reference ops. */
@@ -58,6 +59,7 @@ static ember_status run_graph_ops(const eg_graph *g, bool fused, bool ref_ops, i
         eg_exec_stats(x, &st);
         if (nfused) *nfused = st.fused;
         chained += st.chained;
+        panels += st.panels;
     }
     eg_exec_destroy(x);
     ember_pool_destroy(pool);
@@ -251,7 +253,13 @@ static void build_conv_graph(gbuild *b, int64_t *xshape) {
         cur = add_node(b, "Add", 2, in)->out[0];
     }
     if (!act_first) cur = maybe_act(b, cur);
-    if (groups == cin && groups > 1 && oh >= 2 && ow >= 2 && rnd() % 3 == 0) { /* YuNet: depthwise -> MaxPool 2x2 */
+    if (groups == cin && cout == cin &&
+        rnd() % 3 == 0) { /* MobileNet: depthwise -> 1x1 (65+: not the row kernel) */
+        int64_t c1 = rnd() % 2 ? 1 + rnd() % 12 : 65 + rnd() % 16;
+        cur = maybe_act(b, add_conv(b, cur, cout, c1, 1, 1, 0, 1)->out[0]);
+        cout = c1;
+    } else if (groups == cin && groups > 1 && oh >= 2 && ow >= 2 &&
+               rnd() % 3 == 0) { /* YuNet: depthwise -> MaxPool 2x2 */
         int64_t two[2] = {2, 2}, zeros[4] = {0, 0, 0, 0};
         eg_node *mp = add_node(b, "MaxPool", 1, &cur);
         attr_ints(b, mp, "kernel_shape", 2, two);
@@ -489,40 +497,52 @@ static void test_gather_table_in_place(void) {
 }
 
 /* Reference ops switched on after a plan that packed deferred weights (left without data): the run copies
- * them first, and gives what the fused run gave. */
+ * them first, and gives what the fused run gave. Returns whether the plan put a tensor in panels (both
+ * reference Convs then use it as NCHW). */
+static bool check_reference_after_plan(bool matmul) {
+    gbuild *b = calloc(1, sizeof *b);
+    int64_t xs[4];
+    if (matmul)
+        build_matmul_graph(b, xs);
+    else
+        build_conv_graph(b, xs);
+    defer_inits(b);
+    ev xin = {0}, got[2] = {{0}, {0}};
+    CHECK(ev_alloc_tensor(&xin, EMBER_DTYPE_F32, matmul ? 3 : 4, xs) == EMBER_OK);
+    for (int64_t i = 0; i < ember_tensor_count(&xin.t); i++) ((float *)xin.t.data)[i] = frand(-2, 2);
+    ev *ins[1] = {&xin};
+    eg_exec *x = NULL;
+    eg_plan_stats st = {0};
+    CHECK(eg_exec_create(&b->g, NULL, NULL, &x) == EMBER_OK);
+    CHECK(x && eg_exec_run(x, ins, &got[0]) == EMBER_OK);
+    if (x) eg_exec_stats(x, &st);
+    CHECK(count_deferred(b) > 0);
+    eo_set_reference(true);
+    CHECK(x && eg_exec_run(x, ins, &got[1]) == EMBER_OK);
+    eo_set_reference(false);
+    CHECK_EQ(count_deferred(b), 0);
+    if (got[0].t.data && got[1].t.data)
+        CHECK(max_rel(got[1].t.data, got[0].t.data, ember_tensor_count(&got[0].t)) <= random_tol);
+    eg_exec_destroy(x);
+    ev_clear(&xin), ev_clear(&got[0]), ev_clear(&got[1]);
+    free_build(b);
+    free(b);
+    return st.panels > 0;
+}
+
 static void test_reference_after_deferred_plan(void) {
-    for (int it = 0; it < 6; it++) {
-        gbuild *b = calloc(1, sizeof *b);
-        int64_t xs[4];
-        if (it % 2) build_matmul_graph(b, xs);
-        else build_conv_graph(b, xs);
-        defer_inits(b);
-        ev xin = {0}, got[2] = {{0}, {0}};
-        CHECK(ev_alloc_tensor(&xin, EMBER_DTYPE_F32, it % 2 ? 3 : 4, xs) == EMBER_OK);
-        for (int64_t i = 0; i < ember_tensor_count(&xin.t); i++) ((float *)xin.t.data)[i] = frand(-2, 2);
-        ev *ins[1] = {&xin};
-        eg_exec *x = NULL;
-        CHECK(eg_exec_create(&b->g, NULL, NULL, &x) == EMBER_OK);
-        CHECK(x && eg_exec_run(x, ins, &got[0]) == EMBER_OK);
-        CHECK(count_deferred(b) > 0);
-        eo_set_reference(true);
-        CHECK(x && eg_exec_run(x, ins, &got[1]) == EMBER_OK);
-        eo_set_reference(false);
-        CHECK_EQ(count_deferred(b), 0);
-        if (got[0].t.data && got[1].t.data)
-            CHECK(max_rel(got[1].t.data, got[0].t.data, ember_tensor_count(&got[0].t)) <= random_tol);
-        eg_exec_destroy(x);
-        ev_clear(&xin), ev_clear(&got[0]), ev_clear(&got[1]);
-        free_build(b);
-        free(b);
-    }
+    for (int it = 0; it < 6; it++) check_reference_after_plan(it % 2);
+    bool seen = false; /* and conv graphs until one had a depthwise -> 1x1 pair in panels */
+    for (int it = 0; it < 400 && !seen; it++) seen = check_reference_after_plan(false);
+    CHECK_MSG(seen, "no random conv graph put a tensor in panels");
 }
 
 static void test_random_conv_graphs(void) {
-    chain_all = true, chained = 0;
+    chain_all = true, chained = 0, panels = 0;
     check_random(0, heavy_ok() ? 300 : 40);
     chain_all = false;
     CHECK_MSG(chained > 0, "no 1x1 -> depthwise pair of the random graphs was chained");
+    CHECK_MSG(panels > 0, "no depthwise -> 1x1 pair of the random graphs wrote panels");
 }
 static void test_random_matmul_graphs(void) { check_random(1, heavy_ok() ? 200 : 30); }
 /* --f16: weights rounded to half (relative error 2^-11 each) keep outputs within ~1e-3 of f32. */

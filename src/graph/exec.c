@@ -78,9 +78,10 @@ ember_status eg_exec_create(const eg_graph *g, eg_exec *parent, ember_pool *pool
     x->prep = ember_calloc((size_t)nn, sizeof *x->prep);
     x->synth = ember_calloc((size_t)nn, sizeof *x->synth);
     x->chain = ember_calloc((size_t)nn, sizeof *x->chain);
-    if (!x->vals || !x->slot || !x->is_const || !x->meta || !x->offset || !x->last_use || !x->steps || !x->dynamic ||
-        !x->step_out0 || !x->step_extra || !x->fuse || !x->has_fuse || !x->fuse_mem || !x->prep || !x->synth ||
-        !x->chain) {
+    x->panel = ember_calloc((size_t)n, sizeof *x->panel);
+    if (!x->vals || !x->slot || !x->is_const || !x->meta || !x->offset || !x->last_use || !x->steps ||
+        !x->dynamic || !x->step_out0 || !x->step_extra || !x->fuse || !x->has_fuse || !x->fuse_mem ||
+        !x->prep || !x->synth || !x->chain || !x->panel) {
         eg_exec_destroy(x);
         return nomem();
     }
@@ -147,6 +148,7 @@ void eg_exec_destroy(eg_exec *x) {
     ember_free(x->prep);
     ember_free(x->synth);
     ember_free(x->chain);
+    ember_free(x->panel);
     ember_huge_free(x->arena, x->arena_size, x->arena_huge);
     ember_free(x);
 }
@@ -182,6 +184,8 @@ void eg_exec_stats(const eg_exec *x, eg_plan_stats *st) {
     st->fused = x->nfused;
     st->chained = 0;
     for (int i = 0; i < x->nsteps; i++) st->chained += x->chain[i] == -2;
+    st->panels = 0;
+    for (int v = 0; v < x->g->nvalues; v++) st->panels += x->panel[v] > 0;
     st->arena_bytes = x->arena_size;
     st->activation_bytes = x->act_bytes;
 }
@@ -213,6 +217,7 @@ static void clear_steps(eg_exec *x) {
         x->has_fuse[i] = false;
         x->fuse[i] = (eo_fuse){.residual = -1};
     }
+    for (int v = 0; v < x->g->nvalues; v++) x->panel[v] = 0;
     ember_pagestore_reset(x->store);
 }
 
@@ -297,6 +302,8 @@ static void step_ctx(eg_exec *x, int step, eo_ctx *c, ev **in, ev **out) {
     if (x->has_fuse[step]) c->fuse = &x->fuse[step];
     c->prep = &x->prep[step];
     c->store = x->store;
+    c->panel_in = n->nin > 0 && n->in[0] >= 0 ? x->panel[n->in[0]] : 0;
+    c->panel_out = n->nout > 0 && step_output(x, step, 0) >= 0 ? x->panel[step_output(x, step, 0)] : 0;
 }
 
 static ember_status node_error(const eg_node *n, ember_status s) {
@@ -540,7 +547,10 @@ static ember_status plan_memory(eg_exec *x) {
             if (val->t.dtype == EMBER_DTYPE_STRING) continue; /* strings own their elements: heap */
             if (x->chain[s] == -2) continue; /* computed band by band by the next step: no memory */
             size_t bytes;
-            if (!ember_dtype_bytes(val->t.dtype, ember_tensor_count(&val->t), &bytes)) {
+            const int64_t *d = val->t.shape; /* panel_convs checked: 4-D f32 */
+            int64_t count = x->panel[v] ? d[0] * ember_panel_floats(d[1], d[2] * d[3], x->panel[v])
+                                        : ember_tensor_count(&val->t);
+            if (!ember_dtype_bytes(val->t.dtype, count, &bytes)) {
                 ember_free(iv);
                 return ember_fail(EMBER_ERR_SHAPE, "value '%s' is too large", g->values[v].name);
             }

@@ -36,6 +36,8 @@ struct eg_exec {
     int *chain;        /* -1; or the step this step's op runs first, band by band inside its own (its input
                           0 is that step's output, which is then never written; the step's extra input is
                           the chained step's input 0); -2: the step is run by a later step */
+    int64_t *panel;    /* per value: nr when the graph passes put it in the panel layout of nr columns
+                          (kernels.h; panel_convs), 0: as its shape says */
     bool no_fuse;      /* eg_exec_set_fusion(x, false): run the graph as written */
     bool f16_weights;  /* eg_exec_set_f16_weights: constant GEMM weights packed as IEEE half */
     bool chain_all;    /* eg_exec_set_chain_all: chain small Conv pairs too */

@@ -569,6 +569,48 @@ static void chain_convs(eg_exec *x, int *readers, int *reader) {
     }
 }
 
+/* --- the panel layout between a depthwise Conv and the 1x1 Conv after it ----------------------------------
+ */
+
+/* A depthwise Conv (multiplier 1, not pooled) whose output only a 1x1 Conv reads (same plane, not chained:
+ * chained ones read NCHW rows) writes that output in the panel layout (kernels.h) the 1x1's GEMM reads as its
+ * packed operand. Each x->panel[v] set here sizes v for the memory plan and tells both steps (eo_ctx). Not in
+ * the reference mode, whose Conv reads NCHW. */
+static void panel_convs(eg_exec *x, int *readers, int *reader) {
+    const eg_graph *g = x->g;
+    if (eo_reference()) return;
+    count_readers(x, readers, reader);
+    for (int s = 0; s < x->nsteps; s++) {
+        const ember_tensor *wa = conv_step(x, s), *wb;
+        const eg_node *a = &g->nodes[x->steps[s]];
+        int v = x->step_out0[s] >= 0 ? x->step_out0[s] : a->out[0];
+        if (!wa || x->chain[s] != -1 ||
+            (x->has_fuse[s] && (x->fuse[s].maxpool2 || x->fuse[s].residual >= 0)) || v < 0 ||
+            readers[v] != 1 || g->values[v].is_output || x->vals[v].kind != EV_TENSOR)
+            continue;
+        const ember_tensor *mid = &x->vals[v].t;
+        if (mid->ndim != 4 || mid->shape[2] * mid->shape[3] < 2 || attr_i(a, "group", 1) != mid->shape[1] ||
+            wa->shape[0] != mid->shape[1] || wa->shape[1] != 1)
+            continue;
+        int t = reader[v];
+        const eg_node *b = &g->nodes[x->steps[t]];
+        if (t <= s || !(wb = conv_step(x, t)) || b->in[0] != v || x->chain[t] != -1 ||
+            attr_i(b, "group", 1) != 1 || wb->shape[1] != mid->shape[1] || wb->shape[2] != 1 ||
+            wb->shape[3] != 1)
+            continue;
+        int o = x->step_out0[t] >= 0 ? x->step_out0[t] : b->out[0];
+        const ember_tensor *out = o >= 0 && x->vals[o].kind == EV_TENSOR ? &x->vals[o].t : NULL;
+        if (!out || out->ndim != 4 || out->shape[2] != mid->shape[2] || out->shape[3] != mid->shape[3] ||
+            (x->has_fuse[t] && x->fuse[t].maxpool2))
+            continue;
+        const eg_attr *st = eg_attr_find(a, "strides");
+        int64_t stride = st && st->type == EG_ATTR_INTS && st->n == 2 ? st->ints[1] : 1;
+        ember_act_kind act = x->has_fuse[s] ? x->fuse[s].act.kind : EMBER_ACT_NONE;
+        x->panel[v] = ember_conv2d_panel_nr(mid->shape[1], wb->shape[0], mid->shape[2], mid->shape[3], stride,
+                                            act == EMBER_ACT_PRELU || act == EMBER_ACT_LEAKY_RELU);
+    }
+}
+
 ember_status eg_fuse_steps(eg_exec *x, int *absorbed) {
     const eg_graph *g = x->g;
     *absorbed = 0;
@@ -637,6 +679,7 @@ ember_status eg_fuse_steps(eg_exec *x, int *absorbed) {
     *absorbed = x->nsteps - k;
     x->nsteps = k;
     chain_convs(x, f.readers, f.reader_step);
+    panel_convs(x, f.readers, f.reader_step);
 done:
     ember_free(f.readers);
     ember_free(f.reader_step);

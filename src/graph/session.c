@@ -318,6 +318,7 @@ void ember_onnx_get_plan_info(const ember_onnx_session *s, ember_onnx_plan_info 
     info->activation_bytes = st.activation_bytes;
     info->fused = st.fused;
     info->chained = st.chained;
+    info->panels = st.panels;
 }
 
 /* Rough FLOPs of a node from its planned shapes: 2 per multiply-add for the heavy ops, one per output

@@ -88,12 +88,16 @@ typedef struct ember_kernel_table {
     void (*interleave_rows)(float *dst, const float *const *src, int64_t nc, int64_t n);
     /* Depthwise conv over EMBER_DWC channel-interleaved input planes (conv.c): for output pixels p < n (whole
      * rows: n is a multiple of ow), (y, x) = (p / ow, p % ow), and channels c < nc,
-     * out[c*ldo + p] = min(max(bias[c] + sum over t < ntaps of in[y*sy + x*sx + tap[t] + c] * w[t*EMBER_DWC + c],
-     * lo), hi), NaN kept, summed in that order. w holds EMBER_DWC floats per tap and bias EMBER_DWC floats;
-     * offsets are in floats (multiples of EMBER_DWC). Writes nothing but those outputs. */
-    void (*dw_interleaved)(float *out, int64_t ldo, int64_t nc, const float *in, int64_t n, int64_t ow, int64_t sx,
-                           int64_t sy, const int64_t *tap, int64_t ntaps, const float *w, const float *bias, float lo,
-                           float hi);
+     * o[c*ldo] = min(max(bias[c] + sum over t < ntaps of in[y*sy + x*sx + tap[t] + c] * w[t*EMBER_DWC + c],
+     * lo), hi), NaN kept, summed in that order, then (slope not NULL: PRelu / LeakyRelu) o < 0 ? o * slope[c]
+     * : o, where o = out + p (np == 0), or o = out + p / np * ldp + p % np (np > 0: panels of np pixels, ldp
+     * floats apart: the panel layout of kernels.h with ldo = np). w holds EMBER_DWC floats per tap, bias and
+     * slope EMBER_DWC floats; offsets are in floats (multiples of EMBER_DWC). Writes nothing but those
+     * outputs. */
+    void (*dw_interleaved)(float *out, int64_t ldo, int64_t nc, const float *in, int64_t n, int64_t ow,
+                           int64_t sx, int64_t sy, const int64_t *tap, int64_t ntaps, const float *w,
+                           const float *bias, float lo, float hi, const float *slope, int64_t np,
+                           int64_t ldp);
     /* Max / average pooling, one output row of one plane, for columns [x0, x1) whose whole window lies inside
      * the input row: out[x] = max (NaN if any is NaN) or sum / div over ky < kh, kx < kw (summed in that
      * order) of rows[ky][x*sw + kx*dw - pad_l]. Reads no column outside the windows. */
@@ -250,9 +254,10 @@ void ember_ukernel_narrow_ref(int mr, int64_t k, const float *a, const float *b,
                               int64_t ldc);
 /* The scalar interleave_rows and dw_interleaved (conv.c): the generic table's, the ISA versions' tails. */
 void ember_interleave_rows_ref(float *dst, const float *const *src, int64_t nc, int64_t n);
-void ember_dw_interleaved_ref(float *out, int64_t ldo, int64_t nc, const float *in, int64_t n, int64_t ow, int64_t sx,
-                              int64_t sy, const int64_t *tap, int64_t ntaps, const float *w, const float *bias,
-                              float lo, float hi);
+void ember_dw_interleaved_ref(float *out, int64_t ldo, int64_t nc, const float *in, int64_t n, int64_t ow,
+                              int64_t sx, int64_t sy, const int64_t *tap, int64_t ntaps, const float *w,
+                              const float *bias, float lo, float hi, const float *slope, int64_t np,
+                              int64_t ldp);
 /* The scalar conv_rows (conv.c), the generic table's and the ISA versions' short rows. */
 void ember_conv_rows_ref(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
                          int64_t ntaps, int64_t n, const ember_ukernel_post *post);

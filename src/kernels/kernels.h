@@ -163,7 +163,24 @@ typedef struct ember_conv2d_shape {
     int64_t dil_h, dil_w;         /* >= 1 */
     int64_t pad_t, pad_l;         /* top/left padding (bottom/right follow from oh/ow) */
     int64_t groups;               /* cin and cout are multiples of groups */
+    int64_t in_panel, out_panel;  /* 0: the input / output is NCHW; nr: in the panel layout of nr columns */
 } ember_conv2d_shape;
+
+/* The panel layout: one image's [C][H*W] activation as the GEMM's packed B operand of a 1x1 conv, ceil(HW / nr)
+ * panels of [C][nr]: pixel p of channel c at (p / nr * C + c) * nr + p % nr, the columns past HW zero, images
+ * ember_panel_floats apart. The channel-interleaved depthwise kernel writes it as it stores, and the 1x1 conv
+ * after it reads it as its GEMM's B: one contiguous stream instead of C rows a plane apart (the 1x1 alone, 1
+ * thread, its input rewritten before each run as a producer would: MobileNetV2's 144 -> 24 at 56x56 0.91x,
+ * 96 -> 16 0.87x, 384 -> 64 at 14x14 0.84x). Any conv takes either layout at either end (the paths that do not
+ * read or write panels convert through a buffer); ember_conv2d_panel_nr says where the pair pays. */
+int64_t ember_panel_floats(int64_t c, int64_t hw, int64_t nr);
+void ember_panels_from_nchw(float *dst, const float *src, int64_t c, int64_t hw, int64_t nr);
+void ember_panels_to_nchw(float *dst, const float *src, int64_t c, int64_t hw, int64_t nr);
+/* The columns per panel for a depthwise conv (stride `stride`, output c x oh x ow, then PRelu / LeakyRelu
+ * when leaky) whose output only a 1x1 stride-1 conv to cout channels reads, with this CPU's kernels; 0 where
+ * panels do not pay (large stride-1 planes) or the 1x1 takes another path (few input channels: the row
+ * kernel). */
+int64_t ember_conv2d_panel_nr(int64_t c, int64_t cout, int64_t oh, int64_t ow, int64_t stride, bool leaky);
 
 /* Output size along one axis: (in + pad_begin + pad_end - dil*(k-1) - 1) / stride + 1 (may be <= 0). */
 int64_t ember_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pad_begin,
@@ -181,10 +198,11 @@ void ember_conv2d_weights_free(ember_conv2d_weights *w);
 /* out = conv(in, W) + bias (per output channel; NULL = none), then ep->act / ep->residual (residual has
  * the output's shape, ldr ignored). ep->bias and ep->bias_kind are ignored: pass bias separately.
  * Picks: depthwise direct kernel (groups == cin, or a 1->1 conv; a dot product per channel when the window is
- * the whole plane), 1x1 stride-1 unpadded as a plain GEMM (few input channels: a direct row kernel), otherwise
- * implicit im2col (patches are packed straight into GEMM panels, no im2col buffer). */
-void ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_conv2d_weights *w,
-                  const float *in, const float *bias, float *out, const ember_epilogue *ep);
+ * the whole plane), 1x1 stride-1 unpadded as a plain GEMM (few input channels: a direct row kernel),
+ * otherwise implicit im2col (patches are packed straight into GEMM panels, no im2col buffer). in and out are
+ * in the layouts g->in_panel / g->out_panel name (the residual is NCHW). Fails only when out of memory. */
+ember_status ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const ember_conv2d_weights *w,
+                          const float *in, const float *bias, float *out, const ember_epilogue *ep);
 
 /* Conv a (1x1, stride 1, unpadded, ungrouped) feeding depthwise conv b (one output channel per input
  * channel), as out = b(a(in)) without writing a's output: each band of b's rows is computed from a's rows

@@ -208,6 +208,7 @@ static bool conv_chained(eo_ctx *c, eo_ctx *p) {
         return false;
     ember_conv2d_shape cs = conv_shape(x, w, &g, eo_attr_int(c, "group", 1));
     ember_conv2d_shape ps = conv_shape(px, pw, &pg, eo_attr_int(p, "group", 1));
+    cs.out_panel = c->panel_out;
     ember_epilogue pe = conv_epilogue(p), ep = conv_epilogue(c);
     return ember_conv2d_chain(c->pool, &ps, pp->w, pp->bias, &pe, &cs, cp->w, cp->bias, &ep, px->data,
                               eo_out(c, 0)->data, c->fuse && c->fuse->maxpool2);
@@ -226,6 +227,7 @@ static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
     const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2);
     ember_tensor *y = eo_out(c, 0);
     ember_conv2d_shape cs = conv_shape(x, w, g, group);
+    cs.in_panel = c->panel_in, cs.out_panel = c->panel_out;
     bool keep = c->prep && eo_in_const(c, 1) && (!b || eo_in_const(c, 2));
     conv_prep *cp = keep ? c->prep->p : NULL;
     if (!cp) {
@@ -235,15 +237,16 @@ static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
     }
     ember_epilogue ep = conv_epilogue(c);
     ember_status s = EMBER_OK;
-    if (!(c->fuse && c->fuse->maxpool2)) {
-        ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep);
+    if (c->panel_out && c->fuse && c->fuse->maxpool2) /* graph/fuse.c panel_convs leaves pooled ones NCHW */
+        s = ember_fail(EMBER_ERR_INTERNAL, "Conv: a pooled output in the panel layout");
+    else if (!(c->fuse && c->fuse->maxpool2)) {
+        s = ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep);
     } else if (!ember_conv2d_pool2(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep)) {
         /* the pool in the bands is for depthwise kernels: others write the whole output, then pool it */
         float *full = eo_scratch(c, sizeof(float) * (size_t)(cs.batch * cs.cout * cs.oh * cs.ow));
-        if (full) {
-            ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, full, &ep);
+        if (full && !(s = ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, full, &ep))) {
             conv_pool2(c, full, y->data, cs.batch, cs.cout, cs.oh, cs.ow);
-        } else {
+        } else if (!full) {
             s = ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory for the output before its MaxPool");
         }
     }
@@ -271,6 +274,8 @@ ember_status conv_run(eo_ctx *c) {
     if (s) return s;
     if (w->dtype != x->dtype || (b && b->dtype != x->dtype))
         return ember_fail(EMBER_ERR_SHAPE, "Conv: weights and bias must have the input's type");
+    /* (the reference path takes no panels: a plan that put a tensor in them and is run with the reference ops
+     * writes and reads it as NCHW at both ends, in a buffer sized for the panels) */
     if (g.nsp <= 2 && !eo_reference()) return conv_fast(c, &g, eo_attr_int(c, "group", 1));
     int64_t group = eo_attr_int(c, "group", 1), N = x->shape[0], C = x->shape[1], M = w->shape[0];
     int64_t cg = C / group, mg = M / group, kn = prod(g.k, g.nsp), on = prod(g.out, g.nsp), in_n = prod(g.in, g.nsp);

@@ -105,6 +105,9 @@ typedef struct eo_ctx {
                                 run band by band inside it (graph/fuse.c chain_convs); its input 0 is
                                 also this step's extra input. Its output has no memory: to run it first
                                 instead, allocate its output (eo_alloc_out) */
+    int64_t panel_in, panel_out; /* Conv only: input 0 / output 0 is in the panel layout of this many columns
+                                    (kernels.h; graph/fuse.c panel_convs), 0: NCHW. The reference ops ignore
+                                    them: both ends are Convs, and both then use NCHW */
 } eo_ctx;
 
 typedef struct eo_def {

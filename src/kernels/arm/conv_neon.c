@@ -133,14 +133,23 @@ static void interleave_rows_neon(float *dst, const float *const *src, int64_t nc
 
 /* 4 pixels at a time (aarch64 and armv7 alike), two q accumulators each (channels 0-3, 4-7): every tap two
  * loads and two multiply-adds per pixel; then two 4 x 4 transposes give each channel its 4 outputs. Pixels
- * run on across rows (q: each pixel's position, the last one repeated past n). */
+ * run on across rows (q: each pixel's position, the last one repeated past n); a panel holds whole blocks
+ * when np is a multiple of 4 (other widths go to the scalar twin). */
 static void dw_interleaved_neon(float *out, int64_t ldo, int64_t nc, const float *in, int64_t n, int64_t ow,
                                 int64_t sx, int64_t sy, const int64_t *tap, int64_t ntaps, const float *w,
-                                const float *bias, float lo, float hi) {
+                                const float *bias, float lo, float hi, const float *slope, int64_t np,
+                                int64_t ldp) {
+    if (np % 4) {
+        ember_dw_interleaved_ref(out, ldo, nc, in, n, ow, sx, sy, tap, ntaps, w, bias, lo, hi, slope, np,
+                                 ldp);
+        return;
+    }
     float32x4_t bl = vld1q_f32(bias), bh = vld1q_f32(bias + 4), vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
-    int64_t x = 0, y = 0;
-    for (int64_t p = 0; p < n; p += 4) {
+    float32x4_t sl = slope ? vld1q_f32(slope) : bl, sh = slope ? vld1q_f32(slope + 4) : bh;
+    int64_t x = 0, y = 0, at = 0; /* at: the block's place in its panel */
+    for (int64_t p = 0; p < n; p += 4, at += 4) {
         int m = n - p < 4 ? (int)(n - p) : 4;
+        if (np && at == np) out += ldp, at = 0;
         const float *q[4];
         for (int i = 0; i < 4; i++) {
             if (i >= m) {
@@ -160,8 +169,16 @@ static void dw_interleaved_neon(float *out, int64_t ldo, int64_t nc, const float
                             clamp4(a3l, vlo, vhi)};
         float32x4_t h[4] = {clamp4(a0h, vlo, vhi), clamp4(a1h, vlo, vhi), clamp4(a2h, vlo, vhi),
                             clamp4(a3h, vlo, vhi)};
+        for (int i = 0; slope && i < 4;
+             i++) { /* PRelu: negative lanes (sign bit: -0 * s is -0) times the slope */
+            l[i] =
+                vbslq_f32(vcltq_s32(vreinterpretq_s32_f32(l[i]), vdupq_n_s32(0)), vmulq_f32(l[i], sl), l[i]);
+            h[i] =
+                vbslq_f32(vcltq_s32(vreinterpretq_s32_f32(h[i]), vdupq_n_s32(0)), vmulq_f32(h[i], sh), h[i]);
+        }
         transpose4(l), transpose4(h);
-        for (int64_t c = 0; c < nc; c++) store_first4(out + c * ldo + p, c < 4 ? l[c] : h[c - 4], m);
+        for (int64_t c = 0; c < nc; c++)
+            store_first4(out + c * ldo + (np ? at : p), c < 4 ? l[c] : h[c - 4], m);
     }
 }
 

@@ -166,8 +166,15 @@ static void interleave_rows_avx2(float *dst, const float *const *src, int64_t nc
 /* 8 pixels read from q[0..8) (one accumulator each, 8 channels): every tap one load and one FMA per pixel; then
  * one 8 x 8 transpose turns the pixels' channel vectors into each channel's 8 outputs, of which the first m
  * are stored at out + c * ldo. */
+INLINE __m256 dwi_post(__m256 v, __m256 lo, __m256 hi, bool leaky, __m256 slope) {
+    v = clamp8(v, lo, hi);
+    return leaky ? _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), v)
+                 : v; /* by v's sign: -0 * s is -0, NaN stays */
+}
+
 INLINE void dwi_block(float *out, int64_t ldo, int64_t nc, const float *const *q, int m, const int64_t *tap,
-                      int64_t ntaps, const float *w, __m256 vb, __m256 vlo, __m256 vhi) {
+                      int64_t ntaps, const float *w, __m256 vb, __m256 vlo, __m256 vhi, bool leaky,
+                      __m256 vs) {
     const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3], *q4 = q[4], *q5 = q[5], *q6 = q[6], *q7 = q[7];
     __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb, a4 = vb, a5 = vb, a6 = vb, a7 = vb;
     for (int64_t t = 0; t < ntaps; t++) {
@@ -175,8 +182,10 @@ INLINE void dwi_block(float *out, int64_t ldo, int64_t nc, const float *const *q
         int64_t o = tap[t];
         DWI_TAP(0), DWI_TAP(1), DWI_TAP(2), DWI_TAP(3), DWI_TAP(4), DWI_TAP(5), DWI_TAP(6), DWI_TAP(7);
     }
-    __m256 v[8] = {clamp8(a0, vlo, vhi), clamp8(a1, vlo, vhi), clamp8(a2, vlo, vhi), clamp8(a3, vlo, vhi),
-                   clamp8(a4, vlo, vhi), clamp8(a5, vlo, vhi), clamp8(a6, vlo, vhi), clamp8(a7, vlo, vhi)};
+    __m256 v[8] = {dwi_post(a0, vlo, vhi, leaky, vs), dwi_post(a1, vlo, vhi, leaky, vs),
+                   dwi_post(a2, vlo, vhi, leaky, vs), dwi_post(a3, vlo, vhi, leaky, vs),
+                   dwi_post(a4, vlo, vhi, leaky, vs), dwi_post(a5, vlo, vhi, leaky, vs),
+                   dwi_post(a6, vlo, vhi, leaky, vs), dwi_post(a7, vlo, vhi, leaky, vs)};
     transpose8(v);
     if (m == 8 && nc == 8) {
         _mm256_storeu_ps(out, v[0]), _mm256_storeu_ps(out + ldo, v[1]), _mm256_storeu_ps(out + 2 * ldo, v[2]);
@@ -189,26 +198,36 @@ INLINE void dwi_block(float *out, int64_t ldo, int64_t nc, const float *const *q
 }
 
 /* Rows of 8 or more: blocks of 8 along each row, the ragged end as one more block ending at the row's end
- * (recomputing a few outputs); narrower rows: blocks of 8 pixels running on across rows. */
+ * (recomputing a few outputs); narrower rows, and panels: blocks of 8 pixels running on across rows (a
+ * panel holds whole blocks when np is a multiple of 8; other widths go to the scalar twin). */
 static void dw_interleaved_avx2(float *out, int64_t ldo, int64_t nc, const float *in, int64_t n, int64_t ow,
                                 int64_t sx, int64_t sy, const int64_t *tap, int64_t ntaps, const float *w,
-                                const float *bias, float lo, float hi) {
+                                const float *bias, float lo, float hi, const float *slope, int64_t np,
+                                int64_t ldp) {
+    if (np % 8) {
+        ember_dw_interleaved_ref(out, ldo, nc, in, n, ow, sx, sy, tap, ntaps, w, bias, lo, hi, slope, np,
+                                 ldp);
+        return;
+    }
     __m256 vb = _mm256_loadu_ps(bias), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    __m256 vs = slope ? _mm256_loadu_ps(slope) : vb;
+    bool leaky = slope != NULL;
     const float *q[8];
-    if (ow >= 8) {
+    if (ow >= 8 && !np) {
         for (int64_t p = 0, y = 0; p < n; p += ow, y++)
             for (int64_t x = 0;; x += 8) {
                 if (x + 8 > ow) x = ow - 8;
                 q[0] = in + y * sy + x * sx;
                 for (int i = 1; i < 8; i++) q[i] = q[i - 1] + sx;
-                dwi_block(out + p + x, ldo, nc, q, 8, tap, ntaps, w, vb, vlo, vhi);
+                dwi_block(out + p + x, ldo, nc, q, 8, tap, ntaps, w, vb, vlo, vhi, leaky, vs);
                 if (x + 8 >= ow) break;
             }
         return;
     }
-    int64_t x = 0, y = 0;
-    for (int64_t p = 0; p < n; p += 8) {
+    int64_t x = 0, y = 0, at = 0; /* at: the block's place in its panel */
+    for (int64_t p = 0; p < n; p += 8, at += 8) {
         int m = n - p < 8 ? (int)(n - p) : 8;
+        if (np && at == np) out += ldp, at = 0;
         for (int i = 0; i < 8; i++) {
             if (i >= m) { /* past the end: repeat the last pixel (computed, not stored) */
                 q[i] = q[m - 1];
@@ -217,7 +236,7 @@ static void dw_interleaved_avx2(float *out, int64_t ldo, int64_t nc, const float
             q[i] = in + y * sy + x * sx;
             if (++x == ow) x = 0, y++;
         }
-        dwi_block(out + p, ldo, nc, q, m, tap, ntaps, w, vb, vlo, vhi);
+        dwi_block(out + (np ? at : p), ldo, nc, q, m, tap, ntaps, w, vb, vlo, vhi, leaky, vs);
     }
 }
 
