@@ -234,7 +234,7 @@ static void build_conv_graph(gbuild *b, int64_t *xshape) {
         groups = cin;
         cout = cin * (1 + rnd() % 2);
     } else {
-        cout = 1 + rnd() % 12;
+        cout = k == 1 && rnd() % 4 == 0 ? 65 + rnd() % 8 : 1 + rnd() % 12; /* 65+: a 1x1 on the GEMM */
     }
     int64_t oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
     int64_t cin0 = groups == cin && cout == cin && rnd() % 2 ? 1 + rnd() % 24 : 0; /* a 1x1 before */
@@ -253,8 +253,9 @@ static void build_conv_graph(gbuild *b, int64_t *xshape) {
         cur = add_node(b, "Add", 2, in)->out[0];
     }
     if (!act_first) cur = maybe_act(b, cur);
-    if (groups == cin && cout == cin &&
-        rnd() % 3 == 0) { /* MobileNet: depthwise -> 1x1 (65+: not the row kernel) */
+    bool plain = groups == 1 && k == 1 && stride == 1 && !pad;
+    if (((groups == cin && cout == cin) || plain) &&
+        rnd() % 3 == 0) { /* MobileNet: depthwise or 1x1, then 1x1 */
         int64_t c1 = rnd() % 2 ? 1 + rnd() % 12 : 65 + rnd() % 16;
         cur = maybe_act(b, add_conv(b, cur, cout, c1, 1, 1, 0, 1)->out[0]);
         cout = c1;

@@ -569,13 +569,13 @@ static void chain_convs(eg_exec *x, int *readers, int *reader) {
     }
 }
 
-/* --- the panel layout between a depthwise Conv and the 1x1 Conv after it ----------------------------------
+/* --- the panel layout between a Conv and the 1x1 Conv after it ---------------------------------------------
  */
 
-/* A depthwise Conv (multiplier 1, not pooled) whose output only a 1x1 Conv reads (same plane, not chained:
+/* A depthwise Conv, or a 1x1 Conv (not pooled), whose output only a 1x1 Conv reads (same plane, not chained:
  * chained ones read NCHW rows) writes that output in the panel layout (kernels.h) the 1x1's GEMM reads as its
- * packed operand. Each x->panel[v] set here sizes v for the memory plan and tells both steps (eo_ctx). Not in
- * the reference mode, whose Conv reads NCHW. */
+ * packed operand, where ember_conv2d_panel_nr says it pays. Each x->panel[v] set here sizes v for the memory
+ * plan and tells both steps (eo_ctx). Not in the reference mode, whose Conv reads NCHW. */
 static void panel_convs(eg_exec *x, int *readers, int *reader) {
     const eg_graph *g = x->g;
     if (eo_reference()) return;
@@ -584,17 +584,13 @@ static void panel_convs(eg_exec *x, int *readers, int *reader) {
         const ember_tensor *wa = conv_step(x, s), *wb;
         const eg_node *a = &g->nodes[x->steps[s]];
         int v = x->step_out0[s] >= 0 ? x->step_out0[s] : a->out[0];
-        if (!wa || x->chain[s] != -1 ||
-            (x->has_fuse[s] && (x->fuse[s].maxpool2 || x->fuse[s].residual >= 0)) || v < 0 ||
-            readers[v] != 1 || g->values[v].is_output || x->vals[v].kind != EV_TENSOR)
+        if (!wa || x->chain[s] != -1 || (x->has_fuse[s] && x->fuse[s].maxpool2) || v < 0 || readers[v] != 1 ||
+            g->values[v].is_output || x->vals[v].kind != EV_TENSOR || x->vals[a->in[0]].kind != EV_TENSOR)
             continue;
-        const ember_tensor *mid = &x->vals[v].t;
-        if (mid->ndim != 4 || mid->shape[2] * mid->shape[3] < 2 || attr_i(a, "group", 1) != mid->shape[1] ||
-            wa->shape[0] != mid->shape[1] || wa->shape[1] != 1)
-            continue;
+        const ember_tensor *in = &x->vals[a->in[0]].t, *mid = &x->vals[v].t;
         int t = reader[v];
         const eg_node *b = &g->nodes[x->steps[t]];
-        if (t <= s || !(wb = conv_step(x, t)) || b->in[0] != v || x->chain[t] != -1 ||
+        if (mid->ndim != 4 || t <= s || !(wb = conv_step(x, t)) || b->in[0] != v || x->chain[t] != -1 ||
             attr_i(b, "group", 1) != 1 || wb->shape[1] != mid->shape[1] || wb->shape[2] != 1 ||
             wb->shape[3] != 1)
             continue;
@@ -605,9 +601,26 @@ static void panel_convs(eg_exec *x, int *readers, int *reader) {
             continue;
         const eg_attr *st = eg_attr_find(a, "strides");
         int64_t stride = st && st->type == EG_ATTR_INTS && st->n == 2 ? st->ints[1] : 1;
+        ember_conv2d_shape as = {.batch = in->shape[0],
+                                 .cin = in->shape[1],
+                                 .h = in->shape[2],
+                                 .w = in->shape[3],
+                                 .cout = mid->shape[1],
+                                 .oh = mid->shape[2],
+                                 .ow = mid->shape[3],
+                                 .kh = wa->shape[2],
+                                 .kw = wa->shape[3],
+                                 .stride_h = stride,
+                                 .stride_w = stride,
+                                 .dil_h = 1,
+                                 .dil_w = 1,
+                                 .groups = attr_i(a, "group", 1)};
         ember_act_kind act = x->has_fuse[s] ? x->fuse[s].act.kind : EMBER_ACT_NONE;
-        x->panel[v] = ember_conv2d_panel_nr(mid->shape[1], wb->shape[0], mid->shape[2], mid->shape[3], stride,
-                                            act == EMBER_ACT_PRELU || act == EMBER_ACT_LEAKY_RELU);
+        bool depthwise = as.groups == as.cin && as.groups > 1;
+        if (depthwise && x->has_fuse[s] && x->fuse[s].residual >= 0)
+            continue; /* the depthwise kernels' rows */
+        x->panel[v] =
+            ember_conv2d_panel_nr(&as, act == EMBER_ACT_PRELU || act == EMBER_ACT_LEAKY_RELU, wb->shape[0]);
     }
 }
 

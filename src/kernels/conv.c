@@ -1002,7 +1002,17 @@ static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember
                 e.residual = ep->residual ? ep->residual + (b * g->cout + grp * cout_g) * ohw : NULL;
                 e.ldr = ohw;
             }
-            ember_sgemm_run(k, pool, cout_g, ohw, w->k, 1.0f, &A, &B, 0.0f, c, ohw, &e);
+            if (!g->out_panel) {
+                ember_sgemm_run(k, pool, cout_g, ohw, w->k, 1.0f, &A, &B, 0.0f, c, ohw, &e);
+                continue;
+            }
+            /* one group (writes_panels): the image's panels, then the last one's columns past the plane
+             * zeroed */
+            int64_t np = g->out_panel, tail = ohw % np;
+            c = out + b * ember_panel_floats(g->cout, ohw, np);
+            ember_sgemm_run_panels(k, pool, g->cout, ohw, w->k, 1.0f, &A, &B, 0.0f, c, &e);
+            for (int64_t oc = 0; tail && oc < g->cout; oc++)
+                memset(c + (ohw / np * g->cout + oc) * np + tail, 0, (size_t)(np - tail) * sizeof(float));
         }
 }
 
@@ -1011,17 +1021,22 @@ static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember
  * (MobileNetV2's 384 channels at 14x14 + 1x1 to 64 0.95x, 960 at 7x7 to 160 0.97x, 144 at 56x56 stride 2 to
  * 32 0.95x; with PRelu 64 at 56x56 to 64 0.79x, 128 at 28x28 0.79x), but not larger stride-1 planes with a
  * clamp, where the interleaved kernel is slower than the per-plane one by more than the 1x1 gains (144 at
- * 56x56 to 24 1.12x, 192 at 28x28 to 32 1.03x). */
-int64_t ember_conv2d_panel_nr(int64_t c, int64_t cout, int64_t oh, int64_t ow, int64_t stride, bool leaky) {
+ * 56x56 to 24 1.12x, 192 at 28x28 to 32 1.03x). Between two 1x1 GEMMs the panels cost nothing. */
+int64_t ember_conv2d_panel_nr(const ember_conv2d_shape *a, bool leaky, int64_t cout) {
     const ember_kernel_table *k = ember_kernels();
-    ember_conv2d_shape g = {.batch = 1, .cin = c, .cout = cout, .groups = 1}; /* the 1x1 over the plane */
-    g.h = g.oh = oh, g.w = g.ow = ow;
-    g.kh = g.kw = g.stride_h = g.stride_w = g.dil_h = g.dil_w = 1;
-    return !direct_suits(k, &g) && (oh * ow <= DWC_PANEL_MAX || stride >= 2 || leaky) ? k->nr : 0;
+    ember_conv2d_shape b = {
+        .batch = 1, .cin = a->cout, .cout = cout, .groups = 1}; /* the 1x1 over a's output */
+    b.h = b.oh = a->oh, b.w = b.ow = a->ow;
+    b.kh = b.kw = b.stride_h = b.stride_w = b.dil_h = b.dil_w = 1;
+    if (direct_suits(k, &b) || a->oh * a->ow < 2) return 0;
+    if (is_depthwise(a))
+        return a->cout == a->cin && (a->oh * a->ow <= DWC_PANEL_MAX || a->stride_w >= 2 || leaky) ? k->nr : 0;
+    return a->groups == 1 && pointwise_direct(a) && !direct_suits(k, a) ? k->nr : 0;
 }
 
 /* Whether the path these weights take reads its input as panels of g->in_panel columns (a plain 1x1 GEMM on
- * the table's nr), and writes its output as panels (the depthwise band kernels). */
+ * the table's nr), and writes its output as panels (the interleaved depthwise kernel; an ungrouped GEMM on
+ * the table's nr). */
 static bool reads_panels(const ember_conv2d_weights *w, const ember_conv2d_shape *g) {
     return !w->depthwise && !w->direct && !w->wino && pointwise_direct(g) && g->groups == 1 &&
            g->in_panel == w->kt->nr;
@@ -1029,7 +1044,9 @@ static bool reads_panels(const ember_conv2d_weights *w, const ember_conv2d_shape
 
 static bool writes_panels(const ember_conv2d_weights *w, const ember_conv2d_shape *g,
                           const ember_epilogue *ep) {
-    return w->depthwise && !dw_whole_plane(g) && !(ep && ep->residual);
+    if (!w->depthwise) /* a GEMM (the residual is NCHW like the epilogue's positions: any) */
+        return !w->direct && !w->wino && g->groups == 1 && g->out_panel == w->kt->nr;
+    return !dw_whole_plane(g) && !(ep && ep->residual);
 }
 
 /* ember_conv2d for a conv whose path does not take the panel layout at one end: through an NCHW buffer. */

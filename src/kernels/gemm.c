@@ -199,6 +199,8 @@ typedef struct {
     const uint16_t *pb16; /* B packed as half: each tile widens its panels into the thread's L2 buffer */
     float *C;
     int64_t ldc;
+    bool cpanel; /* C in the panel layout of nr columns (kernels.h): tile (i, j) at C + (j / nr * M + i) * nr
+                  */
     const ember_epilogue *ep;
     bool fused;         /* the epilogue is bias + ReLU/Clip/none + residual: full tiles apply it in the
                            micro-kernel (edge tiles too, but for the residual) */
@@ -271,10 +273,20 @@ typedef struct {
     float beta;
     bool fuse, apply;        /* the epilogue fused into the micro-kernel / applied after it (last k block) */
     ember_ukernel_post post; /* fuse: offset to the current row tile */
+    float *c;                /* the sliver's row 0 in C, rows ldc apart */
+    int64_t ldc;
 } sliver_run;
+
+/* Where C's tile (i, j) starts (j a multiple of nr) and how far apart its rows are. */
+static inline float *c_at(const gemm_job *g, int64_t i, int64_t j, int64_t *ldc) {
+    int64_t nr = g->k->nr;
+    *ldc = g->cpanel ? nr : g->ldc;
+    return g->cpanel ? g->C + (j / nr * g->M + i) * nr : g->C + i * g->ldc + j;
+}
 
 static inline sliver_run sliver_start(const gemm_job *g, int64_t i0, int64_t j, int64_t p, int64_t kc) {
     sliver_run s = {.beta = p == 0 ? g->beta : 1.0f};
+    s.c = c_at(g, 0, j, &s.ldc);
     bool last = p + kc == g->K;
     s.fuse = last && g->fused;
     s.apply = last && g->ep && !g->fused;
@@ -290,14 +302,14 @@ static inline __attribute__((always_inline)) void sliver_tile(const gemm_job *g,
                                                               int64_t j, int64_t p, int64_t kc,
                                                               const float *b, int64_t ldb) {
     const ember_kernel_table *k = g->k;
-    float *c = g->C + i * g->ldc + j;
+    float *c = s->c + i * s->ldc;
     const ember_ukernel_post *post = s->fuse ? &s->post : NULL;
     if (g->ain)
-        k->ukernel_sa(kc, g->ain->data + i * g->ain->ld + p, g->ain->ld, b, ldb ? ldb : k->nr, c, g->ldc,
+        k->ukernel_sa(kc, g->ain->data + i * g->ain->ld + p, g->ain->ld, b, ldb ? ldb : k->nr, c, s->ldc,
                       g->alpha, s->beta, post);
     else
-        run_ukernel(k, kc, g->pa + i * g->K + p * k->mr, b, ldb, c, g->ldc, g->alpha, s->beta, post);
-    if (s->apply) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, k->mr, k->nr);
+        run_ukernel(k, kc, g->pa + i * g->K + p * k->mr, b, ldb, c, s->ldc, g->alpha, s->beta, post);
+    if (s->apply) ember_epilogue_apply_k(k, g->ep, c, s->ldc, i, j, k->mr, k->nr);
     if (s->fuse) {
         ember_ukernel_post *q = &s->post;
         q->rbias = q->rbias ? q->rbias + k->mr : NULL;
@@ -331,14 +343,15 @@ static void micro_tile(const gemm_job *g, int64_t i, int64_t j, int64_t p, int64
 static void edge_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, int64_t p, int64_t kc,
                       const float *b, int64_t ldb) {
     const ember_kernel_table *k = g->k;
-    float beta = p == 0 ? g->beta : 1.0f, *c = g->C + i * g->ldc + j;
+    int64_t ldc;
+    float beta = p == 0 ? g->beta : 1.0f, *c = c_at(g, i, j, &ldc);
     int64_t m = min64(k->mr, g->M - i), n = min64(k->nr, g->N - j);
     bool last = p + kc == g->K;
     if (n == k->nr && m < k->mr && k->ukernel_rows) { /* the last rows, whole columns: straight into C */
         bool fuse = last && g->fused;
         ember_ukernel_post post = fuse ? tile_post(g, i, j) : (ember_ukernel_post){0};
-        k->ukernel_rows((int)m, kc, a, b, ldb ? ldb : k->nr, c, g->ldc, g->alpha, beta, fuse ? &post : NULL);
-        if (last && g->ep && !fuse) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
+        k->ukernel_rows((int)m, kc, a, b, ldb ? ldb : k->nr, c, ldc, g->alpha, beta, fuse ? &post : NULL);
+        if (last && g->ep && !fuse) ember_epilogue_apply_k(k, g->ep, c, ldc, i, j, m, n);
         return;
     }
     if (n <= EMBER_NARROW_MAX && k->ukernel_narrow) { /* a few columns: no full tile */
@@ -346,7 +359,7 @@ static void edge_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, i
         k->ukernel_narrow(kc, a, b, ldb ? ldb : k->nr, n, tmp, EMBER_NARROW_MAX);
         for (int64_t r = 0; r < m; r++)
             for (int64_t s = 0; s < n; s++) {
-                float v = g->alpha * tmp[r * EMBER_NARROW_MAX + s], *o = c + r * g->ldc + s;
+                float v = g->alpha * tmp[r * EMBER_NARROW_MAX + s], *o = c + r * ldc + s;
                 *o = beta == 0.0f ? v : v + beta * *o;
             }
     } else {
@@ -365,7 +378,7 @@ static void edge_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, i
         }
         run_ukernel(k, kc, a, b, ldb, tmp, k->nr, g->alpha, 0.0f, done ? &post : NULL);
         for (int64_t r = 0; r < m; r++) {
-            float *o = c + r * g->ldc;
+            float *o = c + r * ldc;
             const float *t = tmp + r * k->nr;
             if (beta == 0.0f) {
                 memcpy(o, t, (size_t)n * sizeof *o);
@@ -375,7 +388,7 @@ static void edge_tile(const gemm_job *g, const float *a, int64_t i, int64_t j, i
         }
         if (done) return;
     }
-    if (last && g->ep) ember_epilogue_apply_k(k, g->ep, c, g->ldc, i, j, m, n);
+    if (last && g->ep) ember_epilogue_apply_k(k, g->ep, c, ldc, i, j, m, n);
 }
 
 /* Packs the B panel of columns [j0, j1) x k in [p, p + kc) as slivers [ceil((j1-j0)/nr)][kc][nr]. A plain
@@ -583,16 +596,21 @@ static void scale_c(float *C, int64_t ldc, int64_t M, int64_t N, float beta) {
         for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
 
-void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, int64_t N, int64_t K, float alpha,
-                     const ember_gemm_src *A, const ember_gemm_src *B, float beta, float *C, int64_t ldc,
-                     const ember_epilogue *ep) {
+static void sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, int64_t N, int64_t K,
+                      float alpha, const ember_gemm_src *A, const ember_gemm_src *B, float beta, float *C,
+                      int64_t ldc, bool cpanel, const ember_epilogue *ep) {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0.0f) {
-        scale_c(C, ldc, M, N, beta);
-        ember_epilogue_apply_k(k, ep, C, ldc, 0, 0, M, N);
+    if (K <= 0 || alpha == 0.0f) { /* (in panels: panel by panel, each M rows of up to nr columns) */
+        for (int64_t j = 0; j < N; j += cpanel ? k->nr : N) {
+            float *c = cpanel ? C + j * M : C;
+            int64_t n = cpanel ? min64(k->nr, N - j) : N, ld = cpanel ? k->nr : ldc;
+            scale_c(c, ld, M, n, beta);
+            ember_epilogue_apply_k(k, ep, c, ld, 0, j, M, n);
+        }
         return;
     }
-    if (M == 1 && B->packed && !A->packed && k->nr % 4 == 0) { /* A's row made contiguous, one pass over B */
+    /* A's row made contiguous, one pass over B (one row of C: the same in panels) */
+    if (M == 1 && B->packed && !A->packed && k->nr % 4 == 0) {
         float *a = ember_scratch(EMBER_SCRATCH_GEMM, (size_t)K * sizeof(float));
         if (a) {
             A->pack(A->src, 0, 1, 0, K, 1, a);
@@ -613,7 +631,16 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
         ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory for %lld packing floats", (long long)(fa + fb));
         return;
     }
-    gemm_job g = {.k = k, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .C = C, .ldc = ldc, .ep = ep};
+    gemm_job g = {.k = k,
+                  .M = M,
+                  .N = N,
+                  .K = K,
+                  .alpha = alpha,
+                  .beta = beta,
+                  .C = C,
+                  .ldc = ldc,
+                  .ep = ep,
+                  .cpanel = cpanel};
     g.fused = gemm_post_from(ep, &g.post);
     g.pa = A->packed ? A->packed : ain ? NULL : buf;
     g.ain = ain;
@@ -635,6 +662,18 @@ void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, i
     if (atomic_load(&g.failed))
         ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory for a %lldx%lld B panel", (long long)g.kc,
                    (long long)g.nc);
+}
+
+void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, int64_t N, int64_t K,
+                     float alpha, const ember_gemm_src *A, const ember_gemm_src *B, float beta, float *C,
+                     int64_t ldc, const ember_epilogue *ep) {
+    sgemm_run(k, pool, M, N, K, alpha, A, B, beta, C, ldc, false, ep);
+}
+
+void ember_sgemm_run_panels(const ember_kernel_table *k, ember_pool *pool, int64_t M, int64_t N, int64_t K,
+                            float alpha, const ember_gemm_src *A, const ember_gemm_src *B, float beta,
+                            float *C, const ember_epilogue *ep) {
+    sgemm_run(k, pool, M, N, K, alpha, A, B, beta, C, 0, true, ep);
 }
 
 /* --- public GEMM entry points ------------------------------------------------------------------------- */

@@ -196,6 +196,11 @@ void ember_pack_operand_b(const void *src, int64_t r0, int64_t n, int64_t k0, in
 void ember_sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, int64_t N, int64_t K, float alpha,
                      const ember_gemm_src *A, const ember_gemm_src *B, float beta, float *C, int64_t ldc,
                      const ember_epilogue *ep);
+/* The same with C in the panel layout of k->nr columns (kernels.h): M rows (the channels) of N columns; the
+ * columns of the last panel past N are not written. */
+void ember_sgemm_run_panels(const ember_kernel_table *k, ember_pool *pool, int64_t M, int64_t N, int64_t K,
+                            float alpha, const ember_gemm_src *A, const ember_gemm_src *B, float beta,
+                            float *C, const ember_epilogue *ep);
 /* Packed sizes (floats) for table k. */
 int64_t ember_packed_floats(const ember_kernel_table *k, bool is_b, int64_t rows, int64_t K);
 /* Packs a whole operand with table k's register block. */

@@ -176,11 +176,10 @@ typedef struct ember_conv2d_shape {
 int64_t ember_panel_floats(int64_t c, int64_t hw, int64_t nr);
 void ember_panels_from_nchw(float *dst, const float *src, int64_t c, int64_t hw, int64_t nr);
 void ember_panels_to_nchw(float *dst, const float *src, int64_t c, int64_t hw, int64_t nr);
-/* The columns per panel for a depthwise conv (stride `stride`, output c x oh x ow, then PRelu / LeakyRelu
- * when leaky) whose output only a 1x1 stride-1 conv to cout channels reads, with this CPU's kernels; 0 where
- * panels do not pay (large stride-1 planes) or the 1x1 takes another path (few input channels: the row
- * kernel). */
-int64_t ember_conv2d_panel_nr(int64_t c, int64_t cout, int64_t oh, int64_t ow, int64_t stride, bool leaky);
+/* The columns per panel for conv a's output (then PRelu / LeakyRelu when leaky) when only a 1x1 stride-1 conv
+ * to cout channels reads it, with this CPU's kernels; 0 where panels do not pay or a path does not take them.
+ * a: a depthwise conv (multiplier 1) or an ungrouped 1x1 stride-1 one; its pads are not looked at. */
+int64_t ember_conv2d_panel_nr(const ember_conv2d_shape *a, bool leaky, int64_t cout);
 
 /* Output size along one axis: (in + pad_begin + pad_end - dil*(k-1) - 1) / stride + 1 (may be <= 0). */
 int64_t ember_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pad_begin,
