@@ -133,7 +133,7 @@ typedef struct ember_onnx_plan_info {
     size_t arena_bytes, activation_bytes;
     int fused; /* nodes the graph passes merged into the step before them (BatchNormalization, activations...) */
     int chained; /* steps (1x1 Convs) run band by band inside the step after them (a depthwise Conv) */
-    int panels;  /* tensors a depthwise Conv writes in the layout the 1x1 Conv reading them takes as is */
+    int panels; /* tensors a Conv writes in the layout the 1x1 Conv reading them takes as is (docs/onnx.md) */
 } ember_onnx_plan_info;
 
 EMBER_API void ember_onnx_get_plan_info(const ember_onnx_session *s, ember_onnx_plan_info *info);

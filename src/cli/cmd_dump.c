@@ -177,9 +177,8 @@ int cmd_dump(int argc, char **argv) {
         qsort(stats, (size_t)nst, sizeof *stats, by_count);
         if (p.json) {
             printf(",\n \"plan\": {\"steps\": %d, \"folded\": %d, \"dynamic\": %d, \"removed\": %d, "
-                   "\"fused\": %d, "
-                   "\"chained\": %d, \"panels\": %d, \"arena_bytes\": %zu, \"activation_bytes\": %zu},\n "
-                   "\"ops\": [",
+                   "\"fused\": %d, \"chained\": %d, \"panels\": %d, \"arena_bytes\": %zu, "
+                   "\"activation_bytes\": %zu},\n \"ops\": [",
                    pi.steps, pi.folded, pi.dynamic_steps, pi.removed, pi.fused, pi.chained, pi.panels,
                    pi.arena_bytes, pi.activation_bytes);
             for (int i = 0; i < nst; i++) {
@@ -195,9 +194,8 @@ int cmd_dump(int argc, char **argv) {
             if (profile) printf(", \"run_ms\": %.4f", total_ns / 1e6);
             printf("}\n");
         } else {
-            printf("plan    %d steps (%d folded, %d dynamic, %d unused removed, %d fused, %d chained, %d in "
-                   "panels), arena "
-                   "%.2f MB for %.2f MB of activations\n",
+            printf("plan    %d steps (%d folded, %d dynamic, %d unused removed, %d fused, %d chained, "
+                   "%d in panels), arena %.2f MB for %.2f MB of activations\n",
                    pi.steps, pi.folded, pi.dynamic_steps, pi.removed, pi.fused, pi.chained, pi.panels,
                    (double)pi.arena_bytes / 1e6, (double)pi.activation_bytes / 1e6);
             printf("ops    %s%s\n", cost ? "         count      MFLOPs" : "   count", profile ? "        ms      %" : "");

@@ -569,8 +569,7 @@ static void chain_convs(eg_exec *x, int *readers, int *reader) {
     }
 }
 
-/* --- the panel layout between a Conv and the 1x1 Conv after it ---------------------------------------------
- */
+/* --- the panel layout between a Conv and the 1x1 Conv after it ----------------------------------------- */
 
 /* A depthwise Conv, or a 1x1 Conv (not pooled), whose output only a 1x1 Conv reads (same plane, not chained:
  * chained ones read NCHW rows) writes that output in the panel layout (kernels.h) the 1x1's GEMM reads as its
@@ -601,20 +600,11 @@ static void panel_convs(eg_exec *x, int *readers, int *reader) {
             continue;
         const eg_attr *st = eg_attr_find(a, "strides");
         int64_t stride = st && st->type == EG_ATTR_INTS && st->n == 2 ? st->ints[1] : 1;
-        ember_conv2d_shape as = {.batch = in->shape[0],
-                                 .cin = in->shape[1],
-                                 .h = in->shape[2],
-                                 .w = in->shape[3],
-                                 .cout = mid->shape[1],
-                                 .oh = mid->shape[2],
-                                 .ow = mid->shape[3],
-                                 .kh = wa->shape[2],
-                                 .kw = wa->shape[3],
-                                 .stride_h = stride,
-                                 .stride_w = stride,
-                                 .dil_h = 1,
-                                 .dil_w = 1,
-                                 .groups = attr_i(a, "group", 1)};
+        ember_conv2d_shape as = {.batch = in->shape[0], .cin = in->shape[1], .cout = mid->shape[1]};
+        as.h = in->shape[2], as.w = in->shape[3], as.oh = mid->shape[2], as.ow = mid->shape[3];
+        as.kh = wa->shape[2], as.kw = wa->shape[3], as.stride_h = as.stride_w = stride,
+        as.dil_h = as.dil_w = 1;
+        as.groups = attr_i(a, "group", 1);
         ember_act_kind act = x->has_fuse[s] ? x->fuse[s].act.kind : EMBER_ACT_NONE;
         bool depthwise = as.groups == as.cin && as.groups > 1;
         if (depthwise && x->has_fuse[s] && x->fuse[s].residual >= 0)
