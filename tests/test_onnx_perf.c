@@ -38,7 +38,6 @@ static double random_tol = 1e-4;
 /* Random graphs chain their small 1x1 -> depthwise pairs too (eg_exec_set_chain_all); steps chained so far. */
 static bool chain_all;
 static int chained;
-static int panels; /* depthwise outputs planned in the panel layout so far */
 
 /* Run graph g on the inputs; fused = graph passes + fast ops (+ reference ops when ref_ops: the fused work
  * then goes through eo_fuse_apply), else node by node on the reference ops. */
@@ -59,7 +58,6 @@ static ember_status run_graph_ops(const eg_graph *g, bool fused, bool ref_ops, i
         eg_exec_stats(x, &st);
         if (nfused) *nfused = st.fused;
         chained += st.chained;
-        panels += st.panels;
     }
     eg_exec_destroy(x);
     ember_pool_destroy(pool);
@@ -533,17 +531,16 @@ static bool check_reference_after_plan(bool matmul) {
 
 static void test_reference_after_deferred_plan(void) {
     for (int it = 0; it < 6; it++) check_reference_after_plan(it % 2);
-    bool seen = false; /* and conv graphs until one had a depthwise -> 1x1 pair in panels */
+    bool seen = false; /* and conv graphs until one put a tensor in panels (a few in a hundred do) */
     for (int it = 0; it < 400 && !seen; it++) seen = check_reference_after_plan(false);
     CHECK_MSG(seen, "no random conv graph put a tensor in panels");
 }
 
 static void test_random_conv_graphs(void) {
-    chain_all = true, chained = 0, panels = 0;
+    chain_all = true, chained = 0;
     check_random(0, heavy_ok() ? 300 : 40);
     chain_all = false;
     CHECK_MSG(chained > 0, "no 1x1 -> depthwise pair of the random graphs was chained");
-    CHECK_MSG(panels > 0, "no depthwise -> 1x1 pair of the random graphs wrote panels");
 }
 static void test_random_matmul_graphs(void) { check_random(1, heavy_ok() ? 200 : 30); }
 /* --f16: weights rounded to half (relative error 2^-11 each) keep outputs within ~1e-3 of f32. */
