@@ -199,8 +199,7 @@ typedef struct {
     const uint16_t *pb16; /* B packed as half: each tile widens its panels into the thread's L2 buffer */
     float *C;
     int64_t ldc;
-    bool cpanel; /* C in the panel layout of nr columns (kernels.h): tile (i, j) at C + (j / nr * M + i) * nr
-                  */
+    bool cpanel; /* C in the panel layout (kernels.h): tile (i, j) at C + (j / nr * M + i) * nr */
     const ember_epilogue *ep;
     bool fused;         /* the epilogue is bias + ReLU/Clip/none + residual: full tiles apply it in the
                            micro-kernel (edge tiles too, but for the residual) */
@@ -631,16 +630,8 @@ static void sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, 
         ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory for %lld packing floats", (long long)(fa + fb));
         return;
     }
-    gemm_job g = {.k = k,
-                  .M = M,
-                  .N = N,
-                  .K = K,
-                  .alpha = alpha,
-                  .beta = beta,
-                  .C = C,
-                  .ldc = ldc,
-                  .ep = ep,
-                  .cpanel = cpanel};
+    gemm_job g = {.k = k, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .C = C, .ldc = ldc, .ep = ep};
+    g.cpanel = cpanel;
     g.fused = gemm_post_from(ep, &g.post);
     g.pa = A->packed ? A->packed : ain ? NULL : buf;
     g.ain = ain;

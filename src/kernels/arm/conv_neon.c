@@ -169,12 +169,12 @@ static void dw_interleaved_neon(float *out, int64_t ldo, int64_t nc, const float
                             clamp4(a3l, vlo, vhi)};
         float32x4_t h[4] = {clamp4(a0h, vlo, vhi), clamp4(a1h, vlo, vhi), clamp4(a2h, vlo, vhi),
                             clamp4(a3h, vlo, vhi)};
-        for (int i = 0; slope && i < 4;
-             i++) { /* PRelu: negative lanes (sign bit: -0 * s is -0) times the slope */
-            l[i] =
-                vbslq_f32(vcltq_s32(vreinterpretq_s32_f32(l[i]), vdupq_n_s32(0)), vmulq_f32(l[i], sl), l[i]);
-            h[i] =
-                vbslq_f32(vcltq_s32(vreinterpretq_s32_f32(h[i]), vdupq_n_s32(0)), vmulq_f32(h[i], sh), h[i]);
+        /* PRelu: the lanes with the sign bit set (-0 * s is -0, NaN stays) times the slope */
+        for (int i = 0; slope && i < 4; i++) {
+            uint32x4_t nl = vcltq_s32(vreinterpretq_s32_f32(l[i]), vdupq_n_s32(0));
+            uint32x4_t nh = vcltq_s32(vreinterpretq_s32_f32(h[i]), vdupq_n_s32(0));
+            l[i] = vbslq_f32(nl, vmulq_f32(l[i], sl), l[i]);
+            h[i] = vbslq_f32(nh, vmulq_f32(h[i], sh), h[i]);
         }
         transpose4(l), transpose4(h);
         for (int64_t c = 0; c < nc; c++)

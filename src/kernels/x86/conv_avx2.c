@@ -163,15 +163,16 @@ static void interleave_rows_avx2(float *dst, const float *const *src, int64_t nc
 
 #define DWI_TAP(i) a##i = _mm256_fmadd_ps(_mm256_loadu_ps(q##i + o), wv, a##i)
 
-/* 8 pixels read from q[0..8) (one accumulator each, 8 channels): every tap one load and one FMA per pixel; then
- * one 8 x 8 transpose turns the pixels' channel vectors into each channel's 8 outputs, of which the first m
- * are stored at out + c * ldo. */
+/* The clamp, then PRelu when leaky: the lanes with the sign bit set (-0 * s is -0, NaN stays) times the
+ * slope. */
 INLINE __m256 dwi_post(__m256 v, __m256 lo, __m256 hi, bool leaky, __m256 slope) {
     v = clamp8(v, lo, hi);
-    return leaky ? _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), v)
-                 : v; /* by v's sign: -0 * s is -0, NaN stays */
+    return leaky ? _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), v) : v;
 }
 
+/* 8 pixels read from q[0..8) (one accumulator each, 8 channels): every tap one load and one FMA per pixel;
+ * then one 8 x 8 transpose turns the pixels' channel vectors into each channel's 8 outputs, of which the
+ * first m are stored at out + c * ldo. */
 INLINE void dwi_block(float *out, int64_t ldo, int64_t nc, const float *const *q, int m, const int64_t *tap,
                       int64_t ntaps, const float *w, __m256 vb, __m256 vlo, __m256 vhi, bool leaky,
                       __m256 vs) {
