@@ -179,14 +179,18 @@ int64_t ember_panel_floats(int64_t c, int64_t hw, int64_t nr) {
     return (hw + nr - 1) / nr * nr * c;
 }
 
+/* Zeroes the columns past hw of the last panel for channels [c0, c0 + nc) (writers fill the rest). */
+static void panel_tail_zero(float *img, int64_t c, int64_t hw, int64_t nr, int64_t c0, int64_t nc) {
+    for (int64_t ch = c0; hw % nr && ch < c0 + nc; ch++)
+        memset(img + (hw / nr * c + ch) * nr + hw % nr, 0, (size_t)(nr - hw % nr) * sizeof(float));
+}
+
 void ember_panels_from_nchw(float *dst, const float *src, int64_t c, int64_t hw, int64_t nr) {
     for (int64_t p = 0; p < hw; p += nr)
-        for (int64_t ch = 0; ch < c; ch++) {
-            int64_t n = hw - p < nr ? hw - p : nr;
-            float *d = dst + (p / nr * c + ch) * nr;
-            memcpy(d, src + ch * hw + p, (size_t)n * sizeof(float));
-            memset(d + n, 0, (size_t)(nr - n) * sizeof(float)); /* the last panel's columns past hw */
-        }
+        for (int64_t ch = 0; ch < c; ch++)
+            memcpy(dst + (p / nr * c + ch) * nr, src + ch * hw + p,
+                   (size_t)(hw - p < nr ? hw - p : nr) * sizeof(float));
+    panel_tail_zero(dst, c, hw, nr, 0, c);
 }
 
 void ember_panels_to_nchw(float *dst, const float *src, int64_t c, int64_t hw, int64_t nr) {
@@ -216,7 +220,7 @@ typedef struct {
     const ember_epilogue *ep;
     ember_ukernel_post post; /* clamp bounds when fused */
     bool fused;
-    bool leaky; /* PRelu / LeakyRelu without a residual: the interleaved kernel fuses it (not fused) */
+    bool leaky;           /* dwc_leaky: the interleaved kernel applies the slopes (fused stays false) */
     int64_t band, nbands; /* output rows per task, tasks per plane */
     int64_t pp, prows;    /* phase plane pitch and rows (padded rows of a band) */
     float *scratch;       /* stride_w phase planes per pool thread (+ a band of outputs when pooling) */
@@ -375,6 +379,13 @@ static void dw_size(dw_job *j, int64_t band) {
     j->tfloats = g->stride_w * j->prows * j->pp + (j->pooled ? j->band * g->ow : 0);
 }
 
+/* PRelu / LeakyRelu without a residual: the interleaved kernel fuses it, the per-plane one needs a pass after
+ * (1 thread: 64 channels at 56x56 0.31 -> 0.20 ms, 128 at 28x28 0.19 -> 0.12, 256 at 14x14 0.10 -> 0.065),
+ * so ember_conv2d sends such convs the interleaved way. */
+static bool dwc_leaky(const ember_epilogue *ep) {
+    return ep && !ep->residual && (ep->act.kind == EMBER_ACT_PRELU || ep->act.kind == EMBER_ACT_LEAKY_RELU);
+}
+
 static void dw_init(dw_job *j, const ember_kernel_table *k, const ember_conv2d_shape *g, const float *w,
                     const float *bias, float *out, const ember_epilogue *ep, bool pool2) {
     *j = (dw_job){.k = k, .g = g, .w = w, .bias = bias, .out = pool2 ? NULL : out, .ep = ep,
@@ -386,8 +397,7 @@ static void dw_init(dw_job *j, const ember_kernel_table *k, const ember_conv2d_s
         e.residual = ep->residual;
     }
     j->fused = ember_ukernel_post_from(&e, &j->post);
-    j->leaky =
-        !j->fused && !e.residual && (e.act.kind == EMBER_ACT_PRELU || e.act.kind == EMBER_ACT_LEAKY_RELU);
+    j->leaky = dwc_leaky(ep);
 }
 
 static bool depthwise(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *w,
@@ -515,15 +525,11 @@ static void dwc_bands(void *ctx, int64_t begin, int64_t end, int thread) {
               *out = img + (br.y0 * g->ow / np * g->cout + c0) * np;
         j->k->dw_interleaved(out, np, nc, s, n, g->ow, g->stride_w * D, g->stride_h * pp * D, tap, kk,
                              j->w + cb * kk * D, bc, lo, hi, j->leaky ? sc : NULL, np, g->cout * np);
-        for (int64_t p = 0; !fused && p < n; p += np) {
-            ember_epilogue e = dw_ep(j, 0, 0);
+        ember_epilogue e = dw_ep(j, 0, 0);
+        for (int64_t p = 0; !fused && p < n; p += np)
             ember_epilogue_apply_k(j->k, &e, out + p / np * g->cout * np, np, c0, 0, nc,
                                    n - p < np ? n - p : np);
-        }
-        if (br.y1 == g->oh && ohw % np) /* the last panel's columns past the plane */
-            for (int64_t c = 0; c < nc; c++)
-                memset(img + (ohw / np * g->cout + c0 + c) * np + ohw % np, 0,
-                       (size_t)(np - ohw % np) * sizeof(float));
+        if (br.y1 == g->oh) panel_tail_zero(img, g->cout, ohw, np, c0, nc);
     }
 }
 
@@ -1008,11 +1014,9 @@ static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember
             }
             /* one group (writes_panels): the image's panels, then the last one's columns past the plane
              * zeroed */
-            int64_t np = g->out_panel, tail = ohw % np;
-            c = out + b * ember_panel_floats(g->cout, ohw, np);
+            c = out + b * ember_panel_floats(g->cout, ohw, g->out_panel);
             ember_sgemm_run_panels(k, pool, g->cout, ohw, w->k, 1.0f, &A, &B, 0.0f, c, &e);
-            for (int64_t oc = 0; tail && oc < g->cout; oc++)
-                memset(c + (ohw / np * g->cout + oc) * np + tail, 0, (size_t)(np - tail) * sizeof(float));
+            panel_tail_zero(c, g->cout, ohw, g->out_panel, 0, g->cout);
         }
 }
 
@@ -1024,8 +1028,7 @@ static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember
  * 56x56 to 24 1.12x, 192 at 28x28 to 32 1.03x). Between two 1x1 GEMMs the panels cost nothing. */
 int64_t ember_conv2d_panel_nr(const ember_conv2d_shape *a, bool leaky, int64_t cout) {
     const ember_kernel_table *k = ember_kernels();
-    ember_conv2d_shape b = {
-        .batch = 1, .cin = a->cout, .cout = cout, .groups = 1}; /* the 1x1 over a's output */
+    ember_conv2d_shape b = {.batch = 1, .cin = a->cout, .cout = cout, .groups = 1}; /* the 1x1 after a */
     b.h = b.oh = a->oh, b.w = b.ow = a->ow;
     b.kh = b.kw = b.stride_h = b.stride_w = b.dil_h = b.dil_w = 1;
     if (direct_suits(k, &b) || a->oh * a->ow < 2) return 0;
@@ -1094,11 +1097,7 @@ ember_status ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const e
         return EMBER_OK;
     }
     if (w->depthwise) {
-        /* PRelu / LeakyRelu: the interleaved kernel fuses it, the per-plane one needs a pass after (1 thread:
-         * 64 channels at 56x56 0.31 -> 0.20 ms, 128 at 28x28 0.19 -> 0.12, 256 at 14x14 0.10 -> 0.065) */
-        ember_act_kind a = ep && !ep->residual ? ep->act.kind : EMBER_ACT_NONE;
-        bool leaky = a == EMBER_ACT_PRELU || a == EMBER_ACT_LEAKY_RELU;
-        if (!(dwc_suits(g) || g->out_panel || leaky
+        if (!(dwc_suits(g) || g->out_panel || dwc_leaky(ep)
                   ? depthwise_interleaved(w->kt, pool, g, w->blocked, in, bias, out, ep)
                   : depthwise(w->kt, pool, g, w->data, in, bias, out, ep, false)))
             return ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane",
