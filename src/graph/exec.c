@@ -599,6 +599,14 @@ static ember_status set_input_meta(eg_exec *x, ev *const *inputs) {
 
 enum { STORE_MIN = 1 << 20 }; /* smaller models pack onto the heap */
 
+/* The input that step s's prepare may pack (its second: a MatMul's B, a Conv's W), or -1 for none / a step
+ * prepare_steps skips. */
+static int prepared_weight(const eg_exec *x, int s) {
+    const eg_node *n = eg_step_node(x, s);
+    if (x->dynamic[s] || n->nin > MAX_IO || n->nout > MAX_IO || n->nin < 2) return -1;
+    return n->in[1];
+}
+
 /* Let the ops prepare what they keep across runs (packed weights) now, while the inferred shapes are at
  * hand, so that the first run costs what every run costs. A deferred initializer without data is copied
  * into one reused buffer for its step's prepare, and stays without data once packed; a step that did not
@@ -610,9 +618,11 @@ static ember_status prepare_steps(eg_exec *x) {
             if (x->g->values[v].init) w += x->g->values[v].init->nbytes;
         if (w >= STORE_MIN) x->store = ember_pagestore_create(2 * w + STORE_MIN);
     }
-    size_t cap = 0;
-    for (int v = 0; v < x->g->nvalues; v++)
-        if (eg_exec_deferred(x, v) && x->vals[v].t.nbytes > cap) cap = x->vals[v].t.nbytes;
+    size_t cap = 0; /* the largest weight copied below (a deferred table a Gather reads is not one) */
+    for (int s = 0; s < x->nsteps; s++) {
+        int w = prepared_weight(x, s);
+        if (w >= 0 && eg_exec_deferred(x, w) && x->vals[w].t.nbytes > cap) cap = x->vals[w].t.nbytes;
+    }
     ember_pagestore *tmp = cap ? ember_pagestore_create(cap) : NULL; /* huge pages for the copy too */
     bool heap = true;
     void *buf = cap ? ember_pagestore_keep(tmp, cap, &heap) : NULL;
@@ -621,7 +631,7 @@ static ember_status prepare_steps(eg_exec *x) {
         const eg_node *n = eg_step_node(x, s);
         ev *in[MAX_IO + 1], *out[MAX_IO];
         if (n->nin > MAX_IO || n->nout > MAX_IO) continue;
-        int w = n->nin > 1 ? n->in[1] : -1;
+        int w = prepared_weight(x, s);
         const eg_value *wv = w >= 0 ? &x->g->values[w] : NULL;
         bool copy = w >= 0 && eg_exec_deferred(x, w);
         if (copy && !buf) continue; /* out of memory: copied for good below (or the plan fails there) */
