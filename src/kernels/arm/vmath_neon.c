@@ -6,6 +6,7 @@
 
 #include <arm_neon.h>
 #include <math.h>
+#include <stdbool.h>
 
 #define C4(v) vdupq_n_f32(v)
 
@@ -48,6 +49,15 @@ static inline float hsum4(float32x4_t v) {
 #endif
 }
 
+static inline bool all4(uint32x4_t m) { /* every lane of a mask set */
+#if defined(__aarch64__)
+    return vminvq_u32(m) != 0;
+#else
+    uint32x2_t h = vand_u32(vget_low_u32(m), vget_high_u32(m));
+    return (vget_lane_u32(h, 0) & vget_lane_u32(h, 1)) != 0;
+#endif
+}
+
 static inline float32x4_t select4(uint32x4_t m, float32x4_t a, float32x4_t b) { return vbslq_f32(m, a, b); }
 static inline uint32x4_t isnan4(float32x4_t x) { return vmvnq_u32(vceqq_f32(x, x)); }
 static inline float32x4_t copysign4(float32x4_t mag, float32x4_t sgn) {
@@ -56,9 +66,11 @@ static inline float32x4_t copysign4(float32x4_t mag, float32x4_t sgn) {
 
 /* --- element functions ------------------------------------------------------------------------------ */
 
-static inline float32x4_t exp4(float32x4_t x) {
-    const float32x4_t hi = C4(88.3762626647949f), lo = C4(-87.3365478515625f);
-    float32x4_t xc = vminq_f32(vmaxq_f32(x, lo), hi);
+#define EXP_LO (-87.3365478515625f) /* ln FLT_MIN */
+#define EXP_HI 88.3762626647949f    /* ln FLT_MAX */
+
+/* exp of xc in [EXP_LO, EXP_HI] (vmath_avx2.c's exp8_in_range). */
+static inline float32x4_t exp4_in_range(float32x4_t xc) {
     float32x4_t n = round4(vmulq_f32(xc, C4(1.44269504088896341f)));
     float32x4_t r = vmlsq_f32(xc, n, C4(0.693359375f));
     r = vmlsq_f32(r, n, C4(-2.12194440e-4f));
@@ -71,7 +83,12 @@ static inline float32x4_t exp4(float32x4_t x) {
     p = fma4(C4(1.0f), p, r);
     p = fma4(C4(1.0f), p, r);
     int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
-    float32x4_t y = vmulq_f32(p, vreinterpretq_f32_s32(e));
+    return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
+
+static inline float32x4_t exp4(float32x4_t x) {
+    const float32x4_t hi = C4(EXP_HI), lo = C4(EXP_LO);
+    float32x4_t y = exp4_in_range(vminq_f32(vmaxq_f32(x, lo), hi));
     y = select4(vcltq_f32(x, lo), C4(0.0f), y);
     y = select4(vcgtq_f32(x, hi), C4(INFINITY), y);
     return select4(isnan4(x), x, y);
@@ -102,7 +119,7 @@ static inline float32x4_t erfc_pos4(float32x4_t z) {
     float32x4_t t = div4(C4(1.0f), fma4(C4(1.0f), C4(0.5f), z));
     float32x4_t p = C4(c[9]);
     for (int i = 8; i >= 0; i--) p = fma4(C4(c[i]), p, t);
-    return vmulq_f32(t, exp4(vmlsq_f32(p, z, z)));
+    return vmulq_f32(t, exp4_in_range(vmaxq_f32(vmlsq_f32(p, z, z), C4(EXP_LO)))); /* as erfc_pos8 */
 }
 
 static inline float32x4_t erf_small4(float32x4_t x) {
@@ -124,11 +141,16 @@ static inline float32x4_t erf4(float32x4_t x) {
 
 static inline float32x4_t silu4(float32x4_t x) { return vmulq_f32(x, sigmoid4(x)); }
 
+/* As gelu_erf8: the bracket from erfc for every lane unless all are under 1. */
 static inline float32x4_t gelu_erf4(float32x4_t x) {
-    float32x4_t z = vmulq_f32(x, C4(0.70710678118654752f)), az = vabsq_f32(z), e = erfc_pos4(az);
-    float32x4_t big = select4(vcltq_f32(z, C4(0.0f)), e, vsubq_f32(C4(2.0f), e));
-    float32x4_t small = vaddq_f32(C4(1.0f), erf_small4(z));
-    return vmulq_f32(vmulq_f32(C4(0.5f), x), select4(vcltq_f32(az, C4(1.0f)), small, big));
+    float32x4_t z = vmulq_f32(x, C4(0.70710678118654752f)), az = vabsq_f32(z), bracket;
+    if (all4(vcltq_f32(az, C4(1.0f)))) {
+        bracket = vaddq_f32(C4(1.0f), erf_small4(z));
+    } else {
+        float32x4_t e = erfc_pos4(az);
+        bracket = select4(vcltq_f32(z, C4(0.0f)), e, vsubq_f32(C4(2.0f), e));
+    }
+    return vmulq_f32(vmulq_f32(C4(0.5f), x), bracket);
 }
 
 static inline float32x4_t gelu_tanh4(float32x4_t x) {

@@ -25,11 +25,12 @@ static inline void store_part(float *p, __m256 v, int64_t n) {
     if (n) _mm_store_ss(p, h);
 }
 
-/* exp: x = n ln2 + r, |r| <= ln2/2; e^r by its degree-7 Taylor polynomial (error < 1e-8); 2^n in the
- * exponent bits. Results below FLT_MIN flush to 0, above FLT_MAX give +inf, NaN stays NaN. */
-static inline __m256 exp8(__m256 x) {
-    const __m256 hi = C8(88.3762626647949f), lo = C8(-87.3365478515625f);
-    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+#define EXP_LO (-87.3365478515625f) /* ln FLT_MIN */
+#define EXP_HI 88.3762626647949f    /* ln FLT_MAX */
+
+/* exp of xc in [EXP_LO, EXP_HI]: xc = n ln2 + r, |r| <= ln2/2; e^r by its degree-7 Taylor polynomial (error
+ * < 1e-8); 2^n in the exponent bits. */
+static inline __m256 exp8_in_range(__m256 xc) {
     __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, C8(1.44269504088896341f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, C8(0.693359375f), xc);
@@ -43,7 +44,13 @@ static inline __m256 exp8(__m256 x) {
     p = _mm256_fmadd_ps(p, r, C8(1.0f));
     p = _mm256_fmadd_ps(p, r, C8(1.0f));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* exp: results below FLT_MIN flush to 0, above FLT_MAX give +inf, NaN stays NaN. */
+static inline __m256 exp8(__m256 x) {
+    const __m256 hi = C8(EXP_HI), lo = C8(EXP_LO);
+    __m256 y = exp8_in_range(_mm256_min_ps(_mm256_max_ps(x, lo), hi));
     y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
     y = _mm256_blendv_ps(y, C8(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
     return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
@@ -76,14 +83,16 @@ static inline __m256 tanh8(__m256 x) {
 }
 
 /* erfc for z >= 0: t exp(-z^2 + P(t)), t = 1 / (1 + z/2) (Numerical Recipes' erfcc, relative error
- * below 1.2e-7 everywhere, so it stays accurate deep in the tail). */
+ * below 1.2e-7 everywhere, so it stays accurate deep in the tail). The exponent is at most 1e-7, so exp needs
+ * no special cases: below EXP_LO it is clamped (erfc < 1e-37 becomes about that times t), NaN comes through
+ * t. */
 static inline __m256 erfc_pos8(__m256 z) {
     static const float c[10] = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
                                 0.27886807f,  -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
     __m256 t = _mm256_div_ps(C8(1.0f), _mm256_fmadd_ps(C8(0.5f), z, C8(1.0f)));
     __m256 p = C8(c[9]);
     for (int i = 8; i >= 0; i--) p = _mm256_fmadd_ps(p, t, C8(c[i]));
-    return _mm256_mul_ps(t, exp8(_mm256_fnmadd_ps(z, z, p)));
+    return _mm256_mul_ps(t, exp8_in_range(_mm256_max_ps(_mm256_fnmadd_ps(z, z, p), C8(EXP_LO))));
 }
 
 /* erf(x) for |x| < 1: odd Taylor series (11 terms, error < 1e-8). */
@@ -110,17 +119,17 @@ static inline __m256 erf8(__m256 x) {
 
 static inline __m256 silu8(__m256 x) { return _mm256_mul_ps(x, sigmoid8(x)); }
 
-/* 0.5 x (1 + erf(z)), z = x / sqrt 2; for z <= -1 the bracket is erfc(|z|), computed without cancellation. */
+/* 0.5 x (1 + erf(z)), z = x / sqrt 2. The bracket is 2 - erfc(|z|) for z >= 0 and erfc(|z|) below, both
+ * with erfc's relative error, small |z| included (the bracket is near 1 there, unlike erf), so a vector
+ * with any lane from |z| >= 1 on takes that form for every lane: no second polynomial, no blend (MiniLM's
+ * GELU inputs, about normal: 1.73 -> 1.17 ns per value). All lanes under 1 take erf's cheaper series. */
 static inline __m256 gelu_erf8(__m256 x) {
-    __m256 z = _mm256_mul_ps(x, C8(0.70710678118654752f)), az = abs8(z);
-    __m256 is_small = _mm256_cmp_ps(az, C8(1.0f), _CMP_LT_OQ), bracket;
-    int small = _mm256_movemask_ps(is_small); /* as in erf8: only the branches some lane takes */
-    if (small == 0xff) {
+    __m256 z = _mm256_mul_ps(x, C8(0.70710678118654752f)), az = abs8(z), bracket;
+    if (_mm256_movemask_ps(_mm256_cmp_ps(az, C8(1.0f), _CMP_LT_OQ)) == 0xff) {
         bracket = _mm256_add_ps(C8(1.0f), erf_small8(z));
     } else {
         __m256 e = erfc_pos8(az);
         bracket = _mm256_blendv_ps(_mm256_sub_ps(C8(2.0f), e), e, z); /* sign bit of z selects */
-        if (small) bracket = _mm256_blendv_ps(bracket, _mm256_add_ps(C8(1.0f), erf_small8(z)), is_small);
     }
     return _mm256_mul_ps(_mm256_mul_ps(C8(0.5f), x), bracket);
 }
