@@ -286,6 +286,27 @@ void ember_epilogue_apply_k(const ember_kernel_table *k, const ember_epilogue *e
                             int64_t row0, int64_t col0, int64_t m, int64_t n);
 void ember_act_apply_k(const ember_kernel_table *k, ember_act act, float *y, const float *x, int64_t n);
 
+/* A switch on an activation kind whose every case is CASE(kind), the kind a constant there: the vector
+ * epilogues expand one loop per activation this way, so that its code folds and its constants stay in
+ * registers (x86/vmath_avx2.c, arm/vmath_neon.c). */
+#define EMBER_ACT_SWITCH(kind, CASE)                                                                         \
+    switch (kind) {                                                                                          \
+        CASE(EMBER_ACT_NONE)                                                                                 \
+        CASE(EMBER_ACT_RELU)                                                                                 \
+        CASE(EMBER_ACT_CLIP)                                                                                 \
+        CASE(EMBER_ACT_LEAKY_RELU)                                                                           \
+        CASE(EMBER_ACT_SILU)                                                                                 \
+        CASE(EMBER_ACT_GELU_ERF)                                                                             \
+        CASE(EMBER_ACT_GELU_TANH)                                                                            \
+        CASE(EMBER_ACT_SIGMOID)                                                                              \
+        CASE(EMBER_ACT_TANH)                                                                                 \
+        CASE(EMBER_ACT_HARD_SIGMOID)                                                                         \
+        CASE(EMBER_ACT_HARD_SWISH)                                                                           \
+        CASE(EMBER_ACT_PRELU)                                                                                \
+    case EMBER_ACT_COUNT:                                                                                    \
+        break;                                                                                               \
+    }
+
 /* Scalar helpers shared by the generic table and the tails of the ISA versions. */
 float ember_scalar_binop(ember_binop op, float a, float b);
 float ember_scalar_act(ember_act act, float x);

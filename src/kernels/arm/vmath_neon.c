@@ -178,10 +178,12 @@ NEON_UNARY(silu_neon, silu4)
 NEON_UNARY(gelu_erf_neon, gelu_erf4)
 NEON_UNARY(gelu_tanh_neon, gelu_tanh4)
 
-/* One activation on 4 lanes (loop-invariant switch). ReLU/Clip propagate NaN like the scalar definitions. */
-static inline float32x4_t act4(const ember_act *a, float32x4_t v) {
+/* One activation on 4 lanes, inlined with a constant kind as act8 (x86/vmath_avx2.c). ReLU/Clip propagate NaN
+ * like the scalar definitions. */
+static inline __attribute__((always_inline)) float32x4_t act4(ember_act_kind kind, const ember_act *a,
+                                                              float32x4_t v) {
     float32x4_t zero = vdupq_n_f32(0.0f);
-    switch (a->kind) {
+    switch (kind) {
     case EMBER_ACT_NONE: return v;
     case EMBER_ACT_RELU: return select4(vcltq_f32(v, zero), zero, v);
     case EMBER_ACT_CLIP: {
@@ -205,14 +207,16 @@ static inline float32x4_t act4(const ember_act *a, float32x4_t v) {
     return v;
 }
 
-static inline float32x4_t epi4(const ember_epilogue *ep, float32x4_t v, float32x4_t bias, float32x4_t res) {
+static inline __attribute__((always_inline)) float32x4_t
+epi4(const ember_epilogue *ep, ember_act_kind kind, float32x4_t v, float32x4_t bias, float32x4_t res) {
     if (!ep->residual_after_act) v = vaddq_f32(v, res);
-    v = act4(&ep->act, vaddq_f32(v, bias));
+    v = act4(kind, &ep->act, vaddq_f32(v, bias));
     return ep->residual_after_act ? vaddq_f32(v, res) : v;
 }
 
-static void epilogue_neon(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,
-                          int64_t n) {
+static inline __attribute__((always_inline)) void epilogue_rows(const ember_epilogue *ep, ember_act_kind kind,
+                                                                float *c, int64_t ldc, int64_t row0,
+                                                                int64_t col0, int64_t m, int64_t n) {
     const float *cb = ep->bias && ep->bias_kind == EMBER_BIAS_COL ? ep->bias + col0 : NULL;
     float32x4_t zero = vdupq_n_f32(0.0f);
     for (int64_t i = 0; i < m; i++) {
@@ -221,7 +225,8 @@ static void epilogue_neon(const ember_epilogue *ep, float *c, int64_t ldc, int64
         float32x4_t rb = vdupq_n_f32(ep->bias && ep->bias_kind == EMBER_BIAS_ROW ? ep->bias[row0 + i] : 0.0f);
         int64_t j = 0;
         for (; j + 4 <= n; j += 4)
-            vst1q_f32(row + j, epi4(ep, vld1q_f32(row + j), cb ? vld1q_f32(cb + j) : rb, res ? vld1q_f32(res + j) : zero));
+            vst1q_f32(row + j, epi4(ep, kind, vld1q_f32(row + j), cb ? vld1q_f32(cb + j) : rb,
+                                    res ? vld1q_f32(res + j) : zero));
         if (j < n) { /* tail through a small buffer */
             float t[3][4] = {{0}};
             for (int64_t q = j; q < n; q++) {
@@ -229,10 +234,20 @@ static void epilogue_neon(const ember_epilogue *ep, float *c, int64_t ldc, int64
                 t[1][q - j] = cb ? cb[q] : vgetq_lane_f32(rb, 0);
                 t[2][q - j] = res ? res[q] : 0.0f;
             }
-            vst1q_f32(t[0], epi4(ep, vld1q_f32(t[0]), vld1q_f32(t[1]), vld1q_f32(t[2])));
+            vst1q_f32(t[0], epi4(ep, kind, vld1q_f32(t[0]), vld1q_f32(t[1]), vld1q_f32(t[2])));
             for (int64_t q = j; q < n; q++) row[q] = t[0][q - j];
         }
     }
+}
+
+#define EPILOGUE_CASE(k)                                                                                     \
+    case k:                                                                                                  \
+        epilogue_rows(ep, k, c, ldc, row0, col0, m, n);                                                      \
+        return;
+
+static void epilogue_neon(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0,
+                          int64_t m, int64_t n) {
+    EMBER_ACT_SWITCH(ep->act.kind, EPILOGUE_CASE) /* one loop per activation (act4) */
 }
 
 static inline float32x4_t binop4(ember_binop op, float32x4_t a, float32x4_t b) {

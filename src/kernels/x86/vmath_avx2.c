@@ -157,10 +157,11 @@ AVX2_UNARY(silu_avx2, silu8)
 AVX2_UNARY(gelu_erf_avx2, gelu_erf8)
 AVX2_UNARY(gelu_tanh_avx2, gelu_tanh8)
 
-/* One activation on 8 lanes; the switch is on a loop-invariant value, so it predicts perfectly. NaN
- * propagates through ReLU/Clip like the scalar definitions (the input is the second max/min operand). */
-static inline __m256 act8(const ember_act *a, __m256 v) {
-    switch (a->kind) {
+/* One activation on 8 lanes. epilogue_avx2 inlines it with a constant kind, so the switch folds and each
+ * activation's constants can stay in registers across the loop. NaN propagates through ReLU/Clip like the
+ * scalar definitions (the input is the second max/min operand). */
+static inline __attribute__((always_inline)) __m256 act8(ember_act_kind kind, const ember_act *a, __m256 v) {
+    switch (kind) {
     case EMBER_ACT_NONE: return v;
     case EMBER_ACT_RELU: return _mm256_max_ps(_mm256_setzero_ps(), v);
     case EMBER_ACT_CLIP: return _mm256_min_ps(C8(a->p1), _mm256_max_ps(C8(a->p0), v));
@@ -184,15 +185,17 @@ static inline __m256 act8(const ember_act *a, __m256 v) {
     return v;
 }
 
-static inline __m256 epi8(const ember_epilogue *ep, __m256 v, __m256 bias, __m256 res) {
+static inline __attribute__((always_inline)) __m256 epi8(const ember_epilogue *ep, ember_act_kind kind,
+                                                         __m256 v, __m256 bias, __m256 res) {
     if (!ep->residual_after_act) v = _mm256_add_ps(v, res);
-    v = act8(&ep->act, _mm256_add_ps(v, bias));
+    v = act8(kind, &ep->act, _mm256_add_ps(v, bias));
     return ep->residual_after_act ? _mm256_add_ps(v, res) : v;
 }
 
 /* bias, residual, activation, residual: one load and one store per element (masked only in the tail). */
-static void epilogue_avx2(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0, int64_t m,
-                          int64_t n) {
+static inline __attribute__((always_inline)) void epilogue_rows(const ember_epilogue *ep, ember_act_kind kind,
+                                                                float *c, int64_t ldc, int64_t row0,
+                                                                int64_t col0, int64_t m, int64_t n) {
     const float *cb = ep->bias && ep->bias_kind == EMBER_BIAS_COL ? ep->bias + col0 : NULL;
     __m256 zero = _mm256_setzero_ps();
     for (int64_t i = 0; i < m; i++) {
@@ -201,17 +204,28 @@ static void epilogue_avx2(const ember_epilogue *ep, float *c, int64_t ldc, int64
         __m256 rb = _mm256_set1_ps(ep->bias && ep->bias_kind == EMBER_BIAS_ROW ? ep->bias[row0 + i] : 0.0f);
         int64_t j = 0;
         for (; j + 8 <= n; j += 8) {
-            __m256 v = epi8(ep, _mm256_loadu_ps(row + j), cb ? _mm256_loadu_ps(cb + j) : rb,
+            __m256 v = epi8(ep, kind, _mm256_loadu_ps(row + j), cb ? _mm256_loadu_ps(cb + j) : rb,
                             res ? _mm256_loadu_ps(res + j) : zero);
             _mm256_storeu_ps(row + j, v);
         }
         if (j < n) {
             __m256i mask = tail_mask(n - j);
-            __m256 v = epi8(ep, _mm256_maskload_ps(row + j, mask), cb ? _mm256_maskload_ps(cb + j, mask) : rb,
-                            res ? _mm256_maskload_ps(res + j, mask) : zero);
+            __m256 v =
+                epi8(ep, kind, _mm256_maskload_ps(row + j, mask), cb ? _mm256_maskload_ps(cb + j, mask) : rb,
+                     res ? _mm256_maskload_ps(res + j, mask) : zero);
             _mm256_maskstore_ps(row + j, mask, v);
         }
     }
+}
+
+#define EPILOGUE_CASE(k)                                                                                     \
+    case k:                                                                                                  \
+        epilogue_rows(ep, k, c, ldc, row0, col0, m, n);                                                      \
+        return;
+
+static void epilogue_avx2(const ember_epilogue *ep, float *c, int64_t ldc, int64_t row0, int64_t col0,
+                          int64_t m, int64_t n) {
+    EMBER_ACT_SWITCH(ep->act.kind, EPILOGUE_CASE) /* one loop per activation (act8) */
 }
 
 static inline __m256 binop8(ember_binop op, __m256 a, __m256 b) {
