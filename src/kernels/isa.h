@@ -145,7 +145,8 @@ typedef struct ember_kernel_table {
     /* sum and max of x[0..n) (for softmax / norms / pooling) */
     float (*sum)(const float *x, int64_t n);
     float (*max)(const float *x, int64_t n);
-    /* y[i] = exp(x[i] - shift) for i < n, returning their sum (softmax's middle pass; y may be x) */
+    /* y[i] = exp(x[i] - shift) for i < n, returning their sum (softmax's middle pass; y may be x). shift is
+     * at least every x[i] (the row's max): x[i] - shift <= 0 or NaN. */
     float (*exp_sum)(float *y, const float *x, float shift, int64_t n);
 } ember_kernel_table;
 

@@ -285,11 +285,17 @@ static float sum_neon(const float *x, int64_t n) {
     return s;
 }
 
+/* exp of v <= 0 or NaN (exp8_nonpos in x86/vmath_avx2.c; vmaxq returns NaN when either is). */
+static inline float32x4_t exp4_nonpos(float32x4_t v) {
+    return select4(vcltq_f32(v, C4(EXP_LO)), C4(0.0f), exp4_in_range(vmaxq_f32(v, C4(EXP_LO))));
+}
+
 static float exp_sum_neon(float *y, const float *x, float shift, int64_t n) {
     float32x4_t sh = vdupq_n_f32(shift), s0 = vdupq_n_f32(0.0f), s1 = s0;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        float32x4_t a = exp4(vsubq_f32(vld1q_f32(x + i), sh)), b = exp4(vsubq_f32(vld1q_f32(x + i + 4), sh));
+        float32x4_t a = exp4_nonpos(vsubq_f32(vld1q_f32(x + i), sh)),
+                    b = exp4_nonpos(vsubq_f32(vld1q_f32(x + i + 4), sh));
         vst1q_f32(y + i, a);
         vst1q_f32(y + i + 4, b);
         s0 = vaddq_f32(s0, a);
@@ -299,7 +305,7 @@ static float exp_sum_neon(float *y, const float *x, float shift, int64_t n) {
     if (i < n) { /* the tail through a buffer: lanes past n are exp(0 - shift), never summed */
         float t[8] = {0};
         for (int64_t j = i; j < n; j++) t[j - i] = x[j];
-        for (int h = 0; h < 8; h += 4) vst1q_f32(t + h, exp4(vsubq_f32(vld1q_f32(t + h), sh)));
+        for (int h = 0; h < 8; h += 4) vst1q_f32(t + h, exp4_nonpos(vsubq_f32(vld1q_f32(t + h), sh)));
         for (int64_t j = i; j < n; j++) s += y[j] = t[j - i];
     }
     return s;

@@ -280,12 +280,19 @@ static float max_avx2(const float *x, int64_t n) {
     return _mm256_movemask_ps(nan) ? NAN : out;
 }
 
+/* exp of v <= 0 or NaN (softmax's x - max): only the underflow needs its case (NaN comes through the
+ * arithmetic, max taking it as its second operand). */
+static inline __m256 exp8_nonpos(__m256 v) {
+    __m256 y = exp8_in_range(_mm256_max_ps(C8(EXP_LO), v));
+    return _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(v, C8(EXP_LO), _CMP_LT_OQ));
+}
+
 static float exp_sum_avx2(float *y, const float *x, float shift, int64_t n) {
     __m256 sh = _mm256_set1_ps(shift), s0 = _mm256_setzero_ps(), s1 = s0;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m256 a = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)),
-               b = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), sh));
+        __m256 a = exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)),
+               b = exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), sh));
         _mm256_storeu_ps(y + i, a);
         _mm256_storeu_ps(y + i + 8, b);
         s0 = _mm256_add_ps(s0, a);
@@ -293,8 +300,8 @@ static float exp_sum_avx2(float *y, const float *x, float shift, int64_t n) {
     }
     for (; i < n; i += 8) { /* the tail: lanes past n load 0 and are masked out of the sum */
         __m256i m = tail_mask(n - i < 8 ? n - i : 8);
-        __m256 a =
-            _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), sh)), _mm256_castsi256_ps(m));
+        __m256 a = _mm256_and_ps(exp8_nonpos(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), sh)),
+                                 _mm256_castsi256_ps(m));
         if (n - i >= 8)
             _mm256_storeu_ps(y + i, a);
         else
