@@ -546,6 +546,8 @@ static void test_chain(void) {
         {1, 8, 64, 40, 200, 3, 1}, {2, 24, 48, 30, 160, 5, 1}, {1, 16, 96, 64, 120, 3, 2}, {1, 32, 16, 30, 40, 3, 2},
         /* 4 KB-multiple planes: the direct 1x1 copies its rows together */
         {1, 16, 48, 32, 32, 3, 1}, {2, 24, 40, 64, 64, 3, 2},
+        /* stride 3: the split input rows take three phases, gathered one by one */
+        {1, 8, 24, 20, 31, 3, 3}, {2, 12, 40, 19, 37, 5, 3},
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         ember_act a = {(ember_act_kind)(i % EMBER_ACT_COUNT), 0.1f, 0.6f, check_slopes()};
