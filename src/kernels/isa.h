@@ -148,6 +148,11 @@ typedef struct ember_kernel_table {
     /* y[i] = exp(x[i] - shift) for i < n, returning their sum (softmax's middle pass; y may be x). shift is
      * at least every x[i] (the row's max): x[i] - shift <= 0 or NaN. */
     float (*exp_sum)(float *y, const float *x, float shift, int64_t n);
+    /* LayerNorm / RMSNorm rows (norm.c): the sum of (x[i] - mean)^2 for i < n; and
+     * y[i] = (x[i] - shift) * mul * scale[i] + bias[i] for i < n (scale / bias NULL: 1 / 0; y may be x) */
+    float (*sum_sq_dev)(const float *x, int64_t n, float mean);
+    void (*normalize)(float *y, const float *x, const float *scale, const float *bias, int64_t n, float shift,
+                      float mul);
 } ember_kernel_table;
 
 /* The table for this CPU, chosen once (thread-safe). */
@@ -239,8 +244,8 @@ void ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_sha
 bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
                      const float *U, const float *in, const float *bias, float *out,
                      const ember_epilogue *ep);
-/* The scalar table's dw_block, pool_row, gather, gather_rows and upsample_row (vector twins finish their
- * tails with them). */
+/* The scalar table's dw_block, pool_row, gather, gather_rows, upsample_row and normalize (vector twins finish
+ * their tails with them). */
 void ember_dw_block_ref(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ntaps,
                         int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post);
 void ember_pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
@@ -249,6 +254,8 @@ void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride);
 void ember_gather_rows_ref(float *d, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n,
                            int64_t stride);
 void ember_upsample_row_ref(float *d, const float *s, int64_t n, int64_t f);
+void ember_normalize_ref(float *y, const float *x, const float *scale, const float *bias, int64_t n,
+                         float shift, float mul);
 void ember_deinterleave_rows_ref(float *d0, float *d1, int64_t ldd, const float *src, int64_t lds,
                                  int64_t rows, int64_t n0, int64_t n1);
 /* The scalar micro-kernel for rows r < m of an mr x nr tile (gemm.c): the generic table's ukernel (m == mr)

@@ -76,34 +76,13 @@ void ember_softmax(ember_pool *pool, float *y, const float *x, int64_t rows, int
     ember_pool_for(pool, rows, row_grain(cols), softmax_rows, &j);
 }
 
-/* y = (x - shift) * mul * scale + bias, scale/bias optional */
-static void normalize_row(float *y, const float *x, const float *scale, const float *bias, int64_t n, float shift,
-                          float mul) {
-    for (int64_t i = 0; i < n; i++) {
-        float v = (x[i] - shift) * mul;
-        if (scale) v *= scale[i];
-        y[i] = bias ? v + bias[i] : v;
-    }
-}
-
-static float sum_sq_dev(const float *x, int64_t n, float mean) {
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) acc[l] += (x[i + l] - mean) * (x[i + l] - mean);
-    float s = 0.0f;
-    for (; i < n; i++) s += (x[i] - mean) * (x[i] - mean);
-    for (int l = 0; l < 8; l++) s += acc[l];
-    return s;
-}
-
 static void layernorm_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     const row_job *j = ctx;
     for (int64_t r = begin; r < end; r++) {
         const float *x = j->x + r * j->cols;
         float mean = j->k->sum(x, j->cols) / (float)j->cols;
-        float invstd = 1.0f / sqrtf(sum_sq_dev(x, j->cols, mean) / (float)j->cols + j->eps);
-        normalize_row(j->y + r * j->cols, x, j->scale, j->bias, j->cols, mean, invstd);
+        float invstd = 1.0f / sqrtf(j->k->sum_sq_dev(x, j->cols, mean) / (float)j->cols + j->eps);
+        j->k->normalize(j->y + r * j->cols, x, j->scale, j->bias, j->cols, mean, invstd);
         if (j->mean) j->mean[r] = mean;
         if (j->invstd) j->invstd[r] = invstd;
     }
@@ -120,8 +99,8 @@ static void rmsnorm_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     const row_job *j = ctx;
     for (int64_t r = begin; r < end; r++) {
         const float *x = j->x + r * j->cols;
-        float inv = 1.0f / sqrtf(sum_sq_dev(x, j->cols, 0.0f) / (float)j->cols + j->eps);
-        normalize_row(j->y + r * j->cols, x, j->scale, NULL, j->cols, 0.0f, inv);
+        float inv = 1.0f / sqrtf(j->k->sum_sq_dev(x, j->cols, 0.0f) / (float)j->cols + j->eps);
+        j->k->normalize(j->y + r * j->cols, x, j->scale, NULL, j->cols, 0.0f, inv);
     }
 }
 

@@ -83,6 +83,21 @@ static float exp_sum_ref(float *y, const float *x, float shift, int64_t n) {
     return s;
 }
 
+static float sum_sq_dev_ref(const float *x, int64_t n, float mean) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += ((double)x[i] - mean) * ((double)x[i] - mean);
+    return (float)s;
+}
+
+void ember_normalize_ref(float *y, const float *x, const float *scale, const float *bias, int64_t n,
+                         float shift, float mul) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = (x[i] - shift) * mul;
+        if (scale) v *= scale[i];
+        y[i] = bias ? v + bias[i] : v;
+    }
+}
+
 /* --- f16 <-> f32 (scalar conversions live in core/tensor.c) --------------------------------------- */
 
 static void f16_to_f32_ref(float *y, const uint16_t *x, int64_t n) {
@@ -174,6 +189,8 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .sum = sum_ref,
         .max = max_ref,
         .exp_sum = exp_sum_ref,
+        .sum_sq_dev = sum_sq_dev_ref,
+        .normalize = ember_normalize_ref,
     };
     ember_kernels_gemm_generic(t);
 }

@@ -285,6 +285,43 @@ static float sum_neon(const float *x, int64_t n) {
     return s;
 }
 
+static float sum_sq_dev_neon(const float *x, int64_t n, float mean) {
+    float32x4_t m = vdupq_n_f32(mean), s0 = vdupq_n_f32(0.0f), s1 = s0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float32x4_t d0 = vsubq_f32(vld1q_f32(x + i), m), d1 = vsubq_f32(vld1q_f32(x + i + 4), m);
+        s0 = fma4(s0, d0, d0);
+        s1 = fma4(s1, d1, d1);
+    }
+    float s = hsum4(vaddq_f32(s0, s1));
+    for (; i < n; i++) s += (x[i] - mean) * (x[i] - mean);
+    return s;
+}
+
+/* As normalize_avx2: one loop per case, the scalar order (no fused multiply-add). */
+#define NORM_LOOP(SCALE, BIAS)                                                                               \
+    for (; i + 4 <= n; i += 4) {                                                                             \
+        float32x4_t v = vmulq_f32(vsubq_f32(vld1q_f32(x + i), sh), mu);                                      \
+        if (SCALE) v = vmulq_f32(v, vld1q_f32(scale + i));                                                   \
+        if (BIAS) v = vaddq_f32(v, vld1q_f32(bias + i));                                                     \
+        vst1q_f32(y + i, v);                                                                                 \
+    }
+
+static void normalize_neon(float *y, const float *x, const float *scale, const float *bias, int64_t n,
+                           float shift, float mul) {
+    float32x4_t sh = vdupq_n_f32(shift), mu = vdupq_n_f32(mul);
+    int64_t i = 0;
+    if (scale && bias)
+        NORM_LOOP(1, 1)
+    else if (scale)
+        NORM_LOOP(1, 0)
+    else if (bias)
+        NORM_LOOP(0, 1)
+    else
+        NORM_LOOP(0, 0)
+    ember_normalize_ref(y + i, x + i, scale ? scale + i : NULL, bias ? bias + i : NULL, n - i, shift, mul);
+}
+
 /* exp of v <= 0 or NaN (exp8_nonpos in x86/vmath_avx2.c; vmaxq returns NaN when either is). */
 static inline float32x4_t exp4_nonpos(float32x4_t v) {
     return select4(vcltq_f32(v, C4(EXP_LO)), C4(0.0f), exp4_in_range(vmaxq_f32(v, C4(EXP_LO))));
@@ -543,6 +580,8 @@ void ember_vmath_init_neon(ember_kernel_table *t) {
     t->sum = sum_neon;
     t->max = max_neon;
     t->exp_sum = exp_sum_neon;
+    t->sum_sq_dev = sum_sq_dev_neon;
+    t->normalize = normalize_neon;
 #if HAVE_F16_CONVERT
     t->f16_to_f32 = f16_to_f32_neon;
     t->f32_to_f16 = f32_to_f16_neon;

@@ -311,6 +311,50 @@ static float exp_sum_avx2(float *y, const float *x, float shift, int64_t n) {
     return hsum8(_mm256_add_ps(s0, s1));
 }
 
+static float sum_sq_dev_avx2(const float *x, int64_t n, float mean) {
+    __m256 m = _mm256_set1_ps(mean), s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), m),
+               d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), m);
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+    }
+    if (i + 8 <= n) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), m);
+        s0 = _mm256_fmadd_ps(d, d, s0);
+        i += 8;
+    }
+    float s = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) s += (x[i] - mean) * (x[i] - mean);
+    return s;
+}
+
+/* (x - shift) * mul, then times scale and plus bias where given, as the scalar twin does (no fused
+ * multiply-add: the same results); one loop per case. */
+#define NORM_LOOP(SCALE, BIAS)                                                                               \
+    for (; i + 8 <= n; i += 8) {                                                                             \
+        __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh), mu);                             \
+        if (SCALE) v = _mm256_mul_ps(v, _mm256_loadu_ps(scale + i));                                         \
+        if (BIAS) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + i));                                           \
+        _mm256_storeu_ps(y + i, v);                                                                          \
+    }
+
+static void normalize_avx2(float *y, const float *x, const float *scale, const float *bias, int64_t n,
+                           float shift, float mul) {
+    __m256 sh = _mm256_set1_ps(shift), mu = _mm256_set1_ps(mul);
+    int64_t i = 0;
+    if (scale && bias)
+        NORM_LOOP(1, 1)
+    else if (scale)
+        NORM_LOOP(1, 0)
+    else if (bias)
+        NORM_LOOP(0, 1)
+    else
+        NORM_LOOP(0, 0)
+    ember_normalize_ref(y + i, x + i, scale ? scale + i : NULL, bias ? bias + i : NULL, n - i, shift, mul);
+}
+
 static void f16_to_f32_avx2(float *y, const uint16_t *x, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
@@ -629,6 +673,8 @@ void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->sum = sum_avx2;
     t->max = max_avx2;
     t->exp_sum = exp_sum_avx2;
+    t->sum_sq_dev = sum_sq_dev_avx2;
+    t->normalize = normalize_avx2;
     t->f16_to_f32 = f16_to_f32_avx2;
     t->f32_to_f16 = f32_to_f16_avx2;
     t->dw_block = dw_block_avx2;
