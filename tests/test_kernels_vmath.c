@@ -411,9 +411,6 @@ static void test_reductions(void) {
     }
 }
 
-/* exp_sum (softmax's middle pass) on every length 0..40 (vector bodies and tails), in place and not: each
- * value within 2 ulp-ish of exp in double, the sum of exactly the n values written, nothing past n touched.
- */
 /* The norms' row passes on every length 0..40 and around 384 (vector bodies and tails), each scale / bias
  * combination, in place and not: the variance sum within 1e-5 of double, the normalized row exactly the
  * scalar expression (the same operations in the same order), nothing past n touched. */
@@ -449,6 +446,9 @@ static void test_norm_rows(void) {
             }
 }
 
+/* exp_sum (softmax's middle pass) on every length 0..40 (vector bodies and tails), in place and not: each
+ * value within 2 ulp-ish of exp in double, the sum of exactly the n values written, nothing past n touched.
+ */
 static void test_exp_sum(void) {
     float x[48], y[48];
     for (int t = 0; t < 2; t++)
