@@ -538,6 +538,22 @@ static const ember_tensor *conv_step(const eg_exec *x, int s) {
     return w->data || eg_exec_deferred(x, n->in[1]) ? w : NULL;
 }
 
+/* The Conv step after Conv step s that is the only reader of s's output, as its input 0, neither step
+ * chained: returns that output value, the step in *t and its weights in *wb; -1 when there is none.
+ * readers / reader: count_readers's arrays. */
+static int conv_reader(const eg_exec *x, int s, const int *readers, const int *reader, int *t,
+                       const ember_tensor **wb) {
+    const eg_node *a = &x->g->nodes[x->steps[s]];
+    int v = x->step_out0[s] >= 0 ? x->step_out0[s] : a->out[0];
+    if (x->chain[s] != -1 || v < 0 || readers[v] != 1 || x->g->values[v].is_output ||
+        x->vals[v].kind != EV_TENSOR)
+        return -1;
+    *t = reader[v];
+    if (*t <= s || !(*wb = conv_step(x, *t)) || x->g->nodes[x->steps[*t]].in[0] != v || x->chain[*t] != -1)
+        return -1;
+    return v;
+}
+
 /* A 1x1 Conv (ungrouped, no residual) whose output only a depthwise Conv (multiplier 1, no residual) reads
  * is run by that Conv, band by band (ember_conv2d_chain): the 1x1's output — often the widest tensor of an
  * inverted-residual block — is never written. The depthwise step takes the 1x1's input as its extra input,
@@ -549,19 +565,17 @@ static void chain_convs(eg_exec *x, int *readers, int *reader) {
     for (int s = 0; s < x->nsteps; s++) {
         const ember_tensor *wa = conv_step(x, s), *wb;
         const eg_node *a = &g->nodes[x->steps[s]];
-        int v = x->step_out0[s] >= 0 ? x->step_out0[s] : a->out[0];
-        if (!wa || x->chain[s] != -1 || wa->shape[2] != 1 || wa->shape[3] != 1 || attr_i(a, "group", 1) != 1 ||
-            (x->has_fuse[s] && x->fuse[s].residual >= 0) || v < 0 || readers[v] != 1 || g->values[v].is_output)
+        int t, v;
+        if (!wa || wa->shape[2] != 1 || wa->shape[3] != 1 || attr_i(a, "group", 1) != 1 ||
+            (x->has_fuse[s] && x->fuse[s].residual >= 0) ||
+            (v = conv_reader(x, s, readers, reader, &t, &wb)) < 0)
             continue;
         const ember_tensor *in = &x->vals[a->in[0]].t, *mid = &x->vals[v].t;
-        if (x->vals[v].kind != EV_TENSOR || mid->ndim != 4 || mid->shape[2] != in->shape[2] ||
-            mid->shape[3] != in->shape[3] ||
-            !(x->chain_all || ember_conv2d_chain_pays(mid->shape[1], mid->shape[2], mid->shape[3])))
-            continue;
-        int t = reader[v];
         const eg_node *b = &g->nodes[x->steps[t]];
-        if (t <= s || !(wb = conv_step(x, t)) || b->in[0] != v || x->step_extra[t] >= 0 || x->chain[t] != -1 ||
-            attr_i(b, "group", 1) != mid->shape[1] || wb->shape[0] != mid->shape[1] || wb->shape[1] != 1)
+        if (mid->ndim != 4 || mid->shape[2] != in->shape[2] || mid->shape[3] != in->shape[3] ||
+            !(x->chain_all || ember_conv2d_chain_pays(mid->shape[1], mid->shape[2], mid->shape[3])) ||
+            x->step_extra[t] >= 0 || attr_i(b, "group", 1) != mid->shape[1] ||
+            wb->shape[0] != mid->shape[1] || wb->shape[1] != 1)
             continue;
         x->chain[t] = s;
         x->chain[s] = -2;
@@ -582,16 +596,14 @@ static void panel_convs(eg_exec *x, int *readers, int *reader) {
     for (int s = 0; s < x->nsteps; s++) {
         const ember_tensor *wa = conv_step(x, s), *wb;
         const eg_node *a = &g->nodes[x->steps[s]];
-        int v = x->step_out0[s] >= 0 ? x->step_out0[s] : a->out[0];
-        if (!wa || x->chain[s] != -1 || (x->has_fuse[s] && x->fuse[s].maxpool2) || v < 0 || readers[v] != 1 ||
-            g->values[v].is_output || x->vals[v].kind != EV_TENSOR || x->vals[a->in[0]].kind != EV_TENSOR)
+        int t, v;
+        if (!wa || (x->has_fuse[s] && x->fuse[s].maxpool2) ||
+            (v = conv_reader(x, s, readers, reader, &t, &wb)) < 0)
             continue;
-        const ember_tensor *in = &x->vals[a->in[0]].t, *mid = &x->vals[v].t;
-        int t = reader[v];
+        const ember_tensor *in = &x->vals[a->in[0]].t, *mid = &x->vals[v].t; /* in: 4-D f32 (conv_step) */
         const eg_node *b = &g->nodes[x->steps[t]];
-        if (mid->ndim != 4 || t <= s || !(wb = conv_step(x, t)) || b->in[0] != v || x->chain[t] != -1 ||
-            attr_i(b, "group", 1) != 1 || wb->shape[1] != mid->shape[1] || wb->shape[2] != 1 ||
-            wb->shape[3] != 1)
+        if (mid->ndim != 4 || attr_i(b, "group", 1) != 1 || wb->shape[1] != mid->shape[1] ||
+            wb->shape[2] != 1 || wb->shape[3] != 1)
             continue;
         int o = x->step_out0[t] >= 0 ? x->step_out0[t] : b->out[0];
         const ember_tensor *out = o >= 0 && x->vals[o].kind == EV_TENSOR ? &x->vals[o].t : NULL;
