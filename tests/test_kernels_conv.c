@@ -419,6 +419,42 @@ static void test_dw_block(void) {
     }
 }
 
+/* The 3x3 in-place rows against their scalar twin, and the twin against dw_block_ref over a zero-padded copy
+ * (what the copying path computes): widths 1..40 (under, at and over a vector; both edge vectors alone and
+ * overlapping), 1..5 rows, pitched input and output, with and without bias + clamp. The plane, the row above
+ * and the row below are separate buffers ending at their last element and starting at their first (ASan). */
+static void test_dw3(void) {
+    const ember_kernel_table *k = ember_kernels();
+    for (int it = 0; it < 300; it++) {
+        int64_t n = it < 40 ? it + 1 : pick(1, 40), rows = pick(1, 5), ldi = n + pick(0, 3);
+        int64_t ldo = it % 2 ? n : n + pick(1, 3), no = (rows - 1) * ldo + n, pp = n + 2;
+        float *in = rand_buf((rows - 1) * ldi + n), *above = rand_buf(n), *below = rand_buf(n);
+        float *w = rand_buf(9), bias = check_randf(-1.0f, 1.0f);
+        if (it % 7 == 0)
+            memset(above, 0, (size_t)n * sizeof *above); /* as conv.c passes at the plane's ends */
+        ember_ukernel_post post = {.rbias = it % 3 ? &bias : NULL, .lo = -0.5f, .hi = 0.7f};
+        const ember_ukernel_post *ps = it % 5 ? &post : NULL;
+        float *o1 = malloc((size_t)no * sizeof *o1), *o2 = malloc((size_t)no * sizeof *o2);
+        float *o3 = malloc((size_t)no * sizeof *o3), *pad = calloc((size_t)((rows + 2) * pp), sizeof *pad);
+        for (int64_t i = 0; i < no; i++) o1[i] = o2[i] = o3[i] = -7.0f; /* the gaps between rows stay */
+        k->dw3(o1, ldo, in, ldi, above, below, rows, n, w, ps);
+        ember_dw3_ref(o2, ldo, in, ldi, above, below, rows, n, w, ps);
+        for (int64_t r = 0; r < rows + 2; r++) {
+            const float *src = r == 0 ? above : r == rows + 1 ? below : in + (r - 1) * ldi;
+            memcpy(pad + r * pp + 1, src, (size_t)n * sizeof *pad);
+        }
+        const float *taps[9];
+        for (int t = 0; t < 9; t++) taps[t] = pad + t / 3 * pp + t % 3;
+        ember_dw_block_ref(o3, ldo, taps, w, 9, pp, rows, n, ps);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < no && bad < 0; i++)
+            if (!(fabs(o1[i] - o2[i]) <= 1e-5) || !(fabs(o3[i] - o2[i]) <= 1e-5)) bad = i;
+        CHECK_MSG(bad < 0, "%s dw3 n=%lld rows=%lld ldi=%lld ldo=%lld at %lld", k->name, (long long)n,
+                  (long long)rows, (long long)ldi, (long long)ldo, (long long)bad);
+        free(in), free(above), free(below), free(w), free(o1), free(o2), free(o3), free(pad);
+    }
+}
+
 /* Channel interleaving against its scalar twin: 1..8 channel rows (missing ones read as zeros, never
  * touched), 0..40 columns (vector blocks and every tail); the source rows end at their last column (ASan),
  * and nothing is written past the pixels rounded up to 8 (isa.h). */
@@ -632,6 +668,7 @@ int main(void) {
     RUN(test_gather_rows);
     RUN(test_deinterleave_rows);
     RUN(test_dw_block);
+    RUN(test_dw3);
     RUN(test_interleave_rows);
     RUN(test_dw_interleaved);
     RUN(test_out_size);

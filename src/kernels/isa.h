@@ -82,6 +82,14 @@ typedef struct ember_kernel_table {
      * ntaps <= EMBER_DW_MAX_TAPS. */
     void (*dw_block)(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ntaps,
                      int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post);
+    /* 3x3 stride-1 depthwise rows read in place (conv.c: unpadded input planes, one zero row and column of
+     * padding on each side): for r < rows, x < n,
+     * out[r*ldo + x] = sum over ky, kx < 3 of row(r + ky - 1)[x + kx - 1] * w[ky*3 + kx], then post as in
+     * dw_block, where row(i) is in + i*ldi for 0 <= i < rows, row(-1) is above and row(rows) is below (the
+     * caller passes a zero row where the plane ends), and every row reads as 0 at x = -1 and x = n. Reads
+     * nothing outside [row(i), row(i) + n); out overlaps no row. */
+    void (*dw3)(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above, const float *below,
+                int64_t rows, int64_t n, const float *w, const ember_ukernel_post *post);
     /* Channel interleaving for dw_interleaved: dst[x*EMBER_DWC + c] = src[c][x] for x < n and c < nc, and 0
      * for nc <= c < EMBER_DWC (src[c] is then not read). nc <= EMBER_DWC. It may also write zeros to the
      * pixels from n up to n rounded up to a multiple of 8 (the caller leaves room for them). */
@@ -244,10 +252,13 @@ void ember_wino_pack_weights(const ember_kernel_table *k, const ember_conv2d_sha
 bool ember_wino_conv(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
                      const float *U, const float *in, const float *bias, float *out,
                      const ember_epilogue *ep);
-/* The scalar table's dw_block, pool_row, gather, gather_rows, upsample_row and normalize (vector twins finish
- * their tails with them). */
+/* The scalar table's dw_block, dw3, pool_row, gather, gather_rows, upsample_row and normalize (vector twins
+ * finish their tails with them). */
 void ember_dw_block_ref(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ntaps,
                         int64_t ldi, int64_t rows, int64_t n, const ember_ukernel_post *post);
+void ember_dw3_ref(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
+                   const float *below, int64_t rows, int64_t n, const float *w,
+                   const ember_ukernel_post *post);
 void ember_pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
                         int64_t sw, int64_t dw, int64_t pad_l, bool max, float div);
 void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride);

@@ -120,6 +120,25 @@ void ember_dw_block_ref(float *out, int64_t ldo, const float *const *taps, const
         }
 }
 
+void ember_dw3_ref(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
+                   const float *below, int64_t rows, int64_t n, const float *w,
+                   const ember_ukernel_post *post) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row[3] = {r ? in + (r - 1) * ldi : above, in + r * ldi,
+                               r + 1 < rows ? in + (r + 1) * ldi : below};
+        for (int64_t x = 0; x < n; x++) {
+            float acc = 0.0f;
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) {
+                    int64_t i = x + kx - 1;
+                    acc += (i >= 0 && i < n ? row[ky][i] : 0.0f) *
+                           w[ky * 3 + kx]; /* padding: 0 * w, as copied */
+                }
+            out[r * ldo + x] = post ? ember_post_row1(acc, post) : acc;
+        }
+    }
+}
+
 void ember_pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
                         int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
     for (int64_t x = x0; x < x1; x++) {
@@ -176,6 +195,7 @@ void ember_kernels_init_generic(ember_kernel_table *t) {
         .epilogue = epilogue_ref,
         .binary = binary_ref,
         .dw_block = ember_dw_block_ref,
+        .dw3 = ember_dw3_ref,
         .pool_row = ember_pool_row_ref,
         .upsample_row = ember_upsample_row_ref,
         .gather = ember_gather_ref,

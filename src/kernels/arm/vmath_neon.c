@@ -392,18 +392,24 @@ static inline float32x4_t dw_post4(float32x4_t v, float32x4_t rb, float32x4_t lo
     return vbslq_f32(vcgtq_f32(v, hi), hi, v);
 }
 
-/* Four outputs at offset o of the nine taps with the weights in registers: three partial sums. */
-static inline float32x4_t dw9_4(const float *const *p, int64_t o, const float32x4_t *wv) {
-    float32x4_t a0 = vmulq_f32(vld1q_f32(p[0] + o), wv[0]);
-    float32x4_t a1 = vmulq_f32(vld1q_f32(p[3] + o), wv[3]);
-    float32x4_t a2 = vmulq_f32(vld1q_f32(p[6] + o), wv[6]);
-    a0 = fma4(a0, vld1q_f32(p[1] + o), wv[1]);
-    a1 = fma4(a1, vld1q_f32(p[4] + o), wv[4]);
-    a2 = fma4(a2, vld1q_f32(p[7] + o), wv[7]);
-    a0 = fma4(a0, vld1q_f32(p[2] + o), wv[2]);
-    a1 = fma4(a1, vld1q_f32(p[5] + o), wv[5]);
-    a2 = fma4(a2, vld1q_f32(p[8] + o), wv[8]);
+/* Four outputs from the nine tap vectors v[0..8] (row by row) with the weights in registers: three partial
+ * sums. */
+static inline float32x4_t dw9_sum4(const float32x4_t *v, const float32x4_t *wv) {
+    float32x4_t a0 = vmulq_f32(v[0], wv[0]), a1 = vmulq_f32(v[3], wv[3]), a2 = vmulq_f32(v[6], wv[6]);
+    a0 = fma4(a0, v[1], wv[1]);
+    a1 = fma4(a1, v[4], wv[4]);
+    a2 = fma4(a2, v[7], wv[7]);
+    a0 = fma4(a0, v[2], wv[2]);
+    a1 = fma4(a1, v[5], wv[5]);
+    a2 = fma4(a2, v[8], wv[8]);
     return vaddq_f32(vaddq_f32(a0, a1), a2);
+}
+
+/* Four outputs at offset o of the nine taps. */
+static inline float32x4_t dw9_4(const float *const *p, int64_t o, const float32x4_t *wv) {
+    float32x4_t v[9];
+    for (int t = 0; t < 9; t++) v[t] = vld1q_f32(p[t] + o);
+    return dw9_sum4(v, wv);
 }
 
 /* Four outputs at offset o of any number of taps, two partial sums. */
@@ -454,6 +460,50 @@ static void dw_block_neon(float *out, int64_t ldo, const float *const *taps, con
         dw_block_rows(out, ldo, taps, w, 9, ldi, rows, n, post);
     else
         dw_block_rows(out, ldo, taps, w, ntaps, ldi, rows, n, post);
+}
+
+/* 3x3 stride-1 rows in place (see isa.h): per row the first vector takes its left column as the row's own
+ * vector moved up a lane behind a zero (vext), the last (ending at n) its right column moved down with a
+ * zero after it, and the vectors between are dw_block's, two at a time, reading the rows directly. Rows
+ * under 4: the twin. */
+static void dw3_neon(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
+                     const float *below, int64_t rows, int64_t n, const float *w,
+                     const ember_ukernel_post *post) {
+    if (n < 4) {
+        ember_dw3_ref(out, ldo, in, ldi, above, below, rows, n, w, post);
+        return;
+    }
+    float32x4_t rb = vdupq_n_f32(post && post->rbias ? *post->rbias : 0.0f);
+    float32x4_t lo = vdupq_n_f32(post ? post->lo : -INFINITY), hi = vdupq_n_f32(post ? post->hi : INFINITY);
+    float32x4_t wv[9], z = vdupq_n_f32(0.0f), v[9];
+    for (int t = 0; t < 9; t++) wv[t] = vdupq_n_f32(w[t]);
+    for (int64_t r = 0; r < rows; r++, out += ldo) {
+        const float *row[3] = {r ? in + (r - 1) * ldi : above, in + r * ldi,
+                               r + 1 < rows ? in + (r + 1) * ldi : below};
+        for (int k = 0; k < 3; k++) {
+            float32x4_t m = vld1q_f32(row[k]);
+            v[3 * k] = vextq_f32(z, m, 3), v[3 * k + 1] = m;
+            v[3 * k + 2] = n == 4 ? vextq_f32(m, z, 1) : vld1q_f32(row[k] + 1);
+        }
+        vst1q_f32(out, dw_post4(dw9_sum4(v, wv), rb, lo, hi));
+        if (n == 4) continue;
+        /* the vectors between read columns x - 1 .. x + 4 of each row: offset x - 1 from p[3k] = row[k] */
+        const float *p[9];
+        for (int t = 0; t < 9; t++) p[t] = row[t / 3] + t % 3;
+        int64_t x = 4;
+        for (; x + 9 <= n; x += 8) {
+            float32x4_t v0 = dw9_4(p, x - 1, wv), v1 = dw9_4(p, x + 3, wv);
+            vst1q_f32(out + x, dw_post4(v0, rb, lo, hi));
+            vst1q_f32(out + x + 4, dw_post4(v1, rb, lo, hi));
+        }
+        if (x + 5 <= n) vst1q_f32(out + x, dw_post4(dw9_4(p, x - 1, wv), rb, lo, hi));
+        for (int k = 0; k < 3; k++) {
+            const float *e = row[k] + n - 4;
+            float32x4_t m = vld1q_f32(e);
+            v[3 * k] = vld1q_f32(e - 1), v[3 * k + 1] = m, v[3 * k + 2] = vextq_f32(m, z, 1);
+        }
+        vst1q_f32(out + n - 4, dw_post4(dw9_sum4(v, wv), rb, lo, hi));
+    }
 }
 
 /* Max over stride-2 windows of 2 or 3 adjacent columns (the usual 2x2 / 3x3 stride-2 MaxPool), 4 outputs
@@ -587,6 +637,7 @@ void ember_vmath_init_neon(ember_kernel_table *t) {
     t->f32_to_f16 = f32_to_f16_neon;
 #endif
     t->dw_block = dw_block_neon;
+    t->dw3 = dw3_neon;
     t->pool_row = pool_row_neon;
     t->gather = gather_neon;
     t->upsample_row = upsample_row_neon;

@@ -386,16 +386,23 @@ static inline __m256 dw_post8(__m256 v, __m256 rb, __m256 lo, __m256 hi) {
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Eight outputs at offset o of the nine taps p0..p8 with the weights w0..w8 in registers: three partial sums
- * (three FMA chains); LD is the load (plain, or masked for rows under 8). */
+/* Eight outputs from the nine tap vectors v0..v8 (row by row) with the weights w0..w8 in registers: three
+ * partial sums (three FMA chains). */
+#define DW9_SUM(v0, v1, v2, v3, v4, v5, v6, v7, v8)                                                          \
+    _mm256_add_ps(_mm256_add_ps(_mm256_fmadd_ps(v2, w2, _mm256_fmadd_ps(v1, w1, _mm256_mul_ps(v0, w0))),     \
+                                _mm256_fmadd_ps(v5, w5, _mm256_fmadd_ps(v4, w4, _mm256_mul_ps(v3, w3)))),    \
+                  _mm256_fmadd_ps(v8, w8, _mm256_fmadd_ps(v7, w7, _mm256_mul_ps(v6, w6))))
+/* Eight outputs at offset o of the nine taps p0..p8; LD is the load (plain, or masked for rows under 8). */
 #define DW9_8(LD, o)                                                                                         \
-    _mm256_add_ps(                                                                                           \
-        _mm256_add_ps(_mm256_fmadd_ps(LD(p2 + (o)), w2,                                                      \
-                                      _mm256_fmadd_ps(LD(p1 + (o)), w1, _mm256_mul_ps(LD(p0 + (o)), w0))),   \
-                      _mm256_fmadd_ps(LD(p5 + (o)), w5,                                                      \
-                                      _mm256_fmadd_ps(LD(p4 + (o)), w4, _mm256_mul_ps(LD(p3 + (o)), w3)))),  \
-        _mm256_fmadd_ps(LD(p8 + (o)), w8,                                                                    \
-                        _mm256_fmadd_ps(LD(p7 + (o)), w7, _mm256_mul_ps(LD(p6 + (o)), w6))))
+    DW9_SUM(LD(p0 + (o)), LD(p1 + (o)), LD(p2 + (o)), LD(p3 + (o)), LD(p4 + (o)), LD(p5 + (o)),              \
+            LD(p6 + (o)), LD(p7 + (o)), LD(p8 + (o)))
+/* The nine weights w0..w8 broadcast into registers. */
+#define DW9_WEIGHTS(w)                                                                                       \
+    const __m256 w0 = _mm256_broadcast_ss(w), w1 = _mm256_broadcast_ss(w + 1),                               \
+                 w2 = _mm256_broadcast_ss(w + 2), w3 = _mm256_broadcast_ss(w + 3),                           \
+                 w4 = _mm256_broadcast_ss(w + 4), w5 = _mm256_broadcast_ss(w + 5),                           \
+                 w6 = _mm256_broadcast_ss(w + 6), w7 = _mm256_broadcast_ss(w + 7),                           \
+                 w8 = _mm256_broadcast_ss(w + 8)
 #define DW_LDU(p) _mm256_loadu_ps(p)
 #define DW_LDM(p) _mm256_maskload_ps(p, m)
 
@@ -423,11 +430,7 @@ static inline __m256 dw_post8(__m256 v, __m256 rb, __m256 lo, __m256 hi) {
  * pass the end of the tap region, stores by pieces where a whole vector would reach past its block. */
 static void dw9_block(float *out, int64_t ldo, const float *const *taps, const float *w, int64_t ldi,
                       int64_t rows, int64_t n, __m256 rb, __m256 lo, __m256 hi) {
-    const __m256 w0 = _mm256_broadcast_ss(w), w1 = _mm256_broadcast_ss(w + 1),
-                 w2 = _mm256_broadcast_ss(w + 2), w3 = _mm256_broadcast_ss(w + 3),
-                 w4 = _mm256_broadcast_ss(w + 4), w5 = _mm256_broadcast_ss(w + 5),
-                 w6 = _mm256_broadcast_ss(w + 6), w7 = _mm256_broadcast_ss(w + 7),
-                 w8 = _mm256_broadcast_ss(w + 8);
+    DW9_WEIGHTS(w);
     const float *p0 = taps[0], *p1 = taps[1], *p2 = taps[2], *p3 = taps[3], *p4 = taps[4], *p5 = taps[5],
                 *p6 = taps[6], *p7 = taps[7], *p8 = taps[8];
     __m256 va, vb;
@@ -515,6 +518,60 @@ static void dw_block_avx2(float *out, int64_t ldo, const float *const *taps, con
         dw9_block(out, ldo, taps, w, ldi, rows, n, rb, lo, hi);
     else
         dwn_block(out, ldo, taps, w, ntaps, ldi, rows, n, rb, lo, hi);
+}
+
+/* p[-1..6] with p[-1] read as 0 (a row's first vector, one column of padding before it), and p[1..8] with
+ * p[8] read as 0 (its last): the row's own vector moved one lane, a zero put in the lane left empty. */
+INLINE __m256 dw3_from_left(const float *p) {
+    __m256 v = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p), _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6));
+    return _mm256_blend_ps(v, _mm256_setzero_ps(), 0x01);
+}
+INLINE __m256 dw3_from_right(const float *p) {
+    __m256 v = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p), _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7));
+    return _mm256_blend_ps(v, _mm256_setzero_ps(), 0x80);
+}
+
+/* 3x3 stride-1 rows in place (see isa.h): per row the first vector takes its left column from
+ * dw3_from_left, the last (ending at n, overlapping the one before) its right column from dw3_from_right,
+ * and the vectors between are dw9_block's, in pairs, reading the rows directly. Rows under 8: the twin. */
+static void dw3_avx2(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
+                     const float *below, int64_t rows, int64_t n, const float *w,
+                     const ember_ukernel_post *post) {
+    if (n < 8) {
+        ember_dw3_ref(out, ldo, in, ldi, above, below, rows, n, w, post);
+        return;
+    }
+    __m256 rb = _mm256_set1_ps(post && post->rbias ? *post->rbias : 0.0f);
+    __m256 lo = _mm256_set1_ps(post ? post->lo : -INFINITY), hi = _mm256_set1_ps(post ? post->hi : INFINITY);
+    DW9_WEIGHTS(w);
+    for (int64_t r = 0; r < rows; r++, out += ldo) {
+        const float *a = r ? in + (r - 1) * ldi : above, *b = in + r * ldi,
+                    *c = r + 1 < rows ? in + (r + 1) * ldi : below;
+        if (n == 8) {
+            __m256 v = DW9_SUM(dw3_from_left(a), DW_LDU(a), dw3_from_right(a), dw3_from_left(b), DW_LDU(b),
+                               dw3_from_right(b), dw3_from_left(c), DW_LDU(c), dw3_from_right(c));
+            _mm256_storeu_ps(out, dw_post8(v, rb, lo, hi));
+            continue;
+        }
+        __m256 v = DW9_SUM(dw3_from_left(a), DW_LDU(a), DW_LDU(a + 1), dw3_from_left(b), DW_LDU(b),
+                           DW_LDU(b + 1), dw3_from_left(c), DW_LDU(c), DW_LDU(c + 1));
+        _mm256_storeu_ps(out, dw_post8(v, rb, lo, hi));
+        /* the vectors between read columns x - 1 .. x + 8 of each row: offset x - 1 from p0 = a */
+        const float *p0 = a, *p1 = a + 1, *p2 = a + 2, *p3 = b, *p4 = b + 1, *p5 = b + 2, *p6 = c,
+                    *p7 = c + 1, *p8 = c + 2;
+        int64_t x = 8;
+        for (; x + 17 <= n; x += 16) {
+            __m256 va, vb;
+            DW9_8X2(DW_LDU, DW_LDU, x - 1, x + 7, va, vb);
+            _mm256_storeu_ps(out + x, va);
+            _mm256_storeu_ps(out + x + 8, vb);
+        }
+        if (x + 9 <= n) _mm256_storeu_ps(out + x, dw_post8(DW9_8(DW_LDU, x - 1), rb, lo, hi));
+        const float *ae = a + n - 8, *be = b + n - 8, *ce = c + n - 8;
+        v = DW9_SUM(DW_LDU(ae - 1), DW_LDU(ae), dw3_from_right(ae), DW_LDU(be - 1), DW_LDU(be),
+                    dw3_from_right(be), DW_LDU(ce - 1), DW_LDU(ce), dw3_from_right(ce));
+        _mm256_storeu_ps(out + n - 8, dw_post8(v, rb, lo, hi));
+    }
 }
 
 /* max(a, b) with NaN winning: max_ps gives b when either is NaN, and or-ing the unordered mask (all ones,
@@ -678,6 +735,7 @@ void ember_vmath_init_avx2(ember_kernel_table *t) {
     t->f16_to_f32 = f16_to_f32_avx2;
     t->f32_to_f16 = f32_to_f16_avx2;
     t->dw_block = dw_block_avx2;
+    t->dw3 = dw3_avx2;
     t->pool_row = pool_row_avx2;
     t->gather = gather_avx2;
     t->upsample_row = upsample_row_avx2;
