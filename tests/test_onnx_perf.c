@@ -300,6 +300,9 @@ static void build_matmul_graph(gbuild *b, int64_t *xshape) {
     memset(b, 0, sizeof *b);
     b->g = (eg_graph){.name = "random", .values = b->values, .nodes = b->nodes, .inputs = b->gin, .outputs = b->gout};
     int64_t M = 1 + rnd() % 20, K = 1 + rnd() % 40, N = 1 + rnd() % 40;
+    bool twice =
+        rnd() % 3 == 0; /* a second MatMul by the same weight (planned on two threads, in parallel) */
+    if (twice) N = K;
     xshape[0] = 1 + rnd() % 3, xshape[1] = M, xshape[2] = K;
     int x = add_value(b, "x");
     b->values[x].is_input = true;
@@ -307,6 +310,10 @@ static void build_matmul_graph(gbuild *b, int64_t *xshape) {
     int64_t ws[2] = {K, N};
     int in[2] = {x, add_init(b, 2, ws, -1, 1)};
     int cur = add_node(b, "MatMul", 2, in)->out[0];
+    if (twice) {
+        int again[2] = {cur, in[1]};
+        cur = add_node(b, "MatMul", 2, again)->out[0];
+    }
     if (rnd() % 4 == 0) { /* attention-style scaling: / sqrt(d) or * constant */
         bool div = rnd() % 2;
         int sc[2] = {cur, const_scalar(b, div ? 5.656854f : 0.125f)};
@@ -418,9 +425,10 @@ static void check_random(int kind, int count) {
         ev *ins[1] = {&xin}, ref[1] = {{0}}, got[2] = {{0}, {0}};
         int nf = 0;
         if (it % 2 == 0) defer_inits(b);
-        /* fused first: with deferred initializers it is the run that packs weights without copying them */
+        /* fused first: with deferred initializers it is the run that packs weights without copying them;
+         * 1 or 2 threads with and without deferred initializers (the plan prepares steps on the threads) */
         ember_status s2 = it % 4 == 3 ? run_graph_ops(&b->g, true, true, 1, ins, got, &nf) /* eo_fuse_apply */
-                                      : run_graph(&b->g, true, 1 + it % 2, ins, got, &nf);
+                                      : run_graph(&b->g, true, 1 + (it + it / 2) % 2, ins, got, &nf);
         kept_deferred += count_deferred(b);
         ember_status s1 = run_graph(&b->g, false, 1, ins, ref, NULL);
         CHECK_EQ(count_deferred(b), 0); /* the reference ops read every weight: all were copied */

@@ -607,10 +607,45 @@ static int prepared_weight(const eg_exec *x, int s) {
     return n->in[1];
 }
 
+/* Step s's prepare. A deferred initializer without data (the weight prepared_weight names) is copied into
+ * `buf`, the calling thread's, and handed to the op as a copy of its value, so steps sharing it do not race.
+ */
+static void prepare_step(eg_exec *x, int s, void *buf) {
+    if (x->dynamic[s]) return;
+    const eg_node *n = eg_step_node(x, s);
+    ev *in[MAX_IO + 1], *out[MAX_IO], copied;
+    if (n->nin > MAX_IO || n->nout > MAX_IO) return;
+    int w = prepared_weight(x, s);
+    bool copy = w >= 0 && eg_exec_deferred(x, w);
+    if (copy && !buf) return; /* out of memory: copied for good after (or the plan fails there) */
+    eo_ctx c;
+    step_ctx(x, s, &c, in, out);
+    if (copy) { /* the file's pages go before the packed copy is made: never all three resident */
+        const eg_value *wv = &x->g->values[w];
+        copied = *in[1];
+        copied.t.data = memcpy(buf, wv->init_raw, copied.t.nbytes);
+        ember_map_drop(&x->g->model->map, wv->init_raw, copied.t.nbytes);
+        in[1] = &copied;
+    }
+    eo_prepare(&c);
+    ctx_done(&c);
+}
+
+typedef struct {
+    eg_exec *x;
+    void **buf; /* one copy buffer per pool thread */
+} prepare_job;
+
+static void prepare_range(void *ctx, int64_t begin, int64_t end, int thread) {
+    const prepare_job *j = ctx;
+    for (int64_t s = begin; s < end; s++) prepare_step(j->x, (int)s, j->buf[thread]);
+}
+
 /* Let the ops prepare what they keep across runs (packed weights) now, while the inferred shapes are at
- * hand, so that the first run costs what every run costs. A deferred initializer without data is copied
- * into one reused buffer for its step's prepare, and stays without data once packed; a step that did not
- * pack it, or that reads it otherwise, gets it copied for good. */
+ * hand, so that the first run costs what every run costs. The steps are prepared on the session's threads
+ * (the pagestore hands out memory atomically; each thread copies deferred weights into its own buffer). A
+ * deferred initializer without data stays without data once packed; a step that did not pack it, or that
+ * reads it otherwise, gets it copied for good. */
 static ember_status prepare_steps(eg_exec *x) {
     if (!x->store) { /* address space for twice the weights (Winograd's and padded panels are larger) */
         size_t w = 0;
@@ -618,34 +653,24 @@ static ember_status prepare_steps(eg_exec *x) {
             if (x->g->values[v].init) w += x->g->values[v].init->nbytes;
         if (w >= STORE_MIN) x->store = ember_pagestore_create(2 * w + STORE_MIN);
     }
-    size_t cap = 0; /* the largest weight copied below (a deferred table a Gather reads is not one) */
+    size_t cap = 0; /* the largest weight copied (a deferred table a Gather reads is not one) */
     for (int s = 0; s < x->nsteps; s++) {
         int w = prepared_weight(x, s);
         if (w >= 0 && eg_exec_deferred(x, w) && x->vals[w].t.nbytes > cap) cap = x->vals[w].t.nbytes;
     }
-    ember_pagestore *tmp = cap ? ember_pagestore_create(cap) : NULL; /* huge pages for the copy too */
-    bool heap = true;
-    void *buf = cap ? ember_pagestore_keep(tmp, cap, &heap) : NULL;
-    for (int s = 0; s < x->nsteps; s++) {
-        if (x->dynamic[s]) continue;
-        const eg_node *n = eg_step_node(x, s);
-        ev *in[MAX_IO + 1], *out[MAX_IO];
-        if (n->nin > MAX_IO || n->nout > MAX_IO) continue;
-        int w = prepared_weight(x, s);
-        const eg_value *wv = w >= 0 ? &x->g->values[w] : NULL;
-        bool copy = w >= 0 && eg_exec_deferred(x, w);
-        if (copy && !buf) continue; /* out of memory: copied for good below (or the plan fails there) */
-        if (copy) { /* the file's pages go before the packed copy is made: never all three resident */
-            x->vals[w].t.data = memcpy(buf, wv->init_raw, x->vals[w].t.nbytes);
-            ember_map_drop(&x->g->model->map, wv->init_raw, x->vals[w].t.nbytes);
-        }
-        eo_ctx c;
-        step_ctx(x, s, &c, in, out);
-        eo_prepare(&c);
-        ctx_done(&c);
-        if (copy) x->vals[w].t.data = NULL;
+    int threads = ember_pool_threads(x->pool);
+    void **buf = ember_calloc((size_t)threads, sizeof *buf);
+    bool *heap = ember_calloc((size_t)threads, sizeof *heap);
+    ember_pagestore *tmp =
+        cap && buf && heap ? ember_pagestore_create(cap * (size_t)threads) : NULL; /* huge pages */
+    for (int t = 0; cap && buf && heap && t < threads; t++) buf[t] = ember_pagestore_keep(tmp, cap, &heap[t]);
+    if (buf && heap) {
+        prepare_job j = {x, buf};
+        ember_pool_for(threads > 1 ? x->pool : NULL, x->nsteps, 1, prepare_range, &j);
     }
-    if (heap) ember_free_aligned(buf);
+    for (int t = 0; buf && heap && t < threads; t++)
+        if (heap[t]) ember_free_aligned(buf[t]);
+    ember_free(buf), ember_free(heap);
     ember_pagestore_destroy(tmp);
     ember_pagestore_trim(x->store);
     ember_status st = EMBER_OK;
