@@ -661,9 +661,18 @@ static ember_status prepare_steps(eg_exec *x) {
     int threads = ember_pool_threads(x->pool);
     void **buf = ember_calloc((size_t)threads, sizeof *buf);
     bool *heap = ember_calloc((size_t)threads, sizeof *heap);
-    ember_pagestore *tmp =
-        cap && buf && heap ? ember_pagestore_create(cap * (size_t)threads) : NULL; /* huge pages */
-    for (int t = 0; cap && buf && heap && t < threads; t++) buf[t] = ember_pagestore_keep(tmp, cap, &heap[t]);
+    /* Copy buffers from the arena, which no run has used yet, where it has room: its pages, touched here,
+     * are then fresh memory once, not twice (a buffer freed now and the arena faulted in by the first run).
+     */
+    size_t slot = (cap + 63) & ~(size_t)63;
+    int in_arena =
+        slot ? (int)(x->arena_size / slot < (size_t)threads ? x->arena_size / slot : (size_t)threads) : 0;
+    ember_pagestore *tmp = cap && buf && heap && in_arena < threads
+                               ? ember_pagestore_create(cap * (size_t)(threads - in_arena)) /* huge pages */
+                               : NULL;
+    for (int t = 0; cap && buf && heap && t < threads; t++)
+        buf[t] =
+            t < in_arena ? (void *)(x->arena + (size_t)t * slot) : ember_pagestore_keep(tmp, cap, &heap[t]);
     if (buf && heap) {
         prepare_job j = {x, buf};
         ember_pool_for(threads > 1 ? x->pool : NULL, x->nsteps, 1, prepare_range, &j);
