@@ -658,15 +658,18 @@ static ember_status prepare_steps(eg_exec *x) {
         int w = prepared_weight(x, s);
         if (w >= 0 && eg_exec_deferred(x, w) && x->vals[w].t.nbytes > cap) cap = x->vals[w].t.nbytes;
     }
-    int threads = ember_pool_threads(x->pool);
-    void **buf = ember_calloc((size_t)threads, sizeof *buf);
-    bool *heap = ember_calloc((size_t)threads, sizeof *heap);
     /* Copy buffers from the arena, which no run has used yet, where it has room: its pages, touched here,
      * are then fresh memory once, not twice (a buffer freed now and the arena faulted in by the first run).
-     */
+     * At most one buffer comes from elsewhere, as on one thread: the threads prepare steps together only
+     * when the arena holds the others' buffers (2 threads and a 5 MB classifier weight over a 4 MB arena:
+     * peak RSS had grown by that weight). */
     size_t slot = (cap + 63) & ~(size_t)63;
+    int threads = ember_pool_threads(x->pool);
     int in_arena =
         slot ? (int)(x->arena_size / slot < (size_t)threads ? x->arena_size / slot : (size_t)threads) : 0;
+    if (slot && in_arena + 1 < threads) threads = 1, in_arena = in_arena ? 1 : 0;
+    void **buf = ember_calloc((size_t)threads, sizeof *buf);
+    bool *heap = ember_calloc((size_t)threads, sizeof *heap);
     ember_pagestore *tmp = cap && buf && heap && in_arena < threads
                                ? ember_pagestore_create(cap * (size_t)(threads - in_arena)) /* huge pages */
                                : NULL;
