@@ -462,6 +462,21 @@ static void dw_block_neon(float *out, int64_t ldo, const float *const *taps, con
         dw_block_rows(out, ldo, taps, w, ntaps, ldi, rows, n, post);
 }
 
+/* Four outputs of dw3 at column `at` of the three rows: with `left` the column before reads as 0 (the row's
+ * vector moved up a lane behind a zero), with `right` the column after (moved down, a zero after it); else
+ * those columns are loaded. */
+static inline float32x4_t dw3_edge4(const float *const *row, int64_t at, bool left, bool right,
+                                    const float32x4_t *wv) {
+    float32x4_t v[9], z = vdupq_n_f32(0.0f);
+    for (int k = 0; k < 3; k++) {
+        const float *p = row[k] + at;
+        float32x4_t m = vld1q_f32(p);
+        v[3 * k] = left ? vextq_f32(z, m, 3) : vld1q_f32(p - 1), v[3 * k + 1] = m;
+        v[3 * k + 2] = right ? vextq_f32(m, z, 1) : vld1q_f32(p + 1);
+    }
+    return dw9_sum4(v, wv);
+}
+
 /* 3x3 stride-1 rows in place (see isa.h): per row the first vector takes its left column as the row's own
  * vector moved up a lane behind a zero (vext), the last (ending at n) its right column moved down with a
  * zero after it, and the vectors between are dw_block's, two at a time, reading the rows directly. Rows
@@ -475,17 +490,12 @@ static void dw3_neon(float *out, int64_t ldo, const float *in, int64_t ldi, cons
     }
     float32x4_t rb = vdupq_n_f32(post && post->rbias ? *post->rbias : 0.0f);
     float32x4_t lo = vdupq_n_f32(post ? post->lo : -INFINITY), hi = vdupq_n_f32(post ? post->hi : INFINITY);
-    float32x4_t wv[9], z = vdupq_n_f32(0.0f), v[9];
+    float32x4_t wv[9];
     for (int t = 0; t < 9; t++) wv[t] = vdupq_n_f32(w[t]);
     for (int64_t r = 0; r < rows; r++, out += ldo) {
         const float *row[3] = {r ? in + (r - 1) * ldi : above, in + r * ldi,
                                r + 1 < rows ? in + (r + 1) * ldi : below};
-        for (int k = 0; k < 3; k++) {
-            float32x4_t m = vld1q_f32(row[k]);
-            v[3 * k] = vextq_f32(z, m, 3), v[3 * k + 1] = m;
-            v[3 * k + 2] = n == 4 ? vextq_f32(m, z, 1) : vld1q_f32(row[k] + 1);
-        }
-        vst1q_f32(out, dw_post4(dw9_sum4(v, wv), rb, lo, hi));
+        vst1q_f32(out, dw_post4(dw3_edge4(row, 0, true, n == 4, wv), rb, lo, hi));
         if (n == 4) continue;
         /* the vectors between read columns x - 1 .. x + 4 of each row: offset x - 1 from p[3k] = row[k] */
         const float *p[9];
@@ -497,12 +507,7 @@ static void dw3_neon(float *out, int64_t ldo, const float *in, int64_t ldi, cons
             vst1q_f32(out + x + 4, dw_post4(v1, rb, lo, hi));
         }
         if (x + 5 <= n) vst1q_f32(out + x, dw_post4(dw9_4(p, x - 1, wv), rb, lo, hi));
-        for (int k = 0; k < 3; k++) {
-            const float *e = row[k] + n - 4;
-            float32x4_t m = vld1q_f32(e);
-            v[3 * k] = vld1q_f32(e - 1), v[3 * k + 1] = m, v[3 * k + 2] = vextq_f32(m, z, 1);
-        }
-        vst1q_f32(out + n - 4, dw_post4(dw9_sum4(v, wv), rb, lo, hi));
+        vst1q_f32(out + n - 4, dw_post4(dw3_edge4(row, n - 4, false, true, wv), rb, lo, hi));
     }
 }
 

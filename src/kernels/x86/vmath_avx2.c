@@ -531,6 +531,13 @@ INLINE __m256 dw3_from_right(const float *p) {
     return _mm256_blend_ps(v, _mm256_setzero_ps(), 0x80);
 }
 
+/* Tap column kx (0 or 2) of the vector at p: the column before (kx 0) or after (kx 2) the vector, read as 0
+ * when `left` / `right` says it is padding, else loaded. */
+INLINE __m256 dw3_tap(const float *p, int kx, bool left, bool right) {
+    if (kx == 0) return left ? dw3_from_left(p) : _mm256_loadu_ps(p - 1);
+    return right ? dw3_from_right(p) : _mm256_loadu_ps(p + 1);
+}
+
 /* 3x3 stride-1 rows in place (see isa.h): per row the first vector takes its left column from
  * dw3_from_left, the last (ending at n, overlapping the one before) its right column from dw3_from_right,
  * and the vectors between are dw9_block's, in pairs, reading the rows directly. Rows under 8: the twin. */
@@ -544,18 +551,16 @@ static void dw3_avx2(float *out, int64_t ldo, const float *in, int64_t ldi, cons
     __m256 rb = _mm256_set1_ps(post && post->rbias ? *post->rbias : 0.0f);
     __m256 lo = _mm256_set1_ps(post ? post->lo : -INFINITY), hi = _mm256_set1_ps(post ? post->hi : INFINITY);
     DW9_WEIGHTS(w);
+/* the vector at column `at` of rows a, b, c; L / R: the column before / after reads as 0 */
+#define DW3_EDGE(at, L, R)                                                                                   \
+    DW9_SUM(dw3_tap(a + (at), 0, L, R), DW_LDU(a + (at)), dw3_tap(a + (at), 2, L, R),                        \
+            dw3_tap(b + (at), 0, L, R), DW_LDU(b + (at)), dw3_tap(b + (at), 2, L, R),                        \
+            dw3_tap(c + (at), 0, L, R), DW_LDU(c + (at)), dw3_tap(c + (at), 2, L, R))
     for (int64_t r = 0; r < rows; r++, out += ldo) {
         const float *a = r ? in + (r - 1) * ldi : above, *b = in + r * ldi,
                     *c = r + 1 < rows ? in + (r + 1) * ldi : below;
-        if (n == 8) {
-            __m256 v = DW9_SUM(dw3_from_left(a), DW_LDU(a), dw3_from_right(a), dw3_from_left(b), DW_LDU(b),
-                               dw3_from_right(b), dw3_from_left(c), DW_LDU(c), dw3_from_right(c));
-            _mm256_storeu_ps(out, dw_post8(v, rb, lo, hi));
-            continue;
-        }
-        __m256 v = DW9_SUM(dw3_from_left(a), DW_LDU(a), DW_LDU(a + 1), dw3_from_left(b), DW_LDU(b),
-                           DW_LDU(b + 1), dw3_from_left(c), DW_LDU(c), DW_LDU(c + 1));
-        _mm256_storeu_ps(out, dw_post8(v, rb, lo, hi));
+        _mm256_storeu_ps(out, dw_post8(DW3_EDGE(0, true, n == 8), rb, lo, hi));
+        if (n == 8) continue;
         /* the vectors between read columns x - 1 .. x + 8 of each row: offset x - 1 from p0 = a */
         const float *p0 = a, *p1 = a + 1, *p2 = a + 2, *p3 = b, *p4 = b + 1, *p5 = b + 2, *p6 = c,
                     *p7 = c + 1, *p8 = c + 2;
@@ -567,11 +572,9 @@ static void dw3_avx2(float *out, int64_t ldo, const float *in, int64_t ldi, cons
             _mm256_storeu_ps(out + x + 8, vb);
         }
         if (x + 9 <= n) _mm256_storeu_ps(out + x, dw_post8(DW9_8(DW_LDU, x - 1), rb, lo, hi));
-        const float *ae = a + n - 8, *be = b + n - 8, *ce = c + n - 8;
-        v = DW9_SUM(DW_LDU(ae - 1), DW_LDU(ae), dw3_from_right(ae), DW_LDU(be - 1), DW_LDU(be),
-                    dw3_from_right(be), DW_LDU(ce - 1), DW_LDU(ce), dw3_from_right(ce));
-        _mm256_storeu_ps(out + n - 8, dw_post8(v, rb, lo, hi));
+        _mm256_storeu_ps(out + n - 8, dw_post8(DW3_EDGE(n - 8, false, true), rb, lo, hi));
     }
+#undef DW3_EDGE
 }
 
 /* max(a, b) with NaN winning: max_ps gives b when either is NaN, and or-ing the unordered mask (all ones,
