@@ -146,6 +146,15 @@ void *ember_huge_alloc(size_t bytes, bool *huge) {
     return ember_malloc_aligned(bytes);
 }
 
+size_t ember_huge_room(size_t bytes, bool huge) {
+#if defined(PAGESTORE_ON)
+    size_t advise;
+    if (huge) return huge_cap(bytes, &advise);
+#endif
+    (void)huge;
+    return bytes;
+}
+
 void ember_huge_free(void *p, size_t bytes, bool huge) {
 #if defined(PAGESTORE_ON)
     size_t advise;

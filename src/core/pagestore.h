@@ -46,5 +46,7 @@ void ember_pagestore_destroy(ember_pagestore *ps);
  *     ember_huge_free(a, bytes, huge);   // the same size and flag */
 void *ember_huge_alloc(size_t bytes, bool *huge);
 void ember_huge_free(void *p, size_t bytes, bool huge);
+/* The bytes such a buffer holds: `bytes` rounded up to whole 2 MB pages when huge. */
+size_t ember_huge_room(size_t bytes, bool huge);
 
 #endif
