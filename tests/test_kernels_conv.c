@@ -653,6 +653,110 @@ static void test_pool2(void) {
     }
 }
 
+/* Few-tap convs max-pooled row by row (ember_conv2d_maxpool) against the reference conv + pool: SqueezeNet's
+ * and ShuffleNet's stems, an input big enough to be streamed, padded / dilated / tall windows, windows past
+ * the conv's last row (ceil mode), fused and separate epilogues, batch 2, 1 and 2 threads, both tables. Also
+ * what it must refuse: a residual, weights of another kind. */
+static void test_conv_maxpool(void) {
+    struct {
+        int64_t batch, cin, cout, h, w, k, s, pad, pk, ps, ppad, pdil, extra;
+    } cs[] = {{1, 3, 64, 224, 224, 3, 2, 0, 3, 2, 0, 1, 0}, {1, 3, 24, 64, 64, 3, 2, 1, 3, 2, 1, 1, 0},
+              {1, 3, 16, 300, 300, 3, 2, 1, 2, 2, 0, 1, 0}, {2, 2, 13, 20, 37, 2, 1, 0, 3, 1, 1, 2, 0},
+              {1, 1, 9, 9, 40, 3, 1, 1, 5, 3, 2, 1, 1},     {1, 3, 8, 17, 33, 3, 2, 1, 3, 2, 0, 1, 1}};
+    const ember_kernel_table *tables[2] = {ember_kernels(), ember_kernels_generic()};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        ember_conv2d_shape g = {.batch = cs[i].batch,
+                                .cin = cs[i].cin,
+                                .cout = cs[i].cout,
+                                .h = cs[i].h,
+                                .w = cs[i].w,
+                                .kh = cs[i].k,
+                                .kw = cs[i].k,
+                                .stride_h = cs[i].s,
+                                .stride_w = cs[i].s,
+                                .dil_h = 1,
+                                .dil_w = 1,
+                                .pad_t = cs[i].pad,
+                                .pad_l = cs[i].pad,
+                                .groups = 1};
+        g.oh = ember_conv_out_size(g.h, g.kh, g.stride_h, 1, g.pad_t, g.pad_t);
+        g.ow = ember_conv_out_size(g.w, g.kw, g.stride_w, 1, g.pad_l, g.pad_l);
+        CHECK(ember_conv2d_maxpool_suits(&g));
+        ember_pooling2d pg = {.batch = g.batch,
+                              .c = g.cout,
+                              .h = g.oh,
+                              .w = g.ow,
+                              .kh = cs[i].pk,
+                              .kw = cs[i].pk,
+                              .stride_h = cs[i].ps,
+                              .stride_w = cs[i].ps,
+                              .dil_h = cs[i].pdil,
+                              .dil_w = cs[i].pdil,
+                              .pad_t = cs[i].ppad,
+                              .pad_l = cs[i].ppad};
+        int64_t span = (pg.kh - 1) * pg.dil_h + 1; /* extra: one more window, past the last row (ceil mode) */
+        pg.oh = (g.oh + 2 * pg.pad_t - span) / pg.stride_h + 1 + cs[i].extra;
+        pg.ow = (g.ow + 2 * pg.pad_l - span) / pg.stride_w + 1 + cs[i].extra;
+        if ((pg.oh - 1) * pg.stride_h >= g.oh + pg.pad_t) pg.oh--; /* ONNX: the last window starts inside */
+        if ((pg.ow - 1) * pg.stride_w >= g.ow + pg.pad_l) pg.ow--;
+        int64_t nin = g.batch * g.cin * g.h * g.w, nout = g.batch * g.cout * g.oh * g.ow;
+        int64_t npool = g.batch * g.cout * pg.oh * pg.ow;
+        float *in = rand_buf(nin), *W = rand_buf(g.cout * g.cin * g.kh * g.kw), *bias = rand_buf(g.cout);
+        float *ref = malloc((size_t)nout * sizeof *ref), *pref = malloc((size_t)npool * sizeof *pref);
+        float *out = malloc((size_t)(npool + 1) * sizeof *out);
+        ember_act act = {(ember_act_kind)(i * 3 % EMBER_ACT_COUNT), 0.1f, 0.6f, check_slopes()};
+        ember_epilogue ep = {.act = act};
+        ember_conv2d_ref(&g, W, in, bias, ref, &ep);
+        ember_pool2d_ref(&pg, ref, pref, true);
+        for (int t = 0; t < 4; t++) {
+            ember_conv2d_weights *w = ember_conv2d_weights_create_k(tables[t / 2], &g, W);
+            for (int64_t j = 0; j <= npool; j++) out[j] = NAN;
+            CHECK(ember_conv2d_maxpool(t % 2 ? pool2 : NULL, &g, w, in, bias, &ep, &pg, out));
+            double d = check_max_abs_diff(out, pref, npool);
+            CHECK_MSG(d <= 1e-4, "%s: case %zu off by %g", tables[t / 2]->name, i, d);
+            CHECK(isnan(out[npool])); /* nothing past the pooled planes */
+            ember_epilogue with_res = {.act = act, .residual = ref};
+            CHECK(!ember_conv2d_maxpool(NULL, &g, w, in, bias, &with_res, &pg, out));
+            ember_conv2d_weights_free(w);
+        }
+        free(in), free(W), free(bias), free(ref), free(pref), free(out);
+    }
+    ember_conv2d_shape g = {.batch = 1,
+                            .cin = 16,
+                            .cout = 16,
+                            .h = 8,
+                            .w = 8,
+                            .oh = 8,
+                            .ow = 8,
+                            .kh = 3,
+                            .kw = 3,
+                            .stride_h = 1,
+                            .stride_w = 1,
+                            .dil_h = 1,
+                            .dil_w = 1,
+                            .pad_t = 1,
+                            .pad_l = 1,
+                            .groups = 1};
+    CHECK(!ember_conv2d_maxpool_suits(&g)); /* Winograd's */
+    float *W = rand_buf(16 * 16 * 9), buf[64 * 16];
+    ember_conv2d_weights *w = ember_conv2d_weights_create_k(ember_kernels(), &g, W);
+    ember_pooling2d pg = {.batch = 1,
+                          .c = 16,
+                          .h = 8,
+                          .w = 8,
+                          .oh = 4,
+                          .ow = 4,
+                          .kh = 2,
+                          .kw = 2,
+                          .stride_h = 2,
+                          .stride_w = 2,
+                          .dil_h = 1,
+                          .dil_w = 1};
+    CHECK(!ember_conv2d_maxpool(NULL, &g, w, buf, NULL, NULL, &pg, buf));
+    ember_conv2d_weights_free(w);
+    free(W);
+}
+
 int main(void) {
     ember_pool_create(2, &pool2);
     RUN(test_random_convs);
@@ -660,6 +764,7 @@ int main(void) {
     RUN(test_depthwise);
     RUN(test_chain);
     RUN(test_pool2);
+    RUN(test_conv_maxpool);
     RUN(test_direct);
     RUN(test_conv_rows);
     RUN(test_winograd);

@@ -228,9 +228,13 @@ static void build_conv_graph(gbuild *b, int64_t *xshape) {
     b->g = (eg_graph){.name = "random", .values = b->values, .nodes = b->nodes, .inputs = b->gin, .outputs = b->gout};
     int64_t groups = rnd() % 3 == 0 ? 0 : 1, cin = 1 + rnd() % 8, h = 3 + rnd() % 9, w = 3 + rnd() % 9;
     int64_t k = 1 + rnd() % 3, stride = 1 + rnd() % 2, pad = rnd() % 2 ? k / 2 : 0, cout;
+    bool stem = groups && rnd() % 4 == 0; /* SqueezeNet, ShuffleNet: few taps over wide rows, then MaxPool */
     if (!groups) { /* depthwise */
         groups = cin;
         cout = cin * (1 + rnd() % 2);
+    } else if (stem) { /* the direct kernel's sizes (cin * k * k <= 32, cout <= 64, 16+ columns) and past them
+                        */
+        cin = 1 + rnd() % 3, k = 2 + rnd() % 2, w = 16 + rnd() % 48, cout = 1 + rnd() % 70;
     } else {
         cout = k == 1 && rnd() % 4 == 0 ? 65 + rnd() % 8 : 1 + rnd() % 12; /* 65+: a 1x1 on the GEMM */
     }
@@ -265,6 +269,19 @@ static void build_conv_graph(gbuild *b, int64_t *xshape) {
         attr_ints(b, mp, "strides", 2, two);
         if (rnd() % 2) attr_ints(b, mp, "pads", 4, zeros);
         cur = mp->out[0];
+    } else if (stem && rnd() % 4) { /* any MaxPool: padded, dilated, ceil mode */
+        int64_t pk[2] = {1 + rnd() % 3, 1 + rnd() % 3}, ps[2] = {1 + rnd() % 3, 1 + rnd() % 3};
+        int64_t dl[2] = {1 + rnd() % 2, 1 + rnd() % 2}, ceil = rnd() % 2;
+        int64_t pd[4] = {rnd() % pk[0], rnd() % pk[1], rnd() % pk[0], rnd() % pk[1]};
+        if (oh + pd[0] + pd[2] >= (pk[0] - 1) * dl[0] + 1 && ow + pd[1] + pd[3] >= (pk[1] - 1) * dl[1] + 1) {
+            eg_node *mp = add_node(b, "MaxPool", 1, &cur);
+            attr_ints(b, mp, "kernel_shape", 2, pk);
+            attr_ints(b, mp, "strides", 2, ps);
+            attr_ints(b, mp, "pads", 4, pd);
+            attr_ints(b, mp, "dilations", 2, dl);
+            attr_ints(b, mp, "ceil_mode", 0, &ceil);
+            cur = mp->out[0];
+        }
     }
     b->values[cur].is_output = true;
     b->gout[b->g.noutputs++] = cur;

@@ -106,34 +106,72 @@ static bool prelu_act(const fctx *f, int v, const ember_tensor *out, ember_act *
     return true;
 }
 
-/* Attribute `name` of n is a list of `count` copies of `want` (absent counts when absent_ok). */
-static bool ints_all(const eg_node *n, const char *name, int count, int64_t want, bool absent_ok) {
+/* The list attribute `name` of n, `count` ints, into v (absent: `dflt` each); false when it is malformed. */
+static bool ints_or(const eg_node *n, const char *name, int count, int64_t dflt, int64_t *v) {
     const eg_attr *a = eg_attr_find(n, name);
-    if (!a) return absent_ok;
+    for (int i = 0; i < count; i++) v[i] = dflt;
+    if (!a) return true;
     if (a->type != EG_ATTR_INTS || a->n != count) return false;
-    for (int i = 0; i < count; i++)
-        if (a->ints[i] != want) return false;
+    for (int i = 0; i < count; i++) v[i] = a->ints[i];
     return true;
 }
 
-/* Node cn is a 2x2 stride-2 unpadded MaxPool of the 4-D value `in` with floor-sized output `out` (no indices),
- * which a depthwise Conv (weights w: [C, 1, kh, kw], group C) producing `in` can do on its bands
- * (eo_fuse.maxpool2). */
-static bool pool2_after_dw(const fctx *f, const eg_node *conv, const eg_node *cn, int in, int out) {
-    if (cn->domain[0] || strcmp(cn->op_type, "MaxPool") || (cn->nout > 1 && cn->out[1] >= 0)) return false;
+/* Node cn is a 2-D MaxPool (no indices; explicit or no padding) of the 4-D value `in` that Conv `conv` makes,
+ * with f32 output `out`, and the conv's step can do it (eo_fuse.maxpool): a 2x2 stride-2 unpadded floor one
+ * after a depthwise conv (weights [C, 1, kh, kw], group C), which pools its bands, or any after a stem
+ * (ember_conv2d_maxpool_suits), which pools its rows. Sets fu->pool. */
+static bool pool_after_conv(const fctx *f, const eg_node *conv, const eg_node *cn, int in, int out,
+                            eo_fuse *fu) {
+    if (cn->domain[0] || strcmp(cn->op_type, "MaxPool") || (cn->nout > 1 && cn->out[1] >= 0) ||
+        cn->in[0] != in || !is_f32(f, out) || !eg_attr_find(cn, "kernel_shape"))
+        return false;
     const eg_attr *ap = eg_attr_find(cn, "auto_pad");
-    if (cn->in[0] != in || !is_f32(f, out) || !ints_all(cn, "kernel_shape", 2, 2, false) ||
-        !ints_all(cn, "strides", 2, 2, false) || !ints_all(cn, "pads", 4, 0, true) ||
-        !ints_all(cn, "dilations", 2, 1, true) ||
-        (ap && ap->type == EG_ATTR_STRING && strcmp(ap->s, "NOTSET") && strcmp(ap->s, "VALID")))
+    bool valid = ap && ap->type == EG_ATTR_STRING && !strcmp(ap->s, "VALID");
+    if (ap && ap->type == EG_ATTR_STRING && strcmp(ap->s, "NOTSET") && !valid) return false;
+    int64_t k[2], st[2], dl[2], pd[4];
+    if (!ints_or(cn, "kernel_shape", 2, 0, k) || !ints_or(cn, "strides", 2, 1, st) ||
+        !ints_or(cn, "dilations", 2, 1, dl) || !ints_or(cn, "pads", 4, 0, pd))
         return false;
-    const ember_tensor *x = &val(f, in)->t, *y = &val(f, out)->t;
-    if (x->ndim != 4 || y->ndim != 4 || y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] ||
-        y->shape[2] != x->shape[2] / 2 || y->shape[3] != x->shape[3] / 2)
-        return false;
+    if (valid) memset(pd, 0, sizeof pd);
+    for (int i = 0; i < 2; i++)
+        if (k[i] < 1 || st[i] < 1 || dl[i] < 1 || pd[i] < 0 || pd[i + 2] < 0) return false;
     int w = conv->nin > 1 ? conv->in[1] : -1;
-    return attr_i(conv, "group", 1) == x->shape[1] && w >= 0 && is_f32(f, w) && val(f, w)->t.ndim == 4 &&
-           val(f, w)->t.shape[1] == 1;
+    if (!is_f32(f, conv->in[0]) || !is_f32(f, in) || !is_f32(f, w)) return false;
+    const ember_tensor *cx = &val(f, conv->in[0])->t, *x = &val(f, in)->t, *y = &val(f, out)->t,
+                       *wt = &val(f, w)->t;
+    if (cx->ndim != 4 || x->ndim != 4 || y->ndim != 4 || wt->ndim != 4 || y->shape[0] != x->shape[0] ||
+        y->shape[1] != x->shape[1])
+        return false;
+    int64_t group = attr_i(conv, "group", 1);
+    bool pool2 = k[0] == 2 && k[1] == 2 && st[0] == 2 && st[1] == 2 && dl[0] == 1 && dl[1] == 1 && !pd[0] &&
+                 !pd[1] && !pd[2] && !pd[3] && y->shape[2] == x->shape[2] / 2 &&
+                 y->shape[3] == x->shape[3] / 2;
+    if (!(pool2 && group == x->shape[1] && wt->shape[1] == 1)) {
+        int64_t cst[2], cdl[2], cpd[4];
+        if (!ints_or(conv, "strides", 2, 1, cst) || !ints_or(conv, "dilations", 2, 1, cdl) ||
+            !ints_or(conv, "pads", 4, 0, cpd))
+            return false;
+        ember_conv2d_shape s = {.batch = cx->shape[0],
+                                .cin = cx->shape[1],
+                                .h = cx->shape[2],
+                                .w = cx->shape[3],
+                                .cout = x->shape[1],
+                                .oh = x->shape[2],
+                                .ow = x->shape[3],
+                                .kh = wt->shape[2],
+                                .kw = wt->shape[3],
+                                .stride_h = cst[0],
+                                .stride_w = cst[1],
+                                .dil_h = cdl[0],
+                                .dil_w = cdl[1],
+                                .pad_t = cpd[0],
+                                .pad_l = cpd[1],
+                                .groups = group};
+        if (!ember_conv2d_maxpool_suits(&s)) return false;
+    }
+    fu->pool.kh = k[0], fu->pool.kw = k[1], fu->pool.sh = st[0], fu->pool.sw = st[1];
+    fu->pool.dh = dl[0], fu->pool.dw = dl[1], fu->pool.pt = pd[0], fu->pool.pl = pd[1];
+    return true;
 }
 
 /* Per value: how many steps read it (their extra inputs too) plus 1 if it is a graph output, and the last step
@@ -467,8 +505,9 @@ static ember_status fuse_from(fctx *f, int s) {
         const eg_node *cn = &g->nodes[x->steps[cs]];
         if (cn->nout < 1 || cn->out[0] < 0 || cn->domain[0]) break;
         int nv = cn->out[0];
-        if (conv && pool2_after_dw(f, n, cn, cur, nv)) { /* the last thing a step can take: the shape changes */
-            fu->maxpool2 = true;
+        if (conv &&
+            pool_after_conv(f, n, cn, cur, nv, fu)) { /* the last thing a step can take: the shape changes */
+            fu->maxpool = true;
             f->removed[cs] = true;
             x->has_fuse[s] = true;
             x->step_out0[s] = nv;
@@ -597,7 +636,7 @@ static void panel_convs(eg_exec *x, int *readers, int *reader) {
         const ember_tensor *wa = conv_step(x, s), *wb;
         const eg_node *a = &g->nodes[x->steps[s]];
         int t, v;
-        if (!wa || (x->has_fuse[s] && x->fuse[s].maxpool2) ||
+        if (!wa || (x->has_fuse[s] && x->fuse[s].maxpool) ||
             (v = conv_reader(x, s, readers, reader, &t, &wb)) < 0)
             continue;
         const ember_tensor *in = &x->vals[a->in[0]].t, *mid = &x->vals[v].t; /* in: 4-D f32 (conv_step) */
@@ -608,7 +647,7 @@ static void panel_convs(eg_exec *x, int *readers, int *reader) {
         int o = x->step_out0[t] >= 0 ? x->step_out0[t] : b->out[0];
         const ember_tensor *out = o >= 0 && x->vals[o].kind == EV_TENSOR ? &x->vals[o].t : NULL;
         if (!out || out->ndim != 4 || out->shape[2] != mid->shape[2] || out->shape[3] != mid->shape[3] ||
-            (x->has_fuse[t] && x->fuse[t].maxpool2))
+            (x->has_fuse[t] && x->fuse[t].maxpool))
             continue;
         const eg_attr *st = eg_attr_find(a, "strides");
         int64_t stride = st && st->type == EG_ATTR_INTS && st->n == 2 ? st->ints[1] : 1;

@@ -4,6 +4,7 @@
 #include "kernels/isa.h"
 
 #include "core/pagestore.h"
+#include "kernels/eltwise.h"
 
 #include <math.h>
 #include <string.h>
@@ -728,61 +729,81 @@ static void phase_row(const direct_job *j, float *d, const float *row, int64_t p
     memset(d + hi, 0, (size_t)(j->len - hi) * sizeof(float));
 }
 
-static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
-    const direct_job *j = ctx;
+/* A thread's ring of split input rows (direct_job.scratch) and the input row each slot holds, for image b. */
+typedef struct {
+    float *ring;
+    int64_t b;
+    int64_t held[DIRECT_MAX_TAPS / 2 * DIRECT_MAX_SPAN]; /* (cin <= 16) */
+} direct_ring;
+
+static direct_ring direct_ring_at(const direct_job *j, int thread) {
+    return (direct_ring){.ring = j->scratch + thread * j->g->cin * j->span * j->g->stride_w * j->len,
+                         .b = -1};
+}
+
+/* Output row oy of image b, every channel: channel o's row to out + o * ldo. post: the fused bias + clamp
+ * (rbias set per block here), or NULL. more: row oy + 1 of the image is next (a streamed input's new rows
+ * for it are prefetched). */
+static void direct_row(const direct_job *j, direct_ring *st, int64_t b, int64_t oy, float *out, int64_t ldo,
+                       ember_ukernel_post *post, bool more) {
     const ember_conv2d_shape *g = j->g;
-    int64_t ntaps = g->cin * g->kh * g->kw, ohw = g->oh * g->ow, sw = g->stride_w, rowf = sw * j->len;
-    int64_t nb = (g->cout + 7) / 8;
+    int64_t ntaps = g->cin * g->kh * g->kw, sw = g->stride_w, rowf = sw * j->len, nb = (g->cout + 7) / 8;
     bool stream = g->cin * g->h * g->w * (int64_t)sizeof(float) > DIRECT_STREAM_BYTES;
     int64_t chunk = stream ? DIRECT_STREAM_CHUNK : g->ow;
     int64_t nseg = nb * (g->ow < chunk + 24 ? 1 : (g->ow - 24) / chunk + 1); /* chunks x blocks per row */
-    float *ring = j->scratch + thread * g->cin * j->span * rowf;
-    int64_t held[DIRECT_MAX_TAPS / 2 * DIRECT_MAX_SPAN]; /* the input row in each ring slot (cin <= 16) */
     const float *split[DIRECT_MAX_TAPS], *taps[DIRECT_MAX_TAPS];
+    if (st->b != b)
+        for (int64_t i = 0; i < g->cin * j->span; i++) st->held[i] = INT64_MIN;
+    st->b = b;
+    for (int64_t cy = 0; cy < g->cin * g->kh; cy++) { /* split[c*kh + ky]: row (c, iy) split in phases */
+        int64_t c = cy / g->kh, iy = oy * g->stride_h - g->pad_t + cy % g->kh * g->dil_h;
+        int64_t slot = c * j->span + (iy % j->span + j->span) % j->span;
+        float *d = st->ring + slot * rowf;
+        if (st->held[slot] != iy) {
+            const float *row = iy >= 0 && iy < g->h ? j->in + ((b * g->cin + c) * g->h + iy) * g->w : NULL;
+            for (int64_t p = 0; p < sw; p++) phase_row(j, d + p * j->len, row, p);
+            st->held[slot] = iy;
+        }
+        split[cy] = d;
+    }
+    for (int64_t t = 0; t < ntaps; t++) { /* tap (c, ky, kx) reads phase kx*dw % sw, shifted kx*dw / sw */
+        int64_t off = t % g->kw * g->dil_w;
+        taps[t] = split[t / g->kw] + off % sw * j->len + off / sw;
+    }
+    const char *next[DIRECT_MAX_TAPS]; /* the next output row's new input rows, when streaming */
+    int64_t nnext = 0, lines = (g->w * (int64_t)sizeof(float) + 63) / 64, done = 0, seg = 0;
+    for (int64_t cy = 0; stream && more && oy + 1 < g->oh && cy < g->cin * g->kh; cy++) {
+        int64_t iy = (oy + 1) * g->stride_h - g->pad_t + cy % g->kh * g->dil_h;
+        if (iy >= 0 && iy < g->h && iy > oy * g->stride_h - g->pad_t + (j->span - 1))
+            next[nnext++] = (const char *)(j->in + ((b * g->cin + cy / g->kh) * g->h + iy) * g->w);
+    }
+    for (int64_t x0 = 0, n; x0 < g->ow; x0 += n) {
+        n = g->ow - x0 < chunk + 24 ? g->ow - x0 : chunk; /* no chunk under 24 after this one */
+        const float *tx[DIRECT_MAX_TAPS];
+        for (int64_t t = 0; t < ntaps; t++) tx[t] = taps[t] + x0;
+        for (int64_t ob = 0; ob < nb; ob++) {
+            int64_t noc = g->cout - ob * 8 < 8 ? g->cout - ob * 8 : 8;
+            for (seg++; done < nnext * lines * seg / nseg; done++)
+                __builtin_prefetch(next[done / lines] + done % lines * 64, 0, 3);
+            if (post) post->rbias = j->bias ? j->bias + ob * 8 : NULL;
+            j->k->conv_rows(out + ob * 8 * ldo + x0, ldo, noc, j->w + ob * ntaps * 8, tx, ntaps, n, post);
+        }
+    }
+}
+
+static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
+    const direct_job *j = ctx;
+    const ember_conv2d_shape *g = j->g;
+    int64_t ohw = g->oh * g->ow;
+    direct_ring st = direct_ring_at(j, thread);
     ember_epilogue e;
     ember_ukernel_post post;
     bool fused = direct_epilogue(j, ohw, &e, &post);
     int64_t ep_from = begin; /* first row the separate epilogue has not done */
     for (int64_t r = begin; r < end; r++) {
         int64_t b = r / g->oh, oy = r % g->oh;
-        if (r == begin || oy == 0)
-            for (int64_t i = 0; i < g->cin * j->span; i++) held[i] = INT64_MIN;
-        for (int64_t cy = 0; cy < g->cin * g->kh; cy++) { /* split[c*kh + ky]: row (c, iy) split in phases */
-            int64_t c = cy / g->kh, iy = oy * g->stride_h - g->pad_t + cy % g->kh * g->dil_h;
-            int64_t slot = c * j->span + (iy % j->span + j->span) % j->span;
-            float *d = ring + slot * rowf;
-            if (held[slot] != iy) {
-                const float *row = iy >= 0 && iy < g->h ? j->in + ((b * g->cin + c) * g->h + iy) * g->w : NULL;
-                for (int64_t p = 0; p < sw; p++) phase_row(j, d + p * j->len, row, p);
-                held[slot] = iy;
-            }
-            split[cy] = d;
-        }
-        for (int64_t t = 0; t < ntaps; t++) { /* tap (c, ky, kx) reads phase kx*dw % sw, shifted kx*dw / sw */
-            int64_t off = t % g->kw * g->dil_w;
-            taps[t] = split[t / g->kw] + off % sw * j->len + off / sw;
-        }
-        const char *next[DIRECT_MAX_TAPS]; /* the next output row's new input rows, when streaming */
-        int64_t nnext = 0, lines = (g->w * (int64_t)sizeof(float) + 63) / 64, done = 0, seg = 0;
-        for (int64_t cy = 0; stream && r + 1 < end && oy + 1 < g->oh && cy < g->cin * g->kh; cy++) {
-            int64_t iy = (oy + 1) * g->stride_h - g->pad_t + cy % g->kh * g->dil_h;
-            if (iy >= 0 && iy < g->h && iy > oy * g->stride_h - g->pad_t + (j->span - 1))
-                next[nnext++] = (const char *)(j->in + ((b * g->cin + cy / g->kh) * g->h + iy) * g->w);
-        }
         float *out = j->out + b * g->cout * ohw + oy * g->ow;
-        for (int64_t x0 = 0, n; x0 < g->ow; x0 += n) {
-            n = g->ow - x0 < chunk + 24 ? g->ow - x0 : chunk; /* no chunk under 24 after this one */
-            const float *tx[DIRECT_MAX_TAPS];
-            for (int64_t t = 0; t < ntaps; t++) tx[t] = taps[t] + x0;
-            for (int64_t ob = 0; ob < nb; ob++) {
-                int64_t noc = g->cout - ob * 8 < 8 ? g->cout - ob * 8 : 8;
-                for (seg++; done < nnext * lines * seg / nseg; done++)
-                    __builtin_prefetch(next[done / lines] + done % lines * 64, 0, 3);
-                post.rbias = j->bias ? j->bias + ob * 8 : NULL;
-                j->k->conv_rows(out + ob * 8 * ohw + x0, ohw, noc, j->w + ob * ntaps * 8, tx, ntaps, n,
-                                fused ? &post : NULL);
-            }
-        }
+        direct_row(j, &st, b, oy, out, ohw, fused ? &post : NULL, r + 1 < end);
         /* a separate epilogue (PRelu: fr_feature's stem) over the rows done since the last one, once they
          * fill about 64 KB or the image or the task ends: per row it had been a call per channel per row
          * (56 floats each), 0.28 ms of a 0.49 ms stem */
@@ -890,6 +911,81 @@ static bool conv_direct(const ember_kernel_table *k, ember_pool *pool, const emb
     j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(rows * j.len) * sizeof(float));
     if (!j.scratch) return false;
     ember_pool_for(pool, g->batch * g->oh, 1, direct_rows, &j);
+    return true;
+}
+
+/* --- a few-tap conv and the max pool after it --------------------------------------------------------- */
+
+/* One task = one pooled row of every channel: the conv rows under its windows are computed into a
+ * per-thread ring of `prows` rows per channel (row r in slot r % prows; consecutive pooled rows of a task
+ * share the rows their windows overlap on), the separate epilogue applied there, then pooled while in
+ * cache. The conv's full output (SqueezeNet 1.1's 64 x 111 x 111 stem, 3.2 MB) is never written. */
+typedef struct {
+    direct_job d;
+    const ember_pooling2d *p;
+    ember_maxpool_rows m;
+    int64_t prows; /* conv rows under one pooled window: (kh - 1) * dil_h + 1 */
+    int64_t per;   /* scratch floats per thread: the input ring, then cout * prows conv rows, a pool row */
+    float *out;
+} pooled_job;
+
+static void pooled_rows(void *ctx, int64_t begin, int64_t end, int thread) {
+    const pooled_job *j = ctx;
+    const ember_conv2d_shape *g = j->d.g;
+    const ember_pooling2d *p = j->p;
+    int64_t inring = g->cin * j->d.span * g->stride_w * j->d.len, ld = j->prows * g->ow;
+    float *conv = j->d.scratch + thread * j->per + inring, *buf = conv + g->cout * ld;
+    direct_ring st = {.ring = j->d.scratch + thread * j->per, .b = -1};
+    int64_t held[EMBER_POOL_MAX_KH]; /* the image * oh + conv row in each slot */
+    for (int64_t i = 0; i < j->prows; i++) held[i] = -1;
+    ember_epilogue e;
+    ember_ukernel_post post;
+    bool fused = direct_epilogue(&j->d, ld, &e, &post);
+    ember_maxpool_row_buf(&j->m, buf);
+    const float *rows[EMBER_POOL_MAX_KH];
+    for (int64_t r = begin; r < end; r++) {
+        int64_t b = r / p->oh, py = r % p->oh, slots[EMBER_POOL_MAX_KH], n = 0;
+        for (int64_t ky = 0; ky < p->kh; ky++) { /* rows in the top / bottom padding are left out */
+            int64_t cy = py * p->stride_h - p->pad_t + ky * p->dil_h, slot = cy % j->prows;
+            if (cy < 0 || cy >= g->oh) continue;
+            slots[n++] = slot;
+            if (held[slot] == b * g->oh + cy) continue;
+            float *c = conv + slot * g->ow;
+            direct_row(&j->d, &st, b, cy, c, ld, fused ? &post : NULL, true);
+            if (!fused) ember_epilogue_apply_k(j->d.k, &e, c, ld, 0, 0, g->cout, g->ow);
+            held[slot] = b * g->oh + cy;
+        }
+        for (int64_t o = 0; o < g->cout; o++) {
+            for (int64_t i = 0; i < n; i++) rows[i] = conv + o * ld + slots[i] * g->ow;
+            ember_maxpool_row(&j->m, rows, n, buf, j->out + ((b * g->cout + o) * p->oh + py) * p->ow);
+        }
+    }
+}
+
+bool ember_conv2d_maxpool_suits(const ember_conv2d_shape *g) {
+    const ember_kernel_table *k = ember_kernels();
+    return !is_depthwise(g) && !ember_wino_suits(g) && direct_suits(k, g) && !pointwise_direct(g);
+}
+
+bool ember_conv2d_maxpool(ember_pool *pool, const ember_conv2d_shape *g, const ember_conv2d_weights *w,
+                          const float *in, const float *bias, const ember_epilogue *ep,
+                          const ember_pooling2d *p, float *out) {
+    if (!w->direct || pointwise_direct(g) || g->in_panel || g->out_panel || (ep && ep->residual) ||
+        p->h != g->oh || p->w != g->ow || p->c != g->cout || p->batch != g->batch || p->kh < 1 ||
+        p->dil_h < 1 || (p->kh - 1) * p->dil_h + 1 > EMBER_POOL_MAX_KH)
+        return false;
+    if (p->oh <= 0 || p->ow <= 0 || g->batch <= 0 || g->cout <= 0) return true;
+    pooled_job j = {.d = {w->kt, g, w->data, in, bias, NULL, ep, g->ow + (g->kw - 1) * g->dil_w / g->stride_w,
+                          (g->kh - 1) * g->dil_h + 1, NULL},
+                    .p = p,
+                    .prows = (p->kh - 1) * p->dil_h + 1,
+                    .out = out};
+    if (!ember_maxpool_rows_init(&j.m, p)) return false;
+    j.per = g->cin * j.d.span * g->stride_w * j.d.len + g->cout * j.prows * g->ow + j.m.bw;
+    j.d.scratch =
+        ember_scratch(EMBER_SCRATCH_CONV, (size_t)(ember_pool_threads(pool) * j.per) * sizeof(float));
+    if (!j.d.scratch) return false;
+    ember_pool_for(pool, g->batch * p->oh, 1, pooled_rows, &j);
     return true;
 }
 

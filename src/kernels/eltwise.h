@@ -19,4 +19,20 @@
  * kh > 64 (nothing written; use ember_maxpool2d). */
 bool ember_maxpool2d_rows(ember_pool *pool, const ember_pooling2d *g, const float *in, float *out);
 
+/* The same, one output row at a time, for a caller that holds the window rows itself (a conv's output rows,
+ * pooled while in cache: ember_conv2d_maxpool). Init: false as above (nothing to do then). A row: rows[0..n)
+ * are the window's rows inside the input (top / bottom padding left out), buf a row of m->bw floats set up
+ * once by ember_maxpool_row_buf, out the output row (g->ow floats). */
+typedef struct ember_maxpool_rows {
+    const ember_pooling2d *g;
+    int64_t bw;   /* row buffer: max(pad_l + w, the windows' span) */
+    int64_t vw;   /* input columns any window reads */
+    bool sep;     /* two passes (rows, then columns) */
+    bool xdirect; /* every window inside the row: read in place */
+} ember_maxpool_rows;
+bool ember_maxpool_rows_init(ember_maxpool_rows *m, const ember_pooling2d *g);
+void ember_maxpool_row_buf(const ember_maxpool_rows *m, float *buf);
+void ember_maxpool_row(const ember_maxpool_rows *m, const float *const *rows, int64_t n, float *buf,
+                       float *out);
+
 #endif

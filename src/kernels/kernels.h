@@ -238,6 +238,18 @@ typedef struct ember_pooling2d {
                                the part inside the input */
 } ember_pooling2d;
 
+/* ember_conv2d followed by the max pool p (p->batch, c, h, w: the conv's batch, cout, oh, ow; its window at
+ * most EMBER_POOL_MAX_KH rows tall), for weights of convs with few input taps (ember_conv2d_maxpool_suits:
+ * stems such as SqueezeNet's or ShuffleNet's, 3x3 stride 2 on 3 channels, before a 3x3 stride-2 MaxPool):
+ * each pooled row is made from the conv rows under its windows while they are in cache, and the conv's output
+ * is never written. ep: activation only. False, writing nothing, for other weights, a residual, or when
+ * memory is short. */
+enum { EMBER_POOL_MAX_KH = 16 };
+bool ember_conv2d_maxpool_suits(const ember_conv2d_shape *g);
+bool ember_conv2d_maxpool(ember_pool *pool, const ember_conv2d_shape *g, const ember_conv2d_weights *w,
+                          const float *in, const float *bias, const ember_epilogue *ep,
+                          const ember_pooling2d *p, float *out);
+
 void ember_maxpool2d(ember_pool *pool, const ember_pooling2d *g, const float *in, float *out);
 void ember_avgpool2d(ember_pool *pool, const ember_pooling2d *g, const float *in, float *out);
 /* Scalar reference of ember_maxpool2d (max) / ember_avgpool2d, for tests. */

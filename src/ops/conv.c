@@ -211,15 +211,33 @@ static bool conv_chained(eo_ctx *c, eo_ctx *p) {
     cs.out_panel = c->panel_out;
     ember_epilogue pe = conv_epilogue(p), ep = conv_epilogue(c);
     return ember_conv2d_chain(c->pool, &ps, pp->w, pp->bias, &pe, &cs, cp->w, cp->bias, &ep, px->data,
-                              eo_out(c, 0)->data, c->fuse && c->fuse->maxpool2);
+                              eo_out(c, 0)->data, c->fuse && c->fuse->maxpool);
 }
 
-/* A fused MaxPool (eo_fuse.maxpool2): y = the 2x2 stride-2 max of `full`, batch x channels planes of h x w. */
-static void conv_pool2(const eo_ctx *c, const float *full, float *y, int64_t batch, int64_t channels, int64_t h,
-                       int64_t w) {
-    ember_pooling2d pg = {.batch = batch, .c = channels, .h = h, .w = w, .oh = h / 2, .ow = w / 2, .kh = 2, .kw = 2,
-                          .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1};
-    if (eo_reference() || !ember_maxpool2d_rows(c->pool, &pg, full, y)) ember_maxpool2d(c->pool, &pg, full, y);
+/* The fused MaxPool (eo_fuse.maxpool) of the conv output `full` (batch x channels planes of h x w) into y. */
+static ember_pooling2d fused_pool(const eo_ctx *c, const ember_tensor *y, int64_t h, int64_t w) {
+    const eo_fuse *f = c->fuse;
+    bool two = y->ndim == 4;
+    return (ember_pooling2d){.batch = y->shape[0],
+                             .c = y->shape[1],
+                             .h = h,
+                             .w = w,
+                             .oh = two ? y->shape[2] : 1,
+                             .ow = y->shape[y->ndim - 1],
+                             .kh = f->pool.kh,
+                             .kw = f->pool.kw,
+                             .stride_h = f->pool.sh,
+                             .stride_w = f->pool.sw,
+                             .dil_h = f->pool.dh,
+                             .dil_w = f->pool.dw,
+                             .pad_t = f->pool.pt,
+                             .pad_l = f->pool.pl};
+}
+
+static void conv_pool(const eo_ctx *c, const float *full, ember_tensor *y, int64_t h, int64_t w) {
+    ember_pooling2d pg = fused_pool(c, y, h, w);
+    if (eo_reference() || !ember_maxpool2d_rows(c->pool, &pg, full, y->data))
+        ember_maxpool2d(c->pool, &pg, full, y->data);
 }
 
 /* f32 Conv with 1 or 2 spatial dims on ember_conv2d, with c->fuse in its epilogue. */
@@ -237,15 +255,20 @@ static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
     }
     ember_epilogue ep = conv_epilogue(c);
     ember_status s = EMBER_OK;
-    if (c->panel_out && c->fuse && c->fuse->maxpool2) /* graph/fuse.c panel_convs leaves pooled ones NCHW */
+    ember_pooling2d pg = c->fuse && c->fuse->maxpool ? fused_pool(c, y, cs.oh, cs.ow) : (ember_pooling2d){0};
+    bool pool2 = pg.kh == 2 && pg.kw == 2 && pg.stride_h == 2 && pg.stride_w == 2 && !pg.pad_t && !pg.pad_l &&
+                 pg.dil_h == 1 && pg.dil_w == 1 && pg.oh == cs.oh / 2 && pg.ow == cs.ow / 2;
+    if (c->panel_out && pg.kh) /* graph/fuse.c panel_convs leaves pooled ones NCHW */
         s = ember_fail(EMBER_ERR_INTERNAL, "Conv: a pooled output in the panel layout");
-    else if (!(c->fuse && c->fuse->maxpool2)) {
+    else if (!pg.kh) {
         s = ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep);
-    } else if (!ember_conv2d_pool2(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep)) {
-        /* the pool in the bands is for depthwise kernels: others write the whole output, then pool it */
+    } else if (!(pool2 && ember_conv2d_pool2(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep)) &&
+               !ember_conv2d_maxpool(c->pool, &cs, cp->w, x->data, cp->bias, &ep, &pg, y->data)) {
+        /* the pool in the bands is for depthwise kernels and stems: others write the whole output, then pool
+         * it */
         float *full = eo_scratch(c, sizeof(float) * (size_t)(cs.batch * cs.cout * cs.oh * cs.ow));
         if (full && !(s = ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, full, &ep))) {
-            conv_pool2(c, full, y->data, cs.batch, cs.cout, cs.oh, cs.ow);
+            conv_pool(c, full, y, cs.oh, cs.ow);
         } else if (!full) {
             s = ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory for the output before its MaxPool");
         }
@@ -281,7 +304,7 @@ ember_status conv_run(eo_ctx *c) {
     int64_t cg = C / group, mg = M / group, kn = prod(g.k, g.nsp), on = prod(g.out, g.nsp), in_n = prod(g.in, g.nsp);
     float *col = eo_scratch(c, sizeof(float) * (size_t)(cg * kn * on));
     if (!col) return ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory for %lld x %lld columns", (long long)(cg * kn), (long long)on);
-    bool pool2 = c->fuse && c->fuse->maxpool2;
+    bool pool2 = c->fuse && c->fuse->maxpool;
     float *Y = pool2 ? eo_scratch(c, sizeof(float) * (size_t)(N * M * on)) : y->data;
     if (!Y) return ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory for the output before its MaxPool");
     const float *X = x->data, *W = w->data;
@@ -296,7 +319,7 @@ ember_status conv_run(eo_ctx *c) {
             ember_sgemm(c->pool, false, false, mg, on, cg * kn, 1.0f, W + gi * mg * cg * kn, cg * kn, col, on, 1.0f, yg, on, NULL);
         }
     eo_fuse_apply(c, Y, N, M, on);
-    if (pool2) conv_pool2(c, Y, y->data, N, M, g.nsp == 2 ? g.out[0] : 1, g.out[g.nsp - 1]);
+    if (pool2) conv_pool(c, Y, y, g.nsp == 2 ? g.out[0] : 1, g.out[g.nsp - 1]);
     return EMBER_OK;
 }
 
