@@ -196,6 +196,29 @@ static ember_epilogue conv_epilogue(const eo_ctx *c) {
     return ep;
 }
 
+/* The fused MaxPool (eo_fuse.maxpool) from a conv output of h x w planes into y. */
+static ember_pooling2d fused_pool(const eo_ctx *c, const ember_tensor *y, int64_t h, int64_t w) {
+    const eo_fuse *f = c->fuse;
+    bool two = y->ndim == 4;
+    ember_pooling2d p = {.batch = y->shape[0], .c = y->shape[1], .h = h, .w = w, .kh = f->pool.kh, .kw = f->pool.kw};
+    p.oh = two ? y->shape[2] : 1, p.ow = y->shape[y->ndim - 1];
+    p.stride_h = f->pool.sh, p.stride_w = f->pool.sw, p.dil_h = f->pool.dh, p.dil_w = f->pool.dw;
+    p.pad_t = f->pool.pt, p.pad_l = f->pool.pl;
+    return p;
+}
+
+/* The 2x2 stride-2 unpadded floor MaxPool the depthwise kernels pool their bands with. */
+static bool is_pool2(const ember_pooling2d *p) {
+    return p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->dil_h == 1 && p->dil_w == 1 &&
+           !p->pad_t && !p->pad_l && p->oh == p->h / 2 && p->ow == p->w / 2;
+}
+
+static void conv_pool(const eo_ctx *c, const float *full, ember_tensor *y, int64_t h, int64_t w) {
+    ember_pooling2d pg = fused_pool(c, y, h, w);
+    if (eo_reference() || !ember_maxpool2d_rows(c->pool, &pg, full, y->data))
+        ember_maxpool2d(c->pool, &pg, full, y->data);
+}
+
 /* Producer p's 1x1 conv run band by band inside this depthwise one (ember_conv2d_chain), when both have
  * their weights packed at planning time; false when not done (nothing written). */
 static bool conv_chained(eo_ctx *c, eo_ctx *p) {
@@ -210,34 +233,13 @@ static bool conv_chained(eo_ctx *c, eo_ctx *p) {
     ember_conv2d_shape ps = conv_shape(px, pw, &pg, eo_attr_int(p, "group", 1));
     cs.out_panel = c->panel_out;
     ember_epilogue pe = conv_epilogue(p), ep = conv_epilogue(c);
+    bool pooled = c->fuse && c->fuse->maxpool;
+    if (pooled) { /* the chain pools its bands 2x2 only */
+        ember_pooling2d pool = fused_pool(c, eo_out(c, 0), cs.oh, cs.ow);
+        if (!is_pool2(&pool)) return false;
+    }
     return ember_conv2d_chain(c->pool, &ps, pp->w, pp->bias, &pe, &cs, cp->w, cp->bias, &ep, px->data,
-                              eo_out(c, 0)->data, c->fuse && c->fuse->maxpool);
-}
-
-/* The fused MaxPool (eo_fuse.maxpool) of the conv output `full` (batch x channels planes of h x w) into y. */
-static ember_pooling2d fused_pool(const eo_ctx *c, const ember_tensor *y, int64_t h, int64_t w) {
-    const eo_fuse *f = c->fuse;
-    bool two = y->ndim == 4;
-    return (ember_pooling2d){.batch = y->shape[0],
-                             .c = y->shape[1],
-                             .h = h,
-                             .w = w,
-                             .oh = two ? y->shape[2] : 1,
-                             .ow = y->shape[y->ndim - 1],
-                             .kh = f->pool.kh,
-                             .kw = f->pool.kw,
-                             .stride_h = f->pool.sh,
-                             .stride_w = f->pool.sw,
-                             .dil_h = f->pool.dh,
-                             .dil_w = f->pool.dw,
-                             .pad_t = f->pool.pt,
-                             .pad_l = f->pool.pl};
-}
-
-static void conv_pool(const eo_ctx *c, const float *full, ember_tensor *y, int64_t h, int64_t w) {
-    ember_pooling2d pg = fused_pool(c, y, h, w);
-    if (eo_reference() || !ember_maxpool2d_rows(c->pool, &pg, full, y->data))
-        ember_maxpool2d(c->pool, &pg, full, y->data);
+                              eo_out(c, 0)->data, pooled);
 }
 
 /* f32 Conv with 1 or 2 spatial dims on ember_conv2d, with c->fuse in its epilogue. */
@@ -256,13 +258,11 @@ static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
     ember_epilogue ep = conv_epilogue(c);
     ember_status s = EMBER_OK;
     ember_pooling2d pg = c->fuse && c->fuse->maxpool ? fused_pool(c, y, cs.oh, cs.ow) : (ember_pooling2d){0};
-    bool pool2 = pg.kh == 2 && pg.kw == 2 && pg.stride_h == 2 && pg.stride_w == 2 && !pg.pad_t && !pg.pad_l &&
-                 pg.dil_h == 1 && pg.dil_w == 1 && pg.oh == cs.oh / 2 && pg.ow == cs.ow / 2;
     if (c->panel_out && pg.kh) /* graph/fuse.c panel_convs leaves pooled ones NCHW */
         s = ember_fail(EMBER_ERR_INTERNAL, "Conv: a pooled output in the panel layout");
     else if (!pg.kh) {
         s = ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep);
-    } else if (!(pool2 && ember_conv2d_pool2(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep)) &&
+    } else if (!(is_pool2(&pg) && ember_conv2d_pool2(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep)) &&
                !ember_conv2d_maxpool(c->pool, &cs, cp->w, x->data, cp->bias, &ep, &pg, y->data)) {
         /* the pool in the bands is for depthwise kernels and stems: others write the whole output, then pool
          * it */
