@@ -151,22 +151,11 @@ static bool pool_after_conv(const fctx *f, const eg_node *conv, const eg_node *c
         if (!ints_or(conv, "strides", 2, 1, cst) || !ints_or(conv, "dilations", 2, 1, cdl) ||
             !ints_or(conv, "pads", 4, 0, cpd))
             return false;
-        ember_conv2d_shape s = {.batch = cx->shape[0],
-                                .cin = cx->shape[1],
-                                .h = cx->shape[2],
-                                .w = cx->shape[3],
-                                .cout = x->shape[1],
-                                .oh = x->shape[2],
-                                .ow = x->shape[3],
-                                .kh = wt->shape[2],
-                                .kw = wt->shape[3],
-                                .stride_h = cst[0],
-                                .stride_w = cst[1],
-                                .dil_h = cdl[0],
-                                .dil_w = cdl[1],
-                                .pad_t = cpd[0],
-                                .pad_l = cpd[1],
-                                .groups = group};
+        ember_conv2d_shape s = {.batch = cx->shape[0], .cin = cx->shape[1], .h = cx->shape[2]};
+        s.w = cx->shape[3], s.cout = x->shape[1], s.oh = x->shape[2], s.ow = x->shape[3];
+        s.kh = wt->shape[2], s.kw = wt->shape[3];
+        s.stride_h = cst[0], s.stride_w = cst[1], s.dil_h = cdl[0], s.dil_w = cdl[1];
+        s.pad_t = cpd[0], s.pad_l = cpd[1], s.groups = group;
         if (!ember_conv2d_maxpool_suits(&s)) return false;
     }
     fu->pool.kh = k[0], fu->pool.kw = k[1], fu->pool.sh = st[0], fu->pool.sw = st[1];
@@ -505,8 +494,8 @@ static ember_status fuse_from(fctx *f, int s) {
         const eg_node *cn = &g->nodes[x->steps[cs]];
         if (cn->nout < 1 || cn->out[0] < 0 || cn->domain[0]) break;
         int nv = cn->out[0];
-        if (conv &&
-            pool_after_conv(f, n, cn, cur, nv, fu)) { /* the last thing a step can take: the shape changes */
+        /* a fused MaxPool is the last thing a step can take: the shape changes */
+        if (conv && pool_after_conv(f, n, cn, cur, nv, fu)) {
             fu->maxpool = true;
             f->removed[cs] = true;
             x->has_fuse[s] = true;

@@ -701,6 +701,18 @@ typedef struct {
     float *scratch; /* cin * span * stride_w phase rows per thread */
 } direct_job;
 
+static direct_job direct_job_of(const ember_kernel_table *k, const ember_conv2d_shape *g, const float *w,
+                                const float *in, const float *bias, float *out, const ember_epilogue *ep) {
+    direct_job j = {.k = k, .g = g, .w = w, .in = in, .bias = bias, .out = out, .ep = ep};
+    j.len = g->ow + (g->kw - 1) * g->dil_w / g->stride_w, j.span = (g->kh - 1) * g->dil_h + 1;
+    return j;
+}
+
+/* The floats of a thread's ring of split input rows. */
+static int64_t ring_floats(const direct_job *j) {
+    return j->g->cin * j->span * j->g->stride_w * j->len;
+}
+
 /* Phase row p of padded input row `row` (NULL: a padding row): d[j] = row[j * sw + p - pad_l], zero outside. */
 /* The direct paths' epilogue over rows of ldr outputs (bias per channel; the residual pointer is set per
  * task), and whether it is all a row kernel's post (bias + ReLU/Clip). */
@@ -735,11 +747,6 @@ typedef struct {
     int64_t b;
     int64_t held[DIRECT_MAX_TAPS / 2 * DIRECT_MAX_SPAN]; /* (cin <= 16) */
 } direct_ring;
-
-static direct_ring direct_ring_at(const direct_job *j, int thread) {
-    return (direct_ring){.ring = j->scratch + thread * j->g->cin * j->span * j->g->stride_w * j->len,
-                         .b = -1};
-}
 
 /* Output row oy of image b, every channel: channel o's row to out + o * ldo. post: the fused bias + clamp
  * (rbias set per block here), or NULL. more: row oy + 1 of the image is next (a streamed input's new rows
@@ -795,7 +802,7 @@ static void direct_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     const direct_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
     int64_t ohw = g->oh * g->ow;
-    direct_ring st = direct_ring_at(j, thread);
+    direct_ring st = {.ring = j->scratch + thread * ring_floats(j), .b = -1};
     ember_epilogue e;
     ember_ukernel_post post;
     bool fused = direct_epilogue(j, ohw, &e, &post);
@@ -899,16 +906,15 @@ static void pointwise_chunks(void *ctx, int64_t begin, int64_t end, int thread) 
 
 static bool conv_direct(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g, const float *w,
                         const float *in, const float *bias, float *out, const ember_epilogue *ep) {
-    direct_job j = {k, g, w, in, bias, out, ep, g->ow + (g->kw - 1) * g->dil_w / g->stride_w,
-                    (g->kh - 1) * g->dil_h + 1, NULL};
+    direct_job j = direct_job_of(k, g, w, in, bias, out, ep);
     if (pointwise_direct(g)) {
         int64_t hw = g->h * g->w;
         int64_t chunk = pw_chunk(g->cin);
         ember_pool_for(pool, g->batch * (hw / chunk > 0 ? hw / chunk : 1), 1, pointwise_chunks, &j);
         return true;
     }
-    int64_t rows = ember_pool_threads(pool) * g->cin * j.span * g->stride_w;
-    j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(rows * j.len) * sizeof(float));
+    j.scratch = ember_scratch(EMBER_SCRATCH_CONV,
+                              (size_t)(ember_pool_threads(pool) * ring_floats(&j)) * sizeof(float));
     if (!j.scratch) return false;
     ember_pool_for(pool, g->batch * g->oh, 1, direct_rows, &j);
     return true;
@@ -933,9 +939,9 @@ static void pooled_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     const pooled_job *j = ctx;
     const ember_conv2d_shape *g = j->d.g;
     const ember_pooling2d *p = j->p;
-    int64_t inring = g->cin * j->d.span * g->stride_w * j->d.len, ld = j->prows * g->ow;
-    float *conv = j->d.scratch + thread * j->per + inring, *buf = conv + g->cout * ld;
+    int64_t ld = j->prows * g->ow;
     direct_ring st = {.ring = j->d.scratch + thread * j->per, .b = -1};
+    float *conv = st.ring + ring_floats(&j->d), *buf = conv + g->cout * ld;
     int64_t held[EMBER_POOL_MAX_KH]; /* the image * oh + conv row in each slot */
     for (int64_t i = 0; i < j->prows; i++) held[i] = -1;
     ember_epilogue e;
@@ -972,16 +978,14 @@ bool ember_conv2d_maxpool(ember_pool *pool, const ember_conv2d_shape *g, const e
                           const ember_pooling2d *p, float *out) {
     if (!w->direct || pointwise_direct(g) || g->in_panel || g->out_panel || (ep && ep->residual) ||
         p->h != g->oh || p->w != g->ow || p->c != g->cout || p->batch != g->batch || p->kh < 1 ||
-        p->dil_h < 1 || (p->kh - 1) * p->dil_h + 1 > EMBER_POOL_MAX_KH)
+        p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 || p->dil_w < 1 ||
+        (p->kh - 1) * p->dil_h + 1 > EMBER_POOL_MAX_KH)
         return false;
     if (p->oh <= 0 || p->ow <= 0 || g->batch <= 0 || g->cout <= 0) return true;
-    pooled_job j = {.d = {w->kt, g, w->data, in, bias, NULL, ep, g->ow + (g->kw - 1) * g->dil_w / g->stride_w,
-                          (g->kh - 1) * g->dil_h + 1, NULL},
-                    .p = p,
-                    .prows = (p->kh - 1) * p->dil_h + 1,
-                    .out = out};
+    pooled_job j = {.d = direct_job_of(w->kt, g, w->data, in, bias, NULL, ep), .p = p, .out = out};
+    j.prows = (p->kh - 1) * p->dil_h + 1;
     if (!ember_maxpool_rows_init(&j.m, p)) return false;
-    j.per = g->cin * j.d.span * g->stride_w * j.d.len + g->cout * j.prows * g->ow + j.m.bw;
+    j.per = ring_floats(&j.d) + g->cout * j.prows * g->ow + j.m.bw;
     j.d.scratch =
         ember_scratch(EMBER_SCRATCH_CONV, (size_t)(ember_pool_threads(pool) * j.per) * sizeof(float));
     if (!j.d.scratch) return false;

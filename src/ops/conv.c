@@ -257,15 +257,15 @@ static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
     }
     ember_epilogue ep = conv_epilogue(c);
     ember_status s = EMBER_OK;
-    ember_pooling2d pg = c->fuse && c->fuse->maxpool ? fused_pool(c, y, cs.oh, cs.ow) : (ember_pooling2d){0};
-    if (c->panel_out && pg.kh) /* graph/fuse.c panel_convs leaves pooled ones NCHW */
+    bool pooled = c->fuse && c->fuse->maxpool;
+    ember_pooling2d pg = pooled ? fused_pool(c, y, cs.oh, cs.ow) : (ember_pooling2d){0};
+    if (c->panel_out && pooled) /* graph/fuse.c panel_convs leaves pooled ones NCHW */
         s = ember_fail(EMBER_ERR_INTERNAL, "Conv: a pooled output in the panel layout");
-    else if (!pg.kh) {
+    else if (!pooled) {
         s = ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep);
     } else if (!(is_pool2(&pg) && ember_conv2d_pool2(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep)) &&
                !ember_conv2d_maxpool(c->pool, &cs, cp->w, x->data, cp->bias, &ep, &pg, y->data)) {
-        /* the pool in the bands is for depthwise kernels and stems: others write the whole output, then pool
-         * it */
+        /* depthwise convs pool their bands, stems their rows: others write the whole output first */
         float *full = eo_scratch(c, sizeof(float) * (size_t)(cs.batch * cs.cout * cs.oh * cs.ow));
         if (full && !(s = ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, full, &ep))) {
             conv_pool(c, full, y, cs.oh, cs.ow);
@@ -304,8 +304,8 @@ ember_status conv_run(eo_ctx *c) {
     int64_t cg = C / group, mg = M / group, kn = prod(g.k, g.nsp), on = prod(g.out, g.nsp), in_n = prod(g.in, g.nsp);
     float *col = eo_scratch(c, sizeof(float) * (size_t)(cg * kn * on));
     if (!col) return ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory for %lld x %lld columns", (long long)(cg * kn), (long long)on);
-    bool pool2 = c->fuse && c->fuse->maxpool;
-    float *Y = pool2 ? eo_scratch(c, sizeof(float) * (size_t)(N * M * on)) : y->data;
+    bool pooled = c->fuse && c->fuse->maxpool;
+    float *Y = pooled ? eo_scratch(c, sizeof(float) * (size_t)(N * M * on)) : y->data;
     if (!Y) return ember_fail(EMBER_ERR_NOMEM, "Conv: out of memory for the output before its MaxPool");
     const float *X = x->data, *W = w->data;
     for (int64_t n = 0; n < N; n++)
@@ -319,7 +319,7 @@ ember_status conv_run(eo_ctx *c) {
             ember_sgemm(c->pool, false, false, mg, on, cg * kn, 1.0f, W + gi * mg * cg * kn, cg * kn, col, on, 1.0f, yg, on, NULL);
         }
     eo_fuse_apply(c, Y, N, M, on);
-    if (pool2) conv_pool(c, Y, y, g.nsp == 2 ? g.out[0] : 1, g.out[g.nsp - 1]);
+    if (pooled) conv_pool(c, Y, y, g.nsp == 2 ? g.out[0] : 1, g.out[g.nsp - 1]);
     return EMBER_OK;
 }
 
