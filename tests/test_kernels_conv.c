@@ -665,35 +665,15 @@ static void test_conv_maxpool(void) {
               {1, 1, 9, 9, 40, 3, 1, 1, 5, 3, 2, 1, 1},     {1, 3, 8, 17, 33, 3, 2, 1, 3, 2, 0, 1, 1}};
     const ember_kernel_table *tables[2] = {ember_kernels(), ember_kernels_generic()};
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
-        ember_conv2d_shape g = {.batch = cs[i].batch,
-                                .cin = cs[i].cin,
-                                .cout = cs[i].cout,
-                                .h = cs[i].h,
-                                .w = cs[i].w,
-                                .kh = cs[i].k,
-                                .kw = cs[i].k,
-                                .stride_h = cs[i].s,
-                                .stride_w = cs[i].s,
-                                .dil_h = 1,
-                                .dil_w = 1,
-                                .pad_t = cs[i].pad,
-                                .pad_l = cs[i].pad,
-                                .groups = 1};
+        ember_conv2d_shape g = {.batch = cs[i].batch, .cin = cs[i].cin, .cout = cs[i].cout, .h = cs[i].h};
+        g.w = cs[i].w, g.kh = g.kw = cs[i].k, g.stride_h = g.stride_w = cs[i].s, g.dil_h = g.dil_w = 1;
+        g.pad_t = g.pad_l = cs[i].pad, g.groups = 1;
         g.oh = ember_conv_out_size(g.h, g.kh, g.stride_h, 1, g.pad_t, g.pad_t);
         g.ow = ember_conv_out_size(g.w, g.kw, g.stride_w, 1, g.pad_l, g.pad_l);
         CHECK(ember_conv2d_maxpool_suits(&g));
-        ember_pooling2d pg = {.batch = g.batch,
-                              .c = g.cout,
-                              .h = g.oh,
-                              .w = g.ow,
-                              .kh = cs[i].pk,
-                              .kw = cs[i].pk,
-                              .stride_h = cs[i].ps,
-                              .stride_w = cs[i].ps,
-                              .dil_h = cs[i].pdil,
-                              .dil_w = cs[i].pdil,
-                              .pad_t = cs[i].ppad,
-                              .pad_l = cs[i].ppad};
+        ember_pooling2d pg = {.batch = g.batch, .c = g.cout, .h = g.oh, .w = g.ow};
+        pg.kh = pg.kw = cs[i].pk, pg.stride_h = pg.stride_w = cs[i].ps, pg.dil_h = pg.dil_w = cs[i].pdil;
+        pg.pad_t = pg.pad_l = cs[i].ppad;
         int64_t span = (pg.kh - 1) * pg.dil_h + 1; /* extra: one more window, past the last row (ceil mode) */
         pg.oh = (g.oh + 2 * pg.pad_t - span) / pg.stride_h + 1 + cs[i].extra;
         pg.ow = (g.ow + 2 * pg.pad_l - span) / pg.stride_w + 1 + cs[i].extra;
@@ -721,37 +701,13 @@ static void test_conv_maxpool(void) {
         }
         free(in), free(W), free(bias), free(ref), free(pref), free(out);
     }
-    ember_conv2d_shape g = {.batch = 1,
-                            .cin = 16,
-                            .cout = 16,
-                            .h = 8,
-                            .w = 8,
-                            .oh = 8,
-                            .ow = 8,
-                            .kh = 3,
-                            .kw = 3,
-                            .stride_h = 1,
-                            .stride_w = 1,
-                            .dil_h = 1,
-                            .dil_w = 1,
-                            .pad_t = 1,
-                            .pad_l = 1,
-                            .groups = 1};
+    ember_conv2d_shape g = {.batch = 1, .cin = 16, .cout = 16, .h = 8, .w = 8, .oh = 8, .ow = 8, .groups = 1};
+    g.kh = g.kw = 3, g.stride_h = g.stride_w = 1, g.dil_h = g.dil_w = 1, g.pad_t = g.pad_l = 1;
     CHECK(!ember_conv2d_maxpool_suits(&g)); /* Winograd's */
     float *W = rand_buf(16 * 16 * 9), buf[64 * 16];
     ember_conv2d_weights *w = ember_conv2d_weights_create_k(ember_kernels(), &g, W);
-    ember_pooling2d pg = {.batch = 1,
-                          .c = 16,
-                          .h = 8,
-                          .w = 8,
-                          .oh = 4,
-                          .ow = 4,
-                          .kh = 2,
-                          .kw = 2,
-                          .stride_h = 2,
-                          .stride_w = 2,
-                          .dil_h = 1,
-                          .dil_w = 1};
+    ember_pooling2d pg = {.batch = 1, .c = 16, .h = 8, .w = 8, .oh = 4, .ow = 4, .kh = 2, .kw = 2};
+    pg.stride_h = pg.stride_w = 2, pg.dil_h = pg.dil_w = 1;
     CHECK(!ember_conv2d_maxpool(NULL, &g, w, buf, NULL, NULL, &pg, buf));
     ember_conv2d_weights_free(w);
     free(W);
