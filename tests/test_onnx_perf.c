@@ -232,8 +232,7 @@ static void build_conv_graph(gbuild *b, int64_t *xshape) {
     if (!groups) { /* depthwise */
         groups = cin;
         cout = cin * (1 + rnd() % 2);
-    } else if (stem) { /* the direct kernel's sizes (cin * k * k <= 32, cout <= 64, 16+ columns) and past them
-                        */
+    } else if (stem) { /* the direct kernel's sizes (cin k k <= 32, cout <= 64, 16+ columns), and past them */
         cin = 1 + rnd() % 3, k = 2 + rnd() % 2, w = 16 + rnd() % 48, cout = 1 + rnd() % 70;
     } else {
         cout = k == 1 && rnd() % 4 == 0 ? 65 + rnd() % 8 : 1 + rnd() % 12; /* 65+: a 1x1 on the GEMM */
