@@ -670,7 +670,6 @@ static void test_conv_maxpool(void) {
         g.pad_t = g.pad_l = cs[i].pad, g.groups = 1;
         g.oh = ember_conv_out_size(g.h, g.kh, g.stride_h, 1, g.pad_t, g.pad_t);
         g.ow = ember_conv_out_size(g.w, g.kw, g.stride_w, 1, g.pad_l, g.pad_l);
-        CHECK(ember_conv2d_maxpool_suits(&g));
         ember_pooling2d pg = {.batch = g.batch, .c = g.cout, .h = g.oh, .w = g.ow};
         pg.kh = pg.kw = cs[i].pk, pg.stride_h = pg.stride_w = cs[i].ps, pg.dil_h = pg.dil_w = cs[i].pdil;
         pg.pad_t = pg.pad_l = cs[i].ppad;
@@ -679,6 +678,7 @@ static void test_conv_maxpool(void) {
         pg.ow = (g.ow + 2 * pg.pad_l - span) / pg.stride_w + 1 + cs[i].extra;
         if ((pg.oh - 1) * pg.stride_h >= g.oh + pg.pad_t) pg.oh--; /* ONNX: the last window starts inside */
         if ((pg.ow - 1) * pg.stride_w >= g.ow + pg.pad_l) pg.ow--;
+        CHECK(ember_conv2d_pool_suits(&g, &pg));
         int64_t nin = g.batch * g.cin * g.h * g.w, nout = g.batch * g.cout * g.oh * g.ow;
         int64_t npool = g.batch * g.cout * pg.oh * pg.ow;
         float *in = rand_buf(nin), *W = rand_buf(g.cout * g.cin * g.kh * g.kw), *bias = rand_buf(g.cout);
@@ -703,11 +703,17 @@ static void test_conv_maxpool(void) {
     }
     ember_conv2d_shape g = {.batch = 1, .cin = 16, .cout = 16, .h = 8, .w = 8, .oh = 8, .ow = 8, .groups = 1};
     g.kh = g.kw = 3, g.stride_h = g.stride_w = 1, g.dil_h = g.dil_w = 1, g.pad_t = g.pad_l = 1;
-    CHECK(!ember_conv2d_maxpool_suits(&g)); /* Winograd's */
-    float *W = rand_buf(16 * 16 * 9), buf[64 * 16];
-    ember_conv2d_weights *w = ember_conv2d_weights_create_k(ember_kernels(), &g, W);
     ember_pooling2d pg = {.batch = 1, .c = 16, .h = 8, .w = 8, .oh = 4, .ow = 4, .kh = 2, .kw = 2};
     pg.stride_h = pg.stride_w = 2, pg.dil_h = pg.dil_w = 1;
+    CHECK(!ember_conv2d_pool_suits(&g, &pg)); /* Winograd's */
+    ember_conv2d_shape dw = g;
+    dw.groups = 16;
+    CHECK(ember_conv2d_pool_suits(&dw, &pg)); /* depthwise: the 2x2 pool in its bands, no other */
+    ember_pooling2d three = pg;
+    three.kh = three.kw = 3;
+    CHECK(!ember_conv2d_pool_suits(&dw, &three));
+    float *W = rand_buf(16 * 16 * 9), buf[64 * 16];
+    ember_conv2d_weights *w = ember_conv2d_weights_create_k(ember_kernels(), &g, W);
     CHECK(!ember_conv2d_maxpool(NULL, &g, w, buf, NULL, NULL, &pg, buf));
     ember_conv2d_weights_free(w);
     free(W);

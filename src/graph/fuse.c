@@ -117,23 +117,24 @@ static bool ints_or(const eg_node *n, const char *name, int count, int64_t dflt,
 }
 
 /* Node cn is a 2-D MaxPool (no indices; explicit or no padding) of the 4-D value `in` that Conv `conv` makes,
- * with f32 output `out`, and the conv's step can do it (eo_fuse.maxpool): a 2x2 stride-2 unpadded floor one
- * after a depthwise conv (weights [C, 1, kh, kw], group C), which pools its bands, or any after a stem
- * (ember_conv2d_maxpool_suits), which pools its rows. Sets fu->pool. */
+ * with f32 output `out`, and the conv's step can do it (eo_fuse.maxpool; ember_conv2d_pool_suits: a depthwise
+ * conv pools its bands 2x2, a stem its rows with any window). Sets fu->pool. */
 static bool pool_after_conv(const fctx *f, const eg_node *conv, const eg_node *cn, int in, int out,
                             eo_fuse *fu) {
     if (cn->domain[0] || strcmp(cn->op_type, "MaxPool") || (cn->nout > 1 && cn->out[1] >= 0) ||
-        cn->in[0] != in || !is_f32(f, out) || !eg_attr_find(cn, "kernel_shape"))
+        cn->in[0] != in || !is_f32(f, out))
         return false;
     const eg_attr *ap = eg_attr_find(cn, "auto_pad");
     bool valid = ap && ap->type == EG_ATTR_STRING && !strcmp(ap->s, "VALID");
     if (ap && ap->type == EG_ATTR_STRING && strcmp(ap->s, "NOTSET") && !valid) return false;
-    int64_t k[2], st[2], dl[2], pd[4];
+    int64_t k[2], st[2], dl[2], pd[4], cst[2], cdl[2], cpd[4];
     if (!ints_or(cn, "kernel_shape", 2, 0, k) || !ints_or(cn, "strides", 2, 1, st) ||
-        !ints_or(cn, "dilations", 2, 1, dl) || !ints_or(cn, "pads", 4, 0, pd))
+        !ints_or(cn, "dilations", 2, 1, dl) || !ints_or(cn, "pads", 4, 0, pd) ||
+        !ints_or(conv, "strides", 2, 1, cst) || !ints_or(conv, "dilations", 2, 1, cdl) ||
+        !ints_or(conv, "pads", 4, 0, cpd))
         return false;
     if (valid) memset(pd, 0, sizeof pd);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) /* (no kernel_shape: 0) */
         if (k[i] < 1 || st[i] < 1 || dl[i] < 1 || pd[i] < 0 || pd[i + 2] < 0) return false;
     int w = conv->nin > 1 ? conv->in[1] : -1;
     if (!is_f32(f, conv->in[0]) || !is_f32(f, in) || !is_f32(f, w)) return false;
@@ -142,22 +143,15 @@ static bool pool_after_conv(const fctx *f, const eg_node *conv, const eg_node *c
     if (cx->ndim != 4 || x->ndim != 4 || y->ndim != 4 || wt->ndim != 4 || y->shape[0] != x->shape[0] ||
         y->shape[1] != x->shape[1])
         return false;
-    int64_t group = attr_i(conv, "group", 1);
-    bool pool2 = k[0] == 2 && k[1] == 2 && st[0] == 2 && st[1] == 2 && dl[0] == 1 && dl[1] == 1 && !pd[0] &&
-                 !pd[1] && !pd[2] && !pd[3] && y->shape[2] == x->shape[2] / 2 &&
-                 y->shape[3] == x->shape[3] / 2;
-    if (!(pool2 && group == x->shape[1] && wt->shape[1] == 1)) {
-        int64_t cst[2], cdl[2], cpd[4];
-        if (!ints_or(conv, "strides", 2, 1, cst) || !ints_or(conv, "dilations", 2, 1, cdl) ||
-            !ints_or(conv, "pads", 4, 0, cpd))
-            return false;
-        ember_conv2d_shape s = {.batch = cx->shape[0], .cin = cx->shape[1], .h = cx->shape[2]};
-        s.w = cx->shape[3], s.cout = x->shape[1], s.oh = x->shape[2], s.ow = x->shape[3];
-        s.kh = wt->shape[2], s.kw = wt->shape[3];
-        s.stride_h = cst[0], s.stride_w = cst[1], s.dil_h = cdl[0], s.dil_w = cdl[1];
-        s.pad_t = cpd[0], s.pad_l = cpd[1], s.groups = group;
-        if (!ember_conv2d_maxpool_suits(&s)) return false;
-    }
+    ember_conv2d_shape s = {.batch = cx->shape[0], .cin = cx->shape[1], .h = cx->shape[2], .w = cx->shape[3]};
+    s.cout = x->shape[1], s.oh = x->shape[2], s.ow = x->shape[3], s.kh = wt->shape[2], s.kw = wt->shape[3];
+    s.stride_h = cst[0], s.stride_w = cst[1], s.dil_h = cdl[0], s.dil_w = cdl[1];
+    s.pad_t = cpd[0], s.pad_l = cpd[1], s.groups = attr_i(conv, "group", 1);
+    ember_pooling2d p = {
+        .batch = s.batch, .c = s.cout, .h = s.oh, .w = s.ow, .oh = y->shape[2], .ow = y->shape[3]};
+    p.kh = k[0], p.kw = k[1], p.stride_h = st[0], p.stride_w = st[1], p.dil_h = dl[0], p.dil_w = dl[1];
+    p.pad_t = pd[0], p.pad_l = pd[1];
+    if (!ember_conv2d_pool_suits(&s, &p)) return false;
     fu->pool.kh = k[0], fu->pool.kw = k[1], fu->pool.sh = st[0], fu->pool.sw = st[1];
     fu->pool.dh = dl[0], fu->pool.dw = dl[1], fu->pool.pt = pd[0], fu->pool.pl = pd[1];
     return true;

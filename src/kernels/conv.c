@@ -713,7 +713,6 @@ static int64_t ring_floats(const direct_job *j) {
     return j->g->cin * j->span * j->g->stride_w * j->len;
 }
 
-/* Phase row p of padded input row `row` (NULL: a padding row): d[j] = row[j * sw + p - pad_l], zero outside. */
 /* The direct paths' epilogue over rows of ldr outputs (bias per channel; the residual pointer is set per
  * task), and whether it is all a row kernel's post (bias + ReLU/Clip). */
 static bool direct_epilogue(const direct_job *j, int64_t ldr, ember_epilogue *e, ember_ukernel_post *post) {
@@ -726,6 +725,8 @@ static bool direct_epilogue(const direct_job *j, int64_t ldr, ember_epilogue *e,
     return ember_ukernel_post_from(j->ep ? j->ep : e, post);
 }
 
+/* Phase row p of padded input row `row` (NULL: a padding row): d[j] = row[j * sw + p - pad_l], zero outside.
+ */
 static void phase_row(const direct_job *j, float *d, const float *row, int64_t p) {
     const ember_conv2d_shape *g = j->g;
     int64_t sw = g->stride_w, first = p - g->pad_l; /* input column of d[0] */
@@ -968,9 +969,14 @@ static void pooled_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
-bool ember_conv2d_maxpool_suits(const ember_conv2d_shape *g) {
-    const ember_kernel_table *k = ember_kernels();
-    return !is_depthwise(g) && !ember_wino_suits(g) && direct_suits(k, g) && !pointwise_direct(g);
+bool ember_pool2d_is_2x2(const ember_pooling2d *p) {
+    return p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->dil_h == 1 &&
+           p->dil_w == 1 && !p->pad_t && !p->pad_l && p->oh == p->h / 2 && p->ow == p->w / 2;
+}
+
+bool ember_conv2d_pool_suits(const ember_conv2d_shape *g, const ember_pooling2d *p) {
+    if (is_depthwise(g)) return ember_pool2d_is_2x2(p);
+    return !ember_wino_suits(g) && direct_suits(ember_kernels(), g) && !pointwise_direct(g);
 }
 
 bool ember_conv2d_maxpool(ember_pool *pool, const ember_conv2d_shape *g, const ember_conv2d_weights *w,

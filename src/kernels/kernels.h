@@ -239,16 +239,21 @@ typedef struct ember_pooling2d {
 } ember_pooling2d;
 
 /* ember_conv2d followed by the max pool p (p->batch, c, h, w: the conv's batch, cout, oh, ow; its window at
- * most EMBER_POOL_MAX_KH rows tall), for weights of convs with few input taps (ember_conv2d_maxpool_suits:
+ * most EMBER_POOL_MAX_KH rows tall), for weights of convs with few input taps (ember_conv2d_pool_suits:
  * stems such as SqueezeNet's or ShuffleNet's, 3x3 stride 2 on 3 channels, before a 3x3 stride-2 MaxPool):
  * each pooled row is made from the conv rows under its windows while they are in cache, and the conv's output
  * is never written. ep: activation only. False, writing nothing, for other weights, a residual, or when
  * memory is short. */
 enum { EMBER_POOL_MAX_KH = 16 };
-bool ember_conv2d_maxpool_suits(const ember_conv2d_shape *g);
 bool ember_conv2d_maxpool(ember_pool *pool, const ember_conv2d_shape *g, const ember_conv2d_weights *w,
                           const float *in, const float *bias, const ember_epilogue *ep,
                           const ember_pooling2d *p, float *out);
+/* Pool p (sized as for ember_conv2d_maxpool) is the 2x2 stride-2 unpadded floor one that ember_conv2d_pool2
+ * and ember_conv2d_chain pool with. */
+bool ember_pool2d_is_2x2(const ember_pooling2d *p);
+/* Whether conv g's step can do the max pool p after it: ember_conv2d_pool2 (depthwise weights, the 2x2 pool)
+ * or ember_conv2d_maxpool (few taps, any pool). What the graph pass fuses. */
+bool ember_conv2d_pool_suits(const ember_conv2d_shape *g, const ember_pooling2d *p);
 
 void ember_maxpool2d(ember_pool *pool, const ember_pooling2d *g, const float *in, float *out);
 void ember_avgpool2d(ember_pool *pool, const ember_pooling2d *g, const float *in, float *out);

@@ -207,12 +207,6 @@ static ember_pooling2d fused_pool(const eo_ctx *c, const ember_tensor *y, int64_
     return p;
 }
 
-/* The 2x2 stride-2 unpadded floor MaxPool the depthwise kernels pool their bands with. */
-static bool is_pool2(const ember_pooling2d *p) {
-    return p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->dil_h == 1 && p->dil_w == 1 &&
-           !p->pad_t && !p->pad_l && p->oh == p->h / 2 && p->ow == p->w / 2;
-}
-
 static void conv_pool(const eo_ctx *c, const float *full, ember_tensor *y, int64_t h, int64_t w) {
     ember_pooling2d pg = fused_pool(c, y, h, w);
     if (eo_reference() || !ember_maxpool2d_rows(c->pool, &pg, full, y->data))
@@ -236,7 +230,7 @@ static bool conv_chained(eo_ctx *c, eo_ctx *p) {
     bool pooled = c->fuse && c->fuse->maxpool;
     if (pooled) { /* the chain pools its bands 2x2 only */
         ember_pooling2d pool = fused_pool(c, eo_out(c, 0), cs.oh, cs.ow);
-        if (!is_pool2(&pool)) return false;
+        if (!ember_pool2d_is_2x2(&pool)) return false;
     }
     return ember_conv2d_chain(c->pool, &ps, pp->w, pp->bias, &pe, &cs, cp->w, cp->bias, &ep, px->data,
                               eo_out(c, 0)->data, pooled);
@@ -263,7 +257,8 @@ static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
         s = ember_fail(EMBER_ERR_INTERNAL, "Conv: a pooled output in the panel layout");
     else if (!pooled) {
         s = ember_conv2d(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep);
-    } else if (!(is_pool2(&pg) && ember_conv2d_pool2(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep)) &&
+    } else if (!(ember_pool2d_is_2x2(&pg) &&
+                 ember_conv2d_pool2(c->pool, &cs, cp->w, x->data, cp->bias, y->data, &ep)) &&
                !ember_conv2d_maxpool(c->pool, &cs, cp->w, x->data, cp->bias, &ep, &pg, y->data)) {
         /* depthwise convs pool their bands, stems their rows: others write the whole output first */
         float *full = eo_scratch(c, sizeof(float) * (size_t)(cs.batch * cs.cout * cs.oh * cs.ow));

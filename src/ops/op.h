@@ -82,8 +82,8 @@ typedef struct eo_fuse {
     int residual;                     /* index into c->in of a same-shaped tensor to add (-1: none) */
     bool residual_after_act;
     ember_act act;
-    /* Conv: then the 2-D MaxPool `pool` (no indices); the step's output is the pooled one. 2x2 stride 2
-     * unpadded floor after a depthwise conv, any after a stem (ember_conv2d_maxpool_suits). */
+    /* Conv: then the 2-D MaxPool `pool` (no indices); the step's output is the pooled one (graph/fuse.c:
+     * ember_conv2d_pool_suits). */
     bool maxpool;
     struct {
         int64_t kh, kw, sh, sw, dh, dw, pt, pl; /* window, strides, dilations, top / left padding */
