@@ -12,6 +12,7 @@ bool ember_maxpool_rows_init(ember_maxpool_rows *m, const ember_pooling2d *g) {
     if (g->pad_t < 0 || g->pad_l < 0 || g->kh > MP_MAX_KH || g->kh < 1 || g->kw < 1) return false;
     int64_t span = (g->ow - 1) * g->stride_w + (g->kw - 1) * g->dil_w + 1;
     m->g = g;
+    m->k = ember_kernels();
     m->bw = g->pad_l + g->w > span ? g->pad_l + g->w : span;
     m->vw = span - g->pad_l < g->w ? span - g->pad_l : g->w;
     if (m->vw < 0) m->vw = 0;
@@ -31,7 +32,7 @@ void ember_maxpool_row_buf(const ember_maxpool_rows *m, float *buf) {
 void ember_maxpool_row(const ember_maxpool_rows *m, const float *const *rows, int64_t n, float *buf,
                        float *out) {
     const ember_pooling2d *g = m->g;
-    const ember_kernel_table *k = ember_kernels();
+    const ember_kernel_table *k = m->k;
     if (!n) {
         for (int64_t ox = 0; ox < g->ow; ox++) out[ox] = -INFINITY;
         return;

@@ -25,6 +25,7 @@ bool ember_maxpool2d_rows(ember_pool *pool, const ember_pooling2d *g, const floa
  * once by ember_maxpool_row_buf, out the output row (g->ow floats). */
 typedef struct ember_maxpool_rows {
     const ember_pooling2d *g;
+    const struct ember_kernel_table *k; /* whose pool_row (kernels/isa.h) */
     int64_t bw;   /* row buffer: max(pad_l + w, the windows' span) */
     int64_t vw;   /* input columns any window reads */
     bool sep;     /* two passes (rows, then columns) */
