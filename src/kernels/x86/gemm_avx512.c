@@ -256,4 +256,5 @@ void ember_kernels_init_avx512(ember_kernel_table *t) {
     t->ukernel_sa = ukernel_8x16_sa;
     t->ukernel_narrow = narrow_8;
     t->ukernel_rows = rows_8x16;
+    ember_conv_init_avx512(t);
 }

@@ -1,0 +1,146 @@
+/* AVX-512 convolution rows: the few-tap direct conv (isa.h conv_rows) and the 3x3 stride-1 depthwise rows
+ * read in place (dw3).
+ *
+ * conv_rows: 48 outputs (3 zmm) x all 8 output channels of a block in 24 accumulators; per tap 3 input
+ * loads and 8 weight broadcasts feed 24 FMAs, and the input rows are read once for the 8 channels (the AVX2
+ * kernel, 16 registers, takes 24 x 4 and reads them twice); row ends by masked loads and stores.
+ *
+ * dw3 with masked loads. A masked lane
+ * reads nothing (no fault either), so the padding columns cost no shuffles: the tap left of column 0 is a
+ * load from p - 1 with lane 0 masked off, the tap right of the last column one with the last lane off, and
+ * a row of 7 or 14 is one vector. Each input row is loaded once per 16 columns (its three column shifts)
+ * and feeds the three output rows that read it, so a row costs 3 loads, 9 FMAs and 3 adds. */
+#include "kernels/isa.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+
+/* Outputs [x, x + 16 nv) of all 8 channels (lanes past n masked off in the last vector: m), accumulators
+ * starting at the bias; stores channels [0, noc). Inlined per nv. */
+static inline __attribute__((always_inline)) void
+rows_block(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows, int64_t ntaps,
+           int64_t x, const int nv, __mmask16 m, const float *b8, __m512 lo, __m512 hi) {
+    __m512 acc[8][3];
+#pragma GCC unroll 8
+    for (int o = 0; o < 8; o++)
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) acc[o][v] = _mm512_set1_ps(b8[o]);
+    for (int64_t t = 0; t < ntaps; t++, w8 += 8) {
+        const float *r = rows[t] + x;
+        __m512 u[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++)
+            u[v] = v + 1 < nv ? _mm512_loadu_ps(r + 16 * v) : _mm512_maskz_loadu_ps(m, r + 16 * v);
+#pragma GCC unroll 8
+        for (int o = 0; o < 8; o++) {
+            __m512 c = _mm512_set1_ps(w8[o]);
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) acc[o][v] = _mm512_fmadd_ps(u[v], c, acc[o][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int o = 0; o < 8; o++) {
+        if (o >= noc) break;
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) {
+            __m512 y = _mm512_min_ps(hi, _mm512_max_ps(lo, acc[o][v])); /* NaN stays */
+            if (v + 1 < nv)
+                _mm512_storeu_ps(out + o * ldo + x + 16 * v, y);
+            else
+                _mm512_mask_storeu_ps(out + o * ldo + x + 16 * v, m, y);
+        }
+    }
+}
+
+static void conv_rows_avx512(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
+                             int64_t ntaps, int64_t n, const ember_ukernel_post *post) {
+    float b8[8] = {0};
+    for (int64_t o = 0; o < noc; o++) b8[o] = post && post->rbias ? post->rbias[o] : 0.0f;
+    __m512 lo = _mm512_set1_ps(post ? post->lo : -INFINITY), hi = _mm512_set1_ps(post ? post->hi : INFINITY);
+    int64_t x = 0;
+    for (; n - x >= 48; x += 48) rows_block(out, ldo, noc, w8, rows, ntaps, x, 3, 0xffff, b8, lo, hi);
+    int64_t rest = n - x;
+    if (rest == 0) return;
+    __mmask16 m = (__mmask16)((1u << ((rest - 1) % 16 + 1)) - 1);
+    if (rest > 32)
+        rows_block(out, ldo, noc, w8, rows, ntaps, x, 3, m, b8, lo, hi);
+    else if (rest > 16)
+        rows_block(out, ldo, noc, w8, rows, ntaps, x, 2, m, b8, lo, hi);
+    else
+        rows_block(out, ldo, noc, w8, rows, ntaps, x, 1, m, b8, lo, hi);
+}
+
+/* Input row i's three column shifts against weight row ky: its share of output row i + 1 - ky. */
+static inline __m512 dw3_part(__m512 l, __m512 c, __m512 r, const __m512 *w) {
+    return _mm512_fmadd_ps(r, w[2], _mm512_fmadd_ps(c, w[1], _mm512_mul_ps(l, w[0])));
+}
+
+/* Output rows [0, rows) of nb (1 or 2) 16-column blocks from x (the last one has cnt <= 16 real columns;
+ * two blocks side by side give the loop two independent streams). Input row i (-1 for `above`, rows for
+ * `below`) gives three partial sums per block, one per weight row, for output rows i + 1, i and i - 1; row
+ * i - 1 is then complete and stored. Summing the weight rows' sums at the end (not one chain of 9 FMAs
+ * through three input rows) keeps the loop free of a 12-cycle chain per row. */
+static inline __attribute__((always_inline)) void
+dw3_cols(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above, const float *below,
+         int64_t rows, int64_t x, const int nb, int64_t cnt, int64_t n, const __m512 w[9], __m512 rb,
+         __m512 lo, __m512 hi) {
+    __mmask16 mc[2], ml[2], mr[2];
+    for (int b = 0; b < nb; b++) {
+        int64_t xb = x + 16 * b, cb = b + 1 < nb ? 16 : cnt;
+        mc[b] = (__mmask16)((1u << cb) - 1);
+        ml[b] = xb == 0 ? (__mmask16)(mc[b] & ~1u) : mc[b];    /* column xb + j - 1 exists */
+        mr[b] = xb + cb < n ? mc[b] : (__mmask16)(mc[b] >> 1); /* column xb + j + 1 exists */
+    }
+    __m512 cur[2] = {rb, rb}, next[2] = {rb, rb}; /* output rows i (top + middle so far), i + 1 (top) */
+    for (int64_t i = -1; i <= rows; i++) {
+        const float *row = (i < 0 ? above : i == rows ? below : in + i * ldi) + x;
+#pragma GCC unroll 2
+        for (int b = 0; b < nb; b++) {
+            const float *p = row + 16 * b;
+            /* p - 1 in integers: at column 0 it is before the row, and lane 0, the one reading there, is off
+             */
+            __m512 l = _mm512_maskz_loadu_ps(ml[b], (const float *)((uintptr_t)p - sizeof(float)));
+            __m512 c = _mm512_maskz_loadu_ps(mc[b], p), r = _mm512_maskz_loadu_ps(mr[b], p + 1);
+            if (i >= 1) { /* row i - 1 is done */
+                __m512 v = _mm512_add_ps(cur[b], dw3_part(l, c, r, w + 6));
+                _mm512_mask_storeu_ps(out + (i - 1) * ldo + x + 16 * b, mc[b],
+                                      _mm512_min_ps(hi, _mm512_max_ps(lo, v)));
+            }
+            if (i < rows) cur[b] = i >= 0 ? _mm512_add_ps(next[b], dw3_part(l, c, r, w + 3)) : rb;
+            if (i + 1 < rows) next[b] = _mm512_add_ps(rb, dw3_part(l, c, r, w));
+        }
+    }
+}
+
+/* The AVX2 table's dw3, for the widths where it stays ahead (below). */
+static void (*dw3_ymm)(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
+                       const float *below, int64_t rows, int64_t n, const float *w,
+                       const ember_ukernel_post *post);
+
+/* Rows of up to 16 or of 25..32 columns here; the others to the AVX2 kernel. Warm, 1 thread, per plane: 14
+ * wide 68 vs 88 ns, 28 wide 248 vs 286, 10 wide 51 vs 60; but 20 wide 177 vs 156 (two zmm blocks, 20 of
+ * 32 lanes used, against 3 ymm) and 56 / 112 / 160 / 320 wide 1.02-1.10x (walking all rows per 32-column
+ * strip, where the AVX2 kernel walks each row once); 40 wide even. */
+static void dw3_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
+                       const float *below, int64_t rows, int64_t n, const float *w,
+                       const ember_ukernel_post *post) {
+    if ((n > 16 && n <= 24) || n > 32) {
+        dw3_ymm(out, ldo, in, ldi, above, below, rows, n, w, post);
+        return;
+    }
+    __m512 rb = _mm512_set1_ps(post && post->rbias ? *post->rbias : 0.0f);
+    __m512 lo = _mm512_set1_ps(post ? post->lo : -INFINITY), hi = _mm512_set1_ps(post ? post->hi : INFINITY);
+    __m512 wv[9];
+    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+    if (n > 16)
+        dw3_cols(out, ldo, in, ldi, above, below, rows, 0, 2, n - 16, n, wv, rb, lo, hi);
+    else
+        dw3_cols(out, ldo, in, ldi, above, below, rows, 0, 1, n, n, wv, rb, lo, hi);
+}
+
+void ember_conv_init_avx512(ember_kernel_table *t) {
+    t->conv_rows = conv_rows_avx512;
+    dw3_ymm = t->dw3;
+    t->dw3 = dw3_avx512;
+}
