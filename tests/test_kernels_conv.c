@@ -227,24 +227,35 @@ static void test_direct(void) {
     }
 }
 
-/* The table's conv_rows against the scalar reference on its own: every row length from 1 (tails of the
- * 8- and 24-column blocks), 1..8 channels, 1..32 taps, with and without bias + clamp; each tap row is its own
- * allocation of exactly n floats (ASan catches reads past it) and columns past n must stay unwritten. */
+/* The table's conv_rows (and conv_rows16 where it has one, every other case) against the scalar reference on
+ * its own: every row length from 1 (tails of the 8-, 16- and 24-column blocks), 1..8 (1..16) channels, 1..32
+ * taps, with and without bias + clamp; each tap row is its own allocation of exactly n floats (ASan catches
+ * reads past it) and columns past n must stay unwritten. */
 static void test_conv_rows(void) {
     const ember_kernel_table *k = ember_kernels();
     for (int it = 0; it < 240; it++) {
-        int64_t n = it < 80 ? it + 1 : pick(1, 100), noc = pick(1, 8), ntaps = pick(1, 32), ldo = n + pick(0, 3);
-        float *rows[32], *w8 = rand_buf(ntaps * 8), *rbias = rand_buf(noc);
+        bool wide = k->conv_rows16 && it % 2;
+        int64_t n = it < 80 ? it + 1 : pick(1, 100), noc = pick(1, wide ? 16 : 8), ntaps = pick(1, 32);
+        int64_t ldo = n + pick(0, 3);
+        float *rows[32], *w8 = rand_buf(ntaps * 16), *rbias = rand_buf(noc);
         for (int64_t t = 0; t < ntaps; t++) rows[t] = rand_buf(n);
-        for (int64_t t = 0; t < ntaps; t++)
-            for (int64_t o = noc; o < 8; o++) w8[t * 8 + o] = 0.0f;
+        for (int64_t b = 0; b < 2; b++) /* blocks of 8 channels, zero past noc */
+            for (int64_t t = 0; t < ntaps; t++)
+                for (int64_t o = 0; o < 8; o++)
+                    if (b * 8 + o >= noc) w8[(b * ntaps + t) * 8 + o] = 0.0f;
         ember_ukernel_post post = {.rbias = it % 4 == 1 ? NULL : rbias, .lo = it % 2 ? -0.5f : -INFINITY,
                                    .hi = it % 3 ? 0.7f : INFINITY};
         const ember_ukernel_post *pp = it % 5 == 0 ? NULL : &post;
         float *out = malloc((size_t)(noc * ldo) * sizeof *out), *ref = malloc((size_t)(noc * ldo) * sizeof *ref);
         for (int64_t i = 0; i < noc * ldo; i++) out[i] = ref[i] = -7.0f;
-        k->conv_rows(out, ldo, noc, w8, (const float *const *)rows, ntaps, n, pp);
-        ember_conv_rows_ref(ref, ldo, noc, w8, (const float *const *)rows, ntaps, n, pp);
+        (wide ? k->conv_rows16 : k->conv_rows)(out, ldo, noc, w8, (const float *const *)rows, ntaps, n, pp);
+        ember_conv_rows_ref(ref, ldo, noc < 8 ? noc : 8, w8, (const float *const *)rows, ntaps, n, pp);
+        if (noc > 8) {
+            ember_ukernel_post p2 = post;
+            p2.rbias = post.rbias ? post.rbias + 8 : NULL;
+            ember_conv_rows_ref(ref + 8 * ldo, ldo, noc - 8, w8 + ntaps * 8, (const float *const *)rows,
+                                ntaps, n, pp ? &p2 : NULL);
+        }
         int64_t bad = -1;
         for (int64_t i = 0; i < noc * ldo && bad < 0; i++)
             if (!(fabs(out[i] - ref[i]) <= 1e-5 * (double)(ntaps + 4))) bad = i;

@@ -847,14 +847,23 @@ static bool rows_fit_l1(int64_t ld, int64_t rows, int64_t n) {
     return true;
 }
 
+/* Output channels per conv_rows call in pointwise_cols: all of 9..16 at once where the table has conv_rows16
+ * (the input rows then read once, and not gathered: MobileNetV2's 32 -> 16 at 112x112 0.166 -> 0.142 ms,
+ * `dump --steps`, 1 thread; ONNX Runtime 0.120), else blocks of 8: for 32 and 64 channels the 8-channel
+ * kernel's 24-accumulator blocks, rows gathered, stayed 2% ahead of 16-channel passes (YuNet-s 640's
+ * chains). */
+static int64_t pw_block(const ember_kernel_table *k, int64_t cout) {
+    return k->conv_rows16 && cout > 8 && cout <= 16 ? 16 : 8;
+}
+
 /* Whether pointwise_cols should copy its input rows together first: rows a multiple of 4 KB apart (planes
  * of 160x160 or 320x320) all fall in the same L1 sets, and each block of 8 output channels re-read them
  * from L2. Worth the copy from 4 blocks up (YuNet-s 640, 1 thread, in one process alternating: 0.936x;
  * its 16 -> 32 chained 1x1 + depthwise at 160x160 1.23 -> 1.10 ms, 32 -> 64 3.8 -> 3.3 ms); from 2 blocks
  * (16 -> 16) it first measured even, and once the Winograd and arena changes had landed a little ahead:
  * YuNet-s 320 0.977-0.992x at 1 thread, 0.966-0.994x at 2, YuNet-s 640 0.983-0.992x at 1 (same harness). */
-static bool pw_gathers(int64_t cin, int64_t cout, int64_t ldx, int64_t n) {
-    return cout >= 16 && !rows_fit_l1(ldx, cin, n);
+static bool pw_gathers(const ember_kernel_table *k, int64_t cin, int64_t cout, int64_t ldx, int64_t n) {
+    return cout > pw_block(k, cout) && !rows_fit_l1(ldx, cin, n);
 }
 
 /* The few-tap kernel as a 1x1 conv over n columns: out[o * ldo + i] for every output channel o, from the cin
@@ -871,16 +880,19 @@ static void pointwise_cols(const ember_kernel_table *k, const float *w8, int64_t
         x = rows;
     }
     for (int64_t t = 0; t < cin; t++) taps[t] = x + t * (rows ? n : ldx);
-    int64_t lines = (n * (int64_t)sizeof(float) + 63) / 64, nb = (cout + 7) / 8, done = 0, pt = 0, pl = 0;
-    for (int64_t o = 0; o < cout; o += 8) {
+    int64_t bs = pw_block(k, cout), nb = (cout + bs - 1) / bs;
+    int64_t lines = (n * (int64_t)sizeof(float) + 63) / 64, done = 0, pt = 0, pl = 0;
+    for (int64_t o = 0; o < cout; o += bs) {
         /* the next columns' input lines (maybe past the rows: only hints, in integers), a share per block:
          * line pl of tap pt next */
-        for (int64_t end = cin * lines * (o / 8 + 1) / nb; done < end; done++) {
+        for (int64_t end = cin * lines * (o / bs + 1) / nb; done < end; done++) {
             __builtin_prefetch((const void *)((uintptr_t)(src + pt * ldx + n) + (uintptr_t)(pl * 64)), 0, 3);
             if (++pl == lines) pl = 0, pt++;
         }
         p.rbias = bias ? bias + o : NULL;
-        k->conv_rows(out + o * ldo, ldo, cout - o < 8 ? cout - o : 8, w8 + o * cin, taps, cin, n, post ? &p : NULL);
+        int64_t noc = cout - o < bs ? cout - o : bs;
+        (noc > 8 ? k->conv_rows16 : k->conv_rows)(out + o * ldo, ldo, noc, w8 + o * cin, taps, cin, n,
+                                                  post ? &p : NULL);
     }
 }
 
@@ -888,7 +900,7 @@ static void pointwise_chunks(void *ctx, int64_t begin, int64_t end, int thread) 
     const direct_job *j = ctx;
     const ember_conv2d_shape *g = j->g;
     int64_t hw = g->h * g->w, chunk = pw_chunk(g->cin), nch = hw / chunk > 0 ? hw / chunk : 1;
-    bool gather = pw_gathers(g->cin, g->cout, hw, chunk);
+    bool gather = pw_gathers(j->k, g->cin, g->cout, hw, chunk);
     ember_epilogue e;
     ember_ukernel_post post;
     bool fused = direct_epilogue(j, hw, &e, &post);
@@ -1120,7 +1132,7 @@ bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const em
     j.ea = (ember_epilogue){.bias = bias_a, .bias_kind = EMBER_BIAS_ROW};
     if (ep_a) j.ea.act = ep_a->act;
     j.fused_a = ember_ukernel_post_from(&j.ea, &j.pa);
-    j.gather_a = pw_gathers(ga->cin, ga->cout, ga->h * ga->w, pw_chunk(ga->cin));
+    j.gather_a = pw_gathers(k, ga->cin, ga->cout, ga->h * ga->w, pw_chunk(ga->cin));
     dw_init(&j.dw, k, gb, wb->data, bias_b, out, ep_b, pool2);
     int64_t span = (gb->kh - 1) * gb->dil_h + 1, threads = ember_pool_threads(pool);
     int64_t rows = CHAIN_BYTES / (gb->cout * gb->w * (int64_t)sizeof(float));

@@ -150,6 +150,11 @@ typedef struct ember_kernel_table {
      * NULL, out = min(max(out + (post->rbias ? post->rbias[o] : 0), post->lo), post->hi). */
     void (*conv_rows)(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
                       int64_t ntaps, int64_t n, const ember_ukernel_post *post);
+    /* The same for noc <= 16 output channels from two consecutive blocks of 8 (w8, then w8 + ntaps * 8 for
+     * channels 8..15; rbias holds noc entries): 1x1 convs then read their input rows once per 16 output
+     * channels. NULL in tables without one (callers take 8 at a time). */
+    void (*conv_rows16)(float *out, int64_t ldo, int64_t noc, const float *w8, const float *const *rows,
+                        int64_t ntaps, int64_t n, const ember_ukernel_post *post);
     /* sum and max of x[0..n) (for softmax / norms / pooling) */
     float (*sum)(const float *x, int64_t n);
     float (*max)(const float *x, int64_t n);

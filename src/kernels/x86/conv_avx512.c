@@ -71,6 +71,37 @@ static void conv_rows_avx512(float *out, int64_t ldo, int64_t noc, const float *
         rows_block(out, ldo, noc, w8, rows, ntaps, x, 1, m, b8, lo, hi);
 }
 
+/* conv_rows16: 16 outputs (one zmm) x 16 output channels in 16 accumulators; per tap one input load and
+ * 16 FMAs with the weights broadcast from memory (channels 8..15 from the second block). Row ends masked. */
+static void conv_rows16_avx512(float *out, int64_t ldo, int64_t noc, const float *w8,
+                               const float *const *rows, int64_t ntaps, int64_t n,
+                               const ember_ukernel_post *post) {
+    float b16[16] = {0};
+    for (int64_t o = 0; o < noc; o++) b16[o] = post && post->rbias ? post->rbias[o] : 0.0f;
+    __m512 lo = _mm512_set1_ps(post ? post->lo : -INFINITY), hi = _mm512_set1_ps(post ? post->hi : INFINITY);
+    const float *w8b = w8 + ntaps * 8;
+    for (int64_t x = 0; x < n; x += 16) {
+        __mmask16 m = n - x >= 16 ? 0xffff : (__mmask16)((1u << (n - x)) - 1);
+        __m512 acc[16];
+#pragma GCC unroll 16
+        for (int o = 0; o < 16; o++) acc[o] = _mm512_set1_ps(b16[o]);
+        for (int64_t t = 0; t < ntaps; t++) {
+            __m512 u = _mm512_maskz_loadu_ps(m, rows[t] + x);
+#pragma GCC unroll 8
+            for (int o = 0; o < 8; o++) {
+                acc[o] = _mm512_fmadd_ps(u, _mm512_set1_ps(w8[t * 8 + o]), acc[o]);
+                acc[o + 8] = _mm512_fmadd_ps(u, _mm512_set1_ps(w8b[t * 8 + o]), acc[o + 8]);
+            }
+        }
+#pragma GCC unroll 16
+        for (int o = 0; o < 16; o++) {
+            if (o >= noc) break;
+            _mm512_mask_storeu_ps(out + o * ldo + x, m,
+                                  _mm512_min_ps(hi, _mm512_max_ps(lo, acc[o]))); /* NaN stays */
+        }
+    }
+}
+
 /* Input row i's three column shifts against weight row ky: its share of output row i + 1 - ky. */
 static inline __m512 dw3_part(__m512 l, __m512 c, __m512 r, const __m512 *w) {
     return _mm512_fmadd_ps(r, w[2], _mm512_fmadd_ps(c, w[1], _mm512_mul_ps(l, w[0])));
@@ -141,6 +172,7 @@ static void dw3_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, co
 
 void ember_conv_init_avx512(ember_kernel_table *t) {
     t->conv_rows = conv_rows_avx512;
+    t->conv_rows16 = conv_rows16_avx512;
     dw3_ymm = t->dw3;
     t->dw3 = dw3_avx512;
 }
