@@ -672,7 +672,7 @@ static void test_conv_maxpool(void) {
     struct {
         int64_t batch, cin, cout, h, w, k, s, pad, pk, ps, ppad, pdil, extra;
     } cs[] = {{1, 3, 64, 224, 224, 3, 2, 0, 3, 2, 0, 1, 0}, {1, 3, 24, 64, 64, 3, 2, 1, 3, 2, 1, 1, 0},
-              {1, 3, 16, 300, 300, 3, 2, 1, 2, 2, 0, 1, 0}, {2, 2, 13, 20, 37, 2, 1, 0, 3, 1, 1, 2, 0},
+              {1, 3, 16, 420, 420, 3, 2, 1, 2, 2, 0, 1, 0}, {2, 2, 13, 20, 37, 2, 1, 0, 3, 1, 1, 2, 0},
               {1, 1, 9, 9, 40, 3, 1, 1, 5, 3, 2, 1, 1},     {1, 3, 8, 17, 33, 3, 2, 1, 3, 2, 0, 1, 1}};
     const ember_kernel_table *tables[2] = {ember_kernels(), ember_kernels_generic()};
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {

@@ -687,8 +687,9 @@ void ember_conv_rows_ref(float *out, int64_t ldo, int64_t noc, const float *w8, 
 /* Inputs over DIRECT_STREAM_BYTES (YuNet's 640x640 stem: 4.9 MB) stream from memory: a row then runs in
  * chunks of DIRECT_STREAM_CHUNK columns, and between them slices of the next output row's new input rows are
  * prefetched, so that those loads overlap the FMAs instead of stalling the next row's split (-8% there,
- * measured interleaved in one process; smaller stems, from cache, gained nothing from it). */
-enum { DIRECT_STREAM_BYTES = 1 << 20, DIRECT_STREAM_CHUNK = 48 };
+ * measured interleaved in one process; smaller stems, from cache, gained nothing from it; YuNet's 320x320
+ * stem, 1.2 MB, lost by it: 0.278 ms without, 0.295 with, `dump --steps`, 1 thread, AVX-512). */
+enum { DIRECT_STREAM_BYTES = 2 << 20, DIRECT_STREAM_CHUNK = 48 };
 
 typedef struct {
     const ember_kernel_table *k;
@@ -779,7 +780,7 @@ static void direct_row(const direct_job *j, direct_ring *st, int64_t b, int64_t 
         taps[t] = split[t / g->kw] + off % sw * j->len + off / sw;
     }
     const char *next[DIRECT_MAX_TAPS]; /* the next output row's new input rows, when streaming */
-    int64_t nnext = 0, lines = (g->w * (int64_t)sizeof(float) + 63) / 64, done = 0, seg = 0;
+    int64_t nnext = 0, lines = (g->w * (int64_t)sizeof(float) + 63) / 64, done = 0, seg = 0, pr = 0, pl = 0;
     for (int64_t cy = 0; stream && more && oy + 1 < g->oh && cy < g->cin * g->kh; cy++) {
         int64_t iy = (oy + 1) * g->stride_h - g->pad_t + cy % g->kh * g->dil_h;
         if (iy >= 0 && iy < g->h && iy > oy * g->stride_h - g->pad_t + (j->span - 1))
@@ -791,8 +792,12 @@ static void direct_row(const direct_job *j, direct_ring *st, int64_t b, int64_t 
         for (int64_t t = 0; t < ntaps; t++) tx[t] = taps[t] + x0;
         for (int64_t ob = 0; ob < nb; ob++) {
             int64_t noc = g->cout - ob * 8 < 8 ? g->cout - ob * 8 : 8;
-            for (seg++; done < nnext * lines * seg / nseg; done++)
-                __builtin_prefetch(next[done / lines] + done % lines * 64, 0, 3);
+            /* line pl of row pr next (counters, not a division per line: that had been a third of the row's
+             * own time, perf) */
+            for (int64_t end = nnext * lines * ++seg / nseg; done < end; done++) {
+                __builtin_prefetch(next[pr] + pl * 64, 0, 3);
+                if (++pl == lines) pl = 0, pr++;
+            }
             if (post) post->rbias = j->bias ? j->bias + ob * 8 : NULL;
             j->k->conv_rows(out + ob * 8 * ldo + x0, ldo, noc, j->w + ob * ntaps * 8, tx, ntaps, n, post);
         }
