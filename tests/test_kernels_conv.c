@@ -466,6 +466,49 @@ static void test_dw3(void) {
     }
 }
 
+/* The 3x3 stride-2 in-place rows (tables that have them) against their scalar twin, and the twin against
+ * dw_block_ref over a zero-padded copy: input widths 1..45 (output 1..23: one and two 16-lane blocks, every
+ * tail), 1..4 output rows from 1..9 input rows (the last output rows reading past them, as bottom padding),
+ * a row above or none, pitched input and output, with and without bias + clamp. Rows are separate buffers
+ * ending at their last element (ASan). */
+static void test_dw3s2(void) {
+    const ember_kernel_table *k = ember_kernels();
+    if (!k->dw3s2) return;
+    for (int it = 0; it < 300; it++) {
+        int64_t n_in = it < 45 ? it + 1 : pick(1, 45), n = (n_in + 1) / 2, rows = pick(1, 4);
+        int64_t in_rows = pick(2 * rows - 1 > 1 ? 2 * rows - 1 : 1, 2 * rows), ldi = n_in + pick(0, 3);
+        int64_t ldo = it % 2 ? n : n + pick(1, 3), no = (rows - 1) * ldo + n, pp = n_in + 3;
+        float *in = rand_buf((in_rows - 1) * ldi + n_in), *above = it % 3 ? rand_buf(n_in) : NULL;
+        float *w = rand_buf(9), bias = check_randf(-1.0f, 1.0f);
+        ember_ukernel_post post = {.rbias = it % 3 ? &bias : NULL, .lo = -0.5f, .hi = 0.7f};
+        const ember_ukernel_post *ps = it % 5 ? &post : NULL;
+        float *o1 = malloc((size_t)no * sizeof *o1), *o2 = malloc((size_t)no * sizeof *o2);
+        float *o3 = malloc((size_t)no * sizeof *o3),
+              *pad = calloc((size_t)((2 * rows + 2) * pp), sizeof *pad);
+        for (int64_t i = 0; i < no; i++) o1[i] = o2[i] = o3[i] = -7.0f; /* the gaps between rows stay */
+        k->dw3s2(o1, ldo, in, ldi, above, in_rows, rows, n_in, n, w, ps);
+        ember_dw3s2_ref(o2, ldo, in, ldi, above, in_rows, rows, n_in, n, w, ps);
+        for (int64_t r = 0; r < 2 * rows + 1; r++) { /* padded row r is input row r - 1 */
+            const float *src = r == 0 ? above : r - 1 < in_rows ? in + (r - 1) * ldi : NULL;
+            if (src) memcpy(pad + r * pp + 1, src, (size_t)n_in * sizeof *pad);
+        }
+        const float *taps[9];
+        for (int t = 0; t < 9; t++) taps[t] = pad + t / 3 * pp + t % 3;
+        float *o4 =
+            malloc((size_t)(rows * n * 2) * sizeof *o4); /* dw_block at stride 1, every other column */
+        ember_dw_block_ref(o4, 2 * n, taps, w, 9, 2 * pp, rows, 2 * n - 1, ps);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t x = 0; x < n; x++) o3[r * ldo + x] = o4[r * 2 * n + 2 * x];
+        int64_t bad = -1;
+        for (int64_t i = 0; i < no && bad < 0; i++)
+            if (!(fabs(o1[i] - o2[i]) <= 1e-5) || !(fabs(o3[i] - o2[i]) <= 1e-5)) bad = i;
+        CHECK_MSG(bad < 0, "%s dw3s2 n_in=%lld rows=%lld in_rows=%lld ldi=%lld ldo=%lld at %lld", k->name,
+                  (long long)n_in, (long long)rows, (long long)in_rows, (long long)ldi, (long long)ldo,
+                  (long long)bad);
+        free(in), free(above), free(w), free(o1), free(o2), free(o3), free(o4), free(pad);
+    }
+}
+
 /* Channel interleaving against its scalar twin: 1..8 channel rows (missing ones read as zeros, never
  * touched), 0..40 columns (vector blocks and every tail); the source rows end at their last column (ASan),
  * and nothing is written past the pixels rounded up to 8 (isa.h). */
@@ -747,6 +790,7 @@ int main(void) {
     RUN(test_deinterleave_rows);
     RUN(test_dw_block);
     RUN(test_dw3);
+    RUN(test_dw3s2);
     RUN(test_interleave_rows);
     RUN(test_dw_interleaved);
     RUN(test_out_size);

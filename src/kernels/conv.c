@@ -261,9 +261,25 @@ static void dw_epilogue(const dw_job *j, float *out, int64_t pl, int64_t oc, int
  * 0.891x, YuNet-s 640 0.961x, RFB-320 0.965x, MobileNetV2 0.980x, MobileFaceNet 0.981x, fr_feature 0.991x. */
 enum { DW3_MIN_OW = 8 };
 
+/* The stride-2 twin (the table's dw3s2, AVX-512 only): the input rows are read in place, their even and odd
+ * columns split in registers. Outputs ceil(h / 2) x ceil(w / 2) (bottom and right padding 0 or 1) of at least
+ * DW3S2_MIN_OUT pixels; smaller ones stay with the interleaved kernel, which writes the 1x1 after it panels.
+ * Per conv, warm, 1 thread, against the phase-plane copy (deinterleave_rows + dw_block) or the interleaved
+ * kernel: 144 channels 56x56 -> 28x28 84 -> 54 us, 128 there 76 -> 48, 192 at 28x28 -> 14x14 40 -> 20, 256
+ * 53 -> 26. In the models (`dump --steps`, 1 thread) the 1x1 after it then reads NCHW, 3-9 us slower: net
+ * MobileNetV2 56 -> 28 90 + 66 -> 56 + 69 us, 28 -> 14 33 + 45 -> 21 + 48, MobileFaceNet 80 + 112 -> 48 +
+ * 115, 44 + 114 -> 27 + 123; but at 14x14 -> 7x7 the depthwise conv gained 2 us and the 1x1 lost 8-9. */
+enum { DW3S2_MIN_OUT = 100 };
+
+static bool dw3s2_suits(const ember_kernel_table *k, const ember_conv2d_shape *g) {
+    return k->dw3s2 && g->oh == (g->h + 1) / 2 && g->ow == (g->w + 1) / 2 && g->oh * g->ow >= DW3S2_MIN_OUT;
+}
+
 static bool dw3_suits(const ember_kernel_table *k, const ember_conv2d_shape *g) {
-    return k->dw3 && g->kh == 3 && g->kw == 3 && g->stride_h == 1 && g->stride_w == 1 && g->dil_h == 1 &&
-           g->dil_w == 1 && g->pad_t == 1 && g->pad_l == 1 && g->oh == g->h && g->ow == g->w &&
+    if (g->kh != 3 || g->kw != 3 || g->dil_h != 1 || g->dil_w != 1 || g->pad_t != 1 || g->pad_l != 1)
+        return false;
+    if (g->stride_h == 2 && g->stride_w == 2) return dw3s2_suits(k, g);
+    return k->dw3 && g->stride_h == 1 && g->stride_w == 1 && g->oh == g->h && g->ow == g->w &&
            g->ow >= DW3_MIN_OW;
 }
 
@@ -363,8 +379,12 @@ static void dw_in_place(const dw_job *j, const dw_thread *t, const dw_rows *br, 
     int64_t y0 = br->y0, y1 = br->y1, w = g->w;
     ember_ukernel_post post;
     float *out = dw_out(j, t, br, b, oc, &post);
-    j->k->dw3(out, g->ow, plane + y0 * w, w, y0 ? plane + (y0 - 1) * w : t->ph,
-              y1 < g->h ? plane + y1 * w : t->ph, y1 - y0, g->ow, j->w + oc * 9, j->fused ? &post : NULL);
+    if (g->stride_h == 2) /* input rows 2 y0 - 1 .. 2 y1 - 1 */
+        j->k->dw3s2(out, g->ow, plane + 2 * y0 * w, w, y0 ? plane + (2 * y0 - 1) * w : NULL, g->h - 2 * y0,
+                    y1 - y0, w, g->ow, j->w + oc * 9, j->fused ? &post : NULL);
+    else
+        j->k->dw3(out, g->ow, plane + y0 * w, w, y0 ? plane + (y0 - 1) * w : t->ph,
+                  y1 < g->h ? plane + y1 * w : t->ph, y1 - y0, g->ow, j->w + oc * 9, j->fused ? &post : NULL);
     dw_finish(j, br, out, b, oc);
 }
 
@@ -1206,6 +1226,7 @@ int64_t ember_conv2d_panel_nr(const ember_conv2d_shape *a, bool leaky, int64_t c
     b.h = b.oh = a->oh, b.w = b.ow = a->ow;
     b.kh = b.kw = b.stride_h = b.stride_w = b.dil_h = b.dil_w = 1;
     if (direct_suits(k, &b) || a->oh * a->ow < 2) return 0;
+    if (is_depthwise(a) && a->stride_w == 2 && !leaky && dw3_suits(k, a)) return 0; /* dw3s2: no panels */
     if (is_depthwise(a))
         return a->cout == a->cin && (a->oh * a->ow <= DWC_PANEL_MAX || a->stride_w >= 2 || leaky) ? k->nr : 0;
     return a->groups == 1 && pointwise_direct(a) && !direct_suits(k, a) ? k->nr : 0;
@@ -1271,7 +1292,9 @@ ember_status ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const e
         return EMBER_OK;
     }
     if (w->depthwise) {
-        if (!(dwc_suits(g) || g->out_panel || dwc_leaky(ep)
+        bool s2 =
+            g->stride_w == 2 && dw3_suits(w->kt, g); /* the in-place stride-2 rows beat the interleaved */
+        if (!((dwc_suits(g) && !s2) || g->out_panel || dwc_leaky(ep)
                   ? depthwise_interleaved(w->kt, pool, g, w->blocked, in, bias, out, ep)
                   : depthwise(w->kt, pool, g, w->data, in, bias, out, ep, false)))
             return ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane",

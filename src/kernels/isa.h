@@ -90,6 +90,14 @@ typedef struct ember_kernel_table {
      * nothing outside [row(i), row(i) + n); out overlaps no row. */
     void (*dw3)(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above, const float *below,
                 int64_t rows, int64_t n, const float *w, const ember_ukernel_post *post);
+    /* 3x3 stride-2 depthwise rows read in place (conv.c; one row and column of padding before the plane): for
+     * r < rows, x < n, out[r*ldo + x] = sum over ky, kx < 3 of row(2r + ky - 1)[2x + kx - 1] * w[ky*3 + kx],
+     * then post as in dw_block, where row(i) is in + i*ldi for 0 <= i < in_rows, row(-1) is above (NULL:
+     * zeros), rows from in_rows on are zeros, and every row reads as 0 at columns -1 and from n_in on. Reads
+     * nothing outside [row(i), row(i) + n_in); out overlaps no row. NULL in tables without one
+     * (ember_dw3s2_ref is the twin the tests compare with). */
+    void (*dw3s2)(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above, int64_t in_rows,
+                  int64_t rows, int64_t n_in, int64_t n, const float *w, const ember_ukernel_post *post);
     /* Channel interleaving for dw_interleaved: dst[x*EMBER_DWC + c] = src[c][x] for x < n and c < nc, and 0
      * for nc <= c < EMBER_DWC (src[c] is then not read). nc <= EMBER_DWC. It may also write zeros to the
      * pixels from n up to n rounded up to a multiple of 8 (the caller leaves room for them). */
@@ -267,6 +275,9 @@ void ember_dw_block_ref(float *out, int64_t ldo, const float *const *taps, const
 void ember_dw3_ref(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
                    const float *below, int64_t rows, int64_t n, const float *w,
                    const ember_ukernel_post *post);
+void ember_dw3s2_ref(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
+                     int64_t in_rows, int64_t rows, int64_t n_in, int64_t n, const float *w,
+                     const ember_ukernel_post *post);
 void ember_pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
                         int64_t sw, int64_t dw, int64_t pad_l, bool max, float div);
 void ember_gather_ref(float *d, const float *src, int64_t n, int64_t stride);

@@ -139,6 +139,24 @@ void ember_dw3_ref(float *out, int64_t ldo, const float *in, int64_t ldi, const 
     }
 }
 
+void ember_dw3s2_ref(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
+                     int64_t in_rows, int64_t rows, int64_t n_in, int64_t n, const float *w,
+                     const ember_ukernel_post *post) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t x = 0; x < n; x++) {
+            float acc = 0.0f;
+            for (int ky = 0; ky < 3; ky++) {
+                int64_t i = 2 * r + ky - 1;
+                const float *row = i < 0 ? above : i < in_rows ? in + i * ldi : NULL;
+                for (int kx = 0; kx < 3; kx++) {
+                    int64_t c = 2 * x + kx - 1;
+                    acc += (row && c >= 0 && c < n_in ? row[c] : 0.0f) * w[ky * 3 + kx]; /* padding: 0 * w */
+                }
+            }
+            out[r * ldo + x] = post ? ember_post_row1(acc, post) : acc;
+        }
+}
+
 void ember_pool_row_ref(float *out, const float *const *rows, int64_t kh, int64_t kw, int64_t x0, int64_t x1,
                         int64_t sw, int64_t dw, int64_t pad_l, bool max, float div) {
     for (int64_t x = x0; x < x1; x++) {

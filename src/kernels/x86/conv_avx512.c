@@ -170,9 +170,66 @@ static void dw3_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, co
         dw3_cols(out, ldo, in, ldi, above, below, rows, 0, 1, n, n, wv, rb, lo, hi);
 }
 
+/* Lanes [0, k) of 16 (none for k <= 0). */
+static inline __mmask16 lanes_below(int64_t k) {
+    return k <= 0 ? 0 : k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << k) - 1);
+}
+
+/* The three taps of input row p for 16 outputs from x0: columns 2x - 1, 2x, 2x + 1 for x = x0 .. x0 + 15,
+ * from four masked loads (columns past the row and before it read as 0, and are not read) and three
+ * two-source permutes taking even or odd lanes. p NULL: a padding row, zeros. */
+static inline void dw3s2_taps(const float *p, int64_t x0, int64_t n_in, __m512i even, __m512i odd,
+                              __m512 t[3]) {
+    if (!p) {
+        t[0] = t[1] = t[2] = _mm512_setzero_ps();
+        return;
+    }
+    int64_t c = 2 * x0 - 1; /* column of lane 0 of the first load */
+    __mmask16 ma = lanes_below(n_in - c) & (x0 == 0 ? (__mmask16)0xfffe : (__mmask16)0xffff);
+    /* addresses in integers: the masked-off lanes may lie before or past the row, and read nothing */
+    uintptr_t at = (uintptr_t)p + (uintptr_t)(c * (int64_t)sizeof(float));
+    __m512 a = _mm512_maskz_loadu_ps(ma, (const float *)at);
+    __m512 b = _mm512_maskz_loadu_ps(lanes_below(n_in - c - 16), (const float *)(at + 16 * sizeof(float)));
+    __m512 a1 = _mm512_maskz_loadu_ps(lanes_below(n_in - c - 1), (const float *)(at + sizeof(float)));
+    __m512 b1 = _mm512_maskz_loadu_ps(lanes_below(n_in - c - 17), (const float *)(at + 17 * sizeof(float)));
+    t[0] = _mm512_permutex2var_ps(a, even, b);
+    t[1] = _mm512_permutex2var_ps(a1, even, b1);
+    t[2] = _mm512_permutex2var_ps(a1, odd, b1);
+}
+
+/* dw3s2 (isa.h): per 16-output block, each output row from three partial sums (one per weight row) of its
+ * input rows 2r - 1, 2r, 2r + 1; row 2r + 1's taps are kept for the next output row, whose top row it is. */
+static void dw3s2_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
+                         int64_t in_rows, int64_t rows, int64_t n_in, int64_t n, const float *w,
+                         const ember_ukernel_post *post) {
+    __m512 rb = _mm512_set1_ps(post && post->rbias ? *post->rbias : 0.0f);
+    __m512 lo = _mm512_set1_ps(post ? post->lo : -INFINITY), hi = _mm512_set1_ps(post ? post->hi : INFINITY);
+    __m512 wv[9];
+    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int64_t x0 = 0; x0 < n; x0 += 16) {
+        __mmask16 mo = lanes_below(n - x0);
+        __m512 top[3], mid[3], bot[3];
+        dw3s2_taps(above, x0, n_in, even, odd, top);
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t i = 2 * r;
+            dw3s2_taps(i < in_rows ? in + i * ldi : NULL, x0, n_in, even, odd, mid);
+            dw3s2_taps(i + 1 < in_rows ? in + (i + 1) * ldi : NULL, x0, n_in, even, odd, bot);
+            __m512 v = _mm512_add_ps(_mm512_add_ps(rb, dw3_part(top[0], top[1], top[2], wv)),
+                                     _mm512_add_ps(dw3_part(mid[0], mid[1], mid[2], wv + 3),
+                                                   dw3_part(bot[0], bot[1], bot[2], wv + 6)));
+            _mm512_mask_storeu_ps(out + r * ldo + x0, mo,
+                                  _mm512_min_ps(hi, _mm512_max_ps(lo, v))); /* NaN stays */
+            top[0] = bot[0], top[1] = bot[1], top[2] = bot[2];
+        }
+    }
+}
+
 void ember_conv_init_avx512(ember_kernel_table *t) {
     t->conv_rows = conv_rows_avx512;
     t->conv_rows16 = conv_rows16_avx512;
     dw3_ymm = t->dw3;
     t->dw3 = dw3_avx512;
+    t->dw3s2 = dw3s2_avx512;
 }
