@@ -371,20 +371,32 @@ static void dw_planes(const dw_job *j, const dw_thread *t, const dw_rows *br, co
     dw_finish(j, br, out, b, oc);
 }
 
+/* The band br of output channel oc of image b by the stride-2 in-place rows (dw3s2_suits), from `row`, input
+ * row 2 y0 (the row before it, read when y0 > 0, just above it; rows ld floats apart). */
+static void dw_s2_band(const dw_job *j, const dw_thread *t, const dw_rows *br, const float *row, int64_t ld,
+                       int64_t b, int64_t oc) {
+    const ember_conv2d_shape *g = j->g;
+    ember_ukernel_post post;
+    float *out = dw_out(j, t, br, b, oc, &post);
+    j->k->dw3s2(out, g->ow, row, ld, br->y0 ? row - ld : NULL, g->h - 2 * br->y0, br->y1 - br->y0, g->w,
+                g->ow, j->w + oc * 9, j->fused ? &post : NULL);
+    dw_finish(j, br, out, b, oc);
+}
+
 /* The band br of output channel oc of image b read in place from its input plane (dw3_suits): the rows
  * above and below the plane are the thread's zeroed phase plane, which this path never writes. */
 static void dw_in_place(const dw_job *j, const dw_thread *t, const dw_rows *br, const float *plane, int64_t b,
                         int64_t oc) {
     const ember_conv2d_shape *g = j->g;
     int64_t y0 = br->y0, y1 = br->y1, w = g->w;
+    if (g->stride_h == 2) {
+        dw_s2_band(j, t, br, plane + 2 * y0 * w, w, b, oc);
+        return;
+    }
     ember_ukernel_post post;
     float *out = dw_out(j, t, br, b, oc, &post);
-    if (g->stride_h == 2) /* input rows 2 y0 - 1 .. 2 y1 - 1 */
-        j->k->dw3s2(out, g->ow, plane + 2 * y0 * w, w, y0 ? plane + (2 * y0 - 1) * w : NULL, g->h - 2 * y0,
-                    y1 - y0, w, g->ow, j->w + oc * 9, j->fused ? &post : NULL);
-    else
-        j->k->dw3(out, g->ow, plane + y0 * w, w, y0 ? plane + (y0 - 1) * w : t->ph,
-                  y1 < g->h ? plane + y1 * w : t->ph, y1 - y0, g->ow, j->w + oc * 9, j->fused ? &post : NULL);
+    j->k->dw3(out, g->ow, plane + y0 * w, w, y0 ? plane + (y0 - 1) * w : t->ph,
+              y1 < g->h ? plane + y1 * w : t->ph, y1 - y0, g->ow, j->w + oc * 9, j->fused ? &post : NULL);
     dw_finish(j, br, out, b, oc);
 }
 
@@ -1060,6 +1072,7 @@ typedef struct {
     int64_t ld;         /* floats per channel in the buffer: b's phase rows x w (inplace: x the plane pitch) */
     int64_t per_thread; /* floats of scratch per thread: b's phase planes (and pooled band), then the buffer */
     float *scratch;
+    bool s2; /* b's rows by dw3s2 (dw3s2_suits), reading the buffer in place */
 } chain_job;
 
 /* `cols` consecutive positions of a's output from x (its first input channel there) into out (ldo floats
@@ -1126,6 +1139,10 @@ static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
             if (r1 > held1) chain_pointwise(j, b, held1, r1, buf, org), held1 = r1;
             for (int64_t c = 0; c < gb->cout; c++) {
                 float *plane = buf + c * j->ld;
+                if (j->s2) { /* plane's first row is image row r0: 2 y0 - 1, or 0 when y0 = 0 */
+                    dw_s2_band(&j->dw, &t, &br, plane + (2 * br.y0 - r0) * pitch, pitch, b, c);
+                    continue;
+                }
                 if (!j->inplace) {
                     dw_band(&j->dw, &t, &br, plane, b, c);
                     continue;
@@ -1166,6 +1183,7 @@ bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const em
     j.nruns = (3 * threads + gb->batch - 1) / gb->batch; /* 3 tasks per thread */
     if (j.nruns > j.dw.nbands) j.nruns = j.dw.nbands;
     j.inplace = gb->stride_w == 1 && gb->pad_l + gb->w <= j.dw.pp; /* every input column has its place */
+    j.s2 = gb->stride_w == 2 && dw3_suits(k, gb);
     j.ld = j.dw.prows * (j.inplace ? j.dw.pp : gb->w);
     j.per_thread = j.dw.tfloats + gb->cout * j.ld;
     j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(threads * j.per_thread) * sizeof(float));
