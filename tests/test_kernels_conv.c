@@ -466,6 +466,34 @@ static void test_dw3(void) {
     }
 }
 
+/* The 3x3 rows writing panels (tables that have them) against their scalar twin: widths 1..40, 1..5 rows from
+ * pixel p0 0..40 of the plane, panels of 16, 24 or 32 pixels (a vector spans one or two), with and without
+ * bias + clamp; everything else in the panels stays as it was. */
+static void test_dw3_panels(void) {
+    const ember_kernel_table *k = ember_kernels();
+    if (!k->dw3_panels) return;
+    for (int it = 0; it < 300; it++) {
+        int64_t n = it < 40 ? it + 1 : pick(1, 40), rows = pick(1, 5), ldi = n + pick(0, 3);
+        int64_t np = 16 + 8 * pick(0, 2), ldp = np * pick(1, 3), p0 = pick(0, 40);
+        int64_t last = p0 + rows * n, size = (last / np + 1) * ldp;
+        float *in = rand_buf((rows - 1) * ldi + n), *above = rand_buf(n), *below = rand_buf(n);
+        float *w = rand_buf(9), bias = check_randf(-1.0f, 1.0f);
+        ember_ukernel_post post = {.rbias = it % 3 ? &bias : NULL, .lo = -0.5f, .hi = 0.7f};
+        const ember_ukernel_post *ps = it % 5 ? &post : NULL;
+        float *o1 = malloc((size_t)size * sizeof *o1), *o2 = malloc((size_t)size * sizeof *o2);
+        for (int64_t i = 0; i < size; i++) o1[i] = o2[i] = -7.0f;
+        k->dw3_panels(o1, p0, np, ldp, in, ldi, above, below, rows, n, w, ps);
+        ember_dw3_panels_ref(o2, p0, np, ldp, in, ldi, above, below, rows, n, w, ps);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < size && bad < 0; i++)
+            if (!(fabs(o1[i] - o2[i]) <= 1e-5)) bad = i;
+        CHECK_MSG(bad < 0, "%s dw3_panels n=%lld rows=%lld p0=%lld np=%lld ldp=%lld at %lld", k->name,
+                  (long long)n, (long long)rows, (long long)p0, (long long)np, (long long)ldp,
+                  (long long)bad);
+        free(in), free(above), free(below), free(w), free(o1), free(o2);
+    }
+}
+
 /* The 3x3 stride-2 in-place rows (tables that have them) against their scalar twin, and the twin against
  * dw_block_ref over a zero-padded copy: input widths 1..45 (output 1..23: one and two 16-lane blocks, every
  * tail), 1..4 output rows from 1..9 input rows (the last output rows reading past them, as bottom padding),
@@ -791,6 +819,7 @@ int main(void) {
     RUN(test_dw_block);
     RUN(test_dw3);
     RUN(test_dw3s2);
+    RUN(test_dw3_panels);
     RUN(test_interleave_rows);
     RUN(test_dw_interleaved);
     RUN(test_out_size);

@@ -283,6 +283,20 @@ static bool dw3_suits(const ember_kernel_table *k, const ember_conv2d_shape *g) 
            g->ow >= DW3_MIN_OW;
 }
 
+/* Whether the per-plane path can write panels for a 1x1 conv (the table's dw3_panels, AVX-512): a stride-1
+ * dw3 conv whose epilogue the kernel fuses (bias + ReLU / Clip), panels of 16 pixels or more. It replaces the
+ * channel-interleaved kernel there (1 thread, `dump --steps`: MobileNetV2's 384 channels at 14x14 45 -> 31
+ * us, 576 66 -> 46, ONNX Runtime 32 and 46; MobileFaceNet's 256 at 14x14 30 -> 21, ONNX Runtime 22), and
+ * writing NCHW instead had cost the 1x1 after it 4-13 us. */
+static bool dw3_panels_suits(const ember_kernel_table *k, const ember_conv2d_shape *g,
+                             const ember_epilogue *ep) {
+    ember_epilogue e = {.bias_kind = EMBER_BIAS_ROW};
+    if (ep) e.act = ep->act, e.residual = ep->residual;
+    ember_ukernel_post post;
+    return k->dw3_panels && g->out_panel >= 16 && g->stride_w == 1 && dw3_suits(k, g) &&
+           ember_ukernel_post_from(&e, &post);
+}
+
 /* A thread's phase planes and the taps into them (dw_start), for dw_band calls on any plane. */
 typedef struct {
     float *ph;
@@ -383,12 +397,32 @@ static void dw_s2_band(const dw_job *j, const dw_thread *t, const dw_rows *br, c
     dw_finish(j, br, out, b, oc);
 }
 
+/* The band br of output channel oc of image b into the output's panels (kernels.h), for the 1x1 conv after
+ * it, by the table's dw3_panels (dw3_panels_suits: the epilogue fused). The last band zeroes the channel's
+ * part of the last panel past the plane. */
+static void dw_panel_band(const dw_job *j, const dw_thread *t, const dw_rows *br, const float *plane,
+                          int64_t b, int64_t oc) {
+    const ember_conv2d_shape *g = j->g;
+    int64_t np = j->panel, ohw = g->oh * g->ow, y0 = br->y0, y1 = br->y1, w = g->w;
+    float *img = j->out + b * ember_panel_floats(g->cout, ohw, np);
+    ember_ukernel_post post = j->post;
+    post.rbias = j->bias ? j->bias + oc : NULL;
+    j->k->dw3_panels(img + oc * np, y0 * g->ow, np, g->cout * np, plane + y0 * w, w,
+                     y0 ? plane + (y0 - 1) * w : t->ph, y1 < g->h ? plane + y1 * w : t->ph, y1 - y0, g->ow,
+                     j->w + oc * 9, &post);
+    if (y1 == g->oh) panel_tail_zero(img, g->cout, ohw, np, oc, 1);
+}
+
 /* The band br of output channel oc of image b read in place from its input plane (dw3_suits): the rows
  * above and below the plane are the thread's zeroed phase plane, which this path never writes. */
 static void dw_in_place(const dw_job *j, const dw_thread *t, const dw_rows *br, const float *plane, int64_t b,
                         int64_t oc) {
     const ember_conv2d_shape *g = j->g;
     int64_t y0 = br->y0, y1 = br->y1, w = g->w;
+    if (j->panel) {
+        dw_panel_band(j, t, br, plane, b, oc);
+        return;
+    }
     if (g->stride_h == 2) {
         dw_s2_band(j, t, br, plane + 2 * y0 * w, w, b, oc);
         return;
@@ -1310,9 +1344,9 @@ ember_status ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const e
         return EMBER_OK;
     }
     if (w->depthwise) {
-        bool s2 =
-            g->stride_w == 2 && dw3_suits(w->kt, g); /* the in-place stride-2 rows beat the interleaved */
-        if (!((dwc_suits(g) && !s2) || g->out_panel || dwc_leaky(ep)
+        /* the in-place rows beat the interleaved kernel at stride 2, and write panels where the table can */
+        bool s2 = g->stride_w == 2 && dw3_suits(w->kt, g);
+        if (!((dwc_suits(g) && !s2) || (g->out_panel && !dw3_panels_suits(w->kt, g, ep)) || dwc_leaky(ep)
                   ? depthwise_interleaved(w->kt, pool, g, w->blocked, in, bias, out, ep)
                   : depthwise(w->kt, pool, g, w->data, in, bias, out, ep, false)))
             return ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane",

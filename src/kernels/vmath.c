@@ -120,23 +120,36 @@ void ember_dw_block_ref(float *out, int64_t ldo, const float *const *taps, const
         }
 }
 
+/* Output (r, x) of ember_dw3_ref, post applied. */
+static float dw3_at(const float *in, int64_t ldi, const float *above, const float *below, int64_t rows,
+                    int64_t n, const float *w, const ember_ukernel_post *post, int64_t r, int64_t x) {
+    const float *row[3] = {r ? in + (r - 1) * ldi : above, in + r * ldi,
+                           r + 1 < rows ? in + (r + 1) * ldi : below};
+    float acc = 0.0f;
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++) {
+            int64_t i = x + kx - 1;
+            acc += (i >= 0 && i < n ? row[ky][i] : 0.0f) * w[ky * 3 + kx]; /* padding: 0 * w, as copied */
+        }
+    return post ? ember_post_row1(acc, post) : acc;
+}
+
 void ember_dw3_ref(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
                    const float *below, int64_t rows, int64_t n, const float *w,
                    const ember_ukernel_post *post) {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *row[3] = {r ? in + (r - 1) * ldi : above, in + r * ldi,
-                               r + 1 < rows ? in + (r + 1) * ldi : below};
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t x = 0; x < n; x++)
+            out[r * ldo + x] = dw3_at(in, ldi, above, below, rows, n, w, post, r, x);
+}
+
+void ember_dw3_panels_ref(float *out, int64_t p0, int64_t np, int64_t ldp, const float *in, int64_t ldi,
+                          const float *above, const float *below, int64_t rows, int64_t n, const float *w,
+                          const ember_ukernel_post *post) {
+    for (int64_t r = 0; r < rows; r++)
         for (int64_t x = 0; x < n; x++) {
-            float acc = 0.0f;
-            for (int ky = 0; ky < 3; ky++)
-                for (int kx = 0; kx < 3; kx++) {
-                    int64_t i = x + kx - 1;
-                    acc += (i >= 0 && i < n ? row[ky][i] : 0.0f) *
-                           w[ky * 3 + kx]; /* padding: 0 * w, as copied */
-                }
-            out[r * ldo + x] = post ? ember_post_row1(acc, post) : acc;
+            int64_t p = p0 + r * n + x;
+            out[p / np * ldp + p % np] = dw3_at(in, ldi, above, below, rows, n, w, post, r, x);
         }
-    }
 }
 
 void ember_dw3s2_ref(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,

@@ -107,15 +107,33 @@ static inline __m512 dw3_part(__m512 l, __m512 c, __m512 r, const __m512 *w) {
     return _mm512_fmadd_ps(r, w[2], _mm512_fmadd_ps(c, w[1], _mm512_mul_ps(l, w[0])));
 }
 
+/* Lanes m of v to the panels (isa.h dw3_panels): the pixel p of lane 0 goes to out[(p / np) * ldp + p % np],
+ * and 16 lanes span at most two panels (np >= 16): two masked stores, the second addressed back by the
+ * lanes that went to the first. */
+static inline void store_panels(float *out, int64_t np, int64_t ldp, int64_t p, __mmask16 m, __m512 v) {
+    int64_t off = p % np, k = np - off;
+    float *at = out + p / np * ldp + off;
+    if (k >= 16) {
+        _mm512_mask_storeu_ps(at, m, v);
+        return;
+    }
+    __mmask16 first = (__mmask16)((1u << k) - 1);
+    _mm512_mask_storeu_ps(at, m & first, v);
+    /* in integers: the lanes below k, which would land before the next panel, are off */
+    uintptr_t next = (uintptr_t)(out + (p / np + 1) * ldp) - (uintptr_t)k * sizeof(float);
+    _mm512_mask_storeu_ps((float *)next, m & (__mmask16)~first, v);
+}
+
 /* Output rows [0, rows) of nb (1 or 2) 16-column blocks from x (the last one has cnt <= 16 real columns;
  * two blocks side by side give the loop two independent streams). Input row i (-1 for `above`, rows for
  * `below`) gives three partial sums per block, one per weight row, for output rows i + 1, i and i - 1; row
  * i - 1 is then complete and stored. Summing the weight rows' sums at the end (not one chain of 9 FMAs
- * through three input rows) keeps the loop free of a 12-cycle chain per row. */
+ * through three input rows) keeps the loop free of a 12-cycle chain per row. np > 0: pixel p0 + r n + x of
+ * the rows goes to the panels (store_panels, ldo the floats between panels), else row r to out + r ldo. */
 static inline __attribute__((always_inline)) void
-dw3_cols(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above, const float *below,
-         int64_t rows, int64_t x, const int nb, int64_t cnt, int64_t n, const __m512 w[9], __m512 rb,
-         __m512 lo, __m512 hi) {
+dw3_cols(float *out, int64_t ldo, int64_t p0, int64_t np, const float *in, int64_t ldi, const float *above,
+         const float *below, int64_t rows, int64_t x, const int nb, int64_t cnt, int64_t n, const __m512 w[9],
+         __m512 rb, __m512 lo, __m512 hi) {
     __mmask16 mc[2], ml[2], mr[2];
     for (int b = 0; b < nb; b++) {
         int64_t xb = x + 16 * b, cb = b + 1 < nb ? 16 : cnt;
@@ -134,9 +152,12 @@ dw3_cols(float *out, int64_t ldo, const float *in, int64_t ldi, const float *abo
             __m512 l = _mm512_maskz_loadu_ps(ml[b], (const float *)((uintptr_t)p - sizeof(float)));
             __m512 c = _mm512_maskz_loadu_ps(mc[b], p), r = _mm512_maskz_loadu_ps(mr[b], p + 1);
             if (i >= 1) { /* row i - 1 is done */
-                __m512 v = _mm512_add_ps(cur[b], dw3_part(l, c, r, w + 6));
-                _mm512_mask_storeu_ps(out + (i - 1) * ldo + x + 16 * b, mc[b],
-                                      _mm512_min_ps(hi, _mm512_max_ps(lo, v)));
+                __m512 v =
+                    _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_add_ps(cur[b], dw3_part(l, c, r, w + 6))));
+                if (np)
+                    store_panels(out, np, ldo, p0 + (i - 1) * n + x + 16 * b, mc[b], v);
+                else
+                    _mm512_mask_storeu_ps(out + (i - 1) * ldo + x + 16 * b, mc[b], v);
             }
             if (i < rows) cur[b] = i >= 0 ? _mm512_add_ps(next[b], dw3_part(l, c, r, w + 3)) : rb;
             if (i + 1 < rows) next[b] = _mm512_add_ps(rb, dw3_part(l, c, r, w));
@@ -165,9 +186,27 @@ static void dw3_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, co
     __m512 wv[9];
     for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
     if (n > 16)
-        dw3_cols(out, ldo, in, ldi, above, below, rows, 0, 2, n - 16, n, wv, rb, lo, hi);
+        dw3_cols(out, ldo, 0, 0, in, ldi, above, below, rows, 0, 2, n - 16, n, wv, rb, lo, hi);
     else
-        dw3_cols(out, ldo, in, ldi, above, below, rows, 0, 1, n, n, wv, rb, lo, hi);
+        dw3_cols(out, ldo, 0, 0, in, ldi, above, below, rows, 0, 1, n, n, wv, rb, lo, hi);
+}
+
+/* dw3_panels (isa.h): the same rows, any width (pairs of 16-lane blocks, then one), each output vector stored
+ * into the one or two panels it spans. Writing NCHW instead, for the 1x1 after it to read, had cost that
+ * 1x1 4-13 us at 14x14 (MobileNetV2, MobileFaceNet), more than the interleaved kernel cost here. */
+static void dw3_panels_avx512(float *out, int64_t p0, int64_t np, int64_t ldp, const float *in, int64_t ldi,
+                              const float *above, const float *below, int64_t rows, int64_t n, const float *w,
+                              const ember_ukernel_post *post) {
+    __m512 rb = _mm512_set1_ps(post && post->rbias ? *post->rbias : 0.0f);
+    __m512 lo = _mm512_set1_ps(post ? post->lo : -INFINITY), hi = _mm512_set1_ps(post ? post->hi : INFINITY);
+    __m512 wv[9];
+    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+    int64_t x = 0;
+    for (; n - x > 16; x += 32) {
+        int64_t cnt = n - x - 16 < 16 ? n - x - 16 : 16;
+        dw3_cols(out, ldp, p0, np, in, ldi, above, below, rows, x, 2, cnt, n, wv, rb, lo, hi);
+    }
+    if (x < n) dw3_cols(out, ldp, p0, np, in, ldi, above, below, rows, x, 1, n - x, n, wv, rb, lo, hi);
 }
 
 /* Lanes [0, k) of 16 (none for k <= 0). */
@@ -231,5 +270,6 @@ void ember_conv_init_avx512(ember_kernel_table *t) {
     t->conv_rows16 = conv_rows16_avx512;
     dw3_ymm = t->dw3;
     t->dw3 = dw3_avx512;
+    t->dw3_panels = dw3_panels_avx512;
     t->dw3s2 = dw3s2_avx512;
 }
