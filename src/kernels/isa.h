@@ -40,6 +40,23 @@ typedef void (*ember_ukernel_fn)(int64_t k, const float *a, const float *b, floa
                                  float alpha, float beta, const ember_ukernel_post *post);
 typedef void (*ember_unary_fn)(float *y, const float *x, int64_t n);
 
+/* The table's three micro-kernel entries (ukernel, ukernel_sb, ukernel_sa) as static functions name,
+ * name##_sb, name##_sa over one always-inline body(k, a, lda, b, ldb, c, ldc, alpha, beta, post), lda 0 for
+ * a packed A sliver; each gets its own copy of the body, the packed one with B's pitch the constant nr. */
+#define EMBER_UKERNEL_ENTRIES(name, body, nr)                                                                 \
+    static void name(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha, float beta, \
+                     const ember_ukernel_post *post) {                                                        \
+        body(k, a, 0, b, nr, c, ldc, alpha, beta, post);                                                      \
+    }                                                                                                         \
+    static void name##_sb(int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,       \
+                          float alpha, float beta, const ember_ukernel_post *post) {                          \
+        body(k, a, 0, b, ldb, c, ldc, alpha, beta, post);                                                     \
+    }                                                                                                         \
+    static void name##_sa(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,      \
+                          int64_t ldc, float alpha, float beta, const ember_ukernel_post *post) {             \
+        body(k, a, lda, b, ldb, c, ldc, alpha, beta, post);                                                   \
+    }
+
 typedef struct ember_kernel_table {
     const char *name;
     int mr, nr;                 /* GEMM register block */

@@ -251,22 +251,9 @@ ukernel_body(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb
     store_row(c + 5 * ldc, c50, c51, &f, 5);
 }
 
-static void ukernel_6x16(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                         float beta, const ember_ukernel_post *post) {
-    ukernel_body(k, a, 0, b, NR, c, ldc, alpha, beta, post);
-}
-
-/* B read in place: row p of the sliver at b + p * ldb (ldb > NR). */
-static void ukernel_6x16_sb(int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,
-                            float alpha, float beta, const ember_ukernel_post *post) {
-    ukernel_body(k, a, 0, b, ldb, c, ldc, alpha, beta, post);
-}
-
-/* A read in place (its 6 rows lda apart), B packed (ldb NR) or in place. */
-static void ukernel_6x16_sa(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
-                            int64_t ldc, float alpha, float beta, const ember_ukernel_post *post) {
-    ukernel_body(k, a, lda, b, ldb, c, ldc, alpha, beta, post);
-}
+/* The packed entry, B read in place (row p of the sliver at b + p * ldb, ldb > NR), and A read in place too
+ * (its 6 rows lda apart; B packed or in place). */
+EMBER_UKERNEL_ENTRIES(ukernel_6x16, ukernel_body, NR)
 
 /* ukernel_rows (isa.h): m < 6 rows of the tile, stored through the full tile's store_row. In k phases, one
  * FMA chain each per accumulator (2 for up to 3 rows): 8 or more chains keep both FMA pipes busy. Inlined

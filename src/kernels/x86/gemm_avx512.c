@@ -114,22 +114,9 @@ static inline __attribute__((always_inline)) void ukernel_body(int64_t k, const 
     for (int r = 0; r < MR; r++) store_row(c + r * ldc, acc[r], &f, r);
 }
 
-static void ukernel_8x16(int64_t k, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                         float beta, const ember_ukernel_post *post) {
-    ukernel_body(k, a, 0, b, NR, c, ldc, alpha, beta, post);
-}
-
-/* B read in place: row p of the sliver at b + p * ldb (ldb > NR). */
-static void ukernel_8x16_sb(int64_t k, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,
-                            float alpha, float beta, const ember_ukernel_post *post) {
-    ukernel_body(k, a, 0, b, ldb, c, ldc, alpha, beta, post);
-}
-
-/* A read in place (its 8 rows lda apart), B packed (ldb NR) or in place. */
-static void ukernel_8x16_sa(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
-                            int64_t ldc, float alpha, float beta, const ember_ukernel_post *post) {
-    ukernel_body(k, a, lda, b, ldb, c, ldc, alpha, beta, post);
-}
+/* The packed entry, B read in place (row p of the sliver at b + p * ldb, ldb > NR), and A read in place too
+ * (its 8 rows lda apart; B packed or in place). */
+EMBER_UKERNEL_ENTRIES(ukernel_8x16, ukernel_body, NR)
 
 /* ukernel_rows (isa.h): m < 8 rows, straight into C. A 512-bit FMA has 4 cycles of latency and issues one
  * per cycle, so fewer than 4 rows take k phases of their own chains (4 for 1 row, 2 for 2-3). Inlined per
