@@ -1,15 +1,15 @@
-/* AVX-512 convolution rows: the few-tap direct conv (isa.h conv_rows) and the 3x3 stride-1 depthwise rows
- * read in place (dw3).
+/* AVX-512 convolution rows (isa.h): the few-tap direct conv (conv_rows, conv_rows16) and the 3x3 depthwise
+ * rows read in place (dw3, dw3_panels, dw3s2).
  *
  * conv_rows: 48 outputs (3 zmm) x all 8 output channels of a block in 24 accumulators; per tap 3 input
  * loads and 8 weight broadcasts feed 24 FMAs, and the input rows are read once for the 8 channels (the AVX2
  * kernel, 16 registers, takes 24 x 4 and reads them twice); row ends by masked loads and stores.
  *
- * dw3 with masked loads. A masked lane
- * reads nothing (no fault either), so the padding columns cost no shuffles: the tap left of column 0 is a
- * load from p - 1 with lane 0 masked off, the tap right of the last column one with the last lane off, and
- * a row of 7 or 14 is one vector. Each input row is loaded once per 16 columns (its three column shifts)
- * and feeds the three output rows that read it, so a row costs 3 loads, 9 FMAs and 3 adds. */
+ * Depthwise: a masked lane reads nothing (no fault either), so the padding columns cost no shuffles: the tap
+ * left of column 0 is a load from p - 1 with lane 0 masked off, the tap right of the last column one with
+ * the last lane off, and a row of 7 or 14 is one vector. Each input row is loaded once per 16 columns (its
+ * three column shifts) and feeds the three output rows that read it, so a row costs 3 loads, 9 FMAs and 3
+ * adds. Stride 2 splits even and odd columns with two-source permutes. */
 #include "kernels/isa.h"
 
 #include <immintrin.h>
@@ -107,6 +107,19 @@ static inline __m512 dw3_part(__m512 l, __m512 c, __m512 r, const __m512 *w) {
     return _mm512_fmadd_ps(r, w[2], _mm512_fmadd_ps(c, w[1], _mm512_mul_ps(l, w[0])));
 }
 
+/* A depthwise channel's constants: the bias and clamp of post (none: 0, -inf, +inf) and the 9 weights. */
+typedef struct {
+    __m512 rb, lo, hi, w[9];
+} dw_consts;
+
+static inline dw_consts dw_consts_of(const float *w, const ember_ukernel_post *post) {
+    dw_consts k = {.rb = _mm512_set1_ps(post && post->rbias ? *post->rbias : 0.0f),
+                   .lo = _mm512_set1_ps(post ? post->lo : -INFINITY),
+                   .hi = _mm512_set1_ps(post ? post->hi : INFINITY)};
+    for (int t = 0; t < 9; t++) k.w[t] = _mm512_set1_ps(w[t]);
+    return k;
+}
+
 /* Lanes m of v to the panels (isa.h dw3_panels): the pixel p of lane 0 goes to out[(p / np) * ldp + p % np],
  * and 16 lanes span at most two panels (np >= 16): two masked stores, the second addressed back by the
  * lanes that went to the first. */
@@ -132,8 +145,9 @@ static inline void store_panels(float *out, int64_t np, int64_t ldp, int64_t p, 
  * the rows goes to the panels (store_panels, ldo the floats between panels), else row r to out + r ldo. */
 static inline __attribute__((always_inline)) void
 dw3_cols(float *out, int64_t ldo, int64_t p0, int64_t np, const float *in, int64_t ldi, const float *above,
-         const float *below, int64_t rows, int64_t x, const int nb, int64_t cnt, int64_t n, const __m512 w[9],
-         __m512 rb, __m512 lo, __m512 hi) {
+         const float *below, int64_t rows, int64_t x, const int nb, int64_t cnt, int64_t n,
+         const dw_consts *k) {
+    const __m512 *w = k->w, rb = k->rb, lo = k->lo, hi = k->hi;
     __mmask16 mc[2], ml[2], mr[2];
     for (int b = 0; b < nb; b++) {
         int64_t xb = x + 16 * b, cb = b + 1 < nb ? 16 : cnt;
@@ -165,48 +179,35 @@ dw3_cols(float *out, int64_t ldo, int64_t p0, int64_t np, const float *in, int64
     }
 }
 
-/* The AVX2 table's dw3, for the widths where it stays ahead (below). */
-static void (*dw3_ymm)(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
-                       const float *below, int64_t rows, int64_t n, const float *w,
-                       const ember_ukernel_post *post);
-
-/* Rows of up to 16 or of 25..32 columns here; the others to the AVX2 kernel. Warm, 1 thread, per plane: 14
- * wide 68 vs 88 ns, 28 wide 248 vs 286, 10 wide 51 vs 60; but 20 wide 177 vs 156 (two zmm blocks, 20 of
- * 32 lanes used, against 3 ymm) and 56 / 112 / 160 / 320 wide 1.02-1.10x (walking all rows per 32-column
- * strip, where the AVX2 kernel walks each row once); 40 wide even. */
-static void dw3_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
-                       const float *below, int64_t rows, int64_t n, const float *w,
-                       const ember_ukernel_post *post) {
-    if ((n > 16 && n <= 24) || n > 32) {
-        dw3_ymm(out, ldo, in, ldi, above, below, rows, n, w, post);
-        return;
-    }
-    __m512 rb = _mm512_set1_ps(post && post->rbias ? *post->rbias : 0.0f);
-    __m512 lo = _mm512_set1_ps(post ? post->lo : -INFINITY), hi = _mm512_set1_ps(post ? post->hi : INFINITY);
-    __m512 wv[9];
-    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
-    if (n > 16)
-        dw3_cols(out, ldo, 0, 0, in, ldi, above, below, rows, 0, 2, n - 16, n, wv, rb, lo, hi);
-    else
-        dw3_cols(out, ldo, 0, 0, in, ldi, above, below, rows, 0, 1, n, n, wv, rb, lo, hi);
-}
-
-/* dw3_panels (isa.h): the same rows, any width (pairs of 16-lane blocks, then one), each output vector stored
- * into the one or two panels it spans. Writing NCHW instead, for the 1x1 after it to read, had cost that
- * 1x1 4-13 us at 14x14 (MobileNetV2, MobileFaceNet), more than the interleaved kernel cost here. */
-static void dw3_panels_avx512(float *out, int64_t p0, int64_t np, int64_t ldp, const float *in, int64_t ldi,
-                              const float *above, const float *below, int64_t rows, int64_t n, const float *w,
-                              const ember_ukernel_post *post) {
-    __m512 rb = _mm512_set1_ps(post && post->rbias ? *post->rbias : 0.0f);
-    __m512 lo = _mm512_set1_ps(post ? post->lo : -INFINITY), hi = _mm512_set1_ps(post ? post->hi : INFINITY);
-    __m512 wv[9];
-    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+/* The rows of dw3 / dw3_panels (np > 0: into the panels, ld the floats between them; else rows ld apart):
+ * pairs of 16-lane blocks, then one. Warm, 1 thread, per plane, against the AVX2 dw3: 14 wide 62 vs 88 ns,
+ * 20 wide 132 vs 167, 28 wide 177 vs 286, 56 wide 669 vs 965, 160 wide 5.3 vs 7.3 us. (A first version
+ * passed the weights as an array, which the compiler kept on the stack: it lost to AVX2 from 56 wide on and
+ * at 20.) Writing panels (dw3_panels_suits) rather than NCHW for the 1x1 after it had saved that 1x1 4-13 us
+ * at 14x14 (MobileNetV2, MobileFaceNet). */
+static inline __attribute__((always_inline)) void dw3_run(float *out, int64_t ld, int64_t p0, int64_t np,
+                                                          const float *in, int64_t ldi, const float *above,
+                                                          const float *below, int64_t rows, int64_t n,
+                                                          const float *w, const ember_ukernel_post *post) {
+    dw_consts k = dw_consts_of(w, post);
     int64_t x = 0;
     for (; n - x > 16; x += 32) {
         int64_t cnt = n - x - 16 < 16 ? n - x - 16 : 16;
-        dw3_cols(out, ldp, p0, np, in, ldi, above, below, rows, x, 2, cnt, n, wv, rb, lo, hi);
+        dw3_cols(out, ld, p0, np, in, ldi, above, below, rows, x, 2, cnt, n, &k);
     }
-    if (x < n) dw3_cols(out, ldp, p0, np, in, ldi, above, below, rows, x, 1, n - x, n, wv, rb, lo, hi);
+    if (x < n) dw3_cols(out, ld, p0, np, in, ldi, above, below, rows, x, 1, n - x, n, &k);
+}
+
+static void dw3_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
+                       const float *below, int64_t rows, int64_t n, const float *w,
+                       const ember_ukernel_post *post) {
+    dw3_run(out, ldo, 0, 0, in, ldi, above, below, rows, n, w, post);
+}
+
+static void dw3_panels_avx512(float *out, int64_t p0, int64_t np, int64_t ldp, const float *in, int64_t ldi,
+                              const float *above, const float *below, int64_t rows, int64_t n, const float *w,
+                              const ember_ukernel_post *post) {
+    dw3_run(out, ldp, p0, np, in, ldi, above, below, rows, n, w, post);
 }
 
 /* Lanes [0, k) of 16 (none for k <= 0). */
@@ -241,10 +242,7 @@ static inline void dw3s2_taps(const float *p, int64_t x0, int64_t n_in, __m512i 
 static void dw3s2_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
                          int64_t in_rows, int64_t rows, int64_t n_in, int64_t n, const float *w,
                          const ember_ukernel_post *post) {
-    __m512 rb = _mm512_set1_ps(post && post->rbias ? *post->rbias : 0.0f);
-    __m512 lo = _mm512_set1_ps(post ? post->lo : -INFINITY), hi = _mm512_set1_ps(post ? post->hi : INFINITY);
-    __m512 wv[9];
-    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+    dw_consts k = dw_consts_of(w, post);
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     for (int64_t x0 = 0; x0 < n; x0 += 16) {
@@ -255,11 +253,11 @@ static void dw3s2_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, 
             int64_t i = 2 * r;
             dw3s2_taps(i < in_rows ? in + i * ldi : NULL, x0, n_in, even, odd, mid);
             dw3s2_taps(i + 1 < in_rows ? in + (i + 1) * ldi : NULL, x0, n_in, even, odd, bot);
-            __m512 v = _mm512_add_ps(_mm512_add_ps(rb, dw3_part(top[0], top[1], top[2], wv)),
-                                     _mm512_add_ps(dw3_part(mid[0], mid[1], mid[2], wv + 3),
-                                                   dw3_part(bot[0], bot[1], bot[2], wv + 6)));
+            __m512 v = _mm512_add_ps(_mm512_add_ps(k.rb, dw3_part(top[0], top[1], top[2], k.w)),
+                                     _mm512_add_ps(dw3_part(mid[0], mid[1], mid[2], k.w + 3),
+                                                   dw3_part(bot[0], bot[1], bot[2], k.w + 6)));
             _mm512_mask_storeu_ps(out + r * ldo + x0, mo,
-                                  _mm512_min_ps(hi, _mm512_max_ps(lo, v))); /* NaN stays */
+                                  _mm512_min_ps(k.hi, _mm512_max_ps(k.lo, v))); /* NaN stays */
             top[0] = bot[0], top[1] = bot[1], top[2] = bot[2];
         }
     }
@@ -268,7 +266,6 @@ static void dw3s2_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, 
 void ember_conv_init_avx512(ember_kernel_table *t) {
     t->conv_rows = conv_rows_avx512;
     t->conv_rows16 = conv_rows16_avx512;
-    dw3_ymm = t->dw3;
     t->dw3 = dw3_avx512;
     t->dw3_panels = dw3_panels_avx512;
     t->dw3s2 = dw3s2_avx512;
