@@ -385,6 +385,17 @@ static void dw_planes(const dw_job *j, const dw_thread *t, const dw_rows *br, co
     dw_finish(j, br, out, b, oc);
 }
 
+/* The band br of output channel oc of image b by the table's dw3 (dw3_suits) from `row`, input row y0, rows ld
+ * floats apart, with the rows above and below the band (zeros where they are padding). */
+static void dw3_band(const dw_job *j, const dw_thread *t, const dw_rows *br, const float *row, int64_t ld,
+                     const float *above, const float *below, int64_t b, int64_t oc) {
+    const ember_conv2d_shape *g = j->g;
+    ember_ukernel_post post;
+    float *out = dw_out(j, t, br, b, oc, &post);
+    j->k->dw3(out, g->ow, row, ld, above, below, br->y1 - br->y0, g->ow, j->w + oc * 9, j->fused ? &post : NULL);
+    dw_finish(j, br, out, b, oc);
+}
+
 /* The band br of output channel oc of image b by the stride-2 in-place rows (dw3s2_suits), from `row`, input
  * row 2 y0 (the row before it, read when y0 > 0, just above it; rows ld floats apart). */
 static void dw_s2_band(const dw_job *j, const dw_thread *t, const dw_rows *br, const float *row, int64_t ld,
@@ -427,11 +438,8 @@ static void dw_in_place(const dw_job *j, const dw_thread *t, const dw_rows *br, 
         dw_s2_band(j, t, br, plane + 2 * y0 * w, w, b, oc);
         return;
     }
-    ember_ukernel_post post;
-    float *out = dw_out(j, t, br, b, oc, &post);
-    j->k->dw3(out, g->ow, plane + y0 * w, w, y0 ? plane + (y0 - 1) * w : t->ph,
-              y1 < g->h ? plane + y1 * w : t->ph, y1 - y0, g->ow, j->w + oc * 9, j->fused ? &post : NULL);
-    dw_finish(j, br, out, b, oc);
+    dw3_band(j, t, br, plane + y0 * w, w, y0 ? plane + (y0 - 1) * w : t->ph, y1 < g->h ? plane + y1 * w : t->ph, b,
+             oc);
 }
 
 /* The band br (dw_band_rows) of the output plane of image b, channel oc, reading input rows [p0 + ia, p0 + ib)
@@ -1107,6 +1115,9 @@ typedef struct {
     int64_t per_thread; /* floats of scratch per thread: b's phase planes (and pooled band), then the buffer */
     float *scratch;
     bool s2; /* b's rows by dw3s2 (dw3s2_suits), reading the buffer in place */
+    bool s1; /* inplace, and b's rows by dw3 (dw3_suits) over the padded planes: YuNet-s 640's chains, 1 thread,
+              * `dump --steps`, AVX-512: 16 -> 16 at 320x320 1.23 -> 1.08 ms, 32 -> 32 at 160x160 0.85 -> 0.79,
+              * 32 -> 64 1.72 -> 1.60 (dw_block over the planes before); AVX2 even */
 } chain_job;
 
 /* `cols` consecutive positions of a's output from x (its first input channel there) into out (ldo floats
@@ -1183,7 +1194,11 @@ static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
                 }
                 memset(plane, 0, (size_t)(br.ia * pitch) * sizeof(float));
                 memset(plane + br.ib * pitch, 0, (size_t)((br.nb - br.ib) * pitch) * sizeof(float));
-                dw_planes(&j->dw, &t, &br, plane, b, c);
+                if (j->s1) /* plane's row 0 is image row y0 - 1, its column pl image column 0 */
+                    dw3_band(&j->dw, &t, &br, plane + pitch + pl, pitch, plane + pl,
+                             plane + (br.y1 - br.y0 + 1) * pitch + pl, b, c);
+                else
+                    dw_planes(&j->dw, &t, &br, plane, b, c);
             }
         }
     }
@@ -1218,6 +1233,7 @@ bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const em
     if (j.nruns > j.dw.nbands) j.nruns = j.dw.nbands;
     j.inplace = gb->stride_w == 1 && gb->pad_l + gb->w <= j.dw.pp; /* every input column has its place */
     j.s2 = gb->stride_w == 2 && dw3_suits(k, gb);
+    j.s1 = j.inplace && gb->stride_w == 1 && dw3_suits(k, gb);
     j.ld = j.dw.prows * (j.inplace ? j.dw.pp : gb->w);
     j.per_thread = j.dw.tfloats + gb->cout * j.ld;
     j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(threads * j.per_thread) * sizeof(float));
