@@ -209,7 +209,8 @@ const ember_kernel_table *ember_kernels_generic(void);
 void ember_kernels_init_generic(ember_kernel_table *t);
 #if defined(__x86_64__)
 void ember_kernels_init_avx2(ember_kernel_table *t); /* needs avx2 + fma + f16c */
-/* The AVX2 table with AVX-512 GEMM micro-kernels (8 x 16); needs avx512f/bw/vl/dq besides. */
+/* The AVX2 table with the AVX-512 GEMM micro-kernels (8 x 16), conv rows and 3x3 depthwise rows
+ * (conv_avx512.c); needs avx512f/bw/vl/dq besides. */
 void ember_kernels_init_avx512(ember_kernel_table *t);
 void ember_conv_init_avx512(ember_kernel_table *t); /* called from ember_kernels_init_avx512 */
 void ember_vmath_init_avx2(ember_kernel_table *t);
