@@ -6,7 +6,8 @@
  * read in place, best of 200, 1 thread): 105-116 GFLOP/s for the AVX2 6 x 16 kernel, 116-118 for this one.
  * 12 x 16 ran the same in isolation, but M = 128 (a 128-token encoder) left 8 rows to the row kernel and
  * MiniLM's MatMuls took 1.05x the AVX2 time; 8 divides nearly every channel and token count.
- * Everything else in the table (packing, vector math, depthwise, Winograd transforms) is the AVX2 one. */
+ * The conv and 3x3 depthwise rows of the table are in conv_avx512.c; packing, vector math, pooling, the
+ * Winograd transforms and the channel-interleaved depthwise kernel are the AVX2 table's. */
 #include "kernels/isa.h"
 
 #include <immintrin.h>
