@@ -6,6 +6,13 @@
 #include "ember/threadpool.h"
 #include "kernels/isa.h"
 
+/* The first i < n where a[i] and b[i] differ by more than tol (NaN counts), or -1. */
+static int64_t first_off(const float *a, const float *b, int64_t n, double tol) {
+    for (int64_t i = 0; i < n; i++)
+        if (!(fabs(a[i] - b[i]) <= tol)) return i;
+    return -1;
+}
+
 static ember_pool *pool2;
 
 static float *rand_buf(int64_t n) {
@@ -256,9 +263,7 @@ static void test_conv_rows(void) {
             ember_conv_rows_ref(ref + 8 * ldo, ldo, noc - 8, w8 + ntaps * 8, (const float *const *)rows,
                                 ntaps, n, pp ? &p2 : NULL);
         }
-        int64_t bad = -1;
-        for (int64_t i = 0; i < noc * ldo && bad < 0; i++)
-            if (!(fabs(out[i] - ref[i]) <= 1e-5 * (double)(ntaps + 4))) bad = i;
+        int64_t bad = first_off(out, ref, noc * ldo, 1e-5 * (double)(ntaps + 4));
         CHECK_MSG(bad < 0, "%s conv_rows n %lld noc %lld taps %lld at %lld: %g vs %g", k->name, (long long)n,
                   (long long)noc, (long long)ntaps, (long long)bad, bad >= 0 ? out[bad] : 0.0, bad >= 0 ? ref[bad] : 0.0);
         for (int64_t t = 0; t < ntaps; t++) free(rows[t]);
@@ -419,9 +424,7 @@ static void test_dw_block(void) {
         for (int64_t i = 0; i < no; i++) o1[i] = o2[i] = -7.0f; /* the gaps between rows stay */
         k->dw_block(o1, ldo, taps, w, nt, ldi, rows, n, pp);
         ember_dw_block_ref(o2, ldo, taps, w, nt, ldi, rows, n, pp);
-        int64_t bad = -1;
-        for (int64_t i = 0; i < no && bad < 0; i++)
-            if (!(fabs(o1[i] - o2[i]) <= 1e-5)) bad = i;
+        int64_t bad = first_off(o1, o2, no, 1e-5);
         CHECK_MSG(bad < 0, "%s dw_block taps=%lld n=%lld rows=%lld ldi=%lld ldo=%lld at %lld", k->name,
                   (long long)nt, (long long)n, (long long)rows, (long long)ldi, (long long)ldo,
                   (long long)bad);
@@ -457,9 +460,8 @@ static void test_dw3(void) {
         const float *taps[9];
         for (int t = 0; t < 9; t++) taps[t] = pad + t / 3 * pp + t % 3;
         ember_dw_block_ref(o3, ldo, taps, w, 9, pp, rows, n, ps);
-        int64_t bad = -1;
-        for (int64_t i = 0; i < no && bad < 0; i++)
-            if (!(fabs(o1[i] - o2[i]) <= 1e-5) || !(fabs(o3[i] - o2[i]) <= 1e-5)) bad = i;
+        int64_t bad = first_off(o1, o2, no, 1e-5);
+        if (bad < 0) bad = first_off(o3, o2, no, 1e-5);
         CHECK_MSG(bad < 0, "%s dw3 n=%lld rows=%lld ldi=%lld ldo=%lld at %lld", k->name, (long long)n,
                   (long long)rows, (long long)ldi, (long long)ldo, (long long)bad);
         free(in), free(above), free(below), free(w), free(o1), free(o2), free(o3), free(pad);
@@ -484,9 +486,7 @@ static void test_dw3_panels(void) {
         for (int64_t i = 0; i < size; i++) o1[i] = o2[i] = -7.0f;
         k->dw3_panels(o1, p0, np, ldp, in, ldi, above, below, rows, n, w, ps);
         ember_dw3_panels_ref(o2, p0, np, ldp, in, ldi, above, below, rows, n, w, ps);
-        int64_t bad = -1;
-        for (int64_t i = 0; i < size && bad < 0; i++)
-            if (!(fabs(o1[i] - o2[i]) <= 1e-5)) bad = i;
+        int64_t bad = first_off(o1, o2, size, 1e-5);
         CHECK_MSG(bad < 0, "%s dw3_panels n=%lld rows=%lld p0=%lld np=%lld ldp=%lld at %lld", k->name,
                   (long long)n, (long long)rows, (long long)p0, (long long)np, (long long)ldp,
                   (long long)bad);
@@ -527,9 +527,8 @@ static void test_dw3s2(void) {
         ember_dw_block_ref(o4, 2 * n, taps, w, 9, 2 * pp, rows, 2 * n - 1, ps);
         for (int64_t r = 0; r < rows; r++)
             for (int64_t x = 0; x < n; x++) o3[r * ldo + x] = o4[r * 2 * n + 2 * x];
-        int64_t bad = -1;
-        for (int64_t i = 0; i < no && bad < 0; i++)
-            if (!(fabs(o1[i] - o2[i]) <= 1e-5) || !(fabs(o3[i] - o2[i]) <= 1e-5)) bad = i;
+        int64_t bad = first_off(o1, o2, no, 1e-5);
+        if (bad < 0) bad = first_off(o3, o2, no, 1e-5);
         CHECK_MSG(bad < 0, "%s dw3s2 n_in=%lld rows=%lld in_rows=%lld ldi=%lld ldo=%lld at %lld", k->name,
                   (long long)n_in, (long long)rows, (long long)in_rows, (long long)ldi, (long long)ldo,
                   (long long)bad);
@@ -591,9 +590,7 @@ static void test_dw_interleaved(void) {
                           slope, np, ldp);
         ember_dw_interleaved_ref(o2, ldo, nc, in, n, ow, sxp * EMBER_DWC, syp * EMBER_DWC, tap, nt, w, bias,
                                  lo, hi, slope, np, ldp);
-        int64_t bad = -1;
-        for (int64_t i = 0; i < no && bad < 0; i++)
-            if (!(fabs(o1[i] - o2[i]) <= 1e-5)) bad = i;
+        int64_t bad = first_off(o1, o2, no, 1e-5);
         CHECK_MSG(bad < 0,
                   "%s dw_interleaved nc=%lld taps=%lld n=%lld ow=%lld sx=%lld np=%lld at %lld: %g vs %g",
                   k->name, (long long)nc, (long long)nt, (long long)n, (long long)ow, (long long)sxp,

@@ -283,11 +283,16 @@ static bool dw3_suits(const ember_kernel_table *k, const ember_conv2d_shape *g) 
            g->ow >= DW3_MIN_OW;
 }
 
+/* Whether a stride-2 depthwise conv takes the table's dw3s2 rows (dw3_suits at stride 2). */
+static bool in_place_s2(const ember_kernel_table *k, const ember_conv2d_shape *g) {
+    return g->stride_w == 2 && dw3_suits(k, g);
+}
+
 /* Whether the per-plane path can write panels for a 1x1 conv (the table's dw3_panels, AVX-512): a stride-1
  * dw3 conv whose epilogue the kernel fuses (bias + ReLU / Clip), panels of 16 pixels or more. It replaces the
- * channel-interleaved kernel there (1 thread, `dump --steps`: MobileNetV2's 384 channels at 14x14 45 -> 31
- * us, 576 66 -> 46, ONNX Runtime 32 and 46; MobileFaceNet's 256 at 14x14 30 -> 21, ONNX Runtime 22), and
- * writing NCHW instead had cost the 1x1 after it 4-13 us. */
+ * channel-interleaved kernel there (1 thread, `dump --steps`: MobileNetV2's 384 channels at 14x14 45 -> 38
+ * us, 576 66 -> 56, ONNX Runtime 32 and 46; MobileFaceNet's 256 at 14x14 30 -> 25-27, ONNX Runtime 22);
+ * writing NCHW instead (31, 46, 21 us) had cost the 1x1 after it 4-13 us. */
 static bool dw3_panels_suits(const ember_kernel_table *k, const ember_conv2d_shape *g,
                              const ember_epilogue *ep) {
     ember_epilogue e = {.bias_kind = EMBER_BIAS_ROW};
@@ -408,20 +413,19 @@ static void dw_s2_band(const dw_job *j, const dw_thread *t, const dw_rows *br, c
     dw_finish(j, br, out, b, oc);
 }
 
-/* The band br of output channel oc of image b into the output's panels (kernels.h), for the 1x1 conv after
- * it, by the table's dw3_panels (dw3_panels_suits: the epilogue fused). The last band zeroes the channel's
- * part of the last panel past the plane. */
-static void dw_panel_band(const dw_job *j, const dw_thread *t, const dw_rows *br, const float *plane,
-                          int64_t b, int64_t oc) {
+/* dw3_band into the output's panels (kernels.h), for the 1x1 conv after it, by the table's dw3_panels
+ * (dw3_panels_suits: the epilogue fused). The last band zeroes the channel's part of the last panel past the
+ * plane. */
+static void dw3_panel_band(const dw_job *j, const dw_rows *br, const float *row, int64_t ld, const float *above,
+                           const float *below, int64_t b, int64_t oc) {
     const ember_conv2d_shape *g = j->g;
-    int64_t np = j->panel, ohw = g->oh * g->ow, y0 = br->y0, y1 = br->y1, w = g->w;
+    int64_t np = j->panel, ohw = g->oh * g->ow;
     float *img = j->out + b * ember_panel_floats(g->cout, ohw, np);
     ember_ukernel_post post = j->post;
     post.rbias = j->bias ? j->bias + oc : NULL;
-    j->k->dw3_panels(img + oc * np, y0 * g->ow, np, g->cout * np, plane + y0 * w, w,
-                     y0 ? plane + (y0 - 1) * w : t->ph, y1 < g->h ? plane + y1 * w : t->ph, y1 - y0, g->ow,
-                     j->w + oc * 9, &post);
-    if (y1 == g->oh) panel_tail_zero(img, g->cout, ohw, np, oc, 1);
+    j->k->dw3_panels(img + oc * np, br->y0 * g->ow, np, g->cout * np, row, ld, above, below, br->y1 - br->y0,
+                     g->ow, j->w + oc * 9, &post);
+    if (br->y1 == g->oh) panel_tail_zero(img, g->cout, ohw, np, oc, 1);
 }
 
 /* The band br of output channel oc of image b read in place from its input plane (dw3_suits): the rows
@@ -430,16 +434,15 @@ static void dw_in_place(const dw_job *j, const dw_thread *t, const dw_rows *br, 
                         int64_t oc) {
     const ember_conv2d_shape *g = j->g;
     int64_t y0 = br->y0, y1 = br->y1, w = g->w;
-    if (j->panel) {
-        dw_panel_band(j, t, br, plane, b, oc);
-        return;
-    }
     if (g->stride_h == 2) {
         dw_s2_band(j, t, br, plane + 2 * y0 * w, w, b, oc);
         return;
     }
-    dw3_band(j, t, br, plane + y0 * w, w, y0 ? plane + (y0 - 1) * w : t->ph, y1 < g->h ? plane + y1 * w : t->ph, b,
-             oc);
+    const float *above = y0 ? plane + (y0 - 1) * w : t->ph, *below = y1 < g->h ? plane + y1 * w : t->ph;
+    if (j->panel)
+        dw3_panel_band(j, br, plane + y0 * w, w, above, below, b, oc);
+    else
+        dw3_band(j, t, br, plane + y0 * w, w, above, below, b, oc);
 }
 
 /* The band br (dw_band_rows) of the output plane of image b, channel oc, reading input rows [p0 + ia, p0 + ib)
@@ -1232,8 +1235,8 @@ bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const em
     j.nruns = (3 * threads + gb->batch - 1) / gb->batch; /* 3 tasks per thread */
     if (j.nruns > j.dw.nbands) j.nruns = j.dw.nbands;
     j.inplace = gb->stride_w == 1 && gb->pad_l + gb->w <= j.dw.pp; /* every input column has its place */
-    j.s2 = gb->stride_w == 2 && dw3_suits(k, gb);
-    j.s1 = j.inplace && gb->stride_w == 1 && dw3_suits(k, gb);
+    j.s2 = in_place_s2(k, gb);
+    j.s1 = j.inplace && dw3_suits(k, gb);
     j.ld = j.dw.prows * (j.inplace ? j.dw.pp : gb->w);
     j.per_thread = j.dw.tfloats + gb->cout * j.ld;
     j.scratch = ember_scratch(EMBER_SCRATCH_CONV, (size_t)(threads * j.per_thread) * sizeof(float));
@@ -1294,7 +1297,7 @@ int64_t ember_conv2d_panel_nr(const ember_conv2d_shape *a, bool leaky, int64_t c
     b.h = b.oh = a->oh, b.w = b.ow = a->ow;
     b.kh = b.kw = b.stride_h = b.stride_w = b.dil_h = b.dil_w = 1;
     if (direct_suits(k, &b) || a->oh * a->ow < 2) return 0;
-    if (is_depthwise(a) && a->stride_w == 2 && !leaky && dw3_suits(k, a)) return 0; /* dw3s2: no panels */
+    if (is_depthwise(a) && !leaky && in_place_s2(k, a)) return 0; /* dw3s2: no panels */
     if (is_depthwise(a))
         return a->cout == a->cin && (a->oh * a->ow <= DWC_PANEL_MAX || a->stride_w >= 2 || leaky) ? k->nr : 0;
     return a->groups == 1 && pointwise_direct(a) && !direct_suits(k, a) ? k->nr : 0;
@@ -1361,8 +1364,7 @@ ember_status ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const e
     }
     if (w->depthwise) {
         /* the in-place rows beat the interleaved kernel at stride 2, and write panels where the table can */
-        bool s2 = g->stride_w == 2 && dw3_suits(w->kt, g);
-        if (!((dwc_suits(g) && !s2) || (g->out_panel && !dw3_panels_suits(w->kt, g, ep)) || dwc_leaky(ep)
+        if (!((dwc_suits(g) && !in_place_s2(w->kt, g)) || (g->out_panel && !dw3_panels_suits(w->kt, g, ep)) || dwc_leaky(ep)
                   ? depthwise_interleaved(w->kt, pool, g, w->blocked, in, bias, out, ep)
                   : depthwise(w->kt, pool, g, w->data, in, bias, out, ep, false)))
             return ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane",
