@@ -5,11 +5,12 @@
  *     const ember_cpu *cpu = ember_cpu_get();
  *     if (cpu->avx2 && cpu->fma) gemm = gemm_avx2;
  *     char text[256];
- *     ember_cpu_describe(text, sizeof text);   // "x86_64: avx2 fma f16c avx512f ..."
+ *     ember_cpu_describe(text, sizeof text);   // "x86_64, 2 cores, 32 MB cache: avx2 fma f16c ..."
  *
  * The environment variable EMBER_CPU limits what is used: EMBER_CPU=generic turns every feature off (the
  * scalar reference kernels run), EMBER_CPU=-avx512f,-avx512vnni turns off the ones listed. Tests use it to
- * check each kernel family on one machine.
+ * check each kernel family on one machine. A `cache=SIZE` item (cache=1M, cache=512K, cache=0 for unknown)
+ * sets the last-level cache size the planner assumes instead of the one detected.
  */
 #ifndef EMBER_CPU_H
 #define EMBER_CPU_H
@@ -28,6 +29,9 @@ typedef struct ember_cpu {
     /* Arm (aarch64 always has neon) */
     bool neon, dotprod, fp16, i8mm;
     int cores; /* cores this process may run on */
+    /* bytes of the largest (last-level) data cache cpu0 sees, from Linux's sysfs; 0 when unknown (then the
+     * planner assumes a small one, as on a Raspberry Pi) */
+    long long cache_bytes;
 } ember_cpu;
 
 /* Detected once (thread-safe), with EMBER_CPU applied. Never NULL. */

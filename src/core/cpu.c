@@ -81,7 +81,49 @@ static void detect_arch(ember_cpu *c) {
 static void detect_arch(ember_cpu *c) { (void)c; }
 #endif
 
-/* EMBER_CPU=generic clears everything; EMBER_CPU=-a,-b clears the features named. */
+/* "32768K", "1M", "512" (bytes) -> bytes; -1 when it is not such a size. */
+static long long parse_size(const char *s) {
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || v < 0) return -1;
+    int shift = *end == 'K' || *end == 'k'   ? 10
+                : *end == 'M' || *end == 'm' ? 20
+                : *end == 'G' || *end == 'g' ? 30
+                                             : 0;
+    if (shift) end++;
+    if ((*end && *end != '\n') || v > (1LL << (62 - shift))) return -1;
+    return v << shift;
+}
+
+/* The highest-level data or unified cache of cpu0 in /sys/devices/system/cpu/cpu0/cache/index* (Linux);
+ * 0 where that is absent (other systems, some Arm boards' device trees). */
+static long long detect_cache(void) {
+    long long best = 0;
+    int best_level = 0;
+    for (int i = 0; i < 16; i++) {
+        char path[96], text[32];
+        long long field[2] = {0, 0}; /* level, size */
+        bool data = false;
+        const char *names[3] = {"level", "size", "type"};
+        for (int f = 0; f < 3; f++) {
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/%s", i, names[f]);
+            FILE *fp = fopen(path, "r");
+            if (!fp) return best;
+            bool got = fgets(text, sizeof text, fp) != NULL;
+            fclose(fp);
+            if (!got) continue;
+            if (f < 2)
+                field[f] = parse_size(text);
+            else
+                data = !strncmp(text, "Data", 4) || !strncmp(text, "Unified", 7);
+        }
+        if (data && field[1] > 0 && field[0] >= best_level) best = field[1], best_level = (int)field[0];
+    }
+    return best;
+}
+
+/* EMBER_CPU=generic clears everything; EMBER_CPU=-a,-b clears the features named; cache=SIZE sets
+ * cache_bytes. */
 static void apply_mask(ember_cpu *c, const char *spec) {
     if (!spec || !*spec) return;
     if (!strcmp(spec, "generic")) {
@@ -91,6 +133,11 @@ static void apply_mask(ember_cpu *c, const char *spec) {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", spec);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (!strncmp(tok, "cache=", 6)) {
+            long long v = parse_size(tok + 6);
+            if (v >= 0) c->cache_bytes = v;
+            continue;
+        }
         if (*tok == '-') tok++;
         for (int i = 0; i < NFEATURES; i++)
             if (!strcmp(tok, feature_table[i].name)) *flag(c, i) = false;
@@ -99,6 +146,7 @@ static void apply_mask(ember_cpu *c, const char *spec) {
 
 static void detect(void) {
     detect_arch(&detected);
+    detected.cache_bytes = detect_cache();
     apply_mask(&detected, getenv("EMBER_CPU"));
     detected.cores = ember_cpu_count();
 }
@@ -118,15 +166,23 @@ int ember_cpu_count(void) {
     return n > 0 ? (int)n : 1;
 }
 
+/* "x86_64, 2 cores, 32 MB cache:" (the cache left out when unknown) */
+static int describe_head(char *buf, size_t cap, const ember_cpu *c) {
+    long long kb = c->cache_bytes >> 10;
+    if (!kb) return snprintf(buf, cap, "%s, %d cores:", ARCH_NAME, c->cores);
+    return kb % 1024 ? snprintf(buf, cap, "%s, %d cores, %lld KB cache:", ARCH_NAME, c->cores, kb)
+                     : snprintf(buf, cap, "%s, %d cores, %lld MB cache:", ARCH_NAME, c->cores, kb >> 10);
+}
+
 int ember_cpu_describe(char *buf, size_t cap) {
     const ember_cpu *c = ember_cpu_get();
-    int total = snprintf(buf, cap, "%s, %d cores:", ARCH_NAME, c->cores);
+    int total = describe_head(buf, cap, c);
     for (int i = 0; i < NFEATURES; i++) {
         if (!*flag((ember_cpu *)c, i)) continue;
         size_t used = (size_t)total < cap ? (size_t)total : cap;
         total += snprintf(buf + used, cap - used, " %s", feature_table[i].name);
     }
-    if (total == snprintf(NULL, 0, "%s, %d cores:", ARCH_NAME, c->cores)) {
+    if (total == describe_head(NULL, 0, c)) {
         size_t used = (size_t)total < cap ? (size_t)total : cap;
         total += snprintf(buf + used, cap - used, " (scalar only)");
     }

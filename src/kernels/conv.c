@@ -4,6 +4,7 @@
 #include "kernels/isa.h"
 
 #include "core/pagestore.h"
+#include "ember/cpu.h"
 #include "kernels/eltwise.h"
 
 #include <math.h>
@@ -1099,8 +1100,7 @@ bool ember_conv2d_maxpool(ember_pool *pool, const ember_conv2d_shape *g, const e
  * computes the rows of its output (all channels) that the band reads into a per-thread buffer of about
  * CHAIN_BYTES, so it stays in L2 (rows the next band shares are moved to the front, not computed again),
  * and the depthwise band kernel reads them from there. The 1x1 output is never written to memory: worth it
- * when that output would not stay in cache (CHAIN_MIN_BYTES; MobileNetV2's expansions: 96-144 channels at
- * 112x112 / 56x56, YuNet's 16-64 channels at 320x320 / 160x160). */
+ * when that output would not stay in cache between the two convs (ember_conv2d_chain_pays). */
 enum { CHAIN_BYTES = 384 << 10, CHAIN_MIN_BYTES = 2 << 20, CHAIN_MIN_ROWS = 4 };
 
 typedef struct {
@@ -1207,8 +1207,17 @@ static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
+/* At least CHAIN_MIN_BYTES (smaller outputs stay in L2 anyway), and more than half the last-level cache:
+ * where the output stays in a large L3, the two convs one by one (each over the whole plane, split evenly
+ * between threads) are as fast at 1 thread and faster at 2. On a 32 MB L3 (Zen 4, `dump --steps`, AVX-512),
+ * MobileNetV2's 16 -> 96 at 112x112 + depthwise stride 2: chained 702 / 489 us at 1 / 2 threads, one by one
+ * 661 / 378; YuNet-s 640's four chains (16 -> 16 at 320x320, 16 -> 32, 32 -> 32, 32 -> 64 at 160x160) at 2
+ * threads 553 / 275 / 432 / 893 us chained, 536 / 247 / 378 / 781 not (whole models at 2 threads 0.96x and
+ * 0.95x, at 1 thread even). An unknown cache size (no sysfs entry, as on some Arm boards) is taken as a
+ * small one: a Raspberry Pi's 1 MB L2 is its last level, and its DRAM is where the chain saves most. */
 bool ember_conv2d_chain_pays(int64_t channels, int64_t h, int64_t w) {
-    return channels * h * w * (int64_t)sizeof(float) >= CHAIN_MIN_BYTES;
+    int64_t bytes = channels * h * w * (int64_t)sizeof(float);
+    return bytes >= CHAIN_MIN_BYTES && bytes > ember_cpu_get()->cache_bytes / 2;
 }
 
 bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const ember_conv2d_weights *wa,

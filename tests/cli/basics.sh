@@ -10,4 +10,6 @@ expect_exit 1 "unknown verb is a usage error" ember frobnicate
 expect_fail_out 1 "unknown option names the option" "unknown option '--bogus'" ember version --bogus
 expect_out "verb --help shows usage" '^usage: ember version' ember version --help
 expect_out "EMBER_CPU=generic turns features off" 'scalar only' env EMBER_CPU=generic ${EMBER_TEST_RUNNER:-} "$EMBER" version
+expect_out "EMBER_CPU=cache=SIZE sets the cache size assumed" 'cores, 1536 KB cache: ' env EMBER_CPU=cache=1536K ${EMBER_TEST_RUNNER:-} "$EMBER" version
+expect_out "EMBER_CPU=cache=0: cache size unknown" 'cores: ' env EMBER_CPU=-fma,cache=0 ${EMBER_TEST_RUNNER:-} "$EMBER" version
 finish
