@@ -19,6 +19,8 @@ enum { KC_TARGET = 384, MC_TARGET = 120, NC_TARGET = 128 };
 enum { LAZY_B_MAX_M = 2 * MC_TARGET };
 /* Up to this many row tiles B is read in place even when its rows conflict in L1 (see l1_friendly). */
 enum { IN_PLACE_ANY_TILES = 8 };
+/* At most this many tiles are shared sliver by sliver between threads (shared_tiles); more are small. */
+enum { SHARED_MAX_TILES = 64 };
 /* A plain A is read in place (ukernel_sa) when B has at most this many columns and a tile's A rows fit in
  * L1 (K <= SA_MAX_K): each A sliver then serves N / nr tiles only, and packing it cost about as much as
  * using it (MiniLM's attention: the 128 x 128 scores times V, Dv = 32, two slivers; the model 0.99x at 1
@@ -205,6 +207,12 @@ typedef struct {
                            micro-kernel (edge tiles too, but for the residual) */
     atomic_bool failed; /* a thread had no memory for its B panel */
     ember_ukernel_post post;
+    /* shared_tiles: the next tile index to take, and per tile the next sliver */
+    atomic_int_fast64_t next_tile;
+    struct tile_claim {
+        atomic_int_fast64_t next;
+        char pad[64 - sizeof(atomic_int_fast64_t)]; /* a line each: the owner claims without sharing it */
+    } * claims;
 } gemm_job;
 
 bool ember_ukernel_post_from(const ember_epilogue *ep, ember_ukernel_post *p) {
@@ -424,69 +432,105 @@ static void tile_span(const gemm_job *g, int64_t t, int64_t *i0, int64_t *i1, in
     *j0 = bj * cb / tn * nr, *j1 = min64((bj + 1) * cb / tn * nr, g->N);
 }
 
-static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
-    gemm_job *g = ctx;
+/* The index of the next sliver of a tile to compute: in order, or (claim) the next one no thread has
+ * taken yet. */
+static inline int64_t next_sliver(atomic_int_fast64_t *claim, int64_t *s) {
+    return claim ? (int64_t)atomic_fetch_add_explicit(claim, 1, memory_order_relaxed) : (*s)++;
+}
+
+/* Tile (i0..i1, j0..j1)'s k block [p, p + kc): its slivers of nr columns in order, or those `claim` hands
+ * out (shared_tiles). panel: the thread's B panel buffer (lazy B), or NULL. */
+static void tile_block(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t p,
+                       int64_t kc, float *panel, atomic_int_fast64_t *claim) {
     int mr = g->k->mr, nr = g->k->nr;
-    float *panel = NULL;
-    if (g->lazy_b || g->pb16) {
-        panel = ember_scratch(EMBER_SCRATCH_PANEL, (size_t)(g->kc * round_up(g->nc, nr)) * sizeof(float));
-        if (!panel) {
-            atomic_store(&g->failed, true);
-            return;
+    int64_t nsl = ceil_div(j1 - j0, nr), s = 0, q;
+    if (g->in_place_b) { /* full slivers straight from B's rows, the ragged one packed */
+        const ember_gemm_operand *o = g->bsrc->src;
+        int64_t per = ceil_div(kc, ceil_div(i1 - i0, mr));
+        while ((q = next_sliver(claim, &s)) < nsl) {
+            int64_t j = j0 + q * nr;
+            bool full = j + nr <= g->N;
+            if (!full) pack_panel(g, j, j1, p, kc, panel);
+            const float *b = full ? o->data + p * o->ld + j : panel;
+            /* each row tile asks for its share of the next sliver's rows: kc short streams far apart, which
+             * the hardware prefetcher does not follow (MobileFaceNet 0.97-0.98x, MobileNetV2 0.98x at 2
+             * threads, in-process A/B); in integers: only hints. A row of nr floats not on a line boundary
+             * spans two lines. */
+            uintptr_t next = j + nr < j1 ? (uintptr_t)(o->data + p * o->ld + j + nr) : 0;
+            bool two = next % 64 || o->ld * sizeof(float) % 64;
+            sliver_run run = full ? sliver_start(g, i0, j, p, kc) : (sliver_run){0};
+            for (int64_t i = i0, r = 0; i < i1; i += mr, r += per) {
+                for (int64_t x = r; next && x < r + per && x < kc; x++) {
+                    uintptr_t a = next + (uintptr_t)x * (uintptr_t)o->ld * sizeof(float);
+                    __builtin_prefetch((const void *)a);
+                    if (two) __builtin_prefetch((const void *)(a + nr * sizeof(float) - 1));
+                }
+                if (full && i + mr <= g->M)
+                    sliver_tile(g, &run, i, j, p, kc, b, o->ld);
+                else
+                    micro_tile(g, i, j, p, kc, b, full ? o->ld : 0);
+            }
+        }
+        return;
+    }
+    if (panel) pack_panel(g, j0, j1, p, kc, panel);
+    /* a pre-packed B (weights) comes from memory: each row tile fetches its share of the next sliver's
+     * lines, so the next sliver is in cache when its first tile starts */
+    int64_t lines = kc * nr * (int64_t)sizeof(float) / 64, ntile = ceil_div(i1 - i0, mr);
+    int64_t per = panel ? 0 : ceil_div(lines, ntile);
+    while ((q = next_sliver(claim, &s)) < nsl) { /* B sliver stays in L1 ... */
+        int64_t j = j0 + q * nr;
+        const float *b = panel ? panel + (j - j0) * kc : g->pb + j * g->K + p * nr;
+        const char *next = j + nr < j1 ? (const char *)(b + g->K * nr) : NULL;
+        bool full = j + nr <= g->N;
+        sliver_run run = full ? sliver_start(g, i0, j, p, kc) : (sliver_run){0};
+        for (int64_t i = i0, l = 0; i < i1; i += mr, l += per) { /* ... while A streams from L2 */
+            for (int64_t x = l; next && x < l + per && x < lines; x++) __builtin_prefetch(next + x * 64);
+            if (full && i + mr <= g->M)
+                sliver_tile(g, &run, i, j, p, kc, b, 0);
+            else
+                micro_tile(g, i, j, p, kc, b, 0);
         }
     }
+}
+
+/* The thread's B panel buffer when B is packed per tile (lazy, or widened from half), else NULL; false when
+ * there is no memory for it (the job is marked failed). */
+static bool thread_panel(gemm_job *g, float **panel) {
+    *panel = NULL;
+    if (!g->lazy_b && !g->pb16) return true;
+    *panel = ember_scratch(EMBER_SCRATCH_PANEL, (size_t)(g->kc * round_up(g->nc, g->k->nr)) * sizeof(float));
+    if (!*panel) atomic_store(&g->failed, true);
+    return *panel != NULL;
+}
+
+static void gemm_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
+    gemm_job *g = ctx;
+    float *panel;
+    (void)thread;
+    if (!thread_panel(g, &panel)) return;
     for (int64_t t = begin; t < end; t++) {
         int64_t i0, i1, j0, j1;
         tile_span(g, t, &i0, &i1, &j0, &j1);
-        for (int64_t p = 0; p < g->K; p += g->kc) {
-            int64_t kc = min64(g->kc, g->K - p);
-            if (g->in_place_b) { /* full slivers straight from B's rows, the ragged one packed */
-                const ember_gemm_operand *o = g->bsrc->src;
-                int64_t per = ceil_div(kc, ceil_div(i1 - i0, mr));
-                for (int64_t j = j0; j < j1; j += nr) {
-                    bool full = j + nr <= g->N;
-                    if (!full) pack_panel(g, j, j1, p, kc, panel);
-                    const float *b = full ? o->data + p * o->ld + j : panel;
-                    /* each row tile asks for its share of the next sliver's rows: kc short streams far apart,
-                     * which the hardware prefetcher does not follow (MobileFaceNet 0.97-0.98x, MobileNetV2
-                     * 0.98x at 2 threads, in-process A/B); in integers: only hints. A row of nr floats not
-                     * on a line boundary spans two lines. */
-                    uintptr_t next = j + nr < j1 ? (uintptr_t)(o->data + p * o->ld + j + nr) : 0;
-                    bool two = next % 64 || o->ld * sizeof(float) % 64;
-                    sliver_run run = full ? sliver_start(g, i0, j, p, kc) : (sliver_run){0};
-                    for (int64_t i = i0, r = 0; i < i1; i += mr, r += per) {
-                        for (int64_t q = r; next && q < r + per && q < kc; q++) {
-                            uintptr_t a = next + (uintptr_t)q * (uintptr_t)o->ld * sizeof(float);
-                            __builtin_prefetch((const void *)a);
-                            if (two) __builtin_prefetch((const void *)(a + nr * sizeof(float) - 1));
-                        }
-                        if (full && i + mr <= g->M)
-                            sliver_tile(g, &run, i, j, p, kc, b, o->ld);
-                        else
-                            micro_tile(g, i, j, p, kc, b, full ? o->ld : 0);
-                    }
-                }
-                continue;
-            }
-            if (panel) pack_panel(g, j0, j1, p, kc, panel);
-            /* a pre-packed B (weights) comes from memory: each row tile fetches its share of the next
-             * sliver's lines, so the next sliver is in cache when its first tile starts */
-            int64_t lines = kc * nr * (int64_t)sizeof(float) / 64, ntile = ceil_div(i1 - i0, mr);
-            int64_t per = panel ? 0 : ceil_div(lines, ntile);
-            for (int64_t j = j0; j < j1; j += nr) { /* B sliver stays in L1 ... */
-                const float *b = panel ? panel + (j - j0) * kc : g->pb + j * g->K + p * nr;
-                const char *next = j + nr < j1 ? (const char *)(b + g->K * nr) : NULL;
-                bool full = j + nr <= g->N;
-                sliver_run run = full ? sliver_start(g, i0, j, p, kc) : (sliver_run){0};
-                for (int64_t i = i0, l = 0; i < i1; i += mr, l += per) { /* ... while A streams from L2 */
-                    for (int64_t q = l; next && q < l + per && q < lines; q++) __builtin_prefetch(next + q * 64);
-                    if (full && i + mr <= g->M)
-                        sliver_tile(g, &run, i, j, p, kc, b, 0);
-                    else
-                        micro_tile(g, i, j, p, kc, b, 0);
-                }
-            }
-        }
+        for (int64_t p = 0; p < g->K; p += g->kc)
+            tile_block(g, i0, i1, j0, j1, p, min64(g->kc, g->K - p), panel, NULL);
+    }
+}
+
+/* Tiles shared sliver by sliver (gemm_job.claims): each thread takes whole tiles while there are any, then
+ * helps with the slivers of tiles still being computed, so the last tile is split between the threads
+ * instead of one waiting for the other (at 2 threads a few tiles per thread had left the main thread
+ * waiting ~7% of every GEMM for the worker's last one). */
+static void shared_tiles(void *ctx, int64_t begin, int64_t end, int thread) {
+    gemm_job *g = ctx;
+    float *panel;
+    (void)begin, (void)end, (void)thread;
+    if (!thread_panel(g, &panel)) return;
+    int64_t tiles = ceil_div(g->M, g->mc) * g->tiles_n, t;
+    while ((t = (int64_t)atomic_fetch_add_explicit(&g->next_tile, 1, memory_order_relaxed)) < tiles + tiles) {
+        int64_t i0, i1, j0, j1;
+        tile_span(g, t % tiles, &i0, &i1, &j0, &j1); /* past `tiles`: each tile once more, to help */
+        tile_block(g, i0, i1, j0, j1, 0, g->K, panel, &g->claims[t % tiles].next);
     }
 }
 
@@ -660,7 +704,18 @@ static void sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, 
     if (!A->packed && !ain) ember_pack_whole(k, pool, false, A, M, K, buf);
     if (!B->packed && !B->packed_f16 && !lazy_b) ember_pack_whole(k, pool, true, B, N, K, buf + fa);
     atomic_init(&g.failed, false);
-    ember_pool_for(pool, ceil_div(M, g.mc) * g.tiles_n, 1, gemm_tiles, &g);
+    int64_t tiles = ceil_div(M, g.mc) * g.tiles_n;
+    int threads = ember_pool_threads(pool);
+    /* slivers can be shared where a tile has one k block and its B slivers need no per-tile panel */
+    struct tile_claim claims[SHARED_MAX_TILES];
+    if (threads > 1 && tiles <= SHARED_MAX_TILES && K <= g.kc && (!lazy_b || g.in_place_b) && !g.pb16) {
+        for (int64_t t = 0; t < tiles; t++) atomic_init(&claims[t].next, 0);
+        atomic_init(&g.next_tile, 0);
+        g.claims = claims;
+        ember_pool_for(pool, threads, 1, shared_tiles, &g);
+    } else {
+        ember_pool_for(pool, tiles, 1, gemm_tiles, &g);
+    }
     if (atomic_load(&g.failed))
         ember_fail(EMBER_ERR_NOMEM, "sgemm: no memory for a %lldx%lld B panel", (long long)g.kc,
                    (long long)g.nc);
