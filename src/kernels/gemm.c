@@ -291,7 +291,8 @@ static inline float *c_at(const gemm_job *g, int64_t i, int64_t j, int64_t *ldc)
     return g->cpanel ? g->C + (j / nr * g->M + i) * nr : g->C + i * g->ldc + j;
 }
 
-static inline sliver_run sliver_start(const gemm_job *g, int64_t i0, int64_t j, int64_t p, int64_t kc) {
+static inline __attribute__((always_inline)) sliver_run sliver_start(const gemm_job *g, int64_t i0, int64_t j,
+                                                                     int64_t p, int64_t kc) {
     sliver_run s = {.beta = p == 0 ? g->beta : 1.0f};
     s.c = c_at(g, 0, j, &s.ldc);
     bool last = p + kc == g->K;
