@@ -2,9 +2,10 @@
 # Ember vs ONNX Runtime 1.30 (CPU, npm onnxruntime-node) on the bench and face models, 1 and 2 threads.
 # Runs alternate (Ember, ORT, Ember, ORT, ...) in ROUNDS rounds of RUNS timed runs; each side's number is the
 # median of its round medians. Also: CPU ms per run on both sides (steadier than wall time on a busy
-# machine), load time (open + plan + first run, on both sides; the median of the rounds' loads), peak RSS
-# (ORT's minus the RSS of Node with ORT loaded), and the 1-minute load average when the row finished (the
-# machine is shared: rows measured under a high load are noisy, the ratio less so since both sides alternate).
+# machine), load time (open + plan + first run, on both sides, not making the inputs; the median of the
+# rounds' loads), peak RSS (ORT's minus the RSS of Node with ORT loaded), and the 1-minute load average
+# when the row finished (the machine is shared: rows measured under a high load are noisy, the ratio less
+# so since both sides alternate).
 # Rounds are many and short because this VM's speed swings by 10-30% from one second to the next (see
 # docs/kernels.md): with 3 long rounds one side could draw the fast seconds and the other the slow ones.
 # usage: bench/onnx.sh [BUILD]      env: ROUNDS (7), RUNS (10), MODELS (space-separated paths)
@@ -63,5 +64,5 @@ for m in $models; do
 done
 echo "ratio = Ember ms / ORT ms (below 1 means Ember is faster); cpu = CPU ms per run (user + system, all threads;"
 echo "steadier than wall time when the machine is busy; at 2 threads it counts spinning workers too), cpu r their ratio;"
-echo "MB = peak RSS (last round); load = ms to open, plan and run once (median of the rounds);"
+echo "MB = peak RSS (last round); load = ms to open, plan and run once, inputs made before (median of the rounds);"
 echo "load average at the end $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"

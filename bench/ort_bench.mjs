@@ -22,12 +22,13 @@ function makeInput(spec) {
   }
 }
 
+// the inputs first: making them (8.5 ms for 1x3x224x224 in JavaScript) is not loading the model
+const feeds = Object.fromEntries(specs.map((s) => [s.name, makeInput(s)]));
 const t0 = performance.now();
 const session = await ort.InferenceSession.create(model, {
   intraOpNumThreads: Number(threads), interOpNumThreads: 1, executionMode: 'sequential',
   graphOptimizationLevel: 'all',
 });
-const feeds = Object.fromEntries(specs.map((s) => [s.name, makeInput(s)]));
 await session.run(feeds); // the first run finishes ORT's preparation: count it as loading, as Ember plans at load
 const loadMs = performance.now() - t0;
 for (let i = 0; i < Number(warmup); i++) await session.run(feeds);
