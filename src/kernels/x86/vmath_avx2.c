@@ -287,6 +287,8 @@ static inline __m256 exp8_nonpos(__m256 v) {
     return _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(v, C8(EXP_LO), _CMP_LT_OQ));
 }
 
+/* The exponentials first, then their sum from y (in L1): summed in the same loop, the two sums had no
+ * register left beside two exp8 pipelines and went through the stack every iteration. */
 static float exp_sum_avx2(float *y, const float *x, float shift, int64_t n) {
     __m256 sh = _mm256_set1_ps(shift), s0 = _mm256_setzero_ps(), s1 = s0;
     int64_t i = 0;
@@ -295,8 +297,10 @@ static float exp_sum_avx2(float *y, const float *x, float shift, int64_t n) {
                b = exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), sh));
         _mm256_storeu_ps(y + i, a);
         _mm256_storeu_ps(y + i + 8, b);
-        s0 = _mm256_add_ps(s0, a);
-        s1 = _mm256_add_ps(s1, b);
+    }
+    for (int64_t k = 0; k < i; k += 16) {
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(y + k));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(y + k + 8));
     }
     for (; i < n; i += 8) { /* the tail: lanes past n load 0 and are masked out of the sum */
         __m256i m = tail_mask(n - i < 8 ? n - i : 8);
