@@ -1209,12 +1209,13 @@ static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
 
 /* At least CHAIN_MIN_BYTES (smaller outputs stay in L2 anyway), and more than half the last-level cache:
  * where the output stays in a large L3, the two convs one by one (each over the whole plane, split evenly
- * between threads) are as fast at 1 thread and faster at 2. On a 32 MB L3 (Zen 4, `dump --steps`, AVX-512),
- * MobileNetV2's 16 -> 96 at 112x112 + depthwise stride 2: chained 702 / 489 us at 1 / 2 threads, one by one
- * 661 / 378; YuNet-s 640's four chains (16 -> 16 at 320x320, 16 -> 32, 32 -> 32, 32 -> 64 at 160x160) at 2
- * threads 553 / 275 / 432 / 893 us chained, 536 / 247 / 378 / 781 not (whole models at 2 threads 0.96x and
- * 0.95x, at 1 thread even). An unknown cache size (no sysfs entry, as on some Arm boards) is taken as a
- * small one: a Raspberry Pi's 1 MB L2 is its last level, and its DRAM is where the chain saves most. */
+ * between threads) are about as fast at 1 thread and faster at 2. On a 32 MB L3 (Zen 4, `dump --steps`,
+ * AVX-512), MobileNetV2's 16 -> 96 at 112x112 + depthwise stride 2: chained 702 / 489 us at 1 / 2 threads,
+ * one by one 661 / 378; YuNet-s 640's four chains (16 -> 16 at 320x320, 16 -> 32, 32 -> 32, 32 -> 64 at
+ * 160x160) at 2 threads 553 / 275 / 432 / 893 us chained, 536 / 247 / 378 / 781 not (whole models against the
+ * chained build, alternating, 7 rounds: 0.967x and 0.978x at 2 threads, 1.00x and 1.01x at 1). An unknown
+ * cache size (no sysfs entry, as on some Arm boards) is taken as a small one: a Raspberry Pi's 1 MB L2 is its
+ * last level, and its DRAM is where the chain saves most. */
 bool ember_conv2d_chain_pays(int64_t channels, int64_t h, int64_t w) {
     int64_t bytes = channels * h * w * (int64_t)sizeof(float);
     return bytes >= CHAIN_MIN_BYTES && bytes > ember_cpu_get()->cache_bytes / 2;
