@@ -100,7 +100,8 @@ fi
 if [ -f "$SHARED/models/bench/minilm_l6_h384_v8k.onnx" ]; then
     ML=$SHARED/models/bench/minilm_l6_h384_v8k.onnx
     expect_out "run --f16 (half weights)" 'first run' ember run -t 1 --f16 "$ML"
-    expect_out "bench --f16 --json" '"peak_rss_mb"' ember bench -t 1 --f16 --runs 1 --warmup 0 --json "$ML"
+    expect_out "bench --f16 --json: load, first run, peak RSS" '"load_ms": [0-9.]+, "first_ms": [0-9.]+, "peak_rss_mb"' \
+        ember bench -t 1 --f16 --runs 1 --warmup 0 --json "$ML"
 fi
 if [ -f "$SHARED/models/face/yunet/yunet_s_dynamic.onnx" ]; then
     expect_out "symbolic dims shown by dump" "input +input: float32\\[batchx3xheightxwidth\\]" ember dump --shape input=1x3x320x320 "$SHARED/models/face/yunet/yunet_n_dynamic.onnx"
