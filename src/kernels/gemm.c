@@ -210,8 +210,7 @@ typedef struct {
     /* shared_tiles: the next tile index to take, and per tile the next sliver */
     atomic_int_fast64_t next_tile;
     struct tile_claim {
-        atomic_int_fast64_t next;
-        char pad[64 - sizeof(atomic_int_fast64_t)]; /* a line each: the owner claims without sharing it */
+        _Alignas(64) atomic_int_fast64_t next; /* a line each: the owner claims without sharing it */
     } * claims;
 } gemm_job;
 
