@@ -10,7 +10,8 @@
  * The environment variable EMBER_CPU limits what is used: EMBER_CPU=generic turns every feature off (the
  * scalar reference kernels run), EMBER_CPU=-avx512f,-avx512vnni turns off the ones listed. Tests use it to
  * check each kernel family on one machine. A `cache=SIZE` item (cache=1M, cache=512K, cache=0 for unknown)
- * sets the last-level cache size the planner assumes instead of the one detected.
+ * sets the last-level cache size the planner assumes instead of the one detected; items combine
+ * (EMBER_CPU=generic,cache=1M).
  */
 #ifndef EMBER_CPU_H
 #define EMBER_CPU_H

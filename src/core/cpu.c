@@ -122,17 +122,17 @@ static long long detect_cache(void) {
     return best;
 }
 
-/* EMBER_CPU=generic clears everything; EMBER_CPU=-a,-b clears the features named; cache=SIZE sets
- * cache_bytes. */
+/* EMBER_CPU items, comma-separated: generic clears every feature, -a (or a) clears feature a, cache=SIZE
+ * sets cache_bytes. */
 static void apply_mask(ember_cpu *c, const char *spec) {
     if (!spec || !*spec) return;
-    if (!strcmp(spec, "generic")) {
-        for (int i = 0; i < NFEATURES; i++) *flag(c, i) = false;
-        return;
-    }
     char buf[256];
     snprintf(buf, sizeof buf, "%s", spec);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(tok, "generic")) {
+            for (int i = 0; i < NFEATURES; i++) *flag(c, i) = false;
+            continue;
+        }
         if (!strncmp(tok, "cache=", 6)) {
             long long v = parse_size(tok + 6);
             if (v >= 0) c->cache_bytes = v;

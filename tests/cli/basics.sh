@@ -12,4 +12,5 @@ expect_out "verb --help shows usage" '^usage: ember version' ember version --hel
 expect_out "EMBER_CPU=generic turns features off" 'scalar only' env EMBER_CPU=generic ${EMBER_TEST_RUNNER:-} "$EMBER" version
 expect_out "EMBER_CPU=cache=SIZE sets the cache size assumed" 'cores, 1536 KB cache: ' env EMBER_CPU=cache=1536K ${EMBER_TEST_RUNNER:-} "$EMBER" version
 expect_out "EMBER_CPU=cache=0: cache size unknown" 'cores: ' env EMBER_CPU=-fma,cache=0 ${EMBER_TEST_RUNNER:-} "$EMBER" version
+expect_out "EMBER_CPU=generic,cache=2M: both apply" 'cores, 2 MB cache: \(scalar only\)' env EMBER_CPU=generic,cache=2M ${EMBER_TEST_RUNNER:-} "$EMBER" version
 finish
