@@ -62,6 +62,15 @@ static inline __attribute__((always_inline)) void store_row(float *c, __m512 v, 
     _mm512_storeu_ps(c, v);
 }
 
+/* One k step: B's row at b against A's 8 values a[r * lda] (lda 1: a packed step), each broadcast from
+ * memory into its FMA. Inlined by force, so that acc stays in registers. */
+static inline __attribute__((always_inline)) void k_step(__m512 acc[MR], const float *a, int64_t lda,
+                                                         const float *b) {
+    __m512 bv = _mm512_loadu_ps(b);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda]), bv, acc[r]);
+}
+
 /* ldb: the distance between B rows (NR for a packed sliver); lda: 0 for a packed A sliver ([k][MR]), else
  * A's 8 rows in place, lda apart. Inlined into one copy per caller below, so the packed cases keep fixed
  * offsets. */
@@ -80,11 +89,7 @@ static inline __attribute__((always_inline)) void ukernel_body(int64_t k, const 
     for (int r = 0; r < MR; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
     int64_t p = 0;
     if (lda) {
-        for (; p < k; p++, a++, b += ldb) {
-            __m512 bv = _mm512_loadu_ps(b);
-#pragma GCC unroll 8
-            for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda]), bv, acc[r]);
-        }
+        for (; p < k; p++, a++, b += ldb) k_step(acc, a, lda, b);
     } else {
         for (; p + 4 <= k; p += 4) {
             /* A streams from L2 (the B sliver sits in L1): its lines 32 steps ahead, 2 per 4 steps used */
@@ -92,17 +97,9 @@ static inline __attribute__((always_inline)) void ukernel_body(int64_t k, const 
             _mm_prefetch(ahead, _MM_HINT_T0);
             _mm_prefetch(ahead + 64, _MM_HINT_T0);
 #pragma GCC unroll 4
-            for (int q = 0; q < 4; q++, a += MR, b += ldb) {
-                __m512 bv = _mm512_loadu_ps(b);
-#pragma GCC unroll 8
-                for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), bv, acc[r]);
-            }
+            for (int q = 0; q < 4; q++, a += MR, b += ldb) k_step(acc, a, 1, b);
         }
-        for (; p < k; p++, a += MR, b += ldb) {
-            __m512 bv = _mm512_loadu_ps(b);
-#pragma GCC unroll 8
-            for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), bv, acc[r]);
-        }
+        for (; p < k; p++, a += MR, b += ldb) k_step(acc, a, 1, b);
     }
     if (plain) {
         __m512 lo = _mm512_set1_ps(post->lo), hi = _mm512_set1_ps(post->hi);
