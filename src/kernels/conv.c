@@ -1374,9 +1374,10 @@ ember_status ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const e
     }
     if (w->depthwise) {
         /* the in-place rows beat the interleaved kernel at stride 2, and write panels where the table can */
-        if (!((dwc_suits(g) && !in_place_s2(w->kt, g)) || (g->out_panel && !dw3_panels_suits(w->kt, g, ep)) || dwc_leaky(ep)
-                  ? depthwise_interleaved(w->kt, pool, g, w->blocked, in, bias, out, ep)
-                  : depthwise(w->kt, pool, g, w->data, in, bias, out, ep, false)))
+        bool interleaved = (dwc_suits(g) && !in_place_s2(w->kt, g)) ||
+                           (g->out_panel && !dw3_panels_suits(w->kt, g, ep)) || dwc_leaky(ep);
+        if (!(interleaved ? depthwise_interleaved(w->kt, pool, g, w->blocked, in, bias, out, ep)
+                          : depthwise(w->kt, pool, g, w->data, in, bias, out, ep, false)))
             return ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane",
                               (long long)g->h, (long long)g->w);
         return EMBER_OK;
