@@ -263,23 +263,37 @@ static inline __mmask16 lanes_below(int64_t k) {
     return k <= 0 ? 0 : k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << k) - 1);
 }
 
-/* The three taps of input row p for 16 outputs from x0: columns 2x - 1, 2x, 2x + 1 for x = x0 .. x0 + 15,
- * from four masked loads (columns past the row and before it read as 0, and are not read) and three
- * two-source permutes taking even or odd lanes. p NULL: a padding row, zeros. */
-static inline void dw3s2_taps(const float *p, int64_t x0, int64_t n_in, __m512i even, __m512i odd,
-                              __m512 t[3]) {
+/* The lanes each of dw3s2_taps's four loads may read for the 16 outputs from x0 (columns past the row and
+ * before it are not read), and the column of lane 0 of the first: the same for every row of the block. */
+typedef struct {
+    __mmask16 a, b, a1, b1;
+    int64_t c;
+} s2_lanes;
+
+static inline s2_lanes s2_lanes_of(int64_t x0, int64_t n_in) {
+    int64_t c = 2 * x0 - 1;
+    s2_lanes m = {.a = lanes_below(n_in - c) & (x0 == 0 ? (__mmask16)0xfffe : (__mmask16)0xffff),
+                  .b = lanes_below(n_in - c - 16),
+                  .a1 = lanes_below(n_in - c - 1),
+                  .b1 = lanes_below(n_in - c - 17),
+                  .c = c};
+    return m;
+}
+
+/* The three taps of input row p for 16 outputs: columns 2x - 1, 2x, 2x + 1 for x = x0 .. x0 + 15 (m from
+ * s2_lanes_of), from four masked loads (columns outside the row read as 0) and three two-source permutes
+ * taking even or odd lanes. p NULL: a padding row, zeros. */
+static inline void dw3s2_taps(const float *p, const s2_lanes *m, __m512i even, __m512i odd, __m512 t[3]) {
     if (!p) {
         t[0] = t[1] = t[2] = _mm512_setzero_ps();
         return;
     }
-    int64_t c = 2 * x0 - 1; /* column of lane 0 of the first load */
-    __mmask16 ma = lanes_below(n_in - c) & (x0 == 0 ? (__mmask16)0xfffe : (__mmask16)0xffff);
     /* addresses in integers: the masked-off lanes may lie before or past the row, and read nothing */
-    uintptr_t at = (uintptr_t)p + (uintptr_t)(c * (int64_t)sizeof(float));
-    __m512 a = _mm512_maskz_loadu_ps(ma, (const float *)at);
-    __m512 b = _mm512_maskz_loadu_ps(lanes_below(n_in - c - 16), (const float *)(at + 16 * sizeof(float)));
-    __m512 a1 = _mm512_maskz_loadu_ps(lanes_below(n_in - c - 1), (const float *)(at + sizeof(float)));
-    __m512 b1 = _mm512_maskz_loadu_ps(lanes_below(n_in - c - 17), (const float *)(at + 17 * sizeof(float)));
+    uintptr_t at = (uintptr_t)p + (uintptr_t)(m->c * (int64_t)sizeof(float));
+    __m512 a = _mm512_maskz_loadu_ps(m->a, (const float *)at);
+    __m512 b = _mm512_maskz_loadu_ps(m->b, (const float *)(at + 16 * sizeof(float)));
+    __m512 a1 = _mm512_maskz_loadu_ps(m->a1, (const float *)(at + sizeof(float)));
+    __m512 b1 = _mm512_maskz_loadu_ps(m->b1, (const float *)(at + 17 * sizeof(float)));
     t[0] = _mm512_permutex2var_ps(a, even, b);
     t[1] = _mm512_permutex2var_ps(a1, even, b1);
     t[2] = _mm512_permutex2var_ps(a1, odd, b1);
@@ -295,12 +309,13 @@ static void dw3s2_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, 
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     for (int64_t x0 = 0; x0 < n; x0 += 16) {
         __mmask16 mo = lanes_below(n - x0);
+        s2_lanes m = s2_lanes_of(x0, n_in);
         __m512 top[3], mid[3], bot[3];
-        dw3s2_taps(above, x0, n_in, even, odd, top);
+        dw3s2_taps(above, &m, even, odd, top);
         for (int64_t r = 0; r < rows; r++) {
             int64_t i = 2 * r;
-            dw3s2_taps(i < in_rows ? in + i * ldi : NULL, x0, n_in, even, odd, mid);
-            dw3s2_taps(i + 1 < in_rows ? in + (i + 1) * ldi : NULL, x0, n_in, even, odd, bot);
+            dw3s2_taps(i < in_rows ? in + i * ldi : NULL, &m, even, odd, mid);
+            dw3s2_taps(i + 1 < in_rows ? in + (i + 1) * ldi : NULL, &m, even, odd, bot);
             __m512 v = _mm512_add_ps(_mm512_add_ps(k.rb, dw3_part(top[0], top[1], top[2], k.w)),
                                      _mm512_add_ps(dw3_part(mid[0], mid[1], mid[2], k.w + 3),
                                                    dw3_part(bot[0], bot[1], bot[2], k.w + 6)));
