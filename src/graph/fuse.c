@@ -639,10 +639,8 @@ static void panel_convs(eg_exec *x, int *readers, int *reader) {
         as.kh = wa->shape[2], as.kw = wa->shape[3], as.stride_h = as.stride_w = stride,
         as.dil_h = as.dil_w = 1;
         as.groups = attr_i(a, "group", 1);
-        const eg_attr *pads = eg_attr_find(a, "pads"); /* the begin pads (auto_pad: left 0, as it only matters
-                                                        * for the in-place kernels' choice) */
-        if (pads && pads->type == EG_ATTR_INTS && pads->n == 4)
-            as.pad_t = pads->ints[0], as.pad_l = pads->ints[1];
+        int64_t pads[4]; /* the begin pads (auto_pad: left 0, as it only matters for the in-place kernels) */
+        if (ints_or(a, "pads", 4, 0, pads)) as.pad_t = pads[0], as.pad_l = pads[1];
         ember_act_kind act = x->has_fuse[s] ? x->fuse[s].act.kind : EMBER_ACT_NONE;
         bool depthwise = as.groups == as.cin && as.groups > 1;
         if (depthwise && x->has_fuse[s] && x->fuse[s].residual >= 0)
