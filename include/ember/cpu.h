@@ -30,13 +30,14 @@ typedef struct ember_cpu {
     /* Arm (aarch64 always has neon) */
     bool neon, dotprod, fp16, i8mm;
     int cores; /* cores this process may run on */
-    /* bytes of the largest (last-level) data cache cpu0 sees, from Linux's sysfs; 0 when unknown (then the
-     * planner assumes a small one, as on a Raspberry Pi) */
-    long long cache_bytes;
 } ember_cpu;
 
 /* Detected once (thread-safe), with EMBER_CPU applied. Never NULL. */
 EMBER_API const ember_cpu *ember_cpu_get(void);
+/* Bytes of the largest (last-level) data cache cpu0 sees, from Linux's sysfs, read on first call
+ * (thread-safe), EMBER_CPU's cache= applied; 0 when unknown (the planner then assumes a small one, as on a
+ * Raspberry Pi). */
+EMBER_API long long ember_cpu_cache_bytes(void);
 /* Cores this process may run on (affinity-aware), at least 1. */
 EMBER_API int ember_cpu_count(void);
 /* "arch: feature feature ..." into buf; returns the length it wanted, like snprintf. */

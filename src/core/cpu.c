@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -95,6 +96,17 @@ static long long parse_size(const char *s) {
     return v << shift;
 }
 
+/* The first line of a small text file into buf (NUL-terminated); false when it cannot be read. */
+static bool read_line(const char *path, char *buf, size_t cap) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = 0;
+    return true;
+}
+
 /* The highest-level data or unified cache of cpu0 in /sys/devices/system/cpu/cpu0/cache/index* (Linux);
  * 0 where that is absent (other systems, some Arm boards' device trees). */
 static long long detect_cache(void) {
@@ -107,11 +119,10 @@ static long long detect_cache(void) {
         const char *names[3] = {"level", "size", "type"};
         for (int f = 0; f < 3; f++) {
             snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/%s", i, names[f]);
-            FILE *fp = fopen(path, "r");
-            if (!fp) return best;
-            bool got = fgets(text, sizeof text, fp) != NULL;
-            fclose(fp);
-            if (!got) continue;
+            if (!read_line(path, text, sizeof text)) {
+                if (f == 0) return best; /* no more caches */
+                continue;
+            }
             if (f < 2)
                 field[f] = parse_size(text);
             else
@@ -122,20 +133,21 @@ static long long detect_cache(void) {
     return best;
 }
 
-/* EMBER_CPU items, comma-separated: generic clears every feature, -a (or a) clears feature a, cache=SIZE
- * sets cache_bytes. */
-static void apply_mask(ember_cpu *c, const char *spec) {
+/* EMBER_CPU items, comma-separated: generic clears every feature, -a (or a) clears feature a (both when c is
+ * not NULL), cache=SIZE sets *cache (when not NULL). */
+static void apply_mask(ember_cpu *c, long long *cache, const char *spec) {
     if (!spec || !*spec) return;
     char buf[256];
     snprintf(buf, sizeof buf, "%s", spec);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (!strcmp(tok, "generic")) {
-            for (int i = 0; i < NFEATURES; i++) *flag(c, i) = false;
-            continue;
-        }
         if (!strncmp(tok, "cache=", 6)) {
             long long v = parse_size(tok + 6);
-            if (v >= 0) c->cache_bytes = v;
+            if (v >= 0 && cache) *cache = v;
+            continue;
+        }
+        if (!c) continue;
+        if (!strcmp(tok, "generic")) {
+            for (int i = 0; i < NFEATURES; i++) *flag(c, i) = false;
             continue;
         }
         if (*tok == '-') tok++;
@@ -144,10 +156,24 @@ static void apply_mask(ember_cpu *c, const char *spec) {
     }
 }
 
+/* Read on first use (a dozen sysfs files, ~0.1 ms here): only plans that weigh a chain ask, not every
+ * process start. */
+static long long cache_bytes;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void detect_cache_once(void) {
+    cache_bytes = detect_cache();
+    apply_mask(NULL, &cache_bytes, getenv("EMBER_CPU"));
+}
+
+long long ember_cpu_cache_bytes(void) {
+    pthread_once(&cache_once, detect_cache_once);
+    return cache_bytes;
+}
+
 static void detect(void) {
     detect_arch(&detected);
-    detected.cache_bytes = detect_cache();
-    apply_mask(&detected, getenv("EMBER_CPU"));
+    apply_mask(&detected, NULL, getenv("EMBER_CPU"));
     detected.cores = ember_cpu_count();
 }
 
@@ -168,7 +194,7 @@ int ember_cpu_count(void) {
 
 /* "x86_64, 2 cores, 32 MB cache:" (the cache left out when unknown) */
 static int describe_head(char *buf, size_t cap, const ember_cpu *c) {
-    long long kb = c->cache_bytes >> 10;
+    long long kb = ember_cpu_cache_bytes() >> 10;
     if (!kb) return snprintf(buf, cap, "%s, %d cores:", ARCH_NAME, c->cores);
     return kb % 1024 ? snprintf(buf, cap, "%s, %d cores, %lld KB cache:", ARCH_NAME, c->cores, kb)
                      : snprintf(buf, cap, "%s, %d cores, %lld MB cache:", ARCH_NAME, c->cores, kb >> 10);

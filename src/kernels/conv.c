@@ -1218,7 +1218,7 @@ static void chain_tasks(void *ctx, int64_t begin, int64_t end, int thread) {
  * last level, and its DRAM is where the chain saves most. */
 bool ember_conv2d_chain_pays(int64_t channels, int64_t h, int64_t w) {
     int64_t bytes = channels * h * w * (int64_t)sizeof(float);
-    return bytes >= CHAIN_MIN_BYTES && bytes > ember_cpu_get()->cache_bytes / 2;
+    return bytes >= CHAIN_MIN_BYTES && bytes > ember_cpu_cache_bytes() / 2;
 }
 
 bool ember_conv2d_chain(ember_pool *pool, const ember_conv2d_shape *ga, const ember_conv2d_weights *wa,
