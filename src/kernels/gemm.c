@@ -21,11 +21,12 @@ enum { LAZY_B_MAX_M = 2 * MC_TARGET };
 enum { IN_PLACE_ANY_TILES = 8 };
 /* At most this many tiles are shared sliver by sliver between threads (shared_tiles); more are small. */
 enum { SHARED_MAX_TILES = 64 };
-/* A plain A is read in place (ukernel_sa) when B has at most this many columns and a tile's A rows fit in
- * L1 (K <= SA_MAX_K): each A sliver then serves N / nr tiles only, and packing it cost about as much as
- * using it (MiniLM's attention: the 128 x 128 scores times V, Dv = 32, two slivers; the model 0.99x at 1
- * thread, in-process A/B, 9 rounds, twice). At N = 128 (the scores, Q K^T) it gained nothing. */
-enum { SA_MAX_N = 64, SA_MAX_K = 512 };
+/* A plain A is read in place (ukernel_sa) wherever the table has the kernel: packing it first cost about as
+ * much as it saved, and took an M x K buffer (MiniLM's f2, 128 x 1536: 768 KB of the run's RSS). In
+ * place for every shape against in place for N <= 64 and K <= 512 only (alternating binaries, 5 rounds):
+ * MiniLM 0.998x at 1 thread and 0.985x at 2, the other models 0.98-1.006x; the GEMM benchmark 512-2048
+ * even or faster; the AVX2 table (EMBER_CPU=-avx512f) MiniLM 1.005-1.013x at 1 thread (f1, N = 1536,
+ * 1.2% slower), taken for the memory. */
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -194,7 +195,7 @@ typedef struct {
     int64_t M, N, K, mc, nc, kc, tiles_n;
     float alpha, beta;
     const float *pa, *pb;
-    const ember_gemm_operand *ain; /* A read in place (ukernel_sa; pa NULL): see SA_MAX_N */
+    const ember_gemm_operand *ain; /* A read in place (ukernel_sa; pa NULL): see the top */
     const ember_gemm_src *bsrc;    /* lazy_b: B panels are packed per tile from here */
     bool lazy_b;
     bool in_place_b; /* lazy_b with a plain B the micro-kernel reads in place (ukernel_sb) */
@@ -674,8 +675,7 @@ static void sgemm_run(const ember_kernel_table *k, ember_pool *pool, int64_t M, 
     }
     bool lazy_b = !B->packed && !B->packed_f16 && M <= LAZY_B_MAX_M;
     const ember_gemm_operand *ain = k->ukernel_sa && !A->packed && A->pack == ember_pack_operand_a &&
-                                            !((const ember_gemm_operand *)A->src)->trans && N <= SA_MAX_N &&
-                                            K <= SA_MAX_K
+                                            !((const ember_gemm_operand *)A->src)->trans
                                         ? A->src
                                         : NULL;
     int64_t fa = A->packed || ain ? 0 : ember_packed_floats(k, false, M, K);
