@@ -8,6 +8,8 @@
 #include "check.h"
 
 #include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static void test_status_messages(void) {
@@ -244,7 +246,7 @@ static void test_pagestore(void) {
     CHECK(h && heap && ((uintptr_t)h & 63) == 0);
     memset(h, 1, 1000);
     ember_free_aligned(h);
-    ember_pagestore *ps = ember_pagestore_create(4 << 20); /* a whole number of 2 MB pages: no rounding */
+    ember_pagestore *ps = ember_pagestore_create(4 << 20, 2 << 20); /* whole 2 MB pages: no rounding */
     if (!ps) return; /* sanitizer build, or no anonymous mappings */
     unsigned char *a = ember_pagestore_alloc(ps, 100), *b = ember_pagestore_keep(ps, 2 << 20, &heap);
     CHECK(a && b && !heap && ((uintptr_t)a & 63) == 0 && ((uintptr_t)b & 63) == 0 && b >= a + 100);
@@ -297,6 +299,32 @@ static void test_huge_alloc(void) {
     }
 }
 
+/* Released pages leave the resident set (mincore says so where the system has it) and read as zeros; the
+ * partial pages at both ends and everything outside keep their bytes. */
+static void test_release(void) {
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0) return;
+    size_t page = (size_t)pg, n = 8 * page;
+    unsigned char *p = ember_malloc_aligned(n + page);
+    CHECK(p != NULL);
+    if (!p) return;
+    unsigned char *b =
+        (unsigned char *)(((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1)); /* page 0 of 8 */
+    memset(b, 4, n);
+    ember_release(b + page + 1, 5 * page); /* pages 2..5 whole inside; 1 and 6 only in part */
+    CHECK(b[page] == 4 && b[2 * page - 1] == 4 && b[6 * page] == 4 && b[6 * page + 1] == 4);
+#if defined(__linux__)
+    unsigned char in[8];
+    if (mincore(b, n, in) == 0) {
+        CHECK((in[1] & 1) && (in[6] & 1) && (in[7] & 1));
+        CHECK(!(in[2] & 1) && !(in[3] & 1) && !(in[4] & 1) && !(in[5] & 1));
+    }
+#endif
+    for (size_t i = 2 * page; i < 6 * page; i += 512) CHECK(b[i] == 0);
+    ember_release(NULL, n);
+    ember_free_aligned(p);
+}
+
 static void count_sink(void *user, ember_log_level level, const char *msg) {
     int *calls = user;
     (*calls)++;
@@ -329,6 +357,7 @@ int main(void) {
     RUN(test_mapfile);
     RUN(test_pagestore);
     RUN(test_huge_alloc);
+    RUN(test_release);
     RUN(test_log);
     return check_done();
 }

@@ -68,6 +68,14 @@ void ember_map_drop(const ember_map *m, const void *p, size_t n) {
 #endif
 }
 
+void ember_release(void *p, size_t n) {
+#if defined(MADV_DONTNEED)
+    if (p) advise_pages(p, n, MADV_DONTNEED);
+#else
+    (void)p, (void)n;
+#endif
+}
+
 void ember_prefault(void *p, size_t n) {
 #if defined(MADV_POPULATE_WRITE) && defined(MADV_DONTNEED) /* Linux 5.14; older kernels answer EINVAL */
     if (p && n >= 64 * 1024) advise_pages(p, n, MADV_POPULATE_WRITE);

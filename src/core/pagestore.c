@@ -50,14 +50,14 @@ static uint8_t *map_huge(size_t cap, size_t advise) {
 }
 #endif
 
-ember_pagestore *ember_pagestore_create(size_t reserve) {
+ember_pagestore *ember_pagestore_create(size_t reserve, size_t huge) {
 #if defined(PAGESTORE_ON)
     if (!reserve || reserve > SIZE_MAX / 2 - HUGE) return NULL;
     size_t cap = (reserve + HUGE - 1) & ~(size_t)(HUGE - 1);
     ember_pagestore *ps = ember_calloc(1, sizeof *ps);
     if (!ps) return NULL;
-    /* only the whole huge pages of what was asked for: a 2.4 MB store is not made 4 MB resident */
-    ps->base = map_huge(cap, reserve);
+    /* only whole huge pages of what will be used: a 2.4 MB store is not made 4 MB resident */
+    ps->base = map_huge(cap, huge < reserve ? huge : reserve);
     if (!ps->base) {
         ember_free(ps);
         return NULL;
@@ -66,7 +66,7 @@ ember_pagestore *ember_pagestore_create(size_t reserve) {
     atomic_init(&ps->used, 0);
     return ps;
 #else
-    (void)reserve;
+    (void)reserve, (void)huge;
     return NULL;
 #endif
 }

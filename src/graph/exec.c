@@ -607,6 +607,14 @@ static int prepared_weight(const eg_exec *x, int s) {
     return n->in[1];
 }
 
+enum { COPY_PART = 256 << 10 }; /* a weight is copied out of the file this much at a time */
+
+/* The bytes of step s's deferred weight that prepare_step copies (0: none). */
+static size_t copied_bytes(const eg_exec *x, int s) {
+    int w = prepared_weight(x, s);
+    return w >= 0 && eg_exec_deferred(x, w) ? x->vals[w].t.nbytes : 0;
+}
+
 /* Step s's prepare. A deferred initializer without data (the weight prepared_weight names) is copied into
  * `buf`, the calling thread's, and handed to the op as a copy of its value, so steps sharing it do not race.
  */
@@ -620,11 +628,15 @@ static void prepare_step(eg_exec *x, int s, void *buf) {
     if (copy && !buf) return; /* out of memory: copied for good after (or the plan fails there) */
     eo_ctx c;
     step_ctx(x, s, &c, in, out);
-    if (copy) { /* the file's pages go before the packed copy is made: never all three resident */
+    if (copy) { /* the file's pages go as they are copied, before the packed copy is made */
         const eg_value *wv = &x->g->values[w];
         copied = *in[1];
-        copied.t.data = memcpy(buf, wv->init_raw, copied.t.nbytes);
-        ember_map_drop(&x->g->model->map, wv->init_raw, copied.t.nbytes);
+        copied.t.data = buf;
+        for (size_t at = 0, all = copied.t.nbytes; at < all;) {
+            size_t part = all - at < COPY_PART ? all - at : COPY_PART;
+            memcpy((uint8_t *)buf + at, wv->init_raw + at, part);
+            ember_map_drop(&x->g->model->map, wv->init_raw, at += part); /* the whole pages copied so far */
+        }
         in[1] = &copied;
     }
     eo_prepare(&c);
@@ -633,12 +645,50 @@ static void prepare_step(eg_exec *x, int s, void *buf) {
 
 typedef struct {
     eg_exec *x;
-    void **buf; /* one copy buffer per pool thread */
+    const int *order; /* the steps, largest copied weight first */
+    void **buf;       /* one copy buffer per pool thread */
+    size_t held;      /* one thread, its buffer not the arena: the bytes of it still resident */
 } prepare_job;
 
 static void prepare_range(void *ctx, int64_t begin, int64_t end, int thread) {
-    const prepare_job *j = ctx;
-    for (int64_t s = begin; s < end; s++) prepare_step(j->x, (int)s, j->buf[thread]);
+    prepare_job *j = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        int s = j->order[i];
+        size_t need = copied_bytes(j->x, s);
+        if (j->held && j->buf[thread] && need && need < j->held) { /* copies only shrink from here */
+            ember_release((uint8_t *)j->buf[thread] + need, j->held - need);
+            j->held = need;
+        }
+        prepare_step(j->x, s, j->buf[thread]);
+    }
+}
+
+typedef struct {
+    size_t bytes;
+    int step;
+} sized_step;
+
+static int larger_first(const void *a, const void *b) {
+    const sized_step *p = a, *q = b;
+    if (p->bytes != q->bytes) return p->bytes < q->bytes ? 1 : -1;
+    return p->step - q->step;
+}
+
+/* The steps in the order they are prepared: largest copied weight first, so that the copy buffer, which
+ * shrinks with them, is small when the store is nearly full. NULL when out of memory. */
+static int *prepare_order(const eg_exec *x) {
+    sized_step *ss = ember_calloc((size_t)x->nsteps + 1, sizeof *ss);
+    int *order = ember_calloc((size_t)x->nsteps + 1, sizeof *order);
+    if (ss && order) {
+        for (int s = 0; s < x->nsteps; s++) ss[s] = (sized_step){copied_bytes(x, s), s};
+        qsort(ss, (size_t)x->nsteps, sizeof *ss, larger_first);
+        for (int s = 0; s < x->nsteps; s++) order[s] = ss[s].step;
+    } else {
+        ember_free(order);
+        order = NULL;
+    }
+    ember_free(ss);
+    return order;
 }
 
 /* Let the ops prepare what they keep across runs (packed weights) now, while the inferred shapes are at
@@ -647,16 +697,19 @@ static void prepare_range(void *ctx, int64_t begin, int64_t end, int thread) {
  * deferred initializer without data stays without data once packed; a step that did not pack it, or that
  * reads it otherwise, gets it copied for good. */
 static ember_status prepare_steps(eg_exec *x) {
-    if (!x->store) { /* address space for twice the weights (Winograd's and padded panels are larger) */
+    size_t cap = 0, packed = 0; /* the largest weight copied (a deferred table a Gather reads is not one) */
+    for (int s = 0; s < x->nsteps; s++) {
+        size_t n = copied_bytes(x, s);
+        cap = n > cap ? n : cap;
+        packed += n;
+    }
+    if (!x->store) { /* address space for twice the weights (Winograd's and padded panels are larger); 2 MB
+                      * pages for what the copied weights will fill at least, so that no page is resident
+                      * far past the last weight while the plan copies the others */
         size_t w = 0;
         for (int v = 0; v < x->g->nvalues; v++)
             if (x->g->values[v].init) w += x->g->values[v].init->nbytes;
-        if (w >= STORE_MIN) x->store = ember_pagestore_create(2 * w + STORE_MIN);
-    }
-    size_t cap = 0; /* the largest weight copied (a deferred table a Gather reads is not one) */
-    for (int s = 0; s < x->nsteps; s++) {
-        int w = prepared_weight(x, s);
-        if (w >= 0 && eg_exec_deferred(x, w) && x->vals[w].t.nbytes > cap) cap = x->vals[w].t.nbytes;
+        if (w >= STORE_MIN) x->store = ember_pagestore_create(2 * w + STORE_MIN, packed);
     }
     /* Copy buffers from the arena, which no run has used yet, where it has room: its pages, touched here,
      * are then fresh memory once, not twice (a buffer freed now and the arena faulted in by the first run).
@@ -671,19 +724,20 @@ static ember_status prepare_steps(eg_exec *x) {
     if (slot && in_arena + 1 < threads) threads = 1, in_arena = in_arena ? 1 : 0;
     void **buf = ember_calloc((size_t)threads, sizeof *buf);
     bool *heap = ember_calloc((size_t)threads, sizeof *heap);
-    ember_pagestore *tmp = cap && buf && heap && in_arena < threads
-                               ? ember_pagestore_create(cap * (size_t)(threads - in_arena)) /* huge pages */
-                               : NULL;
+    size_t more = cap * (size_t)(threads - in_arena);
+    ember_pagestore *tmp =
+        cap && buf && heap && in_arena < threads ? ember_pagestore_create(more, more) : NULL;
     for (int t = 0; cap && buf && heap && t < threads; t++)
         buf[t] =
             t < in_arena ? (void *)(x->arena + (size_t)t * slot) : ember_pagestore_keep(tmp, cap, &heap[t]);
-    if (buf && heap) {
-        prepare_job j = {x, buf};
+    int *order = buf && heap ? prepare_order(x) : NULL;
+    if (order) {
+        prepare_job j = {x, order, buf, in_arena ? 0 : cap};
         ember_pool_for(threads > 1 ? x->pool : NULL, x->nsteps, 1, prepare_range, &j);
     }
     for (int t = 0; buf && heap && t < threads; t++)
         if (heap[t]) ember_free_aligned(buf[t]);
-    ember_free(buf), ember_free(heap);
+    ember_free(buf), ember_free(heap), ember_free(order);
     ember_pagestore_destroy(tmp);
     ember_pagestore_trim(x->store);
     ember_status st = EMBER_OK;
