@@ -122,11 +122,12 @@ void ember_pagestore_destroy(ember_pagestore *ps) {
 }
 
 #if defined(PAGESTORE_ON)
-/* The bytes a huge buffer of `bytes` maps: whole 2 MB pages, the last one only when at least half of it is
- * used (a smaller tail stays on 4 KB pages, so a 2.2 MB buffer is not made 4 MB resident). */
+/* The bytes a huge buffer of `bytes` maps: whole 2 MB pages, the last one only when at least three
+ * quarters of it are used (a smaller tail stays on 4 KB pages, so a 2.2 MB buffer is not made 4 MB
+ * resident, nor MiniLM's 1.2 MB arena 2 MB). */
 static size_t huge_cap(size_t bytes, size_t *advise) {
     size_t whole = bytes & ~(size_t)(HUGE - 1), tail = bytes - whole;
-    *advise = tail >= HUGE / 2 ? whole + HUGE : whole;
+    *advise = tail >= HUGE / 4 * 3 ? whole + HUGE : whole;
     return (bytes + HUGE - 1) & ~(size_t)(HUGE - 1);
 }
 #endif
