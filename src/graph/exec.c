@@ -615,6 +615,12 @@ static size_t copied_bytes(const eg_exec *x, int s) {
     return w >= 0 && eg_exec_deferred(x, w) ? x->vals[w].t.nbytes : 0;
 }
 
+/* The bytes of step s's constant weight, which its prepare may pack (copied or not). */
+static size_t weight_bytes(const eg_exec *x, int s) {
+    int w = prepared_weight(x, s);
+    return w >= 0 && x->is_const[w] && x->vals[w].kind == EV_TENSOR ? x->vals[w].t.nbytes : 0;
+}
+
 /* Step s's prepare. A deferred initializer without data (the weight prepared_weight names) is copied into
  * `buf`, the calling thread's, and handed to the op as a copy of its value, so steps sharing it do not race.
  */
@@ -701,11 +707,11 @@ static ember_status prepare_steps(eg_exec *x) {
     for (int s = 0; s < x->nsteps; s++) {
         size_t n = copied_bytes(x, s);
         cap = n > cap ? n : cap;
-        packed += n;
+        packed += weight_bytes(x, s);
     }
     if (!x->store) { /* address space for twice the weights (Winograd's and padded panels are larger); 2 MB
-                      * pages for what the copied weights will fill at least, so that no page is resident
-                      * far past the last weight while the plan copies the others */
+                      * pages for what the weights the steps pack will fill at least, so that no page is
+                      * resident far past the last weight while the plan copies the others */
         size_t w = 0;
         for (int v = 0; v < x->g->nvalues; v++)
             if (x->g->values[v].init) w += x->g->values[v].init->nbytes;
