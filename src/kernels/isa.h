@@ -215,6 +215,7 @@ void ember_kernels_init_avx512(ember_kernel_table *t);
 void ember_conv_init_avx512(ember_kernel_table *t); /* called from ember_kernels_init_avx512 */
 void ember_vmath_init_avx2(ember_kernel_table *t);
 void ember_winograd_init_avx2(ember_kernel_table *t);
+void ember_winograd_init_avx512(ember_kernel_table *t); /* the transforms; after the AVX2 init */
 void ember_conv_init_avx2(ember_kernel_table *t); /* called from ember_winograd_init_avx2 */
 #elif defined(__aarch64__) || defined(__arm__)
 void ember_kernels_init_neon(ember_kernel_table *t);

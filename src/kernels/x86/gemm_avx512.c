@@ -242,4 +242,5 @@ void ember_kernels_init_avx512(ember_kernel_table *t) {
     t->ukernel_narrow = narrow_8;
     t->ukernel_rows = rows_8x16;
     ember_conv_init_avx512(t);
+    ember_winograd_init_avx512(t);
 }
