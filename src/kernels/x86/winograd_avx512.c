@@ -1,6 +1,6 @@
 /* AVX-512 twins of the Winograd F(4x4, 3x3) transforms (winograd.h): 16 tiles per vector, the lanes left
- * over in one masked pass. With 32 registers the output transform's 24 intermediate vectors stay in
- * registers; AVX2's 16 had kept part of them on the stack. */
+ * over in one masked pass. With 32 registers most of the intermediate vectors stay in registers (the
+ * output transform's 24: all but a few; the input's 36 cannot), where AVX2's 16 keep many on the stack. */
 #include "kernels/isa.h"
 
 #include "kernels/winograd.h"
@@ -17,70 +17,54 @@
 #define W_LOAD(p) (all16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(lanes, p))
 #define W_STORE(p, x) (all16 ? _mm512_storeu_ps(p, x) : _mm512_mask_storeu_ps(p, lanes, x))
 
-/* EMBER_WINO_IN written out as EMBER_WINO_OUT is below: B^T along each of the 6 rows, then the 6 columns. */
-#define ROW_BT(i, r)                                                                                         \
+/* EMBER_WINO_IN / _OUT written out (their loops index arrays of vectors by the loop variable, which kept the
+ * intermediates on the stack here): the 1-D transform T (EMBER_WINO_BT, 6 -> 6, or EMBER_WINO_AT, 6 -> 4)
+ * along each of the 6 rows of src (lane pitch ld) into r, then along column j of r0..r5 into n vectors of
+ * dst (lane pitch ldd), at dst + (a * n + j) * ldd + l. */
+#define ROW_T(T, src, ld, i, r)                                                                              \
     do {                                                                                                     \
-        const float *row_ = d + (i)*6 * L + l;                                                               \
-        W_T x0 = W_LOAD(row_), x1 = W_LOAD(row_ + L), x2 = W_LOAD(row_ + 2 * L);                             \
-        W_T x3 = W_LOAD(row_ + 3 * L), x4 = W_LOAD(row_ + 4 * L), x5 = W_LOAD(row_ + 5 * L);                 \
-        EMBER_WINO_BT(x0, x1, x2, x3, x4, x5, r);                                                            \
+        const float *row_ = (src) + (i)*6 * (ld) + l;                                                        \
+        W_T x0 = W_LOAD(row_), x1 = W_LOAD(row_ + (ld)), x2 = W_LOAD(row_ + 2 * (ld));                       \
+        W_T x3 = W_LOAD(row_ + 3 * (ld)), x4 = W_LOAD(row_ + 4 * (ld)), x5 = W_LOAD(row_ + 5 * (ld));        \
+        T(x0, x1, x2, x3, x4, x5, r);                                                                        \
     } while (0)
-#define COL_BT(j)                                                                                            \
+#define COL_T(T, n, dst, ldd, j)                                                                             \
     do {                                                                                                     \
         W_T c_[6];                                                                                           \
-        EMBER_WINO_BT(r0[j], r1[j], r2[j], r3[j], r4[j], r5[j], c_);                                         \
-        for (int a_ = 0; a_ < 6; a_++) W_STORE(v + (a_ * 6 + (j)) * vs + l, c_[a_]);                         \
+        T(r0[j], r1[j], r2[j], r3[j], r4[j], r5[j], c_);                                                     \
+        _Pragma("GCC unroll 6") for (int a_ = 0; a_ < (n); a_++)                                             \
+            W_STORE((dst) + (a_ * (n) + (j)) * (ldd) + l, c_[a_]);                                           \
+    } while (0)
+#define ROWS_T(T, src, ld)                                                                                   \
+    do {                                                                                                     \
+        ROW_T(T, src, ld, 0, r0);                                                                            \
+        ROW_T(T, src, ld, 1, r1);                                                                            \
+        ROW_T(T, src, ld, 2, r2);                                                                            \
+        ROW_T(T, src, ld, 3, r3);                                                                            \
+        ROW_T(T, src, ld, 4, r4);                                                                            \
+        ROW_T(T, src, ld, 5, r5);                                                                            \
     } while (0)
 
 static inline __attribute__((always_inline)) void in16(float *v, int64_t vs, const float *d, int64_t L,
                                                        int64_t l, bool all16, __mmask16 lanes) {
     W_T r0[6], r1[6], r2[6], r3[6], r4[6], r5[6];
-    ROW_BT(0, r0);
-    ROW_BT(1, r1);
-    ROW_BT(2, r2);
-    ROW_BT(3, r3);
-    ROW_BT(4, r4);
-    ROW_BT(5, r5);
-    COL_BT(0);
-    COL_BT(1);
-    COL_BT(2);
-    COL_BT(3);
-    COL_BT(4);
-    COL_BT(5);
+    ROWS_T(EMBER_WINO_BT, d, L);
+    COL_T(EMBER_WINO_BT, 6, v, vs, 0);
+    COL_T(EMBER_WINO_BT, 6, v, vs, 1);
+    COL_T(EMBER_WINO_BT, 6, v, vs, 2);
+    COL_T(EMBER_WINO_BT, 6, v, vs, 3);
+    COL_T(EMBER_WINO_BT, 6, v, vs, 4);
+    COL_T(EMBER_WINO_BT, 6, v, vs, 5);
 }
-
-/* EMBER_WINO_OUT written out (its loops index arrays of vectors by the loop variable, which kept the 24
- * intermediates on the stack here): A^T along each of the 6 rows, then along the 4 columns. */
-#define ROW_AT(i, r)                                                                                         \
-    do {                                                                                                     \
-        const float *row_ = m + (i)*6 * ms + l;                                                              \
-        W_T x0 = W_LOAD(row_), x1 = W_LOAD(row_ + ms), x2 = W_LOAD(row_ + 2 * ms);                           \
-        W_T x3 = W_LOAD(row_ + 3 * ms), x4 = W_LOAD(row_ + 4 * ms), x5 = W_LOAD(row_ + 5 * ms);              \
-        EMBER_WINO_AT(x0, x1, x2, x3, x4, x5, r);                                                            \
-    } while (0)
-#define COL_AT(j)                                                                                            \
-    do {                                                                                                     \
-        W_T c_[4];                                                                                           \
-        EMBER_WINO_AT(r0[j], r1[j], r2[j], r3[j], r4[j], r5[j], c_);                                         \
-        W_STORE(y + (0 * 4 + (j)) * L + l, c_[0]);                                                           \
-        W_STORE(y + (1 * 4 + (j)) * L + l, c_[1]);                                                           \
-        W_STORE(y + (2 * 4 + (j)) * L + l, c_[2]);                                                           \
-        W_STORE(y + (3 * 4 + (j)) * L + l, c_[3]);                                                           \
-    } while (0)
 
 static inline __attribute__((always_inline)) void out16(float *y, const float *m, int64_t ms, int64_t L,
                                                         int64_t l, bool all16, __mmask16 lanes) {
     W_T r0[4], r1[4], r2[4], r3[4], r4[4], r5[4];
-    ROW_AT(0, r0);
-    ROW_AT(1, r1);
-    ROW_AT(2, r2);
-    ROW_AT(3, r3);
-    ROW_AT(4, r4);
-    ROW_AT(5, r5);
-    COL_AT(0);
-    COL_AT(1);
-    COL_AT(2);
-    COL_AT(3);
+    ROWS_T(EMBER_WINO_AT, m, ms);
+    COL_T(EMBER_WINO_AT, 4, y, L, 0); /* each column by name: in a loop over j, r0[j]... went to the stack */
+    COL_T(EMBER_WINO_AT, 4, y, L, 1);
+    COL_T(EMBER_WINO_AT, 4, y, L, 2);
+    COL_T(EMBER_WINO_AT, 4, y, L, 3);
 }
 
 static void wino_in_avx512(float *v, int64_t vs, const float *d, int64_t L) {
