@@ -151,9 +151,8 @@ int cmd_bench(int argc, char **argv) {
                threads, runs, median, times[0], times[runs - 1], cpu_per_run, load_ms, first_ms,
                peak_rss_mb());
     } else {
-        printf("%s: %d thread%s, %ld runs: median %.3f ms, min %.3f, max %.3f; cpu %.3f ms per run; load "
-               "%.1f ms, "
-               "first run %.1f ms; peak RSS %.1f MB\n",
+        printf("%s: %d thread%s, %ld runs: median %.3f ms, min %.3f, max %.3f; cpu %.3f ms per run; "
+               "load %.1f ms, first run %.1f ms; peak RSS %.1f MB\n",
                path, threads, threads == 1 ? "" : "s", runs, median, times[0], times[runs - 1], cpu_per_run,
                load_ms, first_ms, peak_rss_mb());
     }

@@ -202,13 +202,13 @@ static int describe_head(char *buf, size_t cap, const ember_cpu *c) {
 
 int ember_cpu_describe(char *buf, size_t cap) {
     const ember_cpu *c = ember_cpu_get();
-    int total = describe_head(buf, cap, c);
+    int head = describe_head(buf, cap, c), total = head;
     for (int i = 0; i < NFEATURES; i++) {
         if (!*flag((ember_cpu *)c, i)) continue;
         size_t used = (size_t)total < cap ? (size_t)total : cap;
         total += snprintf(buf + used, cap - used, " %s", feature_table[i].name);
     }
-    if (total == describe_head(NULL, 0, c)) {
+    if (total == head) {
         size_t used = (size_t)total < cap ? (size_t)total : cap;
         total += snprintf(buf + used, cap - used, " (scalar only)");
     }
