@@ -650,29 +650,28 @@ static void prepare_step(eg_exec *x, int s, void *buf) {
 }
 
 typedef struct {
+    size_t bytes; /* copied_bytes */
+    int step;
+} sized_step;
+
+typedef struct {
     eg_exec *x;
-    const int *order; /* the steps, largest copied weight first */
-    void **buf;       /* one copy buffer per pool thread */
-    size_t held;      /* one thread, its buffer not the arena: the bytes of it still resident */
+    const sized_step *order; /* the steps, largest copied weight first */
+    void **buf;              /* one copy buffer per pool thread */
+    size_t held;             /* one thread, its buffer not the arena: the bytes of it still resident */
 } prepare_job;
 
 static void prepare_range(void *ctx, int64_t begin, int64_t end, int thread) {
     prepare_job *j = ctx;
     for (int64_t i = begin; i < end; i++) {
-        int s = j->order[i];
-        size_t need = copied_bytes(j->x, s);
+        size_t need = j->order[i].bytes;
         if (j->held && j->buf[thread] && need && need < j->held) { /* copies only shrink from here */
             ember_release((uint8_t *)j->buf[thread] + need, j->held - need);
             j->held = need;
         }
-        prepare_step(j->x, s, j->buf[thread]);
+        prepare_step(j->x, j->order[i].step, j->buf[thread]);
     }
 }
-
-typedef struct {
-    size_t bytes;
-    int step;
-} sized_step;
 
 static int larger_first(const void *a, const void *b) {
     const sized_step *p = a, *q = b;
@@ -682,19 +681,12 @@ static int larger_first(const void *a, const void *b) {
 
 /* The steps in the order they are prepared: largest copied weight first, so that the copy buffer, which
  * shrinks with them, is small when the store is nearly full. NULL when out of memory. */
-static int *prepare_order(const eg_exec *x) {
+static sized_step *prepare_order(const eg_exec *x) {
     sized_step *ss = ember_calloc((size_t)x->nsteps + 1, sizeof *ss);
-    int *order = ember_calloc((size_t)x->nsteps + 1, sizeof *order);
-    if (ss && order) {
-        for (int s = 0; s < x->nsteps; s++) ss[s] = (sized_step){copied_bytes(x, s), s};
-        qsort(ss, (size_t)x->nsteps, sizeof *ss, larger_first);
-        for (int s = 0; s < x->nsteps; s++) order[s] = ss[s].step;
-    } else {
-        ember_free(order);
-        order = NULL;
-    }
-    ember_free(ss);
-    return order;
+    if (!ss) return NULL;
+    for (int s = 0; s < x->nsteps; s++) ss[s] = (sized_step){copied_bytes(x, s), s};
+    qsort(ss, (size_t)x->nsteps, sizeof *ss, larger_first);
+    return ss;
 }
 
 /* Let the ops prepare what they keep across runs (packed weights) now, while the inferred shapes are at
@@ -736,7 +728,7 @@ static ember_status prepare_steps(eg_exec *x) {
     for (int t = 0; cap && buf && heap && t < threads; t++)
         buf[t] =
             t < in_arena ? (void *)(x->arena + (size_t)t * slot) : ember_pagestore_keep(tmp, cap, &heap[t]);
-    int *order = buf && heap ? prepare_order(x) : NULL;
+    sized_step *order = buf && heap ? prepare_order(x) : NULL;
     if (order) {
         prepare_job j = {x, order, buf, in_arena ? 0 : cap};
         ember_pool_for(threads > 1 ? x->pool : NULL, x->nsteps, 1, prepare_range, &j);
