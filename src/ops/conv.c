@@ -115,10 +115,16 @@ static void im2col(const float *x, int64_t cin, const geom *g, float *col) {
         }
 }
 
-/* Weights prepared for ember_conv2d: packed once (BatchNormalization folded in) and kept in c->prep. */
+/* Weights prepared for ember_conv2d: packed once (BatchNormalization folded in) and kept in c->prep, with the
+ * geometry they were packed for: a run whose input has the shape `x` then takes `cs` as it is instead of
+ * deriving it again from the attributes (a dozen attribute lookups per step, each a scan of the node's names,
+ * on the thread the pool's workers wait for). */
 typedef struct conv_prep {
     ember_conv2d_weights *w;
     float *bias; /* cout entries, or NULL */
+    ember_conv2d_shape cs;
+    int ndim;
+    int64_t x[EMBER_MAX_DIMS];
 } conv_prep;
 
 static void conv_prep_free(void *p) {
@@ -143,6 +149,10 @@ static conv_prep *conv_prep_make(const eo_ctx *c, const ember_conv2d_shape *cs, 
             for (int64_t k = 0; k < per; k++) tmp[oc * per + k] = W[oc * per + k] * sc[oc];
         W = tmp;
     }
+    cp->cs = *cs;
+    const ember_tensor *x = eo_in(c, 0);
+    cp->ndim = x->ndim;
+    memcpy(cp->x, x->shape, sizeof(int64_t) * (size_t)x->ndim);
     cp->w = ember_conv2d_weights_create(cs, W, c->store);
     ember_free(tmp);
     if (!cp->w) goto fail;
@@ -237,10 +247,9 @@ static bool conv_chained(eo_ctx *c, eo_ctx *p) {
 }
 
 /* f32 Conv with 1 or 2 spatial dims on ember_conv2d, with c->fuse in its epilogue. */
-static ember_status conv_fast(eo_ctx *c, const geom *g, int64_t group) {
+static ember_status conv_fast(eo_ctx *c, ember_conv2d_shape cs) {
     const ember_tensor *x = eo_in(c, 0), *w = eo_in(c, 1), *b = eo_in(c, 2);
     ember_tensor *y = eo_out(c, 0);
-    ember_conv2d_shape cs = conv_shape(x, w, g, group);
     cs.in_panel = c->panel_in, cs.out_panel = c->panel_out;
     bool keep = c->prep && eo_in_const(c, 1) && (!b || eo_in_const(c, 2));
     conv_prep *cp = keep ? c->prep->p : NULL;
@@ -287,6 +296,10 @@ ember_status conv_run(eo_ctx *c) {
     }
     if (eo_is_half(x->dtype)) return eo_run_as_f32(c, conv_run);
     if (x->dtype != EMBER_DTYPE_F32) return ember_fail(EMBER_ERR_UNSUPPORTED, "Conv of %s", ember_dtype_name(x->dtype));
+    const conv_prep *cp = c->prep ? c->prep->p : NULL;
+    if (cp && !eo_reference() && x->ndim == cp->ndim &&
+        !memcmp(x->shape, cp->x, sizeof(int64_t) * (size_t)x->ndim))
+        return conv_fast(c, cp->cs);
     geom g;
     ember_status s = geom_make(c, x, w->shape + 2, false, &g);
     if (s) return s;
@@ -294,7 +307,7 @@ ember_status conv_run(eo_ctx *c) {
         return ember_fail(EMBER_ERR_SHAPE, "Conv: weights and bias must have the input's type");
     /* (the reference path takes no panels: a plan that put a tensor in them and is run with the reference ops
      * writes and reads it as NCHW at both ends, in a buffer sized for the panels) */
-    if (g.nsp <= 2 && !eo_reference()) return conv_fast(c, &g, eo_attr_int(c, "group", 1));
+    if (g.nsp <= 2 && !eo_reference()) return conv_fast(c, conv_shape(x, w, &g, eo_attr_int(c, "group", 1)));
     int64_t group = eo_attr_int(c, "group", 1), N = x->shape[0], C = x->shape[1], M = w->shape[0];
     int64_t cg = C / group, mg = M / group, kn = prod(g.k, g.nsp), on = prod(g.out, g.nsp), in_n = prod(g.in, g.nsp);
     float *col = eo_scratch(c, sizeof(float) * (size_t)(cg * kn * on));
