@@ -174,40 +174,40 @@ static void rows_8x16(int m, int64_t k, const float *a, const float *b, int64_t 
     }
 }
 
-/* ukernel_narrow: the 8 rows of an A step in one vector (a masked load: lanes 8-15 read nothing), n <= 4
- * columns of B broadcast, k phases of their own chains (4 for 1-2 columns, 2 for 3-4) so that the FMAs do
- * not wait on each other. Inlined per n. */
+/* ukernel_narrow: the 8 rows of an A step in one 256-bit vector, n <= 4 columns of B broadcast, k phases of
+ * their own chains (8 / n, at least 2) so that the FMAs do not wait on each other. 256-bit: this core runs
+ * two such FMAs per cycle and one of 512 bits, which had computed these 8 rows in a masked half (the 4-column
+ * edge of every 14x14 conv, N = 196, had been 2% of MobileFaceNet at 1 thread). Inlined per n. */
 static inline __attribute__((always_inline)) void narrow_n(int64_t k, const float *a, const float *b,
                                                            int64_t ldb, const int n, float *c, int64_t ldc) {
-    enum { MAX_PH = 4 };
-    const int ph = n <= 2 ? 4 : 2;
-    const __mmask16 m8 = 0x00ff;
-    __m512 acc[MAX_PH][4];
-#pragma GCC unroll 4
+    enum { MAX_PH = 8 };
+    const int ph = n == 1 ? 8 : n == 2 ? 4 : n == 3 ? 3 : 2;
+    __m256 acc[MAX_PH][4];
+#pragma GCC unroll 8
     for (int q = 0; q < ph; q++)
 #pragma GCC unroll 4
-        for (int j = 0; j < n; j++) acc[q][j] = _mm512_setzero_ps();
+        for (int j = 0; j < n; j++) acc[q][j] = _mm256_setzero_ps();
     int64_t p = 0;
     for (; p + ph <= k; p += ph, a += ph * MR, b += ph * ldb)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int q = 0; q < ph; q++) {
-            __m512 av = _mm512_maskz_loadu_ps(m8, a + q * MR);
+            __m256 av = _mm256_loadu_ps(a + q * MR);
 #pragma GCC unroll 4
             for (int j = 0; j < n; j++)
-                acc[q][j] = _mm512_fmadd_ps(av, _mm512_set1_ps(b[q * ldb + j]), acc[q][j]);
+                acc[q][j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(b + q * ldb + j), acc[q][j]);
         }
     for (; p < k; p++, a += MR, b += ldb) {
-        __m512 av = _mm512_maskz_loadu_ps(m8, a);
+        __m256 av = _mm256_loadu_ps(a);
 #pragma GCC unroll 4
-        for (int j = 0; j < n; j++) acc[0][j] = _mm512_fmadd_ps(av, _mm512_set1_ps(b[j]), acc[0][j]);
+        for (int j = 0; j < n; j++) acc[0][j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(b + j), acc[0][j]);
     }
 #pragma GCC unroll 4
     for (int j = 0; j < n; j++) {
-        __m512 sum = acc[0][j];
-#pragma GCC unroll 4
-        for (int q = 1; q < ph; q++) sum = _mm512_add_ps(sum, acc[q][j]);
-        float v[16];
-        _mm512_storeu_ps(v, sum);
+        __m256 sum = acc[0][j];
+#pragma GCC unroll 8
+        for (int q = 1; q < ph; q++) sum = _mm256_add_ps(sum, acc[q][j]);
+        float v[8];
+        _mm256_storeu_ps(v, sum);
 #pragma GCC unroll 8
         for (int r = 0; r < MR; r++) c[r * ldc + j] = v[r];
     }
