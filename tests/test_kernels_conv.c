@@ -154,6 +154,8 @@ static void test_depthwise(void) {
     ember_conv2d_shape gd = {.batch = 1, .cin = 70, .cout = 70, .h = 7, .w = 7, .kh = 7, .kw = 7, .stride_h = 1,
                              .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 70};
     check_conv(gd, 0, 0, (ember_act){EMBER_ACT_PRELU, 0, 0, check_slopes()}, false);
+    gd.cin = gd.cout = gd.groups = 520; /* 25480 MACs: the channels split between threads */
+    check_conv(gd, 0, 0, (ember_act){EMBER_ACT_NONE, 0, 0, NULL}, true);
     gd.batch = 2, gd.cin = gd.groups = 5, gd.cout = 10, gd.h = gd.kh = 3, gd.w = gd.kw = 9;
     check_conv(gd, 0, 0, (ember_act){EMBER_ACT_CLIP, -0.5f, 0.5f, NULL}, true);
     gd.batch = 1, gd.h = gd.kh = 1, gd.w = gd.kw = 3, gd.stride_h = gd.stride_w = 4;
