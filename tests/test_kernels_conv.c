@@ -41,21 +41,34 @@ static void check_conv(ember_conv2d_shape g, int64_t pad_b, int64_t pad_r, ember
         ember_conv2d_weights *w = ember_conv2d_weights_create_k(tables[t], &g, W);
         CHECK(w != NULL);
         /* layouts: NCHW; output in panels of the table's nr (the depthwise kernels write them, the others
-         * convert); input in them (a plain 1x1 reads them as its GEMM operand); both in panels of 5 */
-        for (int l = 0; l < 4; l++) {
+         * convert); input in them (a plain 1x1 reads them as its GEMM operand); both in panels of 5; lined
+         * planes in (a plain 1x1 reads their rows in place; the floats past each plane are NaN, never read),
+         * out (the per-plane depthwise kernels write them), both */
+        for (int l = 0; l < 7; l++) {
             ember_conv2d_shape p = g;
-            int64_t nr = l == 3 ? 5 : tables[t]->nr;
-            p.out_panel = l == 1 || l == 3 ? nr : 0, p.in_panel = l >= 2 ? nr : 0;
+            int64_t nr = l == 3 ? 5 : l >= 4 ? EMBER_LINED : tables[t]->nr;
+            p.out_panel = l == 1 || l == 3 || l >= 5 ? nr : 0,
+            p.in_panel = l == 2 || l == 3 || l == 4 || l == 6 ? nr : 0;
             int64_t pin = ember_panel_floats(g.cin, ihw, nr), pout = ember_panel_floats(g.cout, ohw, nr);
+            int64_t ipitch = ember_plane_pitch(ihw, nr), opitch = ember_plane_pitch(ohw, nr);
             float *pi = p.in_panel ? malloc((size_t)(g.batch * pin) * sizeof *pi) : NULL;
             float *po = p.out_panel ? malloc((size_t)(g.batch * pout) * sizeof *po) : NULL;
-            for (int64_t b = 0; pi && b < g.batch; b++)
-                ember_panels_from_nchw(pi + b * pin, in + b * g.cin * ihw, g.cin, ihw, nr);
+            for (int64_t i = 0; pi && i < g.batch * pin; i++) pi[i] = NAN;
+            for (int64_t b = 0; pi && b < g.batch; b++) {
+                if (nr > 0)
+                    ember_panels_from_nchw(pi + b * pin, in + b * g.cin * ihw, g.cin, ihw, nr);
+                else
+                    ember_planes_copy(pi + b * pin, ipitch, in + b * g.cin * ihw, ihw, g.cin, ihw);
+            }
             for (int64_t i = 0; i < nout; i++) out[i] = NAN;
             for (int64_t i = 0; po && i < g.batch * pout; i++) po[i] = NAN;
             CHECK(ember_conv2d(t ? NULL : pool2, &p, w, pi ? pi : in, bias, po ? po : out, &ep) == EMBER_OK);
             int64_t bad = -1;
             for (int64_t b = 0; po && b < g.batch; b++) {
+                if (nr < 0) {
+                    ember_planes_copy(out + b * g.cout * ohw, ohw, po + b * pout, opitch, g.cout, ohw);
+                    continue;
+                }
                 ember_panels_to_nchw(out + b * g.cout * ohw, po + b * pout, g.cout, ohw, nr);
                 for (int64_t i = ohw / nr * g.cout * nr; i < pout;
                      i++) /* the last panel's columns past hw: zero */
@@ -470,32 +483,6 @@ static void test_dw3(void) {
     }
 }
 
-/* The 3x3 rows writing panels (tables that have them) against their scalar twin: widths 1..40, 1..5 rows from
- * pixel p0 0..40 of the plane, panels of 16, 24 or 32 pixels (a vector spans one or two), with and without
- * bias + clamp; everything else in the panels stays as it was. */
-static void test_dw3_panels(void) {
-    const ember_kernel_table *k = ember_kernels();
-    if (!k->dw3_panels) return;
-    for (int it = 0; it < 300; it++) {
-        int64_t n = it < 40 ? it + 1 : pick(1, 40), rows = pick(1, 5), ldi = n + pick(0, 3);
-        int64_t np = 16 + 8 * pick(0, 2), ldp = np * pick(1, 3), p0 = pick(0, 40);
-        int64_t last = p0 + rows * n, size = (last / np + 1) * ldp;
-        float *in = rand_buf((rows - 1) * ldi + n), *above = rand_buf(n), *below = rand_buf(n);
-        float *w = rand_buf(9), bias = check_randf(-1.0f, 1.0f);
-        ember_ukernel_post post = {.rbias = it % 3 ? &bias : NULL, .lo = -0.5f, .hi = 0.7f};
-        const ember_ukernel_post *ps = it % 5 ? &post : NULL;
-        float *o1 = malloc((size_t)size * sizeof *o1), *o2 = malloc((size_t)size * sizeof *o2);
-        for (int64_t i = 0; i < size; i++) o1[i] = o2[i] = -7.0f;
-        k->dw3_panels(o1, p0, np, ldp, in, ldi, above, below, rows, n, w, ps);
-        ember_dw3_panels_ref(o2, p0, np, ldp, in, ldi, above, below, rows, n, w, ps);
-        int64_t bad = first_off(o1, o2, size, 1e-5);
-        CHECK_MSG(bad < 0, "%s dw3_panels n=%lld rows=%lld p0=%lld np=%lld ldp=%lld at %lld", k->name,
-                  (long long)n, (long long)rows, (long long)p0, (long long)np, (long long)ldp,
-                  (long long)bad);
-        free(in), free(above), free(below), free(w), free(o1), free(o2);
-    }
-}
-
 /* The 3x3 stride-2 in-place rows (tables that have them) against their scalar twin, and the twin against
  * dw_block_ref over a zero-padded copy: input widths 1..45 (output 1..23: one and two 16-lane blocks, every
  * tail), 1..4 output rows from 1..9 input rows (the last output rows reading past them, as bottom padding),
@@ -818,7 +805,6 @@ int main(void) {
     RUN(test_dw_block);
     RUN(test_dw3);
     RUN(test_dw3s2);
-    RUN(test_dw3_panels);
     RUN(test_interleave_rows);
     RUN(test_dw_interleaved);
     RUN(test_out_size);

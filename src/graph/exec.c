@@ -185,7 +185,7 @@ void eg_exec_stats(const eg_exec *x, eg_plan_stats *st) {
     st->chained = 0;
     for (int i = 0; i < x->nsteps; i++) st->chained += x->chain[i] == -2;
     st->panels = 0;
-    for (int v = 0; v < x->g->nvalues; v++) st->panels += x->panel[v] > 0;
+    for (int v = 0; v < x->g->nvalues; v++) st->panels += x->panel[v] != 0;
     st->arena_bytes = x->arena_size;
     st->activation_bytes = x->act_bytes;
 }

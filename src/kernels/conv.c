@@ -178,7 +178,17 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t k0, int6
 /* --- the panel layout (kernels.h) ---------------------------------------------------------------------- */
 
 int64_t ember_panel_floats(int64_t c, int64_t hw, int64_t nr) {
-    return (hw + nr - 1) / nr * nr * c;
+    return ember_plane_pitch(hw, nr < 0 ? nr : -nr) * c; /* panels: hw rounded up to nr, as a lined plane */
+}
+
+int64_t ember_plane_pitch(int64_t hw, int64_t layout) {
+    return layout < 0 ? (hw - layout - 1) / -layout * -layout : hw;
+}
+
+void ember_planes_copy(float *dst, int64_t dst_pitch, const float *src, int64_t src_pitch, int64_t planes,
+                       int64_t hw) {
+    for (int64_t c = 0; c < planes; c++)
+        memcpy(dst + c * dst_pitch, src + c * src_pitch, (size_t)hw * sizeof(float));
 }
 
 /* Zeroes the columns past hw of the last panel for channels [c0, c0 + nc) (writers fill the rest). */
@@ -228,7 +238,8 @@ typedef struct {
     int64_t pp, prows;    /* phase plane pitch and rows (padded rows of a band) */
     float *scratch;       /* stride_w phase planes per pool thread (+ a band of outputs when pooling) */
     float *pooled;        /* non-NULL: the output is max-pooled 2x2 / stride 2 into this, [oh / 2][ow / 2] per plane */
-    int64_t panel;        /* g->out_panel (the interleaved path): the bands are written into out's panels */
+    int64_t panel;  /* g->out_panel > 0 (the interleaved path): the bands are written into out's panels */
+    int64_t opitch; /* the per-plane path: floats between output planes (NCHW or EMBER_LINED) */
     bool in_place;        /* dw3_suits: the per-plane path reads the input planes in place */
     int64_t tfloats;      /* scratch floats per thread */
 } dw_job;
@@ -289,20 +300,6 @@ static bool in_place_s2(const ember_kernel_table *k, const ember_conv2d_shape *g
     return g->stride_w == 2 && dw3_suits(k, g);
 }
 
-/* Whether the per-plane path can write panels for a 1x1 conv (the table's dw3_panels, AVX-512): a stride-1
- * dw3 conv whose epilogue the kernel fuses (bias + ReLU / Clip), panels of 16 pixels or more. It replaces the
- * channel-interleaved kernel there (1 thread, `dump --steps`: MobileNetV2's 384 channels at 14x14 45 -> 38
- * us, 576 66 -> 56, ONNX Runtime 32 and 46; MobileFaceNet's 256 at 14x14 30 -> 25-27, ONNX Runtime 22);
- * writing NCHW instead (31, 46, 21 us) had cost the 1x1 after it 4-13 us. */
-static bool dw3_panels_suits(const ember_kernel_table *k, const ember_conv2d_shape *g,
-                             const ember_epilogue *ep) {
-    ember_epilogue e = {.bias_kind = EMBER_BIAS_ROW};
-    if (ep) e.act = ep->act, e.residual = ep->residual;
-    ember_ukernel_post post;
-    return k->dw3_panels && g->out_panel >= 16 && g->stride_w == 1 && dw3_suits(k, g) &&
-           ember_ukernel_post_from(&e, &post);
-}
-
 /* A thread's phase planes and the taps into them (dw_start), for dw_band calls on any plane. */
 typedef struct {
     float *ph;
@@ -359,7 +356,7 @@ static float *dw_out(const dw_job *j, const dw_thread *t, const dw_rows *br, int
     const ember_conv2d_shape *g = j->g;
     *post = j->post;
     post->rbias = j->bias ? j->bias + oc : NULL;
-    return j->pooled ? t->band : j->out + ((b * g->cout + oc) * g->oh + br->y0) * g->ow;
+    return j->pooled ? t->band : j->out + (b * g->cout + oc) * j->opitch + br->y0 * g->ow;
 }
 
 /* After band br has been computed into out (dw_out): the non-fused epilogue, then the pool. */
@@ -414,21 +411,6 @@ static void dw_s2_band(const dw_job *j, const dw_thread *t, const dw_rows *br, c
     dw_finish(j, br, out, b, oc);
 }
 
-/* dw3_band into the output's panels (kernels.h), for the 1x1 conv after it, by the table's dw3_panels
- * (dw3_panels_suits: the epilogue fused). The last band zeroes the channel's part of the last panel past the
- * plane. */
-static void dw3_panel_band(const dw_job *j, const dw_rows *br, const float *row, int64_t ld, const float *above,
-                           const float *below, int64_t b, int64_t oc) {
-    const ember_conv2d_shape *g = j->g;
-    int64_t np = j->panel, ohw = g->oh * g->ow;
-    float *img = j->out + b * ember_panel_floats(g->cout, ohw, np);
-    ember_ukernel_post post = j->post;
-    post.rbias = j->bias ? j->bias + oc : NULL;
-    j->k->dw3_panels(img + oc * np, br->y0 * g->ow, np, g->cout * np, row, ld, above, below, br->y1 - br->y0,
-                     g->ow, j->w + oc * 9, &post);
-    if (br->y1 == g->oh) panel_tail_zero(img, g->cout, ohw, np, oc, 1);
-}
-
 /* The band br of output channel oc of image b read in place from its input plane (dw3_suits): the rows
  * above and below the plane are the thread's zeroed phase plane, which this path never writes. */
 static void dw_in_place(const dw_job *j, const dw_thread *t, const dw_rows *br, const float *plane, int64_t b,
@@ -440,10 +422,7 @@ static void dw_in_place(const dw_job *j, const dw_thread *t, const dw_rows *br, 
         return;
     }
     const float *above = y0 ? plane + (y0 - 1) * w : t->ph, *below = y1 < g->h ? plane + y1 * w : t->ph;
-    if (j->panel)
-        dw3_panel_band(j, br, plane + y0 * w, w, above, below, b, oc);
-    else
-        dw3_band(j, t, br, plane + y0 * w, w, above, below, b, oc);
+    dw3_band(j, t, br, plane + y0 * w, w, above, below, b, oc);
 }
 
 /* The band br (dw_band_rows) of the output plane of image b, channel oc, reading input rows [p0 + ia, p0 + ib)
@@ -519,7 +498,8 @@ static void dw_init(dw_job *j, const ember_kernel_table *k, const ember_conv2d_s
                     const float *bias, float *out, const ember_epilogue *ep, bool pool2) {
     *j = (dw_job){.k = k, .g = g, .w = w, .bias = bias, .out = pool2 ? NULL : out, .ep = ep,
                   .pooled = pool2 ? out : NULL};
-    j->panel = g->out_panel;
+    j->panel = g->out_panel > 0 ? g->out_panel : 0;
+    j->opitch = ember_plane_pitch(g->oh * g->ow, g->out_panel);
     ember_epilogue e = {.bias = bias, .bias_kind = EMBER_BIAS_ROW};
     if (ep) {
         e.act = ep->act;
@@ -670,6 +650,13 @@ static void dwc_bands(void *ctx, int64_t begin, int64_t end, int thread) {
  * 40x40 layers at 0.75-0.8x (`dump --steps`) yet left the whole model unchanged (YuNet-s 640 0.998x,
  * MobileNetV2 1.004x, MobileFaceNet 1.022x, in-process A/B): the next conv paid for it. */
 static bool dwc_suits(const ember_conv2d_shape *g) { return g->stride_w >= 2 ? g->oh * g->ow <= 400 : g->ow < 8; }
+
+/* Whether a depthwise conv writing NCHW (or lined planes) takes the interleaved kernel: where it wins
+ * (dwc_suits, but for the in-place stride-2 rows), and for PRelu / LeakyRelu without a residual, which only
+ * it fuses (dwc_leaky). */
+static bool dw_interleaved(const ember_kernel_table *k, const ember_conv2d_shape *g, bool leaky) {
+    return (dwc_suits(g) && !in_place_s2(k, g)) || leaky;
+}
 
 static bool depthwise_interleaved(const ember_kernel_table *k, ember_pool *pool, const ember_conv2d_shape *g,
                                   const float *w, const float *in, const float *bias, float *out,
@@ -1269,13 +1256,17 @@ static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember
             const float *x = in + (b * g->cin + grp * cin_g) * g->h * g->w;
             float *c = out + (b * g->cout + grp * cout_g) * ohw;
             ember_gemm_operand xo = {.data = x, .ld = ohw};
+            if (g->in_panel <
+                0) /* lined (one group: reads_panels): its rows in place, a line-padded plane apart */
+                xo = (ember_gemm_operand){.data = in + b * ember_panel_floats(g->cin, ohw, g->in_panel),
+                                          .ld = ember_plane_pitch(ohw, g->in_panel)};
             im2col_src is = {g, x};
             ember_gemm_src A = {.packed = w->data + grp * w->gstride};
             ember_gemm_src B =
-                g->in_panel
+                g->in_panel > 0
                     ? (ember_gemm_src){.packed = in + b * ember_panel_floats(g->cin, ohw, g->in_panel)}
-                : plain ? (ember_gemm_src){.pack = ember_pack_operand_b, .src = &xo}
-                        : (ember_gemm_src){.pack = pack_im2col, .src = &is};
+                : plain || g->in_panel < 0 ? (ember_gemm_src){.pack = ember_pack_operand_b, .src = &xo}
+                                           : (ember_gemm_src){.pack = pack_im2col, .src = &is};
             ember_epilogue e = {.bias = bias ? bias + grp * cout_g : NULL, .bias_kind = EMBER_BIAS_ROW};
             if (ep) {
                 e.act = ep->act;
@@ -1308,9 +1299,10 @@ int64_t ember_conv2d_panel_nr(const ember_conv2d_shape *a, bool leaky, int64_t c
     b.h = b.oh = a->oh, b.w = b.ow = a->ow;
     b.kh = b.kw = b.stride_h = b.stride_w = b.dil_h = b.dil_w = 1;
     if (direct_suits(k, &b) || a->oh * a->ow < 2) return 0;
-    if (is_depthwise(a) && !leaky && in_place_s2(k, a)) return 0; /* dw3s2: no panels */
-    if (is_depthwise(a))
-        return a->cout == a->cin && (a->oh * a->ow <= DWC_PANEL_MAX || a->stride_w >= 2 || leaky) ? k->nr : 0;
+    if (is_depthwise(a) && a->cout != a->cin) return 0;
+    if (is_depthwise(a) && !dw_interleaved(k, a, leaky) && (k->dw3_lined || a->oh * a->ow > DWC_PANEL_MAX))
+        return EMBER_LINED; /* the per-plane rows */
+    if (is_depthwise(a)) return a->oh * a->ow <= DWC_PANEL_MAX || a->stride_w >= 2 || leaky ? k->nr : 0;
     return a->groups == 1 && pointwise_direct(a) && !direct_suits(k, a) ? k->nr : 0;
 }
 
@@ -1319,14 +1311,16 @@ int64_t ember_conv2d_panel_nr(const ember_conv2d_shape *a, bool leaky, int64_t c
  * the table's nr). */
 static bool reads_panels(const ember_conv2d_weights *w, const ember_conv2d_shape *g) {
     return !w->depthwise && !w->direct && !w->wino && pointwise_direct(g) && g->groups == 1 &&
-           g->in_panel == w->kt->nr;
+           (g->in_panel == w->kt->nr || g->in_panel == EMBER_LINED);
 }
 
 static bool writes_panels(const ember_conv2d_weights *w, const ember_conv2d_shape *g,
                           const ember_epilogue *ep) {
     if (!w->depthwise) /* a GEMM (the residual is NCHW like the epilogue's positions: any) */
         return !w->direct && !w->wino && g->groups == 1 && g->out_panel == w->kt->nr;
-    return !dw_whole_plane(g) && !(ep && ep->residual);
+    if (dw_whole_plane(g) || (ep && ep->residual)) return false;
+    /* panels: the interleaved kernel (ember_conv2d sends panels its way); lined planes: the per-plane one */
+    return g->out_panel > 0 || (g->out_panel == EMBER_LINED && !dw_interleaved(w->kt, g, dwc_leaky(ep)));
 }
 
 /* ember_conv2d for a conv whose path does not take the panel layout at one end: through an NCHW buffer. */
@@ -1349,15 +1343,25 @@ static ember_status conv_via_nchw(ember_pool *pool, const ember_conv2d_shape *g,
     }
     if (convert_in) {
         n.in_panel = 0;
-        for (int64_t b = 0; b < g->batch; b++)
-            ember_panels_to_nchw(x + b * g->cin * ihw, in + b * ember_panel_floats(g->cin, ihw, g->in_panel),
-                                 g->cin, ihw, g->in_panel);
+        for (int64_t b = 0; b < g->batch; b++) {
+            const float *src = in + b * ember_panel_floats(g->cin, ihw, g->in_panel);
+            if (g->in_panel > 0)
+                ember_panels_to_nchw(x + b * g->cin * ihw, src, g->cin, ihw, g->in_panel);
+            else
+                ember_planes_copy(x + b * g->cin * ihw, ihw, src, ember_plane_pitch(ihw, g->in_panel), g->cin,
+                                  ihw);
+        }
     }
     if (convert_out) n.out_panel = 0;
     s = ember_conv2d(pool, &n, w, x ? x : in, bias, y ? y : out, ep);
-    for (int64_t b = 0; !s && convert_out && b < g->batch; b++)
-        ember_panels_from_nchw(out + b * ember_panel_floats(g->cout, ohw, g->out_panel),
-                               y + b * g->cout * ohw, g->cout, ohw, g->out_panel);
+    for (int64_t b = 0; !s && convert_out && b < g->batch; b++) {
+        float *dst = out + b * ember_panel_floats(g->cout, ohw, g->out_panel);
+        if (g->out_panel > 0)
+            ember_panels_from_nchw(dst, y + b * g->cout * ohw, g->cout, ohw, g->out_panel);
+        else
+            ember_planes_copy(dst, ember_plane_pitch(ohw, g->out_panel), y + b * g->cout * ohw, ohw, g->cout,
+                              ohw);
+    }
 done:
     ember_free_aligned(x);
     ember_free_aligned(y);
@@ -1375,8 +1379,7 @@ ember_status ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const e
     }
     if (w->depthwise) {
         /* the in-place rows beat the interleaved kernel at stride 2, and write panels where the table can */
-        bool interleaved = (dwc_suits(g) && !in_place_s2(w->kt, g)) ||
-                           (g->out_panel && !dw3_panels_suits(w->kt, g, ep)) || dwc_leaky(ep);
+        bool interleaved = g->out_panel > 0 || dw_interleaved(w->kt, g, dwc_leaky(ep));
         if (!(interleaved ? depthwise_interleaved(w->kt, pool, g, w->blocked, in, bias, out, ep)
                           : depthwise(w->kt, pool, g, w->data, in, bias, out, ep, false)))
             return ember_fail(EMBER_ERR_NOMEM, "conv2d: no memory for the phase planes of a %lldx%lld plane",

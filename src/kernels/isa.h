@@ -107,13 +107,10 @@ typedef struct ember_kernel_table {
      * nothing outside [row(i), row(i) + n); out overlaps no row. */
     void (*dw3)(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above, const float *below,
                 int64_t rows, int64_t n, const float *w, const ember_ukernel_post *post);
-    /* dw3 writing the panel layout (kernels.h) the 1x1 conv after it reads: output pixel p = p0 + r*n + x
-     * goes to out[(p / np) * ldp + p % np] (out: the channel's place in panel 0, np >= 16 its pixels per
-     * panel, ldp the floats between panels), nothing else written. NULL in tables without one
-     * (ember_dw3_panels_ref is the twin the tests compare with). */
-    void (*dw3_panels)(float *out, int64_t p0, int64_t np, int64_t ldp, const float *in, int64_t ldi,
-                       const float *above, const float *below, int64_t rows, int64_t n, const float *w,
-                       const ember_ukernel_post *post);
+    /* Planes of up to 400 pixels (14x14) that a 1x1 conv reads next: dw3 writes them lined (kernels.h) for
+     * the 1x1 to read in place, rather than the interleaved kernel writing the 1x1's panels. Set where that
+     * measured faster (AVX-512; with AVX2 the 1x1 lost more reading rows in place than dw3 gained). */
+    bool dw3_lined;
     /* 3x3 stride-2 depthwise rows read in place (conv.c; one row and column of padding before the plane): for
      * r < rows, x < n, out[r*ldo + x] = sum over ky, kx < 3 of row(2r + ky - 1)[2x + kx - 1] * w[ky*3 + kx],
      * then post as in dw_block, where row(i) is in + i*ldi for 0 <= i < in_rows, row(-1) is above (NULL:
@@ -301,9 +298,6 @@ void ember_dw_block_ref(float *out, int64_t ldo, const float *const *taps, const
 void ember_dw3_ref(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
                    const float *below, int64_t rows, int64_t n, const float *w,
                    const ember_ukernel_post *post);
-void ember_dw3_panels_ref(float *out, int64_t p0, int64_t np, int64_t ldp, const float *in, int64_t ldi,
-                          const float *above, const float *below, int64_t rows, int64_t n, const float *w,
-                          const ember_ukernel_post *post);
 void ember_dw3s2_ref(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
                      int64_t in_rows, int64_t rows, int64_t n_in, int64_t n, const float *w,
                      const ember_ukernel_post *post);

@@ -142,16 +142,6 @@ void ember_dw3_ref(float *out, int64_t ldo, const float *in, int64_t ldi, const 
             out[r * ldo + x] = dw3_at(in, ldi, above, below, rows, n, w, post, r, x);
 }
 
-void ember_dw3_panels_ref(float *out, int64_t p0, int64_t np, int64_t ldp, const float *in, int64_t ldi,
-                          const float *above, const float *below, int64_t rows, int64_t n, const float *w,
-                          const ember_ukernel_post *post) {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t x = 0; x < n; x++) {
-            int64_t p = p0 + r * n + x;
-            out[p / np * ldp + p % np] = dw3_at(in, ldi, above, below, rows, n, w, post, r, x);
-        }
-}
-
 void ember_dw3s2_ref(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
                      int64_t in_rows, int64_t rows, int64_t n_in, int64_t n, const float *w,
                      const ember_ukernel_post *post) {

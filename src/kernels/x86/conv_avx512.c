@@ -1,5 +1,5 @@
 /* AVX-512 convolution rows (isa.h): the few-tap direct conv (conv_rows, conv_rows16) and the 3x3 depthwise
- * rows read in place (dw3, dw3_panels, dw3s2).
+ * rows read in place (dw3, dw3s2).
  *
  * conv_rows: 48 outputs (3 zmm) x all 8 output channels of a block in 24 accumulators; per tap 3 input
  * loads and 8 weight broadcasts feed 24 FMAs, and the input rows are read once for the 8 channels (the AVX2
@@ -125,71 +125,14 @@ static inline dw_consts dw_consts_of(const float *w, const ember_ukernel_post *p
     return k;
 }
 
-/* Lanes m of v to the panels (isa.h dw3_panels): the pixel p of lane 0 goes to out[(p / np) * ldp + p % np],
- * and 16 lanes span at most two panels (np >= 16): two masked stores, the second addressed back by the
- * lanes that went to the first. */
-static inline void store_panels(float *out, int64_t np, int64_t ldp, int64_t p, __mmask16 m, __m512 v) {
-    int64_t off = p % np, k = np - off;
-    float *at = out + p / np * ldp + off;
-    if (k >= 16) {
-        _mm512_mask_storeu_ps(at, m, v);
-        return;
-    }
-    __mmask16 first = (__mmask16)((1u << k) - 1);
-    _mm512_mask_storeu_ps(at, m & first, v);
-    /* in integers: the lanes below k, which would land before the next panel, are off */
-    uintptr_t next = (uintptr_t)(out + (p / np + 1) * ldp) - (uintptr_t)k * sizeof(float);
-    _mm512_mask_storeu_ps((float *)next, m & (__mmask16)~first, v);
-}
-
-/* Rows of at most 16 outputs gathered into whole 16-pixel panels in a register (panel_put), each panel stored
- * once: a row's vector rotated to its place in the panel and blended into the pending one. Masked stores
- * straddling two panels had written every line in parts, and at 2 threads the conv ran no faster than at 1
- * (384 channels at 14x14: 36.7 -> 32.0 us; NCHW rows 27.0 -> 16.7). */
-typedef struct {
-    float *out;     /* the channel's place in panel 0 */
-    int64_t ldp, p; /* floats between panels; the next pixel */
-    __m512 pend;    /* the current panel's pixels so far */
-    __mmask16 have; /* its lanes written by this call */
-} panel_rows;
-
-/* The n <= 16 outputs of v (lanes [0, n)) as pixels r->p .. r->p + n - 1. */
-static inline void panel_put(panel_rows *r, __m512 v, int64_t n) {
-    int64_t off = r->p % 16;
-    __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    __m512 rot = _mm512_permutexvar_ps(_mm512_and_si512(_mm512_sub_epi32(iota, _mm512_set1_epi32((int)off)),
-                                                        _mm512_set1_epi32(15)),
-                                       v); /* lane j: v[(j - off) mod 16] */
-    __mmask16 here = (__mmask16)(((1u << (off + n < 16 ? off + n : 16)) - 1) & ~((1u << off) - 1));
-    r->pend = _mm512_mask_mov_ps(r->pend, here, rot);
-    r->have |= here;
-    if (off + n >= 16) { /* the panel is full: store it, the rest of the row starts the next */
-        float *at = r->out + r->p / 16 * r->ldp;
-        if (r->have == 0xffff)
-            _mm512_storeu_ps(at, r->pend);
-        else
-            _mm512_mask_storeu_ps(at, r->have, r->pend);
-        r->pend = rot;
-        r->have = (__mmask16)((1u << (off + n - 16)) - 1);
-    }
-    r->p += n;
-}
-
-/* The last, partial panel. */
-static inline void panel_flush(const panel_rows *r) {
-    if (r->have) _mm512_mask_storeu_ps(r->out + r->p / 16 * r->ldp, r->have, r->pend);
-}
-
 /* Output rows [0, rows) of nb (1 or 2) 16-column blocks from x (the last one has cnt <= 16 real columns;
  * two blocks side by side give the loop two independent streams). Input row i (-1 for `above`, rows for
  * `below`) gives three partial sums per block, one per weight row, for output rows i + 1, i and i - 1; row
  * i - 1 is then complete and stored. Summing the weight rows' sums at the end (not one chain of 9 FMAs
- * through three input rows) keeps the loop free of a 12-cycle chain per row. np > 0: pixel p0 + r n + x of
- * the rows goes to the panels (store_panels, ldo the floats between panels), else row r to out + r ldo. */
+ * through three input rows) keeps the loop free of a 12-cycle chain per row. Row r goes to out + r ldo. */
 static inline __attribute__((always_inline)) void
-dw3_cols(float *out, int64_t ldo, int64_t p0, int64_t np, const float *in, int64_t ldi, const float *above,
-         const float *below, int64_t rows, int64_t x, const int nb, int64_t cnt, int64_t n,
-         const dw_consts *k) {
+dw3_cols(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above, const float *below,
+         int64_t rows, int64_t x, const int nb, int64_t cnt, int64_t n, const dw_consts *k) {
     const __m512 *w = k->w, rb = k->rb, lo = k->lo, hi = k->hi;
     __mmask16 mc[2], ml[2], mr[2];
     for (int b = 0; b < nb; b++) {
@@ -199,8 +142,6 @@ dw3_cols(float *out, int64_t ldo, int64_t p0, int64_t np, const float *in, int64
         mr[b] = xb + cb < n ? mc[b] : (__mmask16)(mc[b] >> 1); /* column xb + j + 1 exists */
     }
     __m512 cur[2] = {rb, rb}, next[2] = {rb, rb}; /* output rows i (top + middle so far), i + 1 (top) */
-    bool gather = np == 16 && nb == 1 && x == 0 && n <= 16; /* whole rows into whole panels */
-    panel_rows pr = {.out = out, .ldp = ldo, .p = p0, .pend = _mm512_setzero_ps(), .have = 0};
     for (int64_t i = -1; i <= rows; i++) {
         const float *row = (i < 0 ? above : i == rows ? below : in + i * ldi) + x;
 #pragma GCC unroll 2
@@ -213,49 +154,28 @@ dw3_cols(float *out, int64_t ldo, int64_t p0, int64_t np, const float *in, int64
             if (i >= 1) { /* row i - 1 is done */
                 __m512 v =
                     _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_add_ps(cur[b], dw3_part(l, c, r, w + 6))));
-                if (gather)
-                    panel_put(&pr, v, n);
-                else if (np)
-                    store_panels(out, np, ldo, p0 + (i - 1) * n + x + 16 * b, mc[b], v);
-                else
-                    _mm512_mask_storeu_ps(out + (i - 1) * ldo + x + 16 * b, mc[b], v);
+                _mm512_mask_storeu_ps(out + (i - 1) * ldo + x + 16 * b, mc[b], v);
             }
             if (i < rows) cur[b] = i >= 0 ? _mm512_add_ps(next[b], dw3_part(l, c, r, w + 3)) : rb;
             if (i + 1 < rows) next[b] = _mm512_add_ps(rb, dw3_part(l, c, r, w));
         }
     }
-    if (gather) panel_flush(&pr);
 }
 
-/* The rows of dw3 / dw3_panels (np > 0: into the panels, ld the floats between them; else rows ld apart):
- * pairs of 16-lane blocks, then one. Warm, 1 thread, per plane, against the AVX2 dw3: 14 wide 62 vs 88 ns,
- * 20 wide 132 vs 167, 28 wide 177 vs 286, 56 wide 669 vs 965, 160 wide 5.3 vs 7.3 us. (A first version
- * passed the weights as an array, which the compiler kept on the stack: it lost to AVX2 from 56 wide on and
- * at 20.) Writing panels (dw3_panels_suits) rather than NCHW for the 1x1 after it had saved that 1x1 4-13 us
- * at 14x14 (MobileNetV2, MobileFaceNet). */
-static inline __attribute__((always_inline)) void dw3_run(float *out, int64_t ld, int64_t p0, int64_t np,
-                                                          const float *in, int64_t ldi, const float *above,
-                                                          const float *below, int64_t rows, int64_t n,
-                                                          const float *w, const ember_ukernel_post *post) {
+/* The table's dw3: pairs of 16-lane blocks, then one. Warm, 1 thread, per plane, against the AVX2 dw3: 14
+ * wide 62 vs 88 ns, 20 wide 132 vs 167, 28 wide 177 vs 286, 56 wide 669 vs 965, 160 wide 5.3 vs 7.3 us. (A
+ * first version passed the weights as an array, which the compiler kept on the stack: it lost to AVX2 from 56
+ * wide on and at 20.) */
+static void dw3_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
+                       const float *below, int64_t rows, int64_t n, const float *w,
+                       const ember_ukernel_post *post) {
     dw_consts k = dw_consts_of(w, post);
     int64_t x = 0;
     for (; n - x > 16; x += 32) {
         int64_t cnt = n - x - 16 < 16 ? n - x - 16 : 16;
-        dw3_cols(out, ld, p0, np, in, ldi, above, below, rows, x, 2, cnt, n, &k);
+        dw3_cols(out, ldo, in, ldi, above, below, rows, x, 2, cnt, n, &k);
     }
-    if (x < n) dw3_cols(out, ld, p0, np, in, ldi, above, below, rows, x, 1, n - x, n, &k);
-}
-
-static void dw3_avx512(float *out, int64_t ldo, const float *in, int64_t ldi, const float *above,
-                       const float *below, int64_t rows, int64_t n, const float *w,
-                       const ember_ukernel_post *post) {
-    dw3_run(out, ldo, 0, 0, in, ldi, above, below, rows, n, w, post);
-}
-
-static void dw3_panels_avx512(float *out, int64_t p0, int64_t np, int64_t ldp, const float *in, int64_t ldi,
-                              const float *above, const float *below, int64_t rows, int64_t n, const float *w,
-                              const ember_ukernel_post *post) {
-    dw3_run(out, ldp, p0, np, in, ldi, above, below, rows, n, w, post);
+    if (x < n) dw3_cols(out, ldo, in, ldi, above, below, rows, x, 1, n - x, n, &k);
 }
 
 /* Lanes [0, k) of 16 (none for k <= 0). */
@@ -330,6 +250,6 @@ void ember_conv_init_avx512(ember_kernel_table *t) {
     t->conv_rows = conv_rows_avx512;
     t->conv_rows16 = conv_rows16_avx512;
     t->dw3 = dw3_avx512;
-    t->dw3_panels = dw3_panels_avx512;
+    t->dw3_lined = true;
     t->dw3s2 = dw3s2_avx512;
 }
