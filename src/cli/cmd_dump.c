@@ -195,7 +195,7 @@ int cmd_dump(int argc, char **argv) {
             printf("}\n");
         } else {
             printf("plan    %d steps (%d folded, %d dynamic, %d unused removed, %d fused, %d chained, "
-                   "%d in panels), arena %.2f MB for %.2f MB of activations\n",
+                   "%d in panels or lined), arena %.2f MB for %.2f MB of activations\n",
                    pi.steps, pi.folded, pi.dynamic_steps, pi.removed, pi.fused, pi.chained, pi.panels,
                    (double)pi.arena_bytes / 1e6, (double)pi.activation_bytes / 1e6);
             printf("ops    %s%s\n", cost ? "         count      MFLOPs" : "   count", profile ? "        ms      %" : "");

@@ -45,7 +45,7 @@ const eg_graph *eg_exec_graph(const eg_exec *x);
 typedef struct eg_plan_stats {
     int steps, folded, dynamic_steps, removed, fused; /* fused: nodes absorbed into the step before them */
     int chained; /* steps run band by band inside the step after them */
-    int panels;  /* values in the panel layout (a Conv's output for the 1x1 Conv after it) */
+    int panels;  /* values in the panel layout or lined planes (a Conv's output for the 1x1 Conv after it) */
     size_t arena_bytes, activation_bytes; /* arena size vs. sum of the planned tensors */
 } eg_plan_stats;
 void eg_exec_stats(const eg_exec *x, eg_plan_stats *st);
