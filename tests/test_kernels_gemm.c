@@ -117,6 +117,28 @@ static void test_b_in_place(void) {
     free(bias);
 }
 
+/* A few columns of B against a pre-packed A (a 1x1 conv on a 1x1 plane): each row tile through the narrow
+ * kernel, B in place; alpha / beta, a row bias, a residual and an activation after. */
+static void test_narrow_columns(void) {
+    float *bias = rand_buf(300), *res = rand_buf(300 * 16);
+    for (int it = 0; it < 24; it++) {
+        gemm_case c = {.M = it % 3 == 0   ? 1 + it
+                            : it % 3 == 1 ? 130
+                                          : 7,
+                       .N = 1 + it % 4,
+                       .K = it % 2 ? 513 : 1 + it,
+                       .ldb = it % 4 == 3 ? 9 : 0,
+                       .alpha = it % 5 ? 1.0f : -0.5f,
+                       .beta = it % 6 == 1 ? 0.5f : 0.0f,
+                       .pack_a = true};
+        c.ep.act = (ember_act){it % 2 ? EMBER_ACT_RELU : EMBER_ACT_NONE, 0.0f, 0.0f, NULL};
+        c.ep.bias = bias, c.ep.bias_kind = EMBER_BIAS_ROW;
+        c.ep.residual = it % 3 == 2 ? res : NULL, c.ep.ldr = 16;
+        check_tables(&c);
+    }
+    free(bias), free(res);
+}
+
 /* A read in place by the micro-kernel (few columns: attention's scores times V): edge rows (packed per
  * tile), two k blocks (K > 384), B packed whole (M > 240) or read in place, beta, fused epilogues with a
  * residual, and A transposed or pre-packed (packed as before). */
@@ -333,6 +355,7 @@ int main(void) {
     RUN(test_random_shapes);
     RUN(test_exact_blocks);
     RUN(test_b_in_place);
+    RUN(test_narrow_columns);
     RUN(test_epilogues);
     RUN(test_a_in_place);
     RUN(test_one_row);
