@@ -1256,8 +1256,8 @@ static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember
             const float *x = in + (b * g->cin + grp * cin_g) * g->h * g->w;
             float *c = out + (b * g->cout + grp * cout_g) * ohw;
             ember_gemm_operand xo = {.data = x, .ld = ohw};
-            if (g->in_panel <
-                0) /* lined (one group: reads_panels): its rows in place, a line-padded plane apart */
+            /* lined (one group: reads_panels): its rows in place, a line-padded plane apart */
+            if (g->in_panel < 0)
                 xo = (ember_gemm_operand){.data = in + b * ember_panel_floats(g->cin, ohw, g->in_panel),
                                           .ld = ember_plane_pitch(ohw, g->in_panel)};
             im2col_src is = {g, x};
@@ -1292,7 +1292,10 @@ static void conv_gemm(const ember_kernel_table *k, ember_pool *pool, const ember
  * (MobileNetV2's 384 channels at 14x14 + 1x1 to 64 0.95x, 960 at 7x7 to 160 0.97x, 144 at 56x56 stride 2 to
  * 32 0.95x; with PRelu 64 at 56x56 to 64 0.79x, 128 at 28x28 0.79x), but not larger stride-1 planes with a
  * clamp, where the interleaved kernel is slower than the per-plane one by more than the 1x1 gains (144 at
- * 56x56 to 24 1.12x, 192 at 28x28 to 32 1.03x). Between two 1x1 GEMMs the panels cost nothing. */
+ * 56x56 to 24 1.12x, 192 at 28x28 to 32 1.03x). Between two 1x1 GEMMs the panels cost nothing. Where the
+ * per-plane kernels run, their output goes lined instead: everywhere over 400 pixels (the same bytes as NCHW
+ * when a plane is whole lines), and below where the table says dw3_lined (AVX-512: MobileFaceNet's 14x14
+ * depthwise steps 16-21 -> 9-12 us at 2 threads, the 1x1s after them 62 -> 64; AVX2 lost 1.7%). */
 int64_t ember_conv2d_panel_nr(const ember_conv2d_shape *a, bool leaky, int64_t cout) {
     const ember_kernel_table *k = ember_kernels();
     ember_conv2d_shape b = {.batch = 1, .cin = a->cout, .cout = cout, .groups = 1}; /* the 1x1 after a */
@@ -1378,7 +1381,8 @@ ember_status ember_conv2d(ember_pool *pool, const ember_conv2d_shape *g, const e
         return EMBER_OK;
     }
     if (w->depthwise) {
-        /* the in-place rows beat the interleaved kernel at stride 2, and write panels where the table can */
+        /* panels: the interleaved kernel; else it where it wins or fuses PRelu, the per-plane rows elsewhere
+         * (NCHW or lined) */
         bool interleaved = g->out_panel > 0 || dw_interleaved(w->kt, g, dwc_leaky(ep));
         if (!(interleaved ? depthwise_interleaved(w->kt, pool, g, w->blocked, in, bias, out, ep)
                           : depthwise(w->kt, pool, g, w->data, in, bias, out, ep, false)))

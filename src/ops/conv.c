@@ -117,8 +117,8 @@ static void im2col(const float *x, int64_t cin, const geom *g, float *col) {
 
 /* Weights prepared for ember_conv2d: packed once (BatchNormalization folded in) and kept in c->prep, with the
  * geometry they were packed for: a run whose input has the shape `x` then takes `cs` as it is instead of
- * deriving it again from the attributes (a dozen attribute lookups per step, each a scan of the node's names,
- * on the thread the pool's workers wait for). */
+ * deriving it again from the attributes (six lookups per step, each a scan of the node's attribute names, on
+ * the thread the pool's workers wait for). */
 typedef struct conv_prep {
     ember_conv2d_weights *w;
     float *bias; /* cout entries, or NULL */
