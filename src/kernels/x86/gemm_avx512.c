@@ -175,9 +175,10 @@ static void rows_8x16(int m, int64_t k, const float *a, const float *b, int64_t 
 }
 
 /* ukernel_narrow: the 8 rows of an A step in one 256-bit vector, n <= 4 columns of B broadcast, k phases of
- * their own chains (8 / n, at least 2) so that the FMAs do not wait on each other. 256-bit: this core runs
- * two such FMAs per cycle and one of 512 bits, which had computed these 8 rows in a masked half (the 4-column
- * edge of every 14x14 conv, N = 196, had been 2% of MobileFaceNet at 1 thread). Inlined per n. */
+ * their own chains (8, 4, 3, 2 for 1-4 columns) so that the FMAs do not wait on each other. 256-bit: this
+ * core runs two such FMAs per cycle and one of 512 bits, which had computed these 8 rows in a masked half
+ * (the 4-column edge of every 14x14 conv, N = 196, had been 2% of MobileFaceNet at 1 thread). Inlined per n.
+ */
 static inline __attribute__((always_inline)) void narrow_n(int64_t k, const float *a, const float *b,
                                                            int64_t ldb, const int n, float *c, int64_t ldc) {
     enum { MAX_PH = 8 };
