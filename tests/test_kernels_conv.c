@@ -50,28 +50,19 @@ static void check_conv(ember_conv2d_shape g, int64_t pad_b, int64_t pad_r, ember
             p.out_panel = l == 1 || l == 3 || l >= 5 ? nr : 0,
             p.in_panel = l == 2 || l == 3 || l == 4 || l == 6 ? nr : 0;
             int64_t pin = ember_panel_floats(g.cin, ihw, nr), pout = ember_panel_floats(g.cout, ohw, nr);
-            int64_t ipitch = ember_plane_pitch(ihw, nr), opitch = ember_plane_pitch(ohw, nr);
             float *pi = p.in_panel ? malloc((size_t)(g.batch * pin) * sizeof *pi) : NULL;
             float *po = p.out_panel ? malloc((size_t)(g.batch * pout) * sizeof *po) : NULL;
             for (int64_t i = 0; pi && i < g.batch * pin; i++) pi[i] = NAN;
-            for (int64_t b = 0; pi && b < g.batch; b++) {
-                if (nr > 0)
-                    ember_panels_from_nchw(pi + b * pin, in + b * g.cin * ihw, g.cin, ihw, nr);
-                else
-                    ember_planes_copy(pi + b * pin, ipitch, in + b * g.cin * ihw, ihw, g.cin, ihw);
-            }
+            for (int64_t b = 0; pi && b < g.batch; b++)
+                ember_panels_from_nchw(pi + b * pin, in + b * g.cin * ihw, g.cin, ihw, nr);
             for (int64_t i = 0; i < nout; i++) out[i] = NAN;
             for (int64_t i = 0; po && i < g.batch * pout; i++) po[i] = NAN;
             CHECK(ember_conv2d(t ? NULL : pool2, &p, w, pi ? pi : in, bias, po ? po : out, &ep) == EMBER_OK);
             int64_t bad = -1;
             for (int64_t b = 0; po && b < g.batch; b++) {
-                if (nr < 0) {
-                    ember_planes_copy(out + b * g.cout * ohw, ohw, po + b * pout, opitch, g.cout, ohw);
-                    continue;
-                }
                 ember_panels_to_nchw(out + b * g.cout * ohw, po + b * pout, g.cout, ohw, nr);
-                for (int64_t i = ohw / nr * g.cout * nr; i < pout;
-                     i++) /* the last panel's columns past hw: zero */
+                for (int64_t i = nr > 0 ? ohw / nr * g.cout * nr : pout; i < pout;
+                     i++) /* panels: the last panel's columns past hw zero */
                     if (i % nr >= ohw % nr && ohw % nr && po[b * pout + i] != 0.0f) bad = i;
             }
             for (int64_t i = 0; i < nout && bad < 0; i++)

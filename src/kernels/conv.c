@@ -178,17 +178,19 @@ static void pack_im2col(const void *src, int64_t p0, int64_t n, int64_t k0, int6
 /* --- the panel layout (kernels.h) ---------------------------------------------------------------------- */
 
 int64_t ember_panel_floats(int64_t c, int64_t hw, int64_t nr) {
-    return ember_plane_pitch(hw, nr < 0 ? nr : -nr) * c; /* panels: hw rounded up to nr, as a lined plane */
+    int64_t n = nr < 0 ? -nr : nr; /* panels of nr columns, or lined planes: hw rounded up to n either way */
+    return (hw + n - 1) / n * n * c;
 }
 
 int64_t ember_plane_pitch(int64_t hw, int64_t layout) {
-    return layout < 0 ? (hw - layout - 1) / -layout * -layout : hw;
+    return layout < 0 ? ember_panel_floats(1, hw, layout) : hw;
 }
 
-void ember_planes_copy(float *dst, int64_t dst_pitch, const float *src, int64_t src_pitch, int64_t planes,
-                       int64_t hw) {
-    for (int64_t c = 0; c < planes; c++)
-        memcpy(dst + c * dst_pitch, src + c * src_pitch, (size_t)hw * sizeof(float));
+/* c planes of hw floats from src, src_pitch apart, to dst, dst_pitch apart. */
+static void planes_copy(float *dst, int64_t dst_pitch, const float *src, int64_t src_pitch, int64_t c,
+                        int64_t hw) {
+    for (int64_t ch = 0; ch < c; ch++)
+        memcpy(dst + ch * dst_pitch, src + ch * src_pitch, (size_t)hw * sizeof(float));
 }
 
 /* Zeroes the columns past hw of the last panel for channels [c0, c0 + nc) (writers fill the rest). */
@@ -198,6 +200,10 @@ static void panel_tail_zero(float *img, int64_t c, int64_t hw, int64_t nr, int64
 }
 
 void ember_panels_from_nchw(float *dst, const float *src, int64_t c, int64_t hw, int64_t nr) {
+    if (nr < 0) {
+        planes_copy(dst, ember_plane_pitch(hw, nr), src, hw, c, hw);
+        return;
+    }
     for (int64_t p = 0; p < hw; p += nr)
         for (int64_t ch = 0; ch < c; ch++)
             memcpy(dst + (p / nr * c + ch) * nr, src + ch * hw + p,
@@ -206,6 +212,10 @@ void ember_panels_from_nchw(float *dst, const float *src, int64_t c, int64_t hw,
 }
 
 void ember_panels_to_nchw(float *dst, const float *src, int64_t c, int64_t hw, int64_t nr) {
+    if (nr < 0) {
+        planes_copy(dst, hw, src, ember_plane_pitch(hw, nr), c, hw);
+        return;
+    }
     for (int64_t p = 0; p < hw; p += nr)
         for (int64_t ch = 0; ch < c; ch++)
             memcpy(dst + ch * hw + p, src + (p / nr * c + ch) * nr,
@@ -1346,25 +1356,15 @@ static ember_status conv_via_nchw(ember_pool *pool, const ember_conv2d_shape *g,
     }
     if (convert_in) {
         n.in_panel = 0;
-        for (int64_t b = 0; b < g->batch; b++) {
-            const float *src = in + b * ember_panel_floats(g->cin, ihw, g->in_panel);
-            if (g->in_panel > 0)
-                ember_panels_to_nchw(x + b * g->cin * ihw, src, g->cin, ihw, g->in_panel);
-            else
-                ember_planes_copy(x + b * g->cin * ihw, ihw, src, ember_plane_pitch(ihw, g->in_panel), g->cin,
-                                  ihw);
-        }
+        for (int64_t b = 0; b < g->batch; b++)
+            ember_panels_to_nchw(x + b * g->cin * ihw, in + b * ember_panel_floats(g->cin, ihw, g->in_panel),
+                                 g->cin, ihw, g->in_panel);
     }
     if (convert_out) n.out_panel = 0;
     s = ember_conv2d(pool, &n, w, x ? x : in, bias, y ? y : out, ep);
-    for (int64_t b = 0; !s && convert_out && b < g->batch; b++) {
-        float *dst = out + b * ember_panel_floats(g->cout, ohw, g->out_panel);
-        if (g->out_panel > 0)
-            ember_panels_from_nchw(dst, y + b * g->cout * ohw, g->cout, ohw, g->out_panel);
-        else
-            ember_planes_copy(dst, ember_plane_pitch(ohw, g->out_panel), y + b * g->cout * ohw, ohw, g->cout,
-                              ohw);
-    }
+    for (int64_t b = 0; !s && convert_out && b < g->batch; b++)
+        ember_panels_from_nchw(out + b * ember_panel_floats(g->cout, ohw, g->out_panel),
+                               y + b * g->cout * ohw, g->cout, ohw, g->out_panel);
 done:
     ember_free_aligned(x);
     ember_free_aligned(y);

@@ -178,15 +178,13 @@ int64_t ember_panel_floats(int64_t c, int64_t hw, int64_t nr);
 void ember_panels_from_nchw(float *dst, const float *src, int64_t c, int64_t hw, int64_t nr);
 void ember_panels_to_nchw(float *dst, const float *src, int64_t c, int64_t hw, int64_t nr);
 /* The lined layout: NCHW whose planes each start on a cache line, ember_plane_pitch(hw, EMBER_LINED) floats
- * apart (the floats past hw unused; ember_panel_floats(c, hw, EMBER_LINED) per image). The per-plane
- * depthwise kernels write it as they write NCHW, and the 1x1 conv after it reads its rows in place as the
- * GEMM's B: whole lines per row, which the panels had bought with a scattered store per 16 pixels (a 14x14
- * plane's 13 panel lines 16 KB apart for 256 channels: the depthwise conv 20 -> 12 us at 2 threads).
- * ember_planes_copy moves planes between pitches (a pitch of hw: NCHW). */
+ * apart (the floats past hw unused; ember_panel_floats(c, hw, EMBER_LINED) per image; the two conversions
+ * above take EMBER_LINED for nr and copy the planes). The per-plane depthwise kernels write it as they write
+ * NCHW, and the 1x1 conv after it reads its rows in place as the GEMM's B: whole lines per row, which the
+ * panels had bought with a scattered store per 16 pixels (a 14x14 plane's 13 panel lines 16 KB apart for 256
+ * channels: the depthwise conv 20 -> 12 us at 2 threads). */
 enum { EMBER_LINED = -16 };
 int64_t ember_plane_pitch(int64_t hw, int64_t layout);
-void ember_planes_copy(float *dst, int64_t dst_pitch, const float *src, int64_t src_pitch, int64_t planes,
-                       int64_t hw);
 /* The layout for conv a's output (then PRelu / LeakyRelu when leaky) when only a 1x1 stride-1 conv to cout
  * channels reads it, with this CPU's kernels: panels of nr columns, EMBER_LINED, or 0 (NCHW) where neither
  * pays or a path does not take them. a: a depthwise conv (multiplier 1) or an ungrouped 1x1 stride-1 one;
